@@ -1,0 +1,1 @@
+//! ACPI tables built by the firmware from what it discovered.

@@ -1,0 +1,32 @@
+//! The firmware's console: one `core::fmt::Write` sink registered by the
+//! architecture code (COM1 on x86, PL011 on arm), used by `println!`.
+
+use core::fmt::{self, Write};
+use spin::Mutex;
+
+static SINK: Mutex<Option<&'static mut (dyn Write + Send)>> = Mutex::new(None);
+
+/// Installs the console sink; earlier output is dropped.
+pub fn set_sink(sink: &'static mut (dyn Write + Send)) {
+    *SINK.lock() = Some(sink);
+}
+
+#[doc(hidden)]
+pub fn _print(args: fmt::Arguments) {
+    if let Some(s) = SINK.lock().as_mut() {
+        let _ = s.write_fmt(args);
+    }
+}
+
+/// Prints to the firmware console.
+#[macro_export]
+macro_rules! print {
+    ($($arg:tt)*) => ($crate::console::_print(format_args!($($arg)*)));
+}
+
+/// Prints a line to the firmware console ("\r\n" so raw terminals look right).
+#[macro_export]
+macro_rules! println {
+    () => ($crate::print!("\r\n"));
+    ($($arg:tt)*) => ({ $crate::console::_print(format_args!($($arg)*)); $crate::print!("\r\n"); });
+}

@@ -1,0 +1,358 @@
+//! QEMU fw_cfg: the VMM-to-firmware channel (kernel, initrd, command line,
+//! memory map, CPU counts and user files).
+//!
+//! Facts from QEMU `docs/specs/fw_cfg.rst`. The transport (x86 I/O ports or
+//! arm MMIO) is the `Transport` trait; this module holds the protocol, which
+//! is safe code apart from the one DMA descriptor hand-off.
+
+use core::fmt;
+use core::sync::atomic::{fence, Ordering};
+
+/// Well-known selector keys (QEMU `include/standard-headers/linux/qemu_fw_cfg.h`).
+pub mod key {
+    pub const SIGNATURE: u16 = 0x0000;
+    pub const ID: u16 = 0x0001;
+    pub const NB_CPUS: u16 = 0x0005;
+    pub const KERNEL_SIZE: u16 = 0x0008;
+    pub const INITRD_SIZE: u16 = 0x000b;
+    pub const MAX_CPUS: u16 = 0x000f;
+    pub const KERNEL_DATA: u16 = 0x0011;
+    pub const INITRD_DATA: u16 = 0x0012;
+    pub const CMDLINE_SIZE: u16 = 0x0014;
+    pub const CMDLINE_DATA: u16 = 0x0015;
+    pub const SETUP_SIZE: u16 = 0x0017;
+    pub const SETUP_DATA: u16 = 0x0018;
+    pub const FILE_DIR: u16 = 0x0019;
+}
+
+/// Feature bit in key ID: the DMA interface exists (fw_cfg.rst "FW_CFG_ID").
+const FEATURE_DMA: u32 = 1 << 1;
+
+/// DMA control bits (fw_cfg.rst "FWCfgDmaAccess").
+const DMA_ERROR: u32 = 0x01;
+const DMA_READ: u32 = 0x02;
+const DMA_SKIP: u32 = 0x04;
+const DMA_SELECT: u32 = 0x08;
+
+/// Size of one file directory entry: be32 size, be16 select, u16 reserved,
+/// char name[56] (fw_cfg.rst "FW_CFG_FILE_DIR").
+const FILE_ENTRY_LEN: usize = 64;
+const FILE_NAME_LEN: usize = 56;
+
+/// How the firmware reaches fw_cfg registers.
+pub trait Transport {
+    /// Writes the selector register.
+    fn select(&mut self, key: u16);
+    /// Reads `buf.len()` bytes from the data register (legacy interface).
+    fn read_data(&mut self, buf: &mut [u8]);
+    /// Writes the physical address of a DMA descriptor to the DMA address
+    /// register, which starts the transfer. QEMU completes the transfer
+    /// before the write returns; callers still poll the control word.
+    fn start_dma(&mut self, descriptor_phys: u64);
+    /// Physical address of a pointer in the firmware's (identity) mapping.
+    fn phys(&self, ptr: *const u8) -> u64 {
+        ptr as u64
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// Key 0 did not read "QEMU".
+    NotPresent,
+    /// The DMA engine reported an error.
+    Dma,
+    /// A named file is not in the directory.
+    NoSuchFile,
+    /// Data did not fit the caller's buffer.
+    TooLarge,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            Error::NotPresent => "fw_cfg device not found",
+            Error::Dma => "fw_cfg DMA transfer failed",
+            Error::NoSuchFile => "fw_cfg file not found",
+            Error::TooLarge => "fw_cfg item larger than its destination",
+        })
+    }
+}
+
+/// One entry of the fw_cfg file directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct File {
+    pub size: u32,
+    pub key: u16,
+    name: [u8; FILE_NAME_LEN],
+}
+
+impl File {
+    /// Parses one 64-byte directory entry.
+    pub fn parse(entry: &[u8; FILE_ENTRY_LEN]) -> File {
+        let mut name = [0u8; FILE_NAME_LEN];
+        name.copy_from_slice(&entry[8..8 + FILE_NAME_LEN]);
+        File {
+            size: u32::from_be_bytes([entry[0], entry[1], entry[2], entry[3]]),
+            key: u16::from_be_bytes([entry[4], entry[5]]),
+            name,
+        }
+    }
+
+    /// The name up to its NUL terminator.
+    pub fn name(&self) -> &[u8] {
+        let end = self
+            .name
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(FILE_NAME_LEN);
+        &self.name[..end]
+    }
+}
+
+/// The DMA descriptor, big-endian fields (fw_cfg.rst "FWCfgDmaAccess").
+#[repr(C, align(16))]
+struct DmaAccess {
+    control: u32,
+    length: u32,
+    address: u64,
+}
+
+/// A probed fw_cfg device.
+pub struct FwCfg<T: Transport> {
+    io: T,
+    dma: bool,
+}
+
+impl<T: Transport> FwCfg<T> {
+    /// Checks the signature and learns whether DMA is available.
+    pub fn probe(mut io: T) -> Result<Self, Error> {
+        let mut sig = [0u8; 4];
+        io.select(key::SIGNATURE);
+        io.read_data(&mut sig);
+        if &sig != b"QEMU" {
+            return Err(Error::NotPresent);
+        }
+        let mut id = [0u8; 4];
+        io.select(key::ID);
+        io.read_data(&mut id);
+        let dma = u32::from_le_bytes(id) & FEATURE_DMA != 0;
+        Ok(FwCfg { io, dma })
+    }
+
+    pub fn has_dma(&self) -> bool {
+        self.dma
+    }
+
+    /// Reads a little-endian u32 item (sizes, CPU counts).
+    pub fn read_u32(&mut self, key: u16) -> u32 {
+        let mut b = [0u8; 4];
+        self.io.select(key);
+        self.io.read_data(&mut b);
+        u32::from_le_bytes(b)
+    }
+
+    /// Reads a little-endian u16 item.
+    pub fn read_u16(&mut self, key: u16) -> u16 {
+        let mut b = [0u8; 2];
+        self.io.select(key);
+        self.io.read_data(&mut b);
+        u16::from_le_bytes(b)
+    }
+
+    /// Reads the first `buf.len()` bytes of an item, by DMA when available.
+    pub fn read(&mut self, key: u16, buf: &mut [u8]) -> Result<(), Error> {
+        self.read_at(key, 0, buf)
+    }
+
+    /// Reads `buf.len()` bytes of an item starting at `offset`.
+    pub fn read_at(&mut self, key: u16, offset: u32, buf: &mut [u8]) -> Result<(), Error> {
+        if !self.dma {
+            self.io.select(key);
+            let mut skip = offset as usize;
+            let mut scratch = [0u8; 64];
+            while skip > 0 {
+                let n = skip.min(scratch.len());
+                self.io.read_data(&mut scratch[..n]);
+                skip -= n;
+            }
+            self.io.read_data(buf);
+            return Ok(());
+        }
+        let select = DMA_SELECT | ((key as u32) << 16);
+        if offset > 0 {
+            self.dma_op(select | DMA_SKIP, offset, 0)?;
+            self.dma_chunks(DMA_READ, buf)
+        } else if buf.is_empty() {
+            self.io.select(key);
+            Ok(())
+        } else {
+            // The first chunk selects; later ones continue where it stopped.
+            let first = buf.len().min(u32::MAX as usize & !0xfff);
+            let (head, tail) = buf.split_at_mut(first);
+            let addr = self.io.phys(head.as_ptr());
+            self.dma_op(select | DMA_READ, head.len() as u32, addr)?;
+            self.dma_chunks(DMA_READ, tail)
+        }
+    }
+
+    fn dma_chunks(&mut self, control: u32, buf: &mut [u8]) -> Result<(), Error> {
+        for chunk in buf.chunks_mut(u32::MAX as usize & !0xfff) {
+            let addr = self.io.phys(chunk.as_ptr());
+            self.dma_op(control, chunk.len() as u32, addr)?;
+        }
+        Ok(())
+    }
+
+    fn dma_op(&mut self, control: u32, length: u32, address: u64) -> Result<(), Error> {
+        let desc = DmaAccess {
+            control: control.to_be(),
+            length: length.to_be(),
+            address: address.to_be(),
+        };
+        // The device reads the descriptor and writes memory behind the
+        // compiler's back: order our stores before the doorbell and the
+        // device's stores before our later loads.
+        fence(Ordering::SeqCst);
+        self.io
+            .start_dma(self.io.phys(&desc as *const DmaAccess as *const u8));
+        loop {
+            let c = u32::from_be(read_control(&desc));
+            if c & DMA_ERROR != 0 {
+                return Err(Error::Dma);
+            }
+            if c == 0 {
+                break;
+            }
+            core::hint::spin_loop();
+        }
+        fence(Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Looks a file up in the directory by name.
+    pub fn find(&mut self, name: &str) -> Result<File, Error> {
+        let mut count = [0u8; 4];
+        self.io.select(key::FILE_DIR);
+        self.io.read_data(&mut count);
+        let count = u32::from_be_bytes(count);
+        let mut entry = [0u8; FILE_ENTRY_LEN];
+        for _ in 0..count {
+            self.io.read_data(&mut entry);
+            let f = File::parse(&entry);
+            if f.name() == name.as_bytes() {
+                return Ok(f);
+            }
+        }
+        Err(Error::NoSuchFile)
+    }
+
+    /// Reads a whole file into `buf`, returning the used prefix.
+    pub fn read_file<'b>(&mut self, file: &File, buf: &'b mut [u8]) -> Result<&'b mut [u8], Error> {
+        let size = file.size as usize;
+        if size > buf.len() {
+            return Err(Error::TooLarge);
+        }
+        let out = &mut buf[..size];
+        self.read(file.key, out)?;
+        Ok(out)
+    }
+
+    /// The underlying transport, for device-specific extras.
+    pub fn transport(&mut self) -> &mut T {
+        &mut self.io
+    }
+}
+
+/// Reads the control word the device updates when a transfer completes.
+fn read_control(desc: &DmaAccess) -> u32 {
+    // SAFETY: `desc` is a live, aligned local; the volatile read only stops
+    // the compiler from caching a value the device changes.
+    unsafe { core::ptr::read_volatile(&desc.control) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    /// A fake fw_cfg with legacy (non-DMA) access only.
+    struct Fake {
+        items: Vec<(u16, Vec<u8>)>,
+        cur: Vec<u8>,
+        pos: usize,
+    }
+
+    impl Transport for Fake {
+        fn select(&mut self, key: u16) {
+            self.cur = self
+                .items
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            self.pos = 0;
+        }
+        fn read_data(&mut self, buf: &mut [u8]) {
+            for b in buf {
+                *b = self.cur.get(self.pos).copied().unwrap_or(0);
+                self.pos += 1;
+            }
+        }
+        fn start_dma(&mut self, _: u64) {
+            unreachable!("no DMA in the fake")
+        }
+    }
+
+    fn dir(files: &[(&str, u16, u32)]) -> Vec<u8> {
+        let mut d = (files.len() as u32).to_be_bytes().to_vec();
+        for (name, key, size) in files {
+            let mut e = [0u8; 64];
+            e[0..4].copy_from_slice(&size.to_be_bytes());
+            e[4..6].copy_from_slice(&key.to_be_bytes());
+            e[8..8 + name.len()].copy_from_slice(name.as_bytes());
+            d.extend_from_slice(&e);
+        }
+        d
+    }
+
+    fn fake() -> Fake {
+        Fake {
+            items: alloc::vec![
+                (key::SIGNATURE, b"QEMU".to_vec()),
+                (key::ID, 1u32.to_le_bytes().to_vec()),
+                (key::NB_CPUS, 4u16.to_le_bytes().to_vec()),
+                (
+                    key::FILE_DIR,
+                    dir(&[("etc/e820", 0x20, 40), ("opt/x", 0x21, 3)])
+                ),
+                (0x21, b"abc".to_vec()),
+            ],
+            cur: Vec::new(),
+            pos: 0,
+        }
+    }
+
+    #[test]
+    fn probe_rejects_missing_device() {
+        let mut f = fake();
+        f.items[0].1 = b"XXXX".to_vec();
+        assert_eq!(FwCfg::probe(f).err(), Some(Error::NotPresent));
+    }
+
+    #[test]
+    fn finds_and_reads_files_without_dma() {
+        let mut c = FwCfg::probe(fake()).unwrap();
+        assert!(!c.has_dma());
+        assert_eq!(c.read_u16(key::NB_CPUS), 4);
+        let f = c.find("opt/x").unwrap();
+        assert_eq!((f.key, f.size, f.name()), (0x21, 3, &b"opt/x"[..]));
+        let mut buf = [0u8; 8];
+        assert_eq!(c.read_file(&f, &mut buf).unwrap(), b"abc");
+        let mut small = [0u8; 2];
+        assert_eq!(c.read_file(&f, &mut small).err(), Some(Error::TooLarge));
+        assert_eq!(c.find("opt/none").err(), Some(Error::NoSuchFile));
+        let mut tail = [0u8; 2];
+        c.read_at(0x21, 1, &mut tail).unwrap();
+        assert_eq!(&tail, b"bc");
+    }
+}

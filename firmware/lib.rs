@@ -1,0 +1,17 @@
+//! Hotstub: platform-independent firmware logic.
+//!
+//! Everything here builds for the host as well as for the firmware targets,
+//! so `cargo test` exercises table builders, parsers, boot-protocol
+//! structures and PSCI policy without a VM. Hardware access lives in the
+//! binary's `arch` modules and reaches this code through small traits.
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+pub mod acpi;
+pub mod console;
+pub mod fw_cfg;
+
+/// Name, version and build, for the banner.
+pub const NAME: &str = "Hotstub";
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
