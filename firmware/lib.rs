@@ -10,6 +10,7 @@ extern crate alloc;
 
 pub mod acpi;
 pub mod console;
+pub mod cpus;
 pub mod fw_cfg;
 
 /// Name, version and build, for the banner.

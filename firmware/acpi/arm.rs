@@ -1,0 +1,1 @@
+//! ACPI tables for QEMU `virt` (arm64). Not yet written.
