@@ -12,6 +12,8 @@ pub mod acpi;
 pub mod console;
 pub mod cpus;
 pub mod fw_cfg;
+pub mod linux_x86;
+pub mod memmap;
 
 /// Name, version and build, for the banner.
 pub const NAME: &str = "Hotstub";
