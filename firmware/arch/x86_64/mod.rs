@@ -315,19 +315,19 @@ fn load_linux(
     if kernel_size == 0 {
         fail!("no kernel: start QEMU with -kernel <bzImage>");
     }
-    // Real-mode setup is at most 0x7f sectors plus the boot sector.
-    if setup_size == 0 || setup_size > 0x80 * 512 {
-        fail!(
-            "kernel setup part of {} bytes is not a bzImage's",
-            setup_size
-        );
-    }
-    let mut setup = vec![0u8; setup_size as usize];
+    // The setup part is at most 0x7f sectors plus the boot sector (boot.rst);
+    // anything else is not a bzImage, but read its header first so the error
+    // says why.
+    let mut setup = vec![0u8; setup_size.min(0x80 * 512) as usize];
     if let Err(e) = fw.read(key::SETUP_DATA, &mut setup) {
         fail!("reading kernel setup: {}", e);
     }
     let kernel = match Kernel::parse(&setup) {
-        Ok(k) => k,
+        Ok(k) if setup_size <= 0x80 * 512 => k,
+        Ok(_) => fail!(
+            "kernel setup part of {} bytes is too large for a bzImage",
+            setup_size
+        ),
         Err(e) => fail!("{}", e),
     };
     let footprint = kernel.footprint(kernel_size);

@@ -114,8 +114,20 @@ pub fn pm_timer() -> u32 {
     inl(PM_TMR) & 0x00ff_ffff
 }
 
-/// Enters S5. QEMU powers off at once.
+/// PIIX4 power management function on QEMU's i440FX `pc` board: PMBASE at
+/// config 0x40, PMIOSE (bit 0 of 0x80) enables it (PIIX4 datasheet 3.4.2;
+/// QEMU hw/acpi/piix4.c).
+const PIIX4_PM: u16 = bdf(0, 1, 3);
+const PIIX4_PMBASE: u8 = 0x40;
+const PIIX4_PMREGMISC: u8 = 0x80;
+
+/// Enters S5; QEMU powers off at once. Works on the `pc` board too, so the
+/// "unsupported machine" error stops the VM instead of hanging it.
 pub fn power_off() {
+    if matches!(identify(), Board::Other(id) if is_i440fx(id)) {
+        pci_write32(PIIX4_PM, PIIX4_PMBASE, PM_BASE as u32 | 1);
+        pci_write8(PIIX4_PM, PIIX4_PMREGMISC, 1);
+    }
     outw(PM1_CNT, SLP_EN);
 }
 
