@@ -14,6 +14,7 @@ pub mod cpus;
 pub mod fw_cfg;
 pub mod linux_x86;
 pub mod memmap;
+pub mod smbios;
 
 /// Name, version and build, for the banner.
 pub const NAME: &str = "Hotstub";

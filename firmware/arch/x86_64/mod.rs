@@ -27,10 +27,13 @@ mod layout {
     /// The kernel command line.
     pub const CMDLINE: u64 = 0x2_0000;
     pub const CMDLINE_MAX: u64 = 0x1_0000;
-    /// The legacy BIOS area 0xE0000-0xFFFFF, RAM after PAM set-up: the ACPI
-    /// tables, with the RSDP first so the legacy scan (ACPI 6.5 5.2.5.1) finds
-    /// it.
+    /// The legacy BIOS area 0xE0000-0xFFFFF, RAM after PAM set-up: ACPI
+    /// tables from the bottom, then SMBIOS structures; the SMBIOS entry point
+    /// and the RSDP at the top, on the 16-byte boundaries the legacy scans
+    /// look at (ACPI 6.5 5.2.5.1, DSP0134 5.2.1).
     pub const ACPI: (u64, u64) = (0xe_0000, 0x10_0000);
+    pub const SMBIOS_ANCHOR: u64 = 0xf_ff80;
+    pub const RSDP: u64 = 0xf_ffc0;
     /// VGA window and BIOS area (reserved in every PC memory map).
     pub const LEGACY_HOLE: (u64, u64) = (0xa_0000, 0x10_0000);
     /// Where the firmware itself lives while it runs (linker/x86_64.ld).
@@ -181,7 +184,8 @@ extern "C" fn hotstub_main() -> ! {
     map.set(q35::MMCONFIG_BASE, q35::MMCONFIG_SIZE, Kind::Reserved);
     map.set(layout::ROM.0, layout::ROM.1 - layout::ROM.0, Kind::Reserved);
 
-    let rsdp = build_acpi(&map, cpus);
+    let (rsdp, free) = build_acpi(&map, cpus);
+    place_smbios(&mut fw, free);
 
     let params = load_linux(&mut fw, &map, rsdp);
     let (kernel, setup) = params;
@@ -249,8 +253,9 @@ fn q35_prt() -> Vec<acpi::PrtEntry> {
     prt
 }
 
-/// Builds the ACPI tables in the legacy BIOS area; returns the RSDP address.
-fn build_acpi(map: &MemoryMap, cpus: Vec<hotstub::cpus::Vcpu>) -> u64 {
+/// Builds the ACPI tables in the legacy BIOS area; returns the RSDP address
+/// and the first free byte after the tables.
+fn build_acpi(map: &MemoryMap, cpus: Vec<hotstub::cpus::Vcpu>) -> (u64, u64) {
     let low_end = map.ram_end_below_4g();
     // The 32-bit PCI window starts above low RAM (at least at 2 GiB, as
     // QEMU's q35 does) and avoids MMCONFIG; devices sit below the I/O APIC.
@@ -282,23 +287,49 @@ fn build_acpi(map: &MemoryMap, cpus: Vec<hotstub::cpus::Vcpu>) -> u64 {
         prt: q35_prt(),
         cpu_hotplug_io: None,
     };
-    let (start, end) = layout::ACPI;
-    let mut area = acpi::TableArea::new(phys_mut(start, end - start), start);
+    let (start, _) = layout::ACPI;
+    let mut area = acpi::TableArea::new(phys_mut(start, layout::RSDP - start), start);
     match acpi::x86::build(&m, &mut area) {
         Ok(built) => {
-            // The builder leaves the RSDP to us: first 16-byte slot of the
-            // area would already hold tables, so put it at the very top.
-            let rsdp_addr = end - 64;
-            phys_mut(rsdp_addr, 36).copy_from_slice(&built.rsdp);
-            if area.used() as u64 > rsdp_addr - start {
-                fail!(
-                    "ACPI tables overflow the {} KiB table area",
-                    (end - start) / 1024
-                );
-            }
-            rsdp_addr
+            phys_mut(layout::RSDP, 36).copy_from_slice(&built.rsdp);
+            (layout::RSDP, start + area.used() as u64)
         }
         Err(e) => fail!("building ACPI tables: {}", e),
+    }
+}
+
+/// Copies QEMU's SMBIOS structures to `free` (below the entry point) and
+/// the patched entry point to its fixed slot, where Linux's legacy scan of
+/// 0xF0000-0xFFFFF finds it. Optional: without them the guest just has no DMI.
+fn place_smbios(fw: &mut FwCfg<PioFwCfg>, free: u64) {
+    let (Ok(anchor), Ok(tables)) = (
+        fw.find("etc/smbios/smbios-anchor"),
+        fw.find("etc/smbios/smbios-tables"),
+    ) else {
+        return;
+    };
+    let addr = (free + 15) & !15;
+    if anchor.size as u64 > layout::RSDP - layout::SMBIOS_ANCHOR
+        || addr + tables.size as u64 > layout::SMBIOS_ANCHOR
+    {
+        println!(
+            "hotstub: warning: SMBIOS tables do not fit in the BIOS area; guest gets no DMI data"
+        );
+        return;
+    }
+    let mut entry = vec![0u8; anchor.size as usize];
+    let placed = match fw.read_file(&tables, phys_mut(addr, tables.size as u64)) {
+        Ok(_) => match fw.read_file(&anchor, &mut entry) {
+            Ok(_) => {
+                hotstub::smbios::patch_anchor(&mut entry, addr).map_err(|e| alloc::format!("{e}"))
+            }
+            Err(e) => Err(alloc::format!("{e}")),
+        },
+        Err(e) => Err(alloc::format!("{e}")),
+    };
+    match placed {
+        Ok(()) => phys_mut(layout::SMBIOS_ANCHOR, entry.len() as u64).copy_from_slice(&entry),
+        Err(e) => println!("hotstub: warning: {}; guest gets no DMI data", e),
     }
 }
 
