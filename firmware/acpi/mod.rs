@@ -296,6 +296,18 @@ pub(crate) fn pci_osc() -> Vec<u8> {
     ))
 }
 
+/// A Device object from its name and already-serialized children (the
+/// crate's `Device` only takes `&dyn Aml` children).
+pub(crate) fn raw_device(name: &str, children: Vec<u8>) -> Vec<u8> {
+    struct Raw(Vec<u8>);
+    impl Aml for Raw {
+        fn to_aml_bytes(&self, sink: &mut dyn AmlSink) {
+            sink.vec(&self.0);
+        }
+    }
+    to_bytes(&aml::Device::new(name.into(), alloc::vec![&Raw(children)]))
+}
+
 /// Processor device name for a UID: "C" + three hex digits.
 pub(crate) fn cpu_name(uid: u32) -> Result<alloc::string::String, Error> {
     if uid > 0xfff {

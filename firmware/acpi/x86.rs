@@ -7,8 +7,8 @@
 //! `hw/acpi/core.c` acpi_pm1_cnt_write treats SLP_TYP 0 as soft-off).
 
 use super::{
-    cpu_name, finish, pci_osc, prt_package, table, to_bytes, Built, Bytes, Error, IrqNoFlags,
-    PrtEntry, TableArea, DSDT_REVISION, GAS_MEMORY, OEM_ID, OEM_REVISION, OEM_TABLE_ID,
+    cpu_name, finish, pci_osc, prt_package, raw_device, table, to_bytes, Built, Bytes, Error,
+    IrqNoFlags, PrtEntry, TableArea, DSDT_REVISION, GAS_MEMORY, OEM_ID, OEM_REVISION, OEM_TABLE_ID,
 };
 use crate::cpus::Vcpu;
 use acpi_tables::aml;
@@ -366,19 +366,6 @@ fn pci0(m: &Q35) -> Result<Vec<u8>, Error> {
     dev.extend_from_slice(&osc_bytes);
     dev.extend_from_slice(&lpc);
     Ok(raw_device("PCI0", dev))
-}
-
-/// A Device object from its name and already-serialized children (the
-/// crate's `Device` only takes `&dyn Aml` children).
-fn raw_device(name: &str, children: Vec<u8>) -> Vec<u8> {
-    struct Raw(Vec<u8>);
-    impl Aml for Raw {
-        fn to_aml_bytes(&self, sink: &mut dyn acpi_tables::AmlSink) {
-            sink.vec(&self.0);
-        }
-    }
-    let raw = Raw(children);
-    to_bytes(&aml::Device::new(name.into(), vec![&raw]))
 }
 
 /// The ICH9 LPC bridge (device 31 function 0) with the ISA devices Linux
