@@ -285,7 +285,7 @@ fn build_acpi(map: &MemoryMap, cpus: Vec<hotstub::cpus::Vcpu>) -> (u64, u64) {
         // 32 GiB of 64-bit window, like QEMU's default for q35.
         pci_mem64: (mem64_start, mem64_start + (32 << 30) - 1),
         prt: q35_prt(),
-        cpu_hotplug_io: None,
+        cpu_hotplug_io: Some(q35::CPUHP_BASE),
     };
     let (start, _) = layout::ACPI;
     let mut area = acpi::TableArea::new(phys_mut(start, layout::RSDP - start), start);
