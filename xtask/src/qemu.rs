@@ -373,9 +373,6 @@ impl Vm {
         }
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
 }
 
 impl Drop for Vm {
