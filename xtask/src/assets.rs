@@ -35,10 +35,12 @@ fn apt_sources_text() -> String {
     if let Ok(rd) = std::fs::read_dir("/etc/apt/sources.list.d") {
         let mut v: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
         v.sort();
-        files.extend(
-            v.into_iter()
-                .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("list" | "sources"))),
-        );
+        files.extend(v.into_iter().filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("list" | "sources")
+            )
+        }));
     }
     for f in files {
         if let Ok(s) = std::fs::read_to_string(&f) {
@@ -149,7 +151,10 @@ fn ensure_backports_source() -> Result<bool> {
         s.push_str(&format!("Signed-By: {sb}\n"));
     }
     let path = Path::new("/etc/apt/sources.list.d/hotstub-backports.sources");
-    step(format!("adding apt source {} (bookworm-backports, same mirror as bookworm)", path.display()));
+    step(format!(
+        "adding apt source {} (bookworm-backports, same mirror as bookworm)",
+        path.display()
+    ));
     std::fs::write(path, s).ctx(format!("write {}", path.display()))?;
     Ok(true)
 }
@@ -213,7 +218,9 @@ fn apt_download(pkg: &str, arch: Arch, dir: &Path) -> Result<PathBuf> {
             step(format!("apt-cache madison {spec}: {}", first.trim()));
         }
     }
-    run(Command::new("apt-get").current_dir(dir).args(["download", &spec]))?;
+    run(Command::new("apt-get")
+        .current_dir(dir)
+        .args(["download", &spec]))?;
     let prefix = format!("{pkg}_");
     let suffix = format!("_{}.deb", arch.deb());
     let mut found = None;
@@ -240,7 +247,10 @@ fn find_kernel_pkg(arch: Arch) -> Result<(String, u32)> {
     if let Some(k) = newest_kernel_pkg(arch)? {
         return Ok(k);
     }
-    step(format!("no {KERNEL_SERIES} cloud kernel for {} in the apt index; configuring apt", arch.deb()));
+    step(format!(
+        "no {KERNEL_SERIES} cloud kernel for {} in the apt index; configuring apt",
+        arch.deb()
+    ));
     let a = ensure_backports_source()?;
     let b = ensure_foreign_arch(arch)?;
     let _ = (a, b);
@@ -451,11 +461,14 @@ fn extract_modules(moddir: &Path, out: &Path) -> Result<()> {
         let mut order = Vec::new();
         visit(m, &index, &builtin, out, &mut order, &mut Vec::new())?;
         // An empty .deps means built in: the init then loads nothing.
-        std::fs::write(out.join(format!("{m}.deps")), order.join("\n") + "\n")
-            .ctx("write deps")?;
+        std::fs::write(out.join(format!("{m}.deps")), order.join("\n") + "\n").ctx("write deps")?;
         step(format!(
             "  module {m}: {}",
-            if order.is_empty() { "built in".to_string() } else { format!("load {}", order.join(", ")) }
+            if order.is_empty() {
+                "built in".to_string()
+            } else {
+                format!("load {}", order.join(", "))
+            }
         ));
     }
     Ok(())
@@ -505,7 +518,10 @@ struct Cpio {
 
 impl Cpio {
     fn new() -> Self {
-        Cpio { buf: Vec::new(), ino: 1 }
+        Cpio {
+            buf: Vec::new(),
+            ino: 1,
+        }
     }
 
     fn entry(&mut self, name: &str, mode: u32, data: &[u8], rdev: (u32, u32)) {
@@ -534,7 +550,7 @@ impl Cpio {
     }
 
     fn pad(&mut self) {
-        while self.buf.len() % 4 != 0 {
+        while !self.buf.len().is_multiple_of(4) {
             self.buf.push(0);
         }
     }
@@ -555,7 +571,7 @@ impl Cpio {
     fn finish(mut self) -> Vec<u8> {
         self.entry("TRAILER!!!", 0, &[], (0, 0));
         // Conventional 512-byte block padding.
-        while self.buf.len() % 512 != 0 {
+        while !self.buf.len().is_multiple_of(512) {
             self.buf.push(0);
         }
         self.buf
@@ -573,15 +589,32 @@ pub fn initramfs(arch: Arch, k: &Kernel) -> Result<PathBuf> {
     let init = std::fs::read(init_script()).ctx(format!("read {}", init_script().display()))?;
     let mut c = Cpio::new();
     for d in [
-        "bin", "sbin", "dev", "etc", "lib", "lib/modules", "mnt", "proc", "root", "run", "sys",
-        "tmp", "usr", "usr/bin", "usr/sbin",
+        "bin",
+        "sbin",
+        "dev",
+        "etc",
+        "lib",
+        "lib/modules",
+        "mnt",
+        "proc",
+        "root",
+        "run",
+        "sys",
+        "tmp",
+        "usr",
+        "usr/bin",
+        "usr/sbin",
     ] {
         c.dir(d);
     }
     // /dev/console (5,1) must exist before init runs so that init has its
     // stdin/stdout (Documentation/admin-guide/devices.txt).
     c.chardev("dev/console", 5, 1);
-    c.file("bin/busybox", &std::fs::read(&bb).ctx("read busybox")?, 0o755);
+    c.file(
+        "bin/busybox",
+        &std::fs::read(&bb).ctx("read busybox")?,
+        0o755,
+    );
     c.symlink("bin/sh", "busybox");
     c.file("init", &init, 0o755);
     c.dir("lib/modules/hotstub");

@@ -94,17 +94,30 @@ pub fn ensure_rust_targets(arches: &[Arch]) -> Result<()> {
         return Ok(());
     }
     step(format!("adding Rust targets {}", missing.join(" ")));
-    run(Command::new("rustup").args(["target", "add"]).args(&missing))
+    run(Command::new("rustup")
+        .args(["target", "add"])
+        .args(&missing))
 }
 
 /// Builds the firmware for one arch and writes the flat image. Returns the
 /// image path.
 pub fn build(arch: Arch, debug: bool) -> Result<PathBuf> {
     ensure_rust_targets(&[arch])?;
-    step(format!("building firmware for {} ({})", arch.name(), if debug { "debug" } else { "release" }));
+    step(format!(
+        "building firmware for {} ({})",
+        arch.name(),
+        if debug { "debug" } else { "release" }
+    ));
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(root())
-        .args(["build", "-p", "hotstub", "--bin", "hotstub", "--target", arch.rust_target()]);
+    cmd.current_dir(root()).args([
+        "build",
+        "-p",
+        "hotstub",
+        "--bin",
+        "hotstub",
+        "--target",
+        arch.rust_target(),
+    ]);
     if !debug {
         cmd.arg("--release");
     }
@@ -191,7 +204,10 @@ fn flatten(arch: Arch, elf_data: &[u8]) -> Result<Vec<u8>> {
         }
     };
     for s in &segs {
-        let s_end = s.paddr.checked_add(s.data.len() as u64).ok_or("segment wraps")?;
+        let s_end = s
+            .paddr
+            .checked_add(s.data.len() as u64)
+            .ok_or("segment wraps")?;
         if s.paddr < base || s_end > end {
             return Err(format!(
                 "segment {:#x}..{:#x} outside the image window {base:#x}..{end:#x}",
@@ -213,7 +229,9 @@ fn flatten(arch: Arch, elf_data: &[u8]) -> Result<Vec<u8>> {
     for s in &segs {
         let (a, b) = (s.paddr, s.paddr + s.data.len() as u64);
         if let Some((c, d)) = placed.iter().find(|(c, d)| a < *d && *c < b) {
-            return Err(format!("segments {a:#x}..{b:#x} and {c:#x}..{d:#x} overlap"));
+            return Err(format!(
+                "segments {a:#x}..{b:#x} and {c:#x}..{d:#x} overlap"
+            ));
         }
         placed.push((a, b));
         let off = (a - base) as usize;
@@ -227,9 +245,16 @@ fn flatten(arch: Arch, elf_data: &[u8]) -> Result<Vec<u8>> {
 pub fn flatten_low(elf_data: &[u8]) -> Result<Vec<u8>> {
     let segs = load_segments(elf_data)?;
     let lo = segs.iter().map(|s| s.paddr).min().unwrap();
-    let hi = segs.iter().map(|s| s.paddr + s.data.len() as u64).max().unwrap();
+    let hi = segs
+        .iter()
+        .map(|s| s.paddr + s.data.len() as u64)
+        .max()
+        .unwrap();
     if hi - lo > 64 << 20 {
-        return Err(format!("payload spans {} bytes; segments far apart?", hi - lo));
+        return Err(format!(
+            "payload spans {} bytes; segments far apart?",
+            hi - lo
+        ));
     }
     let mut img = vec![0u8; (hi - lo) as usize];
     for s in &segs {
@@ -297,7 +322,10 @@ mod tests {
 
     #[test]
     fn x86_small_image_is_64k() {
-        let e = elf(&[(0xffff_0000, 0xffff_0000, &[9], 1), (0xffff_fff0, 0xffff_fff0, &[0xea], 1)]);
+        let e = elf(&[
+            (0xffff_0000, 0xffff_0000, &[9], 1),
+            (0xffff_fff0, 0xffff_fff0, &[0xea], 1),
+        ]);
         let img = flatten(Arch::X86_64, &e).unwrap();
         assert_eq!(img.len(), 64 * 1024);
         assert_eq!(img[0], 9);
@@ -305,7 +333,10 @@ mod tests {
 
     #[test]
     fn rejects_out_of_window() {
-        let e = elf(&[(0xfffd_0000, 0xfffd_0000, &[1], 1), (0xffff_fff0, 0xffff_fff0, &[0xea], 1)]);
+        let e = elf(&[
+            (0xfffd_0000, 0xfffd_0000, &[1], 1),
+            (0xffff_fff0, 0xffff_fff0, &[0xea], 1),
+        ]);
         assert!(flatten(Arch::X86_64, &e).is_err());
         let big = vec![0u8; 200 * 1024];
         let e = elf(&[(0, 0, &big, big.len() as u64)]);

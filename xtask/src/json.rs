@@ -46,7 +46,10 @@ impl Json {
     }
 
     pub fn parse(s: &str) -> Result<Json, String> {
-        let mut p = Parser { s: s.as_bytes(), i: 0 };
+        let mut p = Parser {
+            s: s.as_bytes(),
+            i: 0,
+        };
         let v = p.value()?;
         p.ws();
         if p.i != p.s.len() {
@@ -231,8 +234,11 @@ impl Parser<'_> {
                         b'f' => out.push(12),
                         b'u' => {
                             let h = self.s.get(self.i..self.i + 4).ok_or("bad \\u")?;
-                            let cp = u32::from_str_radix(std::str::from_utf8(h).map_err(|e| e.to_string())?, 16)
-                                .map_err(|e| e.to_string())?;
+                            let cp = u32::from_str_radix(
+                                std::str::from_utf8(h).map_err(|e| e.to_string())?,
+                                16,
+                            )
+                            .map_err(|e| e.to_string())?;
                             self.i += 4;
                             let ch = char::from_u32(cp).unwrap_or('\u{fffd}');
                             let mut b = [0; 4];
@@ -258,7 +264,10 @@ mod tests {
         let v = Json::parse(s).unwrap();
         let r = &v.get("return").unwrap().as_arr()[0];
         assert_eq!(r.get("type").unwrap().as_str(), Some("max-x86_64-cpu"));
-        assert_eq!(r.get("props").unwrap().get("socket-id").unwrap().as_i64(), Some(1));
+        assert_eq!(
+            r.get("props").unwrap().get("socket-id").unwrap().as_i64(),
+            Some(1)
+        );
         assert_eq!(Json::parse(&v.to_string()).unwrap(), v);
     }
 

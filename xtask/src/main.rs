@@ -73,7 +73,9 @@ impl Opts {
                     Some(v) => v,
                     None => {
                         i += 1;
-                        args.get(i).cloned().ok_or(format!("{name} needs a value"))?
+                        args.get(i)
+                            .cloned()
+                            .ok_or(format!("{name} needs a value"))?
                     }
                 };
                 pairs.push((key.to_string(), Some(v)));
@@ -99,7 +101,10 @@ impl Opts {
 /// `--firmware` (or HOTSTUB_FIRMWARE): run the guest side with another
 /// firmware, to check the harness itself. Not in the usage text on purpose.
 fn firmware_override(o: &Opts) -> Result<Firmware> {
-    match o.val("firmware").or_else(|| std::env::var("HOTSTUB_FIRMWARE").ok()) {
+    match o
+        .val("firmware")
+        .or_else(|| std::env::var("HOTSTUB_FIRMWARE").ok())
+    {
         Some(f) => Firmware::parse(&f),
         None => Ok(Firmware::Hotstub),
     }
@@ -132,7 +137,9 @@ fn real_main(args: Vec<String>) -> Result<i32> {
             let o = Opts::parse(
                 rest,
                 &["debug"],
-                &["arch", "kernel", "initrd", "append", "smp", "memory", "firmware"],
+                &[
+                    "arch", "kernel", "initrd", "append", "smp", "memory", "firmware",
+                ],
             )?;
             cmd_run(&o)
         }
@@ -220,5 +227,8 @@ fn cmd_run(o: &Opts) -> Result<i32> {
 fn exec(c: &mut Command) -> Result<i32> {
     use std::os::unix::process::CommandExt;
     let e = c.exec();
-    Err(format!("cannot exec {}: {e}", c.get_program().to_string_lossy()))
+    Err(format!(
+        "cannot exec {}: {e}",
+        c.get_program().to_string_lossy()
+    ))
 }

@@ -33,7 +33,9 @@ impl Firmware {
             "seabios" | "default" | "direct" | "none" => Ok(Firmware::QemuDefault),
             "qboot" => Ok(Firmware::Qboot),
             "edk2" => Ok(Firmware::Edk2),
-            _ => Err(format!("unknown firmware `{s}` (hotstub, seabios/direct, qboot, edk2)")),
+            _ => Err(format!(
+                "unknown firmware `{s}` (hotstub, seabios/direct, qboot, edk2)"
+            )),
         }
     }
     pub fn label(self, arch: Arch) -> &'static str {
@@ -98,7 +100,14 @@ impl VmConfig {
             Arch::Aarch64 => c.args(["-cpu", "max,pauth-impdef=on"]),
         };
         c.args(["-smp", &self.smp, "-m", &self.memory]);
-        c.args(["-nodefaults", "-no-user-config", "-display", "none", "-serial", serial]);
+        c.args([
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-serial",
+            serial,
+        ]);
         if let Some(b) = self.firmware.bios(self.arch) {
             c.arg("-bios").arg(b);
         }
@@ -164,8 +173,8 @@ impl SerialLog {
                     .to_string();
                 // A console may emit "\r\r\n" or stray carriage returns
                 // mid-line; keep the text after the last one.
-                let line = line.rsplit('\r').next().unwrap_or("").to_string();
-                st.lines.push(line);
+                let line = line.rsplit('\r').next().unwrap_or("");
+                st.lines.push(strip_escapes(line));
             } else {
                 st.partial.push(b);
             }
@@ -181,6 +190,31 @@ impl SerialLog {
         st.eof = true;
         self.cv.notify_all();
     }
+}
+
+/// Removes terminal escape sequences (EDK2 clears the screen without a
+/// newline before the kernel prints), so markers start their line.
+fn strip_escapes(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        if c != '\x1b' {
+            out.push(c);
+            continue;
+        }
+        if it.peek() == Some(&'[') {
+            it.next();
+            // CSI: parameters and intermediates, then one final byte.
+            for d in it.by_ref() {
+                if ('\x40'..='\x7e').contains(&d) {
+                    break;
+                }
+            }
+        } else {
+            it.next();
+        }
+    }
+    out
 }
 
 /// A running VM: QEMU child with its serial console captured line by line
@@ -212,13 +246,16 @@ impl Vm {
         let qmp_path = log_path.with_extension("qmp");
         let _ = std::fs::remove_file(&qmp_path);
         let mut cmd = cfg.command("stdio", with_qmp.then_some(qmp_path.as_path()));
-        let mut logf = std::fs::File::create(log_path).ctx(format!("create {}", log_path.display()))?;
+        let mut logf =
+            std::fs::File::create(log_path).ctx(format!("create {}", log_path.display()))?;
         writeln!(logf, "# {}", crate::util::render(&cmd)).ctx("write log")?;
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let started = Instant::now();
-        let mut child = cmd.spawn().ctx(format!("cannot start {}", cfg.arch.qemu()))?;
+        let mut child = cmd
+            .spawn()
+            .ctx(format!("cannot start {}", cfg.arch.qemu()))?;
         let log = Arc::new(SerialLog {
             st: Mutex::new(LogState::default()),
             cv: Condvar::new(),
@@ -278,7 +315,12 @@ impl Vm {
 
     /// Waits for the next line (after the cursor) matching `pred`, and moves
     /// the cursor past it. Fails on timeout, QEMU exit or kernel panic.
-    pub fn wait_line(&mut self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> Result<String> {
+    pub fn wait_line(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> Result<String> {
         let deadline = Instant::now() + timeout;
         let mut st = self.log.st.lock().unwrap();
         loop {
@@ -302,7 +344,10 @@ impl Vm {
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(format!("timeout after {}s waiting for {what}", timeout.as_secs()));
+                return Err(format!(
+                    "timeout after {}s waiting for {what}",
+                    timeout.as_secs()
+                ));
             }
             st = self.log.cv.wait_timeout(st, deadline - now).unwrap().0;
         }
@@ -331,7 +376,8 @@ impl Vm {
         self.send_serial(&format!("HOTSTUB-CMD {id} {cmd}\n"))?;
         let out_prefix = format!("HOTSTUB-OUT {id} ");
         let rc_prefix = format!("HOTSTUB-RC {id} ");
-        let rc_line = self.wait_prefix(&rc_prefix, timeout)
+        let rc_line = self
+            .wait_prefix(&rc_prefix, timeout)
             .map_err(|e| format!("guest command `{cmd}`: {e}"))?;
         let rc = rc_line[rc_prefix.len()..].trim().parse().unwrap_or(-1);
         let out = self
@@ -372,7 +418,6 @@ impl Vm {
             }
         }
     }
-
 }
 
 impl Drop for Vm {
@@ -457,7 +502,12 @@ impl Qmp {
 
     /// Waits for an event satisfying `pred` (also looks at events already
     /// received, and consumes the one it returns).
-    pub fn wait_event(&mut self, what: &str, timeout: Duration, pred: impl Fn(&Json) -> bool) -> Result<Json> {
+    pub fn wait_event(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&Json) -> bool,
+    ) -> Result<Json> {
         if let Some(i) = self.events.iter().position(&pred) {
             return Ok(self.events.remove(i));
         }
@@ -476,7 +526,10 @@ impl Qmp {
                         self.events.push(m);
                     }
                 }
-                Err(e) if e.contains("timed out") || e.contains("WouldBlock") || e.contains("temporarily unavailable") => {}
+                Err(e)
+                    if e.contains("timed out")
+                        || e.contains("WouldBlock")
+                        || e.contains("temporarily unavailable") => {}
                 Err(e) => return Err(e),
             }
         }
@@ -486,4 +539,14 @@ impl Qmp {
 /// Builds a JSON object from key/value pairs.
 pub fn obj(kv: &[(&str, Json)]) -> Json {
     Json::Obj(kv.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escapes_are_stripped() {
+        let l = "\x1b[2J\x1b[01;01H\x1b[=3h\x1b[2JHOTSTUB: init reached";
+        assert_eq!(super::strip_escapes(l), "HOTSTUB: init reached");
+        assert_eq!(super::strip_escapes("plain"), "plain");
+    }
 }

@@ -38,7 +38,13 @@ const HOST_PACKAGES: &[&str] = &[
 
 /// Kernel log lines that mean the firmware gave Linux something wrong
 /// (issue 2/3/4 acceptance).
-const BAD_DMESG: &[&str] = &["ACPI Error", "ACPI BIOS Error", "ACPI Warning", "Firmware Bug", "FW_BUG"];
+const BAD_DMESG: &[&str] = &[
+    "ACPI Error",
+    "ACPI BIOS Error",
+    "ACPI Warning",
+    "Firmware Bug",
+    "FW_BUG",
+];
 
 /// One VM run of the matrix.
 #[derive(Clone)]
@@ -110,7 +116,7 @@ pub enum Expect {
 }
 
 fn mib(m: u64) -> String {
-    if m % 1024 == 0 {
+    if m.is_multiple_of(1024) {
         format!("{}G", m / 1024)
     } else {
         format!("{m}M")
@@ -174,21 +180,42 @@ pub fn matrix() -> Vec<Case> {
     // ---- issue 2: x86_64 q35 -------------------------------------------
     // 1/2/4 vCPUs x 512 MiB/4 GiB, every point covered in four runs.
     for (smp, mem) in [(1, 512), (2, 4096), (4, 512), (4, 4096)] {
-        v.push(case(X86_64, &format!("q35-smp{smp}-{}", mib(mem)), "q35", smp, mem));
+        v.push(case(
+            X86_64,
+            &format!("q35-smp{smp}-{}", mib(mem)),
+            "q35",
+            smp,
+            mem,
+        ));
     }
     v.push(with(case(X86_64, "q35-reboot", "q35", 2, 512), |c| {
         c.action = "reboot";
         c.expect = Expect::Reboot;
         c.disk = false;
     }));
-    v.push(bad(X86_64, "bad-no-kernel", KernelSel::None, InitrdSel::None));
+    v.push(bad(
+        X86_64,
+        "bad-no-kernel",
+        KernelSel::None,
+        InitrdSel::None,
+    ));
     // QEMU itself refuses an initrd with a kernel it cannot parse, so the
     // random kernel comes alone.
-    v.push(bad(X86_64, "bad-random-kernel", KernelSel::Random, InitrdSel::None));
+    v.push(bad(
+        X86_64,
+        "bad-random-kernel",
+        KernelSel::Random,
+        InitrdSel::None,
+    ));
     // QEMU's x86 loader already refuses an initrd above the RAM below
     // 4 GiB; 500 MiB passes that check but cannot fit next to the kernel
     // in 512 MiB, so only the firmware can notice.
-    v.push(bad(X86_64, "bad-huge-initrd", KernelSel::Guest, InitrdSel::Huge(500)));
+    v.push(bad(
+        X86_64,
+        "bad-huge-initrd",
+        KernelSel::Guest,
+        InitrdSel::Huge(500),
+    ));
 
     // ---- issue 3: aarch64 virt -----------------------------------------
     for (name, machine, smp, mem) in [
@@ -197,72 +224,117 @@ pub fn matrix() -> Vec<Case> {
         ("gicv3-smp4-5G", "virt,gic-version=3", 4, 5120),
         ("gicv3-smp8-2G", "virt,gic-version=3", 8, 2048),
         ("gicv2-smp2-512M", "virt,gic-version=2", 2, 512),
-        ("el2-smp4-2G", "virt,gic-version=3,virtualization=on", 4, 2048),
+        (
+            "el2-smp4-2G",
+            "virt,gic-version=3,virtualization=on",
+            4,
+            2048,
+        ),
     ] {
         v.push(case(Aarch64, name, machine, smp, mem));
     }
-    v.push(with(case(Aarch64, "reboot", "virt,gic-version=3", 2, 512), |c| {
-        c.action = "reboot";
-        c.expect = Expect::Reboot;
-        c.disk = false;
-    }));
-    v.push(with(case(Aarch64, "powerdown-acpid", "virt,gic-version=3", 2, 512), |c| {
-        c.action = "acpid";
-        c.disk = false;
-        c.expect = Expect::Scenario(scenario_powerdown);
-    }));
-    v.push(bad(Aarch64, "bad-no-kernel", KernelSel::None, InitrdSel::None));
-    v.push(bad(Aarch64, "bad-random-kernel", KernelSel::Random, InitrdSel::Guest));
-    v.push(bad(Aarch64, "bad-x86-kernel", KernelSel::ForeignArch, InitrdSel::Guest));
-    v.push(bad(Aarch64, "bad-huge-initrd", KernelSel::Guest, InitrdSel::Huge(600)));
+    v.push(with(
+        case(Aarch64, "reboot", "virt,gic-version=3", 2, 512),
+        |c| {
+            c.action = "reboot";
+            c.expect = Expect::Reboot;
+            c.disk = false;
+        },
+    ));
+    v.push(with(
+        case(Aarch64, "powerdown-acpid", "virt,gic-version=3", 2, 512),
+        |c| {
+            c.action = "acpid";
+            c.disk = false;
+            c.expect = Expect::Scenario(scenario_powerdown);
+        },
+    ));
+    v.push(bad(
+        Aarch64,
+        "bad-no-kernel",
+        KernelSel::None,
+        InitrdSel::None,
+    ));
+    v.push(bad(
+        Aarch64,
+        "bad-random-kernel",
+        KernelSel::Random,
+        InitrdSel::Guest,
+    ));
+    v.push(bad(
+        Aarch64,
+        "bad-x86-kernel",
+        KernelSel::ForeignArch,
+        InitrdSel::Guest,
+    ));
+    v.push(bad(
+        Aarch64,
+        "bad-huge-initrd",
+        KernelSel::Guest,
+        InitrdSel::Huge(600),
+    ));
 
     // ---- issue 4: vCPU hotplug model -----------------------------------
-    v.push(with(case(X86_64, "hotplug-smp1-max4", "q35", 1, 512), |c| {
-        c.smp = "1,maxcpus=4".into();
-        c.action = "cmd";
-        c.append = "hotstub.autoonline=1".into();
-        c.disk = false;
-        c.cpus = CpuExpect {
-            possible: Some("0-3".into()),
-            present: Some("0".into()),
-            online: Some("0".into()),
-            enabled: Some("0".into()),
-        };
-        c.expect = Expect::Scenario(scenario_x86_hotplug);
-        c.timeout = Duration::from_secs(300);
-    }));
+    v.push(with(
+        case(X86_64, "hotplug-smp1-max4", "q35", 1, 512),
+        |c| {
+            c.smp = "1,maxcpus=4".into();
+            c.action = "cmd";
+            c.append = "hotstub.autoonline=1".into();
+            c.disk = false;
+            c.cpus = CpuExpect {
+                possible: Some("0-3".into()),
+                present: Some("0".into()),
+                online: Some("0".into()),
+                enabled: Some("0".into()),
+            };
+            c.expect = Expect::Scenario(scenario_x86_hotplug);
+            c.timeout = Duration::from_secs(300);
+        },
+    ));
     for (el, machine) in [
         ("el1", "virt,gic-version=3"),
         ("el2", "virt,gic-version=3,virtualization=on"),
         ("el3", "virt,gic-version=3,secure=on,virtualization=on"),
     ] {
-        v.push(with(case(Aarch64, &format!("cpus-enabled-0-1-{el}"), machine, 4, 512), |c| {
-            c.action = "cmd";
-            c.disk = false;
-            c.extra = enabled_cpus_fw_cfg("0-1");
-            c.cpus = CpuExpect {
-                possible: Some("0-3".into()),
-                present: Some("0-3".into()),
-                online: Some("0-1".into()),
-                enabled: Some("0-1".into()),
-            };
-            c.expect = Expect::Scenario(scenario_arm_disabled_cpus);
-            c.timeout = Duration::from_secs(240);
-        }));
+        v.push(with(
+            case(Aarch64, &format!("cpus-enabled-0-1-{el}"), machine, 4, 512),
+            |c| {
+                c.action = "cmd";
+                c.disk = false;
+                c.extra = enabled_cpus_fw_cfg("0-1");
+                c.cpus = CpuExpect {
+                    possible: Some("0-3".into()),
+                    present: Some("0-3".into()),
+                    online: Some("0-1".into()),
+                    enabled: Some("0-1".into()),
+                };
+                c.expect = Expect::Scenario(scenario_arm_disabled_cpus);
+                c.timeout = Duration::from_secs(240);
+            },
+        ));
     }
     for (el, machine) in [
         ("el1", "virt,gic-version=3"),
         ("el3", "virt,gic-version=3,secure=on,virtualization=on"),
     ] {
-        v.push(with(case(Aarch64, &format!("cpus-no-policy-{el}"), machine, 4, 512), |c| {
-            c.action = "cmd";
-            c.disk = false;
-            c.expect = Expect::Scenario(scenario_arm_cpu1_cycles);
-            c.timeout = Duration::from_secs(240);
-        }));
+        v.push(with(
+            case(Aarch64, &format!("cpus-no-policy-{el}"), machine, 4, 512),
+            |c| {
+                c.action = "cmd";
+                c.disk = false;
+                c.expect = Expect::Scenario(scenario_arm_cpu1_cycles);
+                c.timeout = Duration::from_secs(240);
+            },
+        ));
     }
     v.push(with(
-        bad(Aarch64, "bad-enabled-cpus-list", KernelSel::Guest, InitrdSel::Guest),
+        bad(
+            Aarch64,
+            "bad-enabled-cpus-list",
+            KernelSel::Guest,
+            InitrdSel::Guest,
+        ),
         |c| {
             c.smp = "4".into();
             c.extra = enabled_cpus_fw_cfg("0-x");
@@ -272,14 +344,17 @@ pub fn matrix() -> Vec<Case> {
         ("el2", "virt,gic-version=3,virtualization=on"),
         ("el3", "virt,gic-version=3,secure=on,virtualization=on"),
     ] {
-        v.push(with(case(Aarch64, &format!("psci-payload-{el}"), machine, 4, 512), |c| {
-            c.kernel = KernelSel::PsciPayload;
-            c.initrd = InitrdSel::None;
-            c.disk = false;
-            c.extra = enabled_cpus_fw_cfg("0-1");
-            c.expect = Expect::PsciPayload;
-            c.timeout = Duration::from_secs(120);
-        }));
+        v.push(with(
+            case(Aarch64, &format!("psci-payload-{el}"), machine, 4, 512),
+            |c| {
+                c.kernel = KernelSel::PsciPayload;
+                c.initrd = InitrdSel::None;
+                c.disk = false;
+                c.extra = enabled_cpus_fw_cfg("0-1");
+                c.expect = Expect::PsciPayload;
+                c.timeout = Duration::from_secs(120);
+            },
+        ));
     }
     v
 }
@@ -345,7 +420,12 @@ fn build_psci_payload() -> Result<PathBuf> {
     util::run(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .current_dir(&dir)
-            .args(["build", "--release", "--target", Arch::Aarch64.rust_target()])
+            .args([
+                "build",
+                "--release",
+                "--target",
+                Arch::Aarch64.rust_target(),
+            ])
             .arg("--manifest-path")
             .arg(&manifest)
             .env("CARGO_TARGET_DIR", &tgt),
@@ -358,7 +438,9 @@ fn build_psci_payload() -> Result<PathBuf> {
         .find(|p| {
             p.is_file()
                 && p.extension().is_none()
-                && std::fs::read(p).map(|d| d.starts_with(b"\x7fELF")).unwrap_or(false)
+                && std::fs::read(p)
+                    .map(|d| d.starts_with(b"\x7fELF"))
+                    .unwrap_or(false)
         })
         .ok_or("payload build produced no ELF")?;
     let img = build::flatten_low(&std::fs::read(&elf).ctx("read payload")?)?;
@@ -379,7 +461,14 @@ pub fn run(o: Options) -> Result<i32> {
     let mut results: Vec<(String, std::result::Result<String, String>)> = Vec::new();
     let mut record = |name: &str, r: std::result::Result<String, String>| {
         match &r {
-            Ok(note) => println!("PASS {name}{}", if note.is_empty() { String::new() } else { format!(" ({note})") }),
+            Ok(note) => println!(
+                "PASS {name}{}",
+                if note.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({note})")
+                }
+            ),
             Err(e) => println!("FAIL {name}: {e}"),
         }
         results.push((name.to_string(), r));
@@ -409,10 +498,13 @@ pub fn run(o: Options) -> Result<i32> {
             };
             s.push((
                 name,
-                format!("clippy -p hotstub --target {} -- -D warnings", a.rust_target())
-                    .split(' ')
-                    .map(String::from)
-                    .collect(),
+                format!(
+                    "clippy -p hotstub --target {} -- -D warnings",
+                    a.rust_target()
+                )
+                .split(' ')
+                .map(String::from)
+                .collect(),
             ));
         }
         s.push(("unit-tests", vec!["test".into(), "--workspace".into()]));
@@ -454,7 +546,11 @@ pub fn run(o: Options) -> Result<i32> {
             );
             images.insert(a.name(), r);
         } else {
-            step(format!("NOTE: using {} instead of Hotstub for {}", o.firmware.label(*a), a.name()));
+            step(format!(
+                "NOTE: using {} instead of Hotstub for {}",
+                o.firmware.label(*a),
+                a.name()
+            ));
             images.insert(a.name(), Ok(PathBuf::new()));
         }
         let g = assets::guest(*a).map(Arc::new);
@@ -497,13 +593,19 @@ pub fn run(o: Options) -> Result<i32> {
         let env = env.clone();
         let tx = tx.clone();
         workers.push(std::thread::spawn(move || loop {
-            let Some(c) = q.lock().unwrap().pop_front() else { break };
+            let Some(c) = q.lock().unwrap().pop_front() else {
+                break;
+            };
             let t = Instant::now();
             let r = run_case(&c, &env);
             let secs = t.elapsed().as_secs_f64();
             let log = env.logs.join(format!("{}.log", c.name.replace('/', "-")));
             let r = match r {
-                Ok(n) => Ok(if n.is_empty() { format!("{secs:.1}s") } else { format!("{secs:.1}s, {n}") }),
+                Ok(n) => Ok(if n.is_empty() {
+                    format!("{secs:.1}s")
+                } else {
+                    format!("{secs:.1}s, {n}")
+                }),
                 Err(e) => Err(format!("{e} [{secs:.1}s, log {}]", log.display())),
             };
             let _ = tx.send((c.name.clone(), r));
@@ -544,9 +646,13 @@ fn vm_config(c: &Case, env: &Env) -> Result<VmConfig> {
         firmware = Firmware::QemuDefault;
     }
     if firmware == Firmware::Hotstub {
-        env.images[c.arch.name()]
-            .as_ref()
-            .map_err(|e| format!("no firmware image for {}: {}", c.arch.name(), e.lines().next().unwrap_or("")))?;
+        env.images[c.arch.name()].as_ref().map_err(|e| {
+            format!(
+                "no firmware image for {}: {}",
+                c.arch.name(),
+                e.lines().next().unwrap_or("")
+            )
+        })?;
     }
     let guest = env.guests[c.arch.name()]
         .as_ref()
@@ -599,7 +705,10 @@ fn vm_config(c: &Case, env: &Env) -> Result<VmConfig> {
     if c.disk {
         cfg.extra.extend([
             "-drive".into(),
-            format!("file={},if=none,id=d0,format=raw,readonly=on", env.disk.display()),
+            format!(
+                "file={},if=none,id=d0,format=raw,readonly=on",
+                env.disk.display()
+            ),
             "-device".into(),
             "virtio-blk-pci,drive=d0".into(),
         ]);
@@ -641,7 +750,11 @@ fn run_case(c: &Case, env: &Env) -> Result<String> {
                 vm.wait_prefix("HOTSTUB: init reached", left(deadline))
                     .map_err(|e| format!("no second boot after reboot -f: {e}"))?;
                 if hotstub {
-                    let banners = vm.lines().iter().filter(|l| l.starts_with("Hotstub ")).count();
+                    let banners = vm
+                        .lines()
+                        .iter()
+                        .filter(|l| l.starts_with("Hotstub "))
+                        .count();
                     if banners < 2 {
                         return Err(format!("firmware banner seen {banners} times, expected 2"));
                     }
@@ -676,7 +789,10 @@ fn run_case(c: &Case, env: &Env) -> Result<String> {
                         let (_, out) = vm.guest_cmd("dmesg", Duration::from_secs(30))?;
                         let bad = bad_dmesg_lines(&out, c.arch);
                         if !bad.is_empty() {
-                            return Err(format!("kernel log after the scenario: {}", bad.join(" | ")));
+                            return Err(format!(
+                                "kernel log after the scenario: {}",
+                                bad.join(" | ")
+                            ));
                         }
                         vm.send_serial("HOTSTUB-CMD 0 poweroff -f\n")?;
                     }
@@ -691,15 +807,28 @@ fn run_case(c: &Case, env: &Env) -> Result<String> {
             Expect::PsciPayload => {
                 let l = vm.wait_prefix("PSCI-TEST: summary", left(deadline))?;
                 let lines = vm.lines();
-                let fails: Vec<&String> = lines.iter().filter(|l| l.starts_with("PSCI-TEST: FAIL")).collect();
-                let passes = lines.iter().filter(|l| l.starts_with("PSCI-TEST: PASS")).count();
+                let fails: Vec<&String> = lines
+                    .iter()
+                    .filter(|l| l.starts_with("PSCI-TEST: FAIL"))
+                    .collect();
+                let passes = lines
+                    .iter()
+                    .filter(|l| l.starts_with("PSCI-TEST: PASS"))
+                    .count();
                 if !fails.is_empty() || !l.contains("failed=0") || passes == 0 {
                     return Err(format!(
                         "{l}; {}",
-                        fails.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" | ")
+                        fails
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" | ")
                     ));
                 }
-                if vm.wait_exit(left(deadline).min(Duration::from_secs(30)))?.is_none() {
+                if vm
+                    .wait_exit(left(deadline).min(Duration::from_secs(30)))?
+                    .is_none()
+                {
                     return Err("payload's SYSTEM_OFF did not end QEMU".into());
                 }
                 Ok(l)
@@ -787,7 +916,9 @@ fn check_boot(c: &Case, env: &Env, lines: &[String], log: &Path) -> Result<Strin
         let banner = lines.iter().find(|l| l.starts_with("Hotstub "));
         match banner {
             None => errs.push("no firmware banner (`Hotstub <version> <arch>`)".into()),
-            Some(b) if !b.contains(c.arch.name()) => errs.push(format!("banner `{b}` does not name the arch")),
+            Some(b) if !b.contains(c.arch.name()) => {
+                errs.push(format!("banner `{b}` does not name the arch"))
+            }
             _ => {}
         }
         if !lines.iter().any(|l| l.contains("ms in firmware")) {
@@ -867,10 +998,17 @@ fn check_boot(c: &Case, env: &Env, lines: &[String], log: &Path) -> Result<Strin
         let dt = marker(lines, "devicetree=").unwrap_or("?");
         let extra: Vec<&str> = dt
             .split_whitespace()
-            .filter(|n| !matches!(*n, "none" | "chosen" | "name" | "#address-cells" | "#size-cells"))
+            .filter(|n| {
+                !matches!(
+                    *n,
+                    "none" | "chosen" | "name" | "#address-cells" | "#size-cells"
+                )
+            })
             .collect();
         if !extra.is_empty() {
-            errs.push(format!("kernel used a full device tree (/proc/device-tree has {extra:?})"));
+            errs.push(format!(
+                "kernel used a full device tree (/proc/device-tree has {extra:?})"
+            ));
         }
         for bad in ["acpi=", "console="] {
             if cmdline.split_whitespace().any(|w| w.starts_with(bad)) {
@@ -892,7 +1030,7 @@ fn check_boot(c: &Case, env: &Env, lines: &[String], log: &Path) -> Result<Strin
     // Tables through iasl.
     let tdir = log.with_extension("").join("tables");
     match check_tables(lines, &tdir) {
-        Ok(n) if n == 0 => errs.push("no ACPI table dumped".into()),
+        Ok(0) => errs.push("no ACPI table dumped".into()),
         Ok(_) => {}
         Err(e) => errs.push(e),
     }
@@ -947,12 +1085,15 @@ fn check_tables(lines: &[String], dir: &Path) -> Result<usize> {
         let bytes: Option<Vec<u8>> = (0..hex.len() / 2)
             .map(|k| u8::from_str_radix(hex.get(2 * k..2 * k + 2)?, 16).ok())
             .collect();
-        let Some(bytes) = bytes.filter(|_| hex.len() % 2 == 0) else {
+        let Some(bytes) = bytes.filter(|_| hex.len().is_multiple_of(2)) else {
             errs.push(format!("{name}: garbled hex dump"));
             continue;
         };
         if bytes.len() != size {
-            errs.push(format!("{name}: dump has {} bytes, sysfs said {size}", bytes.len()));
+            errs.push(format!(
+                "{name}: dump has {} bytes, sysfs said {size}",
+                bytes.len()
+            ));
             continue;
         }
         if let Err(e) = check_table_bytes(&name, &bytes) {
@@ -978,7 +1119,10 @@ fn check_table_bytes(name: &str, b: &[u8]) -> Result<()> {
     // first four characters.
     let sig = name.get(..4).unwrap_or(name);
     if b.len() < 8 || &b[..4] != sig.as_bytes() {
-        return Err(format!("{name}: signature {:?} does not match", String::from_utf8_lossy(&b[..4.min(b.len())])));
+        return Err(format!(
+            "{name}: signature {:?} does not match",
+            String::from_utf8_lossy(&b[..4.min(b.len())])
+        ));
     }
     let len = u32::from_le_bytes([b[4], b[5], b[6], b[7]]) as usize;
     if len != b.len() {
@@ -987,7 +1131,9 @@ fn check_table_bytes(name: &str, b: &[u8]) -> Result<()> {
     if sig != "FACS" {
         let sum = b.iter().fold(0u8, |a, x| a.wrapping_add(*x));
         if sum != 0 {
-            return Err(format!("{name}: checksum does not sum to zero ({sum:#04x})"));
+            return Err(format!(
+                "{name}: checksum does not sum to zero ({sum:#04x})"
+            ));
         }
     }
     Ok(())
@@ -1000,7 +1146,11 @@ fn iasl(f: &Path) -> Result<()> {
         .current_dir(f.parent().unwrap())
         .output()
         .ctx("cannot run iasl (install acpica-tools)")?;
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::write(f.with_extension("iasl.txt"), &text).ctx("write iasl log")?;
     let errors: Vec<&str> = text.lines().filter(|l| l.contains("Error")).collect();
     if !out.status.success() || !errors.is_empty() {
@@ -1043,7 +1193,12 @@ fn scenario_powerdown(vm: &mut Vm, _c: &Case) -> Result<()> {
 fn unplugged_cpus(vm: &mut Vm) -> Result<Vec<Json>> {
     let q = vm.qmp.as_mut().ok_or("no QMP")?;
     let r = q.execute("query-hotpluggable-cpus", None)?;
-    let mut v: Vec<Json> = r.as_arr().iter().filter(|e| e.get("qom-path").is_none()).cloned().collect();
+    let mut v: Vec<Json> = r
+        .as_arr()
+        .iter()
+        .filter(|e| e.get("qom-path").is_none())
+        .cloned()
+        .collect();
     let key = |e: &Json| {
         let p = e.get("props");
         ["socket-id", "die-id", "core-id", "thread-id"]
@@ -1054,7 +1209,10 @@ fn unplugged_cpus(vm: &mut Vm) -> Result<Vec<Json>> {
 }
 
 fn device_add_cpu(vm: &mut Vm, slot: &Json, id: &str) -> Result<()> {
-    let driver = slot.get("type").and_then(Json::as_str).ok_or("slot without type")?;
+    let driver = slot
+        .get("type")
+        .and_then(Json::as_str)
+        .ok_or("slot without type")?;
     let mut args = vec![
         ("driver".to_string(), Json::Str(driver.into())),
         ("id".to_string(), Json::Str(id.into())),
@@ -1062,7 +1220,10 @@ fn device_add_cpu(vm: &mut Vm, slot: &Json, id: &str) -> Result<()> {
     for (k, v) in slot.get("props").map(|p| p.as_obj()).unwrap_or(&[]) {
         args.push((k.clone(), v.clone()));
     }
-    vm.qmp.as_mut().ok_or("no QMP")?.execute("device_add", Some(Json::Obj(args)))?;
+    vm.qmp
+        .as_mut()
+        .ok_or("no QMP")?
+        .execute("device_add", Some(Json::Obj(args)))?;
     Ok(())
 }
 
@@ -1072,7 +1233,10 @@ fn device_del(vm: &mut Vm, id: &str) -> Result<()> {
     let idc = id.to_string();
     q.wait_event(&format!("DEVICE_DELETED {id}"), STEP, move |e| {
         e.get("event").and_then(Json::as_str) == Some("DEVICE_DELETED")
-            && e.get("data").and_then(|d| d.get("device")).and_then(Json::as_str) == Some(idc.as_str())
+            && e.get("data")
+                .and_then(|d| d.get("device"))
+                .and_then(Json::as_str)
+                == Some(idc.as_str())
     })?;
     Ok(())
 }
@@ -1087,7 +1251,10 @@ fn count_cpus_fast(vm: &mut Vm) -> Result<usize> {
 fn scenario_x86_hotplug(vm: &mut Vm, _c: &Case) -> Result<()> {
     let slots = unplugged_cpus(vm)?;
     if slots.len() != 3 {
-        return Err(format!("QEMU offers {} unplugged vCPU slots, expected 3", slots.len()));
+        return Err(format!(
+            "QEMU offers {} unplugged vCPU slots, expected 3",
+            slots.len()
+        ));
     }
     for (i, s) in slots.iter().enumerate() {
         let n = i + 1;
@@ -1098,19 +1265,25 @@ fn scenario_x86_hotplug(vm: &mut Vm, _c: &Case) -> Result<()> {
     let last = slots[2].clone();
     for cycle in 0..=10 {
         device_del(vm, "cpu3").map_err(|e| format!("cycle {cycle}: {e}"))?;
-        wait_cpus(vm, "online", "0-2").map_err(|e| format!("cycle {cycle} after device_del: {e}"))?;
+        wait_cpus(vm, "online", "0-2")
+            .map_err(|e| format!("cycle {cycle} after device_del: {e}"))?;
         let n = count_cpus_fast(vm)?;
         if n != 3 {
-            return Err(format!("cycle {cycle}: query-cpus-fast lists {n} vCPUs after unplug, expected 3"));
+            return Err(format!(
+                "cycle {cycle}: query-cpus-fast lists {n} vCPUs after unplug, expected 3"
+            ));
         }
         if cycle == 10 {
             break;
         }
         device_add_cpu(vm, &last, "cpu3").map_err(|e| format!("cycle {cycle}: {e}"))?;
-        wait_cpus(vm, "online", "0-3").map_err(|e| format!("cycle {cycle} after device_add: {e}"))?;
+        wait_cpus(vm, "online", "0-3")
+            .map_err(|e| format!("cycle {cycle} after device_add: {e}"))?;
         let n = count_cpus_fast(vm)?;
         if n != 4 {
-            return Err(format!("cycle {cycle}: query-cpus-fast lists {n} vCPUs after plug, expected 4"));
+            return Err(format!(
+                "cycle {cycle}: query-cpus-fast lists {n} vCPUs after plug, expected 4"
+            ));
         }
     }
     Ok(())
@@ -1120,11 +1293,18 @@ fn scenario_x86_hotplug(vm: &mut Vm, _c: &Case) -> Result<()> {
 /// DENIED), cleanly and quickly; cpu1 cycles work.
 fn scenario_arm_disabled_cpus(vm: &mut Vm, _c: &Case) -> Result<()> {
     let t = Instant::now();
-    let (rc, out) = vm.guest_cmd("echo 1 > /sys/devices/system/cpu/cpu2/online", Duration::from_secs(30))?;
+    let (rc, out) = vm.guest_cmd(
+        "echo 1 > /sys/devices/system/cpu/cpu2/online",
+        Duration::from_secs(30),
+    )?;
     if rc == 0 {
         return Err("writing 1 to cpu2/online succeeded for a disabled vCPU".into());
     }
-    step(format!("cpu2 online refused in {:.1}s: {}", t.elapsed().as_secs_f64(), out.join(" ")));
+    step(format!(
+        "cpu2 online refused in {:.1}s: {}",
+        t.elapsed().as_secs_f64(),
+        out.join(" ")
+    ));
     let (_, out) = vm.guest_cmd("cat /sys/devices/system/cpu/online", STEP)?;
     if out.first().map(String::as_str) != Some("0-1") {
         return Err(format!("online after refused cpu2: {out:?}"));
@@ -1135,15 +1315,23 @@ fn scenario_arm_disabled_cpus(vm: &mut Vm, _c: &Case) -> Result<()> {
 fn cpu1_cycles_expect(vm: &mut Vm, want: &str) -> Result<()> {
     for i in 0..10 {
         for v in ["0", "1"] {
-            let (rc, out) = vm.guest_cmd(&format!("echo {v} > /sys/devices/system/cpu/cpu1/online"), STEP)?;
+            let (rc, out) = vm.guest_cmd(
+                &format!("echo {v} > /sys/devices/system/cpu/cpu1/online"),
+                STEP,
+            )?;
             if rc != 0 {
-                return Err(format!("cycle {i}: writing {v} to cpu1/online failed: {}", out.join(" ")));
+                return Err(format!(
+                    "cycle {i}: writing {v} to cpu1/online failed: {}",
+                    out.join(" ")
+                ));
             }
         }
     }
     let (_, out) = vm.guest_cmd("cat /sys/devices/system/cpu/online", STEP)?;
     if out.first().map(String::as_str) != Some(want) {
-        return Err(format!("online CPUs after ten cpu1 cycles: {out:?}, expected {want}"));
+        return Err(format!(
+            "online CPUs after ten cpu1 cycles: {out:?}, expected {want}"
+        ));
     }
     Ok(())
 }
@@ -1152,4 +1340,76 @@ fn cpu1_cycles_expect(vm: &mut Vm, want: &str) -> Result<()> {
 /// cycles work.
 fn scenario_arm_cpu1_cycles(vm: &mut Vm, _c: &Case) -> Result<()> {
     cpu1_cycles_expect(vm, "0-3")
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn memtotal_tolerance_catches_lost_high_ram() {
+        // Measured MemTotal values (see min_memtotal_kib) pass...
+        assert!(463 * 1024 >= min_memtotal_kib(512));
+        assert!(3921 * 1024 >= min_memtotal_kib(4096));
+        assert!(4923 * 1024 >= min_memtotal_kib(5120));
+        // ...losing the 2 GiB above 4 GiB does not.
+        assert!(2048 * 1024 < min_memtotal_kib(4096));
+        assert!(3072 * 1024 < min_memtotal_kib(5120));
+    }
+
+    #[test]
+    fn efi_error_pattern() {
+        assert!(is_efi_error("[ 0.0] efi: Failed to map: error -22"));
+        assert!(is_efi_error("efi: memory map fail"));
+        assert!(!is_efi_error("[ 0.0] efi: EFI v2.7 by EDK II"));
+        assert!(!is_efi_error("error: not efi related"));
+    }
+
+    #[test]
+    fn table_header_checks() {
+        let mut t = b"MCFG\x10\0\0\0abcdefgh".to_vec();
+        let sum = t.iter().fold(0u8, |a, x| a.wrapping_add(*x));
+        t[9] = t[9].wrapping_sub(sum);
+        assert!(check_table_bytes("MCFG", &t).is_ok());
+        t[12] ^= 1;
+        assert!(check_table_bytes("MCFG", &t)
+            .unwrap_err()
+            .contains("checksum"));
+        assert!(check_table_bytes("APIC", &t)
+            .unwrap_err()
+            .contains("signature"));
+        let mut s = t.clone();
+        s[..4].copy_from_slice(b"SSDT");
+        s[12] ^= 1;
+        let sum = s.iter().fold(0u8, |a, x| a.wrapping_add(*x));
+        s[9] = s[9].wrapping_sub(sum);
+        assert!(check_table_bytes("SSDT2", &s).is_ok());
+    }
+
+    #[test]
+    fn boots_split_at_second_init() {
+        let l: Vec<String> = [
+            "fw",
+            "HOTSTUB: init reached a",
+            "x",
+            "fw",
+            "HOTSTUB: init reached b",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let b = split_boots(&l);
+        assert_eq!(b.len(), 2);
+        assert_eq!(b[0].len(), 4);
+        assert_eq!(fields("cpus possible=0-3 online=0")["online"], "0");
+    }
+
+    #[test]
+    fn matrix_names_unique() {
+        let m = matrix();
+        let mut names: Vec<&str> = m.iter().map(|c| c.name.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), m.len());
+    }
 }

@@ -26,7 +26,9 @@ pub fn step(msg: impl Display) {
 /// The workspace root (parent of the xtask crate).
 pub fn root() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    dir.parent().expect("xtask lives in the workspace").to_path_buf()
+    dir.parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 /// `target/` of the workspace (respects CARGO_TARGET_DIR).
@@ -49,7 +51,11 @@ pub fn render(cmd: &Command) -> String {
     let mut s = String::new();
     for (k, v) in cmd.get_envs() {
         if let Some(v) = v {
-            s.push_str(&format!("{}={} ", k.to_string_lossy(), quote(&v.to_string_lossy())));
+            s.push_str(&format!(
+                "{}={} ",
+                k.to_string_lossy(),
+                quote(&v.to_string_lossy())
+            ));
         }
     }
     s.push_str(&quote(&cmd.get_program().to_string_lossy()));
@@ -74,9 +80,10 @@ pub fn quote(a: &str) -> String {
 /// Runs a command, printing it first; fails unless it exits 0.
 pub fn run(cmd: &mut Command) -> Result<()> {
     step(format!("$ {}", render(cmd)));
-    let st = cmd
-        .status()
-        .ctx(format!("cannot start {}", cmd.get_program().to_string_lossy()))?;
+    let st = cmd.status().ctx(format!(
+        "cannot start {}",
+        cmd.get_program().to_string_lossy()
+    ))?;
     if st.success() {
         Ok(())
     } else {
@@ -86,10 +93,10 @@ pub fn run(cmd: &mut Command) -> Result<()> {
 
 /// Runs a command quietly and returns its stdout; fails unless it exits 0.
 pub fn output(cmd: &mut Command) -> Result<String> {
-    let out = cmd
-        .stderr(Stdio::piped())
-        .output()
-        .ctx(format!("cannot start {}", cmd.get_program().to_string_lossy()))?;
+    let out = cmd.stderr(Stdio::piped()).output().ctx(format!(
+        "cannot start {}",
+        cmd.get_program().to_string_lossy()
+    ))?;
     if !out.status.success() {
         return Err(format!(
             "command failed ({}): {}\n{}",
@@ -131,14 +138,20 @@ pub fn ensure_packages(pkgs: &[&str]) -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    let cmdline = format!("apt-get install -y --no-install-recommends {}", missing.join(" "));
+    let cmdline = format!(
+        "apt-get install -y --no-install-recommends {}",
+        missing.join(" ")
+    );
     if !is_root() {
         return Err(format!(
             "missing Debian packages: {}\n  install them with: sudo {cmdline}",
             missing.join(" ")
         ));
     }
-    step(format!("installing missing Debian packages: {}", missing.join(" ")));
+    step(format!(
+        "installing missing Debian packages: {}",
+        missing.join(" ")
+    ));
     run(Command::new("apt-get").arg("update"))?;
     run(Command::new("apt-get")
         .args(["install", "-y", "--no-install-recommends"])
