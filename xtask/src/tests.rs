@@ -401,49 +401,49 @@ fn huge_initrd(dir: &Path, mib: u64) -> Result<PathBuf> {
     Ok(p)
 }
 
-/// Hook for the arm64 PSCI test payload (issue 4): a bare-metal program
-/// with a Linux Image header in tests/psci-payload (its own crate, built
-/// for aarch64-unknown-none-softfloat; the binary's PT_LOAD segments are
-/// laid out from the lowest physical address into a flat Image). It must
-/// print `PSCI-TEST: PASS <check>` / `PSCI-TEST: FAIL <check>: <why>` lines,
-/// then `PSCI-TEST: summary passed=<n> failed=<m>`, then call SYSTEM_OFF.
+/// Hook for the arm64 PSCI test payload (issue 4): the workspace crate
+/// `psci-payload` in tests/psci-payload, a bare-metal program with a Linux
+/// Image header, linked at 0. Its PT_LOAD segments laid out from the lowest
+/// address form the Image. It prints `PSCI-TEST: <check>: PASS|FAIL|SKIP
+/// (...)` lines, `PSCI-TEST: error: ...` on anything unexpected, then
+/// `PSCI-TEST: summary: N passed, M failed, K skipped`, then calls
+/// SYSTEM_OFF.
 fn build_psci_payload() -> Result<PathBuf> {
-    let dir = root().join("tests").join("psci-payload");
-    let manifest = dir.join("Cargo.toml");
+    let manifest = root().join("tests").join("psci-payload").join("Cargo.toml");
     if !manifest.is_file() {
         return Err(format!(
             "PSCI test payload not written yet ({} missing)",
             manifest.display()
         ));
     }
-    let tgt = target_dir().join("psci-payload");
+    let target = Arch::Aarch64.rust_target();
+    build::ensure_rust_targets(&[Arch::Aarch64])?;
     util::run(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(&dir)
+            .current_dir(root())
             .args([
                 "build",
                 "--release",
                 "--target",
-                Arch::Aarch64.rust_target(),
+                target,
+                "--bin",
+                "psci-payload",
             ])
             .arg("--manifest-path")
-            .arg(&manifest)
-            .env("CARGO_TARGET_DIR", &tgt),
+            .arg(&manifest),
     )?;
-    let rel = tgt.join(Arch::Aarch64.rust_target()).join("release");
-    let elf = std::fs::read_dir(&rel)
-        .ctx("payload build dir")?
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.is_file()
-                && p.extension().is_none()
-                && std::fs::read(p)
-                    .map(|d| d.starts_with(b"\x7fELF"))
-                    .unwrap_or(false)
-        })
-        .ok_or("payload build produced no ELF")?;
-    let img = build::flatten_low(&std::fs::read(&elf).ctx("read payload")?)?;
+    let elf = target_dir()
+        .join(target)
+        .join("release")
+        .join("psci-payload");
+    let img = build::flatten_low(&std::fs::read(&elf).ctx(format!("read {}", elf.display()))?)?;
+    // arm64 Image magic at 56 (Documentation/arch/arm64/booting.rst).
+    if img.get(56..60) != Some(b"ARM\x64") {
+        return Err(format!(
+            "{} does not start with an arm64 Image header",
+            elf.display()
+        ));
+    }
     let out = target_dir().join("firmware").join("psci-payload.Image");
     util::write_atomic(&out, &img)?;
     Ok(out)
@@ -805,25 +805,20 @@ fn run_case(c: &Case, env: &Env) -> Result<String> {
                 Ok(note)
             }
             Expect::PsciPayload => {
-                let l = vm.wait_prefix("PSCI-TEST: summary", left(deadline))?;
+                let l = vm.wait_prefix("PSCI-TEST: summary:", left(deadline))?;
                 let lines = vm.lines();
-                let fails: Vec<&String> = lines
+                let bad: Vec<&str> = lines
                     .iter()
-                    .filter(|l| l.starts_with("PSCI-TEST: FAIL"))
+                    .filter(|l| {
+                        l.starts_with("PSCI-TEST: ")
+                            && (l.contains(": FAIL") || l.starts_with("PSCI-TEST: error:"))
+                    })
+                    .map(String::as_str)
                     .collect();
-                let passes = lines
-                    .iter()
-                    .filter(|l| l.starts_with("PSCI-TEST: PASS"))
-                    .count();
-                if !fails.is_empty() || !l.contains("failed=0") || passes == 0 {
-                    return Err(format!(
-                        "{l}; {}",
-                        fails
-                            .iter()
-                            .map(|s| s.as_str())
-                            .collect::<Vec<_>>()
-                            .join(" | ")
-                    ));
+                let counts = psci_summary(&l);
+                let ok = matches!(counts, Some((p, 0, _)) if p > 0);
+                if !bad.is_empty() || !ok {
+                    return Err(format!("{l}; {}", bad.join(" | ")));
                 }
                 if vm
                     .wait_exit(left(deadline).min(Duration::from_secs(30)))?
@@ -831,12 +826,25 @@ fn run_case(c: &Case, env: &Env) -> Result<String> {
                 {
                     return Err("payload's SYSTEM_OFF did not end QEMU".into());
                 }
-                Ok(l)
+                Ok(l.trim_start_matches("PSCI-TEST: summary: ").to_string())
             }
         }
     })();
     vm.kill();
     result
+}
+
+/// `PSCI-TEST: summary: N passed, M failed, K skipped` -> (N, M, K).
+fn psci_summary(l: &str) -> Option<(u32, u32, u32)> {
+    let nums: Vec<u32> = l
+        .trim_start_matches("PSCI-TEST: summary:")
+        .split(',')
+        .map(|p| p.split_whitespace().next().and_then(|n| n.parse().ok()))
+        .collect::<Option<Vec<u32>>>()?;
+    match nums.as_slice() {
+        [p, f, s] => Some((*p, *f, *s)),
+        _ => None,
+    }
 }
 
 /// Splits a serial log at each "init reached" after the first (reboots).
@@ -1402,6 +1410,15 @@ mod unit {
         assert_eq!(b.len(), 2);
         assert_eq!(b[0].len(), 4);
         assert_eq!(fields("cpus possible=0-3 online=0")["online"], "0");
+    }
+
+    #[test]
+    fn psci_summary_parses() {
+        assert_eq!(
+            psci_summary("PSCI-TEST: summary: 30 passed, 0 failed, 2 skipped"),
+            Some((30, 0, 2))
+        );
+        assert_eq!(psci_summary("PSCI-TEST: summary: garbage"), None);
     }
 
     #[test]
