@@ -275,23 +275,35 @@ pub fn matrix() -> Vec<Case> {
     ));
 
     // ---- issue 4: vCPU hotplug model -----------------------------------
-    v.push(with(
-        case(X86_64, "hotplug-smp1-max4", "q35", 1, 512),
-        |c| {
-            c.smp = "1,maxcpus=4".into();
+    for (name, smp, scenario, possible) in [
+        (
+            "hotplug-smp1-max4",
+            "1,maxcpus=4",
+            scenario_x86_hotplug as Scenario,
+            "0-3",
+        ),
+        (
+            "hotplug-cycles-smp1-max16",
+            "1,maxcpus=16",
+            scenario_x86_hotplug_cycles,
+            "0-15",
+        ),
+    ] {
+        v.push(with(case(X86_64, name, "q35", 1, 512), |c| {
+            c.smp = smp.into();
             c.action = "cmd";
             c.append = "hotstub.autoonline=1".into();
             c.disk = false;
             c.cpus = CpuExpect {
-                possible: Some("0-3".into()),
+                possible: Some(possible.into()),
                 present: Some("0".into()),
                 online: Some("0".into()),
                 enabled: Some("0".into()),
             };
-            c.expect = Expect::Scenario(scenario_x86_hotplug);
+            c.expect = Expect::Scenario(scenario);
             c.timeout = Duration::from_secs(300);
-        },
-    ));
+        }));
+    }
     for (el, machine) in [
         ("el1", "virt,gic-version=3"),
         ("el2", "virt,gic-version=3,virtualization=on"),
@@ -1235,16 +1247,23 @@ fn device_add_cpu(vm: &mut Vm, slot: &Json, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Unplugs a device and waits for QEMU's DEVICE_DELETED. For a vCPU under
+/// TCG, QEMU 10.0 never finalizes the CPU object itself (its TCG context is
+/// leaked, see the maxcpus note on the cycle test), so the event arrives
+/// only for the device's child (`/machine/peripheral/<id>/lapic`); an event
+/// for the device or anything under it counts, and callers also check that
+/// QEMU no longer lists the vCPU.
 fn device_del(vm: &mut Vm, id: &str) -> Result<()> {
     let q = vm.qmp.as_mut().ok_or("no QMP")?;
     q.execute("device_del", Some(obj(&[("id", Json::Str(id.into()))])))?;
     let idc = id.to_string();
+    let subtree = format!("/machine/peripheral/{id}/");
     q.wait_event(&format!("DEVICE_DELETED {id}"), STEP, move |e| {
+        let data = e.get("data");
+        let field = |k| data.and_then(|d| d.get(k)).and_then(Json::as_str);
         e.get("event").and_then(Json::as_str) == Some("DEVICE_DELETED")
-            && e.get("data")
-                .and_then(|d| d.get("device"))
-                .and_then(Json::as_str)
-                == Some(idc.as_str())
+            && (field("device") == Some(idc.as_str())
+                || field("path").is_some_and(|p| p.starts_with(&subtree)))
     })?;
     Ok(())
 }
@@ -1254,8 +1273,9 @@ fn count_cpus_fast(vm: &mut Vm) -> Result<usize> {
     Ok(q.execute("query-cpus-fast", None)?.as_arr().len())
 }
 
-/// issue 4, x86: plug vCPUs 1..3 (the init onlines them), unplug 3, then
-/// ten add/remove cycles of vCPU 3.
+/// issue 4, x86 `-smp 1,maxcpus=4`: plug vCPUs 1..3 (the init onlines
+/// them), then unplug 3: Linux offlines and ejects it and QEMU reports
+/// DEVICE_DELETED.
 fn scenario_x86_hotplug(vm: &mut Vm, _c: &Case) -> Result<()> {
     let slots = unplugged_cpus(vm)?;
     if slots.len() != 3 {
@@ -1270,29 +1290,45 @@ fn scenario_x86_hotplug(vm: &mut Vm, _c: &Case) -> Result<()> {
         wait_cpus(vm, "online", &format!("0-{n}"))
             .map_err(|e| format!("after device_add cpu{n}: {e}"))?;
     }
-    let last = slots[2].clone();
-    for cycle in 0..=10 {
-        device_del(vm, "cpu3").map_err(|e| format!("cycle {cycle}: {e}"))?;
-        wait_cpus(vm, "online", "0-2")
-            .map_err(|e| format!("cycle {cycle} after device_del: {e}"))?;
-        let n = count_cpus_fast(vm)?;
-        if n != 3 {
-            return Err(format!(
-                "cycle {cycle}: query-cpus-fast lists {n} vCPUs after unplug, expected 3"
-            ));
-        }
-        if cycle == 10 {
-            break;
-        }
-        device_add_cpu(vm, &last, "cpu3").map_err(|e| format!("cycle {cycle}: {e}"))?;
-        wait_cpus(vm, "online", "0-3")
+    device_del(vm, "cpu3")?;
+    wait_cpus(vm, "online", "0-2").map_err(|e| format!("after device_del cpu3: {e}"))?;
+    expect_cpus_fast(vm, 3, "after device_del cpu3")?;
+    if unplugged_cpus(vm)?.len() != 1 {
+        return Err(
+            "after device_del cpu3: its slot is not free in query-hotpluggable-cpus".into(),
+        );
+    }
+    Ok(())
+}
+
+/// issue 4, x86: ten add/remove cycles of one vCPU. QEMU 10.0 under TCG
+/// aborts (`n < tcg_max_ctxs`) once more vCPUs have been created since
+/// boot than `maxcpus`, so this runs on its own VM with room for eleven
+/// creations; the cycles themselves are what the issue asks for.
+fn scenario_x86_hotplug_cycles(vm: &mut Vm, _c: &Case) -> Result<()> {
+    let slots = unplugged_cpus(vm)?;
+    let slot = slots
+        .first()
+        .ok_or("QEMU offers no unplugged vCPU slot")?
+        .clone();
+    for cycle in 1..=10 {
+        device_add_cpu(vm, &slot, "cpu1").map_err(|e| format!("cycle {cycle}: {e}"))?;
+        wait_cpus(vm, "online", "0-1")
             .map_err(|e| format!("cycle {cycle} after device_add: {e}"))?;
-        let n = count_cpus_fast(vm)?;
-        if n != 4 {
-            return Err(format!(
-                "cycle {cycle}: query-cpus-fast lists {n} vCPUs after plug, expected 4"
-            ));
-        }
+        expect_cpus_fast(vm, 2, &format!("cycle {cycle} after plug"))?;
+        device_del(vm, "cpu1").map_err(|e| format!("cycle {cycle}: {e}"))?;
+        wait_cpus(vm, "online", "0").map_err(|e| format!("cycle {cycle} after device_del: {e}"))?;
+        expect_cpus_fast(vm, 1, &format!("cycle {cycle} after unplug"))?;
+    }
+    Ok(())
+}
+
+fn expect_cpus_fast(vm: &mut Vm, want: usize, when: &str) -> Result<()> {
+    let n = count_cpus_fast(vm)?;
+    if n != want {
+        return Err(format!(
+            "{when}: query-cpus-fast lists {n} vCPUs, expected {want}"
+        ));
     }
     Ok(())
 }
