@@ -412,16 +412,19 @@ fn run_checks(c: &mut Checks, m: &Machine) {
             v,
             ret::AFF_OFF,
         );
-        let online_capable = x.online_capable || m.source == Source::DeviceTree;
-        c.ok(
-            &Name("disabled vCPU is online-capable in the MADT", Some(x.mpidr)),
-            online_capable,
-            &name(if online_capable {
-                "flag bit 3 set"
-            } else {
-                "flag bit 3 clear"
-            }),
-        );
+        // Linux 6.11+ only treats a disabled GICC as hot-pluggable when it is
+        // online-capable (Documentation/arch/arm64/cpu-hotplug.rst).
+        if m.source == Source::Acpi {
+            c.ok(
+                &Name("disabled vCPU is online-capable in the MADT", Some(x.mpidr)),
+                x.online_capable,
+                &name(if x.online_capable {
+                    "GICC flag bit 3 set"
+                } else {
+                    "GICC flag bit 3 clear"
+                }),
+            );
+        }
     }
     if disabled == 0 {
         c.skip(&name("CPU_ON disabled vCPU"), "every vCPU is enabled");
