@@ -9,7 +9,10 @@
 extern crate alloc;
 
 pub mod acpi;
+pub mod arm64_image;
 pub mod console;
+pub mod dt;
+pub mod efi;
 pub mod fw_cfg;
 
 /// Name, version and build, for the banner.
