@@ -74,8 +74,10 @@ pub struct GicInfo {
     pub gicv: Option<u64>,
     /// GICv3 ITS translater frame.
     pub its: Option<u64>,
-    /// GICv2m MSI frame: base, first SPI INTID, SPI count.
-    pub v2m: Option<(u64, u32, u32)>,
+    /// GICv2m MSI frame: base, and (first SPI INTID, SPI count) when the DT
+    /// overrides the frame's own MSI_TYPER (QEMU does not: the MADT's GIC
+    /// MSI frame entry then says "use MSI_TYPER").
+    pub v2m: Option<(u64, Option<(u32, u32)>)>,
     /// Virtual GIC maintenance interrupt (INTID).
     pub maint_irq: Option<u32>,
 }
@@ -415,13 +417,15 @@ fn parse_gic(gic: FdtNode) -> Result<GicInfo, Error> {
         for child in gic.children() {
             if is_compatible(child, "arm,gic-v2m-frame") && enabled(child) {
                 let base = regs(child, "GICv2m reg")?[0].0;
-                // Without the optional properties the frame's MSI_TYPER
-                // tells; QEMU always provides them.
-                let spi_base = prop_u32(child, "arm,msi-base-spi")
-                    .ok_or(Error::Malformed("GICv2m arm,msi-base-spi"))?;
-                let count = prop_u32(child, "arm,msi-num-spis")
-                    .ok_or(Error::Malformed("GICv2m arm,msi-num-spis"))?;
-                g.v2m = Some((base, spi_base, count));
+                let spis = match (
+                    prop_u32(child, "arm,msi-base-spi"),
+                    prop_u32(child, "arm,msi-num-spis"),
+                ) {
+                    (Some(b), Some(n)) => Some((b, n)),
+                    (None, None) => None,
+                    _ => return Err(Error::Malformed("GICv2m SPI range")),
+                };
+                g.v2m = Some((base, spis));
             }
         }
     }
@@ -577,6 +581,11 @@ pub fn write_chosen(c: &Chosen) -> Result<Vec<u8>, vm_fdt::Error> {
     w.property_u32("linux,uefi-mmap-size", c.efi_mmap_size)?;
     w.property_u32("linux,uefi-mmap-desc-size", c.efi_mmap_desc_size)?;
     w.property_u32("linux,uefi-mmap-desc-ver", c.efi_mmap_desc_ver)?;
+    // Mainline Linux does not read this, but Debian's kernels carry a
+    // lockdown patch that adds it to the properties efi_get_fdt_params()
+    // requires: without it they ignore the EFI hand-off and find no memory.
+    // Non-zero would claim Secure Boot is enabled.
+    w.property_u32("linux,uefi-secure-boot", 0)?;
     if let Some(seed) = c.rng_seed {
         w.property("rng-seed", seed)?;
     }
@@ -833,7 +842,7 @@ mod tests {
         assert_eq!(p.gic.gicc, Some(0x0801_0000));
         assert_eq!(p.gic.gich, Some(0x0803_0000));
         assert_eq!(p.gic.gicv, Some(0x0804_0000));
-        assert_eq!(p.gic.v2m, Some((0x0802_0000, 80, 64)));
+        assert_eq!(p.gic.v2m, Some((0x0802_0000, Some((80, 64)))));
         assert!(p.gic.gicr.is_empty());
         // Secure RAM is not the normal world's.
         assert_eq!(p.memory, [(0x4000_0000, 0x4000_0000)]);
@@ -871,13 +880,18 @@ mod tests {
     }
 
     #[test]
-    fn parses_qemu_dumped_dtb_if_present() {
-        // Optional cross-check against a real `dumpdtb` output.
-        if let Ok(blob) = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/scratch/v3.dtb")) {
-            let p = parse(&blob).unwrap();
-            assert_eq!(p.gic.version, 3);
-            assert!(p.pcie.is_some());
-            std::println!("{p:x?}");
+    fn parses_qemu_dumped_dtbs_if_present() {
+        // Optional cross-check against real `dumpdtb` output, e.g.
+        // `qemu-system-aarch64 -M virt,gic-version=2,dumpdtb=v2.dtb -bios /dev/null`,
+        // placed in target/scratch/.
+        for (name, v) in [("v3.dtb", 3), ("v2.dtb", 2), ("el2.dtb", 3), ("sec.dtb", 3)] {
+            let path = std::format!("{}/../target/scratch/{name}", env!("CARGO_MANIFEST_DIR"));
+            if let Ok(blob) = std::fs::read(path) {
+                let p = parse(&blob).unwrap();
+                assert_eq!(p.gic.version, v, "{name}");
+                assert!(p.pcie.is_some(), "{name}");
+                std::println!("{name}: {p:x?}");
+            }
         }
     }
 
@@ -913,6 +927,7 @@ mod tests {
         assert_eq!(prop_u32(ch, "linux,uefi-mmap-size"), Some(200));
         assert_eq!(prop_u32(ch, "linux,uefi-mmap-desc-size"), Some(40));
         assert_eq!(prop_u32(ch, "linux,uefi-mmap-desc-ver"), Some(1));
+        assert_eq!(prop_u32(ch, "linux,uefi-secure-boot"), Some(0));
         assert_eq!(ch.property("rng-seed").unwrap().value, &[9, 8, 7]);
         assert!(ch.property("kaslr-seed").is_none());
     }

@@ -4,6 +4,10 @@
 //! map. Linux finds both through `/chosen` (`linux,uefi-system-table`,
 //! `linux,uefi-mmap-*`; Linux `drivers/firmware/efi/fdtparams.c`).
 //!
+//! Linux also needs its own LINUX_EFI_MEMRESERVE table (normally installed
+//! by its EFI stub): the GICv3 ITS driver records its LPI tables there so a
+//! kexec'd kernel keeps them, and warns when the table is missing.
+//!
 //! Layouts are from the UEFI specification 2.10: 4.2 (EFI_TABLE_HEADER),
 //! 4.3 (EFI_SYSTEM_TABLE), 4.6 (EFI_CONFIGURATION_TABLE and
 //! EFI_RT_PROPERTIES_TABLE), 7.2 (EFI_MEMORY_DESCRIPTOR, GetMemoryMap).
@@ -68,6 +72,19 @@ pub const RT_PROPERTIES_TABLE_GUID: [u8; 16] = guid(
     0x402a,
     [0x84, 0x2e, 0x93, 0x1d, 0x21, 0xc3, 0x8a, 0xe9],
 );
+
+/// LINUX_EFI_MEMRESERVE_TABLE_GUID 888eb0c6-8ede-4ff5-a8f0-9aee5cb977c2
+/// (Linux include/linux/efi.h).
+pub const LINUX_MEMRESERVE_TABLE_GUID: [u8; 16] = guid(
+    0x888e_b0c6,
+    0x8ede,
+    0x4ff5,
+    [0xa8, 0xf0, 0x9a, 0xee, 0x5c, 0xb9, 0x77, 0xc2],
+);
+/// struct linux_efi_memreserve { int size; int count; u64 next; entries[] }:
+/// an empty root, which Linux later links further entries behind.
+const MEMRESERVE_SIZE: usize = 16;
+const CONFIG_ENTRIES: usize = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Error {
@@ -201,10 +218,13 @@ fn config_offset() -> usize {
     align8(vendor_offset() + (VENDOR.len() + 1) * 2)
 }
 fn rt_prop_offset() -> usize {
-    config_offset() + 2 * CONFIG_ENTRY_SIZE
+    config_offset() + CONFIG_ENTRIES * CONFIG_ENTRY_SIZE
+}
+fn memreserve_offset() -> usize {
+    align8(rt_prop_offset() + RT_PROPERTIES_SIZE)
 }
 fn mmap_offset() -> usize {
-    align8(rt_prop_offset() + RT_PROPERTIES_SIZE)
+    memreserve_offset() + MEMRESERVE_SIZE
 }
 fn align8(x: usize) -> usize {
     (x + 7) & !7
@@ -244,6 +264,13 @@ pub fn build(
         c + CONFIG_ENTRY_SIZE + 16,
         &phys(rt_prop_offset()).to_le_bytes(),
     );
+    put(area, c + 2 * CONFIG_ENTRY_SIZE, &LINUX_MEMRESERVE_TABLE_GUID);
+    put(
+        area,
+        c + 2 * CONFIG_ENTRY_SIZE + 16,
+        &phys(memreserve_offset()).to_le_bytes(),
+    );
+    // The memreserve root stays all zero: no entries, nothing linked.
     let r = rt_prop_offset();
     put(area, r, &RT_PROPERTIES_VERSION.to_le_bytes());
     put(area, r + 2, &(RT_PROPERTIES_SIZE as u16).to_le_bytes());
@@ -256,7 +283,7 @@ pub fn build(
     put(area, 12, &(SYSTEM_TABLE_SIZE as u32).to_le_bytes());
     put(area, 24, &phys(vendor_offset()).to_le_bytes());
     put(area, 32, &firmware_revision().to_le_bytes());
-    put(area, 104, &2u64.to_le_bytes());
+    put(area, 104, &(CONFIG_ENTRIES as u64).to_le_bytes());
     put(area, 112, &phys(config_offset()).to_le_bytes());
     let crc = crc32(&area[..SYSTEM_TABLE_SIZE]);
     put(area, 16, &crc.to_le_bytes());
@@ -407,13 +434,17 @@ mod tests {
         for off in (40..104).step_by(8) {
             assert_eq!(le64(off), 0, "offset {off}");
         }
-        assert_eq!(le64(104), 2);
+        assert_eq!(le64(104), 3);
         let ct = (le64(112) - 0x4010_0000) as usize;
         assert_eq!(&area[ct..ct + 16], &ACPI_20_TABLE_GUID);
         assert_eq!(le64(ct + 16), 0x4011_0000);
         assert_eq!(&area[ct + 24..ct + 40], &RT_PROPERTIES_TABLE_GUID);
         let rt = (le64(ct + 40) - 0x4010_0000) as usize;
         assert_eq!(&area[rt..rt + 8], &[1, 0, 8, 0, 0, 0, 0, 0]);
+        assert_eq!(&area[ct + 48..ct + 64], &LINUX_MEMRESERVE_TABLE_GUID);
+        let mr = (le64(ct + 64) - 0x4010_0000) as usize;
+        assert_eq!(mr % 8, 0);
+        assert_eq!(&area[mr..mr + 16], &[0; 16]);
         // The memory map.
         assert_eq!((h.desc_size, h.desc_ver), (40, 1));
         assert_eq!(h.mmap_size as usize, map.len() * 40);
