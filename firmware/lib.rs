@@ -11,6 +11,7 @@ extern crate alloc;
 pub mod acpi;
 pub mod arm64_image;
 pub mod console;
+pub mod cpus;
 pub mod dt;
 pub mod efi;
 pub mod fw_cfg;

@@ -1,0 +1,577 @@
+//! ACPI tables for QEMU `virt` (arm64), hardware-reduced ACPI.
+//!
+//! Interrupt numbers are GIC INTIDs (= ACPI GSIVs on arm: SPI n is INTID
+//! n + 32, PPI n is INTID n + 16), as the firmware derives them from QEMU's
+//! DT. Trigger modes follow that DT (QEMU 10 `hw/arm/virt.c`): timers, PMU,
+//! PL011, PL031 and PCI INTx are level/active-high; the GED pulses its line
+//! (edge). virtio-mmio is described level-triggered although the DT says
+//! edge: the device holds its line until the driver acknowledges the
+//! interrupt, so level is what it does and cannot lose an event.
+
+use super::{
+    cpu_name, finish, pci_osc, prt_package, raw_device, table, to_bytes, Built, Bytes, Error,
+    PrtEntry, TableArea, DSDT_REVISION, GAS_MEMORY, OEM_ID, OEM_REVISION, OEM_TABLE_ID,
+};
+use crate::cpus::{Vcpu, MPIDR_AFFINITY_MASK};
+use acpi_tables::aml;
+use acpi_tables::Aml;
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// PSCI conduit the OS must use (FADT ARM boot flags).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Conduit {
+    Hvc,
+    Smc,
+}
+
+/// The interrupt controller as the DT describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Gic {
+    /// 2 or 3.
+    pub version: u8,
+    pub gicd: u64,
+    /// GICv3 redistributor region (base, length).
+    pub gicr: Option<(u64, u64)>,
+    /// GICv2 CPU interface base.
+    pub gicc: Option<u64>,
+    /// Virtual CPU interface base (virtualization extensions).
+    pub gicv: Option<u64>,
+    /// Hypervisor control interface base.
+    pub gich: Option<u64>,
+    /// GICv3 ITS base.
+    pub its: Option<u64>,
+    /// VGIC maintenance interrupt (INTID).
+    pub maint_irq: Option<u32>,
+}
+
+/// The PCIe host bridge (QEMU `pci-host-ecam-generic`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArmPcie {
+    /// ECAM region (base, size) covering `bus.0..=bus.1`.
+    pub ecam: (u64, u64),
+    /// First and last bus number.
+    pub bus: (u8, u8),
+    /// 32-bit MMIO window (base, size); CPU address == PCI address.
+    pub mmio32: (u64, u64),
+    /// 64-bit MMIO window (base, size); CPU address == PCI address.
+    pub mmio64: Option<(u64, u64)>,
+    /// I/O window: CPU (MMIO) base and size; PCI I/O addresses start at 0.
+    pub io: Option<(u64, u64)>,
+    /// Legacy INTx routing, GSI = SPI INTID.
+    pub prt: Vec<PrtEntry>,
+}
+
+/// What the firmware discovered on a `virt` machine.
+pub struct Virt {
+    /// Every possible vCPU (hw_id = MPIDR affinity).
+    pub cpus: Vec<Vcpu>,
+    pub gic: Gic,
+    /// Timer INTIDs in DT order: secure EL1 physical, non-secure EL1
+    /// physical, virtual, EL2 physical.
+    pub timer_irqs: [u32; 4],
+    /// PMU overflow interrupt (INTID, a PPI).
+    pub pmu_irq: Option<u32>,
+    /// PL011 base and INTID.
+    pub uart: (u64, u32),
+    /// PL031 base and INTID.
+    pub rtc: Option<(u64, u32)>,
+    /// fw_cfg MMIO base.
+    pub fw_cfg: Option<u64>,
+    /// virtio-mmio transports: base, size, INTID.
+    pub virtio_mmio: Vec<(u64, u64, u32)>,
+    pub pcie: Option<ArmPcie>,
+    /// Generic Event Device registers base and INTID.
+    pub ged: Option<(u64, u32)>,
+    pub conduit: Conduit,
+}
+
+/// MADT revision 6 (ACPI 6.5): its GICC structure is 82 bytes (with the
+/// TRBE interrupt), which is what the `acpi_tables` crate writes.
+const MADT_REVISION: u8 = 6;
+/// GTDT revision 2 (ACPI 6.0-6.4 layout, no virtual EL2 timer field).
+const GTDT_REVISION: u8 = 2;
+/// SPCR revision 2 (Microsoft SPCR specification, 80-byte table).
+const SPCR_REVISION: u8 = 2;
+
+/// FADT ARM boot architecture flags (ACPI 6.5 table 5.13).
+const PSCI_COMPLIANT: u16 = 1 << 0;
+const PSCI_USE_HVC: u16 = 1 << 1;
+
+/// GTDT timer flags (ACPI 6.5 table 5.122): level (bit 0 clear),
+/// active-high (bit 1 clear), always-on: a virtual timer keeps counting
+/// in every idle state QEMU has, so no broadcast timer is needed.
+const GTDT_TIMER_FLAGS: u32 = 1 << 2;
+
+/// fw_cfg MMIO register block length (QEMU docs/specs/fw_cfg.rst: data,
+/// selector and DMA address registers, 0x18 bytes).
+const FW_CFG_LEN: u32 = 0x18;
+/// GED event selector register length (QEMU hw/acpi/generic_event_device.c).
+const GED_SEL_LEN: u32 = 4;
+/// GED event bit for a power-down request (QEMU ACPI_GED_PWR_DOWN_EVT).
+const GED_PWR_DOWN: u32 = 0x2;
+/// PL011 / PL031 register windows (4 KiB each, Arm PrimeCell TRMs).
+const PRIMECELL_LEN: u32 = 0x1000;
+
+pub fn build(m: &Virt, area: &mut TableArea) -> Result<Built, Error> {
+    check(m)?;
+    let dsdt_phys = area.place(&dsdt(m)?, 16)?;
+    let fadt_phys = area.place(&fadt(m, dsdt_phys), 16)?;
+    let mut entries = vec![fadt_phys];
+    entries.push(area.place(&madt(m), 16)?);
+    entries.push(area.place(&gtdt(m), 16)?);
+    entries.push(area.place(&spcr(m), 16)?);
+    if let Some(p) = &m.pcie {
+        entries.push(area.place(&mcfg(p), 16)?);
+        if m.gic.its.is_some() {
+            entries.push(area.place(&iort(p), 16)?);
+        }
+    }
+    finish(area, &entries)
+}
+
+fn check(m: &Virt) -> Result<(), Error> {
+    crate::cpus::validate(&m.cpus).map_err(|e| {
+        Error::Invalid(match e {
+            crate::cpus::CpuError::Empty => "no vCPUs",
+            crate::cpus::CpuError::DuplicateUid(_) => "duplicate vCPU UID",
+            crate::cpus::CpuError::DuplicateHwId(_) => "duplicate MPIDR",
+            crate::cpus::CpuError::NoneEnabled => "no enabled vCPU",
+        })
+    })?;
+    if m.cpus.iter().any(|c| c.hw_id & !MPIDR_AFFINITY_MASK != 0) {
+        return Err(Error::Invalid(
+            "MPIDR with bits outside the affinity fields",
+        ));
+    }
+    match m.gic.version {
+        2 => {
+            if m.gic.gicc.is_none() {
+                return Err(Error::Invalid("GICv2 without a CPU interface"));
+            }
+            // GICv2 has eight CPU interfaces (GICv2 architecture spec 1.1).
+            if m.cpus.len() > 8 {
+                return Err(Error::Invalid("more than 8 vCPUs on GICv2"));
+            }
+        }
+        3 => match m.gic.gicr {
+            Some((_, len)) if len <= u64::from(u32::MAX) => {}
+            _ => return Err(Error::Invalid("GICv3 without a redistributor region")),
+        },
+        _ => return Err(Error::Invalid("GIC version not 2 or 3")),
+    }
+    let low = |base: u64, len: u64| base.checked_add(len).is_some_and(|e| e <= 1 << 32);
+    let mut devs: Vec<(u64, u64)> = vec![(m.uart.0, u64::from(PRIMECELL_LEN))];
+    devs.extend(m.rtc.map(|(b, _)| (b, u64::from(PRIMECELL_LEN))));
+    devs.extend(m.fw_cfg.map(|b| (b, u64::from(FW_CFG_LEN))));
+    devs.extend(m.ged.map(|(b, _)| (b, u64::from(GED_SEL_LEN))));
+    devs.extend(m.virtio_mmio.iter().map(|&(b, s, _)| (b, s)));
+    if devs.iter().any(|&(b, l)| !low(b, l)) {
+        return Err(Error::Invalid("device registers above 4 GiB"));
+    }
+    if m.virtio_mmio.len() > 100 {
+        return Err(Error::Invalid("more than 100 virtio-mmio devices"));
+    }
+    if let Some(p) = &m.pcie {
+        let buses = u64::from(p.bus.1) - u64::from(p.bus.0) + 1;
+        if p.bus.0 > p.bus.1 || p.ecam.1 < buses << 20 {
+            return Err(Error::Invalid("ECAM region smaller than its bus range"));
+        }
+        if u64::from(p.bus.0) << 20 > p.ecam.0 {
+            return Err(Error::Invalid("ECAM base below bus 0"));
+        }
+        if p.mmio32.1 == 0 || !low(p.mmio32.0, p.mmio32.1) {
+            return Err(Error::Invalid("bad 32-bit PCI window"));
+        }
+        if p.mmio64
+            .is_some_and(|(b, s)| s == 0 || b.checked_add(s).is_none())
+        {
+            return Err(Error::Invalid("bad 64-bit PCI window"));
+        }
+        if p.io
+            .is_some_and(|(b, s)| s == 0 || s > 0x1_0000 || b.checked_add(s).is_none())
+        {
+            return Err(Error::Invalid("bad PCI I/O window"));
+        }
+    }
+    Ok(())
+}
+
+fn fadt(m: &Virt, dsdt: u64) -> Vec<u8> {
+    use acpi_tables::fadt::{FADTBuilder, Flags};
+    let mut f = FADTBuilder::new(OEM_ID, OEM_TABLE_ID, OEM_REVISION)
+        .dsdt_64(dsdt)
+        .flag(Flags::HwReducedAcpi);
+    let hvc = if m.conduit == Conduit::Hvc {
+        PSCI_USE_HVC
+    } else {
+        0
+    };
+    f.arm_boot_arch = (PSCI_COMPLIANT | hvc).into();
+    to_bytes(&f.finalize())
+}
+
+/// The MADT GICC structure of one vCPU (ACPI 6.5 5.2.12.14).
+pub fn gicc_entry(m: &Virt, index: usize, cpu: &Vcpu) -> Vec<u8> {
+    use acpi_tables::madt::{EnabledStatus, Gicc, Trigger};
+    let status = if cpu.enabled {
+        EnabledStatus::Enabled
+    } else {
+        EnabledStatus::DisabledOnlineCapable
+    };
+    let mut g = Gicc::new(status)
+        .acpi_processor_uid(cpu.uid)
+        .mpidr(cpu.hw_id & MPIDR_AFFINITY_MASK);
+    if m.gic.version == 2 {
+        // GICv2: the CPU interface number is the vCPU's position (QEMU
+        // numbers GICv2 CPU interfaces in CPU index order) and the
+        // physical CPU interface base is per-GIC.
+        g = g
+            .cpu_interface_number(index as u32)
+            .base_address(m.gic.gicc.unwrap_or(0));
+    }
+    // GICv3: GICR base stays 0 because GICR structures describe the
+    // redistributors (required for vCPUs that are not enabled at boot,
+    // Linux Documentation/arch/arm64/cpu-hotplug.rst).
+    if let Some(v) = m.gic.gicv {
+        g = g.virtual_registers(v);
+    }
+    if let Some(h) = m.gic.gich {
+        g = g.control_block_registers(h);
+    }
+    if let Some(irq) = m.gic.maint_irq {
+        g = g.maintenance_interrupt(irq, Trigger::Level);
+    }
+    if let Some(irq) = m.pmu_irq {
+        g = g.performance_interrupt(irq, Trigger::Level);
+    }
+    to_bytes(&g)
+}
+
+fn madt(m: &Virt) -> Vec<u8> {
+    use acpi_tables::madt::{GicIts, GicVersion, Gicd, Gicr};
+    let mut b = Bytes::new();
+    // Local interrupt controller address and flags: unused on arm.
+    b.u32(0).u32(0);
+    for (i, c) in m.cpus.iter().enumerate() {
+        b.bytes(&gicc_entry(m, i, c));
+    }
+    let version = if m.gic.version == 2 {
+        GicVersion::GICv2
+    } else {
+        GicVersion::GICv3
+    };
+    b.bytes(&to_bytes(&Gicd::new(0, m.gic.gicd, version)));
+    if m.gic.version == 3 {
+        if let Some((base, len)) = m.gic.gicr {
+            b.bytes(&to_bytes(&Gicr::new(base, len as u32)));
+        }
+        if let Some(its) = m.gic.its {
+            b.bytes(&to_bytes(&GicIts::new(0, its)));
+        }
+    }
+    table(*b"APIC", MADT_REVISION, &b.0)
+}
+
+/// Generic Timer Description Table (ACPI 6.5 5.2.25), no platform timers.
+fn gtdt(m: &Virt) -> Vec<u8> {
+    let [sec, ns, virt, el2] = m.timer_irqs;
+    let mut b = Bytes::new();
+    // CntControlBase: none (QEMU virt has no memory-mapped counter).
+    b.u64(u64::MAX).u32(0);
+    for irq in [sec, ns, virt, el2] {
+        b.u32(irq).u32(GTDT_TIMER_FLAGS);
+    }
+    // CntReadBase: none; no platform timer structures.
+    b.u64(u64::MAX).u32(0).u32(0);
+    table(*b"GTDT", GTDT_REVISION, &b.0)
+}
+
+/// Serial Port Console Redirection table (Microsoft SPCR spec rev 2).
+fn spcr(m: &Virt) -> Vec<u8> {
+    // Interface type 3 = ARM PL011 UART (Microsoft DBG2 serial subtypes).
+    const PL011: u8 = 3;
+    // Interrupt type bit 3: ARM GIC interrupt (GSIV field).
+    const GIC_INTERRUPT: u8 = 1 << 3;
+    // Baud rate code 7 = 115200.
+    const BAUD_115200: u8 = 7;
+    let (base, irq) = m.uart;
+    let mut b = Bytes::new();
+    b.u8(PL011).zeros(3);
+    // PL011 registers are 32-bit (Linux maps "mmio32" from this width).
+    b.gas(GAS_MEMORY, 32, 3, base);
+    b.u8(GIC_INTERRUPT).u8(0).u32(irq);
+    // Baud, no parity, one stop bit, no flow control, VT100, reserved.
+    b.u8(BAUD_115200).u8(0).u8(1).u8(0).u8(0).u8(0);
+    // Not a PCI device: IDs 0xffff, bus/dev/fn/flags/segment 0.
+    b.u16(0xffff).u16(0xffff).u8(0).u8(0).u8(0).u32(0).u8(0);
+    b.u32(0); // reserved
+    table(*b"SPCR", SPCR_REVISION, &b.0)
+}
+
+fn mcfg_base(p: &ArmPcie) -> u64 {
+    // MCFG gives the address bus 0 would have (PCI Firmware spec 4.1.2).
+    p.ecam.0 - (u64::from(p.bus.0) << 20)
+}
+
+fn mcfg(p: &ArmPcie) -> Vec<u8> {
+    let mut t = acpi_tables::mcfg::MCFG::new(OEM_ID, OEM_TABLE_ID, OEM_REVISION);
+    t.add_ecam(mcfg_base(p), 0, p.bus.0, p.bus.1);
+    to_bytes(&t)
+}
+
+/// IO Remapping Table (Arm DEN0049, table revision 0 layout): one ITS group
+/// and one PCI root complex whose requester IDs all map 1:1 to the ITS, as
+/// QEMU's DT `msi-map = <0 &its 0 0x10000>` says.
+fn iort(_p: &ArmPcie) -> Vec<u8> {
+    const HEADER: u32 = 48;
+    const ITS_NODE_LEN: u16 = 24;
+    const RC_NODE_LEN: u16 = 36 + 20;
+    let mut b = Bytes::new();
+    b.u32(2).u32(HEADER).u32(0);
+    // ITS group node (type 0): no ID mappings, one ITS with MADT ID 0.
+    let its_off = HEADER;
+    b.u8(0).u16(ITS_NODE_LEN).u8(0).u32(0).u32(0).u32(0);
+    b.u32(1).u32(0);
+    // Root complex node (type 2, revision 1): cache-coherent (CCA 1),
+    // coherent path to memory and device attributes (memory access flags
+    // CPM | DACS), no ATS, segment 0, 64-bit addressing, one ID mapping.
+    b.u8(2).u16(RC_NODE_LEN).u8(1).u32(0).u32(1).u32(36);
+    b.u32(1).u8(0).u16(0).u8(0b11);
+    b.u32(0).u32(0).u8(64).zeros(3);
+    // ID mapping: input 0, 0x10000 IDs (the field is count - 1), output 0,
+    // to the ITS group, not a single mapping.
+    b.u32(0).u32(0xffff).u32(0).u32(its_off).u32(0);
+    table(*b"IORT", 0, &b.0)
+}
+
+fn dsdt(m: &Virt) -> Result<Vec<u8>, Error> {
+    let mut sb = Vec::new();
+    for c in &m.cpus {
+        sb.extend_from_slice(&processor(c)?);
+    }
+    sb.extend_from_slice(&uart(m));
+    if let Some((base, irq)) = m.rtc {
+        sb.extend_from_slice(&rtc(base, irq));
+    }
+    if let Some(base) = m.fw_cfg {
+        sb.extend_from_slice(&fw_cfg(base));
+    }
+    for (i, &(base, size, irq)) in m.virtio_mmio.iter().enumerate() {
+        sb.extend_from_slice(&virtio(i, base, size, irq));
+    }
+    if let Some(p) = &m.pcie {
+        sb.extend_from_slice(&pci0(p)?);
+    }
+    if let Some((base, irq)) = m.ged {
+        sb.extend_from_slice(&ged(base, irq));
+        sb.extend_from_slice(&to_bytes(&aml::Device::new(
+            "PWRB".into(),
+            vec![
+                &aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0C0C")),
+                &aml::Name::new("_UID".into(), &aml::ZERO),
+            ],
+        )));
+    }
+    let body = aml::Scope::raw("\\_SB_".into(), sb);
+    Ok(table(*b"DSDT", DSDT_REVISION, &body))
+}
+
+fn processor(c: &Vcpu) -> Result<Vec<u8>, Error> {
+    let name = cpu_name(c.uid)?;
+    let hid = aml::Name::new("_HID".into(), &"ACPI0007");
+    let uid = aml::Name::new("_UID".into(), &c.uid);
+    // _STA (ACPI 6.5 6.3.7): present and functioning always; enabled only
+    // for enabled vCPUs (Linux Documentation/arch/arm64/cpu-hotplug.rst).
+    let sta: u8 = if c.enabled { 0x0f } else { 0x0d };
+    let ret = aml::Return::new(&sta);
+    let sta_m = aml::Method::new("_STA".into(), 0, false, vec![&ret]);
+    Ok(to_bytes(&aml::Device::new(
+        name.as_str().into(),
+        vec![&hid, &uid, &sta_m],
+    )))
+}
+
+/// Level-triggered, active-high, exclusive interrupt consumer.
+fn level_irq(intid: u32) -> aml::Interrupt {
+    aml::Interrupt::new(true, false, false, false, intid)
+}
+
+fn uart(m: &Virt) -> Vec<u8> {
+    let (base, irq) = m.uart;
+    let mem = aml::Memory32Fixed::new(true, base as u32, PRIMECELL_LEN);
+    let int = level_irq(irq);
+    to_bytes(&aml::Device::new(
+        "COM0".into(),
+        vec![
+            // ARMH0011: Arm PL011 UART (Linux drivers/tty/serial/amba-pl011.c).
+            &aml::Name::new("_HID".into(), &"ARMH0011"),
+            &aml::Name::new("_UID".into(), &aml::ZERO),
+            &aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(vec![&mem, &int])),
+        ],
+    ))
+}
+
+/// The PL031 has no ACPI ID of its own (Linux binds AMBA devices from ACPI
+/// only for the IDs in drivers/acpi/arm64/amba.c, which has none for it),
+/// so it is described the standard way for DT-only devices: PRP0001 with a
+/// _DSD "compatible" (ACPI 6.5 6.1.2, _DSD device properties UUID).
+fn rtc(base: u64, irq: u32) -> Vec<u8> {
+    let mem = aml::Memory32Fixed::new(true, base as u32, PRIMECELL_LEN);
+    let int = level_irq(irq);
+    let uuid = aml::Uuid::new("DAFFD814-6EBA-4D8C-8A91-BC9BBF4AA301");
+    let compatible = aml::Package::new(vec![&"compatible", &"arm,pl031"]);
+    let props = aml::Package::new(vec![&compatible]);
+    let dsd = aml::Package::new(vec![&uuid, &props]);
+    to_bytes(&aml::Device::new(
+        "RTC0".into(),
+        vec![
+            &aml::Name::new("_HID".into(), &"PRP0001"),
+            &aml::Name::new("_UID".into(), &aml::ZERO),
+            &aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(vec![&mem, &int])),
+            &aml::Name::new("_DSD".into(), &dsd),
+        ],
+    ))
+}
+
+fn fw_cfg(base: u64) -> Vec<u8> {
+    let mem = aml::Memory32Fixed::new(true, base as u32, FW_CFG_LEN);
+    // _STA 0x0b: present, enabled, functioning, hidden from UI.
+    let sta: u8 = 0x0b;
+    to_bytes(&aml::Device::new(
+        "FWCF".into(),
+        vec![
+            // QEMU0002: QEMU fw_cfg (Linux drivers/firmware/qemu_fw_cfg.c).
+            &aml::Name::new("_HID".into(), &"QEMU0002"),
+            &aml::Name::new("_STA".into(), &sta),
+            &aml::Name::new("_CCA".into(), &aml::ONE),
+            &aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(vec![&mem])),
+        ],
+    ))
+}
+
+fn virtio(i: usize, base: u64, size: u64, irq: u32) -> Vec<u8> {
+    let name = alloc::format!("VR{i:02}");
+    let mem = aml::Memory32Fixed::new(true, base as u32, size as u32);
+    let int = level_irq(irq);
+    let uid = i as u32;
+    to_bytes(&aml::Device::new(
+        name.as_str().into(),
+        vec![
+            // LNRO0005: virtio-mmio (Linux drivers/virtio/virtio_mmio.c).
+            &aml::Name::new("_HID".into(), &"LNRO0005"),
+            &aml::Name::new("_UID".into(), &uid),
+            &aml::Name::new("_CCA".into(), &aml::ONE),
+            &aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(vec![&mem, &int])),
+        ],
+    ))
+}
+
+fn pci0(p: &ArmPcie) -> Result<Vec<u8>, Error> {
+    let bus = aml::AddressSpace::<u16>::new_bus_number(u16::from(p.bus.0), u16::from(p.bus.1));
+    let mem32 = aml::AddressSpace::<u32>::new_memory(
+        aml::AddressSpaceCacheable::NotCacheable,
+        true,
+        p.mmio32.0 as u32,
+        (p.mmio32.0 + p.mmio32.1 - 1) as u32,
+        None,
+    );
+    let mem64 = p.mmio64.map(|(b, s)| {
+        aml::AddressSpace::<u64>::new_memory(
+            aml::AddressSpaceCacheable::NotCacheable,
+            true,
+            b,
+            b + s - 1,
+            None,
+        )
+    });
+    // PCI I/O space 0..size appears at CPU address `base`: a translation
+    // offset of `base` (ACPI 6.5 6.4.3.5.1 _TRA).
+    let io =
+        p.io.map(|(b, s)| aml::AddressSpace::<u64>::new_io(0, s - 1, Some(b)));
+    let mut res: Vec<&dyn Aml> = vec![&bus, &mem32];
+    if let Some(r) = &mem64 {
+        res.push(r);
+    }
+    if let Some(r) = &io {
+        res.push(r);
+    }
+    let bbn = u16::from(p.bus.0);
+    let prt = prt_package(&p.prt)?;
+    let mut dev = Vec::new();
+    for o in [
+        &aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0A08")) as &dyn Aml,
+        &aml::Name::new("_CID".into(), &aml::EISAName::new("PNP0A03")),
+        &aml::Name::new("_SEG".into(), &aml::ZERO),
+        &aml::Name::new("_BBN".into(), &bbn),
+        &aml::Name::new("_UID".into(), &aml::ZERO),
+        &aml::Name::new("_CCA".into(), &aml::ONE),
+        &aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(res)),
+        &aml::Name::new("_PRT".into(), &prt),
+    ] {
+        o.to_aml_bytes(&mut dev);
+    }
+    dev.extend_from_slice(&pci_osc());
+    // ECAM as a motherboard resource, so nothing else claims it.
+    let (eb, es) = p.ecam;
+    let ecam = aml::AddressSpace::<u64>::new_memory(
+        aml::AddressSpaceCacheable::NotCacheable,
+        true,
+        eb,
+        eb + es - 1,
+        None,
+    );
+    aml::Device::new(
+        "RES0".into(),
+        vec![
+            &aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0C02")),
+            &aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(vec![&ecam])),
+        ],
+    )
+    .to_aml_bytes(&mut dev);
+    Ok(raw_device("PCI0", dev))
+}
+
+/// Generic Event Device (ACPI 6.5 5.6.9): its interrupt makes the OS call
+/// _EVT, which reads QEMU's event selector (cleared by the read) and turns
+/// a power-down request into a power button notification (0x80 = "button
+/// pressed", ACPI 6.5 4.8.3.1.1).
+fn ged(base: u64, irq: u32) -> Vec<u8> {
+    let int = aml::Interrupt::new(true, true, false, false, irq);
+    let region = aml::OpRegion::new(
+        "EREG".into(),
+        aml::OpRegionSpace::SystemMemory,
+        &base,
+        &GED_SEL_LEN,
+    );
+    let field = aml::Field::new(
+        "EREG".into(),
+        aml::FieldAccessType::DWord,
+        aml::FieldLockRule::NoLock,
+        aml::FieldUpdateRule::WriteAsZeroes,
+        vec![aml::FieldEntry::Named(*b"ESEL", 32)],
+    );
+    let esel = aml::Path::new("ESEL");
+    let read = aml::Store::new(&aml::Local(0), &esel);
+    let masked = aml::And::new(&aml::Local(1), &aml::Local(0), &GED_PWR_DOWN);
+    let pressed: u8 = 0x80;
+    let pwrb = aml::Path::new("PWRB");
+    let notify = aml::Notify::new(&pwrb, &pressed);
+    let is_pwr = aml::Equal::new(&aml::Local(1), &GED_PWR_DOWN);
+    let if_pwr = aml::If::new(&is_pwr, vec![&notify]);
+    let evt = aml::Method::new("_EVT".into(), 1, true, vec![&read, &masked, &if_pwr]);
+    to_bytes(&aml::Device::new(
+        "GED0".into(),
+        vec![
+            &aml::Name::new("_HID".into(), &"ACPI0013"),
+            &aml::Name::new("_UID".into(), &aml::ZERO),
+            &aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(vec![&int])),
+            &region,
+            &field,
+            &evt,
+        ],
+    ))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,239 @@
+extern crate std;
+
+use super::*;
+use crate::acpi::testutil::{iasl_check, walk};
+use std::vec::Vec;
+
+fn cpu(uid: u32, mpidr: u64, enabled: bool) -> Vcpu {
+    Vcpu {
+        uid,
+        hw_id: mpidr,
+        enabled,
+    }
+}
+
+/// QEMU 10 `virt` as its DT describes it (gic-version=3, ITS, PCIe).
+fn virt(cpus: Vec<Vcpu>) -> Virt {
+    let mut prt = Vec::new();
+    for device in 0..32u8 {
+        for pin in 0..4u8 {
+            // interrupt-map: SPI 3 + (device + pin) % 4.
+            prt.push(PrtEntry {
+                device,
+                pin,
+                gsi: 32 + 3 + u32::from((device + pin) % 4),
+            });
+        }
+    }
+    Virt {
+        cpus,
+        gic: Gic {
+            version: 3,
+            gicd: 0x0800_0000,
+            gicr: Some((0x080a_0000, 0x00f6_0000)),
+            gicc: None,
+            gicv: None,
+            gich: None,
+            its: Some(0x0808_0000),
+            maint_irq: None,
+        },
+        timer_irqs: [29, 30, 27, 26],
+        pmu_irq: Some(23),
+        uart: (0x0900_0000, 33),
+        rtc: Some((0x0901_0000, 34)),
+        fw_cfg: Some(0x0902_0000),
+        virtio_mmio: (0..32)
+            .map(|i| (0x0a00_0000 + i * 0x200, 0x200, 48 + i as u32))
+            .collect(),
+        pcie: Some(ArmPcie {
+            ecam: (0x40_1000_0000, 0x1000_0000),
+            bus: (0, 255),
+            mmio32: (0x1000_0000, 0x2eff_0000),
+            mmio64: Some((0x80_0000_0000, 0x80_0000_0000)),
+            io: Some((0x3eff_0000, 0x1_0000)),
+            prt,
+        }),
+        ged: Some((0x0908_0000, 41)),
+        conduit: Conduit::Hvc,
+    }
+}
+
+const BASE: u64 = 0x4800_0000;
+
+fn build_all(m: &Virt) -> (Built, Vec<u8>) {
+    let mut buf = std::vec![0u8; 64 * 1024];
+    let mut area = TableArea::new(&mut buf, BASE);
+    let built = build(m, &mut area).expect("build");
+    let used = area.used();
+    buf.truncate(used);
+    (built, buf)
+}
+
+fn madt_entries(t: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut o = 44;
+    while o < t.len() {
+        let len = t[o + 1] as usize;
+        assert!(len >= 2 && o + len <= t.len(), "bad MADT subtable at {o}");
+        out.push((t[o], t[o..o + len].to_vec()));
+        o += len;
+    }
+    out
+}
+
+fn u32_at(b: &[u8], o: usize) -> u32 {
+    u32::from_le_bytes(b[o..o + 4].try_into().unwrap())
+}
+fn u64_at(b: &[u8], o: usize) -> u64 {
+    u64::from_le_bytes(b[o..o + 8].try_into().unwrap())
+}
+
+#[test]
+fn gicv3_tables() {
+    let m = virt(std::vec![
+        cpu(0, 0, true),
+        cpu(1, 1, true),
+        cpu(2, 2, false),
+        cpu(3, 0x1_0000_0100, false)
+    ]);
+    let (built, area) = build_all(&m);
+    let t = walk(&built, &area, BASE);
+    for sig in [
+        "APIC", "DSDT", "FACP", "GTDT", "IORT", "MCFG", "SPCR", "XSDT",
+    ] {
+        assert!(t.by_sig.contains_key(sig), "{sig} missing");
+    }
+    assert!(!t.by_sig.contains_key("FACS"));
+    let fadt = &t.by_sig["FACP"];
+    assert_eq!((fadt[8], fadt[131]), (6, 5));
+    assert_ne!(u32_at(fadt, 112) & (1 << 20), 0, "HW_REDUCED_ACPI");
+    assert_eq!(
+        u16::from_le_bytes([fadt[129], fadt[130]]),
+        0b11,
+        "PSCI + HVC"
+    );
+
+    let e = madt_entries(&t.by_sig["APIC"]);
+    let giccs: Vec<_> = e.iter().filter(|(ty, _)| *ty == 0x0b).collect();
+    assert_eq!(giccs.len(), 4);
+    for (i, (_, g)) in giccs.iter().enumerate() {
+        assert_eq!(g.len(), 82);
+        assert_eq!(u32_at(g, 8), i as u32, "uid");
+        let flags = u32_at(g, 12);
+        if i < 2 {
+            assert_eq!(flags & 0b1001, 1, "cpu {i} enabled");
+        } else {
+            assert_eq!(flags & 0b1001, 0b1000, "cpu {i} online-capable");
+        }
+        assert_eq!(u32_at(g, 20), 23, "PMU GSIV");
+        assert_eq!(u64_at(g, 60), 0, "GICR base in GICR structure");
+        assert_eq!(u64_at(g, 68), m.cpus[i].hw_id, "MPIDR");
+    }
+    assert_eq!(e.iter().filter(|(ty, _)| *ty == 0x0c).count(), 1, "GICD");
+    assert_eq!(e.iter().filter(|(ty, _)| *ty == 0x0e).count(), 1, "GICR");
+    assert_eq!(e.iter().filter(|(ty, _)| *ty == 0x0f).count(), 1, "ITS");
+    let gicd = &e.iter().find(|(ty, _)| *ty == 0x0c).unwrap().1;
+    assert_eq!(gicd[20], 3, "GIC version");
+
+    let gtdt = &t.by_sig["GTDT"];
+    assert_eq!(gtdt.len(), 96);
+    assert_eq!(
+        [
+            u32_at(gtdt, 48),
+            u32_at(gtdt, 56),
+            u32_at(gtdt, 64),
+            u32_at(gtdt, 72)
+        ],
+        [29, 30, 27, 26]
+    );
+    let spcr = &t.by_sig["SPCR"];
+    assert_eq!(spcr.len(), 80);
+    assert_eq!(spcr[36], 3, "PL011");
+    assert_eq!(u64_at(spcr, 44), 0x0900_0000);
+    assert_eq!(u32_at(spcr, 54), 33);
+    let mcfg = &t.by_sig["MCFG"];
+    assert_eq!(u64_at(mcfg, 44), 0x40_1000_0000);
+
+    if let Some(dsl) = iasl_check(&t, "arm-v3") {
+        assert_eq!(dsl.matches("ACPI0007").count(), 4);
+        assert_eq!(dsl.matches("Return (0x0F)").count(), 2);
+        assert_eq!(dsl.matches("Return (0x0D)").count(), 2);
+        for want in [
+            "ARMH0011",
+            "QEMU0002",
+            "LNRO0005",
+            "ACPI0013",
+            "PNP0C0C",
+            "arm,pl031",
+        ] {
+            assert!(dsl.contains(want), "{want} missing from DSDT");
+        }
+        assert!(dsl.contains("Notify (PWRB, 0x80)"));
+        assert!(dsl.contains("Edge, ActiveHigh"), "GED edge");
+    }
+}
+
+#[test]
+fn gicv2_smc_minimal() {
+    let mut m = virt(std::vec![cpu(0, 0, true), cpu(1, 1, true)]);
+    m.gic = Gic {
+        version: 2,
+        gicd: 0x0800_0000,
+        gicr: None,
+        gicc: Some(0x0801_0000),
+        gicv: Some(0x0804_0000),
+        gich: Some(0x0803_0000),
+        its: None,
+        maint_irq: Some(25),
+    };
+    m.conduit = Conduit::Smc;
+    m.pcie.as_mut().unwrap().mmio64 = None;
+    m.ged = None;
+    m.rtc = None;
+    let (built, area) = build_all(&m);
+    let t = walk(&built, &area, BASE);
+    assert!(!t.by_sig.contains_key("IORT"), "no ITS, no IORT");
+    let fadt = &t.by_sig["FACP"];
+    assert_eq!(
+        u16::from_le_bytes([fadt[129], fadt[130]]),
+        0b01,
+        "PSCI, SMC"
+    );
+    let e = madt_entries(&t.by_sig["APIC"]);
+    let giccs: Vec<_> = e.iter().filter(|(ty, _)| *ty == 0x0b).collect();
+    for (i, (_, g)) in giccs.iter().enumerate() {
+        assert_eq!(u32_at(g, 4), i as u32, "CPU interface number");
+        assert_eq!(u64_at(g, 32), 0x0801_0000, "GICC base");
+        assert_eq!(u64_at(g, 40), 0x0804_0000, "GICV");
+        assert_eq!(u64_at(g, 48), 0x0803_0000, "GICH");
+        assert_eq!(u32_at(g, 56), 25, "maintenance interrupt");
+    }
+    let gicd = &e.iter().find(|(ty, _)| *ty == 0x0c).unwrap().1;
+    assert_eq!(gicd[20], 2);
+    assert_eq!(e.iter().filter(|(ty, _)| *ty == 0x0e).count(), 0);
+    if let Some(dsl) = iasl_check(&t, "arm-v2") {
+        assert!(!dsl.contains("ACPI0013"));
+    }
+}
+
+#[test]
+fn rejects_bad_input() {
+    let mut buf = [0u8; 64 * 1024];
+    let mut m = virt(std::vec![cpu(0, 0, true)]);
+    m.gic.version = 4;
+    assert!(matches!(
+        build(&m, &mut TableArea::new(&mut buf, 0)),
+        Err(Error::Invalid(_))
+    ));
+    let m = virt(std::vec![cpu(0, 1 << 24, true)]);
+    assert!(matches!(
+        build(&m, &mut TableArea::new(&mut buf, 0)),
+        Err(Error::Invalid(_))
+    ));
+    let mut m = virt(std::vec![cpu(0, 0, true)]);
+    m.gic.gicr = None;
+    assert!(matches!(
+        build(&m, &mut TableArea::new(&mut buf, 0)),
+        Err(Error::Invalid(_))
+    ));
+}

@@ -1,0 +1,464 @@
+//! ACPI tables for QEMU `q35` (ICH9 chipset).
+//!
+//! Chipset facts: ICH9 PM I/O block layout from QEMU `hw/acpi/ich9.c` /
+//! `include/hw/southbridge/ich9.h` (PM1a_EVT +0 len 4, PM1a_CNT +4 len 2,
+//! PM_TMR +8 len 4 (24-bit), GPE0 +0x20 len 16, 128-byte block), reset via
+//! the ICH9 reset control register at I/O 0xcf9, S5 = SLP_TYP 0 (QEMU
+//! `hw/acpi/core.c` acpi_pm1_cnt_write treats SLP_TYP 0 as soft-off).
+
+use super::{
+    cpu_name, finish, pci_osc, prt_package, raw_device, table, to_bytes, Built, Bytes, Error,
+    IrqNoFlags, PrtEntry, TableArea, DSDT_REVISION, GAS_MEMORY, OEM_ID, OEM_REVISION, OEM_TABLE_ID,
+};
+use crate::cpus::Vcpu;
+use acpi_tables::aml;
+use acpi_tables::Aml;
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// What the firmware discovered and programmed on a q35 machine.
+pub struct Q35 {
+    /// Every possible vCPU. With `cpu_hotplug_io`, `uid` must be the QEMU
+    /// CPU hotplug selector of the vCPU (its index among possible CPUs).
+    pub cpus: Vec<Vcpu>,
+    /// ICH9 PMBASE as programmed by the firmware (e.g. 0x600).
+    pub pm_base: u16,
+    /// SCI interrupt (ICH9 routes it to IRQ 9 by default).
+    pub sci_irq: u8,
+    /// Local APIC base (0xfee00000).
+    pub lapic_addr: u32,
+    pub ioapic_id: u8,
+    /// I/O APIC base (0xfec00000); its GSI base is 0.
+    pub ioapic_addr: u32,
+    /// HPET base and event timer block ID (low 32 bits of GCAP_ID).
+    pub hpet: Option<(u64, u32)>,
+    pub mmcfg_base: u64,
+    pub mmcfg_end_bus: u8,
+    /// Inclusive range of the I/O window handed to PCI devices.
+    pub pci_io: (u16, u16),
+    /// Inclusive 32-bit MMIO window.
+    pub pci_mem32: (u64, u64),
+    /// Inclusive 64-bit MMIO window; empty (start > end) means none.
+    pub pci_mem64: (u64, u64),
+    pub prt: Vec<PrtEntry>,
+    /// I/O base of QEMU's CPU hotplug register block (0x0cd8 on q35), when
+    /// runtime vCPU hotplug is to be offered.
+    pub cpu_hotplug_io: Option<u16>,
+}
+
+// ICH9 PM I/O block offsets and lengths (see module comment).
+const PM1_EVT_OFF: u16 = 0x00;
+const PM1_EVT_LEN: u8 = 4;
+const PM1_CNT_OFF: u16 = 0x04;
+const PM1_CNT_LEN: u8 = 2;
+const PM_TMR_OFF: u16 = 0x08;
+const PM_TMR_LEN: u8 = 4;
+const GPE0_OFF: u16 = 0x20;
+const GPE0_LEN: u8 = 16;
+/// ICH9 PMIO block size (QEMU ICH9_PMIO_SIZE).
+const PMIO_SIZE: u8 = 128;
+
+/// ICH9 Reset Control register and the value requesting a hard reset
+/// (SYS_RST | RST_CPU; QEMU `hw/isa/lpc_ich9.c` resets on RST_CPU).
+const RESET_PORT: u64 = 0xcf9;
+const RESET_VALUE: u8 = 0x06;
+
+/// CMOS index of the RTC century byte (QEMU mc146818rtc RTC_CENTURY).
+const RTC_CENTURY: u8 = 0x32;
+
+/// QEMU CPU hotplug register block length (docs/specs/acpi_cpu_hotplug.rst).
+const CPU_HOTPLUG_LEN: u8 = 12;
+
+/// MADT revision 5 (ACPI 6.3+): required for the Local APIC / x2APIC
+/// "online capable" flag; Linux honors that flag only from revision 5.
+const MADT_REVISION: u8 = 5;
+
+// MADT Local APIC / x2APIC flags (ACPI 6.5 table 5.23).
+const LAPIC_ENABLED: u32 = 1 << 0;
+const LAPIC_ONLINE_CAPABLE: u32 = 1 << 1;
+
+// MPS INTI flags (ACPI 6.5 table 5.26).
+const INTI_ACTIVE_HIGH: u16 = 0b01;
+const INTI_LEVEL: u16 = 0b11 << 2;
+
+/// Builds every table for `m` into `area`.
+pub fn build(m: &Q35, area: &mut TableArea) -> Result<Built, Error> {
+    check(m)?;
+    // FACS first: it needs 64-byte alignment (ACPI 6.5 5.2.10).
+    let facs_phys = area.place(&facs(), 64)?;
+    let dsdt_phys = area.place(&dsdt(m)?, 16)?;
+    let madt_phys = area.place(&madt(m)?, 16)?;
+    let mcfg_phys = area.place(&mcfg(m), 16)?;
+    let mut entries = vec![];
+    let fadt_phys = area.place(&fadt(m, facs_phys, dsdt_phys), 16)?;
+    entries.extend_from_slice(&[fadt_phys, madt_phys, mcfg_phys]);
+    if let Some((base, id)) = m.hpet {
+        entries.push(area.place(&hpet(base, id), 16)?);
+    }
+    finish(area, &entries)
+}
+
+fn check(m: &Q35) -> Result<(), Error> {
+    crate::cpus::validate(&m.cpus).map_err(|e| {
+        Error::Invalid(match e {
+            crate::cpus::CpuError::Empty => "no vCPUs",
+            crate::cpus::CpuError::DuplicateUid(_) => "duplicate vCPU UID",
+            crate::cpus::CpuError::DuplicateHwId(_) => "duplicate APIC ID",
+            crate::cpus::CpuError::NoneEnabled => "no enabled vCPU",
+        })
+    })?;
+    if m.cpus.iter().any(|c| c.hw_id > u64::from(u32::MAX)) {
+        return Err(Error::Invalid("APIC ID above 32 bits"));
+    }
+    if m.pci_io.0 < 0x0d00 || m.pci_io.0 > m.pci_io.1 {
+        return Err(Error::Invalid("PCI I/O window outside 0x0d00-0xffff"));
+    }
+    if m.pci_mem32.0 > m.pci_mem32.1 || m.pci_mem32.1 > u64::from(u32::MAX) {
+        return Err(Error::Invalid("bad 32-bit PCI window"));
+    }
+    if m.mmcfg_base > u64::from(u32::MAX) - (u64::from(m.mmcfg_end_bus) + 1) * (1 << 20) + 1 {
+        return Err(Error::Invalid("MMCONFIG above 4 GiB"));
+    }
+    if let Some(io) = m.cpu_hotplug_io {
+        if m.cpus.iter().any(|c| c.uid as usize >= m.cpus.len()) {
+            return Err(Error::Invalid("hotplug vCPU UIDs must be selectors 0..n"));
+        }
+        if io.checked_add(u16::from(CPU_HOTPLUG_LEN)).is_none() {
+            return Err(Error::Invalid("CPU hotplug block beyond I/O space"));
+        }
+    }
+    Ok(())
+}
+
+fn facs() -> Vec<u8> {
+    let mut f = acpi_tables::facs::FACS::new();
+    // Version 2 since ACPI 4.0 (ACPI 6.5 table 5.14); the crate writes 1.
+    f.version = 2;
+    to_bytes(&f)
+}
+
+fn fadt(m: &Q35, facs: u64, dsdt: u64) -> Vec<u8> {
+    use acpi_tables::fadt::{FADTBuilder, Flags};
+    use acpi_tables::gas::{AccessSize, AddressSpace, GAS};
+    let pm = u32::from(m.pm_base);
+    let io = |off: u16, len: u8| {
+        GAS::new(
+            AddressSpace::SystemIo,
+            len * 8,
+            0,
+            AccessSize::Undefined,
+            u64::from(m.pm_base + off),
+        )
+    };
+    let mut f = FADTBuilder::new(OEM_ID, OEM_TABLE_ID, OEM_REVISION)
+        .dsdt_64(dsdt)
+        .firmware_ctrl_64(facs)
+        // Fixed power button (PWR_BUTTON clear): QEMU's system_powerdown
+        // raises PM1 PWRBTN_STS. No sleep button (SLP_BUTTON set).
+        .flag(Flags::Wbinvd)
+        .flag(Flags::ProcC1)
+        .flag(Flags::SlpButton)
+        .flag(Flags::ResetRegSup);
+    f.sci_int = u16::from(m.sci_irq).into();
+    // SMI_CMD 0: the firmware has set SCI_EN itself, so the OS finds the
+    // machine already in ACPI mode (ACPI 6.5 4.8.2.5).
+    f.smi_cmd = 0.into();
+    f.pm1a_evt_blk = (pm + u32::from(PM1_EVT_OFF)).into();
+    f.pm1a_cnt_blk = (pm + u32::from(PM1_CNT_OFF)).into();
+    f.pm_tmr_blk = (pm + u32::from(PM_TMR_OFF)).into();
+    f.gpe0_blk = (pm + u32::from(GPE0_OFF)).into();
+    f.pm1_evt_len = PM1_EVT_LEN;
+    f.pm1_cnt_len = PM1_CNT_LEN;
+    f.pm_tmr_len = PM_TMR_LEN;
+    f.gpe0_blk_len = GPE0_LEN;
+    // Latencies above 100/1000 us declare C2/C3 unsupported (ACPI 6.5 5.2.9).
+    f.p_lvl2_lat = 0x0fff.into();
+    f.p_lvl3_lat = 0x0fff.into();
+    f.century = RTC_CENTURY;
+    // IA-PC boot architecture flags (ACPI 6.5 table 5.11): q35 has the
+    // i8042 at 0x60/0x64 (bit 1); VGA may or may not exist, so "VGA not
+    // present" stays clear; MSI works.
+    f.iapc_boot_arch = 0x0002.into();
+    f.reset_reg = GAS::new(
+        AddressSpace::SystemIo,
+        8,
+        0,
+        AccessSize::ByteAccess,
+        RESET_PORT,
+    );
+    f.reset_value = RESET_VALUE;
+    f.x_pm1a_evt_blk = io(PM1_EVT_OFF, PM1_EVT_LEN);
+    f.x_pm1a_cnt_blk = io(PM1_CNT_OFF, PM1_CNT_LEN);
+    f.x_pm_tmr_blk = io(PM_TMR_OFF, PM_TMR_LEN);
+    f.x_gpe0_blk = io(GPE0_OFF, GPE0_LEN);
+    to_bytes(&f.finalize())
+}
+
+/// The MADT entry describing one vCPU (ACPI 6.5 5.2.12.2 Processor Local
+/// APIC, or 5.2.12.12 Processor Local x2APIC when the APIC ID or UID does
+/// not fit the 8-bit entry; 0xff is the broadcast value in both). Also the
+/// `_MAT` buffer of the processor device.
+pub fn lapic_entry(cpu: &Vcpu, enabled: bool) -> Vec<u8> {
+    let flags = if enabled {
+        LAPIC_ENABLED
+    } else {
+        LAPIC_ONLINE_CAPABLE
+    };
+    let mut b = Bytes::new();
+    if uses_x2apic(cpu) {
+        b.u8(9)
+            .u8(16)
+            .u16(0)
+            .u32(cpu.hw_id as u32)
+            .u32(flags)
+            .u32(cpu.uid);
+    } else {
+        b.u8(0)
+            .u8(8)
+            .u8(cpu.uid as u8)
+            .u8(cpu.hw_id as u8)
+            .u32(flags);
+    }
+    b.0
+}
+
+fn uses_x2apic(cpu: &Vcpu) -> bool {
+    cpu.hw_id >= 0xff || cpu.uid >= 0xff
+}
+
+fn madt(m: &Q35) -> Result<Vec<u8>, Error> {
+    let mut b = Bytes::new();
+    // PCAT_COMPAT: q35 has dual 8259s (ACPI 6.5 table 5.20).
+    b.u32(m.lapic_addr).u32(1);
+    for c in &m.cpus {
+        b.bytes(&lapic_entry(c, c.enabled));
+    }
+    b.bytes(&to_bytes(&acpi_tables::madt::IoApic::new(
+        m.ioapic_id,
+        m.ioapic_addr,
+        0,
+    )));
+    // Interrupt source overrides (ACPI 6.5 5.2.12.5): the PIT's IRQ 0 is
+    // wired to I/O APIC pin 2; the SCI is level-triggered, active-high.
+    iso(&mut b, 0, 2, 0);
+    iso(
+        &mut b,
+        m.sci_irq,
+        u32::from(m.sci_irq),
+        INTI_ACTIVE_HIGH | INTI_LEVEL,
+    );
+    // LINT1 of every local APIC is NMI (ACPI 6.5 5.2.12.7, UID 0xff = all),
+    // and the x2APIC form (5.2.12.13, UID 0xffffffff) when any vCPU needs it.
+    b.u8(4).u8(6).u8(0xff).u16(0).u8(1);
+    if m.cpus.iter().any(uses_x2apic) {
+        b.u8(0x0a).u8(12).u16(0).u32(u32::MAX).u8(1).zeros(3);
+    }
+    Ok(table(*b"APIC", MADT_REVISION, &b.0))
+}
+
+fn iso(b: &mut Bytes, source: u8, gsi: u32, flags: u16) {
+    b.u8(2).u8(10).u8(0).u8(source).u32(gsi).u16(flags);
+}
+
+/// HPET description table (IA-PC HPET specification 1.0a, 3.2.4).
+fn hpet(base: u64, block_id: u32) -> Vec<u8> {
+    let mut b = Bytes::new();
+    b.u32(block_id)
+        .gas(GAS_MEMORY, 64, 0, base)
+        // HPET number 0; minimum clock tick in periodic mode (QEMU's HPET
+        // accepts any; 128 is the spec's example); no page protection.
+        .u8(0)
+        .u16(128)
+        .u8(0);
+    table(*b"HPET", 1, &b.0)
+}
+
+fn mcfg(m: &Q35) -> Vec<u8> {
+    let mut t = acpi_tables::mcfg::MCFG::new(OEM_ID, OEM_TABLE_ID, OEM_REVISION);
+    t.add_ecam(m.mmcfg_base, 0, 0, m.mmcfg_end_bus);
+    to_bytes(&t)
+}
+
+fn mmcfg_size(m: &Q35) -> u64 {
+    (u64::from(m.mmcfg_end_bus) + 1) << 20
+}
+
+fn dsdt(m: &Q35) -> Result<Vec<u8>, Error> {
+    let mut body = Vec::new();
+    let sb_children = sb_scope(m)?;
+    body.extend_from_slice(&aml::Scope::raw("\\_SB_".into(), sb_children));
+    // \_S5: SLP_TYP 0 for PM1a/PM1b (see module comment); S1-S4 are not
+    // offered, the firmware has no resume path.
+    aml::Name::new(
+        "\\_S5_".into(),
+        &aml::Package::new(vec![&aml::ZERO, &aml::ZERO, &aml::ZERO, &aml::ZERO]),
+    )
+    .to_aml_bytes(&mut body);
+    if m.cpu_hotplug_io.is_some() {
+        // GPE0 bit 2 is QEMU's CPU hotplug event (acpi_cpu_hotplug.rst).
+        let scan = aml::MethodCall::new("\\_SB_.CSCN".into(), vec![]);
+        let e02 = aml::Method::new("_E02".into(), 0, false, vec![&scan]);
+        aml::Scope::new("\\_GPE".into(), vec![&e02]).to_aml_bytes(&mut body);
+    }
+    Ok(table(*b"DSDT", DSDT_REVISION, &body))
+}
+
+/// Everything under \_SB: host bridge with LPC devices, motherboard
+/// resources, processors (and the hotplug methods).
+fn sb_scope(m: &Q35) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&pci0(m)?);
+    out.extend_from_slice(&motherboard(m));
+    processors(m, &mut out)?;
+    Ok(out)
+}
+
+fn pci0(m: &Q35) -> Result<Vec<u8>, Error> {
+    let hid = aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0A08"));
+    let cid = aml::Name::new("_CID".into(), &aml::EISAName::new("PNP0A03"));
+    let adr = aml::Name::new("_ADR".into(), &aml::ZERO);
+    let seg = aml::Name::new("_SEG".into(), &aml::ZERO);
+    let bbn = aml::Name::new("_BBN".into(), &aml::ZERO);
+    let uid = aml::Name::new("_UID".into(), &aml::ZERO);
+
+    // Host bridge decode (QEMU q35): all buses, config ports 0xcf8-0xcff
+    // consumed by the bridge, every other I/O port forwarded (below 0xcf8
+    // the LPC/ISA devices, above 0xcff the PCI window), the legacy VGA hole
+    // and the 32/64-bit MMIO windows.
+    let bus = aml::AddressSpace::<u16>::new_bus_number(0, u16::from(m.mmcfg_end_bus));
+    let cfg_ports = aml::IO::new(0xcf8, 0xcf8, 1, 8);
+    let io_lo = aml::AddressSpace::<u16>::new_io(0x0000, 0x0cf7, None);
+    let io_hi = aml::AddressSpace::<u16>::new_io(0x0d00, 0xffff, None);
+    let vga = aml::AddressSpace::<u32>::new_memory(
+        aml::AddressSpaceCacheable::Cacheable,
+        true,
+        0x000a_0000,
+        0x000b_ffff,
+        None,
+    );
+    let mem32 = aml::AddressSpace::<u32>::new_memory(
+        aml::AddressSpaceCacheable::NotCacheable,
+        true,
+        m.pci_mem32.0 as u32,
+        m.pci_mem32.1 as u32,
+        None,
+    );
+    let mem64 = aml::AddressSpace::<u64>::new_memory(
+        aml::AddressSpaceCacheable::NotCacheable,
+        true,
+        m.pci_mem64.0,
+        m.pci_mem64.1,
+        None,
+    );
+    let mut res: Vec<&dyn Aml> = vec![&bus, &cfg_ports, &io_lo, &io_hi, &vga, &mem32];
+    if m.pci_mem64.0 <= m.pci_mem64.1 {
+        res.push(&mem64);
+    }
+    let crs = aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(res));
+    let prt = aml::Name::new("_PRT".into(), &prt_package(&m.prt)?);
+    let osc_bytes = pci_osc();
+    let lpc = lpc();
+
+    let mut dev = Vec::new();
+    for o in [&hid as &dyn Aml, &cid, &adr, &seg, &bbn, &uid, &crs, &prt] {
+        o.to_aml_bytes(&mut dev);
+    }
+    dev.extend_from_slice(&osc_bytes);
+    dev.extend_from_slice(&lpc);
+    Ok(raw_device("PCI0", dev))
+}
+
+/// The ICH9 LPC bridge (device 31 function 0) with the ISA devices Linux
+/// needs described: COM1 and the RTC.
+fn lpc() -> Vec<u8> {
+    let com_hid = aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0501"));
+    let com_uid = aml::Name::new("_UID".into(), &aml::ONE);
+    let com_io = aml::IO::new(0x3f8, 0x3f8, 0, 8);
+    let com_irq = IrqNoFlags(4);
+    let com_crs = aml::Name::new(
+        "_CRS".into(),
+        &aml::ResourceTemplate::new(vec![&com_io, &com_irq]),
+    );
+    let com1 = aml::Device::new("COM1".into(), vec![&com_hid, &com_uid, &com_crs]);
+
+    let rtc_hid = aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0B00"));
+    let rtc_io = aml::IO::new(0x70, 0x70, 1, 8);
+    let rtc_irq = IrqNoFlags(8);
+    let rtc_crs = aml::Name::new(
+        "_CRS".into(),
+        &aml::ResourceTemplate::new(vec![&rtc_io, &rtc_irq]),
+    );
+    let rtc = aml::Device::new("RTC_".into(), vec![&rtc_hid, &rtc_crs]);
+
+    // _ADR: device 0x1f, function 0 (ACPI 6.5 6.1.1).
+    let adr_val: u32 = 0x001f_0000;
+    let adr = aml::Name::new("_ADR".into(), &adr_val);
+    to_bytes(&aml::Device::new("LPC_".into(), vec![&adr, &com1, &rtc]))
+}
+
+/// Motherboard resources (PNP0C02): ranges no PCI BAR may take. Linux
+/// requires the MMCONFIG area here (else "[Firmware Bug]: ECAM ... not
+/// reserved"); the PM and CPU hotplug I/O blocks keep the OS from handing
+/// those ports to devices.
+fn motherboard(m: &Q35) -> Vec<u8> {
+    let hid = aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0C02"));
+    let uid = aml::Name::new("_UID".into(), &aml::ONE);
+    let ecam = aml::Memory32Fixed::new(true, m.mmcfg_base as u32, mmcfg_size(m) as u32);
+    let pm = aml::IO::new(m.pm_base, m.pm_base, 1, PMIO_SIZE);
+    let hp = m
+        .cpu_hotplug_io
+        .map(|io| aml::IO::new(io, io, 1, CPU_HOTPLUG_LEN));
+    let mut res: Vec<&dyn Aml> = vec![&ecam, &pm];
+    if let Some(hp) = &hp {
+        res.push(hp);
+    }
+    let crs = aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(res));
+    to_bytes(&aml::Device::new("MRES".into(), vec![&hid, &uid, &crs]))
+}
+
+/// Processor devices (ACPI 6.5 8.4: `Device` with _HID ACPI0007); with the
+/// hotplug interface also the shared methods that drive it.
+fn processors(m: &Q35, out: &mut Vec<u8>) -> Result<(), Error> {
+    if let Some(io) = m.cpu_hotplug_io {
+        hotplug::methods(m, io, out)?;
+    }
+    for c in &m.cpus {
+        let name = cpu_name(c.uid)?;
+        let hid = aml::Name::new("_HID".into(), &"ACPI0007");
+        let uid = aml::Name::new("_UID".into(), &c.uid);
+        let mut dev = Vec::new();
+        hid.to_aml_bytes(&mut dev);
+        uid.to_aml_bytes(&mut dev);
+        if m.cpu_hotplug_io.is_some() {
+            hotplug::cpu_methods(c, &mut dev);
+        } else {
+            // _STA (ACPI 6.5 6.3.7): present | enabled | shown | functioning
+            // for enabled vCPUs; present and functioning, not enabled, for
+            // the others (so the OS can enable them later).
+            let sta: u8 = if c.enabled { 0x0f } else { 0x0d };
+            let ret = aml::Return::new(&sta);
+            aml::Method::new("_STA".into(), 0, false, vec![&ret]).to_aml_bytes(&mut dev);
+            aml::Name::new(
+                "_MAT".into(),
+                &aml::BufferData::new(lapic_entry(c, c.enabled)),
+            )
+            .to_aml_bytes(&mut dev);
+        }
+        out.extend_from_slice(&raw_device(&name, dev));
+    }
+    Ok(())
+}
+
+/// AML for QEMU's CPU hotplug register interface.
+mod hotplug {
+    use super::*;
+
+    pub(super) fn methods(_m: &Q35, _io: u16, _out: &mut Vec<u8>) -> Result<(), Error> {
+        Err(Error::Invalid("CPU hotplug AML not implemented yet"))
+    }
+
+    pub(super) fn cpu_methods(_c: &Vcpu, _out: &mut Vec<u8>) {}
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,230 @@
+extern crate std;
+
+use super::*;
+use crate::acpi::testutil::{iasl_check, walk};
+use std::vec::Vec;
+
+fn cpu(uid: u32, apic: u64, enabled: bool) -> Vcpu {
+    Vcpu {
+        uid,
+        hw_id: apic,
+        enabled,
+    }
+}
+
+/// q35 as QEMU wires it: PIRQ A..H on I/O APIC pins 16..23, slot-swizzled.
+fn q35(cpus: Vec<Vcpu>, hotplug: bool) -> Q35 {
+    let mut prt = Vec::new();
+    for device in 0..32u8 {
+        for pin in 0..4u8 {
+            prt.push(PrtEntry {
+                device,
+                pin,
+                gsi: 16 + u32::from((device + pin) % 8),
+            });
+        }
+    }
+    Q35 {
+        cpus,
+        pm_base: 0x600,
+        sci_irq: 9,
+        lapic_addr: 0xfee0_0000,
+        ioapic_id: 0,
+        ioapic_addr: 0xfec0_0000,
+        hpet: Some((0xfed0_0000, 0x8086_a201)),
+        mmcfg_base: 0xb000_0000,
+        mmcfg_end_bus: 255,
+        pci_io: (0x1000, 0xffff),
+        pci_mem32: (0xc000_0000, 0xfebf_ffff),
+        pci_mem64: (0x1_8000_0000, 0x1_ffff_ffff),
+        prt,
+        cpu_hotplug_io: hotplug.then_some(0x0cd8),
+    }
+}
+
+const BASE: u64 = 0x000e_0000 - 0x10000;
+
+fn build_all(m: &Q35) -> (Built, Vec<u8>) {
+    let mut buf = std::vec![0u8; 64 * 1024];
+    let mut area = TableArea::new(&mut buf, BASE);
+    let built = build(m, &mut area).expect("build");
+    let used = area.used();
+    buf.truncate(used);
+    (built, buf)
+}
+
+/// (type, bytes) of every MADT subtable.
+fn madt_entries(t: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut o = 44;
+    while o < t.len() {
+        let len = t[o + 1] as usize;
+        assert!(len >= 2 && o + len <= t.len(), "bad MADT subtable at {o}");
+        out.push((t[o], t[o + 1..o + len].to_vec()));
+        o += len;
+    }
+    out
+}
+
+#[test]
+fn tables_present_and_checksummed() {
+    let m = q35(
+        std::vec![
+            cpu(0, 0, true),
+            cpu(1, 1, true),
+            cpu(2, 2, false),
+            cpu(3, 3, false)
+        ],
+        false,
+    );
+    let (built, area) = build_all(&m);
+    let t = walk(&built, &area, BASE);
+    for sig in ["APIC", "DSDT", "FACP", "FACS", "HPET", "MCFG", "XSDT"] {
+        assert!(t.by_sig.contains_key(sig), "{sig} missing");
+    }
+    let fadt = &t.by_sig["FACP"];
+    assert_eq!(fadt.len(), 276);
+    assert_eq!(fadt[8], 6, "FADT major revision");
+    assert_eq!(fadt[131], 5, "FADT minor revision");
+    assert_eq!(u16::from_le_bytes([fadt[46], fadt[47]]), 9, "SCI");
+    assert_eq!(u32::from_le_bytes(fadt[56..60].try_into().unwrap()), 0x600);
+    assert_eq!(u32::from_le_bytes(fadt[64..68].try_into().unwrap()), 0x604);
+    assert_eq!(u32::from_le_bytes(fadt[76..80].try_into().unwrap()), 0x608);
+    assert_eq!(u32::from_le_bytes(fadt[80..84].try_into().unwrap()), 0x620);
+    assert_eq!(&fadt[88..93], &[4, 2, 0, 4, 16]);
+    let flags = u32::from_le_bytes(fadt[112..116].try_into().unwrap());
+    assert_ne!(flags & (1 << 10), 0, "RESET_REG_SUP");
+    assert_eq!(flags & (1 << 4), 0, "fixed power button");
+    assert_eq!(flags & (1 << 20), 0, "not HW-reduced");
+    assert_eq!(fadt[116], 1, "reset reg in I/O space");
+    assert_eq!(
+        u64::from_le_bytes(fadt[120..128].try_into().unwrap()),
+        0xcf9
+    );
+    assert_eq!(fadt[128], 0x06);
+    assert_eq!(t.by_sig["FACS"].len(), 64);
+    assert_eq!(t.by_sig["HPET"].len(), 56);
+    assert_eq!(t.by_sig["MCFG"].len(), 60);
+    let mcfg = &t.by_sig["MCFG"];
+    assert_eq!(
+        u64::from_le_bytes(mcfg[44..52].try_into().unwrap()),
+        0xb000_0000
+    );
+    assert_eq!(mcfg[55], 255);
+    iasl_check(&t, "x86-basic");
+}
+
+#[test]
+fn madt_mixed_enabled() {
+    let m = q35(
+        std::vec![
+            cpu(0, 0, true),
+            cpu(1, 1, false),
+            cpu(2, 2, true),
+            cpu(3, 3, false)
+        ],
+        false,
+    );
+    let (built, area) = build_all(&m);
+    let t = walk(&built, &area, BASE);
+    let madt = &t.by_sig["APIC"];
+    assert!(madt[8] >= 5, "MADT revision");
+    assert_eq!(
+        u32::from_le_bytes(madt[36..40].try_into().unwrap()),
+        0xfee0_0000
+    );
+    let e = madt_entries(madt);
+    let lapics: Vec<_> = e.iter().filter(|(ty, _)| *ty == 0).collect();
+    assert_eq!(lapics.len(), 4);
+    for (i, (_, d)) in lapics.iter().enumerate() {
+        // d = [len, uid, apic id, flags...]
+        assert_eq!(d[1] as usize, i);
+        assert_eq!(d[2] as usize, i);
+        let flags = u32::from_le_bytes(d[3..7].try_into().unwrap());
+        assert_eq!(flags, if i % 2 == 0 { 1 } else { 2 }, "cpu {i} flags");
+    }
+    assert_eq!(e.iter().filter(|(ty, _)| *ty == 1).count(), 1, "I/O APIC");
+    let isos: Vec<_> = e.iter().filter(|(ty, _)| *ty == 2).collect();
+    assert_eq!(isos.len(), 2);
+    // IRQ0 -> GSI2; IRQ9 level active-high.
+    assert_eq!(isos[0].1[2], 0);
+    assert_eq!(u32::from_le_bytes(isos[0].1[3..7].try_into().unwrap()), 2);
+    assert_eq!(isos[1].1[2], 9);
+    assert_eq!(u16::from_le_bytes([isos[1].1[7], isos[1].1[8]]), 0x0d);
+    assert_eq!(e.iter().filter(|(ty, _)| *ty == 4).count(), 1, "LAPIC NMI");
+    assert_eq!(e.iter().filter(|(ty, _)| *ty == 9).count(), 0, "no x2APIC");
+
+    let dsdt = iasl_check(&t, "x86-mixed");
+    if let Some(dsl) = dsdt {
+        assert_eq!(dsl.matches("ACPI0007").count(), 4);
+        assert!(dsl.contains("Device (C003)"));
+        assert_eq!(dsl.matches("Return (0x0F)").count(), 2, "enabled _STA");
+        assert_eq!(dsl.matches("Return (0x0D)").count(), 2, "disabled _STA");
+    }
+}
+
+#[test]
+fn x2apic_for_large_ids() {
+    let m = q35(
+        std::vec![
+            cpu(0, 0, true),
+            cpu(1, 254, true),
+            cpu(2, 255, false),
+            cpu(3, 300, true)
+        ],
+        false,
+    );
+    let (built, area) = build_all(&m);
+    let t = walk(&built, &area, BASE);
+    let e = madt_entries(&t.by_sig["APIC"]);
+    let lapic: Vec<_> = e.iter().filter(|(ty, _)| *ty == 0).collect();
+    let x2: Vec<_> = e.iter().filter(|(ty, _)| *ty == 9).collect();
+    assert_eq!(lapic.len(), 2);
+    assert_eq!(x2.len(), 2);
+    // d = [len, rsvd, rsvd, id(4), flags(4), uid(4)]
+    let id = |d: &[u8]| u32::from_le_bytes(d[3..7].try_into().unwrap());
+    let flags = |d: &[u8]| u32::from_le_bytes(d[7..11].try_into().unwrap());
+    let uid = |d: &[u8]| u32::from_le_bytes(d[11..15].try_into().unwrap());
+    assert_eq!((id(&x2[0].1), flags(&x2[0].1), uid(&x2[0].1)), (255, 2, 2));
+    assert_eq!((id(&x2[1].1), flags(&x2[1].1), uid(&x2[1].1)), (300, 1, 3));
+    assert_eq!(
+        e.iter().filter(|(ty, _)| *ty == 0x0a).count(),
+        1,
+        "x2APIC NMI"
+    );
+    iasl_check(&t, "x86-x2apic");
+}
+
+#[test]
+fn no_mem64_window_and_no_hpet() {
+    let mut m = q35(std::vec![cpu(0, 0, true)], false);
+    m.pci_mem64 = (1, 0);
+    m.hpet = None;
+    let (built, area) = build_all(&m);
+    let t = walk(&built, &area, BASE);
+    assert!(!t.by_sig.contains_key("HPET"));
+    if let Some(dsl) = iasl_check(&t, "x86-nomem64") {
+        assert!(!dsl.contains("QWordMemory"));
+    }
+}
+
+#[test]
+fn rejects_bad_input() {
+    let mut buf = [0u8; 64 * 1024];
+    let m = q35(std::vec![], false);
+    assert!(matches!(
+        build(&m, &mut TableArea::new(&mut buf, 0)),
+        Err(Error::Invalid(_))
+    ));
+    let m = q35(std::vec![cpu(0, 0, true), cpu(1, 0, true)], false);
+    assert!(matches!(
+        build(&m, &mut TableArea::new(&mut buf, 0)),
+        Err(Error::Invalid(_))
+    ));
+    let m = q35(std::vec![cpu(0, 0, true)], false);
+    let mut small = [0u8; 512];
+    assert_eq!(
+        build(&m, &mut TableArea::new(&mut small, 0)),
+        Err(Error::NoSpace)
+    );
+}

@@ -1,0 +1,316 @@
+//! The CPU model shared by both architectures: every *possible* vCPU with its
+//! hardware ID, and which of them are *enabled* (may be brought online).
+//!
+//! The ACPI builders describe every possible vCPU (MADT entry plus processor
+//! device); enabled ones are marked enabled, the others online-capable, so a
+//! hotplug-aware OS (Linux 6.11+) can enable them later.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+/// One possible vCPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Vcpu {
+    /// ACPI processor UID: ties the MADT entry to the processor device.
+    pub uid: u32,
+    /// x86: APIC ID. arm: MPIDR affinity bits (Aff3..Aff0 at their MPIDR_EL1
+    /// positions, see [`MPIDR_AFFINITY_MASK`]).
+    pub hw_id: u64,
+    /// Enabled vCPUs may be brought online; the others are online-capable.
+    pub enabled: bool,
+}
+
+/// Affinity fields of MPIDR_EL1: Aff3 [39:32], Aff2 [23:16], Aff1 [15:8],
+/// Aff0 [7:0] (Arm ARM D19.2 "MPIDR_EL1"). The MADT GICC MPIDR field uses
+/// the same layout (ACPI 6.5 table 5.37).
+pub const MPIDR_AFFINITY_MASK: u64 = 0xff_00ff_ffff;
+
+/// Why a CPU set was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CpuError {
+    /// No vCPU at all.
+    Empty,
+    /// Two vCPUs share a UID.
+    DuplicateUid(u32),
+    /// Two vCPUs share a hardware ID.
+    DuplicateHwId(u64),
+    /// No vCPU is enabled, so nothing could boot.
+    NoneEnabled,
+}
+
+impl fmt::Display for CpuError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CpuError::Empty => write!(f, "no vCPUs"),
+            CpuError::DuplicateUid(u) => write!(f, "duplicate vCPU UID {u}"),
+            CpuError::DuplicateHwId(h) => write!(f, "duplicate vCPU hardware ID {h:#x}"),
+            CpuError::NoneEnabled => write!(f, "no vCPU is enabled"),
+        }
+    }
+}
+
+/// All possible vCPUs, in the order they are described (the boot CPU first
+/// by convention of the callers).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CpuModel {
+    cpus: Vec<Vcpu>,
+}
+
+impl CpuModel {
+    /// Takes the possible vCPUs as given (no validation; see [`Self::validated`]).
+    pub fn new(cpus: Vec<Vcpu>) -> Self {
+        CpuModel { cpus }
+    }
+
+    /// Like [`Self::new`] but rejects sets the tables could not describe
+    /// unambiguously.
+    pub fn validated(cpus: Vec<Vcpu>) -> Result<Self, CpuError> {
+        validate(&cpus)?;
+        Ok(CpuModel { cpus })
+    }
+
+    pub fn iter(&self) -> core::slice::Iter<'_, Vcpu> {
+        self.cpus.iter()
+    }
+
+    pub fn as_slice(&self) -> &[Vcpu] {
+        &self.cpus
+    }
+
+    /// Number of possible vCPUs.
+    pub fn len(&self) -> usize {
+        self.cpus.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cpus.is_empty()
+    }
+
+    pub fn enabled_count(&self) -> usize {
+        self.cpus.iter().filter(|c| c.enabled).count()
+    }
+
+    pub fn by_hw_id(&self, hw_id: u64) -> Option<&Vcpu> {
+        self.cpus.iter().find(|c| c.hw_id == hw_id)
+    }
+
+    pub fn by_uid(&self, uid: u32) -> Option<&Vcpu> {
+        self.cpus.iter().find(|c| c.uid == uid)
+    }
+
+    /// Index of the vCPU with this hardware ID (its position in the model).
+    pub fn index_of_hw_id(&self, hw_id: u64) -> Option<usize> {
+        self.cpus.iter().position(|c| c.hw_id == hw_id)
+    }
+
+    /// Sets the enabled flag of the vCPU with this UID; false if there is none.
+    pub fn set_enabled(&mut self, uid: u32, enabled: bool) -> bool {
+        match self.cpus.iter_mut().find(|c| c.uid == uid) {
+            Some(c) => {
+                c.enabled = enabled;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn into_vec(self) -> Vec<Vcpu> {
+        self.cpus
+    }
+}
+
+/// Checks what the ACPI tables need: at least one vCPU, unique UIDs and
+/// hardware IDs, at least one enabled vCPU.
+pub fn validate(cpus: &[Vcpu]) -> Result<(), CpuError> {
+    if cpus.is_empty() {
+        return Err(CpuError::Empty);
+    }
+    for (i, a) in cpus.iter().enumerate() {
+        for b in &cpus[i + 1..] {
+            if a.uid == b.uid {
+                return Err(CpuError::DuplicateUid(a.uid));
+            }
+            if a.hw_id == b.hw_id {
+                return Err(CpuError::DuplicateHwId(a.hw_id));
+            }
+        }
+    }
+    if !cpus.iter().any(|c| c.enabled) {
+        return Err(CpuError::NoneEnabled);
+    }
+    Ok(())
+}
+
+/// Why a CPU list string was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CpuListError {
+    /// Nothing but whitespace.
+    Empty,
+    /// Not a number, a range or a comma where one was expected, at this byte.
+    Syntax(usize),
+    /// A range whose end is below its start, at this byte.
+    Reversed(usize),
+    /// A CPU number at or above the limit, at this byte.
+    OutOfRange(usize),
+}
+
+impl fmt::Display for CpuListError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CpuListError::Empty => write!(f, "empty CPU list"),
+            CpuListError::Syntax(at) => write!(f, "CPU list syntax error at byte {at}"),
+            CpuListError::Reversed(at) => write!(f, "reversed CPU range at byte {at}"),
+            CpuListError::OutOfRange(at) => {
+                write!(f, "CPU number out of range at byte {at}")
+            }
+        }
+    }
+}
+
+/// Parses a Linux-style CPU list ("0-1,3", as in
+/// `Documentation/admin-guide/cputopology.rst`) of CPU indices below
+/// `limit` into a membership mask indexed by CPU number. Surrounding
+/// whitespace (a trailing newline from a file) is accepted; anything else
+/// that is not a number, range or separating comma is an error.
+pub fn parse_cpu_list(text: &[u8], limit: usize) -> Result<Vec<bool>, CpuListError> {
+    let start = text
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .ok_or(CpuListError::Empty)?;
+    let end = text
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    let mut mask = alloc::vec![false; limit];
+    let mut pos = start;
+    loop {
+        let (lo, next) = number(text, pos, end, limit)?;
+        let (hi, next) = if next < end && text[next] == b'-' {
+            let (hi, after) = number(text, next + 1, end, limit)?;
+            if hi < lo {
+                return Err(CpuListError::Reversed(next + 1));
+            }
+            (hi, after)
+        } else {
+            (lo, next)
+        };
+        mask[lo..=hi].iter_mut().for_each(|m| *m = true);
+        if next == end {
+            return Ok(mask);
+        }
+        if text[next] != b',' {
+            return Err(CpuListError::Syntax(next));
+        }
+        pos = next + 1;
+    }
+}
+
+/// One decimal CPU number at `pos`; returns it and the index after it.
+fn number(
+    text: &[u8],
+    pos: usize,
+    end: usize,
+    limit: usize,
+) -> Result<(usize, usize), CpuListError> {
+    let digits = text[pos..end]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    if digits == 0 {
+        return Err(CpuListError::Syntax(pos));
+    }
+    let mut value: usize = 0;
+    for &d in &text[pos..pos + digits] {
+        value = value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(usize::from(d - b'0')))
+            .ok_or(CpuListError::OutOfRange(pos))?;
+    }
+    if value >= limit {
+        return Err(CpuListError::OutOfRange(pos));
+    }
+    Ok((value, pos + digits))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn cpu(uid: u32, hw_id: u64, enabled: bool) -> Vcpu {
+        Vcpu {
+            uid,
+            hw_id,
+            enabled,
+        }
+    }
+
+    #[test]
+    fn model_queries() {
+        let mut m = CpuModel::new(vec![cpu(0, 0, true), cpu(1, 2, false), cpu(2, 4, true)]);
+        assert_eq!(m.len(), 3);
+        assert_eq!(m.enabled_count(), 2);
+        assert_eq!(m.by_hw_id(2).map(|c| c.uid), Some(1));
+        assert_eq!(m.by_uid(2).map(|c| c.hw_id), Some(4));
+        assert_eq!(m.index_of_hw_id(4), Some(2));
+        assert!(m.by_hw_id(3).is_none());
+        assert!(m.set_enabled(1, true));
+        assert!(!m.set_enabled(9, true));
+        assert_eq!(m.enabled_count(), 3);
+    }
+
+    #[test]
+    fn validation() {
+        assert_eq!(validate(&[]), Err(CpuError::Empty));
+        assert_eq!(
+            validate(&[cpu(0, 0, true), cpu(0, 1, true)]),
+            Err(CpuError::DuplicateUid(0))
+        );
+        assert_eq!(
+            validate(&[cpu(0, 5, true), cpu(1, 5, true)]),
+            Err(CpuError::DuplicateHwId(5))
+        );
+        assert_eq!(
+            validate(&[cpu(0, 0, false), cpu(1, 1, false)]),
+            Err(CpuError::NoneEnabled)
+        );
+        assert!(CpuModel::validated(vec![cpu(0, 0, true), cpu(1, 1, false)]).is_ok());
+    }
+
+    #[test]
+    fn cpu_list_valid() {
+        assert_eq!(
+            parse_cpu_list(b"0-1,3", 4).unwrap(),
+            vec![true, true, false, true]
+        );
+        assert_eq!(
+            parse_cpu_list(b"2\n", 4).unwrap(),
+            vec![false, false, true, false]
+        );
+        assert_eq!(parse_cpu_list(b" 0-3 ", 4).unwrap(), vec![true; 4]);
+        assert_eq!(
+            parse_cpu_list(b"1,1,0-1", 3).unwrap(),
+            vec![true, true, false]
+        );
+    }
+
+    #[test]
+    fn cpu_list_malformed() {
+        assert_eq!(parse_cpu_list(b"", 4), Err(CpuListError::Empty));
+        assert_eq!(parse_cpu_list(b" \n", 4), Err(CpuListError::Empty));
+        assert_eq!(parse_cpu_list(b"a", 4), Err(CpuListError::Syntax(0)));
+        assert_eq!(parse_cpu_list(b"0,", 4), Err(CpuListError::Syntax(2)));
+        assert_eq!(parse_cpu_list(b",0", 4), Err(CpuListError::Syntax(0)));
+        assert_eq!(parse_cpu_list(b"0-", 4), Err(CpuListError::Syntax(2)));
+        assert_eq!(parse_cpu_list(b"0 1", 4), Err(CpuListError::Syntax(1)));
+        assert_eq!(parse_cpu_list(b"0;1", 4), Err(CpuListError::Syntax(1)));
+        assert_eq!(parse_cpu_list(b"3-1", 4), Err(CpuListError::Reversed(2)));
+        assert_eq!(parse_cpu_list(b"0-4", 4), Err(CpuListError::OutOfRange(2)));
+        assert_eq!(parse_cpu_list(b"4", 4), Err(CpuListError::OutOfRange(0)));
+        assert_eq!(
+            parse_cpu_list(b"99999999999999999999999", 4),
+            Err(CpuListError::OutOfRange(0))
+        );
+        assert_eq!(parse_cpu_list(b"-1", 4), Err(CpuListError::Syntax(0)));
+    }
+}
