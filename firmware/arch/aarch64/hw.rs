@@ -80,28 +80,51 @@ pub fn halt() -> ! {
     }
 }
 
-/// Enters a Linux arm64 Image: MMU and D-cache are off (never enabled),
-/// interrupts masked, x0 = DT, x1-x3 = 0 (Linux booting.rst).
+/// Enters a Linux arm64 Image at the current EL with the MMU and caches
+/// turned back off, interrupts masked, x0 = DT, x1-x3 = 0 (Linux
+/// booting.rst). Everything the kernel reads that the firmware wrote with
+/// caches on must already be cleaned to PoC (`mmu::clean_to_poc`).
 ///
 /// # Safety
 /// `entry` must be a loaded, validated Image and `dt` a valid DT; neither
 /// may overlap memory the firmware still needs (it needs none afterwards).
-pub unsafe fn enter_kernel(entry: u64, dt: u64) -> ! {
-    // SAFETY: by the caller's contract. The instruction cache must not hold
-    // stale lines for the freshly DMA-written Image (booting.rst).
-    unsafe {
-        asm!(
-            "ic iallu",
-            "dsb sy",
-            "isb",
-            "mov x1, xzr",
-            "mov x2, xzr",
-            "mov x3, xzr",
-            "br {entry}",
-            entry = in(reg) entry,
-            in("x0") dt,
-            options(noreturn),
-        )
+pub unsafe fn enter_kernel(el: u8, entry: u64, dt: u64) -> ! {
+    // SCTLR_ELx bits cleared: M (0), C (2), I (12). Nothing after the
+    // `msr` touches memory through the stack, whose cached lines would now
+    // be bypassed. The I-cache and TLBs are invalidated so no stale entry
+    // for the freshly loaded Image survives (booting.rst).
+    macro_rules! leave {
+        ($sctlr:literal, $tlbi:literal) => {
+            // SAFETY: by the caller's contract; identity map, so the next
+            // instruction is fetched from the same address with the MMU off.
+            unsafe {
+                asm!(
+                    concat!("mrs {t}, ", $sctlr),
+                    "bic {t}, {t}, #1",
+                    "bic {t}, {t}, #4",
+                    "bic {t}, {t}, #0x1000",
+                    concat!("msr ", $sctlr, ", {t}"),
+                    "isb",
+                    "ic iallu",
+                    $tlbi,
+                    "dsb sy",
+                    "isb",
+                    "mov x1, xzr",
+                    "mov x2, xzr",
+                    "mov x3, xzr",
+                    "br {entry}",
+                    t = out(reg) _,
+                    entry = in(reg) entry,
+                    in("x0") dt,
+                    options(noreturn),
+                )
+            }
+        };
+    }
+    match el {
+        2 => leave!("sctlr_el2", "tlbi alle2"),
+        3 => leave!("sctlr_el3", "tlbi alle3"),
+        _ => leave!("sctlr_el1", "tlbi vmalle1"),
     }
 }
 

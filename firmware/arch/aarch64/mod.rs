@@ -7,6 +7,7 @@ extern crate alloc;
 mod acpi_glue;
 mod entry;
 mod hw;
+mod mmu;
 
 use alloc::boxed::Box;
 use alloc::format;
@@ -125,6 +126,7 @@ fn set_console(base: u64) {
 #[no_mangle]
 extern "C" fn hotstub_main(x0: u64) -> ! {
     let t0 = hw::counter().0;
+    mmu::enable(hw::current_el());
     init_heap();
     match boot(x0, t0) {
         Ok(never) => match never {},
@@ -198,6 +200,7 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
         }
     };
     set_conduit(platform.psci);
+    mmu::map_ram(el, &platform.memory);
     if let Some(sg) = platform.secure_gpio {
         if let (3, Some(pin @ 0..=7)) = (el, sg.poweroff_pin) {
             SECURE_POWEROFF.store(sg.base | (pin as u64) << 56, Ordering::Relaxed);
@@ -327,9 +330,11 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
         us / 1000,
         us % 1000
     );
+    // Linux reads the hand-off data with its caches off.
+    mmu::clean_to_poc(acpi_base, handoff_end - acpi_base);
     // SAFETY: the Image was validated and loaded at its 2 MiB aligned base +
     // text_offset, the DT was just written; the firmware needs nothing after.
-    unsafe { hw::enter_kernel(kernel.base, dt_base) }
+    unsafe { hw::enter_kernel(el, kernel.base, dt_base) }
 }
 
 fn load_kernel(
