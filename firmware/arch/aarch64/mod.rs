@@ -163,7 +163,7 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
 fn find_dt(x0: u64) -> Option<&'static [u8]> {
     // Only addresses in RAM are probed: reading an arbitrary x0 could hit
     // a hole in the address map.
-    let from_x0 = if x0 >= RAM_BASE_DTB && x0 % 8 == 0 {
+    let from_x0 = if x0 >= RAM_BASE_DTB && x0.is_multiple_of(8) {
         // SAFETY: RAM starts at RAM_BASE_DTB on every machine this runs on,
         // and a VMM passing x0 passes a DT there.
         unsafe { hw::dt_blob(x0) }
@@ -214,8 +214,8 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
         .fw_cfg
         .ok_or("device tree lacks fw_cfg: no way to load a kernel")?;
     // SAFETY: the DT names this fw_cfg MMIO base.
-    let mut fw = FwCfg::probe(unsafe { hw::FwCfgMmio::new(fw_cfg_base) })
-        .map_err(|e| e.to_string())?;
+    let mut fw =
+        FwCfg::probe(unsafe { hw::FwCfgMmio::new(fw_cfg_base) }).map_err(|e| e.to_string())?;
     if !fw.has_dma() {
         return Err("fw_cfg without DMA is not supported".into());
     }
@@ -325,11 +325,7 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
 
     let (t1, freq) = hw::counter();
     let us = (t1 - t0) * 1_000_000 / freq.max(1);
-    println!(
-        "{NAME}: {}.{:03} ms in firmware",
-        us / 1000,
-        us % 1000
-    );
+    println!("{NAME}: {}.{:03} ms in firmware", us / 1000, us % 1000);
     // Linux reads the hand-off data with its caches off.
     mmu::clean_to_poc(acpi_base, handoff_end - acpi_base);
     // SAFETY: the Image was validated and loaded at its 2 MiB aligned base +
@@ -354,7 +350,10 @@ fn load_kernel(
     let image = arm64_image::Header::parse(&head[..n], size).map_err(|e| e.to_string())?;
     let base = image
         .load_address(min_base)
-        .filter(|b| b.checked_add(image.image_size).is_some_and(|e| e <= ram_end))
+        .filter(|b| {
+            b.checked_add(image.image_size)
+                .is_some_and(|e| e <= ram_end)
+        })
         .ok_or("the kernel does not fit in RAM")?;
     // SAFETY: [base, base + image_size) is RAM above the firmware's area,
     // checked above, and nothing else refers to it.
