@@ -19,7 +19,7 @@ use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use hotstub::arm64_image;
 use hotstub::dt::{self, PsciMethod};
 use hotstub::efi::{self, mem_type, Carve};
-use hotstub::fw_cfg::{key, FwCfg};
+use hotstub::fw_cfg::{key, File, FwCfg};
 use hotstub::{println, NAME, VERSION};
 use hw::{layout, Conduit};
 use linked_list_allocator::Heap;
@@ -237,7 +237,8 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
     let acpi_len = layout::handoff_efi() - acpi_base;
     // SAFETY: the linker script reserves the hand-off area for this.
     let acpi_buf = unsafe { hw::ram_slice(acpi_base, acpi_len) };
-    let enabled = enabled_cpus(&mut fw, platform.cpus.len())?;
+    let files = file_dir(&mut fw)?;
+    let enabled = enabled_cpus(&mut fw, &files, platform.cpus.len())?;
     // Linux calls the PSCI the DT names: QEMU's, reached by HVC from EL1 or
     // by SMC from EL2. At EL3 there is no PSCI below the firmware, and the
     // resident handler that would provide one is not part of this build.
@@ -247,7 +248,7 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
     let machine = acpi_glue::Machine {
         platform: &platform,
         enabled: &enabled,
-        ged: platform.qemu_acpi_ged(fw.find("etc/acpi/tables").is_ok()),
+        ged: platform.qemu_acpi_ged(find(&files, "etc/acpi/tables").is_some()),
         conduit,
     };
     let (acpi_used, rsdp_phys) = acpi_glue::build(&machine, acpi_buf, acpi_base)?;
@@ -381,13 +382,39 @@ fn load_initrd(
     Ok(Some(Loaded { base, size }))
 }
 
+/// The fw_cfg file directory, read in one DMA transfer: `FwCfg::find`
+/// reads it a byte at a time through the data register, one MMIO exit per
+/// byte, which adds up under TCG.
+fn file_dir(fw: &mut FwCfg<hw::FwCfgMmio>) -> Result<Vec<File>, String> {
+    // FW_CFG_FILE_DIR: be32 count, then 64-byte entries (fw_cfg.rst).
+    let mut count = [0u8; 4];
+    fw.read(key::FILE_DIR, &mut count)
+        .map_err(|e| e.to_string())?;
+    let count = u32::from_be_bytes(count) as usize;
+    let mut dir = alloc::vec![0u8; 4 + 64 * count];
+    fw.read(key::FILE_DIR, &mut dir)
+        .map_err(|e| e.to_string())?;
+    Ok(dir[4..]
+        .chunks_exact(64)
+        .filter_map(|e| e.try_into().ok().map(File::parse))
+        .collect())
+}
+
+fn find<'a>(files: &'a [File], name: &str) -> Option<&'a File> {
+    files.iter().find(|f| f.name() == name.as_bytes())
+}
+
 /// The VMM's policy of which possible vCPUs may come online: the fw_cfg
 /// file `opt/org.hotstub/enabled-cpus` with a Linux-style CPU list (indices
 /// in DT order); without it every vCPU is enabled. A malformed list is an
 /// error rather than a silent fallback.
-fn enabled_cpus(fw: &mut FwCfg<hw::FwCfgMmio>, n: usize) -> Result<Vec<bool>, String> {
+fn enabled_cpus(
+    fw: &mut FwCfg<hw::FwCfgMmio>,
+    files: &[File],
+    n: usize,
+) -> Result<Vec<bool>, String> {
     const POLICY: &str = "opt/org.hotstub/enabled-cpus";
-    let Ok(file) = fw.find(POLICY) else {
+    let Some(file) = find(files, POLICY) else {
         return Ok(alloc::vec![true; n]);
     };
     let mut text = alloc::vec![0u8; file.size as usize];
