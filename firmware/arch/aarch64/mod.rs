@@ -171,7 +171,16 @@ fn find_dt(x0: u64) -> Option<&'static [u8]> {
         None
     };
     // SAFETY: RAM_BASE_DTB is RAM (see above).
-    from_x0.or_else(|| unsafe { hw::dt_blob(RAM_BASE_DTB) })
+    let blob = from_x0.or_else(|| unsafe { hw::dt_blob(RAM_BASE_DTB) })?;
+    // The entry code has already zeroed .bss in the firmware's RAM: a DT
+    // reaching into it would be damaged (QEMU's is 1 MiB and ends where the
+    // firmware's RAM begins; see linker/aarch64.ld).
+    let (start, end) = (
+        blob.as_ptr() as u64,
+        blob.as_ptr() as u64 + blob.len() as u64,
+    );
+    let (fw_start, fw_end) = layout::fw_ram();
+    (end <= fw_start || start >= fw_end).then_some(blob)
 }
 
 fn align_up(x: u64, a: u64) -> u64 {
@@ -196,7 +205,10 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
         }
         None => {
             set_console(FALLBACK_UART);
-            return Err("no device tree in x0 or at the start of RAM".into());
+            return Err(
+                "no device tree in x0 or at the start of RAM (or it overlaps the firmware's RAM)"
+                    .into(),
+            );
         }
     };
     set_conduit(platform.psci);
