@@ -1,1 +1,450 @@
-//! aarch64 (QEMU virt) entry and platform code.
+//! aarch64 (QEMU virt) entry and platform code: discover the machine from
+//! the DT, load the kernel over fw_cfg, describe the machine in ACPI, hand
+//! off through a minimal EFI system table and a `/chosen`-only DT.
+
+extern crate alloc;
+
+mod acpi_glue;
+mod entry;
+mod hw;
+mod mmu;
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::alloc::{GlobalAlloc, Layout};
+use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+
+use hotstub::arm64_image;
+use hotstub::dt::{self, PsciMethod};
+use hotstub::efi::{self, mem_type, Carve};
+use hotstub::fw_cfg::{key, File, FwCfg};
+use hotstub::{println, NAME, VERSION};
+use hw::{layout, Conduit};
+use linked_list_allocator::Heap;
+
+/// Where QEMU virt's RAM starts and a firmware finds the DTB (hw/arm/virt.c
+/// `base_memmap[VIRT_MEM]`; hw/arm/boot.c puts the DTB at the RAM base when
+/// a firmware is loaded). cloud-hypervisor uses the same address.
+const RAM_BASE_DTB: u64 = 0x4000_0000;
+/// QEMU virt's PL011 (`base_memmap[VIRT_UART]`): only used to report that
+/// the DT itself is unusable, when there is no other way to find a console.
+const FALLBACK_UART: u64 = 0x0900_0000;
+
+/// PSCI function IDs (Arm DEN0022 PSCI 1.1, table 5.1).
+const PSCI_SYSTEM_OFF: u32 = 0x8400_0008;
+
+/// The firmware's heap: whatever the linker script leaves between .bss and
+/// the stack in the firmware's MiB of RAM.
+struct FirmwareHeap(spin::Mutex<Heap>);
+
+// SAFETY: the heap hands out disjoint blocks under a lock.
+unsafe impl GlobalAlloc for FirmwareHeap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        self.0
+            .lock()
+            .allocate_first_fit(layout)
+            .map_or(core::ptr::null_mut(), |p| p.as_ptr())
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if let Some(p) = core::ptr::NonNull::new(ptr) {
+            // SAFETY: `ptr` came from `alloc` with this layout (GlobalAlloc contract).
+            unsafe { self.0.lock().deallocate(p, layout) }
+        }
+    }
+}
+
+#[global_allocator]
+static HEAP: FirmwareHeap = FirmwareHeap(spin::Mutex::new(Heap::empty()));
+
+fn init_heap() {
+    let (start, end) = layout::heap();
+    // SAFETY: the linker script reserves [start, end) for the heap and
+    // nothing else uses it; this runs once, before any allocation.
+    unsafe { HEAP.0.lock().init(start as *mut u8, (end - start) as usize) }
+}
+
+/// 0 = not known yet (choose by EL), 1 = HVC, 2 = SMC, 3 = none (EL3).
+static CONDUIT: AtomicU8 = AtomicU8::new(0);
+
+fn set_conduit(m: Option<PsciMethod>) {
+    CONDUIT.store(
+        match m {
+            Some(PsciMethod::Hvc) => 1,
+            Some(PsciMethod::Smc) => 2,
+            None => 3,
+        },
+        Ordering::Relaxed,
+    );
+}
+
+/// The conduit to QEMU's PSCI: what the DT says, else QEMU's rule (SMC when
+/// the firmware has EL2, HVC when it runs at EL1; hw/arm/virt.c).
+fn conduit() -> Option<Conduit> {
+    match CONDUIT.load(Ordering::Relaxed) {
+        1 => Some(Conduit::Hvc),
+        2 => Some(Conduit::Smc),
+        3 => None,
+        _ => match hw::current_el() {
+            1 => Some(Conduit::Hvc),
+            2 => Some(Conduit::Smc),
+            _ => None,
+        },
+    }
+}
+
+/// At EL3 the secure GPIO's power-off line, as base | pin << 56 (0: none).
+static SECURE_POWEROFF: AtomicU64 = AtomicU64::new(0);
+
+/// Powers the machine off; never returns.
+fn power_off() -> ! {
+    if let Some(c) = conduit() {
+        hw::smccc(c, PSCI_SYSTEM_OFF, 0, 0, 0);
+    }
+    let gpio = SECURE_POWEROFF.load(Ordering::Relaxed);
+    if gpio != 0 {
+        // SAFETY: the DT names this secure PL061 and its power-off line.
+        unsafe { hw::pl061_raise(gpio & ((1 << 56) - 1), (gpio >> 56) as u32) };
+    }
+    // SYSTEM_OFF and the power-off line do not return; at EL3 with no
+    // power-off line in the DT there is nothing left but to stop.
+    hw::halt()
+}
+
+fn fatal(msg: &str) -> ! {
+    println!("hotstub: error: {msg}");
+    power_off()
+}
+
+fn set_console(base: u64) {
+    // SAFETY: `base` is the PL011 the DT (or QEMU's fixed map) names.
+    let uart = Box::leak(Box::new(unsafe { hw::Pl011::new(base) }));
+    hotstub::console::set_sink(uart);
+}
+
+#[no_mangle]
+extern "C" fn hotstub_main(x0: u64) -> ! {
+    let t0 = hw::counter().0;
+    mmu::enable(hw::current_el());
+    init_heap();
+    match boot(x0, t0) {
+        Ok(never) => match never {},
+        Err(e) => fatal(&e),
+    }
+}
+
+#[no_mangle]
+extern "C" fn hotstub_exception(index: u64) -> ! {
+    let (esr, elr, far) = hw::fault_registers();
+    // Vector groups of 4 (Arm ARM D1.10.2): current EL with SP_EL0, current
+    // EL with SP_ELx, lower EL AArch64, lower EL AArch32; within each,
+    // synchronous, IRQ, FIQ, SError.
+    const KIND: [&str; 4] = ["synchronous", "IRQ", "FIQ", "SError"];
+    println!(
+        "hotstub: error: unexpected {} exception at EL{} (vector {index}): ESR={esr:#x} ELR={elr:#x} FAR={far:#x}",
+        KIND[(index & 3) as usize],
+        hw::current_el()
+    );
+    power_off()
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    println!("hotstub: error: panic: {}", info.message());
+    if let Some(l) = info.location() {
+        println!("hotstub: error: at {}:{}", l.file(), l.line());
+    }
+    power_off()
+}
+
+/// Finds the DT: x0 when it points at one (cloud-hypervisor), else the
+/// start of RAM (QEMU).
+fn find_dt(x0: u64) -> Option<&'static [u8]> {
+    // Only addresses in RAM are probed: reading an arbitrary x0 could hit
+    // a hole in the address map.
+    let from_x0 = if x0 >= RAM_BASE_DTB && x0.is_multiple_of(8) {
+        // SAFETY: RAM starts at RAM_BASE_DTB on every machine this runs on,
+        // and a VMM passing x0 passes a DT there.
+        unsafe { hw::dt_blob(x0) }
+    } else {
+        None
+    };
+    // SAFETY: RAM_BASE_DTB is RAM (see above).
+    let blob = from_x0.or_else(|| unsafe { hw::dt_blob(RAM_BASE_DTB) })?;
+    // The entry code has already zeroed .bss in the firmware's RAM: a DT
+    // reaching into it would be damaged (QEMU's is 1 MiB and ends where the
+    // firmware's RAM begins; see linker/aarch64.ld).
+    let (start, end) = (
+        blob.as_ptr() as u64,
+        blob.as_ptr() as u64 + blob.len() as u64,
+    );
+    let (fw_start, fw_end) = layout::fw_ram();
+    (end <= fw_start || start >= fw_end).then_some(blob)
+}
+
+fn align_up(x: u64, a: u64) -> u64 {
+    (x + a - 1) & !(a - 1)
+}
+
+/// One loaded item in RAM.
+struct Loaded {
+    base: u64,
+    size: u64,
+}
+
+enum Never {}
+
+fn boot(x0: u64, t0: u64) -> Result<Never, String> {
+    let el = hw::current_el();
+    let platform = match find_dt(x0).map(dt::parse) {
+        Some(Ok(p)) => p,
+        Some(Err(e)) => {
+            set_console(FALLBACK_UART);
+            return Err(e.to_string());
+        }
+        None => {
+            set_console(FALLBACK_UART);
+            return Err(
+                "no device tree in x0 or at the start of RAM (or it overlaps the firmware's RAM)"
+                    .into(),
+            );
+        }
+    };
+    set_conduit(platform.psci);
+    mmu::map_ram(el, &platform.memory);
+    if let Some(sg) = platform.secure_gpio {
+        if let (3, Some(pin @ 0..=7)) = (el, sg.poweroff_pin) {
+            SECURE_POWEROFF.store(sg.base | (pin as u64) << 56, Ordering::Relaxed);
+        }
+    }
+    let (uart, _) = platform.uart.ok_or("device tree lacks a PL011 console")?;
+    set_console(uart);
+    println!("{NAME} {VERSION} aarch64 (EL{el})");
+
+    let fw_cfg_base = platform
+        .fw_cfg
+        .ok_or("device tree lacks fw_cfg: no way to load a kernel")?;
+    // SAFETY: the DT names this fw_cfg MMIO base.
+    let mut fw =
+        FwCfg::probe(unsafe { hw::FwCfgMmio::new(fw_cfg_base) }).map_err(|e| e.to_string())?;
+    if !fw.has_dma() {
+        return Err("fw_cfg without DMA is not supported".into());
+    }
+
+    let (fw_start, fw_end) = layout::fw_ram();
+    let ram = *platform
+        .memory
+        .iter()
+        .find(|&&(b, s)| b <= fw_start && fw_end <= b + s)
+        .ok_or("RAM does not cover the firmware's area")?;
+    let ram_end = ram.0 + ram.1;
+
+    let (kernel, image) = load_kernel(&mut fw, fw_end, ram_end)?;
+    let initrd = load_initrd(&mut fw, kernel.base + image.image_size, ram_end)?;
+    let cmdline = read_cmdline(&mut fw)?;
+
+    // ACPI tables, then the RSDP right behind them.
+    let acpi_base = layout::handoff_acpi();
+    let acpi_len = layout::handoff_efi() - acpi_base;
+    // SAFETY: the linker script reserves the hand-off area for this.
+    let acpi_buf = unsafe { hw::ram_slice(acpi_base, acpi_len) };
+    let files = file_dir(&mut fw)?;
+    let enabled = enabled_cpus(&mut fw, &files, platform.cpus.len())?;
+    // Linux calls the PSCI the DT names: QEMU's, reached by HVC from EL1 or
+    // by SMC from EL2. At EL3 there is no PSCI below the firmware, and the
+    // resident handler that would provide one is not part of this build.
+    let conduit = platform
+        .psci
+        .ok_or("at EL3 the firmware would have to provide PSCI itself; not supported")?;
+    let machine = acpi_glue::Machine {
+        platform: &platform,
+        enabled: &enabled,
+        ged: platform.qemu_acpi_ged(find(&files, "etc/acpi/tables").is_some()),
+        conduit,
+    };
+    let (acpi_used, rsdp_phys) = acpi_glue::build(&machine, acpi_buf, acpi_base)?;
+
+    // The EFI memory map: every byte of RAM with its use.
+    let efi_base = layout::handoff_efi();
+    let dt_base = layout::handoff_dt();
+    let handoff_end = layout::handoff_end();
+    let mut carves = alloc::vec![
+        Carve {
+            base: acpi_base,
+            size: acpi_used,
+            ty: mem_type::ACPI_RECLAIM,
+        },
+        Carve {
+            base: efi_base,
+            size: dt_base - efi_base,
+            ty: mem_type::RUNTIME_SERVICES_DATA,
+        },
+        Carve {
+            base: dt_base,
+            size: handoff_end - dt_base,
+            ty: mem_type::LOADER_DATA,
+        },
+        // The firmware's own data, heap and stack are dead once Linux runs.
+        Carve {
+            base: handoff_end,
+            size: fw_end - handoff_end,
+            ty: mem_type::BOOT_SERVICES_DATA,
+        },
+        Carve {
+            base: kernel.base,
+            size: image.image_size,
+            ty: mem_type::LOADER_DATA,
+        },
+    ];
+    let acpi_used_end = align_up(acpi_base + acpi_used, efi::PAGE_SIZE);
+    if acpi_used_end < efi_base {
+        carves.push(Carve {
+            base: acpi_used_end,
+            size: efi_base - acpi_used_end,
+            ty: mem_type::BOOT_SERVICES_DATA,
+        });
+    }
+    if let Some(i) = &initrd {
+        carves.push(Carve {
+            base: i.base,
+            size: i.size,
+            ty: mem_type::LOADER_DATA,
+        });
+    }
+    let map = efi::memory_map(&platform.memory, &carves).map_err(|e| e.to_string())?;
+    // SAFETY: the linker script reserves the hand-off area for this.
+    let efi_buf = unsafe { hw::ram_slice(efi_base, dt_base - efi_base) };
+    let handoff = efi::build(efi_buf, efi_base, rsdp_phys, &map).map_err(|e| e.to_string())?;
+
+    let chosen = dt::Chosen {
+        bootargs: &cmdline,
+        initrd: initrd.as_ref().map(|i| (i.base, i.base + i.size)),
+        efi_system_table: handoff.system_table,
+        efi_mmap_start: handoff.mmap_start,
+        efi_mmap_size: handoff.mmap_size,
+        efi_mmap_desc_size: handoff.desc_size,
+        efi_mmap_desc_ver: handoff.desc_ver,
+        rng_seed: platform.rng_seed.as_deref(),
+        kaslr_seed: platform.kaslr_seed,
+    };
+    let blob = dt::write_chosen(&chosen).map_err(|e| format!("cannot write the DT: {e}"))?;
+    // SAFETY: the linker script reserves the hand-off area for this.
+    let dt_buf = unsafe { hw::ram_slice(dt_base, handoff_end - dt_base) };
+    dt_buf
+        .get_mut(..blob.len())
+        .ok_or("the DT for Linux does not fit its area")?
+        .copy_from_slice(&blob);
+
+    let (t1, freq) = hw::counter();
+    let us = (t1 - t0) * 1_000_000 / freq.max(1);
+    println!("{NAME}: {}.{:03} ms in firmware", us / 1000, us % 1000);
+    // Linux reads the hand-off data with its caches off.
+    mmu::clean_to_poc(acpi_base, handoff_end - acpi_base);
+    // SAFETY: the Image was validated and loaded at its 2 MiB aligned base +
+    // text_offset, the DT was just written; the firmware needs nothing after.
+    unsafe { hw::enter_kernel(el, kernel.base, dt_base) }
+}
+
+fn load_kernel(
+    fw: &mut FwCfg<hw::FwCfgMmio>,
+    min_base: u64,
+    ram_end: u64,
+) -> Result<(Loaded, arm64_image::Header), String> {
+    let size = fw.read_u32(key::KERNEL_SIZE) as u64;
+    if size == 0 {
+        return Err("no kernel given (QEMU -kernel)".into());
+    }
+    // Enough to recognise an x86 bzImage (its "HdrS" sits at 0x202) too.
+    let mut head = [0u8; 0x400];
+    let n = head.len().min(size as usize);
+    fw.read(key::KERNEL_DATA, &mut head[..n])
+        .map_err(|e| e.to_string())?;
+    let image = arm64_image::Header::parse(&head[..n], size).map_err(|e| e.to_string())?;
+    let base = image
+        .load_address(min_base)
+        .filter(|b| {
+            b.checked_add(image.image_size)
+                .is_some_and(|e| e <= ram_end)
+        })
+        .ok_or("the kernel does not fit in RAM")?;
+    // SAFETY: [base, base + image_size) is RAM above the firmware's area,
+    // checked above, and nothing else refers to it.
+    let dst = unsafe { hw::ram_slice(base, size) };
+    fw.read(key::KERNEL_DATA, dst).map_err(|e| e.to_string())?;
+    Ok((Loaded { base, size }, image))
+}
+
+fn load_initrd(
+    fw: &mut FwCfg<hw::FwCfgMmio>,
+    after: u64,
+    ram_end: u64,
+) -> Result<Option<Loaded>, String> {
+    let size = fw.read_u32(key::INITRD_SIZE) as u64;
+    if size == 0 {
+        return Ok(None);
+    }
+    let base = align_up(after, efi::PAGE_SIZE);
+    if base + size > ram_end {
+        return Err("the initrd does not fit in RAM".into());
+    }
+    // SAFETY: [base, base + size) is RAM above the kernel, checked above.
+    let dst = unsafe { hw::ram_slice(base, size) };
+    fw.read(key::INITRD_DATA, dst).map_err(|e| e.to_string())?;
+    Ok(Some(Loaded { base, size }))
+}
+
+/// The fw_cfg file directory, read in one DMA transfer: `FwCfg::find`
+/// reads it a byte at a time through the data register, one MMIO exit per
+/// byte, which adds up under TCG.
+fn file_dir(fw: &mut FwCfg<hw::FwCfgMmio>) -> Result<Vec<File>, String> {
+    // FW_CFG_FILE_DIR: be32 count, then 64-byte entries (fw_cfg.rst).
+    let mut count = [0u8; 4];
+    fw.read(key::FILE_DIR, &mut count)
+        .map_err(|e| e.to_string())?;
+    let count = u32::from_be_bytes(count) as usize;
+    let mut dir = alloc::vec![0u8; 4 + 64 * count];
+    fw.read(key::FILE_DIR, &mut dir)
+        .map_err(|e| e.to_string())?;
+    Ok(dir[4..]
+        .chunks_exact(64)
+        .filter_map(|e| e.try_into().ok().map(File::parse))
+        .collect())
+}
+
+fn find<'a>(files: &'a [File], name: &str) -> Option<&'a File> {
+    files.iter().find(|f| f.name() == name.as_bytes())
+}
+
+/// The VMM's policy of which possible vCPUs may come online: the fw_cfg
+/// file `opt/org.hotstub/enabled-cpus` with a Linux-style CPU list (indices
+/// in DT order); without it every vCPU is enabled. A malformed list is an
+/// error rather than a silent fallback.
+fn enabled_cpus(
+    fw: &mut FwCfg<hw::FwCfgMmio>,
+    files: &[File],
+    n: usize,
+) -> Result<Vec<bool>, String> {
+    const POLICY: &str = "opt/org.hotstub/enabled-cpus";
+    let Some(file) = find(files, POLICY) else {
+        return Ok(alloc::vec![true; n]);
+    };
+    let mut text = alloc::vec![0u8; file.size as usize];
+    fw.read(file.key, &mut text).map_err(|e| e.to_string())?;
+    let mask = hotstub::cpus::parse_cpu_list(&text, n).map_err(|e| format!("{POLICY}: {e}"))?;
+    if !mask.first().copied().unwrap_or(false) {
+        return Err(format!("{POLICY}: the boot CPU 0 must be enabled"));
+    }
+    Ok(mask)
+}
+
+fn read_cmdline(fw: &mut FwCfg<hw::FwCfgMmio>) -> Result<String, String> {
+    let size = fw.read_u32(key::CMDLINE_SIZE) as usize;
+    let mut buf: Vec<u8> = alloc::vec![0; size];
+    fw.read(key::CMDLINE_DATA, &mut buf)
+        .map_err(|e| e.to_string())?;
+    // QEMU includes the terminating NUL in CMDLINE_SIZE.
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    buf.truncate(end);
+    String::from_utf8(buf).map_err(|_| "the kernel command line is not UTF-8".into())
+}

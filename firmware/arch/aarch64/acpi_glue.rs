@@ -1,0 +1,100 @@
+//! From the DT's view of the machine to the ACPI builder's.
+
+use super::alloc::string::{String, ToString};
+use super::alloc::vec::Vec;
+use hotstub::acpi::arm::{self, ArmPcie, Conduit, Gic, Virt};
+use hotstub::acpi::{PrtEntry, TableArea};
+use hotstub::cpus::{Vcpu, MPIDR_AFFINITY_MASK};
+use hotstub::dt::{Platform, PsciMethod};
+
+/// What the firmware tells Linux about the machine.
+pub struct Machine<'a> {
+    pub platform: &'a Platform,
+    /// Per possible vCPU (DT order): may it be brought online?
+    pub enabled: &'a [bool],
+    pub ged: Option<(u64, u32)>,
+    /// The PSCI conduit Linux must use.
+    pub conduit: PsciMethod,
+}
+
+/// Builds the tables into `buf` (at physical `phys`) and places the RSDP
+/// behind them. Returns (bytes used, RSDP address).
+pub fn build(m: &Machine, buf: &mut [u8], phys: u64) -> Result<(u64, u64), String> {
+    let p = m.platform;
+    let (uart_base, uart_irq) = p.uart.ok_or("device tree lacks a PL011 console")?;
+    let gicr = match p.gic.gicr.as_slice() {
+        [] => None,
+        [one] => Some(*one),
+        // QEMU adds a second region only beyond 123 vCPUs (virt.c
+        // `virt_max_cpus`); the MADT builder takes one region.
+        _ => return Err("more than one GICv3 redistributor region is not supported".into()),
+    };
+    let pcie = match &p.pcie {
+        Some(pci) => {
+            let mmio32 = pci
+                .mmio32
+                .ok_or("PCIe host bridge has no 32-bit MMIO window")?;
+            // The builder describes windows with PCI == CPU address for
+            // memory and PCI I/O starting at 0, as QEMU sets them up.
+            let identity = |w: (u64, u64, u64)| w.0 == w.1;
+            if !identity(mmio32)
+                || !pci.mmio64.is_none_or(identity)
+                || pci.io.is_some_and(|w| w.1 != 0)
+            {
+                return Err("PCIe windows with address translation are not supported".into());
+            }
+            Some(ArmPcie {
+                ecam: (pci.ecam_base, pci.ecam_size),
+                bus: (pci.bus_start, pci.bus_end),
+                mmio32: (mmio32.0, mmio32.2),
+                mmio64: pci.mmio64.map(|w| (w.0, w.2)),
+                io: pci.io.map(|w| (w.0, w.2)),
+                prt: pci
+                    .prt
+                    .iter()
+                    .map(|&(device, pin, gsi)| PrtEntry { device, pin, gsi })
+                    .collect(),
+            })
+        }
+        None => None,
+    };
+    let cpus: Vec<Vcpu> = p
+        .cpus
+        .iter()
+        .enumerate()
+        .map(|(i, &mpidr)| Vcpu {
+            uid: i as u32,
+            hw_id: mpidr & MPIDR_AFFINITY_MASK,
+            enabled: m.enabled.get(i).copied().unwrap_or(false),
+        })
+        .collect();
+    let virt = Virt {
+        cpus,
+        gic: Gic {
+            version: p.gic.version,
+            gicd: p.gic.gicd,
+            gicr,
+            gicc: p.gic.gicc,
+            gicv: p.gic.gicv,
+            gich: p.gic.gich,
+            its: p.gic.its,
+            maint_irq: p.gic.maint_irq,
+        },
+        timer_irqs: p.timer_irqs,
+        pmu_irq: p.pmu_irq,
+        uart: (uart_base, uart_irq),
+        rtc: p.rtc,
+        fw_cfg: p.fw_cfg,
+        virtio_mmio: p.virtio_mmio.clone(),
+        pcie,
+        ged: m.ged,
+        conduit: match m.conduit {
+            PsciMethod::Hvc => Conduit::Hvc,
+            PsciMethod::Smc => Conduit::Smc,
+        },
+    };
+    let mut area = TableArea::new(buf, phys);
+    let built = arm::build(&virt, &mut area).map_err(|e| e.to_string())?;
+    let rsdp = area.place(&built.rsdp, 16).map_err(|e| e.to_string())?;
+    Ok((area.used() as u64, rsdp))
+}

@@ -1,0 +1,1018 @@
+//! Platform discovery from the device tree QEMU's arm `virt` machine hands
+//! the firmware, and the `/chosen`-only device tree the firmware hands Linux.
+//!
+//! Parsing uses the `fdt` crate. That crate panics on some structurally
+//! broken blobs (its `expect`s on truncated cells); the firmware's panic
+//! handler turns such a panic into the usual error line and power-off, so a
+//! broken DT never hangs the machine. Everything this module reads itself
+//! (cells of `interrupts`, `ranges`, `interrupt-map`, ...) is bounds-checked
+//! and reported as an [`Error`].
+//!
+//! Binding facts come from the Linux DT bindings
+//! (`Documentation/devicetree/bindings/`: `interrupt-controller/arm,gic*.yaml`,
+//! `timer/arm,arch_timer.yaml`, `pci/host-generic-pci.yaml`,
+//! `arm/psci.yaml`) and the IEEE 1275 PCI bus binding for `ranges` and
+//! `interrupt-map` cell layout.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use fdt::node::FdtNode;
+use fdt::Fdt;
+
+/// The magic number at the start of every flattened device tree
+/// (Devicetree Specification v0.4, 5.2).
+pub const FDT_MAGIC: u32 = 0xd00d_feed;
+
+/// GIC interrupt specifier cell 0: SPI or PPI (arm,gic binding).
+const GIC_SPI: u32 = 0;
+const GIC_PPI: u32 = 1;
+/// INTID of SPI 0 and PPI 0 (GIC architecture: SGIs 0-15, PPIs 16-31, SPIs 32+).
+const SPI_BASE: u32 = 32;
+const PPI_BASE: u32 = 16;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The blob is not a device tree (bad magic or truncated header).
+    NotFdt,
+    /// A required node is missing.
+    Missing(&'static str),
+    /// A node or property has a shape this firmware does not understand.
+    Malformed(&'static str),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Error::NotFdt => f.write_str("no valid device tree"),
+            Error::Missing(what) => write!(f, "device tree lacks {what}"),
+            Error::Malformed(what) => write!(f, "device tree has a malformed {what}"),
+        }
+    }
+}
+
+/// How PSCI calls reach the PSCI implementation (arm,psci binding `method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PsciMethod {
+    Hvc,
+    Smc,
+}
+
+/// The interrupt controller.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GicInfo {
+    /// 2 or 3.
+    pub version: u8,
+    pub gicd: u64,
+    /// GICv3 redistributor regions (base, length), in DT order.
+    pub gicr: Vec<(u64, u64)>,
+    /// GICv2 CPU interface (also present on GICv3 with legacy support).
+    pub gicc: Option<u64>,
+    /// Virtual CPU interface and hypervisor control interface, when the
+    /// machine offers virtualization.
+    pub gich: Option<u64>,
+    pub gicv: Option<u64>,
+    /// GICv3 ITS translater frame.
+    pub its: Option<u64>,
+    /// GICv2m MSI frame: base, and (first SPI INTID, SPI count) when the DT
+    /// overrides the frame's own MSI_TYPER (QEMU does not: the MADT's GIC
+    /// MSI frame entry then says "use MSI_TYPER").
+    pub v2m: Option<(u64, Option<(u32, u32)>)>,
+    /// Virtual GIC maintenance interrupt (INTID).
+    pub maint_irq: Option<u32>,
+}
+
+/// The generic ECAM PCIe host bridge.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PcieInfo {
+    pub ecam_base: u64,
+    pub ecam_size: u64,
+    pub bus_start: u8,
+    pub bus_end: u8,
+    /// Windows as (CPU address, PCI address, size).
+    pub io: Option<(u64, u64, u64)>,
+    pub mmio32: Option<(u64, u64, u64)>,
+    pub mmio64: Option<(u64, u64, u64)>,
+    /// Legacy interrupt routing expanded to every device number on bus 0:
+    /// (device, pin 0 = INTA, INTID).
+    pub prt: Vec<(u8, u8, u32)>,
+}
+
+/// The secure-world power controls of `virt,secure=on` (gpio-poweroff and
+/// gpio-restart on the secure PL061), kept for the EL3 firmware.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecureGpio {
+    pub base: u64,
+    pub poweroff_pin: Option<u32>,
+    pub restart_pin: Option<u32>,
+}
+
+/// Everything the firmware learns from the DT.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Platform {
+    /// Usable (non-secure) RAM as (base, size), sorted by base.
+    pub memory: Vec<(u64, u64)>,
+    /// MPIDR values from the `reg` of each `/cpus/cpu@*`, in DT order.
+    pub cpus: Vec<u64>,
+    pub gic: GicInfo,
+    /// Architected timer INTIDs in binding order: secure physical,
+    /// non-secure physical, virtual, hypervisor physical.
+    pub timer_irqs: [u32; 4],
+    pub pmu_irq: Option<u32>,
+    /// PL011: base, INTID.
+    pub uart: Option<(u64, u32)>,
+    /// PL031: base, INTID.
+    pub rtc: Option<(u64, u32)>,
+    pub fw_cfg: Option<u64>,
+    /// virtio-mmio transports: base, size, INTID.
+    pub virtio_mmio: Vec<(u64, u64, u32)>,
+    pub pcie: Option<PcieInfo>,
+    /// `None` when the DT has no PSCI node: the firmware is at EL3 and is
+    /// itself the PSCI implementation.
+    pub psci: Option<PsciMethod>,
+    /// QEMU only describes the power-button GPIO keys when it did not create
+    /// the ACPI GED instead (see [`Platform::qemu_acpi_ged`]).
+    pub has_gpio_keys: bool,
+    pub secure_gpio: Option<SecureGpio>,
+    /// `/chosen` entropy to hand on to Linux.
+    pub rng_seed: Option<Vec<u8>>,
+    pub kaslr_seed: Option<u64>,
+    /// Root `compatible` includes QEMU's "linux,dummy-virt".
+    pub qemu_virt: bool,
+}
+
+/// QEMU `virt` places its ACPI GED at this fixed address with SPI 9 and puts
+/// no node for it in the DT (hw/arm/virt.c: `base_memmap[VIRT_ACPI_GED]`,
+/// `a15irqmap[VIRT_ACPI_GED]`; verified with QEMU 10.0's `dumpdtb`, which
+/// lists neither a GED nor, in that case, the `gpio-keys` node).
+pub const QEMU_VIRT_GED: (u64, u32) = (0x0908_0000, SPI_BASE + 9);
+
+impl Platform {
+    /// Returns the GED QEMU creates for an ACPI guest. QEMU creates it (and
+    /// then leaves out the PL061 `gpio-keys` power button) exactly when the
+    /// machine is `virt`, a firmware is loaded and ACPI is enabled; the last
+    /// condition is visible to the firmware as QEMU exporting its own ACPI
+    /// tables over fw_cfg (`acpi_tables_offered`).
+    pub fn qemu_acpi_ged(&self, acpi_tables_offered: bool) -> Option<(u64, u32)> {
+        (self.qemu_virt && !self.has_gpio_keys && acpi_tables_offered).then_some(QEMU_VIRT_GED)
+    }
+
+    /// Total RAM in bytes.
+    pub fn ram_size(&self) -> u64 {
+        self.memory.iter().map(|m| m.1).sum()
+    }
+}
+
+/// Reads the big-endian u32 cells of a property value.
+fn cells(v: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    v.chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+}
+
+/// Combines `n` (1 or 2) big-endian cells into a number.
+fn read_cells(c: &[u32], what: &'static str) -> Result<u64, Error> {
+    match *c {
+        [a] => Ok(a as u64),
+        [a, b] => Ok(((a as u64) << 32) | b as u64),
+        _ => Err(Error::Malformed(what)),
+    }
+}
+
+fn prop_u32(node: FdtNode, name: &str) -> Option<u32> {
+    let v = node.property(name)?.value;
+    (v.len() == 4).then(|| u32::from_be_bytes([v[0], v[1], v[2], v[3]]))
+}
+
+fn prop_str<'a>(node: FdtNode<'_, 'a>, name: &str) -> Option<&'a str> {
+    let v = node.property(name)?.value;
+    let v = v.strip_suffix(&[0]).unwrap_or(v);
+    core::str::from_utf8(v).ok()
+}
+
+fn is_compatible(node: FdtNode, with: &str) -> bool {
+    node.compatible()
+        .map(|c| c.all().any(|s| s == with))
+        .unwrap_or(false)
+}
+
+/// The properties the discovery loop looks at on every node, gathered in
+/// one pass over the node (each `FdtNode::property` lookup re-walks the
+/// node's property list, which is slow under TCG).
+struct Summary<'a> {
+    compatible: &'a [u8],
+    status: Option<&'a str>,
+    device_type: Option<&'a str>,
+    secure_status: Option<&'a str>,
+}
+
+impl<'a> Summary<'a> {
+    fn of(node: FdtNode<'_, 'a>) -> Self {
+        let mut s = Summary {
+            compatible: &[],
+            status: None,
+            device_type: None,
+            secure_status: None,
+        };
+        let text = |v: &'a [u8]| core::str::from_utf8(v.strip_suffix(&[0]).unwrap_or(v)).ok();
+        for p in node.properties() {
+            match p.name {
+                "compatible" => s.compatible = p.value,
+                "status" => s.status = text(p.value),
+                "device_type" => s.device_type = text(p.value),
+                "secure-status" => s.secure_status = text(p.value),
+                _ => {}
+            }
+        }
+        s
+    }
+
+    fn is(&self, with: &str) -> bool {
+        self.compatible
+            .split(|&b| b == 0)
+            .any(|c| c == with.as_bytes())
+    }
+
+    fn enabled(&self) -> bool {
+        matches!(self.status, None | Some("okay") | Some("ok"))
+    }
+}
+
+/// Nodes with `status` other than "okay"/"ok" are absent for the normal world.
+fn enabled(node: FdtNode) -> bool {
+    matches!(prop_str(node, "status"), None | Some("okay") | Some("ok"))
+}
+
+/// `reg` entries as (address, size) with the parent's cell sizes (at most 2
+/// each, as on every 64-bit platform bus).
+fn regs(node: FdtNode, what: &'static str) -> Result<Vec<(u64, u64)>, Error> {
+    let raw = node.raw_reg().ok_or(Error::Malformed(what))?;
+    let mut out = Vec::new();
+    for r in raw {
+        let a: Vec<u32> = cells(r.address).collect();
+        let s: Vec<u32> = cells(r.size).collect();
+        let size = if s.is_empty() {
+            0
+        } else {
+            read_cells(&s, what)?
+        };
+        out.push((read_cells(&a, what)?, size));
+    }
+    if out.is_empty() {
+        return Err(Error::Malformed(what));
+    }
+    Ok(out)
+}
+
+/// Converts one 3-cell GIC interrupt specifier to an INTID.
+fn gic_intid(spec: &[u32], what: &'static str) -> Result<u32, Error> {
+    match *spec {
+        [GIC_SPI, n, _] if n < 988 => Ok(SPI_BASE + n),
+        [GIC_PPI, n, _] if n < 16 => Ok(PPI_BASE + n),
+        _ => Err(Error::Malformed(what)),
+    }
+}
+
+/// The INTIDs of a node's `interrupts`, assuming the 3-cell GIC specifier
+/// (checked once against the GIC's `#interrupt-cells`).
+fn interrupts(node: FdtNode, what: &'static str) -> Result<Vec<u32>, Error> {
+    let v = node
+        .property("interrupts")
+        .ok_or(Error::Malformed(what))?
+        .value;
+    if v.is_empty() || v.len() % 12 != 0 {
+        return Err(Error::Malformed(what));
+    }
+    let c: Vec<u32> = cells(v).collect();
+    c.chunks_exact(3).map(|s| gic_intid(s, what)).collect()
+}
+
+fn first_irq(node: FdtNode, what: &'static str) -> Result<u32, Error> {
+    Ok(interrupts(node, what)?[0])
+}
+
+/// Parses the DT QEMU `virt` (or a VMM following its layout) provides.
+pub fn parse(blob: &[u8]) -> Result<Platform, Error> {
+    let fdt = Fdt::new(blob).map_err(|_| Error::NotFdt)?;
+    let mut p = Platform::default();
+
+    let root = fdt.find_node("/").ok_or(Error::Missing("a root node"))?;
+    p.qemu_virt = is_compatible(root, "linux,dummy-virt");
+
+    // The GIC first: every other interrupt specifier is decoded against it.
+    let gic = fdt
+        .all_nodes()
+        .find(|n| {
+            is_compatible(*n, "arm,gic-v3")
+                || is_compatible(*n, "arm,cortex-a15-gic")
+                || is_compatible(*n, "arm,gic-400")
+        })
+        .ok_or(Error::Missing("a GICv2 or GICv3 interrupt controller"))?;
+    if gic.interrupt_cells() != Some(3) {
+        return Err(Error::Malformed("GIC #interrupt-cells"));
+    }
+    p.gic = parse_gic(gic)?;
+
+    for node in fdt.all_nodes() {
+        let n = Summary::of(node);
+        if !n.enabled() {
+            // Secure-only devices carry status = "disabled" plus
+            // secure-status = "okay" (QEMU virt with secure=on).
+            if n.is("arm,pl061") && n.secure_status == Some("okay") {
+                p.secure_gpio = Some(SecureGpio {
+                    base: regs(node, "secure GPIO reg")?[0].0,
+                    poweroff_pin: None,
+                    restart_pin: None,
+                });
+            }
+            continue;
+        }
+        if n.device_type == Some("memory") {
+            for (base, size) in regs(node, "memory reg")? {
+                if size > 0 {
+                    p.memory.push((base, size));
+                }
+            }
+        } else if n.device_type == Some("cpu") {
+            let r = node
+                .property("reg")
+                .ok_or(Error::Malformed("cpu reg"))?
+                .value;
+            let c: Vec<u32> = cells(r).collect();
+            p.cpus.push(read_cells(&c, "cpu reg")?);
+        } else if n.is("arm,armv8-timer") || n.is("arm,armv7-timer") {
+            let irqs = interrupts(node, "timer interrupts")?;
+            if irqs.len() < 4 {
+                return Err(Error::Malformed("timer interrupts"));
+            }
+            p.timer_irqs.copy_from_slice(&irqs[..4]);
+        } else if n.is("arm,armv8-pmuv3") {
+            p.pmu_irq = Some(first_irq(node, "PMU interrupts")?);
+        } else if n.is("arm,pl011") {
+            // The first UART is the console; QEMU lists it first and names
+            // it in /chosen stdout-path.
+            if p.uart.is_none() {
+                p.uart = Some((
+                    regs(node, "PL011 reg")?[0].0,
+                    first_irq(node, "PL011 interrupts")?,
+                ));
+            }
+        } else if n.is("arm,pl031") {
+            p.rtc = Some((
+                regs(node, "PL031 reg")?[0].0,
+                first_irq(node, "PL031 interrupts")?,
+            ));
+        } else if n.is("qemu,fw-cfg-mmio") {
+            p.fw_cfg = Some(regs(node, "fw_cfg reg")?[0].0);
+        } else if n.is("virtio,mmio") {
+            let (base, size) = regs(node, "virtio-mmio reg")?[0];
+            p.virtio_mmio
+                .push((base, size, first_irq(node, "virtio-mmio interrupts")?));
+        } else if n.is("pci-host-ecam-generic") {
+            p.pcie = Some(parse_pcie(&fdt, node)?);
+        } else if n.is("arm,psci-0.2") || n.is("arm,psci") {
+            p.psci = match prop_str(node, "method") {
+                Some("hvc") => Some(PsciMethod::Hvc),
+                Some("smc") => Some(PsciMethod::Smc),
+                _ => return Err(Error::Malformed("PSCI method")),
+            };
+        } else if n.is("gpio-keys") {
+            p.has_gpio_keys = true;
+        } else if node.name == "chosen" {
+            if let Some(v) = node.property("rng-seed") {
+                p.rng_seed = Some(v.value.to_vec());
+            }
+            if let Some(v) = node.property("kaslr-seed") {
+                let c: Vec<u32> = cells(v.value).collect();
+                p.kaslr_seed = read_cells(&c, "kaslr-seed").ok();
+            }
+        }
+    }
+
+    // gpio-poweroff / gpio-restart point at the secure PL061 by phandle.
+    if let Some(sg) = p.secure_gpio.as_mut() {
+        for node in fdt.all_nodes() {
+            let poweroff = is_compatible(node, "gpio-poweroff");
+            if !poweroff && !is_compatible(node, "gpio-restart") {
+                continue;
+            }
+            let g: Vec<u32> = node
+                .property("gpios")
+                .map(|p| cells(p.value).collect())
+                .unwrap_or_default();
+            let target = g.first().and_then(|ph| fdt.find_phandle(*ph));
+            let on_secure_gpio = target
+                .and_then(|t| regs(t, "GPIO reg").ok())
+                .is_some_and(|r| r[0].0 == sg.base);
+            if let (true, Some(pin)) = (on_secure_gpio, g.get(1)) {
+                if poweroff {
+                    sg.poweroff_pin = Some(*pin);
+                } else {
+                    sg.restart_pin = Some(*pin);
+                }
+            }
+        }
+    }
+
+    if p.memory.is_empty() {
+        return Err(Error::Missing("memory"));
+    }
+    if p.cpus.is_empty() {
+        return Err(Error::Missing("CPUs"));
+    }
+    if p.timer_irqs == [0; 4] {
+        return Err(Error::Missing("the architected timer"));
+    }
+    p.memory.sort_unstable();
+    Ok(p)
+}
+
+fn parse_gic(gic: FdtNode) -> Result<GicInfo, Error> {
+    let mut g = GicInfo::default();
+    let reg = regs(gic, "GIC reg")?;
+    if is_compatible(gic, "arm,gic-v3") {
+        g.version = 3;
+        // reg: GICD, then #redistributor-regions GICR regions, then the
+        // optional GICC, GICH, GICV (arm,gic-v3 binding).
+        let nr = prop_u32(gic, "#redistributor-regions").unwrap_or(1) as usize;
+        if nr == 0 || reg.len() < 1 + nr {
+            return Err(Error::Malformed("GICv3 reg"));
+        }
+        g.gicd = reg[0].0;
+        g.gicr = reg[1..1 + nr].to_vec();
+        g.gicc = reg.get(1 + nr).map(|r| r.0);
+        g.gich = reg.get(2 + nr).map(|r| r.0);
+        g.gicv = reg.get(3 + nr).map(|r| r.0);
+        for child in gic.children() {
+            if is_compatible(child, "arm,gic-v3-its") && enabled(child) {
+                g.its = Some(regs(child, "ITS reg")?[0].0);
+            }
+        }
+    } else {
+        g.version = 2;
+        // reg: GICD, GICC, then GICH and GICV with virtualization (arm,gic binding).
+        if reg.len() < 2 {
+            return Err(Error::Malformed("GICv2 reg"));
+        }
+        g.gicd = reg[0].0;
+        g.gicc = Some(reg[1].0);
+        g.gich = reg.get(2).map(|r| r.0);
+        g.gicv = reg.get(3).map(|r| r.0);
+        for child in gic.children() {
+            if is_compatible(child, "arm,gic-v2m-frame") && enabled(child) {
+                let base = regs(child, "GICv2m reg")?[0].0;
+                let spis = match (
+                    prop_u32(child, "arm,msi-base-spi"),
+                    prop_u32(child, "arm,msi-num-spis"),
+                ) {
+                    (Some(b), Some(n)) => Some((b, n)),
+                    (None, None) => None,
+                    _ => return Err(Error::Malformed("GICv2m SPI range")),
+                };
+                g.v2m = Some((base, spis));
+            }
+        }
+    }
+    if gic.property("interrupts").is_some() {
+        g.maint_irq = Some(first_irq(gic, "GIC maintenance interrupt")?);
+    }
+    Ok(g)
+}
+
+/// PCI `phys.hi` space code (IEEE 1275 PCI binding, bits 24-25).
+const PCI_SPACE_IO: u32 = 1;
+const PCI_SPACE_MEM32: u32 = 2;
+const PCI_SPACE_MEM64: u32 = 3;
+
+fn parse_pcie(fdt: &Fdt, node: FdtNode) -> Result<PcieInfo, Error> {
+    let mut pci = PcieInfo::default();
+    let (base, size) = regs(node, "PCIe reg")?[0];
+    pci.ecam_base = base;
+    pci.ecam_size = size;
+    match node
+        .property("bus-range")
+        .map(|p| cells(p.value).collect::<Vec<_>>())
+        .as_deref()
+    {
+        Some(&[a, b]) if a <= b && b <= 255 => {
+            pci.bus_start = a as u8;
+            pci.bus_end = b as u8;
+        }
+        // Without bus-range the ECAM size says how many buses decode (1 MiB each).
+        None => pci.bus_end = (size >> 20).clamp(1, 256) as u8 - 1,
+        _ => return Err(Error::Malformed("PCIe bus-range")),
+    }
+
+    // ranges: child address (3 cells), parent address (root's
+    // #address-cells), size (the bridge's #size-cells).
+    let parent_ac = fdt
+        .find_node("/")
+        .map(|r| r.cell_sizes().address_cells)
+        .unwrap_or(2);
+    let child = node.cell_sizes();
+    if child.address_cells != 3 || child.size_cells == 0 || child.size_cells > 2 {
+        return Err(Error::Malformed("PCIe #address-cells/#size-cells"));
+    }
+    let ranges: Vec<u32> = node
+        .property("ranges")
+        .map(|p| cells(p.value).collect())
+        .ok_or(Error::Missing("PCIe ranges"))?;
+    let stride = 3 + parent_ac + child.size_cells;
+    if !ranges.len().is_multiple_of(stride) {
+        return Err(Error::Malformed("PCIe ranges"));
+    }
+    for r in ranges.chunks_exact(stride) {
+        let pci_addr = ((r[1] as u64) << 32) | r[2] as u64;
+        let cpu = read_cells(&r[3..3 + parent_ac], "PCIe ranges")?;
+        let len = read_cells(&r[3 + parent_ac..], "PCIe ranges")?;
+        let w = Some((cpu, pci_addr, len));
+        match (r[0] >> 24) & 3 {
+            PCI_SPACE_IO => pci.io = w,
+            PCI_SPACE_MEM32 => pci.mmio32 = w,
+            PCI_SPACE_MEM64 => pci.mmio64 = w,
+            _ => return Err(Error::Malformed("PCIe ranges space code")),
+        }
+    }
+
+    pci.prt = parse_interrupt_map(fdt, node)?;
+    Ok(pci)
+}
+
+/// Expands `interrupt-map`/`interrupt-map-mask` into one routing entry per
+/// device number and pin on the root bus, as an ACPI `_PRT` needs them.
+fn parse_interrupt_map(fdt: &Fdt, node: FdtNode) -> Result<Vec<(u8, u8, u32)>, Error> {
+    let Some(map) = node.property("interrupt-map") else {
+        return Ok(Vec::new());
+    };
+    let map: Vec<u32> = cells(map.value).collect();
+    let mask: Vec<u32> = node
+        .property("interrupt-map-mask")
+        .map(|p| cells(p.value).collect())
+        .unwrap_or_else(|| alloc::vec![!0u32; 4]);
+    if mask.len() != 4 {
+        return Err(Error::Malformed("PCIe interrupt-map-mask"));
+    }
+    // Entries: child unit address (3) + child specifier (1), parent
+    // phandle, parent unit address (#address-cells of the parent, which may
+    // be absent = 0) + parent specifier (#interrupt-cells of the parent).
+    let mut entries = Vec::new();
+    let mut parents: Vec<(u32, usize, usize)> = Vec::new();
+    let mut i = 0;
+    while i < map.len() {
+        let head = map
+            .get(i..i + 5)
+            .ok_or(Error::Malformed("PCIe interrupt-map"))?;
+        // Every entry names the same GIC in practice: look each phandle up
+        // once (a lookup walks the whole tree).
+        let (pac, pic) = match parents.iter().find(|p| p.0 == head[4]) {
+            Some(&(_, pac, pic)) => (pac, pic),
+            None => {
+                let parent = fdt
+                    .find_phandle(head[4])
+                    .ok_or(Error::Malformed("PCIe interrupt-map parent"))?;
+                let pac = prop_u32(parent, "#address-cells").unwrap_or(0) as usize;
+                let pic = parent
+                    .interrupt_cells()
+                    .ok_or(Error::Malformed("PCIe interrupt-map parent"))?;
+                parents.push((head[4], pac, pic));
+                (pac, pic)
+            }
+        };
+        if pic != 3 {
+            return Err(Error::Malformed("PCIe interrupt-map parent"));
+        }
+        let spec = map
+            .get(i + 5 + pac..i + 5 + pac + pic)
+            .ok_or(Error::Malformed("PCIe interrupt-map"))?;
+        entries.push((head[0], head[3], gic_intid(spec, "PCIe interrupt-map")?));
+        i += 5 + pac + pic;
+    }
+
+    let mut prt = Vec::new();
+    for dev in 0u32..32 {
+        for pin in 1u32..=4 {
+            let hi = (dev << 11) & mask[0];
+            let p = pin & mask[3];
+            if let Some(e) = entries.iter().find(|e| e.0 == hi && e.1 == p) {
+                prt.push((dev as u8, (pin - 1) as u8, e.2));
+            }
+        }
+    }
+    Ok(prt)
+}
+
+/// What Linux finds in the `/chosen` of the stub DT (Linux
+/// `Documentation/arch/arm64/booting.rst`, `drivers/firmware/efi/fdtparams.c`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Chosen<'a> {
+    pub bootargs: &'a str,
+    /// Physical start and end (exclusive) of the initrd.
+    pub initrd: Option<(u64, u64)>,
+    pub efi_system_table: u64,
+    pub efi_mmap_start: u64,
+    pub efi_mmap_size: u32,
+    pub efi_mmap_desc_size: u32,
+    pub efi_mmap_desc_ver: u32,
+    pub rng_seed: Option<&'a [u8]>,
+    pub kaslr_seed: Option<u64>,
+}
+
+/// Writes a DT that holds only `/chosen`: Linux then takes the machine
+/// description from ACPI (arm64 `dt_is_stub()`).
+pub fn write_chosen(c: &Chosen) -> Result<Vec<u8>, vm_fdt::Error> {
+    let mut w = vm_fdt::FdtWriter::new()?;
+    let root = w.begin_node("")?;
+    w.property_u32("#address-cells", 2)?;
+    w.property_u32("#size-cells", 2)?;
+    let chosen = w.begin_node("chosen")?;
+    w.property_string("bootargs", c.bootargs)?;
+    if let Some((start, end)) = c.initrd {
+        w.property_u64("linux,initrd-start", start)?;
+        w.property_u64("linux,initrd-end", end)?;
+    }
+    w.property_u64("linux,uefi-system-table", c.efi_system_table)?;
+    w.property_u64("linux,uefi-mmap-start", c.efi_mmap_start)?;
+    w.property_u32("linux,uefi-mmap-size", c.efi_mmap_size)?;
+    w.property_u32("linux,uefi-mmap-desc-size", c.efi_mmap_desc_size)?;
+    w.property_u32("linux,uefi-mmap-desc-ver", c.efi_mmap_desc_ver)?;
+    // Mainline Linux does not read this, but Debian's kernels carry a
+    // lockdown patch that adds it to the properties efi_get_fdt_params()
+    // requires: without it they ignore the EFI hand-off and find no memory.
+    // 0 claims no Secure Boot whether a kernel reads the value as a flag or
+    // as `enum efi_secureboot_mode` (0 = unset; include/linux/efi.h).
+    w.property_u32("linux,uefi-secure-boot", 0)?;
+    if let Some(seed) = c.rng_seed {
+        w.property("rng-seed", seed)?;
+    }
+    if let Some(seed) = c.kaslr_seed {
+        w.property_u64("kaslr-seed", seed)?;
+    }
+    w.end_node(chosen)?;
+    w.end_node(root)?;
+    w.finish()
+}
+
+/// Returns the blob at the start of `mem` if it starts with the DT magic,
+/// cut to the header's `totalsize`.
+pub fn blob_at(mem: &[u8]) -> Option<&[u8]> {
+    let magic = u32::from_be_bytes(mem.get(0..4)?.try_into().ok()?);
+    let size = u32::from_be_bytes(mem.get(4..8)?.try_into().ok()?) as usize;
+    (magic == FDT_MAGIC && size >= 40).then(|| mem.get(..size))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::String;
+
+    /// Builds a DT shaped like QEMU virt's (same nodes and cell layouts as
+    /// QEMU 10.0's `dumpdtb` output, abridged).
+    fn virt_dt(gic_v3: bool, secure: bool) -> Vec<u8> {
+        let mut w = vm_fdt::FdtWriter::new().unwrap();
+        let root = w.begin_node("").unwrap();
+        w.property_string_list("compatible", alloc::vec![String::from("linux,dummy-virt")])
+            .unwrap();
+        w.property_u32("#address-cells", 2).unwrap();
+        w.property_u32("#size-cells", 2).unwrap();
+        w.property_u32("interrupt-parent", 0x8002).unwrap();
+
+        let n = w.begin_node("chosen").unwrap();
+        w.property("rng-seed", &[1, 2, 3, 4]).unwrap();
+        w.property_u64("kaslr-seed", 0x1122334455667788).unwrap();
+        w.end_node(n).unwrap();
+
+        let n = w.begin_node("memory@40000000").unwrap();
+        w.property_string("device_type", "memory").unwrap();
+        w.property_array_u64("reg", &[0x4000_0000, 0x4000_0000])
+            .unwrap();
+        w.end_node(n).unwrap();
+        if secure {
+            let n = w.begin_node("secram@e000000").unwrap();
+            w.property_string("device_type", "memory").unwrap();
+            w.property_string("status", "disabled").unwrap();
+            w.property_string("secure-status", "okay").unwrap();
+            w.property_array_u64("reg", &[0x0e00_0000, 0x0100_0000])
+                .unwrap();
+            w.end_node(n).unwrap();
+            let n = w.begin_node("pl061@90b0000").unwrap();
+            w.property_string("compatible", "arm,pl061").unwrap();
+            w.property_string("status", "disabled").unwrap();
+            w.property_string("secure-status", "okay").unwrap();
+            w.property_array_u64("reg", &[0x090b_0000, 0x1000]).unwrap();
+            w.property_u32("phandle", 0x8007).unwrap();
+            w.end_node(n).unwrap();
+            let n = w.begin_node("gpio-poweroff").unwrap();
+            w.property_string("compatible", "gpio-poweroff").unwrap();
+            w.property_array_u32("gpios", &[0x8007, 3, 0]).unwrap();
+            w.end_node(n).unwrap();
+            let n = w.begin_node("gpio-restart").unwrap();
+            w.property_string("compatible", "gpio-restart").unwrap();
+            w.property_array_u32("gpios", &[0x8007, 4, 0]).unwrap();
+            w.end_node(n).unwrap();
+        } else {
+            let n = w.begin_node("psci").unwrap();
+            w.property_string_list(
+                "compatible",
+                alloc::vec![String::from("arm,psci-1.0"), String::from("arm,psci-0.2")],
+            )
+            .unwrap();
+            w.property_string("method", "hvc").unwrap();
+            w.end_node(n).unwrap();
+        }
+
+        let n = w.begin_node("cpus").unwrap();
+        w.property_u32("#address-cells", 1).unwrap();
+        w.property_u32("#size-cells", 0).unwrap();
+        for (i, mpidr) in [0u32, 1, 0x100].iter().enumerate() {
+            let c = w.begin_node(&alloc::format!("cpu@{i}")).unwrap();
+            w.property_string("device_type", "cpu").unwrap();
+            w.property_u32("reg", *mpidr).unwrap();
+            w.end_node(c).unwrap();
+        }
+        w.end_node(n).unwrap();
+
+        let n = w.begin_node("intc@8000000").unwrap();
+        w.property_u32("phandle", 0x8002).unwrap();
+        w.property_u32("#interrupt-cells", 3).unwrap();
+        w.property_u32("#address-cells", 2).unwrap();
+        w.property_u32("#size-cells", 2).unwrap();
+        w.property_null("interrupt-controller").unwrap();
+        w.property_null("ranges").unwrap();
+        w.property_array_u32("interrupts", &[1, 9, 4]).unwrap();
+        if gic_v3 {
+            w.property_string("compatible", "arm,gic-v3").unwrap();
+            w.property_u32("#redistributor-regions", 1).unwrap();
+            w.property_array_u64("reg", &[0x0800_0000, 0x10000, 0x080a_0000, 0xf6_0000])
+                .unwrap();
+            let its = w.begin_node("its@8080000").unwrap();
+            w.property_string("compatible", "arm,gic-v3-its").unwrap();
+            w.property_array_u64("reg", &[0x0808_0000, 0x20000])
+                .unwrap();
+            w.end_node(its).unwrap();
+        } else {
+            w.property_string("compatible", "arm,cortex-a15-gic")
+                .unwrap();
+            w.property_array_u64(
+                "reg",
+                &[
+                    0x0800_0000,
+                    0x10000,
+                    0x0801_0000,
+                    0x10000,
+                    0x0803_0000,
+                    0x10000,
+                    0x0804_0000,
+                    0x10000,
+                ],
+            )
+            .unwrap();
+            let m = w.begin_node("v2m@8020000").unwrap();
+            w.property_string("compatible", "arm,gic-v2m-frame")
+                .unwrap();
+            w.property_array_u64("reg", &[0x0802_0000, 0x1000]).unwrap();
+            w.property_u32("arm,msi-base-spi", 80).unwrap();
+            w.property_u32("arm,msi-num-spis", 64).unwrap();
+            w.end_node(m).unwrap();
+        }
+        w.end_node(n).unwrap();
+
+        let n = w.begin_node("timer").unwrap();
+        w.property_string("compatible", "arm,armv8-timer").unwrap();
+        w.property_array_u32("interrupts", &[1, 13, 4, 1, 14, 4, 1, 11, 4, 1, 10, 4])
+            .unwrap();
+        w.end_node(n).unwrap();
+        let n = w.begin_node("pmu").unwrap();
+        w.property_string("compatible", "arm,armv8-pmuv3").unwrap();
+        w.property_array_u32("interrupts", &[1, 7, 4]).unwrap();
+        w.end_node(n).unwrap();
+
+        for (name, compat, base, irq) in [
+            ("pl011@9000000", "arm,pl011", 0x0900_0000u64, 1u32),
+            ("pl031@9010000", "arm,pl031", 0x0901_0000, 2),
+        ] {
+            let n = w.begin_node(name).unwrap();
+            w.property_string_list(
+                "compatible",
+                alloc::vec![String::from(compat), String::from("arm,primecell")],
+            )
+            .unwrap();
+            w.property_array_u64("reg", &[base, 0x1000]).unwrap();
+            w.property_array_u32("interrupts", &[0, irq, 4]).unwrap();
+            w.end_node(n).unwrap();
+        }
+        let n = w.begin_node("fw-cfg@9020000").unwrap();
+        w.property_string("compatible", "qemu,fw-cfg-mmio").unwrap();
+        w.property_array_u64("reg", &[0x0902_0000, 0x18]).unwrap();
+        w.end_node(n).unwrap();
+        for i in 0..2u64 {
+            let n = w
+                .begin_node(&alloc::format!("virtio_mmio@{:x}", 0x0a00_0000 + i * 0x200))
+                .unwrap();
+            w.property_string("compatible", "virtio,mmio").unwrap();
+            w.property_array_u64("reg", &[0x0a00_0000 + i * 0x200, 0x200])
+                .unwrap();
+            w.property_array_u32("interrupts", &[0, 16 + i as u32, 1])
+                .unwrap();
+            w.end_node(n).unwrap();
+        }
+
+        let n = w.begin_node("pcie@10000000").unwrap();
+        w.property_string("compatible", "pci-host-ecam-generic")
+            .unwrap();
+        w.property_u32("#address-cells", 3).unwrap();
+        w.property_u32("#size-cells", 2).unwrap();
+        w.property_u32("#interrupt-cells", 1).unwrap();
+        w.property_array_u64("reg", &[0x40_1000_0000, 0x1000_0000])
+            .unwrap();
+        w.property_array_u32("bus-range", &[0, 255]).unwrap();
+        w.property_array_u32(
+            "ranges",
+            &[
+                0x0100_0000,
+                0,
+                0,
+                0,
+                0x3eff_0000,
+                0,
+                0x1_0000, //
+                0x0200_0000,
+                0,
+                0x1000_0000,
+                0,
+                0x1000_0000,
+                0,
+                0x2eff_0000, //
+                0x0300_0000,
+                0x80,
+                0,
+                0x80,
+                0,
+                0x80,
+                0,
+            ],
+        )
+        .unwrap();
+        let mut imap = Vec::new();
+        for dev in 0..4u32 {
+            for pin in 1..=4u32 {
+                let spi = 3 + (dev + pin - 1) % 4;
+                imap.extend_from_slice(&[dev << 11, 0, 0, pin, 0x8002, 0, 0, 0, spi, 4]);
+            }
+        }
+        w.property_array_u32("interrupt-map", &imap).unwrap();
+        w.property_array_u32("interrupt-map-mask", &[0x1800, 0, 0, 7])
+            .unwrap();
+        w.end_node(n).unwrap();
+
+        w.end_node(root).unwrap();
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn parses_virt_gicv3() {
+        let blob = virt_dt(true, false);
+        let p = parse(&blob).unwrap();
+        assert_eq!(p.memory, [(0x4000_0000, 0x4000_0000)]);
+        assert_eq!(p.ram_size(), 1 << 30);
+        assert_eq!(p.cpus, [0, 1, 0x100]);
+        assert_eq!(p.gic.version, 3);
+        assert_eq!(p.gic.gicd, 0x0800_0000);
+        assert_eq!(p.gic.gicr, [(0x080a_0000, 0xf6_0000)]);
+        assert_eq!(p.gic.its, Some(0x0808_0000));
+        assert_eq!(p.gic.gicc, None);
+        assert_eq!(p.gic.maint_irq, Some(25));
+        assert_eq!(p.timer_irqs, [29, 30, 27, 26]);
+        assert_eq!(p.pmu_irq, Some(23));
+        assert_eq!(p.uart, Some((0x0900_0000, 33)));
+        assert_eq!(p.rtc, Some((0x0901_0000, 34)));
+        assert_eq!(p.fw_cfg, Some(0x0902_0000));
+        assert_eq!(
+            p.virtio_mmio,
+            [(0x0a00_0000, 0x200, 48), (0x0a00_0200, 0x200, 49)]
+        );
+        assert_eq!(p.psci, Some(PsciMethod::Hvc));
+        assert_eq!(p.rng_seed.as_deref(), Some(&[1u8, 2, 3, 4][..]));
+        assert_eq!(p.kaslr_seed, Some(0x1122334455667788));
+        assert!(p.qemu_virt);
+        assert_eq!(p.qemu_acpi_ged(true), Some((0x0908_0000, 41)));
+        assert_eq!(p.qemu_acpi_ged(false), None);
+        assert_eq!(p.secure_gpio, None);
+
+        let pci = p.pcie.unwrap();
+        assert_eq!(
+            (pci.ecam_base, pci.ecam_size),
+            (0x40_1000_0000, 0x1000_0000)
+        );
+        assert_eq!((pci.bus_start, pci.bus_end), (0, 255));
+        assert_eq!(pci.io, Some((0x3eff_0000, 0, 0x1_0000)));
+        assert_eq!(pci.mmio32, Some((0x1000_0000, 0x1000_0000, 0x2eff_0000)));
+        assert_eq!(
+            pci.mmio64,
+            Some((0x80_0000_0000, 0x80_0000_0000, 0x80_0000_0000))
+        );
+        // 32 devices x 4 pins, swizzled every 4 devices through the mask.
+        assert_eq!(pci.prt.len(), 128);
+        assert_eq!(pci.prt[0], (0, 0, 35));
+        assert_eq!(pci.prt[1], (0, 1, 36));
+        assert_eq!(pci.prt[4], (1, 0, 36));
+        assert_eq!(pci.prt[4 * 5 + 3], (5, 3, 35));
+        assert_eq!(pci.prt[127], (31, 3, 37));
+    }
+
+    #[test]
+    fn parses_gicv2_and_secure_parts() {
+        let blob = virt_dt(false, true);
+        let p = parse(&blob).unwrap();
+        assert_eq!(p.gic.version, 2);
+        assert_eq!(p.gic.gicc, Some(0x0801_0000));
+        assert_eq!(p.gic.gich, Some(0x0803_0000));
+        assert_eq!(p.gic.gicv, Some(0x0804_0000));
+        assert_eq!(p.gic.v2m, Some((0x0802_0000, Some((80, 64)))));
+        assert!(p.gic.gicr.is_empty());
+        // Secure RAM is not the normal world's.
+        assert_eq!(p.memory, [(0x4000_0000, 0x4000_0000)]);
+        assert_eq!(p.psci, None);
+        assert_eq!(
+            p.secure_gpio,
+            Some(SecureGpio {
+                base: 0x090b_0000,
+                poweroff_pin: Some(3),
+                restart_pin: Some(4)
+            })
+        );
+    }
+
+    #[test]
+    fn rejects_bad_blobs() {
+        assert_eq!(parse(&[0u8; 64]), Err(Error::NotFdt));
+        assert_eq!(parse(b"random bytes, not a tree"), Err(Error::NotFdt));
+        assert_eq!(blob_at(&[0u8; 16]), None);
+        let blob = virt_dt(true, false);
+        assert_eq!(blob_at(&blob).map(|b| b.len()), Some(blob.len()));
+        // Truncated: the header promises more than there is.
+        assert_eq!(parse(&blob[..blob.len() - 8]), Err(Error::NotFdt));
+        assert_eq!(blob_at(&blob[..blob.len() - 8]), None);
+    }
+
+    #[test]
+    fn missing_gic_is_an_error() {
+        let mut w = vm_fdt::FdtWriter::new().unwrap();
+        let root = w.begin_node("").unwrap();
+        w.property_u32("#address-cells", 2).unwrap();
+        w.end_node(root).unwrap();
+        let blob = w.finish().unwrap();
+        assert!(matches!(parse(&blob), Err(Error::Missing(_))));
+    }
+
+    #[test]
+    fn parses_qemu_dumped_dtbs_if_present() {
+        // Optional cross-check against real `dumpdtb` output, e.g.
+        // `qemu-system-aarch64 -M virt,gic-version=2,dumpdtb=v2.dtb -bios /dev/null`,
+        // placed in target/scratch/.
+        for (name, v) in [("v3.dtb", 3), ("v2.dtb", 2), ("el2.dtb", 3), ("sec.dtb", 3)] {
+            let path = std::format!("{}/../target/scratch/{name}", env!("CARGO_MANIFEST_DIR"));
+            if let Ok(blob) = std::fs::read(path) {
+                let p = parse(&blob).unwrap();
+                assert_eq!(p.gic.version, v, "{name}");
+                assert!(p.pcie.is_some(), "{name}");
+                std::println!("{name}: {p:x?}");
+            }
+        }
+    }
+
+    #[test]
+    fn chosen_dt_round_trips() {
+        let c = Chosen {
+            bootargs: "console=ttyAMA0 quiet",
+            initrd: Some((0x4800_0000, 0x4810_0000)),
+            efi_system_table: 0x4010_0000,
+            efi_mmap_start: 0x4010_1000,
+            efi_mmap_size: 5 * 40,
+            efi_mmap_desc_size: 40,
+            efi_mmap_desc_ver: 1,
+            rng_seed: Some(&[9, 8, 7]),
+            kaslr_seed: None,
+        };
+        let blob = write_chosen(&c).unwrap();
+        let fdt = Fdt::new(&blob).unwrap();
+        let root = fdt.find_node("/").unwrap();
+        // A stub DT: /chosen is the only node under the root.
+        let names: Vec<&str> = root.children().map(|n| n.name).collect();
+        assert_eq!(names, ["chosen"]);
+        let ch = fdt.find_node("/chosen").unwrap();
+        assert_eq!(prop_str(ch, "bootargs"), Some("console=ttyAMA0 quiet"));
+        let u64p = |n: &str| {
+            let v = ch.property(n).unwrap().value;
+            u64::from_be_bytes(v.try_into().unwrap())
+        };
+        assert_eq!(u64p("linux,initrd-start"), 0x4800_0000);
+        assert_eq!(u64p("linux,initrd-end"), 0x4810_0000);
+        assert_eq!(u64p("linux,uefi-system-table"), 0x4010_0000);
+        assert_eq!(u64p("linux,uefi-mmap-start"), 0x4010_1000);
+        assert_eq!(prop_u32(ch, "linux,uefi-mmap-size"), Some(200));
+        assert_eq!(prop_u32(ch, "linux,uefi-mmap-desc-size"), Some(40));
+        assert_eq!(prop_u32(ch, "linux,uefi-mmap-desc-ver"), Some(1));
+        assert_eq!(prop_u32(ch, "linux,uefi-secure-boot"), Some(0));
+        assert_eq!(ch.property("rng-seed").unwrap().value, &[9, 8, 7]);
+        assert!(ch.property("kaslr-seed").is_none());
+    }
+}
