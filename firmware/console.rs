@@ -24,9 +24,9 @@ macro_rules! print {
     ($($arg:tt)*) => ($crate::console::_print(format_args!($($arg)*)));
 }
 
-/// Prints a line to the firmware console ("\r\n" so raw terminals look right).
+/// Prints a line to the firmware console. Sinks turn "\n" into "\r\n".
 #[macro_export]
 macro_rules! println {
-    () => ($crate::print!("\r\n"));
-    ($($arg:tt)*) => ({ $crate::console::_print(format_args!($($arg)*)); $crate::print!("\r\n"); });
+    () => ($crate::print!("\n"));
+    ($($arg:tt)*) => ({ $crate::console::_print(format_args!($($arg)*)); $crate::print!("\n"); });
 }

@@ -15,6 +15,10 @@ pub mod cpus;
 pub mod dt;
 pub mod efi;
 pub mod fw_cfg;
+pub mod linux_x86;
+pub mod memmap;
+pub mod smbios;
+pub mod stage2;
 
 /// Name, version and build, for the banner.
 pub const NAME: &str = "Hotstub";

@@ -180,23 +180,16 @@ pub const DSDT_REVISION: u8 = 2;
 
 /// AML opcodes the crate has no type for (ACPI 6.5 20.2.5): emitted as the
 /// opcode followed by the operands in order.
-#[allow(dead_code)] // the hotplug AML uses these (in progress)
 pub(crate) mod op {
     pub const LAND: &[u8] = &[0x90];
-    pub const LOR: &[u8] = &[0x91];
-    pub const LNOT: &[u8] = &[0x92];
-    pub const INCREMENT: &[u8] = &[0x75];
-    pub const BREAK: &[u8] = &[0xa5];
 }
 
 /// An AML expression made of a fixed opcode and operands (see [`op`]).
-#[allow(dead_code)]
 pub(crate) struct Op<'a> {
     code: &'static [u8],
     args: Vec<&'a dyn Aml>,
 }
 
-#[allow(dead_code)]
 impl<'a> Op<'a> {
     pub fn new(code: &'static [u8], args: Vec<&'a dyn Aml>) -> Self {
         Op { code, args }

@@ -1,4 +1,234 @@
+//! `cargo xtask <command>`: build, run, test and benchmark Hotstub.
+
+mod assets;
+mod bench;
+mod build;
+mod json;
+mod qemu;
+mod tests;
+mod util;
+
+use build::Arch;
+use qemu::{Firmware, VmConfig};
+use std::path::PathBuf;
+use std::process::Command;
+use util::{step, Result};
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  build [--arch x86_64|aarch64|all] [--debug]
+        build the firmware images target/firmware/hotstub-<arch>.bin
+  run   [--arch x86_64|aarch64] [--kernel PATH] [--initrd PATH] [--append STR]
+        [--smp N] [--memory SIZE] [-- extra QEMU args]
+        boot Linux with Hotstub in QEMU, console on this terminal
+        (default: Debian 6.12 cloud kernel + busybox initramfs with a shell)
+  test  [--filter SUBSTR] [--jobs N]
+        fmt, clippy, host unit tests, image build and the QEMU boot matrix
+  bench [--runs N] [--arch x86_64|aarch64|all]
+        boot time to init: Hotstub vs SeaBIOS/qboot (x86), direct boot/EDK2 (arm)
+  assets [--arch ...]
+        fetch the guest kernels and build the initramfs (done by run/test)
+";
+
 fn main() {
-    eprintln!("xtask: not implemented yet");
-    std::process::exit(2);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let code = match real_main(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+/// Simple option parser: `--name value`, `--flag`, and a `--` tail.
+struct Opts {
+    pairs: Vec<(String, Option<String>)>,
+    tail: Vec<String>,
+}
+
+impl Opts {
+    fn parse(args: &[String], flags: &[&str], valued: &[&str]) -> Result<Opts> {
+        let mut pairs = Vec::new();
+        let mut tail = Vec::new();
+        let mut i = 0;
+        while i < args.len() {
+            let a = &args[i];
+            if a == "--" {
+                tail = args[i + 1..].to_vec();
+                break;
+            }
+            let (name, inline) = match a.split_once('=') {
+                Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+                _ => (a.clone(), None),
+            };
+            let key = name.trim_start_matches("--");
+            if flags.contains(&key) && name.starts_with("--") {
+                pairs.push((key.to_string(), None));
+            } else if valued.contains(&key) && name.starts_with("--") {
+                let v = match inline {
+                    Some(v) => v,
+                    None => {
+                        i += 1;
+                        args.get(i)
+                            .cloned()
+                            .ok_or(format!("{name} needs a value"))?
+                    }
+                };
+                pairs.push((key.to_string(), Some(v)));
+            } else {
+                return Err(format!("unknown argument `{a}`\n\n{USAGE}"));
+            }
+            i += 1;
+        }
+        Ok(Opts { pairs, tail })
+    }
+    fn flag(&self, k: &str) -> bool {
+        self.pairs.iter().any(|(n, _)| n == k)
+    }
+    fn val(&self, k: &str) -> Option<String> {
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .and_then(|(_, v)| v.clone())
+    }
+}
+
+/// `--firmware` (or HOTSTUB_FIRMWARE): run the guest side with another
+/// firmware, to check the harness itself. Not in the usage text on purpose.
+fn firmware_override(o: &Opts) -> Result<Firmware> {
+    match o
+        .val("firmware")
+        .or_else(|| std::env::var("HOTSTUB_FIRMWARE").ok())
+    {
+        Some(f) => Firmware::parse(&f),
+        None => Ok(Firmware::Hotstub),
+    }
+}
+
+fn real_main(args: Vec<String>) -> Result<i32> {
+    let Some(cmd) = args.first() else {
+        eprint!("{USAGE}");
+        return Ok(2);
+    };
+    let rest = &args[1..];
+    match cmd.as_str() {
+        "build" => {
+            let o = Opts::parse(rest, &["debug"], &["arch"])?;
+            let arches = Arch::parse(&o.val("arch").unwrap_or_else(|| "all".into()))?;
+            let mut failed = Vec::new();
+            for a in &arches {
+                if let Err(e) = build::build(*a, o.flag("debug")) {
+                    eprintln!("xtask: error: {e}");
+                    failed.push(a.name());
+                }
+            }
+            if failed.is_empty() {
+                Ok(0)
+            } else {
+                Err(format!("firmware build failed for {}", failed.join(", ")))
+            }
+        }
+        "run" => {
+            let o = Opts::parse(
+                rest,
+                &["debug"],
+                &[
+                    "arch", "kernel", "initrd", "append", "smp", "memory", "firmware",
+                ],
+            )?;
+            cmd_run(&o)
+        }
+        "assets" => {
+            let o = Opts::parse(rest, &[], &["arch"])?;
+            for a in Arch::parse(&o.val("arch").unwrap_or_else(|| "all".into()))? {
+                assets::guest(a)?;
+            }
+            Ok(0)
+        }
+        "test" => {
+            let o = Opts::parse(rest, &["no-static"], &["filter", "jobs", "firmware"])?;
+            let jobs = match o.val("jobs") {
+                Some(j) => j.parse().map_err(|_| "--jobs needs a number")?,
+                None => 2,
+            };
+            tests::run(tests::Options {
+                filter: o.val("filter"),
+                jobs,
+                firmware: firmware_override(&o)?,
+                static_checks: !o.flag("no-static"),
+            })
+        }
+        "bench" => {
+            let o = Opts::parse(rest, &[], &["runs", "arch"])?;
+            let runs = match o.val("runs") {
+                Some(r) => r.parse().map_err(|_| "--runs needs a number")?,
+                None => 5,
+            };
+            let arches = Arch::parse(&o.val("arch").unwrap_or_else(|| "all".into()))?;
+            bench::run(&arches, runs)
+        }
+        "help" | "-h" | "--help" => {
+            print!("{USAGE}");
+            Ok(0)
+        }
+        _ => Err(format!("unknown command `{cmd}`\n\n{USAGE}")),
+    }
+}
+
+fn cmd_run(o: &Opts) -> Result<i32> {
+    let arch = match o.val("arch") {
+        Some(a) => match Arch::parse(&a)?.as_slice() {
+            [one] => *one,
+            _ => return Err("run needs one --arch".into()),
+        },
+        None => Arch::X86_64,
+    };
+    let fw = firmware_override(o)?;
+    qemu::ensure_qemu(arch)?;
+    if fw == Firmware::Hotstub {
+        build::build(arch, o.flag("debug"))?;
+    }
+    let mut cfg = VmConfig::new(arch, fw);
+    let (kernel, initrd) = match (o.val("kernel"), o.val("initrd")) {
+        (Some(k), Some(i)) => (PathBuf::from(k), Some(PathBuf::from(i))),
+        (k, i) => {
+            let g = assets::guest(arch)?;
+            let kernel = k.map(PathBuf::from).unwrap_or(g.kernel.image);
+            // A user-supplied kernel gets our initramfs only if it is ours.
+            (kernel, Some(i.map(PathBuf::from).unwrap_or(g.initrd)))
+        }
+    };
+    cfg.kernel = Some(kernel);
+    cfg.initrd = initrd;
+    let default_append = match arch {
+        Arch::X86_64 => "console=ttyS0 hotstub.action=shell",
+        // No console=: the firmware's SPCR table names the PL011.
+        Arch::Aarch64 => "hotstub.action=shell",
+    };
+    cfg.append = Some(o.val("append").unwrap_or_else(|| default_append.into()));
+    if let Some(s) = o.val("smp") {
+        cfg.smp = s;
+    }
+    if let Some(m) = o.val("memory") {
+        cfg.memory = m;
+    }
+    cfg.extra = o.tail.clone();
+    let mut c = cfg.command("mon:stdio", None);
+    step(format!("QEMU command line:\n  {}", util::render(&c)));
+    step("guest console follows; quit QEMU with Ctrl-A x");
+    exec(&mut c)
+}
+
+fn exec(c: &mut Command) -> Result<i32> {
+    use std::os::unix::process::CommandExt;
+    let e = c.exec();
+    Err(format!(
+        "cannot exec {}: {e}",
+        c.get_program().to_string_lossy()
+    ))
 }

@@ -228,3 +228,51 @@ fn rejects_bad_input() {
         Err(Error::NoSpace)
     );
 }
+
+#[test]
+fn hotplug_aml() {
+    let m = q35(
+        std::vec![
+            cpu(0, 0, true),
+            cpu(1, 1, false),
+            cpu(2, 2, false),
+            cpu(3, 3, false)
+        ],
+        true,
+    );
+    let (built, area) = build_all(&m);
+    let t = walk(&built, &area, BASE);
+    // The MADT still follows the boot-time enabled set.
+    let e = madt_entries(&t.by_sig["APIC"]);
+    let flags: Vec<u32> = e
+        .iter()
+        .filter(|(ty, _)| *ty == 0)
+        .map(|(_, d)| u32::from_le_bytes(d[3..7].try_into().unwrap()))
+        .collect();
+    assert_eq!(flags, [1, 2, 2, 2]);
+    if let Some(dsl) = iasl_check(&t, "x86-hotplug") {
+        assert!(dsl.contains("OperationRegion (PRST, SystemIO, 0x0CD8, 0x0C)"));
+        assert!(dsl.contains("Method (_E02"));
+        assert!(dsl.contains("\\_SB.CSCN ()"));
+        for name in ["_STA", "_MAT", "_EJ0", "_OST"] {
+            assert_eq!(
+                dsl.matches(&std::format!("Method ({name}")).count(),
+                4,
+                "{name}"
+            );
+        }
+        assert!(dsl.contains("Notify (C003, Arg1)"));
+        // The CPU hotplug block is reserved as a motherboard resource.
+        assert!(dsl.contains("0x0CD8,             // Range Minimum"));
+    }
+}
+
+#[test]
+fn hotplug_requires_selector_uids() {
+    let mut buf = [0u8; 64 * 1024];
+    let m = q35(std::vec![cpu(0, 0, true), cpu(5, 1, false)], true);
+    assert!(matches!(
+        build(&m, &mut TableArea::new(&mut buf, 0)),
+        Err(Error::Invalid(_))
+    ));
+}

@@ -1,0 +1,137 @@
+/*
+ * x86_64 boot stub: reset vector -> protected mode -> long mode -> Rust.
+ *
+ * Runs from the ROM at its link address (linker/x86_64.ld). It copies the
+ * rest of the firmware to RAM, builds identity page tables for the low
+ * 4 GiB, and enters `hotstub_main` in 64-bit mode.
+ */
+
+/* Page tables live in conventional memory below the firmware's RAM image:
+ * PML4 at 0x1000, one PDPT at 0x2000, four page directories at 0x3000..0x6fff
+ * mapping 0..4 GiB with 2 MiB pages. Kept in sync with PAGE_TABLES in
+ * layout.rs. */
+.set PML4, 0x1000
+.set PDPT, 0x2000
+.set PD0, 0x3000
+
+/* GDT selectors. 0x10 and 0x18 are what the Linux 64-bit boot protocol wants
+ * for __BOOT_CS and __BOOT_DS (Documentation/arch/x86/boot.rst). */
+.set CODE32_SEL, 0x08
+.set CODE64_SEL, 0x10
+.set DATA_SEL, 0x18
+
+/* CR0/CR4/EFER bits (Intel SDM vol. 3, 2.5 and 2.2.1). */
+.set CR0_PE, 1 << 0
+.set CR0_NW, 1 << 29
+.set CR0_CD, 1 << 30
+.set CR0_PG, 1 << 31
+.set CR4_PAE, 1 << 5
+.set MSR_EFER, 0xc0000080
+.set EFER_LME, 1 << 8
+
+.section .boot16, "ax"
+.code16
+boot16:
+    cli
+    cld
+    /* In real mode after reset CS.base is 0xffff0000, so the descriptor is
+     * addressed relative to that base. */
+    lgdtl %cs:(gdt_desc - 0xffff0000)
+    movl %cr0, %eax
+    andl $~(CR0_CD | CR0_NW), %eax
+    orl $CR0_PE, %eax
+    movl %eax, %cr0
+    ljmpl $CODE32_SEL, $boot32
+
+.section .boot32, "ax"
+.code32
+boot32:
+    movw $DATA_SEL, %ax
+    movw %ax, %ds
+    movw %ax, %es
+    movw %ax, %ss
+    movw %ax, %fs
+    movw %ax, %gs
+
+    /* Fast A20 gate (port 0x92 bit 1); bit 0 would reset the machine. */
+    inb $0x92, %al
+    orb $0x02, %al
+    andb $0xfe, %al
+    outb %al, $0x92
+
+    /* Copy code, read-only data and data to RAM, then clear .bss. */
+    movl $_image_lma, %esi
+    movl $_image_start, %edi
+    movl $_image_size, %ecx
+    rep movsb
+    movl $_bss_start, %edi
+    movl $_bss_size, %ecx
+    xorl %eax, %eax
+    rep stosb
+
+    /* Identity map 0..4 GiB with 2 MiB pages. */
+    movl $PML4, %edi
+    movl $(6 * 4096 / 4), %ecx
+    xorl %eax, %eax
+    rep stosl
+    movl $(PDPT | 0x3), PML4
+    movl $(PD0 + 0x0000 | 0x3), PDPT + 0
+    movl $(PD0 + 0x1000 | 0x3), PDPT + 8
+    movl $(PD0 + 0x2000 | 0x3), PDPT + 16
+    movl $(PD0 + 0x3000 | 0x3), PDPT + 24
+    movl $PD0, %edi
+    movl $0x83, %eax            /* present, writable, 2 MiB page */
+    movl $2048, %ecx
+1:  movl %eax, (%edi)
+    addl $0x200000, %eax
+    addl $8, %edi
+    loop 1b
+
+    movl %cr4, %eax
+    orl $CR4_PAE, %eax
+    movl %eax, %cr4
+    movl $PML4, %eax
+    movl %eax, %cr3
+    movl $MSR_EFER, %ecx
+    rdmsr
+    orl $EFER_LME, %eax
+    wrmsr
+    movl %cr0, %eax
+    orl $CR0_PG, %eax
+    movl %eax, %cr0
+    ljmpl $CODE64_SEL, $entry64
+
+/* The GDT stays in ROM: its accessed bits are preset so the CPU never needs
+ * to write it. */
+.balign 8
+gdt:
+    .quad 0
+    .quad 0x00cf9b000000ffff    /* 0x08: 32-bit code, flat */
+    .quad 0x00af9b000000ffff    /* 0x10: 64-bit code */
+    .quad 0x00cf93000000ffff    /* 0x18: data, flat */
+gdt_end:
+.global gdt_desc
+gdt_desc:
+    .word gdt_end - gdt - 1
+    .long gdt
+
+.section .reset, "ax"
+.code16
+.global reset_vector
+reset_vector:
+    jmp boot16
+
+.section .text.entry64, "ax"
+.code64
+entry64:
+    movw $DATA_SEL, %ax
+    movw %ax, %ds
+    movw %ax, %es
+    movw %ax, %ss
+    movw %ax, %fs
+    movw %ax, %gs
+    movq $_stack_top, %rsp
+    xorl %ebp, %ebp
+    call hotstub_main
+2:  hlt
+    jmp 2b

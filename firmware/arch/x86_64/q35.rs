@@ -1,0 +1,252 @@
+//! QEMU q35 (Intel Q35 MCH + ICH9) chipset set-up that Linux expects the
+//! firmware to have done.
+
+use super::io::*;
+use hotstub::cpus::Vcpu;
+use hotstub::memmap::MemoryMap;
+
+/// Host bridge (MCH) and LPC bridge addresses and ids (QEMU
+/// hw/pci-host/q35.c, include/hw/southbridge/ich9.h).
+const MCH: u16 = bdf(0, 0, 0);
+const LPC: u16 = bdf(0, 0x1f, 0);
+const INTEL: u32 = 0x8086;
+const MCH_DEVICE_ID: u32 = 0x29c0;
+const I440FX_DEVICE_ID: u32 = 0x1237;
+
+/// MCH PCIEXBAR register and the base QEMU documents as default
+/// (MCH_HOST_BRIDGE_PCIEXBAR, MCH_HOST_BRIDGE_PCIEXBAR_DEFAULT).
+const PCIEXBAR: u8 = 0x60;
+pub const MMCONFIG_BASE: u64 = 0xb000_0000;
+/// Length field 0 selects 256 buses (256 MiB); bit 0 enables decoding.
+const PCIEXBAR_LEN_256M_EN: u32 = 0x1;
+pub const MMCONFIG_SIZE: u64 = 256 << 20;
+
+/// MCH PAM registers 0x90..0x96 control the 0xC0000-0xFFFFF shadow; 0x3 in a
+/// nibble routes reads and writes to RAM (Intel 3 Series chipset datasheet
+/// 5.1.16; QEMU MCH_HOST_BRIDGE_PAM0).
+const PAM0: u8 = 0x90;
+
+/// ICH9 LPC PMBASE and ACPI_CNTL (ICH9 datasheet 13.8.3.1/2; QEMU
+/// ICH9_LPC_PMBASE, ICH9_LPC_ACPI_CTRL). PMBASE 0x600 is what SeaBIOS and
+/// QEMU's own tables use; SCI_IRQ_SEL 0 means IRQ 9.
+const LPC_PMBASE: u8 = 0x40;
+const LPC_ACPI_CNTL: u8 = 0x44;
+const ACPI_EN: u8 = 0x80;
+pub const PM_BASE: u16 = 0x600;
+pub const SCI_IRQ: u8 = 9;
+/// PM1a_CNT is at PMBASE + 4; SCI_EN is bit 0, SLP_EN bit 13, SLP_TYP 12:10
+/// (ACPI 6.5 4.8.3.2.1). QEMU treats SLP_TYP 0 as S5 (hw/acpi/core.c).
+const PM1_CNT: u16 = PM_BASE + 4;
+const SCI_EN: u16 = 1 << 0;
+const SLP_EN: u16 = 1 << 13;
+/// The 24-bit ACPI PM timer at PMBASE + 8 ticks at 3.579545 MHz (ACPI 6.5
+/// 4.8.3.3).
+const PM_TMR: u16 = PM_BASE + 8;
+pub const PM_TMR_HZ: u64 = 3_579_545;
+
+/// ICH9 PIRQ[A-D]/[E-H] route control (LPC 0x60-0x63, 0x68-0x6b). Bit 7 set
+/// disconnects a PIRQ from the 8259s; in APIC mode PIRQ A-H drive I/O APIC
+/// inputs 16-23 directly (ICH9 datasheet 5.9.1).
+const PIRQ_ROUTE: [u8; 8] = [0x60, 0x61, 0x62, 0x63, 0x68, 0x69, 0x6a, 0x6b];
+const PIRQ_DISABLE: u8 = 0x80;
+
+/// The board's I/O APIC, local APIC and HPET (QEMU hw/i386/pc.c,
+/// hw/i386/x86.c).
+pub const IOAPIC_ADDR: u32 = 0xfec0_0000;
+pub const LAPIC_ADDR: u32 = 0xfee0_0000;
+pub const HPET_ADDR: u64 = 0xfed0_0000;
+
+/// QEMU's CPU hotplug register block on ICH9 (docs/specs/acpi_cpu_hotplug.rst).
+pub const CPUHP_BASE: u16 = 0x0cd8;
+const CPUHP_SELECTOR: u16 = CPUHP_BASE;
+const CPUHP_STATUS: u16 = CPUHP_BASE + 4;
+const CPUHP_COMMAND: u16 = CPUHP_BASE + 5;
+const CPUHP_DATA: u16 = CPUHP_BASE + 8;
+const CPUHP_DATA2: u16 = CPUHP_BASE;
+const CPUHP_CMD_GET_ARCH_ID: u8 = 3;
+const CPUHP_ENABLED: u8 = 1 << 0;
+
+/// Which board the firmware is running on.
+pub enum Board {
+    Q35,
+    Other(u32),
+}
+
+pub fn identify() -> Board {
+    let id = pci_read32(MCH, 0);
+    if id == MCH_DEVICE_ID << 16 | INTEL {
+        Board::Q35
+    } else {
+        Board::Other(id)
+    }
+}
+
+/// True for QEMU's i440FX `pc` board, which this firmware does not support.
+pub fn is_i440fx(id: u32) -> bool {
+    id == I440FX_DEVICE_ID << 16 | INTEL
+}
+
+/// Enables the ACPI PM block first, so a later error can power off.
+pub fn enable_pm() {
+    pci_write32(LPC, LPC_PMBASE, PM_BASE as u32 | 1);
+    pci_write8(LPC, LPC_ACPI_CNTL, ACPI_EN);
+    // The firmware hands over in ACPI mode (FADT SMI_CMD = 0).
+    outw(PM1_CNT, inw(PM1_CNT) | SCI_EN);
+}
+
+/// The rest of the chipset: MMCONFIG, RAM behind the legacy BIOS area,
+/// PIRQ routing.
+pub fn init() {
+    pci_write32(MCH, PCIEXBAR + 4, (MMCONFIG_BASE >> 32) as u32);
+    pci_write32(MCH, PCIEXBAR, MMCONFIG_BASE as u32 | PCIEXBAR_LEN_256M_EN);
+    // 0xF0000 block is PAM0's high nibble; PAM1..6 cover 0xC0000-0xEFFFF.
+    pci_write8(MCH, PAM0, 0x30);
+    for i in 1..=6 {
+        pci_write8(MCH, PAM0 + i, 0x33);
+    }
+    for r in PIRQ_ROUTE {
+        pci_write8(LPC, r, PIRQ_DISABLE);
+    }
+}
+
+/// Current ACPI PM timer value (24 bits).
+pub fn pm_timer() -> u32 {
+    inl(PM_TMR) & 0x00ff_ffff
+}
+
+/// PIIX4 power management function on QEMU's i440FX `pc` board: PMBASE at
+/// config 0x40, PMIOSE (bit 0 of 0x80) enables it (PIIX4 datasheet 3.4.2;
+/// QEMU hw/acpi/piix4.c).
+const PIIX4_PM: u16 = bdf(0, 1, 3);
+const PIIX4_PMBASE: u8 = 0x40;
+const PIIX4_PMREGMISC: u8 = 0x80;
+
+/// Enters S5; QEMU powers off at once. Works on the `pc` board too, so the
+/// "unsupported machine" error stops the VM instead of hanging it.
+pub fn power_off() {
+    if matches!(identify(), Board::Other(id) if is_i440fx(id)) {
+        pci_write32(PIIX4_PM, PIIX4_PMBASE, PM_BASE as u32 | 1);
+        pci_write8(PIIX4_PM, PIIX4_PMREGMISC, 1);
+    }
+    outw(PM1_CNT, SLP_EN);
+}
+
+/// HPET event timer block id: the low half of the General Capabilities and
+/// ID register (IA-PC HPET spec 1.0a, 2.3.4), or None if nothing answers.
+pub fn hpet_block_id() -> Option<u32> {
+    let id = mmio_read32(HPET_ADDR);
+    // Vendor id lives in bits 31:16; an absent device reads all ones.
+    (id != 0 && id != u32::MAX).then_some(id)
+}
+
+/// Enumerates every possible vCPU through QEMU's CPU hotplug registers:
+/// the APIC ID of each, and whether it is plugged in now.
+pub fn possible_cpus(max_cpus: u32) -> Option<alloc::vec::Vec<Vcpu>> {
+    // Older QEMUs start in a legacy mode that a write of 0 to the selector
+    // switches off; newer ones start modern and accept the same write.
+    outl(CPUHP_SELECTOR, 0);
+    outb(CPUHP_COMMAND, CPUHP_CMD_GET_ARCH_ID);
+    // In modern mode "command data 2" is the APIC ID's upper half: 0.
+    if inl(CPUHP_DATA2) != 0 {
+        return None;
+    }
+    let mut cpus = alloc::vec::Vec::with_capacity(max_cpus as usize);
+    for sel in 0..max_cpus {
+        outl(CPUHP_SELECTOR, sel);
+        outb(CPUHP_COMMAND, CPUHP_CMD_GET_ARCH_ID);
+        let apic_id = inl(CPUHP_DATA) as u64 | (inl(CPUHP_DATA2) as u64) << 32;
+        let enabled = inb(CPUHP_STATUS) & CPUHP_ENABLED != 0;
+        cpus.push(Vcpu {
+            uid: sel,
+            hw_id: apic_id,
+            enabled,
+        });
+    }
+    outl(CPUHP_SELECTOR, 0);
+    Some(cpus)
+}
+
+// MTRR MSRs (Intel SDM vol. 3, 12.11).
+const IA32_MTRRCAP: u32 = 0xfe;
+const IA32_MTRR_DEF_TYPE: u32 = 0x2ff;
+const IA32_MTRR_PHYSBASE0: u32 = 0x200;
+const IA32_MTRR_FIX64K_00000: u32 = 0x250;
+const IA32_MTRR_FIX16K_80000: u32 = 0x258;
+const IA32_MTRR_FIX16K_A0000: u32 = 0x259;
+const IA32_MTRR_FIX4K_C0000: u32 = 0x268;
+const MTRR_UC: u64 = 0;
+const MTRR_WB: u64 = 6;
+const MTRR_ENABLE: u64 = 1 << 11;
+const MTRR_FIXED_ENABLE: u64 = 1 << 10;
+const MTRR_VALID: u64 = 1 << 11;
+
+/// Makes RAM write-back and returns the MSRs written, in order: default uncached, fixed ranges for the first MiB
+/// (VGA window uncached), variable ranges covering RAM in power-of-two
+/// blocks. RAM that does not fit the available variable MTRRs stays
+/// uncached, which is slow but correct.
+pub fn setup_mtrrs(map: &MemoryMap) -> alloc::vec::Vec<u32> {
+    let mut written = alloc::vec::Vec::new();
+    let cap = rdmsr(IA32_MTRRCAP);
+    let vcnt = (cap & 0xff) as u32;
+    let phys_bits = phys_addr_bits();
+    let mask_all = (1u64 << phys_bits) - 1;
+    let wb8 = u64::from_ne_bytes([MTRR_WB as u8; 8]);
+    let uc8 = 0u64;
+    let mut put = |msr: u32, v: u64| {
+        wrmsr(msr, v);
+        written.push(msr);
+    };
+    put(IA32_MTRR_DEF_TYPE, 0);
+    if cap & (1 << 8) != 0 {
+        put(IA32_MTRR_FIX64K_00000, wb8);
+        put(IA32_MTRR_FIX16K_80000, wb8);
+        put(IA32_MTRR_FIX16K_A0000, uc8);
+        for i in 0..8 {
+            put(IA32_MTRR_FIX4K_C0000 + i, wb8);
+        }
+    }
+    let mut slot = 0;
+    for r in map
+        .regions()
+        .iter()
+        .filter(|r| r.kind == hotstub::memmap::Kind::Ram)
+    {
+        // Whole MiBs only; the first MiB is covered by fixed MTRRs, the
+        // blocks below are aligned to their size as MTRRs require.
+        let mut addr = (r.addr + 0xfffff) & !0xfffff;
+        let end = r.end() & !0xfffff;
+        while addr < end && slot < vcnt {
+            let align = if addr == 0 {
+                1 << 63
+            } else {
+                1u64 << addr.trailing_zeros()
+            };
+            let fit = 1u64 << (63 - (end - addr).leading_zeros());
+            let size = align.min(fit);
+            put(IA32_MTRR_PHYSBASE0 + 2 * slot, addr | MTRR_WB);
+            put(
+                IA32_MTRR_PHYSBASE0 + 2 * slot + 1,
+                (!(size - 1) & mask_all) | MTRR_VALID,
+            );
+            slot += 1;
+            addr += size;
+        }
+    }
+    let fixed = if cap & (1 << 8) != 0 {
+        MTRR_FIXED_ENABLE
+    } else {
+        0
+    };
+    put(IA32_MTRR_DEF_TYPE, MTRR_ENABLE | fixed | MTRR_UC);
+    written
+}
+
+/// MAXPHYADDR from CPUID leaf 0x80000008 (Intel SDM vol. 2, CPUID).
+fn phys_addr_bits() -> u32 {
+    let max = core::arch::x86_64::__cpuid(0x8000_0000).eax;
+    if max >= 0x8000_0008 {
+        core::arch::x86_64::__cpuid(0x8000_0008).eax & 0xff
+    } else {
+        36
+    }
+}

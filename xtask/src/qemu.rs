@@ -1,0 +1,521 @@
+//! QEMU command lines, running VMs with a captured serial console, and a
+//! small QMP client.
+
+use crate::build::Arch;
+use crate::json::Json;
+use crate::util::{Context, Result};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Which firmware boots the VM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Firmware {
+    Hotstub,
+    /// No `-bios`: SeaBIOS on x86, QEMU's direct kernel boot on arm virt.
+    QemuDefault,
+    /// x86 only: qboot.rom shipped with QEMU.
+    Qboot,
+    /// arm only: EDK2 from Debian's qemu-efi-aarch64.
+    Edk2,
+}
+
+pub const QBOOT: &str = "/usr/share/qemu/qboot.rom";
+pub const EDK2_AARCH64: &str = "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd";
+
+impl Firmware {
+    pub fn parse(s: &str) -> Result<Firmware> {
+        match s {
+            "hotstub" => Ok(Firmware::Hotstub),
+            "seabios" | "default" | "direct" | "none" => Ok(Firmware::QemuDefault),
+            "qboot" => Ok(Firmware::Qboot),
+            "edk2" => Ok(Firmware::Edk2),
+            _ => Err(format!(
+                "unknown firmware `{s}` (hotstub, seabios/direct, qboot, edk2)"
+            )),
+        }
+    }
+    pub fn label(self, arch: Arch) -> &'static str {
+        match (self, arch) {
+            (Firmware::Hotstub, _) => "Hotstub",
+            (Firmware::QemuDefault, Arch::X86_64) => "SeaBIOS",
+            (Firmware::QemuDefault, Arch::Aarch64) => "direct boot",
+            (Firmware::Qboot, _) => "qboot",
+            (Firmware::Edk2, _) => "EDK2",
+        }
+    }
+    /// The `-bios` file, if any.
+    pub fn bios(self, arch: Arch) -> Option<PathBuf> {
+        match self {
+            Firmware::Hotstub => Some(arch.image_path()),
+            Firmware::QemuDefault => None,
+            Firmware::Qboot => Some(PathBuf::from(QBOOT)),
+            Firmware::Edk2 => Some(PathBuf::from(EDK2_AARCH64)),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct VmConfig {
+    pub arch: Arch,
+    pub firmware: Firmware,
+    /// `-M` value, e.g. "q35" or "virt,gic-version=3".
+    pub machine: String,
+    pub smp: String,
+    pub memory: String,
+    pub kernel: Option<PathBuf>,
+    pub initrd: Option<PathBuf>,
+    pub append: Option<String>,
+    pub extra: Vec<String>,
+}
+
+impl VmConfig {
+    pub fn new(arch: Arch, firmware: Firmware) -> Self {
+        VmConfig {
+            arch,
+            firmware,
+            machine: default_machine(arch).into(),
+            smp: "2".into(),
+            memory: "512M".into(),
+            kernel: None,
+            initrd: None,
+            append: None,
+            extra: Vec::new(),
+        }
+    }
+
+    /// The QEMU command; `serial` is the `-serial` backend ("stdio" for
+    /// captured runs, "mon:stdio" for interactive ones).
+    pub fn command(&self, serial: &str, qmp: Option<&Path>) -> Command {
+        let mut c = Command::new(self.arch.qemu());
+        c.args(["-M", &self.machine, "-accel", "tcg"]);
+        match self.arch {
+            // `max` works under TCG; it is also what the hotplug tests plug.
+            Arch::X86_64 => c.args(["-cpu", "max"]),
+            // pauth-impdef: QEMU's cheaper pointer-auth algorithm; the
+            // architected QARMA one makes TCG several times slower.
+            Arch::Aarch64 => c.args(["-cpu", "max,pauth-impdef=on"]),
+        };
+        c.args(["-smp", &self.smp, "-m", &self.memory]);
+        c.args([
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-serial",
+            serial,
+        ]);
+        if let Some(b) = self.firmware.bios(self.arch) {
+            c.arg("-bios").arg(b);
+        }
+        if let Some(k) = &self.kernel {
+            c.arg("-kernel").arg(k);
+        }
+        if let Some(i) = &self.initrd {
+            c.arg("-initrd").arg(i);
+        }
+        if let Some(a) = &self.append {
+            c.arg("-append").arg(a);
+        }
+        if let Some(q) = qmp {
+            c.arg("-qmp")
+                .arg(format!("unix:{},server=on,wait=off", q.display()));
+        }
+        c.args(&self.extra);
+        c
+    }
+}
+
+pub fn default_machine(arch: Arch) -> &'static str {
+    match arch {
+        Arch::X86_64 => "q35",
+        Arch::Aarch64 => "virt,gic-version=3",
+    }
+}
+
+/// Makes sure QEMU for `arch` is installed (installing it when root).
+pub fn ensure_qemu(arch: Arch) -> Result<()> {
+    if crate::util::have(arch.qemu()) {
+        return Ok(());
+    }
+    let pkg = match arch {
+        Arch::X86_64 => "qemu-system-x86",
+        Arch::Aarch64 => "qemu-system-arm",
+    };
+    crate::util::ensure_packages(&[pkg])
+}
+
+// ---- serial log ---------------------------------------------------------
+
+#[derive(Default)]
+struct LogState {
+    lines: Vec<String>,
+    partial: Vec<u8>,
+    eof: bool,
+}
+
+pub struct SerialLog {
+    st: Mutex<LogState>,
+    cv: Condvar,
+}
+
+impl SerialLog {
+    fn push(&self, bytes: &[u8]) {
+        let mut st = self.st.lock().unwrap();
+        for &b in bytes {
+            if b == b'\n' {
+                let raw = std::mem::take(&mut st.partial);
+                let line = String::from_utf8_lossy(&raw)
+                    .trim_end_matches('\r')
+                    .to_string();
+                // A console may emit "\r\r\n" or stray carriage returns
+                // mid-line; keep the text after the last one.
+                let line = line.rsplit('\r').next().unwrap_or("").to_string();
+                st.lines.push(line);
+            } else {
+                st.partial.push(b);
+            }
+        }
+        self.cv.notify_all();
+    }
+    fn close(&self) {
+        let mut st = self.st.lock().unwrap();
+        if !st.partial.is_empty() {
+            let raw = std::mem::take(&mut st.partial);
+            st.lines.push(String::from_utf8_lossy(&raw).to_string());
+        }
+        st.eof = true;
+        self.cv.notify_all();
+    }
+}
+
+/// A running VM: QEMU child with its serial console captured line by line
+/// into memory and the log file, and optionally a QMP connection.
+pub struct Vm {
+    child: Child,
+    log: Arc<SerialLog>,
+    /// Index of the next line `wait_line` looks at.
+    cursor: usize,
+    pub qmp: Option<Qmp>,
+    pub started: Instant,
+    stdin: Option<std::process::ChildStdin>,
+    cmd_id: u32,
+    exit: Option<ExitStatus>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+/// A fatal kernel condition: waiting further is pointless.
+fn is_fatal(line: &str) -> bool {
+    line.contains("Kernel panic - not syncing")
+}
+
+impl Vm {
+    /// Starts QEMU. The serial console is written raw to `log_path`.
+    pub fn spawn(cfg: &VmConfig, log_path: &Path, with_qmp: bool) -> Result<Vm> {
+        if let Some(d) = log_path.parent() {
+            std::fs::create_dir_all(d).ctx("mkdir log dir")?;
+        }
+        let qmp_path = log_path.with_extension("qmp");
+        let _ = std::fs::remove_file(&qmp_path);
+        let mut cmd = cfg.command("stdio", with_qmp.then_some(qmp_path.as_path()));
+        let mut logf =
+            std::fs::File::create(log_path).ctx(format!("create {}", log_path.display()))?;
+        writeln!(logf, "# {}", crate::util::render(&cmd)).ctx("write log")?;
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let started = Instant::now();
+        let mut child = cmd
+            .spawn()
+            .ctx(format!("cannot start {}", cfg.arch.qemu()))?;
+        let log = Arc::new(SerialLog {
+            st: Mutex::new(LogState::default()),
+            cv: Condvar::new(),
+        });
+        let mut out = child.stdout.take().unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let l2 = log.clone();
+        let logf = Arc::new(Mutex::new(logf));
+        let lf2 = logf.clone();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            loop {
+                match out.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let _ = lf2.lock().unwrap().write_all(&buf[..n]);
+                        l2.push(&buf[..n]);
+                    }
+                }
+            }
+            l2.close();
+        });
+        // QEMU's own diagnostics go to the same log, clearly tagged.
+        let lf3 = logf.clone();
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            if !s.is_empty() {
+                let mut f = lf3.lock().unwrap();
+                for l in s.lines() {
+                    let _ = writeln!(f, "\n[qemu stderr] {l}");
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        let mut vm = Vm {
+            child,
+            log,
+            cursor: 0,
+            qmp: None,
+            started,
+            stdin,
+            cmd_id: 0,
+            exit: None,
+            reader: Some(reader),
+        };
+        if with_qmp {
+            vm.qmp = Some(Qmp::connect(&qmp_path, Duration::from_secs(10))?);
+        }
+        Ok(vm)
+    }
+
+    /// All lines captured so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.log.st.lock().unwrap().lines.clone()
+    }
+
+    /// Waits for the next line (after the cursor) matching `pred`, and moves
+    /// the cursor past it. Fails on timeout, QEMU exit or kernel panic.
+    pub fn wait_line(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.log.st.lock().unwrap();
+        loop {
+            while self.cursor < st.lines.len() {
+                let l = &st.lines[self.cursor];
+                self.cursor += 1;
+                if pred(l) {
+                    return Ok(l.clone());
+                }
+                if is_fatal(l) {
+                    return Err(format!("kernel panic while waiting for {what}: {l}"));
+                }
+            }
+            if st.eof {
+                drop(st);
+                let status = self.wait_exit(Duration::from_secs(5)).ok().flatten();
+                return Err(format!(
+                    "QEMU exited ({}) while waiting for {what}",
+                    status.map(|s| s.to_string()).unwrap_or_else(|| "?".into())
+                ));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(format!(
+                    "timeout after {}s waiting for {what}",
+                    timeout.as_secs()
+                ));
+            }
+            st = self.log.cv.wait_timeout(st, deadline - now).unwrap().0;
+        }
+    }
+
+    /// Waits for a line starting with `prefix`.
+    pub fn wait_prefix(&mut self, prefix: &str, timeout: Duration) -> Result<String> {
+        let p = prefix.to_string();
+        self.wait_line(&format!("`{prefix}`"), timeout, move |l| l.starts_with(&p))
+    }
+
+    pub fn send_serial(&mut self, text: &str) -> Result<()> {
+        let s = self.stdin.as_mut().ok_or("serial input closed")?;
+        s.write_all(text.as_bytes()).ctx("write to serial")?;
+        s.flush().ctx("flush serial")
+    }
+
+    /// Runs a shell command in the guest (init action `cmd`) and returns its
+    /// exit code and output lines.
+    pub fn guest_cmd(&mut self, cmd: &str, timeout: Duration) -> Result<(i32, Vec<String>)> {
+        self.cmd_id += 1;
+        let id = self.cmd_id;
+        if cmd.contains('\n') {
+            return Err("guest command must be one line".into());
+        }
+        self.send_serial(&format!("HOTSTUB-CMD {id} {cmd}\n"))?;
+        let out_prefix = format!("HOTSTUB-OUT {id} ");
+        let rc_prefix = format!("HOTSTUB-RC {id} ");
+        let rc_line = self
+            .wait_prefix(&rc_prefix, timeout)
+            .map_err(|e| format!("guest command `{cmd}`: {e}"))?;
+        let rc = rc_line[rc_prefix.len()..].trim().parse().unwrap_or(-1);
+        let out = self
+            .lines()
+            .iter()
+            .filter_map(|l| l.strip_prefix(&out_prefix).map(str::to_string))
+            .collect();
+        Ok((rc, out))
+    }
+
+    /// Waits up to `timeout` for QEMU to exit by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<Option<ExitStatus>> {
+        if self.exit.is_some() {
+            return Ok(self.exit);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.child.try_wait().ctx("wait for QEMU")? {
+                self.exit = Some(s);
+                if let Some(r) = self.reader.take() {
+                    let _ = r.join();
+                }
+                return Ok(Some(s));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn kill(&mut self) {
+        if self.exit.is_none() {
+            let _ = self.child.kill();
+            self.exit = self.child.wait().ok();
+            if let Some(r) = self.reader.take() {
+                let _ = r.join();
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+// ---- QMP ----------------------------------------------------------------
+
+/// A QMP connection (QEMU's JSON monitor, docs/interop/qmp-spec.rst).
+pub struct Qmp {
+    rd: BufReader<UnixStream>,
+    wr: UnixStream,
+    /// Asynchronous events seen so far, oldest first.
+    pub events: Vec<Json>,
+}
+
+impl Qmp {
+    fn connect(path: &Path, timeout: Duration) -> Result<Qmp> {
+        let deadline = Instant::now() + timeout;
+        let s = loop {
+            match UnixStream::connect(path) {
+                Ok(s) => break s,
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(format!("QMP socket {}: {e}", path.display()))
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        let wr = s.try_clone().ctx("clone QMP socket")?;
+        let mut q = Qmp {
+            rd: BufReader::new(s),
+            wr,
+            events: Vec::new(),
+        };
+        let greeting = q.read_msg(Duration::from_secs(10))?;
+        if greeting.get("QMP").is_none() {
+            return Err(format!("unexpected QMP greeting {greeting}"));
+        }
+        q.execute("qmp_capabilities", None)?;
+        Ok(q)
+    }
+
+    fn read_msg(&mut self, timeout: Duration) -> Result<Json> {
+        self.rd
+            .get_ref()
+            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
+            .ctx("QMP timeout")?;
+        let mut line = String::new();
+        let n = self.rd.read_line(&mut line).ctx("QMP read")?;
+        if n == 0 {
+            return Err("QMP connection closed".into());
+        }
+        Json::parse(line.trim()).map_err(|e| format!("bad QMP message {line:?}: {e}"))
+    }
+
+    /// Runs a command; returns its "return" value or the QMP error.
+    pub fn execute(&mut self, cmd: &str, args: Option<Json>) -> Result<Json> {
+        let mut msg = vec![("execute".to_string(), Json::Str(cmd.into()))];
+        if let Some(a) = args {
+            msg.push(("arguments".into(), a));
+        }
+        let text = Json::Obj(msg).to_string();
+        self.wr
+            .write_all(format!("{text}\n").as_bytes())
+            .ctx("QMP write")?;
+        loop {
+            let m = self.read_msg(Duration::from_secs(30))?;
+            if m.get("event").is_some() {
+                self.events.push(m);
+                continue;
+            }
+            if let Some(r) = m.get("return") {
+                return Ok(r.clone());
+            }
+            if let Some(e) = m.get("error") {
+                return Err(format!("QMP {cmd} failed: {e}"));
+            }
+        }
+    }
+
+    /// Waits for an event satisfying `pred` (also looks at events already
+    /// received, and consumes the one it returns).
+    pub fn wait_event(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&Json) -> bool,
+    ) -> Result<Json> {
+        if let Some(i) = self.events.iter().position(&pred) {
+            return Ok(self.events.remove(i));
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(format!("timeout waiting for QMP event {what}"));
+            }
+            match self.read_msg(deadline - now) {
+                Ok(m) => {
+                    if m.get("event").is_some() {
+                        if pred(&m) {
+                            return Ok(m);
+                        }
+                        self.events.push(m);
+                    }
+                }
+                Err(e)
+                    if e.contains("timed out")
+                        || e.contains("WouldBlock")
+                        || e.contains("temporarily unavailable") => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Builds a JSON object from key/value pairs.
+pub fn obj(kv: &[(&str, Json)]) -> Json {
+    Json::Obj(kv.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+}
