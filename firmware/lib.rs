@@ -10,10 +10,12 @@ extern crate alloc;
 
 pub mod acpi;
 pub mod console;
+pub mod cpulist;
 pub mod cpus;
 pub mod fw_cfg;
 pub mod linux_x86;
 pub mod memmap;
+pub mod psci;
 
 /// Name, version and build, for the banner.
 pub const NAME: &str = "Hotstub";
