@@ -183,6 +183,31 @@ impl Policy {
         }
     }
 
+    /// The caller's memory: `ram` without the `reserved` ranges (the
+    /// resident firmware), all as `(base, size)` pairs.
+    pub fn excluding(ram: &[(u64, u64)], reserved: &[(u64, u64)]) -> Self {
+        let mut ranges: Vec<(u64, u64)> = ram
+            .iter()
+            .filter(|&&(_, size)| size > 0)
+            .map(|&(base, size)| (base, base.saturating_add(size)))
+            .collect();
+        for &(rb, rs) in reserved {
+            let (cut_start, cut_end) = (rb, rb.saturating_add(rs));
+            ranges = ranges
+                .into_iter()
+                .flat_map(|(s, e)| {
+                    let below = (s, e.min(cut_start));
+                    let above = (s.max(cut_end), e);
+                    [below, above]
+                })
+                .filter(|&(s, e)| s < e)
+                .collect();
+        }
+        Policy {
+            entry_ranges: ranges,
+        }
+    }
+
     /// An entry point is valid when it is 4-byte aligned (A64 instructions
     /// are) and lies in the caller's memory. DEN0022 asks for
     /// INVALID_ADDRESS when the address is known to be invalid; an address

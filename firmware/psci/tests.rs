@@ -451,6 +451,31 @@ fn states_construction() {
 }
 
 #[test]
+fn policy_excluding_the_firmware() {
+    let p = Policy::excluding(
+        &[(0x4000_0000, 0x1000_0000), (0x1_0000_0000, 0x1000)],
+        &[
+            (0x4000_0000, 0x10_0000),
+            (0x4800_0000, 0x1000),
+            (0x9000_0000, 0x1000),
+        ],
+    );
+    assert!(!p.allows_entry(0x4000_0000));
+    assert!(!p.allows_entry(0x400f_fffc));
+    assert!(p.allows_entry(0x4010_0000));
+    assert!(p.allows_entry(0x47ff_fffc));
+    assert!(!p.allows_entry(0x4800_0000));
+    assert!(!p.allows_entry(0x4800_0ffc));
+    assert!(p.allows_entry(0x4800_1000));
+    assert!(p.allows_entry(0x4fff_fffc));
+    assert!(!p.allows_entry(0x5000_0000));
+    assert!(p.allows_entry(0x1_0000_0000));
+    // A reservation covering a whole range removes it.
+    let p = Policy::excluding(&[(0x4000_0000, 0x1000)], &[(0x3000_0000, 0x2000_0000)]);
+    assert_eq!(p, Policy::default());
+}
+
+#[test]
 fn policy_ranges() {
     let p = Policy::new(&[(0x4000_0000, 0x1000), (0x5000_0000, 0), (u64::MAX - 7, 8)]);
     assert!(p.allows_entry(0x4000_0000));
