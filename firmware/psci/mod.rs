@@ -40,6 +40,26 @@
 //! [`Platform::cpu_on`] runs under the lock, so it must not take the lock
 //! itself nor wait for another core. The [`Outcome`] actions (WFI, parking,
 //! SYSTEM_OFF) run after the lock is released.
+//!
+//! Integration notes for the low-level handler:
+//! - Set-up: `CpuStates::new(&model, boot_mpidr)` from the same
+//!   [`CpuModel`] the MADT is built from (after `crate::cpulist` applied the
+//!   policy), and `Policy::excluding(&ram, &[resident firmware])`.
+//! - An HVC exception returns to the instruction after the HVC, but a
+//!   trapped SMC (HCR_EL2.TSC) reports the SMC itself in ELR_EL2: advance
+//!   ELR by 4 for trapped SMCs. SMCCC calls use immediate 0; a non-zero
+//!   HVC/SMC immediate (ESR ISS) should get NOT_SUPPORTED without calling
+//!   [`handle`].
+//! - The caller's MPIDR is what it reads from MPIDR_EL1 (at EL2: the value
+//!   in VMPIDR_EL2 given to that vCPU).
+//! - A secondary started by [`Platform::cpu_on`] arrives in the firmware,
+//!   calls [`CpuStates::started`] under the lock and enters the caller's
+//!   world at `Entry::entry` with x0 = `Entry::context_id`, MMU and caches
+//!   off, at the caller's EL (DEN0022, CPU_ON).
+//! - EL2: after [`Outcome::CpuOff`] the core calls [`CpuStates::stopped`]
+//!   and then the VMM's CPU_OFF. Between the two, a CPU_ON from another
+//!   core can reach the VMM before it has powered the core down and get
+//!   ALREADY_ON from it; `Platform::cpu_on` should retry that briefly.
 
 pub mod ids;
 
