@@ -74,8 +74,8 @@ pub mod affinity {
     pub const ON_PENDING: i32 = 2;
 }
 
-/// PSCI 1.1 as returned by PSCI_VERSION: major in bits [30:16], minor in
-/// [15:0] (DEN0022D, PSCI_VERSION).
+/// PSCI 1.1 as returned by PSCI_VERSION: major in bits 30:16, minor in
+/// 15:0 (DEN0022D, PSCI_VERSION).
 pub const PSCI_VERSION_1_1: u32 = 0x0001_0001;
 /// SMCCC 1.1 as returned by SMCCC_VERSION, same encoding (DEN0028).
 pub const SMCCC_VERSION_1_1: u32 = 0x0001_0001;
@@ -86,8 +86,8 @@ pub const MIGRATE_INFO_TYPE_NOT_PRESENT: i32 = 2;
 
 /// CPU_SUSPEND `power_state`, original format (DEN0022D, CPU_SUSPEND; used
 /// because PSCI_FEATURES(CPU_SUSPEND) reports bit 1 clear): StateID in
-/// [15:0], StateType in bit 16 (0 standby or retention, 1 powerdown),
-/// PowerLevel in [25:24]; all other bits reserved, must be zero.
+/// bits 15:0, StateType in bit 16 (0 standby or retention, 1 powerdown),
+/// PowerLevel in bits 25:24; all other bits reserved, must be zero.
 pub mod power_state {
     pub const STATE_ID_MASK: u32 = 0xffff;
     pub const STATE_TYPE_POWERDOWN: u32 = 1 << 16;

@@ -371,7 +371,8 @@ fn psci_features(query: u32) -> i32 {
     }
 }
 
-/// PSCI_FEATURES(CPU_SUSPEND) flags; see [`psci_features`].
+/// PSCI_FEATURES(CPU_SUSPEND) flags: bit 1 clear (original power_state
+/// format), bit 0 clear (no OS-initiated mode).
 pub const CPU_SUSPEND_FEATURES: i32 = 0;
 
 fn cpu_on(
