@@ -11,12 +11,14 @@ extern crate alloc;
 pub mod acpi;
 pub mod arm64_image;
 pub mod console;
+pub mod cpulist;
 pub mod cpus;
 pub mod dt;
 pub mod efi;
 pub mod fw_cfg;
 pub mod linux_x86;
 pub mod memmap;
+pub mod psci;
 pub mod smbios;
 pub mod stage2;
 
