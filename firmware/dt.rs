@@ -584,7 +584,8 @@ pub fn write_chosen(c: &Chosen) -> Result<Vec<u8>, vm_fdt::Error> {
     // Mainline Linux does not read this, but Debian's kernels carry a
     // lockdown patch that adds it to the properties efi_get_fdt_params()
     // requires: without it they ignore the EFI hand-off and find no memory.
-    // Non-zero would claim Secure Boot is enabled.
+    // 0 claims no Secure Boot whether a kernel reads the value as a flag or
+    // as `enum efi_secureboot_mode` (0 = unset; include/linux/efi.h).
     w.property_u32("linux,uefi-secure-boot", 0)?;
     if let Some(seed) = c.rng_seed {
         w.property("rng-seed", seed)?;
