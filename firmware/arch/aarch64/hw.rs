@@ -99,11 +99,12 @@ pub unsafe fn enter_kernel(el: u8, entry: u64, dt: u64) -> ! {
             // instruction is fetched from the same address with the MMU off.
             unsafe {
                 asm!(
-                    concat!("mrs {t}, ", $sctlr),
-                    "bic {t}, {t}, #1",
-                    "bic {t}, {t}, #4",
-                    "bic {t}, {t}, #0x1000",
-                    concat!("msr ", $sctlr, ", {t}"),
+                    // x4 is free: the asm never returns.
+                    concat!("mrs x4, ", $sctlr),
+                    "bic x4, x4, #1",
+                    "bic x4, x4, #4",
+                    "bic x4, x4, #0x1000",
+                    concat!("msr ", $sctlr, ", x4"),
                     "isb",
                     "ic iallu",
                     $tlbi,
@@ -112,9 +113,8 @@ pub unsafe fn enter_kernel(el: u8, entry: u64, dt: u64) -> ! {
                     "mov x1, xzr",
                     "mov x2, xzr",
                     "mov x3, xzr",
-                    "br {entry}",
-                    t = out(reg) _,
-                    entry = in(reg) entry,
+                    "br x5",
+                    in("x5") entry,
                     in("x0") dt,
                     options(noreturn),
                 )
@@ -190,7 +190,10 @@ pub mod layout {
         (addr(unsafe { &__heap_start }), addr(unsafe { &__heap_end }))
     }
     pub fn fw_ram() -> (u64, u64) {
-        (addr(unsafe { &__fw_ram_start }), addr(unsafe { &__fw_ram_end }))
+        (
+            addr(unsafe { &__fw_ram_start }),
+            addr(unsafe { &__fw_ram_end }),
+        )
     }
 }
 
