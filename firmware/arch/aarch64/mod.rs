@@ -5,9 +5,11 @@
 extern crate alloc;
 
 mod acpi_glue;
+mod el2;
 mod entry;
 mod hw;
 mod mmu;
+mod resident;
 
 use alloc::boxed::Box;
 use alloc::format;
@@ -214,8 +216,8 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
         .fw_cfg
         .ok_or("device tree lacks fw_cfg: no way to load a kernel")?;
     // SAFETY: the DT names this fw_cfg MMIO base.
-    let mut fw = FwCfg::probe(unsafe { hw::FwCfgMmio::new(fw_cfg_base) })
-        .map_err(|e| e.to_string())?;
+    let mut fw =
+        FwCfg::probe(unsafe { hw::FwCfgMmio::new(fw_cfg_base) }).map_err(|e| e.to_string())?;
     if !fw.has_dma() {
         return Err("fw_cfg without DMA is not supported".into());
     }
@@ -238,12 +240,9 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
     // SAFETY: the linker script reserves the hand-off area for this.
     let acpi_buf = unsafe { hw::ram_slice(acpi_base, acpi_len) };
     let enabled = enabled_cpus(&mut fw, platform.cpus.len())?;
-    // Linux calls the PSCI the DT names: QEMU's, reached by HVC from EL1 or
-    // by SMC from EL2. At EL3 there is no PSCI below the firmware, and the
-    // resident handler that would provide one is not part of this build.
-    let conduit = platform
-        .psci
-        .ok_or("at EL3 the firmware would have to provide PSCI itself; not supported")?;
+    // At EL1 Linux calls QEMU's PSCI as the DT names it; at EL2 and EL3 the
+    // firmware stays resident as the PSCI (resident.rs).
+    let conduit = resident::linux_conduit(el, platform.psci)?;
     let machine = acpi_glue::Machine {
         platform: &platform,
         enabled: &enabled,
@@ -272,11 +271,16 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
             size: handoff_end - dt_base,
             ty: mem_type::LOADER_DATA,
         },
-        // The firmware's own data, heap and stack are dead once Linux runs.
+        // The firmware's own data, heap and stack: dead once Linux runs at
+        // EL1, the resident PSCI handler's at EL2 (see resident.rs).
         Carve {
             base: handoff_end,
             size: fw_end - handoff_end,
-            ty: mem_type::BOOT_SERVICES_DATA,
+            ty: if el == 2 {
+                mem_type::RUNTIME_SERVICES_CODE
+            } else {
+                mem_type::BOOT_SERVICES_DATA
+            },
         },
         Carve {
             base: kernel.base,
@@ -325,13 +329,18 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
 
     let (t1, freq) = hw::counter();
     let us = (t1 - t0) * 1_000_000 / freq.max(1);
-    println!(
-        "{NAME}: {}.{:03} ms in firmware",
-        us / 1000,
-        us % 1000
-    );
+    println!("{NAME}: {}.{:03} ms in firmware", us / 1000, us % 1000);
     // Linux reads the hand-off data with its caches off.
     mmu::clean_to_poc(acpi_base, handoff_end - acpi_base);
+    if el == 2 {
+        return el2::enter(
+            &platform,
+            &enabled,
+            (handoff_end, fw_end),
+            kernel.base,
+            dt_base,
+        );
+    }
     // SAFETY: the Image was validated and loaded at its 2 MiB aligned base +
     // text_offset, the DT was just written; the firmware needs nothing after.
     unsafe { hw::enter_kernel(el, kernel.base, dt_base) }
@@ -354,7 +363,10 @@ fn load_kernel(
     let image = arm64_image::Header::parse(&head[..n], size).map_err(|e| e.to_string())?;
     let base = image
         .load_address(min_base)
-        .filter(|b| b.checked_add(image.image_size).is_some_and(|e| e <= ram_end))
+        .filter(|b| {
+            b.checked_add(image.image_size)
+                .is_some_and(|e| e <= ram_end)
+        })
         .ok_or("the kernel does not fit in RAM")?;
     // SAFETY: [base, base + image_size) is RAM above the firmware's area,
     // checked above, and nothing else refers to it.
