@@ -159,6 +159,20 @@ impl CpuSet {
     }
 }
 
+/// Applies the VMM's policy to `model` (CPUs in DT `/cpus` order): the
+/// contents of [`FW_CFG_FILE`], or `None` when the file is absent, which
+/// enables every vCPU. A malformed list is an error and leaves `model`
+/// unchanged; there is no silent fallback to the default.
+pub fn apply_policy(model: &mut CpuModel, file: Option<&[u8]>) -> Result<(), CpuListError> {
+    let set = match file {
+        Some(text) => parse(text, model.len())?,
+        None => CpuSet::all(model.len()),
+    };
+    // Same length by construction.
+    set.apply(model);
+    Ok(())
+}
+
 fn is_blank(b: u8) -> bool {
     b.is_ascii_whitespace() || b == 0
 }
@@ -390,6 +404,38 @@ mod tests {
         assert!(!parse(b"0", 2).unwrap().apply(&mut model));
         assert_eq!(model.enabled_count(), 2);
         assert_eq!(CpuSet::all(3).count(), 3);
+    }
+
+    #[test]
+    fn policy_from_fw_cfg() {
+        let model = || {
+            CpuModel::new(
+                (0..4)
+                    .map(|i| Vcpu {
+                        uid: i,
+                        hw_id: u64::from(i),
+                        enabled: i == 0,
+                    })
+                    .collect(),
+            )
+        };
+        let enabled = |m: &CpuModel| m.iter().map(|c| c.enabled).collect::<Vec<_>>();
+        let mut m = model();
+        apply_policy(&mut m, None).unwrap();
+        assert_eq!(enabled(&m), vec![true; 4]);
+        let mut m = model();
+        apply_policy(&mut m, Some(b"0-1\0")).unwrap();
+        assert_eq!(enabled(&m), vec![true, true, false, false]);
+        let mut m = model();
+        assert_eq!(
+            apply_policy(&mut m, Some(b"0-4")),
+            Err(CpuListError::OutOfRange {
+                cpu: 4,
+                possible: 4
+            })
+        );
+        assert_eq!(enabled(&m), vec![true, false, false, false], "unchanged");
+        assert_eq!(apply_policy(&mut m, Some(b"")), Err(CpuListError::Empty));
     }
 
     /// A small xorshift generator: the property tests need varied input,

@@ -90,17 +90,38 @@ fn deb822_stanzas(text: &str) -> Vec<BTreeMap<String, String>> {
 /// key of the configured bookworm entry (never a hard-coded host).
 fn ensure_backports_source() -> Result<bool> {
     let text = apt_sources_text();
+    let Some(stanza) = backports_stanza(&text)? else {
+        return Ok(false);
+    };
+    let path = Path::new("/etc/apt/sources.list.d/hotstub-backports.sources");
+    if !crate::util::is_root() {
+        return Err(format!(
+            "apt has no bookworm-backports source; as root create {} with\n{stanza}",
+            path.display()
+        ));
+    }
+    step(format!(
+        "adding apt source {} (bookworm-backports, same mirror as bookworm):\n{stanza}",
+        path.display()
+    ));
+    std::fs::write(path, stanza).ctx(format!("write {}", path.display()))?;
+    Ok(true)
+}
+
+/// The deb822 stanza that adds bookworm-backports, derived from the apt
+/// sources `text`; None if backports is already configured.
+fn backports_stanza(text: &str) -> Result<Option<String>> {
     let has = text.lines().any(|l| {
         let l = l.trim();
         !l.starts_with('#') && l.split_whitespace().any(|w| w == "bookworm-backports")
     });
     if has {
-        return Ok(false);
+        return Ok(None);
     }
     // deb822 entries first (Debian 12 default), then one-line sources.list.
     let mut uris = None;
     let mut signed = None;
-    for st in deb822_stanzas(&text) {
+    for st in deb822_stanzas(text) {
         let suites = st.get("suites").cloned().unwrap_or_default();
         if suites.split_whitespace().any(|s| s == "bookworm") {
             uris = st.get("uris").cloned();
@@ -139,24 +160,11 @@ fn ensure_backports_source() -> Result<bool> {
     let uris = uris.ok_or(
         "no apt source for Debian bookworm found in /etc/apt; cannot add bookworm-backports",
     )?;
-    if !crate::util::is_root() {
-        return Err(format!(
-            "apt has no bookworm-backports source; as root create \
-             /etc/apt/sources.list.d/hotstub-backports.sources with\n  Types: deb\n  URIs: {uris}\n  \
-             Suites: bookworm-backports\n  Components: main"
-        ));
-    }
     let mut s = format!("Types: deb\nURIs: {uris}\nSuites: bookworm-backports\nComponents: main\n");
     if let Some(sb) = signed {
         s.push_str(&format!("Signed-By: {sb}\n"));
     }
-    let path = Path::new("/etc/apt/sources.list.d/hotstub-backports.sources");
-    step(format!(
-        "adding apt source {} (bookworm-backports, same mirror as bookworm)",
-        path.display()
-    ));
-    std::fs::write(path, s).ctx(format!("write {}", path.display()))?;
-    Ok(true)
+    Ok(Some(s))
 }
 
 /// arm64 packages need the foreign architecture registered with dpkg.
@@ -550,7 +558,7 @@ impl Cpio {
     }
 
     fn pad(&mut self) {
-        while self.buf.len() % 4 != 0 {
+        while !self.buf.len().is_multiple_of(4) {
             self.buf.push(0);
         }
     }
@@ -571,7 +579,7 @@ impl Cpio {
     fn finish(mut self) -> Vec<u8> {
         self.entry("TRAILER!!!", 0, &[], (0, 0));
         // Conventional 512-byte block padding.
-        while self.buf.len() % 512 != 0 {
+        while !self.buf.len().is_multiple_of(512) {
             self.buf.push(0);
         }
         self.buf
@@ -660,4 +668,53 @@ pub fn guest(arch: Arch) -> Result<Guest> {
         initrd.display()
     ));
     Ok(Guest { kernel, initrd })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Host names here are placeholders (the example.invalid TLD).
+    #[test]
+    fn backports_from_deb822() {
+        let t = "Types: deb\n# comment\nURIs: http://mirror.example.invalid/debian\nSuites: bookworm bookworm-updates\n\
+                 Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n\
+                 Types: deb\nURIs: http://mirror.example.invalid/debian-security\nSuites: bookworm-security\nComponents: main\n";
+        let s = backports_stanza(t).unwrap().unwrap();
+        assert!(s.contains("URIs: http://mirror.example.invalid/debian\n"));
+        assert!(s.contains("Suites: bookworm-backports\n"));
+        assert!(s.contains("Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"));
+        let with = format!("{t}\nTypes: deb\nURIs: x\nSuites: bookworm-backports\n");
+        assert_eq!(backports_stanza(&with).unwrap(), None);
+    }
+
+    #[test]
+    fn backports_from_one_line_list() {
+        let t = "deb [arch=amd64 signed-by=/k.gpg] http://m.example.invalid/debian bookworm main\n";
+        let s = backports_stanza(t).unwrap().unwrap();
+        assert!(s.contains("URIs: http://m.example.invalid/debian\n"));
+        assert!(s.contains("Signed-By: /k.gpg\n"));
+        assert!(backports_stanza("deb http://x.example.invalid/ubuntu jammy main\n").is_err());
+    }
+
+    #[test]
+    fn module_names_and_depends() {
+        assert_eq!(mod_name("virtio-blk.ko.xz").as_deref(), Some("virtio_blk"));
+        assert_eq!(mod_name("evdev.ko").as_deref(), Some("evdev"));
+        let ko = b"junk\0license=GPL\0depends=virtio,virtio_ring\0vermagic=x\0";
+        assert_eq!(modinfo_depends(ko), vec!["virtio", "virtio_ring"]);
+        assert!(modinfo_depends(b"\0depends=\0").is_empty());
+    }
+
+    #[test]
+    fn cpio_newc_layout() {
+        let mut c = Cpio::new();
+        c.file("init", b"abc", 0o755);
+        let b = c.finish();
+        assert!(b.starts_with(b"070701"));
+        // header 110 bytes + "init\0" padded to 116, then data.
+        assert_eq!(&b[116..119], b"abc");
+        assert!(b.windows(10).any(|w| w == b"TRAILER!!!"));
+        assert_eq!(b.len() % 512, 0);
+    }
 }

@@ -240,6 +240,30 @@ fn flatten(arch: Arch, elf_data: &[u8]) -> Result<Vec<u8>> {
     Ok(img)
 }
 
+/// Flat image of an ELF laid out from its lowest load address (for Linux
+/// `Image`-format test payloads, whose header starts the first segment).
+pub fn flatten_low(elf_data: &[u8]) -> Result<Vec<u8>> {
+    let segs = load_segments(elf_data)?;
+    let lo = segs.iter().map(|s| s.paddr).min().unwrap();
+    let hi = segs
+        .iter()
+        .map(|s| s.paddr + s.data.len() as u64)
+        .max()
+        .unwrap();
+    if hi - lo > 64 << 20 {
+        return Err(format!(
+            "payload spans {} bytes; segments far apart?",
+            hi - lo
+        ));
+    }
+    let mut img = vec![0u8; (hi - lo) as usize];
+    for s in &segs {
+        let off = (s.paddr - lo) as usize;
+        img[off..off + s.data.len()].copy_from_slice(s.data);
+    }
+    Ok(img)
+}
+
 pub fn image_size(path: &Path) -> Option<u64> {
     std::fs::metadata(path).ok().map(|m| m.len())
 }

@@ -173,8 +173,8 @@ impl SerialLog {
                     .to_string();
                 // A console may emit "\r\r\n" or stray carriage returns
                 // mid-line; keep the text after the last one.
-                let line = line.rsplit('\r').next().unwrap_or("").to_string();
-                st.lines.push(line);
+                let line = line.rsplit('\r').next().unwrap_or("");
+                st.lines.push(strip_escapes(line));
             } else {
                 st.partial.push(b);
             }
@@ -190,6 +190,31 @@ impl SerialLog {
         st.eof = true;
         self.cv.notify_all();
     }
+}
+
+/// Removes terminal escape sequences (EDK2 clears the screen without a
+/// newline before the kernel prints), so markers start their line.
+fn strip_escapes(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        if c != '\x1b' {
+            out.push(c);
+            continue;
+        }
+        if it.peek() == Some(&'[') {
+            it.next();
+            // CSI: parameters and intermediates, then one final byte.
+            for d in it.by_ref() {
+                if ('\x40'..='\x7e').contains(&d) {
+                    break;
+                }
+            }
+        } else {
+            it.next();
+        }
+    }
+    out
 }
 
 /// A running VM: QEMU child with its serial console captured line by line
@@ -393,10 +418,6 @@ impl Vm {
             }
         }
     }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
 }
 
 impl Drop for Vm {
@@ -518,4 +539,14 @@ impl Qmp {
 /// Builds a JSON object from key/value pairs.
 pub fn obj(kv: &[(&str, Json)]) -> Json {
     Json::Obj(kv.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escapes_are_stripped() {
+        let l = "\x1b[2J\x1b[01;01H\x1b[=3h\x1b[2JHOTSTUB: init reached";
+        assert_eq!(super::strip_escapes(l), "HOTSTUB: init reached");
+        assert_eq!(super::strip_escapes("plain"), "plain");
+    }
 }

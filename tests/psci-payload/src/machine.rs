@@ -383,9 +383,21 @@ pub fn from_dt(fdt: &Fdt) -> Result<Machine, &'static str> {
             online_capable: false,
         })?;
     }
+    // The first PL011 the normal world may use: with `secure=on` QEMU lists
+    // the secure UART first, with status "disabled" (hw/arm/virt.c).
     if let Some(u) = fdt
-        .find_compatible(&["arm,pl011"])
-        .and_then(|n| n.reg()?.next())
+        .all_nodes()
+        .filter(|n| {
+            n.compatible()
+                .is_some_and(|c| c.all().any(|c| c == "arm,pl011"))
+        })
+        .filter(|n| {
+            matches!(
+                n.property("status").and_then(|p| p.as_str()),
+                None | Some("okay") | Some("ok")
+            )
+        })
+        .find_map(|n| n.reg()?.next())
     {
         m.uart = u.starting_address as u64;
     }
@@ -594,6 +606,81 @@ mod tests {
 
         assert!(MemMap::new(&mm, 20).is_err());
         assert!(MemMap::new(&mm[..47], 48).is_err());
+    }
+
+    /// A DT shaped like QEMU virt's with `secure=on`: the secure UART,
+    /// disabled for the normal world, comes before the normal one.
+    fn qemu_like_dt(method: &str) -> Vec<u8> {
+        let mut w = vm_fdt::FdtWriter::new().unwrap();
+        let root = w.begin_node("").unwrap();
+        w.property_u32("#address-cells", 2).unwrap();
+        w.property_u32("#size-cells", 2).unwrap();
+        let n = w.begin_node("chosen").unwrap();
+        w.property_string("bootargs", "x psci-test.resident")
+            .unwrap();
+        w.end_node(n).unwrap();
+        for (addr, status) in [(0x0904_0000u64, "disabled"), (0x0900_0000, "okay")] {
+            let n = w.begin_node(&format!("pl011@{addr:x}")).unwrap();
+            w.property_string_list(
+                "compatible",
+                vec!["arm,pl011".into(), "arm,primecell".into()],
+            )
+            .unwrap();
+            w.property_array_u64("reg", &[addr, 0x1000]).unwrap();
+            w.property_string("status", status).unwrap();
+            w.end_node(n).unwrap();
+        }
+        let n = w.begin_node("intc@8000000").unwrap();
+        w.property_string("compatible", "arm,gic-v3").unwrap();
+        w.property_array_u64("reg", &[0x0800_0000, 0x1_0000, 0x080a_0000, 0xf6_0000])
+            .unwrap();
+        w.end_node(n).unwrap();
+        let n = w.begin_node("psci").unwrap();
+        w.property_string_list(
+            "compatible",
+            vec!["arm,psci-1.0".into(), "arm,psci-0.2".into()],
+        )
+        .unwrap();
+        w.property_string("method", method).unwrap();
+        w.end_node(n).unwrap();
+        let cpus = w.begin_node("cpus").unwrap();
+        w.property_u32("#address-cells", 1).unwrap();
+        w.property_u32("#size-cells", 0).unwrap();
+        for i in 0..3u32 {
+            let n = w.begin_node(&format!("cpu@{i}")).unwrap();
+            w.property_string("device_type", "cpu").unwrap();
+            w.property_u32("reg", i).unwrap();
+            if i == 2 {
+                w.property_string("status", "disabled").unwrap();
+            }
+            w.end_node(n).unwrap();
+        }
+        w.end_node(cpus).unwrap();
+        w.end_node(root).unwrap();
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn parses_a_qemu_device_tree() {
+        let blob = qemu_like_dt("smc");
+        let fdt = Fdt::new(&blob).unwrap();
+        let m = from_dt(&fdt).unwrap();
+        assert_eq!(m.source, Source::DeviceTree);
+        assert_eq!(m.conduit, Conduit::Smc);
+        assert_eq!(m.uart, 0x0900_0000, "the normal-world PL011");
+        assert_eq!(m.gicv3, Some((0x0800_0000, 0x080a_0000)));
+        let cpus: Vec<_> = m.cpus().iter().map(|c| (c.mpidr, c.enabled)).collect();
+        assert_eq!(cpus, [(0, true), (1, true), (2, false)]);
+        assert!(m.has_arg("psci-test.resident"));
+        assert_eq!(m.firmware, None);
+
+        let blob = qemu_like_dt("hvc");
+        assert_eq!(
+            from_dt(&Fdt::new(&blob).unwrap()).unwrap().conduit,
+            Conduit::Hvc
+        );
+        let blob = qemu_like_dt("psci");
+        assert!(from_dt(&Fdt::new(&blob).unwrap()).is_err());
     }
 
     #[test]

@@ -412,16 +412,19 @@ fn run_checks(c: &mut Checks, m: &Machine) {
             v,
             ret::AFF_OFF,
         );
-        let online_capable = x.online_capable || m.source == Source::DeviceTree;
-        c.ok(
-            &Name("disabled vCPU is online-capable in the MADT", Some(x.mpidr)),
-            online_capable,
-            &name(if online_capable {
-                "flag bit 3 set"
-            } else {
-                "flag bit 3 clear"
-            }),
-        );
+        // Linux 6.11+ only treats a disabled GICC as hot-pluggable when it is
+        // online-capable (Documentation/arch/arm64/cpu-hotplug.rst).
+        if m.source == Source::Acpi {
+            c.ok(
+                &Name("disabled vCPU is online-capable in the MADT", Some(x.mpidr)),
+                x.online_capable,
+                &name(if x.online_capable {
+                    "GICC flag bit 3 set"
+                } else {
+                    "GICC flag bit 3 clear"
+                }),
+            );
+        }
     }
     if disabled == 0 {
         c.skip(&name("CPU_ON disabled vCPU"), "every vCPU is enabled");
@@ -463,10 +466,16 @@ fn run_checks(c: &mut Checks, m: &Machine) {
     firmware_write(c, m);
 }
 
-/// Kernel command line word that says PSCI is Hotstub's resident handler
-/// (EL2 or EL3), so its own checks apply: INVALID_ADDRESS, and a resident
-/// firmware region in the EFI memory map that the OS cannot write.
-const RESIDENT_ARG: &str = "psci-test.resident";
+/// Whether PSCI is Hotstub's resident handler (EL2 or EL3), so that its own
+/// checks apply: INVALID_ADDRESS, and a resident firmware region in the EFI
+/// memory map that the OS cannot write. Booted through Hotstub's ACPI
+/// hand-off that is the case the payload exists for, unless the command
+/// line says `psci-test.vmm-psci` (Hotstub at EL1, PSCI is QEMU's); with a
+/// full DT (QEMU direct boot) only when it says `psci-test.resident`.
+fn resident(m: &Machine) -> bool {
+    m.has_arg("psci-test.resident")
+        || (m.source == Source::Acpi && !m.has_arg("psci-test.vmm-psci"))
+}
 
 /// CPU_ON with an entry point in no memory the OS owns must fail with
 /// INVALID_ADDRESS. Only asked of the resident handler (QEMU's PSCI does
@@ -474,8 +483,8 @@ const RESIDENT_ARG: &str = "psci-test.resident";
 /// wrongly accepts it leaves that core running astray.
 fn invalid_entry(c: &mut Checks, m: &Machine, secondary: Option<u64>) {
     const CHECK: &str = "CPU_ON entry outside RAM (INVALID_ADDRESS)";
-    if !m.has_arg(RESIDENT_ARG) {
-        c.skip(&name(CHECK), "not asked to check a resident handler");
+    if !resident(m) {
+        c.skip(&name(CHECK), "PSCI is not a resident handler's here");
         return;
     }
     let Some(s) = secondary else {
@@ -614,7 +623,7 @@ fn cpu_suspend(c: &mut Checks, m: &Machine) {
 fn firmware_write(c: &mut Checks, m: &Machine) {
     const CHECK: &str = "write to resident firmware memory";
     let Some((base, size)) = m.firmware else {
-        if m.has_arg(RESIDENT_ARG) {
+        if resident(m) {
             c.ok(
                 &name(CHECK),
                 false,
