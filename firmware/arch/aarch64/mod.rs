@@ -6,6 +6,7 @@ extern crate alloc;
 
 mod acpi_glue;
 mod el2;
+mod el3;
 mod entry;
 mod hw;
 mod mmu;
@@ -303,7 +304,23 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
             ty: mem_type::LOADER_DATA,
         });
     }
-    let map = efi::memory_map(&platform.memory, &carves).map_err(|e| e.to_string())?;
+    // At EL3 the resident firmware moves to the secure RAM (el3.rs), which
+    // the memory map lists as reserved.
+    let mut ram = platform.memory.clone();
+    let secure = if el == 3 {
+        let blob = find_dt(x0).ok_or("the device tree went missing")?;
+        let s = el3::secure_ram(blob)?;
+        ram.push(s);
+        carves.push(Carve {
+            base: s.0,
+            size: s.1,
+            ty: mem_type::RESERVED,
+        });
+        Some(s)
+    } else {
+        None
+    };
+    let map = efi::memory_map(&ram, &carves).map_err(|e| e.to_string())?;
     // SAFETY: the linker script reserves the hand-off area for this.
     let efi_buf = unsafe { hw::ram_slice(efi_base, dt_base - efi_base) };
     let handoff = efi::build(efi_buf, efi_base, rsdp_phys, &map).map_err(|e| e.to_string())?;
@@ -332,6 +349,17 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
     println!("{NAME}: {}.{:03} ms in firmware", us / 1000, us % 1000);
     // Linux reads the hand-off data with its caches off.
     mmu::clean_to_poc(acpi_base, handoff_end - acpi_base);
+    if let Some(s) = secure {
+        return el3::enter(
+            &platform,
+            &enabled,
+            s,
+            (handoff_end, fw_end),
+            t0,
+            kernel.base,
+            dt_base,
+        );
+    }
     if el == 2 {
         return el2::enter(
             &platform,

@@ -294,6 +294,7 @@ macro_rules! resident_vectors {
 }
 
 resident_vectors!("el2");
+resident_vectors!("el3");
 
 const _: () = assert!(core::mem::size_of::<Frame>() == 272);
 
