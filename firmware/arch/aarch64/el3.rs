@@ -20,8 +20,10 @@
 //!   counter at this boot (within half a second of their own reset time),
 //!   so a record left in RAM by an earlier boot releases nobody. Released,
 //!   they turn on the EL3 map, set up their GIC redistributor and EL3
-//!   controls, and wait (WFE) on their mailbox for CPU_ON; CPU_OFF brings
-//!   them back there.
+//!   controls, and wait on their mailbox for CPU_ON; CPU_OFF brings them
+//!   back there. Parked CPUs sleep in WFI and are woken by the firmware's
+//!   own secure Group 0 SGI (15), so they cost the host nothing (QEMU's
+//!   WFE only yields, a WFE loop keeps a host thread busy).
 //! - Power: the secure PL061's gpio-poweroff / gpio-restart lines from the
 //!   DT.
 //!
@@ -96,8 +98,26 @@ res_el3_secondary_reset:
     lsr     x21, x21, #1
     ldr     x19, =__handoff_end
     sub     x19, x19, #{rsize}
-1:  wfe
-    ldp     x2, x3, [x19]
+    // Sleep in WFI until the boot CPU's wake-up SGI (Group 0): GIC system
+    // registers on (ICC_SRE_EL3), priority mask open (ICC_PMR_EL1),
+    // Group 0 enabled (ICC_IGRPEN0_EL1). DAIF stays masked: the SGI only
+    // ends the WFI and is acknowledged by hand.
+    mov     x2, #0xf
+    msr     S3_6_C12_C12_5, x2
+    isb
+    mov     x2, #0xff
+    msr     S3_0_C4_C6_0, x2
+    mov     x2, #1
+    msr     S3_0_C12_C12_6, x2
+    isb
+    b       2f
+1:  wfi
+    // ICC_IAR0_EL1 / ICC_EOIR0_EL1; INTIDs 1020-1023 are "none".
+    mrs     x2, S3_0_C12_C8_0
+    cmp     x2, #1020
+    b.hs    2f
+    msr     S3_0_C12_C8_1, x2
+2:  ldp     x2, x3, [x19]
     ldr     x4, ={magic}
     cmp     x2, x4
     b.ne    1b
@@ -204,6 +224,20 @@ pub fn secure_ram(blob: &[u8]) -> Result<(u64, u64), String> {
     Err("at EL3 the DT describes no secure RAM for the resident firmware".into())
 }
 
+/// The secure RAM's EFI descriptor gets no cacheability attribute: it is
+/// listed (as EfiReservedMemoryType) so the normal world can tell what the
+/// firmware holds, but an OS must not treat it as RAM at all. (Linux adds
+/// every write-back capable descriptor to its memory, even reserved ones,
+/// and then spends boot time on the struct pages of the hole up to the
+/// real RAM.)
+pub fn not_for_linux(map: &mut [hotstub::efi::Descriptor], secure: (u64, u64)) {
+    for d in map.iter_mut() {
+        if d.phys >= secure.0 && d.end() <= secure.0 + secure.1 {
+            d.attr = 0;
+        }
+    }
+}
+
 fn mmio_read(a: u64) -> u32 {
     // SAFETY: `a` is a GIC register the DT names.
     unsafe { read_volatile(a as *const u32) }
@@ -221,6 +255,7 @@ fn gicd_init(gicd: u64) {
     const IGROUPR: u64 = 0x80;
     const IGRPMODR: u64 = 0xd00;
     const RWP: u32 = 1 << 31;
+    const ENABLE_GRP0: u32 = 1 << 0;
     const ENABLE_GRP1NS: u32 = 1 << 1;
     const ARE_S: u32 = 1 << 4;
     const ARE_NS: u32 = 1 << 5;
@@ -234,31 +269,23 @@ fn gicd_init(gicd: u64) {
         mmio_write(gicd + IGROUPR + 4 * n, !0);
         mmio_write(gicd + IGRPMODR + 4 * n, 0);
     }
-    mmio_write(gicd + CTLR, ARE_S | ARE_NS | ENABLE_GRP1NS);
+    mmio_write(gicd + CTLR, ARE_S | ARE_NS | ENABLE_GRP1NS | ENABLE_GRP0);
     wait();
 }
 
-/// Wakes this CPU's redistributor and makes its SGIs and PPIs Non-secure
-/// Group 1 (IHI 0069 12.11: GICR_TYPER.Affinity 63:32, Last 4, VLPIS 1;
-/// GICR_WAKER ProcessorSleep 1, ChildrenAsleep 2; the SGI frame at +64 KiB
-/// with GICR_IGROUPR0 0x80 and GICR_IGRPMODR0 0xd00).
-fn gicr_init(mpidr: u64) -> Result<(), &'static str> {
-    let aff = ((mpidr >> 32) & 0xff) << 24 | (mpidr & 0xff_ffff);
-    let regions = GICR.get().ok_or("no GIC redistributors")?;
+/// The firmware's own SGI, secure Group 0, that wakes a parked CPU from
+/// WFI. Arm's convention (GICv3 Software Overview, DAI 0492) leaves SGIs
+/// 8-15 to the secure world; Linux uses 0-7 for its IPIs.
+const WAKE_SGI: u32 = 15;
+
+/// Visits every redistributor frame: (RD base, GICR_TYPER).
+fn for_each_gicr(mut f: impl FnMut(u64, u64) -> bool) {
+    let Some(regions) = GICR.get() else { return };
     for &(base, size) in regions {
         let mut rd = base;
         while rd < base + size {
             let typer = mmio_read(rd + 8) as u64 | (mmio_read(rd + 12) as u64) << 32;
-            if typer >> 32 == aff {
-                let waker = rd + 0x14;
-                mmio_write(waker, mmio_read(waker) & !(1 << 1));
-                while mmio_read(waker) & (1 << 2) != 0 {}
-                let sgi = rd + 0x1_0000;
-                mmio_write(sgi + 0x80, !0);
-                mmio_write(sgi + 0xd00, 0);
-                return Ok(());
-            }
-            if typer & (1 << 4) != 0 {
+            if f(rd, typer) || typer & (1 << 4) != 0 {
                 break;
             }
             // Two 64 KiB frames, four with virtual LPIs (GICv4).
@@ -269,7 +296,58 @@ fn gicr_init(mpidr: u64) -> Result<(), &'static str> {
             };
         }
     }
-    Err("no GIC redistributor for this CPU")
+}
+
+/// Wakes a redistributor and makes its SGIs and PPIs Non-secure Group 1,
+/// except the firmware's wake-up SGI, which it enables as Group 0 (IHI 0069
+/// 12.11: GICR_WAKER 0x14 ProcessorSleep 1 / ChildrenAsleep 2; in the SGI
+/// frame at +64 KiB GICR_IGROUPR0 0x80, GICR_ISENABLER0 0x100,
+/// GICR_IGRPMODR0 0xd00).
+fn gicr_setup(rd: u64) {
+    let waker = rd + 0x14;
+    mmio_write(waker, mmio_read(waker) & !(1 << 1));
+    while mmio_read(waker) & (1 << 2) != 0 {}
+    let sgi = rd + 0x1_0000;
+    mmio_write(sgi + 0x80, !(1 << WAKE_SGI));
+    mmio_write(sgi + 0xd00, 0);
+    mmio_write(sgi + 0x100, 1 << WAKE_SGI);
+}
+
+/// Sends the wake-up SGI (ICC_SGI0R_EL1, Arm ARM D24.2.x / IHI 0069
+/// 12.2.21: TargetList 15:0, Aff1 23:16, INTID 27:24, Aff2 39:32, IRM 40,
+/// RS 47:44, Aff3 55:48) to `mpidr`, or with `None` to every other CPU.
+fn send_wake(mpidr: Option<u64>) {
+    let v = (WAKE_SGI as u64) << 24
+        | match mpidr {
+            None => 1 << 40,
+            Some(m) => {
+                let aff0 = m & 0xff;
+                (1 << (aff0 & 15))
+                    | ((m >> 8) & 0xff) << 16
+                    | ((m >> 16) & 0xff) << 32
+                    | (aff0 >> 4) << 44
+                    | ((m >> 32) & 0xff) << 48
+            }
+        };
+    // SAFETY: generates an SGI; the receivers only leave WFI.
+    unsafe { asm!("dsb ish", "msr S3_0_C12_C11_7, {}", "isb", in(reg) v, options(nostack)) };
+}
+
+/// Sets up this CPU's redistributor (see `gicr_setup`), found by its
+/// GICR_TYPER.Affinity (63:32).
+fn gicr_init(mpidr: u64) -> Result<(), &'static str> {
+    let aff = ((mpidr >> 32) & 0xff) << 24 | (mpidr & 0xff_ffff);
+    let mut found = false;
+    for_each_gicr(|rd, typer| {
+        if typer >> 32 == aff {
+            gicr_setup(rd);
+            found = true;
+        }
+        found
+    });
+    found
+        .then_some(())
+        .ok_or("no GIC redistributor for this CPU")
 }
 
 /// SCR_EL3 for a non-secure world with EL2 (Arm ARM D24.2.146): NS (0),
@@ -391,14 +469,13 @@ fn eret_el2(entry: u64, x0: u64, stack_top: u64) -> ! {
 struct El3;
 
 impl Machine for El3 {
-    fn cpu_on(&self, index: usize, _mpidr: u64) -> Result<(), i32> {
+    fn cpu_on(&self, index: usize, mpidr: u64) -> Result<(), i32> {
         let flag = MAILBOX
             .get()
             .and_then(|m| m.get(index))
             .ok_or(hotstub::psci::ids::ret::INTERNAL_FAILURE)?;
         flag.store(true, Ordering::Release);
-        // SAFETY: wakes the CPUs waiting in WFE.
-        unsafe { asm!("dsb ish", "sev", options(nostack)) };
+        send_wake(Some(mpidr));
         Ok(())
     }
 
@@ -514,6 +591,12 @@ pub fn enter(
     let mpidrs: Vec<u64> = model.iter().map(|v| v.hw_id).collect();
     let mpidrs = mpidrs.leak();
     gicd_init(platform.gic.gicd);
+    // Every CPU's redistributor awake, so the wake-up SGI reaches the
+    // parked ones.
+    for_each_gicr(|rd, _| {
+        gicr_setup(rd);
+        false
+    });
     let ttbr = build_map(secure, fw_resident)?;
 
     let ctr: u64;
@@ -555,10 +638,9 @@ pub fn enter(
         write_volatile(r, words[0]);
     }
     super::mmu::clean_to_poc(r as u64, RELEASE_SIZE);
-    // SAFETY: wakes the parked CPUs.
-    unsafe { asm!("sev", options(nostack)) };
-
     init_cpu()?;
+    send_wake(None);
+
     println!("hotstub: resident at EL3 in secure RAM, kernel at EL2");
     eret_el2(entry, dt, resident::stack_top(resident::boot_index()))
 }
@@ -579,14 +661,27 @@ extern "C" fn hotstub_el3_park(index: u64) -> ! {
     let Some(flag) = MAILBOX.get().and_then(|m| m.get(index)) else {
         super::fatal("parked CPU without a mailbox");
     };
+    // SAFETY: GIC CPU interface of this CPU: priority mask open, Group 0
+    // (the wake-up SGI) on, the normal world's Group 1 off until its next
+    // life turns it back on (Linux's GIC set-up of a starting CPU does), so
+    // nothing it left pending keeps waking this CPU.
+    unsafe {
+        asm!("msr S3_0_C4_C6_0, {}", "msr S3_0_C12_C12_6, {}", "msr S3_0_C12_C12_7, xzr", "isb",
+             in(reg) 0xffu64, in(reg) 1u64, options(nostack))
+    };
     loop {
         if flag.swap(false, Ordering::Acquire) {
             if let Some(e) = resident::secondary_started(index) {
                 eret_el2(e.entry, e.context_id, resident::stack_top(index));
             }
         }
-        // SAFETY: waits for the SEV of a CPU_ON.
-        unsafe { asm!("wfe", options(nomem, nostack)) };
+        // SAFETY: sleeps until the wake-up SGI (DAIF masked: it is not
+        // taken), then acknowledges it (ICC_IAR0_EL1 / ICC_EOIR0_EL1;
+        // 1020-1023 mean no interrupt).
+        unsafe {
+            asm!("wfi", "mrs {i}, S3_0_C12_C8_0", "cmp {i}, #1020", "b.hs 1f",
+                 "msr S3_0_C12_C8_1, {i}", "1:", i = out(reg) _, options(nostack))
+        };
     }
 }
 

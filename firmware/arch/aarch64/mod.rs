@@ -320,7 +320,10 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
     } else {
         None
     };
-    let map = efi::memory_map(&ram, &carves).map_err(|e| e.to_string())?;
+    let mut map = efi::memory_map(&ram, &carves).map_err(|e| e.to_string())?;
+    if let Some(s) = secure {
+        el3::not_for_linux(&mut map, s);
+    }
     // SAFETY: the linker script reserves the hand-off area for this.
     let efi_buf = unsafe { hw::ram_slice(efi_base, dt_base - efi_base) };
     let handoff = efi::build(efi_buf, efi_base, rsdp_phys, &map).map_err(|e| e.to_string())?;
