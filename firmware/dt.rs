@@ -195,6 +195,48 @@ fn is_compatible(node: FdtNode, with: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// The properties the discovery loop looks at on every node, gathered in
+/// one pass over the node (each `FdtNode::property` lookup re-walks the
+/// node's property list, which is slow under TCG).
+struct Summary<'a> {
+    compatible: &'a [u8],
+    status: Option<&'a str>,
+    device_type: Option<&'a str>,
+    secure_status: Option<&'a str>,
+}
+
+impl<'a> Summary<'a> {
+    fn of(node: FdtNode<'_, 'a>) -> Self {
+        let mut s = Summary {
+            compatible: &[],
+            status: None,
+            device_type: None,
+            secure_status: None,
+        };
+        let text = |v: &'a [u8]| core::str::from_utf8(v.strip_suffix(&[0]).unwrap_or(v)).ok();
+        for p in node.properties() {
+            match p.name {
+                "compatible" => s.compatible = p.value,
+                "status" => s.status = text(p.value),
+                "device_type" => s.device_type = text(p.value),
+                "secure-status" => s.secure_status = text(p.value),
+                _ => {}
+            }
+        }
+        s
+    }
+
+    fn is(&self, with: &str) -> bool {
+        self.compatible
+            .split(|&b| b == 0)
+            .any(|c| c == with.as_bytes())
+    }
+
+    fn enabled(&self) -> bool {
+        matches!(self.status, None | Some("okay") | Some("ok"))
+    }
+}
+
 /// Nodes with `status` other than "okay"/"ok" are absent for the normal world.
 fn enabled(node: FdtNode) -> bool {
     matches!(prop_str(node, "status"), None | Some("okay") | Some("ok"))
@@ -233,7 +275,10 @@ fn gic_intid(spec: &[u32], what: &'static str) -> Result<u32, Error> {
 /// The INTIDs of a node's `interrupts`, assuming the 3-cell GIC specifier
 /// (checked once against the GIC's `#interrupt-cells`).
 fn interrupts(node: FdtNode, what: &'static str) -> Result<Vec<u32>, Error> {
-    let v = node.property("interrupts").ok_or(Error::Malformed(what))?.value;
+    let v = node
+        .property("interrupts")
+        .ok_or(Error::Malformed(what))?
+        .value;
     if v.is_empty() || v.len() % 12 != 0 {
         return Err(Error::Malformed(what));
     }
@@ -268,12 +313,11 @@ pub fn parse(blob: &[u8]) -> Result<Platform, Error> {
     p.gic = parse_gic(gic)?;
 
     for node in fdt.all_nodes() {
-        if !enabled(node) {
+        let n = Summary::of(node);
+        if !n.enabled() {
             // Secure-only devices carry status = "disabled" plus
             // secure-status = "okay" (QEMU virt with secure=on).
-            if is_compatible(node, "arm,pl061")
-                && prop_str(node, "secure-status") == Some("okay")
-            {
+            if n.is("arm,pl061") && n.secure_status == Some("okay") {
                 p.secure_gpio = Some(SecureGpio {
                     base: regs(node, "secure GPIO reg")?[0].0,
                     poweroff_pin: None,
@@ -282,29 +326,28 @@ pub fn parse(blob: &[u8]) -> Result<Platform, Error> {
             }
             continue;
         }
-        if prop_str(node, "device_type") == Some("memory") {
+        if n.device_type == Some("memory") {
             for (base, size) in regs(node, "memory reg")? {
                 if size > 0 {
                     p.memory.push((base, size));
                 }
             }
-        } else if prop_str(node, "device_type") == Some("cpu") {
+        } else if n.device_type == Some("cpu") {
             let r = node
                 .property("reg")
                 .ok_or(Error::Malformed("cpu reg"))?
                 .value;
             let c: Vec<u32> = cells(r).collect();
             p.cpus.push(read_cells(&c, "cpu reg")?);
-        } else if is_compatible(node, "arm,armv8-timer") || is_compatible(node, "arm,armv7-timer")
-        {
+        } else if n.is("arm,armv8-timer") || n.is("arm,armv7-timer") {
             let irqs = interrupts(node, "timer interrupts")?;
             if irqs.len() < 4 {
                 return Err(Error::Malformed("timer interrupts"));
             }
             p.timer_irqs.copy_from_slice(&irqs[..4]);
-        } else if is_compatible(node, "arm,armv8-pmuv3") {
+        } else if n.is("arm,armv8-pmuv3") {
             p.pmu_irq = Some(first_irq(node, "PMU interrupts")?);
-        } else if is_compatible(node, "arm,pl011") {
+        } else if n.is("arm,pl011") {
             // The first UART is the console; QEMU lists it first and names
             // it in /chosen stdout-path.
             if p.uart.is_none() {
@@ -313,26 +356,26 @@ pub fn parse(blob: &[u8]) -> Result<Platform, Error> {
                     first_irq(node, "PL011 interrupts")?,
                 ));
             }
-        } else if is_compatible(node, "arm,pl031") {
+        } else if n.is("arm,pl031") {
             p.rtc = Some((
                 regs(node, "PL031 reg")?[0].0,
                 first_irq(node, "PL031 interrupts")?,
             ));
-        } else if is_compatible(node, "qemu,fw-cfg-mmio") {
+        } else if n.is("qemu,fw-cfg-mmio") {
             p.fw_cfg = Some(regs(node, "fw_cfg reg")?[0].0);
-        } else if is_compatible(node, "virtio,mmio") {
+        } else if n.is("virtio,mmio") {
             let (base, size) = regs(node, "virtio-mmio reg")?[0];
             p.virtio_mmio
                 .push((base, size, first_irq(node, "virtio-mmio interrupts")?));
-        } else if is_compatible(node, "pci-host-ecam-generic") {
+        } else if n.is("pci-host-ecam-generic") {
             p.pcie = Some(parse_pcie(&fdt, node)?);
-        } else if is_compatible(node, "arm,psci-0.2") || is_compatible(node, "arm,psci") {
+        } else if n.is("arm,psci-0.2") || n.is("arm,psci") {
             p.psci = match prop_str(node, "method") {
                 Some("hvc") => Some(PsciMethod::Hvc),
                 Some("smc") => Some(PsciMethod::Smc),
                 _ => return Err(Error::Malformed("PSCI method")),
             };
-        } else if is_compatible(node, "gpio-keys") {
+        } else if n.is("gpio-keys") {
             p.has_gpio_keys = true;
         } else if node.name == "chosen" {
             if let Some(v) = node.property("rng-seed") {
@@ -474,7 +517,7 @@ fn parse_pcie(fdt: &Fdt, node: FdtNode) -> Result<PcieInfo, Error> {
         .map(|p| cells(p.value).collect())
         .ok_or(Error::Missing("PCIe ranges"))?;
     let stride = 3 + parent_ac + child.size_cells;
-    if ranges.len() % stride != 0 {
+    if !ranges.len().is_multiple_of(stride) {
         return Err(Error::Malformed("PCIe ranges"));
     }
     for r in ranges.chunks_exact(stride) {
@@ -512,18 +555,28 @@ fn parse_interrupt_map(fdt: &Fdt, node: FdtNode) -> Result<Vec<(u8, u8, u32)>, E
     // phandle, parent unit address (#address-cells of the parent, which may
     // be absent = 0) + parent specifier (#interrupt-cells of the parent).
     let mut entries = Vec::new();
+    let mut parents: Vec<(u32, usize, usize)> = Vec::new();
     let mut i = 0;
     while i < map.len() {
         let head = map
             .get(i..i + 5)
             .ok_or(Error::Malformed("PCIe interrupt-map"))?;
-        let parent = fdt
-            .find_phandle(head[4])
-            .ok_or(Error::Malformed("PCIe interrupt-map parent"))?;
-        let pac = prop_u32(parent, "#address-cells").unwrap_or(0) as usize;
-        let pic = parent
-            .interrupt_cells()
-            .ok_or(Error::Malformed("PCIe interrupt-map parent"))?;
+        // Every entry names the same GIC in practice: look each phandle up
+        // once (a lookup walks the whole tree).
+        let (pac, pic) = match parents.iter().find(|p| p.0 == head[4]) {
+            Some(&(_, pac, pic)) => (pac, pic),
+            None => {
+                let parent = fdt
+                    .find_phandle(head[4])
+                    .ok_or(Error::Malformed("PCIe interrupt-map parent"))?;
+                let pac = prop_u32(parent, "#address-cells").unwrap_or(0) as usize;
+                let pic = parent
+                    .interrupt_cells()
+                    .ok_or(Error::Malformed("PCIe interrupt-map parent"))?;
+                parents.push((head[4], pac, pic));
+                (pac, pic)
+            }
+        };
         if pic != 3 {
             return Err(Error::Malformed("PCIe interrupt-map parent"));
         }
@@ -616,11 +669,8 @@ mod tests {
     fn virt_dt(gic_v3: bool, secure: bool) -> Vec<u8> {
         let mut w = vm_fdt::FdtWriter::new().unwrap();
         let root = w.begin_node("").unwrap();
-        w.property_string_list(
-            "compatible",
-            alloc::vec![String::from("linux,dummy-virt")],
-        )
-        .unwrap();
+        w.property_string_list("compatible", alloc::vec![String::from("linux,dummy-virt")])
+            .unwrap();
         w.property_u32("#address-cells", 2).unwrap();
         w.property_u32("#size-cells", 2).unwrap();
         w.property_u32("interrupt-parent", 0x8002).unwrap();
@@ -632,14 +682,16 @@ mod tests {
 
         let n = w.begin_node("memory@40000000").unwrap();
         w.property_string("device_type", "memory").unwrap();
-        w.property_array_u64("reg", &[0x4000_0000, 0x4000_0000]).unwrap();
+        w.property_array_u64("reg", &[0x4000_0000, 0x4000_0000])
+            .unwrap();
         w.end_node(n).unwrap();
         if secure {
             let n = w.begin_node("secram@e000000").unwrap();
             w.property_string("device_type", "memory").unwrap();
             w.property_string("status", "disabled").unwrap();
             w.property_string("secure-status", "okay").unwrap();
-            w.property_array_u64("reg", &[0x0e00_0000, 0x0100_0000]).unwrap();
+            w.property_array_u64("reg", &[0x0e00_0000, 0x0100_0000])
+                .unwrap();
             w.end_node(n).unwrap();
             let n = w.begin_node("pl061@90b0000").unwrap();
             w.property_string("compatible", "arm,pl061").unwrap();
@@ -693,10 +745,12 @@ mod tests {
                 .unwrap();
             let its = w.begin_node("its@8080000").unwrap();
             w.property_string("compatible", "arm,gic-v3-its").unwrap();
-            w.property_array_u64("reg", &[0x0808_0000, 0x20000]).unwrap();
+            w.property_array_u64("reg", &[0x0808_0000, 0x20000])
+                .unwrap();
             w.end_node(its).unwrap();
         } else {
-            w.property_string("compatible", "arm,cortex-a15-gic").unwrap();
+            w.property_string("compatible", "arm,cortex-a15-gic")
+                .unwrap();
             w.property_array_u64(
                 "reg",
                 &[
@@ -712,7 +766,8 @@ mod tests {
             )
             .unwrap();
             let m = w.begin_node("v2m@8020000").unwrap();
-            w.property_string("compatible", "arm,gic-v2m-frame").unwrap();
+            w.property_string("compatible", "arm,gic-v2m-frame")
+                .unwrap();
             w.property_array_u64("reg", &[0x0802_0000, 0x1000]).unwrap();
             w.property_u32("arm,msi-base-spi", 80).unwrap();
             w.property_u32("arm,msi-num-spis", 64).unwrap();
@@ -755,23 +810,44 @@ mod tests {
             w.property_string("compatible", "virtio,mmio").unwrap();
             w.property_array_u64("reg", &[0x0a00_0000 + i * 0x200, 0x200])
                 .unwrap();
-            w.property_array_u32("interrupts", &[0, 16 + i as u32, 1]).unwrap();
+            w.property_array_u32("interrupts", &[0, 16 + i as u32, 1])
+                .unwrap();
             w.end_node(n).unwrap();
         }
 
         let n = w.begin_node("pcie@10000000").unwrap();
-        w.property_string("compatible", "pci-host-ecam-generic").unwrap();
+        w.property_string("compatible", "pci-host-ecam-generic")
+            .unwrap();
         w.property_u32("#address-cells", 3).unwrap();
         w.property_u32("#size-cells", 2).unwrap();
         w.property_u32("#interrupt-cells", 1).unwrap();
-        w.property_array_u64("reg", &[0x40_1000_0000, 0x1000_0000]).unwrap();
+        w.property_array_u64("reg", &[0x40_1000_0000, 0x1000_0000])
+            .unwrap();
         w.property_array_u32("bus-range", &[0, 255]).unwrap();
         w.property_array_u32(
             "ranges",
             &[
-                0x0100_0000, 0, 0, 0, 0x3eff_0000, 0, 0x1_0000, //
-                0x0200_0000, 0, 0x1000_0000, 0, 0x1000_0000, 0, 0x2eff_0000, //
-                0x0300_0000, 0x80, 0, 0x80, 0, 0x80, 0,
+                0x0100_0000,
+                0,
+                0,
+                0,
+                0x3eff_0000,
+                0,
+                0x1_0000, //
+                0x0200_0000,
+                0,
+                0x1000_0000,
+                0,
+                0x1000_0000,
+                0,
+                0x2eff_0000, //
+                0x0300_0000,
+                0x80,
+                0,
+                0x80,
+                0,
+                0x80,
+                0,
             ],
         )
         .unwrap();
@@ -783,7 +859,8 @@ mod tests {
             }
         }
         w.property_array_u32("interrupt-map", &imap).unwrap();
-        w.property_array_u32("interrupt-map-mask", &[0x1800, 0, 0, 7]).unwrap();
+        w.property_array_u32("interrupt-map-mask", &[0x1800, 0, 0, 7])
+            .unwrap();
         w.end_node(n).unwrap();
 
         w.end_node(root).unwrap();
@@ -821,11 +898,17 @@ mod tests {
         assert_eq!(p.secure_gpio, None);
 
         let pci = p.pcie.unwrap();
-        assert_eq!((pci.ecam_base, pci.ecam_size), (0x40_1000_0000, 0x1000_0000));
+        assert_eq!(
+            (pci.ecam_base, pci.ecam_size),
+            (0x40_1000_0000, 0x1000_0000)
+        );
         assert_eq!((pci.bus_start, pci.bus_end), (0, 255));
         assert_eq!(pci.io, Some((0x3eff_0000, 0, 0x1_0000)));
         assert_eq!(pci.mmio32, Some((0x1000_0000, 0x1000_0000, 0x2eff_0000)));
-        assert_eq!(pci.mmio64, Some((0x80_0000_0000, 0x80_0000_0000, 0x80_0000_0000)));
+        assert_eq!(
+            pci.mmio64,
+            Some((0x80_0000_0000, 0x80_0000_0000, 0x80_0000_0000))
+        );
         // 32 devices x 4 pins, swizzled every 4 devices through the mask.
         assert_eq!(pci.prt.len(), 128);
         assert_eq!(pci.prt[0], (0, 0, 35));

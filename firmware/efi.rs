@@ -264,7 +264,11 @@ pub fn build(
         c + CONFIG_ENTRY_SIZE + 16,
         &phys(rt_prop_offset()).to_le_bytes(),
     );
-    put(area, c + 2 * CONFIG_ENTRY_SIZE, &LINUX_MEMRESERVE_TABLE_GUID);
+    put(
+        area,
+        c + 2 * CONFIG_ENTRY_SIZE,
+        &LINUX_MEMRESERVE_TABLE_GUID,
+    );
     put(
         area,
         c + 2 * CONFIG_ENTRY_SIZE + 16,
@@ -383,22 +387,43 @@ mod tests {
         for w in m.windows(2) {
             assert!(w[0].end() <= w[1].phys);
         }
-        assert_eq!(m[0], Descriptor { ty: CONVENTIONAL, phys: 0x4000_0000, pages: 256, attr: MEMORY_WB });
-        assert_eq!((m[1].ty, m[1].phys, m[1].pages), (ACPI_RECLAIM, 0x4010_0000, 32));
+        assert_eq!(
+            m[0],
+            Descriptor {
+                ty: CONVENTIONAL,
+                phys: 0x4000_0000,
+                pages: 256,
+                attr: MEMORY_WB
+            }
+        );
+        assert_eq!(
+            (m[1].ty, m[1].phys, m[1].pages),
+            (ACPI_RECLAIM, 0x4010_0000, 32)
+        );
         assert_eq!((m[2].ty, m[2].pages), (RUNTIME_SERVICES_DATA, 1));
         assert_eq!((m[3].ty, m[3].phys), (CONVENTIONAL, 0x4012_1000));
         // The two loader ranges merge; the ragged end rounds up to a page.
-        assert_eq!((m[4].ty, m[4].phys, m[4].pages), (LOADER_DATA, 0x4020_0000, (40 * MIB) / PAGE_SIZE + 1));
+        assert_eq!(
+            (m[4].ty, m[4].phys, m[4].pages),
+            (LOADER_DATA, 0x4020_0000, (40 * MIB) / PAGE_SIZE + 1)
+        );
         assert_eq!(m[5].ty, CONVENTIONAL);
         assert_eq!(m[5].end(), 0x8000_0000);
-        assert_eq!((m[6].ty, m[6].phys, m[6].pages), (CONVENTIONAL, 0x1_0000_0000, 4 * GIB / PAGE_SIZE));
+        assert_eq!(
+            (m[6].ty, m[6].phys, m[6].pages),
+            (CONVENTIONAL, 0x1_0000_0000, 4 * GIB / PAGE_SIZE)
+        );
         assert_eq!(m.len(), 7);
     }
 
     #[test]
     fn map_rejects_bad_carves() {
         let ram = [(0x4000_0000, GIB)];
-        let c = |base, size| Carve { base, size, ty: LOADER_DATA };
+        let c = |base, size| Carve {
+            base,
+            size,
+            ty: LOADER_DATA,
+        };
         assert!(memory_map(&ram, &[c(0x3000_0000, 0x1000)]).is_err());
         assert!(memory_map(&ram, &[c(0x7fff_f000, 0x2000)]).is_err());
         assert!(memory_map(&ram, &[c(0x4000_0000, 0)]).is_err());
@@ -410,11 +435,18 @@ mod tests {
     fn system_table_layout() {
         let map = memory_map(
             &[(0x4000_0000, GIB)],
-            &[Carve { base: 0x4010_0000, size: 0x1000, ty: RUNTIME_SERVICES_DATA }],
+            &[Carve {
+                base: 0x4010_0000,
+                size: 0x1000,
+                ty: RUNTIME_SERVICES_DATA,
+            }],
         )
         .unwrap();
         let mut area = alloc::vec![0xffu8; 4096];
-        assert_eq!(build(&mut area[..100], 0x4010_0000, 0, &map), Err(Error::NoSpace));
+        assert_eq!(
+            build(&mut area[..100], 0x4010_0000, 0, &map),
+            Err(Error::NoSpace)
+        );
         let h = build(&mut area, 0x4010_0000, 0x4011_0000, &map).unwrap();
         let le64 = |at: usize| u64::from_le_bytes(area[at..at + 8].try_into().unwrap());
         let le32 = |at: usize| u32::from_le_bytes(area[at..at + 4].try_into().unwrap());

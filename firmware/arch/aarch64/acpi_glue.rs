@@ -95,8 +95,6 @@ pub fn build(m: &Machine, buf: &mut [u8], phys: u64) -> Result<(u64, u64), Strin
     };
     let mut area = TableArea::new(buf, phys);
     let built = arm::build(&virt, &mut area).map_err(|e| e.to_string())?;
-    let rsdp = area
-        .place(&built.rsdp, 16)
-        .map_err(|e| e.to_string())?;
+    let rsdp = area.place(&built.rsdp, 16).map_err(|e| e.to_string())?;
     Ok((area.used() as u64, rsdp))
 }

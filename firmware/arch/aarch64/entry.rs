@@ -54,11 +54,15 @@ _start:
     // Vectors for the EL we run at: CurrentEL bits 3:2.
     adr     x1, exception_vectors
     mrs     x2, CurrentEL
+    cmp     x2, #(3 << 2)
+    b.eq    7f
     cmp     x2, #(2 << 2)
     b.eq    5f
     msr     vbar_el1, x1
     b       6f
 5:  msr     vbar_el2, x1
+    b       6f
+7:  msr     vbar_el3, x1
 6:  isb
 
     mov     x0, x19

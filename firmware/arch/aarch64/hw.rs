@@ -32,12 +32,13 @@ pub fn fault_registers() -> (u64, u64, u64) {
     let (esr, elr, far): (u64, u64, u64);
     // SAFETY: reads of the current EL's own exception registers.
     unsafe {
-        if current_el() == 2 {
-            asm!("mrs {}, esr_el2", "mrs {}, elr_el2", "mrs {}, far_el2",
-                 out(reg) esr, out(reg) elr, out(reg) far, options(nomem, nostack));
-        } else {
-            asm!("mrs {}, esr_el1", "mrs {}, elr_el1", "mrs {}, far_el1",
-                 out(reg) esr, out(reg) elr, out(reg) far, options(nomem, nostack));
+        match current_el() {
+            3 => asm!("mrs {}, esr_el3", "mrs {}, elr_el3", "mrs {}, far_el3",
+                 out(reg) esr, out(reg) elr, out(reg) far, options(nomem, nostack)),
+            2 => asm!("mrs {}, esr_el2", "mrs {}, elr_el2", "mrs {}, far_el2",
+                 out(reg) esr, out(reg) elr, out(reg) far, options(nomem, nostack)),
+            _ => asm!("mrs {}, esr_el1", "mrs {}, elr_el1", "mrs {}, far_el1",
+                 out(reg) esr, out(reg) elr, out(reg) far, options(nomem, nostack)),
         }
     }
     (esr, elr, far)

@@ -83,7 +83,11 @@ pub fn map_ram(el: u8, memory: &[(u64, u64)]) {
 pub fn enable(el: u8) {
     for i in 0..512u64 {
         let pa = i * MIB2;
-        let d = if pa < FLASH_END { normal(el) } else { device(el) };
+        let d = if pa < FLASH_END {
+            normal(el)
+        } else {
+            device(el)
+        };
         write_entry(&L2_LOW, i as usize, pa | d);
     }
     write_entry(&L1, 0, L2_LOW.0.get() as u64 | TABLE);

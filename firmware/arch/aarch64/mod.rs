@@ -22,7 +22,7 @@ use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use hotstub::arm64_image;
 use hotstub::dt::{self, PsciMethod};
 use hotstub::efi::{self, mem_type, Carve};
-use hotstub::fw_cfg::{key, FwCfg};
+use hotstub::fw_cfg::{key, File, FwCfg};
 use hotstub::{println, NAME, VERSION};
 use hw::{layout, Conduit};
 use linked_list_allocator::Heap;
@@ -166,7 +166,7 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
 fn find_dt(x0: u64) -> Option<&'static [u8]> {
     // Only addresses in RAM are probed: reading an arbitrary x0 could hit
     // a hole in the address map.
-    let from_x0 = if x0 >= RAM_BASE_DTB && x0 % 8 == 0 {
+    let from_x0 = if x0 >= RAM_BASE_DTB && x0.is_multiple_of(8) {
         // SAFETY: RAM starts at RAM_BASE_DTB on every machine this runs on,
         // and a VMM passing x0 passes a DT there.
         unsafe { hw::dt_blob(x0) }
@@ -174,7 +174,16 @@ fn find_dt(x0: u64) -> Option<&'static [u8]> {
         None
     };
     // SAFETY: RAM_BASE_DTB is RAM (see above).
-    from_x0.or_else(|| unsafe { hw::dt_blob(RAM_BASE_DTB) })
+    let blob = from_x0.or_else(|| unsafe { hw::dt_blob(RAM_BASE_DTB) })?;
+    // The entry code has already zeroed .bss in the firmware's RAM: a DT
+    // reaching into it would be damaged (QEMU's is 1 MiB and ends where the
+    // firmware's RAM begins; see linker/aarch64.ld).
+    let (start, end) = (
+        blob.as_ptr() as u64,
+        blob.as_ptr() as u64 + blob.len() as u64,
+    );
+    let (fw_start, fw_end) = layout::fw_ram();
+    (end <= fw_start || start >= fw_end).then_some(blob)
 }
 
 fn align_up(x: u64, a: u64) -> u64 {
@@ -199,7 +208,10 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
         }
         None => {
             set_console(FALLBACK_UART);
-            return Err("no device tree in x0 or at the start of RAM".into());
+            return Err(
+                "no device tree in x0 or at the start of RAM (or it overlaps the firmware's RAM)"
+                    .into(),
+            );
         }
     };
     set_conduit(platform.psci);
@@ -240,14 +252,15 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
     let acpi_len = layout::handoff_efi() - acpi_base;
     // SAFETY: the linker script reserves the hand-off area for this.
     let acpi_buf = unsafe { hw::ram_slice(acpi_base, acpi_len) };
-    let enabled = enabled_cpus(&mut fw, platform.cpus.len())?;
+    let files = file_dir(&mut fw)?;
+    let enabled = enabled_cpus(&mut fw, &files, platform.cpus.len())?;
     // At EL1 Linux calls QEMU's PSCI as the DT names it; at EL2 and EL3 the
     // firmware stays resident as the PSCI (resident.rs).
     let conduit = resident::linux_conduit(el, platform.psci)?;
     let machine = acpi_glue::Machine {
         platform: &platform,
         enabled: &enabled,
-        ged: platform.qemu_acpi_ged(fw.find("etc/acpi/tables").is_ok()),
+        ged: platform.qemu_acpi_ged(find(&files, "etc/acpi/tables").is_some()),
         conduit,
     };
     let (acpi_used, rsdp_phys) = acpi_glue::build(&machine, acpi_buf, acpi_base)?;
@@ -425,13 +438,39 @@ fn load_initrd(
     Ok(Some(Loaded { base, size }))
 }
 
+/// The fw_cfg file directory, read in one DMA transfer: `FwCfg::find`
+/// reads it a byte at a time through the data register, one MMIO exit per
+/// byte, which adds up under TCG.
+fn file_dir(fw: &mut FwCfg<hw::FwCfgMmio>) -> Result<Vec<File>, String> {
+    // FW_CFG_FILE_DIR: be32 count, then 64-byte entries (fw_cfg.rst).
+    let mut count = [0u8; 4];
+    fw.read(key::FILE_DIR, &mut count)
+        .map_err(|e| e.to_string())?;
+    let count = u32::from_be_bytes(count) as usize;
+    let mut dir = alloc::vec![0u8; 4 + 64 * count];
+    fw.read(key::FILE_DIR, &mut dir)
+        .map_err(|e| e.to_string())?;
+    Ok(dir[4..]
+        .chunks_exact(64)
+        .filter_map(|e| e.try_into().ok().map(File::parse))
+        .collect())
+}
+
+fn find<'a>(files: &'a [File], name: &str) -> Option<&'a File> {
+    files.iter().find(|f| f.name() == name.as_bytes())
+}
+
 /// The VMM's policy of which possible vCPUs may come online: the fw_cfg
 /// file `opt/org.hotstub/enabled-cpus` with a Linux-style CPU list (indices
 /// in DT order); without it every vCPU is enabled. A malformed list is an
 /// error rather than a silent fallback.
-fn enabled_cpus(fw: &mut FwCfg<hw::FwCfgMmio>, n: usize) -> Result<Vec<bool>, String> {
+fn enabled_cpus(
+    fw: &mut FwCfg<hw::FwCfgMmio>,
+    files: &[File],
+    n: usize,
+) -> Result<Vec<bool>, String> {
     const POLICY: &str = "opt/org.hotstub/enabled-cpus";
-    let Ok(file) = fw.find(POLICY) else {
+    let Some(file) = find(files, POLICY) else {
         return Ok(alloc::vec![true; n]);
     };
     let mut text = alloc::vec![0u8; file.size as usize];
