@@ -17,10 +17,12 @@
 use core::arch::{asm, global_asm};
 use core::cell::UnsafeCell;
 
+use hotstub::arm_resident::{external_abort, Features, IdRegs, SPSR_EL1H_MASKED};
+use hotstub::arm_resident::{EC_DABT_LOWER, EC_HVC64, EC_IABT_LOWER, EC_SMC64};
 use hotstub::dt::Platform;
 use hotstub::psci::ids::{self, ret};
 use hotstub::stage2::{self, Table};
-use hotstub::{println, psci};
+use hotstub::println;
 
 use super::hw::{self, Conduit};
 use super::resident::{self, Frame, Machine, STACK_SIZE};
@@ -28,10 +30,6 @@ use super::resident::{self, Frame, Machine, STACK_SIZE};
 /// QEMU virt flash: two 64 MiB banks at 0 (hw/arm/virt.c `base_memmap`
 /// VIRT_FLASH). The firmware's code and constants live there.
 const FLASH: (u64, u64) = (0, 128 << 20);
-
-/// SPSR for entering EL1h with D, A, I, F masked (Arm ARM C5.2.19
-/// SPSR_EL2: M[3:0] = 0b0101, DAIF at bits 9:6).
-const SPSR_EL1H_MASKED: u64 = 0x3c5;
 
 /// Tables for stage 2: two concatenated level-1 tables plus splits for the
 /// holes (flash: one level-2 table; the firmware's RAM: one level-2 and
@@ -114,183 +112,36 @@ extern "C" {
     static res_el2_vectors: u8;
 }
 
-fn read_id(f: impl Fn() -> u64, shift: u32) -> u64 {
-    (f() >> shift) & 0xf
-}
-
-macro_rules! sysreg {
-    ($name:literal) => {
-        || {
-            let v: u64;
-            // SAFETY: ID and control register reads have no side effects.
-            unsafe { asm!(concat!("mrs {}, ", $name), out(reg) v, options(nomem, nostack)) };
-            v
-        }
-    };
-}
-
-/// ID registers by encoding where the assembler may not know the name.
-const ID_AA64PFR0: &str = "id_aa64pfr0_el1";
-fn pfr0() -> u64 {
-    sysreg!("id_aa64pfr0_el1")()
-}
-fn pfr1() -> u64 {
-    sysreg!("id_aa64pfr1_el1")()
-}
-fn pfr2() -> u64 {
-    sysreg!("S3_0_C0_C4_2")()
-}
-fn mmfr0() -> u64 {
-    sysreg!("id_aa64mmfr0_el1")()
-}
-fn mmfr1() -> u64 {
-    sysreg!("id_aa64mmfr1_el1")()
-}
-fn mmfr3() -> u64 {
-    sysreg!("S3_0_C0_C7_3")()
-}
-fn isar1() -> u64 {
-    sysreg!("id_aa64isar1_el1")()
-}
-fn isar2() -> u64 {
-    sysreg!("S3_0_C0_C6_2")()
-}
-fn smfr0() -> u64 {
-    sysreg!("S3_0_C0_C4_5")()
-}
-fn dfr0() -> u64 {
-    sysreg!("id_aa64dfr0_el1")()
-}
-
-/// CPU features that decide which EL2 controls to open (ID register
-/// fields, Arm ARM D19.2).
-pub struct Features {
-    pub sve: bool,
-    pub sme: bool,
-    pub sme_fa64: bool,
-    pub sme2: bool,
-    pub pauth: bool,
-    pub mte2: bool,
-    pub csv2_2: bool,
-    pub gicv3_sysregs: bool,
-    pub pmu: bool,
-    pub hcx: bool,
-    pub fgt: bool,
-    pub tcr2: bool,
-    pub sctlr2: bool,
-    pub s1pie: bool,
-    pub s1poe: bool,
-    pub mops: bool,
-    pub fpm: bool,
-    pub amu: bool,
-}
-
-impl Features {
-    pub fn read() -> Self {
-        let _ = ID_AA64PFR0;
-        let pmuver = read_id(dfr0, 8);
-        Features {
-            sve: read_id(pfr0, 32) != 0,
-            sme: read_id(pfr1, 24) != 0,
-            sme_fa64: read_id(pfr1, 24) != 0 && smfr0() >> 63 != 0,
-            sme2: read_id(pfr1, 24) != 0 && read_id(smfr0, 56) != 0,
-            pauth: read_id(isar1, 4) != 0 || read_id(isar1, 8) != 0 || read_id(isar2, 12) != 0,
-            mte2: read_id(pfr1, 8) >= 2,
-            csv2_2: read_id(pfr0, 56) >= 2,
-            gicv3_sysregs: read_id(pfr0, 24) != 0,
-            pmu: pmuver != 0 && pmuver != 0xf,
-            hcx: read_id(mmfr1, 40) != 0,
-            fgt: read_id(mmfr0, 56) != 0,
-            tcr2: read_id(mmfr3, 0) != 0,
-            sctlr2: read_id(mmfr3, 4) != 0,
-            s1pie: read_id(mmfr3, 8) != 0,
-            s1poe: read_id(mmfr3, 16) != 0,
-            mops: read_id(isar2, 16) != 0,
-            fpm: read_id(pfr2, 32) != 0,
-            amu: read_id(pfr0, 44) != 0,
-        }
+/// The ID registers `arm_resident::Features` is derived from. Registers
+/// the assembler may not know by name are given by encoding:
+/// ID_AA64PFR2_EL1 S3_0_C0_C4_2, ID_AA64SMFR0_EL1 S3_0_C0_C4_5,
+/// ID_AA64ISAR2_EL1 S3_0_C0_C6_2, ID_AA64MMFR3_EL1 S3_0_C0_C7_3 (all
+/// read as zero where not implemented, Arm ARM D19.2).
+pub fn features() -> Features {
+    let mut id = IdRegs::default();
+    // SAFETY: ID register reads have no side effects.
+    unsafe {
+        asm!("mrs {}, id_aa64pfr0_el1", "mrs {}, id_aa64pfr1_el1", "mrs {}, S3_0_C0_C4_2",
+             "mrs {}, id_aa64mmfr0_el1", "mrs {}, id_aa64mmfr1_el1",
+             out(reg) id.pfr0, out(reg) id.pfr1, out(reg) id.pfr2, out(reg) id.mmfr0,
+             out(reg) id.mmfr1, options(nomem, nostack));
+        asm!("mrs {}, S3_0_C0_C7_3", "mrs {}, id_aa64isar1_el1", "mrs {}, S3_0_C0_C6_2",
+             "mrs {}, S3_0_C0_C4_5", "mrs {}, id_aa64dfr0_el1",
+             out(reg) id.mmfr3, out(reg) id.isar1, out(reg) id.isar2, out(reg) id.smfr0,
+             out(reg) id.dfr0, options(nomem, nostack));
     }
-
-    /// The "n" (negative polarity: 0 traps) bits of HFGRTR_EL2/HFGWTR_EL2
-    /// for the EL1 registers of features present (Arm ARM D24.2.60
-    /// HFGRTR_EL2): nPOR_EL1 60, nPOR_EL0 59, nPIR_EL1 58, nPIRE0_EL1 57,
-    /// nTPIDR2_EL0 55, nSMPRI_EL1 54.
-    pub fn fgt_open(&self) -> u64 {
-        let mut v = 0;
-        if self.s1poe {
-            v |= (1 << 60) | (1 << 59);
-        }
-        if self.s1pie {
-            v |= (1 << 58) | (1 << 57);
-        }
-        if self.sme {
-            v |= (1 << 55) | (1 << 54);
-        }
-        v
-    }
-
-    /// HCRX_EL2 (Arm ARM D24.2.64): MSCEn 11 (FEAT_MOPS instructions at
-    /// EL1/EL0), TCR2En 14, SCTLR2En 15, EnFPM 23.
-    pub fn hcrx(&self) -> u64 {
-        let mut v = 0;
-        if self.mops {
-            v |= 1 << 11;
-        }
-        if self.tcr2 {
-            v |= 1 << 14;
-        }
-        if self.sctlr2 {
-            v |= 1 << 15;
-        }
-        if self.fpm {
-            v |= 1 << 23;
-        }
-        v
-    }
-}
-
-/// HCR_EL2 for the kernel at EL1 (Arm ARM D24.2.63): VM (0) stage 2 on,
-/// TSC (19) SMC traps to EL2, RW (31) EL1 is AArch64, APK (40) / API (41)
-/// pointer authentication keys and instructions untrapped, EnSCXT (53)
-/// SCXTNUM_EL1 untrapped, ATA (56) allocation tags untrapped. IMO/FMO/AMO
-/// stay 0: interrupts and SErrors go to EL1, the GIC stays the kernel's.
-fn hcr(f: &Features) -> u64 {
-    let mut v = (1 << 0) | (1 << 19) | (1 << 31);
-    if f.pauth {
-        v |= (1 << 40) | (1 << 41);
-    }
-    if f.csv2_2 {
-        v |= 1 << 53;
-    }
-    if f.mte2 {
-        v |= 1 << 56;
-    }
-    v
-}
-
-/// CPTR_EL2 with HCR_EL2.E2H = 0 (Arm ARM D24.2.32): RES1 bits 13, 9 and
-/// 7:0; TZ (8) and TSM (12) are RES1 without SVE/SME and cleared with them;
-/// TFP (10), TTA (20), TAM (30), TCPAC (31) clear. Nothing traps.
-fn cptr(f: &Features) -> u64 {
-    let mut v = (1 << 13) | (1 << 9) | 0xff;
-    if !f.sve {
-        v |= 1 << 8;
-    }
-    if !f.sme {
-        v |= 1 << 12;
-    }
-    v
+    Features::from_id(&id)
 }
 
 /// Per-CPU EL2 state for running the kernel at EL1.
 fn init_cpu(vttbr: u64) {
-    let f = Features::read();
+    let f = features();
     let vbar = (&raw const res_el2_vectors) as u64;
     // SAFETY: EL2 control registers; none of them affects the firmware's
     // own EL2 translation regime or stack, and the values open EL1 up
     // rather than take anything from the firmware.
     unsafe {
-        asm!("msr cptr_el2, {}", "isb", in(reg) cptr(&f), options(nostack));
+        asm!("msr cptr_el2, {}", "isb", in(reg) f.cptr_el2(), options(nostack));
         if f.sve {
             // ZCR_EL2.LEN = 15: the largest vector length (EL1 chooses).
             asm!("msr S3_4_C1_C2_0, {}", in(reg) 0xfu64, options(nostack));
@@ -301,13 +152,13 @@ fn init_cpu(vttbr: u64) {
                 0xfu64 | if f.sme2 { 1 << 30 } else { 0 } | if f.sme_fa64 { 1 << 31 } else { 0 };
             asm!("msr S3_4_C1_C2_6, {}", in(reg) v, options(nostack));
         }
-        asm!("msr hcr_el2, {}", in(reg) hcr(&f), options(nostack));
+        asm!("msr hcr_el2, {}", in(reg) f.hcr_el2(), options(nostack));
         if f.hcx {
-            asm!("msr S3_4_C1_C2_2, {}", in(reg) f.hcrx(), options(nostack));
+            asm!("msr S3_4_C1_C2_2, {}", in(reg) f.hcrx_el2(), options(nostack));
         }
         if f.fgt {
             // HFGRTR_EL2, HFGWTR_EL2, HFGITR_EL2, HDFGRTR_EL2, HDFGWTR_EL2.
-            let open = f.fgt_open();
+            let open = f.hfgxtr_el2();
             asm!("msr S3_4_C1_C1_4, {0}", "msr S3_4_C1_C1_5, {0}",
                  "msr S3_4_C1_C1_6, xzr", "msr S3_4_C3_C1_4, xzr", "msr S3_4_C3_C1_5, xzr",
                  in(reg) open, options(nostack));
@@ -488,12 +339,6 @@ fn el2_fault_regs() -> (u64, u64, u64, u64) {
     (esr, elr, far, hpfar)
 }
 
-/// Exception classes (ESR_ELx.EC, Arm ARM D24.2.52).
-const EC_HVC64: u64 = 0x16;
-const EC_SMC64: u64 = 0x17;
-const EC_IABT_LOWER: u64 = 0x20;
-const EC_DABT_LOWER: u64 = 0x24;
-
 /// Synchronous exception from EL1/EL0.
 #[no_mangle]
 extern "C" fn hotstub_el2_sync(f: &mut Frame) {
@@ -519,58 +364,26 @@ extern "C" fn hotstub_el2_sync(f: &mut Frame) {
 
 /// A stage-2 fault: the kernel touched the firmware's memory (or an IPA
 /// beyond the map). The access must not happen and the firmware must go
-/// on, so the kernel gets what real hardware gives for an access nobody
-/// answers: a synchronous external abort, taken to EL1 as if the fault had
-/// happened there (Arm ARM D1.3.5 "Exception entry"; ESR_EL1 ISS DFSC/IFSC
-/// 0b010000 "Synchronous External abort, not on translation table walk").
+/// on: the kernel gets a synchronous external abort at EL1
+/// (`arm_resident::external_abort`), as if nobody answered the access.
 fn inject_external_abort(f: &mut Frame, esr: u64, far: u64, hpfar: u64) {
-    let fsc = esr & 0x3f;
-    // Translation (0b0001xx) and address size (0b0000xx) faults come from
-    // the holes and the map's edge; access flag and permission faults
-    // cannot occur with these tables.
-    if fsc > 0x07 {
-        resident::unexpected("stage-2 abort", esr, f.elr, far, hpfar);
-    }
-    let data = esr >> 26 == EC_DABT_LOWER;
-    // Vector offset by where the exception came from (Arm ARM D1.3.1):
-    // EL1 with SP_EL0 +0x000, EL1 with SP_EL1 +0x200, lower EL (EL0,
-    // AArch64) +0x400.
-    let (offset, same_el) = match f.spsr & 0xf {
-        0b0100 => (0x000, true),
-        0b0101 => (0x200, true),
-        0b0000 => (0x400, false),
-        _ => resident::unexpected("stage-2 abort from AArch32", esr, f.elr, far, hpfar),
-    };
-    let ec = match (data, same_el) {
-        (true, true) => 0x25,
-        (true, false) => 0x24,
-        (false, true) => 0x21,
-        (false, false) => 0x20,
-    };
-    // IL (25): 32-bit instruction; WnR (6) and CM (8) from the original
-    // data abort.
-    let iss = 0x10 | if data { esr & ((1 << 6) | (1 << 8)) } else { 0 };
-    let esr1 = (ec << 26) | (1 << 25) | iss;
     let (vbar, sctlr): (u64, u64);
-    // SAFETY: EL1 exception registers of the interrupted kernel, written
-    // exactly as an exception taken to EL1 would.
+    // SAFETY: reads of the interrupted kernel's EL1 registers.
     unsafe {
         asm!("mrs {}, vbar_el1", "mrs {}, sctlr_el1", out(reg) vbar, out(reg) sctlr,
              options(nomem, nostack));
+    }
+    let Some(inj) = external_abort(esr, f.spsr, sctlr) else {
+        resident::unexpected("stage-2 abort", esr, f.elr, far, hpfar);
+    };
+    // SAFETY: EL1 exception registers of the interrupted kernel, written
+    // exactly as an exception taken to EL1 would.
+    unsafe {
         asm!("msr esr_el1, {}", "msr far_el1, {}", "msr elr_el1, {}", "msr spsr_el1, {}",
-             in(reg) esr1, in(reg) far, in(reg) f.elr, in(reg) f.spsr, options(nostack));
+             in(reg) inj.esr, in(reg) far, in(reg) f.elr, in(reg) f.spsr, options(nostack));
     }
-    // New PSTATE: EL1h, DAIF masked; PAN (22) set when SCTLR_EL1.SPAN (23)
-    // is 0, else kept; SSBS (12) from SCTLR_EL1.DSSBS (44); DIT (24) kept.
-    let mut spsr = SPSR_EL1H_MASKED | (f.spsr & (1 << 24));
-    if sctlr & (1 << 23) == 0 || f.spsr & (1 << 22) != 0 {
-        spsr |= 1 << 22;
-    }
-    if sctlr & (1 << 44) != 0 {
-        spsr |= 1 << 12;
-    }
-    f.elr = vbar + offset;
-    f.spsr = spsr;
+    f.elr = vbar + inj.vector;
+    f.spsr = inj.spsr;
 }
 
 /// Any other exception at or into EL2 (`index`: the vector, Arm ARM
@@ -584,6 +397,5 @@ extern "C" fn hotstub_el2_unexpected(index: u64) -> ! {
         "hotstub: error: resident firmware: unexpected {} exception from {from}: ESR={esr:#x} ELR={elr:#x} FAR={far:#x} HPFAR={hpfar:#x}",
         KIND[(index & 3) as usize]
     );
-    let _ = psci::ids::SYSTEM_OFF;
     MACHINE.system_off()
 }

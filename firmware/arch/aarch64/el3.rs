@@ -40,17 +40,11 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use hotstub::dt::Platform;
 use hotstub::println;
 
-use super::el2::Features;
 use super::resident::{self, Frame, Machine, STACK_SIZE};
+use hotstub::arm_resident::{el3_map, sgi0r, SPSR_EL2H_MASKED};
 
-/// QEMU virt flash: two 64 MiB banks at 0 (hw/arm/virt.c `base_memmap`).
-const FLASH_END: u64 = 128 << 20;
-const GIB: u64 = 1 << 30;
-const MIB2: u64 = 2 << 20;
 const PAGE: u64 = 4 << 10;
 
-/// SPSR for entering EL2h with D, A, I, F masked (M[3:0] = 0b1001).
-const SPSR_EL2H_MASKED: u64 = 0x3c9;
 /// SCTLR_EL2 with only its RES1 bits (Arm ARM D24.2.158, E2H = 0): MMU,
 /// caches and alignment checks off, little-endian, the state PSCI CPU_ON
 /// promises at the entry point.
@@ -62,14 +56,6 @@ const SCTLR_EL2_RESET: u64 = 0x30c5_0830;
 const RELEASE_MAGIC: u64 = 0x484f_5453_5455_4233; // "HOTSTUB3"
 const RELEASE_WORDS: usize = 9;
 const RELEASE_SIZE: u64 = 128;
-
-/// Stage-1 descriptor bits (Arm ARM D8.3): table/page (0b11), block
-/// (0b01), AttrIndx (4:2; MAIR index 0 Normal write-back, 1 Device), SH
-/// inner (9:8), AF (10), AP[1] (6, RES1 in the EL3 regime), XN (54).
-const TABLE: u64 = 0b11;
-const BLOCK: u64 = 0b01;
-const NORMAL: u64 = (3 << 8) | (1 << 10) | (1 << 6); // AttrIndx 0
-const DEVICE: u64 = (1 << 2) | (1 << 10) | (1 << 6) | (1 << 54);
 
 #[repr(C, align(4096))]
 struct Tables(UnsafeCell<[[u64; 512]; 4]>);
@@ -313,22 +299,10 @@ fn gicr_setup(rd: u64) {
     mmio_write(sgi + 0x100, 1 << WAKE_SGI);
 }
 
-/// Sends the wake-up SGI (ICC_SGI0R_EL1, Arm ARM D24.2.x / IHI 0069
-/// 12.2.21: TargetList 15:0, Aff1 23:16, INTID 27:24, Aff2 39:32, IRM 40,
-/// RS 47:44, Aff3 55:48) to `mpidr`, or with `None` to every other CPU.
+/// Sends the wake-up SGI to `mpidr`, or with `None` to every other CPU
+/// (ICC_SGI0R_EL1, `arm_resident::sgi0r`).
 fn send_wake(mpidr: Option<u64>) {
-    let v = (WAKE_SGI as u64) << 24
-        | match mpidr {
-            None => 1 << 40,
-            Some(m) => {
-                let aff0 = m & 0xff;
-                (1 << (aff0 & 15))
-                    | ((m >> 8) & 0xff) << 16
-                    | ((m >> 16) & 0xff) << 32
-                    | (aff0 >> 4) << 44
-                    | ((m >> 32) & 0xff) << 48
-            }
-        };
+    let v = sgi0r(WAKE_SGI, mpidr);
     // SAFETY: generates an SGI; the receivers only leave WFI.
     unsafe { asm!("dsb ish", "msr S3_0_C12_C11_7, {}", "isb", in(reg) v, options(nostack)) };
 }
@@ -350,67 +324,16 @@ fn gicr_init(mpidr: u64) -> Result<(), &'static str> {
         .ok_or("no GIC redistributor for this CPU")
 }
 
-/// SCR_EL3 for a non-secure world with EL2 (Arm ARM D24.2.146): NS (0),
-/// RES1 5:4, HCE (8), RW (10); SMD (7) 0 so SMC works; IRQ/FIQ/EA (1-3) 0
-/// so interrupts and SErrors stay in the normal world. Then the enables
-/// for the features this CPU has whose registers Linux's EL2 set-up
-/// touches: APK (16) / API (17), EnSCXT (25), ATA (26), FGTEn (27), ECVEn
-/// (28), HXEn (38), GCSEn (39), EnTP2 (41), TCR2En (43), SCTLR2En (44),
-/// PIEn (45), AIEn (46), EnFPM (50).
-fn scr(f: &Features) -> u64 {
-    let mut v: u64 = 1 | (3 << 4) | (1 << 8) | (1 << 10);
-    let pfr1 = read("id_aa64pfr1");
-    let mmfr0 = read("id_aa64mmfr0");
-    let mmfr3 = read("mmfr3");
-    let bits: [(bool, u64); 13] = [
-        (f.pauth, (1 << 16) | (1 << 17)),
-        (f.csv2_2, 1 << 25),
-        (f.mte2, 1 << 26),
-        (f.fgt, 1 << 27),
-        ((mmfr0 >> 60) & 0xf != 0, 1 << 28),
-        (f.hcx, 1 << 38),
-        ((pfr1 >> 44) & 0xf != 0, 1 << 39),
-        (f.sme, 1 << 41),
-        (f.tcr2, 1 << 43),
-        (f.sctlr2, 1 << 44),
-        (f.s1pie, 1 << 45),
-        ((mmfr3 >> 24) & 0xf != 0, 1 << 46),
-        (f.fpm, 1 << 50),
-    ];
-    for (has, b) in bits {
-        if has {
-            v |= b;
-        }
-    }
-    v
-}
-
-fn read(which: &str) -> u64 {
-    let v: u64;
-    // SAFETY: ID register reads have no side effects.
-    unsafe {
-        match which {
-            "id_aa64pfr1" => asm!("mrs {}, id_aa64pfr1_el1", out(reg) v, options(nomem, nostack)),
-            "id_aa64mmfr0" => asm!("mrs {}, id_aa64mmfr0_el1", out(reg) v, options(nomem, nostack)),
-            _ => asm!("mrs {}, S3_0_C0_C7_3", out(reg) v, options(nomem, nostack)),
-        }
-    }
-    v
-}
-
 /// Per-CPU EL3 state: SCR, CPTR (no FP/SVE/SME traps), SVE/SME lengths,
 /// the GIC system register interface and this CPU's redistributor, the
 /// vectors.
 fn init_cpu() -> Result<(), &'static str> {
-    let f = Features::read();
-    // CPTR_EL3 (Arm ARM D24.2.33): EZ (8) with SVE, ESM (12) with SME;
-    // TFP (10), TTA (20), TAM (30), TCPAC (31) clear.
-    let cptr = if f.sve { 1 << 8 } else { 0 } | if f.sme { 1 << 12 } else { 0 };
+    let f = super::el2::features();
     let vbar = (&raw const res_el3_vectors) as u64;
     // SAFETY: EL3 control registers; they open the lower ELs and do not
     // affect the firmware's own translation regime or stack.
     unsafe {
-        asm!("msr cptr_el3, {}", "isb", in(reg) cptr as u64, options(nostack));
+        asm!("msr cptr_el3, {}", "isb", in(reg) f.cptr_el3(), options(nostack));
         if f.sve {
             // ZCR_EL3.LEN = 15: the lower ELs choose the vector length.
             asm!("msr S3_6_C1_C2_0, {}", in(reg) 0xfu64, options(nostack));
@@ -421,7 +344,7 @@ fn init_cpu() -> Result<(), &'static str> {
                 0xfu64 | if f.sme2 { 1 << 30 } else { 0 } | if f.sme_fa64 { 1 << 31 } else { 0 };
             asm!("msr S3_6_C1_C2_6, {}", in(reg) v, options(nostack));
         }
-        asm!("msr scr_el3, {}", "msr vbar_el3, {}", "isb", in(reg) scr(&f), in(reg) vbar,
+        asm!("msr scr_el3, {}", "msr vbar_el3, {}", "isb", in(reg) f.scr_el3(), in(reg) vbar,
              options(nostack));
         if f.gicv3_sysregs {
             // ICC_SRE_EL3: SRE (0), DFB (1), DIB (2), Enable (3): the lower
@@ -514,45 +437,11 @@ fn clear_release() {
     super::mmu::clean_to_poc(r, RELEASE_SIZE);
 }
 
-/// Builds the EL3 map of the resident firmware: flash and secure RAM
-/// Normal, the rest of the first GiB Device, the second GiB Normal
-/// identity except `[fw_start, fw_end)`, which goes to `secure`.
-fn build_map(secure: (u64, u64), fw: (u64, u64)) -> Result<u64, String> {
-    let (fs, fe) = fw;
-    let to_secure = |va: u64| secure.0 + (va - fs);
-    if fs / MIB2 != (fe - 1) / MIB2 || fs < GIB || fe > 2 * GIB {
-        return Err("the firmware's RAM must lie in one 2 MiB block of the second GiB".into());
-    }
+/// The resident EL3 map (`arm_resident::el3_map`) in `TABLES`.
+fn build_map(secure: (u64, u64), fw: (u64, u64)) -> Result<u64, &'static str> {
     // SAFETY: only the boot CPU, before the map is in use.
     let t = unsafe { &mut *TABLES.0.get() };
-    let pa = |i: usize| to_secure(TABLES.0.get() as u64 + (i as u64) * PAGE);
-    let in_secure = |a: u64| secure.0 <= a && a < secure.0 + secure.1;
-    for i in 0..512u64 {
-        let a = i * MIB2;
-        t[1][i as usize] = a
-            | BLOCK
-            | if a < FLASH_END || in_secure(a) {
-                NORMAL
-            } else {
-                DEVICE
-            };
-        let a = GIB + i * MIB2;
-        t[2][i as usize] = a | BLOCK | NORMAL;
-    }
-    let block = fs / MIB2 * MIB2;
-    t[2][((block - GIB) / MIB2) as usize] = pa(3) | TABLE;
-    for j in 0..512u64 {
-        let va = block + j * PAGE;
-        let out = if fs <= va && va < fe {
-            to_secure(va)
-        } else {
-            va
-        };
-        t[3][j as usize] = out | TABLE | NORMAL;
-    }
-    t[0][0] = pa(1) | TABLE;
-    t[0][1] = pa(2) | TABLE;
-    Ok(pa(0))
+    el3_map(t, TABLES.0.get() as u64, secure, fw)
 }
 
 /// Stays resident at EL3 and enters the kernel at EL2 on the boot CPU.
