@@ -20,9 +20,9 @@ use core::cell::UnsafeCell;
 use hotstub::arm_resident::{external_abort, Features, IdRegs, SPSR_EL1H_MASKED};
 use hotstub::arm_resident::{EC_DABT_LOWER, EC_HVC64, EC_IABT_LOWER, EC_SMC64};
 use hotstub::dt::Platform;
+use hotstub::println;
 use hotstub::psci::ids::{self, ret};
 use hotstub::stage2::{self, Table};
-use hotstub::println;
 
 use super::hw::{self, Conduit};
 use super::resident::{self, Frame, Machine, STACK_SIZE};
