@@ -10,6 +10,7 @@ extern crate alloc;
 
 pub mod acpi;
 pub mod arm64_image;
+pub mod arm_resident;
 pub mod console;
 pub mod cpulist;
 pub mod cpus;

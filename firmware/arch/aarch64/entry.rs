@@ -27,7 +27,9 @@ _start:
     mov     x2, #0xffffff
     orr     x2, x2, #0xff00000000
     tst     x1, x2
-    b.ne    park_secondary
+    // Only at EL3 do secondaries get here: they wait for the resident
+    // firmware (el3.rs).
+    b.ne    res_el3_secondary_reset
 
     // Copy .data from flash to RAM, zero .bss (linker symbols are 16-byte
     // aligned, so 16-byte steps are exact).

@@ -5,9 +5,12 @@
 extern crate alloc;
 
 mod acpi_glue;
+mod el2;
+mod el3;
 mod entry;
 mod hw;
 mod mmu;
+mod resident;
 
 use alloc::boxed::Box;
 use alloc::format;
@@ -251,12 +254,9 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
     let acpi_buf = unsafe { hw::ram_slice(acpi_base, acpi_len) };
     let files = file_dir(&mut fw)?;
     let enabled = enabled_cpus(&mut fw, &files, platform.cpus.len())?;
-    // Linux calls the PSCI the DT names: QEMU's, reached by HVC from EL1 or
-    // by SMC from EL2. At EL3 there is no PSCI below the firmware, and the
-    // resident handler that would provide one is not part of this build.
-    let conduit = platform
-        .psci
-        .ok_or("at EL3 the firmware would have to provide PSCI itself; not supported")?;
+    // At EL1 Linux calls QEMU's PSCI as the DT names it; at EL2 and EL3 the
+    // firmware stays resident as the PSCI (resident.rs).
+    let conduit = resident::linux_conduit(el, platform.psci)?;
     let machine = acpi_glue::Machine {
         platform: &platform,
         enabled: &enabled,
@@ -285,11 +285,16 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
             size: handoff_end - dt_base,
             ty: mem_type::LOADER_DATA,
         },
-        // The firmware's own data, heap and stack are dead once Linux runs.
+        // The firmware's own data, heap and stack: dead once Linux runs at
+        // EL1, the resident PSCI handler's at EL2 (see resident.rs).
         Carve {
             base: handoff_end,
             size: fw_end - handoff_end,
-            ty: mem_type::BOOT_SERVICES_DATA,
+            ty: if el == 2 {
+                mem_type::RUNTIME_SERVICES_CODE
+            } else {
+                mem_type::BOOT_SERVICES_DATA
+            },
         },
         Carve {
             base: kernel.base,
@@ -312,7 +317,26 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
             ty: mem_type::LOADER_DATA,
         });
     }
-    let map = efi::memory_map(&platform.memory, &carves).map_err(|e| e.to_string())?;
+    // At EL3 the resident firmware moves to the secure RAM (el3.rs), which
+    // the memory map lists as reserved.
+    let mut ram = platform.memory.clone();
+    let secure = if el == 3 {
+        let blob = find_dt(x0).ok_or("the device tree went missing")?;
+        let s = el3::secure_ram(blob)?;
+        ram.push(s);
+        carves.push(Carve {
+            base: s.0,
+            size: s.1,
+            ty: mem_type::RESERVED,
+        });
+        Some(s)
+    } else {
+        None
+    };
+    let mut map = efi::memory_map(&ram, &carves).map_err(|e| e.to_string())?;
+    if let Some(s) = secure {
+        el3::not_for_linux(&mut map, s);
+    }
     // SAFETY: the linker script reserves the hand-off area for this.
     let efi_buf = unsafe { hw::ram_slice(efi_base, dt_base - efi_base) };
     let handoff = efi::build(efi_buf, efi_base, rsdp_phys, &map).map_err(|e| e.to_string())?;
@@ -341,6 +365,26 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
     println!("{NAME}: {}.{:03} ms in firmware", us / 1000, us % 1000);
     // Linux reads the hand-off data with its caches off.
     mmu::clean_to_poc(acpi_base, handoff_end - acpi_base);
+    if let Some(s) = secure {
+        return el3::enter(
+            &platform,
+            &enabled,
+            s,
+            (handoff_end, fw_end),
+            t0,
+            kernel.base,
+            dt_base,
+        );
+    }
+    if el == 2 {
+        return el2::enter(
+            &platform,
+            &enabled,
+            (handoff_end, fw_end),
+            kernel.base,
+            dt_base,
+        );
+    }
     // SAFETY: the Image was validated and loaded at its 2 MiB aligned base +
     // text_offset, the DT was just written; the firmware needs nothing after.
     unsafe { hw::enter_kernel(el, kernel.base, dt_base) }

@@ -1,0 +1,401 @@
+//! Resident at EL2 (`virt,virtualization=on`): the kernel runs at EL1 under
+//! the firmware, which answers its PSCI calls (HVC, and SMC trapped by
+//! HCR_EL2.TSC) and hides its own memory with stage-2 translation.
+//!
+//! QEMU offers its PSCI to EL2 by SMC (hw/arm/virt.c: the conduit is SMC
+//! when EL2 exists and EL3 does not) and starts the secondaries at the
+//! caller's EL, so CPU_ON of an allowed vCPU is forwarded there with the
+//! firmware's own EL2 entry, which sets that CPU's EL2 state and only then
+//! enters the kernel at EL1.
+//!
+//! Register fields: Arm ARM (DDI 0487) D23/D24 (the EL2 system registers),
+//! exception syndromes D24.2.52 ESR_ELx. The set of EL2 controls Linux
+//! expects a hypervisor below it to have opened is the one its own
+//! `init_el2_state` sets when Linux boots at EL2 (arch/arm64/include/asm/
+//! el2_setup.h); each is gated on its ID register field here.
+
+use core::arch::{asm, global_asm};
+use core::cell::UnsafeCell;
+
+use hotstub::arm_resident::{external_abort, Features, IdRegs, SPSR_EL1H_MASKED};
+use hotstub::arm_resident::{EC_DABT_LOWER, EC_HVC64, EC_IABT_LOWER, EC_SMC64};
+use hotstub::dt::Platform;
+use hotstub::println;
+use hotstub::psci::ids::{self, ret};
+use hotstub::stage2::{self, Table};
+
+use super::hw::{self, Conduit};
+use super::resident::{self, Frame, Machine, STACK_SIZE};
+
+/// QEMU virt flash: two 64 MiB banks at 0 (hw/arm/virt.c `base_memmap`
+/// VIRT_FLASH). The firmware's code and constants live there.
+const FLASH: (u64, u64) = (0, 128 << 20);
+
+/// Tables for stage 2: two concatenated level-1 tables plus splits for the
+/// holes (flash: one level-2 table; the firmware's RAM: one level-2 and
+/// up to two level-3 tables).
+const S2_TABLES: usize = stage2::L1_TABLES + 6;
+
+#[repr(C, align(8192))]
+struct S2Tables(UnsafeCell<[Table; S2_TABLES]>);
+// SAFETY: written once by the boot CPU before stage 2 is enabled anywhere;
+// afterwards only the table walkers read them.
+unsafe impl Sync for S2Tables {}
+static S2: S2Tables = S2Tables(UnsafeCell::new([[0; 512]; S2_TABLES]));
+
+/// What a secondary needs before its MMU is on, read with caches off (so
+/// cleaned to PoC after writing): the boot CPU's EL2 stage-1 settings and
+/// where the handler stacks are. Layout shared with `res_el2_secondary`.
+#[repr(C, align(64))]
+struct SecondaryBoot {
+    mair: u64,
+    tcr: u64,
+    ttbr: u64,
+    sctlr: u64,
+    stacks: u64,
+    count: u64,
+}
+struct BootCell(UnsafeCell<SecondaryBoot>);
+// SAFETY: written once by the boot CPU before any secondary is started.
+unsafe impl Sync for BootCell {}
+static BOOT: BootCell = BootCell(UnsafeCell::new(SecondaryBoot {
+    mair: 0,
+    tcr: 0,
+    ttbr: 0,
+    sctlr: 0,
+    stacks: 0,
+    count: 0,
+}));
+
+/// Stage-2 settings every CPU loads.
+static VTTBR: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+global_asm!(
+    r#"
+    .section .text.res_el2, "ax"
+    .balign 4
+    // QEMU's CPU_ON brings a secondary here at EL2, MMU off, x0 = its
+    // vCPU index (the context id the firmware passed).
+    .global res_el2_secondary
+res_el2_secondary:
+    mov     x19, x0
+    ldr     x1, ={boot}
+    ldp     x2, x3, [x1]
+    ldp     x4, x5, [x1, #16]
+    msr     mair_el2, x2
+    msr     tcr_el2, x3
+    msr     ttbr0_el2, x4
+    isb
+    tlbi    alle2
+    dsb     nsh
+    isb
+    msr     sctlr_el2, x5
+    isb
+    ldp     x6, x7, [x1, #32]
+    cmp     x19, x7
+    b.hs    1f
+    add     x8, x19, #1
+    mov     x9, #{stack}
+    madd    x6, x8, x9, x6
+    mov     sp, x6
+    mov     x0, x19
+    bl      hotstub_el2_secondary
+1:  wfe
+    b       1b
+    "#,
+    boot = sym BOOT,
+    stack = const STACK_SIZE,
+);
+
+extern "C" {
+    fn res_el2_secondary();
+    static res_el2_vectors: u8;
+}
+
+/// The ID registers `arm_resident::Features` is derived from. Registers
+/// the assembler may not know by name are given by encoding:
+/// ID_AA64PFR2_EL1 S3_0_C0_C4_2, ID_AA64SMFR0_EL1 S3_0_C0_C4_5,
+/// ID_AA64ISAR2_EL1 S3_0_C0_C6_2, ID_AA64MMFR3_EL1 S3_0_C0_C7_3 (all
+/// read as zero where not implemented, Arm ARM D19.2).
+pub fn features() -> Features {
+    let mut id = IdRegs::default();
+    // SAFETY: ID register reads have no side effects.
+    unsafe {
+        asm!("mrs {}, id_aa64pfr0_el1", "mrs {}, id_aa64pfr1_el1", "mrs {}, S3_0_C0_C4_2",
+             "mrs {}, id_aa64mmfr0_el1", "mrs {}, id_aa64mmfr1_el1",
+             out(reg) id.pfr0, out(reg) id.pfr1, out(reg) id.pfr2, out(reg) id.mmfr0,
+             out(reg) id.mmfr1, options(nomem, nostack));
+        asm!("mrs {}, S3_0_C0_C7_3", "mrs {}, id_aa64isar1_el1", "mrs {}, S3_0_C0_C6_2",
+             "mrs {}, S3_0_C0_C4_5", "mrs {}, id_aa64dfr0_el1",
+             out(reg) id.mmfr3, out(reg) id.isar1, out(reg) id.isar2, out(reg) id.smfr0,
+             out(reg) id.dfr0, options(nomem, nostack));
+    }
+    Features::from_id(&id)
+}
+
+/// Per-CPU EL2 state for running the kernel at EL1.
+fn init_cpu(vttbr: u64) {
+    let f = features();
+    let vbar = (&raw const res_el2_vectors) as u64;
+    // SAFETY: EL2 control registers; none of them affects the firmware's
+    // own EL2 translation regime or stack, and the values open EL1 up
+    // rather than take anything from the firmware.
+    unsafe {
+        asm!("msr cptr_el2, {}", "isb", in(reg) f.cptr_el2(), options(nostack));
+        if f.sve {
+            // ZCR_EL2.LEN = 15: the largest vector length (EL1 chooses).
+            asm!("msr S3_4_C1_C2_0, {}", in(reg) 0xfu64, options(nostack));
+        }
+        if f.sme {
+            // SMCR_EL2: LEN = 15, EZT0 (30) with SME2, FA64 (31).
+            let v =
+                0xfu64 | if f.sme2 { 1 << 30 } else { 0 } | if f.sme_fa64 { 1 << 31 } else { 0 };
+            asm!("msr S3_4_C1_C2_6, {}", in(reg) v, options(nostack));
+        }
+        asm!("msr hcr_el2, {}", in(reg) f.hcr_el2(), options(nostack));
+        if f.hcx {
+            asm!("msr S3_4_C1_C2_2, {}", in(reg) f.hcrx_el2(), options(nostack));
+        }
+        if f.fgt {
+            // HFGRTR_EL2, HFGWTR_EL2, HFGITR_EL2, HDFGRTR_EL2, HDFGWTR_EL2.
+            let open = f.hfgxtr_el2();
+            asm!("msr S3_4_C1_C1_4, {0}", "msr S3_4_C1_C1_5, {0}",
+                 "msr S3_4_C1_C1_6, xzr", "msr S3_4_C3_C1_4, xzr", "msr S3_4_C3_C1_5, xzr",
+                 in(reg) open, options(nostack));
+            if f.amu {
+                // HAFGRTR_EL2.
+                asm!("msr S3_4_C3_C1_6, xzr", options(nostack));
+            }
+        }
+        // EL1 sees the real MIDR and MPIDR.
+        asm!("mrs {t}, midr_el1", "msr vpidr_el2, {t}",
+             "mrs {t}, mpidr_el1", "msr vmpidr_el2, {t}", t = out(reg) _, options(nostack));
+        // CNTHCTL_EL2 (E2H = 0): EL1PCTEN (0), EL1PCEN (1): EL1 owns the
+        // physical counter and timer. No virtual offset.
+        asm!("msr cnthctl_el2, {}", "msr cntvoff_el2, xzr", in(reg) 3u64, options(nostack));
+        // MDCR_EL2: HPMN = PMCR_EL0.N (bits 15:11) so EL1 sees all counters;
+        // no debug or PMU traps.
+        let mdcr = if f.pmu {
+            let pmcr: u64;
+            asm!("mrs {}, pmcr_el0", out(reg) pmcr, options(nomem, nostack));
+            (pmcr >> 11) & 0x1f
+        } else {
+            0
+        };
+        asm!("msr mdcr_el2, {}", "msr hstr_el2, xzr", in(reg) mdcr, options(nostack));
+        if f.gicv3_sysregs {
+            // ICC_SRE_EL2: SRE (0), DFB (1), DIB (2), Enable (3): EL1 may
+            // use the system register interface. ICH_HCR_EL2 = 0: no
+            // virtual interrupts.
+            asm!("msr S3_4_C12_C9_5, {}", "isb", "msr S3_4_C12_C11_0, xzr",
+                 in(reg) 0xfu64, options(nostack));
+        }
+        asm!("msr vtcr_el2, {}", "msr vttbr_el2, {}", "isb",
+             "tlbi alle1", "dsb ish", "msr vbar_el2, {}", "isb",
+             in(reg) stage2::VTCR, in(reg) vttbr, in(reg) vbar, options(nostack));
+    }
+}
+
+/// Enters the kernel at EL1h with x0 = `x0`, leaving this CPU's EL2 stack
+/// at `stack_top` for the traps to come.
+fn eret_el1(entry: u64, x0: u64, stack_top: u64) -> ! {
+    // SAFETY: EL2 state is set up (`init_cpu`); the firmware needs nothing
+    // on this CPU until the next trap, which starts on the empty stack.
+    // The I-cache and EL1 TLBs are invalidated for the freshly loaded
+    // kernel (booting.rst).
+    unsafe {
+        asm!(
+            "mov sp, x6",
+            "msr elr_el2, x4",
+            "msr spsr_el2, x5",
+            "ic iallu",
+            "tlbi alle1",
+            "dsb sy",
+            "isb",
+            "mov x1, xzr",
+            "mov x2, xzr",
+            "mov x3, xzr",
+            "eret",
+            in("x0") x0,
+            in("x4") entry,
+            in("x5") SPSR_EL1H_MASKED,
+            in("x6") stack_top,
+            options(noreturn),
+        )
+    }
+}
+
+struct El2;
+
+/// PSCI function IDs the firmware sends on to QEMU (DEN0022D table 5.1).
+const FWD_CPU_ON: u32 = ids::CPU_ON_64;
+
+impl Machine for El2 {
+    fn cpu_on(&self, index: usize, mpidr: u64) -> Result<(), i32> {
+        let entry = res_el2_secondary as *const () as u64;
+        // A core that just passed CPU_OFF may not have reached QEMU's
+        // power-down yet, and QEMU then answers ALREADY_ON: retry briefly.
+        for _ in 0..100_000 {
+            match hw::smccc(Conduit::Smc, FWD_CPU_ON, mpidr, entry, index as u64) as i32 {
+                ret::SUCCESS => return Ok(()),
+                ret::ALREADY_ON => core::hint::spin_loop(),
+                other => {
+                    println!("hotstub: QEMU refused CPU_ON of vCPU {index}: {other}");
+                    return Err(ret::INTERNAL_FAILURE);
+                }
+            }
+        }
+        Err(ret::INTERNAL_FAILURE)
+    }
+
+    fn cpu_off(&self, _index: usize) -> ! {
+        hw::smccc(Conduit::Smc, ids::CPU_OFF, 0, 0, 0);
+        super::fatal("QEMU's PSCI CPU_OFF returned")
+    }
+
+    fn system_off(&self) -> ! {
+        hw::smccc(Conduit::Smc, ids::SYSTEM_OFF, 0, 0, 0);
+        hw::halt()
+    }
+
+    fn system_reset(&self) -> ! {
+        hw::smccc(Conduit::Smc, ids::SYSTEM_RESET, 0, 0, 0);
+        hw::halt()
+    }
+}
+
+static MACHINE: El2 = El2;
+
+/// Stays resident at EL2 and enters the kernel at EL1 on the boot CPU.
+/// `fw_resident` is the firmware's RAM that must stay hidden from the
+/// kernel, `enabled` the vCPU policy in DT order.
+pub fn enter(
+    platform: &Platform,
+    enabled: &[bool],
+    fw_resident: (u64, u64),
+    entry: u64,
+    dt: u64,
+) -> Result<super::Never, alloc::string::String> {
+    let model = resident::cpu_model(&platform.cpus, enabled);
+    let (rs, re) = fw_resident;
+    resident::init(&model, &platform.memory, &[(rs, re - rs)], &MACHINE)?;
+
+    let ram: alloc::vec::Vec<(u64, u64)> =
+        platform.memory.iter().map(|&(b, s)| (b, b + s)).collect();
+    let phys = S2.0.get() as u64;
+    // SAFETY: the tables are only ever written here, on the boot CPU,
+    // before any CPU uses stage 2.
+    let tables = unsafe { &mut *S2.0.get() };
+    let cfg = stage2::build(tables, phys, &ram, &[FLASH, (rs, re)]).map_err(|e| e.to_string())?;
+    VTTBR.store(cfg.vttbr, core::sync::atomic::Ordering::Relaxed);
+
+    let boot_index = resident::boot_index();
+    // SAFETY: no secondary runs yet; written once, then cleaned to PoC for
+    // the secondaries' cache-off reads.
+    unsafe {
+        let b = &mut *BOOT.0.get();
+        asm!("mrs {}, mair_el2", "mrs {}, tcr_el2", "mrs {}, ttbr0_el2", "mrs {}, sctlr_el2",
+             out(reg) b.mair, out(reg) b.tcr, out(reg) b.ttbr, out(reg) b.sctlr,
+             options(nomem, nostack));
+        b.stacks = resident::stack_top(0) - STACK_SIZE as u64;
+        b.count = model.len() as u64;
+    }
+    super::mmu::clean_to_poc(
+        BOOT.0.get() as u64,
+        core::mem::size_of::<SecondaryBoot>() as u64,
+    );
+
+    init_cpu(cfg.vttbr);
+    println!("hotstub: resident at EL2, kernel at EL1");
+    eret_el1(entry, dt, resident::stack_top(boot_index))
+}
+
+use alloc::string::ToString;
+
+/// A secondary started by the forwarded CPU_ON, on its handler stack with
+/// the EL2 MMU on.
+#[no_mangle]
+extern "C" fn hotstub_el2_secondary(index: u64) -> ! {
+    let index = index as usize;
+    match resident::secondary_started(index) {
+        Some(e) => {
+            init_cpu(VTTBR.load(core::sync::atomic::Ordering::Relaxed));
+            eret_el1(e.entry, e.context_id, resident::stack_top(index))
+        }
+        None => {
+            println!("hotstub: vCPU {index} started without a pending CPU_ON; powering it off");
+            MACHINE.cpu_off(index)
+        }
+    }
+}
+
+fn el2_fault_regs() -> (u64, u64, u64, u64) {
+    let (esr, elr, far, hpfar): (u64, u64, u64, u64);
+    // SAFETY: reads of EL2's own syndrome registers.
+    unsafe {
+        asm!("mrs {}, esr_el2", "mrs {}, elr_el2", "mrs {}, far_el2", "mrs {}, hpfar_el2",
+             out(reg) esr, out(reg) elr, out(reg) far, out(reg) hpfar, options(nomem, nostack))
+    };
+    (esr, elr, far, hpfar)
+}
+
+/// Synchronous exception from EL1/EL0.
+#[no_mangle]
+extern "C" fn hotstub_el2_sync(f: &mut Frame) {
+    let (esr, elr, far, hpfar) = el2_fault_regs();
+    let ec = esr >> 26;
+    match ec {
+        EC_HVC64 | EC_SMC64 => {
+            if ec == EC_SMC64 {
+                // A trapped SMC reports the SMC itself (Arm ARM D1.4.5).
+                f.elr += 4;
+            }
+            // SMCCC calls use immediate 0 (DEN0028).
+            if esr & 0xffff != 0 {
+                resident::not_supported(f);
+            } else {
+                resident::smccc(f);
+            }
+        }
+        EC_IABT_LOWER | EC_DABT_LOWER => inject_external_abort(f, esr, far, hpfar),
+        _ => resident::unexpected("trap from EL1", esr, elr, far, hpfar),
+    }
+}
+
+/// A stage-2 fault: the kernel touched the firmware's memory (or an IPA
+/// beyond the map). The access must not happen and the firmware must go
+/// on: the kernel gets a synchronous external abort at EL1
+/// (`arm_resident::external_abort`), as if nobody answered the access.
+fn inject_external_abort(f: &mut Frame, esr: u64, far: u64, hpfar: u64) {
+    let (vbar, sctlr): (u64, u64);
+    // SAFETY: reads of the interrupted kernel's EL1 registers.
+    unsafe {
+        asm!("mrs {}, vbar_el1", "mrs {}, sctlr_el1", out(reg) vbar, out(reg) sctlr,
+             options(nomem, nostack));
+    }
+    let Some(inj) = external_abort(esr, f.spsr, sctlr) else {
+        resident::unexpected("stage-2 abort", esr, f.elr, far, hpfar);
+    };
+    // SAFETY: EL1 exception registers of the interrupted kernel, written
+    // exactly as an exception taken to EL1 would.
+    unsafe {
+        asm!("msr esr_el1, {}", "msr far_el1, {}", "msr elr_el1, {}", "msr spsr_el1, {}",
+             in(reg) inj.esr, in(reg) far, in(reg) f.elr, in(reg) f.spsr, options(nostack));
+    }
+    f.elr = vbar + inj.vector;
+    f.spsr = inj.spsr;
+}
+
+/// Any other exception at or into EL2 (`index`: the vector, Arm ARM
+/// D1.3.1 order).
+#[no_mangle]
+extern "C" fn hotstub_el2_unexpected(index: u64) -> ! {
+    let (esr, elr, far, hpfar) = el2_fault_regs();
+    const KIND: [&str; 4] = ["synchronous", "IRQ", "FIQ", "SError"];
+    let from = ["EL2 (SP_EL0)", "EL2", "EL1 (AArch64)", "EL1 (AArch32)"][(index >> 2) as usize & 3];
+    println!(
+        "hotstub: error: resident firmware: unexpected {} exception from {from}: ESR={esr:#x} ELR={elr:#x} FAR={far:#x} HPFAR={hpfar:#x}",
+        KIND[(index & 3) as usize]
+    );
+    MACHINE.system_off()
+}

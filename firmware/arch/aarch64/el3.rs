@@ -1,0 +1,622 @@
+//! Resident at EL3 (`virt,secure=on,virtualization=on`): the firmware is
+//! the secure monitor and the only PSCI. QEMU starts every CPU at EL3 in
+//! the firmware and implements no PSCI itself (hw/arm/virt.c: no PSCI
+//! conduit when EL3 firmware is loaded).
+//!
+//! Design:
+//! - Memory. The firmware is linked with its data, heap and stacks in
+//!   normal RAM (linker/aarch64.ld) and boots from there. Before entering
+//!   the kernel it copies `[handoff_end, fw_end)` to the secure RAM the DT
+//!   describes and switches its EL3 stage-1 map so that the same virtual
+//!   addresses now reach that copy; the hand-off area below stays identity
+//!   mapped in normal RAM for the kernel to read. Pointers, the heap and
+//!   every static stay valid, the normal-world copy is dead and is given to
+//!   Linux, and the resident state lives where no normal-world access can
+//!   reach it (QEMU virt's secure RAM is only in the secure address space).
+//!   The secure RAM is reported as EfiReservedMemoryType.
+//! - Secondaries. They park from reset (entry.rs) with MMU off and wait
+//!   for a release record at the end of the DT hand-off area; they accept
+//!   it only when its magic matches and its stamp is the boot CPU's
+//!   counter at this boot (within half a second of their own reset time),
+//!   so a record left in RAM by an earlier boot releases nobody. Released,
+//!   they turn on the EL3 map, set up their GIC redistributor and EL3
+//!   controls, and wait on their mailbox for CPU_ON; CPU_OFF brings them
+//!   back there. Parked CPUs sleep in WFI and are woken by the firmware's
+//!   own secure Group 0 SGI (15), so they cost the host nothing (QEMU's
+//!   WFE only yields, a WFE loop keeps a host thread busy).
+//! - Power: the secure PL061's gpio-poweroff / gpio-restart lines from the
+//!   DT.
+//!
+//! Register fields: Arm ARM (DDI 0487) D24 (SCR_EL3, CPTR_EL3), GICv3
+//! architecture specification (IHI 0069) 12.9 (GICD_*), 12.11 (GICR_*).
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::arch::{asm, global_asm};
+use core::cell::UnsafeCell;
+use core::ptr::{read_volatile, write_volatile};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use hotstub::dt::Platform;
+use hotstub::println;
+
+use super::resident::{self, Frame, Machine, STACK_SIZE};
+use hotstub::arm_resident::{el3_map, sgi0r, SPSR_EL2H_MASKED};
+
+const PAGE: u64 = 4 << 10;
+
+/// SCTLR_EL2 with only its RES1 bits (Arm ARM D24.2.158, E2H = 0): MMU,
+/// caches and alignment checks off, little-endian, the state PSCI CPU_ON
+/// promises at the entry point.
+const SCTLR_EL2_RESET: u64 = 0x30c5_0830;
+
+/// Release record for the parked secondaries: magic, stamp, MAIR, TCR,
+/// TTBR, SCTLR (EL3), MPIDR table, count, stack base. Layout shared with
+/// `res_el3_secondary_reset`.
+const RELEASE_MAGIC: u64 = 0x484f_5453_5455_4233; // "HOTSTUB3"
+const RELEASE_WORDS: usize = 9;
+const RELEASE_SIZE: u64 = 128;
+
+#[repr(C, align(4096))]
+struct Tables(UnsafeCell<[[u64; 512]; 4]>);
+// SAFETY: written only by the boot CPU before the map is used.
+unsafe impl Sync for Tables {}
+/// L1, L2 for GiB 0, L2 for GiB 1, L3 for the firmware's 2 MiB.
+static TABLES: Tables = Tables(UnsafeCell::new([[0; 512]; 4]));
+
+/// Per-vCPU "CPU_ON pending" flags the parked CPUs watch.
+static MAILBOX: spin::Once<Vec<AtomicBool>> = spin::Once::new();
+/// GIC addresses and the secure GPIO lines.
+static GICD: AtomicU64 = AtomicU64::new(0);
+static GICR: spin::Once<Vec<(u64, u64)>> = spin::Once::new();
+static RESTART: AtomicU64 = AtomicU64::new(0);
+
+global_asm!(
+    r#"
+    .section .text.res_el3, "ax"
+    .balign 4
+    // entry.rs sends every CPU but the boot CPU here, at EL3, MMU off.
+    .global res_el3_secondary_reset
+res_el3_secondary_reset:
+    isb
+    mrs     x20, cntvct_el0
+    mrs     x21, cntfrq_el0
+    lsr     x21, x21, #1
+    ldr     x19, =__handoff_end
+    sub     x19, x19, #{rsize}
+    // Sleep in WFI until the boot CPU's wake-up SGI (Group 0): GIC system
+    // registers on (ICC_SRE_EL3), priority mask open (ICC_PMR_EL1),
+    // Group 0 enabled (ICC_IGRPEN0_EL1). DAIF stays masked: the SGI only
+    // ends the WFI and is acknowledged by hand.
+    mov     x2, #0xf
+    msr     S3_6_C12_C12_5, x2
+    isb
+    mov     x2, #0xff
+    msr     S3_0_C4_C6_0, x2
+    mov     x2, #1
+    msr     S3_0_C12_C12_6, x2
+    isb
+    b       2f
+1:  wfi
+    // ICC_IAR0_EL1 / ICC_EOIR0_EL1; INTIDs 1020-1023 are "none".
+    mrs     x2, S3_0_C12_C8_0
+    cmp     x2, #1020
+    b.hs    2f
+    msr     S3_0_C12_C8_1, x2
+2:  ldp     x2, x3, [x19]
+    ldr     x4, ={magic}
+    cmp     x2, x4
+    b.ne    1b
+    // |stamp - arrival| <= half a second
+    subs    x5, x3, x20
+    cneg    x5, x5, mi
+    cmp     x5, x21
+    b.hi    1b
+    ldp     x2, x3, [x19, #16]
+    ldp     x4, x5, [x19, #32]
+    msr     mair_el3, x2
+    msr     tcr_el3, x3
+    msr     ttbr0_el3, x4
+    isb
+    tlbi    alle3
+    dsb     nsh
+    isb
+    msr     sctlr_el3, x5
+    isb
+    ldp     x6, x7, [x19, #48]
+    ldr     x8, [x19, #64]
+    mrs     x9, mpidr_el1
+    and     x9, x9, #0xffffff
+    mrs     x10, mpidr_el1
+    and     x10, x10, #0xff00000000
+    orr     x9, x9, x10
+    mov     x10, #0
+2:  cmp     x10, x7
+    b.hs    9f
+    ldr     x11, [x6, x10, lsl #3]
+    cmp     x11, x9
+    b.eq    3f
+    add     x10, x10, #1
+    b       2b
+3:  add     x11, x10, #1
+    mov     x12, #{stack}
+    madd    x8, x11, x12, x8
+    mov     sp, x8
+    mov     x0, x10
+    bl      hotstub_el3_secondary
+9:  wfe
+    b       9b
+
+    // x0 = index, x1 = its stack top: back to the park loop on an empty
+    // stack (CPU_OFF).
+res_el3_repark:
+    mov     sp, x1
+    bl      hotstub_el3_park
+    b       9b
+
+    // Copies x2 bytes (multiple of 16) from x0 to x1, cleans and
+    // invalidates the source (x3 = D-cache line size) so no dirty line of
+    // the old copy is ever written back over what Linux puts there, then
+    // switches TTBR0_EL3 to x4. No memory is written after the copy.
+res_el3_move:
+    mov     x5, x0
+    mov     x6, x2
+1:  ldp     x7, x8, [x0], #16
+    stp     x7, x8, [x1], #16
+    subs    x2, x2, #16
+    b.ne    1b
+    dsb     sy
+    add     x6, x5, x6
+2:  dc      civac, x5
+    add     x5, x5, x3
+    cmp     x5, x6
+    b.lo    2b
+    dsb     sy
+    msr     ttbr0_el3, x4
+    isb
+    tlbi    alle3
+    dsb     sy
+    isb
+    ret
+    "#,
+    rsize = const RELEASE_SIZE,
+    magic = const RELEASE_MAGIC,
+    stack = const STACK_SIZE,
+);
+
+extern "C" {
+    fn res_el3_repark(index: u64, stack_top: u64) -> !;
+    fn res_el3_move(src: u64, dst: u64, len: u64, line: u64, ttbr: u64);
+    static res_el3_vectors: u8;
+}
+
+/// The secure RAM QEMU describes: a `memory` node with status "disabled"
+/// and secure-status "okay" (hw/arm/virt.c `create_secure_ram`).
+pub fn secure_ram(blob: &[u8]) -> Result<(u64, u64), String> {
+    let fdt = fdt::Fdt::new(blob).map_err(|_| "the DT cannot be parsed".to_string())?;
+    for node in fdt.all_nodes() {
+        let s = |n: &str| node.property(n).and_then(|p| p.as_str());
+        if s("device_type") == Some("memory")
+            && s("status") == Some("disabled")
+            && s("secure-status") == Some("okay")
+        {
+            if let Some(r) = node.reg().and_then(|mut r| r.next()) {
+                if let Some(size) = r.size {
+                    return Ok((r.starting_address as u64, size as u64));
+                }
+            }
+        }
+    }
+    Err("at EL3 the DT describes no secure RAM for the resident firmware".into())
+}
+
+/// The secure RAM's EFI descriptor gets no cacheability attribute: it is
+/// listed (as EfiReservedMemoryType) so the normal world can tell what the
+/// firmware holds, but an OS must not treat it as RAM at all. (Linux adds
+/// every write-back capable descriptor to its memory, even reserved ones,
+/// and then spends boot time on the struct pages of the hole up to the
+/// real RAM.)
+pub fn not_for_linux(map: &mut [hotstub::efi::Descriptor], secure: (u64, u64)) {
+    for d in map.iter_mut() {
+        if d.phys >= secure.0 && d.end() <= secure.0 + secure.1 {
+            d.attr = 0;
+        }
+    }
+}
+
+fn mmio_read(a: u64) -> u32 {
+    // SAFETY: `a` is a GIC register the DT names.
+    unsafe { read_volatile(a as *const u32) }
+}
+fn mmio_write(a: u64, v: u32) {
+    // SAFETY: `a` is a GIC register the DT names.
+    unsafe { write_volatile(a as *mut u32, v) }
+}
+
+/// GICD set-up from the secure side (IHI 0069 12.9): affinity routing for
+/// both security states, every SPI Non-secure Group 1, Group 1 NS enabled.
+fn gicd_init(gicd: u64) {
+    const CTLR: u64 = 0x0;
+    const TYPER: u64 = 0x4;
+    const IGROUPR: u64 = 0x80;
+    const IGRPMODR: u64 = 0xd00;
+    const RWP: u32 = 1 << 31;
+    const ENABLE_GRP0: u32 = 1 << 0;
+    const ENABLE_GRP1NS: u32 = 1 << 1;
+    const ARE_S: u32 = 1 << 4;
+    const ARE_NS: u32 = 1 << 5;
+    let wait = || while mmio_read(gicd + CTLR) & RWP != 0 {};
+    mmio_write(gicd + CTLR, ARE_S | ARE_NS);
+    wait();
+    // ITLinesNumber: 32 * (N + 1) INTIDs; register 0 (SGIs/PPIs) is the
+    // redistributors' with ARE set.
+    let lines = (mmio_read(gicd + TYPER) & 0x1f) as u64;
+    for n in 1..=lines {
+        mmio_write(gicd + IGROUPR + 4 * n, !0);
+        mmio_write(gicd + IGRPMODR + 4 * n, 0);
+    }
+    mmio_write(gicd + CTLR, ARE_S | ARE_NS | ENABLE_GRP1NS | ENABLE_GRP0);
+    wait();
+}
+
+/// The firmware's own SGI, secure Group 0, that wakes a parked CPU from
+/// WFI. Arm's convention (GICv3 Software Overview, DAI 0492) leaves SGIs
+/// 8-15 to the secure world; Linux uses 0-7 for its IPIs.
+const WAKE_SGI: u32 = 15;
+
+/// Visits every redistributor frame: (RD base, GICR_TYPER).
+fn for_each_gicr(mut f: impl FnMut(u64, u64) -> bool) {
+    let Some(regions) = GICR.get() else { return };
+    for &(base, size) in regions {
+        let mut rd = base;
+        while rd < base + size {
+            let typer = mmio_read(rd + 8) as u64 | (mmio_read(rd + 12) as u64) << 32;
+            if f(rd, typer) || typer & (1 << 4) != 0 {
+                break;
+            }
+            // Two 64 KiB frames, four with virtual LPIs (GICv4).
+            rd += if typer & (1 << 1) != 0 {
+                0x4_0000
+            } else {
+                0x2_0000
+            };
+        }
+    }
+}
+
+/// Wakes a redistributor and makes its SGIs and PPIs Non-secure Group 1,
+/// except the firmware's wake-up SGI, which it enables as Group 0 (IHI 0069
+/// 12.11: GICR_WAKER 0x14 ProcessorSleep 1 / ChildrenAsleep 2; in the SGI
+/// frame at +64 KiB GICR_IGROUPR0 0x80, GICR_ISENABLER0 0x100,
+/// GICR_IGRPMODR0 0xd00).
+fn gicr_setup(rd: u64) {
+    let waker = rd + 0x14;
+    mmio_write(waker, mmio_read(waker) & !(1 << 1));
+    while mmio_read(waker) & (1 << 2) != 0 {}
+    let sgi = rd + 0x1_0000;
+    mmio_write(sgi + 0x80, !(1 << WAKE_SGI));
+    mmio_write(sgi + 0xd00, 0);
+    mmio_write(sgi + 0x100, 1 << WAKE_SGI);
+}
+
+/// Sends the wake-up SGI to `mpidr`, or with `None` to every other CPU
+/// (ICC_SGI0R_EL1, `arm_resident::sgi0r`).
+fn send_wake(mpidr: Option<u64>) {
+    let v = sgi0r(WAKE_SGI, mpidr);
+    // SAFETY: generates an SGI; the receivers only leave WFI.
+    unsafe { asm!("dsb ish", "msr S3_0_C12_C11_7, {}", "isb", in(reg) v, options(nostack)) };
+}
+
+/// Sets up this CPU's redistributor (see `gicr_setup`), found by its
+/// GICR_TYPER.Affinity (63:32).
+fn gicr_init(mpidr: u64) -> Result<(), &'static str> {
+    let aff = ((mpidr >> 32) & 0xff) << 24 | (mpidr & 0xff_ffff);
+    let mut found = false;
+    for_each_gicr(|rd, typer| {
+        if typer >> 32 == aff {
+            gicr_setup(rd);
+            found = true;
+        }
+        found
+    });
+    found
+        .then_some(())
+        .ok_or("no GIC redistributor for this CPU")
+}
+
+/// Per-CPU EL3 state: SCR, CPTR (no FP/SVE/SME traps), SVE/SME lengths,
+/// the GIC system register interface and this CPU's redistributor, the
+/// vectors.
+fn init_cpu() -> Result<(), &'static str> {
+    let f = super::el2::features();
+    let vbar = (&raw const res_el3_vectors) as u64;
+    // SAFETY: EL3 control registers; they open the lower ELs and do not
+    // affect the firmware's own translation regime or stack.
+    unsafe {
+        asm!("msr cptr_el3, {}", "isb", in(reg) f.cptr_el3(), options(nostack));
+        if f.sve {
+            // ZCR_EL3.LEN = 15: the lower ELs choose the vector length.
+            asm!("msr S3_6_C1_C2_0, {}", in(reg) 0xfu64, options(nostack));
+        }
+        if f.sme {
+            // SMCR_EL3: LEN = 15, EZT0 (30) with SME2, FA64 (31).
+            let v =
+                0xfu64 | if f.sme2 { 1 << 30 } else { 0 } | if f.sme_fa64 { 1 << 31 } else { 0 };
+            asm!("msr S3_6_C1_C2_6, {}", in(reg) v, options(nostack));
+        }
+        asm!("msr scr_el3, {}", "msr vbar_el3, {}", "isb", in(reg) f.scr_el3(), in(reg) vbar,
+             options(nostack));
+        if f.gicv3_sysregs {
+            // ICC_SRE_EL3: SRE (0), DFB (1), DIB (2), Enable (3): the lower
+            // ELs may use the system register interface.
+            asm!("msr S3_6_C12_C12_5, {}", "isb", in(reg) 0xfu64, options(nostack));
+        }
+    }
+    gicr_init(resident::mpidr())
+}
+
+/// Enters the normal world at EL2h with x0 = `x0`, EL2 with its MMU and
+/// caches off, this CPU's EL3 stack at `stack_top` for the SMCs to come.
+fn eret_el2(entry: u64, x0: u64, stack_top: u64) -> ! {
+    // SAFETY: EL3 state is set up (`init_cpu`); the firmware needs nothing
+    // on this CPU until the next SMC, which starts on the empty stack. EL2
+    // gets the PSCI entry state (MMU off); stale TLB entries and
+    // instructions of an earlier life of this CPU are dropped.
+    unsafe {
+        asm!(
+            "msr sctlr_el2, x7",
+            "msr hcr_el2, xzr",
+            "isb",
+            "mov sp, x6",
+            "msr elr_el3, x4",
+            "msr spsr_el3, x5",
+            "ic iallu",
+            "tlbi alle2",
+            "tlbi alle1",
+            "dsb sy",
+            "isb",
+            "mov x1, xzr",
+            "mov x2, xzr",
+            "mov x3, xzr",
+            "eret",
+            in("x0") x0,
+            in("x4") entry,
+            in("x5") SPSR_EL2H_MASKED,
+            in("x6") stack_top,
+            in("x7") SCTLR_EL2_RESET,
+            options(noreturn),
+        )
+    }
+}
+
+struct El3;
+
+impl Machine for El3 {
+    fn cpu_on(&self, index: usize, mpidr: u64) -> Result<(), i32> {
+        let flag = MAILBOX
+            .get()
+            .and_then(|m| m.get(index))
+            .ok_or(hotstub::psci::ids::ret::INTERNAL_FAILURE)?;
+        flag.store(true, Ordering::Release);
+        send_wake(Some(mpidr));
+        Ok(())
+    }
+
+    fn cpu_off(&self, index: usize) -> ! {
+        // SAFETY: the CPU leaves the caller for good; its stack restarts.
+        unsafe { res_el3_repark(index as u64, resident::stack_top(index)) }
+    }
+
+    fn system_off(&self) -> ! {
+        super::power_off()
+    }
+
+    fn system_reset(&self) -> ! {
+        clear_release();
+        let g = RESTART.load(Ordering::Relaxed);
+        if g != 0 {
+            // SAFETY: the DT names this secure PL061 and its restart line.
+            unsafe { super::hw::pl061_raise(g & ((1 << 56) - 1), (g >> 56) as u32) };
+        }
+        println!("hotstub: no gpio-restart line in the DT; powering off instead");
+        super::power_off()
+    }
+}
+
+static MACHINE: El3 = El3;
+
+fn release_record() -> u64 {
+    super::hw::layout::handoff_end() - RELEASE_SIZE
+}
+
+/// A reset keeps RAM: leave no valid release record behind.
+fn clear_release() {
+    let r = release_record();
+    // SAFETY: the record lies in the hand-off area, identity mapped.
+    unsafe { write_volatile(r as *mut u64, 0) };
+    super::mmu::clean_to_poc(r, RELEASE_SIZE);
+}
+
+/// The resident EL3 map (`arm_resident::el3_map`) in `TABLES`.
+fn build_map(secure: (u64, u64), fw: (u64, u64)) -> Result<u64, &'static str> {
+    // SAFETY: only the boot CPU, before the map is in use.
+    let t = unsafe { &mut *TABLES.0.get() };
+    el3_map(t, TABLES.0.get() as u64, secure, fw)
+}
+
+/// Stays resident at EL3 and enters the kernel at EL2 on the boot CPU.
+pub fn enter(
+    platform: &Platform,
+    enabled: &[bool],
+    secure: (u64, u64),
+    fw_resident: (u64, u64),
+    t0: u64,
+    entry: u64,
+    dt: u64,
+) -> Result<super::Never, String> {
+    let (fs, fe) = fw_resident;
+    if secure.0 % PAGE != 0 || secure.1 < fe - fs {
+        return Err("the secure RAM is too small for the resident firmware".into());
+    }
+    if platform.gic.version != 3 {
+        return Err("at EL3 the resident firmware supports GICv3 only".into());
+    }
+    // The release record must not overlap the DT for Linux.
+    // SAFETY: `dt` is the DT just written in the hand-off area.
+    let dt_size = u32::from_be(unsafe { read_volatile((dt + 4) as *const u32) }) as u64;
+    if dt + dt_size > release_record() {
+        return Err("the DT for Linux leaves no room for the release record".into());
+    }
+    let model = resident::cpu_model(&platform.cpus, enabled);
+    resident::init(&model, &platform.memory, &[], &MACHINE)?;
+    MAILBOX.call_once(|| (0..model.len()).map(|_| AtomicBool::new(false)).collect());
+    GICR.call_once(|| platform.gic.gicr.clone());
+    GICD.store(platform.gic.gicd, Ordering::Relaxed);
+    if let Some(sg) = platform.secure_gpio {
+        if let Some(pin @ 0..=7) = sg.restart_pin {
+            RESTART.store(sg.base | (pin as u64) << 56, Ordering::Relaxed);
+        }
+    }
+    let mpidrs: Vec<u64> = model.iter().map(|v| v.hw_id).collect();
+    let mpidrs = mpidrs.leak();
+    gicd_init(platform.gic.gicd);
+    // Every CPU's redistributor awake, so the wake-up SGI reaches the
+    // parked ones.
+    for_each_gicr(|rd, _| {
+        gicr_setup(rd);
+        false
+    });
+    let ttbr = build_map(secure, fw_resident)?;
+
+    let ctr: u64;
+    // SAFETY: CTR_EL0 read has no side effects.
+    unsafe { asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack)) };
+    let line = 4u64 << ((ctr >> 16) & 0xf);
+    let (mair, tcr, sctlr): (u64, u64, u64);
+    // SAFETY: reads of EL3's own translation controls.
+    unsafe {
+        asm!("mrs {}, mair_el3", "mrs {}, tcr_el3", "mrs {}, sctlr_el3",
+             out(reg) mair, out(reg) tcr, out(reg) sctlr, options(nomem, nostack))
+    };
+    // SAFETY: copies the live firmware RAM to secure RAM and switches the
+    // map in one register-only sequence; the same addresses reach the same
+    // bytes before and after (build_map maps exactly that range there).
+    unsafe { res_el3_move(fs, secure.0, fe - fs, line, ttbr) };
+
+    // Release the parked secondaries (see the module comment).
+    let r = release_record() as *mut u64;
+    let words: [u64; RELEASE_WORDS] = [
+        RELEASE_MAGIC,
+        t0,
+        mair,
+        tcr,
+        ttbr,
+        sctlr,
+        mpidrs.as_ptr() as u64,
+        mpidrs.len() as u64,
+        resident::stack_top(0) - STACK_SIZE as u64,
+    ];
+    // SAFETY: the record lies in the hand-off area (identity mapped,
+    // normal RAM), above the DT for Linux (checked by the caller).
+    unsafe {
+        for (i, w) in words.iter().enumerate().skip(2) {
+            write_volatile(r.add(i), *w);
+        }
+        asm!("dsb sy", options(nostack));
+        write_volatile(r.add(1), words[1]);
+        write_volatile(r, words[0]);
+    }
+    super::mmu::clean_to_poc(r as u64, RELEASE_SIZE);
+    init_cpu()?;
+    send_wake(None);
+
+    println!("hotstub: resident at EL3 in secure RAM, kernel at EL2");
+    eret_el2(entry, dt, resident::stack_top(resident::boot_index()))
+}
+
+/// A secondary after its release, on its stack with the EL3 map on.
+#[no_mangle]
+extern "C" fn hotstub_el3_secondary(index: u64) -> ! {
+    hotstub_el3_park(index)
+}
+
+/// Sets this CPU's EL3 state and waits for CPU_ON.
+#[no_mangle]
+extern "C" fn hotstub_el3_park(index: u64) -> ! {
+    let index = index as usize;
+    if let Err(e) = init_cpu() {
+        super::fatal(e);
+    }
+    let Some(flag) = MAILBOX.get().and_then(|m| m.get(index)) else {
+        super::fatal("parked CPU without a mailbox");
+    };
+    // SAFETY: GIC CPU interface of this CPU: priority mask open, Group 0
+    // (the wake-up SGI) on, the normal world's Group 1 off until its next
+    // life turns it back on (Linux's GIC set-up of a starting CPU does), so
+    // nothing it left pending keeps waking this CPU.
+    unsafe {
+        asm!("msr S3_0_C4_C6_0, {}", "msr S3_0_C12_C12_6, {}", "msr S3_0_C12_C12_7, xzr", "isb",
+             in(reg) 0xffu64, in(reg) 1u64, options(nostack))
+    };
+    loop {
+        if flag.swap(false, Ordering::Acquire) {
+            if let Some(e) = resident::secondary_started(index) {
+                eret_el2(e.entry, e.context_id, resident::stack_top(index));
+            }
+        }
+        // SAFETY: sleeps until the wake-up SGI (DAIF masked: it is not
+        // taken), then acknowledges it (ICC_IAR0_EL1 / ICC_EOIR0_EL1;
+        // 1020-1023 mean no interrupt).
+        unsafe {
+            asm!("wfi", "mrs {i}, S3_0_C12_C8_0", "cmp {i}, #1020", "b.hs 1f",
+                 "msr S3_0_C12_C8_1, {i}", "1:", i = out(reg) _, options(nostack))
+        };
+    }
+}
+
+/// Exception classes (ESR_ELx.EC, Arm ARM D24.2.52).
+const EC_SMC64: u64 = 0x17;
+
+fn el3_fault_regs() -> (u64, u64, u64) {
+    let (esr, elr, far): (u64, u64, u64);
+    // SAFETY: reads of EL3's own syndrome registers.
+    unsafe {
+        asm!("mrs {}, esr_el3", "mrs {}, elr_el3", "mrs {}, far_el3",
+             out(reg) esr, out(reg) elr, out(reg) far, options(nomem, nostack))
+    };
+    (esr, elr, far)
+}
+
+/// Synchronous exception from EL2/EL1: an SMC (ELR already points past
+/// it, Arm ARM D1.4.5).
+#[no_mangle]
+extern "C" fn hotstub_el3_sync(f: &mut Frame) {
+    let (esr, elr, far) = el3_fault_regs();
+    if esr >> 26 != EC_SMC64 {
+        resident::unexpected("trap from the normal world", esr, elr, far, 0);
+    }
+    // SMCCC calls use immediate 0 (DEN0028).
+    if esr & 0xffff != 0 {
+        resident::not_supported(f);
+    } else {
+        resident::smccc(f);
+    }
+}
+
+/// Any other exception at or into EL3.
+#[no_mangle]
+extern "C" fn hotstub_el3_unexpected(index: u64) -> ! {
+    let (esr, elr, far) = el3_fault_regs();
+    const KIND: [&str; 4] = ["synchronous", "IRQ", "FIQ", "SError"];
+    let from = [
+        "EL3 (SP_EL0)",
+        "EL3",
+        "a lower EL (AArch64)",
+        "a lower EL (AArch32)",
+    ][(index >> 2) as usize & 3];
+    println!(
+        "hotstub: error: resident firmware: unexpected {} exception from {from}: ESR={esr:#x} ELR={elr:#x} FAR={far:#x}",
+        KIND[(index & 3) as usize]
+    );
+    super::power_off()
+}
