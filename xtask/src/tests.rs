@@ -534,6 +534,19 @@ pub fn run(o: Options) -> Result<i32> {
                 .collect(),
             ));
         }
+        // The PSCI test payload (issue 4) is bare-metal arm64 code too.
+        if root().join("tests/psci-payload/Cargo.toml").is_file() {
+            s.push((
+                "clippy-psci-payload",
+                format!(
+                    "clippy -p psci-payload --target {} -- -D warnings",
+                    Arch::Aarch64.rust_target()
+                )
+                .split(' ')
+                .map(String::from)
+                .collect(),
+            ));
+        }
         s.push(("unit-tests", vec!["test".into(), "--workspace".into()]));
         s
     };
