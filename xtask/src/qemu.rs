@@ -343,10 +343,19 @@ impl Vm {
                 }
             }
             if st.eof {
+                // The firmware's own reason, if it gave one, is the most
+                // useful thing to report.
+                let why = st
+                    .lines
+                    .iter()
+                    .rev()
+                    .find(|l| l.starts_with("hotstub: error:"))
+                    .map(|l| format!(" after `{l}`"))
+                    .unwrap_or_default();
                 drop(st);
                 let status = self.wait_exit(Duration::from_secs(5)).ok().flatten();
                 return Err(format!(
-                    "QEMU exited ({}) while waiting for {what}",
+                    "QEMU exited ({}){why} while waiting for {what}",
                     status.map(|s| s.to_string()).unwrap_or_else(|| "?".into())
                 ));
             }

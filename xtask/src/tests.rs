@@ -376,6 +376,7 @@ pub fn matrix() -> Vec<Case> {
     ));
     for (el, machine) in [
         ("el1", "virt,gic-version=3"),
+        ("el2", "virt,gic-version=3,virtualization=on"),
         ("el3", "virt,gic-version=3,secure=on,virtualization=on"),
     ] {
         v.push(with(
@@ -561,6 +562,19 @@ pub fn run(o: Options) -> Result<i32> {
                 format!(
                     "clippy -p hotstub --target {} -- -D warnings",
                     a.rust_target()
+                )
+                .split(' ')
+                .map(String::from)
+                .collect(),
+            ));
+        }
+        // The PSCI test payload (issue 4) is bare-metal arm64 code too.
+        if root().join("tests/psci-payload/Cargo.toml").is_file() {
+            s.push((
+                "clippy-psci-payload",
+                format!(
+                    "clippy -p psci-payload --target {} -- -D warnings",
+                    Arch::Aarch64.rust_target()
                 )
                 .split(' ')
                 .map(String::from)
@@ -1408,6 +1422,7 @@ fn scenario_x86_hotplug_cycles(vm: &mut Vm, _c: &Case) -> Result<()> {
 /// issue 4, arm64 with enabled-cpus=0-1: cpu2 cannot be onlined (PSCI
 /// DENIED), cleanly and quickly; cpu1 cycles work.
 fn scenario_arm_disabled_cpus(vm: &mut Vm, _c: &Case) -> Result<()> {
+    let (_, before) = vm.guest_cmd("dmesg", STEP)?;
     let t = Instant::now();
     let (rc, out) = vm.guest_cmd(
         "echo 1 > /sys/devices/system/cpu/cpu2/online",
@@ -1421,6 +1436,29 @@ fn scenario_arm_disabled_cpus(vm: &mut Vm, _c: &Case) -> Result<()> {
         t.elapsed().as_secs_f64(),
         out.join(" ")
     ));
+    // "Cleanly": the refusal leaves no complaint in the kernel log
+    // (Linux 6.11+ treats PSCI DENIED as a quiet "not now").
+    let (_, after) = vm.guest_cmd("dmesg", STEP)?;
+    let noisy: Vec<&String> = after
+        .iter()
+        .skip(before.len())
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            ["error", "fail", "bug", "warning", "timed out", "stuck"]
+                .iter()
+                .any(|w| l.contains(w))
+        })
+        .collect();
+    if !noisy.is_empty() {
+        return Err(format!(
+            "refusing cpu2 logged: {}",
+            noisy
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" | ")
+        ));
+    }
     let (_, out) = vm.guest_cmd("cat /sys/devices/system/cpu/online", STEP)?;
     if out.first().map(String::as_str) != Some("0-1") {
         return Err(format!("online after refused cpu2: {out:?}"));
