@@ -44,6 +44,8 @@ pub struct Q35 {
     /// I/O base of QEMU's CPU hotplug register block (0x0cd8 on q35), when
     /// runtime vCPU hotplug is to be offered.
     pub cpu_hotplug_io: Option<u16>,
+    /// Whether the board's i8042 keyboard controller answers at 0x60/0x64.
+    pub i8042: bool,
 }
 
 // ICH9 PM I/O block offsets and lengths (see module comment).
@@ -175,10 +177,10 @@ fn fadt(m: &Q35, facs: u64, dsdt: u64) -> Vec<u8> {
     f.p_lvl2_lat = 0x0fff.into();
     f.p_lvl3_lat = 0x0fff.into();
     f.century = RTC_CENTURY;
-    // IA-PC boot architecture flags (ACPI 6.5 table 5.11): q35 has the
-    // i8042 at 0x60/0x64 (bit 1); VGA may or may not exist, so "VGA not
+    // IA-PC boot architecture flags (ACPI 6.5 table 5.11): bit 1 when the
+    // i8042 answers at 0x60/0x64; VGA may or may not exist, so "VGA not
     // present" stays clear; MSI works.
-    f.iapc_boot_arch = 0x0002.into();
+    f.iapc_boot_arch = (if m.i8042 { 0x0002u16 } else { 0 }).into();
     f.reset_reg = GAS::new(
         AddressSpace::SystemIo,
         8,
@@ -357,7 +359,7 @@ fn pci0(m: &Q35) -> Result<Vec<u8>, Error> {
     let crs = aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(res));
     let prt = aml::Name::new("_PRT".into(), &prt_package(&m.prt)?);
     let osc_bytes = pci_osc();
-    let lpc = lpc();
+    let lpc = lpc(m.i8042);
 
     let mut dev = Vec::new();
     for o in [&hid as &dyn Aml, &cid, &adr, &seg, &bbn, &uid, &crs, &prt] {
@@ -369,8 +371,9 @@ fn pci0(m: &Q35) -> Result<Vec<u8>, Error> {
 }
 
 /// The ICH9 LPC bridge (device 31 function 0) with the ISA devices Linux
-/// needs described: COM1 and the RTC.
-fn lpc() -> Vec<u8> {
+/// needs described: COM1, the RTC and, when present, the i8042's keyboard
+/// and mouse ports (so Linux need not probe for them blindly).
+fn lpc(i8042: bool) -> Vec<u8> {
     let com_hid = aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0501"));
     let com_uid = aml::Name::new("_UID".into(), &aml::ONE);
     let com_io = aml::IO::new(0x3f8, 0x3f8, 0, 8);
@@ -390,10 +393,31 @@ fn lpc() -> Vec<u8> {
     );
     let rtc = aml::Device::new("RTC_".into(), vec![&rtc_hid, &rtc_crs]);
 
+    // i8042: data 0x60, command/status 0x64, keyboard IRQ 1, mouse IRQ 12
+    // (the PC/AT assignments QEMU's i8042 model uses).
+    let kbd_hid = aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0303"));
+    let kbd_data = aml::IO::new(0x60, 0x60, 1, 1);
+    let kbd_cmd = aml::IO::new(0x64, 0x64, 1, 1);
+    let kbd_irq = IrqNoFlags(1);
+    let kbd_crs = aml::Name::new(
+        "_CRS".into(),
+        &aml::ResourceTemplate::new(vec![&kbd_data, &kbd_cmd, &kbd_irq]),
+    );
+    let kbd = aml::Device::new("KBD_".into(), vec![&kbd_hid, &kbd_crs]);
+    let mou_hid = aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0F13"));
+    let mou_irq = IrqNoFlags(12);
+    let mou_crs = aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(vec![&mou_irq]));
+    let mou = aml::Device::new("MOU_".into(), vec![&mou_hid, &mou_crs]);
+
     // _ADR: device 0x1f, function 0 (ACPI 6.5 6.1.1).
     let adr_val: u32 = 0x001f_0000;
     let adr = aml::Name::new("_ADR".into(), &adr_val);
-    to_bytes(&aml::Device::new("LPC_".into(), vec![&adr, &com1, &rtc]))
+    let mut children: Vec<&dyn Aml> = vec![&adr, &com1, &rtc];
+    if i8042 {
+        children.push(&kbd);
+        children.push(&mou);
+    }
+    to_bytes(&aml::Device::new("LPC_".into(), children))
 }
 
 /// Motherboard resources (PNP0C02): ranges no PCI BAR may take. Linux

@@ -64,6 +64,8 @@ pub struct VmConfig {
     pub firmware: Firmware,
     /// `-M` value, e.g. "q35" or "virt,gic-version=3".
     pub machine: String,
+    /// `-accel` value.
+    pub accel: String,
     pub smp: String,
     pub memory: String,
     pub kernel: Option<PathBuf>,
@@ -78,6 +80,7 @@ impl VmConfig {
             arch,
             firmware,
             machine: default_machine(arch).into(),
+            accel: "tcg".into(),
             smp: "2".into(),
             memory: "512M".into(),
             kernel: None,
@@ -91,7 +94,7 @@ impl VmConfig {
     /// captured runs, "mon:stdio" for interactive ones).
     pub fn command(&self, serial: &str, qmp: Option<&Path>) -> Command {
         let mut c = Command::new(self.arch.qemu());
-        c.args(["-M", &self.machine, "-accel", "tcg"]);
+        c.args(["-M", &self.machine, "-accel", &self.accel]);
         match self.arch {
             // `max` works under TCG; it is also what the hotplug tests plug.
             Arch::X86_64 => c.args(["-cpu", "max"]),
@@ -303,7 +306,12 @@ impl Vm {
             reader: Some(reader),
         };
         if with_qmp {
-            vm.qmp = Some(Qmp::connect(&qmp_path, Duration::from_secs(10))?);
+            let transcript = std::fs::File::create(log_path.with_extension("qmp.log")).ok();
+            vm.qmp = Some(Qmp::connect(
+                &qmp_path,
+                Duration::from_secs(10),
+                transcript,
+            )?);
         }
         Ok(vm)
     }
@@ -434,10 +442,12 @@ pub struct Qmp {
     wr: UnixStream,
     /// Asynchronous events seen so far, oldest first.
     pub events: Vec<Json>,
+    /// Transcript of the QMP traffic, kept next to the serial log.
+    log: Option<std::fs::File>,
 }
 
 impl Qmp {
-    fn connect(path: &Path, timeout: Duration) -> Result<Qmp> {
+    fn connect(path: &Path, timeout: Duration, log: Option<std::fs::File>) -> Result<Qmp> {
         let deadline = Instant::now() + timeout;
         let s = loop {
             match UnixStream::connect(path) {
@@ -453,6 +463,7 @@ impl Qmp {
             rd: BufReader::new(s),
             wr,
             events: Vec::new(),
+            log,
         };
         let greeting = q.read_msg(Duration::from_secs(10))?;
         if greeting.get("QMP").is_none() {
@@ -472,6 +483,9 @@ impl Qmp {
         if n == 0 {
             return Err("QMP connection closed".into());
         }
+        if let Some(f) = self.log.as_mut() {
+            let _ = write!(f, "<- {line}");
+        }
         Json::parse(line.trim()).map_err(|e| format!("bad QMP message {line:?}: {e}"))
     }
 
@@ -482,6 +496,9 @@ impl Qmp {
             msg.push(("arguments".into(), a));
         }
         let text = Json::Obj(msg).to_string();
+        if let Some(f) = self.log.as_mut() {
+            let _ = writeln!(f, "-> {text}");
+        }
         self.wr
             .write_all(format!("{text}\n").as_bytes())
             .ctx("QMP write")?;

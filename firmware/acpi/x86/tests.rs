@@ -39,6 +39,7 @@ fn q35(cpus: Vec<Vcpu>, hotplug: bool) -> Q35 {
         pci_mem64: (0x1_8000_0000, 0x1_ffff_ffff),
         prt,
         cpu_hotplug_io: hotplug.then_some(0x0cd8),
+        i8042: true,
     }
 }
 

@@ -286,6 +286,7 @@ fn build_acpi(map: &MemoryMap, cpus: Vec<hotstub::cpus::Vcpu>) -> (u64, u64) {
         pci_mem64: (mem64_start, mem64_start + (32 << 30) - 1),
         prt: q35_prt(),
         cpu_hotplug_io: Some(q35::CPUHP_BASE),
+        i8042: q35::has_i8042(),
     };
     let (start, _) = layout::ACPI;
     let mut area = acpi::TableArea::new(phys_mut(start, layout::RSDP - start), start);

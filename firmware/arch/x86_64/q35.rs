@@ -139,6 +139,12 @@ pub fn hpet_block_id() -> Option<u32> {
     (id != 0 && id != u32::MAX).then_some(id)
 }
 
+/// Whether an i8042 answers: its status port reads all ones when nothing
+/// decodes it (QEMU can build q35 without one: `-machine i8042=off`).
+pub fn has_i8042() -> bool {
+    inb(0x64) != 0xff
+}
+
 /// Enumerates every possible vCPU through QEMU's CPU hotplug registers:
 /// the APIC ID of each, and whether it is plugged in now.
 pub fn possible_cpus(max_cpus: u32) -> Option<alloc::vec::Vec<Vcpu>> {
