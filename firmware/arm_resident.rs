@@ -334,13 +334,16 @@ pub fn el3_map(
     fw: (u64, u64),
 ) -> Result<u64, &'static str> {
     let (fs, fe) = fw;
-    if fs >= fe || fs % PAGE != 0 || fe % PAGE != 0 {
+    if fs >= fe || !fs.is_multiple_of(PAGE) || !fe.is_multiple_of(PAGE) {
         return Err("the firmware's RAM is not a page-aligned range");
     }
     if fs / MIB2 != (fe - 1) / MIB2 || fs < GIB || fe > 2 * GIB {
         return Err("the firmware's RAM must lie in one 2 MiB block of the second GiB");
     }
-    if secure.0 % PAGE != 0 || secure.1 < fe - fs || secure.0.saturating_add(secure.1) > GIB {
+    if !secure.0.is_multiple_of(PAGE)
+        || secure.1 < fe - fs
+        || secure.0.saturating_add(secure.1) > GIB
+    {
         return Err("the secure RAM must be page-aligned, below 1 GiB and hold the firmware");
     }
     let t_end = t_va + 4 * PAGE;

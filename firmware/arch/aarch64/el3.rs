@@ -455,7 +455,7 @@ pub fn enter(
     dt: u64,
 ) -> Result<super::Never, String> {
     let (fs, fe) = fw_resident;
-    if secure.0 % PAGE != 0 || secure.1 < fe - fs {
+    if !secure.0.is_multiple_of(PAGE) || secure.1 < fe - fs {
         return Err("the secure RAM is too small for the resident firmware".into());
     }
     if platform.gic.version != 3 {

@@ -3,7 +3,14 @@
 //! At EL2 (`virt,virtualization=on`) the firmware keeps EL2, runs the kernel
 //! at EL1 and traps its HVC and SMC calls (`el2.rs`); at EL3
 //! (`virt,secure=on`) it is the secure monitor and the only PSCI
-//! (`el3.rs`). At EL1 nothing stays: PSCI is the VMM's.
+//! (`el3.rs`) and enters the kernel at EL2. At EL1 nothing stays: PSCI is
+//! the VMM's.
+//!
+//! Started at EL2, the firmware always stays resident: that is how it can
+//! refuse CPU_ON for disabled vCPUs, which QEMU's own PSCI would start
+//! (issue 4 supersedes issue 3's "enter Linux at EL2"). The price is that
+//! the kernel runs at EL1 and so cannot use KVM; a VMM that wants nested
+//! KVM and no CPU policy can start the firmware at EL1 or use EL3.
 //!
 //! This file holds what both share: the PSCI state (the host-tested
 //! dispatcher in `hotstub::psci` does the logic), the per-CPU handler
