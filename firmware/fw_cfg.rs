@@ -109,6 +109,20 @@ impl File {
     }
 }
 
+/// Upper bound on directory entries: QEMU allows at most 0x1000 files
+/// (FW_CFG_FILE_SLOTS_MAX in hw/nvram/fw_cfg.c); more is a broken VMM.
+const MAX_FILES: usize = 0x1000;
+
+/// The fw_cfg file directory.
+#[derive(Debug, Clone, Default)]
+pub struct Directory(alloc::vec::Vec<File>);
+
+impl Directory {
+    pub fn find(&self, name: &str) -> Option<File> {
+        self.0.iter().find(|f| f.name() == name.as_bytes()).copied()
+    }
+}
+
 /// The DMA descriptor, big-endian fields (fw_cfg.rst "FWCfgDmaAccess").
 #[repr(C, align(16))]
 struct DmaAccess {
@@ -229,21 +243,28 @@ impl<T: Transport> FwCfg<T> {
         Ok(())
     }
 
-    /// Looks a file up in the directory by name.
-    pub fn find(&mut self, name: &str) -> Result<File, Error> {
+    /// Reads the whole file directory in one transfer (by DMA when
+    /// available: a byte-at-a-time read costs one VM exit per byte).
+    pub fn directory(&mut self) -> Result<Directory, Error> {
         let mut count = [0u8; 4];
-        self.io.select(key::FILE_DIR);
-        self.io.read_data(&mut count);
-        let count = u32::from_be_bytes(count);
-        let mut entry = [0u8; FILE_ENTRY_LEN];
-        for _ in 0..count {
-            self.io.read_data(&mut entry);
-            let f = File::parse(&entry);
-            if f.name() == name.as_bytes() {
-                return Ok(f);
-            }
+        self.read(key::FILE_DIR, &mut count)?;
+        let count = u32::from_be_bytes(count) as usize;
+        if count > MAX_FILES {
+            return Err(Error::TooLarge);
         }
-        Err(Error::NoSuchFile)
+        let mut raw = alloc::vec![0u8; 4 + FILE_ENTRY_LEN * count];
+        self.read(key::FILE_DIR, &mut raw)?;
+        let files = raw[4..]
+            .chunks_exact(FILE_ENTRY_LEN)
+            .filter_map(|e| e.try_into().ok().map(File::parse))
+            .collect();
+        Ok(Directory(files))
+    }
+
+    /// Looks a file up by name (one directory read per call; use
+    /// `directory` for several look-ups).
+    pub fn find(&mut self, name: &str) -> Result<File, Error> {
+        self.directory()?.find(name).ok_or(Error::NoSuchFile)
     }
 
     /// Reads a whole file into `buf`, returning the used prefix.

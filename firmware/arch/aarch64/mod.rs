@@ -22,7 +22,7 @@ use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use hotstub::arm64_image;
 use hotstub::dt::{self, PsciMethod};
 use hotstub::efi::{self, mem_type, Carve};
-use hotstub::fw_cfg::{key, File, FwCfg};
+use hotstub::fw_cfg::{self, key, FwCfg};
 use hotstub::{println, NAME, VERSION};
 use hw::{layout, Conduit};
 use linked_list_allocator::Heap;
@@ -252,7 +252,7 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
     let acpi_len = layout::handoff_efi() - acpi_base;
     // SAFETY: the linker script reserves the hand-off area for this.
     let acpi_buf = unsafe { hw::ram_slice(acpi_base, acpi_len) };
-    let files = file_dir(&mut fw)?;
+    let files = fw.directory().map_err(|e| e.to_string())?;
     let enabled = enabled_cpus(&mut fw, &files, platform.cpus.len())?;
     // At EL1 Linux calls QEMU's PSCI as the DT names it; at EL2 and EL3 the
     // firmware stays resident as the PSCI (resident.rs).
@@ -260,7 +260,7 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
     let machine = acpi_glue::Machine {
         platform: &platform,
         enabled: &enabled,
-        ged: platform.qemu_acpi_ged(find(&files, "etc/acpi/tables").is_some()),
+        ged: platform.qemu_acpi_ged(files.find("etc/acpi/tables").is_some()),
         conduit,
     };
     let (acpi_used, rsdp_phys) = acpi_glue::build(&machine, acpi_buf, acpi_base)?;
@@ -438,48 +438,23 @@ fn load_initrd(
     Ok(Some(Loaded { base, size }))
 }
 
-/// The fw_cfg file directory, read in one DMA transfer: `FwCfg::find`
-/// reads it a byte at a time through the data register, one MMIO exit per
-/// byte, which adds up under TCG.
-fn file_dir(fw: &mut FwCfg<hw::FwCfgMmio>) -> Result<Vec<File>, String> {
-    // FW_CFG_FILE_DIR: be32 count, then 64-byte entries (fw_cfg.rst).
-    let mut count = [0u8; 4];
-    fw.read(key::FILE_DIR, &mut count)
-        .map_err(|e| e.to_string())?;
-    let count = u32::from_be_bytes(count) as usize;
-    let mut dir = alloc::vec![0u8; 4 + 64 * count];
-    fw.read(key::FILE_DIR, &mut dir)
-        .map_err(|e| e.to_string())?;
-    Ok(dir[4..]
-        .chunks_exact(64)
-        .filter_map(|e| e.try_into().ok().map(File::parse))
-        .collect())
-}
-
-fn find<'a>(files: &'a [File], name: &str) -> Option<&'a File> {
-    files.iter().find(|f| f.name() == name.as_bytes())
-}
-
 /// The VMM's policy of which possible vCPUs may come online: the fw_cfg
 /// file `opt/org.hotstub/enabled-cpus` with a Linux-style CPU list (indices
 /// in DT order); without it every vCPU is enabled. A malformed list is an
 /// error rather than a silent fallback.
 fn enabled_cpus(
     fw: &mut FwCfg<hw::FwCfgMmio>,
-    files: &[File],
+    files: &fw_cfg::Directory,
     n: usize,
 ) -> Result<Vec<bool>, String> {
-    const POLICY: &str = "opt/org.hotstub/enabled-cpus";
-    let Some(file) = find(files, POLICY) else {
+    use hotstub::cpulist;
+    let Some(file) = files.find(cpulist::FW_CFG_FILE) else {
         return Ok(alloc::vec![true; n]);
     };
     let mut text = alloc::vec![0u8; file.size as usize];
     fw.read(file.key, &mut text).map_err(|e| e.to_string())?;
-    let mask = hotstub::cpus::parse_cpu_list(&text, n).map_err(|e| format!("{POLICY}: {e}"))?;
-    if !mask.first().copied().unwrap_or(false) {
-        return Err(format!("{POLICY}: the boot CPU 0 must be enabled"));
-    }
-    Ok(mask)
+    let set = cpulist::parse(&text, n).map_err(|e| format!("{}: {e}", cpulist::FW_CFG_FILE))?;
+    Ok(set.as_slice().to_vec())
 }
 
 fn read_cmdline(fw: &mut FwCfg<hw::FwCfgMmio>) -> Result<String, String> {

@@ -162,7 +162,11 @@ extern "C" fn hotstub_main() -> ! {
         println!("hotstub: fw_cfg has no DMA interface, loading byte by byte (slow)");
     }
 
-    let mut map = memory_map(&mut fw);
+    let files = match fw.directory() {
+        Ok(d) => d,
+        Err(e) => fail!("reading the fw_cfg file directory: {}", e),
+    };
+    let mut map = memory_map(&mut fw, &files);
     let mtrrs = q35::setup_mtrrs(&map);
 
     let cpus = discover_cpus(&mut fw);
@@ -185,7 +189,7 @@ extern "C" fn hotstub_main() -> ! {
     map.set(layout::ROM.0, layout::ROM.1 - layout::ROM.0, Kind::Reserved);
 
     let (rsdp, free) = build_acpi(&map, cpus);
-    place_smbios(&mut fw, free);
+    place_smbios(&mut fw, &files, free);
 
     let params = load_linux(&mut fw, &map, rsdp);
     let (kernel, setup) = params;
@@ -204,10 +208,9 @@ extern "C" fn hotstub_main() -> ! {
 }
 
 /// RAM from QEMU's `etc/e820`.
-fn memory_map(fw: &mut FwCfg<PioFwCfg>) -> MemoryMap {
-    let file = match fw.find("etc/e820") {
-        Ok(f) => f,
-        Err(e) => fail!("no memory map from the VMM (etc/e820): {}", e),
+fn memory_map(fw: &mut FwCfg<PioFwCfg>, files: &fw_cfg::Directory) -> MemoryMap {
+    let Some(file) = files.find("etc/e820") else {
+        fail!("no memory map from the VMM (fw_cfg file etc/e820)");
     };
     let mut buf = vec![0u8; file.size as usize];
     if let Err(e) = fw.read_file(&file, &mut buf) {
@@ -302,10 +305,10 @@ fn build_acpi(map: &MemoryMap, cpus: Vec<hotstub::cpus::Vcpu>) -> (u64, u64) {
 /// Copies QEMU's SMBIOS structures to `free` (below the entry point) and
 /// the patched entry point to its fixed slot, where Linux's legacy scan of
 /// 0xF0000-0xFFFFF finds it. Optional: without them the guest just has no DMI.
-fn place_smbios(fw: &mut FwCfg<PioFwCfg>, free: u64) {
-    let (Ok(anchor), Ok(tables)) = (
-        fw.find("etc/smbios/smbios-anchor"),
-        fw.find("etc/smbios/smbios-tables"),
+fn place_smbios(fw: &mut FwCfg<PioFwCfg>, files: &fw_cfg::Directory, free: u64) {
+    let (Some(anchor), Some(tables)) = (
+        files.find("etc/smbios/smbios-anchor"),
+        files.find("etc/smbios/smbios-tables"),
     ) else {
         return;
     };
