@@ -498,7 +498,7 @@ fn parse_pcie(fdt: &Fdt, node: FdtNode) -> Result<PcieInfo, Error> {
             pci.bus_end = b as u8;
         }
         // Without bus-range the ECAM size says how many buses decode (1 MiB each).
-        None => pci.bus_end = (size >> 20).clamp(1, 256) as u8 - 1,
+        None => pci.bus_end = ((size >> 20).clamp(1, 256) - 1) as u8,
         _ => return Err(Error::Malformed("PCIe bus-range")),
     }
 
@@ -667,6 +667,10 @@ mod tests {
     /// Builds a DT shaped like QEMU virt's (same nodes and cell layouts as
     /// QEMU 10.0's `dumpdtb` output, abridged).
     fn virt_dt(gic_v3: bool, secure: bool) -> Vec<u8> {
+        virt_dt_with(gic_v3, secure, true)
+    }
+
+    fn virt_dt_with(gic_v3: bool, secure: bool, bus_range: bool) -> Vec<u8> {
         let mut w = vm_fdt::FdtWriter::new().unwrap();
         let root = w.begin_node("").unwrap();
         w.property_string_list("compatible", alloc::vec![String::from("linux,dummy-virt")])
@@ -823,7 +827,9 @@ mod tests {
         w.property_u32("#interrupt-cells", 1).unwrap();
         w.property_array_u64("reg", &[0x40_1000_0000, 0x1000_0000])
             .unwrap();
-        w.property_array_u32("bus-range", &[0, 255]).unwrap();
+        if bus_range {
+            w.property_array_u32("bus-range", &[0, 255]).unwrap();
+        }
         w.property_array_u32(
             "ranges",
             &[
@@ -865,6 +871,14 @@ mod tests {
 
         w.end_node(root).unwrap();
         w.finish().unwrap()
+    }
+
+    #[test]
+    fn bus_range_defaults_to_the_ecam_size() {
+        // QEMU's high ECAM is 256 MiB: 256 buses, the last one 255.
+        let p = parse(&virt_dt_with(true, false, false)).unwrap();
+        let pci = p.pcie.expect("pcie");
+        assert_eq!((pci.bus_start, pci.bus_end), (0, 255));
     }
 
     #[test]

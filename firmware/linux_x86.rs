@@ -59,6 +59,11 @@ pub enum Error {
     Not64Bit,
     NotRelocatable,
     BadAlignment(u32),
+    /// The kernel cannot be placed at or above the floor and below 4 GiB.
+    NoRoom {
+        floor: u64,
+        footprint: u64,
+    },
 }
 
 impl fmt::Display for Error {
@@ -82,6 +87,10 @@ impl fmt::Display for Error {
             }
             Error::NotRelocatable => f.write_str("kernel is not relocatable"),
             Error::BadAlignment(a) => write!(f, "kernel asks for an invalid alignment {a:#x}"),
+            Error::NoRoom { floor, footprint } => write!(
+                f,
+                "kernel needs {footprint:#x} bytes at or above {floor:#x} and below 4 GiB"
+            ),
         }
     }
 }
@@ -103,8 +112,11 @@ fn u64_at(b: &[u8], o: usize) -> u64 {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Kernel {
     pub protocol: u16,
-    /// Where to load the protected-mode kernel.
+    /// Where to load the protected-mode kernel: its preferred address until
+    /// `place_above` moves it.
     pub load_addr: u64,
+    /// The alignment the relocatable kernel needs.
+    pub align: u64,
     /// Bytes the kernel needs from `load_addr` while it decompresses.
     pub init_size: u64,
     pub initrd_addr_max: u64,
@@ -141,8 +153,11 @@ impl Kernel {
         if !align.is_power_of_two() {
             return Err(Error::BadAlignment(align));
         }
+        let align = align as u64;
         let pref = u64_at(setup, PREF_ADDRESS);
-        let load_addr = (pref + align as u64 - 1) & !(align as u64 - 1);
+        // A wrapping preferred address is as good as none: `place_above`
+        // moves the kernel where it fits.
+        let load_addr = pref.checked_add(align - 1).map_or(0, |a| a & !(align - 1));
         // The header runs from 0x1f1 to 0x202 + the jump's displacement byte.
         let header_end = (HEADER + u8_at(setup, JUMP + 1) as usize)
             .min(setup.len())
@@ -150,6 +165,7 @@ impl Kernel {
         Ok(Kernel {
             protocol,
             load_addr,
+            align,
             init_size: u32_at(setup, INIT_SIZE) as u64,
             initrd_addr_max: u32_at(setup, INITRD_ADDR_MAX) as u64,
             cmdline_size: u32_at(setup, CMDLINE_SIZE),
@@ -161,6 +177,22 @@ impl Kernel {
     /// size and what it needs to decompress itself in place.
     pub fn footprint(&self, kernel_len: u64) -> u64 {
         self.init_size.max(kernel_len)
+    }
+
+    /// Moves the (relocatable) kernel to an aligned address at or above
+    /// `floor` if its preferred address is lower, and checks that it ends
+    /// below 4 GiB, where the firmware's identity map and the 32-bit
+    /// `code32_start` reach.
+    pub fn place_above(&mut self, floor: u64, kernel_len: u64) -> Result<(), Error> {
+        let footprint = self.footprint(kernel_len);
+        let no_room = Error::NoRoom { floor, footprint };
+        if self.load_addr < floor {
+            self.load_addr = floor.checked_add(self.align - 1).ok_or(no_room)? & !(self.align - 1);
+        }
+        match self.load_addr.checked_add(footprint) {
+            Some(end) if end <= 1 << 32 => Ok(()),
+            _ => Err(no_room),
+        }
     }
 
     /// Builds the zero page.
@@ -235,6 +267,27 @@ mod tests {
         assert_eq!(k.initrd_addr_max, 0x7fff_ffff);
         assert_eq!(k.header_end, 0x26c);
         assert_eq!(k.footprint(0x100_0000), 0x300_0000);
+    }
+
+    #[test]
+    fn placement_keeps_clear_of_the_floor_and_4g() {
+        let mut s = setup();
+        s[PREF_ADDRESS..PREF_ADDRESS + 8].copy_from_slice(&0x20_0000u64.to_le_bytes());
+        let mut k = Kernel::parse(&s).unwrap();
+        k.place_above(0x40_0000, 0x100_0000).unwrap();
+        assert_eq!(k.load_addr, 0x40_0000);
+        let mut s = setup();
+        s[PREF_ADDRESS..PREF_ADDRESS + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        let mut k = Kernel::parse(&s).unwrap();
+        k.place_above(0x40_0000, 0x100_0000).unwrap();
+        assert_eq!(k.load_addr, 0x40_0000);
+        let mut s = setup();
+        s[PREF_ADDRESS..PREF_ADDRESS + 8].copy_from_slice(&0xffff_0000u64.to_le_bytes());
+        let mut k = Kernel::parse(&s).unwrap();
+        assert!(matches!(
+            k.place_above(0x40_0000, 0x100_0000),
+            Err(Error::NoRoom { .. })
+        ));
     }
 
     #[test]

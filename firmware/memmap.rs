@@ -76,13 +76,14 @@ impl MemoryMap {
         }
     }
 
-    /// Parses QEMU's `etc/e820` fw_cfg file. Only RAM entries are kept; the
-    /// firmware decides what else to reserve. Unknown types are ignored.
+    /// Parses QEMU's `etc/e820` fw_cfg file. RAM comes first; the VMM's
+    /// other ranges are then laid over it (types 3 and 4 as themselves, any
+    /// other type as reserved), so nothing the VMM holds back becomes RAM.
     pub fn from_qemu_e820(bytes: &[u8]) -> Result<Self, Error> {
         if !bytes.len().is_multiple_of(E820_ENTRY_LEN) {
             return Err(Error::BadLength(bytes.len()));
         }
-        let mut map = MemoryMap::new();
+        let mut entries = Vec::with_capacity(bytes.len() / E820_ENTRY_LEN);
         for e in bytes.chunks_exact(E820_ENTRY_LEN) {
             let addr = u64::from_le_bytes(e[0..8].try_into().unwrap());
             let size = u64::from_le_bytes(e[8..16].try_into().unwrap());
@@ -90,12 +91,22 @@ impl MemoryMap {
             if addr.checked_add(size).is_none() {
                 return Err(Error::Overflow { addr, size });
             }
-            if kind == Kind::Ram as u32 && size > 0 {
-                map.set(addr, size, Kind::Ram);
-            }
+            entries.push((addr, size, kind));
+        }
+        let mut map = MemoryMap::new();
+        for &(addr, size, _) in entries.iter().filter(|e| e.2 == Kind::Ram as u32) {
+            map.set(addr, size, Kind::Ram);
         }
         if map.ram_total() == 0 {
             return Err(Error::NoRam);
+        }
+        for &(addr, size, kind) in entries.iter().filter(|e| e.2 != Kind::Ram as u32) {
+            let kind = match kind {
+                3 => Kind::Acpi,
+                4 => Kind::Nvs,
+                _ => Kind::Reserved,
+            };
+            map.set(addr, size, kind);
         }
         Ok(map)
     }
@@ -252,7 +263,15 @@ mod tests {
         .unwrap();
         assert_eq!(m.ram_total(), 4 << 30);
         assert_eq!(m.ram_end_below_4g(), 0x8000_0000);
-        assert_eq!(m.regions().len(), 2);
+        assert_eq!(m.regions().len(), 3);
+        assert_eq!(
+            m.regions()[1],
+            Region {
+                addr: 0xfeff_c000,
+                size: 0x4000,
+                kind: Kind::Reserved
+            }
+        );
     }
 
     #[test]

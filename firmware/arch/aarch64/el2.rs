@@ -147,10 +147,7 @@ fn init_cpu(vttbr: u64) {
             asm!("msr S3_4_C1_C2_0, {}", in(reg) 0xfu64, options(nostack));
         }
         if f.sme {
-            // SMCR_EL2: LEN = 15, EZT0 (30) with SME2, FA64 (31).
-            let v =
-                0xfu64 | if f.sme2 { 1 << 30 } else { 0 } | if f.sme_fa64 { 1 << 31 } else { 0 };
-            asm!("msr S3_4_C1_C2_6, {}", in(reg) v, options(nostack));
+            asm!("msr S3_4_C1_C2_6, {}", in(reg) f.smcr(), options(nostack));
         }
         asm!("msr hcr_el2, {}", in(reg) f.hcr_el2(), options(nostack));
         if f.hcx {
@@ -234,15 +231,21 @@ impl Machine for El2 {
     fn cpu_on(&self, index: usize, mpidr: u64) -> Result<(), i32> {
         let entry = res_el2_secondary as *const () as u64;
         // A core that just passed CPU_OFF may not have reached QEMU's
-        // power-down yet, and QEMU then answers ALREADY_ON: retry briefly.
-        for _ in 0..100_000 {
+        // power-down yet, and QEMU then answers ALREADY_ON: retry for up to
+        // 100 ms of counter time. The window is one trap and one SMC on the
+        // other core, but under TCG that vCPU's host thread may be
+        // descheduled for a while on a loaded host; the PSCI lock is held
+        // only in this rare race. The result goes back to the
+        // caller; the firmware does not print while Linux owns the console.
+        let (start, freq) = hw::counter();
+        let limit = freq / 10;
+        loop {
             match hw::smccc(Conduit::Smc, FWD_CPU_ON, mpidr, entry, index as u64) as i32 {
                 ret::SUCCESS => return Ok(()),
-                ret::ALREADY_ON => core::hint::spin_loop(),
-                other => {
-                    println!("hotstub: QEMU refused CPU_ON of vCPU {index}: {other}");
-                    return Err(ret::INTERNAL_FAILURE);
+                ret::ALREADY_ON if hw::counter().0.wrapping_sub(start) < limit => {
+                    core::hint::spin_loop()
                 }
+                _ => break,
             }
         }
         Err(ret::INTERNAL_FAILURE)

@@ -339,10 +339,7 @@ fn init_cpu() -> Result<(), &'static str> {
             asm!("msr S3_6_C1_C2_0, {}", in(reg) 0xfu64, options(nostack));
         }
         if f.sme {
-            // SMCR_EL3: LEN = 15, EZT0 (30) with SME2, FA64 (31).
-            let v =
-                0xfu64 | if f.sme2 { 1 << 30 } else { 0 } | if f.sme_fa64 { 1 << 31 } else { 0 };
-            asm!("msr S3_6_C1_C2_6, {}", in(reg) v, options(nostack));
+            asm!("msr S3_6_C1_C2_6, {}", in(reg) f.smcr(), options(nostack));
         }
         asm!("msr scr_el3, {}", "msr vbar_el3, {}", "isb", in(reg) f.scr_el3(), in(reg) vbar,
              options(nostack));

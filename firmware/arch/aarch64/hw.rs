@@ -134,8 +134,8 @@ pub unsafe fn enter_kernel(el: u8, entry: u64, dt: u64) -> ! {
 /// # Safety
 /// The range must be RAM that nothing else references for the slice's life.
 pub unsafe fn ram_slice(base: u64, len: u64) -> &'static mut [u8] {
-    // SAFETY: by the caller's contract; the firmware runs identity-mapped
-    // (MMU off), so physical addresses are pointers.
+    // SAFETY: by the caller's contract; the firmware runs with an identity
+    // map (mmu.rs), or with the MMU off, so physical addresses are pointers.
     unsafe { core::slice::from_raw_parts_mut(base as *mut u8, len as usize) }
 }
 

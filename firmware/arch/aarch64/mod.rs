@@ -451,6 +451,14 @@ fn enabled_cpus(
     let Some(file) = files.find(cpulist::FW_CFG_FILE) else {
         return Ok(alloc::vec![true; n]);
     };
+    // A list of every CPU QEMU can model is a few KiB at most.
+    if file.size > 16384 {
+        return Err(format!(
+            "{}: {} bytes is not a CPU list",
+            cpulist::FW_CFG_FILE,
+            file.size
+        ));
+    }
     let mut text = alloc::vec![0u8; file.size as usize];
     fw.read(file.key, &mut text).map_err(|e| e.to_string())?;
     let set = cpulist::parse(&text, n).map_err(|e| format!("{}: {e}", cpulist::FW_CFG_FILE))?;
@@ -458,7 +466,14 @@ fn enabled_cpus(
 }
 
 fn read_cmdline(fw: &mut FwCfg<hw::FwCfgMmio>) -> Result<String, String> {
+    // Linux arm64's COMMAND_LINE_SIZE is 2048 (asm/setup.h); anything much
+    // larger is a broken VMM, not a command line.
     let size = fw.read_u32(key::CMDLINE_SIZE) as usize;
+    if size > 4096 {
+        return Err(format!(
+            "kernel command line of {size} bytes is longer than Linux accepts"
+        ));
+    }
     let mut buf: Vec<u8> = alloc::vec![0; size];
     fw.read(key::CMDLINE_DATA, &mut buf)
         .map_err(|e| e.to_string())?;

@@ -11,7 +11,7 @@ use core::arch::global_asm;
 use core::fmt;
 use hotstub::acpi;
 use hotstub::fw_cfg::{self, FwCfg};
-use hotstub::linux_x86::{BootParams, Kernel, ENTRY64_OFFSET, ZERO_PAGE_LEN};
+use hotstub::linux_x86::{BootParams, Kernel, E820_MAX, ENTRY64_OFFSET, ZERO_PAGE_LEN};
 use hotstub::memmap::{Kind, MemoryMap};
 use hotstub::println;
 use linked_list_allocator::LockedHeap;
@@ -20,8 +20,8 @@ global_asm!(include_str!("boot.S"), options(att_syntax));
 
 /// Fixed low-memory layout. The page tables are built by boot.S.
 mod layout {
-    /// Identity page tables (boot.S PML4..PD3).
-    pub const PAGE_TABLES: (u64, u64) = (0x1000, 0x7000);
+    // 0x1000-0x6fff: identity page tables built by boot.S; 0x8000-0x9fff:
+    // the AP trampoline and its MSR table (smp.rs).
     /// The zero page handed to Linux.
     pub const ZERO_PAGE: u64 = 0x7000;
     /// The kernel command line.
@@ -117,10 +117,14 @@ impl fw_cfg::Transport for PioFwCfg {
     }
 }
 
-/// A mutable view of guest-physical RAM the firmware has checked is free.
-fn phys_mut(addr: u64, len: u64) -> &'static mut [u8] {
-    // SAFETY: callers pass ranges inside the identity map that the memory map
-    // says are RAM and that overlap nothing the firmware uses.
+/// A mutable view of guest-physical memory in the identity map.
+///
+/// # Safety
+/// `[addr, addr + len)` must be RAM below 4 GiB that overlaps nothing the
+/// firmware itself uses (its image, stack and heap at 1-4 MiB, or another
+/// live view).
+unsafe fn phys_mut(addr: u64, len: u64) -> &'static mut [u8] {
+    // SAFETY: the caller's contract above.
     unsafe { core::slice::from_raw_parts_mut(addr as *mut u8, len as usize) }
 }
 
@@ -170,7 +174,7 @@ extern "C" fn hotstub_main() -> ! {
     let mtrrs = q35::setup_mtrrs(&map);
 
     let cpus = discover_cpus(&mut fw);
-    let aps = cpus.iter().filter(|c| c.enabled).count() as u32 - 1;
+    let aps = cpus.iter().filter(|c| c.enabled).count() as u32 - 1; // >= 1 enabled: discover_cpus
     let answered = smp::sync_mtrrs(&mtrrs, aps);
     if answered != aps {
         println!(
@@ -188,14 +192,16 @@ extern "C" fn hotstub_main() -> ! {
     map.set(q35::MMCONFIG_BASE, q35::MMCONFIG_SIZE, Kind::Reserved);
     map.set(layout::ROM.0, layout::ROM.1 - layout::ROM.0, Kind::Reserved);
 
-    let (rsdp, free) = build_acpi(&map, cpus);
+    let device_mem_end = reserved_memory_end(&mut fw, &files);
+    let (rsdp, free) = build_acpi(&map, cpus, device_mem_end);
     place_smbios(&mut fw, &files, free);
 
     let params = load_linux(&mut fw, &map, rsdp);
     let (kernel, setup) = params;
 
     let zp = kernel.zero_page(&setup.0, &setup.1, &map);
-    phys_mut(layout::ZERO_PAGE, ZERO_PAGE_LEN as u64).copy_from_slice(&zp);
+    // SAFETY: the zero page slot is low RAM reserved for it (layout).
+    unsafe { phys_mut(layout::ZERO_PAGE, ZERO_PAGE_LEN as u64) }.copy_from_slice(&zp);
 
     let ticks = q35::pm_timer().wrapping_sub(t0) & 0x00ff_ffff;
     let us = ticks as u64 * 1_000_000 / q35::PM_TMR_HZ;
@@ -212,6 +218,15 @@ fn memory_map(fw: &mut FwCfg<PioFwCfg>, files: &fw_cfg::Directory) -> MemoryMap 
     let Some(file) = files.find("etc/e820") else {
         fail!("no memory map from the VMM (fw_cfg file etc/e820)");
     };
+    // Linux takes at most 128 entries from the zero page (bootparam.h);
+    // QEMU's map has a handful.
+    if file.size as usize > E820_MAX * 20 {
+        fail!(
+            "memory map from the VMM has {} bytes, more than {} entries",
+            file.size,
+            E820_MAX
+        );
+    }
     let mut buf = vec![0u8; file.size as usize];
     if let Err(e) = fw.read_file(&file, &mut buf) {
         fail!("reading etc/e820: {}", e);
@@ -222,6 +237,19 @@ fn memory_map(fw: &mut FwCfg<PioFwCfg>, files: &fw_cfg::Directory) -> MemoryMap 
     }
 }
 
+/// End of QEMU's device (hotplug) memory region, from the fw_cfg file
+/// `etc/reserved-memory-end` (le64; hw/i386/pc.c), or 0 when there is none.
+fn reserved_memory_end(fw: &mut FwCfg<PioFwCfg>, files: &fw_cfg::Directory) -> u64 {
+    let Some(file) = files.find("etc/reserved-memory-end") else {
+        return 0;
+    };
+    let mut b = [0u8; 8];
+    if file.size != 8 || fw.read(file.key, &mut b).is_err() {
+        fail!("etc/reserved-memory-end from the VMM is not a 64-bit value");
+    }
+    u64::from_le_bytes(b)
+}
+
 /// Every possible vCPU with its APIC ID, and which are plugged in now.
 fn discover_cpus(fw: &mut FwCfg<PioFwCfg>) -> Vec<hotstub::cpus::Vcpu> {
     let boot = fw.read_u16(fw_cfg::key::NB_CPUS) as u32;
@@ -229,13 +257,28 @@ fn discover_cpus(fw: &mut FwCfg<PioFwCfg>) -> Vec<hotstub::cpus::Vcpu> {
     if boot == 0 || max < boot {
         fail!("VMM reports {} boot vCPUs of {} possible", boot, max);
     }
-    match q35::possible_cpus(max) {
-        Some(cpus) => cpus,
-        None => fail!(
+    let Some(cpus) = q35::possible_cpus(max) else {
+        fail!(
             "QEMU's CPU hotplug interface at {:#x} does not answer",
             q35::CPUHP_BASE
-        ),
+        );
+    };
+    // The hotplug registers are authoritative (QEMU keeps NB_CPUS in step
+    // with plugs, hw/i386/x86-common.c); a disagreement is worth a line.
+    if !cpus.first().is_some_and(|c| c.enabled) {
+        fail!("VMM's vCPU 0 (the boot vCPU) is not plugged in");
     }
+    let enabled = cpus.iter().filter(|c| c.enabled).count() as u32;
+    if enabled != boot {
+        println!(
+            "hotstub: warning: VMM reports {} boot vCPUs, {} are plugged in",
+            boot, enabled
+        );
+    }
+    if let Err(e) = hotstub::cpus::validate(&cpus) {
+        fail!("VMM's vCPU list: {}", e);
+    }
+    cpus
 }
 
 /// PCI routing on q35: QEMU's ICH9 model wires INTx of every slot to
@@ -258,10 +301,10 @@ fn q35_prt() -> Vec<acpi::PrtEntry> {
 
 /// Builds the ACPI tables in the legacy BIOS area; returns the RSDP address
 /// and the first free byte after the tables.
-fn build_acpi(map: &MemoryMap, cpus: Vec<hotstub::cpus::Vcpu>) -> (u64, u64) {
+fn build_acpi(map: &MemoryMap, cpus: Vec<hotstub::cpus::Vcpu>, device_mem_end: u64) -> (u64, u64) {
     let low_end = map.ram_end_below_4g();
-    // The 32-bit PCI window starts above low RAM (at least at 2 GiB, as
-    // QEMU's q35 does) and avoids MMCONFIG; devices sit below the I/O APIC.
+    // The 32-bit PCI window starts above low RAM and above MMCONFIG (so at
+    // 3 GiB or higher) and ends below the I/O APIC.
     let mem32_start = low_end
         .max(0xc000_0000)
         .max(q35::MMCONFIG_BASE + q35::MMCONFIG_SIZE);
@@ -272,7 +315,10 @@ fn build_acpi(map: &MemoryMap, cpus: Vec<hotstub::cpus::Vcpu>) -> (u64, u64) {
         .map(|r| r.end())
         .max()
         .unwrap_or(0);
-    let mem64_start = ((high_end.max(1 << 32)) + (1 << 30) - 1) & !((1 << 30) - 1);
+    // Above RAM and above the memory-hotplug area QEMU reserves for
+    // `-m ...,maxmem=`, on a 1 GiB boundary.
+    let mem64_start =
+        (high_end.max(1 << 32).max(device_mem_end) + (1 << 30) - 1) & !((1 << 30) - 1);
     let m = acpi::x86::Q35 {
         cpus,
         pm_base: q35::PM_BASE,
@@ -292,10 +338,17 @@ fn build_acpi(map: &MemoryMap, cpus: Vec<hotstub::cpus::Vcpu>) -> (u64, u64) {
         i8042: q35::has_i8042(),
     };
     let (start, _) = layout::ACPI;
-    let mut area = acpi::TableArea::new(phys_mut(start, layout::RSDP - start), start);
+    // The tables end where the SMBIOS entry point's slot begins.
+    // SAFETY: the BIOS area is RAM after q35::init (PAM) and only ACPI and
+    // SMBIOS data go there.
+    let mut area = acpi::TableArea::new(
+        unsafe { phys_mut(start, layout::SMBIOS_ANCHOR - start) },
+        start,
+    );
     match acpi::x86::build(&m, &mut area) {
         Ok(built) => {
-            phys_mut(layout::RSDP, 36).copy_from_slice(&built.rsdp);
+            // SAFETY: the RSDP slot in the BIOS area (layout).
+            unsafe { phys_mut(layout::RSDP, 36) }.copy_from_slice(&built.rsdp);
             (layout::RSDP, start + area.used() as u64)
         }
         Err(e) => fail!("building ACPI tables: {}", e),
@@ -322,7 +375,9 @@ fn place_smbios(fw: &mut FwCfg<PioFwCfg>, files: &fw_cfg::Directory, free: u64) 
         return;
     }
     let mut entry = vec![0u8; anchor.size as usize];
-    let placed = match fw.read_file(&tables, phys_mut(addr, tables.size as u64)) {
+    // SAFETY: between the ACPI tables and the entry point slot, checked above.
+    let dst = unsafe { phys_mut(addr, tables.size as u64) };
+    let placed = match fw.read_file(&tables, dst) {
         Ok(_) => match fw.read_file(&anchor, &mut entry) {
             Ok(_) => {
                 hotstub::smbios::patch_anchor(&mut entry, addr).map_err(|e| alloc::format!("{e}"))
@@ -332,7 +387,10 @@ fn place_smbios(fw: &mut FwCfg<PioFwCfg>, files: &fw_cfg::Directory, free: u64) 
         Err(e) => Err(alloc::format!("{e}")),
     };
     match placed {
-        Ok(()) => phys_mut(layout::SMBIOS_ANCHOR, entry.len() as u64).copy_from_slice(&entry),
+        // SAFETY: the entry point slot below the RSDP, size checked above.
+        Ok(()) => {
+            unsafe { phys_mut(layout::SMBIOS_ANCHOR, entry.len() as u64) }.copy_from_slice(&entry)
+        }
         Err(e) => println!("hotstub: warning: {}; guest gets no DMI data", e),
     }
 }
@@ -357,7 +415,7 @@ fn load_linux(
     if let Err(e) = fw.read(key::SETUP_DATA, &mut setup) {
         fail!("reading kernel setup: {}", e);
     }
-    let kernel = match Kernel::parse(&setup) {
+    let mut kernel = match Kernel::parse(&setup) {
         Ok(k) if setup_size <= 0x80 * 512 => k,
         Ok(_) => fail!(
             "kernel setup part of {} bytes is too large for a bzImage",
@@ -365,6 +423,11 @@ fn load_linux(
         ),
         Err(e) => fail!("{}", e),
     };
+    // Never below the end of the firmware's own RAM, whatever the kernel
+    // prefers.
+    if let Err(e) = kernel.place_above(layout::FIRMWARE.1, kernel_size) {
+        fail!("{}", e);
+    }
     let footprint = kernel.footprint(kernel_size);
     if !map.is_ram(kernel.load_addr, footprint) {
         fail!(
@@ -373,7 +436,9 @@ fn load_linux(
             kernel.load_addr
         );
     }
-    if let Err(e) = fw.read(key::KERNEL_DATA, phys_mut(kernel.load_addr, kernel_size)) {
+    // SAFETY: RAM above the firmware and below 4 GiB, checked above.
+    let dst = unsafe { phys_mut(kernel.load_addr, kernel_size) };
+    if let Err(e) = fw.read(key::KERNEL_DATA, dst) {
         fail!("loading kernel: {}", e);
     }
 
@@ -386,7 +451,8 @@ fn load_linux(
             limit - 1
         );
     }
-    let cmdline = phys_mut(layout::CMDLINE, limit);
+    // SAFETY: the command line slot in low RAM (layout).
+    let cmdline = unsafe { phys_mut(layout::CMDLINE, limit) };
     cmdline.fill(0);
     if cmdline_size > 0 {
         if let Err(e) = fw.read(key::CMDLINE_DATA, &mut cmdline[..cmdline_size as usize]) {
@@ -412,7 +478,9 @@ fn load_linux(
                 limit >> 20
             ),
         };
-        if let Err(e) = fw.read(key::INITRD_DATA, phys_mut(initrd_addr, initrd_size)) {
+        // SAFETY: RAM chosen by find_top clear of firmware, kernel and tables.
+        let dst = unsafe { phys_mut(initrd_addr, initrd_size) };
+        if let Err(e) = fw.read(key::INITRD_DATA, dst) {
             fail!("loading initrd: {}", e);
         }
     }
@@ -422,7 +490,6 @@ fn load_linux(
         initrd_size,
         rsdp_addr: rsdp,
     };
-    let _ = layout::PAGE_TABLES;
     (kernel, (setup, params))
 }
 
