@@ -1,17 +1,16 @@
 //! From the DT's view of the machine to the ACPI builder's.
 
 use super::alloc::string::{String, ToString};
-use super::alloc::vec::Vec;
 use hotstub::acpi::arm::{self, ArmPcie, Conduit, Gic, Virt};
 use hotstub::acpi::{PrtEntry, TableArea};
-use hotstub::cpus::{Vcpu, MPIDR_AFFINITY_MASK};
+use hotstub::cpus::CpuModel;
 use hotstub::dt::{Platform, PsciMethod};
 
 /// What the firmware tells Linux about the machine.
 pub struct Machine<'a> {
     pub platform: &'a Platform,
-    /// Per possible vCPU (DT order): may it be brought online?
-    pub enabled: &'a [bool],
+    /// Every possible vCPU (DT order) and whether it may come online.
+    pub cpus: &'a CpuModel,
     pub ged: Option<(u64, u32)>,
     /// The PSCI conduit Linux must use.
     pub conduit: PsciMethod,
@@ -58,18 +57,8 @@ pub fn build(m: &Machine, buf: &mut [u8], phys: u64) -> Result<(u64, u64), Strin
         }
         None => None,
     };
-    let cpus: Vec<Vcpu> = p
-        .cpus
-        .iter()
-        .enumerate()
-        .map(|(i, &mpidr)| Vcpu {
-            uid: i as u32,
-            hw_id: mpidr & MPIDR_AFFINITY_MASK,
-            enabled: m.enabled.get(i).copied().unwrap_or(false),
-        })
-        .collect();
     let virt = Virt {
-        cpus,
+        cpus: m.cpus.as_slice().to_vec(),
         gic: Gic {
             version: p.gic.version,
             gicd: p.gic.gicd,

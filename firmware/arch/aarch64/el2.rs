@@ -19,6 +19,7 @@ use core::cell::UnsafeCell;
 
 use hotstub::arm_resident::{external_abort, Features, IdRegs, SPSR_EL1H_MASKED};
 use hotstub::arm_resident::{EC_DABT_LOWER, EC_HVC64, EC_IABT_LOWER, EC_SMC64};
+use hotstub::cpus::CpuModel;
 use hotstub::dt::Platform;
 use hotstub::println;
 use hotstub::psci::ids::{self, ret};
@@ -274,14 +275,13 @@ static MACHINE: El2 = El2;
 /// kernel, `enabled` the vCPU policy in DT order.
 pub fn enter(
     platform: &Platform,
-    enabled: &[bool],
+    model: &CpuModel,
     fw_resident: (u64, u64),
     entry: u64,
     dt: u64,
 ) -> Result<super::Never, alloc::string::String> {
-    let model = resident::cpu_model(&platform.cpus, enabled);
     let (rs, re) = fw_resident;
-    resident::init(&model, &platform.memory, &[(rs, re - rs)], &MACHINE)?;
+    resident::init(model, &platform.memory, &[(rs, re - rs)], &MACHINE)?;
 
     let ram: alloc::vec::Vec<(u64, u64)> =
         platform.memory.iter().map(|&(b, s)| (b, b + s)).collect();

@@ -37,6 +37,7 @@ use core::cell::UnsafeCell;
 use core::ptr::{read_volatile, write_volatile};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use hotstub::cpus::CpuModel;
 use hotstub::dt::Platform;
 use hotstub::println;
 
@@ -444,7 +445,7 @@ fn build_map(secure: (u64, u64), fw: (u64, u64)) -> Result<u64, &'static str> {
 /// Stays resident at EL3 and enters the kernel at EL2 on the boot CPU.
 pub fn enter(
     platform: &Platform,
-    enabled: &[bool],
+    model: &CpuModel,
     secure: (u64, u64),
     fw_resident: (u64, u64),
     t0: u64,
@@ -464,8 +465,7 @@ pub fn enter(
     if dt + dt_size > release_record() {
         return Err("the DT for Linux leaves no room for the release record".into());
     }
-    let model = resident::cpu_model(&platform.cpus, enabled);
-    resident::init(&model, &platform.memory, &[], &MACHINE)?;
+    resident::init(model, &platform.memory, &[], &MACHINE)?;
     MAILBOX.call_once(|| (0..model.len()).map(|_| AtomicBool::new(false)).collect());
     GICR.call_once(|| platform.gic.gicr.clone());
     GICD.store(platform.gic.gicd, Ordering::Relaxed);

@@ -20,6 +20,7 @@ use core::alloc::{GlobalAlloc, Layout};
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 use hotstub::arm64_image;
+use hotstub::cpus::CpuModel;
 use hotstub::dt::{self, PsciMethod};
 use hotstub::efi::{self, mem_type, Carve};
 use hotstub::fw_cfg::{self, key, FwCfg};
@@ -253,13 +254,13 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
     // SAFETY: the linker script reserves the hand-off area for this.
     let acpi_buf = unsafe { hw::ram_slice(acpi_base, acpi_len) };
     let files = fw.directory().map_err(|e| e.to_string())?;
-    let enabled = enabled_cpus(&mut fw, &files, platform.cpus.len())?;
+    let cpus = cpu_model(&mut fw, &files, &platform.cpus)?;
     // At EL1 Linux calls QEMU's PSCI as the DT names it; at EL2 and EL3 the
     // firmware stays resident as the PSCI (resident.rs).
     let conduit = resident::linux_conduit(el, platform.psci)?;
     let machine = acpi_glue::Machine {
         platform: &platform,
-        enabled: &enabled,
+        cpus: &cpus,
         ged: platform.qemu_acpi_ged(files.find("etc/acpi/tables").is_some()),
         conduit,
     };
@@ -368,7 +369,7 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
     if let Some(s) = secure {
         return el3::enter(
             &platform,
-            &enabled,
+            &cpus,
             s,
             (handoff_end, fw_end),
             t0,
@@ -379,7 +380,7 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
     if el == 2 {
         return el2::enter(
             &platform,
-            &enabled,
+            &cpus,
             (handoff_end, fw_end),
             kernel.base,
             dt_base,
@@ -438,31 +439,36 @@ fn load_initrd(
     Ok(Some(Loaded { base, size }))
 }
 
-/// The VMM's policy of which possible vCPUs may come online: the fw_cfg
+/// The possible vCPUs and the VMM's policy of which may come online: the fw_cfg
 /// file `opt/org.hotstub/enabled-cpus` with a Linux-style CPU list (indices
 /// in DT order); without it every vCPU is enabled. A malformed list is an
 /// error rather than a silent fallback.
-fn enabled_cpus(
+fn cpu_model(
     fw: &mut FwCfg<hw::FwCfgMmio>,
     files: &fw_cfg::Directory,
-    n: usize,
-) -> Result<Vec<bool>, String> {
+    mpidrs: &[u64],
+) -> Result<CpuModel, String> {
     use hotstub::cpulist;
-    let Some(file) = files.find(cpulist::FW_CFG_FILE) else {
-        return Ok(alloc::vec![true; n]);
+    let mut model = resident::cpu_model(mpidrs);
+    let text = match files.find(cpulist::FW_CFG_FILE) {
+        // A list of every CPU QEMU can model is a few KiB at most.
+        Some(file) if file.size > 16384 => {
+            return Err(format!(
+                "{}: {} bytes is not a CPU list",
+                cpulist::FW_CFG_FILE,
+                file.size
+            ));
+        }
+        Some(file) => {
+            let mut text = alloc::vec![0u8; file.size as usize];
+            fw.read(file.key, &mut text).map_err(|e| e.to_string())?;
+            Some(text)
+        }
+        None => None,
     };
-    // A list of every CPU QEMU can model is a few KiB at most.
-    if file.size > 16384 {
-        return Err(format!(
-            "{}: {} bytes is not a CPU list",
-            cpulist::FW_CFG_FILE,
-            file.size
-        ));
-    }
-    let mut text = alloc::vec![0u8; file.size as usize];
-    fw.read(file.key, &mut text).map_err(|e| e.to_string())?;
-    let set = cpulist::parse(&text, n).map_err(|e| format!("{}: {e}", cpulist::FW_CFG_FILE))?;
-    Ok(set.as_slice().to_vec())
+    cpulist::apply_policy(&mut model, text.as_deref())
+        .map_err(|e| format!("{}: {e}", cpulist::FW_CFG_FILE))?;
+    Ok(model)
 }
 
 fn read_cmdline(fw: &mut FwCfg<hw::FwCfgMmio>) -> Result<String, String> {

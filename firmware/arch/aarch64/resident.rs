@@ -88,8 +88,9 @@ struct Resident {
 
 static RESIDENT: spin::Once<Resident> = spin::Once::new();
 
-/// The vCPU model the MADT describes: DT order, UID = index.
-pub fn cpu_model(mpidrs: &[u64], enabled: &[bool]) -> CpuModel {
+/// Every possible vCPU in DT order (UID = index), all enabled; the VMM's
+/// policy is applied on top (`cpulist::apply_policy`).
+pub fn cpu_model(mpidrs: &[u64]) -> CpuModel {
     CpuModel::new(
         mpidrs
             .iter()
@@ -97,7 +98,7 @@ pub fn cpu_model(mpidrs: &[u64], enabled: &[bool]) -> CpuModel {
             .map(|(i, &m)| Vcpu {
                 uid: i as u32,
                 hw_id: m & MPIDR_AFFINITY_MASK,
-                enabled: enabled.get(i).copied().unwrap_or(false),
+                enabled: true,
             })
             .collect(),
     )
