@@ -74,7 +74,7 @@ impl Header {
     /// Validates the first bytes of a kernel. `file_size` is the size of the
     /// whole file, which `image_size` must cover.
     pub fn parse(head: &[u8], file_size: u64) -> Result<Header, Error> {
-        if head.len() > X86_HDRS_OFFSET + 4
+        if head.len() >= X86_HDRS_OFFSET + 4
             && &head[X86_HDRS_OFFSET..X86_HDRS_OFFSET + 4] == X86_HDRS
         {
             return Err(Error::X86BzImage);

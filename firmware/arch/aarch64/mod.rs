@@ -36,9 +36,6 @@ const RAM_BASE_DTB: u64 = 0x4000_0000;
 /// the DT itself is unusable, when there is no other way to find a console.
 const FALLBACK_UART: u64 = 0x0900_0000;
 
-/// PSCI function IDs (Arm DEN0022 PSCI 1.1, table 5.1).
-const PSCI_SYSTEM_OFF: u32 = 0x8400_0008;
-
 /// The firmware's heap: whatever the linker script leaves between .bss and
 /// the stack in the firmware's MiB of RAM.
 struct FirmwareHeap(spin::Mutex<Heap>);
@@ -104,7 +101,7 @@ static SECURE_POWEROFF: AtomicU64 = AtomicU64::new(0);
 /// Powers the machine off; never returns.
 fn power_off() -> ! {
     if let Some(c) = conduit() {
-        hw::smccc(c, PSCI_SYSTEM_OFF, 0, 0, 0);
+        hw::smccc(c, hotstub::psci::ids::SYSTEM_OFF, 0, 0, 0);
     }
     let gpio = SECURE_POWEROFF.load(Ordering::Relaxed);
     if gpio != 0 {

@@ -196,10 +196,10 @@ extern "C" fn hotstub_main() -> ! {
     let (rsdp, free) = build_acpi(&map, cpus, device_mem_end);
     place_smbios(&mut fw, &files, free);
 
-    let params = load_linux(&mut fw, &map, rsdp);
-    let (kernel, setup) = params;
+    let linux = load_linux(&mut fw, &map, rsdp);
+    let kernel = &linux.kernel;
 
-    let zp = kernel.zero_page(&setup.0, &setup.1, &map);
+    let zp = kernel.zero_page(&linux.setup, &linux.params, &map);
     // SAFETY: the zero page slot is low RAM reserved for it (layout).
     unsafe { phys_mut(layout::ZERO_PAGE, ZERO_PAGE_LEN as u64) }.copy_from_slice(&zp);
 
@@ -395,13 +395,16 @@ fn place_smbios(fw: &mut FwCfg<PioFwCfg>, files: &fw_cfg::Directory, free: u64) 
     }
 }
 
-/// Loads kernel, command line and initrd from fw_cfg; returns the parsed
-/// kernel with its setup blob and boot parameters.
-fn load_linux(
-    fw: &mut FwCfg<PioFwCfg>,
-    map: &MemoryMap,
-    rsdp: u64,
-) -> (Kernel, (Vec<u8>, BootParams)) {
+/// The kernel in memory: its validated header, the setup blob the zero
+/// page is built from, and where everything went.
+struct LoadedLinux {
+    kernel: Kernel,
+    setup: Vec<u8>,
+    params: BootParams,
+}
+
+/// Loads kernel, command line and initrd from fw_cfg.
+fn load_linux(fw: &mut FwCfg<PioFwCfg>, map: &MemoryMap, rsdp: u64) -> LoadedLinux {
     use fw_cfg::key;
     let kernel_size = fw.read_u32(key::KERNEL_SIZE) as u64;
     let setup_size = fw.read_u32(key::SETUP_SIZE) as u64;
@@ -490,7 +493,11 @@ fn load_linux(
         initrd_size,
         rsdp_addr: rsdp,
     };
-    (kernel, (setup, params))
+    LoadedLinux {
+        kernel,
+        setup,
+        params,
+    }
 }
 
 /// Enters the kernel's 64-bit entry point (boot.rst "64-bit Boot Protocol"):
