@@ -677,11 +677,11 @@ mod tests {
     // Host names here are placeholders (the example.invalid TLD).
     #[test]
     fn backports_from_deb822() {
-        let t = "Types: deb\n# comment\nURIs: http://mirror.example.invalid/debian\nSuites: bookworm bookworm-updates\n\
+        let t = "Types: deb\n# comment\nURIs: http://archive.invalid/debian\nSuites: bookworm bookworm-updates\n\
                  Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n\
-                 Types: deb\nURIs: http://mirror.example.invalid/debian-security\nSuites: bookworm-security\nComponents: main\n";
+                 Types: deb\nURIs: http://archive.invalid/debian-security\nSuites: bookworm-security\nComponents: main\n";
         let s = backports_stanza(t).unwrap().unwrap();
-        assert!(s.contains("URIs: http://mirror.example.invalid/debian\n"));
+        assert!(s.contains("URIs: http://archive.invalid/debian\n"));
         assert!(s.contains("Suites: bookworm-backports\n"));
         assert!(s.contains("Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"));
         let with = format!("{t}\nTypes: deb\nURIs: x\nSuites: bookworm-backports\n");
@@ -690,11 +690,11 @@ mod tests {
 
     #[test]
     fn backports_from_one_line_list() {
-        let t = "deb [arch=amd64 signed-by=/k.gpg] http://m.example.invalid/debian bookworm main\n";
+        let t = "deb [arch=amd64 signed-by=/k.gpg] http://apt.invalid/debian bookworm main\n";
         let s = backports_stanza(t).unwrap().unwrap();
-        assert!(s.contains("URIs: http://m.example.invalid/debian\n"));
+        assert!(s.contains("URIs: http://apt.invalid/debian\n"));
         assert!(s.contains("Signed-By: /k.gpg\n"));
-        assert!(backports_stanza("deb http://x.example.invalid/ubuntu jammy main\n").is_err());
+        assert!(backports_stanza("deb http://other.invalid/ubuntu jammy main\n").is_err());
     }
 
     #[test]
