@@ -4,7 +4,7 @@
 
 extern crate std;
 
-use super::{byte_sum, Built};
+use super::{byte_sum, Built, Error, TableArea};
 use std::collections::BTreeMap;
 use std::string::String;
 use std::vec::Vec;
@@ -35,6 +35,34 @@ fn slice_at(area: &[u8], base: u64, addr: u64) -> &[u8] {
 
 /// Walks everything reachable from the RSDP and checks checksums, lengths
 /// and signatures on the way.
+/// Builds tables into a 64 KiB area at `base`; returns the result and the
+/// used bytes.
+pub fn build_in(
+    base: u64,
+    build: impl FnOnce(&mut TableArea) -> Result<Built, Error>,
+) -> (Built, Vec<u8>) {
+    let mut buf = std::vec![0u8; 64 * 1024];
+    let mut area = TableArea::new(&mut buf, base);
+    let built = build(&mut area).expect("build");
+    let used = area.used();
+    buf.truncate(used);
+    (built, buf)
+}
+
+/// (type, whole subtable including type and length bytes) of every MADT
+/// subtable.
+pub fn madt_entries(t: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut o = 44;
+    while o < t.len() {
+        let len = t[o + 1] as usize;
+        assert!(len >= 2 && o + len <= t.len(), "bad MADT subtable at {o}");
+        out.push((t[o], t[o..o + len].to_vec()));
+        o += len;
+    }
+    out
+}
+
 pub fn walk(built: &Built, area: &[u8], base: u64) -> Tables {
     let r = &built.rsdp;
     assert_eq!(&r[0..8], b"RSD PTR ");

@@ -1,7 +1,7 @@
 extern crate std;
 
 use super::*;
-use crate::acpi::testutil::{iasl_check, walk};
+use crate::acpi::testutil::{build_in, iasl_check, madt_entries, walk};
 use std::vec::Vec;
 
 fn cpu(uid: u32, mpidr: u64, enabled: bool) -> Vcpu {
@@ -61,24 +61,7 @@ fn virt(cpus: Vec<Vcpu>) -> Virt {
 const BASE: u64 = 0x4800_0000;
 
 fn build_all(m: &Virt) -> (Built, Vec<u8>) {
-    let mut buf = std::vec![0u8; 64 * 1024];
-    let mut area = TableArea::new(&mut buf, BASE);
-    let built = build(m, &mut area).expect("build");
-    let used = area.used();
-    buf.truncate(used);
-    (built, buf)
-}
-
-fn madt_entries(t: &[u8]) -> Vec<(u8, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut o = 44;
-    while o < t.len() {
-        let len = t[o + 1] as usize;
-        assert!(len >= 2 && o + len <= t.len(), "bad MADT subtable at {o}");
-        out.push((t[o], t[o..o + len].to_vec()));
-        o += len;
-    }
-    out
+    build_in(BASE, |a| build(m, a))
 }
 
 fn u32_at(b: &[u8], o: usize) -> u32 {

@@ -1,7 +1,7 @@
 extern crate std;
 
 use super::*;
-use crate::acpi::testutil::{iasl_check, walk};
+use crate::acpi::testutil::{build_in, iasl_check, madt_entries, walk};
 use std::vec::Vec;
 
 fn cpu(uid: u32, apic: u64, enabled: bool) -> Vcpu {
@@ -46,25 +46,7 @@ fn q35(cpus: Vec<Vcpu>, hotplug: bool) -> Q35 {
 const BASE: u64 = 0x000e_0000 - 0x10000;
 
 fn build_all(m: &Q35) -> (Built, Vec<u8>) {
-    let mut buf = std::vec![0u8; 64 * 1024];
-    let mut area = TableArea::new(&mut buf, BASE);
-    let built = build(m, &mut area).expect("build");
-    let used = area.used();
-    buf.truncate(used);
-    (built, buf)
-}
-
-/// (type, bytes) of every MADT subtable.
-fn madt_entries(t: &[u8]) -> Vec<(u8, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut o = 44;
-    while o < t.len() {
-        let len = t[o + 1] as usize;
-        assert!(len >= 2 && o + len <= t.len(), "bad MADT subtable at {o}");
-        out.push((t[o], t[o + 1..o + len].to_vec()));
-        o += len;
-    }
-    out
+    build_in(BASE, |a| build(m, a))
 }
 
 #[test]
@@ -138,20 +120,20 @@ fn madt_mixed_enabled() {
     let lapics: Vec<_> = e.iter().filter(|(ty, _)| *ty == 0).collect();
     assert_eq!(lapics.len(), 4);
     for (i, (_, d)) in lapics.iter().enumerate() {
-        // d = [len, uid, apic id, flags...]
-        assert_eq!(d[1] as usize, i);
+        // d = [type, len, uid, apic id, flags...]
         assert_eq!(d[2] as usize, i);
-        let flags = u32::from_le_bytes(d[3..7].try_into().unwrap());
+        assert_eq!(d[3] as usize, i);
+        let flags = u32::from_le_bytes(d[4..8].try_into().unwrap());
         assert_eq!(flags, if i % 2 == 0 { 1 } else { 2 }, "cpu {i} flags");
     }
     assert_eq!(e.iter().filter(|(ty, _)| *ty == 1).count(), 1, "I/O APIC");
     let isos: Vec<_> = e.iter().filter(|(ty, _)| *ty == 2).collect();
     assert_eq!(isos.len(), 2);
     // IRQ0 -> GSI2; IRQ9 level active-high.
-    assert_eq!(isos[0].1[2], 0);
-    assert_eq!(u32::from_le_bytes(isos[0].1[3..7].try_into().unwrap()), 2);
-    assert_eq!(isos[1].1[2], 9);
-    assert_eq!(u16::from_le_bytes([isos[1].1[7], isos[1].1[8]]), 0x0d);
+    assert_eq!(isos[0].1[3], 0);
+    assert_eq!(u32::from_le_bytes(isos[0].1[4..8].try_into().unwrap()), 2);
+    assert_eq!(isos[1].1[3], 9);
+    assert_eq!(u16::from_le_bytes([isos[1].1[8], isos[1].1[9]]), 0x0d);
     assert_eq!(e.iter().filter(|(ty, _)| *ty == 4).count(), 1, "LAPIC NMI");
     assert_eq!(e.iter().filter(|(ty, _)| *ty == 9).count(), 0, "no x2APIC");
 
@@ -182,10 +164,10 @@ fn x2apic_for_large_ids() {
     let x2: Vec<_> = e.iter().filter(|(ty, _)| *ty == 9).collect();
     assert_eq!(lapic.len(), 2);
     assert_eq!(x2.len(), 2);
-    // d = [len, rsvd, rsvd, id(4), flags(4), uid(4)]
-    let id = |d: &[u8]| u32::from_le_bytes(d[3..7].try_into().unwrap());
-    let flags = |d: &[u8]| u32::from_le_bytes(d[7..11].try_into().unwrap());
-    let uid = |d: &[u8]| u32::from_le_bytes(d[11..15].try_into().unwrap());
+    // d = [type, len, rsvd, rsvd, id(4), flags(4), uid(4)]
+    let id = |d: &[u8]| u32::from_le_bytes(d[4..8].try_into().unwrap());
+    let flags = |d: &[u8]| u32::from_le_bytes(d[8..12].try_into().unwrap());
+    let uid = |d: &[u8]| u32::from_le_bytes(d[12..16].try_into().unwrap());
     assert_eq!((id(&x2[0].1), flags(&x2[0].1), uid(&x2[0].1)), (255, 2, 2));
     assert_eq!((id(&x2[1].1), flags(&x2[1].1), uid(&x2[1].1)), (300, 1, 3));
     assert_eq!(
@@ -248,7 +230,7 @@ fn hotplug_aml() {
     let flags: Vec<u32> = e
         .iter()
         .filter(|(ty, _)| *ty == 0)
-        .map(|(_, d)| u32::from_le_bytes(d[3..7].try_into().unwrap()))
+        .map(|(_, d)| u32::from_le_bytes(d[4..8].try_into().unwrap()))
         .collect();
     assert_eq!(flags, [1, 2, 2, 2]);
     if let Some(dsl) = iasl_check(&t, "x86-hotplug") {
