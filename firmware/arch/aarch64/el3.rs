@@ -70,7 +70,7 @@ static MAILBOX: spin::Once<Vec<AtomicBool>> = spin::Once::new();
 /// GIC addresses and the secure GPIO lines.
 static GICD: AtomicU64 = AtomicU64::new(0);
 static GICR: spin::Once<Vec<(u64, u64)>> = spin::Once::new();
-static RESTART: AtomicU64 = AtomicU64::new(0);
+static RESTART: super::hw::GpioLine = super::hw::GpioLine::new();
 
 global_asm!(
     r#"
@@ -411,11 +411,7 @@ impl Machine for El3 {
 
     fn system_reset(&self) -> ! {
         clear_release();
-        let g = RESTART.load(Ordering::Relaxed);
-        if g != 0 {
-            // SAFETY: the DT names this secure PL061 and its restart line.
-            unsafe { super::hw::pl061_raise(g & ((1 << 56) - 1), (g >> 56) as u32) };
-        }
+        RESTART.raise();
         println!("hotstub: no gpio-restart line in the DT; powering off instead");
         super::power_off()
     }
@@ -470,8 +466,8 @@ pub fn enter(
     GICR.call_once(|| platform.gic.gicr.clone());
     GICD.store(platform.gic.gicd, Ordering::Relaxed);
     if let Some(sg) = platform.secure_gpio {
-        if let Some(pin @ 0..=7) = sg.restart_pin {
-            RESTART.store(sg.base | (pin as u64) << 56, Ordering::Relaxed);
+        if let Some(pin) = sg.restart_pin {
+            RESTART.set(sg.base, pin);
         }
     }
     let mpidrs: Vec<u64> = model.iter().map(|v| v.hw_id).collect();

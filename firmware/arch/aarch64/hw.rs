@@ -266,13 +266,40 @@ impl Transport for FwCfgMmio {
     }
 }
 
+/// A PL061 output line the DT names (power-off, restart): recorded once
+/// while the firmware parses the DT, raised later from any CPU.
+pub struct GpioLine(spin::Once<(u64, u32)>);
+
+impl GpioLine {
+    pub const fn new() -> Self {
+        GpioLine(spin::Once::new())
+    }
+
+    /// Records the line; a PL061 has pins 0..8, others are ignored.
+    pub fn set(&self, base: u64, pin: u32) {
+        if pin < 8 {
+            self.0.call_once(|| (base, pin));
+        }
+    }
+
+    /// Raises the line if one was recorded; false if there is none.
+    pub fn raise(&self) -> bool {
+        let Some(&(base, pin)) = self.0.get() else {
+            return false;
+        };
+        // SAFETY: `set` took a PL061 base and pin the DT names.
+        unsafe { pl061_raise(base, pin) };
+        true
+    }
+}
+
 /// Drives one PL061 GPIO line high (PrimeCell PL061 TRM: GPIODIR at 0x400,
 /// 1 = output; GPIODATA at 0x000 where address bits 9:2 mask the written
 /// pins). QEMU virt's secure GPIO turns such edges into power-off/reset.
 ///
 /// # Safety
 /// `base` must be a PL061's MMIO base and `pin` < 8.
-pub unsafe fn pl061_raise(base: u64, pin: u32) {
+unsafe fn pl061_raise(base: u64, pin: u32) {
     let bit = 1u32 << pin;
     // SAFETY: PL061 registers by the caller's contract.
     unsafe {

@@ -16,8 +16,7 @@ use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use core::alloc::{GlobalAlloc, Layout};
-use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU8, Ordering};
 
 use hotstub::arm64_image;
 use hotstub::cpus::CpuModel;
@@ -26,7 +25,7 @@ use hotstub::efi::{self, mem_type, Carve};
 use hotstub::fw_cfg::{self, key, FwCfg};
 use hotstub::{println, NAME, VERSION};
 use hw::{layout, Conduit};
-use linked_list_allocator::Heap;
+use linked_list_allocator::LockedHeap;
 
 /// Where QEMU virt's RAM starts and a firmware finds the DTB (hw/arm/virt.c
 /// `base_memmap[VIRT_MEM]`; hw/arm/boot.c puts the DTB at the RAM base when
@@ -38,32 +37,14 @@ const FALLBACK_UART: u64 = 0x0900_0000;
 
 /// The firmware's heap: whatever the linker script leaves between .bss and
 /// the stack in the firmware's MiB of RAM.
-struct FirmwareHeap(spin::Mutex<Heap>);
-
-// SAFETY: the heap hands out disjoint blocks under a lock.
-unsafe impl GlobalAlloc for FirmwareHeap {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        self.0
-            .lock()
-            .allocate_first_fit(layout)
-            .map_or(core::ptr::null_mut(), |p| p.as_ptr())
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if let Some(p) = core::ptr::NonNull::new(ptr) {
-            // SAFETY: `ptr` came from `alloc` with this layout (GlobalAlloc contract).
-            unsafe { self.0.lock().deallocate(p, layout) }
-        }
-    }
-}
-
 #[global_allocator]
-static HEAP: FirmwareHeap = FirmwareHeap(spin::Mutex::new(Heap::empty()));
+static HEAP: LockedHeap = LockedHeap::empty();
 
 fn init_heap() {
     let (start, end) = layout::heap();
     // SAFETY: the linker script reserves [start, end) for the heap and
     // nothing else uses it; this runs once, before any allocation.
-    unsafe { HEAP.0.lock().init(start as *mut u8, (end - start) as usize) }
+    unsafe { HEAP.lock().init(start as *mut u8, (end - start) as usize) }
 }
 
 /// 0 = not known yet (choose by EL), 1 = HVC, 2 = SMC, 3 = none (EL3).
@@ -95,19 +76,15 @@ fn conduit() -> Option<Conduit> {
     }
 }
 
-/// At EL3 the secure GPIO's power-off line, as base | pin << 56 (0: none).
-static SECURE_POWEROFF: AtomicU64 = AtomicU64::new(0);
+/// At EL3 the secure GPIO's power-off line.
+static SECURE_POWEROFF: hw::GpioLine = hw::GpioLine::new();
 
 /// Powers the machine off; never returns.
 fn power_off() -> ! {
     if let Some(c) = conduit() {
         hw::smccc(c, hotstub::psci::ids::SYSTEM_OFF, 0, 0, 0);
     }
-    let gpio = SECURE_POWEROFF.load(Ordering::Relaxed);
-    if gpio != 0 {
-        // SAFETY: the DT names this secure PL061 and its power-off line.
-        unsafe { hw::pl061_raise(gpio & ((1 << 56) - 1), (gpio >> 56) as u32) };
-    }
+    SECURE_POWEROFF.raise();
     // SYSTEM_OFF and the power-off line do not return; at EL3 with no
     // power-off line in the DT there is nothing left but to stop.
     hw::halt()
@@ -215,8 +192,8 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
     set_conduit(platform.psci);
     mmu::map_ram(el, &platform.memory);
     if let Some(sg) = platform.secure_gpio {
-        if let (3, Some(pin @ 0..=7)) = (el, sg.poweroff_pin) {
-            SECURE_POWEROFF.store(sg.base | (pin as u64) << 56, Ordering::Relaxed);
+        if let (3, Some(pin)) = (el, sg.poweroff_pin) {
+            SECURE_POWEROFF.set(sg.base, pin);
         }
     }
     let (uart, _) = platform.uart.ok_or("device tree lacks a PL011 console")?;
