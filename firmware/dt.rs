@@ -233,13 +233,18 @@ impl<'a> Summary<'a> {
     }
 
     fn enabled(&self) -> bool {
-        matches!(self.status, None | Some("okay") | Some("ok"))
+        status_okay(self.status)
     }
 }
 
-/// Nodes with `status` other than "okay"/"ok" are absent for the normal world.
+/// Nodes with `status` other than "okay"/"ok" are absent for the normal
+/// world (DT spec 0.4, 2.3.4); no `status` means okay.
+fn status_okay(status: Option<&str>) -> bool {
+    matches!(status, None | Some("okay") | Some("ok"))
+}
+
 fn enabled(node: FdtNode) -> bool {
-    matches!(prop_str(node, "status"), None | Some("okay") | Some("ok"))
+    status_okay(prop_str(node, "status"))
 }
 
 /// `reg` entries as (address, size) with the parent's cell sizes (at most 2
