@@ -126,39 +126,19 @@ pub fn iasl_check(tables: &Tables, tag: &str) -> Option<String> {
     for (sig, bytes) in &tables.by_sig {
         let file = dir.join(std::format!("{sig}.dat"));
         std::fs::write(&file, bytes).unwrap();
-        let out = Command::new("iasl")
-            .arg("-d")
-            .arg(&file)
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        let text = std::format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let (ok, text) = iasl(&dir, &["-d".as_ref(), file.as_os_str()]);
         let dsl = std::fs::read_to_string(dir.join(std::format!("{sig}.dsl"))).unwrap_or_default();
         assert!(
-            out.status.success() && !text.contains("Error") && !dsl.contains("**** "),
+            ok && !text.contains("Error") && !dsl.contains("**** "),
             "iasl -d {sig} failed:\n{text}\n{dsl}"
         );
         if sig == "DSDT" {
             // Compile the disassembly back: catches AML that disassembles
             // but is not valid ASL (bad names, wrong operand types).
-            let out = Command::new("iasl")
-                .arg("-p")
-                .arg(dir.join("DSDT-recompiled"))
-                .arg(dir.join("DSDT.dsl"))
-                .current_dir(&dir)
-                .output()
-                .unwrap();
-            let text = std::format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let (out, dsl_in) = (dir.join("DSDT-recompiled"), dir.join("DSDT.dsl"));
+            let (ok, text) = iasl(&dir, &["-p".as_ref(), out.as_os_str(), dsl_in.as_os_str()]);
             assert!(
-                out.status.success() && text.contains("0 Errors"),
+                ok && text.contains("0 Errors"),
                 "iasl recompile of DSDT failed:\n{text}\n{dsl}"
             );
             dsdt_text = Some(dsl);
@@ -171,4 +151,19 @@ pub fn iasl_check(tables: &Tables, tag: &str) -> Option<String> {
         std::println!("tables kept in {}", dir.display());
     }
     dsdt_text
+}
+
+/// Runs iasl in `dir`; returns whether it succeeded and its whole output.
+fn iasl(dir: &std::path::Path, args: &[&std::ffi::OsStr]) -> (bool, String) {
+    let out = std::process::Command::new("iasl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let text = std::format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
 }
