@@ -52,6 +52,7 @@ pub struct Features {
     pub mops: bool,
     pub fpm: bool,
     pub amu: bool,
+    pub vhe: bool,
 }
 
 impl Features {
@@ -85,6 +86,8 @@ impl Features {
             fgt: field(id.mmfr0, 56) != 0,
             ecv: field(id.mmfr0, 60) != 0,
             hcx: field(id.mmfr1, 40) != 0,
+            // ID_AA64MMFR1_EL1: VH 11:8.
+            vhe: field(id.mmfr1, 8) != 0,
             tcr2: field(id.mmfr3, 0) != 0,
             sctlr2: field(id.mmfr3, 4) != 0,
             s1pie: field(id.mmfr3, 8) != 0,
@@ -205,6 +208,60 @@ impl Features {
     /// length); SMCR also EZT0 (30) with SME2 and FA64 (31).
     pub fn smcr(&self) -> u64 {
         0xf | if self.sme2 { 1 << 30 } else { 0 } | if self.sme_fa64 { 1 << 31 } else { 0 }
+    }
+}
+
+/// How the firmware hands the machine to Linux, from the EL it runs at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handoff {
+    /// At EL1 (or at EL2 with nothing to enforce): Linux is entered at the
+    /// firmware's EL and calls the VMM's PSCI; the firmware is gone.
+    Direct { el: u8 },
+    /// At EL2 with a vCPU policy: the firmware stays at EL2 as the PSCI
+    /// (HVC) and stage-2 guard; Linux runs at EL1.
+    ResidentEl2,
+    /// At EL3: the firmware is the only PSCI (SMC), in secure RAM; Linux
+    /// runs at EL2.
+    ResidentEl3,
+}
+
+impl Handoff {
+    /// EL2 belongs to Linux unless a policy must be enforced there: with
+    /// every possible vCPU enabled the VMM's own PSCI already gives the
+    /// right answers, and Linux at EL2 can run KVM. At EL3 the firmware
+    /// must stay (nothing else implements PSCI there).
+    pub fn decide(el: u8, all_enabled: bool) -> Handoff {
+        match el {
+            3 => Handoff::ResidentEl3,
+            2 if !all_enabled => Handoff::ResidentEl2,
+            2 => Handoff::Direct { el: 2 },
+            _ => Handoff::Direct { el: 1 },
+        }
+    }
+
+    /// The EL Linux's entry point runs at.
+    pub fn linux_el(self) -> u8 {
+        match self {
+            Handoff::Direct { el } => el,
+            Handoff::ResidentEl2 => 1,
+            Handoff::ResidentEl3 => 2,
+        }
+    }
+
+    /// Whether the firmware's RAM stays in use after Linux starts.
+    pub fn resident(self) -> bool {
+        !matches!(self, Handoff::Direct { .. })
+    }
+
+    /// The INTID to describe as the GTDT's virtual EL2 timer: a kernel at
+    /// EL2 on a CPU with FEAT_VHE runs in VHE mode and uses that timer
+    /// itself (Linux `arch_timer_acpi_init` demands it then). `dt` is what
+    /// the DT's timer node lists; QEMU virt wires the timer to PPI 12,
+    /// INTID 28 (hw/arm/virt.h ARCH_TIMER_NS_EL2_VIRT_IRQ), also where its
+    /// DT omits it.
+    pub fn el2_vtimer(self, vhe: bool, dt: Option<u32>) -> Option<u32> {
+        const QEMU_VIRT_EL2_VTIMER: u32 = 28;
+        (self.linux_el() == 2 && vhe).then_some(dt.unwrap_or(QEMU_VIRT_EL2_VTIMER))
     }
 }
 
@@ -384,6 +441,37 @@ pub fn el3_map(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn handoff_keeps_el2_for_linux_without_policy() {
+        assert_eq!(Handoff::decide(1, true), Handoff::Direct { el: 1 });
+        assert_eq!(Handoff::decide(1, false), Handoff::Direct { el: 1 });
+        assert_eq!(Handoff::decide(2, true), Handoff::Direct { el: 2 });
+        assert_eq!(Handoff::decide(2, false), Handoff::ResidentEl2);
+        assert_eq!(Handoff::decide(3, true), Handoff::ResidentEl3);
+        assert_eq!(Handoff::decide(3, false), Handoff::ResidentEl3);
+        assert_eq!(Handoff::decide(2, true).linux_el(), 2);
+        assert_eq!(Handoff::ResidentEl2.linux_el(), 1);
+        assert_eq!(Handoff::ResidentEl3.linux_el(), 2);
+        assert!(!Handoff::decide(2, true).resident());
+        assert!(Handoff::ResidentEl2.resident());
+    }
+
+    #[test]
+    fn el2_vtimer_only_for_vhe_kernels_at_el2() {
+        assert_eq!(Handoff::ResidentEl3.el2_vtimer(true, None), Some(28));
+        assert_eq!(Handoff::ResidentEl3.el2_vtimer(true, Some(31)), Some(31));
+        assert_eq!(Handoff::ResidentEl3.el2_vtimer(false, Some(28)), None);
+        assert_eq!(Handoff::ResidentEl2.el2_vtimer(true, Some(28)), None);
+        assert_eq!(Handoff::Direct { el: 2 }.el2_vtimer(true, None), Some(28));
+        assert_eq!(Handoff::Direct { el: 1 }.el2_vtimer(true, None), None);
+        let id = IdRegs {
+            mmfr1: 1 << 8,
+            ..IdRegs::default()
+        };
+        assert!(Features::from_id(&id).vhe);
+        assert!(!Features::from_id(&IdRegs::default()).vhe);
+    }
 
     /// QEMU 10.0 `-cpu max` ID register values that matter here (as the
     /// fields read on it: SVE, SME2 with FA64, pauth, CSV2 2, GICv3

@@ -118,6 +118,8 @@ pub struct Platform {
     /// Architected timer INTIDs in binding order: secure physical,
     /// non-secure physical, virtual, hypervisor physical.
     pub timer_irqs: [u32; 4],
+    /// The fifth timer interrupt, the EL2 virtual timer, where listed.
+    pub timer_el2_virt: Option<u32>,
     pub pmu_irq: Option<u32>,
     /// PL011: base, INTID.
     pub uart: Option<(u64, u32)>,
@@ -350,6 +352,7 @@ pub fn parse(blob: &[u8]) -> Result<Platform, Error> {
                 return Err(Error::Malformed("timer interrupts"));
             }
             p.timer_irqs.copy_from_slice(&irqs[..4]);
+            p.timer_el2_virt = irqs.get(4).copied();
         } else if n.is("arm,armv8-pmuv3") {
             p.pmu_irq = Some(first_irq(node, "PMU interrupts")?);
         } else if n.is("arm,pl011") {

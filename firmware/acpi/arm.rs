@@ -70,6 +70,9 @@ pub struct Virt {
     /// Timer INTIDs in DT order: secure EL1 physical, non-secure EL1
     /// physical, virtual, EL2 physical.
     pub timer_irqs: [u32; 4],
+    /// EL2 virtual timer INTID, when Linux runs at EL2 with FEAT_VHE (it
+    /// then uses that timer itself); None otherwise.
+    pub el2_vtimer: Option<u32>,
     /// PMU overflow interrupt (INTID, a PPI).
     pub pmu_irq: Option<u32>,
     /// PL011 base and INTID.
@@ -89,8 +92,11 @@ pub struct Virt {
 /// MADT revision 6 (ACPI 6.5): its GICC structure is 82 bytes (with the
 /// TRBE interrupt), which is what the `acpi_tables` crate writes.
 const MADT_REVISION: u8 = 6;
-/// GTDT revision 2 (ACPI 6.0-6.4 layout, no virtual EL2 timer field).
-const GTDT_REVISION: u8 = 2;
+/// GTDT revision 3 (ACPI 6.3+, 104 bytes: the virtual EL2 timer GSIV and
+/// flags at offsets 96 and 100). Linux checks that length and revision
+/// agree, so both follow from this one layout.
+pub const GTDT_REVISION: u8 = 3;
+pub const GTDT_LEN: usize = 104;
 /// SPCR revision 2 (Microsoft SPCR specification, 80-byte table).
 const SPCR_REVISION: u8 = 2;
 
@@ -282,9 +288,17 @@ fn gtdt(m: &Virt) -> Vec<u8> {
     for irq in [sec, ns, virt, el2] {
         b.u32(irq).u32(GTDT_TIMER_FLAGS);
     }
-    // CntReadBase: none; no platform timer structures.
-    b.u64(u64::MAX).u32(0).u32(0);
-    table(*b"GTDT", GTDT_REVISION, &b.0)
+    // CntReadBase: none; no platform timer structures, so the (unused)
+    // platform timer offset points at the end of the table.
+    b.u64(u64::MAX).u32(0).u32(GTDT_LEN as u32);
+    // Virtual EL2 timer: zero GSIV and flags mean "not provided".
+    match m.el2_vtimer {
+        Some(irq) => b.u32(irq).u32(GTDT_TIMER_FLAGS),
+        None => b.u32(0).u32(0),
+    };
+    let t = table(*b"GTDT", GTDT_REVISION, &b.0);
+    debug_assert_eq!(t.len(), GTDT_LEN);
+    t
 }
 
 /// Serial Port Console Redirection table (Microsoft SPCR spec rev 2).

@@ -110,6 +110,61 @@ pub fn walk(built: &Built, area: &[u8], base: u64) -> Tables {
     Tables { by_sig, addr }
 }
 
+/// The revision every table must carry, given the ACPI version the FADT
+/// declares (FADT revision = major version, byte 131 = minor). Tables
+/// defined outside the ACPI specification have revisions of their own
+/// specification, whatever the ACPI version. A table not listed here fails
+/// the check, so a new table comes with its revision.
+fn expected_revision(sig: &str, acpi: (u8, u8)) -> Option<u8> {
+    // ACPI 6.5 table 5.19 (MADT 6), 6.3/6.4 (MADT 5); GTDT 3 since 6.3
+    // (ACPI 6.5 table 5.121); DSDT 2 for 64-bit integers; XSDT 1.
+    let madt = match acpi {
+        (6, 5) => 6,
+        (6, 3) | (6, 4) => 5,
+        _ => return None,
+    };
+    Some(match sig {
+        "FACP" => acpi.0,
+        "APIC" => madt,
+        "GTDT" => 3,
+        "DSDT" | "SSDT" => 2,
+        "XSDT" => 1,
+        // PCI Firmware Specification 3.3 (MCFG 1); IA-PC HPET specification
+        // 1.0a (HPET 1); Microsoft SPCR specification (revision 2 layout);
+        // Arm DEN0049 (the IORT layout written here, revision 0).
+        "MCFG" | "HPET" => 1,
+        "SPCR" => 2,
+        "IORT" => 0,
+        _ => return None,
+    })
+}
+
+/// Checks every table's revision (and the FACS version, ACPI 6.5 table
+/// 5.14: 2) against the ACPI version the FADT declares.
+pub fn check_revisions(tables: &Tables) {
+    let fadt = &tables.by_sig["FACP"];
+    let acpi = (fadt[8], fadt[131]);
+    for (sig, t) in &tables.by_sig {
+        if sig == "FACS" {
+            assert_eq!(t[32], 2, "FACS version");
+            continue;
+        }
+        let want = expected_revision(sig, acpi)
+            .unwrap_or_else(|| panic!("no known revision of {sig} for ACPI {}.{}", acpi.0, acpi.1));
+        assert_eq!(t[8], want, "{sig} revision for ACPI {}.{}", acpi.0, acpi.1);
+    }
+}
+
+#[test]
+fn revision_table_follows_the_acpi_version() {
+    assert_eq!(expected_revision("APIC", (6, 5)), Some(6));
+    assert_eq!(expected_revision("APIC", (6, 3)), Some(5));
+    assert_eq!(expected_revision("GTDT", (6, 4)), Some(3));
+    assert_eq!(expected_revision("FACP", (6, 5)), Some(6));
+    assert_eq!(expected_revision("APIC", (5, 1)), None);
+    assert_eq!(expected_revision("ZZZZ", (6, 5)), None);
+}
+
 /// Runs `iasl -d` on every table; panics with iasl's output on any error.
 /// Returns the disassembled DSDT text, or None (with a notice) when iasl is
 /// not installed.

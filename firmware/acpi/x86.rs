@@ -71,9 +71,10 @@ const RTC_CENTURY: u8 = 0x32;
 /// QEMU CPU hotplug register block length (docs/specs/acpi_cpu_hotplug.rst).
 const CPU_HOTPLUG_LEN: u8 = 12;
 
-/// MADT revision 5 (ACPI 6.3+): required for the Local APIC / x2APIC
-/// "online capable" flag; Linux honors that flag only from revision 5.
-const MADT_REVISION: u8 = 5;
+/// MADT revision 6, the one of ACPI 6.5 (ACPI 6.5 table 5.19), which the
+/// FADT declares (revision 6, minor 5). Linux honors the Local APIC /
+/// x2APIC "online capable" flag from revision 5 on.
+pub const MADT_REVISION: u8 = 6;
 
 // MADT Local APIC / x2APIC flags (ACPI 6.5 table 5.23).
 const LAPIC_ENABLED: u32 = 1 << 0;
@@ -192,7 +193,15 @@ fn fadt(m: &Q35, facs: u64, dsdt: u64) -> Vec<u8> {
     f.x_pm1a_evt_blk = io(PM1_EVT_OFF, PM1_EVT_LEN);
     f.x_pm1a_cnt_blk = io(PM1_CNT_OFF, PM1_CNT_LEN);
     f.x_pm_tmr_blk = io(PM_TMR_OFF, PM_TMR_LEN);
-    f.x_gpe0_blk = io(GPE0_OFF, GPE0_LEN);
+    // GPE registers are byte registers (ACPI 6.5 4.8.4.1), so the access
+    // size is "byte", unlike the PM1 blocks whose width is unspecified.
+    f.x_gpe0_blk = GAS::new(
+        AddressSpace::SystemIo,
+        GPE0_LEN * 8,
+        0,
+        AccessSize::ByteAccess,
+        u64::from(m.pm_base + GPE0_OFF),
+    );
     to_bytes(&f.finalize())
 }
 

@@ -17,6 +17,35 @@ const MODULES: &[&str] = &["virtio_blk", "button", "evdev"];
 /// and `/sys/devices/system/cpu/enabled`; Debian ships 6.12 in backports.
 const KERNEL_SERIES: &str = "6.12";
 
+/// Which guest kernel: bookworm-backports' 6.12, or Debian unstable's
+/// current cloud kernel (fetched through a private apt configuration).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Flavor {
+    Lts,
+    Newest,
+}
+
+impl Flavor {
+    pub const ALL: [Flavor; 2] = [Flavor::Lts, Flavor::Newest];
+
+    pub fn parse(s: &str) -> Result<Flavor> {
+        match s {
+            "6.12" | "lts" | "backports" => Ok(Flavor::Lts),
+            "newest" | "unstable" => Ok(Flavor::Newest),
+            _ => Err(format!(
+                "unknown kernel version `{s}` (6.12, or newest: Debian unstable's)"
+            )),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavor::Lts => "lts",
+            Flavor::Newest => "newest",
+        }
+    }
+}
+
 pub struct Kernel {
     /// x86: bzImage; arm64: raw Image.
     pub image: PathBuf,
@@ -88,7 +117,7 @@ fn deb822_stanzas(text: &str) -> Vec<BTreeMap<String, String>> {
 
 /// Makes sure apt knows the bookworm-backports suite, reusing the mirror and
 /// key of the configured bookworm entry (never a hard-coded host).
-fn ensure_backports_source() -> Result<bool> {
+pub fn ensure_backports_source() -> Result<bool> {
     let text = apt_sources_text();
     let Some(stanza) = backports_stanza(&text)? else {
         return Ok(false);
@@ -118,6 +147,17 @@ fn backports_stanza(text: &str) -> Result<Option<String>> {
     if has {
         return Ok(None);
     }
+    let (uris, signed) = bookworm_source(text)?;
+    let mut s = format!("Types: deb\nURIs: {uris}\nSuites: bookworm-backports\nComponents: main\n");
+    if let Some(sb) = signed {
+        s.push_str(&format!("Signed-By: {sb}\n"));
+    }
+    Ok(Some(s))
+}
+
+/// The host's configured mirror for the Debian archive: the URIs and
+/// Signed-By of its bookworm entry in the apt sources `text`.
+pub fn bookworm_source(text: &str) -> Result<(String, Option<String>)> {
     // deb822 entries first (Debian 12 default), then one-line sources.list.
     let mut uris = None;
     let mut signed = None;
@@ -157,14 +197,13 @@ fn backports_stanza(text: &str) -> Result<Option<String>> {
             }
         }
     }
-    let uris = uris.ok_or(
-        "no apt source for Debian bookworm found in /etc/apt; cannot add bookworm-backports",
-    )?;
-    let mut s = format!("Types: deb\nURIs: {uris}\nSuites: bookworm-backports\nComponents: main\n");
-    if let Some(sb) = signed {
-        s.push_str(&format!("Signed-By: {sb}\n"));
-    }
-    Ok(Some(s))
+    let uris = uris.ok_or("no apt source for Debian bookworm found in /etc/apt")?;
+    Ok((uris, signed))
+}
+
+/// The host's mirror (see `bookworm_source`), read from /etc/apt.
+pub fn host_mirror() -> Result<(String, Option<String>)> {
+    bookworm_source(&apt_sources_text())
 }
 
 /// arm64 packages need the foreign architecture registered with dpkg.
@@ -272,9 +311,12 @@ fn find_kernel_pkg(arch: Arch) -> Result<(String, u32)> {
 }
 
 /// Returns the cached kernel for `arch`, fetching it on first use.
-pub fn kernel(arch: Arch) -> Result<Kernel> {
+pub fn kernel(arch: Arch, flavor: Flavor) -> Result<Kernel> {
     let dir = assets_dir(arch);
-    let current = dir.join("kernel-current");
+    let current = dir.join(match flavor {
+        Flavor::Lts => "kernel-current".to_string(),
+        Flavor::Newest => "kernel-current-newest".to_string(),
+    });
     if let Ok(ver) = std::fs::read_to_string(&current) {
         let ver = ver.trim().to_string();
         let k = kernel_paths(arch, &ver);
@@ -282,24 +324,46 @@ pub fn kernel(arch: Arch) -> Result<Kernel> {
             return Ok(k);
         }
     }
-    let (pkg, _) = find_kernel_pkg(arch)?;
-    let ver = pkg
-        .strip_prefix("linux-image-")
-        .and_then(|s| s.strip_suffix("-unsigned"))
-        .unwrap_or(&pkg)
-        .to_string();
-    step(format!("fetching kernel {pkg} for {}", arch.name()));
-    let dl = dir.join("download");
-    let deb = apt_download(&pkg, arch, &dl)?;
+    let dl = dir.join(format!("download-{}", flavor.name()));
     let x = dl.join("kernel-root");
-    dpkg_extract(&deb, &x)?;
+    let (ver, vmlinuz, config, moddir) = match flavor {
+        Flavor::Lts => {
+            let (pkg, _) = find_kernel_pkg(arch)?;
+            let ver = pkg
+                .strip_prefix("linux-image-")
+                .and_then(|s| s.strip_suffix("-unsigned"))
+                .unwrap_or(&pkg)
+                .to_string();
+            step(format!("fetching kernel {pkg} for {}", arch.name()));
+            let deb = apt_download(&pkg, arch, &dl)?;
+            dpkg_extract(&deb, &x)?;
+            (
+                ver.clone(),
+                x.join("boot").join(format!("vmlinuz-{ver}")),
+                x.join("boot").join(format!("config-{ver}")),
+                x.join("lib/modules").join(&ver),
+            )
+        }
+        Flavor::Newest => {
+            let debs = crate::unstable::download_kernel(arch, &dl)?;
+            if x.exists() {
+                std::fs::remove_dir_all(&x).ctx(format!("clean {}", x.display()))?;
+            }
+            for deb in &debs.files {
+                run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&x))?;
+            }
+            // Debian's split kernel packages (linux-binary, linux-modules,
+            // linux-base) put everything under usr/lib/modules/<version>.
+            let m = x.join("usr/lib/modules").join(&debs.version);
+            (debs.version.clone(), m.join("vmlinuz"), m.join("config"), m)
+        }
+    };
     let k = kernel_paths(arch, &ver);
     let kdir = k.image.parent().unwrap().to_path_buf();
     if kdir.exists() {
         std::fs::remove_dir_all(&kdir).ctx("clean kernel dir")?;
     }
     std::fs::create_dir_all(&k.modules).ctx("mkdir modules")?;
-    let vmlinuz = x.join("boot").join(format!("vmlinuz-{ver}"));
     let raw = std::fs::read(&vmlinuz).ctx(format!("read {}", vmlinuz.display()))?;
     let img = match arch {
         Arch::X86_64 => {
@@ -312,11 +376,8 @@ pub fn kernel(arch: Arch) -> Result<Kernel> {
         Arch::Aarch64 => arm64_image(&raw).map_err(|e| format!("{}: {e}", vmlinuz.display()))?,
     };
     write_atomic(&k.image, &img)?;
-    let _ = std::fs::copy(
-        x.join("boot").join(format!("config-{ver}")),
-        kdir.join("config"),
-    );
-    extract_modules(&x.join("lib/modules").join(&ver), &k.modules)?;
+    let _ = std::fs::copy(&config, kdir.join("config"));
+    extract_modules(&moddir, &k.modules)?;
     std::fs::write(k.modules.join("complete"), "").ctx("write stamp")?;
     write_atomic(&current, ver.as_bytes())?;
     std::fs::remove_dir_all(&dl).ctx("clean download dir")?;
@@ -646,7 +707,7 @@ pub fn initramfs(arch: Arch, k: &Kernel) -> Result<PathBuf> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&raw).ctx("gzip")?;
     let data = gz.finish().ctx("gzip")?;
-    let out = assets_dir(arch).join("initramfs.cpio.gz");
+    let out = assets_dir(arch).join(format!("initramfs-{}.cpio.gz", k.version));
     write_atomic(&out, &data)?;
     Ok(out)
 }
@@ -657,8 +718,8 @@ pub struct Guest {
     pub initrd: PathBuf,
 }
 
-pub fn guest(arch: Arch) -> Result<Guest> {
-    let kernel = kernel(arch)?;
+pub fn guest(arch: Arch, flavor: Flavor) -> Result<Guest> {
+    let kernel = kernel(arch, flavor)?;
     let initrd = initramfs(arch, &kernel)?;
     step(format!(
         "guest assets for {}: kernel {} ({}), initramfs {}",

@@ -47,7 +47,7 @@ pub fn run(arches: &[Arch], runs: usize) -> Result<i32> {
     let mut rows: Vec<Row> = Vec::new();
     for &arch in arches {
         crate::qemu::ensure_qemu(arch)?;
-        let guest = assets::guest(arch)?;
+        let guest = assets::guest(arch, assets::Flavor::Lts)?;
         let mut fws = Vec::new();
         for fw in contenders(arch) {
             let why = match fw {

@@ -3,9 +3,11 @@
 mod assets;
 mod bench;
 mod build;
+mod host;
 mod json;
 mod qemu;
 mod tests;
+mod unstable;
 mod util;
 
 use build::Arch;
@@ -21,14 +23,16 @@ commands:
   build [--arch x86_64|aarch64|all] [--debug]
         build the firmware images target/firmware/hotstub-<arch>.bin
   run   [--arch x86_64|aarch64] [--kernel PATH] [--initrd PATH] [--append STR]
-        [--smp N] [--memory SIZE] [-- extra QEMU args]
+        [--smp N] [--memory SIZE] [--kernel-version 6.12|newest]
+        [-- extra QEMU args]
         boot Linux with Hotstub in QEMU, console on this terminal
-        (default: Debian 6.12 cloud kernel + busybox initramfs with a shell)
+        (default: Debian 6.12 cloud kernel + busybox initramfs with a shell;
+        --kernel-version newest: Debian unstable's current cloud kernel)
   test  [--filter SUBSTR] [--jobs N]
         fmt, clippy, host unit tests, image build and the QEMU boot matrix
   bench [--runs N] [--arch x86_64|aarch64|all]
         boot time to init: Hotstub vs SeaBIOS/qboot (x86), direct boot/EDK2 (arm)
-  assets [--arch ...]
+  assets [--arch ...] [--kernel-version 6.12|newest|all]
         fetch the guest kernels and build the initramfs (done by run/test)
 ";
 
@@ -138,15 +142,28 @@ fn real_main(args: Vec<String>) -> Result<i32> {
                 rest,
                 &["debug"],
                 &[
-                    "arch", "kernel", "initrd", "append", "smp", "memory", "firmware",
+                    "arch",
+                    "kernel",
+                    "initrd",
+                    "append",
+                    "smp",
+                    "memory",
+                    "firmware",
+                    "kernel-version",
                 ],
             )?;
             cmd_run(&o)
         }
         "assets" => {
-            let o = Opts::parse(rest, &[], &["arch"])?;
+            let o = Opts::parse(rest, &[], &["arch", "kernel-version"])?;
+            let flavors = match o.val("kernel-version").as_deref() {
+                None | Some("all") => assets::Flavor::ALL.to_vec(),
+                Some(v) => vec![assets::Flavor::parse(v)?],
+            };
             for a in Arch::parse(&o.val("arch").unwrap_or_else(|| "all".into()))? {
-                assets::guest(a)?;
+                for f in &flavors {
+                    assets::guest(a, *f)?;
+                }
             }
             Ok(0)
         }
@@ -197,7 +214,11 @@ fn cmd_run(o: &Opts) -> Result<i32> {
     let (kernel, initrd) = match (o.val("kernel"), o.val("initrd")) {
         (Some(k), Some(i)) => (PathBuf::from(k), Some(PathBuf::from(i))),
         (k, i) => {
-            let g = assets::guest(arch)?;
+            let flavor = match o.val("kernel-version") {
+                Some(v) => assets::Flavor::parse(&v)?,
+                None => assets::Flavor::Lts,
+            };
+            let g = assets::guest(arch, flavor)?;
             let kernel = k.map(PathBuf::from).unwrap_or(g.kernel.image);
             // A user-supplied kernel gets our initramfs only if it is ours.
             (kernel, Some(i.map(PathBuf::from).unwrap_or(g.initrd)))

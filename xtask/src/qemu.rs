@@ -139,16 +139,10 @@ pub fn default_machine(arch: Arch) -> &'static str {
     }
 }
 
-/// Makes sure QEMU for `arch` is installed (installing it when root).
+/// Makes sure QEMU for `arch` is installed and new enough (installing it
+/// when root).
 pub fn ensure_qemu(arch: Arch) -> Result<()> {
-    if crate::util::have(arch.qemu()) {
-        return Ok(());
-    }
-    let pkg = match arch {
-        Arch::X86_64 => "qemu-system-x86",
-        Arch::Aarch64 => "qemu-system-arm",
-    };
-    crate::util::ensure_packages(&[pkg])
+    crate::host::ensure_qemu(arch)
 }
 
 // ---- serial log ---------------------------------------------------------

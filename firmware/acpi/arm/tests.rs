@@ -1,7 +1,7 @@
 extern crate std;
 
 use super::*;
-use crate::acpi::testutil::{build_in, iasl_check, madt_entries, walk};
+use crate::acpi::testutil::{build_in, check_revisions, iasl_check, madt_entries, walk};
 use std::vec::Vec;
 
 fn cpu(uid: u32, mpidr: u64, enabled: bool) -> Vcpu {
@@ -38,6 +38,7 @@ fn virt(cpus: Vec<Vcpu>) -> Virt {
             maint_irq: None,
         },
         timer_irqs: [29, 30, 27, 26],
+        el2_vtimer: None,
         pmu_irq: Some(23),
         uart: (0x0900_0000, 33),
         rtc: Some((0x0901_0000, 34)),
@@ -118,8 +119,13 @@ fn gicv3_tables() {
     let gicd = &e.iter().find(|(ty, _)| *ty == 0x0c).unwrap().1;
     assert_eq!(gicd[20], 3, "GIC version");
 
+    check_revisions(&t);
     let gtdt = &t.by_sig["GTDT"];
-    assert_eq!(gtdt.len(), 96);
+    assert_eq!(gtdt.len(), 104);
+    assert_eq!(gtdt[8], 3, "GTDT revision 3");
+    // No EL2 virtual timer for a kernel at EL1: GSIV and flags zero.
+    assert_eq!((u32_at(gtdt, 96), u32_at(gtdt, 100)), (0, 0));
+    assert_eq!(u32_at(gtdt, 88), 0, "no platform timers");
     assert_eq!(
         [
             u32_at(gtdt, 48),
@@ -173,9 +179,15 @@ fn gicv2_smc_minimal() {
     m.pcie.as_mut().unwrap().mmio64 = None;
     m.ged = None;
     m.rtc = None;
+    m.el2_vtimer = Some(28);
     let (built, area) = build_all(&m);
     let t = walk(&built, &area, BASE);
+    check_revisions(&t);
     assert!(!t.by_sig.contains_key("IORT"), "no ITS, no IORT");
+    // A VHE kernel at EL2: the virtual EL2 timer (GTDT rev 3, offset 96).
+    let gtdt = &t.by_sig["GTDT"];
+    assert_eq!((gtdt.len(), gtdt[8]), (104, 3));
+    assert_eq!((u32_at(gtdt, 96), u32_at(gtdt, 100)), (28, 1 << 2));
     let fadt = &t.by_sig["FACP"];
     assert_eq!(
         u16::from_le_bytes([fadt[129], fadt[130]]),

@@ -1,7 +1,7 @@
 extern crate std;
 
 use super::*;
-use crate::acpi::testutil::{build_in, iasl_check, madt_entries, walk};
+use crate::acpi::testutil::{build_in, check_revisions, iasl_check, madt_entries, walk};
 use std::vec::Vec;
 
 fn cpu(uid: u32, apic: u64, enabled: bool) -> Vcpu {
@@ -94,6 +94,9 @@ fn tables_present_and_checksummed() {
         0xb000_0000
     );
     assert_eq!(mcfg[55], 255);
+    check_revisions(&t);
+    // X_GPE0_BLK: system I/O, 128 bits, byte access (ACPI 6.5 4.8.4.1).
+    assert_eq!(&fadt[220..224], &[1, 128, 0, 1], "X_GPE0_BLK GAS");
     iasl_check(&t, "x86-basic");
 }
 

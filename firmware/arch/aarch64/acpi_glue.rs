@@ -14,6 +14,8 @@ pub struct Machine<'a> {
     pub ged: Option<(u64, u32)>,
     /// The PSCI conduit Linux must use.
     pub conduit: PsciMethod,
+    /// The EL2 virtual timer to describe (a VHE kernel at EL2 uses it).
+    pub el2_vtimer: Option<u32>,
 }
 
 /// Builds the tables into `buf` (at physical `phys`) and places the RSDP
@@ -70,6 +72,7 @@ pub fn build(m: &Machine, buf: &mut [u8], phys: u64) -> Result<(u64, u64), Strin
             maint_irq: p.gic.maint_irq,
         },
         timer_irqs: p.timer_irqs,
+        el2_vtimer: m.el2_vtimer,
         pmu_irq: p.pmu_irq,
         uart: (uart_base, uart_irq),
         rtc: p.rtc,

@@ -17,6 +17,7 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU8, Ordering};
+use hotstub::arm_resident::Handoff;
 
 use hotstub::arm64_image;
 use hotstub::cpus::CpuModel;
@@ -229,15 +230,35 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
     let acpi_buf = unsafe { hw::ram_slice(acpi_base, acpi_len) };
     let files = fw.directory().map_err(|e| e.to_string())?;
     let cpus = cpu_model(&mut fw, &files, &platform.cpus)?;
-    // At EL1 Linux calls QEMU's PSCI as the DT names it; at EL2 and EL3 the
-    // firmware stays resident as the PSCI (resident.rs).
-    let conduit = resident::linux_conduit(el, platform.psci)?;
+    // At EL1, and at EL2 with every vCPU enabled, Linux is entered at the
+    // firmware's EL and calls QEMU's PSCI as the DT names it; with a policy
+    // at EL2, and always at EL3, the firmware stays resident as the PSCI
+    // (resident.rs).
+    let exit = Handoff::decide(el, cpus.enabled_count() == cpus.len());
+    let conduit = resident::linux_conduit(exit, platform.psci)?;
     let machine = acpi_glue::Machine {
         platform: &platform,
         cpus: &cpus,
         ged: platform.qemu_acpi_ged(files.find("etc/acpi/tables").is_some()),
         conduit,
+        el2_vtimer: exit.el2_vtimer(el2::features().vhe, platform.timer_el2_virt),
     };
+    if el == 1 && cpus.enabled_count() != cpus.len() {
+        println!(
+            "{NAME}: warning: at EL1 the vCPU policy is only described (MADT, _STA); \
+             QEMU's PSCI may still start disabled vCPUs (use virtualization=on to enforce it)"
+        );
+    }
+    println!(
+        "{NAME}: Linux enters at EL{}{}",
+        exit.linux_el(),
+        match exit {
+            Handoff::Direct { el: 2 } => ", firmware not resident (every vCPU enabled)",
+            Handoff::ResidentEl2 => ", firmware resident at EL2 (vCPU policy)",
+            Handoff::ResidentEl3 => ", firmware resident at EL3",
+            Handoff::Direct { .. } => "",
+        }
+    );
     let (acpi_used, rsdp_phys) = acpi_glue::build(&machine, acpi_buf, acpi_base)?;
 
     // The EFI memory map: every byte of RAM with its use.
@@ -265,7 +286,7 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
         Carve {
             base: handoff_end,
             size: fw_end - handoff_end,
-            ty: if el == 2 {
+            ty: if exit == Handoff::ResidentEl2 {
                 mem_type::RUNTIME_SERVICES_CODE
             } else {
                 mem_type::BOOT_SERVICES_DATA
@@ -351,7 +372,7 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
             dt_base,
         );
     }
-    if el == 2 {
+    if exit == Handoff::ResidentEl2 {
         return el2::enter(
             &platform,
             &cpus,
@@ -362,7 +383,7 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
     }
     // SAFETY: the Image was validated and loaded at its 2 MiB aligned base +
     // text_offset, the DT was just written; the firmware needs nothing after.
-    unsafe { hw::enter_kernel(el, kernel.base, dt_base) }
+    unsafe { hw::enter_kernel(exit.linux_el(), kernel.base, dt_base) }
 }
 
 fn load_kernel(

@@ -26,6 +26,7 @@
 //! data run from flash, which stage 2 hides as well.
 
 use alloc::vec::Vec;
+use hotstub::arm_resident::Handoff;
 
 use hotstub::cpus::{CpuModel, Vcpu, MPIDR_AFFINITY_MASK};
 use hotstub::println;
@@ -307,15 +308,18 @@ resident_vectors!("el3");
 const _: () = assert!(core::mem::size_of::<Frame>() == 272);
 
 /// The PSCI conduit Linux is told to use: HVC into the resident EL2, SMC
-/// into the resident EL3, or at EL1 the VMM's, as the DT names it.
+/// into the resident EL3, or, when the firmware leaves, the VMM's, as the
+/// DT names it.
 pub fn linux_conduit(
-    el: u8,
+    handoff: Handoff,
     dt: Option<hotstub::dt::PsciMethod>,
 ) -> Result<hotstub::dt::PsciMethod, &'static str> {
     use hotstub::dt::PsciMethod;
-    match el {
-        2 => Ok(PsciMethod::Hvc),
-        3 => Ok(PsciMethod::Smc),
-        _ => dt.ok_or("the DT names no PSCI, and at EL1 the firmware cannot provide one"),
+    match handoff {
+        Handoff::ResidentEl2 => Ok(PsciMethod::Hvc),
+        Handoff::ResidentEl3 => Ok(PsciMethod::Smc),
+        Handoff::Direct { .. } => dt.ok_or(
+            "the DT names no PSCI, and without staying resident the firmware cannot provide one",
+        ),
     }
 }

@@ -1,0 +1,321 @@
+//! Host tools the suite relies on: which Debian packages provide them,
+//! where they come from (QEMU from bookworm-backports), and the minimum
+//! version of each, checked before any VM starts.
+
+use crate::util::{self, have, pkg_installed, run, step, Result};
+use std::process::Command;
+
+/// The Debian suite QEMU is installed from on bookworm: bookworm itself
+/// ships 7.2, which the suite does not pass on (see `QEMU_MIN`).
+pub const BACKPORTS: &str = "bookworm-backports";
+
+/// Lowest QEMU the suite is known to pass on. 10.0 is what it is developed
+/// and run against (bookworm-backports); 7.2 (bookworm) fails two tests:
+/// TCG refuses `-smp maxcpus=288` ("requires kernel irqchip and X2APIC API
+/// support") and a re-plugged vCPU kills QEMU. No release between was run.
+pub const QEMU_MIN: (u32, u32, u32) = (10, 0, 0);
+
+/// Lowest iasl (ACPICA release date, YYYYMMDD): bookworm's 20200925 knows
+/// every table revision the firmware writes (MADT 6 and GTDT 3 are ACPI 6.3
+/// to 6.5 layouts; iasl only warns on unknown trailing bytes, and the
+/// suite reads its output), and it is the oldest release the suite runs on.
+pub const IASL_MIN: u32 = 20200925;
+
+/// One external program the suite runs.
+pub struct Tool {
+    /// Program name on PATH.
+    pub program: &'static str,
+    /// Debian package that provides it.
+    pub package: &'static str,
+    /// Installed from bookworm-backports on bookworm.
+    pub backports: bool,
+    /// Minimum version, or None when any version does.
+    pub min: Option<Version>,
+    /// How to ask the program for its version and read the answer.
+    pub version_arg: &'static str,
+    pub parse: fn(&str) -> Option<Version>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Version {
+    /// major.minor.patch
+    Semver(u32, u32, u32),
+    /// ACPICA's release date.
+    Date(u32),
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Version::Semver(a, b, c) => write!(f, "{a}.{b}.{c}"),
+            Version::Date(d) => write!(f, "{d}"),
+        }
+    }
+}
+
+const QEMU_MIN_V: Version = Version::Semver(QEMU_MIN.0, QEMU_MIN.1, QEMU_MIN.2);
+
+pub const QEMU_X86: Tool = Tool {
+    program: "qemu-system-x86_64",
+    package: "qemu-system-x86",
+    backports: true,
+    min: Some(QEMU_MIN_V),
+    version_arg: "--version",
+    parse: parse_qemu_version,
+};
+pub const QEMU_ARM: Tool = Tool {
+    program: "qemu-system-aarch64",
+    package: "qemu-system-arm",
+    backports: true,
+    min: Some(QEMU_MIN_V),
+    version_arg: "--version",
+    parse: parse_qemu_version,
+};
+/// Option ROMs and firmware blobs QEMU loads (qboot, the NIC ROMs);
+/// it must match the QEMU release, so it comes from the same suite.
+pub const QEMU_DATA: Tool = Tool {
+    program: "",
+    package: "qemu-system-data",
+    backports: true,
+    min: None,
+    version_arg: "--version",
+    parse: parse_qemu_version,
+};
+pub const IASL: Tool = Tool {
+    program: "iasl",
+    package: "acpica-tools",
+    backports: false,
+    min: Some(Version::Date(IASL_MIN)),
+    version_arg: "-v",
+    parse: parse_iasl_version,
+};
+
+/// Packages without a version requirement that the suite needs.
+const PLAIN: &[&str] = &[
+    "qemu-efi-aarch64",
+    "busybox-static",
+    "cpio",
+    "xz-utils",
+    "zstd",
+];
+
+/// Everything `cargo xtask test` needs.
+pub fn suite_tools() -> Vec<&'static Tool> {
+    vec![&QEMU_X86, &QEMU_ARM, &QEMU_DATA, &IASL]
+}
+
+/// Parses `qemu-system-* --version` ("QEMU emulator version 10.0.2
+/// (Debian 1:10.0.2+ds-...)").
+pub fn parse_qemu_version(s: &str) -> Option<Version> {
+    let rest = s.split("version ").nth(1)?;
+    let word = rest.split_whitespace().next()?;
+    let mut it = word.split('.').map(|p| {
+        p.chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse::<u32>()
+    });
+    let a = it.next()?.ok()?;
+    let b = it.next().and_then(|r| r.ok()).unwrap_or(0);
+    let c = it.next().and_then(|r| r.ok()).unwrap_or(0);
+    Some(Version::Semver(a, b, c))
+}
+
+/// Parses `iasl -v` ("ASL+ Optimizing Compiler/Disassembler version
+/// 20200925").
+pub fn parse_iasl_version(s: &str) -> Option<Version> {
+    s.split_whitespace()
+        .skip_while(|w| *w != "version")
+        .nth(1)
+        .filter(|w| w.len() == 8)
+        .and_then(|w| w.parse().ok())
+        .map(Version::Date)
+}
+
+fn installed_version(t: &Tool) -> Result<Version> {
+    // iasl -v exits 0 on new releases and 1 on some old ones: take the
+    // text either way.
+    let out = Command::new(t.program)
+        .arg(t.version_arg)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", t.program))?;
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (t.parse)(&text).ok_or_else(|| {
+        format!(
+            "cannot read the version of {} from `{}`",
+            t.program,
+            text.lines().next().unwrap_or("").trim()
+        )
+    })
+}
+
+fn install_hint(pkgs: &[&str], backports: bool) -> String {
+    let t = if backports {
+        format!(" -t {BACKPORTS}")
+    } else {
+        String::new()
+    };
+    format!(
+        "apt-get install -y --no-install-recommends{t} {}",
+        pkgs.join(" ")
+    )
+}
+
+/// Whether the host is Debian bookworm (QEMU then comes from backports;
+/// a newer Debian ships a new enough QEMU itself).
+fn on_bookworm() -> bool {
+    std::fs::read_to_string("/etc/os-release")
+        .map(|s| s.lines().any(|l| l.trim() == "VERSION_CODENAME=bookworm"))
+        .unwrap_or(false)
+}
+
+fn below_min(t: &Tool) -> bool {
+    match t.min {
+        None => false,
+        Some(m) => !have(t.program) || installed_version(t).map(|v| v < m).unwrap_or(true),
+    }
+}
+
+/// Installs what is missing or too old (when root; otherwise says what to
+/// run), then checks every tool's version. The `extra` packages have no
+/// version requirement.
+pub fn ensure(tools: &[&Tool], extra: &[&str]) -> Result<()> {
+    let backports = on_bookworm();
+    let mut from_bpo: Vec<&str> = Vec::new();
+    let mut plain: Vec<&str> = extra.to_vec();
+    for t in tools {
+        if pkg_installed(t.package) && !below_min(t) {
+            continue;
+        }
+        if t.backports && backports {
+            from_bpo.push(t.package);
+        } else {
+            plain.push(t.package);
+        }
+    }
+    plain.retain(|p| !pkg_installed(p));
+    if !from_bpo.is_empty() {
+        let changed = crate::assets::ensure_backports_source()?;
+        if !util::is_root() {
+            return Err(format!(
+                "missing or too old: {} (QEMU {} or newer is needed)\n  install with: sudo {}",
+                from_bpo.join(" "),
+                QEMU_MIN_V,
+                install_hint(&from_bpo, true)
+            ));
+        }
+        step(format!(
+            "installing {} from {BACKPORTS} (bookworm's QEMU 7.2 is older than the {} the suite needs)",
+            from_bpo.join(" "),
+            QEMU_MIN_V
+        ));
+        let _ = changed;
+        run(Command::new("apt-get").arg("update"))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", "-t", BACKPORTS])
+            .args(&from_bpo)
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    if !plain.is_empty() {
+        util::ensure_packages(&plain)?;
+    }
+    check_versions(tools)
+}
+
+/// One line per tool below its minimum: what was found, what is needed,
+/// and the command that fixes it.
+pub fn check_versions(tools: &[&Tool]) -> Result<()> {
+    let mut errs = Vec::new();
+    for t in tools {
+        let Some(min) = t.min else { continue };
+        let fix = install_hint(&[t.package], t.backports && on_bookworm());
+        if !have(t.program) {
+            errs.push(format!(
+                "{} not found; {min} or newer is needed: run `{fix}`",
+                t.program
+            ));
+            continue;
+        }
+        match installed_version(t) {
+            Ok(v) if v >= min => step(format!("{} {v} (need {min} or newer): ok", t.program)),
+            Ok(v) => errs.push(format!(
+                "{} is {v}, the suite needs {min} or newer: run `{fix}`",
+                t.program
+            )),
+            Err(e) => errs.push(format!("{e}; {min} or newer is needed: run `{fix}`")),
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs.join("\n"))
+    }
+}
+
+/// Everything the test suite needs on the host.
+pub fn ensure_suite() -> Result<()> {
+    ensure(&suite_tools(), PLAIN)
+}
+
+/// QEMU for one arch (run and bench), with its data files.
+pub fn ensure_qemu(arch: crate::build::Arch) -> Result<()> {
+    let q = match arch {
+        crate::build::Arch::X86_64 => &QEMU_X86,
+        crate::build::Arch::Aarch64 => &QEMU_ARM,
+    };
+    ensure(&[q, &QEMU_DATA], &[])
+}
+
+/// The versions in use, for the PASS line of the host-tools check.
+pub fn summary() -> String {
+    [&QEMU_X86, &QEMU_ARM, &IASL]
+        .map(|t| match installed_version(t) {
+            Ok(v) => format!("{} {v}", t.program),
+            Err(_) => format!("{} ?", t.program),
+        })
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qemu_versions() {
+        assert_eq!(
+            parse_qemu_version(
+                "QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)\nCopyright"
+            ),
+            Some(Version::Semver(10, 0, 2))
+        );
+        assert_eq!(
+            parse_qemu_version("QEMU emulator version 7.2.19 (Debian 1:7.2+dfsg-7+deb12u18)"),
+            Some(Version::Semver(7, 2, 19))
+        );
+        assert_eq!(
+            parse_qemu_version("QEMU emulator version 11.0.50"),
+            Some(Version::Semver(11, 0, 50))
+        );
+        assert_eq!(parse_qemu_version("nothing here"), None);
+        assert!(Version::Semver(7, 2, 19) < QEMU_MIN_V);
+        assert!(Version::Semver(10, 0, 0) >= QEMU_MIN_V);
+        assert!(Version::Semver(10, 1, 0) > QEMU_MIN_V);
+    }
+
+    #[test]
+    fn iasl_versions() {
+        let t = "\nIntel ACPI Component Architecture\nASL+ Optimizing Compiler/Disassembler version 20200925\nCopyright (c) 2000 - 2020 Intel Corporation\n";
+        assert_eq!(parse_iasl_version(t), Some(Version::Date(20200925)));
+        assert_eq!(parse_iasl_version("version 1.2"), None);
+        assert!(Version::Date(20190509) < Version::Date(IASL_MIN));
+    }
+
+    #[test]
+    fn hint_names_the_suite() {
+        assert_eq!(
+            install_hint(&["qemu-system-x86"], true),
+            "apt-get install -y --no-install-recommends -t bookworm-backports qemu-system-x86"
+        );
+    }
+}
