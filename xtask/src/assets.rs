@@ -265,9 +265,14 @@ fn apt_download(pkg: &str, arch: Arch, dir: &Path) -> Result<PathBuf> {
             step(format!("apt-cache madison {spec}: {}", first.trim()));
         }
     }
-    run(Command::new("apt-get")
-        .current_dir(dir)
-        .args(["download", &spec]))?;
+    // The download directory belongs to whoever runs xtask, which apt's
+    // unprivileged `_apt` user may not write.
+    run(Command::new("apt-get").current_dir(dir).args([
+        "-o",
+        "APT::Sandbox::User=root",
+        "download",
+        &spec,
+    ]))?;
     let prefix = format!("{pkg}_");
     let suffix = format!("_{}.deb", arch.deb());
     let mut found = None;

@@ -195,30 +195,45 @@ pub fn ensure(tools: &[&Tool], extra: &[&str]) -> Result<()> {
         }
     }
     plain.retain(|p| !pkg_installed(p));
-    if !from_bpo.is_empty() {
-        let changed = crate::assets::ensure_backports_source()?;
-        if !util::is_root() {
-            return Err(format!(
-                "missing or too old: {} (QEMU {} or newer is needed)\n  install with: sudo {}",
-                from_bpo.join(" "),
-                QEMU_MIN_V,
-                install_hint(&from_bpo, true)
-            ));
+    if from_bpo.is_empty() && plain.is_empty() {
+        return check_versions(tools);
+    }
+    if !util::is_root() {
+        let mut hints = Vec::new();
+        if !from_bpo.is_empty() {
+            hints.push(install_hint(&from_bpo, true));
         }
-        step(format!(
-            "installing {} from {BACKPORTS} (bookworm's QEMU 7.2 is older than the {} the suite needs)",
-            from_bpo.join(" "),
-            QEMU_MIN_V
+        if !plain.is_empty() {
+            hints.push(install_hint(&plain, false));
+        }
+        return Err(format!(
+            "missing or too old Debian packages: {} (QEMU {QEMU_MIN_V} or newer is needed)\n  install with: sudo {}",
+            from_bpo.iter().chain(&plain).copied().collect::<Vec<_>>().join(" "),
+            hints.join(" && sudo ")
         ));
-        let _ = changed;
-        run(Command::new("apt-get").arg("update"))?;
-        run(Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", "-t", BACKPORTS])
-            .args(&from_bpo)
-            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    if !from_bpo.is_empty() {
+        crate::assets::ensure_backports_source()?;
+    }
+    run(Command::new("apt-get").arg("update"))?;
+    let install = |pkgs: &[&str], suite: Option<&str>| {
+        let mut c = Command::new("apt-get");
+        c.args(["install", "-y", "--no-install-recommends"]);
+        if let Some(s) = suite {
+            c.args(["-t", s]);
+        }
+        run(c.args(pkgs).env("DEBIAN_FRONTEND", "noninteractive"))
+    };
+    if !from_bpo.is_empty() {
+        step(format!(
+            "installing {} from {BACKPORTS} (bookworm's QEMU 7.2 is older than the {QEMU_MIN_V} the suite needs)",
+            from_bpo.join(" ")
+        ));
+        install(&from_bpo, Some(BACKPORTS))?;
     }
     if !plain.is_empty() {
-        util::ensure_packages(&plain)?;
+        step(format!("installing Debian packages: {}", plain.join(" ")));
+        install(&plain, None)?;
     }
     check_versions(tools)
 }

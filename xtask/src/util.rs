@@ -1,5 +1,5 @@
 //! Small helpers shared by every xtask command: errors, printing, running
-//! host programs, Debian package installation.
+//! host programs, Debian package state.
 
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
@@ -129,34 +129,6 @@ pub fn pkg_installed(pkg: &str) -> bool {
     output(Command::new("dpkg-query").args(["-W", "-f=${Status}", pkg]))
         .map(|s| s.trim() == "install ok installed")
         .unwrap_or(false)
-}
-
-/// Makes sure the Debian packages are installed: installs them with apt-get
-/// when root, else prints the exact command and fails.
-pub fn ensure_packages(pkgs: &[&str]) -> Result<()> {
-    let missing: Vec<&str> = pkgs.iter().copied().filter(|p| !pkg_installed(p)).collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let cmdline = format!(
-        "apt-get install -y --no-install-recommends {}",
-        missing.join(" ")
-    );
-    if !is_root() {
-        return Err(format!(
-            "missing Debian packages: {}\n  install them with: sudo {cmdline}",
-            missing.join(" ")
-        ));
-    }
-    step(format!(
-        "installing missing Debian packages: {}",
-        missing.join(" ")
-    ));
-    run(Command::new("apt-get").arg("update"))?;
-    run(Command::new("apt-get")
-        .args(["install", "-y", "--no-install-recommends"])
-        .args(&missing)
-        .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
 /// Writes a file atomically (write to a temporary sibling, then rename), so
