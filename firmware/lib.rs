@@ -9,19 +9,11 @@
 extern crate alloc;
 
 pub mod acpi;
-pub mod arm64_image;
-pub mod arm_resident;
+pub mod boot;
 pub mod console;
-pub mod cpulist;
-pub mod cpus;
-pub mod dt;
-pub mod efi;
-pub mod fw_cfg;
-pub mod linux_x86;
-pub mod memmap;
+pub mod platform;
 pub mod psci;
-pub mod smbios;
-pub mod stage2;
+pub mod resident;
 
 /// Name, version and build, for the banner.
 pub const NAME: &str = "Hotstub";

@@ -43,7 +43,7 @@
 //!
 //! Integration notes for the low-level handler:
 //! - Set-up: `CpuStates::new(&model, boot_mpidr)` from the same
-//!   [`CpuModel`] the MADT is built from (after `crate::cpulist` applied the
+//!   [`CpuModel`] the MADT is built from (after `crate::platform::cpulist` applied the
 //!   policy), and `Policy::excluding(&ram, &[resident firmware])`.
 //! - An HVC exception returns to the instruction after the HVC, but a
 //!   trapped SMC (HCR_EL2.TSC) reports the SMC itself in ELR_EL2: advance
@@ -65,7 +65,7 @@ pub mod ids;
 
 use alloc::vec::Vec;
 
-use crate::cpus::{CpuModel, Vcpu, MPIDR_AFFINITY_MASK};
+use crate::platform::cpus::{CpuModel, Vcpu, MPIDR_AFFINITY_MASK};
 use ids::ret;
 
 /// The state table behind its lock, as the resident handler keeps it.
@@ -104,7 +104,7 @@ struct Slot {
 }
 
 /// Per-vCPU power state, one slot per possible vCPU in [`CpuModel`] order
-/// (so a slot index is the logical CPU number of `crate::cpulist`).
+/// (so a slot index is the logical CPU number of `crate::platform::cpulist`).
 #[derive(Clone, Debug)]
 pub struct CpuStates {
     slots: Vec<Slot>,

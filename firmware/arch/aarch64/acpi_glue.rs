@@ -3,8 +3,8 @@
 use super::alloc::string::{String, ToString};
 use hotstub::acpi::arm::{self, ArmPcie, Conduit, Gic, Virt};
 use hotstub::acpi::{PrtEntry, TableArea};
-use hotstub::cpus::CpuModel;
-use hotstub::dt::{Platform, PsciMethod};
+use hotstub::platform::cpus::CpuModel;
+use hotstub::platform::dt::{Platform, PsciMethod};
 
 /// What the firmware tells Linux about the machine.
 pub struct Machine<'a> {

@@ -17,13 +17,13 @@
 use core::arch::{asm, global_asm};
 use core::cell::UnsafeCell;
 
-use hotstub::arm_resident::{external_abort, Features, IdRegs, SPSR_EL1H_MASKED};
-use hotstub::arm_resident::{EC_DABT_LOWER, EC_HVC64, EC_IABT_LOWER, EC_SMC64};
-use hotstub::cpus::CpuModel;
-use hotstub::dt::Platform;
+use hotstub::platform::cpus::CpuModel;
+use hotstub::platform::dt::Platform;
 use hotstub::println;
 use hotstub::psci::ids::{self, ret};
-use hotstub::stage2::{self, Table};
+use hotstub::resident::regs::{external_abort, Features, IdRegs, SPSR_EL1H_MASKED};
+use hotstub::resident::regs::{EC_DABT_LOWER, EC_HVC64, EC_IABT_LOWER, EC_SMC64};
+use hotstub::resident::stage2::{self, Table};
 
 use super::hw::{self, Conduit};
 use super::resident::{self, Frame, Machine, STACK_SIZE};
@@ -113,7 +113,7 @@ extern "C" {
     static res_el2_vectors: u8;
 }
 
-/// The ID registers `arm_resident::Features` is derived from. Registers
+/// The ID registers `resident::regs::Features` is derived from. Registers
 /// the assembler may not know by name are given by encoding:
 /// ID_AA64PFR2_EL1 S3_0_C0_C4_2, ID_AA64SMFR0_EL1 S3_0_C0_C4_5,
 /// ID_AA64ISAR2_EL1 S3_0_C0_C6_2, ID_AA64MMFR3_EL1 S3_0_C0_C7_3 (all
@@ -368,7 +368,7 @@ extern "C" fn hotstub_el2_sync(f: &mut Frame) {
 /// A stage-2 fault: the kernel touched the firmware's memory (or an IPA
 /// beyond the map). The access must not happen and the firmware must go
 /// on: the kernel gets a synchronous external abort at EL1
-/// (`arm_resident::external_abort`), as if nobody answered the access.
+/// (`resident::regs::external_abort`), as if nobody answered the access.
 fn inject_external_abort(f: &mut Frame, esr: u64, far: u64, hpfar: u64) {
     let (vbar, sctlr): (u64, u64);
     // SAFETY: reads of the interrupted kernel's EL1 registers.

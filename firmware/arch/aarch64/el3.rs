@@ -37,12 +37,12 @@ use core::cell::UnsafeCell;
 use core::ptr::{read_volatile, write_volatile};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use hotstub::cpus::CpuModel;
-use hotstub::dt::Platform;
+use hotstub::platform::cpus::CpuModel;
+use hotstub::platform::dt::Platform;
 use hotstub::println;
 
 use super::resident::{self, Frame, Machine, STACK_SIZE};
-use hotstub::arm_resident::{el3_map, sgi0r, SPSR_EL2H_MASKED};
+use hotstub::resident::regs::{el3_map, sgi0r, SPSR_EL2H_MASKED};
 
 const PAGE: u64 = 4 << 10;
 
@@ -217,7 +217,7 @@ pub fn secure_ram(blob: &[u8]) -> Result<(u64, u64), String> {
 /// every write-back capable descriptor to its memory, even reserved ones,
 /// and then spends boot time on the struct pages of the hole up to the
 /// real RAM.)
-pub fn not_for_linux(map: &mut [hotstub::efi::Descriptor], secure: (u64, u64)) {
+pub fn not_for_linux(map: &mut [hotstub::boot::efi::Descriptor], secure: (u64, u64)) {
     for d in map.iter_mut() {
         if d.phys >= secure.0 && d.end() <= secure.0 + secure.1 {
             d.attr = 0;
@@ -301,7 +301,7 @@ fn gicr_setup(rd: u64) {
 }
 
 /// Sends the wake-up SGI to `mpidr`, or with `None` to every other CPU
-/// (ICC_SGI0R_EL1, `arm_resident::sgi0r`).
+/// (ICC_SGI0R_EL1, `resident::regs::sgi0r`).
 fn send_wake(mpidr: Option<u64>) {
     let v = sgi0r(WAKE_SGI, mpidr);
     // SAFETY: generates an SGI; the receivers only leave WFI.
@@ -431,7 +431,7 @@ fn clear_release() {
     super::mmu::clean_to_poc(r, RELEASE_SIZE);
 }
 
-/// The resident EL3 map (`arm_resident::el3_map`) in `TABLES`.
+/// The resident EL3 map (`resident::regs::el3_map`) in `TABLES`.
 fn build_map(secure: (u64, u64), fw: (u64, u64)) -> Result<u64, &'static str> {
     // SAFETY: only the boot CPU, before the map is in use.
     let t = unsafe { &mut *TABLES.0.get() };

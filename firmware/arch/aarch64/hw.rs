@@ -5,7 +5,7 @@ use core::arch::asm;
 use core::fmt;
 use core::ptr::{read_volatile, write_volatile};
 
-use hotstub::fw_cfg::Transport;
+use hotstub::platform::fw_cfg::Transport;
 
 /// The exception level the firmware runs at (CurrentEL bits 3:2).
 pub fn current_el() -> u8 {
@@ -151,12 +151,12 @@ pub unsafe fn dt_blob(addr: u64) -> Option<&'static [u8]> {
     let head = unsafe { core::slice::from_raw_parts(addr as *const u8, 8) };
     let magic = u32::from_be_bytes(head[0..4].try_into().ok()?);
     let size = u32::from_be_bytes(head[4..8].try_into().ok()?) as usize;
-    if magic != hotstub::dt::FDT_MAGIC || size > MAX_DT {
+    if magic != hotstub::platform::dt::FDT_MAGIC || size > MAX_DT {
         return None;
     }
     // SAFETY: totalsize bytes are readable by the caller's contract.
     let all = unsafe { core::slice::from_raw_parts(addr as *const u8, size) };
-    hotstub::dt::blob_at(all)
+    hotstub::platform::dt::blob_at(all)
 }
 
 /// Linker-script symbols.

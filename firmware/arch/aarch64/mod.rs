@@ -17,13 +17,13 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU8, Ordering};
-use hotstub::arm_resident::Handoff;
+use hotstub::resident::regs::Handoff;
 
-use hotstub::arm64_image;
-use hotstub::cpus::CpuModel;
-use hotstub::dt::{self, PsciMethod};
-use hotstub::efi::{self, mem_type, Carve};
-use hotstub::fw_cfg::{self, key, FwCfg};
+use hotstub::boot::arm64_image;
+use hotstub::boot::efi::{self, mem_type, Carve};
+use hotstub::platform::cpus::CpuModel;
+use hotstub::platform::dt::{self, PsciMethod};
+use hotstub::platform::fw_cfg::{self, key, FwCfg};
 use hotstub::{println, NAME, VERSION};
 use hw::{layout, Conduit};
 use linked_list_allocator::LockedHeap;
@@ -443,7 +443,7 @@ fn cpu_model(
     files: &fw_cfg::Directory,
     mpidrs: &[u64],
 ) -> Result<CpuModel, String> {
-    use hotstub::cpulist;
+    use hotstub::platform::cpulist;
     let mut model = resident::cpu_model(mpidrs);
     let text = match files.find(cpulist::FW_CFG_FILE) {
         // A list of every CPU QEMU can model is a few KiB at most.

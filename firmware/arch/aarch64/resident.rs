@@ -26,9 +26,9 @@
 //! data run from flash, which stage 2 hides as well.
 
 use alloc::vec::Vec;
-use hotstub::arm_resident::Handoff;
+use hotstub::resident::regs::Handoff;
 
-use hotstub::cpus::{CpuModel, Vcpu, MPIDR_AFFINITY_MASK};
+use hotstub::platform::cpus::{CpuModel, Vcpu, MPIDR_AFFINITY_MASK};
 use hotstub::println;
 use hotstub::psci::{self, CpuStates, Outcome, Platform, Policy, SharedStates};
 
@@ -312,9 +312,9 @@ const _: () = assert!(core::mem::size_of::<Frame>() == 272);
 /// DT names it.
 pub fn linux_conduit(
     handoff: Handoff,
-    dt: Option<hotstub::dt::PsciMethod>,
-) -> Result<hotstub::dt::PsciMethod, &'static str> {
-    use hotstub::dt::PsciMethod;
+    dt: Option<hotstub::platform::dt::PsciMethod>,
+) -> Result<hotstub::platform::dt::PsciMethod, &'static str> {
+    use hotstub::platform::dt::PsciMethod;
     match handoff {
         Handoff::ResidentEl2 => Ok(PsciMethod::Hvc),
         Handoff::ResidentEl3 => Ok(PsciMethod::Smc),

@@ -10,9 +10,9 @@ use alloc::vec::Vec;
 use core::arch::global_asm;
 use core::fmt;
 use hotstub::acpi;
-use hotstub::fw_cfg::{self, FwCfg};
-use hotstub::linux_x86::{BootParams, Kernel, E820_MAX, ENTRY64_OFFSET, ZERO_PAGE_LEN};
-use hotstub::memmap::{Kind, MemoryMap};
+use hotstub::boot::bzimage::{BootParams, Kernel, E820_MAX, ENTRY64_OFFSET, ZERO_PAGE_LEN};
+use hotstub::platform::fw_cfg::{self, FwCfg};
+use hotstub::platform::memmap::{Kind, MemoryMap};
 use hotstub::println;
 use linked_list_allocator::LockedHeap;
 
@@ -251,7 +251,7 @@ fn reserved_memory_end(fw: &mut FwCfg<PioFwCfg>, files: &fw_cfg::Directory) -> u
 }
 
 /// Every possible vCPU with its APIC ID, and which are plugged in now.
-fn discover_cpus(fw: &mut FwCfg<PioFwCfg>) -> Vec<hotstub::cpus::Vcpu> {
+fn discover_cpus(fw: &mut FwCfg<PioFwCfg>) -> Vec<hotstub::platform::cpus::Vcpu> {
     let boot = fw.read_u16(fw_cfg::key::NB_CPUS) as u32;
     let max = fw.read_u16(fw_cfg::key::MAX_CPUS) as u32;
     if boot == 0 || max < boot {
@@ -275,7 +275,7 @@ fn discover_cpus(fw: &mut FwCfg<PioFwCfg>) -> Vec<hotstub::cpus::Vcpu> {
             boot, enabled
         );
     }
-    if let Err(e) = hotstub::cpus::validate(&cpus) {
+    if let Err(e) = hotstub::platform::cpus::validate(&cpus) {
         fail!("VMM's vCPU list: {}", e);
     }
     cpus
@@ -301,7 +301,11 @@ fn q35_prt() -> Vec<acpi::PrtEntry> {
 
 /// Builds the ACPI tables in the legacy BIOS area; returns the RSDP address
 /// and the first free byte after the tables.
-fn build_acpi(map: &MemoryMap, cpus: Vec<hotstub::cpus::Vcpu>, device_mem_end: u64) -> (u64, u64) {
+fn build_acpi(
+    map: &MemoryMap,
+    cpus: Vec<hotstub::platform::cpus::Vcpu>,
+    device_mem_end: u64,
+) -> (u64, u64) {
     let low_end = map.ram_end_below_4g();
     // The 32-bit PCI window starts above low RAM and above MMCONFIG (so at
     // 3 GiB or higher) and ends below the I/O APIC.
@@ -379,9 +383,8 @@ fn place_smbios(fw: &mut FwCfg<PioFwCfg>, files: &fw_cfg::Directory, free: u64) 
     let dst = unsafe { phys_mut(addr, tables.size as u64) };
     let placed = match fw.read_file(&tables, dst) {
         Ok(_) => match fw.read_file(&anchor, &mut entry) {
-            Ok(_) => {
-                hotstub::smbios::patch_anchor(&mut entry, addr).map_err(|e| alloc::format!("{e}"))
-            }
+            Ok(_) => hotstub::boot::smbios::patch_anchor(&mut entry, addr)
+                .map_err(|e| alloc::format!("{e}")),
             Err(e) => Err(alloc::format!("{e}")),
         },
         Err(e) => Err(alloc::format!("{e}")),

@@ -2,8 +2,8 @@
 //! firmware to have done.
 
 use super::io::*;
-use hotstub::cpus::Vcpu;
-use hotstub::memmap::MemoryMap;
+use hotstub::platform::cpus::Vcpu;
+use hotstub::platform::memmap::MemoryMap;
 
 /// Host bridge (MCH) and LPC bridge addresses and ids (QEMU
 /// hw/pci-host/q35.c, include/hw/southbridge/ich9.h).
@@ -215,7 +215,7 @@ pub fn setup_mtrrs(map: &MemoryMap) -> alloc::vec::Vec<u32> {
     for r in map
         .regions()
         .iter()
-        .filter(|r| r.kind == hotstub::memmap::Kind::Ram)
+        .filter(|r| r.kind == hotstub::platform::memmap::Kind::Ram)
     {
         // Whole MiBs only; the first MiB is covered by fixed MTRRs, the
         // blocks below are aligned to their size as MTRRs require.

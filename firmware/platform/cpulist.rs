@@ -3,7 +3,7 @@
 //! `opt/org.hotstub/enabled-cpus`.
 //!
 //! CPU numbers are logical: position in the DT `/cpus` order, which is also
-//! the order of [`crate::cpus::CpuModel`].
+//! the order of [`crate::platform::cpus::CpuModel`].
 //!
 //! The grammar is the plain subset of Linux's list format
 //! (`Documentation/admin-guide/cputopology.rst`, `bitmap_parselist`):
@@ -29,7 +29,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::cpus::CpuModel;
+use crate::platform::cpus::CpuModel;
 
 /// The fw_cfg file holding the policy (`-fw_cfg name=...,string=0-1`).
 pub const FW_CFG_FILE: &str = "opt/org.hotstub/enabled-cpus";
@@ -253,7 +253,7 @@ fn number(text: &[u8], pos: usize, end: usize) -> Result<(usize, usize), CpuList
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpus::Vcpu;
+    use crate::platform::cpus::Vcpu;
     use alloc::string::ToString;
 
     fn set(text: &str, possible: usize) -> Result<Vec<bool>, CpuListError> {

@@ -12,7 +12,7 @@ use super::{
     cpu_name, finish, pci_osc, prt_package, raw_device, table, to_bytes, Built, Bytes, Error,
     PrtEntry, TableArea, DSDT_REVISION, GAS_MEMORY, OEM_ID, OEM_REVISION, OEM_TABLE_ID,
 };
-use crate::cpus::{Vcpu, MPIDR_AFFINITY_MASK};
+use crate::platform::cpus::{Vcpu, MPIDR_AFFINITY_MASK};
 use acpi_tables::aml;
 use acpi_tables::Aml;
 use alloc::vec;
@@ -137,12 +137,12 @@ pub fn build(m: &Virt, area: &mut TableArea) -> Result<Built, Error> {
 }
 
 fn check(m: &Virt) -> Result<(), Error> {
-    crate::cpus::validate(&m.cpus).map_err(|e| {
+    crate::platform::cpus::validate(&m.cpus).map_err(|e| {
         Error::Invalid(match e {
-            crate::cpus::CpuError::Empty => "no vCPUs",
-            crate::cpus::CpuError::DuplicateUid(_) => "duplicate vCPU UID",
-            crate::cpus::CpuError::DuplicateHwId(_) => "duplicate MPIDR",
-            crate::cpus::CpuError::NoneEnabled => "no enabled vCPU",
+            crate::platform::cpus::CpuError::Empty => "no vCPUs",
+            crate::platform::cpus::CpuError::DuplicateUid(_) => "duplicate vCPU UID",
+            crate::platform::cpus::CpuError::DuplicateHwId(_) => "duplicate MPIDR",
+            crate::platform::cpus::CpuError::NoneEnabled => "no enabled vCPU",
         })
     })?;
     if m.cpus.iter().any(|c| c.hw_id & !MPIDR_AFFINITY_MASK != 0) {

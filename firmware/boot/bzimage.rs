@@ -4,7 +4,7 @@
 //! Offsets are from Linux `Documentation/arch/x86/boot.rst` and
 //! `zero-page.rst` (and `arch/x86/include/uapi/asm/bootparam.h`).
 
-use crate::memmap::MemoryMap;
+use crate::platform::memmap::MemoryMap;
 use core::fmt;
 
 /// Size of the zero page.
@@ -237,7 +237,7 @@ pub struct BootParams {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memmap::Kind;
+    use crate::platform::memmap::Kind;
     use alloc::vec;
 
     fn setup() -> alloc::vec::Vec<u8> {

@@ -1,0 +1,8 @@
+//! Handing the machine to Linux: the kernel image formats (x86 bzImage,
+//! arm64 Image), the hand-off structures (zero page, EFI system table and
+//! memory map) and the VMM's SMBIOS tables.
+
+pub mod arm64_image;
+pub mod bzimage;
+pub mod efi;
+pub mod smbios;
