@@ -14,6 +14,7 @@
 //! `arm/psci.yaml`) and the IEEE 1275 PCI bus binding for `ranges` and
 //! `interrupt-map` cell layout.
 
+use crate::psci::Conduit;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -49,13 +50,6 @@ impl fmt::Display for Error {
             Error::Malformed(what) => write!(f, "device tree has a malformed {what}"),
         }
     }
-}
-
-/// How PSCI calls reach the PSCI implementation (arm,psci binding `method`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PsciMethod {
-    Hvc,
-    Smc,
 }
 
 /// The interrupt controller.
@@ -131,7 +125,8 @@ pub struct Platform {
     pub pcie: Option<PcieInfo>,
     /// `None` when the DT has no PSCI node: the firmware is at EL3 and is
     /// itself the PSCI implementation.
-    pub psci: Option<PsciMethod>,
+    /// The arm,psci binding's `method`.
+    pub psci: Option<Conduit>,
     /// QEMU only describes the power-button GPIO keys when it did not create
     /// the ACPI GED instead (see [`Platform::qemu_acpi_ged`]).
     pub has_gpio_keys: bool,
@@ -379,8 +374,8 @@ pub fn parse(blob: &[u8]) -> Result<Platform, Error> {
             p.pcie = Some(parse_pcie(&fdt, node)?);
         } else if n.is("arm,psci-0.2") || n.is("arm,psci") {
             p.psci = match prop_str(node, "method") {
-                Some("hvc") => Some(PsciMethod::Hvc),
-                Some("smc") => Some(PsciMethod::Smc),
+                Some("hvc") => Some(Conduit::Hvc),
+                Some("smc") => Some(Conduit::Smc),
                 _ => return Err(Error::Malformed("PSCI method")),
             };
         } else if n.is("gpio-keys") {
@@ -911,7 +906,7 @@ mod tests {
             p.virtio_mmio,
             [(0x0a00_0000, 0x200, 48), (0x0a00_0200, 0x200, 49)]
         );
-        assert_eq!(p.psci, Some(PsciMethod::Hvc));
+        assert_eq!(p.psci, Some(Conduit::Hvc));
         assert_eq!(p.rng_seed.as_deref(), Some(&[1u8, 2, 3, 4][..]));
         assert_eq!(p.kaslr_seed, Some(0x1122334455667788));
         assert!(p.qemu_virt);

@@ -68,6 +68,14 @@ use alloc::vec::Vec;
 use crate::platform::cpus::{CpuModel, Vcpu, MPIDR_AFFINITY_MASK};
 use ids::ret;
 
+/// How PSCI (SMCCC) calls travel: the instruction a caller uses (the DT's
+/// arm,psci `method`, the FADT's ARM boot flags, the firmware's own calls).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Conduit {
+    Hvc,
+    Smc,
+}
+
 /// The state table behind its lock, as the resident handler keeps it.
 pub type SharedStates = spin::Mutex<CpuStates>;
 

@@ -13,17 +13,11 @@ use super::{
     PrtEntry, TableArea, DSDT_REVISION, GAS_MEMORY, OEM_ID, OEM_REVISION, OEM_TABLE_ID,
 };
 use crate::platform::cpus::{Vcpu, MPIDR_AFFINITY_MASK};
+use crate::psci::Conduit;
 use acpi_tables::aml;
 use acpi_tables::Aml;
 use alloc::vec;
 use alloc::vec::Vec;
-
-/// PSCI conduit the OS must use (FADT ARM boot flags).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Conduit {
-    Hvc,
-    Smc,
-}
 
 /// The interrupt controller as the DT describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]

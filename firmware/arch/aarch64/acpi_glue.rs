@@ -1,10 +1,11 @@
 //! From the DT's view of the machine to the ACPI builder's.
 
 use super::alloc::string::{String, ToString};
-use hotstub::acpi::arm::{self, ArmPcie, Conduit, Gic, Virt};
+use hotstub::acpi::arm::{self, ArmPcie, Gic, Virt};
 use hotstub::acpi::{PrtEntry, TableArea};
 use hotstub::platform::cpus::CpuModel;
-use hotstub::platform::dt::{Platform, PsciMethod};
+use hotstub::platform::dt::Platform;
+use hotstub::psci::Conduit;
 
 /// What the firmware tells Linux about the machine.
 pub struct Machine<'a> {
@@ -13,7 +14,7 @@ pub struct Machine<'a> {
     pub cpus: &'a CpuModel,
     pub ged: Option<(u64, u32)>,
     /// The PSCI conduit Linux must use.
-    pub conduit: PsciMethod,
+    pub conduit: Conduit,
     /// The EL2 virtual timer to describe (a VHE kernel at EL2 uses it).
     pub el2_vtimer: Option<u32>,
 }
@@ -80,10 +81,7 @@ pub fn build(m: &Machine, buf: &mut [u8], phys: u64) -> Result<(u64, u64), Strin
         virtio_mmio: p.virtio_mmio.clone(),
         pcie,
         ged: m.ged,
-        conduit: match m.conduit {
-            PsciMethod::Hvc => Conduit::Hvc,
-            PsciMethod::Smc => Conduit::Smc,
-        },
+        conduit: m.conduit,
     };
     let mut area = TableArea::new(buf, phys);
     let built = arm::build(&virt, &mut area).map_err(|e| e.to_string())?;

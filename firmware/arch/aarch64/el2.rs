@@ -25,8 +25,9 @@ use hotstub::resident::regs::{external_abort, Features, IdRegs, SPSR_EL1H_MASKED
 use hotstub::resident::regs::{EC_DABT_LOWER, EC_HVC64, EC_IABT_LOWER, EC_SMC64};
 use hotstub::resident::stage2::{self, Table};
 
-use super::hw::{self, Conduit};
+use super::hw;
 use super::resident::{self, Frame, Machine, STACK_SIZE};
+use hotstub::psci::Conduit;
 
 /// QEMU virt flash: two 64 MiB banks at 0 (hw/arm/virt.c `base_memmap`
 /// VIRT_FLASH). The firmware's code and constants live there.

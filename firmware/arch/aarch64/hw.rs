@@ -4,6 +4,7 @@
 use core::arch::asm;
 use core::fmt;
 use core::ptr::{read_volatile, write_volatile};
+use hotstub::psci::Conduit;
 
 use hotstub::platform::fw_cfg::Transport;
 
@@ -42,13 +43,6 @@ pub fn fault_registers() -> (u64, u64, u64) {
         }
     }
     (esr, elr, far)
-}
-
-/// How PSCI calls leave the firmware.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Conduit {
-    Hvc,
-    Smc,
 }
 
 /// Makes an SMCCC call with one argument and returns x0.

@@ -16,16 +16,16 @@ use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU8, Ordering};
 use hotstub::resident::regs::Handoff;
 
 use hotstub::boot::arm64_image;
 use hotstub::boot::efi::{self, mem_type, Carve};
 use hotstub::platform::cpus::CpuModel;
-use hotstub::platform::dt::{self, PsciMethod};
+use hotstub::platform::dt;
 use hotstub::platform::fw_cfg::{self, key, FwCfg};
+use hotstub::psci::Conduit;
 use hotstub::{println, NAME, VERSION};
-use hw::{layout, Conduit};
+use hw::layout;
 use linked_list_allocator::LockedHeap;
 
 /// Where QEMU virt's RAM starts and a firmware finds the DTB (hw/arm/virt.c
@@ -48,28 +48,17 @@ fn init_heap() {
     unsafe { HEAP.lock().init(start as *mut u8, (end - start) as usize) }
 }
 
-/// 0 = not known yet (choose by EL), 1 = HVC, 2 = SMC, 3 = none (EL3).
-static CONDUIT: AtomicU8 = AtomicU8::new(0);
+/// The conduit to QEMU's PSCI once the DT is read (None: there is none,
+/// as at EL3).
+static CONDUIT: spin::Once<Option<Conduit>> = spin::Once::new();
 
-fn set_conduit(m: Option<PsciMethod>) {
-    CONDUIT.store(
-        match m {
-            Some(PsciMethod::Hvc) => 1,
-            Some(PsciMethod::Smc) => 2,
-            None => 3,
-        },
-        Ordering::Relaxed,
-    );
-}
-
-/// The conduit to QEMU's PSCI: what the DT says, else QEMU's rule (SMC when
-/// the firmware has EL2, HVC when it runs at EL1; hw/arm/virt.c).
+/// The conduit to QEMU's PSCI: what the DT says, else (before the DT is
+/// read) QEMU's rule: SMC when the firmware has EL2, HVC when it runs at
+/// EL1 (hw/arm/virt.c).
 fn conduit() -> Option<Conduit> {
-    match CONDUIT.load(Ordering::Relaxed) {
-        1 => Some(Conduit::Hvc),
-        2 => Some(Conduit::Smc),
-        3 => None,
-        _ => match hw::current_el() {
+    match CONDUIT.get() {
+        Some(c) => *c,
+        None => match hw::current_el() {
             1 => Some(Conduit::Hvc),
             2 => Some(Conduit::Smc),
             _ => None,
@@ -190,7 +179,7 @@ fn boot(x0: u64, t0: u64) -> Result<Never, String> {
             );
         }
     };
-    set_conduit(platform.psci);
+    CONDUIT.call_once(|| platform.psci);
     mmu::map_ram(el, &platform.memory);
     if let Some(sg) = platform.secure_gpio {
         if let (3, Some(pin)) = (el, sg.poweroff_pin) {

@@ -30,6 +30,7 @@ use hotstub::resident::regs::Handoff;
 
 use hotstub::platform::cpus::{CpuModel, Vcpu, MPIDR_AFFINITY_MASK};
 use hotstub::println;
+use hotstub::psci::Conduit;
 use hotstub::psci::{self, CpuStates, Outcome, Platform, Policy, SharedStates};
 
 use core::arch::asm;
@@ -310,14 +311,10 @@ const _: () = assert!(core::mem::size_of::<Frame>() == 272);
 /// The PSCI conduit Linux is told to use: HVC into the resident EL2, SMC
 /// into the resident EL3, or, when the firmware leaves, the VMM's, as the
 /// DT names it.
-pub fn linux_conduit(
-    handoff: Handoff,
-    dt: Option<hotstub::platform::dt::PsciMethod>,
-) -> Result<hotstub::platform::dt::PsciMethod, &'static str> {
-    use hotstub::platform::dt::PsciMethod;
+pub fn linux_conduit(handoff: Handoff, dt: Option<Conduit>) -> Result<Conduit, &'static str> {
     match handoff {
-        Handoff::ResidentEl2 => Ok(PsciMethod::Hvc),
-        Handoff::ResidentEl3 => Ok(PsciMethod::Smc),
+        Handoff::ResidentEl2 => Ok(Conduit::Hvc),
+        Handoff::ResidentEl3 => Ok(Conduit::Smc),
         Handoff::Direct { .. } => dt.ok_or(
             "the DT names no PSCI, and without staying resident the firmware cannot provide one",
         ),
