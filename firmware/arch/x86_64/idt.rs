@@ -127,8 +127,9 @@ fn load(entries: [u64; 64]) {
 #[no_mangle]
 extern "C" fn hotstub_exception(frame: &ExceptionFrame) -> ! {
     let cr2 = x86_64::registers::control::Cr2::read_raw();
-    super::fatal(format_args!(
+    hotstub::boot::pipeline::report(&format_args!(
         "CPU exception {} (error {:#x}) at RIP {:#x}, RSP {:#x}, CR2 {:#x}, CS {:#x}, RFLAGS {:#x}, SS {:#x}",
         frame.vector, frame.error, frame.rip, frame.rsp, cr2, frame.cs, frame.rflags, frame.ss
-    ))
+    ));
+    super::power_off()
 }

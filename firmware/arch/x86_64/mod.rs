@@ -5,16 +5,20 @@ mod io;
 mod q35;
 mod smp;
 
+use super::ram_slice;
+use alloc::format;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::arch::global_asm;
-use core::fmt;
 use hotstub::acpi;
+use hotstub::bail;
 use hotstub::boot::bzimage::{BootParams, Kernel, E820_MAX, ENTRY64_OFFSET, ZERO_PAGE_LEN};
-use hotstub::platform::fw_cfg::{self, FwCfg};
+use hotstub::boot::payload;
+use hotstub::boot::pipeline::{self, Never, Result};
+use hotstub::platform::cpus::{CpuModel, Vcpu};
+use hotstub::platform::fw_cfg::{self, Directory, FwCfg};
 use hotstub::platform::memmap::{Kind, MemoryMap};
 use hotstub::println;
-use linked_list_allocator::LockedHeap;
 
 global_asm!(include_str!("boot.S"), options(att_syntax));
 
@@ -42,22 +46,6 @@ mod layout {
     pub const ROM: (u64, u64) = (0xfffe_0000, 0x1_0000_0000);
 }
 
-#[global_allocator]
-static HEAP: LockedHeap = LockedHeap::empty();
-
-extern "C" {
-    static _heap_start: u8;
-    static _heap_end: u8;
-}
-
-fn init_heap() {
-    let start = core::ptr::addr_of!(_heap_start) as usize;
-    let end = core::ptr::addr_of!(_heap_end) as usize;
-    // SAFETY: the linker reserves [_heap_start, _heap_end) in RAM for the
-    // heap alone, and this runs once before any allocation.
-    unsafe { HEAP.lock().init(start as *mut u8, end - start) };
-}
-
 /// COM1 at its ISA address; QEMU q35 always has it (hw/i386/pc.c).
 const COM1: u16 = 0x3f8;
 
@@ -77,24 +65,14 @@ fn init_console() {
     }
 }
 
-/// Prints a one-line error and powers the machine off.
-pub fn fatal(msg: fmt::Arguments) -> ! {
-    println!("hotstub: error: {}", msg);
+/// Switches the machine off (ICH9 S5); halts if that does not work.
+pub fn power_off() -> ! {
     println!("hotstub: powering off");
     q35::power_off();
-    halt_forever()
-}
-
-fn halt_forever() -> ! {
     loop {
         x86_64::instructions::interrupts::disable();
         x86_64::instructions::hlt();
     }
-}
-
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo) -> ! {
-    fatal(format_args!("firmware panic: {}", info))
 }
 
 /// I/O-port fw_cfg (QEMU docs/specs/fw_cfg.rst, "x86, x86_64"): selector
@@ -117,21 +95,6 @@ impl fw_cfg::Transport for PioFwCfg {
     }
 }
 
-/// A mutable view of guest-physical memory in the identity map.
-///
-/// # Safety
-/// `[addr, addr + len)` must be RAM below 4 GiB that overlaps nothing the
-/// firmware itself uses (its image, stack and heap at 1-4 MiB, or another
-/// live view).
-unsafe fn phys_mut(addr: u64, len: u64) -> &'static mut [u8] {
-    // SAFETY: the caller's contract above.
-    unsafe { core::slice::from_raw_parts_mut(addr as *mut u8, len as usize) }
-}
-
-macro_rules! fail {
-    ($($t:tt)*) => { fatal(format_args!($($t)*)) };
-}
-
 fn mib(b: u64) -> u64 {
     b.div_ceil(1 << 20)
 }
@@ -142,123 +105,165 @@ extern "C" fn hotstub_main() -> ! {
     let t0 = q35::pm_timer();
     init_console();
     idt::init();
-    init_heap();
-    println!("{} {} x86_64", hotstub::NAME, hotstub::VERSION);
+    super::init_heap();
+    pipeline::run(Q35Boot { t0 })
+}
 
-    match q35::identify() {
-        q35::Board::Q35 => {}
-        q35::Board::Other(id) if q35::is_i440fx(id) => {
-            fail!("unsupported machine: this is QEMU's i440FX 'pc' board; start QEMU with -M q35")
+/// The q35 boot, step by step (`boot::pipeline`).
+struct Q35Boot {
+    /// PM timer at reset, for the time spent in the firmware.
+    t0: u32,
+}
+
+/// What discovery and the later steps learn about the machine.
+struct Machine {
+    map: MemoryMap,
+    /// End of QEMU's device (hotplug) memory region, 0 when none.
+    device_mem_end: u64,
+}
+
+impl pipeline::Platform for Q35Boot {
+    type Transport = PioFwCfg;
+    type Machine = Machine;
+    type Loaded = LoadedLinux;
+
+    fn name(&self) -> &'static str {
+        "x86_64"
+    }
+
+    fn discover(&mut self) -> Result<(Machine, FwCfg<PioFwCfg>)> {
+        let fw = FwCfg::probe(PioFwCfg)?;
+        Ok((
+            Machine {
+                map: MemoryMap::new(),
+                device_mem_end: 0,
+            },
+            fw,
+        ))
+    }
+
+    fn prepare(&mut self, _: &mut Machine, fw: &mut FwCfg<PioFwCfg>) -> Result<()> {
+        match q35::identify() {
+            q35::Board::Q35 => {}
+            q35::Board::Other(id) if q35::is_i440fx(id) => bail!(
+                "unsupported machine: this is QEMU's i440FX 'pc' board; start QEMU with -M q35"
+            ),
+            q35::Board::Other(id) => bail!(
+                "unsupported machine: host bridge {:04x}:{:04x} is not Q35",
+                id & 0xffff,
+                id >> 16
+            ),
         }
-        q35::Board::Other(id) => fail!(
-            "unsupported machine: host bridge {:04x}:{:04x} is not Q35",
-            id & 0xffff,
-            id >> 16
-        ),
-    }
-    q35::init();
-
-    let mut fw = match FwCfg::probe(PioFwCfg) {
-        Ok(f) => f,
-        Err(e) => fail!("{}", e),
-    };
-    if !fw.has_dma() {
-        println!("hotstub: fw_cfg has no DMA interface, loading byte by byte (slow)");
+        q35::init();
+        if !fw.has_dma() {
+            println!("hotstub: fw_cfg has no DMA interface, loading byte by byte (slow)");
+        }
+        Ok(())
     }
 
-    let files = match fw.directory() {
-        Ok(d) => d,
-        Err(e) => fail!("reading the fw_cfg file directory: {}", e),
-    };
-    let mut map = memory_map(&mut fw, &files);
-    let mtrrs = q35::setup_mtrrs(&map);
-
-    let cpus = discover_cpus(&mut fw);
-    let aps = cpus.iter().filter(|c| c.enabled).count() as u32 - 1; // >= 1 enabled: discover_cpus
-    let answered = smp::sync_mtrrs(&mtrrs, aps);
-    if answered != aps {
-        println!(
-            "hotstub: warning: only {} of {} application processors started",
-            answered, aps
+    fn cpus(&mut self, m: &mut Machine, fw: &mut FwCfg<PioFwCfg>, files: &Directory) -> Result<CpuModel> {
+        m.map = memory_map(fw, files)?;
+        let mtrrs = q35::setup_mtrrs(&m.map);
+        let cpus = discover_cpus(fw)?;
+        let aps = cpus.iter().filter(|c| c.enabled).count() as u32 - 1; // >= 1 enabled: discover_cpus
+        let answered = smp::sync_mtrrs(&mtrrs, aps);
+        if answered != aps {
+            println!(
+                "hotstub: warning: only {} of {} application processors started",
+                answered, aps
+            );
+        }
+        // Firmware-owned and device ranges the kernel must not use as RAM.
+        m.map.set(
+            layout::LEGACY_HOLE.0,
+            layout::LEGACY_HOLE.1 - layout::LEGACY_HOLE.0,
+            Kind::Reserved,
         );
+        m.map.set(q35::MMCONFIG_BASE, q35::MMCONFIG_SIZE, Kind::Reserved);
+        m.map.set(layout::ROM.0, layout::ROM.1 - layout::ROM.0, Kind::Reserved);
+        m.device_mem_end = reserved_memory_end(fw, files)?;
+        Ok(CpuModel::new(cpus))
     }
 
-    // Firmware-owned and device ranges the kernel must not use as RAM.
-    map.set(
-        layout::LEGACY_HOLE.0,
-        layout::LEGACY_HOLE.1 - layout::LEGACY_HOLE.0,
-        Kind::Reserved,
-    );
-    map.set(q35::MMCONFIG_BASE, q35::MMCONFIG_SIZE, Kind::Reserved);
-    map.set(layout::ROM.0, layout::ROM.1 - layout::ROM.0, Kind::Reserved);
+    fn tables(
+        &mut self,
+        m: &mut Machine,
+        cpus: &CpuModel,
+        fw: &mut FwCfg<PioFwCfg>,
+        files: &Directory,
+    ) -> Result<u64> {
+        let (rsdp, free) = build_acpi(&m.map, cpus.as_slice().to_vec(), m.device_mem_end)?;
+        place_smbios(fw, files, free);
+        Ok(rsdp)
+    }
 
-    let device_mem_end = reserved_memory_end(&mut fw, &files);
-    let (rsdp, free) = build_acpi(&map, cpus, device_mem_end);
-    place_smbios(&mut fw, &files, free);
+    fn load(&mut self, m: &mut Machine, fw: &mut FwCfg<PioFwCfg>, rsdp: u64) -> Result<LoadedLinux> {
+        load_linux(fw, &m.map, rsdp)
+    }
 
-    let linux = load_linux(&mut fw, &map, rsdp);
-    let kernel = &linux.kernel;
+    fn prepare_handoff(&mut self, m: &mut Machine, _: &CpuModel, linux: &mut LoadedLinux) -> Result<()> {
+        let zp = linux.kernel.zero_page(&linux.setup, &linux.params, &m.map);
+        // SAFETY: the zero page slot is low RAM reserved for it (layout).
+        unsafe { ram_slice(layout::ZERO_PAGE, ZERO_PAGE_LEN as u64) }.copy_from_slice(&zp);
+        Ok(())
+    }
 
-    let zp = kernel.zero_page(&linux.setup, &linux.params, &map);
-    // SAFETY: the zero page slot is low RAM reserved for it (layout).
-    unsafe { phys_mut(layout::ZERO_PAGE, ZERO_PAGE_LEN as u64) }.copy_from_slice(&zp);
+    fn elapsed_us(&self) -> u64 {
+        let ticks = q35::pm_timer().wrapping_sub(self.t0) & 0x00ff_ffff;
+        u64::from(ticks) * 1_000_000 / q35::PM_TMR_HZ
+    }
 
-    let ticks = q35::pm_timer().wrapping_sub(t0) & 0x00ff_ffff;
-    let us = ticks as u64 * 1_000_000 / q35::PM_TMR_HZ;
-    println!(
-        "hotstub: {}.{:03} ms in firmware, starting Linux",
-        us / 1000,
-        us % 1000
-    );
-    jump_to_linux(kernel.load_addr + ENTRY64_OFFSET, layout::ZERO_PAGE)
+    fn enter(self, _: Machine, _: CpuModel, linux: LoadedLinux) -> Result<Never> {
+        jump_to_linux(linux.kernel.load_addr + ENTRY64_OFFSET, layout::ZERO_PAGE)
+    }
+
+    fn power_off() -> ! {
+        power_off()
+    }
 }
 
 /// RAM from QEMU's `etc/e820`.
-fn memory_map(fw: &mut FwCfg<PioFwCfg>, files: &fw_cfg::Directory) -> MemoryMap {
+fn memory_map(fw: &mut FwCfg<PioFwCfg>, files: &Directory) -> Result<MemoryMap> {
     let Some(file) = files.find("etc/e820") else {
-        fail!("no memory map from the VMM (fw_cfg file etc/e820)");
+        bail!("no memory map from the VMM (fw_cfg file etc/e820)");
     };
     // Linux takes at most 128 entries from the zero page (bootparam.h);
     // QEMU's map has a handful.
     if file.size as usize > E820_MAX * 20 {
-        fail!(
+        bail!(
             "memory map from the VMM has {} bytes, more than {} entries",
             file.size,
             E820_MAX
         );
     }
     let mut buf = vec![0u8; file.size as usize];
-    if let Err(e) = fw.read_file(&file, &mut buf) {
-        fail!("reading etc/e820: {}", e);
-    }
-    match MemoryMap::from_qemu_e820(&buf) {
-        Ok(m) => m,
-        Err(e) => fail!("bad memory map from the VMM: {}", e),
-    }
+    fw.read_file(&file, &mut buf)
+        .map_err(|e| format!("reading etc/e820: {e}"))?;
+    Ok(MemoryMap::from_qemu_e820(&buf).map_err(|e| format!("bad memory map from the VMM: {e}"))?)
 }
 
 /// End of QEMU's device (hotplug) memory region, from the fw_cfg file
 /// `etc/reserved-memory-end` (le64; hw/i386/pc.c), or 0 when there is none.
-fn reserved_memory_end(fw: &mut FwCfg<PioFwCfg>, files: &fw_cfg::Directory) -> u64 {
+fn reserved_memory_end(fw: &mut FwCfg<PioFwCfg>, files: &Directory) -> Result<u64> {
     let Some(file) = files.find("etc/reserved-memory-end") else {
-        return 0;
+        return Ok(0);
     };
     let mut b = [0u8; 8];
     if file.size != 8 || fw.read(file.key, &mut b).is_err() {
-        fail!("etc/reserved-memory-end from the VMM is not a 64-bit value");
+        bail!("etc/reserved-memory-end from the VMM is not a 64-bit value");
     }
-    u64::from_le_bytes(b)
+    Ok(u64::from_le_bytes(b))
 }
 
 /// Every possible vCPU with its APIC ID, and which are plugged in now.
-fn discover_cpus(fw: &mut FwCfg<PioFwCfg>) -> Vec<hotstub::platform::cpus::Vcpu> {
+fn discover_cpus(fw: &mut FwCfg<PioFwCfg>) -> Result<Vec<Vcpu>> {
     let boot = fw.read_u16(fw_cfg::key::NB_CPUS) as u32;
     let max = fw.read_u16(fw_cfg::key::MAX_CPUS) as u32;
     if boot == 0 || max < boot {
-        fail!("VMM reports {} boot vCPUs of {} possible", boot, max);
+        bail!("VMM reports {} boot vCPUs of {} possible", boot, max);
     }
     let Some(cpus) = q35::possible_cpus(max) else {
-        fail!(
+        bail!(
             "QEMU's CPU hotplug interface at {:#x} does not answer",
             q35::CPUHP_BASE
         );
@@ -266,7 +271,7 @@ fn discover_cpus(fw: &mut FwCfg<PioFwCfg>) -> Vec<hotstub::platform::cpus::Vcpu>
     // The hotplug registers are authoritative (QEMU keeps NB_CPUS in step
     // with plugs, hw/i386/x86-common.c); a disagreement is worth a line.
     if !cpus.first().is_some_and(|c| c.enabled) {
-        fail!("VMM's vCPU 0 (the boot vCPU) is not plugged in");
+        bail!("VMM's vCPU 0 (the boot vCPU) is not plugged in");
     }
     let enabled = cpus.iter().filter(|c| c.enabled).count() as u32;
     if enabled != boot {
@@ -275,10 +280,8 @@ fn discover_cpus(fw: &mut FwCfg<PioFwCfg>) -> Vec<hotstub::platform::cpus::Vcpu>
             boot, enabled
         );
     }
-    if let Err(e) = hotstub::platform::cpus::validate(&cpus) {
-        fail!("VMM's vCPU list: {}", e);
-    }
-    cpus
+    hotstub::platform::cpus::validate(&cpus).map_err(|e| format!("VMM's vCPU list: {e}"))?;
+    Ok(cpus)
 }
 
 /// PCI routing on q35: QEMU's ICH9 model wires INTx of every slot to
@@ -301,11 +304,7 @@ fn q35_prt() -> Vec<acpi::PrtEntry> {
 
 /// Builds the ACPI tables in the legacy BIOS area; returns the RSDP address
 /// and the first free byte after the tables.
-fn build_acpi(
-    map: &MemoryMap,
-    cpus: Vec<hotstub::platform::cpus::Vcpu>,
-    device_mem_end: u64,
-) -> (u64, u64) {
+fn build_acpi(map: &MemoryMap, cpus: Vec<Vcpu>, device_mem_end: u64) -> Result<(u64, u64)> {
     let low_end = map.ram_end_below_4g();
     // The 32-bit PCI window starts above low RAM and above MMCONFIG (so at
     // 3 GiB or higher) and ends below the I/O APIC.
@@ -346,23 +345,19 @@ fn build_acpi(
     // SAFETY: the BIOS area is RAM after q35::init (PAM) and only ACPI and
     // SMBIOS data go there.
     let mut area = acpi::TableArea::new(
-        unsafe { phys_mut(start, layout::SMBIOS_ANCHOR - start) },
+        unsafe { ram_slice(start, layout::SMBIOS_ANCHOR - start) },
         start,
     );
-    match acpi::x86::build(&m, &mut area) {
-        Ok(built) => {
-            // SAFETY: the RSDP slot in the BIOS area (layout).
-            unsafe { phys_mut(layout::RSDP, 36) }.copy_from_slice(&built.rsdp);
-            (layout::RSDP, start + area.used() as u64)
-        }
-        Err(e) => fail!("building ACPI tables: {}", e),
-    }
+    let built = acpi::x86::build(&m, &mut area).map_err(|e| format!("building ACPI tables: {e}"))?;
+    // SAFETY: the RSDP slot in the BIOS area (layout).
+    unsafe { ram_slice(layout::RSDP, 36) }.copy_from_slice(&built.rsdp);
+    Ok((layout::RSDP, start + area.used() as u64))
 }
 
 /// Copies QEMU's SMBIOS structures to `free` (below the entry point) and
 /// the patched entry point to its fixed slot, where Linux's legacy scan of
 /// 0xF0000-0xFFFFF finds it. Optional: without them the guest just has no DMI.
-fn place_smbios(fw: &mut FwCfg<PioFwCfg>, files: &fw_cfg::Directory, free: u64) {
+fn place_smbios(fw: &mut FwCfg<PioFwCfg>, files: &Directory, free: u64) {
     let (Some(anchor), Some(tables)) = (
         files.find("etc/smbios/smbios-anchor"),
         files.find("etc/smbios/smbios-tables"),
@@ -380,19 +375,19 @@ fn place_smbios(fw: &mut FwCfg<PioFwCfg>, files: &fw_cfg::Directory, free: u64) 
     }
     let mut entry = vec![0u8; anchor.size as usize];
     // SAFETY: between the ACPI tables and the entry point slot, checked above.
-    let dst = unsafe { phys_mut(addr, tables.size as u64) };
+    let dst = unsafe { ram_slice(addr, tables.size as u64) };
     let placed = match fw.read_file(&tables, dst) {
         Ok(_) => match fw.read_file(&anchor, &mut entry) {
             Ok(_) => hotstub::boot::smbios::patch_anchor(&mut entry, addr)
                 .map_err(|e| alloc::format!("{e}")),
-            Err(e) => Err(alloc::format!("{e}")),
+            Err(e) => Err(format!("{e}")),
         },
-        Err(e) => Err(alloc::format!("{e}")),
+        Err(e) => Err(format!("{e}")),
     };
     match placed {
         // SAFETY: the entry point slot below the RSDP, size checked above.
         Ok(()) => {
-            unsafe { phys_mut(layout::SMBIOS_ANCHOR, entry.len() as u64) }.copy_from_slice(&entry)
+            unsafe { ram_slice(layout::SMBIOS_ANCHOR, entry.len() as u64) }.copy_from_slice(&entry)
         }
         Err(e) => println!("hotstub: warning: {}; guest gets no DMI data", e),
     }
@@ -407,67 +402,49 @@ struct LoadedLinux {
 }
 
 /// Loads kernel, command line and initrd from fw_cfg.
-fn load_linux(fw: &mut FwCfg<PioFwCfg>, map: &MemoryMap, rsdp: u64) -> LoadedLinux {
+fn load_linux(fw: &mut FwCfg<PioFwCfg>, map: &MemoryMap, rsdp: u64) -> Result<LoadedLinux> {
     use fw_cfg::key;
-    let kernel_size = fw.read_u32(key::KERNEL_SIZE) as u64;
+    let kernel_size = payload::kernel_size(fw, "bzImage")?;
     let setup_size = fw.read_u32(key::SETUP_SIZE) as u64;
-    if kernel_size == 0 {
-        fail!("no kernel: start QEMU with -kernel <bzImage>");
-    }
     // The setup part is at most 0x7f sectors plus the boot sector (boot.rst);
     // anything else is not a bzImage, but read its header first so the error
     // says why.
     let mut setup = vec![0u8; setup_size.min(0x80 * 512) as usize];
-    if let Err(e) = fw.read(key::SETUP_DATA, &mut setup) {
-        fail!("reading kernel setup: {}", e);
-    }
-    let mut kernel = match Kernel::parse(&setup) {
-        Ok(k) if setup_size <= 0x80 * 512 => k,
-        Ok(_) => fail!(
+    fw.read(key::SETUP_DATA, &mut setup)
+        .map_err(|e| format!("reading kernel setup: {e}"))?;
+    let mut kernel = Kernel::parse(&setup).map_err(|e| format!("{e}"))?;
+    if setup_size > 0x80 * 512 {
+        bail!(
             "kernel setup part of {} bytes is too large for a bzImage",
             setup_size
-        ),
-        Err(e) => fail!("{}", e),
-    };
+        );
+    }
     // Never below the end of the firmware's own RAM, whatever the kernel
     // prefers.
-    if let Err(e) = kernel.place_above(layout::FIRMWARE.1, kernel_size) {
-        fail!("{}", e);
-    }
+    kernel
+        .place_above(layout::FIRMWARE.1, kernel_size)
+        .map_err(|e| format!("{e}"))?;
     let footprint = kernel.footprint(kernel_size);
     if !map.is_ram(kernel.load_addr, footprint) {
-        fail!(
+        bail!(
             "kernel needs {} MiB of RAM at {:#x}; not enough memory",
             mib(footprint),
             kernel.load_addr
         );
     }
     // SAFETY: RAM above the firmware and below 4 GiB, checked above.
-    let dst = unsafe { phys_mut(kernel.load_addr, kernel_size) };
-    if let Err(e) = fw.read(key::KERNEL_DATA, dst) {
-        fail!("loading kernel: {}", e);
-    }
+    payload::load_kernel(fw, unsafe { ram_slice(kernel.load_addr, kernel_size) })?;
 
-    let cmdline_size = fw.read_u32(key::CMDLINE_SIZE) as u64;
     let limit = (kernel.cmdline_size as u64 + 1).min(layout::CMDLINE_MAX);
-    if cmdline_size > limit {
-        fail!(
-            "kernel command line of {} bytes exceeds the kernel's limit of {}",
-            cmdline_size,
-            limit - 1
-        );
-    }
+    let text = payload::cmdline(fw, limit as usize)?;
     // SAFETY: the command line slot in low RAM (layout).
-    let cmdline = unsafe { phys_mut(layout::CMDLINE, limit) };
-    cmdline.fill(0);
-    if cmdline_size > 0 {
-        if let Err(e) = fw.read(key::CMDLINE_DATA, &mut cmdline[..cmdline_size as usize]) {
-            fail!("reading command line: {}", e);
-        }
-        cmdline[cmdline_size as usize - 1] = 0;
-    }
+    let slot = unsafe { ram_slice(layout::CMDLINE, limit) };
+    slot.fill(0);
+    // The slot keeps a terminating NUL (boot.rst cmdline_size).
+    let n = text.len().min(limit as usize - 1);
+    slot[..n].copy_from_slice(&text[..n]);
 
-    let initrd_size = fw.read_u32(key::INITRD_SIZE) as u64;
+    let initrd_size = payload::initrd_size(fw);
     let mut initrd_addr = 0;
     if initrd_size > 0 {
         let limit = (kernel.initrd_addr_max + 1).min(map.ram_end_below_4g());
@@ -476,19 +453,16 @@ fn load_linux(fw: &mut FwCfg<PioFwCfg>, map: &MemoryMap, rsdp: u64) -> LoadedLin
             (kernel.load_addr, kernel.load_addr + footprint),
             (layout::ACPI.0, layout::ACPI.1),
         ];
-        initrd_addr = match map.find_top(initrd_size, 0x1000, limit, &avoid) {
-            Some(a) => a,
-            None => fail!(
+        let Some(a) = map.find_top(initrd_size, 0x1000, limit, &avoid) else {
+            bail!(
                 "initrd of {} MiB does not fit in RAM below {} MiB next to the kernel",
                 mib(initrd_size),
                 limit >> 20
-            ),
+            );
         };
+        initrd_addr = a;
         // SAFETY: RAM chosen by find_top clear of firmware, kernel and tables.
-        let dst = unsafe { phys_mut(initrd_addr, initrd_size) };
-        if let Err(e) = fw.read(key::INITRD_DATA, dst) {
-            fail!("loading initrd: {}", e);
-        }
+        payload::load_initrd(fw, unsafe { ram_slice(initrd_addr, initrd_size) })?;
     }
     let params = BootParams {
         cmdline_addr: layout::CMDLINE,
@@ -496,16 +470,16 @@ fn load_linux(fw: &mut FwCfg<PioFwCfg>, map: &MemoryMap, rsdp: u64) -> LoadedLin
         initrd_size,
         rsdp_addr: rsdp,
     };
-    LoadedLinux {
+    Ok(LoadedLinux {
         kernel,
         setup,
         params,
-    }
+    })
 }
 
 /// Enters the kernel's 64-bit entry point (boot.rst "64-bit Boot Protocol"):
 /// identity-mapped, interrupts off, %rsi = zero page, boot GDT loaded.
-fn jump_to_linux(entry: u64, zero_page: u64) -> ! {
+fn jump_to_linux(entry: u64, zero_page: u64) -> Result<Never> {
     // SAFETY: the kernel and its zero page are in place; control never
     // returns to the firmware.
     unsafe {

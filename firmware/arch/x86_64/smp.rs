@@ -91,10 +91,10 @@ pub fn sync_mtrrs(msrs: &[u32], aps: u32) -> u32 {
     let code = trampoline();
     // SAFETY: the trampoline page and MSR table page are low RAM the
     // firmware reserves for this (layout in mod.rs).
-    let page = unsafe { super::phys_mut(TRAMPOLINE, code.len() as u64) };
+    let page = unsafe { super::super::ram_slice(TRAMPOLINE, code.len() as u64) };
     page.copy_from_slice(code);
     // SAFETY: as above.
-    let table = unsafe { super::phys_mut(TABLE, 0x1000) };
+    let table = unsafe { super::super::ram_slice(TABLE, 0x1000) };
     table.fill(0);
     let n = msrs.len().min(TABLE_MAX);
     for (i, &msr) in msrs.iter().take(n).enumerate() {
