@@ -62,7 +62,7 @@ impl Arch {
 }
 
 /// QEMU maps at most this much `-bios` on either machine before the image
-/// stops fitting our own budget (issue 2/3: image <= 128 KiB).
+/// stops fitting our own budget (the image size budget: <= 128 KiB).
 pub const MAX_IMAGE: u64 = 128 * 1024;
 /// QEMU requires the x86 `-bios` size to be a multiple of 64 KiB
 /// (hw/i386/x86-common.c: x86_bios_rom_init), and the arm virt flash is

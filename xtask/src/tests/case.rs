@@ -1,0 +1,105 @@
+//! What one VM run of the boot matrix is: the `Case` and its selectors and
+//! expectations.
+
+use crate::assets::Flavor;
+use crate::build::Arch;
+use crate::qemu::Vm;
+use crate::util::Result;
+use std::time::Duration;
+
+/// One VM run of the matrix.
+#[derive(Clone)]
+pub struct Case {
+    pub name: String,
+    pub arch: Arch,
+    /// `-M` value.
+    pub machine: String,
+    /// `-accel` value.
+    pub accel: &'static str,
+    /// `-smp` value.
+    pub smp: String,
+    pub mem_mib: u64,
+    pub kernel: KernelSel,
+    /// Which guest kernel `KernelSel::Guest` boots.
+    pub flavor: Flavor,
+    pub initrd: InitrdSel,
+    /// Extra kernel command line (the harness adds the hotstub.* keys).
+    pub append: String,
+    pub action: &'static str,
+    pub disk: bool,
+    /// Extra MiB the kernel may reserve beyond `min_memtotal_kib` (per-CPU
+    /// areas of many possible vCPUs).
+    pub mem_slack_mib: u64,
+    pub extra: Vec<String>,
+    pub expect: Expect,
+    /// What Linux must report in /sys/devices/system/cpu at init.
+    pub cpus: CpuExpect,
+    pub timeout: Duration,
+    /// Linux enters at EL2 and must initialise KVM (arm64).
+    pub kvm: bool,
+    /// arm64 at EL1 with a vCPU policy: the kernel's known complaint about
+    /// vCPUs QEMU's PSCI starts although they are not enabled is expected
+    /// from kernels that bring up online-capable vCPUs at boot (see
+    /// `strip_unregistered_cpu_splats`).
+    pub unenforced_policy: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum KernelSel {
+    Guest,
+    None,
+    /// 2 MiB of pseudo-random bytes.
+    Random,
+    /// The x86 bzImage given to the arm firmware.
+    ForeignArch,
+    /// The arm64 PSCI test payload (tests/psci-payload).
+    PsciPayload,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum InitrdSel {
+    Guest,
+    None,
+    /// A sparse file of this many MiB.
+    Huge(u64),
+}
+
+#[derive(Clone, Default)]
+pub struct CpuExpect {
+    pub possible: Option<String>,
+    /// `present` where online-capable vCPUs count as present (Linux 6.x).
+    pub present: Option<String>,
+    /// `present` for kernels where an online-capable vCPU becomes present
+    /// only once it is hot-added (Linux 7.x: commit f9a82544c717 and
+    /// Documentation/arch/arm64/cpu-hotplug.rst); None: same as `present`.
+    pub present_when_added: Option<String>,
+    pub online: Option<String>,
+    pub enabled: Option<String>,
+}
+
+pub type Scenario = fn(&mut Vm, &Case) -> Result<()>;
+
+#[derive(Clone)]
+pub enum Expect {
+    /// Boots to init, passes the standard checks, `poweroff -f` ends QEMU.
+    Boot,
+    /// `reboot -f` resets the machine: the init is reached a second time.
+    Reboot,
+    /// The firmware rejects the input: a `hotstub: error:` line and QEMU
+    /// exits by itself (orderly power-off), never a hang.
+    FirmwareError,
+    /// Boots, passes the standard checks, then a driver runs against the
+    /// guest's command channel (action `cmd`/`acpid`) and QMP.
+    Scenario(Scenario),
+    /// Runs the PSCI test payload instead of Linux.
+    PsciPayload,
+}
+
+/// A RAM size in MiB as QEMU's `-m` and the case names write it.
+pub fn mib(m: u64) -> String {
+    if m.is_multiple_of(1024) {
+        format!("{}G", m / 1024)
+    } else {
+        format!("{m}M")
+    }
+}

@@ -1,0 +1,382 @@
+//! The boot matrix: the table of `Case`s that `cargo xtask test` runs, and
+//! the small constructors it is written with.
+
+use super::case::{mib, Case, CpuExpect, Expect, InitrdSel, KernelSel};
+use super::scenarios::{
+    scenario_arm_cpu1_cycles, scenario_arm_disabled_cpus, scenario_powerdown, scenario_x86_hotplug,
+    scenario_x86_hotplug_cycles,
+};
+use crate::assets::Flavor;
+use crate::build::Arch;
+use std::time::Duration;
+
+fn case(arch: Arch, name: &str, machine: &str, smp: u32, mem_mib: u64) -> Case {
+    let all = format!("0-{}", smp - 1);
+    let all = if smp == 1 { "0".to_string() } else { all };
+    Case {
+        name: format!("{}/{name}", arch.name()),
+        arch,
+        machine: machine.into(),
+        accel: "tcg",
+        smp: smp.to_string(),
+        mem_mib,
+        kernel: KernelSel::Guest,
+        flavor: Flavor::Lts,
+        initrd: InitrdSel::Guest,
+        append: String::new(),
+        action: "poweroff",
+        disk: true,
+        mem_slack_mib: 0,
+        extra: Vec::new(),
+        expect: Expect::Boot,
+        cpus: CpuExpect {
+            possible: Some(all.clone()),
+            present: Some(all.clone()),
+            present_when_added: None,
+            online: Some(all.clone()),
+            enabled: Some(all),
+        },
+        timeout: Duration::from_secs(120),
+        kvm: false,
+        unenforced_policy: false,
+    }
+}
+
+fn bad(arch: Arch, name: &str, kernel: KernelSel, initrd: InitrdSel) -> Case {
+    let machine = crate::qemu::default_machine(arch);
+    let mut c = case(arch, name, machine, 1, 512);
+    c.kernel = kernel;
+    c.initrd = initrd;
+    c.disk = false;
+    c.expect = Expect::FirmwareError;
+    c.timeout = Duration::from_secs(60);
+    c
+}
+
+fn with<F: FnOnce(&mut Case)>(mut c: Case, f: F) -> Case {
+    f(&mut c);
+    c
+}
+
+/// The arm64 vCPU policy channel: the fw_cfg file
+/// `opt/org.hotstub/enabled-cpus` with a CPU list.
+fn enabled_cpus_fw_cfg(list: &str) -> Vec<String> {
+    vec![
+        "-fw_cfg".into(),
+        format!("name=opt/org.hotstub/enabled-cpus,string={list}"),
+    ]
+}
+
+/// The boot matrix. Add cases here.
+pub(super) fn matrix() -> Vec<Case> {
+    use Arch::*;
+    let mut v = Vec::new();
+    // ---- x86 boot: q35 ---------------------------------------------------
+    // 1/2/4 vCPUs x 512 MiB/4 GiB, every point covered in four runs.
+    // The 1-vCPU run reads its disk with MSI off, so the virtio interrupt
+    // takes the INTx path through _PRT and the I/O APIC.
+    for (smp, mem) in [(1, 512), (2, 4096), (4, 512), (4, 4096)] {
+        v.push(with(
+            case(
+                X86_64,
+                &format!("q35-smp{smp}-{}", mib(mem)),
+                "q35",
+                smp,
+                mem,
+            ),
+            |c| {
+                if smp == 1 {
+                    c.name.push_str("-intx");
+                    c.append = "pci=nomsi".into();
+                }
+            },
+        ));
+    }
+    // Many possible vCPUs: APIC IDs past 254 get x2APIC MADT entries and
+    // the tables must still fit the BIOS area. Without an IOMMU for
+    // interrupt remapping Linux cannot run x2APIC IDs and caps itself at
+    // 255 CPUs ("x2apic: IRQ remapping doesn't support X2APIC mode"); the
+    // per-CPU areas of 255 possible CPUs take about 70 MiB more than the
+    // usual reservations.
+    v.push(with(case(X86_64, "q35-maxcpus288", "q35", 2, 1024), |c| {
+        c.smp = "2,maxcpus=288".into();
+        c.disk = false;
+        c.mem_slack_mib = 80;
+        c.cpus = CpuExpect {
+            possible: Some("0-254".into()),
+            present: Some("0-1".into()),
+            present_when_added: None,
+            online: Some("0-1".into()),
+            enabled: Some("0-1".into()),
+        };
+    }));
+    v.push(with(case(X86_64, "q35-reboot", "q35", 2, 512), |c| {
+        c.action = "reboot";
+        c.expect = Expect::Reboot;
+        c.disk = false;
+    }));
+    v.push(bad(
+        X86_64,
+        "bad-no-kernel",
+        KernelSel::None,
+        InitrdSel::None,
+    ));
+    // QEMU itself refuses an initrd with a kernel it cannot parse, so the
+    // random kernel comes alone.
+    v.push(bad(
+        X86_64,
+        "bad-random-kernel",
+        KernelSel::Random,
+        InitrdSel::None,
+    ));
+    // QEMU's x86 loader already refuses an initrd above the RAM below
+    // 4 GiB; 500 MiB passes that check but cannot fit next to the kernel
+    // in 512 MiB, so only the firmware can notice.
+    v.push(bad(
+        X86_64,
+        "bad-huge-initrd",
+        KernelSel::Guest,
+        InitrdSel::Huge(500),
+    ));
+
+    // ---- arm64 boot: virt ------------------------------------------------
+    for (name, machine, smp, mem) in [
+        ("gicv3-smp1-512M", "virt,gic-version=3", 1, 512),
+        ("gicv3-smp2-2G", "virt,gic-version=3", 2, 2048),
+        ("gicv3-smp4-5G", "virt,gic-version=3", 4, 5120),
+        ("gicv3-smp8-2G", "virt,gic-version=3", 8, 2048),
+        ("gicv2-smp2-512M", "virt,gic-version=2", 2, 512),
+        (
+            "el2-smp4-2G",
+            "virt,gic-version=3,virtualization=on",
+            4,
+            2048,
+        ),
+    ] {
+        v.push(with(case(Aarch64, name, machine, smp, mem), |c| {
+            // No vCPU policy at EL2: the firmware leaves EL2 to Linux
+            // (arm64 EL2 hand-off), whose KVM must come up.
+            c.kvm = machine.contains("virtualization=on");
+        }));
+    }
+    v.push(with(
+        case(Aarch64, "reboot", "virt,gic-version=3", 2, 512),
+        |c| {
+            c.action = "reboot";
+            c.expect = Expect::Reboot;
+            c.disk = false;
+        },
+    ));
+    v.push(with(
+        case(Aarch64, "powerdown-acpid", "virt,gic-version=3", 2, 512),
+        |c| {
+            c.action = "acpid";
+            c.disk = false;
+            c.expect = Expect::Scenario(scenario_powerdown);
+        },
+    ));
+    v.push(bad(
+        Aarch64,
+        "bad-no-kernel",
+        KernelSel::None,
+        InitrdSel::None,
+    ));
+    v.push(bad(
+        Aarch64,
+        "bad-random-kernel",
+        KernelSel::Random,
+        InitrdSel::Guest,
+    ));
+    v.push(bad(
+        Aarch64,
+        "bad-x86-kernel",
+        KernelSel::ForeignArch,
+        InitrdSel::Guest,
+    ));
+    v.push(bad(
+        Aarch64,
+        "bad-huge-initrd",
+        KernelSel::Guest,
+        InitrdSel::Huge(600),
+    ));
+
+    // ---- vCPU hotplug and the arm64 vCPU policy --------------------------
+    v.push(with(
+        case(X86_64, "hotplug-smp1-max4", "q35", 1, 512),
+        |c| {
+            c.smp = "1,maxcpus=4".into();
+            c.action = "cmd";
+            c.append = "hotstub.autoonline=1".into();
+            c.disk = false;
+            c.cpus = CpuExpect {
+                possible: Some("0-3".into()),
+                present: Some("0".into()),
+                present_when_added: None,
+                online: Some("0".into()),
+                enabled: Some("0".into()),
+            };
+            c.expect = Expect::Scenario(scenario_x86_hotplug);
+            c.timeout = Duration::from_secs(180);
+        },
+    ));
+    // Ten add/remove cycles of one vCPU. QEMU's multi-threaded TCG gives
+    // every vCPU thread it ever creates a translation context and never
+    // frees one; there are only `maxcpus` of them, so plugging a vCPU again
+    // after an unplug aborts QEMU 10 (tcg_register_thread: n <
+    // tcg_max_ctxs) unless maxcpus leaves room: 1 boot + 10 plugs.
+    // (Single-threaded TCG cannot unplug at all: the vCPU thread would join
+    // itself.)
+    v.push(with(
+        case(X86_64, "hotplug-cycles-smp1-max12", "q35", 1, 512),
+        |c| {
+            c.smp = "1,maxcpus=12".into();
+            c.action = "cmd";
+            c.append = "hotstub.autoonline=1".into();
+            c.disk = false;
+            c.cpus = CpuExpect {
+                possible: Some("0-11".into()),
+                present: Some("0".into()),
+                present_when_added: None,
+                online: Some("0".into()),
+                enabled: Some("0".into()),
+            };
+            c.expect = Expect::Scenario(scenario_x86_hotplug_cycles);
+            c.timeout = Duration::from_secs(400);
+        },
+    ));
+    for (el, machine) in [
+        ("el2", "virt,gic-version=3,virtualization=on"),
+        ("el3", "virt,gic-version=3,secure=on,virtualization=on"),
+    ] {
+        v.push(with(
+            case(Aarch64, &format!("cpus-enabled-0-1-{el}"), machine, 4, 512),
+            |c| {
+                c.action = "cmd";
+                c.disk = false;
+                c.extra = enabled_cpus_fw_cfg("0-1");
+                c.cpus = CpuExpect {
+                    possible: Some("0-3".into()),
+                    present: Some("0-3".into()),
+                    present_when_added: Some("0-1".into()),
+                    online: Some("0-1".into()),
+                    enabled: Some("0-1".into()),
+                };
+                c.expect = Expect::Scenario(scenario_arm_disabled_cpus);
+                c.timeout = Duration::from_secs(240);
+            },
+        ));
+    }
+    // At EL1 PSCI is QEMU's: the firmware can only describe the policy
+    // (MADT online-capable, _STA without "enabled"), which Linux shows as
+    // present 0-3 / enabled 0-1. Whether cpu2 and cpu3 come online is the
+    // VMM's PSCI answer, and upstream QEMU's always says yes, so `online`
+    // is not asserted here.
+    v.push(with(
+        case(
+            Aarch64,
+            "cpus-enabled-0-1-el1",
+            "virt,gic-version=3",
+            4,
+            512,
+        ),
+        |c| {
+            c.disk = false;
+            c.extra = enabled_cpus_fw_cfg("0-1");
+            c.unenforced_policy = true;
+            c.cpus = CpuExpect {
+                possible: Some("0-3".into()),
+                present: Some("0-3".into()),
+                present_when_added: Some("0-1".into()),
+                online: None,
+                enabled: Some("0-1".into()),
+            };
+        },
+    ));
+    for (el, machine) in [
+        ("el1", "virt,gic-version=3"),
+        ("el2", "virt,gic-version=3,virtualization=on"),
+        ("el3", "virt,gic-version=3,secure=on,virtualization=on"),
+    ] {
+        v.push(with(
+            case(Aarch64, &format!("cpus-no-policy-{el}"), machine, 4, 512),
+            |c| {
+                c.kvm = el == "el2";
+                c.action = "cmd";
+                c.disk = false;
+                c.expect = Expect::Scenario(scenario_arm_cpu1_cycles);
+                c.timeout = Duration::from_secs(240);
+            },
+        ));
+    }
+    v.push(with(
+        bad(
+            Aarch64,
+            "bad-enabled-cpus-list",
+            KernelSel::Guest,
+            InitrdSel::Guest,
+        ),
+        |c| {
+            c.smp = "4".into();
+            c.extra = enabled_cpus_fw_cfg("0-x");
+        },
+    ));
+    for (el, machine) in [
+        ("el2", "virt,gic-version=3,virtualization=on"),
+        ("el3", "virt,gic-version=3,secure=on,virtualization=on"),
+    ] {
+        v.push(with(
+            case(Aarch64, &format!("psci-payload-{el}"), machine, 4, 512),
+            |c| {
+                c.kernel = KernelSel::PsciPayload;
+                c.initrd = InitrdSel::None;
+                c.disk = false;
+                c.extra = enabled_cpus_fw_cfg("0-1");
+                c.expect = Expect::PsciPayload;
+                c.timeout = Duration::from_secs(120);
+            },
+        ));
+    }
+    // ---- newest-kernel coverage: Debian unstable's kernel ----------------
+    // A representative part of the matrix again on Debian unstable's
+    // current kernel: x86 boot with the tables check and vCPU add/remove;
+    // arm GICv3 with a vCPU policy at EL1, EL2 and EL3, and EL2 handed to
+    // Linux (KVM); every one ends in poweroff.
+    for name in [
+        "x86_64/q35-smp2-4G",
+        "x86_64/hotplug-smp1-max4",
+        "aarch64/cpus-enabled-0-1-el1",
+        "aarch64/cpus-enabled-0-1-el2",
+        "aarch64/cpus-enabled-0-1-el3",
+        "aarch64/cpus-no-policy-el2",
+    ] {
+        let base = v
+            .iter()
+            .find(|c| c.name == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("matrix has no {name}"));
+        v.push(on_newest_kernel(base));
+    }
+    v
+}
+
+/// The same case on Debian unstable's kernel, named `<arch>/newest/...`.
+fn on_newest_kernel(mut c: Case) -> Case {
+    let (arch, rest) = c.name.split_once('/').unwrap_or(("", &c.name));
+    c.name = format!("{arch}/newest/{rest}");
+    c.flavor = Flavor::Newest;
+    c
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn matrix_names_unique() {
+        let m = matrix();
+        let mut names: Vec<&str> = m.iter().map(|c| c.name.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), m.len());
+    }
+}

@@ -1,0 +1,195 @@
+//! `cargo xtask test`: static checks, host unit tests, the image build and
+//! the QEMU boot matrix (the table of `Case`s in `matrix.rs`).
+//!
+//! The guest side speaks the protocol of tests/guest/init (see
+//! tests/guest/README.md): marker lines starting with `HOTSTUB:` and
+//! delimited dumps of the ACPI tables and the kernel log.
+//!
+//! - `case`: what a case is (`Case`, `Expect`, the kernel/initrd selectors);
+//! - `matrix`: the cases;
+//! - `runner`: shared files, one VM run per case, the worker pool, summary;
+//! - `protocol`: parsing the guest's marker lines;
+//! - `checks`: the standard checks on a boot's log;
+//! - `scenarios`: QMP and guest-command drivers run after boot.
+
+mod case;
+mod checks;
+mod matrix;
+mod protocol;
+mod runner;
+mod scenarios;
+
+use crate::assets::{self, Flavor};
+use crate::build::{self, Arch};
+use crate::qemu::Firmware;
+use crate::util::{self, root, step, target_dir, Result};
+use case::{Case, KernelSel};
+use runner::{build_psci_payload, prepare_files, run_cases, Env, Results};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub struct Options {
+    pub filter: Option<String>,
+    pub jobs: usize,
+    pub firmware: Firmware,
+    pub static_checks: bool,
+}
+
+/// The static checks and host tests: (name, cargo arguments).
+fn static_checks() -> Vec<(&'static str, Vec<String>)> {
+    let mut s: Vec<(&str, Vec<String>)> = vec![
+        ("fmt", vec!["fmt".into(), "--all".into(), "--check".into()]),
+        (
+            "clippy-host",
+            "clippy --workspace --all-targets -- -D warnings"
+                .split(' ')
+                .map(String::from)
+                .collect(),
+        ),
+    ];
+    for a in Arch::ALL {
+        let name = match a {
+            Arch::X86_64 => "clippy-x86_64",
+            Arch::Aarch64 => "clippy-aarch64",
+        };
+        s.push((
+            name,
+            format!(
+                "clippy -p hotstub --target {} -- -D warnings",
+                a.rust_target()
+            )
+            .split(' ')
+            .map(String::from)
+            .collect(),
+        ));
+    }
+    // The PSCI test payload is bare-metal arm64 code too.
+    if root().join("tests/psci-payload/Cargo.toml").is_file() {
+        s.push((
+            "clippy-psci-payload",
+            format!(
+                "clippy -p psci-payload --target {} -- -D warnings",
+                Arch::Aarch64.rust_target()
+            )
+            .split(' ')
+            .map(String::from)
+            .collect(),
+        ));
+    }
+    s.push(("unit-tests", vec!["test".into(), "--workspace".into()]));
+    s
+}
+
+pub fn run(o: Options) -> Result<i32> {
+    let t0 = Instant::now();
+    let filter = o.filter.clone().unwrap_or_default();
+    let mut selected: Vec<Case> = matrix::matrix()
+        .into_iter()
+        .filter(|c| c.name.contains(&filter))
+        .collect();
+    let mut results = Results::default();
+
+    // Host packages and tool versions: without them no VM test can work.
+    let tools = crate::host::ensure_suite();
+    let tools_ok = tools.is_ok();
+    results.record("host-tools", tools.map(|_| crate::host::summary()));
+
+    // Static checks and host tests (skipped when filtering for VM cases).
+    if o.static_checks {
+        let _ = build::ensure_rust_targets(&Arch::ALL);
+        for (name, args) in static_checks() {
+            if !name.contains(&filter) && o.filter.is_some() {
+                continue;
+            }
+            let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            c.current_dir(root()).args(&args);
+            let r = util::run(&mut c).map(|_| String::new());
+            results.record(name, r);
+        }
+    }
+
+    if !tools_ok && !selected.is_empty() {
+        step(format!(
+            "skipping the {} VM tests: the host tools above are missing or too old",
+            selected.len()
+        ));
+        selected.clear();
+    }
+
+    // Images and guest assets for the arches the selected cases use.
+    let mut arches: Vec<Arch> = Vec::new();
+    for c in &selected {
+        if !arches.contains(&c.arch) {
+            arches.push(c.arch);
+        }
+    }
+    let mut images = BTreeMap::new();
+    let mut guests = BTreeMap::new();
+    for a in &arches {
+        if let Err(e) = crate::qemu::ensure_qemu(*a) {
+            results.record(&format!("qemu-{}", a.name()), Err(e));
+        }
+        if o.firmware == Firmware::Hotstub {
+            let r = build::build(*a, false);
+            results.record(
+                &format!("build-{}", a.name()),
+                r.as_ref()
+                    .map(|p| format!("{} bytes", build::image_size(p).unwrap_or(0)))
+                    .map_err(|e| e.clone()),
+            );
+            images.insert(a.name(), r);
+        } else {
+            step(format!(
+                "NOTE: using {} instead of Hotstub for {}",
+                o.firmware.label(*a),
+                a.name()
+            ));
+            images.insert(a.name(), Ok(PathBuf::new()));
+        }
+        let mut flavors: Vec<Flavor> = selected
+            .iter()
+            .filter(|c| c.arch == *a)
+            .map(|c| c.flavor)
+            .collect();
+        flavors.sort();
+        flavors.dedup();
+        for f in flavors {
+            let g = assets::guest(*a, f).map(Arc::new);
+            results.record(
+                &format!("assets-{}-{}", a.name(), f.name()),
+                g.as_ref()
+                    .map(|g| format!("kernel {}", g.kernel.version))
+                    .map_err(|e| e.clone()),
+            );
+            guests.insert((a.name(), f), g);
+        }
+    }
+    let logs = target_dir().join("test-logs");
+    let files = target_dir().join("test-assets");
+    let (disk, disk_md5, random_kernel) = prepare_files(&files)?;
+    let psci_payload = if selected.iter().any(|c| c.kernel == KernelSel::PsciPayload) {
+        build_psci_payload()
+    } else {
+        Err("not needed".into())
+    };
+    let env = Arc::new(Env {
+        firmware: o.firmware,
+        logs,
+        guests,
+        images,
+        disk,
+        disk_md5,
+        random_kernel,
+        psci_payload,
+    });
+
+    let case_flavor: BTreeMap<String, Flavor> = selected
+        .iter()
+        .map(|c| (c.name.clone(), c.flavor))
+        .collect();
+    run_cases(selected, &env, o.jobs, &mut results);
+    Ok(results.summary(t0, &env, &case_flavor))
+}
