@@ -5,6 +5,6 @@
 pub mod arm64_image;
 pub mod bzimage;
 pub mod efi;
-pub mod smbios;
 pub mod payload;
 pub mod pipeline;
+pub mod smbios;

@@ -117,11 +117,7 @@ pub fn run<P: Platform>(mut p: P) -> ! {
     }
 }
 
-type Booted<P> = (
-    <P as Platform>::Machine,
-    CpuModel,
-    <P as Platform>::Loaded,
-);
+type Booted<P> = (<P as Platform>::Machine, CpuModel, <P as Platform>::Loaded);
 
 fn boot<P: Platform>(p: &mut P) -> Result<Booted<P>> {
     let (mut m, mut fw) = p.discover()?;

@@ -123,16 +123,6 @@ pub unsafe fn enter_kernel(el: u8, entry: u64, dt: u64) -> ! {
     }
 }
 
-/// A RAM range as a byte slice.
-///
-/// # Safety
-/// The range must be RAM that nothing else references for the slice's life.
-pub unsafe fn ram_slice(base: u64, len: u64) -> &'static mut [u8] {
-    // SAFETY: by the caller's contract; the firmware runs with an identity
-    // map (mmu.rs), or with the MMU off, so physical addresses are pointers.
-    unsafe { core::slice::from_raw_parts_mut(base as *mut u8, len as usize) }
-}
-
 /// The DT blob at `addr`, if there is one (magic and a sane totalsize).
 ///
 /// # Safety
@@ -160,8 +150,6 @@ pub mod layout {
         static __handoff_efi: u8;
         static __handoff_dt: u8;
         static __handoff_end: u8;
-        static __heap_start: u8;
-        static __heap_end: u8;
         static __fw_ram_start: u8;
         static __fw_ram_end: u8;
     }
@@ -180,9 +168,6 @@ pub mod layout {
     }
     pub fn handoff_end() -> u64 {
         addr(unsafe { &__handoff_end })
-    }
-    pub fn heap() -> (u64, u64) {
-        (addr(unsafe { &__heap_start }), addr(unsafe { &__heap_end }))
     }
     pub fn fw_ram() -> (u64, u64) {
         (

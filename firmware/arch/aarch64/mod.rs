@@ -15,18 +15,19 @@ mod resident;
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
-use alloc::vec::Vec;
 use hotstub::resident::regs::Handoff;
 
+use super::ram_slice;
 use hotstub::boot::arm64_image;
 use hotstub::boot::efi::{self, mem_type, Carve};
+use hotstub::boot::payload;
+use hotstub::boot::pipeline::{self, Never, Result};
 use hotstub::platform::cpus::CpuModel;
 use hotstub::platform::dt;
-use hotstub::platform::fw_cfg::{self, key, FwCfg};
+use hotstub::platform::fw_cfg::{self, Directory, FwCfg};
 use hotstub::psci::Conduit;
-use hotstub::{println, NAME, VERSION};
+use hotstub::{println, NAME};
 use hw::layout;
-use linked_list_allocator::LockedHeap;
 
 /// Where QEMU virt's RAM starts and a firmware finds the DTB (hw/arm/virt.c
 /// `base_memmap[VIRT_MEM]`; hw/arm/boot.c puts the DTB at the RAM base when
@@ -35,18 +36,6 @@ const RAM_BASE_DTB: u64 = 0x4000_0000;
 /// QEMU virt's PL011 (`base_memmap[VIRT_UART]`): only used to report that
 /// the DT itself is unusable, when there is no other way to find a console.
 const FALLBACK_UART: u64 = 0x0900_0000;
-
-/// The firmware's heap: whatever the linker script leaves between .bss and
-/// the stack in the firmware's MiB of RAM.
-#[global_allocator]
-static HEAP: LockedHeap = LockedHeap::empty();
-
-fn init_heap() {
-    let (start, end) = layout::heap();
-    // SAFETY: the linker script reserves [start, end) for the heap and
-    // nothing else uses it; this runs once, before any allocation.
-    unsafe { HEAP.lock().init(start as *mut u8, (end - start) as usize) }
-}
 
 /// The conduit to QEMU's PSCI once the DT is read (None: there is none,
 /// as at EL3).
@@ -70,7 +59,7 @@ fn conduit() -> Option<Conduit> {
 static SECURE_POWEROFF: hw::GpioLine = hw::GpioLine::new();
 
 /// Powers the machine off; never returns.
-fn power_off() -> ! {
+pub fn power_off() -> ! {
     if let Some(c) = conduit() {
         hw::smccc(c, hotstub::psci::ids::SYSTEM_OFF, 0, 0, 0);
     }
@@ -80,8 +69,10 @@ fn power_off() -> ! {
     hw::halt()
 }
 
-fn fatal(msg: &str) -> ! {
-    println!("hotstub: error: {msg}");
+/// The resident firmware's fatal path (after the boot flow has ended):
+/// the same one-line error, then off.
+pub fn fatal(msg: &str) -> ! {
+    pipeline::report(&msg);
     power_off()
 }
 
@@ -94,12 +85,10 @@ fn set_console(base: u64) {
 #[no_mangle]
 extern "C" fn hotstub_main(x0: u64) -> ! {
     let t0 = hw::counter().0;
-    mmu::enable(hw::current_el());
-    init_heap();
-    match boot(x0, t0) {
-        Ok(never) => match never {},
-        Err(e) => fatal(&e),
-    }
+    let el = hw::current_el();
+    mmu::enable(el);
+    super::init_heap();
+    pipeline::run(VirtBoot { x0, t0, el })
 }
 
 #[no_mangle]
@@ -109,20 +98,11 @@ extern "C" fn hotstub_exception(index: u64) -> ! {
     // EL with SP_ELx, lower EL AArch64, lower EL AArch32; within each,
     // synchronous, IRQ, FIQ, SError.
     const KIND: [&str; 4] = ["synchronous", "IRQ", "FIQ", "SError"];
-    println!(
-        "hotstub: error: unexpected {} exception at EL{} (vector {index}): ESR={esr:#x} ELR={elr:#x} FAR={far:#x}",
+    pipeline::report(&format_args!(
+        "unexpected {} exception at EL{} (vector {index}): ESR={esr:#x} ELR={elr:#x} FAR={far:#x}",
         KIND[(index & 3) as usize],
         hw::current_el()
-    );
-    power_off()
-}
-
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo) -> ! {
-    println!("hotstub: error: panic: {}", info.message());
-    if let Some(l) = info.location() {
-        println!("hotstub: error: at {}:{}", l.file(), l.line());
-    }
+    ));
     power_off()
 }
 
@@ -161,234 +141,333 @@ struct Loaded {
     size: u64,
 }
 
-enum Never {}
+/// The virt boot, step by step (`boot::pipeline`).
+struct VirtBoot {
+    /// x0 at reset (a DT address under cloud-hypervisor).
+    x0: u64,
+    /// Counter at reset, for the time spent in the firmware.
+    t0: u64,
+    /// The EL the firmware runs at.
+    el: u8,
+}
 
-fn boot(x0: u64, t0: u64) -> Result<Never, String> {
-    let el = hw::current_el();
-    let platform = match find_dt(x0).map(dt::parse) {
-        Some(Ok(p)) => p,
-        Some(Err(e)) => {
-            set_console(FALLBACK_UART);
-            return Err(e.to_string());
+/// What discovery and the later steps learn about the machine.
+struct Machine {
+    platform: dt::Platform,
+    /// End of the RAM bank that holds the firmware.
+    ram_end: u64,
+    /// How Linux is entered and whether the firmware stays (set with the
+    /// tables, which describe it).
+    exit: Handoff,
+    acpi_used: u64,
+    /// At EL3, the secure RAM the resident firmware moves to.
+    secure: Option<(u64, u64)>,
+}
+
+/// The kernel and its data in memory.
+struct Linux {
+    kernel: Loaded,
+    image: arm64_image::Header,
+    initrd: Option<Loaded>,
+    cmdline: String,
+    rsdp: u64,
+}
+
+impl pipeline::Platform for VirtBoot {
+    type Transport = hw::FwCfgMmio;
+    type Machine = Machine;
+    type Loaded = Linux;
+
+    fn name(&self) -> &'static str {
+        match self.el {
+            3 => "aarch64 (EL3)",
+            2 => "aarch64 (EL2)",
+            _ => "aarch64 (EL1)",
         }
-        None => {
-            set_console(FALLBACK_UART);
-            return Err(
-                "no device tree in x0 or at the start of RAM (or it overlaps the firmware's RAM)"
-                    .into(),
+    }
+
+    fn discover(&mut self) -> Result<(Machine, FwCfg<hw::FwCfgMmio>)> {
+        let el = self.el;
+        let platform = match find_dt(self.x0).map(dt::parse) {
+            Some(Ok(p)) => p,
+            Some(Err(e)) => {
+                set_console(FALLBACK_UART);
+                return Err(e.to_string().into());
+            }
+            None => {
+                set_console(FALLBACK_UART);
+                return Err(
+                    "no device tree in x0 or at the start of RAM (or it overlaps the firmware's RAM)"
+                        .into(),
+                );
+            }
+        };
+        CONDUIT.call_once(|| platform.psci);
+        mmu::map_ram(el, &platform.memory);
+        if let Some(sg) = platform.secure_gpio {
+            if let (3, Some(pin)) = (el, sg.poweroff_pin) {
+                SECURE_POWEROFF.set(sg.base, pin);
+            }
+        }
+        let (uart, _) = platform.uart.ok_or("device tree lacks a PL011 console")?;
+        set_console(uart);
+        let fw_cfg_base = platform
+            .fw_cfg
+            .ok_or("device tree lacks fw_cfg: no way to load a kernel")?;
+        // SAFETY: the DT names this fw_cfg MMIO base.
+        let fw = FwCfg::probe(unsafe { hw::FwCfgMmio::new(fw_cfg_base) })?;
+        let machine = Machine {
+            platform,
+            ram_end: 0,
+            exit: Handoff::decide(el, true),
+            acpi_used: 0,
+            secure: None,
+        };
+        Ok((machine, fw))
+    }
+
+    fn prepare(&mut self, m: &mut Machine, fw: &mut FwCfg<hw::FwCfgMmio>) -> Result<()> {
+        if !fw.has_dma() {
+            return Err("fw_cfg without DMA is not supported".into());
+        }
+        let (fw_start, fw_end) = layout::fw_ram();
+        let ram = *m
+            .platform
+            .memory
+            .iter()
+            .find(|&&(b, s)| b <= fw_start && fw_end <= b + s)
+            .ok_or("RAM does not cover the firmware's area")?;
+        m.ram_end = ram.0 + ram.1;
+        Ok(())
+    }
+
+    fn cpus(
+        &mut self,
+        m: &mut Machine,
+        fw: &mut FwCfg<hw::FwCfgMmio>,
+        files: &Directory,
+    ) -> Result<CpuModel> {
+        Ok(cpu_model(fw, files, &m.platform.cpus)?)
+    }
+
+    fn tables(
+        &mut self,
+        m: &mut Machine,
+        cpus: &CpuModel,
+        _: &mut FwCfg<hw::FwCfgMmio>,
+        files: &Directory,
+    ) -> Result<u64> {
+        let el = self.el;
+        // At EL1, and at EL2 with every vCPU enabled, Linux is entered at the
+        // firmware's EL and calls QEMU's PSCI as the DT names it; with a policy
+        // at EL2, and always at EL3, the firmware stays resident as the PSCI
+        // (resident.rs).
+        let exit = Handoff::decide(el, cpus.enabled_count() == cpus.len());
+        m.exit = exit;
+        let platform = &m.platform;
+        let conduit = resident::linux_conduit(exit, platform.psci)?;
+        if el == 1 && cpus.enabled_count() != cpus.len() {
+            println!(
+                "{NAME}: warning: at EL1 the vCPU policy is only described (MADT, _STA); \
+                 QEMU's PSCI may still start disabled vCPUs (use virtualization=on to enforce it)"
             );
         }
-    };
-    CONDUIT.call_once(|| platform.psci);
-    mmu::map_ram(el, &platform.memory);
-    if let Some(sg) = platform.secure_gpio {
-        if let (3, Some(pin)) = (el, sg.poweroff_pin) {
-            SECURE_POWEROFF.set(sg.base, pin);
-        }
-    }
-    let (uart, _) = platform.uart.ok_or("device tree lacks a PL011 console")?;
-    set_console(uart);
-    println!("{NAME} {VERSION} aarch64 (EL{el})");
-
-    let fw_cfg_base = platform
-        .fw_cfg
-        .ok_or("device tree lacks fw_cfg: no way to load a kernel")?;
-    // SAFETY: the DT names this fw_cfg MMIO base.
-    let mut fw =
-        FwCfg::probe(unsafe { hw::FwCfgMmio::new(fw_cfg_base) }).map_err(|e| e.to_string())?;
-    if !fw.has_dma() {
-        return Err("fw_cfg without DMA is not supported".into());
-    }
-
-    let (fw_start, fw_end) = layout::fw_ram();
-    let ram = *platform
-        .memory
-        .iter()
-        .find(|&&(b, s)| b <= fw_start && fw_end <= b + s)
-        .ok_or("RAM does not cover the firmware's area")?;
-    let ram_end = ram.0 + ram.1;
-
-    let (kernel, image) = load_kernel(&mut fw, fw_end, ram_end)?;
-    let initrd = load_initrd(&mut fw, kernel.base + image.image_size, ram_end)?;
-    let cmdline = read_cmdline(&mut fw)?;
-
-    // ACPI tables, then the RSDP right behind them.
-    let acpi_base = layout::handoff_acpi();
-    let acpi_len = layout::handoff_efi() - acpi_base;
-    // SAFETY: the linker script reserves the hand-off area for this.
-    let acpi_buf = unsafe { hw::ram_slice(acpi_base, acpi_len) };
-    let files = fw.directory().map_err(|e| e.to_string())?;
-    let cpus = cpu_model(&mut fw, &files, &platform.cpus)?;
-    // At EL1, and at EL2 with every vCPU enabled, Linux is entered at the
-    // firmware's EL and calls QEMU's PSCI as the DT names it; with a policy
-    // at EL2, and always at EL3, the firmware stays resident as the PSCI
-    // (resident.rs).
-    let exit = Handoff::decide(el, cpus.enabled_count() == cpus.len());
-    let conduit = resident::linux_conduit(exit, platform.psci)?;
-    let machine = acpi_glue::Machine {
-        platform: &platform,
-        cpus: &cpus,
-        ged: platform.qemu_acpi_ged(files.find("etc/acpi/tables").is_some()),
-        conduit,
-        el2_vtimer: exit.el2_vtimer(el2::features().vhe, platform.timer_el2_virt),
-    };
-    if el == 1 && cpus.enabled_count() != cpus.len() {
         println!(
-            "{NAME}: warning: at EL1 the vCPU policy is only described (MADT, _STA); \
-             QEMU's PSCI may still start disabled vCPUs (use virtualization=on to enforce it)"
+            "{NAME}: Linux enters at EL{}{}",
+            exit.linux_el(),
+            match exit {
+                Handoff::Direct { el: 2 } => ", firmware not resident (every vCPU enabled)",
+                Handoff::ResidentEl2 => ", firmware resident at EL2 (vCPU policy)",
+                Handoff::ResidentEl3 => ", firmware resident at EL3",
+                Handoff::Direct { .. } => "",
+            }
         );
+        let machine = acpi_glue::Machine {
+            platform,
+            cpus,
+            ged: platform.qemu_acpi_ged(files.find("etc/acpi/tables").is_some()),
+            conduit,
+            el2_vtimer: exit.el2_vtimer(el2::features().vhe, platform.timer_el2_virt),
+        };
+        // ACPI tables, then the RSDP right behind them.
+        let acpi_base = layout::handoff_acpi();
+        let acpi_len = layout::handoff_efi() - acpi_base;
+        // SAFETY: the linker script reserves the hand-off area for this.
+        let acpi_buf = unsafe { ram_slice(acpi_base, acpi_len) };
+        let (acpi_used, rsdp_phys) = acpi_glue::build(&machine, acpi_buf, acpi_base)?;
+        m.acpi_used = acpi_used;
+        Ok(rsdp_phys)
     }
-    println!(
-        "{NAME}: Linux enters at EL{}{}",
-        exit.linux_el(),
-        match exit {
-            Handoff::Direct { el: 2 } => ", firmware not resident (every vCPU enabled)",
-            Handoff::ResidentEl2 => ", firmware resident at EL2 (vCPU policy)",
-            Handoff::ResidentEl3 => ", firmware resident at EL3",
-            Handoff::Direct { .. } => "",
-        }
-    );
-    let (acpi_used, rsdp_phys) = acpi_glue::build(&machine, acpi_buf, acpi_base)?;
 
-    // The EFI memory map: every byte of RAM with its use.
-    let efi_base = layout::handoff_efi();
-    let dt_base = layout::handoff_dt();
-    let handoff_end = layout::handoff_end();
-    let mut carves = alloc::vec![
-        Carve {
-            base: acpi_base,
-            size: acpi_used,
-            ty: mem_type::ACPI_RECLAIM,
-        },
-        Carve {
-            base: efi_base,
-            size: dt_base - efi_base,
-            ty: mem_type::RUNTIME_SERVICES_DATA,
-        },
-        Carve {
-            base: dt_base,
-            size: handoff_end - dt_base,
-            ty: mem_type::LOADER_DATA,
-        },
-        // The firmware's own data, heap and stack: dead once Linux runs at
-        // EL1, the resident PSCI handler's at EL2 (see resident.rs).
-        Carve {
-            base: handoff_end,
-            size: fw_end - handoff_end,
-            ty: if exit == Handoff::ResidentEl2 {
-                mem_type::RUNTIME_SERVICES_CODE
-            } else {
-                mem_type::BOOT_SERVICES_DATA
+    fn load(&mut self, m: &mut Machine, fw: &mut FwCfg<hw::FwCfgMmio>, rsdp: u64) -> Result<Linux> {
+        let (_, fw_end) = layout::fw_ram();
+        let (kernel, image) = load_kernel(fw, fw_end, m.ram_end)?;
+        let initrd = load_initrd(fw, kernel.base + image.image_size, m.ram_end)?;
+        let cmdline = read_cmdline(fw)?;
+        Ok(Linux {
+            kernel,
+            image,
+            initrd,
+            cmdline,
+            rsdp,
+        })
+    }
+
+    fn prepare_handoff(&mut self, m: &mut Machine, _: &CpuModel, l: &mut Linux) -> Result<()> {
+        let (_, fw_end) = layout::fw_ram();
+        let acpi_base = layout::handoff_acpi();
+        let acpi_used = m.acpi_used;
+        let platform = &m.platform;
+        let (kernel, image, initrd) = (&l.kernel, &l.image, &l.initrd);
+        // The EFI memory map: every byte of RAM with its use.
+        let efi_base = layout::handoff_efi();
+        let dt_base = layout::handoff_dt();
+        let handoff_end = layout::handoff_end();
+        let mut carves = alloc::vec![
+            Carve {
+                base: acpi_base,
+                size: acpi_used,
+                ty: mem_type::ACPI_RECLAIM,
             },
-        },
-        Carve {
-            base: kernel.base,
-            size: image.image_size,
-            ty: mem_type::LOADER_DATA,
-        },
-    ];
-    let acpi_used_end = align_up(acpi_base + acpi_used, efi::PAGE_SIZE);
-    if acpi_used_end < efi_base {
-        carves.push(Carve {
-            base: acpi_used_end,
-            size: efi_base - acpi_used_end,
-            ty: mem_type::BOOT_SERVICES_DATA,
-        });
-    }
-    if let Some(i) = &initrd {
-        carves.push(Carve {
-            base: i.base,
-            size: i.size,
-            ty: mem_type::LOADER_DATA,
-        });
-    }
-    // At EL3 the resident firmware moves to the secure RAM (el3.rs), which
-    // the memory map lists as reserved.
-    let mut ram = platform.memory.clone();
-    let secure = if el == 3 {
-        let blob = find_dt(x0).ok_or("the device tree went missing")?;
-        let s = el3::secure_ram(blob)?;
-        ram.push(s);
-        carves.push(Carve {
-            base: s.0,
-            size: s.1,
-            ty: mem_type::RESERVED,
-        });
-        Some(s)
-    } else {
-        None
-    };
-    let mut map = efi::memory_map(&ram, &carves).map_err(|e| e.to_string())?;
-    if let Some(s) = secure {
-        el3::not_for_linux(&mut map, s);
-    }
-    // SAFETY: the linker script reserves the hand-off area for this.
-    let efi_buf = unsafe { hw::ram_slice(efi_base, dt_base - efi_base) };
-    let handoff = efi::build(efi_buf, efi_base, rsdp_phys, &map).map_err(|e| e.to_string())?;
+            Carve {
+                base: efi_base,
+                size: dt_base - efi_base,
+                ty: mem_type::RUNTIME_SERVICES_DATA,
+            },
+            Carve {
+                base: dt_base,
+                size: handoff_end - dt_base,
+                ty: mem_type::LOADER_DATA,
+            },
+            // The firmware's own data, heap and stack: dead once Linux runs at
+            // EL1, the resident PSCI handler's at EL2 (see resident.rs).
+            Carve {
+                base: handoff_end,
+                size: fw_end - handoff_end,
+                ty: if m.exit == Handoff::ResidentEl2 {
+                    mem_type::RUNTIME_SERVICES_CODE
+                } else {
+                    mem_type::BOOT_SERVICES_DATA
+                },
+            },
+            Carve {
+                base: kernel.base,
+                size: image.image_size,
+                ty: mem_type::LOADER_DATA,
+            },
+        ];
+        let acpi_used_end = align_up(acpi_base + acpi_used, efi::PAGE_SIZE);
+        if acpi_used_end < efi_base {
+            carves.push(Carve {
+                base: acpi_used_end,
+                size: efi_base - acpi_used_end,
+                ty: mem_type::BOOT_SERVICES_DATA,
+            });
+        }
+        if let Some(i) = &initrd {
+            carves.push(Carve {
+                base: i.base,
+                size: i.size,
+                ty: mem_type::LOADER_DATA,
+            });
+        }
+        // At EL3 the resident firmware moves to the secure RAM (el3.rs), which
+        // the memory map lists as reserved.
+        let mut ram = platform.memory.clone();
+        let secure = if self.el == 3 {
+            let blob = find_dt(self.x0).ok_or("the device tree went missing")?;
+            let s = el3::secure_ram(blob)?;
+            ram.push(s);
+            carves.push(Carve {
+                base: s.0,
+                size: s.1,
+                ty: mem_type::RESERVED,
+            });
+            Some(s)
+        } else {
+            None
+        };
+        let mut map = efi::memory_map(&ram, &carves).map_err(|e| e.to_string())?;
+        if let Some(s) = secure {
+            el3::not_for_linux(&mut map, s);
+        }
+        // SAFETY: the linker script reserves the hand-off area for this.
+        let efi_buf = unsafe { ram_slice(efi_base, dt_base - efi_base) };
+        let handoff = efi::build(efi_buf, efi_base, l.rsdp, &map).map_err(|e| e.to_string())?;
 
-    let chosen = dt::Chosen {
-        bootargs: &cmdline,
-        initrd: initrd.as_ref().map(|i| (i.base, i.base + i.size)),
-        efi_system_table: handoff.system_table,
-        efi_mmap_start: handoff.mmap_start,
-        efi_mmap_size: handoff.mmap_size,
-        efi_mmap_desc_size: handoff.desc_size,
-        efi_mmap_desc_ver: handoff.desc_ver,
-        rng_seed: platform.rng_seed.as_deref(),
-        kaslr_seed: platform.kaslr_seed,
-    };
-    let blob = dt::write_chosen(&chosen).map_err(|e| format!("cannot write the DT: {e}"))?;
-    // SAFETY: the linker script reserves the hand-off area for this.
-    let dt_buf = unsafe { hw::ram_slice(dt_base, handoff_end - dt_base) };
-    dt_buf
-        .get_mut(..blob.len())
-        .ok_or("the DT for Linux does not fit its area")?
-        .copy_from_slice(&blob);
+        let chosen = dt::Chosen {
+            bootargs: &l.cmdline,
+            initrd: initrd.as_ref().map(|i| (i.base, i.base + i.size)),
+            efi_system_table: handoff.system_table,
+            efi_mmap_start: handoff.mmap_start,
+            efi_mmap_size: handoff.mmap_size,
+            efi_mmap_desc_size: handoff.desc_size,
+            efi_mmap_desc_ver: handoff.desc_ver,
+            rng_seed: platform.rng_seed.as_deref(),
+            kaslr_seed: platform.kaslr_seed,
+        };
+        let blob = dt::write_chosen(&chosen).map_err(|e| format!("cannot write the DT: {e}"))?;
+        // SAFETY: the linker script reserves the hand-off area for this.
+        let dt_buf = unsafe { ram_slice(dt_base, handoff_end - dt_base) };
+        dt_buf
+            .get_mut(..blob.len())
+            .ok_or("the DT for Linux does not fit its area")?
+            .copy_from_slice(&blob);
+        m.secure = secure;
+        // Linux reads the hand-off data with its caches off.
+        mmu::clean_to_poc(acpi_base, handoff_end - acpi_base);
+        Ok(())
+    }
 
-    let (t1, freq) = hw::counter();
-    let us = (t1 - t0) * 1_000_000 / freq.max(1);
-    println!("{NAME}: {}.{:03} ms in firmware", us / 1000, us % 1000);
-    // Linux reads the hand-off data with its caches off.
-    mmu::clean_to_poc(acpi_base, handoff_end - acpi_base);
-    if let Some(s) = secure {
-        return el3::enter(
-            &platform,
-            &cpus,
-            s,
-            (handoff_end, fw_end),
-            t0,
-            kernel.base,
-            dt_base,
-        );
+    fn elapsed_us(&self) -> u64 {
+        let (t1, freq) = hw::counter();
+        (t1 - self.t0) * 1_000_000 / freq.max(1)
     }
-    if exit == Handoff::ResidentEl2 {
-        return el2::enter(
-            &platform,
-            &cpus,
-            (handoff_end, fw_end),
-            kernel.base,
-            dt_base,
-        );
+
+    fn enter(self, m: Machine, cpus: CpuModel, l: Linux) -> Result<Never> {
+        let (_, fw_end) = layout::fw_ram();
+        let (handoff_end, dt_base) = (layout::handoff_end(), layout::handoff_dt());
+        let platform = &m.platform;
+        if let Some(s) = m.secure {
+            return Ok(el3::enter(
+                platform,
+                &cpus,
+                s,
+                (handoff_end, fw_end),
+                self.t0,
+                l.kernel.base,
+                dt_base,
+            )?);
+        }
+        if m.exit == Handoff::ResidentEl2 {
+            return Ok(el2::enter(
+                platform,
+                &cpus,
+                (handoff_end, fw_end),
+                l.kernel.base,
+                dt_base,
+            )?);
+        }
+        // SAFETY: the Image was validated and loaded at its 2 MiB aligned base +
+        // text_offset, the DT was just written; the firmware needs nothing after.
+        unsafe { hw::enter_kernel(m.exit.linux_el(), l.kernel.base, dt_base) }
     }
-    // SAFETY: the Image was validated and loaded at its 2 MiB aligned base +
-    // text_offset, the DT was just written; the firmware needs nothing after.
-    unsafe { hw::enter_kernel(exit.linux_el(), kernel.base, dt_base) }
+
+    fn power_off() -> ! {
+        power_off()
+    }
 }
 
 fn load_kernel(
     fw: &mut FwCfg<hw::FwCfgMmio>,
     min_base: u64,
     ram_end: u64,
-) -> Result<(Loaded, arm64_image::Header), String> {
-    let size = fw.read_u32(key::KERNEL_SIZE) as u64;
-    if size == 0 {
-        return Err("no kernel given (QEMU -kernel)".into());
-    }
+) -> Result<(Loaded, arm64_image::Header)> {
+    let size = payload::kernel_size(fw, "Image")?;
     // Enough to recognise an x86 bzImage (its "HdrS" sits at 0x202) too.
     let mut head = [0u8; 0x400];
     let n = head.len().min(size as usize);
-    fw.read(key::KERNEL_DATA, &mut head[..n])
-        .map_err(|e| e.to_string())?;
+    payload::kernel_head(fw, &mut head[..n])?;
     let image = arm64_image::Header::parse(&head[..n], size).map_err(|e| e.to_string())?;
     let base = image
         .load_address(min_base)
@@ -399,17 +478,12 @@ fn load_kernel(
         .ok_or("the kernel does not fit in RAM")?;
     // SAFETY: [base, base + image_size) is RAM above the firmware's area,
     // checked above, and nothing else refers to it.
-    let dst = unsafe { hw::ram_slice(base, size) };
-    fw.read(key::KERNEL_DATA, dst).map_err(|e| e.to_string())?;
+    payload::load_kernel(fw, unsafe { ram_slice(base, size) })?;
     Ok((Loaded { base, size }, image))
 }
 
-fn load_initrd(
-    fw: &mut FwCfg<hw::FwCfgMmio>,
-    after: u64,
-    ram_end: u64,
-) -> Result<Option<Loaded>, String> {
-    let size = fw.read_u32(key::INITRD_SIZE) as u64;
+fn load_initrd(fw: &mut FwCfg<hw::FwCfgMmio>, after: u64, ram_end: u64) -> Result<Option<Loaded>> {
+    let size = payload::initrd_size(fw);
     if size == 0 {
         return Ok(None);
     }
@@ -418,8 +492,7 @@ fn load_initrd(
         return Err("the initrd does not fit in RAM".into());
     }
     // SAFETY: [base, base + size) is RAM above the kernel, checked above.
-    let dst = unsafe { hw::ram_slice(base, size) };
-    fw.read(key::INITRD_DATA, dst).map_err(|e| e.to_string())?;
+    payload::load_initrd(fw, unsafe { ram_slice(base, size) })?;
     Ok(Some(Loaded { base, size }))
 }
 
@@ -431,7 +504,7 @@ fn cpu_model(
     fw: &mut FwCfg<hw::FwCfgMmio>,
     files: &fw_cfg::Directory,
     mpidrs: &[u64],
-) -> Result<CpuModel, String> {
+) -> Result<CpuModel> {
     use hotstub::platform::cpulist;
     let mut model = resident::cpu_model(mpidrs);
     let text = match files.find(cpulist::FW_CFG_FILE) {
@@ -441,7 +514,8 @@ fn cpu_model(
                 "{}: {} bytes is not a CPU list",
                 cpulist::FW_CFG_FILE,
                 file.size
-            ));
+            )
+            .into());
         }
         Some(file) => {
             let mut text = alloc::vec![0u8; file.size as usize];
@@ -455,20 +529,9 @@ fn cpu_model(
     Ok(model)
 }
 
-fn read_cmdline(fw: &mut FwCfg<hw::FwCfgMmio>) -> Result<String, String> {
+fn read_cmdline(fw: &mut FwCfg<hw::FwCfgMmio>) -> Result<String> {
     // Linux arm64's COMMAND_LINE_SIZE is 2048 (asm/setup.h); anything much
     // larger is a broken VMM, not a command line.
-    let size = fw.read_u32(key::CMDLINE_SIZE) as usize;
-    if size > 4096 {
-        return Err(format!(
-            "kernel command line of {size} bytes is longer than Linux accepts"
-        ));
-    }
-    let mut buf: Vec<u8> = alloc::vec![0; size];
-    fw.read(key::CMDLINE_DATA, &mut buf)
-        .map_err(|e| e.to_string())?;
-    // QEMU includes the terminating NUL in CMDLINE_SIZE.
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    buf.truncate(end);
-    String::from_utf8(buf).map_err(|_| "the kernel command line is not UTF-8".into())
+    let text = payload::cmdline(fw, 4096)?;
+    Ok(String::from_utf8(text).map_err(|_| "the kernel command line is not UTF-8")?)
 }

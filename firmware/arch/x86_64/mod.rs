@@ -161,7 +161,12 @@ impl pipeline::Platform for Q35Boot {
         Ok(())
     }
 
-    fn cpus(&mut self, m: &mut Machine, fw: &mut FwCfg<PioFwCfg>, files: &Directory) -> Result<CpuModel> {
+    fn cpus(
+        &mut self,
+        m: &mut Machine,
+        fw: &mut FwCfg<PioFwCfg>,
+        files: &Directory,
+    ) -> Result<CpuModel> {
         m.map = memory_map(fw, files)?;
         let mtrrs = q35::setup_mtrrs(&m.map);
         let cpus = discover_cpus(fw)?;
@@ -179,8 +184,10 @@ impl pipeline::Platform for Q35Boot {
             layout::LEGACY_HOLE.1 - layout::LEGACY_HOLE.0,
             Kind::Reserved,
         );
-        m.map.set(q35::MMCONFIG_BASE, q35::MMCONFIG_SIZE, Kind::Reserved);
-        m.map.set(layout::ROM.0, layout::ROM.1 - layout::ROM.0, Kind::Reserved);
+        m.map
+            .set(q35::MMCONFIG_BASE, q35::MMCONFIG_SIZE, Kind::Reserved);
+        m.map
+            .set(layout::ROM.0, layout::ROM.1 - layout::ROM.0, Kind::Reserved);
         m.device_mem_end = reserved_memory_end(fw, files)?;
         Ok(CpuModel::new(cpus))
     }
@@ -197,11 +204,21 @@ impl pipeline::Platform for Q35Boot {
         Ok(rsdp)
     }
 
-    fn load(&mut self, m: &mut Machine, fw: &mut FwCfg<PioFwCfg>, rsdp: u64) -> Result<LoadedLinux> {
+    fn load(
+        &mut self,
+        m: &mut Machine,
+        fw: &mut FwCfg<PioFwCfg>,
+        rsdp: u64,
+    ) -> Result<LoadedLinux> {
         load_linux(fw, &m.map, rsdp)
     }
 
-    fn prepare_handoff(&mut self, m: &mut Machine, _: &CpuModel, linux: &mut LoadedLinux) -> Result<()> {
+    fn prepare_handoff(
+        &mut self,
+        m: &mut Machine,
+        _: &CpuModel,
+        linux: &mut LoadedLinux,
+    ) -> Result<()> {
         let zp = linux.kernel.zero_page(&linux.setup, &linux.params, &m.map);
         // SAFETY: the zero page slot is low RAM reserved for it (layout).
         unsafe { ram_slice(layout::ZERO_PAGE, ZERO_PAGE_LEN as u64) }.copy_from_slice(&zp);
@@ -348,7 +365,8 @@ fn build_acpi(map: &MemoryMap, cpus: Vec<Vcpu>, device_mem_end: u64) -> Result<(
         unsafe { ram_slice(start, layout::SMBIOS_ANCHOR - start) },
         start,
     );
-    let built = acpi::x86::build(&m, &mut area).map_err(|e| format!("building ACPI tables: {e}"))?;
+    let built =
+        acpi::x86::build(&m, &mut area).map_err(|e| format!("building ACPI tables: {e}"))?;
     // SAFETY: the RSDP slot in the BIOS area (layout).
     unsafe { ram_slice(layout::RSDP, 36) }.copy_from_slice(&built.rsdp);
     Ok((layout::RSDP, start + area.used() as u64))
