@@ -11,41 +11,53 @@ use crate::{println, NAME, VERSION};
 use alloc::string::String;
 use core::fmt;
 
-/// Why the boot cannot go on, as one line for the console.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error(pub String);
+/// A failed step. Making one prints the step's one-line reason
+/// (`hotstub: error: ...`, see [`report`]); the flow then powers the
+/// machine off. Printing at once keeps the reason free of allocation and
+/// formatting code: every fatal message goes through this one path.
+#[derive(Debug)]
+pub struct Error(());
 
 pub type Result<T> = core::result::Result<T, Error>;
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+impl Error {
+    pub fn new(why: &dyn fmt::Display) -> Error {
+        report(why);
+        Error(())
     }
 }
 
 impl From<String> for Error {
     fn from(s: String) -> Self {
-        Error(s)
+        Error::new(&s)
     }
 }
 
 impl From<&str> for Error {
     fn from(s: &str) -> Self {
-        Error(s.into())
+        Error::new(&s)
     }
 }
 
 impl From<fw_cfg::Error> for Error {
     fn from(e: fw_cfg::Error) -> Self {
-        Error(alloc::format!("{e}"))
+        Error::new(&e)
     }
 }
 
-/// `Err(Error)` from format arguments, for `?`-style early returns.
+/// An [`Error`] from format arguments.
+#[macro_export]
+macro_rules! err {
+    ($($t:tt)*) => {
+        $crate::boot::pipeline::Error::new(&format_args!($($t)*))
+    };
+}
+
+/// Returns an [`Error`] from format arguments.
 #[macro_export]
 macro_rules! bail {
     ($($t:tt)*) => {
-        return Err($crate::boot::pipeline::Error(alloc::format!($($t)*)))
+        return Err($crate::err!($($t)*))
     };
 }
 
@@ -108,43 +120,151 @@ pub enum Never {}
 
 /// Boots the machine, or prints why not and powers off.
 pub fn run<P: Platform>(mut p: P) -> ! {
-    match boot(&mut p) {
-        Ok((m, cpus, loaded)) => match p.enter(m, cpus, loaded) {
-            Ok(never) => match never {},
-            Err(e) => fatal::<P>(&e),
-        },
-        Err(e) => fatal::<P>(&e),
-    }
-}
-
-type Booted<P> = (<P as Platform>::Machine, CpuModel, <P as Platform>::Loaded);
-
-fn boot<P: Platform>(p: &mut P) -> Result<Booted<P>> {
-    let (mut m, mut fw) = p.discover()?;
+    // Every failure ends in `fatal`, which never returns: nothing is
+    // dropped on the way out, so a failed step costs no clean-up code.
+    let (mut m, mut fw) = step::<P, _>(p.discover());
     println!("{NAME} {VERSION} {}", p.name());
-    p.prepare(&mut m, &mut fw)?;
-    let files = fw.directory()?;
-    let cpus = p.cpus(&mut m, &mut fw, &files)?;
-    let rsdp = p.tables(&mut m, &cpus, &mut fw, &files)?;
-    let mut loaded = p.load(&mut m, &mut fw, rsdp)?;
-    p.prepare_handoff(&mut m, &cpus, &mut loaded)?;
+    step::<P, _>(p.prepare(&mut m, &mut fw));
+    let files = step::<P, _>(fw.directory().map_err(Error::from));
+    let cpus = step::<P, _>(p.cpus(&mut m, &mut fw, &files));
+    let rsdp = step::<P, _>(p.tables(&mut m, &cpus, &mut fw, &files));
+    let mut loaded = step::<P, _>(p.load(&mut m, &mut fw, rsdp));
+    step::<P, _>(p.prepare_handoff(&mut m, &cpus, &mut loaded));
     let us = p.elapsed_us();
     println!(
         "{NAME}: {}.{:03} ms in firmware, starting Linux",
         us / 1000,
         us % 1000
     );
-    Ok((m, cpus, loaded))
+    match step::<P, _>(p.enter(m, cpus, loaded)) {}
 }
 
-/// The fatal path: one error line, then off.
-pub fn fatal<P: Platform>(e: &dyn fmt::Display) -> ! {
-    report(e);
-    P::power_off()
+/// A step's value, or off (its error line is already out).
+fn step<P: Platform, T>(r: Result<T>) -> T {
+    match r {
+        Ok(v) => v,
+        Err(_) => P::power_off(),
+    }
 }
 
 /// Prints the one-line error every fatal path shows (also the panic and
 /// exception handlers, which have no `Platform` value at hand).
 pub fn report(e: &dyn fmt::Display) {
     println!("hotstub: error: {e}");
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::platform::cpus::Vcpu;
+    use crate::platform::fw_cfg::testing::Fake;
+    use std::cell::RefCell;
+    use std::vec::Vec;
+
+    std::thread_local! {
+        static STEPS: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
+    }
+
+    fn log(s: &'static str) {
+        STEPS.with(|l| l.borrow_mut().push(s));
+    }
+
+    /// A platform whose step `fail` fails; every step logs itself and
+    /// power-off ends the test by unwinding.
+    struct Scripted {
+        fail: &'static str,
+    }
+
+    impl Scripted {
+        fn step(&self, name: &'static str) -> Result<()> {
+            log(name);
+            if self.fail == name {
+                Err(Error::new(&name))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    impl Platform for Scripted {
+        type Transport = Fake;
+        type Machine = ();
+        type Loaded = ();
+        fn name(&self) -> &'static str {
+            "test"
+        }
+        fn discover(&mut self) -> Result<((), FwCfg<Fake>)> {
+            self.step("discover")?;
+            Ok(((), FwCfg::probe(Fake::with(&[])).unwrap()))
+        }
+        fn prepare(&mut self, _: &mut (), _: &mut FwCfg<Fake>) -> Result<()> {
+            self.step("prepare")
+        }
+        fn cpus(&mut self, _: &mut (), _: &mut FwCfg<Fake>, _: &Directory) -> Result<CpuModel> {
+            self.step("cpus")?;
+            Ok(CpuModel::new(std::vec![Vcpu {
+                uid: 0,
+                hw_id: 0,
+                enabled: true
+            }]))
+        }
+        fn tables(
+            &mut self,
+            _: &mut (),
+            _: &CpuModel,
+            _: &mut FwCfg<Fake>,
+            _: &Directory,
+        ) -> Result<u64> {
+            self.step("tables")?;
+            Ok(0xe_0000)
+        }
+        fn load(&mut self, _: &mut (), _: &mut FwCfg<Fake>, rsdp: u64) -> Result<()> {
+            assert_eq!(rsdp, 0xe_0000, "the RSDP reaches the loader");
+            self.step("load")
+        }
+        fn prepare_handoff(&mut self, _: &mut (), _: &CpuModel, _: &mut ()) -> Result<()> {
+            self.step("handoff")
+        }
+        fn elapsed_us(&self) -> u64 {
+            log("timer");
+            1234
+        }
+        fn enter(self, _: (), _: CpuModel, _: ()) -> Result<Never> {
+            log("enter");
+            Err(Error::new(&"entry returned"))
+        }
+        fn power_off() -> ! {
+            log("off");
+            std::panic::resume_unwind(std::boxed::Box::new(()))
+        }
+    }
+
+    fn steps_until(fail: &'static str) -> Vec<&'static str> {
+        STEPS.with(|l| l.borrow_mut().clear());
+        let r = std::panic::catch_unwind(|| run(Scripted { fail }));
+        assert!(r.is_err(), "run returned");
+        STEPS.with(|l| l.borrow().clone())
+    }
+
+    #[test]
+    fn steps_run_in_order_and_end_in_the_kernel() {
+        assert_eq!(
+            steps_until(""),
+            ["discover", "prepare", "cpus", "tables", "load", "handoff", "timer", "enter", "off"]
+        );
+    }
+
+    #[test]
+    fn a_failed_step_powers_off_before_the_next() {
+        assert_eq!(steps_until("discover"), ["discover", "off"]);
+        assert_eq!(
+            steps_until("tables"),
+            ["discover", "prepare", "cpus", "tables", "off"]
+        );
+        assert_eq!(
+            steps_until("handoff"),
+            ["discover", "prepare", "cpus", "tables", "load", "handoff", "off"]
+        );
+    }
 }

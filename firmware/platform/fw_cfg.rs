@@ -291,16 +291,17 @@ fn read_control(desc: &DmaAccess) -> u32 {
     unsafe { core::ptr::read_volatile(&desc.control) }
 }
 
+/// A fake fw_cfg for host tests of the code that reads it.
 #[cfg(test)]
-mod tests {
+pub mod testing {
     use super::*;
     use alloc::vec::Vec;
 
     /// A fake fw_cfg with legacy (non-DMA) access only.
-    struct Fake {
-        items: Vec<(u16, Vec<u8>)>,
-        cur: Vec<u8>,
-        pos: usize,
+    pub struct Fake {
+        pub items: Vec<(u16, Vec<u8>)>,
+        pub cur: Vec<u8>,
+        pub pos: usize,
     }
 
     impl Transport for Fake {
@@ -323,6 +324,27 @@ mod tests {
             unreachable!("no DMA in the fake")
         }
     }
+
+    impl Fake {
+        /// A fw_cfg with the signature and these items.
+        pub fn with(items: &[(u16, &[u8])]) -> Fake {
+            let mut all = alloc::vec![(key::SIGNATURE, b"QEMU".to_vec())];
+            all.extend(items.iter().map(|(k, v)| (*k, v.to_vec())));
+            Fake {
+                items: all,
+                cur: Vec::new(),
+                pos: 0,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    use super::testing::Fake;
 
     fn dir(files: &[(&str, u16, u32)]) -> Vec<u8> {
         let mut d = (files.len() as u32).to_be_bytes().to_vec();

@@ -1,8 +1,8 @@
 //! From the DT's view of the machine to the ACPI builder's.
 
-use super::alloc::string::{String, ToString};
 use hotstub::acpi::arm::{self, ArmPcie, Gic, Virt};
 use hotstub::acpi::{PrtEntry, TableArea};
+use hotstub::boot::pipeline::Result;
 use hotstub::platform::cpus::CpuModel;
 use hotstub::platform::dt::Platform;
 use hotstub::psci::Conduit;
@@ -21,7 +21,7 @@ pub struct Machine<'a> {
 
 /// Builds the tables into `buf` (at physical `phys`) and places the RSDP
 /// behind them. Returns (bytes used, RSDP address).
-pub fn build(m: &Machine, buf: &mut [u8], phys: u64) -> Result<(u64, u64), String> {
+pub fn build(m: &Machine, buf: &mut [u8], phys: u64) -> Result<(u64, u64)> {
     let p = m.platform;
     let (uart_base, uart_irq) = p.uart.ok_or("device tree lacks a PL011 console")?;
     let gicr = match p.gic.gicr.as_slice() {
@@ -84,7 +84,9 @@ pub fn build(m: &Machine, buf: &mut [u8], phys: u64) -> Result<(u64, u64), Strin
         conduit: m.conduit,
     };
     let mut area = TableArea::new(buf, phys);
-    let built = arm::build(&virt, &mut area).map_err(|e| e.to_string())?;
-    let rsdp = area.place(&built.rsdp, 16).map_err(|e| e.to_string())?;
+    let built = arm::build(&virt, &mut area).map_err(|e| hotstub::err!("{e}"))?;
+    let rsdp = area
+        .place(&built.rsdp, 16)
+        .map_err(|e| hotstub::err!("{e}"))?;
     Ok((area.used() as u64, rsdp))
 }

@@ -13,8 +13,7 @@ mod mmu;
 mod resident;
 
 use alloc::boxed::Box;
-use alloc::format;
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use hotstub::resident::regs::Handoff;
 
 use super::ram_slice;
@@ -192,7 +191,7 @@ impl pipeline::Platform for VirtBoot {
             Some(Ok(p)) => p,
             Some(Err(e)) => {
                 set_console(FALLBACK_UART);
-                return Err(e.to_string().into());
+                return Err(hotstub::err!("{e}"));
             }
             None => {
                 set_console(FALLBACK_UART);
@@ -247,7 +246,7 @@ impl pipeline::Platform for VirtBoot {
         fw: &mut FwCfg<hw::FwCfgMmio>,
         files: &Directory,
     ) -> Result<CpuModel> {
-        Ok(cpu_model(fw, files, &m.platform.cpus)?)
+        cpu_model(fw, files, &m.platform.cpus)
     }
 
     fn tables(
@@ -387,13 +386,14 @@ impl pipeline::Platform for VirtBoot {
         } else {
             None
         };
-        let mut map = efi::memory_map(&ram, &carves).map_err(|e| e.to_string())?;
+        let mut map = efi::memory_map(&ram, &carves).map_err(|e| hotstub::err!("{e}"))?;
         if let Some(s) = secure {
             el3::not_for_linux(&mut map, s);
         }
         // SAFETY: the linker script reserves the hand-off area for this.
         let efi_buf = unsafe { ram_slice(efi_base, dt_base - efi_base) };
-        let handoff = efi::build(efi_buf, efi_base, l.rsdp, &map).map_err(|e| e.to_string())?;
+        let handoff =
+            efi::build(efi_buf, efi_base, l.rsdp, &map).map_err(|e| hotstub::err!("{e}"))?;
 
         let chosen = dt::Chosen {
             bootargs: &l.cmdline,
@@ -406,7 +406,8 @@ impl pipeline::Platform for VirtBoot {
             rng_seed: platform.rng_seed.as_deref(),
             kaslr_seed: platform.kaslr_seed,
         };
-        let blob = dt::write_chosen(&chosen).map_err(|e| format!("cannot write the DT: {e}"))?;
+        let blob =
+            dt::write_chosen(&chosen).map_err(|e| hotstub::err!("cannot write the DT: {e}"))?;
         // SAFETY: the linker script reserves the hand-off area for this.
         let dt_buf = unsafe { ram_slice(dt_base, handoff_end - dt_base) };
         dt_buf
@@ -468,7 +469,7 @@ fn load_kernel(
     let mut head = [0u8; 0x400];
     let n = head.len().min(size as usize);
     payload::kernel_head(fw, &mut head[..n])?;
-    let image = arm64_image::Header::parse(&head[..n], size).map_err(|e| e.to_string())?;
+    let image = arm64_image::Header::parse(&head[..n], size).map_err(|e| hotstub::err!("{e}"))?;
     let base = image
         .load_address(min_base)
         .filter(|b| {
@@ -510,22 +511,22 @@ fn cpu_model(
     let text = match files.find(cpulist::FW_CFG_FILE) {
         // A list of every CPU QEMU can model is a few KiB at most.
         Some(file) if file.size > 16384 => {
-            return Err(format!(
+            hotstub::bail!(
                 "{}: {} bytes is not a CPU list",
                 cpulist::FW_CFG_FILE,
                 file.size
-            )
-            .into());
+            );
         }
         Some(file) => {
             let mut text = alloc::vec![0u8; file.size as usize];
-            fw.read(file.key, &mut text).map_err(|e| e.to_string())?;
+            fw.read(file.key, &mut text)
+                .map_err(|e| hotstub::err!("{e}"))?;
             Some(text)
         }
         None => None,
     };
     cpulist::apply_policy(&mut model, text.as_deref())
-        .map_err(|e| format!("{}: {e}", cpulist::FW_CFG_FILE))?;
+        .map_err(|e| hotstub::err!("{}: {e}", cpulist::FW_CFG_FILE))?;
     Ok(model)
 }
 

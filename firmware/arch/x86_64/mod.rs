@@ -255,8 +255,8 @@ fn memory_map(fw: &mut FwCfg<PioFwCfg>, files: &Directory) -> Result<MemoryMap> 
     }
     let mut buf = vec![0u8; file.size as usize];
     fw.read_file(&file, &mut buf)
-        .map_err(|e| format!("reading etc/e820: {e}"))?;
-    Ok(MemoryMap::from_qemu_e820(&buf).map_err(|e| format!("bad memory map from the VMM: {e}"))?)
+        .map_err(|e| hotstub::err!("reading etc/e820: {e}"))?;
+    MemoryMap::from_qemu_e820(&buf).map_err(|e| hotstub::err!("bad memory map from the VMM: {e}"))
 }
 
 /// End of QEMU's device (hotplug) memory region, from the fw_cfg file
@@ -297,7 +297,7 @@ fn discover_cpus(fw: &mut FwCfg<PioFwCfg>) -> Result<Vec<Vcpu>> {
             boot, enabled
         );
     }
-    hotstub::platform::cpus::validate(&cpus).map_err(|e| format!("VMM's vCPU list: {e}"))?;
+    hotstub::platform::cpus::validate(&cpus).map_err(|e| hotstub::err!("VMM's vCPU list: {e}"))?;
     Ok(cpus)
 }
 
@@ -366,7 +366,7 @@ fn build_acpi(map: &MemoryMap, cpus: Vec<Vcpu>, device_mem_end: u64) -> Result<(
         start,
     );
     let built =
-        acpi::x86::build(&m, &mut area).map_err(|e| format!("building ACPI tables: {e}"))?;
+        acpi::x86::build(&m, &mut area).map_err(|e| hotstub::err!("building ACPI tables: {e}"))?;
     // SAFETY: the RSDP slot in the BIOS area (layout).
     unsafe { ram_slice(layout::RSDP, 36) }.copy_from_slice(&built.rsdp);
     Ok((layout::RSDP, start + area.used() as u64))
@@ -429,8 +429,8 @@ fn load_linux(fw: &mut FwCfg<PioFwCfg>, map: &MemoryMap, rsdp: u64) -> Result<Lo
     // says why.
     let mut setup = vec![0u8; setup_size.min(0x80 * 512) as usize];
     fw.read(key::SETUP_DATA, &mut setup)
-        .map_err(|e| format!("reading kernel setup: {e}"))?;
-    let mut kernel = Kernel::parse(&setup).map_err(|e| format!("{e}"))?;
+        .map_err(|e| hotstub::err!("reading kernel setup: {e}"))?;
+    let mut kernel = Kernel::parse(&setup).map_err(|e| hotstub::err!("{e}"))?;
     if setup_size > 0x80 * 512 {
         bail!(
             "kernel setup part of {} bytes is too large for a bzImage",
@@ -441,7 +441,7 @@ fn load_linux(fw: &mut FwCfg<PioFwCfg>, map: &MemoryMap, rsdp: u64) -> Result<Lo
     // prefers.
     kernel
         .place_above(layout::FIRMWARE.1, kernel_size)
-        .map_err(|e| format!("{e}"))?;
+        .map_err(|e| hotstub::err!("{e}"))?;
     let footprint = kernel.footprint(kernel_size);
     if !map.is_ram(kernel.load_addr, footprint) {
         bail!(
