@@ -1,5 +1,5 @@
 //! The firmware's hardware side. Each architecture has its entry code,
-//! console and `boot::pipeline::Platform` implementation; what both share
+//! console and `boot::pipeline::Arch` implementation; what both share
 //! is here: the heap, the panic handler and the view of RAM.
 
 #[cfg(target_arch = "aarch64")]

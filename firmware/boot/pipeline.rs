@@ -1,6 +1,6 @@
 //! The one boot flow both architectures follow: discover the platform,
 //! build the CPU model, build the tables, load kernel, initrd and command
-//! line, hand off. Each architecture implements [`Platform`]; [`run`] calls
+//! line, hand off. Each architecture implements [`Arch`]; [`run`] calls
 //! its steps in order and owns the two lines every boot prints (the banner
 //! and the time spent in the firmware) and the one fatal path: a single
 //! `hotstub: error:` line and a power-off.
@@ -63,7 +63,7 @@ macro_rules! bail {
 
 /// What an architecture provides to the boot flow. The associated types
 /// carry each step's result to the later steps.
-pub trait Platform {
+pub trait Arch {
     type Transport: Transport;
     /// What discovery found (the q35 facts, the virt DT, ...).
     type Machine;
@@ -119,7 +119,7 @@ pub trait Platform {
 pub enum Never {}
 
 /// Boots the machine, or prints why not and powers off.
-pub fn run<P: Platform>(mut p: P) -> ! {
+pub fn run<P: Arch>(mut p: P) -> ! {
     // Every failure ends in `fatal`, which never returns: nothing is
     // dropped on the way out, so a failed step costs no clean-up code.
     let (mut m, mut fw) = step::<P, _>(p.discover());
@@ -140,7 +140,7 @@ pub fn run<P: Platform>(mut p: P) -> ! {
 }
 
 /// A step's value, or off (its error line is already out).
-fn step<P: Platform, T>(r: Result<T>) -> T {
+fn step<P: Arch, T>(r: Result<T>) -> T {
     match r {
         Ok(v) => v,
         Err(_) => P::power_off(),
@@ -148,7 +148,7 @@ fn step<P: Platform, T>(r: Result<T>) -> T {
 }
 
 /// Prints the one-line error every fatal path shows (also the panic and
-/// exception handlers, which have no `Platform` value at hand).
+/// exception handlers, which have no `Arch` value at hand).
 pub fn report(e: &dyn fmt::Display) {
     println!("hotstub: error: {e}");
 }
@@ -187,7 +187,7 @@ mod tests {
         }
     }
 
-    impl Platform for Scripted {
+    impl Arch for Scripted {
         type Transport = Fake;
         type Machine = ();
         type Loaded = ();

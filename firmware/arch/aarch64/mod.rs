@@ -172,7 +172,7 @@ struct Linux {
     rsdp: u64,
 }
 
-impl pipeline::Platform for VirtBoot {
+impl pipeline::Arch for VirtBoot {
     type Transport = hw::FwCfgMmio;
     type Machine = Machine;
     type Loaded = Linux;

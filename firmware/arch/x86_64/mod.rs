@@ -122,7 +122,7 @@ struct Machine {
     device_mem_end: u64,
 }
 
-impl pipeline::Platform for Q35Boot {
+impl pipeline::Arch for Q35Boot {
     type Transport = PioFwCfg;
     type Machine = Machine;
     type Loaded = LoadedLinux;
