@@ -8,7 +8,7 @@ use hotstub::platform::dt::Platform;
 use hotstub::psci::Conduit;
 
 /// What the firmware tells Linux about the machine.
-pub struct Machine<'a> {
+pub struct Input<'a> {
     pub platform: &'a Platform,
     /// Every possible vCPU (DT order) and whether it may come online.
     pub cpus: &'a CpuModel,
@@ -21,7 +21,7 @@ pub struct Machine<'a> {
 
 /// Builds the tables into `buf` (at physical `phys`) and places the RSDP
 /// behind them. Returns (bytes used, RSDP address).
-pub fn build(m: &Machine, buf: &mut [u8], phys: u64) -> Result<(u64, u64)> {
+pub fn build(m: &Input, buf: &mut [u8], phys: u64) -> Result<(u64, u64)> {
     let p = m.platform;
     let (uart_base, uart_irq) = p.uart.ok_or("device tree lacks a PL011 console")?;
     let gicr = match p.gic.gicr.as_slice() {

@@ -281,7 +281,7 @@ impl pipeline::Arch for VirtBoot {
                 Handoff::Direct { .. } => "",
             }
         );
-        let machine = acpi_glue::Machine {
+        let input = acpi_glue::Input {
             platform,
             cpus,
             ged: platform.qemu_acpi_ged(files.find("etc/acpi/tables").is_some()),
@@ -293,7 +293,7 @@ impl pipeline::Arch for VirtBoot {
         let acpi_len = layout::handoff_efi() - acpi_base;
         // SAFETY: the linker script reserves the hand-off area for this.
         let acpi_buf = unsafe { ram_slice(acpi_base, acpi_len) };
-        let (acpi_used, rsdp_phys) = acpi_glue::build(&machine, acpi_buf, acpi_base)?;
+        let (acpi_used, rsdp_phys) = acpi_glue::build(&input, acpi_buf, acpi_base)?;
         m.acpi_used = acpi_used;
         Ok(rsdp_phys)
     }
