@@ -19,6 +19,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 pub mod arm;
+pub mod memhp;
 pub mod x86;
 
 /// OEM ID in every table header and the RSDP (6 bytes, ACPI 6.5 5.2.6).

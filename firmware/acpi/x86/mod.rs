@@ -46,6 +46,8 @@ pub struct Q35 {
     pub cpu_hotplug_io: Option<u16>,
     /// Whether the board's i8042 keyboard controller answers at 0x60/0x64.
     pub i8042: bool,
+    /// QEMU's memory hotplug interface, when the machine has DIMM slots.
+    pub mem_hotplug: Option<super::memhp::MemHotplug>,
 }
 
 // ICH9 PM I/O block offsets and lengths (see module comment).
@@ -305,11 +307,21 @@ fn dsdt(m: &Q35) -> Result<Vec<u8>, Error> {
         &aml::Package::new(vec![&aml::ZERO, &aml::ZERO, &aml::ZERO, &aml::ZERO]),
     )
     .to_aml_bytes(&mut body);
+    // QEMU's GPE0 bits (hw/acpi/ich9.c, acpi_dev_interface.h): 2 = CPU
+    // hotplug, 3 = memory hotplug.
+    let cpu_scan = aml::MethodCall::new("\\_SB_.CSCN".into(), vec![]);
+    let e02 = aml::Method::new("_E02".into(), 0, false, vec![&cpu_scan]);
+    let mem_scan = super::memhp::scan_call();
+    let e03 = aml::Method::new("_E03".into(), 0, false, vec![&mem_scan]);
+    let mut gpe: Vec<&dyn Aml> = Vec::new();
     if m.cpu_hotplug_io.is_some() {
-        // GPE0 bit 2 is QEMU's CPU hotplug event (acpi_cpu_hotplug.rst).
-        let scan = aml::MethodCall::new("\\_SB_.CSCN".into(), vec![]);
-        let e02 = aml::Method::new("_E02".into(), 0, false, vec![&scan]);
-        aml::Scope::new("\\_GPE".into(), vec![&e02]).to_aml_bytes(&mut body);
+        gpe.push(&e02);
+    }
+    if m.mem_hotplug.is_some() {
+        gpe.push(&e03);
+    }
+    if !gpe.is_empty() {
+        aml::Scope::new("\\_GPE".into(), gpe).to_aml_bytes(&mut body);
     }
     Ok(table(*b"DSDT", DSDT_REVISION, &body))
 }
@@ -321,6 +333,9 @@ fn sb_scope(m: &Q35) -> Result<Vec<u8>, Error> {
     out.extend_from_slice(&pci0(m)?);
     out.extend_from_slice(&motherboard(m));
     hotplug::processors(m, &mut out)?;
+    if let Some(mh) = &m.mem_hotplug {
+        out.extend_from_slice(&super::memhp::container(mh)?);
+    }
     Ok(out)
 }
 

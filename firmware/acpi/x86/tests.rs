@@ -40,6 +40,7 @@ fn q35(cpus: Vec<Vcpu>, hotplug: bool) -> Q35 {
         prt,
         cpu_hotplug_io: hotplug.then_some(0x0cd8),
         i8042: true,
+        mem_hotplug: None,
     }
 }
 
@@ -261,4 +262,44 @@ fn hotplug_requires_selector_uids() {
         build(&m, &mut TableArea::new(&mut buf, 0)),
         Err(Error::Invalid(_))
     ));
+}
+
+#[test]
+fn memory_hotplug_aml() {
+    use crate::acpi::memhp::{Block, MemHotplug};
+    let mut m = q35(std::vec![cpu(0, 0, true), cpu(1, 1, false)], true);
+    m.mem_hotplug = Some(MemHotplug {
+        block: Block::Io(0x0a00),
+        slots: 3,
+    });
+    let (built, area) = build_all(&m);
+    let t = walk(&built, &area, BASE);
+    if let Some(dsl) = iasl_check(&t, "x86-memhp") {
+        assert_eq!(
+            dsl.matches("PNP0C80").count(),
+            3,
+            "one memory device per slot"
+        );
+        for want in [
+            "Device (MP00)",
+            "Device (MP02)",
+            "Method (_E03",
+            "Method (_E02",
+            "MSCN",
+            "0x0A00",
+        ] {
+            assert!(dsl.contains(want), "{want} missing from DSDT");
+        }
+        assert!(!dsl.contains("Device (MP03)"));
+    }
+    m.mem_hotplug = Some(MemHotplug {
+        block: Block::Io(0x0a00),
+        slots: 0,
+    });
+    let mut buf = [0u8; 64 * 1024];
+    let mut area = crate::acpi::TableArea::new(&mut buf, BASE);
+    assert!(
+        build(&m, &mut area).is_err(),
+        "no slots is not a hotplug interface"
+    );
 }

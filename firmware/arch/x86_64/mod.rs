@@ -356,6 +356,13 @@ fn build_acpi(map: &MemoryMap, cpus: Vec<Vcpu>, device_mem_end: u64) -> Result<(
         prt: q35_prt(),
         cpu_hotplug_io: Some(q35::CPUHP_BASE),
         i8042: q35::has_i8042(),
+        mem_hotplug: match q35::memory_slots().map_err(|e| hotstub::err!("{e}"))? {
+            0 => None,
+            slots => Some(acpi::memhp::MemHotplug {
+                block: acpi::memhp::Block::Io(q35::MEMHP_BASE),
+                slots,
+            }),
+        },
     };
     let (start, _) = layout::ACPI;
     // The tables end where the SMBIOS entry point's slot begins.

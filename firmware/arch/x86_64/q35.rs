@@ -66,6 +66,21 @@ const CPUHP_DATA2: u16 = CPUHP_BASE;
 const CPUHP_CMD_GET_ARCH_ID: u8 = 3;
 const CPUHP_ENABLED: u8 = 1 << 0;
 
+/// QEMU's memory hotplug register block on q35 (hw/acpi/ich9.c,
+/// ACPI_MEMORY_HOTPLUG_BASE), present when `-m` has `slots=`.
+pub const MEMHP_BASE: u16 = 0x0a00;
+
+/// The number of DIMM slots QEMU offers, counted on its memory hotplug
+/// registers (`acpi::memhp::count_slots`).
+pub fn memory_slots() -> Result<u32, &'static str> {
+    use hotstub::acpi::memhp::{count_slots, PROBE, STATUS};
+    let status = inb(MEMHP_BASE + u16::from(STATUS));
+    count_slots(status, |slot| {
+        outl(MEMHP_BASE, slot);
+        inb(MEMHP_BASE + u16::from(PROBE))
+    })
+}
+
 /// Which board the firmware is running on.
 pub enum Board {
     Q35,

@@ -19,6 +19,8 @@ pub struct Case {
     /// `-smp` value.
     pub smp: String,
     pub mem_mib: u64,
+    /// Appended to `-m` (e.g. ",slots=2,maxmem=4G" for DIMM hotplug).
+    pub mem_opts: String,
     pub kernel: KernelSel,
     /// Which guest kernel `KernelSel::Guest` boots.
     pub flavor: Flavor,

@@ -3,8 +3,8 @@
 
 use super::case::{mib, Case, CpuExpect, Expect, InitrdSel, KernelSel};
 use super::scenarios::{
-    scenario_arm_cpu1_cycles, scenario_arm_disabled_cpus, scenario_powerdown, scenario_x86_hotplug,
-    scenario_x86_hotplug_cycles,
+    scenario_arm_cpu1_cycles, scenario_arm_disabled_cpus, scenario_dimm_hotplug,
+    scenario_powerdown, scenario_x86_hotplug, scenario_x86_hotplug_cycles,
 };
 use crate::assets::Flavor;
 use crate::build::Arch;
@@ -20,6 +20,7 @@ fn case(arch: Arch, name: &str, machine: &str, smp: u32, mem_mib: u64) -> Case {
         accel: "tcg",
         smp: smp.to_string(),
         mem_mib,
+        mem_opts: String::new(),
         kernel: KernelSel::Guest,
         flavor: Flavor::Lts,
         initrd: InitrdSel::Guest,
@@ -335,6 +336,19 @@ pub(super) fn matrix() -> Vec<Case> {
                 c.timeout = Duration::from_secs(120);
             },
         ));
+    }
+    // ---- memory hotplug: a pc-dimm added and removed ---------------------
+    // The kernel onlines hot-added memory as movable, so it can be taken
+    // out again (Documentation/admin-guide/mm/memory-hotplug.rst).
+    for (arch, machine) in [(X86_64, "q35"), (Aarch64, "virt,gic-version=3")] {
+        v.push(with(case(arch, "dimm-hotplug", machine, 2, 1024), |c| {
+            c.mem_opts = ",slots=2,maxmem=4G".into();
+            c.action = "cmd";
+            c.append = "memhp_default_state=online_movable".into();
+            c.disk = false;
+            c.expect = Expect::Scenario(scenario_dimm_hotplug);
+            c.timeout = Duration::from_secs(240);
+        }));
     }
     // ---- newest-kernel coverage: Debian unstable's kernel ----------------
     // A representative part of the matrix again on Debian unstable's

@@ -246,7 +246,7 @@ fn vm_config(c: &Case, env: &Env) -> Result<VmConfig> {
     cfg.machine = c.machine.clone();
     cfg.accel = c.accel.into();
     cfg.smp = c.smp.clone();
-    cfg.memory = mib(c.mem_mib);
+    cfg.memory = format!("{}{}", mib(c.mem_mib), c.mem_opts);
     cfg.kernel = match c.kernel {
         KernelSel::Guest => Some(guest.kernel.image.clone()),
         KernelSel::None => None,

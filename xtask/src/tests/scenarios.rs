@@ -262,3 +262,88 @@ pub(super) fn scenario_arm_cpu1_cycles(vm: &mut Vm, c: &Case) -> Result<()> {
     }
     cpu1_cycles_expect(vm, "0-3")
 }
+
+/// The guest's MemTotal in KiB.
+fn memtotal_kib(vm: &mut Vm) -> Result<u64> {
+    let (_, out) = vm.guest_cmd("awk '/^MemTotal:/ {print $2}' /proc/meminfo", STEP)?;
+    out.first()
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or_else(|| format!("no MemTotal from the guest: {out:?}"))
+}
+
+/// Polls MemTotal until `ok` holds (the kernel adds and removes memory
+/// blocks asynchronously to the ACPI event).
+fn wait_memtotal(vm: &mut Vm, what: &str, ok: impl Fn(u64) -> bool) -> Result<u64> {
+    let t = Instant::now();
+    loop {
+        let kb = memtotal_kib(vm)?;
+        if ok(kb) {
+            return Ok(kb);
+        }
+        if t.elapsed() > STEP {
+            return Err(format!("MemTotal {} MiB: {what}", kb / 1024));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// DIMM hotplug: a 1 GiB pc-dimm is plugged (MemTotal grows by it, the
+/// guest's struct pages for it aside), then unplugged (QEMU emits
+/// DEVICE_DELETED once the guest has offlined and ejected it; MemTotal is
+/// back where it was).
+pub(super) fn scenario_dimm_hotplug(vm: &mut Vm, _c: &Case) -> Result<()> {
+    const DIMM_KIB: u64 = 1 << 20;
+    // The memory map of 1 GiB (16 MiB of struct pages) may come out of the
+    // DIMM or out of boot memory; allow that and a little more.
+    const SLACK_KIB: u64 = 32 << 10;
+    let before = memtotal_kib(vm)?;
+    let q = vm.qmp.as_mut().ok_or("no QMP")?;
+    q.execute(
+        "object-add",
+        Some(obj(&[
+            ("qom-type", Json::Str("memory-backend-ram".into())),
+            ("id", Json::Str("mem1".into())),
+            ("size", Json::Num((DIMM_KIB * 1024) as f64)),
+        ])),
+    )?;
+    q.execute(
+        "device_add",
+        Some(obj(&[
+            ("driver", Json::Str("pc-dimm".into())),
+            ("id", Json::Str("dimm1".into())),
+            ("memdev", Json::Str("mem1".into())),
+        ])),
+    )?;
+    let grown = wait_memtotal(vm, "did not grow by the 1 GiB DIMM", |kb| {
+        kb + SLACK_KIB >= before + DIMM_KIB
+    })?;
+    if grown > before + DIMM_KIB {
+        return Err(format!(
+            "MemTotal grew by {} MiB for a 1 GiB DIMM",
+            (grown - before) / 1024
+        ));
+    }
+    step(format!(
+        "DIMM plugged: MemTotal {} -> {} MiB",
+        before / 1024,
+        grown / 1024
+    ));
+    let q = vm.qmp.as_mut().ok_or("no QMP")?;
+    q.execute(
+        "device_del",
+        Some(obj(&[("id", Json::Str("dimm1".into()))])),
+    )?;
+    q.wait_event("DEVICE_DELETED dimm1", STEP, |e| {
+        e.get("event").and_then(Json::as_str) == Some("DEVICE_DELETED")
+            && e.get("data")
+                .and_then(|d| d.get("device"))
+                .and_then(Json::as_str)
+                == Some("dimm1")
+    })
+    .map_err(|e| format!("{e} (the guest did not offline and eject the DIMM)"))?;
+    let after = wait_memtotal(vm, "did not shrink back after the unplug", |kb| {
+        kb <= before + SLACK_KIB
+    })?;
+    step(format!("DIMM unplugged: MemTotal {} MiB", after / 1024));
+    Ok(())
+}
