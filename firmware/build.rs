@@ -1,6 +1,16 @@
-// Picks the linker script for the firmware binary by target; host builds of
-// the library (cargo test) get none.
+// Picks the linker script for the firmware binary by target (host builds
+// of the library, cargo test, get none), and builds the constant AML the
+// firmware embeds (acpi/memhp_aml.rs says why).
+
+#[path = "acpi/memhp_aml.rs"]
+mod memhp_aml;
+
 fn main() {
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    std::fs::write(out.join("memhp_ident.aml"), memhp_aml::ident()).unwrap();
+    std::fs::write(out.join("memhp_methods.aml"), memhp_aml::methods()).unwrap();
+    std::fs::write(out.join("memhp_slot.aml"), memhp_aml::slot_template()).unwrap();
+    println!("cargo:rerun-if-changed=acpi/memhp_aml.rs");
     let target = std::env::var("TARGET").unwrap_or_default();
     let dir = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let script = match target.as_str() {

@@ -16,9 +16,8 @@
 //! region MHPR, mutex MLCK, helpers MRST(slot) -> _STA, MCRS(slot) -> _CRS, MOST(slot, event, status), MEJ0(slot), MTFY(slot,
 //! code) and MSCN(), the event handler; one PNP0C80 device MPxx per slot.
 
-use super::{raw_device, to_bytes, Error};
+use super::Error;
 use acpi_tables::aml;
-use acpi_tables::Aml;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -64,50 +63,132 @@ pub fn count_slots(status: u8, mut probe: impl FnMut(u32) -> u8) -> Result<u32, 
     Err("memory hotplug registers claim more than 256 slots")
 }
 
-/// Status bits and notification codes (ACPI 6.5 6.3.7 _STA, 5.6.6 Notify).
-const STA_ON: u8 = 0x0f;
-const DEVICE_CHECK: u8 = 1;
-const EJECT_REQUEST: u8 = 3;
-
-fn path(s: &str) -> aml::Path {
-    aml::Path::new(s)
+/// QEMU's memory hotplug interface as QEMU's own DSDT describes it (QEMU
+/// offers its tables over fw_cfg, `etc/acpi/tables`; hw/acpi/memory_hotplug.c
+/// `build_memory_hotplug_aml`): the slot count `Name (MDNR, n)` and the
+/// block's `OperationRegion (HPMR, SystemMemory, base, 0x18)`. None when
+/// the tables have no memory hotplug (no `slots=`); an error when they are
+/// malformed.
+pub fn from_qemu_tables(blob: &[u8]) -> Result<Option<MemHotplug>, &'static str> {
+    // NameOp, NameSeg (ACPI 6.5 20.2.5.1).
+    let Some(slots) = find(blob, b"\x08MDNR").map(|i| data_integer(&blob[i + 5..])) else {
+        return Ok(None);
+    };
+    let slots = slots.ok_or("QEMU's DSDT: MDNR is not an integer")?;
+    if slots == 0 {
+        return Ok(None);
+    }
+    if slots > u64::from(MAX_SLOTS) {
+        return Err("QEMU's DSDT: more than 256 memory slots");
+    }
+    // ExtOpPrefix OpRegionOp NameSeg RegionSpace (0 = SystemMemory) Offset Length.
+    let i = find(blob, b"\x5b\x80HPMR").ok_or("QEMU's DSDT: MDNR without the HPMR region")?;
+    let rest = blob.get(i + 6..).ok_or("QEMU's DSDT: truncated HPMR")?;
+    if rest.first() != Some(&0) {
+        return Err("QEMU's DSDT: HPMR is not in system memory");
+    }
+    let (base, used) = data_integer_len(&rest[1..]).ok_or("QEMU's DSDT: bad HPMR base")?;
+    let len = data_integer(&rest[1 + used..]).ok_or("QEMU's DSDT: bad HPMR length")?;
+    let base = u32::try_from(base).map_err(|_| "QEMU's DSDT: HPMR above 4 GiB")?;
+    if len < u64::from(BLOCK_LEN) {
+        return Err("QEMU's DSDT: HPMR shorter than the register block");
+    }
+    Ok(Some(MemHotplug {
+        block: Block::Mmio(base),
+        slots: slots as u32,
+    }))
 }
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// An AML integer data object (ZeroOp, OneOp, Byte/Word/DWord/QWordPrefix,
+/// ACPI 6.5 20.2.3).
+fn data_integer(b: &[u8]) -> Option<u64> {
+    data_integer_len(b).map(|(v, _)| v)
+}
+
+fn data_integer_len(b: &[u8]) -> Option<(u64, usize)> {
+    let n = match *b.first()? {
+        0x00 => return Some((0, 1)),
+        0x01 => return Some((1, 1)),
+        0x0a => 1,
+        0x0b => 2,
+        0x0c => 4,
+        0x0e => 8,
+        _ => return None,
+    };
+    let bytes = b.get(1..1 + n)?;
+    let mut v = 0u64;
+    for (k, &x) in bytes.iter().enumerate() {
+        v |= u64::from(x) << (8 * k);
+    }
+    Some((v, 1 + n))
+}
+
+/// The constant AML, built on the host (see `memhp_aml.rs`).
+const IDENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/memhp_ident.aml"));
+const METHODS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/memhp_methods.aml"));
+const SLOT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/memhp_slot.aml"));
+/// What the slot template carries for its slot number: BytePrefix 0xAA
+/// (memhp_aml::TEMPLATE_SLOT) and the name MPAA.
+const TEMPLATE_INT: [u8; 2] = [0x0a, 0xaa];
+const TEMPLATE_NAME: &[u8; 4] = b"MPAA";
 
 /// `\_SB.MHPC` with its slot devices, to place in `\_SB`.
 pub fn container(m: &MemHotplug) -> Result<Vec<u8>, Error> {
     if m.slots == 0 || m.slots > MAX_SLOTS {
         return Err(Error::Invalid("memory hotplug slot count out of range"));
     }
-    let mut body = Vec::new();
-    // Generic container (ACPI 6.5 9.10) owning the register block.
-    aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0A06")).to_aml_bytes(&mut body);
-    aml::Name::new("_UID".into(), &"Memory hotplug").to_aml_bytes(&mut body);
-    let len = BLOCK_LEN;
-    match m.block {
-        Block::Io(port) => {
-            let io = aml::IO::new(port, port, 1, len);
-            let crs = aml::ResourceTemplate::new(vec![&io]);
-            aml::Name::new("_CRS".into(), &crs).to_aml_bytes(&mut body);
-            aml::OpRegion::new(path("MHPR"), aml::OpRegionSpace::SystemIO, &port, &len)
-                .to_aml_bytes(&mut body);
+    let mut body = IDENT.to_vec();
+    // _CRS claims the block (ACPI 6.5 6.4.2.5 I/O port descriptor, 6.4.3.4
+    // 32-bit fixed memory range descriptor, 6.4.2.9 end tag), and the
+    // region over it (20.2.5.2 DefOpRegion: space 1 SystemIO, 0 SystemMemory).
+    let (desc, space, base): (Vec<u8>, u8, u64) = match m.block {
+        Block::Io(p) => {
+            let [lo, hi] = p.to_le_bytes();
+            (
+                vec![0x47, 0x01, lo, hi, lo, hi, 0x01, BLOCK_LEN],
+                1,
+                u64::from(p),
+            )
         }
-        Block::Mmio(base) => {
-            let mem = aml::Memory32Fixed::new(true, base, u32::from(len));
-            let crs = aml::ResourceTemplate::new(vec![&mem]);
-            aml::Name::new("_CRS".into(), &crs).to_aml_bytes(&mut body);
-            aml::OpRegion::new(path("MHPR"), aml::OpRegionSpace::SystemMemory, &base, &len)
-                .to_aml_bytes(&mut body);
+        Block::Mmio(a) => {
+            let mut d = vec![0x86, 0x09, 0x00, 0x01];
+            d.extend_from_slice(&a.to_le_bytes());
+            d.extend_from_slice(&u32::from(BLOCK_LEN).to_le_bytes());
+            (d, 0, u64::from(a))
         }
-    }
-    fields(&mut body);
-    aml::Mutex::new(path("MLCK"), 0).to_aml_bytes(&mut body);
-    for method in [mrst(), mcrs(), most(), mej0(), mtfy(m.slots), mscn(m.slots)] {
-        body.extend_from_slice(&method);
-    }
+    };
+    let mut buf = desc;
+    buf.extend_from_slice(&[0x79, 0x00]);
+    let mut crs = vec![0x08];
+    crs.extend_from_slice(b"_CRS");
+    let mut bufdata = Vec::new();
+    integer(buf.len() as u64, &mut bufdata);
+    bufdata.extend_from_slice(&buf);
+    package(&[0x11], &bufdata, &mut crs);
+    body.extend_from_slice(&crs);
+    body.extend_from_slice(&[0x5b, 0x80]);
+    body.extend_from_slice(b"MHPR");
+    body.push(space);
+    integer(base, &mut body);
+    integer(u64::from(BLOCK_LEN), &mut body);
+    // Name (MDNR, slots): MSCN's bound.
+    body.push(0x08);
+    body.extend_from_slice(b"MDNR");
+    integer(u64::from(m.slots), &mut body);
+    body.extend_from_slice(METHODS);
+    mtfy(m.slots, &mut body);
     for slot in 0..m.slots {
-        body.extend_from_slice(&raw_device(&slot_name(slot), slot_device(slot)));
+        body.extend_from_slice(&slot_device(slot));
     }
-    Ok(raw_device("MHPC", body))
+    let mut out = Vec::new();
+    let mut named = b"MHPC".to_vec();
+    named.extend_from_slice(&body);
+    package(&[0x5b, 0x82], &named, &mut out);
+    Ok(out)
 }
 
 /// The GPE/GED handler's call: deliver pending DIMM events.
@@ -115,196 +196,94 @@ pub fn scan_call() -> aml::MethodCall<'static> {
     aml::MethodCall::new("\\_SB_.MHPC.MSCN".into(), vec![])
 }
 
-fn slot_name(slot: u32) -> alloc::string::String {
-    alloc::format!("MP{slot:02X}")
-}
-
-fn fields(out: &mut Vec<u8>) {
-    use aml::FieldEntry::{Named, Reserved};
-    let dword = |entries| {
-        aml::Field::new(
-            path("MHPR"),
-            aml::FieldAccessType::DWord,
-            aml::FieldLockRule::NoLock,
-            aml::FieldUpdateRule::Preserve,
-            entries,
-        )
-    };
-    // Read side, then the write side over the same offsets.
-    dword(vec![
-        Named(*b"MRBL", 32),
-        Named(*b"MRBH", 32),
-        Named(*b"MRLL", 32),
-        Named(*b"MRLH", 32),
-        Named(*b"MPX_", 32),
-    ])
-    .to_aml_bytes(out);
-    dword(vec![
-        Named(*b"MSEL", 32),
-        Named(*b"MOEV", 32),
-        Named(*b"MOSC", 32),
-    ])
-    .to_aml_bytes(out);
-    // WriteAsZeros: setting one control bit must not set the others.
-    aml::Field::new(
-        path("MHPR"),
-        aml::FieldAccessType::Byte,
-        aml::FieldLockRule::NoLock,
-        aml::FieldUpdateRule::WriteAsZeroes,
-        vec![
-            Reserved(u32::from(STATUS) as usize * 8),
-            Named(*b"MES_", 1),
-            Named(*b"MINS", 1),
-            Named(*b"MRMV", 1),
-            Named(*b"MEJ_", 1),
-        ],
-    )
-    .to_aml_bytes(out);
-}
-
-/// A serialized method whose `body` runs under MLCK; `ret` is returned
-/// after the lock is released.
-fn locked(name: &str, args: u8, body: Vec<&dyn Aml>, ret: Option<&dyn Aml>) -> Vec<u8> {
-    let a = aml::Acquire::new(path("MLCK"), 0xffff);
-    let r = aml::Release::new(path("MLCK"));
-    let mut all: Vec<&dyn Aml> = vec![&a];
-    all.extend(body);
-    all.push(&r);
-    let ret = ret.map(aml::Return::new);
-    if let Some(ret) = &ret {
-        all.push(ret);
-    }
-    to_bytes(&aml::Method::new(name.into(), args, true, all))
-}
-
-/// MRST(slot): the DIMM device's _STA.
-fn mrst() -> Vec<u8> {
-    let [msel_, mes_] = ["MSEL", "MES_"].map(path);
-    let sel = aml::Store::new(&msel_, &aml::Arg(0));
-    let off = aml::Store::new(&aml::Local(0), &aml::ZERO);
-    let on = aml::Store::new(&aml::Local(0), &STA_ON);
-    let is_on = aml::Equal::new(&mes_, &aml::ONE);
-    let if_on = aml::If::new(&is_on, vec![&on]);
-    locked("MRST", 1, vec![&sel, &off, &if_on], Some(&aml::Local(0)))
-}
-
-/// MCRS(slot): the DIMM device's _CRS, a QWordMemory descriptor filled
-/// from the base and length registers (ACPI 6.5 6.4.3.5.1: minimum at byte
-/// 14, maximum at 22, length at 38).
-fn mcrs() -> Vec<u8> {
-    let [msel_, mina_, maxa_, lena_, mr64_, mrbh_, mrbl_, mrlh_, mrll_] = [
-        "MSEL", "MINA", "MAXA", "LENA", "MR64", "MRBH", "MRBL", "MRLH", "MRLL",
+/// The slot's NameSeg: MP and two hex digits.
+fn slot_name(slot: u32) -> [u8; 4] {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    [
+        b'M',
+        b'P',
+        HEX[(slot >> 4) as usize & 15],
+        HEX[slot as usize & 15],
     ]
-    .map(path);
-    let tmpl = aml::AddressSpace::<u64>::new_memory(
-        aml::AddressSpaceCacheable::Cacheable,
-        true,
-        0,
-        0,
-        None,
-    );
-    let rt = aml::ResourceTemplate::new(vec![&tmpl]);
-    let name = aml::Name::new("MR64".into(), &rt);
-    let min = aml::CreateQWordField::new(&mina_, &mr64_, &14u8);
-    let max = aml::CreateQWordField::new(&maxa_, &mr64_, &22u8);
-    let len = aml::CreateQWordField::new(&lena_, &mr64_, &38u8);
-    let sel = aml::Store::new(&msel_, &aml::Arg(0));
-    let hi = aml::ShiftLeft::new(&aml::Local(0), &mrbh_, &32u8);
-    let base = aml::Or::new(&mina_, &aml::Local(0), &mrbl_);
-    let lhi = aml::ShiftLeft::new(&aml::Local(1), &mrlh_, &32u8);
-    let length = aml::Or::new(&lena_, &aml::Local(1), &mrll_);
-    let end = aml::Add::new(&aml::Local(2), &mina_, &lena_);
-    let last = aml::Subtract::new(&maxa_, &aml::Local(2), &aml::ONE);
-    locked(
-        "MCRS",
-        1,
-        vec![
-            &name, &min, &max, &len, &sel, &hi, &base, &lhi, &length, &end, &last,
-        ],
-        Some(&mr64_),
-    )
 }
 
-/// MOST(slot, event, status): hand the OS's _OST result to QEMU.
-fn most() -> Vec<u8> {
-    let [msel_, moev_, mosc_] = ["MSEL", "MOEV", "MOSC"].map(path);
-    let sel = aml::Store::new(&msel_, &aml::Arg(0));
-    let ev = aml::Store::new(&moev_, &aml::Arg(1));
-    let st = aml::Store::new(&mosc_, &aml::Arg(2));
-    locked("MOST", 3, vec![&sel, &ev, &st], None)
-}
-
-/// MEJ0(slot): eject the DIMM (QEMU unplugs it).
-fn mej0() -> Vec<u8> {
-    let [msel_, mej_] = ["MSEL", "MEJ_"].map(path);
-    let sel = aml::Store::new(&msel_, &aml::Arg(0));
-    let ej = aml::Store::new(&mej_, &aml::ONE);
-    locked("MEJ0", 1, vec![&sel, &ej], None)
-}
-
-/// MTFY(slot, code): Notify the slot's device.
-fn mtfy(slots: u32) -> Vec<u8> {
-    let mut body = Vec::new();
-    for s in 0..slots {
-        let dev = path(&slot_name(s));
-        let notify = aml::Notify::new(&dev, &aml::Arg(1));
-        let is = aml::Equal::new(&aml::Arg(0), &s);
-        aml::If::new(&is, vec![&notify]).to_aml_bytes(&mut body);
-    }
-    let raw = Raw(body);
-    to_bytes(&aml::Method::new("MTFY".into(), 2, true, vec![&raw]))
-}
-
-/// MSCN(): for every slot with a pending event, notify its device (Device
-/// Check on insert, Eject Request on remove) and clear the event.
-fn mscn(slots: u32) -> Vec<u8> {
-    let [msel_, mins_, mrmv_] = ["MSEL", "MINS", "MRMV"].map(path);
-    let i = aml::Local(0);
-    let init = aml::Store::new(&i, &aml::ZERO);
-    let sel = aml::Store::new(&msel_, &i);
-    let ins = aml::Equal::new(&mins_, &aml::ONE);
-    let check = aml::MethodCall::new("MTFY".into(), vec![&i, &DEVICE_CHECK]);
-    let clear_ins = aml::Store::new(&mins_, &aml::ONE);
-    let on_ins = aml::If::new(&ins, vec![&check, &clear_ins]);
-    let rmv = aml::Equal::new(&mrmv_, &aml::ONE);
-    let eject = aml::MethodCall::new("MTFY".into(), vec![&i, &EJECT_REQUEST]);
-    let clear_rmv = aml::Store::new(&mrmv_, &aml::ONE);
-    let on_rmv = aml::If::new(&rmv, vec![&eject, &clear_rmv]);
-    let else_rmv = aml::Else::new(vec![&on_rmv]);
-    let next = aml::Add::new(&i, &i, &aml::ONE);
-    let more = aml::LessThan::new(&i, &slots);
-    let each = aml::While::new(&more, vec![&sel, &on_ins, &else_rmv, &next]);
-    locked("MSCN", 0, vec![&init, &each], None)
-}
-
-/// One DIMM slot: a memory device (ACPI 6.5 9.12, PNP0C80) whose methods
-/// ask the register block about its slot.
+/// The slot template with its number and name patched in.
 fn slot_device(slot: u32) -> Vec<u8> {
-    let mut d = Vec::new();
-    aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0C80")).to_aml_bytes(&mut d);
-    aml::Name::new("_UID".into(), &slot).to_aml_bytes(&mut d);
-    let call = |name: &str, args: Vec<&dyn Aml>| -> Vec<u8> {
-        let mut v = Vec::new();
-        let c = aml::MethodCall::new(name.into(), args);
-        aml::Return::new(&c).to_aml_bytes(&mut v);
-        v
-    };
-    let sta = Raw(call("MRST", vec![&slot]));
-    aml::Method::new("_STA".into(), 0, false, vec![&sta]).to_aml_bytes(&mut d);
-    let crs = Raw(call("MCRS", vec![&slot]));
-    aml::Method::new("_CRS".into(), 0, true, vec![&crs]).to_aml_bytes(&mut d);
-    let ost = aml::MethodCall::new("MOST".into(), vec![&slot, &aml::Arg(0), &aml::Arg(1)]);
-    aml::Method::new("_OST".into(), 3, false, vec![&ost]).to_aml_bytes(&mut d);
-    let ej = aml::MethodCall::new("MEJ0".into(), vec![&slot]);
-    aml::Method::new("_EJ0".into(), 1, false, vec![&ej]).to_aml_bytes(&mut d);
+    let mut d = SLOT.to_vec();
+    let mut i = 0;
+    while i + 2 <= d.len() {
+        if d.get(i..i + 4) == Some(TEMPLATE_NAME) {
+            d[i..i + 4].copy_from_slice(&slot_name(slot));
+            i += 4;
+        } else if d[i..i + 2] == TEMPLATE_INT {
+            d[i + 1] = slot as u8;
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
     d
 }
 
-struct Raw(Vec<u8>);
-impl Aml for Raw {
-    fn to_aml_bytes(&self, sink: &mut dyn acpi_tables::AmlSink) {
-        sink.vec(&self.0);
+/// MTFY(slot, code): `If (Arg0 == slot) { Notify (MPxx, Arg1) }` per slot
+/// (ACPI 6.5 20.2.5: IfOp, LEqualOp, NotifyOp, Arg0Op 0x68, Arg1Op 0x69).
+fn mtfy(slots: u32, out: &mut Vec<u8>) {
+    let mut body = b"MTFY".to_vec();
+    // MethodFlags: two arguments, serialized.
+    body.push(0x02 | 0x08);
+    for s in 0..slots {
+        let mut cond = vec![0x93, 0x68];
+        integer(u64::from(s), &mut cond);
+        cond.extend_from_slice(&[0x86]);
+        cond.extend_from_slice(&slot_name(s));
+        cond.push(0x69);
+        package(&[0xa0], &cond, &mut body);
     }
+    package(&[0x14], &body, out);
+}
+
+/// An integer data object in its shortest encoding (ACPI 6.5 20.2.3).
+fn integer(v: u64, out: &mut Vec<u8>) {
+    match v {
+        0 => out.push(0x00),
+        1 => out.push(0x01),
+        2..=0xff => out.extend_from_slice(&[0x0a, v as u8]),
+        0x100..=0xffff => {
+            out.push(0x0b);
+            out.extend_from_slice(&(v as u16).to_le_bytes());
+        }
+        0x1_0000..=0xffff_ffff => {
+            out.push(0x0c);
+            out.extend_from_slice(&(v as u32).to_le_bytes());
+        }
+        _ => {
+            out.push(0x0e);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+}
+
+/// `op`, a PkgLength covering itself and `body` (ACPI 6.5 20.2.4), `body`.
+fn package(op: &[u8], body: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(op);
+    let n = body.len();
+    // One byte holds up to 63; with k extra bytes the length has 4 + 8k bits.
+    let extra = match n + 1 {
+        0..=0x3f => 0,
+        _ if n + 2 <= 0xfff => 1,
+        _ if n + 3 <= 0xf_ffff => 2,
+        _ => 3,
+    };
+    let total = n + 1 + extra;
+    if extra == 0 {
+        out.push(total as u8);
+    } else {
+        out.push(((extra as u8) << 6) | (total & 0xf) as u8);
+        for k in 0..extra {
+            out.push((total >> (4 + 8 * k)) as u8);
+        }
+    }
+    out.extend_from_slice(body);
 }
 
 #[cfg(test)]
@@ -322,5 +301,68 @@ mod tests {
         // Malformed: neither answer, or slots without end.
         assert!(count_slots(0, |s| if s == 0 { 0xff } else { 0x5a }).is_err());
         assert!(count_slots(0, |_| 0xff).is_err());
+    }
+
+    #[test]
+    fn interface_from_qemus_tables() {
+        // As QEMU writes it: Name (MDNR, 0x02) ... OperationRegion (HPMR,
+        // SystemMemory, 0x09070000, 0x18).
+        let mut t = b"DSDT....junk\x08MDNR\x0a\x02more".to_vec();
+        t.extend_from_slice(b"\x5b\x80HPMR\x00\x0c\x00\x00\x07\x09\x0a\x18");
+        assert_eq!(
+            from_qemu_tables(&t),
+            Ok(Some(MemHotplug {
+                block: Block::Mmio(0x0907_0000),
+                slots: 2
+            }))
+        );
+        assert_eq!(from_qemu_tables(b"no hotplug here"), Ok(None));
+        assert_eq!(from_qemu_tables(b"\x08MDNR\x00"), Ok(None));
+        assert!(from_qemu_tables(b"\x08MDNR\x0a\x02").is_err(), "no region");
+        assert!(from_qemu_tables(b"\x08MDNR\xff").is_err(), "not an integer");
+        assert!(
+            from_qemu_tables(b"\x08MDNR\x0b\x00\x10").is_err(),
+            "4096 slots"
+        );
+        let mut io = b"\x08MDNR\x01".to_vec();
+        io.extend_from_slice(b"\x5b\x80HPMR\x01\x0b\x00\x0a\x0a\x18");
+        assert!(from_qemu_tables(&io).is_err(), "I/O space on virt");
+        let mut short = b"\x08MDNR\x01".to_vec();
+        short.extend_from_slice(b"\x5b\x80HPMR\x00\x0c\x00\x00\x07\x09\x0a\x08");
+        assert!(from_qemu_tables(&short).is_err(), "8-byte region");
+        assert!(
+            from_qemu_tables(b"\x08MDNR\x01\x5b\x80HPMR").is_err(),
+            "truncated"
+        );
+    }
+}
+
+#[cfg(test)]
+mod encoding {
+    use super::*;
+
+    #[test]
+    fn package_lengths() {
+        let mut v = Vec::new();
+        package(&[0x14], &[0u8; 10], &mut v);
+        assert_eq!(&v[..2], &[0x14, 11]);
+        let mut v = Vec::new();
+        package(&[0x14], &[0u8; 100], &mut v);
+        // 100 + 2 = 102 = 0x66: low nibble 6, then 0x06.
+        assert_eq!(&v[..3], &[0x14, 0x46, 0x06]);
+        let mut v = Vec::new();
+        package(&[0x14], &[0u8; 5000], &mut v);
+        // 5000 + 3 = 0x138b.
+        assert_eq!(&v[..4], &[0x14, 0x8b, 0x38, 0x01]);
+    }
+
+    #[test]
+    fn slot_template_is_patched_everywhere() {
+        let d = slot_device(0x1f);
+        assert!(!d.windows(4).any(|w| w == TEMPLATE_NAME));
+        assert!(!d.windows(2).any(|w| w == TEMPLATE_INT));
+        assert!(d.windows(4).any(|w| w == b"MP1F"));
+        // _UID and the four helper calls carry the slot.
+        assert_eq!(d.windows(2).filter(|w| *w == [0x0a, 0x1f]).count(), 5);
     }
 }

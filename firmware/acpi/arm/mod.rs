@@ -80,6 +80,8 @@ pub struct Virt {
     pub pcie: Option<ArmPcie>,
     /// Generic Event Device registers base and INTID.
     pub ged: Option<(u64, u32)>,
+    /// QEMU's memory hotplug interface (signalled through the GED).
+    pub mem_hotplug: Option<super::memhp::MemHotplug>,
     pub conduit: Conduit,
 }
 
@@ -108,7 +110,10 @@ const GTDT_TIMER_FLAGS: u32 = 1 << 2;
 const FW_CFG_LEN: u32 = 0x18;
 /// GED event selector register length (QEMU hw/acpi/generic_event_device.c).
 const GED_SEL_LEN: u32 = 4;
-/// GED event bit for a power-down request (QEMU ACPI_GED_PWR_DOWN_EVT).
+/// GED event bits (QEMU include/hw/acpi/generic_event_device.h):
+/// ACPI_GED_MEM_HOTPLUG_EVT and ACPI_GED_PWR_DOWN_EVT. Other bits QEMU may
+/// set are ignored.
+const GED_MEM_HOTPLUG: u32 = 0x1;
 const GED_PWR_DOWN: u32 = 0x2;
 /// PL011 / PL031 register windows (4 KiB each, Arm PrimeCell TRMs).
 const PRIMECELL_LEN: u32 = 0x1000;
@@ -371,8 +376,14 @@ fn dsdt(m: &Virt) -> Result<Vec<u8>, Error> {
     if let Some(p) = &m.pcie {
         sb.extend_from_slice(&pci0(p)?);
     }
+    if let Some(mh) = &m.mem_hotplug {
+        if m.ged.is_none() {
+            return Err(Error::Invalid("memory hotplug without a GED to signal it"));
+        }
+        sb.extend_from_slice(&super::memhp::container(mh)?);
+    }
     if let Some((base, irq)) = m.ged {
-        sb.extend_from_slice(&ged(base, irq));
+        sb.extend_from_slice(&ged(base, irq, m.mem_hotplug.is_some()));
         sb.extend_from_slice(&to_bytes(&aml::Device::new(
             "PWRB".into(),
             vec![
@@ -541,10 +552,11 @@ fn pci0(p: &ArmPcie) -> Result<Vec<u8>, Error> {
 }
 
 /// Generic Event Device (ACPI 6.5 5.6.9): its interrupt makes the OS call
-/// _EVT, which reads QEMU's event selector (cleared by the read) and turns
-/// a power-down request into a power button notification (0x80 = "button
-/// pressed", ACPI 6.5 4.8.3.1.1).
-fn ged(base: u64, irq: u32) -> Vec<u8> {
+/// _EVT, which reads QEMU's event selector once (the read clears it) and
+/// dispatches each bit it knows: a power-down request becomes a power
+/// button notification (0x80 = "button pressed", ACPI 6.5 4.8.3.1.1), a
+/// memory hotplug event the DIMM scan.
+fn ged(base: u64, irq: u32, mem_hotplug: bool) -> Vec<u8> {
     let int = aml::Interrupt::new(true, true, false, false, irq);
     let region = aml::OpRegion::new(
         "EREG".into(),
@@ -561,13 +573,21 @@ fn ged(base: u64, irq: u32) -> Vec<u8> {
     );
     let esel = aml::Path::new("ESEL");
     let read = aml::Store::new(&aml::Local(0), &esel);
-    let masked = aml::And::new(&aml::Local(1), &aml::Local(0), &GED_PWR_DOWN);
+    let pwr = aml::And::new(&aml::Local(1), &aml::Local(0), &GED_PWR_DOWN);
     let pressed: u8 = 0x80;
     let pwrb = aml::Path::new("PWRB");
     let notify = aml::Notify::new(&pwrb, &pressed);
     let is_pwr = aml::Equal::new(&aml::Local(1), &GED_PWR_DOWN);
     let if_pwr = aml::If::new(&is_pwr, vec![&notify]);
-    let evt = aml::Method::new("_EVT".into(), 1, true, vec![&read, &masked, &if_pwr]);
+    let mem = aml::And::new(&aml::Local(1), &aml::Local(0), &GED_MEM_HOTPLUG);
+    let scan = super::memhp::scan_call();
+    let is_mem = aml::Equal::new(&aml::Local(1), &GED_MEM_HOTPLUG);
+    let if_mem = aml::If::new(&is_mem, vec![&scan]);
+    let mut body: Vec<&dyn Aml> = vec![&read, &pwr, &if_pwr];
+    if mem_hotplug {
+        body.extend([&mem as &dyn Aml, &if_mem]);
+    }
+    let evt = aml::Method::new("_EVT".into(), 1, true, body);
     to_bytes(&aml::Device::new(
         "GED0".into(),
         vec![

@@ -55,6 +55,7 @@ fn virt(cpus: Vec<Vcpu>) -> Virt {
             prt,
         }),
         ged: Some((0x0908_0000, 41)),
+        mem_hotplug: None,
         conduit: Conduit::Hvc,
     }
 }
@@ -231,4 +232,38 @@ fn rejects_bad_input() {
         build(&m, &mut TableArea::new(&mut buf, 0)),
         Err(Error::Invalid(_))
     ));
+}
+
+#[test]
+fn memory_hotplug_through_the_ged() {
+    use crate::acpi::memhp::{Block, MemHotplug};
+    let mut m = virt(std::vec![cpu(0, 0, true)]);
+    m.mem_hotplug = Some(MemHotplug {
+        block: Block::Mmio(0x0907_0000),
+        slots: 2,
+    });
+    let (built, area) = build_all(&m);
+    let t = walk(&built, &area, BASE);
+    if let Some(dsl) = iasl_check(&t, "arm-memhp") {
+        assert_eq!(dsl.matches("PNP0C80").count(), 2);
+        assert!(
+            dsl.contains("Memory32Fixed (ReadWrite,\n                    0x09070000"),
+            "{dsl}"
+        );
+        assert!(
+            dsl.contains("\\_SB.MHPC.MSCN ()"),
+            "GED dispatches memory events"
+        );
+        assert!(
+            dsl.contains("Notify (PWRB, 0x80)"),
+            "and still the power button"
+        );
+    }
+    m.ged = None;
+    let mut buf = [0u8; 64 * 1024];
+    let mut area = crate::acpi::TableArea::new(&mut buf, BASE);
+    assert!(
+        build(&m, &mut area).is_err(),
+        "memory hotplug needs the GED"
+    );
 }

@@ -17,6 +17,7 @@ pub struct Input<'a> {
     pub conduit: Conduit,
     /// The EL2 virtual timer to describe (a VHE kernel at EL2 uses it).
     pub el2_vtimer: Option<u32>,
+    pub mem_hotplug: Option<hotstub::acpi::memhp::MemHotplug>,
 }
 
 /// Builds the tables into `buf` (at physical `phys`) and places the RSDP
@@ -81,6 +82,7 @@ pub fn build(m: &Input, buf: &mut [u8], phys: u64) -> Result<(u64, u64)> {
         virtio_mmio: p.virtio_mmio.clone(),
         pcie,
         ged: m.ged,
+        mem_hotplug: m.mem_hotplug,
         conduit: m.conduit,
     };
     let mut area = TableArea::new(buf, phys);

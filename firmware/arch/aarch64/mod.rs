@@ -253,10 +253,11 @@ impl pipeline::Arch for VirtBoot {
         &mut self,
         m: &mut Machine,
         cpus: &CpuModel,
-        _: &mut FwCfg<hw::FwCfgMmio>,
+        fw: &mut FwCfg<hw::FwCfgMmio>,
         files: &Directory,
     ) -> Result<u64> {
         let el = self.el;
+        let mem_hotplug = qemu_mem_hotplug(fw, files)?;
         // At EL1, and at EL2 with every vCPU enabled, Linux is entered at the
         // firmware's EL and calls QEMU's PSCI as the DT names it; with a policy
         // at EL2, and always at EL3, the firmware stays resident as the PSCI
@@ -287,6 +288,7 @@ impl pipeline::Arch for VirtBoot {
             ged: platform.qemu_acpi_ged(files.find("etc/acpi/tables").is_some()),
             conduit,
             el2_vtimer: exit.el2_vtimer(el2::features().vhe, platform.timer_el2_virt),
+            mem_hotplug,
         };
         // ACPI tables, then the RSDP right behind them.
         let acpi_base = layout::handoff_acpi();
@@ -528,6 +530,28 @@ fn cpu_model(
     cpulist::apply_policy(&mut model, text.as_deref())
         .map_err(|e| hotstub::err!("{}: {e}", cpulist::FW_CFG_FILE))?;
     Ok(model)
+}
+
+/// QEMU's memory hotplug interface, as its own ACPI tables (offered over
+/// fw_cfg) describe it: virt has no other description of it.
+fn qemu_mem_hotplug(
+    fw: &mut FwCfg<hw::FwCfgMmio>,
+    files: &Directory,
+) -> Result<Option<hotstub::acpi::memhp::MemHotplug>> {
+    // QEMU's tables for the largest virt (512 vCPUs) are well below this.
+    const MAX: u32 = 256 << 10;
+    let Some(file) = files.find("etc/acpi/tables") else {
+        return Ok(None);
+    };
+    if file.size > MAX {
+        hotstub::bail!(
+            "QEMU's ACPI tables ({} bytes) are too large to read for memory hotplug",
+            file.size
+        );
+    }
+    let mut blob = alloc::vec![0u8; file.size as usize];
+    fw.read_file(&file, &mut blob)?;
+    hotstub::acpi::memhp::from_qemu_tables(&blob).map_err(|e| hotstub::err!("{e}"))
 }
 
 fn read_cmdline(fw: &mut FwCfg<hw::FwCfgMmio>) -> Result<String> {
