@@ -62,6 +62,18 @@ impl CpuModel {
         CpuModel { cpus }
     }
 
+    /// arm virt: every possible vCPU in DT order (UID = index, hardware ID =
+    /// MPIDR affinity), all enabled; the VMM's policy is applied on top
+    /// (`cpulist::apply_policy`).
+    pub fn from_mpidrs(mpidrs: &[u64]) -> Self {
+        let cpus = mpidrs.iter().enumerate().map(|(i, &m)| Vcpu {
+            uid: i as u32,
+            hw_id: m & MPIDR_AFFINITY_MASK,
+            enabled: true,
+        });
+        CpuModel::new(cpus.collect())
+    }
+
     /// Like [`Self::new`] but rejects sets the tables could not describe
     /// unambiguously.
     pub fn validated(cpus: Vec<Vcpu>) -> Result<Self, CpuError> {
@@ -166,6 +178,14 @@ mod tests {
         assert!(m.set_enabled(1, true));
         assert!(!m.set_enabled(9, true));
         assert_eq!(m.enabled_count(), 3);
+    }
+
+    #[test]
+    fn from_mpidrs_in_dt_order() {
+        // Bits outside the affinity fields (31, U at 30) are dropped.
+        let m = CpuModel::from_mpidrs(&[0x8000_0000, 0x1, 0x1_4000_0000]);
+        let want = [cpu(0, 0, true), cpu(1, 1, true), cpu(2, 1 << 32, true)];
+        assert_eq!(m.as_slice(), want);
     }
 
     #[test]

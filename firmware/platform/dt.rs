@@ -663,13 +663,13 @@ pub fn blob_at(mem: &[u8]) -> Option<&[u8]> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use alloc::string::String;
 
     /// Builds a DT shaped like QEMU virt's (same nodes and cell layouts as
     /// QEMU 10.0's `dumpdtb` output, abridged).
-    fn virt_dt(gic_v3: bool, secure: bool) -> Vec<u8> {
+    pub(crate) fn virt_dt(gic_v3: bool, secure: bool) -> Vec<u8> {
         virt_dt_with(gic_v3, secure, true)
     }
 

@@ -93,4 +93,6 @@ pub mod power_state {
     pub const STATE_TYPE_POWERDOWN: u32 = 1 << 16;
     pub const POWER_LEVEL_MASK: u32 = 0x3 << 24;
     pub const RESERVED_MASK: u32 = !(STATE_ID_MASK | STATE_TYPE_POWERDOWN | POWER_LEVEL_MASK);
+    /// Core standby: StateType standby, PowerLevel 0 (core), StateID 0.
+    pub const CORE_STANDBY: u32 = 0;
 }

@@ -3,9 +3,9 @@
 //! The architecture code traps an HVC or SMC from the kernel (EL2: HVC and
 //! trapped SMC from EL1; EL3: SMC from EL2), takes the lock on the shared
 //! [`CpuStates`], calls [`handle`] with the caller's MPIDR and x0..x3, drops
-//! the lock, and then carries out the [`Outcome`]. Everything that needs the
-//! machine goes through that `Outcome` or through the [`Platform`] trait, so
-//! this module builds and is tested on the host.
+//! the lock, and then carries out the [`Outcome`] through the same
+//! [`Platform`]. Everything that needs the machine goes through that trait,
+//! so this module builds and is tested on the host.
 //!
 //! Register contract (DEN0028, SMCCC 1.1): only x0..x3 may change; the
 //! caller's x4..x30, SP_EL1/SP_EL2 and all FP/SIMD state must be preserved
@@ -15,9 +15,10 @@
 //! Decisions where the specifications leave a choice:
 //! - CPU_SUSPEND uses the original `power_state` format (PSCI_FEATURES
 //!   reports flags 0: original format, platform-coordinated mode only). The
-//!   one state offered is core standby, `power_state == 0`; the low-level
-//!   handler waits for an interrupt (WFI) and returns SUCCESS. A powerdown
-//!   request, a level above the core, a nonzero StateID or reserved bits are
+//!   states offered are [`Platform::standby_states`] (at EL2 and EL3 core
+//!   standby only, `power_state == 0`); [`Platform::cpu_standby`] waits for
+//!   an interrupt and the caller gets SUCCESS. Any other value (powerdown, a
+//!   level above the core, another StateID, reserved bits) is
 //!   INVALID_PARAMETERS: DEN0022 leaves the set of valid `power_state`
 //!   values to the implementation, and this one publishes no powerdown
 //!   state (no `_LPI` in ACPI), so a powerdown request is not a state it
@@ -38,8 +39,8 @@
 //! `spin::Mutex<CpuStates>` ([`SharedStates`]) and call [`handle`],
 //! [`CpuStates::started`] and [`CpuStates::stopped`] with that lock held.
 //! [`Platform::cpu_on`] runs under the lock, so it must not take the lock
-//! itself nor wait for another core. The [`Outcome`] actions (WFI, parking,
-//! SYSTEM_OFF) run after the lock is released.
+//! itself nor wait for another core. The [`Outcome`] actions (standby,
+//! parking, SYSTEM_OFF) run after the lock is released.
 //!
 //! Integration notes for the low-level handler:
 //! - Set-up: `CpuStates::new(&model, boot_mpidr)` from the same
@@ -50,16 +51,10 @@
 //!   ELR by 4 for trapped SMCs. SMCCC calls use immediate 0; a non-zero
 //!   HVC/SMC immediate (ESR ISS) should get NOT_SUPPORTED without calling
 //!   [`handle`].
-//! - The caller's MPIDR is what it reads from MPIDR_EL1 (at EL2: the value
-//!   in VMPIDR_EL2 given to that vCPU).
 //! - A secondary started by [`Platform::cpu_on`] arrives in the firmware,
 //!   calls [`CpuStates::started`] under the lock and enters the caller's
 //!   world at `Entry::entry` with x0 = `Entry::context_id`, MMU and caches
 //!   off, at the caller's EL (DEN0022, CPU_ON).
-//! - EL2: after [`Outcome::CpuOff`] the core calls [`CpuStates::stopped`]
-//!   and then the VMM's CPU_OFF. Between the two, a CPU_ON from another
-//!   core can reach the VMM before it has powered the core down and get
-//!   ALREADY_ON from it; `Platform::cpu_on` should retry that briefly.
 
 pub mod ids;
 
@@ -202,38 +197,27 @@ pub struct Policy {
 impl Policy {
     /// `ranges` as `(base, size)` pairs; empty ones are dropped.
     pub fn new(ranges: &[(u64, u64)]) -> Self {
-        Policy {
-            entry_ranges: ranges
-                .iter()
-                .filter(|&&(_, size)| size > 0)
-                .map(|&(base, size)| (base, base.saturating_add(size)))
-                .collect(),
-        }
+        Policy::excluding(ranges, &[])
     }
 
     /// The caller's memory: `ram` without the `reserved` ranges (the
     /// resident firmware), all as `(base, size)` pairs.
     pub fn excluding(ram: &[(u64, u64)], reserved: &[(u64, u64)]) -> Self {
-        let mut ranges: Vec<(u64, u64)> = ram
+        let mut entry_ranges: Vec<(u64, u64)> = ram
             .iter()
             .filter(|&&(_, size)| size > 0)
             .map(|&(base, size)| (base, base.saturating_add(size)))
             .collect();
         for &(rb, rs) in reserved {
             let (cut_start, cut_end) = (rb, rb.saturating_add(rs));
-            ranges = ranges
+            // What is left of each range below and above the cut.
+            entry_ranges = entry_ranges
                 .into_iter()
-                .flat_map(|(s, e)| {
-                    let below = (s, e.min(cut_start));
-                    let above = (s.max(cut_end), e);
-                    [below, above]
-                })
+                .flat_map(|(s, e)| [(s, e.min(cut_start)), (s.max(cut_end), e)])
                 .filter(|&(s, e)| s < e)
                 .collect();
         }
-        Policy {
-            entry_ranges: ranges,
-        }
+        Policy { entry_ranges }
     }
 
     /// An entry point is valid when it is 4-byte aligned (A64 instructions
@@ -250,15 +234,24 @@ impl Policy {
     }
 }
 
-/// Machine actions on another core, provided by the architecture code.
+/// The machine below the dispatcher (TF-A's `plat_psci_ops`), one per
+/// resident EL: [`handle`] asks it which power states exist and to start
+/// cores; the low-level handler carries out the [`Outcome`] with the rest.
 pub trait Platform {
-    /// Starts the core of vCPU `index` (MPIDR affinity `mpidr`) so that it
-    /// enters the firmware, which then calls [`CpuStates::started`] and
-    /// continues at the returned [`Entry`]. EL2: the VMM's CPU_ON through
-    /// SMC with the firmware's secondary entry; EL3: release the parked
-    /// core. On failure returns the PSCI status to give the caller (for
-    /// example INTERNAL_FAILURE); the state table is then left unchanged.
-    fn cpu_on(&mut self, index: usize, mpidr: u64) -> Result<(), i32>;
+    /// CPU_SUSPEND's valid `power_state` values, all standby states (the
+    /// core keeps its context); empty: CPU_SUSPEND is NOT_SUPPORTED.
+    fn standby_states(&self) -> &[u32];
+    /// Starts the core of vCPU `index` (MPIDR affinity `mpidr`) in the
+    /// firmware (EL2: the VMM's CPU_ON; EL3: release and wake the parked
+    /// core). On failure the PSCI status for the caller (for example
+    /// INTERNAL_FAILURE); the state table is then left unchanged.
+    fn cpu_on(&self, index: usize, mpidr: u64) -> Result<(), i32>;
+    /// Core standby in `power_state` until an interrupt wakes the core.
+    fn cpu_standby(&self, power_state: u32);
+    /// Parks (EL3) or powers off (EL2) the calling core, vCPU `index`.
+    fn cpu_off(&self, index: usize) -> !;
+    fn system_off(&self) -> !;
+    fn system_reset(&self) -> !;
 }
 
 /// What the low-level handler does after [`handle`], with the lock dropped.
@@ -266,13 +259,11 @@ pub trait Platform {
 pub enum Outcome {
     /// Write these to x0..x3 and return to the caller.
     Return([u64; 4]),
-    /// CPU_SUSPEND to standby: wait for an interrupt (WFI; a pending
-    /// interrupt ends it, masked or not), then write these to x0..x3 and
-    /// return to the caller.
+    /// CPU_SUSPEND to a standby state (x1): [`Platform::cpu_standby`], then
+    /// write these to x0..x3 and return to the caller.
     Standby([u64; 4]),
-    /// CPU_OFF accepted: the caller's core is [`Power::Stopping`]. Park it
-    /// (EL3) or power it off through the VMM (EL2) after calling
-    /// [`CpuStates::stopped`]; never return to the caller.
+    /// CPU_OFF accepted: the caller's core is [`Power::Stopping`]. Call
+    /// [`CpuStates::stopped`], then [`Platform::cpu_off`].
     CpuOff,
     /// SYSTEM_OFF: power the machine off; never returns.
     SystemOff,
@@ -281,14 +272,14 @@ pub enum Outcome {
 }
 
 /// Handles one SMCCC call: `regs` are the caller's x0..x3 (function ID in
-/// W0), `caller_mpidr` its MPIDR (the value of MPIDR_EL1 the caller sees;
-/// bits outside the affinity fields are ignored).
+/// W0), `caller_mpidr` its MPIDR (the value of MPIDR_EL1 the caller sees,
+/// at EL2 VMPIDR_EL2; bits outside the affinity fields are ignored).
 pub fn handle(
     states: &mut CpuStates,
     policy: &Policy,
     caller_mpidr: u64,
     regs: [u64; 4],
-    platform: &mut dyn Platform,
+    platform: &dyn Platform,
 ) -> Outcome {
     let fid = regs[0] as u32;
     // SMC32 calls pass 32-bit arguments in W1..W3 (DEN0028).
@@ -303,7 +294,7 @@ pub fn handle(
         ids::SMCCC_VERSION => ids::SMCCC_VERSION_1_1 as i32,
         ids::SMCCC_ARCH_FEATURES => arch_features(regs[1] as u32),
         ids::PSCI_VERSION => ids::PSCI_VERSION_1_1 as i32,
-        ids::PSCI_FEATURES => psci_features(regs[1] as u32),
+        ids::PSCI_FEATURES => psci_features(regs[1] as u32, !platform.standby_states().is_empty()),
         ids::CPU_ON_32 | ids::CPU_ON_64 => cpu_on(states, policy, arg(1), arg(2), arg(3), platform),
         ids::CPU_OFF => {
             let me = states.index_of(caller_mpidr & MPIDR_AFFINITY_MASK);
@@ -317,12 +308,13 @@ pub fn handle(
                 _ => ret::DENIED,
             }
         }
-        ids::CPU_SUSPEND_32 | ids::CPU_SUSPEND_64 => {
-            if arg(1) as u32 == STANDBY {
-                return Outcome::Standby(result(regs, ret::SUCCESS));
+        ids::CPU_SUSPEND_32 | ids::CPU_SUSPEND_64 => match platform.standby_states() {
+            [] => ret::NOT_SUPPORTED,
+            s if s.contains(&(arg(1) as u32)) => {
+                return Outcome::Standby(result(regs, ret::SUCCESS))
             }
-            ret::INVALID_PARAMETERS
-        }
+            _ => ret::INVALID_PARAMETERS,
+        },
         ids::AFFINITY_INFO_32 | ids::AFFINITY_INFO_64 => affinity_info(states, arg(1), arg(2)),
         ids::MIGRATE_INFO_TYPE => ids::MIGRATE_INFO_TYPE_NOT_PRESENT,
         ids::SYSTEM_OFF => return Outcome::SystemOff,
@@ -334,10 +326,6 @@ pub fn handle(
     };
     Outcome::Return(result(regs, status))
 }
-
-/// The one `power_state` accepted by CPU_SUSPEND: original format,
-/// StateType standby, PowerLevel 0 (core), StateID 0.
-const STANDBY: u32 = 0;
 
 /// x0 = `status` sign-extended, x1..x3 as the caller left them.
 fn result(regs: [u64; 4], status: i32) -> [u64; 4] {
@@ -357,13 +345,12 @@ fn arch_features(query: u32) -> i32 {
 }
 
 /// PSCI_FEATURES: 0 for every implemented function, the CPU_SUSPEND feature
-/// flags for CPU_SUSPEND (bit 1 clear: original power_state format; bit 0
-/// clear: no OS-initiated mode), NOT_SUPPORTED otherwise. SMCCC_VERSION is
-/// reported too: that is how a caller learns SMCCC 1.1 is there (DEN0022,
-/// PSCI_FEATURES; DEN0028).
-fn psci_features(query: u32) -> i32 {
+/// flags for CPU_SUSPEND when there is a state to `suspend` to,
+/// NOT_SUPPORTED otherwise. SMCCC_VERSION is reported too: that is how a
+/// caller learns SMCCC 1.1 is there (DEN0022, PSCI_FEATURES; DEN0028).
+fn psci_features(query: u32, suspend: bool) -> i32 {
     match query {
-        ids::CPU_SUSPEND_32 | ids::CPU_SUSPEND_64 => CPU_SUSPEND_FEATURES,
+        ids::CPU_SUSPEND_32 | ids::CPU_SUSPEND_64 if suspend => CPU_SUSPEND_FEATURES,
         ids::PSCI_VERSION
         | ids::CPU_OFF
         | ids::CPU_ON_32
@@ -389,7 +376,7 @@ fn cpu_on(
     target: u64,
     entry: u64,
     context_id: u64,
-    platform: &mut dyn Platform,
+    platform: &dyn Platform,
 ) -> i32 {
     let Some(index) = states.index_of(target) else {
         return ret::INVALID_PARAMETERS;

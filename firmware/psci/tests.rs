@@ -1,5 +1,6 @@
 use super::ids::*;
 use super::*;
+use core::cell::{Cell, RefCell};
 
 /// Four vCPUs with QEMU virt's MPIDRs (Aff0 = index, up to 8 per cluster;
 /// the cluster at Aff1), two of them enabled, like `-smp 4` with
@@ -23,19 +24,35 @@ const BOOT: u64 = 0x8000_0000; // MPIDR_EL1 of cpu0 with the RES1 bit 31
 
 #[derive(Default)]
 struct FakePlatform {
-    started: Vec<(usize, u64)>,
-    fail_with: Option<i32>,
+    started: RefCell<Vec<(usize, u64)>>,
+    fail_with: Cell<Option<i32>>,
+    /// CPU_SUSPEND states; by default core standby, as at EL2 and EL3.
+    standby: Option<&'static [u32]>,
 }
 
 impl Platform for FakePlatform {
-    fn cpu_on(&mut self, index: usize, mpidr: u64) -> Result<(), i32> {
-        match self.fail_with {
+    fn standby_states(&self) -> &[u32] {
+        self.standby.unwrap_or(&[power_state::CORE_STANDBY])
+    }
+    fn cpu_on(&self, index: usize, mpidr: u64) -> Result<(), i32> {
+        match self.fail_with.get() {
             Some(e) => Err(e),
             None => {
-                self.started.push((index, mpidr));
+                self.started.borrow_mut().push((index, mpidr));
                 Ok(())
             }
         }
+    }
+    // The low-level handler's part: `handle` never calls these.
+    fn cpu_standby(&self, _: u32) {}
+    fn cpu_off(&self, _: usize) -> ! {
+        unreachable!()
+    }
+    fn system_off(&self) -> ! {
+        unreachable!()
+    }
+    fn system_reset(&self) -> ! {
+        unreachable!()
     }
 }
 
@@ -55,13 +72,7 @@ impl Fixture {
     }
 
     fn call_from(&mut self, caller: u64, regs: [u64; 4]) -> Outcome {
-        handle(
-            &mut self.states,
-            &self.policy,
-            caller,
-            regs,
-            &mut self.platform,
-        )
+        handle(&mut self.states, &self.policy, caller, regs, &self.platform)
     }
 
     /// A call from the boot CPU that must return: checks that x1..x3 come
@@ -86,22 +97,22 @@ impl Fixture {
 /// Unused argument registers get noise, to show they are ignored and kept.
 const NOISE: u64 = 0xdead_beef_cafe_f00d;
 
+/// A call of `fid` without arguments, the argument registers zero or noise.
+fn call(fid: u32) -> [u64; 4] {
+    [fid as u64, 0, 0, 0]
+}
+fn noisy(fid: u32) -> [u64; 4] {
+    [fid as u64, NOISE, NOISE, NOISE]
+}
+
 #[test]
 fn versions() {
     let mut f = Fixture::new();
-    assert_eq!(
-        f.status([PSCI_VERSION as u64, NOISE, NOISE, NOISE]),
-        0x10001
-    );
-    assert_eq!(
-        f.status([SMCCC_VERSION as u64, NOISE, NOISE, NOISE]),
-        0x10001
-    );
+    assert_eq!(f.status(noisy(PSCI_VERSION)), 0x10001);
+    assert_eq!(f.status(noisy(SMCCC_VERSION)), 0x10001);
     // W0 is the function ID: upper bits of X0 are ignored.
-    assert_eq!(
-        f.status([0xffff_ffff_0000_0000 | PSCI_VERSION as u64, 0, 0, 0]),
-        0x10001
-    );
+    let x0 = 0xffff_ffff_0000_0000 | PSCI_VERSION as u64;
+    assert_eq!(f.status([x0, 0, 0, 0]), 0x10001);
 }
 
 #[test]
@@ -151,15 +162,8 @@ fn psci_features_of_every_function() {
         assert_eq!(features(fid), ret::NOT_SUPPORTED, "{fid:#x}");
     }
     // The queried ID is W1: upper bits of X1 are ignored.
-    assert_eq!(
-        f.status([
-            PSCI_FEATURES as u64,
-            0x1234_5678_0000_0000 | CPU_OFF as u64,
-            0,
-            0
-        ]),
-        ret::SUCCESS
-    );
+    let query = 0x1234_5678_0000_0000 | CPU_OFF as u64;
+    assert_eq!(f.status([PSCI_FEATURES as u64, query, 0, 0]), ret::SUCCESS);
 }
 
 #[test]
@@ -184,10 +188,10 @@ fn smccc_arch_features() {
 fn unknown_functions() {
     let mut f = Fixture::new();
     for fid in [
-        0x8400_0100u64, // PSCI range, unassigned
-        MIGRATE_32 as u64,
-        MIGRATE_INFO_UP_CPU_64 as u64,
-        SYSTEM_SUSPEND_64 as u64,
+        0x8400_0100, // PSCI range, unassigned
+        MIGRATE_32,
+        MIGRATE_INFO_UP_CPU_64,
+        SYSTEM_SUSPEND_64,
         0x0400_0000, // yielding call
         0xC200_0000, // SiP service
         0x8600_0000, // vendor hypervisor service (KVM's UID query)
@@ -195,36 +199,23 @@ fn unknown_functions() {
         0xC400_0000, // PSCI_VERSION has no SMC64 form
         0x8001_0000, // Arm architecture range, bits 23:16 set
     ] {
-        assert_eq!(
-            f.status([fid, NOISE, NOISE, NOISE]),
-            ret::NOT_SUPPORTED,
-            "{fid:#x}"
-        );
+        assert_eq!(f.status(noisy(fid)), ret::NOT_SUPPORTED, "{fid:#x}");
     }
 }
 
 #[test]
 fn migrate_info_type() {
     let mut f = Fixture::new();
-    assert_eq!(f.status([MIGRATE_INFO_TYPE as u64, NOISE, NOISE, NOISE]), 2);
+    assert_eq!(f.status(noisy(MIGRATE_INFO_TYPE)), 2);
 }
 
 #[test]
 fn system_off_and_reset() {
     let mut f = Fixture::new();
-    assert_eq!(
-        f.call_from(BOOT, [SYSTEM_OFF as u64, 0, 0, 0]),
-        Outcome::SystemOff
-    );
-    assert_eq!(
-        f.call_from(BOOT, [SYSTEM_RESET as u64, 0, 0, 0]),
-        Outcome::SystemReset
-    );
+    assert_eq!(f.call_from(BOOT, call(SYSTEM_OFF)), Outcome::SystemOff);
+    assert_eq!(f.call_from(BOOT, call(SYSTEM_RESET)), Outcome::SystemReset);
     // From a secondary as well: the caller does not matter.
-    assert_eq!(
-        f.call_from(0x2, [SYSTEM_OFF as u64, 0, 0, 0]),
-        Outcome::SystemOff
-    );
+    assert_eq!(f.call_from(0x2, call(SYSTEM_OFF)), Outcome::SystemOff);
 }
 
 fn affinity(f: &mut Fixture, fid: u32, mpidr: u64) -> i32 {
@@ -265,6 +256,12 @@ fn cpu_on(f: &mut Fixture, fid: u32, mpidr: u64, entry: u64, ctx: u64) -> i32 {
     f.status([fid as u64, mpidr, entry, ctx])
 }
 
+/// Where a core CPU_ON started at ENTRY with `context_id` must enter.
+fn at_entry(context_id: u64) -> Option<Entry> {
+    let entry = ENTRY;
+    Some(Entry { entry, context_id })
+}
+
 #[test]
 fn cpu_on_errors() {
     let mut f = Fixture::new();
@@ -298,7 +295,7 @@ fn cpu_on_errors() {
         cpu_on(&mut f, CPU_ON_64, 1, 0x1_0000_0000 | ENTRY, 0),
         ret::INVALID_ADDRESS
     );
-    assert!(f.platform.started.is_empty());
+    assert!(f.platform.started.borrow().is_empty());
     assert_eq!(f.states.power(1), Some(Power::Off));
 }
 
@@ -308,28 +305,19 @@ fn cpu_on_off_cycles() {
     for round in 0..10u64 {
         let ctx = 0x1234_0000_0000 + round;
         assert_eq!(cpu_on(&mut f, CPU_ON_64, 1, ENTRY, ctx), ret::SUCCESS);
-        assert_eq!(f.platform.started.last(), Some(&(1, 1)));
+        assert_eq!(f.platform.started.borrow().last(), Some(&(1, 1)));
         assert_eq!(f.states.power(1), Some(Power::OnPending));
         assert_eq!(affinity(&mut f, AFFINITY_INFO_64, 1), affinity::ON_PENDING);
         assert_eq!(cpu_on(&mut f, CPU_ON_64, 1, ENTRY, ctx), ret::ON_PENDING);
 
         // The core arrives in the firmware and learns where to go.
-        assert_eq!(
-            f.states.started(1),
-            Some(Entry {
-                entry: ENTRY,
-                context_id: ctx
-            })
-        );
+        assert_eq!(f.states.started(1), at_entry(ctx));
         assert_eq!(f.states.started(1), None, "only once");
         assert_eq!(affinity(&mut f, AFFINITY_INFO_64, 1), affinity::ON);
         assert_eq!(cpu_on(&mut f, CPU_ON_64, 1, ENTRY, ctx), ret::ALREADY_ON);
 
         // It turns itself off: ON until the low-level code reports it stopped.
-        assert_eq!(
-            f.call_from(0x8000_0001, [CPU_OFF as u64, 0, 0, 0]),
-            Outcome::CpuOff
-        );
+        assert_eq!(f.call_from(0x8000_0001, call(CPU_OFF)), Outcome::CpuOff);
         assert_eq!(f.states.power(1), Some(Power::Stopping));
         assert_eq!(affinity(&mut f, AFFINITY_INFO_64, 1), affinity::ON);
         assert_eq!(cpu_on(&mut f, CPU_ON_64, 1, ENTRY, ctx), ret::ALREADY_ON);
@@ -337,7 +325,7 @@ fn cpu_on_off_cycles() {
         assert!(!f.states.stopped(1));
         assert_eq!(affinity(&mut f, AFFINITY_INFO_64, 1), affinity::OFF);
     }
-    assert_eq!(f.platform.started.len(), 10);
+    assert_eq!(f.platform.started.borrow().len(), 10);
 }
 
 #[test]
@@ -353,26 +341,20 @@ fn cpu_on_32_truncates_arguments() {
         ),
         ret::SUCCESS
     );
-    assert_eq!(
-        f.states.started(1),
-        Some(Entry {
-            entry: ENTRY,
-            context_id: 0x8765_4321
-        })
-    );
+    assert_eq!(f.states.started(1), at_entry(0x8765_4321));
 }
 
 #[test]
 fn cpu_on_platform_failure_leaves_state() {
     let mut f = Fixture::new();
-    f.platform.fail_with = Some(ret::INTERNAL_FAILURE);
+    f.platform.fail_with.set(Some(ret::INTERNAL_FAILURE));
     assert_eq!(
         cpu_on(&mut f, CPU_ON_64, 1, ENTRY, 0),
         ret::INTERNAL_FAILURE
     );
     assert_eq!(f.states.power(1), Some(Power::Off));
     assert_eq!(f.states.started(1), None);
-    f.platform.fail_with = None;
+    f.platform.fail_with.set(None);
     assert_eq!(cpu_on(&mut f, CPU_ON_64, 1, ENTRY, 0), ret::SUCCESS);
 }
 
@@ -380,19 +362,12 @@ fn cpu_on_platform_failure_leaves_state() {
 fn cpu_off_denied() {
     let mut f = Fixture::new();
     // A caller the model does not know, or one that is not on.
-    assert_eq!(f.status_from(0x3, [CPU_OFF as u64, 0, 0, 0]), ret::DENIED);
-    assert_eq!(f.status_from(0x1, [CPU_OFF as u64, 0, 0, 0]), ret::DENIED);
+    assert_eq!(f.status_from(0x3, call(CPU_OFF)), ret::DENIED);
+    assert_eq!(f.status_from(0x1, call(CPU_OFF)), ret::DENIED);
     assert_eq!(f.states.power(1), Some(Power::Off));
     // The boot CPU may turn itself off once another one runs.
-    assert_eq!(
-        f.call_from(BOOT, [CPU_OFF as u64, 0, 0, 0]),
-        Outcome::CpuOff
-    );
-    assert_eq!(
-        f.status([CPU_OFF as u64, 0, 0, 0]),
-        ret::DENIED,
-        "already stopping"
-    );
+    assert_eq!(f.call_from(BOOT, call(CPU_OFF)), Outcome::CpuOff);
+    assert_eq!(f.status(call(CPU_OFF)), ret::DENIED, "already stopping");
 }
 
 #[test]
@@ -430,6 +405,26 @@ fn cpu_suspend() {
         Outcome::Standby([0, 0xffff_ffff_0000_0000, 0, 0])
     );
     assert_eq!(f.states.power(0), Some(Power::On));
+}
+
+#[test]
+fn suspend_states_are_the_platforms() {
+    let mut f = Fixture::new();
+    for fid in [CPU_SUSPEND_32 as u64, CPU_SUSPEND_64 as u64] {
+        // Two standby StateIDs: both accepted, a third one is not.
+        f.platform.standby = Some(&[0, 2]);
+        assert_eq!(
+            f.call_from(BOOT, [fid, 2, 0, 0]),
+            Outcome::Standby([0, 2, 0, 0])
+        );
+        assert_eq!(f.status([fid, 1, 0, 0]), ret::INVALID_PARAMETERS);
+        let features = [PSCI_FEATURES as u64, fid, 0, 0];
+        assert_eq!(f.status(features), CPU_SUSPEND_FEATURES);
+        // None at all: CPU_SUSPEND is not there, and PSCI_FEATURES says so.
+        f.platform.standby = Some(&[]);
+        assert_eq!(f.status([fid, 0, 0, 0]), ret::NOT_SUPPORTED);
+        assert_eq!(f.status(features), ret::NOT_SUPPORTED);
+    }
 }
 
 #[test]
@@ -492,13 +487,12 @@ fn policy_ranges() {
 fn shared_behind_a_spin_mutex() {
     let shared: SharedStates = spin::Mutex::new(CpuStates::new(&model(), 0).unwrap());
     let policy = Policy::new(&[RAM]);
-    let mut platform = FakePlatform::default();
     let outcome = handle(
         &mut shared.lock(),
         &policy,
         0,
         [CPU_ON_64 as u64, 1, ENTRY, 7],
-        &mut platform,
+        &FakePlatform::default(),
     );
     assert_eq!(outcome, Outcome::Return([0, 1, ENTRY, 7]));
     assert_eq!(shared.lock().started(1).map(|e| e.context_id), Some(7));

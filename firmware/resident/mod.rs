@@ -1,5 +1,15 @@
-//! The aarch64 firmware that stays below Linux at EL2 or EL3: the register
-//! arithmetic of its set-up and the stage-2 tables that guard its memory.
+//! The aarch64 firmware that stays below Linux at EL2 or EL3: how it hands
+//! the machine over, the register arithmetic of its set-up and the stage-2
+//! tables that guard its memory.
 
+pub mod handoff;
 pub mod regs;
 pub mod stage2;
+
+/// Granule and block sizes of the 4 KiB-granule translation regimes, and
+/// QEMU virt's flash (two 64 MiB banks at 0, hw/arm/virt.c `base_memmap`
+/// VIRT_FLASH), which holds the firmware's code and constants.
+pub const PAGE: u64 = 4 << 10;
+pub const MIB2: u64 = 2 << 20;
+pub const GIB: u64 = 1 << 30;
+pub const FLASH: (u64, u64) = (0, 128 << 20);

@@ -9,6 +9,8 @@
 //! D8.3 (translation table descriptors); GICv3 (IHI 0069) 12.2 for
 //! ICC_SGI0R_EL1.
 
+use super::{FLASH, GIB, MIB2, PAGE};
+
 /// The ID registers the decisions depend on, as read on the CPU.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IdRegs {
@@ -211,60 +213,6 @@ impl Features {
     }
 }
 
-/// How the firmware hands the machine to Linux, from the EL it runs at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Handoff {
-    /// At EL1 (or at EL2 with nothing to enforce): Linux is entered at the
-    /// firmware's EL and calls the VMM's PSCI; the firmware is gone.
-    Direct { el: u8 },
-    /// At EL2 with a vCPU policy: the firmware stays at EL2 as the PSCI
-    /// (HVC) and stage-2 guard; Linux runs at EL1.
-    ResidentEl2,
-    /// At EL3: the firmware is the only PSCI (SMC), in secure RAM; Linux
-    /// runs at EL2.
-    ResidentEl3,
-}
-
-impl Handoff {
-    /// EL2 belongs to Linux unless a policy must be enforced there: with
-    /// every possible vCPU enabled the VMM's own PSCI already gives the
-    /// right answers, and Linux at EL2 can run KVM. At EL3 the firmware
-    /// must stay (nothing else implements PSCI there).
-    pub fn decide(el: u8, all_enabled: bool) -> Handoff {
-        match el {
-            3 => Handoff::ResidentEl3,
-            2 if !all_enabled => Handoff::ResidentEl2,
-            2 => Handoff::Direct { el: 2 },
-            _ => Handoff::Direct { el: 1 },
-        }
-    }
-
-    /// The EL Linux's entry point runs at.
-    pub fn linux_el(self) -> u8 {
-        match self {
-            Handoff::Direct { el } => el,
-            Handoff::ResidentEl2 => 1,
-            Handoff::ResidentEl3 => 2,
-        }
-    }
-
-    /// Whether the firmware's RAM stays in use after Linux starts.
-    pub fn resident(self) -> bool {
-        !matches!(self, Handoff::Direct { .. })
-    }
-
-    /// The INTID to describe as the GTDT's virtual EL2 timer: a kernel at
-    /// EL2 on a CPU with FEAT_VHE runs in VHE mode and uses that timer
-    /// itself (Linux `arch_timer_acpi_init` demands it then). `dt` is what
-    /// the DT's timer node lists; QEMU virt wires the timer to PPI 12,
-    /// INTID 28 (hw/arm/virt.h ARCH_TIMER_NS_EL2_VIRT_IRQ), also where its
-    /// DT omits it.
-    pub fn el2_vtimer(self, vhe: bool, dt: Option<u32>) -> Option<u32> {
-        const QEMU_VIRT_EL2_VTIMER: u32 = 28;
-        (self.linux_el() == 2 && vhe).then_some(dt.unwrap_or(QEMU_VIRT_EL2_VTIMER))
-    }
-}
-
 /// PSTATE for entering EL1h (M = 0b0101) or EL2h (0b1001) with D, A, I,
 /// F masked (bits 9:6).
 pub const SPSR_EL1H_MASKED: u64 = 0x3c5;
@@ -362,12 +310,6 @@ pub fn sgi0r(intid: u32, target: Option<u64>) -> u64 {
     }
 }
 
-const GIB: u64 = 1 << 30;
-const MIB2: u64 = 2 << 20;
-const PAGE: u64 = 4 << 10;
-/// QEMU virt flash: two 64 MiB banks at 0 (hw/arm/virt.c `base_memmap`).
-pub const FLASH_END: u64 = 128 << 20;
-
 /// Stage-1 descriptor bits (Arm ARM D8.3): table/page (0b11), block
 /// (0b01), AttrIndx (4:2) 0 = Normal write-back, 1 = Device (the MAIR the
 /// firmware's boot map set up, mmu.rs), SH inner (9:8), AF (10), AP[1] (6,
@@ -412,7 +354,7 @@ pub fn el3_map(
     let in_secure = |a: u64| secure.0 < a + MIB2 && a < secure.0 + secure.1;
     for i in 0..512u64 {
         let a = i * MIB2;
-        let attr = if a < FLASH_END || in_secure(a) {
+        let attr = if a < FLASH.1 || in_secure(a) {
             S1_NORMAL
         } else {
             S1_DEVICE
@@ -441,37 +383,6 @@ pub fn el3_map(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn handoff_keeps_el2_for_linux_without_policy() {
-        assert_eq!(Handoff::decide(1, true), Handoff::Direct { el: 1 });
-        assert_eq!(Handoff::decide(1, false), Handoff::Direct { el: 1 });
-        assert_eq!(Handoff::decide(2, true), Handoff::Direct { el: 2 });
-        assert_eq!(Handoff::decide(2, false), Handoff::ResidentEl2);
-        assert_eq!(Handoff::decide(3, true), Handoff::ResidentEl3);
-        assert_eq!(Handoff::decide(3, false), Handoff::ResidentEl3);
-        assert_eq!(Handoff::decide(2, true).linux_el(), 2);
-        assert_eq!(Handoff::ResidentEl2.linux_el(), 1);
-        assert_eq!(Handoff::ResidentEl3.linux_el(), 2);
-        assert!(!Handoff::decide(2, true).resident());
-        assert!(Handoff::ResidentEl2.resident());
-    }
-
-    #[test]
-    fn el2_vtimer_only_for_vhe_kernels_at_el2() {
-        assert_eq!(Handoff::ResidentEl3.el2_vtimer(true, None), Some(28));
-        assert_eq!(Handoff::ResidentEl3.el2_vtimer(true, Some(31)), Some(31));
-        assert_eq!(Handoff::ResidentEl3.el2_vtimer(false, Some(28)), None);
-        assert_eq!(Handoff::ResidentEl2.el2_vtimer(true, Some(28)), None);
-        assert_eq!(Handoff::Direct { el: 2 }.el2_vtimer(true, None), Some(28));
-        assert_eq!(Handoff::Direct { el: 1 }.el2_vtimer(true, None), None);
-        let id = IdRegs {
-            mmfr1: 1 << 8,
-            ..IdRegs::default()
-        };
-        assert!(Features::from_id(&id).vhe);
-        assert!(!Features::from_id(&IdRegs::default()).vhe);
-    }
 
     /// QEMU 10.0 `-cpu max` ID register values that matter here (as the
     /// fields read on it: SVE, SME2 with FA64, pauth, CSV2 2, GICv3

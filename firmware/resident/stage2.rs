@@ -7,15 +7,13 @@
 //! Architecture": 4 KiB granule, 40-bit IPA, lookup starting at level 1 with
 //! two concatenated level-1 tables (D8.2.5, VTCR_EL2.SL0 = 1).
 
+use super::{GIB, MIB2, PAGE};
 use core::fmt;
 
 /// IPA size: 1 TiB covers QEMU virt's RAM and its high PCIe windows at
 /// 256 GiB and 512 GiB (hw/arm/virt.c "extended memory map").
 pub const IPA_BITS: u32 = 40;
 const L1_ENTRIES: usize = 1 << (IPA_BITS - 30);
-const GIB: u64 = 1 << 30;
-const MIB2: u64 = 2 << 20;
-const PAGE: u64 = 4 << 10;
 
 /// Entries of one translation table.
 pub type Table = [u64; 512];

@@ -2,11 +2,8 @@
 //! the firmware, which answers its PSCI calls (HVC, and SMC trapped by
 //! HCR_EL2.TSC) and hides its own memory with stage-2 translation.
 //!
-//! QEMU offers its PSCI to EL2 by SMC (hw/arm/virt.c: the conduit is SMC
-//! when EL2 exists and EL3 does not) and starts the secondaries at the
-//! caller's EL, so CPU_ON of an allowed vCPU is forwarded there with the
-//! firmware's own EL2 entry, which sets that CPU's EL2 state and only then
-//! enters the kernel at EL1.
+//! This file sets EL2 up, enters the kernel and handles its traps; PSCI
+//! calls that need the machine are relayed to QEMU (`el2/relay.rs`).
 //!
 //! Register fields: Arm ARM (DDI 0487) D23/D24 (the EL2 system registers),
 //! exception syndromes D24.2.52 ESR_ELx. The set of EL2 controls Linux
@@ -14,24 +11,24 @@
 //! `init_el2_state` sets when Linux boots at EL2 (arch/arm64/include/asm/
 //! el2_setup.h); each is gated on its ID register field here.
 
+mod relay;
+
+use alloc::{string::ToString, vec::Vec};
 use core::arch::{asm, global_asm};
 use core::cell::UnsafeCell;
 
 use hotstub::platform::cpus::CpuModel;
 use hotstub::platform::dt::Platform;
 use hotstub::println;
-use hotstub::psci::ids::{self, ret};
+use hotstub::psci::Platform as _;
 use hotstub::resident::regs::{external_abort, Features, IdRegs, SPSR_EL1H_MASKED};
 use hotstub::resident::regs::{EC_DABT_LOWER, EC_HVC64, EC_IABT_LOWER, EC_SMC64};
 use hotstub::resident::stage2::{self, Table};
+use hotstub::resident::FLASH;
 
 use super::hw;
-use super::resident::{self, Frame, Machine, STACK_SIZE};
-use hotstub::psci::Conduit;
-
-/// QEMU virt flash: two 64 MiB banks at 0 (hw/arm/virt.c `base_memmap`
-/// VIRT_FLASH). The firmware's code and constants live there.
-const FLASH: (u64, u64) = (0, 128 << 20);
+use super::resident::{self, Frame, STACK_SIZE};
+use relay::El2;
 
 /// Tables for stage 2: two concatenated level-1 tables plus splits for the
 /// holes (flash: one level-2 table; the firmware's RAM: one level-2 and
@@ -224,56 +221,9 @@ fn eret_el1(entry: u64, x0: u64, stack_top: u64) -> ! {
     }
 }
 
-struct El2;
-
-/// PSCI function IDs the firmware sends on to QEMU (DEN0022D table 5.1).
-const FWD_CPU_ON: u32 = ids::CPU_ON_64;
-
-impl Machine for El2 {
-    fn cpu_on(&self, index: usize, mpidr: u64) -> Result<(), i32> {
-        let entry = res_el2_secondary as *const () as u64;
-        // A core that just passed CPU_OFF may not have reached QEMU's
-        // power-down yet, and QEMU then answers ALREADY_ON: retry for up to
-        // 100 ms of counter time. The window is one trap and one SMC on the
-        // other core, but under TCG that vCPU's host thread may be
-        // descheduled for a while on a loaded host; the PSCI lock is held
-        // only in this rare race. The result goes back to the
-        // caller; the firmware does not print while Linux owns the console.
-        let (start, freq) = hw::counter();
-        let limit = freq / 10;
-        loop {
-            match hw::smccc(Conduit::Smc, FWD_CPU_ON, mpidr, entry, index as u64) as i32 {
-                ret::SUCCESS => return Ok(()),
-                ret::ALREADY_ON if hw::counter().0.wrapping_sub(start) < limit => {
-                    core::hint::spin_loop()
-                }
-                _ => break,
-            }
-        }
-        Err(ret::INTERNAL_FAILURE)
-    }
-
-    fn cpu_off(&self, _index: usize) -> ! {
-        hw::smccc(Conduit::Smc, ids::CPU_OFF, 0, 0, 0);
-        super::fatal("QEMU's PSCI CPU_OFF returned")
-    }
-
-    fn system_off(&self) -> ! {
-        hw::smccc(Conduit::Smc, ids::SYSTEM_OFF, 0, 0, 0);
-        hw::halt()
-    }
-
-    fn system_reset(&self) -> ! {
-        hw::smccc(Conduit::Smc, ids::SYSTEM_RESET, 0, 0, 0);
-        hw::halt()
-    }
-}
-
-static MACHINE: El2 = El2;
-
 /// Stays resident at EL2 and enters the kernel at EL1 on the boot CPU.
 /// `fw_resident` is the firmware's RAM that must stay hidden from the
-/// kernel, `enabled` the vCPU policy in DT order.
+/// kernel; `model` carries the vCPU policy.
 pub fn enter(
     platform: &Platform,
     model: &CpuModel,
@@ -282,10 +232,9 @@ pub fn enter(
     dt: u64,
 ) -> Result<super::Never, alloc::string::String> {
     let (rs, re) = fw_resident;
-    resident::init(model, &platform.memory, &[(rs, re - rs)], &MACHINE)?;
+    resident::init(model, &platform.memory, &[(rs, re - rs)], &El2)?;
 
-    let ram: alloc::vec::Vec<(u64, u64)> =
-        platform.memory.iter().map(|&(b, s)| (b, b + s)).collect();
+    let ram: Vec<(u64, u64)> = platform.memory.iter().map(|&(b, s)| (b, b + s)).collect();
     let phys = S2.0.get() as u64;
     // SAFETY: the tables are only ever written here, on the boot CPU,
     // before any CPU uses stage 2.
@@ -304,33 +253,24 @@ pub fn enter(
         b.stacks = resident::stack_top(0) - STACK_SIZE as u64;
         b.count = model.len() as u64;
     }
-    super::mmu::clean_to_poc(
-        BOOT.0.get() as u64,
-        core::mem::size_of::<SecondaryBoot>() as u64,
-    );
+    super::mmu::clean_to_poc(BOOT.0.get() as u64, size_of::<SecondaryBoot>() as u64);
 
     init_cpu(cfg.vttbr);
     println!("hotstub: resident at EL2, kernel at EL1");
     eret_el1(entry, dt, resident::stack_top(boot_index))
 }
 
-use alloc::string::ToString;
-
 /// A secondary started by the forwarded CPU_ON, on its handler stack with
 /// the EL2 MMU on.
 #[no_mangle]
 extern "C" fn hotstub_el2_secondary(index: u64) -> ! {
     let index = index as usize;
-    match resident::secondary_started(index) {
-        Some(e) => {
-            init_cpu(VTTBR.load(core::sync::atomic::Ordering::Relaxed));
-            eret_el1(e.entry, e.context_id, resident::stack_top(index))
-        }
-        None => {
-            println!("hotstub: vCPU {index} started without a pending CPU_ON; powering it off");
-            MACHINE.cpu_off(index)
-        }
-    }
+    let Some(e) = resident::secondary_started(index) else {
+        println!("hotstub: vCPU {index} started without a pending CPU_ON; powering it off");
+        El2.cpu_off(index)
+    };
+    init_cpu(VTTBR.load(core::sync::atomic::Ordering::Relaxed));
+    eret_el1(e.entry, e.context_id, resident::stack_top(index))
 }
 
 fn el2_fault_regs() -> (u64, u64, u64, u64) {
@@ -354,12 +294,7 @@ extern "C" fn hotstub_el2_sync(f: &mut Frame) {
                 // A trapped SMC reports the SMC itself (Arm ARM D1.4.5).
                 f.elr += 4;
             }
-            // SMCCC calls use immediate 0 (DEN0028).
-            if esr & 0xffff != 0 {
-                resident::not_supported(f);
-            } else {
-                resident::smccc(f);
-            }
+            resident::smccc(f, esr);
         }
         EC_IABT_LOWER | EC_DABT_LOWER => inject_external_abort(f, esr, far, hpfar),
         _ => resident::unexpected("trap from EL1", esr, elr, far, hpfar),
@@ -395,11 +330,10 @@ fn inject_external_abort(f: &mut Frame, esr: u64, far: u64, hpfar: u64) {
 #[no_mangle]
 extern "C" fn hotstub_el2_unexpected(index: u64) -> ! {
     let (esr, elr, far, hpfar) = el2_fault_regs();
-    const KIND: [&str; 4] = ["synchronous", "IRQ", "FIQ", "SError"];
     let from = ["EL2 (SP_EL0)", "EL2", "EL1 (AArch64)", "EL1 (AArch32)"][(index >> 2) as usize & 3];
     println!(
         "hotstub: error: resident firmware: unexpected {} exception from {from}: ESR={esr:#x} ELR={elr:#x} FAR={far:#x} HPFAR={hpfar:#x}",
-        KIND[(index & 3) as usize]
+        hw::EXCEPTION_KIND[(index & 3) as usize]
     );
-    MACHINE.system_off()
+    El2.system_off()
 }

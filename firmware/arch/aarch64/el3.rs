@@ -27,24 +27,26 @@
 //! - Power: the secure PL061's gpio-poweroff / gpio-restart lines from the
 //!   DT.
 //!
-//! Register fields: Arm ARM (DDI 0487) D24 (SCR_EL3, CPTR_EL3), GICv3
-//! architecture specification (IHI 0069) 12.9 (GICD_*), 12.11 (GICR_*).
+//! The GIC's secure set-up is in `el3/gic.rs`. Register fields: Arm ARM
+//! (DDI 0487) D24 (SCR_EL3, CPTR_EL3).
 
-use alloc::string::{String, ToString};
-use alloc::vec::Vec;
+mod gic;
+
+use alloc::{string::String, vec::Vec};
 use core::arch::{asm, global_asm};
 use core::cell::UnsafeCell;
 use core::ptr::{read_volatile, write_volatile};
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use hotstub::platform::cpus::CpuModel;
 use hotstub::platform::dt::Platform;
 use hotstub::println;
+use hotstub::psci::ids::{power_state::CORE_STANDBY, ret};
 
-use super::resident::{self, Frame, Machine, STACK_SIZE};
-use hotstub::resident::regs::{el3_map, sgi0r, SPSR_EL2H_MASKED};
-
-const PAGE: u64 = 4 << 10;
+use super::hw::{self, EXCEPTION_KIND};
+use super::resident::{self, Frame, STACK_SIZE};
+use hotstub::resident::regs::{el3_map, EC_SMC64, SPSR_EL2H_MASKED};
+use hotstub::resident::PAGE;
 
 /// SCTLR_EL2 with only its RES1 bits (Arm ARM D24.2.158, E2H = 0): MMU,
 /// caches and alignment checks off, little-endian, the state PSCI CPU_ON
@@ -67,10 +69,8 @@ static TABLES: Tables = Tables(UnsafeCell::new([[0; 512]; 4]));
 
 /// Per-vCPU "CPU_ON pending" flags the parked CPUs watch.
 static MAILBOX: spin::Once<Vec<AtomicBool>> = spin::Once::new();
-/// GIC addresses and the secure GPIO lines.
-static GICD: AtomicU64 = AtomicU64::new(0);
-static GICR: spin::Once<Vec<(u64, u64)>> = spin::Once::new();
-static RESTART: super::hw::GpioLine = super::hw::GpioLine::new();
+/// The secure GPIO's restart line.
+static RESTART: hw::GpioLine = hw::GpioLine::new();
 
 global_asm!(
     r#"
@@ -144,7 +144,7 @@ res_el3_secondary_reset:
     madd    x8, x11, x12, x8
     mov     sp, x8
     mov     x0, x10
-    bl      hotstub_el3_secondary
+    bl      hotstub_el3_park
 9:  wfe
     b       9b
 
@@ -191,140 +191,6 @@ extern "C" {
     static res_el3_vectors: u8;
 }
 
-/// The secure RAM QEMU describes: a `memory` node with status "disabled"
-/// and secure-status "okay" (hw/arm/virt.c `create_secure_ram`).
-pub fn secure_ram(blob: &[u8]) -> Result<(u64, u64), String> {
-    let fdt = fdt::Fdt::new(blob).map_err(|_| "the DT cannot be parsed".to_string())?;
-    for node in fdt.all_nodes() {
-        let s = |n: &str| node.property(n).and_then(|p| p.as_str());
-        if s("device_type") == Some("memory")
-            && s("status") == Some("disabled")
-            && s("secure-status") == Some("okay")
-        {
-            if let Some(r) = node.reg().and_then(|mut r| r.next()) {
-                if let Some(size) = r.size {
-                    return Ok((r.starting_address as u64, size as u64));
-                }
-            }
-        }
-    }
-    Err("at EL3 the DT describes no secure RAM for the resident firmware".into())
-}
-
-/// The secure RAM's EFI descriptor gets no cacheability attribute: it is
-/// listed (as EfiReservedMemoryType) so the normal world can tell what the
-/// firmware holds, but an OS must not treat it as RAM at all. (Linux adds
-/// every write-back capable descriptor to its memory, even reserved ones,
-/// and then spends boot time on the struct pages of the hole up to the
-/// real RAM.)
-pub fn not_for_linux(map: &mut [hotstub::boot::efi::Descriptor], secure: (u64, u64)) {
-    for d in map.iter_mut() {
-        if d.phys >= secure.0 && d.end() <= secure.0 + secure.1 {
-            d.attr = 0;
-        }
-    }
-}
-
-fn mmio_read(a: u64) -> u32 {
-    // SAFETY: `a` is a GIC register the DT names.
-    unsafe { read_volatile(a as *const u32) }
-}
-fn mmio_write(a: u64, v: u32) {
-    // SAFETY: `a` is a GIC register the DT names.
-    unsafe { write_volatile(a as *mut u32, v) }
-}
-
-/// GICD set-up from the secure side (IHI 0069 12.9): affinity routing for
-/// both security states, every SPI Non-secure Group 1, Group 1 NS enabled.
-fn gicd_init(gicd: u64) {
-    const CTLR: u64 = 0x0;
-    const TYPER: u64 = 0x4;
-    const IGROUPR: u64 = 0x80;
-    const IGRPMODR: u64 = 0xd00;
-    const RWP: u32 = 1 << 31;
-    const ENABLE_GRP0: u32 = 1 << 0;
-    const ENABLE_GRP1NS: u32 = 1 << 1;
-    const ARE_S: u32 = 1 << 4;
-    const ARE_NS: u32 = 1 << 5;
-    let wait = || while mmio_read(gicd + CTLR) & RWP != 0 {};
-    mmio_write(gicd + CTLR, ARE_S | ARE_NS);
-    wait();
-    // ITLinesNumber: 32 * (N + 1) INTIDs; register 0 (SGIs/PPIs) is the
-    // redistributors' with ARE set.
-    let lines = (mmio_read(gicd + TYPER) & 0x1f) as u64;
-    for n in 1..=lines {
-        mmio_write(gicd + IGROUPR + 4 * n, !0);
-        mmio_write(gicd + IGRPMODR + 4 * n, 0);
-    }
-    mmio_write(gicd + CTLR, ARE_S | ARE_NS | ENABLE_GRP1NS | ENABLE_GRP0);
-    wait();
-}
-
-/// The firmware's own SGI, secure Group 0, that wakes a parked CPU from
-/// WFI. Arm's convention (GICv3 Software Overview, DAI 0492) leaves SGIs
-/// 8-15 to the secure world; Linux uses 0-7 for its IPIs.
-const WAKE_SGI: u32 = 15;
-
-/// Visits every redistributor frame: (RD base, GICR_TYPER).
-fn for_each_gicr(mut f: impl FnMut(u64, u64) -> bool) {
-    let Some(regions) = GICR.get() else { return };
-    for &(base, size) in regions {
-        let mut rd = base;
-        while rd < base + size {
-            let typer = mmio_read(rd + 8) as u64 | (mmio_read(rd + 12) as u64) << 32;
-            if f(rd, typer) || typer & (1 << 4) != 0 {
-                break;
-            }
-            // Two 64 KiB frames, four with virtual LPIs (GICv4).
-            rd += if typer & (1 << 1) != 0 {
-                0x4_0000
-            } else {
-                0x2_0000
-            };
-        }
-    }
-}
-
-/// Wakes a redistributor and makes its SGIs and PPIs Non-secure Group 1,
-/// except the firmware's wake-up SGI, which it enables as Group 0 (IHI 0069
-/// 12.11: GICR_WAKER 0x14 ProcessorSleep 1 / ChildrenAsleep 2; in the SGI
-/// frame at +64 KiB GICR_IGROUPR0 0x80, GICR_ISENABLER0 0x100,
-/// GICR_IGRPMODR0 0xd00).
-fn gicr_setup(rd: u64) {
-    let waker = rd + 0x14;
-    mmio_write(waker, mmio_read(waker) & !(1 << 1));
-    while mmio_read(waker) & (1 << 2) != 0 {}
-    let sgi = rd + 0x1_0000;
-    mmio_write(sgi + 0x80, !(1 << WAKE_SGI));
-    mmio_write(sgi + 0xd00, 0);
-    mmio_write(sgi + 0x100, 1 << WAKE_SGI);
-}
-
-/// Sends the wake-up SGI to `mpidr`, or with `None` to every other CPU
-/// (ICC_SGI0R_EL1, `resident::regs::sgi0r`).
-fn send_wake(mpidr: Option<u64>) {
-    let v = sgi0r(WAKE_SGI, mpidr);
-    // SAFETY: generates an SGI; the receivers only leave WFI.
-    unsafe { asm!("dsb ish", "msr S3_0_C12_C11_7, {}", "isb", in(reg) v, options(nostack)) };
-}
-
-/// Sets up this CPU's redistributor (see `gicr_setup`), found by its
-/// GICR_TYPER.Affinity (63:32).
-fn gicr_init(mpidr: u64) -> Result<(), &'static str> {
-    let aff = ((mpidr >> 32) & 0xff) << 24 | (mpidr & 0xff_ffff);
-    let mut found = false;
-    for_each_gicr(|rd, typer| {
-        if typer >> 32 == aff {
-            gicr_setup(rd);
-            found = true;
-        }
-        found
-    });
-    found
-        .then_some(())
-        .ok_or("no GIC redistributor for this CPU")
-}
-
 /// Per-CPU EL3 state: SCR, CPTR (no FP/SVE/SME traps), SVE/SME lengths,
 /// the GIC system register interface and this CPU's redistributor, the
 /// vectors.
@@ -350,7 +216,7 @@ fn init_cpu() -> Result<(), &'static str> {
             asm!("msr S3_6_C12_C12_5, {}", "isb", in(reg) 0xfu64, options(nostack));
         }
     }
-    gicr_init(resident::mpidr())
+    gic::gicr_init(resident::mpidr())
 }
 
 /// Enters the normal world at EL2h with x0 = `x0`, EL2 with its MMU and
@@ -387,17 +253,26 @@ fn eret_el2(entry: u64, x0: u64, stack_top: u64) -> ! {
     }
 }
 
+/// The only PSCI; CPU_ON releases a parked CPU by mailbox and SGI.
 struct El3;
 
-impl Machine for El3 {
+impl hotstub::psci::Platform for El3 {
+    fn standby_states(&self) -> &[u32] {
+        &[CORE_STANDBY]
+    }
+
     fn cpu_on(&self, index: usize, mpidr: u64) -> Result<(), i32> {
         let flag = MAILBOX
             .get()
             .and_then(|m| m.get(index))
-            .ok_or(hotstub::psci::ids::ret::INTERNAL_FAILURE)?;
+            .ok_or(ret::INTERNAL_FAILURE)?;
         flag.store(true, Ordering::Release);
-        send_wake(Some(mpidr));
+        gic::send_wake(Some(mpidr));
         Ok(())
+    }
+
+    fn cpu_standby(&self, _: u32) {
+        resident::wait_for_interrupt()
     }
 
     fn cpu_off(&self, index: usize) -> ! {
@@ -417,10 +292,8 @@ impl Machine for El3 {
     }
 }
 
-static MACHINE: El3 = El3;
-
 fn release_record() -> u64 {
-    super::hw::layout::handoff_end() - RELEASE_SIZE
+    hw::layout::handoff_end() - RELEASE_SIZE
 }
 
 /// A reset keeps RAM: leave no valid release record behind.
@@ -461,30 +334,21 @@ pub fn enter(
     if dt + dt_size > release_record() {
         return Err("the DT for Linux leaves no room for the release record".into());
     }
-    resident::init(model, &platform.memory, &[], &MACHINE)?;
+    resident::init(model, &platform.memory, &[], &El3)?;
     MAILBOX.call_once(|| (0..model.len()).map(|_| AtomicBool::new(false)).collect());
-    GICR.call_once(|| platform.gic.gicr.clone());
-    GICD.store(platform.gic.gicd, Ordering::Relaxed);
     if let Some(sg) = platform.secure_gpio {
         if let Some(pin) = sg.restart_pin {
-            RESTART.set(sg.base, pin);
+            // SAFETY: the DT names this PL061 as the secure GPIO.
+            unsafe { RESTART.set(sg.base, pin) };
         }
     }
-    let mpidrs: Vec<u64> = model.iter().map(|v| v.hw_id).collect();
-    let mpidrs = mpidrs.leak();
-    gicd_init(platform.gic.gicd);
-    // Every CPU's redistributor awake, so the wake-up SGI reaches the
-    // parked ones.
-    for_each_gicr(|rd, _| {
-        gicr_setup(rd);
-        false
-    });
+    let mpidrs = model.iter().map(|v| v.hw_id).collect::<Vec<u64>>().leak();
+    // SAFETY: the GICv3 (checked above) the DT names, in the MMIO the boot
+    // map has as Device memory.
+    unsafe { gic::init(platform.gic.gicd, &platform.gic.gicr) };
     let ttbr = build_map(secure, fw_resident)?;
 
-    let ctr: u64;
-    // SAFETY: CTR_EL0 read has no side effects.
-    unsafe { asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack)) };
-    let line = 4u64 << ((ctr >> 16) & 0xf);
+    let line = super::mmu::dcache_line();
     let (mair, tcr, sctlr): (u64, u64, u64);
     // SAFETY: reads of EL3's own translation controls.
     unsafe {
@@ -521,19 +385,14 @@ pub fn enter(
     }
     super::mmu::clean_to_poc(r as u64, RELEASE_SIZE);
     init_cpu()?;
-    send_wake(None);
+    gic::send_wake(None);
 
     println!("hotstub: resident at EL3 in secure RAM, kernel at EL2");
     eret_el2(entry, dt, resident::stack_top(resident::boot_index()))
 }
 
-/// A secondary after its release, on its stack with the EL3 map on.
-#[no_mangle]
-extern "C" fn hotstub_el3_secondary(index: u64) -> ! {
-    hotstub_el3_park(index)
-}
-
-/// Sets this CPU's EL3 state and waits for CPU_ON.
+/// Sets this CPU's EL3 state and waits for CPU_ON: a secondary after its
+/// release (on its stack with the EL3 map on), or after CPU_OFF.
 #[no_mangle]
 extern "C" fn hotstub_el3_park(index: u64) -> ! {
     let index = index as usize;
@@ -567,40 +426,21 @@ extern "C" fn hotstub_el3_park(index: u64) -> ! {
     }
 }
 
-/// Exception classes (ESR_ELx.EC, Arm ARM D24.2.52).
-const EC_SMC64: u64 = 0x17;
-
-fn el3_fault_regs() -> (u64, u64, u64) {
-    let (esr, elr, far): (u64, u64, u64);
-    // SAFETY: reads of EL3's own syndrome registers.
-    unsafe {
-        asm!("mrs {}, esr_el3", "mrs {}, elr_el3", "mrs {}, far_el3",
-             out(reg) esr, out(reg) elr, out(reg) far, options(nomem, nostack))
-    };
-    (esr, elr, far)
-}
-
 /// Synchronous exception from EL2/EL1: an SMC (ELR already points past
 /// it, Arm ARM D1.4.5).
 #[no_mangle]
 extern "C" fn hotstub_el3_sync(f: &mut Frame) {
-    let (esr, elr, far) = el3_fault_regs();
+    let (esr, elr, far) = hw::fault_registers();
     if esr >> 26 != EC_SMC64 {
         resident::unexpected("trap from the normal world", esr, elr, far, 0);
     }
-    // SMCCC calls use immediate 0 (DEN0028).
-    if esr & 0xffff != 0 {
-        resident::not_supported(f);
-    } else {
-        resident::smccc(f);
-    }
+    resident::smccc(f, esr);
 }
 
 /// Any other exception at or into EL3.
 #[no_mangle]
 extern "C" fn hotstub_el3_unexpected(index: u64) -> ! {
-    let (esr, elr, far) = el3_fault_regs();
-    const KIND: [&str; 4] = ["synchronous", "IRQ", "FIQ", "SError"];
+    let (esr, elr, far) = hw::fault_registers();
     let from = [
         "EL3 (SP_EL0)",
         "EL3",
@@ -609,7 +449,7 @@ extern "C" fn hotstub_el3_unexpected(index: u64) -> ! {
     ][(index >> 2) as usize & 3];
     println!(
         "hotstub: error: resident firmware: unexpected {} exception from {from}: ESR={esr:#x} ELR={elr:#x} FAR={far:#x}",
-        KIND[(index & 3) as usize]
+        EXCEPTION_KIND[(index & 3) as usize]
     );
     super::power_off()
 }

@@ -6,8 +6,8 @@
 //! every CPU starts here, so the entry tells the boot CPU (affinity 0) from
 //! the others and parks the others.
 //!
-//! The firmware never enables the MMU. With the MMU off all data accesses
-//! are Device-nGnRnE, which faults on unaligned accesses; the target is
+//! This code runs with the MMU off (`mmu.rs` turns it on later), where all
+//! data accesses are Device-nGnRnE and fault when unaligned; the target is
 //! built `+strict-align` for that reason. FP/SIMD stays untouched (softfloat
 //! target, CPACR/CPTR left at their reset values).
 

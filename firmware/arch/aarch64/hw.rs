@@ -1,5 +1,6 @@
-//! The hardware boundary on arm virt: registers, MMIO devices, PSCI calls,
-//! raw memory. Every `unsafe` of the aarch64 firmware lives here.
+//! The hardware access the boot path and the resident firmware share on arm
+//! virt: registers, MMIO devices, PSCI calls, raw memory. Code that touches
+//! hardware of its own (entry, MMU, EL2/EL3 set-up) has its own `unsafe`.
 
 use core::arch::asm;
 use core::fmt;
@@ -66,6 +67,9 @@ pub fn smccc(conduit: Conduit, fid: u32, a1: u64, a2: u64, a3: u64) -> i64 {
     }
     x0 as i64
 }
+
+/// Exception kinds by vector index within a group of four (Arm ARM D1.10.2).
+pub const EXCEPTION_KIND: [&str; 4] = ["synchronous", "IRQ", "FIQ", "SError"];
 
 /// Waits for an interrupt that never comes, for good.
 pub fn halt() -> ! {
@@ -255,35 +259,30 @@ impl GpioLine {
     }
 
     /// Records the line; a PL061 has pins 0..8, others are ignored.
-    pub fn set(&self, base: u64, pin: u32) {
+    ///
+    /// # Safety
+    /// `base` must be a PL061's MMIO base, mapped whenever `raise` runs.
+    pub unsafe fn set(&self, base: u64, pin: u32) {
         if pin < 8 {
             self.0.call_once(|| (base, pin));
         }
     }
 
-    /// Raises the line if one was recorded; false if there is none.
+    /// Drives the line high if one was recorded; false if there is none
+    /// (PrimeCell PL061 TRM: GPIODIR at 0x400, 1 = output; GPIODATA at
+    /// 0x000 where address bits 9:2 mask the written pins). QEMU virt's
+    /// secure GPIO turns such edges into power-off/reset.
     pub fn raise(&self) -> bool {
         let Some(&(base, pin)) = self.0.get() else {
             return false;
         };
-        // SAFETY: `set` took a PL061 base and pin the DT names.
-        unsafe { pl061_raise(base, pin) };
+        let bit = 1u32 << pin;
+        // SAFETY: a PL061's registers by `set`'s contract, a pin it checked.
+        unsafe {
+            let dir = (base + 0x400) as *mut u32;
+            write_volatile(dir, read_volatile(dir) | bit);
+            write_volatile((base + ((bit as u64) << 2)) as *mut u32, bit);
+        }
         true
-    }
-}
-
-/// Drives one PL061 GPIO line high (PrimeCell PL061 TRM: GPIODIR at 0x400,
-/// 1 = output; GPIODATA at 0x000 where address bits 9:2 mask the written
-/// pins). QEMU virt's secure GPIO turns such edges into power-off/reset.
-///
-/// # Safety
-/// `base` must be a PL061's MMIO base and `pin` < 8.
-unsafe fn pl061_raise(base: u64, pin: u32) {
-    let bit = 1u32 << pin;
-    // SAFETY: PL061 registers by the caller's contract.
-    unsafe {
-        let dir = (base + 0x400) as *mut u32;
-        write_volatile(dir, read_volatile(dir) | bit);
-        write_volatile((base + ((bit as u64) << 2)) as *mut u32, bit);
     }
 }

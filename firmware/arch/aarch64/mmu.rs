@@ -15,29 +15,13 @@
 
 use core::arch::asm;
 use core::cell::UnsafeCell;
+use hotstub::resident::regs::{S1_BLOCK, S1_DEVICE, S1_NORMAL, S1_TABLE};
+use hotstub::resident::{FLASH, GIB, MIB2};
 
-const GIB: u64 = 1 << 30;
-const MIB2: u64 = 2 << 20;
-
-/// QEMU virt: flash is at 0 with up to 128 MiB (two 64 MiB banks); all
-/// other devices below 1 GiB are MMIO (hw/arm/virt.c `base_memmap`).
-const FLASH_END: u64 = 128 << 20;
-
-/// MAIR attribute indices: 0 = Normal inner/outer write-back
-/// read/write-allocate (0xff), 1 = Device-nGnRnE (0x00) (Arm ARM D19 MAIR_ELx).
+/// MAIR attribute indices (the descriptors' AttrIndx): 0 = Normal
+/// inner/outer write-back read/write-allocate (0xff), 1 = Device-nGnRnE
+/// (0x00) (Arm ARM D19 MAIR_ELx).
 const MAIR: u64 = 0xff;
-const ATTR_NORMAL: u64 = 0 << 2;
-const ATTR_DEVICE: u64 = 1 << 2;
-/// Descriptor bits: valid block (0b01) / table (0b11), inner shareable
-/// (SH = 0b11 at 9:8), access flag (10), execute-never (54; 53 is PXN at EL1).
-const BLOCK: u64 = 0b01;
-const TABLE: u64 = 0b11;
-const SH_INNER: u64 = 3 << 8;
-const AF: u64 = 1 << 10;
-const XN: u64 = (1 << 54) | (1 << 53);
-/// AP[1] (bit 6): at EL1 it would grant EL0 access (kept 0); in the EL2 and
-/// EL3 regimes, which have one privilege level, it is RES1.
-const AP1: u64 = 1 << 6;
 
 #[repr(C, align(4096))]
 struct Table(UnsafeCell<[u64; 512]>);
@@ -48,12 +32,12 @@ unsafe impl Sync for Table {}
 static L1: Table = Table(UnsafeCell::new([0; 512]));
 static L2_LOW: Table = Table(UnsafeCell::new([0; 512]));
 
-fn normal(el: u8) -> u64 {
-    BLOCK | ATTR_NORMAL | SH_INNER | AF | if el == 1 { 0 } else { AP1 }
-}
-
-fn device(el: u8) -> u64 {
-    BLOCK | ATTR_DEVICE | AF | XN | if el == 1 { 0 } else { AP1 }
+/// A block of Normal memory or of `mmio` (Device, at EL1 also PXN, 53).
+/// AP[1] (6) is RES1 in the EL2 and EL3 regimes, which have one privilege
+/// level; at EL1 it would grant EL0 access, so it is cleared there.
+fn block(el: u8, mmio: bool) -> u64 {
+    let attrs = if mmio { S1_DEVICE | 1 << 53 } else { S1_NORMAL };
+    (S1_BLOCK | attrs) & !if el == 1 { 1 << 6 } else { 0 }
 }
 
 fn write_entry(t: &Table, i: usize, v: u64) {
@@ -70,7 +54,7 @@ pub fn map_ram(el: u8, memory: &[(u64, u64)]) {
         let first = (base / GIB).max(1);
         let last = (base + size - 1) / GIB;
         for i in first..=last.min(511) {
-            write_entry(&L1, i as usize, (i * GIB) | normal(el));
+            write_entry(&L1, i as usize, (i * GIB) | block(el, false));
         }
     }
     // SAFETY: barriers only.
@@ -83,14 +67,10 @@ pub fn map_ram(el: u8, memory: &[(u64, u64)]) {
 pub fn enable(el: u8) {
     for i in 0..512u64 {
         let pa = i * MIB2;
-        let d = if pa < FLASH_END {
-            normal(el)
-        } else {
-            device(el)
-        };
-        write_entry(&L2_LOW, i as usize, pa | d);
+        // QEMU virt: every device below 1 GiB but the flash is MMIO.
+        write_entry(&L2_LOW, i as usize, pa | block(el, pa >= FLASH.1));
     }
-    write_entry(&L1, 0, L2_LOW.0.get() as u64 | TABLE);
+    write_entry(&L1, 0, L2_LOW.0.get() as u64 | S1_TABLE);
     map_ram(el, &[(GIB, GIB)]);
 
     let ttbr = L1.0.get() as u64;
@@ -102,45 +82,44 @@ pub fn enable(el: u8) {
     let common: u64 = 25 | (1 << 8) | (1 << 10) | (3 << 12);
     // SCTLR: M (0), C (2), I (12); A (1, alignment check) stays clear.
     let set: u64 = (1 << 0) | (1 << 2) | (1 << 12);
+    let tcr_el23 = common | (2 << 16) | (1 << 31) | (1 << 23);
+    macro_rules! turn_on {
+        ($el:literal, $tlbi:literal, $tcr:expr) => {
+            asm!(
+                concat!("msr mair_el", $el, ", {mair}"), concat!("msr tcr_el", $el, ", {tcr}"),
+                concat!("msr ttbr0_el", $el, ", {ttbr}"), "dsb ish", $tlbi, "dsb ish", "isb",
+                concat!("mrs {t}, sctlr_el", $el), "bic {t}, {t}, #2", "orr {t}, {t}, {set}",
+                concat!("msr sctlr_el", $el, ", {t}"), "isb",
+                mair = in(reg) MAIR, tcr = in(reg) $tcr, ttbr = in(reg) ttbr, set = in(reg) set,
+                t = out(reg) _, options(nostack))
+        };
+    }
     // SAFETY: the tables identity-map everything the firmware touches
     // (code in flash, RAM, MMIO) with the attributes it already assumed, so
     // execution continues seamlessly at the next instruction.
     unsafe {
         match el {
-            1 => asm!(
-                "msr mair_el1, {mair}", "msr tcr_el1, {tcr}", "msr ttbr0_el1, {ttbr}",
-                "dsb ish", "tlbi vmalle1", "dsb ish", "isb",
-                "mrs {t}, sctlr_el1", "bic {t}, {t}, #2", "orr {t}, {t}, {set}",
-                "msr sctlr_el1, {t}", "isb",
-                mair = in(reg) MAIR, tcr = in(reg) common | (2 << 32) | (1 << 23),
-                ttbr = in(reg) ttbr, set = in(reg) set, t = out(reg) _, options(nostack)),
-            2 => asm!(
-                "msr mair_el2, {mair}", "msr tcr_el2, {tcr}", "msr ttbr0_el2, {ttbr}",
-                "dsb ish", "tlbi alle2", "dsb ish", "isb",
-                "mrs {t}, sctlr_el2", "bic {t}, {t}, #2", "orr {t}, {t}, {set}",
-                "msr sctlr_el2, {t}", "isb",
-                mair = in(reg) MAIR, tcr = in(reg) common | (2 << 16) | (1 << 31) | (1 << 23),
-                ttbr = in(reg) ttbr, set = in(reg) set, t = out(reg) _, options(nostack)),
-            3 => asm!(
-                "msr mair_el3, {mair}", "msr tcr_el3, {tcr}", "msr ttbr0_el3, {ttbr}",
-                "dsb ish", "tlbi alle3", "dsb ish", "isb",
-                "mrs {t}, sctlr_el3", "bic {t}, {t}, #2", "orr {t}, {t}, {set}",
-                "msr sctlr_el3, {t}", "isb",
-                mair = in(reg) MAIR, tcr = in(reg) common | (2 << 16) | (1 << 31) | (1 << 23),
-                ttbr = in(reg) ttbr, set = in(reg) set, t = out(reg) _, options(nostack)),
+            1 => turn_on!("1", "tlbi vmalle1", common | (2 << 32) | (1 << 23)),
+            2 => turn_on!("2", "tlbi alle2", tcr_el23),
+            3 => turn_on!("3", "tlbi alle3", tcr_el23),
             _ => {}
         }
     }
 }
 
-/// Cleans and invalidates `[base, base + len)` to the point of coherency,
-/// so that the data is in memory when the next reader has its caches off.
-pub fn clean_to_poc(base: u64, len: u64) {
+/// Bytes in the smallest D-cache line: CTR_EL0.DminLine (19:16), log2 of
+/// it in words.
+pub fn dcache_line() -> u64 {
     let ctr: u64;
     // SAFETY: CTR_EL0 read has no side effects.
     unsafe { asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack)) };
-    // CTR_EL0.DminLine (19:16): log2 of the smallest D-cache line in words.
-    let line = 4u64 << ((ctr >> 16) & 0xf);
+    4u64 << ((ctr >> 16) & 0xf)
+}
+
+/// Cleans and invalidates `[base, base + len)` to the point of coherency,
+/// so that the data is in memory when the next reader has its caches off.
+pub fn clean_to_poc(base: u64, len: u64) {
+    let line = dcache_line();
     let mut a = base & !(line - 1);
     while a < base + len {
         // SAFETY: cache maintenance by VA on identity-mapped memory.

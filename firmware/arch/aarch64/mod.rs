@@ -14,7 +14,7 @@ mod resident;
 
 use alloc::boxed::Box;
 use alloc::string::String;
-use hotstub::resident::regs::Handoff;
+use hotstub::resident::handoff::{not_for_linux, secure_ram, Handoff};
 
 use super::ram_slice;
 use hotstub::boot::arm64_image;
@@ -96,7 +96,7 @@ extern "C" fn hotstub_exception(index: u64) -> ! {
     // Vector groups of 4 (Arm ARM D1.10.2): current EL with SP_EL0, current
     // EL with SP_ELx, lower EL AArch64, lower EL AArch32; within each,
     // synchronous, IRQ, FIQ, SError.
-    const KIND: [&str; 4] = ["synchronous", "IRQ", "FIQ", "SError"];
+    const KIND: [&str; 4] = hw::EXCEPTION_KIND;
     pipeline::report(&format_args!(
         "unexpected {} exception at EL{} (vector {index}): ESR={esr:#x} ELR={elr:#x} FAR={far:#x}",
         KIND[(index & 3) as usize],
@@ -205,7 +205,8 @@ impl pipeline::Arch for VirtBoot {
         mmu::map_ram(el, &platform.memory);
         if let Some(sg) = platform.secure_gpio {
             if let (3, Some(pin)) = (el, sg.poweroff_pin) {
-                SECURE_POWEROFF.set(sg.base, pin);
+                // SAFETY: the DT names this PL061 as the secure GPIO.
+                unsafe { SECURE_POWEROFF.set(sg.base, pin) };
             }
         }
         let (uart, _) = platform.uart.ok_or("device tree lacks a PL011 console")?;
@@ -265,7 +266,7 @@ impl pipeline::Arch for VirtBoot {
         let exit = Handoff::decide(el, cpus.enabled_count() == cpus.len());
         m.exit = exit;
         let platform = &m.platform;
-        let conduit = resident::linux_conduit(exit, platform.psci)?;
+        let conduit = exit.linux_conduit(platform.psci)?;
         if el == 1 && cpus.enabled_count() != cpus.len() {
             println!(
                 "{NAME}: warning: at EL1 the vCPU policy is only described (MADT, _STA); \
@@ -377,7 +378,7 @@ impl pipeline::Arch for VirtBoot {
         let mut ram = platform.memory.clone();
         let secure = if self.el == 3 {
             let blob = find_dt(self.x0).ok_or("the device tree went missing")?;
-            let s = el3::secure_ram(blob)?;
+            let s = secure_ram(blob)?;
             ram.push(s);
             carves.push(Carve {
                 base: s.0,
@@ -390,7 +391,7 @@ impl pipeline::Arch for VirtBoot {
         };
         let mut map = efi::memory_map(&ram, &carves).map_err(|e| hotstub::err!("{e}"))?;
         if let Some(s) = secure {
-            el3::not_for_linux(&mut map, s);
+            not_for_linux(&mut map, s);
         }
         // SAFETY: the linker script reserves the hand-off area for this.
         let efi_buf = unsafe { ram_slice(efi_base, dt_base - efi_base) };
@@ -509,7 +510,7 @@ fn cpu_model(
     mpidrs: &[u64],
 ) -> Result<CpuModel> {
     use hotstub::platform::cpulist;
-    let mut model = resident::cpu_model(mpidrs);
+    let mut model = CpuModel::from_mpidrs(mpidrs);
     let text = match files.find(cpulist::FW_CFG_FILE) {
         // A list of every CPU QEMU can model is a few KiB at most.
         Some(file) if file.size > 16384 => {

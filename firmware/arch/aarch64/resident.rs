@@ -6,15 +6,14 @@
 //! (`el3.rs`) and enters the kernel at EL2. At EL1 nothing stays: PSCI is
 //! the VMM's.
 //!
-//! Started at EL2, the firmware always stays resident: that is how it can
-//! refuse CPU_ON for disabled vCPUs, which QEMU's own PSCI would start
-//! (issue 4 supersedes issue 3's "enter Linux at EL2"). The price is that
-//! the kernel runs at EL1 and so cannot use KVM; a VMM that wants nested
-//! KVM and no CPU policy can start the firmware at EL1 or use EL3.
+//! At EL2 the firmware stays only to enforce a vCPU policy
+//! (`Handoff::decide`): to refuse CPU_ON for disabled vCPUs, which QEMU's
+//! PSCI would start. The kernel then runs at EL1 and cannot use KVM.
 //!
 //! This file holds what both share: the PSCI state (the host-tested
-//! dispatcher in `hotstub::psci` does the logic), the per-CPU handler
-//! stacks, and the register frame the trap vectors save.
+//! dispatcher in `hotstub::psci` does the logic, `el2.rs` and `el3.rs`
+//! implement its `psci::Platform`), the per-CPU handler stacks, and the
+//! register frame the trap vectors save.
 //!
 //! Memory: everything the resident code uses at run time (`.data`, `.bss`,
 //! the heap with the PSCI state, the stacks, the translation tables) lies in
@@ -26,11 +25,9 @@
 //! data run from flash, which stage 2 hides as well.
 
 use alloc::vec::Vec;
-use hotstub::resident::regs::Handoff;
 
-use hotstub::platform::cpus::{CpuModel, Vcpu, MPIDR_AFFINITY_MASK};
+use hotstub::platform::cpus::{CpuModel, MPIDR_AFFINITY_MASK};
 use hotstub::println;
-use hotstub::psci::Conduit;
 use hotstub::psci::{self, CpuStates, Outcome, Platform, Policy, SharedStates};
 
 use core::arch::asm;
@@ -45,8 +42,8 @@ pub fn mpidr() -> u64 {
 }
 
 /// Waits for an interrupt (WFI wakes on a pending interrupt even while it
-/// is masked, Arm ARM D1.6.2 "Wait for Interrupt").
-fn wait_for_interrupt() {
+/// is masked, Arm ARM D1.6.2 "Wait for Interrupt"): core standby.
+pub fn wait_for_interrupt() {
     // SAFETY: only idles the CPU.
     unsafe { asm!("dsb sy", "wfi", options(nostack)) };
 }
@@ -68,43 +65,15 @@ pub struct Frame {
     _pad: u64,
 }
 
-/// What the resident code needs from the exception level it runs at.
-pub trait Machine: Sync {
-    /// Starts vCPU `index` (MPIDR affinity `mpidr`) in the firmware's
-    /// secondary entry, with `index` as its context.
-    fn cpu_on(&self, index: usize, mpidr: u64) -> Result<(), i32>;
-    /// Takes the calling CPU (vCPU `index`) out of service; the PSCI state
-    /// already says it is off.
-    fn cpu_off(&self, index: usize) -> !;
-    fn system_off(&self) -> !;
-    fn system_reset(&self) -> !;
-}
-
 struct Resident {
     states: SharedStates,
     policy: Policy,
     /// Base of the handler stacks, one STACK_SIZE block per vCPU index.
     stacks: u64,
-    machine: &'static dyn Machine,
+    platform: &'static (dyn Platform + Sync),
 }
 
 static RESIDENT: spin::Once<Resident> = spin::Once::new();
-
-/// Every possible vCPU in DT order (UID = index), all enabled; the VMM's
-/// policy is applied on top (`cpulist::apply_policy`).
-pub fn cpu_model(mpidrs: &[u64]) -> CpuModel {
-    CpuModel::new(
-        mpidrs
-            .iter()
-            .enumerate()
-            .map(|(i, &m)| Vcpu {
-                uid: i as u32,
-                hw_id: m & MPIDR_AFFINITY_MASK,
-                enabled: true,
-            })
-            .collect(),
-    )
-}
 
 /// Sets up the PSCI state once, on the boot CPU, before any other CPU can
 /// run or trap. `ram` is the caller's RAM as (base, size), `reserved` the
@@ -113,7 +82,7 @@ pub fn init(
     model: &CpuModel,
     ram: &[(u64, u64)],
     reserved: &[(u64, u64)],
-    machine: &'static dyn Machine,
+    platform: &'static (dyn Platform + Sync),
 ) -> Result<(), &'static str> {
     let states = CpuStates::new(model, mpidr()).ok_or("the boot CPU is not in the DT")?;
     let n = states.len();
@@ -123,7 +92,7 @@ pub fn init(
         states: spin::Mutex::new(states),
         policy: Policy::excluding(ram, reserved),
         stacks,
-        machine,
+        platform,
     });
     Ok(())
 }
@@ -142,14 +111,9 @@ pub fn stack_top(index: usize) -> u64 {
     resident().stacks + ((index + 1) * STACK_SIZE) as u64
 }
 
-/// Index of the calling CPU in the PSCI state.
-pub fn my_index() -> Option<usize> {
-    resident().states.lock().index_of(mpidr())
-}
-
-/// Index of the boot CPU (the one running `init`).
+/// Index of the boot CPU (the one running `init`) in the PSCI state.
 pub fn boot_index() -> usize {
-    my_index().unwrap_or(0)
+    resident().states.lock().index_of(mpidr()).unwrap_or(0)
 }
 
 /// A CPU arrived in the firmware's secondary entry with `index` as its
@@ -164,54 +128,41 @@ pub fn secondary_started(index: usize) -> Option<psci::Entry> {
     s.started(index)
 }
 
-struct Forward(&'static dyn Machine);
-
-impl Platform for Forward {
-    fn cpu_on(&mut self, index: usize, mpidr: u64) -> Result<(), i32> {
-        self.0.cpu_on(index, mpidr)
+/// Handles one HVC or SMC (syndrome `esr`) in `f`: function ID in x0,
+/// arguments in x1..x3, results to x0..x3 of the frame. SMCCC calls use
+/// immediate 0; any other gets "Unknown Function Identifier" (DEN0028).
+/// Calls that power the CPU or the machine off do not return.
+pub fn smccc(f: &mut Frame, esr: u64) {
+    if esr & 0xffff != 0 {
+        f.x[0] = psci::ids::ret::NOT_SUPPORTED as i64 as u64;
+        return;
     }
-}
-
-/// Handles one SMCCC call in `f` (function ID in x0, arguments in x1..x3)
-/// and writes the results to x0..x3 of the frame. Calls that power the CPU
-/// or the machine off do not return.
-pub fn smccc(f: &mut Frame) {
     let r = resident();
     let regs = [f.x[0], f.x[1], f.x[2], f.x[3]];
     let mpidr = mpidr();
     let outcome = {
         let mut s = r.states.lock();
-        psci::handle(&mut s, &r.policy, mpidr, regs, &mut Forward(r.machine))
+        psci::handle(&mut s, &r.policy, mpidr, regs, r.platform)
     };
     match outcome {
         Outcome::Return(v) => f.x[..4].copy_from_slice(&v),
         Outcome::Standby(v) => {
-            wait_for_interrupt();
+            r.platform.cpu_standby(v[1] as u32);
             f.x[..4].copy_from_slice(&v);
         }
         Outcome::CpuOff => {
-            let index = {
-                let mut s = r.states.lock();
-                let i = s.index_of(mpidr);
-                if let Some(i) = i {
-                    s.stopped(i);
-                }
-                i
+            let mut s = r.states.lock();
+            let Some(i) = s.index_of(mpidr) else {
+                drop(s);
+                super::fatal("CPU_OFF from a CPU not in the DT")
             };
-            match index {
-                Some(i) => r.machine.cpu_off(i),
-                None => super::fatal("CPU_OFF from a CPU not in the DT"),
-            }
+            s.stopped(i);
+            drop(s);
+            r.platform.cpu_off(i)
         }
-        Outcome::SystemOff => r.machine.system_off(),
-        Outcome::SystemReset => r.machine.system_reset(),
+        Outcome::SystemOff => r.platform.system_off(),
+        Outcome::SystemReset => r.platform.system_reset(),
     }
-}
-
-/// SMCCC "Unknown Function Identifier" in x0 (DEN0028), for calls the
-/// firmware does not take (a non-zero HVC/SMC immediate).
-pub fn not_supported(f: &mut Frame) {
-    f.x[0] = psci::ids::ret::NOT_SUPPORTED as i64 as u64;
 }
 
 /// Prints a trap the firmware cannot handle and powers off.
@@ -219,7 +170,7 @@ pub fn unexpected(what: &str, esr: u64, elr: u64, far: u64, hpfar: u64) -> ! {
     println!(
         "hotstub: error: resident firmware: unexpected {what}: ESR={esr:#x} ELR={elr:#x} FAR={far:#x} HPFAR={hpfar:#x}"
     );
-    resident().machine.system_off()
+    resident().platform.system_off()
 }
 
 /// Trap vectors of a resident exception level (`el2` or `el3`): 16 entries
@@ -307,16 +258,3 @@ resident_vectors!("el2");
 resident_vectors!("el3");
 
 const _: () = assert!(core::mem::size_of::<Frame>() == 272);
-
-/// The PSCI conduit Linux is told to use: HVC into the resident EL2, SMC
-/// into the resident EL3, or, when the firmware leaves, the VMM's, as the
-/// DT names it.
-pub fn linux_conduit(handoff: Handoff, dt: Option<Conduit>) -> Result<Conduit, &'static str> {
-    match handoff {
-        Handoff::ResidentEl2 => Ok(Conduit::Hvc),
-        Handoff::ResidentEl3 => Ok(Conduit::Smc),
-        Handoff::Direct { .. } => dt.ok_or(
-            "the DT names no PSCI, and without staying resident the firmware cannot provide one",
-        ),
-    }
-}
