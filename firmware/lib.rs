@@ -5,6 +5,9 @@
 //! structures and PSCI policy without a VM. Hardware access lives in the
 //! binary's `arch` modules and reaches this code through small traits.
 #![cfg_attr(not(test), no_std)]
+// Hardware access is the binary's; the library's one exception is marked
+// where it is (fw_cfg's DMA completion read).
+#![deny(unsafe_code)]
 
 extern crate alloc;
 

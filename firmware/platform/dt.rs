@@ -103,7 +103,7 @@ pub struct SecureGpio {
 
 /// Everything the firmware learns from the DT.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Platform {
+pub struct Board {
     /// Usable (non-secure) RAM as (base, size), sorted by base.
     pub memory: Vec<(u64, u64)>,
     /// MPIDR values from the `reg` of each `/cpus/cpu@*`, in DT order.
@@ -128,7 +128,7 @@ pub struct Platform {
     /// The arm,psci binding's `method`.
     pub psci: Option<Conduit>,
     /// QEMU only describes the power-button GPIO keys when it did not create
-    /// the ACPI GED instead (see [`Platform::qemu_acpi_ged`]).
+    /// the ACPI GED instead (see [`Board::qemu_acpi_ged`]).
     pub has_gpio_keys: bool,
     pub secure_gpio: Option<SecureGpio>,
     /// `/chosen` entropy to hand on to Linux.
@@ -144,7 +144,7 @@ pub struct Platform {
 /// lists neither a GED nor, in that case, the `gpio-keys` node).
 pub const QEMU_VIRT_GED: (u64, u32) = (0x0908_0000, SPI_BASE + 9);
 
-impl Platform {
+impl Board {
     /// Returns the GED QEMU creates for an ACPI guest. QEMU creates it (and
     /// then leaves out the PL061 `gpio-keys` power button) exactly when the
     /// machine is `virt`, a firmware is loaded and ACPI is enabled; the last
@@ -293,9 +293,9 @@ fn first_irq(node: FdtNode, what: &'static str) -> Result<u32, Error> {
 }
 
 /// Parses the DT QEMU `virt` (or a VMM following its layout) provides.
-pub fn parse(blob: &[u8]) -> Result<Platform, Error> {
+pub fn parse(blob: &[u8]) -> Result<Board, Error> {
     let fdt = Fdt::new(blob).map_err(|_| Error::NotFdt)?;
-    let mut p = Platform::default();
+    let mut p = Board::default();
 
     let root = fdt.find_node("/").ok_or(Error::Missing("a root node"))?;
     p.qemu_virt = is_compatible(root, "linux,dummy-virt");

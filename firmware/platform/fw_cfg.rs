@@ -285,6 +285,9 @@ impl<T: Transport> FwCfg<T> {
 }
 
 /// Reads the control word the device updates when a transfer completes.
+/// The library's one `unsafe`: a volatile read of a local (there is no safe
+/// volatile read in core).
+#[allow(unsafe_code)]
 fn read_control(desc: &DmaAccess) -> u32 {
     // SAFETY: `desc` is a live, aligned local; the volatile read only stops
     // the compiler from caching a value the device changes.

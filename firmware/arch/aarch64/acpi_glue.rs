@@ -4,12 +4,12 @@ use hotstub::acpi::arm::{self, ArmPcie, Gic, Virt};
 use hotstub::acpi::{PrtEntry, TableArea};
 use hotstub::boot::pipeline::Result;
 use hotstub::platform::cpus::CpuModel;
-use hotstub::platform::dt::Platform;
+use hotstub::platform::dt::Board;
 use hotstub::psci::Conduit;
 
 /// What the firmware tells Linux about the machine.
 pub struct Input<'a> {
-    pub platform: &'a Platform,
+    pub platform: &'a Board,
     /// Every possible vCPU (DT order) and whether it may come online.
     pub cpus: &'a CpuModel,
     pub ged: Option<(u64, u32)>,

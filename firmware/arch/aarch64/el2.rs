@@ -18,7 +18,7 @@ use core::arch::{asm, global_asm};
 use core::cell::UnsafeCell;
 
 use hotstub::platform::cpus::CpuModel;
-use hotstub::platform::dt::Platform;
+use hotstub::platform::dt::Board;
 use hotstub::println;
 use hotstub::psci::Platform as _;
 use hotstub::resident::regs::{external_abort, Features, IdRegs, SPSR_EL1H_MASKED};
@@ -225,7 +225,7 @@ fn eret_el1(entry: u64, x0: u64, stack_top: u64) -> ! {
 /// `fw_resident` is the firmware's RAM that must stay hidden from the
 /// kernel; `model` carries the vCPU policy.
 pub fn enter(
-    platform: &Platform,
+    platform: &Board,
     model: &CpuModel,
     fw_resident: (u64, u64),
     entry: u64,

@@ -39,7 +39,7 @@ use core::ptr::{read_volatile, write_volatile};
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use hotstub::platform::cpus::CpuModel;
-use hotstub::platform::dt::Platform;
+use hotstub::platform::dt::Board;
 use hotstub::println;
 use hotstub::psci::ids::{power_state::CORE_STANDBY, ret};
 
@@ -313,7 +313,7 @@ fn build_map(secure: (u64, u64), fw: (u64, u64)) -> Result<u64, &'static str> {
 
 /// Stays resident at EL3 and enters the kernel at EL2 on the boot CPU.
 pub fn enter(
-    platform: &Platform,
+    platform: &Board,
     model: &CpuModel,
     secure: (u64, u64),
     fw_resident: (u64, u64),

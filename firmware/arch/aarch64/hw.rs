@@ -157,26 +157,24 @@ pub mod layout {
         static __fw_ram_start: u8;
         static __fw_ram_end: u8;
     }
-    fn addr(s: &'static u8) -> u64 {
-        s as *const u8 as u64
-    }
-    // SAFETY (all below): only the addresses of linker symbols are taken.
+    // Only the symbols' addresses are taken (no unsafe needed for that).
+    use core::ptr::addr_of;
     pub fn handoff_acpi() -> u64 {
-        addr(unsafe { &__handoff_acpi })
+        addr_of!(__handoff_acpi) as u64
     }
     pub fn handoff_efi() -> u64 {
-        addr(unsafe { &__handoff_efi })
+        addr_of!(__handoff_efi) as u64
     }
     pub fn handoff_dt() -> u64 {
-        addr(unsafe { &__handoff_dt })
+        addr_of!(__handoff_dt) as u64
     }
     pub fn handoff_end() -> u64 {
-        addr(unsafe { &__handoff_end })
+        addr_of!(__handoff_end) as u64
     }
     pub fn fw_ram() -> (u64, u64) {
         (
-            addr(unsafe { &__fw_ram_start }),
-            addr(unsafe { &__fw_ram_end }),
+            addr_of!(__fw_ram_start) as u64,
+            addr_of!(__fw_ram_end) as u64,
         )
     }
 }

@@ -152,7 +152,7 @@ struct VirtBoot {
 
 /// What discovery and the later steps learn about the machine.
 struct Machine {
-    platform: dt::Platform,
+    platform: dt::Board,
     /// End of the RAM bank that holds the firmware.
     ram_end: u64,
     /// How Linux is entered and whether the firmware stays (set with the

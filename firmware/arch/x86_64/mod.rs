@@ -410,8 +410,8 @@ fn place_smbios(fw: &mut FwCfg<PioFwCfg>, files: &Directory, free: u64) {
         Err(e) => Err(format!("{e}")),
     };
     match placed {
-        // SAFETY: the entry point slot below the RSDP, size checked above.
         Ok(()) => {
+            // SAFETY: the entry point slot below the RSDP, size checked above.
             unsafe { ram_slice(layout::SMBIOS_ANCHOR, entry.len() as u64) }.copy_from_slice(&entry)
         }
         Err(e) => println!("hotstub: warning: {}; guest gets no DMI data", e),
