@@ -13,6 +13,10 @@
 //! `timer/arm,arch_timer.yaml`, `pci/host-generic-pci.yaml`,
 //! `arm/psci.yaml`) and the IEEE 1275 PCI bus binding for `ranges` and
 //! `interrupt-map` cell layout.
+//!
+//! One cohesive thing, kept in one file although it is long: the reader of
+//! one VMM's DT, node kind by node kind, and its writer for Linux, which
+//! share the binding facts above.
 
 use crate::psci::Conduit;
 use alloc::vec::Vec;

@@ -1,0 +1,125 @@
+//! The q35 ACPI tables in the legacy BIOS area, and the VMM's SMBIOS
+//! tables beside them.
+
+use super::*;
+
+/// PCI routing on q35: QEMU's ICH9 model wires INTx of every slot to
+/// PIRQ E-H, rotated by slot ((slot + pin) % 4 + 4, hw/isa/lpc_ich9.c
+/// ich9_lpc_initfn), and PIRQ A-H reach I/O APIC inputs 16-23.
+pub(super) fn q35_prt() -> Vec<acpi::PrtEntry> {
+    let mut prt = Vec::with_capacity(32 * 4);
+    for device in 0..32u8 {
+        for pin in 0..4u8 {
+            let pirq = (device as u32 + pin as u32) % 4 + 4;
+            prt.push(acpi::PrtEntry {
+                device,
+                pin,
+                gsi: 16 + pirq,
+            });
+        }
+    }
+    prt
+}
+
+/// Builds the ACPI tables in the legacy BIOS area; returns the RSDP address
+/// and the first free byte after the tables.
+pub(super) fn build_acpi(
+    map: &MemoryMap,
+    cpus: Vec<Vcpu>,
+    device_mem_end: u64,
+) -> Result<(u64, u64)> {
+    let low_end = map.ram_end_below_4g();
+    // The 32-bit PCI window starts above low RAM and above MMCONFIG (so at
+    // 3 GiB or higher) and ends below the I/O APIC.
+    let mem32_start = low_end
+        .max(0xc000_0000)
+        .max(q35::MMCONFIG_BASE + q35::MMCONFIG_SIZE);
+    let high_end = map
+        .regions()
+        .iter()
+        .filter(|r| r.kind == Kind::Ram)
+        .map(|r| r.end())
+        .max()
+        .unwrap_or(0);
+    // Above RAM and above the memory-hotplug area QEMU reserves for
+    // `-m ...,maxmem=`, on a 1 GiB boundary.
+    let mem64_start =
+        (high_end.max(1 << 32).max(device_mem_end) + (1 << 30) - 1) & !((1 << 30) - 1);
+    let m = acpi::x86::Q35 {
+        cpus,
+        pm_base: q35::PM_BASE,
+        sci_irq: q35::SCI_IRQ,
+        lapic_addr: q35::LAPIC_ADDR,
+        ioapic_id: 0,
+        ioapic_addr: q35::IOAPIC_ADDR,
+        hpet: q35::hpet_block_id().map(|id| (q35::HPET_ADDR, id)),
+        mmcfg_base: q35::MMCONFIG_BASE,
+        mmcfg_end_bus: 255,
+        pci_io: (0x1000, 0xffff),
+        pci_mem32: (mem32_start, q35::IOAPIC_ADDR as u64 - 1),
+        // 32 GiB of 64-bit window, like QEMU's default for q35.
+        pci_mem64: (mem64_start, mem64_start + (32 << 30) - 1),
+        prt: q35_prt(),
+        cpu_hotplug_io: Some(q35::CPUHP_BASE),
+        i8042: q35::has_i8042(),
+        mem_hotplug: match q35::memory_slots().map_err(|e| hotstub::err!("{e}"))? {
+            0 => None,
+            slots => Some(acpi::memhp::MemHotplug {
+                block: acpi::memhp::Block::Io(q35::MEMHP_BASE),
+                slots,
+            }),
+        },
+    };
+    let (start, _) = layout::ACPI;
+    // The tables end where the SMBIOS entry point's slot begins.
+    // SAFETY: the BIOS area is RAM after q35::init (PAM) and only ACPI and
+    // SMBIOS data go there.
+    let mut area = acpi::TableArea::new(
+        unsafe { ram_slice(start, layout::SMBIOS_ANCHOR - start) },
+        start,
+    );
+    let built =
+        acpi::x86::build(&m, &mut area).map_err(|e| hotstub::err!("building ACPI tables: {e}"))?;
+    // SAFETY: the RSDP slot in the BIOS area (layout).
+    unsafe { ram_slice(layout::RSDP, 36) }.copy_from_slice(&built.rsdp);
+    Ok((layout::RSDP, start + area.used() as u64))
+}
+
+/// Copies QEMU's SMBIOS structures to `free` (below the entry point) and
+/// the patched entry point to its fixed slot, where Linux's legacy scan of
+/// 0xF0000-0xFFFFF finds it. Optional: without them the guest just has no DMI.
+pub(super) fn place_smbios(fw: &mut FwCfg<PioFwCfg>, files: &Directory, free: u64) {
+    let (Some(anchor), Some(tables)) = (
+        files.find("etc/smbios/smbios-anchor"),
+        files.find("etc/smbios/smbios-tables"),
+    ) else {
+        return;
+    };
+    let addr = (free + 15) & !15;
+    if anchor.size as u64 > layout::RSDP - layout::SMBIOS_ANCHOR
+        || addr + tables.size as u64 > layout::SMBIOS_ANCHOR
+    {
+        println!(
+            "hotstub: warning: SMBIOS tables do not fit in the BIOS area; guest gets no DMI data"
+        );
+        return;
+    }
+    let mut entry = vec![0u8; anchor.size as usize];
+    // SAFETY: between the ACPI tables and the entry point slot, checked above.
+    let dst = unsafe { ram_slice(addr, tables.size as u64) };
+    let placed = match fw.read_file(&tables, dst) {
+        Ok(_) => match fw.read_file(&anchor, &mut entry) {
+            Ok(_) => hotstub::boot::smbios::patch_anchor(&mut entry, addr)
+                .map_err(|e| alloc::format!("{e}")),
+            Err(e) => Err(format!("{e}")),
+        },
+        Err(e) => Err(format!("{e}")),
+    };
+    match placed {
+        Ok(()) => {
+            // SAFETY: the entry point slot below the RSDP, size checked above.
+            unsafe { ram_slice(layout::SMBIOS_ANCHOR, entry.len() as u64) }.copy_from_slice(&entry)
+        }
+        Err(e) => println!("hotstub: warning: {}; guest gets no DMI data", e),
+    }
+}
