@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Modules the guest init may load (virtio disk, ACPI power button, evdev for
-/// busybox acpid). Built-in ones are skipped.
-const MODULES: &[&str] = &["virtio_blk", "button", "evdev"];
+/// busybox acpid, virtio-mem for the memory tests). Built-in ones are
+/// skipped.
+const MODULES: &[&str] = &["virtio_blk", "button", "evdev", "virtio_mem"];
 
 /// Kernel series the project targets: Linux 6.11+ has arm64 vCPU hotplug
 /// and `/sys/devices/system/cpu/enabled`; Debian ships 6.12 in backports.
@@ -325,7 +326,11 @@ pub fn kernel(arch: Arch, flavor: Flavor) -> Result<Kernel> {
     if let Ok(ver) = std::fs::read_to_string(&current) {
         let ver = ver.trim().to_string();
         let k = kernel_paths(arch, &ver);
-        if k.image.is_file() && k.modules.join("complete").is_file() {
+        // A cache made before a module joined MODULES is fetched again.
+        let all = MODULES
+            .iter()
+            .all(|m| k.modules.join(format!("{m}.deps")).is_file());
+        if k.image.is_file() && k.modules.join("complete").is_file() && all {
             return Ok(k);
         }
     }

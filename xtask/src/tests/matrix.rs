@@ -4,7 +4,7 @@
 use super::case::{mib, Case, CpuExpect, Expect, InitrdSel, KernelSel};
 use super::scenarios::{
     scenario_arm_cpu1_cycles, scenario_arm_disabled_cpus, scenario_dimm_hotplug,
-    scenario_powerdown, scenario_x86_hotplug, scenario_x86_hotplug_cycles,
+    scenario_powerdown, scenario_virtio_mem, scenario_x86_hotplug, scenario_x86_hotplug_cycles,
 };
 use crate::assets::Flavor;
 use crate::build::Arch;
@@ -347,6 +347,25 @@ pub(super) fn matrix() -> Vec<Case> {
             c.append = "memhp_default_state=online_movable".into();
             c.disk = false;
             c.expect = Expect::Scenario(scenario_dimm_hotplug);
+            c.timeout = Duration::from_secs(240);
+        }));
+    }
+    // ---- virtio-mem: grown and shrunk through requested-size --------------
+    for (arch, machine) in [(X86_64, "q35"), (Aarch64, "virt,gic-version=3")] {
+        v.push(with(case(arch, "virtio-mem", machine, 2, 1024), |c| {
+            c.mem_opts = ",maxmem=4G".into();
+            c.action = "cmd";
+            c.append = "memhp_default_state=online_movable".into();
+            c.disk = false;
+            c.extra = [
+                "-object",
+                "memory-backend-ram,id=vmem-ram,size=1G",
+                "-device",
+                "virtio-mem-pci,id=vmem0,memdev=vmem-ram,requested-size=0",
+            ]
+            .map(String::from)
+            .to_vec();
+            c.expect = Expect::Scenario(scenario_virtio_mem);
             c.timeout = Duration::from_secs(240);
         }));
     }

@@ -347,3 +347,64 @@ pub(super) fn scenario_dimm_hotplug(vm: &mut Vm, _c: &Case) -> Result<()> {
     step(format!("DIMM unplugged: MemTotal {} MiB", after / 1024));
     Ok(())
 }
+
+/// virtio-mem: the guest loads the driver, then QMP's `requested-size`
+/// grows the device by 512 MiB (MemTotal follows) and shrinks it to 0
+/// again (MemTotal back, the device reports nothing plugged).
+pub(super) fn scenario_virtio_mem(vm: &mut Vm, _c: &Case) -> Result<()> {
+    const GROW_KIB: u64 = 512 << 10;
+    const SLACK_KIB: u64 = 16 << 10;
+    let (rc, out) = vm.guest_cmd(
+        "for m in $(cat /lib/modules/hotstub/virtio_mem.deps); do \
+         [ -d /sys/module/$m ] || insmod /lib/modules/hotstub/$m.ko || exit 1; done",
+        STEP,
+    )?;
+    if rc != 0 {
+        return Err(format!("loading virtio_mem failed: {}", out.join(" ")));
+    }
+    let before = memtotal_kib(vm)?;
+    let set = |vm: &mut Vm, bytes: u64| -> Result<()> {
+        let q = vm.qmp.as_mut().ok_or("no QMP")?;
+        q.execute(
+            "qom-set",
+            Some(obj(&[
+                ("path", Json::Str("/machine/peripheral/vmem0".into())),
+                ("property", Json::Str("requested-size".into())),
+                ("value", Json::Num(bytes as f64)),
+            ])),
+        )?;
+        Ok(())
+    };
+    set(vm, GROW_KIB * 1024)?;
+    let grown = wait_memtotal(vm, "did not grow by the 512 MiB requested", |kb| {
+        kb + SLACK_KIB >= before + GROW_KIB
+    })?;
+    if grown > before + GROW_KIB {
+        return Err(format!(
+            "MemTotal grew by {} MiB for 512 MiB requested",
+            (grown - before) / 1024
+        ));
+    }
+    step(format!(
+        "virtio-mem grown: MemTotal {} -> {} MiB",
+        before / 1024,
+        grown / 1024
+    ));
+    set(vm, 0)?;
+    let after = wait_memtotal(vm, "did not shrink back to the boot memory", |kb| {
+        kb <= before + SLACK_KIB
+    })?;
+    let q = vm.qmp.as_mut().ok_or("no QMP")?;
+    let size = q.execute(
+        "qom-get",
+        Some(obj(&[
+            ("path", Json::Str("/machine/peripheral/vmem0".into())),
+            ("property", Json::Str("size".into())),
+        ])),
+    )?;
+    if size.as_i64() != Some(0) {
+        return Err(format!("virtio-mem still has {size:?} bytes plugged"));
+    }
+    step(format!("virtio-mem shrunk: MemTotal {} MiB", after / 1024));
+    Ok(())
+}
