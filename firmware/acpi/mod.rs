@@ -20,6 +20,7 @@ use core::fmt;
 
 pub mod arm;
 pub mod memhp;
+pub mod vmm;
 pub mod x86;
 
 /// OEM ID in every table header and the RSDP (6 bytes, ACPI 6.5 5.2.6).
@@ -217,6 +218,32 @@ impl Aml for IrqNoFlags {
     }
 }
 
+/// A UUID as ToUUID lays it out in AML (ACPI 6.5 19.6.142: the first
+/// three fields little-endian, the rest in order), computed at compile time
+/// so the image carries 16 bytes and no parser.
+pub(crate) const fn guid(s: &[u8; 36]) -> [u8; 16] {
+    const fn hex(c: u8) -> u8 {
+        match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => panic!("not a hex digit"),
+        }
+    }
+    const fn at(s: &[u8; 36], i: usize) -> u8 {
+        (hex(s[i]) << 4) | hex(s[i + 1])
+    }
+    // Source offsets of bytes 0..16 in "aabbccdd-eeff-gghh-iijj-kkllmmnnoopp".
+    const ORDER: [usize; 16] = [6, 4, 2, 0, 11, 9, 16, 14, 19, 21, 24, 26, 28, 30, 32, 34];
+    let mut out = [0u8; 16];
+    let mut i = 0;
+    while i < 16 {
+        out[i] = at(s, ORDER[i]);
+        i += 1;
+    }
+    out
+}
+
 /// `_PRT` package (ACPI 6.5 6.2.13) with direct GSIs: each entry is
 /// {address = device << 16 | 0xffff (any function), pin, source 0, GSI}.
 pub(crate) fn prt_package(prt: &[PrtEntry]) -> Result<aml::PackageBuilder, Error> {
@@ -255,7 +282,8 @@ pub(crate) fn pci_osc() -> Vec<u8> {
     let cdw1 = aml::Path::new("CDW1");
     let cdw2 = aml::Path::new("CDW2");
     let cdw3 = aml::Path::new("CDW3");
-    let uuid = aml::Uuid::new("33DB4D5B-1FF7-401C-9657-7441C03DD766");
+    const PCI_HOST_BRIDGE: [u8; 16] = guid(b"33DB4D5B-1FF7-401C-9657-7441C03DD766");
+    let uuid = aml::BufferData::new(PCI_HOST_BRIDGE.to_vec());
     let mk_cdw1 = aml::CreateDWordField::new(&cdw1, &aml::Arg(3), &aml::ZERO);
     let mk_cdw2 = aml::CreateDWordField::new(&cdw2, &aml::Arg(3), &4u8);
     let mk_cdw3 = aml::CreateDWordField::new(&cdw3, &aml::Arg(3), &8u8);
@@ -334,6 +362,23 @@ pub fn byte_sum(data: &[u8]) -> u8 {
 
 #[cfg(test)]
 pub(crate) mod testutil;
+
+#[cfg(test)]
+mod guid_tests {
+    #[test]
+    fn guid_matches_the_crates_parser() {
+        use acpi_tables::Aml;
+        let s = "33DB4D5B-1FF7-401C-9657-7441C03DD766";
+        let mut a = alloc::vec::Vec::new();
+        acpi_tables::aml::Uuid::new(s).to_aml_bytes(&mut a);
+        let mut b = alloc::vec::Vec::new();
+        acpi_tables::aml::BufferData::new(
+            super::guid(b"33DB4D5B-1FF7-401C-9657-7441C03DD766").to_vec(),
+        )
+        .to_aml_bytes(&mut b);
+        assert_eq!(a, b);
+    }
+}
 
 #[cfg(test)]
 mod tests {

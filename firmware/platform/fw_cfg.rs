@@ -278,6 +278,25 @@ impl<T: Transport> FwCfg<T> {
         Ok(out)
     }
 
+    /// The whole of file `name` when it exists and is at most `max` bytes
+    /// (a larger one is `TooLarge`: VMM-sized buffers are capped).
+    pub fn read_named(
+        &mut self,
+        dir: &Directory,
+        name: &str,
+        max: u32,
+    ) -> Result<Option<alloc::vec::Vec<u8>>, Error> {
+        let Some(file) = dir.find(name) else {
+            return Ok(None);
+        };
+        if file.size > max {
+            return Err(Error::TooLarge);
+        }
+        let mut buf = alloc::vec![0u8; file.size as usize];
+        self.read(file.key, &mut buf)?;
+        Ok(Some(buf))
+    }
+
     /// The underlying transport, for device-specific extras.
     pub fn transport(&mut self) -> &mut T {
         &mut self.io

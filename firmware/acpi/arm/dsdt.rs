@@ -84,7 +84,8 @@ fn uart(m: &Virt) -> Vec<u8> {
 fn rtc(base: u64, irq: u32) -> Vec<u8> {
     let mem = aml::Memory32Fixed::new(true, base as u32, PRIMECELL_LEN);
     let int = level_irq(irq);
-    let uuid = aml::Uuid::new("DAFFD814-6EBA-4D8C-8A91-BC9BBF4AA301");
+    const DEVICE_PROPERTIES: [u8; 16] = crate::acpi::guid(b"DAFFD814-6EBA-4D8C-8A91-BC9BBF4AA301");
+    let uuid = aml::BufferData::new(DEVICE_PROPERTIES.to_vec());
     let compatible = aml::Package::new(vec![&"compatible", &"arm,pl031"]);
     let props = aml::Package::new(vec![&compatible]);
     let dsd = aml::Package::new(vec![&uuid, &props]);

@@ -82,6 +82,9 @@ pub struct Virt {
     pub ged: Option<(u64, u32)>,
     /// QEMU's memory hotplug interface (signalled through the GED).
     pub mem_hotplug: Option<super::memhp::MemHotplug>,
+    /// Tables taken over from the VMM (`acpi::vmm`), listed as they are;
+    /// a VMM IORT (it knows the SMMUs) replaces the firmware's own.
+    pub vmm_tables: Vec<Vec<u8>>,
     pub conduit: Conduit,
 }
 
@@ -128,9 +131,13 @@ pub fn build(m: &Virt, area: &mut TableArea) -> Result<Built, Error> {
     entries.push(area.place(&spcr(m), 16)?);
     if let Some(p) = &m.pcie {
         entries.push(area.place(&mcfg(p), 16)?);
-        if m.gic.its.is_some() {
+        let vmm_iort = m.vmm_tables.iter().any(|t| t.starts_with(b"IORT"));
+        if m.gic.its.is_some() && !vmm_iort {
             entries.push(area.place(&iort(p), 16)?);
         }
+    }
+    for t in &m.vmm_tables {
+        entries.push(area.place(t, 16)?);
     }
     finish(area, &entries)
 }

@@ -48,6 +48,8 @@ pub struct Q35 {
     pub i8042: bool,
     /// QEMU's memory hotplug interface, when the machine has DIMM slots.
     pub mem_hotplug: Option<super::memhp::MemHotplug>,
+    /// Tables taken over from the VMM (`acpi::vmm`), listed as they are.
+    pub vmm_tables: Vec<Vec<u8>>,
 }
 
 // ICH9 PM I/O block offsets and lengths (see module comment).
@@ -99,6 +101,9 @@ pub fn build(m: &Q35, area: &mut TableArea) -> Result<Built, Error> {
     entries.extend_from_slice(&[fadt_phys, madt_phys, mcfg_phys]);
     if let Some((base, id)) = m.hpet {
         entries.push(area.place(&hpet(base, id), 16)?);
+    }
+    for t in &m.vmm_tables {
+        entries.push(area.place(t, 16)?);
     }
     finish(area, &entries)
 }

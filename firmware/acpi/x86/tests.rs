@@ -41,6 +41,7 @@ fn q35(cpus: Vec<Vcpu>, hotplug: bool) -> Q35 {
         cpu_hotplug_io: hotplug.then_some(0x0cd8),
         i8042: true,
         mem_hotplug: None,
+        vmm_tables: Vec::new(),
     }
 }
 

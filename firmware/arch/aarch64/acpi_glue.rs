@@ -18,6 +18,7 @@ pub struct Input<'a> {
     /// The EL2 virtual timer to describe (a VHE kernel at EL2 uses it).
     pub el2_vtimer: Option<u32>,
     pub mem_hotplug: Option<hotstub::acpi::memhp::MemHotplug>,
+    pub vmm_tables: alloc::vec::Vec<alloc::vec::Vec<u8>>,
 }
 
 /// Builds the tables into `buf` (at physical `phys`) and places the RSDP
@@ -83,6 +84,7 @@ pub fn build(m: &Input, buf: &mut [u8], phys: u64) -> Result<(u64, u64)> {
         pcie,
         ged: m.ged,
         mem_hotplug: m.mem_hotplug,
+        vmm_tables: m.vmm_tables.clone(),
         conduit: m.conduit,
     };
     let mut area = TableArea::new(buf, phys);

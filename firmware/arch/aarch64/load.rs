@@ -1,6 +1,6 @@
 //! Loading what Linux needs on virt over fw_cfg: the Image at its 2 MiB
 //! aligned place above the firmware, the initrd behind it, the command line,
-//! and the VMM's vCPU policy and memory hotplug interface.
+//! and the VMM's vCPU policy.
 
 use super::*;
 
@@ -83,28 +83,6 @@ pub(super) fn cpu_model(
     cpulist::apply_policy(&mut model, text.as_deref())
         .map_err(|e| hotstub::err!("{}: {e}", cpulist::FW_CFG_FILE))?;
     Ok(model)
-}
-
-/// QEMU's memory hotplug interface, as its own ACPI tables (offered over
-/// fw_cfg) describe it: virt has no other description of it.
-pub(super) fn qemu_mem_hotplug(
-    fw: &mut FwCfg<hw::FwCfgMmio>,
-    files: &Directory,
-) -> Result<Option<hotstub::acpi::memhp::MemHotplug>> {
-    // QEMU's tables for the largest virt (512 vCPUs) are well below this.
-    const MAX: u32 = 256 << 10;
-    let Some(file) = files.find("etc/acpi/tables") else {
-        return Ok(None);
-    };
-    if file.size > MAX {
-        hotstub::bail!(
-            "QEMU's ACPI tables ({} bytes) are too large to read for memory hotplug",
-            file.size
-        );
-    }
-    let mut blob = alloc::vec![0u8; file.size as usize];
-    fw.read_file(&file, &mut blob)?;
-    hotstub::acpi::memhp::from_qemu_tables(&blob).map_err(|e| hotstub::err!("{e}"))
 }
 
 pub(super) fn read_cmdline(fw: &mut FwCfg<hw::FwCfgMmio>) -> Result<String> {

@@ -18,6 +18,7 @@ use alloc::string::String;
 use hotstub::resident::handoff::{not_for_linux, secure_ram, Handoff};
 
 use super::ram_slice;
+use hotstub::acpi;
 use hotstub::boot::arm64_image;
 use hotstub::boot::efi::{self, mem_type, Carve};
 use hotstub::boot::payload;
@@ -28,7 +29,7 @@ use hotstub::platform::fw_cfg::{self, Directory, FwCfg};
 use hotstub::psci::Conduit;
 use hotstub::{println, NAME};
 use hw::layout;
-use load::{cpu_model, load_initrd, load_kernel, qemu_mem_hotplug, read_cmdline, Loaded};
+use load::{cpu_model, load_initrd, load_kernel, read_cmdline, Loaded};
 
 /// Where QEMU virt's RAM starts and a firmware finds the DTB (hw/arm/virt.c
 /// `base_memmap[VIRT_MEM]`; hw/arm/boot.c puts the DTB at the RAM base when
@@ -254,7 +255,14 @@ impl pipeline::Arch for VirtBoot {
         files: &Directory,
     ) -> Result<u64> {
         let el = self.el;
-        let mem_hotplug = qemu_mem_hotplug(fw, files)?;
+        let blob = fw
+            .read_named(files, acpi::vmm::QEMU_TABLES, acpi::vmm::QEMU_TABLES_MAX)?
+            .unwrap_or_default();
+        let mem_hotplug = acpi::memhp::from_qemu_tables(&blob).map_err(|e| hotstub::err!("{e}"))?;
+        let vmm_tables = acpi::vmm::find(&blob, acpi::vmm::VIRT)
+            .iter()
+            .map(|t| t.bytes.to_vec())
+            .collect();
         // At EL1, and at EL2 with every vCPU enabled, Linux is entered at the
         // firmware's EL and calls QEMU's PSCI as the DT names it; with a policy
         // at EL2, and always at EL3, the firmware stays resident as the PSCI
@@ -286,6 +294,7 @@ impl pipeline::Arch for VirtBoot {
             conduit,
             el2_vtimer: exit.el2_vtimer(el2::features().vhe, platform.timer_el2_virt),
             mem_hotplug,
+            vmm_tables,
         };
         // ACPI tables, then the RSDP right behind them.
         let acpi_base = layout::handoff_acpi();

@@ -204,7 +204,19 @@ impl pipeline::Arch for Q35Boot {
         fw: &mut FwCfg<PioFwCfg>,
         files: &Directory,
     ) -> Result<u64> {
-        let (rsdp, free) = build_acpi(&m.map, cpus.as_slice().to_vec(), m.device_mem_end)?;
+        let blob = fw
+            .read_named(files, acpi::vmm::QEMU_TABLES, acpi::vmm::QEMU_TABLES_MAX)?
+            .unwrap_or_default();
+        let vmm_tables = acpi::vmm::find(&blob, acpi::vmm::Q35)
+            .iter()
+            .map(|t| t.bytes.to_vec())
+            .collect();
+        let (rsdp, free) = build_acpi(
+            &m.map,
+            cpus.as_slice().to_vec(),
+            m.device_mem_end,
+            vmm_tables,
+        )?;
         place_smbios(fw, files, free);
         Ok(rsdp)
     }

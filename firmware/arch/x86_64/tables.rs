@@ -27,6 +27,7 @@ pub(super) fn build_acpi(
     map: &MemoryMap,
     cpus: Vec<Vcpu>,
     device_mem_end: u64,
+    vmm_tables: Vec<Vec<u8>>,
 ) -> Result<(u64, u64)> {
     let low_end = map.ram_end_below_4g();
     // The 32-bit PCI window starts above low RAM and above MMCONFIG (so at
@@ -69,6 +70,7 @@ pub(super) fn build_acpi(
                 slots,
             }),
         },
+        vmm_tables,
     };
     let (start, _) = layout::ACPI;
     // The tables end where the SMBIOS entry point's slot begins.
