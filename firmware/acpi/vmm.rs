@@ -20,37 +20,60 @@ pub const Q35: &[[u8; 4]] = &[*b"SRAT", *b"SLIT", *b"HMAT", *b"DMAR", *b"VIOT"];
 /// SMMUv3, VIOT).
 pub const VIRT: &[[u8; 4]] = &[*b"SRAT", *b"SLIT", *b"HMAT", *b"PPTT", *b"IORT", *b"VIOT"];
 
-/// A table found in the VMM's blob: signature, revision and bytes.
-pub struct Found<'a> {
+/// QEMU's table-loader script (hw/acpi/bios-linker-loader.c): 128-byte
+/// little-endian commands; ADD_CHECKSUM (3) names a file, the checksum's
+/// offset and the range it covers, which for QEMU is exactly one table.
+pub const QEMU_LOADER: &str = "etc/table-loader";
+const LOADER_ENTRY: usize = 128;
+const ADD_CHECKSUM: u32 = 3;
+const FILE_NAME: usize = 56;
+
+/// A table taken from the VMM's blob, its checksum made valid: QEMU leaves
+/// checksums for the firmware to compute (the loader's ADD_CHECKSUM).
+pub struct Found {
     pub signature: [u8; 4],
-    pub bytes: &'a [u8],
+    pub bytes: alloc::vec::Vec<u8>,
 }
 
-/// Every table in `blob` (QEMU lays its tables out back to back, with
-/// alignment padding) whose signature is in `wanted`, each checked: a
-/// header that fits, a length that fits the blob and a zero checksum. A
-/// signature seen twice keeps its first table.
-pub fn find<'a>(blob: &'a [u8], wanted: &[[u8; 4]]) -> alloc::vec::Vec<Found<'a>> {
-    let mut out: alloc::vec::Vec<Found<'a>> = alloc::vec::Vec::new();
-    let mut i = 0;
-    while i + 36 <= blob.len() {
-        let sig: [u8; 4] = [blob[i], blob[i + 1], blob[i + 2], blob[i + 3]];
-        let len = u32::from_le_bytes([blob[i + 4], blob[i + 5], blob[i + 6], blob[i + 7]]) as usize;
-        let fits = len >= 36 && len <= blob.len() - i;
-        if wanted.contains(&sig) && fits && !out.iter().any(|f| f.signature == sig) {
-            let t = &blob[i..i + len];
-            if super::byte_sum(t) == 0 {
-                out.push(Found {
-                    signature: sig,
-                    bytes: t,
-                });
-                i += len;
-                continue;
-            }
+/// The tables in `blob` (the contents of [`QEMU_TABLES`]) whose signature
+/// is in `wanted`, located through the checksum commands of `loader`. A
+/// command whose range does not hold exactly one table header-to-end is
+/// skipped; a signature seen twice keeps its first table.
+pub fn find(blob: &[u8], loader: &[u8], wanted: &[[u8; 4]]) -> alloc::vec::Vec<Found> {
+    let mut out: alloc::vec::Vec<Found> = alloc::vec::Vec::new();
+    for e in loader.chunks_exact(LOADER_ENTRY) {
+        let word = |o: usize| u32::from_le_bytes([e[o], e[o + 1], e[o + 2], e[o + 3]]) as usize;
+        if word(0) as u32 != ADD_CHECKSUM || !names(&e[4..4 + FILE_NAME], QEMU_TABLES) {
+            continue;
         }
-        i += 1;
+        let at = 4 + FILE_NAME;
+        let (sum, start, len) = (word(at), word(at + 4), word(at + 8));
+        let Some(t) = start.checked_add(len).and_then(|end| blob.get(start..end)) else {
+            continue;
+        };
+        if len < 36 || start.checked_add(9) != Some(sum) {
+            continue;
+        }
+        let sig = [t[0], t[1], t[2], t[3]];
+        let header_len = u32::from_le_bytes([t[4], t[5], t[6], t[7]]) as usize;
+        if header_len != len || !wanted.contains(&sig) || out.iter().any(|f| f.signature == sig) {
+            continue;
+        }
+        let mut bytes = t.to_vec();
+        bytes[9] = 0;
+        bytes[9] = 0u8.wrapping_sub(super::byte_sum(&bytes));
+        out.push(Found {
+            signature: sig,
+            bytes,
+        });
     }
     out
+}
+
+/// Whether a NUL-padded loader file name is `name`.
+fn names(field: &[u8], name: &str) -> bool {
+    let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+    &field[..end] == name.as_bytes()
 }
 
 #[cfg(test)]
@@ -58,46 +81,68 @@ mod tests {
     use super::*;
     use alloc::vec::Vec;
 
+    /// A table as QEMU leaves it: checksum zero.
     fn table(sig: &[u8; 4], body: &[u8]) -> Vec<u8> {
         let mut t = sig.to_vec();
         t.extend_from_slice(&((36 + body.len()) as u32).to_le_bytes());
         t.extend_from_slice(&[1, 0]);
         t.extend_from_slice(&[0u8; 26]);
         t.extend_from_slice(body);
-        let sum = t.iter().fold(0u8, |a, b| a.wrapping_add(*b));
-        t[9] = 0u8.wrapping_sub(sum);
         t
     }
 
-    #[test]
-    fn finds_checked_tables_among_others() {
-        let mut blob = table(b"FACP", &[1, 2, 3]);
-        blob.extend_from_slice(&[0; 5]);
-        blob.extend(table(b"SRAT", &[9; 40]));
-        blob.extend(table(b"SLIT", &[8, 0, 0, 0, 0, 0, 0, 0, 10]));
-        let found = find(&blob, &[*b"SRAT", *b"SLIT", *b"PPTT"]);
-        let sigs: Vec<[u8; 4]> = found.iter().map(|f| f.signature).collect();
-        assert_eq!(sigs, [*b"SRAT", *b"SLIT"]);
-        assert_eq!(found[0].bytes.len(), 76);
+    fn checksum_cmd(file: &str, start: usize, len: usize) -> Vec<u8> {
+        let mut e = ADD_CHECKSUM.to_le_bytes().to_vec();
+        let mut name = [0u8; FILE_NAME];
+        name[..file.len()].copy_from_slice(file.as_bytes());
+        e.extend_from_slice(&name);
+        for v in [start.wrapping_add(9), start, len] {
+            e.extend_from_slice(&(v as u32).to_le_bytes());
+        }
+        e.resize(LOADER_ENTRY, 0);
+        e
     }
 
     #[test]
-    fn rejects_bad_checksums_lengths_and_truncation() {
-        let mut bad = table(b"SRAT", &[1; 8]);
-        bad[9] ^= 1;
-        assert!(find(&bad, &[*b"SRAT"]).is_empty(), "checksum");
-        let mut long = table(b"SRAT", &[1; 8]);
-        long[4] = 200;
-        assert!(find(&long, &[*b"SRAT"]).is_empty(), "length past the blob");
-        let t = table(b"SRAT", &[1; 8]);
-        assert!(find(&t[..40], &[*b"SRAT"]).is_empty(), "truncated");
-        assert!(
-            find(b"SRAT", &[*b"SRAT"]).is_empty(),
-            "shorter than a header"
-        );
-        // A second SRAT is ignored.
-        let mut two = table(b"SRAT", &[1; 8]);
-        two.extend(table(b"SRAT", &[2; 8]));
-        assert_eq!(find(&two, &[*b"SRAT"]).len(), 1);
+    fn finds_the_wanted_tables_and_fixes_their_checksums() {
+        let facp = table(b"FACP", &[1, 2, 3]);
+        let srat = table(b"SRAT", &[9; 40]);
+        let slit = table(b"SLIT", &[2, 0, 0, 0, 0, 0, 0, 0, 10, 21, 21, 10]);
+        let mut blob = facp.clone();
+        blob.extend_from_slice(&[0; 5]);
+        let (s0, s1) = (blob.len(), blob.len() + srat.len());
+        blob.extend(&srat);
+        blob.extend(&slit);
+        let mut loader = Vec::new();
+        loader.extend(checksum_cmd(QEMU_TABLES, 0, facp.len()));
+        loader.extend(checksum_cmd(QEMU_TABLES, s0, srat.len()));
+        loader.extend(checksum_cmd(QEMU_TABLES, s1, slit.len()));
+        loader.extend(checksum_cmd("etc/other", s0, srat.len()));
+        let found = find(&blob, &loader, &[*b"SRAT", *b"SLIT", *b"PPTT"]);
+        let sigs: Vec<[u8; 4]> = found.iter().map(|f| f.signature).collect();
+        assert_eq!(sigs, [*b"SRAT", *b"SLIT"]);
+        assert_eq!(found[0].bytes.len(), 76);
+        assert!(found.iter().all(|f| super::super::byte_sum(&f.bytes) == 0));
+    }
+
+    #[test]
+    fn malformed_commands_are_skipped() {
+        let srat = table(b"SRAT", &[1; 8]);
+        let n = srat.len();
+        let bad = [
+            checksum_cmd(QEMU_TABLES, 0, n + 1),
+            checksum_cmd(QEMU_TABLES, 1, n),
+            checksum_cmd(QEMU_TABLES, 0xffff_fff0, 10),
+            checksum_cmd(QEMU_TABLES, 0, 20),
+        ];
+        for cmd in &bad {
+            assert!(find(&srat, cmd, &[*b"SRAT"]).is_empty());
+        }
+        // A truncated loader and a second SRAT.
+        let ok = checksum_cmd(QEMU_TABLES, 0, n);
+        assert!(find(&srat, &ok[..100], &[*b"SRAT"]).is_empty());
+        let mut two = ok.clone();
+        two.extend(ok.clone());
+        assert_eq!(find(&srat, &two, &[*b"SRAT"]).len(), 1);
     }
 }

@@ -259,9 +259,12 @@ impl pipeline::Arch for VirtBoot {
             .read_named(files, acpi::vmm::QEMU_TABLES, acpi::vmm::QEMU_TABLES_MAX)?
             .unwrap_or_default();
         let mem_hotplug = acpi::memhp::from_qemu_tables(&blob).map_err(|e| hotstub::err!("{e}"))?;
-        let vmm_tables = acpi::vmm::find(&blob, acpi::vmm::VIRT)
-            .iter()
-            .map(|t| t.bytes.to_vec())
+        let loader = fw
+            .read_named(files, acpi::vmm::QEMU_LOADER, acpi::vmm::QEMU_TABLES_MAX)?
+            .unwrap_or_default();
+        let vmm_tables = acpi::vmm::find(&blob, &loader, acpi::vmm::VIRT)
+            .into_iter()
+            .map(|t| t.bytes)
             .collect();
         // At EL1, and at EL2 with every vCPU enabled, Linux is entered at the
         // firmware's EL and calls QEMU's PSCI as the DT names it; with a policy

@@ -207,9 +207,12 @@ impl pipeline::Arch for Q35Boot {
         let blob = fw
             .read_named(files, acpi::vmm::QEMU_TABLES, acpi::vmm::QEMU_TABLES_MAX)?
             .unwrap_or_default();
-        let vmm_tables = acpi::vmm::find(&blob, acpi::vmm::Q35)
-            .iter()
-            .map(|t| t.bytes.to_vec())
+        let loader = fw
+            .read_named(files, acpi::vmm::QEMU_LOADER, acpi::vmm::QEMU_TABLES_MAX)?
+            .unwrap_or_default();
+        let vmm_tables = acpi::vmm::find(&blob, &loader, acpi::vmm::Q35)
+            .into_iter()
+            .map(|t| t.bytes)
             .collect();
         let (rsdp, free) = build_acpi(
             &m.map,

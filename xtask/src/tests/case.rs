@@ -44,6 +44,9 @@ pub struct Case {
     /// from kernels that bring up online-capable vCPUs at boot (see
     /// `strip_unregistered_cpu_splats`).
     pub unenforced_policy: bool,
+    /// Guest commands and the output each must print (whitespace-joined
+    /// lines), for `scenario_guest_checks`.
+    pub guest_checks: Vec<(&'static str, &'static str)>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,8 @@
 use super::case::{mib, Case, CpuExpect, Expect, InitrdSel, KernelSel};
 use super::scenarios::{
     scenario_arm_cpu1_cycles, scenario_arm_disabled_cpus, scenario_dimm_hotplug,
-    scenario_powerdown, scenario_virtio_mem, scenario_x86_hotplug, scenario_x86_hotplug_cycles,
+    scenario_guest_checks, scenario_powerdown, scenario_virtio_mem, scenario_x86_hotplug,
+    scenario_x86_hotplug_cycles,
 };
 use crate::assets::Flavor;
 use crate::build::Arch;
@@ -40,6 +41,7 @@ fn case(arch: Arch, name: &str, machine: &str, smp: u32, mem_mib: u64) -> Case {
         timeout: Duration::from_secs(120),
         kvm: false,
         unenforced_policy: false,
+        guest_checks: Vec::new(),
     }
 }
 
@@ -369,6 +371,103 @@ pub(super) fn matrix() -> Vec<Case> {
             c.timeout = Duration::from_secs(240);
         }));
     }
+    // ---- the whole machine: NUMA, arm topology, IOMMUs ---------------------
+    // Two NUMA nodes of 512 MiB with one vCPU each and a distance of 21.
+    for (arch, machine) in [(X86_64, "q35"), (Aarch64, "virt,gic-version=3")] {
+        v.push(with(case(arch, "numa-2-nodes", machine, 2, 1024), |c| {
+            // One socket per node: CPUs of one socket share a cache, which
+            // Linux rightly refuses to split across nodes.
+            c.smp = "2,sockets=2".into();
+            c.action = "cmd";
+            c.extra = [
+                "-object",
+                "memory-backend-ram,id=m0,size=512M",
+                "-object",
+                "memory-backend-ram,id=m1,size=512M",
+                "-numa",
+                "node,nodeid=0,cpus=0,memdev=m0",
+                "-numa",
+                "node,nodeid=1,cpus=1,memdev=m1",
+                "-numa",
+                "dist,src=0,dst=1,val=21",
+            ]
+            .map(String::from)
+            .to_vec();
+            c.guest_checks = vec![
+                ("cat /sys/devices/system/node/online", "0-1"),
+                ("cat /sys/devices/system/node/node0/cpulist", "0"),
+                ("cat /sys/devices/system/node/node1/cpulist", "1"),
+                ("cat /sys/devices/system/node/node0/distance", "10 21"),
+                ("cat /sys/devices/system/node/node1/distance", "21 10"),
+                // Each node has memory: its MemTotal is over 256 MiB.
+                (
+                    "awk '/MemTotal/ {print ($4 > 262144)}' /sys/devices/system/node/node1/meminfo",
+                    "1",
+                ),
+            ];
+            c.expect = Expect::Scenario(scenario_guest_checks);
+        }));
+    }
+    // arm -smp sockets,cores,threads: the PPTT gives Linux the topology.
+    v.push(with(
+        case(Aarch64, "topology-2s2c2t", "virt,gic-version=3", 8, 1024),
+        |c| {
+            c.smp = "8,sockets=2,cores=2,threads=2".into();
+            c.action = "cmd";
+            c.disk = false;
+            c.guest_checks = vec![
+                (
+                    "cat /sys/devices/system/cpu/cpu0/topology/thread_siblings_list",
+                    "0-1",
+                ),
+                (
+                    "cat /sys/devices/system/cpu/cpu5/topology/core_cpus_list",
+                    "4-5",
+                ),
+                (
+                    "cat /sys/devices/system/cpu/cpu*/topology/physical_package_id | sort -u | tr '\\n' ' '",
+                    "0 1",
+                ),
+                (
+                    "cat /sys/devices/system/cpu/cpu7/topology/package_cpus_list",
+                    "4-7",
+                ),
+            ];
+            c.expect = Expect::Scenario(scenario_guest_checks);
+            c.timeout = Duration::from_secs(240);
+        },
+    ));
+    // IOMMUs: the disk behind each still reads back (md5), and Linux
+    // registered the IOMMU.
+    v.push(with(case(X86_64, "intel-iommu", "q35", 2, 1024), |c| {
+        c.action = "cmd";
+        c.extra = ["-device", "intel-iommu"].map(String::from).to_vec();
+        c.guest_checks = vec![("ls /sys/class/iommu", "dmar0")];
+        c.expect = Expect::Scenario(scenario_guest_checks);
+    }));
+    v.push(with(
+        case(
+            Aarch64,
+            "smmuv3",
+            "virt,gic-version=3,iommu=smmuv3",
+            2,
+            1024,
+        ),
+        |c| {
+            c.action = "cmd";
+            c.guest_checks = vec![("ls /sys/class/iommu", "smmu3.0x0000000009050000")];
+            c.expect = Expect::Scenario(scenario_guest_checks);
+        },
+    ));
+    for (arch, machine) in [(X86_64, "q35"), (Aarch64, "virt,gic-version=3")] {
+        v.push(with(case(arch, "virtio-iommu", machine, 2, 1024), |c| {
+            c.action = "cmd";
+            c.extra = ["-device", "virtio-iommu-pci"].map(String::from).to_vec();
+            c.guest_checks = vec![("ls /sys/class/iommu | grep -c .", "1")];
+            c.expect = Expect::Scenario(scenario_guest_checks);
+        }));
+    }
+
     // ---- newest-kernel coverage: Debian unstable's kernel ----------------
     // A representative part of the matrix again on Debian unstable's
     // current kernel: x86 boot with the tables check and vCPU add/remove;

@@ -408,3 +408,23 @@ pub(super) fn scenario_virtio_mem(vm: &mut Vm, _c: &Case) -> Result<()> {
     step(format!("virtio-mem shrunk: MemTotal {} MiB", after / 1024));
     Ok(())
 }
+
+/// Runs the case's guest commands; each must print what it expects.
+pub(super) fn scenario_guest_checks(vm: &mut Vm, c: &Case) -> Result<()> {
+    let mut errs = Vec::new();
+    for (cmd, want) in &c.guest_checks {
+        let (rc, out) = vm.guest_cmd(cmd, STEP)?;
+        let got = out.join(" ");
+        if rc != 0 || got.trim() != *want {
+            errs.push(format!(
+                "`{cmd}` printed `{}` (rc {rc}), expected `{want}`",
+                got.trim()
+            ));
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs.join("; "))
+    }
+}
