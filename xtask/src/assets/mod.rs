@@ -16,9 +16,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Modules the guest init may load (virtio disk, ACPI power button, evdev for
-/// busybox acpid, virtio-mem for the memory tests). Built-in ones are
-/// skipped.
-const MODULES: &[&str] = &["virtio_blk", "button", "evdev", "virtio_mem"];
+/// busybox acpid, virtio-mem for the memory tests, the virtio-iommu
+/// driver). Built-in ones are skipped.
+const MODULES: &[&str] = &[
+    "virtio_blk",
+    "button",
+    "evdev",
+    "virtio_mem",
+    "virtio_iommu",
+];
 
 /// Kernel series the project targets: Linux 6.11+ has arm64 vCPU hotplug
 /// and `/sys/devices/system/cpu/enabled`; Debian ships 6.12 in backports.
