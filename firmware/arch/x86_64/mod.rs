@@ -199,7 +199,13 @@ impl pipeline::Arch for Q35Boot {
         fw: &mut FwCfg<PioFwCfg>,
         files: &Directory,
     ) -> Result<u64> {
-        let (rsdp, free) = build_acpi(&m.map, cpus.as_slice().to_vec(), m.device_mem_end)?;
+        let pci_hotplug = acpi_pci_hotplug(fw, files)?;
+        let (rsdp, free) = build_acpi(
+            &m.map,
+            cpus.as_slice().to_vec(),
+            m.device_mem_end,
+            pci_hotplug,
+        )?;
         place_smbios(fw, files, free);
         Ok(rsdp)
     }
@@ -272,6 +278,43 @@ fn reserved_memory_end(fw: &mut FwCfg<PioFwCfg>, files: &Directory) -> Result<u6
     Ok(u64::from_le_bytes(b))
 }
 
+/// QEMU's ACPI PCI hotplug when it is on: the root ports it hotplugs and
+/// their bus selectors, from QEMU's own DSDT (`acpi::pcihp`).
+fn acpi_pci_hotplug(
+    fw: &mut FwCfg<PioFwCfg>,
+    files: &Directory,
+) -> Result<Option<acpi::pcihp::PciHotplug>> {
+    // QEMU pads its x86 tables to 128 KiB steps (hw/i386/acpi-build.c,
+    // ACPI_BUILD_TABLE_SIZE); far more than any machine needs.
+    const MAX: u32 = 1 << 20;
+    if !q35::acpi_pci_hotplug().map_err(|e| hotstub::err!("{e}"))? {
+        return Ok(None);
+    }
+    // Without root ports nothing hotplugs (QEMU's root bus on q35 does not),
+    // and QEMU need not build its tables for us (it does so when they are
+    // first read, hw/i386/acpi-build.c acpi_build_update: 2-3 ms).
+    let root_ports = q35::root_ports();
+    if root_ports.is_empty() {
+        return Ok(Some(acpi::pcihp::PciHotplug::default()));
+    }
+    let Some(file) = files.find("etc/acpi/tables") else {
+        println!("hotstub: warning: ACPI PCI hotplug is on, but QEMU offers no ACPI tables to name its root ports; no PCI hotplug");
+        return Ok(Some(acpi::pcihp::PciHotplug::default()));
+    };
+    if file.size > MAX {
+        bail!(
+            "QEMU's ACPI tables ({} bytes) are too large to read for PCI hotplug",
+            file.size
+        );
+    }
+    let mut blob = vec![0u8; file.size as usize];
+    fw.read_file(&file, &mut blob)?;
+    let mut ports = acpi::pcihp::from_qemu_tables(&blob).map_err(|e| hotstub::err!("{e}"))?;
+    // Slot 0 is all a root port has; a bridge with 32 slots is not described.
+    ports.retain(|p| root_ports.contains(&p.adr));
+    Ok(Some(acpi::pcihp::PciHotplug { ports }))
+}
+
 /// Every possible vCPU with its APIC ID, and which are plugged in now.
 fn discover_cpus(fw: &mut FwCfg<PioFwCfg>) -> Result<Vec<Vcpu>> {
     let boot = fw.read_u16(fw_cfg::key::NB_CPUS) as u32;
@@ -321,7 +364,12 @@ fn q35_prt() -> Vec<acpi::PrtEntry> {
 
 /// Builds the ACPI tables in the legacy BIOS area; returns the RSDP address
 /// and the first free byte after the tables.
-fn build_acpi(map: &MemoryMap, cpus: Vec<Vcpu>, device_mem_end: u64) -> Result<(u64, u64)> {
+fn build_acpi(
+    map: &MemoryMap,
+    cpus: Vec<Vcpu>,
+    device_mem_end: u64,
+    pci_hotplug: Option<acpi::pcihp::PciHotplug>,
+) -> Result<(u64, u64)> {
     let low_end = map.ram_end_below_4g();
     // The 32-bit PCI window starts above low RAM and above MMCONFIG (so at
     // 3 GiB or higher) and ends below the I/O APIC.
@@ -363,6 +411,7 @@ fn build_acpi(map: &MemoryMap, cpus: Vec<Vcpu>, device_mem_end: u64) -> Result<(
                 slots,
             }),
         },
+        pci_hotplug,
     };
     let (start, _) = layout::ACPI;
     // The tables end where the SMBIOS entry point's slot begins.
