@@ -1,9 +1,11 @@
 // Picks the linker script for the firmware binary by target (host builds
 // of the library, cargo test, get none), and builds the constant AML the
-// firmware embeds (acpi/memhp_aml.rs says why).
+// firmware embeds (acpi/memhp_aml.rs says why; acpi/pcihp_aml.rs too).
 
 #[path = "acpi/memhp_aml.rs"]
 mod memhp_aml;
+#[path = "acpi/pcihp_aml.rs"]
+mod pcihp_aml;
 
 fn main() {
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
@@ -11,6 +13,10 @@ fn main() {
     std::fs::write(out.join("memhp_methods.aml"), memhp_aml::methods()).unwrap();
     std::fs::write(out.join("memhp_slot.aml"), memhp_aml::slot_template()).unwrap();
     println!("cargo:rerun-if-changed=acpi/memhp_aml.rs");
+    std::fs::write(out.join("pcihp_pci0.aml"), pcihp_aml::pci0()).unwrap();
+    std::fs::write(out.join("pcihp_port.aml"), pcihp_aml::port_tail()).unwrap();
+    std::fs::write(out.join("pcihp_gpe.aml"), pcihp_aml::gpe()).unwrap();
+    println!("cargo:rerun-if-changed=acpi/pcihp_aml.rs");
     let target = std::env::var("TARGET").unwrap_or_default();
     let dir = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let script = match target.as_str() {

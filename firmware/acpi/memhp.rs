@@ -109,7 +109,7 @@ fn data_integer(b: &[u8]) -> Option<u64> {
     data_integer_len(b).map(|(v, _)| v)
 }
 
-fn data_integer_len(b: &[u8]) -> Option<(u64, usize)> {
+pub(crate) fn data_integer_len(b: &[u8]) -> Option<(u64, usize)> {
     let n = match *b.first()? {
         0x00 => return Some((0, 1)),
         0x01 => return Some((1, 1)),
@@ -243,7 +243,7 @@ fn mtfy(slots: u32, out: &mut Vec<u8>) {
 }
 
 /// An integer data object in its shortest encoding (ACPI 6.5 20.2.3).
-fn integer(v: u64, out: &mut Vec<u8>) {
+pub(crate) fn integer(v: u64, out: &mut Vec<u8>) {
     match v {
         0 => out.push(0x00),
         1 => out.push(0x01),
@@ -264,7 +264,7 @@ fn integer(v: u64, out: &mut Vec<u8>) {
 }
 
 /// `op`, a PkgLength covering itself and `body` (ACPI 6.5 20.2.4), `body`.
-fn package(op: &[u8], body: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn package(op: &[u8], body: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(op);
     let n = body.len();
     // One byte holds up to 63; with k extra bytes the length has 4 + 8k bits.

@@ -20,6 +20,7 @@ use core::fmt;
 
 pub mod arm;
 pub mod memhp;
+pub mod pcihp;
 pub mod vmm;
 pub mod x86;
 
@@ -271,13 +272,23 @@ pub(crate) fn prt_package(prt: &[PrtEntry]) -> Result<aml::PackageBuilder, Error
 /// PCI UUID it grants the OS native control of what QEMU's PCIe hardware
 /// implements (native hotplug, PME, AER, PCIe capability structure; control
 /// DWORD bits 0, 2, 3, 4), masking the rest and saying so in the status
-/// DWORD; other UUIDs are answered "unrecognized UUID".
-pub(crate) fn pci_osc() -> Vec<u8> {
+/// DWORD; other UUIDs are answered "unrecognized UUID". Without
+/// `native_hotplug` bit 0 is kept: the VMM hotplugs through ACPI (as QEMU's
+/// own q35 `_OSC` does while its ACPI PCI hotplug is on,
+/// hw/i386/acpi-build.c build_q35_osc_method).
+pub(crate) fn pci_osc(native_hotplug: bool) -> Vec<u8> {
     // Bits of the first (status) DWORD, ACPI 6.5 6.2.12.
     const UNRECOGNIZED_UUID: u8 = 1 << 2;
     const UNRECOGNIZED_REVISION: u8 = 1 << 3;
     const CAPABILITIES_MASKED: u8 = 1 << 4;
-    const GRANTABLE: u8 = 0x1d;
+    // Control DWORD bit 0: PCI Express Native Hot Plug control.
+    const NATIVE_HOTPLUG: u8 = 1 << 0;
+    const GRANTABLE_ALL: u8 = 0x1d;
+    let grantable = if native_hotplug {
+        GRANTABLE_ALL
+    } else {
+        GRANTABLE_ALL & !NATIVE_HOTPLUG
+    };
 
     let cdw1 = aml::Path::new("CDW1");
     let cdw2 = aml::Path::new("CDW2");
@@ -288,7 +299,7 @@ pub(crate) fn pci_osc() -> Vec<u8> {
     let mk_cdw2 = aml::CreateDWordField::new(&cdw2, &aml::Arg(3), &4u8);
     let mk_cdw3 = aml::CreateDWordField::new(&cdw3, &aml::Arg(3), &8u8);
     let is_pci = aml::Equal::new(&aml::Arg(0), &uuid);
-    let granted = aml::And::new(&aml::Local(0), &cdw3, &GRANTABLE);
+    let granted = aml::And::new(&aml::Local(0), &cdw3, &grantable);
     let bad_rev = aml::NotEqual::new(&aml::Arg(1), &aml::ONE);
     let set_bad_rev = aml::Or::new(&cdw1, &cdw1, &UNRECOGNIZED_REVISION);
     let if_bad_rev = aml::If::new(&bad_rev, alloc::vec![&set_bad_rev]);

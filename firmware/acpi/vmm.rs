@@ -9,9 +9,10 @@
 //! them in its own XSDT rather than re-deriving facts it cannot see.
 
 /// The fw_cfg file with QEMU's tables, and the most of it the firmware
-/// reads (QEMU's tables for its largest machines are well below this).
+/// reads: QEMU pads its x86 tables to 128 KiB steps (hw/i386/acpi-build.c
+/// ACPI_BUILD_TABLE_SIZE); its largest machines stay well below this.
 pub const QEMU_TABLES: &str = "etc/acpi/tables";
-pub const QEMU_TABLES_MAX: u32 = 256 << 10;
+pub const QEMU_TABLES_MAX: u32 = 1 << 20;
 
 /// What is taken over on q35: NUMA (SRAT, SLIT, HMAT) and the IOMMUs (DMAR
 /// for intel-iommu, VIOT for virtio-iommu).

@@ -177,7 +177,9 @@ fn pci0(p: &ArmPcie) -> Result<Vec<u8>, Error> {
     ] {
         o.to_aml_bytes(&mut dev);
     }
-    dev.extend_from_slice(&pci_osc());
+    // QEMU 10.0's virt has no ACPI PCI hotplug (hw/arm/virt-acpi-build.c):
+    // native PCIe hotplug is the OS's.
+    dev.extend_from_slice(&pci_osc(true));
     // ECAM as a motherboard resource, so nothing else claims it.
     let (eb, es) = p.ecam;
     let ecam = aml::AddressSpace::<u64>::new_memory(

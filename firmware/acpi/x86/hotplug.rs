@@ -287,7 +287,7 @@ pub(super) fn cpu_methods(c: &Vcpu, out: &mut Vec<u8>) {
 }
 
 /// Already-serialized AML as a child object.
-struct RawAml(Vec<u8>);
+pub(super) struct RawAml(pub(super) Vec<u8>);
 impl Aml for RawAml {
     fn to_aml_bytes(&self, sink: &mut dyn acpi_tables::AmlSink) {
         sink.vec(&self.0);

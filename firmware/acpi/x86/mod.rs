@@ -50,6 +50,9 @@ pub struct Q35 {
     pub mem_hotplug: Option<super::memhp::MemHotplug>,
     /// Tables taken over from the VMM (`acpi::vmm`), listed as they are.
     pub vmm_tables: Vec<Vec<u8>>,
+    /// QEMU's ACPI PCI hotplug, when it is on; then `_OSC` keeps native
+    /// PCIe hotplug from the OS.
+    pub pci_hotplug: Option<super::pcihp::PciHotplug>,
 }
 
 // ICH9 PM I/O block offsets and lengths (see module comment).
@@ -312,13 +315,17 @@ fn dsdt(m: &Q35) -> Result<Vec<u8>, Error> {
         &aml::Package::new(vec![&aml::ZERO, &aml::ZERO, &aml::ZERO, &aml::ZERO]),
     )
     .to_aml_bytes(&mut body);
-    // QEMU's GPE0 bits (hw/acpi/ich9.c, acpi_dev_interface.h): 2 = CPU
-    // hotplug, 3 = memory hotplug.
+    // QEMU's GPE0 bits (hw/acpi/ich9.c, acpi_dev_interface.h): 1 = PCI
+    // hotplug, 2 = CPU hotplug, 3 = memory hotplug.
     let cpu_scan = aml::MethodCall::new("\\_SB_.CSCN".into(), vec![]);
     let e02 = aml::Method::new("_E02".into(), 0, false, vec![&cpu_scan]);
     let mem_scan = super::memhp::scan_call();
     let e03 = aml::Method::new("_E03".into(), 0, false, vec![&mem_scan]);
+    let e01 = hotplug::RawAml(super::pcihp::GPE.to_vec());
     let mut gpe: Vec<&dyn Aml> = Vec::new();
+    if m.pci_hotplug.is_some() {
+        gpe.push(&e01);
+    }
     if m.cpu_hotplug_io.is_some() {
         gpe.push(&e02);
     }
@@ -387,7 +394,7 @@ fn pci0(m: &Q35) -> Result<Vec<u8>, Error> {
     }
     let crs = aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(res));
     let prt = aml::Name::new("_PRT".into(), &prt_package(&m.prt)?);
-    let osc_bytes = pci_osc();
+    let osc_bytes = pci_osc(m.pci_hotplug.is_none());
     let lpc = lpc(m.i8042);
 
     let mut dev = Vec::new();
@@ -396,6 +403,9 @@ fn pci0(m: &Q35) -> Result<Vec<u8>, Error> {
     }
     dev.extend_from_slice(&osc_bytes);
     dev.extend_from_slice(&lpc);
+    if let Some(h) = &m.pci_hotplug {
+        dev.extend_from_slice(&super::pcihp::pci0_objects(h)?);
+    }
     Ok(raw_device("PCI0", dev))
 }
 
@@ -451,8 +461,8 @@ fn lpc(i8042: bool) -> Vec<u8> {
 
 /// Motherboard resources (PNP0C02): ranges no PCI BAR may take. Linux
 /// requires the MMCONFIG area here (else "[Firmware Bug]: ECAM ... not
-/// reserved"); the PM and CPU hotplug I/O blocks keep the OS from handing
-/// those ports to devices.
+/// reserved"); the PM, CPU and PCI hotplug I/O blocks keep the OS from
+/// handing those ports to devices.
 fn motherboard(m: &Q35) -> Vec<u8> {
     let hid = aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0C02"));
     let uid = aml::Name::new("_UID".into(), &aml::ONE);
@@ -461,9 +471,13 @@ fn motherboard(m: &Q35) -> Vec<u8> {
     let hp = m
         .cpu_hotplug_io
         .map(|io| aml::IO::new(io, io, 1, CPU_HOTPLUG_LEN));
+    let pcihp = aml::IO::new(super::pcihp::BASE, super::pcihp::BASE, 1, super::pcihp::LEN);
     let mut res: Vec<&dyn Aml> = vec![&ecam, &pm];
     if let Some(hp) = &hp {
         res.push(hp);
+    }
+    if m.pci_hotplug.is_some() {
+        res.push(&pcihp);
     }
     let crs = aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(res));
     to_bytes(&aml::Device::new("MRES".into(), vec![&hid, &uid, &crs]))

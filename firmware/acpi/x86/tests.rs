@@ -42,6 +42,7 @@ fn q35(cpus: Vec<Vcpu>, hotplug: bool) -> Q35 {
         i8042: true,
         mem_hotplug: None,
         vmm_tables: Vec::new(),
+        pci_hotplug: None,
     }
 }
 
@@ -303,4 +304,59 @@ fn memory_hotplug_aml() {
         build(&m, &mut area).is_err(),
         "no slots is not a hotplug interface"
     );
+}
+
+#[test]
+fn pci_hotplug_aml() {
+    use crate::acpi::pcihp::{PciHotplug, RootPort};
+    let mut m = q35(std::vec![cpu(0, 0, true), cpu(1, 1, false)], true);
+    m.pci_hotplug = Some(PciHotplug {
+        ports: std::vec![
+            RootPort {
+                adr: 0x0003_0000,
+                bsel: 1,
+            },
+            RootPort {
+                adr: 0x0006_0001,
+                bsel: 0,
+            },
+        ],
+    });
+    let (built, area) = build_all(&m);
+    let t = walk(&built, &area, BASE);
+    if let Some(dsl) = iasl_check(&t, "x86-pcihp") {
+        for want in [
+            "OperationRegion (PCST, SystemIO, 0x0CC0, 0x18)",
+            "Mutex (BLCK, 0x00)",
+            "Device (S18)",
+            "Device (S31)",
+            "Name (_ADR, 0x00030000)",
+            "Name (_ADR, 0x00060001)",
+            "Name (BSEL, One)",
+            "Name (BSEL, Zero)",
+            "Name (_SUN, Zero)",
+            "PCEJ (BSEL)",
+            "^S18.PCNT ()",
+            "^S31.PCNT ()",
+            "Notify (S00, One)",
+            "Notify (S00, 0x03)",
+            "Method (_E01",
+            "\\_SB.PCI0.PCNT ()",
+            // _OSC keeps native hotplug (bit 0) from the OS.
+            "Local0 = (CDW3 & 0x1C)",
+            // The block is reserved as a motherboard resource.
+            "0x0CC0,             // Range Minimum",
+        ] {
+            assert!(dsl.contains(want), "{want} missing from DSDT:\n{dsl}");
+        }
+        assert_eq!(dsl.matches("Method (_EJ0").count(), 2 + 2, "slots + vCPUs");
+    }
+    // Without ACPI PCI hotplug the OS gets native hotplug.
+    m.pci_hotplug = None;
+    let (built, area) = build_all(&m);
+    let t = walk(&built, &area, BASE);
+    if let Some(dsl) = iasl_check(&t, "x86-native-pcihp") {
+        assert!(dsl.contains("Local0 = (CDW3 & 0x1D)"));
+        assert!(!dsl.contains("PCST") && !dsl.contains("_E01"));
+    }
 }

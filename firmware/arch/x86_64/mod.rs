@@ -214,11 +214,13 @@ impl pipeline::Arch for Q35Boot {
             .into_iter()
             .map(|t| t.bytes)
             .collect();
+        let pci_hotplug = acpi_pci_hotplug(&blob)?;
         let (rsdp, free) = build_acpi(
             &m.map,
             cpus.as_slice().to_vec(),
             m.device_mem_end,
             vmm_tables,
+            pci_hotplug,
         )?;
         place_smbios(fw, files, free);
         Ok(rsdp)
@@ -290,6 +292,27 @@ fn reserved_memory_end(fw: &mut FwCfg<PioFwCfg>, files: &Directory) -> Result<u6
         bail!("etc/reserved-memory-end from the VMM is not a 64-bit value");
     }
     Ok(u64::from_le_bytes(b))
+}
+
+/// QEMU's ACPI PCI hotplug when it is on: the root ports it hotplugs and
+/// their bus selectors, from QEMU's own DSDT in `tables` (`acpi::pcihp`).
+fn acpi_pci_hotplug(tables: &[u8]) -> Result<Option<acpi::pcihp::PciHotplug>> {
+    if !q35::acpi_pci_hotplug().map_err(|e| hotstub::err!("{e}"))? {
+        return Ok(None);
+    }
+    // Without root ports nothing hotplugs (QEMU's root bus on q35 does not).
+    let root_ports = q35::root_ports();
+    if root_ports.is_empty() {
+        return Ok(Some(acpi::pcihp::PciHotplug::default()));
+    }
+    if tables.is_empty() {
+        println!("hotstub: warning: ACPI PCI hotplug is on, but QEMU offers no ACPI tables to name its root ports; no PCI hotplug");
+        return Ok(Some(acpi::pcihp::PciHotplug::default()));
+    }
+    let mut ports = acpi::pcihp::from_qemu_tables(tables).map_err(|e| hotstub::err!("{e}"))?;
+    // Slot 0 is all a root port has; a bridge with 32 slots is not described.
+    ports.retain(|p| root_ports.contains(&p.adr));
+    Ok(Some(acpi::pcihp::PciHotplug { ports }))
 }
 
 /// Every possible vCPU with its APIC ID, and which are plugged in now.

@@ -28,6 +28,7 @@ pub(super) fn build_acpi(
     cpus: Vec<Vcpu>,
     device_mem_end: u64,
     vmm_tables: Vec<Vec<u8>>,
+    pci_hotplug: Option<acpi::pcihp::PciHotplug>,
 ) -> Result<(u64, u64)> {
     let low_end = map.ram_end_below_4g();
     // The 32-bit PCI window starts above low RAM and above MMCONFIG (so at
@@ -71,6 +72,7 @@ pub(super) fn build_acpi(
             }),
         },
         vmm_tables,
+        pci_hotplug,
     };
     let (start, _) = layout::ACPI;
     // The tables end where the SMBIOS entry point's slot begins.

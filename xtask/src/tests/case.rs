@@ -29,6 +29,9 @@ pub struct Case {
     pub append: String,
     pub action: &'static str,
     pub disk: bool,
+    /// The test disk as a second, unattached drive (`-drive ...,if=none,
+    /// id=hp0`), for a scenario to hot-add a device on it.
+    pub spare_disk: bool,
     /// Extra MiB the kernel may reserve beyond `min_memtotal_kib` (per-CPU
     /// areas of many possible vCPUs).
     pub mem_slack_mib: u64,

@@ -4,8 +4,8 @@
 use super::case::{mib, Case, CpuExpect, Expect, InitrdSel, KernelSel};
 use super::scenarios::{
     scenario_arm_cpu1_cycles, scenario_arm_disabled_cpus, scenario_dimm_hotplug,
-    scenario_guest_checks, scenario_powerdown, scenario_virtio_mem, scenario_x86_hotplug,
-    scenario_x86_hotplug_cycles,
+    scenario_guest_checks, scenario_pci_hotplug, scenario_powerdown, scenario_virtio_mem,
+    scenario_x86_hotplug, scenario_x86_hotplug_cycles, HOTPLUG_PORT,
 };
 use crate::assets::Flavor;
 use crate::build::Arch;
@@ -28,6 +28,7 @@ fn case(arch: Arch, name: &str, machine: &str, smp: u32, mem_mib: u64) -> Case {
         append: String::new(),
         action: "poweroff",
         disk: true,
+        spare_disk: false,
         mem_slack_mib: 0,
         extra: Vec::new(),
         expect: Expect::Boot,
@@ -471,14 +472,52 @@ pub(super) fn matrix() -> Vec<Case> {
         }));
     }
 
+    // ---- PCI hotplug: a virtio-blk disk into a pcie-root-port -----------
+    // q35 delivers it through QEMU's ACPI PCI hotplug (the default,
+    // ICH9-LPC.acpi-pci-hotplug-with-bridge-support=on), or with that off
+    // through the root port's native PCIe hotplug; virt has only native.
+    // Three ports: the disk goes into the first, whose ACPI bus selector is
+    // then not 0 (QEMU numbers the ports in reverse), next to a second
+    // hotpluggable one and one with hotplug off.
+    for (arch, name, machine, global) in [
+        (X86_64, "pci-hotplug-acpi", "q35", None),
+        (
+            X86_64,
+            "pci-hotplug-native",
+            "q35",
+            Some("ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off"),
+        ),
+        (Aarch64, "pci-hotplug-native", "virt,gic-version=3", None),
+    ] {
+        v.push(with(case(arch, name, machine, 2, 512), |c| {
+            c.action = "cmd";
+            c.disk = false;
+            c.spare_disk = true;
+            c.extra = vec![
+                "-device".into(),
+                format!("pcie-root-port,id={HOTPLUG_PORT},chassis=1,slot=1"),
+                "-device".into(),
+                "pcie-root-port,id=rp2,chassis=2,slot=2".into(),
+                "-device".into(),
+                "pcie-root-port,id=rp3,chassis=3,slot=3,hotplug=off".into(),
+            ];
+            if let Some(g) = global {
+                c.extra.extend(["-global".into(), g.into()]);
+            }
+            c.expect = Expect::Scenario(scenario_pci_hotplug);
+            c.timeout = Duration::from_secs(240);
+        }));
+    }
     // ---- newest-kernel coverage: Debian unstable's kernel ----------------
     // A representative part of the matrix again on Debian unstable's
-    // current kernel: x86 boot with the tables check and vCPU add/remove;
+    // current kernel: x86 boot with the tables check, vCPU add/remove and
+    // ACPI PCI hotplug;
     // arm GICv3 with a vCPU policy at EL1, EL2 and EL3, and EL2 handed to
     // Linux (KVM); every one ends in poweroff.
     for name in [
         "x86_64/q35-smp2-4G",
         "x86_64/hotplug-smp1-max4",
+        "x86_64/pci-hotplug-acpi",
         "aarch64/cpus-enabled-0-1-el1",
         "aarch64/cpus-enabled-0-1-el2",
         "aarch64/cpus-enabled-0-1-el3",

@@ -30,6 +30,9 @@ pub(super) struct Env {
 
 /// Test disk: 4 MiB with known content; the guest prints its md5.
 const DISK_SIZE: usize = 4 << 20;
+/// The drive id of the test disk when a case has it as a spare
+/// (`Case::spare_disk`).
+pub(super) const SPARE_DRIVE: &str = "hp0";
 
 pub(super) fn prepare_files(dir: &Path) -> Result<(PathBuf, String, PathBuf)> {
     std::fs::create_dir_all(dir).ctx("mkdir test assets")?;
@@ -297,6 +300,15 @@ fn vm_config(c: &Case, env: &Env) -> Result<VmConfig> {
             ),
             "-device".into(),
             "virtio-blk-pci,drive=d0".into(),
+        ]);
+    }
+    if c.spare_disk {
+        cfg.extra.extend([
+            "-drive".into(),
+            format!(
+                "file={},if=none,id={SPARE_DRIVE},format=raw,readonly=on",
+                env.disk.display()
+            ),
         ]);
     }
     cfg.extra.extend(c.extra.iter().cloned());

@@ -1,0 +1,233 @@
+//! q35 PCI hotplug through QEMU's ACPI PCI hotplug registers (QEMU
+//! docs/specs/acpi_pci_hotplug.rst, hw/acpi/pcihp.c; the register layout
+//! is in `pcihp_aml.rs`), for the `pcie-root-port`s on the root bus.
+//!
+//! QEMU selects a bus in the block by its "bsel", a number QEMU assigns
+//! itself (hw/acpi/pcihp.c acpi_set_bsel) and shows nowhere but in its own
+//! DSDT, which it offers over fw_cfg (`etc/acpi/tables`): each hotpluggable
+//! root port there is `Device (Sxx) { Name (_ADR, ..) ... Name (BSEL, n)
+//! ... }`. [`from_qemu_tables`] reads those pairs; [`pci0_objects`] writes
+//! our own description of the same ports.
+//!
+//! AML under `\_SB.PCI0`: region PCST, lock BLCK, PCEJ(bsel) (constant,
+//! `pcihp_aml.rs`), one `Device (Sxx)` per port (`_ADR`, `BSEL`, slot S00
+//! with `_SUN`/`_EJ0`, PCNT) and PCNT, which calls every port's PCNT;
+//! `\_GPE._E01` calls `\_SB.PCI0.PCNT` under the lock.
+
+use super::memhp::{data_integer_len, integer, package};
+use super::Error;
+use alloc::vec::Vec;
+
+/// The register block on q35 (QEMU ACPI_PCIHP_ADDR_ICH9, ACPI_PCIHP_SIZE).
+pub const BASE: u16 = 0x0cc0;
+pub const LEN: u8 = 0x18;
+/// B0EJ's offset: it reads as 0 (hw/acpi/pcihp.c pci_read, "no feature
+/// defined yet"), where unassigned I/O reads as all ones.
+pub const PROBE: u16 = 0x08;
+/// Most buses QEMU numbers (ACPI_PCIHP_MAX_HOTPLUG_BUS).
+const MAX_BSEL: u64 = 255;
+
+/// One hotpluggable root port on the root bus: its `_ADR` (device << 16 |
+/// function, ACPI 6.5 6.1.1) and the bsel of its secondary bus.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RootPort {
+    pub adr: u32,
+    pub bsel: u32,
+}
+
+/// QEMU's ACPI PCI hotplug, when it is on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PciHotplug {
+    pub ports: Vec<RootPort>,
+}
+
+/// Whether the block answers, from a dword read of [`PROBE`]. The block
+/// exists while `ICH9-LPC.acpi-pci-hotplug-with-bridge-support` is on
+/// (QEMU's default).
+pub fn probe(b0ej: u32) -> Result<bool, &'static str> {
+    match b0ej {
+        0 => Ok(true),
+        u32::MAX => Ok(false),
+        _ => Err("ACPI PCI hotplug registers at 0xcc0 answer neither 0 nor all ones"),
+    }
+}
+
+/// The hotpluggable root ports QEMU's DSDT (within its `etc/acpi/tables`)
+/// describes directly under the root bus, sorted by `_ADR`. Ports inside
+/// another device (bridges behind a root port, ports of extra host
+/// bridges) are not root-bus ports and are left out.
+pub fn from_qemu_tables(blob: &[u8]) -> Result<Vec<RootPort>, &'static str> {
+    let dsdt = find_dsdt(blob).ok_or("QEMU's ACPI tables have no DSDT")?;
+    let devices = devices(dsdt);
+    let mut ports: Vec<RootPort> = Vec::new();
+    let mut at = 0;
+    while let Some(i) = find(&dsdt[at..], b"\x08BSEL").map(|i| at + i) {
+        at = i + 5;
+        let bsel = data_integer_len(&dsdt[at..])
+            .map(|(v, _)| v)
+            .ok_or("QEMU's DSDT: BSEL is not an integer")?;
+        // The innermost device holding the name is the port; it must sit
+        // in no other device.
+        let mut holders = devices.iter().filter(|d| d.start < i && i < d.end);
+        let Some(port) = holders.clone().max_by_key(|d| d.start) else {
+            return Err("QEMU's DSDT: BSEL outside any device");
+        };
+        if holders.any(|d| d.start < port.start) {
+            continue;
+        }
+        let adr = port
+            .adr
+            .ok_or("QEMU's DSDT: a device with BSEL has no _ADR")?;
+        if bsel > MAX_BSEL {
+            return Err("QEMU's DSDT: BSEL above 255");
+        }
+        if adr >> 16 > 31 || adr & 0xffff > 7 {
+            return Err("QEMU's DSDT: root port _ADR is not a PCI device and function");
+        }
+        let p = RootPort {
+            adr: adr as u32,
+            bsel: bsel as u32,
+        };
+        if ports.iter().any(|q| q.adr == p.adr || q.bsel == p.bsel) {
+            return Err("QEMU's DSDT: two root ports with the same _ADR or BSEL");
+        }
+        // In _ADR order (an insertion: a sort costs the image kilobytes).
+        let at = ports.iter().take_while(|q| q.adr < p.adr).count();
+        ports.insert(at, p);
+    }
+    Ok(ports)
+}
+
+/// The first table with the DSDT signature and a length that fits (the
+/// blob holds QEMU's tables back to back, ACPI 6.5 5.2.6 headers).
+fn find_dsdt(blob: &[u8]) -> Option<&[u8]> {
+    let mut at = 0;
+    while let Some(i) = find(&blob[at..], b"DSDT").map(|i| at + i) {
+        at = i + 1;
+        let len = blob
+            .get(i + 4..i + 8)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)?;
+        if len >= 36 && len <= blob.len() - i {
+            return Some(&blob[i..i + len]);
+        }
+    }
+    None
+}
+
+/// A well-formed `Device` in the table: where its package starts and ends,
+/// and its `_ADR` when that is its first object (as QEMU writes PCI
+/// devices).
+struct Device {
+    start: usize,
+    end: usize,
+    adr: Option<u64>,
+}
+
+/// Every byte sequence in `t` that parses as DefDevice (ACPI 6.5 20.2.5.2:
+/// ExtOpPrefix 0x5B, DeviceOp 0x82, PkgLength, NameSeg) whose package lies
+/// inside `t` and begins with a Name object (NameOp 0x08, NameSeg), as
+/// every device in QEMU's tables does. Other bytes that happen to look
+/// like it are unlikely to pass that and, if one does, only loses a port.
+fn devices(t: &[u8]) -> Vec<Device> {
+    let mut out = Vec::new();
+    for i in 0..t.len().saturating_sub(1) {
+        if t[i] != 0x5b || t[i + 1] != 0x82 {
+            continue;
+        }
+        let Some((len, n)) = pkg_length(&t[i + 2..]) else {
+            continue;
+        };
+        let end = i + 2 + len;
+        let body = i + 2 + n + 4;
+        let (Some(name), Some(first)) = (t.get(i + 2 + n..body), t.get(body..body + 5)) else {
+            continue;
+        };
+        if end > t.len() || end < body + 5 || !name_seg(name) || first[0] != 0x08 {
+            continue;
+        }
+        if !name_seg(&first[1..]) {
+            continue;
+        }
+        let adr = (&first[1..] == b"_ADR")
+            .then(|| data_integer_len(&t[body + 5..end]).map(|(v, _)| v))
+            .flatten();
+        out.push(Device { start: i, end, adr });
+    }
+    out
+}
+
+/// PkgLength (ACPI 6.5 20.2.4): the length it encodes (counting itself)
+/// and how many bytes it takes.
+fn pkg_length(b: &[u8]) -> Option<(usize, usize)> {
+    let lead = *b.first()?;
+    let extra = usize::from(lead >> 6);
+    if extra == 0 {
+        return Some((usize::from(lead & 0x3f), 1));
+    }
+    // With following bytes, bits 4-5 of the lead byte are reserved (zero).
+    if lead & 0x30 != 0 {
+        return None;
+    }
+    let mut len = usize::from(lead & 0x0f);
+    for k in 0..extra {
+        len |= usize::from(*b.get(1 + k)?) << (4 + 8 * k);
+    }
+    Some((len, 1 + extra))
+}
+
+/// NameSeg (ACPI 6.5 20.2.2): a lead character A-Z or `_`, then three of
+/// A-Z, 0-9, `_`.
+fn name_seg(b: &[u8]) -> bool {
+    let ok =
+        |c: u8, lead: bool| c == b'_' || c.is_ascii_uppercase() || (!lead && c.is_ascii_digit());
+    b.len() >= 4 && ok(b[0], true) && b[1..4].iter().all(|&c| ok(c, false))
+}
+
+/// Where `needle` first occurs (first byte first: cheap under TCG).
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    (0..hay.len()).find(|&i| hay[i] == needle[0] && hay[i..].starts_with(needle))
+}
+
+/// The constant AML, built on the host (see `pcihp_aml.rs`).
+const PCI0: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pcihp_pci0.aml"));
+const PORT_TAIL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pcihp_port.aml"));
+/// `\_GPE._E01`.
+pub const GPE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pcihp_gpe.aml"));
+
+/// A port's device name: S, its devfn (device << 3 | function) in two hex
+/// digits, `_` (the names QEMU uses).
+fn port_name(adr: u32) -> [u8; 4] {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let devfn = ((adr >> 16) << 3 | (adr & 7)) as usize;
+    [b'S', HEX[devfn >> 4 & 15], HEX[devfn & 15], b'_']
+}
+
+/// The objects to place in `\_SB.PCI0`.
+pub fn pci0_objects(h: &PciHotplug) -> Result<Vec<u8>, Error> {
+    let mut out = PCI0.to_vec();
+    // PCNT: `^Sxx_.PCNT` per port (ACPI 6.5 20.2.2: ParentPrefixChar 0x5E,
+    // DualNamePrefix 0x2E; MethodOp 0x14, flags 0 = no arguments).
+    let mut pcnt = b"PCNT\x00".to_vec();
+    for p in &h.ports {
+        if p.adr >> 16 > 31 || p.adr & 0xffff > 7 {
+            return Err(Error::Invalid(
+                "root port _ADR is not a PCI device and function",
+            ));
+        }
+        let mut dev = port_name(p.adr).to_vec();
+        dev.extend_from_slice(b"\x08_ADR");
+        integer(u64::from(p.adr), &mut dev);
+        dev.extend_from_slice(b"\x08BSEL");
+        integer(u64::from(p.bsel), &mut dev);
+        dev.extend_from_slice(PORT_TAIL);
+        package(&[0x5b, 0x82], &dev, &mut out);
+        pcnt.extend_from_slice(&[0x5e, 0x2e]);
+        pcnt.extend_from_slice(&port_name(p.adr));
+        pcnt.extend_from_slice(b"PCNT");
+    }
+    package(&[0x14], &pcnt, &mut out);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,120 @@
+//! The constant part of the q35 ACPI PCI hotplug AML (`acpi::pcihp`),
+//! built on the host by `firmware/build.rs` with the `acpi_tables`
+//! builders and embedded in the firmware as bytes (memhp_aml.rs says why).
+//! The firmware adds what depends on the machine: one device per root port
+//! (its name, `_ADR` and `BSEL`, then [`port_tail`]) and the `PCNT` method
+//! that visits them.
+//!
+//! The register block (QEMU docs/specs/acpi_pci_hotplug.rst,
+//! hw/acpi/pcihp.c; on q35 at ACPI_PCIHP_ADDR_ICH9 = 0x0cc0, 0x18 bytes,
+//! dword access): +0x00 PCIU, the slots of the selected bus with a device
+//! added (cleared when read); +0x04 PCID, the slots with a removal
+//! requested; +0x08 B0EJ, writing 1 << slot ejects that slot; +0x0c the
+//! hotplug-enabled slots (read-only, unused here); +0x10 BNUM, the bus
+//! selector ("bsel", QEMU's own numbering, not the PCI bus number).
+
+use acpi_tables::aml;
+use acpi_tables::Aml;
+use std::vec;
+use std::vec::Vec;
+
+/// Where the block is and how long (QEMU ACPI_PCIHP_ADDR_ICH9,
+/// ACPI_PCIHP_SIZE).
+const BASE: u16 = 0x0cc0;
+const LEN: u8 = 0x18;
+/// Notification codes (ACPI 6.5 5.6.6): Device Check on insert, Eject
+/// Request on a removal request.
+const DEVICE_CHECK: u8 = 1;
+const EJECT_REQUEST: u8 = 3;
+
+fn path(s: &str) -> aml::Path {
+    aml::Path::new(s)
+}
+
+fn to_bytes(obj: &dyn Aml) -> Vec<u8> {
+    let mut v = Vec::new();
+    obj.to_aml_bytes(&mut v);
+    v
+}
+
+/// What `\_SB.PCI0` gets once: the region PCST over the block, its
+/// fields, the lock BLCK and PCEJ(bsel), which ejects slot 0 of that bus.
+pub fn pci0() -> Vec<u8> {
+    use aml::FieldEntry::{Named, Reserved};
+    let mut out = Vec::new();
+    aml::OpRegion::new(path("PCST"), aml::OpRegionSpace::SystemIO, &BASE, &LEN)
+        .to_aml_bytes(&mut out);
+    // Whole dwords, WriteAsZeros: no field is ever read to write another
+    // (reading PCIU clears it).
+    aml::Field::new(
+        path("PCST"),
+        aml::FieldAccessType::DWord,
+        aml::FieldLockRule::NoLock,
+        aml::FieldUpdateRule::WriteAsZeroes,
+        vec![
+            Named(*b"PCIU", 32),
+            Named(*b"PCID", 32),
+            Named(*b"B0EJ", 32),
+            Reserved(32),
+            Named(*b"BNUM", 32),
+        ],
+    )
+    .to_aml_bytes(&mut out);
+    aml::Mutex::new(path("BLCK"), 0).to_aml_bytes(&mut out);
+    // A root port's secondary bus has one slot, 0 (PCI Express Base
+    // Specification 7.3.1, Device Number: behind a Downstream Port only
+    // Device 0; QEMU's own DSDT has only S00 there), so B0EJ = 1 << 0.
+    let [bnum, b0ej] = ["BNUM", "B0EJ"].map(path);
+    let a = aml::Acquire::new(path("BLCK"), 0xffff);
+    let sel = aml::Store::new(&bnum, &aml::Arg(0));
+    let ej = aml::Store::new(&b0ej, &aml::ONE);
+    let r = aml::Release::new(path("BLCK"));
+    aml::Method::new("PCEJ".into(), 1, false, vec![&a, &sel, &ej, &r]).to_aml_bytes(&mut out);
+    out
+}
+
+/// What follows `Name (_ADR, ..)` and `Name (BSEL, ..)` in every root
+/// port's device: the slot S00 (ACPI 6.5 6.1.1 _ADR 0 = device 0 function
+/// 0, 6.1.12 _SUN, 6.3.3 _EJ0) and PCNT, which reports the bus's pending
+/// events. Single names resolve upwards (ACPI 6.5 5.3): BSEL is the
+/// port's, the registers and PCEJ are `\_SB.PCI0`'s.
+pub fn port_tail() -> Vec<u8> {
+    let mut out = Vec::new();
+    let adr = aml::Name::new("_ADR".into(), &aml::ZERO);
+    let sun = aml::Name::new("_SUN".into(), &aml::ZERO);
+    let [bsel, bnum, pciu, pcid, s00] = ["BSEL", "BNUM", "PCIU", "PCID", "S00_"].map(path);
+    let call = aml::MethodCall::new("PCEJ".into(), vec![&bsel]);
+    let ej0 = aml::Method::new("_EJ0".into(), 1, false, vec![&call]);
+    aml::Device::new("S00_".into(), vec![&adr, &sun, &ej0]).to_aml_bytes(&mut out);
+
+    let sel = aml::Store::new(&bnum, &bsel);
+    let up = aml::And::new(&aml::Local(0), &pciu, &aml::ONE);
+    let check = aml::Notify::new(&s00, &DEVICE_CHECK);
+    let if_up = aml::If::new(&aml::Local(0), vec![&check]);
+    let down = aml::And::new(&aml::Local(0), &pcid, &aml::ONE);
+    let eject = aml::Notify::new(&s00, &EJECT_REQUEST);
+    let if_down = aml::If::new(&aml::Local(0), vec![&eject]);
+    aml::Method::new(
+        "PCNT".into(),
+        0,
+        false,
+        vec![&sel, &up, &if_up, &down, &if_down],
+    )
+    .to_aml_bytes(&mut out);
+    out
+}
+
+/// `\_GPE._E01` (GPE0 bit 1, QEMU ACPI_PCI_HOTPLUG_STATUS): every port's
+/// events under the lock.
+pub fn gpe() -> Vec<u8> {
+    let lock = path("\\_SB_.PCI0.BLCK");
+    let a = aml::Acquire::new(lock, 0xffff);
+    let scan = aml::MethodCall::new("\\_SB_.PCI0.PCNT".into(), vec![]);
+    let r = aml::Release::new(path("\\_SB_.PCI0.BLCK"));
+    to_bytes(&aml::Method::new(
+        "_E01".into(),
+        0,
+        false,
+        vec![&a, &scan, &r],
+    ))
+}
