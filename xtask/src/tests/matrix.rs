@@ -346,6 +346,10 @@ pub(super) fn matrix() -> Vec<Case> {
     for (arch, machine) in [(X86_64, "q35"), (Aarch64, "virt,gic-version=3")] {
         v.push(with(case(arch, "dimm-hotplug", machine, 2, 1024), |c| {
             c.mem_opts = ",slots=2,maxmem=4G".into();
+            // The SRAT's hotpluggable range reaches above 4 GiB, so Linux
+            // sets up its 64 MiB swiotlb bounce buffer (as with QEMU's own
+            // tables under SeaBIOS).
+            c.mem_slack_mib = 64;
             c.action = "cmd";
             c.append = "memhp_default_state=online_movable".into();
             c.disk = false;
@@ -357,6 +361,10 @@ pub(super) fn matrix() -> Vec<Case> {
     for (arch, machine) in [(X86_64, "q35"), (Aarch64, "virt,gic-version=3")] {
         v.push(with(case(arch, "virtio-mem", machine, 2, 1024), |c| {
             c.mem_opts = ",maxmem=4G".into();
+            // The SRAT's hotpluggable range reaches above 4 GiB, so Linux
+            // sets up its 64 MiB swiotlb bounce buffer (as with QEMU's own
+            // tables under SeaBIOS).
+            c.mem_slack_mib = 64;
             c.action = "cmd";
             c.append = "memhp_default_state=online_movable".into();
             c.disk = false;
