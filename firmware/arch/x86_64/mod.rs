@@ -252,7 +252,11 @@ impl pipeline::Arch for Q35Boot {
         u64::from(ticks) * 1_000_000 / q35::PM_TMR_HZ
     }
 
-    fn enter(self, _: Machine, _: CpuModel, linux: LoadedLinux) -> Result<Never> {
+    fn enter(self, _: Machine, cpus: CpuModel, linux: LoadedLinux) -> Result<Never> {
+        // APIC IDs past 254 exist only for an OS in x2APIC mode.
+        if cpus.iter().any(|c| c.hw_id >= 0xff) && q35::enable_x2apic() {
+            println!("hotstub: x2APIC mode on (APIC IDs past 254)");
+        }
         jump_to_linux(linux.kernel.load_addr + ENTRY64_OFFSET, layout::ZERO_PAGE)
     }
 

@@ -329,3 +329,28 @@ fn phys_addr_bits() -> u32 {
         36
     }
 }
+
+/// Switches the boot CPU's local APIC to x2APIC mode when the CPU has it
+/// (CPUID.1:ECX bit 21): IA32_APIC_BASE (MSR 0x1b) EN bit 11 and EXTD bit
+/// 10 (Intel SDM vol. 3 11.12.1). Linux accepts APIC IDs past 254 only
+/// when it finds x2APIC already on (arch/x86/kernel/acpi/boot.c
+/// acpi_parse_x2apic), and turns it off again itself when it has no
+/// interrupt remapping for it. Returns whether the mode is on.
+pub fn enable_x2apic() -> bool {
+    const IA32_APIC_BASE: u32 = 0x1b;
+    const EN: u64 = 1 << 11;
+    const EXTD: u64 = 1 << 10;
+    let ecx = core::arch::x86_64::__cpuid(1).ecx;
+    if ecx & (1 << 21) == 0 {
+        return false;
+    }
+    let mut msr = x86_64::registers::model_specific::Msr::new(IA32_APIC_BASE);
+    // SAFETY: the MSR exists on every CPU with x2APIC (checked above); the
+    // firmware no longer uses the APIC (its AP wake-up is done), and the
+    // xAPIC-enabled to x2APIC transition is a permitted one.
+    unsafe {
+        let v = msr.read();
+        msr.write(v | EN | EXTD);
+    }
+    true
+}

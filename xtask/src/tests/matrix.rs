@@ -96,24 +96,46 @@ pub(super) fn matrix() -> Vec<Case> {
             },
         ));
     }
-    // Many possible vCPUs: APIC IDs past 254 get x2APIC MADT entries and
-    // the tables must still fit the BIOS area. Without an IOMMU for
-    // interrupt remapping Linux cannot run x2APIC IDs and caps itself at
-    // 255 CPUs ("x2apic: IRQ remapping doesn't support X2APIC mode"); the
-    // per-CPU areas of 255 possible CPUs take about 70 MiB more than the
-    // usual reservations.
-    v.push(with(case(X86_64, "q35-maxcpus288", "q35", 2, 1024), |c| {
-        c.smp = "2,maxcpus=288".into();
-        c.disk = false;
-        c.mem_slack_mib = 80;
-        c.cpus = CpuExpect {
-            possible: Some("0-254".into()),
-            present: Some("0-1".into()),
-            present_when_added: None,
-            online: Some("0-1".into()),
-            enabled: Some("0-1".into()),
-        };
-    }));
+    // Many possible vCPUs: APIC IDs past 254 get x2APIC MADT entries, the
+    // tables must still fit the BIOS area, and the firmware hands over in
+    // x2APIC mode (as SeaBIOS does past 255 vCPUs): Linux then lists all
+    // 288. Without an IOMMU for interrupt remapping it turns x2APIC off
+    // again ("x2apic: IRQ remapping doesn't support X2APIC mode") and can
+    // start only the first 255; with intel-iommu's interrupt remapping (the
+    // VMM's DMAR) it stays in x2APIC mode. The per-CPU areas of 288
+    // possible CPUs take about 80 MiB more than the usual reservations.
+    for (name, extra) in [
+        ("q35-maxcpus288", None),
+        (
+            "q35-maxcpus288-intremap",
+            Some("intel-iommu,intremap=on,eim=on"),
+        ),
+    ] {
+        v.push(with(case(X86_64, name, "q35", 2, 1024), |c| {
+            c.smp = "2,maxcpus=288".into();
+            c.disk = false;
+            c.mem_slack_mib = 96;
+            c.cpus = CpuExpect {
+                possible: Some("0-287".into()),
+                present: Some("0-1".into()),
+                present_when_added: None,
+                online: Some("0-1".into()),
+                enabled: Some("0-1".into()),
+            };
+            if let Some(dev) = extra {
+                c.extra = vec!["-device".into(), dev.into()];
+                c.action = "cmd";
+                c.guest_checks = vec![
+                    (
+                        "dmesg | grep -c 'Enabled IRQ remapping in x2apic mode'",
+                        "1",
+                    ),
+                    ("ls /sys/class/iommu", "dmar0"),
+                ];
+                c.expect = Expect::Scenario(scenario_guest_checks);
+            }
+        }));
+    }
     v.push(with(case(X86_64, "q35-reboot", "q35", 2, 512), |c| {
         c.action = "reboot";
         c.expect = Expect::Reboot;
