@@ -542,12 +542,13 @@ pub(super) fn matrix() -> Vec<Case> {
     // A representative part of the matrix again on Debian unstable's
     // current kernel: x86 boot with the tables check, vCPU add/remove and
     // ACPI PCI hotplug;
-    // arm GICv3 with a vCPU policy at EL1, EL2 and EL3, and EL2 handed to
-    // Linux (KVM); every one ends in poweroff.
+    // arm GICv3 power button through the GED, a vCPU policy at EL1, EL2 and
+    // EL3, and EL2 handed to Linux (KVM); every one ends in poweroff.
     for name in [
         "x86_64/q35-smp2-4G",
         "x86_64/hotplug-smp1-max4",
         "x86_64/pci-hotplug-acpi",
+        "aarch64/powerdown-acpid",
         "aarch64/cpus-enabled-0-1-el1",
         "aarch64/cpus-enabled-0-1-el2",
         "aarch64/cpus-enabled-0-1-el3",
