@@ -50,6 +50,8 @@ pub struct Q35 {
     pub mem_hotplug: Option<super::memhp::MemHotplug>,
     /// Tables taken over from the VMM (`acpi::vmm`), listed as they are.
     pub vmm_tables: Vec<Vec<u8>>,
+    /// The I/O port of QEMU's ISA pvpanic device, when there is one.
+    pub pvpanic_io: Option<u16>,
     /// QEMU's ACPI PCI hotplug, when it is on; then `_OSC` keeps native
     /// PCIe hotplug from the OS.
     pub pci_hotplug: Option<super::pcihp::PciHotplug>,
@@ -395,7 +397,7 @@ fn pci0(m: &Q35) -> Result<Vec<u8>, Error> {
     let crs = aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(res));
     let prt = aml::Name::new("_PRT".into(), &prt_package(&m.prt)?);
     let osc_bytes = pci_osc(m.pci_hotplug.is_none());
-    let lpc = lpc(m.i8042);
+    let lpc = lpc(m.i8042, m.pvpanic_io);
 
     let mut dev = Vec::new();
     for o in [&hid as &dyn Aml, &cid, &adr, &seg, &bbn, &uid, &crs, &prt] {
@@ -412,7 +414,7 @@ fn pci0(m: &Q35) -> Result<Vec<u8>, Error> {
 /// The ICH9 LPC bridge (device 31 function 0) with the ISA devices Linux
 /// needs described: COM1, the RTC and, when present, the i8042's keyboard
 /// and mouse ports (so Linux need not probe for them blindly).
-fn lpc(i8042: bool) -> Vec<u8> {
+fn lpc(i8042: bool, pvpanic: Option<u16>) -> Vec<u8> {
     let com_hid = aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0501"));
     let com_uid = aml::Name::new("_UID".into(), &aml::ONE);
     let com_io = aml::IO::new(0x3f8, 0x3f8, 0, 8);
@@ -451,10 +453,20 @@ fn lpc(i8042: bool) -> Vec<u8> {
     // _ADR: device 0x1f, function 0 (ACPI 6.5 6.1.1).
     let adr_val: u32 = 0x001f_0000;
     let adr = aml::Name::new("_ADR".into(), &adr_val);
+    // pvpanic (QEMU docs/specs/pvpanic.rst): QEMU0001 with its one I/O
+    // port; Linux's pvpanic driver writes the panic event there.
+    let port = pvpanic.unwrap_or(0);
+    let pv_hid = aml::Name::new("_HID".into(), &"QEMU0001");
+    let pv_io = aml::IO::new(port, port, 1, 1);
+    let pv_crs = aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(vec![&pv_io]));
+    let pvpanic_dev = aml::Device::new("PEVT".into(), vec![&pv_hid, &pv_crs]);
     let mut children: Vec<&dyn Aml> = vec![&adr, &com1, &rtc];
     if i8042 {
         children.push(&kbd);
         children.push(&mou);
+    }
+    if pvpanic.is_some() {
+        children.push(&pvpanic_dev);
     }
     to_bytes(&aml::Device::new("LPC_".into(), children))
 }

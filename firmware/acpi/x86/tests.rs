@@ -42,6 +42,7 @@ fn q35(cpus: Vec<Vcpu>, hotplug: bool) -> Q35 {
         i8042: true,
         mem_hotplug: None,
         vmm_tables: Vec::new(),
+        pvpanic_io: None,
         pci_hotplug: None,
     }
 }
@@ -358,5 +359,17 @@ fn pci_hotplug_aml() {
     if let Some(dsl) = iasl_check(&t, "x86-native-pcihp") {
         assert!(dsl.contains("Local0 = (CDW3 & 0x1D)"));
         assert!(!dsl.contains("PCST") && !dsl.contains("_E01"));
+    }
+}
+
+#[test]
+fn pvpanic_device() {
+    let mut m = q35(std::vec![cpu(0, 0, true)], false);
+    m.pvpanic_io = Some(0x505);
+    let (built, area) = build_all(&m);
+    let t = walk(&built, &area, BASE);
+    if let Some(dsl) = iasl_check(&t, "x86-pvpanic") {
+        assert!(dsl.contains("\"QEMU0001\""), "pvpanic device");
+        assert!(dsl.contains("0x0505"), "at its port");
     }
 }

@@ -215,12 +215,14 @@ impl pipeline::Arch for Q35Boot {
             .map(|t| t.bytes)
             .collect();
         let pci_hotplug = acpi_pci_hotplug(&blob)?;
+        let pvpanic_io = pvpanic_port(fw, files)?;
         let (rsdp, free) = build_acpi(
             &m.map,
             cpus.as_slice().to_vec(),
             m.device_mem_end,
             vmm_tables,
             pci_hotplug,
+            pvpanic_io,
         )?;
         place_smbios(fw, files, free);
         Ok(rsdp)
@@ -317,6 +319,19 @@ fn acpi_pci_hotplug(tables: &[u8]) -> Result<Option<acpi::pcihp::PciHotplug>> {
     // Slot 0 is all a root port has; a bridge with 32 slots is not described.
     ports.retain(|p| root_ports.contains(&p.adr));
     Ok(Some(acpi::pcihp::PciHotplug { ports }))
+}
+
+/// The port of QEMU's ISA pvpanic device, from the fw_cfg file
+/// `etc/pvpanic-port` (le16; hw/misc/pvpanic-isa.c), when there is one.
+fn pvpanic_port(fw: &mut FwCfg<PioFwCfg>, files: &Directory) -> Result<Option<u16>> {
+    let Some(file) = files.find("etc/pvpanic-port") else {
+        return Ok(None);
+    };
+    let mut b = [0u8; 2];
+    if file.size != 2 || fw.read(file.key, &mut b).is_err() {
+        bail!("etc/pvpanic-port from the VMM is not a 16-bit port");
+    }
+    Ok(Some(u16::from_le_bytes(b)))
 }
 
 /// Every possible vCPU with its APIC ID, and which are plugged in now.

@@ -4,8 +4,8 @@
 use super::case::{mib, Case, CpuExpect, Expect, InitrdSel, KernelSel};
 use super::scenarios::{
     scenario_arm_cpu1_cycles, scenario_arm_disabled_cpus, scenario_dimm_hotplug,
-    scenario_guest_checks, scenario_pci_hotplug, scenario_powerdown, scenario_virtio_mem,
-    scenario_x86_hotplug, scenario_x86_hotplug_cycles, HOTPLUG_PORT,
+    scenario_guest_checks, scenario_pci_hotplug, scenario_powerdown, scenario_pvpanic,
+    scenario_virtio_mem, scenario_x86_hotplug, scenario_x86_hotplug_cycles, HOTPLUG_PORT,
 };
 use crate::assets::Flavor;
 use crate::build::Arch;
@@ -476,6 +476,16 @@ pub(super) fn matrix() -> Vec<Case> {
         c.extra = ["-device", "intel-iommu"].map(String::from).to_vec();
         c.guest_checks = vec![("ls /sys/class/iommu", "dmar0")];
         c.expect = Expect::Scenario(scenario_guest_checks);
+    }));
+    // pvpanic (the ISA device): a guest panic reaches QEMU as GUEST_PANICKED.
+    // `-action panic=pause` keeps QEMU up so the event can be read.
+    v.push(with(case(X86_64, "pvpanic", "q35", 2, 512), |c| {
+        c.action = "cmd";
+        c.disk = false;
+        c.extra = ["-device", "pvpanic", "-action", "panic=pause"]
+            .map(String::from)
+            .to_vec();
+        c.expect = Expect::Scenario(scenario_pvpanic);
     }));
     v.push(with(
         case(

@@ -545,3 +545,29 @@ pub(super) fn scenario_pci_hotplug(vm: &mut Vm, _c: &Case) -> Result<()> {
     step(format!("disk removed: /dev/{disk} gone"));
     Ok(())
 }
+
+/// pvpanic: the guest loads the driver, then panics on purpose (sysrq c);
+/// the driver's write to the pvpanic port reaches QEMU, which reports
+/// GUEST_PANICKED on QMP. The VM is then stopped.
+pub(super) fn scenario_pvpanic(vm: &mut Vm, _c: &Case) -> Result<()> {
+    let (rc, out) = vm.guest_cmd(
+        "for m in $(cat /lib/modules/hotstub/pvpanic_mmio.deps); do \
+         [ -d /sys/module/$m ] || insmod /lib/modules/hotstub/$m.ko || exit 1; done; \
+         ls /sys/bus/platform/drivers/pvpanic-mmio | grep -c QEMU0001",
+        STEP,
+    )?;
+    if rc != 0 || out.first().map(String::as_str) != Some("1") {
+        return Err(format!(
+            "the pvpanic driver did not bind the firmware's QEMU0001 device: {}",
+            out.join(" ")
+        ));
+    }
+    // The command never answers: the guest dies on it.
+    vm.send_serial("HOTSTUB-CMD 90 echo c > /proc/sysrq-trigger\n")?;
+    let q = vm.qmp.as_mut().ok_or("no QMP")?;
+    q.wait_event("GUEST_PANICKED", STEP, |e| {
+        e.get("event").and_then(Json::as_str) == Some("GUEST_PANICKED")
+    })?;
+    vm.kill();
+    Ok(())
+}
