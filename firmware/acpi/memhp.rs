@@ -362,7 +362,7 @@ mod encoding {
         assert!(!d.windows(4).any(|w| w == TEMPLATE_NAME));
         assert!(!d.windows(2).any(|w| w == TEMPLATE_INT));
         assert!(d.windows(4).any(|w| w == b"MP1F"));
-        // _UID and the four helper calls carry the slot.
-        assert_eq!(d.windows(2).filter(|w| *w == [0x0a, 0x1f]).count(), 5);
+        // _UID and the five helper calls carry the slot.
+        assert_eq!(d.windows(2).filter(|w| *w == [0x0a, 0x1f]).count(), 6);
     }
 }

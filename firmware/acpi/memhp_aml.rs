@@ -50,7 +50,7 @@ pub fn methods() -> Vec<u8> {
     let mut body = Vec::new();
     fields(&mut body);
     aml::Mutex::new(path("MLCK"), 0).to_aml_bytes(&mut body);
-    for m in [mrst(), mcrs(), most(), mej0(), mscn()] {
+    for m in [mrst(), mcrs(), mpxm(), most(), mej0(), mscn()] {
         body.extend_from_slice(&m);
     }
     body
@@ -174,6 +174,14 @@ fn mcrs() -> Vec<u8> {
     )
 }
 
+/// MPXM(slot): the DIMM's proximity domain.
+fn mpxm() -> Vec<u8> {
+    let [msel_, mpx_] = ["MSEL", "MPX_"].map(path);
+    let sel = aml::Store::new(&msel_, &aml::Arg(0));
+    let read = aml::Store::new(&aml::Local(0), &mpx_);
+    locked("MPXM", 1, vec![&sel, &read], Some(&aml::Local(0)))
+}
+
 /// MOST(slot, event, status): hand the OS's _OST result to QEMU.
 fn most() -> Vec<u8> {
     let [msel_, moev_, mosc_] = ["MSEL", "MOEV", "MOSC"].map(path);
@@ -230,6 +238,10 @@ fn slot_device(slot: u32) -> Vec<u8> {
     aml::Method::new("_STA".into(), 0, false, vec![&sta]).to_aml_bytes(&mut d);
     let crs = Raw(call("MCRS", vec![&slot]));
     aml::Method::new("_CRS".into(), 0, true, vec![&crs]).to_aml_bytes(&mut d);
+    // The DIMM's proximity domain (its `-device pc-dimm,node=`), for the
+    // OS to put hot-added memory in the right NUMA node (ACPI 6.5 6.2.14).
+    let pxm = Raw(call("MPXM", vec![&slot]));
+    aml::Method::new("_PXM".into(), 0, false, vec![&pxm]).to_aml_bytes(&mut d);
     let ost = aml::MethodCall::new("MOST".into(), vec![&slot, &aml::Arg(0), &aml::Arg(1)]);
     aml::Method::new("_OST".into(), 3, false, vec![&ost]).to_aml_bytes(&mut d);
     let ej = aml::MethodCall::new("MEJ0".into(), vec![&slot]);

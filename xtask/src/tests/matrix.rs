@@ -4,8 +4,9 @@
 use super::case::{mib, Case, CpuExpect, Expect, InitrdSel, KernelSel};
 use super::scenarios::{
     scenario_arm_cpu1_cycles, scenario_arm_disabled_cpus, scenario_dimm_hotplug,
-    scenario_guest_checks, scenario_pci_hotplug, scenario_powerdown, scenario_pvpanic,
-    scenario_virtio_mem, scenario_x86_hotplug, scenario_x86_hotplug_cycles, HOTPLUG_PORT,
+    scenario_dimm_numa, scenario_guest_checks, scenario_pci_hotplug, scenario_powerdown,
+    scenario_pvpanic, scenario_virtio_mem, scenario_x86_hotplug, scenario_x86_hotplug_cycles,
+    HOTPLUG_PORT,
 };
 use crate::assets::Flavor;
 use crate::build::Arch;
@@ -437,6 +438,31 @@ pub(super) fn matrix() -> Vec<Case> {
                 ),
             ];
             c.expect = Expect::Scenario(scenario_guest_checks);
+        }));
+    }
+    // A DIMM plugged into NUMA node 0 lands there (its slot's _PXM).
+    for (arch, machine) in [(X86_64, "q35"), (Aarch64, "virt,gic-version=3")] {
+        v.push(with(case(arch, "numa-dimm", machine, 2, 1024), |c| {
+            c.smp = "2,sockets=2".into();
+            c.mem_opts = ",slots=2,maxmem=4G".into();
+            // The hotplug range above 4 GiB: Linux's swiotlb (see above).
+            c.mem_slack_mib = 64;
+            c.action = "cmd";
+            c.append = "memhp_default_state=online_movable".into();
+            c.disk = false;
+            c.extra = [
+                "-object",
+                "memory-backend-ram,id=m0,size=512M",
+                "-object",
+                "memory-backend-ram,id=m1,size=512M",
+                "-numa",
+                "node,nodeid=0,cpus=0,memdev=m0",
+                "-numa",
+                "node,nodeid=1,cpus=1,memdev=m1",
+            ]
+            .map(String::from)
+            .to_vec();
+            c.expect = Expect::Scenario(scenario_dimm_numa);
         }));
     }
     // arm -smp sockets,cores,threads: the PPTT gives Linux the topology.

@@ -571,3 +571,61 @@ pub(super) fn scenario_pvpanic(vm: &mut Vm, _c: &Case) -> Result<()> {
     vm.kill();
     Ok(())
 }
+
+/// NUMA DIMM hotplug: a 512 MiB pc-dimm plugged with `node=0` lands in
+/// Linux's node 0, whose MemTotal grows by it. QEMU's SRAT gives the whole
+/// hotplug range to the last node (1), so only the slot's _PXM can put it
+/// in node 0.
+pub(super) fn scenario_dimm_numa(vm: &mut Vm, _c: &Case) -> Result<()> {
+    const DIMM_KIB: u64 = 512 << 10;
+    const SLACK_KIB: u64 = 16 << 10;
+    let node0 = |vm: &mut Vm| -> Result<u64> {
+        let (_, out) = vm.guest_cmd(
+            "awk '/MemTotal/ {print $4}' /sys/devices/system/node/node0/meminfo",
+            STEP,
+        )?;
+        out.first()
+            .and_then(|l| l.trim().parse().ok())
+            .ok_or_else(|| format!("no node0 MemTotal: {out:?}"))
+    };
+    // Kernel messages on the console would split the answers' lines.
+    vm.guest_cmd("dmesg -n 1", STEP)?;
+    let before = node0(vm)?;
+    let q = vm.qmp.as_mut().ok_or("no QMP")?;
+    q.execute(
+        "object-add",
+        Some(obj(&[
+            ("qom-type", Json::Str("memory-backend-ram".into())),
+            ("id", Json::Str("memn1".into())),
+            ("size", Json::Num((DIMM_KIB * 1024) as f64)),
+        ])),
+    )?;
+    q.execute(
+        "device_add",
+        Some(obj(&[
+            ("driver", Json::Str("pc-dimm".into())),
+            ("id", Json::Str("dimmn1".into())),
+            ("memdev", Json::Str("memn1".into())),
+            ("node", Json::Num(0.0)),
+        ])),
+    )?;
+    let t = Instant::now();
+    loop {
+        let kb = node0(vm)?;
+        if kb + SLACK_KIB >= before + DIMM_KIB {
+            step(format!(
+                "node 0: MemTotal {} -> {} MiB",
+                before / 1024,
+                kb / 1024
+            ));
+            return Ok(());
+        }
+        if t.elapsed() > STEP {
+            return Err(format!(
+                "node 0 MemTotal {} MiB did not grow by the DIMM plugged there",
+                kb / 1024
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
