@@ -16,7 +16,7 @@ pub const QEMU_TABLES_MAX: u32 = 1 << 20;
 
 /// What is taken over on q35: NUMA (SRAT, SLIT, HMAT) and the IOMMUs (DMAR
 /// for intel-iommu, VIOT for virtio-iommu).
-pub const Q35: &[[u8; 4]] = &[*b"SRAT", *b"SLIT", *b"HMAT", *b"DMAR", *b"VIOT"];
+pub const Q35: &[[u8; 4]] = &[*b"SRAT", *b"SLIT", *b"HMAT", *b"DMAR", *b"VIOT", *b"TPM2"];
 /// On virt: NUMA, the CPU topology (PPTT) and the IOMMUs (IORT with the
 /// SMMUv3, VIOT).
 pub const VIRT: &[[u8; 4]] = &[*b"SRAT", *b"SLIT", *b"HMAT", *b"PPTT", *b"IORT", *b"VIOT"];
@@ -69,6 +69,18 @@ pub fn find(blob: &[u8], loader: &[u8], wanted: &[[u8; 4]]) -> alloc::vec::Vec<F
         });
     }
     out
+}
+
+/// QEMU's TPM2 table points at its event log area (LAML at offset 64, LASA
+/// at 68; TCG ACPI specification 1.3, table 7), which QEMU has the
+/// firmware allocate through the loader. Hotstub keeps no TPM log, so the
+/// table goes out with both zero ("no log"), its checksum made right.
+pub fn strip_tpm_log(t: &mut [u8]) {
+    if t.starts_with(b"TPM2") && t.len() >= 76 {
+        t[64..76].fill(0);
+        t[9] = 0;
+        t[9] = 0u8.wrapping_sub(super::byte_sum(t));
+    }
 }
 
 /// Whether a NUL-padded loader file name is `name`.
@@ -124,6 +136,18 @@ mod tests {
         assert_eq!(sigs, [*b"SRAT", *b"SLIT"]);
         assert_eq!(found[0].bytes.len(), 76);
         assert!(found.iter().all(|f| super::super::byte_sum(&f.bytes) == 0));
+    }
+
+    #[test]
+    fn tpm_log_pointers_are_dropped() {
+        let mut t = table(b"TPM2", &[0x11; 40]);
+        strip_tpm_log(&mut t);
+        assert!(t[64..76].iter().all(|&b| b == 0));
+        assert_eq!(super::super::byte_sum(&t), 0);
+        let mut short = table(b"TPM2", &[0x11; 8]);
+        let before = short.clone();
+        strip_tpm_log(&mut short);
+        assert_eq!(short, before, "a table without log fields is left alone");
     }
 
     #[test]

@@ -97,6 +97,8 @@ const PLAIN: &[&str] = &[
     "cpio",
     "xz-utils",
     "zstd",
+    // The software TPM the TPM tests give QEMU.
+    "swtpm",
 ];
 
 /// Everything `cargo xtask test` needs.

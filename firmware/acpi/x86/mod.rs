@@ -52,6 +52,8 @@ pub struct Q35 {
     pub vmm_tables: Vec<Vec<u8>>,
     /// The I/O port of QEMU's ISA pvpanic device, when there is one.
     pub pvpanic_io: Option<u16>,
+    /// A TPM TIS interface at the PC address (QEMU `-device tpm-tis`).
+    pub tpm_tis: bool,
     /// QEMU's ACPI PCI hotplug, when it is on; then `_OSC` keeps native
     /// PCIe hotplug from the OS.
     pub pci_hotplug: Option<super::pcihp::PciHotplug>,
@@ -350,6 +352,9 @@ fn sb_scope(m: &Q35) -> Result<Vec<u8>, Error> {
     if let Some(mh) = &m.mem_hotplug {
         out.extend_from_slice(&super::memhp::container(mh)?);
     }
+    if m.tpm_tis {
+        out.extend_from_slice(&tpm());
+    }
     Ok(out)
 }
 
@@ -469,6 +474,22 @@ fn lpc(i8042: bool, pvpanic: Option<u16>) -> Vec<u8> {
         children.push(&pvpanic_dev);
     }
     to_bytes(&aml::Device::new("LPC_".into(), children))
+}
+
+/// The TPM's TIS interface (TCG PC Client Platform TPM Profile: MMIO at
+/// 0xFED40000, five 4 KiB localities; QEMU hw/tpm/tpm_tis_isa.c), under its
+/// ACPI ID MSFT0101 (TCG ACPI specification), which Linux's tpm_tis binds.
+fn tpm() -> Vec<u8> {
+    const TIS_BASE: u32 = 0xfed4_0000;
+    const TIS_LEN: u32 = 0x5000;
+    let mem = aml::Memory32Fixed::new(true, TIS_BASE, TIS_LEN);
+    to_bytes(&aml::Device::new(
+        "TPM_".into(),
+        vec![
+            &aml::Name::new("_HID".into(), &"MSFT0101"),
+            &aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(vec![&mem])),
+        ],
+    ))
 }
 
 /// Motherboard resources (PNP0C02): ranges no PCI BAR may take. Linux

@@ -43,6 +43,7 @@ fn q35(cpus: Vec<Vcpu>, hotplug: bool) -> Q35 {
         mem_hotplug: None,
         vmm_tables: Vec::new(),
         pvpanic_io: None,
+        tpm_tis: false,
         pci_hotplug: None,
     }
 }
@@ -366,10 +367,13 @@ fn pci_hotplug_aml() {
 fn pvpanic_device() {
     let mut m = q35(std::vec![cpu(0, 0, true)], false);
     m.pvpanic_io = Some(0x505);
+    m.tpm_tis = true;
     let (built, area) = build_all(&m);
     let t = walk(&built, &area, BASE);
     if let Some(dsl) = iasl_check(&t, "x86-pvpanic") {
         assert!(dsl.contains("\"QEMU0001\""), "pvpanic device");
         assert!(dsl.contains("0x0505"), "at its port");
+        assert!(dsl.contains("\"MSFT0101\""), "TPM device");
+        assert!(dsl.contains("0xFED40000"), "at the TIS address");
     }
 }

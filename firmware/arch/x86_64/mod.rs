@@ -212,8 +212,14 @@ impl pipeline::Arch for Q35Boot {
             .unwrap_or_default();
         let vmm_tables = acpi::vmm::find(&blob, &loader, acpi::vmm::Q35)
             .into_iter()
-            .map(|t| t.bytes)
+            .map(|t| {
+                let mut b = t.bytes;
+                acpi::vmm::strip_tpm_log(&mut b);
+                b
+            })
             .collect();
+        // QEMU's TPM configuration file exists with a TPM (hw/acpi/tpm.c).
+        let tpm_tis = files.find("etc/tpm/config").is_some();
         let pci_hotplug = acpi_pci_hotplug(&blob)?;
         let pvpanic_io = pvpanic_port(fw, files)?;
         let (rsdp, free) = build_acpi(
@@ -223,6 +229,7 @@ impl pipeline::Arch for Q35Boot {
             vmm_tables,
             pci_hotplug,
             pvpanic_io,
+            tpm_tis,
         )?;
         place_smbios(fw, files, free);
         Ok(rsdp)

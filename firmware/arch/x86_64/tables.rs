@@ -30,6 +30,7 @@ pub(super) fn build_acpi(
     vmm_tables: Vec<Vec<u8>>,
     pci_hotplug: Option<acpi::pcihp::PciHotplug>,
     pvpanic_io: Option<u16>,
+    tpm_tis: bool,
 ) -> Result<(u64, u64)> {
     let low_end = map.ram_end_below_4g();
     // The 32-bit PCI window starts above low RAM and above MMCONFIG (so at
@@ -75,6 +76,7 @@ pub(super) fn build_acpi(
         vmm_tables,
         pci_hotplug,
         pvpanic_io,
+        tpm_tis,
     };
     let (start, _) = layout::ACPI;
     // The tables end where the SMBIOS entry point's slot begins.

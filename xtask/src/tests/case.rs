@@ -50,6 +50,9 @@ pub struct Case {
     /// Guest commands and the output each must print (whitespace-joined
     /// lines), for `scenario_guest_checks`.
     pub guest_checks: Vec<(&'static str, &'static str)>,
+    /// Give the VM a TPM 2.0: an swtpm process on a socket, QEMU's
+    /// `tpm-tis` device on it.
+    pub tpm: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -44,6 +44,7 @@ fn case(arch: Arch, name: &str, machine: &str, smp: u32, mem_mib: u64) -> Case {
         kvm: false,
         unenforced_policy: false,
         guest_checks: Vec::new(),
+        tpm: false,
     }
 }
 
@@ -501,6 +502,23 @@ pub(super) fn matrix() -> Vec<Case> {
         c.action = "cmd";
         c.extra = ["-device", "intel-iommu"].map(String::from).to_vec();
         c.guest_checks = vec![("ls /sys/class/iommu", "dmar0")];
+        c.expect = Expect::Scenario(scenario_guest_checks);
+    }));
+    // TPM 2.0 (swtpm behind QEMU's tpm-tis): Linux binds its TPM driver
+    // and /dev/tpm0 answers TPM2_GetRandom(8) (TPM 2.0 Part 3, 16.1: tag
+    // 0x8001, size 12, command 0x17b) with a 20-byte success response.
+    v.push(with(case(X86_64, "tpm", "q35", 2, 512), |c| {
+        c.action = "cmd";
+        c.disk = false;
+        c.tpm = true;
+        c.guest_checks = vec![
+            ("ls /sys/class/tpm", "tpm0"),
+            (
+                "exec 3<>/dev/tpm0; printf '\\200\\001\\000\\000\\000\\014\\000\\000\\001\\173\\000\\010' >&3; \
+                 dd bs=10 count=1 <&3 2>/dev/null | od -An -tx1 | xargs",
+                "80 01 00 00 00 14 00 00 00 00",
+            ),
+        ];
         c.expect = Expect::Scenario(scenario_guest_checks);
     }));
     // pvpanic (the ISA device): a guest panic reaches QEMU as GUEST_PANICKED.

@@ -320,9 +320,60 @@ fn needs_qmp(c: &Case) -> bool {
 }
 
 /// Runs one case; Ok carries a short note for the PASS line.
+/// A software TPM for one VM; the process ends with the value.
+struct Swtpm(std::process::Child);
+
+impl Swtpm {
+    /// Starts swtpm (TPM 2.0) with its state in `dir` and returns it with
+    /// the QEMU arguments that attach it.
+    fn start(dir: &Path) -> Result<(Swtpm, Vec<String>)> {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).ctx("mkdir swtpm state")?;
+        let sock = dir.join("sock");
+        let child = Command::new("swtpm")
+            .args(["socket", "--tpm2", "--tpmstate"])
+            .arg(format!("dir={}", dir.display()))
+            .arg("--ctrl")
+            .arg(format!("type=unixio,path={}", sock.display()))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .ctx("cannot start swtpm (Debian package swtpm)")?;
+        let t = Instant::now();
+        while !sock.exists() {
+            if t.elapsed() > Duration::from_secs(10) {
+                return Err("swtpm did not create its socket".into());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let args = [
+            "-chardev".to_string(),
+            format!("socket,id=chrtpm,path={}", sock.display()),
+            "-tpmdev".into(),
+            "emulator,id=tpm0,chardev=chrtpm".into(),
+            "-device".into(),
+            "tpm-tis,tpmdev=tpm0".into(),
+        ];
+        Ok((Swtpm(child), args.to_vec()))
+    }
+}
+
+impl Drop for Swtpm {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn run_case(c: &Case, env: &Env) -> Result<String> {
-    let cfg = vm_config(c, env)?;
+    let mut cfg = vm_config(c, env)?;
     let log = log_path(env, c);
+    let _tpm = if c.tpm {
+        let (t, args) = Swtpm::start(&log.with_extension("swtpm"))?;
+        cfg.extra.extend(args);
+        Some(t)
+    } else {
+        None
+    };
     let mut vm = Vm::spawn(&cfg, &log, needs_qmp(c))?;
     let deadline = Instant::now() + c.timeout;
     let left = |d: Instant| d.saturating_duration_since(Instant::now());
