@@ -91,7 +91,12 @@ pub(super) fn motherboard(m: &Q35) -> Vec<u8> {
     let hp = m
         .cpu_hotplug_io
         .map(|io| aml::IO::new(io, io, 1, CPU_HOTPLUG_LEN));
-    let pcihp = aml::IO::new(crate::acpi::pcihp::BASE, crate::acpi::pcihp::BASE, 1, crate::acpi::pcihp::LEN);
+    let pcihp = aml::IO::new(
+        crate::acpi::pcihp::BASE,
+        crate::acpi::pcihp::BASE,
+        1,
+        crate::acpi::pcihp::LEN,
+    );
     let mut res: Vec<&dyn Aml> = vec![&ecam, &pm];
     if let Some(hp) = &hp {
         res.push(hp);

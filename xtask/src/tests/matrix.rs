@@ -1,5 +1,8 @@
 //! The boot matrix: the table of `Case`s that `cargo xtask test` runs, and
 //! the small constructors it is written with.
+//!
+//! Long but one thing: the table reads top to bottom as the list of what
+//! is tested, grouped by feature.
 
 use super::case::{mib, Case, CpuExpect, Expect, InitrdSel, KernelSel};
 use super::scenarios::{
