@@ -71,6 +71,86 @@ pub fn find(blob: &[u8], loader: &[u8], wanted: &[[u8; 4]]) -> alloc::vec::Vec<F
     out
 }
 
+/// The tables of `wanted` taken over from QEMU's `blob` and `loader`, each
+/// checked against the CPU model (a table naming other processors is left
+/// out, with a warning) and without a TPM event log.
+pub fn take_over(
+    blob: &[u8],
+    loader: &[u8],
+    wanted: &[[u8; 4]],
+    cpus: &crate::platform::cpus::CpuModel,
+) -> alloc::vec::Vec<alloc::vec::Vec<u8>> {
+    let hw: alloc::vec::Vec<u64> = cpus.iter().map(|c| c.hw_id).collect();
+    let uids: alloc::vec::Vec<u32> = cpus.iter().map(|c| c.uid).collect();
+    let mut out = alloc::vec::Vec::new();
+    for f in find(blob, loader, wanted) {
+        let mut t = f.bytes;
+        if !consistent(&t, &hw, &uids) {
+            crate::println!(
+                "hotstub: warning: QEMU's {} names processors the firmware does not describe; left out",
+                core::str::from_utf8(&f.signature).unwrap_or("table")
+            );
+            continue;
+        }
+        strip_tpm_log(&mut t);
+        out.push(t);
+    }
+    out
+}
+
+/// Classifies one table entry: Some(known) for a processor, None else.
+type EntryCheck = fn(&[u8], &[u64], &[u32]) -> Option<bool>;
+
+/// Whether a taken-over table names only processors Hotstub describes:
+/// the SRAT's processor affinities (ACPI 6.5 5.2.16: type 0 xAPIC by APIC
+/// ID at byte 3, type 2 x2APIC by ID at 8, type 3 GICC by ACPI processor
+/// UID at 6) and the PPTT's leaf processors (5.2.30.1: type 0, flags at 4
+/// with bit 1 "ACPI processor ID valid" and bit 3 "leaf", ID at 12) must
+/// be among the MADT's `hw_ids` (APIC IDs or MPIDRs) or `uids`. Other
+/// tables name no processors. A table that fails is not taken over.
+pub fn consistent(t: &[u8], hw_ids: &[u64], uids: &[u32]) -> bool {
+    let (first, ids): (usize, EntryCheck) = match t.get(0..4) {
+        Some(b"SRAT") => (48, srat_entry),
+        Some(b"PPTT") => (36, pptt_entry),
+        _ => return true,
+    };
+    let mut o = first;
+    while o + 2 <= t.len() {
+        let len = usize::from(t[o + 1]);
+        let Some(e) = t.get(o..o + len).filter(|_| len >= 2) else {
+            return false;
+        };
+        match ids(e, hw_ids, uids) {
+            Some(true) | None => {}
+            Some(false) => return false,
+        }
+        o += len;
+    }
+    o == t.len()
+}
+
+fn u32_at(e: &[u8], o: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(e.get(o..o + 4)?.try_into().ok()?))
+}
+
+/// Some(known) for a processor entry, None for others.
+fn srat_entry(e: &[u8], hw_ids: &[u64], uids: &[u32]) -> Option<bool> {
+    match e[0] {
+        0 => Some(e.get(3).is_some_and(|&id| hw_ids.contains(&u64::from(id)))),
+        2 => Some(u32_at(e, 8).is_some_and(|id| hw_ids.contains(&u64::from(id)))),
+        3 => Some(u32_at(e, 6).is_some_and(|uid| uids.contains(&uid))),
+        _ => None,
+    }
+}
+
+fn pptt_entry(e: &[u8], _: &[u64], uids: &[u32]) -> Option<bool> {
+    const ID_VALID: u32 = 1 << 1;
+    const LEAF: u32 = 1 << 3;
+    let flags = u32_at(e, 4)?;
+    (e[0] == 0 && flags & ID_VALID != 0 && flags & LEAF != 0)
+        .then(|| u32_at(e, 12).is_some_and(|id| uids.contains(&id)))
+}
+
 /// QEMU's TPM2 table points at its event log area (LAML at offset 64, LASA
 /// at 68; TCG ACPI specification 1.3, table 7), which QEMU has the
 /// firmware allocate through the loader. Hotstub keeps no TPM log, so the
@@ -136,6 +216,45 @@ mod tests {
         assert_eq!(sigs, [*b"SRAT", *b"SLIT"]);
         assert_eq!(found[0].bytes.len(), 76);
         assert!(found.iter().all(|f| super::super::byte_sum(&f.bytes) == 0));
+    }
+
+    #[test]
+    fn processors_must_be_the_madts() {
+        // SRAT: two x2APIC affinities (type 2, 24 bytes, ID at 8) and a
+        // memory affinity.
+        let mut body = std::vec![0u8; 12];
+        for id in [0u32, 1] {
+            let mut e = std::vec![2u8, 24, 0, 0, 0, 0, 0, 0];
+            e.extend_from_slice(&id.to_le_bytes());
+            e.extend_from_slice(&[1, 0, 0, 0]);
+            e.resize(24, 0);
+            body.extend(e);
+        }
+        let mut mem = std::vec![1u8, 40];
+        mem.resize(40, 0);
+        body.extend(mem);
+        let srat = table(b"SRAT", &body);
+        assert!(consistent(&srat, &[0, 1], &[0, 1]));
+        assert!(!consistent(&srat, &[0], &[0]), "APIC ID 1 unknown");
+        let mut cut = srat.clone();
+        cut.truncate(cut.len() - 3);
+        assert!(!consistent(&cut, &[0, 1], &[0, 1]), "truncated entry");
+        // PPTT: a package (not a leaf) and two leaf processors.
+        let node = |flags: u32, id: u32| {
+            let mut e = std::vec![0u8, 20, 0, 0];
+            e.extend_from_slice(&flags.to_le_bytes());
+            e.extend_from_slice(&0u32.to_le_bytes());
+            e.extend_from_slice(&id.to_le_bytes());
+            e.extend_from_slice(&0u32.to_le_bytes());
+            e
+        };
+        let mut body = node(1 | 2, 99);
+        body.extend(node(2 | 8, 0));
+        body.extend(node(2 | 8, 1));
+        let pptt = table(b"PPTT", &body);
+        assert!(consistent(&pptt, &[], &[0, 1]));
+        assert!(!consistent(&pptt, &[], &[0, 2]), "UID 1 unknown");
+        assert!(consistent(&table(b"SLIT", &[1; 9]), &[], &[]));
     }
 
     #[test]

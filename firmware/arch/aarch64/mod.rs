@@ -262,10 +262,8 @@ impl pipeline::Arch for VirtBoot {
         let loader = fw
             .read_named(files, acpi::vmm::QEMU_LOADER, acpi::vmm::QEMU_TABLES_MAX)?
             .unwrap_or_default();
-        let vmm_tables = acpi::vmm::find(&blob, &loader, acpi::vmm::VIRT)
-            .into_iter()
-            .map(|t| t.bytes)
-            .collect();
+        // Taken over, not re-derived: see acpi::vmm.
+        let vmm_tables = acpi::vmm::take_over(&blob, &loader, acpi::vmm::VIRT, cpus);
         // At EL1, and at EL2 with every vCPU enabled, Linux is entered at the
         // firmware's EL and calls QEMU's PSCI as the DT names it; with a policy
         // at EL2, and always at EL3, the firmware stays resident as the PSCI

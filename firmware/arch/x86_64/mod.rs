@@ -210,14 +210,8 @@ impl pipeline::Arch for Q35Boot {
         let loader = fw
             .read_named(files, acpi::vmm::QEMU_LOADER, acpi::vmm::QEMU_TABLES_MAX)?
             .unwrap_or_default();
-        let vmm_tables = acpi::vmm::find(&blob, &loader, acpi::vmm::Q35)
-            .into_iter()
-            .map(|t| {
-                let mut b = t.bytes;
-                acpi::vmm::strip_tpm_log(&mut b);
-                b
-            })
-            .collect();
+        // Taken over, not re-derived: see acpi::vmm.
+        let vmm_tables = acpi::vmm::take_over(&blob, &loader, acpi::vmm::Q35, cpus);
         // QEMU's TPM configuration file exists with a TPM (hw/acpi/tpm.c).
         let tpm_tis = files.find("etc/tpm/config").is_some();
         let pci_hotplug = acpi_pci_hotplug(&blob)?;
