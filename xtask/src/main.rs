@@ -3,6 +3,7 @@
 mod assets;
 mod bench;
 mod build;
+mod compare;
 mod host;
 mod json;
 mod qemu;
@@ -32,6 +33,10 @@ commands:
         fmt, clippy, host unit tests, image build and the QEMU boot matrix
   bench [--runs N] [--arch x86_64|aarch64|all]
         boot time to init: Hotstub vs SeaBIOS/qboot (x86), direct boot/EDK2 (arm)
+  compare [--arch x86_64|aarch64] [--machine M] [--smp S] [-- extra QEMU args]
+        boot one machine under Hotstub and under SeaBIOS (x86) / EDK2 (arm)
+        and print side by side what Linux saw (CPUs, topology, NUMA, memory,
+        IOMMUs, TPM, ACPI tables and devices)
   assets [--arch ...] [--kernel-version 6.12|newest|all]
         fetch the guest kernels and build the initramfs (done by run/test)
 ";
@@ -188,6 +193,22 @@ fn real_main(args: Vec<String>) -> Result<i32> {
             };
             let arches = Arch::parse(&o.val("arch").unwrap_or_else(|| "all".into()))?;
             bench::run(&arches, runs)
+        }
+        "compare" => {
+            let o = Opts::parse(rest, &[], &["arch", "machine", "smp"])?;
+            let arch =
+                match Arch::parse(&o.val("arch").unwrap_or_else(|| "x86_64".into()))?.as_slice() {
+                    [one] => *one,
+                    _ => return Err("compare needs one --arch".into()),
+                };
+            let m = compare::Machine {
+                arch,
+                machine: o.val("machine"),
+                smp: o.val("smp"),
+                extra: o.tail.clone(),
+            };
+            let differ = compare::compare(&m)?;
+            Ok(if differ.is_empty() { 0 } else { 1 })
         }
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
