@@ -444,6 +444,48 @@ pub(super) fn matrix() -> Vec<Case> {
             c.expect = Expect::Scenario(scenario_guest_checks);
         }));
     }
+    // Memory latencies (-numa hmat-lb, QEMU's HMAT): Linux reports each
+    // node's best initiator at the latency configured for it.
+    v.push(with(case(X86_64, "numa-hmat", "q35,hmat=on", 2, 1024), |c| {
+        c.smp = "2,sockets=2".into();
+        c.action = "cmd";
+        c.disk = false;
+        let mut extra: Vec<String> = [
+            "-object",
+            "memory-backend-ram,id=m0,size=512M",
+            "-object",
+            "memory-backend-ram,id=m1,size=512M",
+            "-numa",
+            "node,nodeid=0,cpus=0,memdev=m0,initiator=0",
+            "-numa",
+            "node,nodeid=1,cpus=1,memdev=m1,initiator=1",
+        ]
+        .map(String::from)
+        .to_vec();
+        for (i, t, lat, bw) in [(0, 0, 10, "1G"), (0, 1, 20, "512M"), (1, 0, 20, "512M"), (1, 1, 10, "1G")] {
+            extra.push("-numa".into());
+            extra.push(format!(
+                "hmat-lb,initiator={i},target={t},hierarchy=memory,data-type=access-latency,latency={lat}"
+            ));
+            extra.push("-numa".into());
+            extra.push(format!(
+                "hmat-lb,initiator={i},target={t},hierarchy=memory,data-type=access-bandwidth,bandwidth={bw}"
+            ));
+        }
+        c.extra = extra;
+        c.guest_checks = vec![
+            (
+                "cat /sys/devices/system/node/node0/access0/initiators/read_latency",
+                "10",
+            ),
+            (
+                "cat /sys/devices/system/node/node1/access0/initiators/read_latency",
+                "10",
+            ),
+            ("ls /sys/devices/system/node/node1/access0/initiators | grep -c node1", "1"),
+        ];
+        c.expect = Expect::Scenario(scenario_guest_checks);
+    }));
     // A DIMM plugged into NUMA node 0 lands there (its slot's _PXM).
     for (arch, machine) in [(X86_64, "q35"), (Aarch64, "virt,gic-version=3")] {
         v.push(with(case(arch, "numa-dimm", machine, 2, 1024), |c| {
