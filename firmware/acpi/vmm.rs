@@ -19,7 +19,9 @@ pub const QEMU_TABLES_MAX: u32 = 1 << 20;
 pub const Q35: &[[u8; 4]] = &[*b"SRAT", *b"SLIT", *b"HMAT", *b"DMAR", *b"VIOT", *b"TPM2"];
 /// On virt: NUMA, the CPU topology (PPTT) and the IOMMUs (IORT with the
 /// SMMUv3, VIOT).
-pub const VIRT: &[[u8; 4]] = &[*b"SRAT", *b"SLIT", *b"HMAT", *b"PPTT", *b"IORT", *b"VIOT"];
+pub const VIRT: &[[u8; 4]] = &[
+    *b"SRAT", *b"SLIT", *b"HMAT", *b"PPTT", *b"IORT", *b"VIOT", *b"TPM2",
+];
 
 /// QEMU's table-loader script (hw/acpi/bios-linker-loader.c): 128-byte
 /// little-endian commands; ADD_CHECKSUM (3) names a file, the checksum's

@@ -123,6 +123,8 @@ pub struct Board {
     pub uart: Option<(u64, u32)>,
     /// PL031: base, INTID.
     pub rtc: Option<(u64, u32)>,
+    /// A TPM's TIS registers (QEMU `tpm-tis-device`): base, size.
+    pub tpm: Option<(u64, u64)>,
     pub fw_cfg: Option<u64>,
     /// virtio-mmio transports: base, size, INTID.
     pub virtio_mmio: Vec<(u64, u64, u32)>,
@@ -318,6 +320,8 @@ pub fn parse(blob: &[u8]) -> Result<Board, Error> {
     }
     p.gic = parse_gic(gic)?;
 
+    // The platform bus's (base, size), once seen (it precedes its children).
+    let mut platform_bus: Option<(u64, u64)> = None;
     for node in fdt.all_nodes() {
         let n = Summary::of(node);
         if !n.enabled() {
@@ -368,6 +372,24 @@ pub fn parse(blob: &[u8]) -> Result<Board, Error> {
                 regs(node, "PL031 reg")?[0].0,
                 first_irq(node, "PL031 interrupts")?,
             ));
+        } else if n.is("qemu,platform") {
+            // QEMU's platform bus (hw/arm/sysbus-fdt.c): `ranges` = <child
+            // 0, parent address (2 cells), size>; dynamic sysbus devices
+            // (the TPM) sit below it at offsets.
+            if let Some(r) = node.property("ranges") {
+                let c: Vec<u32> = cells(r.value).collect();
+                if let [0, hi, lo, size] = c[..] {
+                    platform_bus = Some(((u64::from(hi) << 32) | u64::from(lo), u64::from(size)));
+                }
+            }
+        } else if n.is("tcg,tpm-tis-mmio") {
+            let (off, size) = regs(node, "TPM reg")?[0];
+            p.tpm = Some(match platform_bus {
+                Some((base, len)) if off.checked_add(size).is_some_and(|e| e <= len) => {
+                    (base + off, size)
+                }
+                _ => (off, size),
+            });
         } else if n.is("qemu,fw-cfg-mmio") {
             p.fw_cfg = Some(regs(node, "fw_cfg reg")?[0].0);
         } else if n.is("virtio,mmio") {

@@ -22,6 +22,18 @@ pub(super) fn dsdt(m: &Virt) -> Result<Vec<u8>, Error> {
     if let Some(p) = &m.pcie {
         sb.extend_from_slice(&pci0(p)?);
     }
+    if let Some((base, size)) = m.tpm {
+        // MSFT0101: a TPM 2.0 (TCG ACPI specification), which Linux's
+        // tpm_tis binds over its MMIO registers.
+        let mem = aml::Memory32Fixed::new(true, base as u32, size as u32);
+        sb.extend_from_slice(&to_bytes(&aml::Device::new(
+            "TPM0".into(),
+            vec![
+                &aml::Name::new("_HID".into(), &"MSFT0101"),
+                &aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(vec![&mem])),
+            ],
+        )));
+    }
     if let Some(mh) = &m.mem_hotplug {
         if m.ged.is_none() {
             return Err(Error::Invalid("memory hotplug without a GED to signal it"));

@@ -80,6 +80,8 @@ pub struct Virt {
     pub pcie: Option<ArmPcie>,
     /// Generic Event Device registers base and INTID.
     pub ged: Option<(u64, u32)>,
+    /// A TPM's TIS registers (base, size).
+    pub tpm: Option<(u64, u64)>,
     /// QEMU's memory hotplug interface (signalled through the GED).
     pub mem_hotplug: Option<super::memhp::MemHotplug>,
     /// Tables taken over from the VMM (`acpi::vmm`), listed as they are;
@@ -175,6 +177,7 @@ fn check(m: &Virt) -> Result<(), Error> {
     let low = |base: u64, len: u64| base.checked_add(len).is_some_and(|e| e <= 1 << 32);
     let mut devs: Vec<(u64, u64)> = vec![(m.uart.0, u64::from(PRIMECELL_LEN))];
     devs.extend(m.rtc.map(|(b, _)| (b, u64::from(PRIMECELL_LEN))));
+    devs.extend(m.tpm);
     devs.extend(m.fw_cfg.map(|b| (b, u64::from(FW_CFG_LEN))));
     devs.extend(m.ged.map(|(b, _)| (b, u64::from(GED_SEL_LEN))));
     devs.extend(m.virtio_mmio.iter().map(|&(b, s, _)| (b, s)));

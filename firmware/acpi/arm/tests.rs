@@ -56,6 +56,7 @@ fn virt(cpus: Vec<Vcpu>) -> Virt {
         }),
         ged: Some((0x0908_0000, 41)),
         mem_hotplug: None,
+        tpm: None,
         vmm_tables: Vec::new(),
         conduit: Conduit::Hvc,
     }

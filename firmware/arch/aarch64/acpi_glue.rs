@@ -84,6 +84,7 @@ pub fn build(m: &Input, buf: &mut [u8], phys: u64) -> Result<(u64, u64)> {
         pcie,
         ged: m.ged,
         mem_hotplug: m.mem_hotplug,
+        tpm: p.tpm,
         vmm_tables: m.vmm_tables.clone(),
         conduit: m.conduit,
     };

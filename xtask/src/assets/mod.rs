@@ -24,6 +24,7 @@ const MODULES: &[&str] = &[
     "evdev",
     "virtio_mem",
     "virtio_iommu",
+    "tpm_tis",
 ];
 
 /// Modules some kernels of the matrix have and others lack (arm64's Debian

@@ -552,10 +552,13 @@ pub(super) fn matrix() -> Vec<Case> {
     // TPM 2.0 (swtpm behind QEMU's tpm-tis): Linux binds its TPM driver
     // and /dev/tpm0 answers TPM2_GetRandom(8) (TPM 2.0 Part 3, 16.1: tag
     // 0x8001, size 12, command 0x17b) with a 20-byte success response.
-    v.push(with(case(X86_64, "tpm", "q35", 2, 512), |c| {
+    for (arch, machine) in [(X86_64, "q35"), (Aarch64, "virt,gic-version=3")] {
+        v.push(with(case(arch, "tpm", machine, 2, 512), |c| {
         c.action = "cmd";
         c.disk = false;
         c.tpm = true;
+        // arm64's Debian kernel has tpm_tis as a module.
+        c.append = "hotstub.modules=tpm_tis".into();
         c.guest_checks = vec![
             ("ls /sys/class/tpm", "tpm0"),
             (
@@ -566,6 +569,7 @@ pub(super) fn matrix() -> Vec<Case> {
         ];
         c.expect = Expect::Scenario(scenario_guest_checks);
     }));
+    }
     // pvpanic (the ISA device): a guest panic reaches QEMU as GUEST_PANICKED.
     // `-action panic=pause` keeps QEMU up so the event can be read.
     v.push(with(case(X86_64, "pvpanic", "q35", 2, 512), |c| {

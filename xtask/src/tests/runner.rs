@@ -326,7 +326,7 @@ struct Swtpm(std::process::Child);
 impl Swtpm {
     /// Starts swtpm (TPM 2.0) with its state in `dir` and returns it with
     /// the QEMU arguments that attach it.
-    fn start(dir: &Path) -> Result<(Swtpm, Vec<String>)> {
+    fn start(dir: &Path, arch: Arch) -> Result<(Swtpm, Vec<String>)> {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir).ctx("mkdir swtpm state")?;
         let sock = dir.join("sock");
@@ -351,7 +351,11 @@ impl Swtpm {
             "-tpmdev".into(),
             "emulator,id=tpm0,chardev=chrtpm".into(),
             "-device".into(),
-            "tpm-tis,tpmdev=tpm0".into(),
+            // The ISA TIS on q35, the sysbus one on virt.
+            match arch {
+                Arch::X86_64 => "tpm-tis,tpmdev=tpm0".into(),
+                Arch::Aarch64 => "tpm-tis-device,tpmdev=tpm0".into(),
+            },
         ];
         Ok((Swtpm(child), args.to_vec()))
     }
@@ -368,7 +372,7 @@ fn run_case(c: &Case, env: &Env) -> Result<String> {
     let mut cfg = vm_config(c, env)?;
     let log = log_path(env, c);
     let _tpm = if c.tpm {
-        let (t, args) = Swtpm::start(&log.with_extension("swtpm"))?;
+        let (t, args) = Swtpm::start(&log.with_extension("swtpm"), c.arch)?;
         cfg.extra.extend(args);
         Some(t)
     } else {
