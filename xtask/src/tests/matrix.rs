@@ -446,7 +446,11 @@ pub(super) fn matrix() -> Vec<Case> {
     }
     // Memory latencies (-numa hmat-lb, QEMU's HMAT): Linux reports each
     // node's best initiator at the latency configured for it.
-    v.push(with(case(X86_64, "numa-hmat", "q35,hmat=on", 2, 1024), |c| {
+    for (arch, machine) in [
+        (X86_64, "q35,hmat=on"),
+        (Aarch64, "virt,gic-version=3,hmat=on"),
+    ] {
+        v.push(with(case(arch, "numa-hmat", machine, 2, 1024), |c| {
         c.smp = "2,sockets=2".into();
         c.action = "cmd";
         c.disk = false;
@@ -486,6 +490,7 @@ pub(super) fn matrix() -> Vec<Case> {
         ];
         c.expect = Expect::Scenario(scenario_guest_checks);
     }));
+    }
     // A DIMM plugged into NUMA node 0 lands there (its slot's _PXM).
     for (arch, machine) in [(X86_64, "q35"), (Aarch64, "virt,gic-version=3")] {
         v.push(with(case(arch, "numa-dimm", machine, 2, 1024), |c| {
