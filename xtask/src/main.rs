@@ -3,6 +3,7 @@
 mod assets;
 mod bench;
 mod build;
+mod fuzz;
 mod host;
 mod json;
 mod qemu;
@@ -34,6 +35,12 @@ commands:
         boot time to init: Hotstub vs SeaBIOS/qboot (x86), direct boot/EDK2 (arm)
   assets [--arch ...] [--kernel-version 6.12|newest|all]
         fetch the guest kernels and build the initramfs (done by run/test)
+  fuzz  [TARGET] [--seconds N] [--runs N] [--jobs N] [--seed]
+        run the libFuzzer targets in fuzz/ (needs a nightly toolchain; default
+        60 s each, one at a time); --seed only (re)generates the seed corpora
+        under fuzz/corpus/ (done before the first run). Targets:
+        dt fw_cfg_dir e820 bzimage arm64_image cpulist memhp_slots
+        memhp_tables pcihp_tables vmm_tables smbios_anchor
 ";
 
 fn main() {
@@ -178,6 +185,37 @@ fn real_main(args: Vec<String>) -> Result<i32> {
                 jobs,
                 firmware: firmware_override(&o)?,
                 static_checks: !o.flag("no-static"),
+            })
+        }
+        "fuzz" => {
+            // One optional positional argument: the target.
+            let (target, rest): (Vec<String>, Vec<String>) = {
+                let mut target = Vec::new();
+                let mut others = Vec::new();
+                let mut want_value = false;
+                for a in rest {
+                    if !want_value && !a.starts_with("--") && target.is_empty() {
+                        target.push(a.clone());
+                    } else {
+                        want_value =
+                            !want_value && ["--seconds", "--runs", "--jobs"].contains(&a.as_str());
+                        others.push(a.clone());
+                    }
+                }
+                (target, others)
+            };
+            let o = Opts::parse(&rest, &["seed"], &["seconds", "runs", "jobs"])?;
+            let num = |k: &str| -> Result<Option<u64>> {
+                o.val(k)
+                    .map(|v| v.parse().map_err(|_| format!("--{k} needs a number")))
+                    .transpose()
+            };
+            fuzz::cmd(fuzz::Options {
+                target: target.into_iter().next(),
+                seconds: num("seconds")?,
+                runs: num("runs")?,
+                seed_only: o.flag("seed"),
+                jobs: num("jobs")?.unwrap_or(1) as usize,
             })
         }
         "bench" => {
