@@ -112,7 +112,8 @@ pub struct SecureGpio {
 /// Everything the firmware learns from the DT.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Board {
-    /// Usable (non-secure) RAM as (base, size), sorted by base.
+    /// Usable (non-secure) RAM as (base, size), sorted by base, disjoint,
+    /// none wrapping the address space.
     pub memory: Vec<(u64, u64)>,
     /// MPIDR values from the `reg` of each `/cpus/cpu@*`, in DT order.
     pub cpus: Vec<u64>,
@@ -531,6 +532,15 @@ pub fn parse(blob: &[u8]) -> Result<Board, Error> {
         return Err(Error::Missing("the architected timer"));
     }
     p.memory.sort_unstable();
+    // RAM is used as [base, base + size) throughout (MMU maps, stage 2,
+    // the EFI memory map): no range may wrap or overlap another.
+    let mut end = 0u64;
+    for (i, &(base, size)) in p.memory.iter().enumerate() {
+        if (i > 0 && base < end) || base.checked_add(size).is_none() {
+            return Err(Error::Malformed("memory reg (wrapping or overlapping RAM)"));
+        }
+        end = base + size;
+    }
     Ok(p)
 }
 
@@ -1146,6 +1156,61 @@ pub(crate) mod tests {
         assert_eq!(b[end..end + 4], FDT_END.to_be_bytes());
         b[end..end + 4].copy_from_slice(&FDT_BEGIN_NODE.to_be_bytes());
         assert_eq!(parse(&b), Err(Error::Malformed("structure block")));
+    }
+
+    /// The DT of [`virt_dt`] with these `memory` nodes instead of its own.
+    fn with_memory(regs: &[(u64, u64)]) -> Vec<u8> {
+        let good = virt_dt(true, false);
+        let fdt = Fdt::new(&good).unwrap();
+        let mut w = vm_fdt::FdtWriter::new().unwrap();
+        fn copy(w: &mut vm_fdt::FdtWriter, n: FdtNode, regs: &[(u64, u64)]) {
+            if n.name.starts_with("memory@") {
+                return;
+            }
+            let name = if n.name == "/" { "" } else { n.name };
+            let h = w.begin_node(name).unwrap();
+            for p in n.properties() {
+                w.property(p.name, p.value).unwrap();
+            }
+            if name.is_empty() {
+                for (i, &(base, size)) in regs.iter().enumerate() {
+                    let m = w.begin_node(&alloc::format!("memory@{i}")).unwrap();
+                    w.property_string("device_type", "memory").unwrap();
+                    w.property_array_u64("reg", &[base, size]).unwrap();
+                    w.end_node(m).unwrap();
+                }
+            }
+            for c in n.children() {
+                copy(w, c, regs);
+            }
+            w.end_node(h).unwrap();
+        }
+        copy(&mut w, fdt.find_node("/").unwrap(), regs);
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn ram_that_wraps_or_overlaps_is_an_error() {
+        // Found by the dt fuzz target (its input's two RAM nodes): a
+        // memory node of 0xffff_ffff_ff00_0000 bytes at 0x40fe_ffff beside
+        // a 16 MiB one made the RAM size overflow, and the arm code's
+        // base + size wrap.
+        let bad = Err(Error::Malformed("memory reg (wrapping or overlapping RAM)"));
+        let fuzz = with_memory(&[
+            (0x40fe_ffff, 0xffff_ffff_ff00_0000),
+            (0x0e00_0000, 0x100_0000),
+        ]);
+        assert_eq!(parse(&fuzz), bad);
+        let overlap = with_memory(&[(0x4000_0000, 0x4000_0000), (0x7000_0000, 0x1000_0000)]);
+        assert_eq!(parse(&overlap), bad);
+        // Adjacent and disjoint ranges (QEMU's NUMA nodes) are fine.
+        let numa = with_memory(&[(0x8000_0000, 0x4000_0000), (0x4000_0000, 0x4000_0000)]);
+        let p = parse(&numa).unwrap();
+        assert_eq!(
+            p.memory,
+            [(0x4000_0000, 0x4000_0000), (0x8000_0000, 0x4000_0000)]
+        );
+        assert_eq!(p.ram_size(), 0x8000_0000);
     }
 
     #[test]

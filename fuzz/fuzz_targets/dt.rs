@@ -16,8 +16,13 @@ fuzz_target!(|data: &[u8]| {
     };
     // What a successful parse promises its users.
     assert!(!board.memory.is_empty());
-    assert!(board.memory.windows(2).all(|w| w[0] <= w[1]));
-    assert!(board.memory.iter().all(|m| m.1 > 0));
+    // Sorted, disjoint, non-empty, none wrapping: RAM is used as
+    // [base, base + size) throughout.
+    assert!(board.memory.windows(2).all(|w| w[0].0 + w[0].1 <= w[1].0));
+    assert!(board
+        .memory
+        .iter()
+        .all(|m| m.1 > 0 && m.0.checked_add(m.1).is_some()));
     assert!(!board.cpus.is_empty());
     assert!(matches!(board.gic.version, 2 | 3));
     assert!(board.gic.version == 2 || !board.gic.gicr.is_empty());

@@ -969,7 +969,10 @@ pub fn run_all(
     std::thread::scope(|sc| {
         for _ in 0..jobs.max(1) {
             sc.spawn(|| loop {
-                let next = queue.lock().unwrap().pop();
+                let next = {
+                    let mut q = queue.lock().unwrap();
+                    (!q.is_empty()).then(|| q.remove(0))
+                };
                 let Some((i, t)) = next else { break };
                 let r = run_target(t, seconds, runs);
                 results.lock().unwrap().push((i, r));

@@ -30,7 +30,8 @@ commands:
         (default: Debian 6.12 cloud kernel + busybox initramfs with a shell;
         --kernel-version newest: Debian unstable's current cloud kernel)
   test  [--filter SUBSTR] [--jobs N]
-        fmt, clippy, host unit tests, image build and the QEMU boot matrix
+        fmt, clippy, host unit tests, 20 s per fuzz target, image build and
+        the QEMU boot matrix
   bench [--runs N] [--arch x86_64|aarch64|all]
         boot time to init: Hotstub vs SeaBIOS/qboot (x86), direct boot/EDK2 (arm)
   assets [--arch ...] [--kernel-version 6.12|newest|all]
