@@ -59,6 +59,10 @@ pub enum Error {
     Not64Bit,
     NotRelocatable,
     BadAlignment(u32),
+    /// The setup header (0x202 plus the jump's displacement byte) ends at
+    /// this offset, before the protocol 2.12 fields the firmware reads and
+    /// copies to the zero page.
+    ShortHeader(usize),
     /// The kernel cannot be placed at or above the floor and below 4 GiB.
     NoRoom {
         floor: u64,
@@ -87,6 +91,10 @@ impl fmt::Display for Error {
             }
             Error::NotRelocatable => f.write_str("kernel is not relocatable"),
             Error::BadAlignment(a) => write!(f, "kernel asks for an invalid alignment {a:#x}"),
+            Error::ShortHeader(end) => write!(
+                f,
+                "kernel setup header ends at {end:#x}, before the fields of its boot protocol"
+            ),
             Error::NoRoom { floor, footprint } => write!(
                 f,
                 "kernel needs {footprint:#x} bytes at or above {floor:#x} and below 4 GiB"
@@ -158,10 +166,14 @@ impl Kernel {
         // A wrapping preferred address is as good as none: `place_above`
         // moves the kernel where it fits.
         let load_addr = pref.checked_add(align - 1).map_or(0, |a| a & !(align - 1));
-        // The header runs from 0x1f1 to 0x202 + the jump's displacement byte.
-        let header_end = (HEADER + u8_at(setup, JUMP + 1) as usize)
-            .min(setup.len())
-            .min(ZERO_PAGE_LEN);
+        // The header runs from 0x1f1 to 0x202 + the jump's displacement byte;
+        // it must hold the fields read above, which Linux reads again from
+        // the zero page.
+        let header_end = HEADER + u8_at(setup, JUMP + 1) as usize;
+        if header_end < INIT_SIZE + 4 {
+            return Err(Error::ShortHeader(header_end));
+        }
+        let header_end = header_end.min(setup.len()).min(ZERO_PAGE_LEN);
         Ok(Kernel {
             protocol,
             load_addr,
@@ -308,6 +320,31 @@ mod tests {
         let mut s = setup();
         s[KERNEL_ALIGNMENT] = 3;
         assert!(matches!(Kernel::parse(&s), Err(Error::BadAlignment(_))));
+    }
+
+    #[test]
+    fn header_must_reach_the_fields_it_is_read_for() {
+        // Found by the bzimage fuzz target (minimised): a jump displacement
+        // of 0 made the header end at 0x202, so the zero page got neither
+        // "HdrS" nor the version, alignment and init_size read here.
+        let mut s = vec![0u8; 0x265];
+        s[SETUP_SECTS] = 7;
+        s[BOOT_FLAG..BOOT_FLAG + 2].copy_from_slice(&0xaa55u16.to_le_bytes());
+        s[HEADER..HEADER + 4].copy_from_slice(&HDRS.to_le_bytes());
+        s[VERSION..VERSION + 2].copy_from_slice(&0x020fu16.to_le_bytes());
+        s[0x20e] = 0x80;
+        s[LOADFLAGS] = LOADED_HIGH;
+        s[INITRD_ADDR_MAX..INITRD_ADDR_MAX + 4].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+        s[KERNEL_ALIGNMENT..KERNEL_ALIGNMENT + 4].copy_from_slice(&0x20_0000u32.to_le_bytes());
+        s[RELOCATABLE_KERNEL] = 1;
+        s[XLOADFLAGS..XLOADFLAGS + 2].copy_from_slice(&3u16.to_le_bytes());
+        assert_eq!(Kernel::parse(&s), Err(Error::ShortHeader(0x202)));
+        // The shortest header that holds init_size is accepted.
+        s[JUMP + 1] = (INIT_SIZE + 4 - HEADER) as u8;
+        let k = Kernel::parse(&s).unwrap();
+        let z = k.zero_page(&s, &BootParams::default(), &MemoryMap::new());
+        assert_eq!(u32_at(&z, HEADER), HDRS);
+        assert_eq!(u16_at(&z, VERSION), 0x020f);
     }
 
     #[test]

@@ -1,12 +1,16 @@
 //! Platform discovery from the device tree QEMU's arm `virt` machine hands
 //! the firmware, and the `/chosen`-only device tree the firmware hands Linux.
 //!
-//! Parsing uses the `fdt` crate. That crate panics on some structurally
-//! broken blobs (its `expect`s on truncated cells); the firmware's panic
-//! handler turns such a panic into the usual error line and power-off, so a
-//! broken DT never hangs the machine. Everything this module reads itself
-//! (cells of `interrupts`, `ranges`, `interrupt-map`, ...) is bounds-checked
-//! and reported as an [`Error`].
+//! Parsing uses the `fdt` crate, which trusts the blob's structure: it
+//! indexes past the end on a property or block that overruns, panics on
+//! names that are not UTF-8, on NOP tokens between properties, on nodes
+//! nested more than 63 deep and on `#address-cells` shorter than a cell,
+//! and recurses without end through `/aliases` when the root is unnamed.
+//! [`check_structure`] therefore walks the whole blob first and refuses
+//! anything the crate could trip on, so `parse` returns an [`Error`] for
+//! every input (the fuzz target `dt` holds it to that). Everything this
+//! module reads itself (cells of `interrupts`, `ranges`, `interrupt-map`,
+//! ...) is bounds-checked and reported as an [`Error`] too.
 //!
 //! Binding facts come from the Linux DT bindings
 //! (`Documentation/devicetree/bindings/`: `interrupt-controller/arm,gic*.yaml`,
@@ -108,7 +112,8 @@ pub struct SecureGpio {
 /// Everything the firmware learns from the DT.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Board {
-    /// Usable (non-secure) RAM as (base, size), sorted by base.
+    /// Usable (non-secure) RAM as (base, size), sorted by base, disjoint,
+    /// none wrapping the address space.
     pub memory: Vec<(u64, u64)>,
     /// MPIDR values from the `reg` of each `/cpus/cpu@*`, in DT order.
     pub cpus: Vec<u64>,
@@ -298,8 +303,105 @@ fn first_irq(node: FdtNode, what: &'static str) -> Result<u32, Error> {
     Ok(interrupts(node, what)?[0])
 }
 
+/// Structure block tokens (Devicetree Specification v0.4, 5.4.1).
+const FDT_BEGIN_NODE: u32 = 1;
+const FDT_END_NODE: u32 = 2;
+const FDT_PROP: u32 = 3;
+const FDT_END: u32 = 9;
+
+/// Deepest node nesting accepted (the root is depth 1). The `fdt` crate
+/// keeps 63 levels; QEMU's trees are 4 deep.
+const MAX_DEPTH: usize = 32;
+
+fn be32(b: &[u8], at: usize) -> Option<u32> {
+    let c = b.get(at..at.checked_add(4)?)?;
+    Some(u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+}
+
+/// The NUL-terminated UTF-8 string at the start of `b`, and its length.
+fn c_str(b: &[u8]) -> Option<&str> {
+    let end = b.iter().position(|&c| c == 0)?;
+    core::str::from_utf8(&b[..end]).ok()
+}
+
+/// Checks that `blob` is a flattened device tree whose every part the
+/// `fdt` crate reads lies inside it and is well formed (DT spec v0.4,
+/// chapter 5): the header's blocks within `totalsize`, one unnamed root
+/// node, every node and property name a NUL-terminated UTF-8 string,
+/// every property inside the structure block with its name inside the
+/// strings block, `#address-cells`/`#size-cells` exactly one cell, the
+/// nesting at most [`MAX_DEPTH`], and FDT_END after the root. NOP tokens,
+/// which QEMU never writes and the crate skips only in some places, are
+/// refused too.
+pub fn check_structure(blob: &[u8]) -> Result<(), Error> {
+    let hdr = |i: usize| be32(blob, 4 * i).ok_or(Error::NotFdt);
+    if hdr(0)? != FDT_MAGIC {
+        return Err(Error::NotFdt);
+    }
+    let total = hdr(1)? as usize;
+    if total > blob.len() || total < 40 {
+        return Err(Error::NotFdt);
+    }
+    let block = |off: u32, size: u32| {
+        let (off, size) = (off as usize, size as usize);
+        off.checked_add(size)
+            .filter(|&end| off >= 40 && end <= total)
+            .map(|end| &blob[off..end])
+            .ok_or(Error::NotFdt)
+    };
+    let structure = block(hdr(2)?, hdr(9)?)?;
+    let strings = block(hdr(3)?, hdr(8)?)?;
+
+    let bad = Error::Malformed("structure block");
+    let token = |at: usize| be32(structure, at).ok_or(Error::Malformed("structure block"));
+    let mut at = 0;
+    let mut depth = 0usize;
+    loop {
+        match token(at)? {
+            FDT_BEGIN_NODE => {
+                let name = c_str(structure.get(at + 4..).ok_or(bad.clone())?).ok_or(bad.clone())?;
+                // The root, and only the root, has the empty name.
+                if (depth == 0) != name.is_empty() {
+                    return Err(bad);
+                }
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(Error::Malformed("device tree nesting"));
+                }
+                at += 4 + (name.len() + 1).next_multiple_of(4);
+                // Properties come before the node's children.
+                while token(at)? == FDT_PROP {
+                    let len = token(at + 4)? as usize;
+                    let name_off = token(at + 8)? as usize;
+                    let value = at
+                        .checked_add(12)
+                        .and_then(|v| Some(v..v.checked_add(len)?))
+                        .and_then(|r| structure.get(r))
+                        .ok_or(bad.clone())?;
+                    let name = c_str(strings.get(name_off..).ok_or(bad.clone())?)
+                        .ok_or(Error::Malformed("property name"))?;
+                    if matches!(name, "#address-cells" | "#size-cells") && value.len() != 4 {
+                        return Err(Error::Malformed("#address-cells/#size-cells"));
+                    }
+                    at += 12 + len.next_multiple_of(4);
+                }
+            }
+            FDT_END_NODE => {
+                depth = depth.checked_sub(1).ok_or(bad.clone())?;
+                at += 4;
+            }
+            FDT_END if depth == 0 && at > 0 => return Ok(()),
+            _ => return Err(bad),
+        }
+        if depth == 0 && token(at)? != FDT_END {
+            return Err(bad);
+        }
+    }
+}
+
 /// Parses the DT QEMU `virt` (or a VMM following its layout) provides.
 pub fn parse(blob: &[u8]) -> Result<Board, Error> {
+    check_structure(blob)?;
     let fdt = Fdt::new(blob).map_err(|_| Error::NotFdt)?;
     let mut p = Board::default();
 
@@ -452,6 +554,15 @@ pub fn parse(blob: &[u8]) -> Result<Board, Error> {
         return Err(Error::Missing("the architected timer"));
     }
     p.memory.sort_unstable();
+    // RAM is used as [base, base + size) throughout (MMU maps, stage 2,
+    // the EFI memory map): no range may wrap or overlap another.
+    let mut end = 0u64;
+    for (i, &(base, size)) in p.memory.iter().enumerate() {
+        if (i > 0 && base < end) || base.checked_add(size).is_none() {
+            return Err(Error::Malformed("memory reg (wrapping or overlapping RAM)"));
+        }
+        end = base + size;
+    }
     Ok(p)
 }
 
@@ -994,6 +1105,134 @@ pub(crate) mod tests {
         // Truncated: the header promises more than there is.
         assert_eq!(parse(&blob[..blob.len() - 8]), Err(Error::NotFdt));
         assert_eq!(blob_at(&blob[..blob.len() - 8]), None);
+    }
+
+    #[test]
+    fn structure_the_fdt_crate_would_trip_on_is_an_error() {
+        // Found by the dt fuzz target (minimised): totalsize 1 and blocks
+        // far past the end made the fdt crate index out of bounds.
+        let mut fuzz = alloc::vec![0xbdu8; 92];
+        fuzz[..14].copy_from_slice(&[
+            0xd0, 0x0d, 0xfe, 0xed, 0, 0, 0, 1, 0x08, 0, 0, 0x11, 0x0a, 0x02,
+        ]);
+        fuzz[14] = 0x2c;
+        fuzz[88..].copy_from_slice(&[0x0d, 0xfe, 0xec, 0xd0]);
+        assert_eq!(parse(&fuzz), Err(Error::NotFdt));
+
+        let good = virt_dt(true, false);
+        assert_eq!(check_structure(&good), Ok(()));
+        let off_struct = u32::from_be_bytes(good[8..12].try_into().unwrap()) as usize;
+        let token_at = |b: &[u8], t: u32| {
+            (off_struct..b.len() - 4)
+                .step_by(4)
+                .find(|&i| b[i..i + 4] == t.to_be_bytes())
+                .unwrap()
+        };
+        // A property longer than the structure block.
+        let mut b = good.clone();
+        let p = token_at(&b, FDT_PROP);
+        b[p + 4..p + 8].copy_from_slice(&0x00ff_fff0u32.to_be_bytes());
+        assert_eq!(parse(&b), Err(Error::Malformed("structure block")));
+        // A property name offset past the strings block.
+        let mut b = good.clone();
+        b[p + 8..p + 12].copy_from_slice(&0x00ff_fff0u32.to_be_bytes());
+        assert_eq!(parse(&b), Err(Error::Malformed("structure block")));
+        // A NOP token where a property starts.
+        let mut b = good.clone();
+        b[p..p + 4].copy_from_slice(&4u32.to_be_bytes());
+        assert!(matches!(parse(&b), Err(Error::Malformed(_))));
+        // A root with a name (the crate would recurse through /aliases).
+        let mut b = good.clone();
+        b[off_struct + 4] = b'x';
+        assert_eq!(parse(&b), Err(Error::Malformed("structure block")));
+        // A node name that is not UTF-8.
+        let mut b = good.clone();
+        let n = off_struct + 8 + token_at(&b[off_struct + 8..], FDT_BEGIN_NODE);
+        b[n + 4] = 0xff;
+        assert_eq!(parse(&b), Err(Error::Malformed("structure block")));
+        // A half-cell #address-cells (the crate expects a whole one).
+        let mut w = vm_fdt::FdtWriter::new().unwrap();
+        let root = w.begin_node("").unwrap();
+        w.property("#address-cells", &[0, 2]).unwrap();
+        w.end_node(root).unwrap();
+        let b = w.finish().unwrap();
+        assert_eq!(
+            parse(&b),
+            Err(Error::Malformed("#address-cells/#size-cells"))
+        );
+        // Nesting deeper than the crate's stack of parents.
+        let mut w = vm_fdt::FdtWriter::new().unwrap();
+        let mut nodes = alloc::vec![w.begin_node("").unwrap()];
+        for i in 0..MAX_DEPTH {
+            nodes.push(w.begin_node(&alloc::format!("n{i}")).unwrap());
+        }
+        while let Some(n) = nodes.pop() {
+            w.end_node(n).unwrap();
+        }
+        let b = w.finish().unwrap();
+        assert_eq!(parse(&b), Err(Error::Malformed("device tree nesting")));
+        // Garbage after the root instead of FDT_END.
+        let mut b = good.clone();
+        let size_struct = u32::from_be_bytes(b[36..40].try_into().unwrap()) as usize;
+        let end = off_struct + size_struct - 4;
+        assert_eq!(b[end..end + 4], FDT_END.to_be_bytes());
+        b[end..end + 4].copy_from_slice(&FDT_BEGIN_NODE.to_be_bytes());
+        assert_eq!(parse(&b), Err(Error::Malformed("structure block")));
+    }
+
+    /// The DT of [`virt_dt`] with these `memory` nodes instead of its own.
+    fn with_memory(regs: &[(u64, u64)]) -> Vec<u8> {
+        let good = virt_dt(true, false);
+        let fdt = Fdt::new(&good).unwrap();
+        let mut w = vm_fdt::FdtWriter::new().unwrap();
+        fn copy(w: &mut vm_fdt::FdtWriter, n: FdtNode, regs: &[(u64, u64)]) {
+            if n.name.starts_with("memory@") {
+                return;
+            }
+            let name = if n.name == "/" { "" } else { n.name };
+            let h = w.begin_node(name).unwrap();
+            for p in n.properties() {
+                w.property(p.name, p.value).unwrap();
+            }
+            if name.is_empty() {
+                for (i, &(base, size)) in regs.iter().enumerate() {
+                    let m = w.begin_node(&alloc::format!("memory@{i}")).unwrap();
+                    w.property_string("device_type", "memory").unwrap();
+                    w.property_array_u64("reg", &[base, size]).unwrap();
+                    w.end_node(m).unwrap();
+                }
+            }
+            for c in n.children() {
+                copy(w, c, regs);
+            }
+            w.end_node(h).unwrap();
+        }
+        copy(&mut w, fdt.find_node("/").unwrap(), regs);
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn ram_that_wraps_or_overlaps_is_an_error() {
+        // Found by the dt fuzz target (its input's two RAM nodes): a
+        // memory node of 0xffff_ffff_ff00_0000 bytes at 0x40fe_ffff beside
+        // a 16 MiB one made the RAM size overflow, and the arm code's
+        // base + size wrap.
+        let bad = Err(Error::Malformed("memory reg (wrapping or overlapping RAM)"));
+        let fuzz = with_memory(&[
+            (0x40fe_ffff, 0xffff_ffff_ff00_0000),
+            (0x0e00_0000, 0x100_0000),
+        ]);
+        assert_eq!(parse(&fuzz), bad);
+        let overlap = with_memory(&[(0x4000_0000, 0x4000_0000), (0x7000_0000, 0x1000_0000)]);
+        assert_eq!(parse(&overlap), bad);
+        // Adjacent and disjoint ranges (QEMU's NUMA nodes) are fine.
+        let numa = with_memory(&[(0x8000_0000, 0x4000_0000), (0x4000_0000, 0x4000_0000)]);
+        let p = parse(&numa).unwrap();
+        assert_eq!(
+            p.memory,
+            [(0x4000_0000, 0x4000_0000), (0x8000_0000, 0x4000_0000)]
+        );
+        assert_eq!(p.ram_size(), 0x8000_0000);
     }
 
     #[test]

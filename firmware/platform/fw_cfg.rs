@@ -118,8 +118,39 @@ const MAX_FILES: usize = 0x1000;
 pub struct Directory(alloc::vec::Vec<File>);
 
 impl Directory {
+    /// Parses the FILE_DIR item as read from the device: a be32 count, then
+    /// that many 64-byte entries. A count above QEMU's limit is `TooLarge`;
+    /// entries the blob is too short for are absent (a legacy read past an
+    /// item's end reads zeros, which QEMU never sends as an entry anyway).
+    pub fn parse(raw: &[u8]) -> Result<Directory, Error> {
+        let count = match raw.get(..4) {
+            Some(c) => u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize,
+            None => 0,
+        };
+        if count > MAX_FILES {
+            return Err(Error::TooLarge);
+        }
+        let files = raw[raw.len().min(4)..]
+            .chunks_exact(FILE_ENTRY_LEN)
+            .take(count)
+            .filter_map(|e| e.try_into().ok().map(File::parse))
+            .collect();
+        Ok(Directory(files))
+    }
+
+    /// Bytes of FILE_DIR that hold a directory of `count` entries.
+    pub fn raw_len(count: u32) -> Option<usize> {
+        let count = count as usize;
+        (count <= MAX_FILES).then_some(4 + FILE_ENTRY_LEN * count)
+    }
+
     pub fn find(&self, name: &str) -> Option<File> {
         self.0.iter().find(|f| f.name() == name.as_bytes()).copied()
+    }
+
+    /// The entries, in the device's order.
+    pub fn files(&self) -> &[File] {
+        &self.0
     }
 }
 
@@ -248,17 +279,10 @@ impl<T: Transport> FwCfg<T> {
     pub fn directory(&mut self) -> Result<Directory, Error> {
         let mut count = [0u8; 4];
         self.read(key::FILE_DIR, &mut count)?;
-        let count = u32::from_be_bytes(count) as usize;
-        if count > MAX_FILES {
-            return Err(Error::TooLarge);
-        }
-        let mut raw = alloc::vec![0u8; 4 + FILE_ENTRY_LEN * count];
+        let len = Directory::raw_len(u32::from_be_bytes(count)).ok_or(Error::TooLarge)?;
+        let mut raw = alloc::vec![0u8; len];
         self.read(key::FILE_DIR, &mut raw)?;
-        let files = raw[4..]
-            .chunks_exact(FILE_ENTRY_LEN)
-            .filter_map(|e| e.try_into().ok().map(File::parse))
-            .collect();
-        Ok(Directory(files))
+        Directory::parse(&raw)
     }
 
     /// Looks a file up by name (one directory read per call; use
@@ -395,6 +419,38 @@ mod tests {
             cur: Vec::new(),
             pos: 0,
         }
+    }
+
+    #[test]
+    fn directory_parse_takes_what_the_count_and_blob_allow() {
+        let raw = dir(&[("etc/e820", 0x20, 40), ("opt/x", 0x21, 3)]);
+        let d = Directory::parse(&raw).unwrap();
+        assert_eq!(d.files().len(), 2);
+        assert_eq!(
+            d.find("etc/e820").map(|f| (f.key, f.size)),
+            Some((0x20, 40))
+        );
+        // A truncated blob loses the entry it cannot hold.
+        let d = Directory::parse(&raw[..raw.len() - 1]).unwrap();
+        assert_eq!(d.files().len(), 1);
+        assert!(d.find("opt/x").is_none());
+        // More bytes than the count names: the rest is ignored.
+        let mut extra = raw.clone();
+        extra[3] = 1;
+        assert_eq!(Directory::parse(&extra).unwrap().files().len(), 1);
+        // Empty and short blobs are empty directories; a huge count is refused.
+        assert!(Directory::parse(&[]).unwrap().files().is_empty());
+        assert!(Directory::parse(&[0, 0]).unwrap().files().is_empty());
+        assert_eq!(
+            Directory::parse(&[0, 0, 0x10, 1]).err(),
+            Some(Error::TooLarge)
+        );
+        // A name that fills all 56 bytes has no terminator.
+        let mut e = (1u32).to_be_bytes().to_vec();
+        e.extend_from_slice(&[0u8; 8]);
+        e.extend_from_slice(&[b'a'; 56]);
+        let d = Directory::parse(&e).unwrap();
+        assert_eq!(d.files()[0].name(), &[b'a'; 56][..]);
     }
 
     #[test]

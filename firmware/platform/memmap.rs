@@ -97,9 +97,6 @@ impl MemoryMap {
         for &(addr, size, _) in entries.iter().filter(|e| e.2 == Kind::Ram as u32) {
             map.set(addr, size, Kind::Ram);
         }
-        if map.ram_total() == 0 {
-            return Err(Error::NoRam);
-        }
         for &(addr, size, kind) in entries.iter().filter(|e| e.2 != Kind::Ram as u32) {
             let kind = match kind {
                 3 => Kind::Acpi,
@@ -107,6 +104,11 @@ impl MemoryMap {
                 _ => Kind::Reserved,
             };
             map.set(addr, size, kind);
+        }
+        // Counted once the VMM's other ranges are laid over: RAM they cover
+        // entirely is no RAM for the firmware or Linux.
+        if map.ram_total() == 0 {
+            return Err(Error::NoRam);
         }
         Ok(map)
     }
@@ -251,6 +253,28 @@ mod tests {
             v.extend_from_slice(&t.to_le_bytes());
         }
         v
+    }
+
+    #[test]
+    fn ram_covered_by_reserved_ranges_is_no_ram() {
+        // Found by the e820 fuzz target (minimised): the map used to be
+        // accepted with no RAM left once the reserved range was laid over.
+        let fuzz = [
+            0x0a, 0x5f, 0x5f, 0x5f, 0x5f, 0x5f, 0x5f, 0x5f, 0x5f, 0x5f, 0x5f, 0x5f, 0x5f, 0x5f,
+            0x5f, 0x5f, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x00, 0x00, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a, 0x00, 0x00, 0x00, 0x00,
+            0x5f, 0x5f, 0x5f, 0x5f,
+        ];
+        assert_eq!(MemoryMap::from_qemu_e820(&fuzz), Err(Error::NoRam));
+        let covered = e820(&[(0x1000, 0x1000, 1), (0, 0x10_0000, 2)]);
+        assert_eq!(MemoryMap::from_qemu_e820(&covered), Err(Error::NoRam));
+        // Partly covered RAM stays.
+        let partly = e820(&[(0, 0x2000, 1), (0, 0x1000, 2)]);
+        assert_eq!(
+            MemoryMap::from_qemu_e820(&partly).unwrap().ram_total(),
+            0x1000
+        );
     }
 
     #[test]

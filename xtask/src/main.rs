@@ -4,6 +4,7 @@ mod assets;
 mod bench;
 mod build;
 mod compare;
+mod fuzz;
 mod host;
 mod json;
 mod qemu;
@@ -30,7 +31,8 @@ commands:
         (default: Debian 6.12 cloud kernel + busybox initramfs with a shell;
         --kernel-version newest: Debian unstable's current cloud kernel)
   test  [--filter SUBSTR] [--jobs N]
-        fmt, clippy, host unit tests, image build and the QEMU boot matrix
+        fmt, clippy, host unit tests, 20 s per fuzz target, image build and
+        the QEMU boot matrix
   bench [--runs N] [--arch x86_64|aarch64|all]
         boot time to init: Hotstub vs SeaBIOS/qboot (x86), direct boot/EDK2 (arm)
   compare [--arch x86_64|aarch64] [--machine M] [--smp S] [-- extra QEMU args]
@@ -39,6 +41,12 @@ commands:
         IOMMUs, TPM, ACPI tables and devices)
   assets [--arch ...] [--kernel-version 6.12|newest|all]
         fetch the guest kernels and build the initramfs (done by run/test)
+  fuzz  [TARGET] [--seconds N] [--runs N] [--jobs N] [--seed]
+        run the libFuzzer targets in fuzz/ (needs a nightly toolchain; default
+        60 s each, one at a time); --seed only (re)generates the seed corpora
+        under fuzz/corpus/ (done before the first run). Targets:
+        dt fw_cfg_dir e820 bzimage arm64_image cpulist memhp_slots
+        memhp_tables pcihp_tables vmm_tables smbios_anchor
 ";
 
 fn main() {
@@ -183,6 +191,37 @@ fn real_main(args: Vec<String>) -> Result<i32> {
                 jobs,
                 firmware: firmware_override(&o)?,
                 static_checks: !o.flag("no-static"),
+            })
+        }
+        "fuzz" => {
+            // One optional positional argument: the target.
+            let (target, rest): (Vec<String>, Vec<String>) = {
+                let mut target = Vec::new();
+                let mut others = Vec::new();
+                let mut want_value = false;
+                for a in rest {
+                    if !want_value && !a.starts_with("--") && target.is_empty() {
+                        target.push(a.clone());
+                    } else {
+                        want_value =
+                            !want_value && ["--seconds", "--runs", "--jobs"].contains(&a.as_str());
+                        others.push(a.clone());
+                    }
+                }
+                (target, others)
+            };
+            let o = Opts::parse(&rest, &["seed"], &["seconds", "runs", "jobs"])?;
+            let num = |k: &str| -> Result<Option<u64>> {
+                o.val(k)
+                    .map(|v| v.parse().map_err(|_| format!("--{k} needs a number")))
+                    .transpose()
+            };
+            fuzz::cmd(fuzz::Options {
+                target: target.into_iter().next(),
+                seconds: num("seconds")?,
+                runs: num("runs")?,
+                seed_only: o.flag("seed"),
+                jobs: num("jobs")?.unwrap_or(1) as usize,
             })
         }
         "bench" => {

@@ -38,7 +38,9 @@ pub struct Options {
     pub static_checks: bool,
 }
 
-/// The static checks and host tests: (name, cargo arguments).
+/// The static checks and host tests: (name, cargo arguments). The fuzz
+/// targets' short runs (`fuzz-<target>`, `crate::fuzz::test_runs`) follow
+/// them.
 fn static_checks() -> Vec<(&'static str, Vec<String>)> {
     let mut s: Vec<(&str, Vec<String>)> = vec![
         ("fmt", vec!["fmt".into(), "--all".into(), "--check".into()]),
@@ -108,6 +110,15 @@ pub fn run(o: Options) -> Result<i32> {
             c.current_dir(root()).args(&args);
             let r = util::run(&mut c).map(|_| String::new());
             results.record(name, r);
+        }
+        // The fuzz targets, a short run each on their corpus.
+        let fuzz: Vec<&str> = crate::fuzz::TARGETS
+            .iter()
+            .copied()
+            .filter(|t| o.filter.is_none() || format!("fuzz-{t}").contains(&filter))
+            .collect();
+        for (name, r) in crate::fuzz::test_runs(&fuzz) {
+            results.record(&name, r);
         }
     }
 
