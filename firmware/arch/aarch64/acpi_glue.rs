@@ -23,7 +23,7 @@ pub struct Input<'a> {
 
 /// Builds the tables into `buf` (at physical `phys`) and places the RSDP
 /// behind them. Returns (bytes used, RSDP address).
-pub fn build(m: &Input, buf: &mut [u8], phys: u64) -> Result<(u64, u64)> {
+pub fn build(m: Input, buf: &mut [u8], phys: u64) -> Result<(u64, u64)> {
     let p = m.platform;
     let (uart_base, uart_irq) = p.uart.ok_or("device tree lacks a PL011 console")?;
     let gicr = match p.gic.gicr.as_slice() {
@@ -85,7 +85,7 @@ pub fn build(m: &Input, buf: &mut [u8], phys: u64) -> Result<(u64, u64)> {
         ged: m.ged,
         mem_hotplug: m.mem_hotplug,
         tpm: p.tpm,
-        vmm_tables: m.vmm_tables.clone(),
+        vmm_tables: m.vmm_tables,
         conduit: m.conduit,
     };
     let mut area = TableArea::new(buf, phys);

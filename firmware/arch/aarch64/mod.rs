@@ -274,17 +274,15 @@ impl pipeline::Arch for VirtBoot {
         let conduit = exit.linux_conduit(platform.psci)?;
         if el == 1 && cpus.enabled_count() != cpus.len() {
             println!(
-                "{NAME}: warning: at EL1 the vCPU policy is only described (MADT, _STA); \
-                 QEMU's PSCI may still start disabled vCPUs (use virtualization=on to enforce it)"
+                "{NAME}: warning: at EL1 the vCPU policy is not enforced (use virtualization=on)"
             );
         }
         println!(
             "{NAME}: Linux enters at EL{}{}",
             exit.linux_el(),
             match exit {
-                Handoff::Direct { el: 2 } => ", firmware not resident (every vCPU enabled)",
-                Handoff::ResidentEl2 => ", firmware resident at EL2 (vCPU policy)",
-                Handoff::ResidentEl3 => ", firmware resident at EL3",
+                Handoff::Direct { el: 2 } => " (firmware not resident)",
+                Handoff::ResidentEl2 | Handoff::ResidentEl3 => " (firmware resident)",
                 Handoff::Direct { .. } => "",
             }
         );
@@ -302,7 +300,7 @@ impl pipeline::Arch for VirtBoot {
         let acpi_len = layout::handoff_efi() - acpi_base;
         // SAFETY: the linker script reserves the hand-off area for this.
         let acpi_buf = unsafe { ram_slice(acpi_base, acpi_len) };
-        let (acpi_used, rsdp_phys) = acpi_glue::build(&input, acpi_buf, acpi_base)?;
+        let (acpi_used, rsdp_phys) = acpi_glue::build(input, acpi_buf, acpi_base)?;
         m.acpi_used = acpi_used;
         Ok(rsdp_phys)
     }
@@ -415,8 +413,10 @@ impl pipeline::Arch for VirtBoot {
             rng_seed: platform.rng_seed.as_deref(),
             kaslr_seed: platform.kaslr_seed,
         };
-        let blob =
-            dt::write_chosen(&chosen).map_err(|e| hotstub::err!("cannot write the DT: {e}"))?;
+        // vm_fdt's own message would cost the image its whole error table; the
+        // only input here is the firmware's, so one line says enough.
+        let blob = dt::write_chosen(&chosen)
+            .map_err(|_| hotstub::err!("cannot write the DT for Linux"))?;
         // SAFETY: the linker script reserves the hand-off area for this.
         let dt_buf = unsafe { ram_slice(dt_base, handoff_end - dt_base) };
         dt_buf
