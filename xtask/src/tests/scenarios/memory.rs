@@ -4,7 +4,12 @@ use super::*;
 
 /// The guest's MemTotal in KiB.
 fn memtotal_kib(vm: &mut Vm) -> Result<u64> {
-    let (_, out) = vm.guest_cmd("awk '/^MemTotal:/ {print $2}' /proc/meminfo", STEP)?;
+    // Memory hotplug makes the kernel log to the console, which would split
+    // the answer's line: quiet the console first.
+    let (_, out) = vm.guest_cmd(
+        "dmesg -n 1; awk '/^MemTotal:/ {print $2}' /proc/meminfo",
+        STEP,
+    )?;
     out.first()
         .and_then(|l| l.trim().parse().ok())
         .ok_or_else(|| format!("no MemTotal from the guest: {out:?}"))
