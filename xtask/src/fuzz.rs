@@ -91,7 +91,7 @@ pub fn ensure_nightly() -> Result<()> {
     Ok(())
 }
 
-/// Installs cargo-fuzz from crates.io when it is missing.
+/// Installs cargo-fuzz (`cargo install`) when it is missing.
 fn ensure_cargo_fuzz() -> Result<()> {
     let present = nightly("cargo")
         .args(["fuzz", "--version"])
@@ -102,7 +102,7 @@ fn ensure_cargo_fuzz() -> Result<()> {
     if present {
         return Ok(());
     }
-    step("cargo-fuzz is not installed: installing it from crates.io (cargo install cargo-fuzz)");
+    step("cargo-fuzz is not installed: installing it (cargo install cargo-fuzz)");
     crate::util::run(nightly("cargo").args(["install", "--locked", "cargo-fuzz"]))
         .map_err(|e| format!("installing cargo-fuzz failed: {e}"))
 }
