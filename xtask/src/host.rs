@@ -99,6 +99,8 @@ const PLAIN: &[&str] = &[
     "zstd",
     // The software TPM the TPM tests give QEMU.
     "swtpm",
+    // libFuzzer is C++: the fuzz build (libfuzzer-sys) compiles it.
+    "g++",
 ];
 
 /// Everything `cargo xtask test` needs.
