@@ -167,6 +167,14 @@ pub(super) fn check_boot(c: &Case, env: &Env, lines: &[String], log: &Path) -> R
     if marker(lines, "init reached").is_none() {
         return Err("init not reached".into());
     }
+    // The init could not load a module it was asked for (tests/guest/init
+    // load_mod).
+    for l in lines.iter().filter(|l| {
+        l.starts_with("HOTSTUB: insmod ")
+            || (l.starts_with("HOTSTUB: module ") && l.ends_with(" missing"))
+    }) {
+        errs.push(l.trim_start_matches("HOTSTUB: ").to_string());
+    }
     let cmdline = marker(lines, "cmdline=").unwrap_or("").to_string();
     // CPUs.
     let kernel_version = env.guests[&(c.arch.name(), c.flavor)]

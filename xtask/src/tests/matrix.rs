@@ -393,7 +393,7 @@ pub(super) fn matrix() -> Vec<Case> {
             // tables under SeaBIOS).
             c.mem_slack_mib = 64;
             c.action = "cmd";
-            c.append = "memhp_default_state=online_movable".into();
+            c.append = "memhp_default_state=online_movable hotstub.modules=virtio_mem".into();
             c.disk = false;
             c.extra = [
                 "-object",
@@ -415,20 +415,9 @@ pub(super) fn matrix() -> Vec<Case> {
             // Linux rightly refuses to split across nodes.
             c.smp = "2,sockets=2".into();
             c.action = "cmd";
-            c.extra = [
-                "-object",
-                "memory-backend-ram,id=m0,size=512M",
-                "-object",
-                "memory-backend-ram,id=m1,size=512M",
-                "-numa",
-                "node,nodeid=0,cpus=0,memdev=m0",
-                "-numa",
-                "node,nodeid=1,cpus=1,memdev=m1",
-                "-numa",
-                "dist,src=0,dst=1,val=21",
-            ]
-            .map(String::from)
-            .to_vec();
+            c.extra = two_numa_nodes(["0", "1"], "");
+            c.extra
+                .extend(["-numa".into(), "dist,src=0,dst=1,val=21".into()]);
             c.guest_checks = vec![
                 ("cat /sys/devices/system/node/online", "0-1"),
                 ("cat /sys/devices/system/node/node0/cpulist", "0"),
@@ -454,18 +443,7 @@ pub(super) fn matrix() -> Vec<Case> {
         c.smp = "2,sockets=2".into();
         c.action = "cmd";
         c.disk = false;
-        let mut extra: Vec<String> = [
-            "-object",
-            "memory-backend-ram,id=m0,size=512M",
-            "-object",
-            "memory-backend-ram,id=m1,size=512M",
-            "-numa",
-            "node,nodeid=0,cpus=0,memdev=m0,initiator=0",
-            "-numa",
-            "node,nodeid=1,cpus=1,memdev=m1,initiator=1",
-        ]
-        .map(String::from)
-        .to_vec();
+        let mut extra = two_numa_nodes(["0", "1"], ",initiator={}");
         for (i, t, lat, bw) in [(0, 0, 10, "1G"), (0, 1, 20, "512M"), (1, 0, 20, "512M"), (1, 1, 10, "1G")] {
             extra.push("-numa".into());
             extra.push(format!(
@@ -501,18 +479,7 @@ pub(super) fn matrix() -> Vec<Case> {
             c.action = "cmd";
             c.append = "memhp_default_state=online_movable".into();
             c.disk = false;
-            c.extra = [
-                "-object",
-                "memory-backend-ram,id=m0,size=512M",
-                "-object",
-                "memory-backend-ram,id=m1,size=512M",
-                "-numa",
-                "node,nodeid=0,cpus=0,memdev=m0",
-                "-numa",
-                "node,nodeid=1,cpus=1,memdev=m1",
-            ]
-            .map(String::from)
-            .to_vec();
+            c.extra = two_numa_nodes(["0", "1"], "");
             c.expect = Expect::Scenario(scenario_dimm_numa);
         }));
     }
@@ -580,6 +547,7 @@ pub(super) fn matrix() -> Vec<Case> {
     v.push(with(case(X86_64, "pvpanic", "q35", 2, 512), |c| {
         c.action = "cmd";
         c.disk = false;
+        c.append = "hotstub.modules=pvpanic_mmio".into();
         c.extra = ["-device", "pvpanic", "-action", "panic=pause"]
             .map(String::from)
             .to_vec();
@@ -631,6 +599,8 @@ pub(super) fn matrix() -> Vec<Case> {
             c.action = "cmd";
             c.disk = false;
             c.spare_disk = true;
+            // The disk comes later: its driver is loaded at boot.
+            c.append = "hotstub.modules=virtio_blk".into();
             c.extra = vec![
                 "-device".into(),
                 format!("pcie-root-port,id={HOTPLUG_PORT},chassis=1,slot=1"),
@@ -672,6 +642,25 @@ pub(super) fn matrix() -> Vec<Case> {
     v
 }
 
+/// QEMU arguments for two NUMA nodes of 512 MiB; `cpus` gives each node's
+/// CPU list and `node_opt` is appended to each `-numa node` (e.g.
+/// `,initiator=N` for HMAT, with `{}` standing for the node).
+pub(super) fn two_numa_nodes(cpus: [&str; 2], node_opt: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    for n in 0..2 {
+        v.push("-object".into());
+        v.push(format!("memory-backend-ram,id=m{n},size=512M"));
+    }
+    for (n, c) in cpus.iter().enumerate() {
+        v.push("-numa".into());
+        v.push(format!(
+            "node,nodeid={n},cpus={c},memdev=m{n}{}",
+            node_opt.replace("{}", &n.to_string())
+        ));
+    }
+    v
+}
+
 /// The same case on Debian unstable's kernel, named `<arch>/newest/...`.
 fn on_newest_kernel(mut c: Case) -> Case {
     let (arch, rest) = c.name.split_once('/').unwrap_or(("", &c.name));
@@ -683,6 +672,23 @@ fn on_newest_kernel(mut c: Case) -> Case {
 #[cfg(test)]
 mod unit {
     use super::*;
+
+    #[test]
+    fn two_numa_nodes_arguments() {
+        assert_eq!(
+            two_numa_nodes(["0", "1"], ",initiator={}"),
+            [
+                "-object",
+                "memory-backend-ram,id=m0,size=512M",
+                "-object",
+                "memory-backend-ram,id=m1,size=512M",
+                "-numa",
+                "node,nodeid=0,cpus=0,memdev=m0,initiator=0",
+                "-numa",
+                "node,nodeid=1,cpus=1,memdev=m1,initiator=1",
+            ]
+        );
+    }
 
     #[test]
     fn matrix_names_unique() {

@@ -228,20 +228,8 @@ pub fn run(o: Options) -> Result<i32> {
 /// ("NUMA: no nodes coverage for 64MB"): the two would differ for EDK2's
 /// sake, not Hotstub's (Hotstub's own NUMA test is aarch64/numa-2-nodes).
 fn compare_machines() -> Vec<(&'static str, crate::compare::Machine)> {
-    let numa = [
-        "-object",
-        "memory-backend-ram,id=m0,size=512M",
-        "-object",
-        "memory-backend-ram,id=m1,size=512M",
-        "-numa",
-        "node,nodeid=0,cpus=0-1,memdev=m0",
-        "-numa",
-        "node,nodeid=1,cpus=2-3,memdev=m1",
-        "-numa",
-        "dist,src=0,dst=1,val=21",
-    ]
-    .map(String::from)
-    .to_vec();
+    let mut numa = matrix::two_numa_nodes(["0-1", "2-3"], "");
+    numa.extend(["-numa".into(), "dist,src=0,dst=1,val=21".into()]);
     let mut x86 = numa;
     x86.extend(["-device".to_string(), "intel-iommu".to_string()]);
     vec![

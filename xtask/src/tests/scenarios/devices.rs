@@ -72,15 +72,6 @@ fn spare_drive_md5(vm: &mut Vm) -> Result<String> {
 /// gone in the guest).
 pub(in crate::tests) fn scenario_pci_hotplug(vm: &mut Vm, _c: &Case) -> Result<()> {
     let want = spare_drive_md5(vm)?;
-    // The init's module directory and dependency lists (tests/guest/README.md).
-    let (rc, out) = vm.guest_cmd(
-        "for m in $(cat /lib/modules/hotstub/virtio_blk.deps); do \
-         [ -d /sys/module/$m ] || insmod /lib/modules/hotstub/$m.ko || exit 1; done",
-        STEP,
-    )?;
-    if rc != 0 {
-        return Err(format!("loading virtio_blk failed: {}", out.join(" ")));
-    }
     let list = "ls /sys/block";
     let (_, before) = vm.guest_cmd(list, STEP)?;
     let q = vm.qmp.as_mut().ok_or("no QMP")?;
@@ -138,14 +129,13 @@ pub(in crate::tests) fn scenario_pci_hotplug(vm: &mut Vm, _c: &Case) -> Result<(
     Ok(())
 }
 
-/// pvpanic: the guest loads the driver, then panics on purpose (sysrq c);
+/// pvpanic: the driver (loaded by the init) binds the firmware's device,
+/// then the guest panics on purpose (sysrq c);
 /// the driver's write to the pvpanic port reaches QEMU, which reports
 /// GUEST_PANICKED on QMP. The VM is then stopped.
 pub(in crate::tests) fn scenario_pvpanic(vm: &mut Vm, _c: &Case) -> Result<()> {
     let (rc, out) = vm.guest_cmd(
-        "for m in $(cat /lib/modules/hotstub/pvpanic_mmio.deps); do \
-         [ -d /sys/module/$m ] || insmod /lib/modules/hotstub/$m.ko || exit 1; done; \
-         ls /sys/bus/platform/drivers/pvpanic-mmio | grep -c QEMU0001",
+        "ls /sys/bus/platform/drivers/pvpanic-mmio | grep -c QEMU0001",
         STEP,
     )?;
     if rc != 0 || out.first().map(String::as_str) != Some("1") {

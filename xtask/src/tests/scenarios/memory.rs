@@ -2,33 +2,65 @@
 
 use super::*;
 
-/// The guest's MemTotal in KiB.
-fn memtotal_kib(vm: &mut Vm) -> Result<u64> {
+/// Where a MemTotal is read: the meminfo file and the awk field of the
+/// number (the system's, or one NUMA node's).
+type Meminfo = (&'static str, u8);
+const SYSTEM: Meminfo = ("/proc/meminfo", 2);
+const NODE0: Meminfo = ("/sys/devices/system/node/node0/meminfo", 4);
+
+/// The guest's MemTotal in KiB, from `src`.
+fn memtotal_kib(vm: &mut Vm, src: Meminfo) -> Result<u64> {
     // Memory hotplug makes the kernel log to the console, which would split
     // the answer's line: quiet the console first.
+    let (file, field) = src;
     let (_, out) = vm.guest_cmd(
-        "dmesg -n 1; awk '/^MemTotal:/ {print $2}' /proc/meminfo",
+        &format!("dmesg -n 1; awk '/MemTotal:/ {{print ${field}}}' {file}"),
         STEP,
     )?;
     out.first()
         .and_then(|l| l.trim().parse().ok())
-        .ok_or_else(|| format!("no MemTotal from the guest: {out:?}"))
+        .ok_or_else(|| format!("no MemTotal in {file}: {out:?}"))
 }
 
 /// Polls MemTotal until `ok` holds (the kernel adds and removes memory
 /// blocks asynchronously to the ACPI event).
-fn wait_memtotal(vm: &mut Vm, what: &str, ok: impl Fn(u64) -> bool) -> Result<u64> {
+fn wait_memtotal(vm: &mut Vm, src: Meminfo, what: &str, ok: impl Fn(u64) -> bool) -> Result<u64> {
     let t = Instant::now();
     loop {
-        let kb = memtotal_kib(vm)?;
+        let kb = memtotal_kib(vm, src)?;
         if ok(kb) {
             return Ok(kb);
         }
         if t.elapsed() > STEP {
-            return Err(format!("MemTotal {} MiB: {what}", kb / 1024));
+            return Err(format!("MemTotal {} MiB in {}: {what}", kb / 1024, src.0));
         }
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+/// Plugs a pc-dimm `id` of `kib` KiB on a new RAM backend, in NUMA `node`
+/// when given.
+fn plug_dimm(vm: &mut Vm, id: &str, kib: u64, node: Option<u32>) -> Result<()> {
+    let mem = format!("{id}-ram");
+    let q = vm.qmp.as_mut().ok_or("no QMP")?;
+    q.execute(
+        "object-add",
+        Some(obj(&[
+            ("qom-type", Json::Str("memory-backend-ram".into())),
+            ("id", Json::Str(mem.clone())),
+            ("size", Json::Num((kib * 1024) as f64)),
+        ])),
+    )?;
+    let mut args = vec![
+        ("driver", Json::Str("pc-dimm".into())),
+        ("id", Json::Str(id.into())),
+        ("memdev", Json::Str(mem)),
+    ];
+    if let Some(n) = node {
+        args.push(("node", Json::Num(f64::from(n))));
+    }
+    q.execute("device_add", Some(obj(&args)))?;
+    Ok(())
 }
 
 /// DIMM hotplug: a 1 GiB pc-dimm is plugged (MemTotal grows by it, the
@@ -40,25 +72,9 @@ pub(in crate::tests) fn scenario_dimm_hotplug(vm: &mut Vm, _c: &Case) -> Result<
     // The memory map of 1 GiB (16 MiB of struct pages) may come out of the
     // DIMM or out of boot memory; allow that and a little more.
     const SLACK_KIB: u64 = 32 << 10;
-    let before = memtotal_kib(vm)?;
-    let q = vm.qmp.as_mut().ok_or("no QMP")?;
-    q.execute(
-        "object-add",
-        Some(obj(&[
-            ("qom-type", Json::Str("memory-backend-ram".into())),
-            ("id", Json::Str("mem1".into())),
-            ("size", Json::Num((DIMM_KIB * 1024) as f64)),
-        ])),
-    )?;
-    q.execute(
-        "device_add",
-        Some(obj(&[
-            ("driver", Json::Str("pc-dimm".into())),
-            ("id", Json::Str("dimm1".into())),
-            ("memdev", Json::Str("mem1".into())),
-        ])),
-    )?;
-    let grown = wait_memtotal(vm, "did not grow by the 1 GiB DIMM", |kb| {
+    let before = memtotal_kib(vm, SYSTEM)?;
+    plug_dimm(vm, "dimm1", DIMM_KIB, None)?;
+    let grown = wait_memtotal(vm, SYSTEM, "did not grow by the 1 GiB DIMM", |kb| {
         kb + SLACK_KIB >= before + DIMM_KIB
     })?;
     if grown > before + DIMM_KIB {
@@ -85,28 +101,20 @@ pub(in crate::tests) fn scenario_dimm_hotplug(vm: &mut Vm, _c: &Case) -> Result<
                 == Some("dimm1")
     })
     .map_err(|e| format!("{e} (the guest did not offline and eject the DIMM)"))?;
-    let after = wait_memtotal(vm, "did not shrink back after the unplug", |kb| {
+    let after = wait_memtotal(vm, SYSTEM, "did not shrink back after the unplug", |kb| {
         kb <= before + SLACK_KIB
     })?;
     step(format!("DIMM unplugged: MemTotal {} MiB", after / 1024));
     Ok(())
 }
 
-/// virtio-mem: the guest loads the driver, then QMP's `requested-size`
+/// virtio-mem: with the driver loaded by the init, QMP's `requested-size`
 /// grows the device by 512 MiB (MemTotal follows) and shrinks it to 0
 /// again (MemTotal back, the device reports nothing plugged).
 pub(in crate::tests) fn scenario_virtio_mem(vm: &mut Vm, _c: &Case) -> Result<()> {
     const GROW_KIB: u64 = 512 << 10;
     const SLACK_KIB: u64 = 16 << 10;
-    let (rc, out) = vm.guest_cmd(
-        "for m in $(cat /lib/modules/hotstub/virtio_mem.deps); do \
-         [ -d /sys/module/$m ] || insmod /lib/modules/hotstub/$m.ko || exit 1; done",
-        STEP,
-    )?;
-    if rc != 0 {
-        return Err(format!("loading virtio_mem failed: {}", out.join(" ")));
-    }
-    let before = memtotal_kib(vm)?;
+    let before = memtotal_kib(vm, SYSTEM)?;
     let set = |vm: &mut Vm, bytes: u64| -> Result<()> {
         let q = vm.qmp.as_mut().ok_or("no QMP")?;
         q.execute(
@@ -120,7 +128,7 @@ pub(in crate::tests) fn scenario_virtio_mem(vm: &mut Vm, _c: &Case) -> Result<()
         Ok(())
     };
     set(vm, GROW_KIB * 1024)?;
-    let grown = wait_memtotal(vm, "did not grow by the 512 MiB requested", |kb| {
+    let grown = wait_memtotal(vm, SYSTEM, "did not grow by the 512 MiB requested", |kb| {
         kb + SLACK_KIB >= before + GROW_KIB
     })?;
     if grown > before + GROW_KIB {
@@ -135,7 +143,7 @@ pub(in crate::tests) fn scenario_virtio_mem(vm: &mut Vm, _c: &Case) -> Result<()
         grown / 1024
     ));
     set(vm, 0)?;
-    let after = wait_memtotal(vm, "did not shrink back to the boot memory", |kb| {
+    let after = wait_memtotal(vm, SYSTEM, "did not shrink back to the boot memory", |kb| {
         kb <= before + SLACK_KIB
     })?;
     let q = vm.qmp.as_mut().ok_or("no QMP")?;
@@ -160,53 +168,15 @@ pub(in crate::tests) fn scenario_virtio_mem(vm: &mut Vm, _c: &Case) -> Result<()
 pub(in crate::tests) fn scenario_dimm_numa(vm: &mut Vm, _c: &Case) -> Result<()> {
     const DIMM_KIB: u64 = 512 << 10;
     const SLACK_KIB: u64 = 16 << 10;
-    let node0 = |vm: &mut Vm| -> Result<u64> {
-        let (_, out) = vm.guest_cmd(
-            "awk '/MemTotal/ {print $4}' /sys/devices/system/node/node0/meminfo",
-            STEP,
-        )?;
-        out.first()
-            .and_then(|l| l.trim().parse().ok())
-            .ok_or_else(|| format!("no node0 MemTotal: {out:?}"))
-    };
-    // Kernel messages on the console would split the answers' lines.
-    vm.guest_cmd("dmesg -n 1", STEP)?;
-    let before = node0(vm)?;
-    let q = vm.qmp.as_mut().ok_or("no QMP")?;
-    q.execute(
-        "object-add",
-        Some(obj(&[
-            ("qom-type", Json::Str("memory-backend-ram".into())),
-            ("id", Json::Str("memn1".into())),
-            ("size", Json::Num((DIMM_KIB * 1024) as f64)),
-        ])),
-    )?;
-    q.execute(
-        "device_add",
-        Some(obj(&[
-            ("driver", Json::Str("pc-dimm".into())),
-            ("id", Json::Str("dimmn1".into())),
-            ("memdev", Json::Str("memn1".into())),
-            ("node", Json::Num(0.0)),
-        ])),
-    )?;
-    let t = Instant::now();
-    loop {
-        let kb = node0(vm)?;
-        if kb + SLACK_KIB >= before + DIMM_KIB {
-            step(format!(
-                "node 0: MemTotal {} -> {} MiB",
-                before / 1024,
-                kb / 1024
-            ));
-            return Ok(());
-        }
-        if t.elapsed() > STEP {
-            return Err(format!(
-                "node 0 MemTotal {} MiB did not grow by the DIMM plugged there",
-                kb / 1024
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    let before = memtotal_kib(vm, NODE0)?;
+    plug_dimm(vm, "dimmn1", DIMM_KIB, Some(0))?;
+    let kb = wait_memtotal(vm, NODE0, "did not grow by the DIMM plugged there", |kb| {
+        kb + SLACK_KIB >= before + DIMM_KIB
+    })?;
+    step(format!(
+        "node 0: MemTotal {} -> {} MiB",
+        before / 1024,
+        kb / 1024
+    ));
+    Ok(())
 }
