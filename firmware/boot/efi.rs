@@ -134,7 +134,7 @@ pub struct Carve {
 /// else conventional memory. Adjacent ranges of one type are merged.
 pub fn memory_map(ram: &[(u64, u64)], carves: &[Carve]) -> Result<Vec<Descriptor>, Error> {
     let mut ram: Vec<(u64, u64)> = ram.iter().map(|&(b, s)| (b, b + s)).collect();
-    ram.sort_unstable();
+    crate::platform::sort_small(&mut ram);
     let mut cs: Vec<(u64, u64, u32)> = Vec::with_capacity(carves.len());
     for c in carves {
         let bad = Error::BadRegion {
@@ -153,7 +153,7 @@ pub fn memory_map(ram: &[(u64, u64)], carves: &[Carve]) -> Result<Vec<Descriptor
         }
         cs.push((start, end, c.ty));
     }
-    cs.sort_unstable();
+    crate::platform::sort_small(&mut cs);
     if let Some(w) = cs.windows(2).find(|w| w[0].1 > w[1].0) {
         return Err(Error::BadRegion {
             base: w[1].0,

@@ -553,7 +553,7 @@ pub fn parse(blob: &[u8]) -> Result<Board, Error> {
     if p.timer_irqs == [0; 4] {
         return Err(Error::Missing("the architected timer"));
     }
-    p.memory.sort_unstable();
+    super::sort_small(&mut p.memory);
     // RAM is used as [base, base + size) throughout (MMU maps, stage 2,
     // the EFI memory map): no range may wrap or overlap another.
     let mut end = 0u64;
