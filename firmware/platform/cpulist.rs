@@ -159,6 +159,53 @@ impl CpuSet {
     }
 }
 
+/// The set in the list format (`0-2,5`, as Linux's sysfs CPU masks print),
+/// `none` when it is empty.
+impl fmt::Display for CpuSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = &self.member;
+        let mut sep = "";
+        let mut i = 0;
+        while i < m.len() {
+            if !m[i] {
+                i += 1;
+                continue;
+            }
+            let first = i;
+            while i + 1 < m.len() && m[i + 1] {
+                i += 1;
+            }
+            if first == i {
+                write!(f, "{sep}{first}")?;
+            } else {
+                write!(f, "{sep}{first}-{i}")?;
+            }
+            sep = ",";
+            i += 1;
+        }
+        if sep.is_empty() {
+            f.write_str("none")?;
+        }
+        Ok(())
+    }
+}
+
+impl CpuSet {
+    /// The empty set of `possible` CPUs.
+    pub fn none(possible: usize) -> Self {
+        CpuSet {
+            member: vec![false; possible],
+        }
+    }
+
+    /// Adds or removes `cpu` (ignored when out of range).
+    pub fn set(&mut self, cpu: usize, on: bool) {
+        if let Some(m) = self.member.get_mut(cpu) {
+            *m = on;
+        }
+    }
+}
+
 /// Applies the VMM's policy to `model` (CPUs in DT `/cpus` order): the
 /// contents of [`FW_CFG_FILE`], or `None` when the file is absent, which
 /// enables every vCPU. A malformed list is an error and leaves `model`
@@ -180,6 +227,16 @@ fn is_blank(b: u8) -> bool {
 /// Parses a CPU list for a machine with `possible` CPUs. See the module
 /// documentation for the accepted syntax and the reasons for each error.
 pub fn parse(text: &[u8], possible: usize) -> Result<CpuSet, CpuListError> {
+    let set = parse_list(text, possible)?;
+    if !set.contains(BOOT_CPU) {
+        return Err(CpuListError::NoBootCpu);
+    }
+    Ok(set)
+}
+
+/// [`parse`] without the boot CPU rule: a list of CPUs to act on (the
+/// runtime hotplug commands), not a policy.
+pub fn parse_list(text: &[u8], possible: usize) -> Result<CpuSet, CpuListError> {
     let start = text
         .iter()
         .position(|&b| !is_blank(b))
@@ -220,9 +277,6 @@ pub fn parse(text: &[u8], possible: usize) -> Result<CpuSet, CpuListError> {
             });
         }
         pos = next + 1;
-    }
-    if !member.get(BOOT_CPU).copied().unwrap_or(false) {
-        return Err(CpuListError::NoBootCpu);
     }
     Ok(CpuSet { member })
 }

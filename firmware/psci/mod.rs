@@ -153,6 +153,19 @@ impl CpuStates {
         self.slots.get(index).map(|s| &s.vcpu)
     }
 
+    /// Whether vCPU `index` may be started (CPU_ON gets DENIED otherwise).
+    pub fn enabled(&self, index: usize) -> bool {
+        self.slots.get(index).is_some_and(|s| s.vcpu.enabled)
+    }
+
+    /// Changes the policy for vCPU `index` (runtime hotplug,
+    /// `crate::resident::hotplug`); a running vCPU keeps running.
+    pub fn set_enabled(&mut self, index: usize, enabled: bool) {
+        if let Some(s) = self.slots.get_mut(index) {
+            s.vcpu.enabled = enabled;
+        }
+    }
+
     pub fn power(&self, index: usize) -> Option<Power> {
         self.slots.get(index).map(|s| s.power)
     }

@@ -3,6 +3,7 @@
 //! tables that guard its memory.
 
 pub mod handoff;
+pub mod hotplug;
 pub mod regs;
 pub mod stage2;
 

@@ -1,0 +1,381 @@
+//! Runtime vCPU hotplug at EL3: the host's control-channel protocol and the
+//! state machine between the host, the firmware's PSCI policy and Linux's
+//! ACPI processor hotplug (Linux `Documentation/arch/arm64/cpu-hotplug.rst`).
+//!
+//! Every possible vCPU exists from the start; "enabled" is the firmware's
+//! policy. The authoritative copy is the `enabled` flag of each vCPU in
+//! [`CpuStates`] (secure memory: CPU_ON of a disabled vCPU is DENIED). Linux
+//! sees a copy in the shared block, which its AML reads and writes:
+//!
+//! ```text
+//! per possible vCPU i, SLOT bytes at i * SLOT:
+//!   +0 u8  STA  bit 0: enabled (firmware; `_EJ0` clears it)
+//!   +1 u8  NTF  Notify code for the GED's `_EVT` to deliver, 0 none
+//!   +2 u8  EJ   1 once `_EJ0` ran
+//!   +4 u32 OST  `_OST`: bit 31 valid, 23:16 status, 15:0 source event
+//! ```
+//!
+//! Nothing the guest writes there is trusted: an `_EJ0` only counts when
+//! PSCI also has the vCPU off, and STA is rewritten from the policy.
+//!
+//! A change: `enable L` enables the vCPUs at once (CPU_ON may start them)
+//! and asks Linux to look (Notify device check); done when Linux's `_OST`
+//! reports success. `disable L` only asks (Notify eject request): Linux
+//! offlines the vCPU (CPU_OFF), runs `_EJ0` and reports; only then is the
+//! vCPU disabled. The firmware never stops a vCPU behind Linux's back. One
+//! change runs at a time; another command that would change something gets
+//! an error while one is in flight (`status` always works), and a change
+//! Linux does not finish within the timeout is abandoned with an error line.
+
+use core::fmt::{self, Write};
+
+use crate::platform::cpulist::{parse_list, CpuSet, BOOT_CPU};
+use crate::psci::{CpuStates, Power};
+
+/// Bytes of shared block per possible vCPU (layout above).
+pub const SLOT: usize = 8;
+pub const STA: usize = 0;
+pub const NTF: usize = 1;
+pub const EJ: usize = 2;
+pub const OST: usize = 4;
+/// Notify values (ACPI 6.5 table 5.207): device check, eject request.
+pub const DEVICE_CHECK: u8 = 1;
+pub const EJECT_REQUEST: u8 = 3;
+/// `_OST` status "ejection in progress" (ACPI 6.5 6.3.5), which Linux
+/// reports before it starts; not an answer.
+const OST_IN_PROGRESS: u32 = 0x80;
+const OST_VALID: u32 = 1 << 31;
+/// Longest command line taken; the longest sensible one is a CPU list.
+pub const LINE_MAX: usize = 120;
+
+/// The block Linux's AML shares with the firmware, one byte at a time (the
+/// firmware maps it as normal memory; tests use a plain buffer).
+pub trait Shared {
+    fn get(&self, off: usize) -> u8;
+    fn set(&mut self, off: usize, v: u8);
+}
+
+fn ost(sh: &dyn Shared, i: usize) -> Option<(u32, u32)> {
+    let o = i * SLOT + OST;
+    let v = u32::from_le_bytes([sh.get(o), sh.get(o + 1), sh.get(o + 2), sh.get(o + 3)]);
+    (v & OST_VALID != 0).then_some((v & 0xffff, (v >> 16) & 0xff))
+}
+
+fn reset_slot(sh: &mut dyn Shared, i: usize, enabled: bool, notify: u8) {
+    for b in 0..SLOT {
+        sh.set(i * SLOT + b, 0);
+    }
+    sh.set(i * SLOT + STA, enabled as u8);
+    sh.set(i * SLOT + NTF, notify);
+}
+
+/// Writes every slot from the policy, nothing pending (at boot).
+pub fn init_shared(states: &CpuStates, sh: &mut dyn Shared) {
+    for i in 0..states.len() {
+        reset_slot(sh, i, states.enabled(i), 0);
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Enable,
+    Disable,
+}
+
+impl Kind {
+    fn word(self) -> &'static str {
+        match self {
+            Kind::Enable => "enable",
+            Kind::Disable => "disable",
+        }
+    }
+}
+
+struct Change {
+    kind: Kind,
+    cpus: CpuSet,
+    /// The vCPUs Linux has not answered for yet.
+    waiting: CpuSet,
+    /// Those it has refused.
+    refused: CpuSet,
+    deadline: u64,
+}
+
+/// The host's side: reads command lines, runs one change at a time.
+pub struct Controller {
+    line: [u8; LINE_MAX],
+    len: usize,
+    overlong: bool,
+    change: Option<Change>,
+    /// How long Linux may take to answer a change, in counter ticks.
+    timeout: u64,
+    timeout_s: u64,
+}
+
+impl Controller {
+    /// `freq`: counter ticks per second; `timeout_s`: the answer timeout.
+    pub fn new(freq: u64, timeout_s: u64) -> Self {
+        Controller {
+            line: [0; LINE_MAX],
+            len: 0,
+            overlong: false,
+            change: None,
+            timeout: freq.saturating_mul(timeout_s),
+            timeout_s,
+        }
+    }
+
+    /// A change is waiting for Linux: poll it (see [`Self::poll`]).
+    pub fn busy(&self) -> bool {
+        self.change.is_some()
+    }
+
+    /// Takes bytes from the channel and answers every complete line on
+    /// `out`. True when Linux must be told (raise the GED).
+    pub fn input(
+        &mut self,
+        bytes: &[u8],
+        states: &mut CpuStates,
+        sh: &mut dyn Shared,
+        now: u64,
+        out: &mut dyn Write,
+    ) -> bool {
+        let mut raise = false;
+        for &b in bytes {
+            match b {
+                b'\n' => {
+                    let len = core::mem::take(&mut self.len);
+                    if core::mem::take(&mut self.overlong) {
+                        let _ = writeln!(out, "error: line longer than {LINE_MAX} bytes");
+                    } else {
+                        let line = self.line;
+                        raise |= self.command(&line[..len], states, sh, now, out);
+                    }
+                }
+                b'\r' => {}
+                _ if self.len < LINE_MAX => {
+                    self.line[self.len] = b;
+                    self.len += 1;
+                }
+                _ => self.overlong = true,
+            }
+        }
+        raise
+    }
+
+    fn command(
+        &mut self,
+        line: &[u8],
+        states: &mut CpuStates,
+        sh: &mut dyn Shared,
+        now: u64,
+        out: &mut dyn Write,
+    ) -> bool {
+        if let Some(&b) = line.iter().find(|&&b| !(b == b' ' || b.is_ascii_graphic())) {
+            let _ = writeln!(out, "error: byte {b:#04x} is not printable ASCII");
+            return false;
+        }
+        // Printable ASCII only from here, so the text is valid UTF-8.
+        let text = core::str::from_utf8(line).unwrap_or("").trim();
+        let (word, rest) = text.split_once(' ').unwrap_or((text, ""));
+        let rest = rest.trim();
+        let kind = match word {
+            "" => return false,
+            "status" | "help" if !rest.is_empty() => {
+                let _ = writeln!(out, "error: {word} takes no argument");
+                return false;
+            }
+            "status" => {
+                let _ = writeln!(out, "{}", Status(states, self.change.as_ref()));
+                return false;
+            }
+            "help" => {
+                let _ = writeln!(
+                    out,
+                    "ok commands: enable <cpu-list>, disable <cpu-list>, status, help"
+                );
+                return false;
+            }
+            "enable" => Kind::Enable,
+            "disable" => Kind::Disable,
+            _ => {
+                let _ = writeln!(
+                    out,
+                    "error: unknown command '{word}' (commands: enable, disable, status, help)"
+                );
+                return false;
+            }
+        };
+        if rest.is_empty() {
+            let _ = writeln!(out, "error: {word} needs a CPU list, such as '{word} 2-3'");
+            return false;
+        }
+        let cpus = match parse_list(rest.as_bytes(), states.len()) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = writeln!(out, "error: {e}");
+                return false;
+            }
+        };
+        if kind == Kind::Disable && cpus.contains(BOOT_CPU) {
+            let _ = writeln!(
+                out,
+                "error: cpu {BOOT_CPU} is the boot vCPU and cannot be disabled"
+            );
+            return false;
+        }
+        // Only what changes: enabling an enabled vCPU is a no-op.
+        let mut todo = CpuSet::none(states.len());
+        for i in 0..states.len() {
+            todo.set(
+                i,
+                cpus.contains(i) && states.enabled(i) != (kind == Kind::Enable),
+            );
+        }
+        if todo.count() == 0 {
+            let _ = writeln!(out, "{}", Status(states, self.change.as_ref()));
+            return false;
+        }
+        if let Some(c) = &self.change {
+            let _ = writeln!(
+                out,
+                "error: busy: {} {} is waiting for Linux; try again when it is done",
+                c.kind.word(),
+                c.cpus
+            );
+            return false;
+        }
+        for i in 0..states.len() {
+            if !todo.contains(i) {
+                continue;
+            }
+            if kind == Kind::Enable {
+                states.set_enabled(i, true);
+                reset_slot(sh, i, true, DEVICE_CHECK);
+            } else {
+                reset_slot(sh, i, true, EJECT_REQUEST);
+            }
+        }
+        self.change = Some(Change {
+            kind,
+            cpus: todo.clone(),
+            refused: CpuSet::none(todo.possible()),
+            waiting: todo,
+            deadline: now.saturating_add(self.timeout),
+        });
+        let _ = writeln!(out, "{}", Status(states, self.change.as_ref()));
+        true
+    }
+
+    /// Checks what Linux has reported for the change in flight and ends it
+    /// when every vCPU has an answer or the timeout has passed.
+    pub fn poll(
+        &mut self,
+        states: &mut CpuStates,
+        sh: &mut dyn Shared,
+        now: u64,
+        out: &mut dyn Write,
+    ) {
+        let Some(c) = &mut self.change else { return };
+        let word = c.kind.word();
+        for i in 0..states.len() {
+            if !c.waiting.contains(i) {
+                continue;
+            }
+            let answer = ost(sh, i).filter(|&(_, st)| st != OST_IN_PROGRESS);
+            let off = states.power(i) == Some(Power::Off);
+            let ejected = sh.get(i * SLOT + EJ) != 0;
+            match (c.kind, answer) {
+                (Kind::Enable, Some((_, 0))) => c.waiting.set(i, false),
+                (Kind::Enable, Some((_, st))) => {
+                    let _ = writeln!(
+                        out,
+                        "error: {word} {i}: Linux refused (_OST status {st:#x})"
+                    );
+                    if off {
+                        states.set_enabled(i, false);
+                    }
+                    c.waiting.set(i, false);
+                    c.refused.set(i, true);
+                }
+                (Kind::Disable, Some((_, st))) if st != 0 => {
+                    let _ = writeln!(
+                        out,
+                        "error: {word} {i}: Linux refused (_OST status {st:#x})"
+                    );
+                    c.waiting.set(i, false);
+                    c.refused.set(i, true);
+                }
+                (Kind::Disable, _) if ejected && off => {
+                    states.set_enabled(i, false);
+                    c.waiting.set(i, false);
+                }
+                (Kind::Disable, _) if ejected && !off => {
+                    // `_EJ0` of a running vCPU: not from Linux's hotplug
+                    // path, which offlines first. Ignored.
+                    sh.set(i * SLOT + EJ, 0);
+                }
+                _ => {}
+            }
+            // The guest's copy follows the policy again.
+            sh.set(i * SLOT + STA, states.enabled(i) as u8);
+        }
+        if c.waiting.count() == 0 {
+            let mut done = c.cpus.clone();
+            for i in 0..states.len() {
+                done.set(i, done.contains(i) && !c.refused.contains(i));
+            }
+            if done.count() > 0 {
+                let _ = writeln!(out, "event: {word} {done} done");
+            }
+        } else if now >= c.deadline {
+            for i in 0..states.len() {
+                if c.kind == Kind::Enable
+                    && c.waiting.contains(i)
+                    && states.power(i) == Some(Power::Off)
+                {
+                    states.set_enabled(i, false);
+                    sh.set(i * SLOT + STA, 0);
+                }
+            }
+            let _ = writeln!(
+                out,
+                "error: {word} {}: no answer from Linux within {} s; {} stays {}",
+                c.waiting,
+                self.timeout_s,
+                c.waiting,
+                if c.kind == Kind::Enable {
+                    "disabled"
+                } else {
+                    "enabled"
+                }
+            );
+        } else {
+            return;
+        }
+        self.change = None;
+    }
+}
+
+/// `ok possible=.. enabled=.. online=..` and the change in flight.
+struct Status<'a>(&'a CpuStates, Option<&'a Change>);
+
+impl fmt::Display for Status<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
+        let n = s.len();
+        let (mut en, mut on) = (CpuSet::none(n), CpuSet::none(n));
+        for i in 0..n {
+            en.set(i, s.enabled(i));
+            on.set(i, matches!(s.power(i), Some(Power::On | Power::Stopping)));
+        }
+        write!(f, "ok possible=0-{} enabled={en} online={on}", n - 1)?;
+        if let Some(c) = self.1 {
+            write!(f, " pending={}:{}", c.kind.word(), c.waiting)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
