@@ -1,7 +1,9 @@
 // Picks the linker script for the firmware binary by target (host builds
 // of the library, cargo test, get none), and builds the constant AML the
-// firmware embeds (acpi/memhp_aml.rs says why; acpi/pcihp_aml.rs too).
+// firmware embeds (acpi/memhp_aml.rs says why; pcihp_aml.rs, cpuhp_aml.rs too).
 
+#[path = "acpi/cpuhp_aml.rs"]
+mod cpuhp_aml;
 #[path = "acpi/memhp_aml.rs"]
 mod memhp_aml;
 #[path = "acpi/pcihp_aml.rs"]
@@ -17,6 +19,10 @@ fn main() {
     std::fs::write(out.join("pcihp_port.aml"), pcihp_aml::port_tail()).unwrap();
     std::fs::write(out.join("pcihp_gpe.aml"), pcihp_aml::gpe()).unwrap();
     println!("cargo:rerun-if-changed=acpi/pcihp_aml.rs");
+    std::fs::write(out.join("cpuhp_cpu.aml"), cpuhp_aml::processor_tail()).unwrap();
+    std::fs::write(out.join("cpuhp_evt.aml"), cpuhp_aml::evt_cpu()).unwrap();
+    std::fs::write(out.join("cpuhp_ged.aml"), cpuhp_aml::ged_head()).unwrap();
+    println!("cargo:rerun-if-changed=acpi/cpuhp_aml.rs");
     let target = std::env::var("TARGET").unwrap_or_default();
     let dir = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let script = match target.as_str() {

@@ -19,6 +19,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 pub mod arm;
+pub mod cpuhp;
 pub mod memhp;
 pub mod pcihp;
 pub mod vmm;

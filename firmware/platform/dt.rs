@@ -142,6 +142,9 @@ pub struct Board {
     /// the ACPI GED instead (see [`Board::qemu_acpi_ged`]).
     pub has_gpio_keys: bool,
     pub secure_gpio: Option<SecureGpio>,
+    /// The secure-only PL011 (QEMU virt `secure=on` with a second
+    /// `-serial`): base, INTID. The EL3 firmware's control channel.
+    pub secure_uart: Option<(u64, u32)>,
     /// `/chosen` entropy to hand on to Linux.
     pub rng_seed: Option<Vec<u8>>,
     pub kaslr_seed: Option<u64>,
@@ -435,6 +438,12 @@ pub fn parse(blob: &[u8]) -> Result<Board, Error> {
                     poweroff_pin: None,
                     restart_pin: None,
                 });
+            }
+            if n.is("arm,pl011") && n.secure_status == Some("okay") {
+                p.secure_uart = Some((
+                    regs(node, "secure PL011 reg")?[0].0,
+                    first_irq(node, "secure PL011 interrupts")?,
+                ));
             }
             continue;
         }
@@ -844,6 +853,13 @@ pub(crate) mod tests {
             w.property_array_u64("reg", &[0x090b_0000, 0x1000]).unwrap();
             w.property_u32("phandle", 0x8007).unwrap();
             w.end_node(n).unwrap();
+            let n = w.begin_node("pl011@9040000").unwrap();
+            w.property_string("compatible", "arm,pl011").unwrap();
+            w.property_string("status", "disabled").unwrap();
+            w.property_string("secure-status", "okay").unwrap();
+            w.property_array_u64("reg", &[0x0904_0000, 0x1000]).unwrap();
+            w.property_array_u32("interrupts", &[0, 8, 4]).unwrap();
+            w.end_node(n).unwrap();
             let n = w.begin_node("gpio-poweroff").unwrap();
             w.property_string("compatible", "gpio-poweroff").unwrap();
             w.property_array_u32("gpios", &[0x8007, 3, 0]).unwrap();
@@ -1050,6 +1066,7 @@ pub(crate) mod tests {
         assert_eq!(p.qemu_acpi_ged(true), Some((0x0908_0000, 41)));
         assert_eq!(p.qemu_acpi_ged(false), None);
         assert_eq!(p.secure_gpio, None);
+        assert_eq!(p.secure_uart, None);
 
         let pci = p.pcie.unwrap();
         assert_eq!(
@@ -1085,6 +1102,9 @@ pub(crate) mod tests {
         // Secure RAM is not the normal world's.
         assert_eq!(p.memory, [(0x4000_0000, 0x4000_0000)]);
         assert_eq!(p.psci, None);
+        // The control channel, never the normal world's console.
+        assert_eq!(p.secure_uart, Some((0x0904_0000, 40)));
+        assert_eq!(p.uart, Some((0x0900_0000, 33)));
         assert_eq!(
             p.secure_gpio,
             Some(SecureGpio {

@@ -6,8 +6,11 @@ use super::*;
 
 pub(super) fn dsdt(m: &Virt) -> Result<Vec<u8>, Error> {
     let mut sb = Vec::new();
-    for c in &m.cpus {
-        sb.extend_from_slice(&processor(c)?);
+    for (i, c) in m.cpus.iter().enumerate() {
+        sb.extend_from_slice(&processor(c, m.cpu_hotplug.as_ref().map(|h| (h, i)))?);
+    }
+    if let Some(h) = &m.cpu_hotplug {
+        sb.extend_from_slice(&crate::acpi::cpuhp::ged(h, &m.cpus)?);
     }
     sb.extend_from_slice(&uart(m));
     if let Some((base, irq)) = m.rtc {
@@ -54,19 +57,29 @@ pub(super) fn dsdt(m: &Virt) -> Result<Vec<u8>, Error> {
     Ok(table(*b"DSDT", DSDT_REVISION, &body))
 }
 
-fn processor(c: &Vcpu) -> Result<Vec<u8>, Error> {
+/// Processor `c`; with the runtime hotplug (`hp`: its set-up and the
+/// vCPU's index) its status comes from the shared block.
+fn processor(
+    c: &Vcpu,
+    hp: Option<(&crate::acpi::cpuhp::CpuHotplug, usize)>,
+) -> Result<Vec<u8>, Error> {
     let name = cpu_name(c.uid)?;
     let hid = aml::Name::new("_HID".into(), &"ACPI0007");
     let uid = aml::Name::new("_UID".into(), &c.uid);
-    // _STA (ACPI 6.5 6.3.7): present and functioning always; enabled only
-    // for enabled vCPUs (Linux Documentation/arch/arm64/cpu-hotplug.rst).
-    let sta: u8 = if c.enabled { 0x0f } else { 0x0d };
-    let ret = aml::Return::new(&sta);
-    let sta_m = aml::Method::new("_STA".into(), 0, false, vec![&ret]);
-    Ok(to_bytes(&aml::Device::new(
-        name.as_str().into(),
-        vec![&hid, &uid, &sta_m],
-    )))
+    let mut dev = to_bytes(&hid);
+    uid.to_aml_bytes(&mut dev);
+    match hp {
+        Some((h, i)) => dev.extend(crate::acpi::cpuhp::processor_tail(h, i)),
+        None => {
+            // _STA (ACPI 6.5 6.3.7): present and functioning always; enabled
+            // only for enabled vCPUs (Linux
+            // Documentation/arch/arm64/cpu-hotplug.rst).
+            let sta: u8 = if c.enabled { 0x0f } else { 0x0d };
+            let ret = aml::Return::new(&sta);
+            aml::Method::new("_STA".into(), 0, false, vec![&ret]).to_aml_bytes(&mut dev);
+        }
+    }
+    Ok(raw_device(&name, dev))
 }
 
 /// Level-triggered, active-high, exclusive interrupt consumer.

@@ -84,6 +84,8 @@ pub struct Virt {
     pub tpm: Option<(u64, u64)>,
     /// QEMU's memory hotplug interface (signalled through the GED).
     pub mem_hotplug: Option<super::memhp::MemHotplug>,
+    /// Runtime vCPU hotplug by the resident EL3 firmware.
+    pub cpu_hotplug: Option<super::cpuhp::CpuHotplug>,
     /// Tables taken over from the VMM (`acpi::vmm`), listed as they are;
     /// a VMM IORT (it knows the SMMUs) replaces the firmware's own.
     pub vmm_tables: Vec<Vec<u8>>,

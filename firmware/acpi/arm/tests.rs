@@ -56,6 +56,7 @@ fn virt(cpus: Vec<Vcpu>) -> Virt {
         }),
         ged: Some((0x0908_0000, 41)),
         mem_hotplug: None,
+        cpu_hotplug: None,
         tpm: None,
         vmm_tables: Vec::new(),
         conduit: Conduit::Hvc,
@@ -268,4 +269,46 @@ fn memory_hotplug_through_the_ged() {
         build(&m, &mut area).is_err(),
         "memory hotplug needs the GED"
     );
+}
+
+#[test]
+fn runtime_cpu_hotplug_aml() {
+    use crate::acpi::cpuhp::CpuHotplug;
+    let mut m = virt(std::vec![
+        cpu(0, 0, true),
+        cpu(1, 1, true),
+        cpu(2, 2, false)
+    ]);
+    m.cpu_hotplug = Some(CpuHotplug {
+        block: 0x4013_f000,
+        intid: 44,
+    });
+    let (built, area) = build_all(&m);
+    let t = walk(&built, &area, BASE);
+    let Some(dsl) = iasl_check(&t, "arm-cpuhp") else {
+        return;
+    };
+    // Each processor's slot, 8 bytes apart, and its methods.
+    for (i, addr) in [
+        "0x000000004013F000",
+        "0x000000004013F008",
+        "0x000000004013F010",
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert!(
+            dsl.contains(&std::format!(
+                "OperationRegion (HPSL, SystemMemory, {addr}, 0x08)"
+            )),
+            "cpu {i}: {dsl}"
+        );
+    }
+    assert_eq!(dsl.matches("Method (_EJ0, 1").count(), 3);
+    assert_eq!(dsl.matches("Method (_OST, 3").count(), 3);
+    // The firmware's GED: its own interrupt, one Notify per processor.
+    assert!(dsl.contains("Device (HPGE)"), "{dsl}");
+    assert!(dsl.contains("0x0000002C,"), "GED interrupt 44: {dsl}");
+    assert!(dsl.contains("Notify (\\_SB.C002, Local0)"), "{dsl}");
+    assert!(!dsl.contains("CAAA"), "a placeholder left: {dsl}");
 }
