@@ -26,6 +26,7 @@ pub mod mem_type {
     pub const RUNTIME_SERVICES_DATA: u32 = 6;
     pub const CONVENTIONAL: u32 = 7;
     pub const ACPI_RECLAIM: u32 = 9;
+    pub const ACPI_NVS: u32 = 10;
 }
 
 /// EFI_MEMORY_WB: RAM that may be mapped write-back cacheable (UEFI 2.10 7.2).

@@ -37,7 +37,7 @@ pub const FDT_MAGIC: u32 = 0xd00d_feed;
 const GIC_SPI: u32 = 0;
 const GIC_PPI: u32 = 1;
 /// INTID of SPI 0 and PPI 0 (GIC architecture: SGIs 0-15, PPIs 16-31, SPIs 32+).
-const SPI_BASE: u32 = 32;
+pub const SPI_BASE: u32 = 32;
 const PPI_BASE: u32 = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -41,9 +41,10 @@ pub const OST: usize = 4;
 /// Notify values (ACPI 6.5 table 5.207): device check, eject request.
 pub const DEVICE_CHECK: u8 = 1;
 pub const EJECT_REQUEST: u8 = 3;
-/// `_OST` status "ejection in progress" (ACPI 6.5 6.3.5), which Linux
+/// `_OST` status "ejection in progress" for an eject request (ACPI 6.5
+/// 6.3.5, table 6.184; Linux `ACPI_OST_SC_EJECT_IN_PROGRESS`), which Linux
 /// reports before it starts; not an answer.
-const OST_IN_PROGRESS: u32 = 0x80;
+const OST_IN_PROGRESS: u32 = 0x84;
 const OST_VALID: u32 = 1 << 31;
 /// Longest command line taken; the longest sensible one is a CPU list.
 pub const LINE_MAX: usize = 120;

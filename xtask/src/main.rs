@@ -4,6 +4,7 @@ mod assets;
 mod bench;
 mod build;
 mod compare;
+mod control;
 mod fuzz;
 mod host;
 mod json;
@@ -47,6 +48,12 @@ commands:
         under fuzz/corpus/ (done before the first run). Targets:
         dt fw_cfg_dir e820 bzimage arm64_image cpulist memhp_slots
         memhp_tables pcihp_tables vmm_tables smbios_anchor
+  cpu   --socket PATH [--wait SECONDS] <enable CPUS|disable CPUS|status|help>
+        talk to the EL3 firmware's control channel (runtime arm64 vCPU
+        hotplug; QEMU: -M virt,secure=on,virtualization=on
+        -chardev socket,id=ctl,path=PATH,server=on,wait=off
+        -serial mon:stdio -serial chardev:ctl); prints the answer and, for a
+        change, the line that ends it (default wait 60 s)
 ";
 
 fn main() {
@@ -249,12 +256,36 @@ fn real_main(args: Vec<String>) -> Result<i32> {
             let differ = compare::compare(&m)?;
             Ok(if differ.is_empty() { 0 } else { 1 })
         }
+        "cpu" => {
+            // The words of the command are plain arguments, not options.
+            let split = rest
+                .iter()
+                .position(|a| !a.starts_with("--") && !is_option_value(rest, a))
+                .unwrap_or(rest.len());
+            let o = Opts::parse(&rest[..split], &[], &["socket", "wait"])?;
+            let socket = o.val("socket").ok_or("cpu needs --socket PATH")?;
+            let wait = match o.val("wait") {
+                Some(w) => w.parse().map_err(|_| "--wait needs a number of seconds")?,
+                None => 60,
+            };
+            control::cli(
+                std::path::Path::new(&socket),
+                &rest[split..],
+                std::time::Duration::from_secs(wait),
+            )
+        }
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             Ok(0)
         }
         _ => Err(format!("unknown command `{cmd}`\n\n{USAGE}")),
     }
+}
+
+/// Whether `a` is the value of a valued `cpu` option (`--socket PATH`).
+fn is_option_value(args: &[String], a: &String) -> bool {
+    let i = args.iter().position(|x| std::ptr::eq(x, a)).unwrap_or(0);
+    i > 0 && matches!(args[i - 1].as_str(), "--socket" | "--wait")
 }
 
 fn cmd_run(o: &Opts) -> Result<i32> {

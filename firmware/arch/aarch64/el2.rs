@@ -285,7 +285,7 @@ fn el2_fault_regs() -> (u64, u64, u64, u64) {
 
 /// Synchronous exception from EL1/EL0.
 #[no_mangle]
-extern "C" fn hotstub_el2_sync(f: &mut Frame) {
+extern "C" fn hotstub_el2_sync(f: &mut Frame, _kind: u64) {
     let (esr, elr, far, hpfar) = el2_fault_regs();
     let ec = esr >> 26;
     match ec {

@@ -30,7 +30,10 @@
 //! The GIC's secure set-up is in `el3/gic.rs`. Register fields: Arm ARM
 //! (DDI 0487) D24 (SCR_EL3, CPTR_EL3).
 
+mod control;
 mod gic;
+
+pub use control::{spi_in_use, GED_SPI};
 
 use alloc::{string::String, vec::Vec};
 use core::arch::{asm, global_asm};
@@ -208,12 +211,19 @@ fn init_cpu() -> Result<(), &'static str> {
         if f.sme {
             asm!("msr S3_6_C1_C2_6, {}", in(reg) f.smcr(), options(nostack));
         }
-        asm!("msr scr_el3, {}", "msr vbar_el3, {}", "isb", in(reg) f.scr_el3(), in(reg) vbar,
+        // SCR_EL3.FIQ (bit 2) with the control channel: its Group 0
+        // interrupts are taken at EL3 while the normal world runs.
+        let scr = f.scr_el3() | if control::active() { 1 << 2 } else { 0 };
+        asm!("msr scr_el3, {}", "msr vbar_el3, {}", "isb", in(reg) scr, in(reg) vbar,
              options(nostack));
         if f.gicv3_sysregs {
             // ICC_SRE_EL3: SRE (0), DFB (1), DIB (2), Enable (3): the lower
             // ELs may use the system register interface.
             asm!("msr S3_6_C12_C12_5, {}", "isb", in(reg) 0xfu64, options(nostack));
+            // ICC_PMR_EL1 open: with SCR_EL3.FIQ set the normal world cannot
+            // change a mask left in the secure range (as the reset value 0
+            // is), so Linux would never get an interrupt (GICv3 spec 4.8.6).
+            asm!("msr S3_0_C4_C6_0, {}", "isb", in(reg) 0xffu64, options(nostack));
         }
     }
     gic::gicr_init(resident::mpidr())
@@ -312,9 +322,11 @@ fn build_map(secure: (u64, u64), fw: (u64, u64)) -> Result<u64, &'static str> {
 }
 
 /// Stays resident at EL3 and enters the kernel at EL2 on the boot CPU.
+#[allow(clippy::too_many_arguments)]
 pub fn enter(
     platform: &Board,
     model: &CpuModel,
+    hotplug: Option<hotstub::acpi::cpuhp::CpuHotplug>,
     secure: (u64, u64),
     fw_resident: (u64, u64),
     t0: u64,
@@ -346,6 +358,11 @@ pub fn enter(
     // SAFETY: the GICv3 (checked above) the DT names, in the MMIO the boot
     // map has as Device memory.
     unsafe { gic::init(platform.gic.gicd, &platform.gic.gicr) };
+    if let (Some(h), Some(uart)) = (hotplug, platform.secure_uart) {
+        // SAFETY: the DT's secure PL011 and GICv3 distributor, in the boot
+        // map's Device memory; the block was reserved with the tables.
+        unsafe { control::init(h, uart, platform.gic.gicd, resident::mpidr(), model.len()) };
+    }
     let ttbr = build_map(secure, fw_resident)?;
 
     let line = super::mmu::dcache_line();
@@ -386,6 +403,12 @@ pub fn enter(
     super::mmu::clean_to_poc(r as u64, RELEASE_SIZE);
     init_cpu()?;
     gic::send_wake(None);
+    // SAFETY: ICC_IGRPEN0_EL1 = 1: the channel's Group 0 interrupts reach
+    // this CPU while Linux runs (the parked CPUs set it in their loop).
+    if control::active() {
+        // SAFETY: see above.
+        unsafe { asm!("msr S3_0_C12_C12_6, {}", "isb", in(reg) 1u64, options(nostack)) };
+    }
 
     println!("hotstub: resident at EL3 in secure RAM, kernel at EL2");
     eret_el2(entry, dt, resident::stack_top(resident::boot_index()))
@@ -416,20 +439,21 @@ extern "C" fn hotstub_el3_park(index: u64) -> ! {
                 eret_el2(e.entry, e.context_id, resident::stack_top(index));
             }
         }
-        // SAFETY: sleeps until the wake-up SGI (DAIF masked: it is not
-        // taken), then acknowledges it (ICC_IAR0_EL1 / ICC_EOIR0_EL1;
-        // 1020-1023 mean no interrupt).
-        unsafe {
-            asm!("wfi", "mrs {i}, S3_0_C12_C8_0", "cmp {i}, #1020", "b.hs 1f",
-                 "msr S3_0_C12_C8_1, {i}", "1:", i = out(reg) _, options(nostack))
-        };
+        // Sleeps until the wake-up SGI or a channel interrupt (DAIF masked:
+        // they end the WFI and are taken by hand).
+        resident::wait_for_interrupt();
+        gic::serve_group0();
     }
 }
 
 /// Synchronous exception from EL2/EL1: an SMC (ELR already points past
-/// it, Arm ARM D1.4.5).
+/// it, Arm ARM D1.4.5); `kind` 1: an FIQ, the channel's interrupts.
 #[no_mangle]
-extern "C" fn hotstub_el3_sync(f: &mut Frame) {
+extern "C" fn hotstub_el3_sync(f: &mut Frame, kind: u64) {
+    if kind == 1 {
+        gic::serve_group0();
+        return;
+    }
     let (esr, elr, far) = hw::fault_registers();
     if esr >> 26 != EC_SMC64 {
         resident::unexpected("trap from the normal world", esr, elr, far, 0);

@@ -158,6 +158,8 @@ struct Machine {
     acpi_used: u64,
     /// At EL3, the secure RAM the resident firmware moves to.
     secure: Option<(u64, u64)>,
+    /// At EL3 with the secure UART: the runtime vCPU hotplug.
+    cpu_hotplug: Option<acpi::cpuhp::CpuHotplug>,
 }
 
 /// The kernel and its data in memory.
@@ -219,6 +221,7 @@ impl pipeline::Arch for VirtBoot {
             exit: Handoff::decide(el, true),
             acpi_used: 0,
             secure: None,
+            cpu_hotplug: None,
         };
         Ok((machine, fw))
     }
@@ -286,6 +289,32 @@ impl pipeline::Arch for VirtBoot {
                 Handoff::Direct { .. } => "",
             }
         );
+        // Runtime vCPU hotplug needs the secure UART for the host's channel
+        // and the firmware at EL3 to serve it (el3/control.rs); its shared
+        // block is the end of the ACPI area.
+        let acpi_base = layout::handoff_acpi();
+        let mut acpi_end = layout::handoff_efi();
+        let cpu_hotplug = if exit == Handoff::ResidentEl3 && platform.secure_uart.is_some() {
+            let intid = dt::SPI_BASE + el3::GED_SPI;
+            if el3::spi_in_use(platform, intid) {
+                return Err(hotstub::err!(
+                    "SPI {} for the vCPU hotplug GED is taken by a device",
+                    el3::GED_SPI
+                ));
+            }
+            let size = align_up(
+                (cpus.len() * hotstub::resident::hotplug::SLOT) as u64,
+                efi::PAGE_SIZE,
+            );
+            acpi_end -= size;
+            Some(acpi::cpuhp::CpuHotplug {
+                block: acpi_end,
+                intid,
+            })
+        } else {
+            None
+        };
+        m.cpu_hotplug = cpu_hotplug;
         let input = acpi_glue::Input {
             platform,
             cpus,
@@ -293,11 +322,11 @@ impl pipeline::Arch for VirtBoot {
             conduit,
             el2_vtimer: exit.el2_vtimer(el2::features().vhe, platform.timer_el2_virt),
             mem_hotplug,
+            cpu_hotplug,
             vmm_tables,
         };
         // ACPI tables, then the RSDP right behind them.
-        let acpi_base = layout::handoff_acpi();
-        let acpi_len = layout::handoff_efi() - acpi_base;
+        let acpi_len = acpi_end - acpi_base;
         // SAFETY: the linker script reserves the hand-off area for this.
         let acpi_buf = unsafe { ram_slice(acpi_base, acpi_len) };
         let (acpi_used, rsdp_phys) = acpi_glue::build(input, acpi_buf, acpi_base)?;
@@ -363,10 +392,21 @@ impl pipeline::Arch for VirtBoot {
             },
         ];
         let acpi_used_end = align_up(acpi_base + acpi_used, efi::PAGE_SIZE);
-        if acpi_used_end < efi_base {
+        // The hotplug's shared block: AML's OperationRegions live in it for
+        // good (ACPI 6.5 15.3: AddressRangeNVS).
+        let mut spare_end = efi_base;
+        if let Some(h) = m.cpu_hotplug {
+            spare_end = h.block;
+            carves.push(Carve {
+                base: h.block,
+                size: efi_base - h.block,
+                ty: mem_type::ACPI_NVS,
+            });
+        }
+        if acpi_used_end < spare_end {
             carves.push(Carve {
                 base: acpi_used_end,
-                size: efi_base - acpi_used_end,
+                size: spare_end - acpi_used_end,
                 ty: mem_type::BOOT_SERVICES_DATA,
             });
         }
@@ -442,6 +482,7 @@ impl pipeline::Arch for VirtBoot {
             return Ok(el3::enter(
                 platform,
                 &cpus,
+                m.cpu_hotplug,
                 s,
                 (handoff_end, fw_end),
                 self.t0,

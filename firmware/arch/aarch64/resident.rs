@@ -111,6 +111,11 @@ pub fn stack_top(index: usize) -> u64 {
     resident().stacks + ((index + 1) * STACK_SIZE) as u64
 }
 
+/// Runs `f` on the PSCI state, under its lock.
+pub fn with_states<R>(f: impl FnOnce(&mut CpuStates) -> R) -> R {
+    f(&mut resident().states.lock())
+}
+
 /// Index of the boot CPU (the one running `init`) in the PSCI state.
 pub fn boot_index() -> usize {
     resident().states.lock().index_of(mpidr()).unwrap_or(0)
@@ -174,16 +179,19 @@ pub fn unexpected(what: &str, esr: u64, elr: u64, far: u64, hpfar: u64) -> ! {
 }
 
 /// Trap vectors of a resident exception level (`el2` or `el3`): 16 entries
-/// of 0x80 bytes in a 2 KiB aligned table (Arm ARM D1.3.1). The one
-/// expected entry, synchronous from a lower EL in AArch64 (+0x400), saves
-/// the caller's x0..x30, ELR and SPSR as a [`Frame`] on this CPU's handler
+/// of 0x80 bytes in a 2 KiB aligned table (Arm ARM D1.3.1). The expected
+/// entries, synchronous from a lower EL in AArch64 (+0x400) and, where
+/// `$fiq` is 1, FIQ from a lower EL in AArch64 (+0x500: the EL3 firmware's
+/// Group 0 interrupts, taken while the normal world runs), save the
+/// caller's x0..x30, ELR and SPSR as a [`Frame`] on this CPU's handler
 /// stack (SP_ELx, left at the stack top whenever the firmware returns to
-/// the caller), calls `hotstub_<el>_sync(&mut Frame)` and restores
-/// everything from the frame before returning. Every other entry calls
-/// `hotstub_<el>_unexpected(index)` on a fresh stack (the boot stack, idle
-/// once the kernel runs), which reports and powers off.
+/// the caller), call `hotstub_<el>_sync(&mut Frame, kind)` (kind 0:
+/// synchronous, 1: FIQ) and restore everything from the frame before
+/// returning. Every other entry calls `hotstub_<el>_unexpected(index)` on a
+/// fresh stack (the boot stack, idle once the kernel runs), which reports
+/// and powers off.
 macro_rules! resident_vectors {
-    ($el:literal) => {
+    ($el:literal, $fiq:literal) => {
         core::arch::global_asm!(
             concat!(".section .text.res_", $el, ", \"ax\""),
             ".balign 0x800",
@@ -194,6 +202,8 @@ macro_rules! resident_vectors {
             ".balign 0x80",
             ".if i == 8",
             concat!("b res_", $el, "_sync_lower"),
+            concat!(".elseif i == 10 && ", $fiq),
+            concat!("b res_", $el, "_fiq_lower"),
             ".else",
             "mov x0, #i",
             concat!("b res_", $el, "_unexpected"),
@@ -206,9 +216,16 @@ macro_rules! resident_vectors {
             concat!("bl hotstub_", $el, "_unexpected"),
             "1: wfe",
             "b 1b",
+            concat!("res_", $el, "_fiq_lower:"),
+            "sub sp, sp, #272",
+            "stp x0, x1, [sp, #0]",
+            "mov x1, #1",
+            concat!("b res_", $el, "_save"),
             concat!("res_", $el, "_sync_lower:"),
             "sub sp, sp, #272",
             "stp x0, x1, [sp, #0]",
+            "mov x1, #0",
+            concat!("res_", $el, "_save:"),
             "stp x2, x3, [sp, #16]",
             "stp x4, x5, [sp, #32]",
             "stp x6, x7, [sp, #48]",
@@ -224,9 +241,9 @@ macro_rules! resident_vectors {
             "stp x26, x27, [sp, #208]",
             "stp x28, x29, [sp, #224]",
             concat!("mrs x0, elr_", $el),
-            concat!("mrs x1, spsr_", $el),
+            concat!("mrs x2, spsr_", $el),
             "stp x30, x0, [sp, #240]",
-            "str x1, [sp, #256]",
+            "str x2, [sp, #256]",
             "mov x0, sp",
             concat!("bl hotstub_", $el, "_sync"),
             "ldp x30, x0, [sp, #240]",
@@ -254,7 +271,7 @@ macro_rules! resident_vectors {
     };
 }
 
-resident_vectors!("el2");
-resident_vectors!("el3");
+resident_vectors!("el2", "0");
+resident_vectors!("el3", "1");
 
 const _: () = assert!(core::mem::size_of::<Frame>() == 272);

@@ -8,13 +8,15 @@ use core::ptr::{read_volatile, write_volatile};
 
 use hotstub::resident::regs::sgi0r;
 
+use super::control;
+
 /// The redistributor regions the DT names (`init`).
 static GICR: spin::Once<Vec<(u64, u64)>> = spin::Once::new();
 
 /// The firmware's own SGI, secure Group 0, that wakes a parked CPU from
 /// WFI. Arm's convention (GICv3 Software Overview, DAI 0492) leaves SGIs
 /// 8-15 to the secure world; Linux uses 0-7 for its IPIs.
-const WAKE_SGI: u32 = 15;
+pub const WAKE_SGI: u32 = 15;
 
 /// # Safety
 /// `a` must be a mapped 32-bit GIC register whose read has no side effect.
@@ -93,10 +95,11 @@ fn for_each_gicr(mut f: impl FnMut(u64, u64) -> bool) {
 }
 
 /// Wakes a redistributor and makes its SGIs and PPIs Non-secure Group 1,
-/// except the firmware's wake-up SGI, which it enables as Group 0 (IHI 0069
+/// except the firmware's wake-up SGI and the secure timer (the control
+/// channel's poll, `control.rs`), which it enables as Group 0 (IHI 0069
 /// 12.11: GICR_WAKER 0x14 ProcessorSleep 1 / ChildrenAsleep 2; in the SGI
 /// frame at +64 KiB GICR_IGROUPR0 0x80, GICR_ISENABLER0 0x100,
-/// GICR_IGRPMODR0 0xd00).
+/// GICR_IPRIORITYR 0x400, GICR_IGRPMODR0 0xd00).
 ///
 /// # Safety
 /// `rd` must be a redistributor's RD_base.
@@ -107,9 +110,11 @@ unsafe fn gicr_setup(rd: u64) {
     unsafe {
         mmio_write(waker, mmio_read(waker) & !(1 << 1));
         while mmio_read(waker) & (1 << 2) != 0 {}
-        mmio_write(sgi + 0x80, !(1 << WAKE_SGI));
+        let g0 = (1 << WAKE_SGI) | (1 << control::TIMER_INTID);
+        mmio_write(sgi + 0x80, !g0);
         mmio_write(sgi + 0xd00, 0);
-        mmio_write(sgi + 0x100, 1 << WAKE_SGI);
+        set_priority(sgi + 0x400, control::TIMER_INTID);
+        mmio_write(sgi + 0x100, g0);
     }
 }
 
@@ -137,4 +142,84 @@ pub fn gicr_init(mpidr: u64) -> Result<(), &'static str> {
     found
         .then_some(())
         .ok_or("no GIC redistributor for this CPU")
+}
+
+/// Sets INTID `n`'s byte of the priority registers at `base` to the
+/// channel's Group 0 priority.
+///
+/// # Safety
+/// `base` must be GICD_IPRIORITYR (or a redistributor's, for n < 32).
+unsafe fn set_priority(base: u64, n: u32) {
+    let a = base + (n / 4 * 4) as u64;
+    let shift = 8 * (n % 4);
+    // SAFETY: by the caller's contract.
+    unsafe {
+        let v = mmio_read(a) & !(0xff << shift);
+        mmio_write(a, v | (control::PRIORITY as u32) << shift);
+    }
+}
+
+/// Makes SPI `n` (INTID) secure Group 0, level-sensitive, routed to
+/// `mpidr`, and enables it (IHI 0069 12.9: GICD_IGROUPR 0x80,
+/// GICD_ISENABLER 0x100, GICD_IPRIORITYR 0x400, GICD_ICFGR 0xc00,
+/// GICD_IGRPMODR 0xd00, GICD_IROUTER 0x6000, whose affinity fields sit
+/// where MPIDR's do).
+///
+/// # Safety
+/// `gicd` must be the GICv3 distributor, `n` an SPI the firmware owns.
+pub unsafe fn secure_spi(gicd: u64, n: u32, mpidr: u64) {
+    let (word, bit) = ((n / 32 * 4) as u64, 1u32 << (n % 32));
+    // SAFETY: distributor registers of SPI `n` by the caller's contract.
+    unsafe {
+        mmio_write(gicd + 0x80 + word, mmio_read(gicd + 0x80 + word) & !bit);
+        mmio_write(gicd + 0xd00 + word, mmio_read(gicd + 0xd00 + word) & !bit);
+        set_priority(gicd + 0x400, n);
+        let cfg = gicd + 0xc00 + (n / 16 * 4) as u64;
+        mmio_write(cfg, mmio_read(cfg) & !(2 << (2 * (n % 16))));
+        write_volatile((gicd + 0x6000 + 8 * n as u64) as *mut u64, mpidr);
+        mmio_write(gicd + 0x100 + word, bit);
+    }
+}
+
+/// Makes SPI `n` pending (GICD_ISPENDR 0x200), after every earlier write.
+///
+/// # Safety
+/// `gicd` must be the GICv3 distributor.
+pub unsafe fn pend_spi(gicd: u64, n: u32) {
+    // SAFETY: by the caller's contract.
+    unsafe {
+        asm!("dsb sy", options(nostack));
+        mmio_write(gicd + 0x200 + (n / 32 * 4) as u64, 1 << (n % 32));
+    }
+}
+
+/// Acknowledges this CPU's highest-priority pending Group 0 interrupt
+/// (ICC_IAR0_EL1); 1020-1023 mean none.
+pub fn ack0() -> u32 {
+    let i: u64;
+    // SAFETY: EL3 reads its own CPU interface; Group 0 is the firmware's.
+    unsafe { asm!("mrs {}, S3_0_C12_C8_0", out(reg) i, options(nostack)) };
+    i as u32
+}
+
+/// Ends a Group 0 interrupt from [`ack0`] (ICC_EOIR0_EL1, EOImode 0:
+/// priority drop and deactivation).
+pub fn eoi0(i: u32) {
+    // SAFETY: as `ack0`.
+    unsafe { asm!("msr S3_0_C12_C8_1, {}", "isb", in(reg) i as u64, options(nostack)) };
+}
+
+/// Takes every pending Group 0 interrupt on this CPU: the channel's go to
+/// `control::handle`, the wake-up SGI is only acknowledged.
+pub fn serve_group0() {
+    loop {
+        let i = ack0();
+        if i >= 1020 {
+            break;
+        }
+        if i != WAKE_SGI {
+            control::handle(i);
+        }
+        eoi0(i);
+    }
 }

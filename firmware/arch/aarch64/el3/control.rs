@@ -1,0 +1,215 @@
+//! The host's control channel at EL3 (runtime vCPU hotplug, README
+//! "Runtime vCPU hotplug"): the secure-only PL011 the DT names, its
+//! receive interrupt taken at EL3 as a secure Group 0 interrupt, the
+//! firmware's GED interrupt raised towards Linux, and the secure physical
+//! timer that polls Linux's answers while a change is in flight. The
+//! protocol and the state machine are `hotstub::resident::hotplug`'s.
+//!
+//! Nothing here is reachable from the normal world: the UART is only in the
+//! secure address space (QEMU virt `secure=on`), its interrupt is Group 0
+//! (a normal-world write to the GIC cannot touch it), and the policy lives
+//! in the PSCI state in secure RAM.
+
+use core::arch::asm;
+use core::ptr::{read_volatile, write_volatile};
+
+use hotstub::acpi::cpuhp::CpuHotplug;
+use hotstub::platform::dt::Board;
+use hotstub::resident::hotplug::{self, Controller, Shared, SLOT};
+
+use super::super::{hw, resident};
+
+/// The SPI of the firmware's GED. QEMU virt wires SPIs 0-9 (secure GPIO 0,
+/// UART 1, RTC 2, PCIe INTx 3-6, GPIO 7, secure UART 8, GED 9) and 16 up
+/// (virtio-mmio, GICv2m, SMMUv3, platform bus), hw/arm/virt.c `a15irqmap`;
+/// 10-15 are free. [`spi_in_use`] checks the DT as well.
+pub const GED_SPI: u32 = 12;
+/// The secure EL1 physical timer's PPI (arm,armv8-timer binding, first
+/// interrupt; Linux uses the others), which EL3 owns.
+pub const TIMER_INTID: u32 = 29;
+/// Linux's answers are polled at 100 Hz while a change is in flight.
+const POLL_HZ: u64 = 100;
+/// How long Linux may take to finish a change: under TCG on a loaded host a
+/// hot-add takes a few seconds at most.
+const TIMEOUT_S: u64 = 30;
+/// Group 0 priority: in the secure half (below 0x80), so nothing the
+/// normal world writes to ICC_PMR_EL1 can mask it (GICv3 spec 4.8.6).
+pub const PRIORITY: u8 = 0x40;
+
+/// PL011 registers (PL011 TRM 3.2): data, flags (RXFE bit 4, TXFF bit 5),
+/// line control, control, interrupt mask, interrupt clear.
+const DR: u64 = 0x000;
+const FR: u64 = 0x018;
+const LCR_H: u64 = 0x02c;
+const CR: u64 = 0x030;
+const IMSC: u64 = 0x038;
+const ICR: u64 = 0x044;
+
+struct Uart(u64);
+
+impl Uart {
+    fn reg(&self, off: u64) -> *mut u32 {
+        (self.0 + off) as *mut u32
+    }
+
+    fn read(&self, buf: &mut [u8]) -> usize {
+        let mut n = 0;
+        // SAFETY: registers of the secure PL011 the DT names.
+        unsafe {
+            while n < buf.len() && read_volatile(self.reg(FR)) & (1 << 4) == 0 {
+                buf[n] = read_volatile(self.reg(DR)) as u8;
+                n += 1;
+            }
+            write_volatile(self.reg(ICR), 0x7ff);
+        }
+        n
+    }
+}
+
+impl core::fmt::Write for Uart {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        for b in s.bytes() {
+            // SAFETY: registers of the secure PL011 the DT names.
+            unsafe {
+                while read_volatile(self.reg(FR)) & (1 << 5) != 0 {}
+                write_volatile(self.reg(DR), b as u32);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The shared block in normal-world RAM (identity mapped at EL3).
+struct Block {
+    base: u64,
+    len: usize,
+}
+
+impl Shared for Block {
+    fn get(&self, off: usize) -> u8 {
+        if off >= self.len {
+            return 0;
+        }
+        // SAFETY: inside the block the firmware reserved for this.
+        unsafe { read_volatile((self.base + off as u64) as *const u8) }
+    }
+    fn set(&mut self, off: usize, v: u8) {
+        if off < self.len {
+            // SAFETY: inside the block the firmware reserved for this.
+            unsafe { write_volatile((self.base + off as u64) as *mut u8, v) }
+        }
+    }
+}
+
+struct Channel {
+    ctl: Controller,
+    uart: Uart,
+    uart_intid: u32,
+    block: Block,
+    gicd: u64,
+    ged_intid: u32,
+}
+
+static CHANNEL: spin::Once<spin::Mutex<Channel>> = spin::Once::new();
+
+/// The channel is set up (and FIQs must be routed to EL3).
+pub fn active() -> bool {
+    CHANNEL.get().is_some()
+}
+
+/// Whether an SPI (INTID) is claimed by a device the DT describes or by
+/// QEMU's GED.
+pub fn spi_in_use(b: &Board, intid: u32) -> bool {
+    let mut used = [b.uart, b.rtc, b.secure_uart]
+        .iter()
+        .flatten()
+        .any(|&(_, i)| i == intid);
+    used |= b.virtio_mmio.iter().any(|&(_, _, i)| i == intid);
+    used |= b
+        .pcie
+        .as_ref()
+        .is_some_and(|p| p.prt.iter().any(|&(_, _, i)| i == intid));
+    used || intid == hotstub::platform::dt::QEMU_VIRT_GED.1
+}
+
+/// Takes the secure UART (`uart`: base, INTID) and its interrupt for the
+/// channel, routed to `boot_mpidr`, and writes the shared block from the
+/// policy.
+///
+/// # Safety
+/// `uart` must be the DT's secure PL011 and `gicd` its GICv3 distributor,
+/// set up by `gic::init`, both mapped as Device memory; `h.block` the
+/// reserved shared block.
+pub unsafe fn init(h: CpuHotplug, uart: (u64, u32), gicd: u64, boot_mpidr: u64, cpus: usize) {
+    let u = Uart(uart.0);
+    // SAFETY: the secure PL011's registers (caller's contract): 8 bits with
+    // FIFOs, UART, TX and RX on, receive and receive-timeout interrupts.
+    unsafe {
+        write_volatile(u.reg(LCR_H), 0x70);
+        write_volatile(u.reg(CR), 0x301);
+        write_volatile(u.reg(ICR), 0x7ff);
+        write_volatile(u.reg(IMSC), (1 << 4) | (1 << 6));
+        super::gic::secure_spi(gicd, uart.1, boot_mpidr);
+    }
+    let mut block = Block {
+        base: h.block,
+        len: cpus * SLOT,
+    };
+    resident::with_states(|s| hotplug::init_shared(s, &mut block));
+    let (_, freq) = hw::counter();
+    CHANNEL.call_once(|| {
+        spin::Mutex::new(Channel {
+            ctl: Controller::new(freq, TIMEOUT_S),
+            uart: u,
+            uart_intid: uart.1,
+            block,
+            gicd,
+            ged_intid: h.intid,
+        })
+    });
+}
+
+/// A Group 0 interrupt (not the wake-up SGI) was acknowledged on this CPU:
+/// serve the channel. Runs at EL3 with interrupts masked, from the FIQ
+/// vector or a parked CPU's loop.
+pub fn handle(intid: u32) {
+    let Some(ch) = CHANNEL.get() else { return };
+    let mut guard = ch.lock();
+    let Channel {
+        ctl,
+        uart,
+        uart_intid,
+        block,
+        gicd,
+        ged_intid,
+    } = &mut *guard;
+    let (now, freq) = hw::counter();
+    if intid == *uart_intid {
+        let mut buf = [0u8; 64];
+        loop {
+            let n = uart.read(&mut buf);
+            if n == 0 {
+                break;
+            }
+            if resident::with_states(|s| ctl.input(&buf[..n], s, block, now, uart)) {
+                // SAFETY: the distributor (init's contract); a Non-secure
+                // SPI Linux owns, made pending after the block is written.
+                unsafe { super::gic::pend_spi(*gicd, *ged_intid) };
+            }
+        }
+    }
+    if ctl.busy() {
+        resident::with_states(|s| ctl.poll(s, block, now, uart));
+    }
+    let arm = ctl.busy();
+    // SAFETY: this CPU's secure physical timer, which only this module uses:
+    // re-armed for the next poll or stopped (either clears its interrupt).
+    unsafe {
+        if arm {
+            asm!("msr S3_7_C14_C2_0, {}", "msr S3_7_C14_C2_1, {}", "isb",
+                 in(reg) freq / POLL_HZ, in(reg) 1u64, options(nostack));
+        } else {
+            asm!("msr S3_7_C14_C2_1, xzr", "isb", options(nostack));
+        }
+    }
+}
