@@ -107,7 +107,8 @@ pub fn name_str(out: &mut Vec<u8>, seg: &Seg, s: &[u8]) {
 
 /// The compressed EISA ID of `id` ("PNP0A08"), as ASL's EISAID() makes it
 /// (ACPI 6.5 19.6.35: three letters of five bits from 0x40, four hex
-/// digits, stored big-endian), computed at compile time.
+/// digits, stored big-endian); callers evaluate it at compile time
+/// (`const { eisa(..) }`), so the image carries only the number.
 pub const fn eisa(id: &[u8; 7]) -> u64 {
     const fn hex(c: u8) -> u32 {
         match c {
@@ -149,10 +150,13 @@ fn pkg_length(n: usize) -> ([u8; 4], usize) {
     (b, 1 + extra)
 }
 
-/// Inserts `bytes` at `at`, moving what follows.
+/// Inserts `bytes` at `at`, moving what follows (one memmove: smaller
+/// than `rotate_right`'s general algorithm).
 fn insert(out: &mut Vec<u8>, at: usize, bytes: &[u8]) {
-    out.extend_from_slice(bytes);
-    out[at..].rotate_right(bytes.len());
+    let end = out.len();
+    out.resize(end + bytes.len(), 0);
+    out.copy_within(at..end, at + bytes.len());
+    out[at..at + bytes.len()].copy_from_slice(bytes);
 }
 
 /// Writes `op` and returns where the package's PkgLength goes; [`close`]

@@ -132,8 +132,8 @@ fn virtio(out: &mut Vec<u8>, i: usize, base: u64, size: u64, irq: u32) {
 fn pci0(out: &mut Vec<u8>, p: &ArmPcie) -> Result<(), Error> {
     const MEM: Space = Space::Memory { cacheable: false };
     let d = emit::device(out, b"PCI0");
-    emit::name_int(out, b"_HID", emit::eisa(b"PNP0A08"));
-    emit::name_int(out, b"_CID", emit::eisa(b"PNP0A03"));
+    emit::name_int(out, b"_HID", const { emit::eisa(b"PNP0A08") });
+    emit::name_int(out, b"_CID", const { emit::eisa(b"PNP0A03") });
     emit::name_int(out, b"_SEG", 0);
     emit::name_int(out, b"_BBN", u64::from(p.bus.0));
     emit::name_int(out, b"_UID", 0);
@@ -158,7 +158,7 @@ fn pci0(out: &mut Vec<u8>, p: &ArmPcie) -> Result<(), Error> {
     // ECAM as a motherboard resource, so nothing else claims it.
     let (eb, es) = p.ecam;
     let res = emit::device(out, b"RES0");
-    emit::name_int(out, b"_HID", emit::eisa(b"PNP0C02"));
+    emit::name_int(out, b"_HID", const { emit::eisa(b"PNP0C02") });
     let r = emit::crs(out);
     emit::address(out, 8, MEM, eb, eb + es - 1, 0);
     emit::end_crs(out, r);

@@ -33,7 +33,7 @@ pub(super) fn lpc(out: &mut Vec<u8>, i8042: bool, pvpanic: Option<u16>) {
 /// handing those ports to devices.
 pub(super) fn motherboard(m: &Q35, out: &mut Vec<u8>) {
     let d = emit::device(out, b"MRES");
-    emit::name_int(out, b"_HID", emit::eisa(b"PNP0C02"));
+    emit::name_int(out, b"_HID", const { emit::eisa(b"PNP0C02") });
     emit::name_int(out, b"_UID", 1);
     let r = emit::crs(out);
     emit::memory32_fixed(out, m.mmcfg_base as u32, mmcfg_size(m) as u32);

@@ -350,8 +350,8 @@ fn sb_scope(m: &Q35, out: &mut Vec<u8>) -> Result<(), Error> {
 fn pci0(m: &Q35, out: &mut Vec<u8>) -> Result<(), Error> {
     const MEM: Space = Space::Memory { cacheable: false };
     let d = emit::device(out, b"PCI0");
-    emit::name_int(out, b"_HID", emit::eisa(b"PNP0A08"));
-    emit::name_int(out, b"_CID", emit::eisa(b"PNP0A03"));
+    emit::name_int(out, b"_HID", const { emit::eisa(b"PNP0A08") });
+    emit::name_int(out, b"_CID", const { emit::eisa(b"PNP0A03") });
     for seg in [b"_ADR", b"_SEG", b"_BBN", b"_UID"] {
         emit::name_int(out, seg, 0);
     }
