@@ -2,8 +2,9 @@
 //!
 //! Tables and AML come from the `acpi_tables` crate where it has them; what
 //! it lacks (x2APIC and override MADT entries, HPET, GTDT, IORT, a PL011
-//! SPCR, a settable MADT revision) is written here with
-//! `acpi_tables::sdt::Sdt` and the small [`Bytes`] writer. Layout facts cite
+//! SPCR, a settable MADT revision) is written here with the small
+//! [`Bytes`] writer, and so are the headers, MCFG, XSDT and RSDP, which
+//! cost less that way; the DSDTs' AML is `emit`'s. Layout facts cite
 //! the ACPI 6.5 specification ("ACPI 6.5 5.2.x").
 //!
 //! The builders only produce bytes: [`TableArea`] is a bump allocator over
@@ -11,7 +12,6 @@
 //! the memory map); the caller also places the returned RSDP where the
 //! platform's OS looks for it.
 
-use acpi_tables::sdt::Sdt;
 use acpi_tables::Aml;
 use alloc::vec::Vec;
 use core::fmt;
@@ -161,12 +161,46 @@ impl Bytes {
 /// GAS address space IDs (ACPI 6.5 table 5.1).
 pub(crate) const GAS_MEMORY: u8 = 0;
 
-/// A complete table: standard header (ACPI 6.5 5.2.6) with our OEM fields,
-/// then `body`, checksummed.
+/// Creator ID and revision in the headers the firmware writes: those of
+/// the `acpi_tables` crate, which writes the FADT and MADT entries, so
+/// every table names the same creator (the revision as the crate lays it
+/// out, bytes 0, 0, 0, 1).
+const CREATOR_ID: [u8; 4] = *b"RVAT";
+const CREATOR_REVISION: [u8; 4] = [0, 0, 0, 1];
+
+/// A complete table: standard header (ACPI 6.5 5.2.6: signature, length,
+/// revision, checksum, OEM ID, OEM table ID, OEM revision, creator ID and
+/// revision) with our OEM fields, then `body`, checksummed. Written here
+/// rather than with `acpi_tables::sdt::Sdt` (whose generic appends cost
+/// the image about 300 bytes more).
 pub fn table(signature: [u8; 4], revision: u8, body: &[u8]) -> Vec<u8> {
-    let mut sdt = Sdt::new(signature, 36, revision, OEM_ID, OEM_TABLE_ID, OEM_REVISION);
-    sdt.append_slice(body);
-    sdt.as_slice().to_vec()
+    let mut t = Bytes::new();
+    t.bytes(&signature)
+        .u32((36 + body.len()) as u32)
+        .u8(revision)
+        .u8(0)
+        .bytes(&OEM_ID)
+        .bytes(&OEM_TABLE_ID)
+        .u32(OEM_REVISION)
+        .bytes(&CREATOR_ID)
+        .bytes(&CREATOR_REVISION)
+        .bytes(body);
+    t.0[9] = 0u8.wrapping_sub(byte_sum(&t.0));
+    t.0
+}
+
+/// MCFG (PCI Firmware Specification 3.3 4.1.2, revision 1): 8 reserved
+/// bytes, then one allocation for segment 0: the ECAM base bus 0 would
+/// have, the segment, the first and last bus, 4 reserved bytes.
+pub(crate) fn mcfg(base: u64, first_bus: u8, last_bus: u8) -> Vec<u8> {
+    let mut b = Bytes::new();
+    b.zeros(8)
+        .u64(base)
+        .u16(0)
+        .u8(first_bus)
+        .u8(last_bus)
+        .zeros(4);
+    table(*b"MCFG", 1, &b.0)
 }
 
 /// Serializes any `acpi_tables` object (table or AML) into bytes.
@@ -234,21 +268,33 @@ pub(crate) fn cpu_name(uid: u32) -> Result<emit::Seg, Error> {
     Ok([b'C', hex(8), hex(4), hex(0)])
 }
 
-/// Places the given tables (already complete), then an XSDT listing them,
-/// and returns the RSDP.
+/// Places the given tables (already complete), then an XSDT listing them
+/// (ACPI 6.5 5.2.8, revision 1), and returns the RSDP.
 pub(crate) fn finish(area: &mut TableArea, entries: &[u64]) -> Result<Built, Error> {
-    let mut xsdt = acpi_tables::xsdt::XSDT::new(OEM_ID, OEM_TABLE_ID, OEM_REVISION);
+    let mut list = Bytes::new();
     for &e in entries {
-        xsdt.add_entry(e);
+        list.u64(e);
     }
-    let xsdt_phys = area.place(&to_bytes(&xsdt), 16)?;
-    let rsdp = acpi_tables::rsdp::Rsdp::new(OEM_ID, xsdt_phys);
-    let mut out = [0u8; 36];
-    out.copy_from_slice(&to_bytes(&rsdp));
+    let xsdt_phys = area.place(&table(*b"XSDT", 1, &list.0), 16)?;
     Ok(Built {
-        rsdp: out,
+        rsdp: rsdp(xsdt_phys),
         xsdt_phys,
     })
+}
+
+/// The RSDP (ACPI 6.5 5.2.5.3, revision 2): signature, checksum of the
+/// first 20 bytes, OEM ID, revision, RSDT address (none), length 36, XSDT
+/// address, extended checksum of all 36 bytes, 3 reserved bytes.
+fn rsdp(xsdt_phys: u64) -> [u8; 36] {
+    let mut r = [0u8; 36];
+    r[0..8].copy_from_slice(b"RSD PTR ");
+    r[9..15].copy_from_slice(&OEM_ID);
+    r[15] = 2;
+    r[20] = 36;
+    r[24..32].copy_from_slice(&xsdt_phys.to_le_bytes());
+    r[8] = 0u8.wrapping_sub(byte_sum(&r[..20]));
+    r[32] = 0u8.wrapping_sub(byte_sum(&r));
+    r
 }
 
 /// Sum of all bytes modulo 256; a valid table sums to zero.
@@ -291,6 +337,27 @@ mod tests {
         assert_eq!(t[8], 3);
         assert_eq!(&t[10..16], &OEM_ID);
         assert_eq!(byte_sum(&t), 0);
+    }
+
+    #[test]
+    fn headers_mcfg_xsdt_rsdp_as_the_crate_writes_them() {
+        let mut sdt =
+            acpi_tables::sdt::Sdt::new(*b"TEST", 36, 3, OEM_ID, OEM_TABLE_ID, OEM_REVISION);
+        sdt.append_slice(&[1, 2, 3]);
+        assert_eq!(table(*b"TEST", 3, &[1, 2, 3]), sdt.as_slice());
+        let mut m = acpi_tables::mcfg::MCFG::new(OEM_ID, OEM_TABLE_ID, OEM_REVISION);
+        m.add_ecam(0x40_1000_0000, 0, 0x10, 0xfe);
+        assert_eq!(mcfg(0x40_1000_0000, 0x10, 0xfe), to_bytes(&m));
+        let mut buf = std::vec![0u8; 4096];
+        let mut area = TableArea::new(&mut buf, 0x4800_0000);
+        let built = finish(&mut area, &[0x4800_1000, 0x1_2345_6789]).unwrap();
+        let used = area.used();
+        let mut x = acpi_tables::xsdt::XSDT::new(OEM_ID, OEM_TABLE_ID, OEM_REVISION);
+        x.add_entry(0x4800_1000);
+        x.add_entry(0x1_2345_6789);
+        assert_eq!(&buf[..used], to_bytes(&x).as_slice());
+        let r = acpi_tables::rsdp::Rsdp::new(OEM_ID, built.xsdt_phys);
+        assert_eq!(built.rsdp.as_slice(), to_bytes(&r).as_slice());
     }
 
     #[test]

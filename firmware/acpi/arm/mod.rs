@@ -331,9 +331,7 @@ fn mcfg_base(p: &ArmPcie) -> u64 {
 }
 
 fn mcfg(p: &ArmPcie) -> Vec<u8> {
-    let mut t = acpi_tables::mcfg::MCFG::new(OEM_ID, OEM_TABLE_ID, OEM_REVISION);
-    t.add_ecam(mcfg_base(p), 0, p.bus.0, p.bus.1);
-    to_bytes(&t)
+    super::mcfg(mcfg_base(p), p.bus.0, p.bus.1)
 }
 
 /// IO Remapping Table (Arm DEN0049, table revision 0 layout): one ITS group

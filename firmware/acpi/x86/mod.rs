@@ -298,9 +298,7 @@ fn hpet(base: u64, block_id: u32) -> Vec<u8> {
 }
 
 fn mcfg(m: &Q35) -> Vec<u8> {
-    let mut t = acpi_tables::mcfg::MCFG::new(OEM_ID, OEM_TABLE_ID, OEM_REVISION);
-    t.add_ecam(m.mmcfg_base, 0, 0, m.mmcfg_end_bus);
-    to_bytes(&t)
+    super::mcfg(m.mmcfg_base, 0, m.mmcfg_end_bus)
 }
 
 fn mmcfg_size(m: &Q35) -> u64 {
