@@ -1,6 +1,10 @@
 // Picks the linker script for the firmware binary by target (host builds
 // of the library, cargo test, get none), and builds the constant AML the
-// firmware embeds (acpi/memhp_aml.rs says why; pcihp_aml.rs, cpuhp_aml.rs too).
+// firmware embeds (acpi/emit.rs says why; acpi/dsdt_aml.rs,
+// acpi/memhp_aml.rs, acpi/pcihp_aml.rs and acpi/cpuhp_aml.rs build it).
+
+#[path = "acpi/dsdt_aml.rs"]
+mod dsdt_aml;
 
 #[path = "acpi/cpuhp_aml.rs"]
 mod cpuhp_aml;
@@ -23,6 +27,28 @@ fn main() {
     std::fs::write(out.join("cpuhp_evt.aml"), cpuhp_aml::evt_cpu()).unwrap();
     std::fs::write(out.join("cpuhp_ged.aml"), cpuhp_aml::ged_head()).unwrap();
     println!("cargo:rerun-if-changed=acpi/cpuhp_aml.rs");
+    let pieces: [(&str, Vec<u8>); 16] = [
+        ("osc_native", dsdt_aml::osc(true)),
+        ("osc_acpi", dsdt_aml::osc(false)),
+        ("ged_field", dsdt_aml::ged_field()),
+        ("ged_evt_power", dsdt_aml::ged_evt_power()),
+        ("ged_evt_memory", dsdt_aml::ged_evt_memory()),
+        ("pwrb", dsdt_aml::pwrb()),
+        ("rtc_dsd", dsdt_aml::rtc_dsd()),
+        ("s5", dsdt_aml::s5()),
+        ("gpe_cpu", dsdt_aml::gpe_cpu()),
+        ("gpe_memory", dsdt_aml::gpe_memory()),
+        ("lpc_fixed", dsdt_aml::lpc_fixed()),
+        ("lpc_i8042", dsdt_aml::lpc_i8042()),
+        ("tpm_tis", dsdt_aml::tpm_tis()),
+        ("cpuhp_methods", dsdt_aml::cpuhp_methods()),
+        ("cscn_head", dsdt_aml::cscn_head()),
+        ("cscn_tail", dsdt_aml::cscn_tail()),
+    ];
+    for (name, bytes) in pieces {
+        std::fs::write(out.join(format!("{name}.aml")), bytes).unwrap();
+    }
+    println!("cargo:rerun-if-changed=acpi/dsdt_aml.rs");
     let target = std::env::var("TARGET").unwrap_or_default();
     let dir = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let script = match target.as_str() {

@@ -7,7 +7,7 @@
 
 use alloc::vec::Vec;
 
-use super::memhp::package;
+use super::emit::package_of;
 use super::{cpu_name, Error};
 use crate::platform::cpus::Vcpu;
 use crate::resident::hotplug::SLOT;
@@ -57,13 +57,13 @@ pub fn ged(h: &CpuHotplug, cpus: &[Vcpu]) -> Result<Vec<u8>, Error> {
     let mut evt = Vec::from(*b"_EVT\x09");
     for c in cpus {
         let name = cpu_name(c.uid)?;
-        evt.extend(patch(EVT_CPU, NAME, name.as_bytes()));
+        evt.extend(patch(EVT_CPU, NAME, &name));
     }
     let mut body = Vec::from(*b"HPGE");
     body.extend(patch(GED_HEAD, &INTID, &h.intid.to_le_bytes()));
-    package(&[0x14], &evt, &mut body);
+    package_of(&mut body, &[0x14], &evt);
     let mut out = Vec::new();
     // DeviceOp (ACPI 6.5 20.2.5.2).
-    package(&[0x5b, 0x82], &body, &mut out);
+    package_of(&mut out, &[0x5b, 0x82], &body);
     Ok(out)
 }

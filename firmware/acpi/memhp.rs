@@ -16,8 +16,8 @@
 //! region MHPR, mutex MLCK, helpers MRST(slot) -> _STA, MCRS(slot) -> _CRS, MOST(slot, event, status), MEJ0(slot), MTFY(slot,
 //! code) and MSCN(), the event handler; one PNP0C80 device MPxx per slot.
 
+use super::emit::{int as integer, package_of};
 use super::Error;
-use acpi_tables::aml;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -166,19 +166,19 @@ pub fn container(m: &MemHotplug) -> Result<Vec<u8>, Error> {
     let mut crs = vec![0x08];
     crs.extend_from_slice(b"_CRS");
     let mut bufdata = Vec::new();
-    integer(buf.len() as u64, &mut bufdata);
+    integer(&mut bufdata, buf.len() as u64);
     bufdata.extend_from_slice(&buf);
-    package(&[0x11], &bufdata, &mut crs);
+    package_of(&mut crs, &[0x11], &bufdata);
     body.extend_from_slice(&crs);
     body.extend_from_slice(&[0x5b, 0x80]);
     body.extend_from_slice(b"MHPR");
     body.push(space);
-    integer(base, &mut body);
-    integer(u64::from(BLOCK_LEN), &mut body);
+    integer(&mut body, base);
+    integer(&mut body, u64::from(BLOCK_LEN));
     // Name (MDNR, slots): MSCN's bound.
     body.push(0x08);
     body.extend_from_slice(b"MDNR");
-    integer(u64::from(m.slots), &mut body);
+    integer(&mut body, u64::from(m.slots));
     body.extend_from_slice(METHODS);
     mtfy(m.slots, &mut body);
     for slot in 0..m.slots {
@@ -187,13 +187,8 @@ pub fn container(m: &MemHotplug) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
     let mut named = b"MHPC".to_vec();
     named.extend_from_slice(&body);
-    package(&[0x5b, 0x82], &named, &mut out);
+    package_of(&mut out, &[0x5b, 0x82], &named);
     Ok(out)
-}
-
-/// The GPE/GED handler's call: deliver pending DIMM events.
-pub fn scan_call() -> aml::MethodCall<'static> {
-    aml::MethodCall::new("\\_SB_.MHPC.MSCN".into(), vec![])
 }
 
 /// The slot's NameSeg: MP and two hex digits.
@@ -233,57 +228,13 @@ fn mtfy(slots: u32, out: &mut Vec<u8>) {
     body.push(0x02 | 0x08);
     for s in 0..slots {
         let mut cond = vec![0x93, 0x68];
-        integer(u64::from(s), &mut cond);
+        integer(&mut cond, u64::from(s));
         cond.extend_from_slice(&[0x86]);
         cond.extend_from_slice(&slot_name(s));
         cond.push(0x69);
-        package(&[0xa0], &cond, &mut body);
+        package_of(&mut body, &[0xa0], &cond);
     }
-    package(&[0x14], &body, out);
-}
-
-/// An integer data object in its shortest encoding (ACPI 6.5 20.2.3).
-pub(crate) fn integer(v: u64, out: &mut Vec<u8>) {
-    match v {
-        0 => out.push(0x00),
-        1 => out.push(0x01),
-        2..=0xff => out.extend_from_slice(&[0x0a, v as u8]),
-        0x100..=0xffff => {
-            out.push(0x0b);
-            out.extend_from_slice(&(v as u16).to_le_bytes());
-        }
-        0x1_0000..=0xffff_ffff => {
-            out.push(0x0c);
-            out.extend_from_slice(&(v as u32).to_le_bytes());
-        }
-        _ => {
-            out.push(0x0e);
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-}
-
-/// `op`, a PkgLength covering itself and `body` (ACPI 6.5 20.2.4), `body`.
-pub(crate) fn package(op: &[u8], body: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(op);
-    let n = body.len();
-    // One byte holds up to 63; with k extra bytes the length has 4 + 8k bits.
-    let extra = match n + 1 {
-        0..=0x3f => 0,
-        _ if n + 2 <= 0xfff => 1,
-        _ if n + 3 <= 0xf_ffff => 2,
-        _ => 3,
-    };
-    let total = n + 1 + extra;
-    if extra == 0 {
-        out.push(total as u8);
-    } else {
-        out.push(((extra as u8) << 6) | (total & 0xf) as u8);
-        for k in 0..extra {
-            out.push((total >> (4 + 8 * k)) as u8);
-        }
-    }
-    out.extend_from_slice(body);
+    package_of(out, &[0x14], &body);
 }
 
 #[cfg(test)]
@@ -344,14 +295,14 @@ mod encoding {
     #[test]
     fn package_lengths() {
         let mut v = Vec::new();
-        package(&[0x14], &[0u8; 10], &mut v);
+        package_of(&mut v, &[0x14], &[0u8; 10]);
         assert_eq!(&v[..2], &[0x14, 11]);
         let mut v = Vec::new();
-        package(&[0x14], &[0u8; 100], &mut v);
+        package_of(&mut v, &[0x14], &[0u8; 100]);
         // 100 + 2 = 102 = 0x66: low nibble 6, then 0x06.
         assert_eq!(&v[..3], &[0x14, 0x46, 0x06]);
         let mut v = Vec::new();
-        package(&[0x14], &[0u8; 5000], &mut v);
+        package_of(&mut v, &[0x14], &[0u8; 5000]);
         // 5000 + 3 = 0x138b.
         assert_eq!(&v[..4], &[0x14, 0x8b, 0x38, 0x01]);
     }

@@ -14,7 +14,8 @@
 //! with `_SUN`/`_EJ0`, PCNT) and PCNT, which calls every port's PCNT;
 //! `\_GPE._E01` calls `\_SB.PCI0.PCNT` under the lock.
 
-use super::memhp::{data_integer_len, integer, package};
+use super::emit::{int, package_of};
+use super::memhp::data_integer_len;
 use super::Error;
 use alloc::vec::Vec;
 
@@ -216,16 +217,16 @@ pub fn pci0_objects(h: &PciHotplug) -> Result<Vec<u8>, Error> {
         }
         let mut dev = port_name(p.adr).to_vec();
         dev.extend_from_slice(b"\x08_ADR");
-        integer(u64::from(p.adr), &mut dev);
+        int(&mut dev, u64::from(p.adr));
         dev.extend_from_slice(b"\x08BSEL");
-        integer(u64::from(p.bsel), &mut dev);
+        int(&mut dev, u64::from(p.bsel));
         dev.extend_from_slice(PORT_TAIL);
-        package(&[0x5b, 0x82], &dev, &mut out);
+        package_of(&mut out, &[0x5b, 0x82], &dev);
         pcnt.extend_from_slice(&[0x5e, 0x2e]);
         pcnt.extend_from_slice(&port_name(p.adr));
         pcnt.extend_from_slice(b"PCNT");
     }
-    package(&[0x14], &pcnt, &mut out);
+    package_of(&mut out, &[0x14], &pcnt);
     Ok(out)
 }
 

@@ -1,41 +1,44 @@
 //! The virt DSDT: processors, the PL011, PL031, fw_cfg, virtio-mmio and
 //! PCIe host bridge devices, and the GED with the power button and the
-//! memory hotplug container.
+//! memory hotplug container. Written with `acpi::emit` around constant
+//! pieces built on the host (`dsdt_aml.rs`); `reference.rs` holds the same
+//! DSDT built with `acpi_tables`, which the tests compare it with.
 
 use super::*;
+use crate::acpi::emit::{self, Space, IRQ_CONSUMER, IRQ_EDGE};
+use crate::acpi::{aml_piece, cpu_name, pci_osc, prt};
 
 pub(super) fn dsdt(m: &Virt) -> Result<Vec<u8>, Error> {
     let mut sb = Vec::new();
+    let scope = emit::scope(&mut sb, b"\\_SB_");
     for (i, c) in m.cpus.iter().enumerate() {
-        sb.extend_from_slice(&processor(c, m.cpu_hotplug.as_ref().map(|h| (h, i)))?);
+        cpu_device(&mut sb, c, m.cpu_hotplug.as_ref().map(|h| (h, i)))?;
     }
     if let Some(h) = &m.cpu_hotplug {
         sb.extend_from_slice(&crate::acpi::cpuhp::ged(h, &m.cpus)?);
     }
-    sb.extend_from_slice(&uart(m));
+    uart(&mut sb, m);
     if let Some((base, irq)) = m.rtc {
-        sb.extend_from_slice(&rtc(base, irq));
+        rtc(&mut sb, base, irq);
     }
     if let Some(base) = m.fw_cfg {
-        sb.extend_from_slice(&fw_cfg(base));
+        fw_cfg(&mut sb, base);
     }
     for (i, &(base, size, irq)) in m.virtio_mmio.iter().enumerate() {
-        sb.extend_from_slice(&virtio(i, base, size, irq));
+        virtio(&mut sb, i, base, size, irq);
     }
     if let Some(p) = &m.pcie {
-        sb.extend_from_slice(&pci0(p)?);
+        pci0(&mut sb, p)?;
     }
     if let Some((base, size)) = m.tpm {
         // MSFT0101: a TPM 2.0 (TCG ACPI specification), which Linux's
         // tpm_tis binds over its MMIO registers.
-        let mem = aml::Memory32Fixed::new(true, base as u32, size as u32);
-        sb.extend_from_slice(&to_bytes(&aml::Device::new(
-            "TPM0".into(),
-            vec![
-                &aml::Name::new("_HID".into(), &"MSFT0101"),
-                &aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(vec![&mem])),
-            ],
-        )));
+        let d = emit::device(&mut sb, b"TPM0");
+        emit::name_str(&mut sb, b"_HID", b"MSFT0101");
+        let r = emit::crs(&mut sb);
+        emit::memory32_fixed(&mut sb, base as u32, size as u32);
+        emit::end_crs(&mut sb, r);
+        emit::close(&mut sb, d);
     }
     if let Some(mh) = &m.mem_hotplug {
         if m.ged.is_none() {
@@ -44,233 +47,166 @@ pub(super) fn dsdt(m: &Virt) -> Result<Vec<u8>, Error> {
         sb.extend_from_slice(&crate::acpi::memhp::container(mh)?);
     }
     if let Some((base, irq)) = m.ged {
-        sb.extend_from_slice(&ged(base, irq, m.mem_hotplug.is_some()));
-        sb.extend_from_slice(&to_bytes(&aml::Device::new(
-            "PWRB".into(),
-            vec![
-                &aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0C0C")),
-                &aml::Name::new("_UID".into(), &aml::ZERO),
-            ],
-        )));
+        ged(&mut sb, base, irq, m.mem_hotplug.is_some());
+        sb.extend_from_slice(aml_piece!("pwrb"));
     }
-    let body = aml::Scope::raw("\\_SB_".into(), sb);
-    Ok(table(*b"DSDT", DSDT_REVISION, &body))
+    emit::close(&mut sb, scope);
+    Ok(table(*b"DSDT", DSDT_REVISION, &sb))
 }
 
-/// Processor `c`; with the runtime hotplug (`hp`: its set-up and the
-/// vCPU's index) its status comes from the shared block.
-fn processor(
+/// One processor device (ACPI 6.5 8.4: ACPI0007, `_UID` the MADT's UID);
+/// with the runtime hotplug (`hp`: its set-up and the vCPU's index) its
+/// status comes from the shared block.
+fn cpu_device(
+    out: &mut Vec<u8>,
     c: &Vcpu,
     hp: Option<(&crate::acpi::cpuhp::CpuHotplug, usize)>,
-) -> Result<Vec<u8>, Error> {
-    let name = cpu_name(c.uid)?;
-    let hid = aml::Name::new("_HID".into(), &"ACPI0007");
-    let uid = aml::Name::new("_UID".into(), &c.uid);
-    let mut dev = to_bytes(&hid);
-    uid.to_aml_bytes(&mut dev);
-    match hp {
-        Some((h, i)) => dev.extend(crate::acpi::cpuhp::processor_tail(h, i)),
-        None => {
-            // _STA (ACPI 6.5 6.3.7): present and functioning always; enabled
-            // only for enabled vCPUs (Linux
-            // Documentation/arch/arm64/cpu-hotplug.rst).
-            let sta: u8 = if c.enabled { 0x0f } else { 0x0d };
-            let ret = aml::Return::new(&sta);
-            aml::Method::new("_STA".into(), 0, false, vec![&ret]).to_aml_bytes(&mut dev);
-        }
+) -> Result<(), Error> {
+    let d = emit::device(out, &cpu_name(c.uid)?);
+    emit::name_str(out, b"_HID", b"ACPI0007");
+    emit::name_int(out, b"_UID", u64::from(c.uid));
+    if let Some((h, i)) = hp {
+        out.extend(crate::acpi::cpuhp::processor_tail(h, i));
+    } else {
+        // _STA (ACPI 6.5 6.3.7): present and functioning always; enabled
+        // only for enabled vCPUs (Linux
+        // Documentation/arch/arm64/cpu-hotplug.rst).
+        let sta = if c.enabled { 0x0f } else { 0x0d };
+        let s = emit::method(out, b"_STA", 0);
+        out.push(emit::RETURN_OP);
+        emit::int(out, sta);
+        emit::close(out, s);
     }
-    Ok(raw_device(&name, dev))
+    emit::close(out, d);
+    Ok(())
 }
 
-/// Level-triggered, active-high, exclusive interrupt consumer.
-fn level_irq(intid: u32) -> aml::Interrupt {
-    aml::Interrupt::new(true, false, false, false, intid)
+/// `Name (_CRS, ..)` with a 32-bit fixed memory range and, when `irq` is
+/// given, one level-triggered, active-high, exclusive interrupt.
+fn mmio_crs(out: &mut Vec<u8>, base: u64, len: u32, irq: Option<u32>) {
+    let r = emit::crs(out);
+    emit::memory32_fixed(out, base as u32, len);
+    if let Some(irq) = irq {
+        emit::ext_irq(out, IRQ_CONSUMER, irq);
+    }
+    emit::end_crs(out, r);
 }
 
-fn uart(m: &Virt) -> Vec<u8> {
+fn uart(out: &mut Vec<u8>, m: &Virt) {
     let (base, irq) = m.uart;
-    let mem = aml::Memory32Fixed::new(true, base as u32, PRIMECELL_LEN);
-    let int = level_irq(irq);
-    to_bytes(&aml::Device::new(
-        "COM0".into(),
-        vec![
-            // ARMH0011: Arm PL011 UART (Linux drivers/tty/serial/amba-pl011.c).
-            &aml::Name::new("_HID".into(), &"ARMH0011"),
-            &aml::Name::new("_UID".into(), &aml::ZERO),
-            &aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(vec![&mem, &int])),
-        ],
-    ))
+    let d = emit::device(out, b"COM0");
+    // ARMH0011: Arm PL011 UART (Linux drivers/tty/serial/amba-pl011.c).
+    emit::name_str(out, b"_HID", b"ARMH0011");
+    emit::name_int(out, b"_UID", 0);
+    mmio_crs(out, base, PRIMECELL_LEN, Some(irq));
+    emit::close(out, d);
 }
 
 /// The PL031 has no ACPI ID of its own (Linux binds AMBA devices from ACPI
 /// only for the IDs in drivers/acpi/arm64/amba.c, which has none for it),
 /// so it is described the standard way for DT-only devices: PRP0001 with a
 /// _DSD "compatible" (ACPI 6.5 6.1.2, _DSD device properties UUID).
-fn rtc(base: u64, irq: u32) -> Vec<u8> {
-    let mem = aml::Memory32Fixed::new(true, base as u32, PRIMECELL_LEN);
-    let int = level_irq(irq);
-    const DEVICE_PROPERTIES: [u8; 16] = crate::acpi::guid(b"DAFFD814-6EBA-4D8C-8A91-BC9BBF4AA301");
-    let uuid = aml::BufferData::new(DEVICE_PROPERTIES.to_vec());
-    let compatible = aml::Package::new(vec![&"compatible", &"arm,pl031"]);
-    let props = aml::Package::new(vec![&compatible]);
-    let dsd = aml::Package::new(vec![&uuid, &props]);
-    to_bytes(&aml::Device::new(
-        "RTC0".into(),
-        vec![
-            &aml::Name::new("_HID".into(), &"PRP0001"),
-            &aml::Name::new("_UID".into(), &aml::ZERO),
-            &aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(vec![&mem, &int])),
-            &aml::Name::new("_DSD".into(), &dsd),
-        ],
-    ))
+fn rtc(out: &mut Vec<u8>, base: u64, irq: u32) {
+    let d = emit::device(out, b"RTC0");
+    emit::name_str(out, b"_HID", b"PRP0001");
+    emit::name_int(out, b"_UID", 0);
+    mmio_crs(out, base, PRIMECELL_LEN, Some(irq));
+    out.extend_from_slice(aml_piece!("rtc_dsd"));
+    emit::close(out, d);
 }
 
-fn fw_cfg(base: u64) -> Vec<u8> {
-    let mem = aml::Memory32Fixed::new(true, base as u32, FW_CFG_LEN);
+fn fw_cfg(out: &mut Vec<u8>, base: u64) {
+    let d = emit::device(out, b"FWCF");
+    // QEMU0002: QEMU fw_cfg (Linux drivers/firmware/qemu_fw_cfg.c).
+    emit::name_str(out, b"_HID", b"QEMU0002");
     // _STA 0x0b: present, enabled, functioning, hidden from UI.
-    let sta: u8 = 0x0b;
-    to_bytes(&aml::Device::new(
-        "FWCF".into(),
-        vec![
-            // QEMU0002: QEMU fw_cfg (Linux drivers/firmware/qemu_fw_cfg.c).
-            &aml::Name::new("_HID".into(), &"QEMU0002"),
-            &aml::Name::new("_STA".into(), &sta),
-            &aml::Name::new("_CCA".into(), &aml::ONE),
-            &aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(vec![&mem])),
-        ],
-    ))
+    emit::name_int(out, b"_STA", 0x0b);
+    emit::name_int(out, b"_CCA", 1);
+    mmio_crs(out, base, FW_CFG_LEN, None);
+    emit::close(out, d);
 }
 
-fn virtio(i: usize, base: u64, size: u64, irq: u32) -> Vec<u8> {
-    let name = alloc::format!("VR{i:02}");
-    let mem = aml::Memory32Fixed::new(true, base as u32, size as u32);
-    let int = level_irq(irq);
-    let uid = i as u32;
-    to_bytes(&aml::Device::new(
-        name.as_str().into(),
-        vec![
-            // LNRO0005: virtio-mmio (Linux drivers/virtio/virtio_mmio.c).
-            &aml::Name::new("_HID".into(), &"LNRO0005"),
-            &aml::Name::new("_UID".into(), &uid),
-            &aml::Name::new("_CCA".into(), &aml::ONE),
-            &aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(vec![&mem, &int])),
-        ],
-    ))
+fn virtio(out: &mut Vec<u8>, i: usize, base: u64, size: u64, irq: u32) {
+    // VR00..VR99 (check() bounds the count).
+    let name = [
+        b'V',
+        b'R',
+        b'0' + (i / 10 % 10) as u8,
+        b'0' + (i % 10) as u8,
+    ];
+    let d = emit::device(out, &name);
+    // LNRO0005: virtio-mmio (Linux drivers/virtio/virtio_mmio.c).
+    emit::name_str(out, b"_HID", b"LNRO0005");
+    emit::name_int(out, b"_UID", i as u64);
+    emit::name_int(out, b"_CCA", 1);
+    mmio_crs(out, base, size as u32, Some(irq));
+    emit::close(out, d);
 }
 
-fn pci0(p: &ArmPcie) -> Result<Vec<u8>, Error> {
-    let bus = aml::AddressSpace::<u16>::new_bus_number(u16::from(p.bus.0), u16::from(p.bus.1));
-    let mem32 = aml::AddressSpace::<u32>::new_memory(
-        aml::AddressSpaceCacheable::NotCacheable,
-        true,
-        p.mmio32.0 as u32,
-        (p.mmio32.0 + p.mmio32.1 - 1) as u32,
-        None,
-    );
-    let mem64 = p.mmio64.map(|(b, s)| {
-        aml::AddressSpace::<u64>::new_memory(
-            aml::AddressSpaceCacheable::NotCacheable,
-            true,
-            b,
-            b + s - 1,
-            None,
-        )
-    });
+fn pci0(out: &mut Vec<u8>, p: &ArmPcie) -> Result<(), Error> {
+    const MEM: Space = Space::Memory { cacheable: false };
+    let d = emit::device(out, b"PCI0");
+    emit::name_int(out, b"_HID", const { emit::eisa(b"PNP0A08") });
+    emit::name_int(out, b"_CID", const { emit::eisa(b"PNP0A03") });
+    emit::name_int(out, b"_SEG", 0);
+    emit::name_int(out, b"_BBN", u64::from(p.bus.0));
+    emit::name_int(out, b"_UID", 0);
+    emit::name_int(out, b"_CCA", 1);
+    let r = emit::crs(out);
+    emit::address(out, 2, Space::Bus, p.bus.0.into(), p.bus.1.into(), 0);
+    let (b, s) = p.mmio32;
+    emit::address(out, 4, MEM, b, b + s - 1, 0);
+    if let Some((b, s)) = p.mmio64 {
+        emit::address(out, 8, MEM, b, b + s - 1, 0);
+    }
     // PCI I/O space 0..size appears at CPU address `base`: a translation
     // offset of `base` (ACPI 6.5 6.4.3.5.1 _TRA).
-    let io =
-        p.io.map(|(b, s)| aml::AddressSpace::<u64>::new_io(0, s - 1, Some(b)));
-    let mut res: Vec<&dyn Aml> = vec![&bus, &mem32];
-    if let Some(r) = &mem64 {
-        res.push(r);
+    if let Some((b, s)) = p.io {
+        emit::address(out, 8, Space::Io, 0, s - 1, b);
     }
-    if let Some(r) = &io {
-        res.push(r);
-    }
-    let bbn = u16::from(p.bus.0);
-    let prt = prt_package(&p.prt)?;
-    let mut dev = Vec::new();
-    for o in [
-        &aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0A08")) as &dyn Aml,
-        &aml::Name::new("_CID".into(), &aml::EISAName::new("PNP0A03")),
-        &aml::Name::new("_SEG".into(), &aml::ZERO),
-        &aml::Name::new("_BBN".into(), &bbn),
-        &aml::Name::new("_UID".into(), &aml::ZERO),
-        &aml::Name::new("_CCA".into(), &aml::ONE),
-        &aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(res)),
-        &aml::Name::new("_PRT".into(), &prt),
-    ] {
-        o.to_aml_bytes(&mut dev);
-    }
+    emit::end_crs(out, r);
+    prt(out, &p.prt)?;
     // QEMU 10.0's virt has no ACPI PCI hotplug (hw/arm/virt-acpi-build.c):
     // native PCIe hotplug is the OS's.
-    dev.extend_from_slice(&pci_osc(true));
+    out.extend_from_slice(pci_osc(true));
     // ECAM as a motherboard resource, so nothing else claims it.
     let (eb, es) = p.ecam;
-    let ecam = aml::AddressSpace::<u64>::new_memory(
-        aml::AddressSpaceCacheable::NotCacheable,
-        true,
-        eb,
-        eb + es - 1,
-        None,
-    );
-    aml::Device::new(
-        "RES0".into(),
-        vec![
-            &aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0C02")),
-            &aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(vec![&ecam])),
-        ],
-    )
-    .to_aml_bytes(&mut dev);
-    Ok(raw_device("PCI0", dev))
+    let res = emit::device(out, b"RES0");
+    emit::name_int(out, b"_HID", const { emit::eisa(b"PNP0C02") });
+    let r = emit::crs(out);
+    emit::address(out, 8, MEM, eb, eb + es - 1, 0);
+    emit::end_crs(out, r);
+    emit::close(out, res);
+    emit::close(out, d);
+    Ok(())
 }
 
 /// Generic Event Device (ACPI 6.5 5.6.9): its interrupt makes the OS call
 /// _EVT, which reads QEMU's event selector once (the read clears it) and
 /// dispatches each bit it knows: a power-down request becomes a power
-/// button notification (0x80 = "button pressed", ACPI 6.5 4.8.3.1.1), a
-/// memory hotplug event the DIMM scan.
-fn ged(base: u64, irq: u32, mem_hotplug: bool) -> Vec<u8> {
-    let int = aml::Interrupt::new(true, true, false, false, irq);
-    let region = aml::OpRegion::new(
-        "EREG".into(),
-        aml::OpRegionSpace::SystemMemory,
-        &base,
-        &GED_SEL_LEN,
+/// button notification, a memory hotplug event the DIMM scan
+/// (`dsdt_aml.rs` has both).
+fn ged(out: &mut Vec<u8>, base: u64, irq: u32, mem_hotplug: bool) {
+    let d = emit::device(out, b"GED0");
+    emit::name_str(out, b"_HID", b"ACPI0013");
+    emit::name_int(out, b"_UID", 0);
+    let r = emit::crs(out);
+    emit::ext_irq(out, IRQ_CONSUMER | IRQ_EDGE, irq);
+    emit::end_crs(out, r);
+    emit::op_region(
+        out,
+        b"EREG",
+        emit::SYSTEM_MEMORY,
+        base,
+        u64::from(GED_SEL_LEN),
     );
-    let field = aml::Field::new(
-        "EREG".into(),
-        aml::FieldAccessType::DWord,
-        aml::FieldLockRule::NoLock,
-        aml::FieldUpdateRule::WriteAsZeroes,
-        vec![aml::FieldEntry::Named(*b"ESEL", 32)],
-    );
-    let esel = aml::Path::new("ESEL");
-    let read = aml::Store::new(&aml::Local(0), &esel);
-    let pwr = aml::And::new(&aml::Local(1), &aml::Local(0), &GED_PWR_DOWN);
-    let pressed: u8 = 0x80;
-    let pwrb = aml::Path::new("PWRB");
-    let notify = aml::Notify::new(&pwrb, &pressed);
-    let is_pwr = aml::Equal::new(&aml::Local(1), &GED_PWR_DOWN);
-    let if_pwr = aml::If::new(&is_pwr, vec![&notify]);
-    let mem = aml::And::new(&aml::Local(1), &aml::Local(0), &GED_MEM_HOTPLUG);
-    let scan = crate::acpi::memhp::scan_call();
-    let is_mem = aml::Equal::new(&aml::Local(1), &GED_MEM_HOTPLUG);
-    let if_mem = aml::If::new(&is_mem, vec![&scan]);
-    let mut body: Vec<&dyn Aml> = vec![&read, &pwr, &if_pwr];
+    out.extend_from_slice(aml_piece!("ged_field"));
+    // _EVT (Arg0: the interrupt), serialized.
+    let evt = emit::method(out, b"_EVT", 1 | emit::SERIALIZED);
+    out.extend_from_slice(aml_piece!("ged_evt_power"));
     if mem_hotplug {
-        body.extend([&mem as &dyn Aml, &if_mem]);
+        out.extend_from_slice(aml_piece!("ged_evt_memory"));
     }
-    let evt = aml::Method::new("_EVT".into(), 1, true, body);
-    to_bytes(&aml::Device::new(
-        "GED0".into(),
-        vec![
-            &aml::Name::new("_HID".into(), &"ACPI0013"),
-            &aml::Name::new("_UID".into(), &aml::ZERO),
-            &aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(vec![&int])),
-            &region,
-            &field,
-            &evt,
-        ],
-    ))
+    emit::close(out, evt);
+    emit::close(out, d);
 }

@@ -9,13 +9,11 @@
 //! interrupt, so level is what it does and cannot lose an event.
 
 use super::{
-    cpu_name, finish, pci_osc, prt_package, raw_device, table, to_bytes, Built, Bytes, Error,
-    PrtEntry, TableArea, DSDT_REVISION, GAS_MEMORY, OEM_ID, OEM_REVISION, OEM_TABLE_ID,
+    finish, table, to_bytes, Built, Bytes, Error, PrtEntry, TableArea, DSDT_REVISION, GAS_MEMORY,
+    OEM_ID, OEM_REVISION, OEM_TABLE_ID,
 };
 use crate::platform::cpus::{Vcpu, MPIDR_AFFINITY_MASK};
 use crate::psci::Conduit;
-use acpi_tables::aml;
-use acpi_tables::Aml;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -117,11 +115,6 @@ const GTDT_TIMER_FLAGS: u32 = 1 << 2;
 const FW_CFG_LEN: u32 = 0x18;
 /// GED event selector register length (QEMU hw/acpi/generic_event_device.c).
 const GED_SEL_LEN: u32 = 4;
-/// GED event bits (QEMU include/hw/acpi/generic_event_device.h):
-/// ACPI_GED_MEM_HOTPLUG_EVT and ACPI_GED_PWR_DOWN_EVT. Other bits QEMU may
-/// set are ignored.
-const GED_MEM_HOTPLUG: u32 = 0x1;
-const GED_PWR_DOWN: u32 = 0x2;
 /// PL011 / PL031 register windows (4 KiB each, Arm PrimeCell TRMs).
 const PRIMECELL_LEN: u32 = 0x1000;
 
@@ -340,9 +333,7 @@ fn mcfg_base(p: &ArmPcie) -> u64 {
 }
 
 fn mcfg(p: &ArmPcie) -> Vec<u8> {
-    let mut t = acpi_tables::mcfg::MCFG::new(OEM_ID, OEM_TABLE_ID, OEM_REVISION);
-    t.add_ecam(mcfg_base(p), 0, p.bus.0, p.bus.1);
-    to_bytes(&t)
+    super::mcfg(mcfg_base(p), p.bus.0, p.bus.1)
 }
 
 /// IO Remapping Table (Arm DEN0049, table revision 0 layout): one ITS group
@@ -373,5 +364,7 @@ fn iort(_p: &ArmPcie) -> Vec<u8> {
 mod dsdt;
 use dsdt::dsdt;
 
+#[cfg(test)]
+mod reference;
 #[cfg(test)]
 mod tests;

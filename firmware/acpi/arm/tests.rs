@@ -312,3 +312,59 @@ fn runtime_cpu_hotplug_aml() {
     assert!(dsl.contains("Notify (\\_SB.C002, Local0)"), "{dsl}");
     assert!(!dsl.contains("CAAA"), "a placeholder left: {dsl}");
 }
+
+/// The DSDT the firmware writes is, byte for byte, the one the
+/// `acpi_tables` builders write (`reference.rs`), on every variation the
+/// machine description allows.
+#[test]
+fn dsdt_matches_the_acpi_tables_builders() {
+    use crate::acpi::memhp::{Block, MemHotplug};
+    let cpus = || {
+        std::vec![
+            cpu(0, 0, true),
+            cpu(1, 1, false),
+            cpu(0x2a, 0x100, true),
+            cpu(0xfff, 0x1_0000_0000, false)
+        ]
+    };
+    let mut machines = std::vec![virt(cpus())];
+    let mut m = virt(cpus());
+    m.rtc = None;
+    m.fw_cfg = None;
+    m.ged = None;
+    m.virtio_mmio.clear();
+    m.pcie = None;
+    machines.push(m);
+    let mut m = virt(cpus());
+    m.mem_hotplug = Some(MemHotplug {
+        block: Block::Mmio(0x0907_0000),
+        slots: 3,
+    });
+    m.tpm = Some((0x0c00_0000, 0x5000));
+    let p = m.pcie.as_mut().unwrap();
+    p.mmio64 = None;
+    p.io = None;
+    p.bus = (0x10, 0x1f);
+    p.ecam = (0x40_1100_0000, 0x100_0000);
+    p.prt.truncate(3);
+    machines.push(m);
+    // Enough virtio devices for two-byte PkgLengths and beyond 4 KiB.
+    let mut m = virt((0..64).map(|i| cpu(i, u64::from(i), i < 8)).collect());
+    m.virtio_mmio = (0..100)
+        .map(|i| (0x0a00_0000 + i * 0x200, 0x200, 48 + i as u32))
+        .collect();
+    machines.push(m);
+    for (i, m) in machines.iter().enumerate() {
+        let want = reference::dsdt(m).unwrap();
+        assert_eq!(dsdt(m).unwrap(), want, "machine {i}");
+    }
+    let mut bad = virt(std::vec![cpu(0x1000, 0, true)]);
+    assert!(dsdt(&bad).is_err());
+    bad.cpus = std::vec![cpu(0, 0, true)];
+    bad.mem_hotplug = Some(MemHotplug {
+        block: Block::Mmio(0x0907_0000),
+        slots: 1,
+    });
+    bad.ged = None;
+    assert!(dsdt(&bad).is_err());
+}

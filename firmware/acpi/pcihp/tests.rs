@@ -49,7 +49,7 @@ fn slot(n: &str, sun: u32) -> Vec<u8> {
 /// bsel 4; all between a FACS before and another table after, padded the
 /// way QEMU pads its blob.
 fn qemu_like_blob() -> Vec<u8> {
-    let osc = crate::acpi::pci_osc(false);
+    let osc = crate::acpi::pci_osc(false).to_vec();
     let pci0 = device(
         "PCI0",
         &[

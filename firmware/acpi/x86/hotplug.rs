@@ -20,7 +20,8 @@
 //! code) notifies the processor device, CSCN() handles GPE0 bit 2.
 
 use super::*;
-use crate::acpi::{op, Op};
+use crate::acpi::cpu_name;
+use crate::acpi::emit::{AND_OP, ARG0, IF_OP, LEQUAL_OP, LOCAL0, NOTIFY_OP, RETURN_OP};
 
 /// Processor devices (ACPI 6.5 8.4: `Device` with _HID ACPI0007); with the
 /// hotplug interface also the shared methods that drive it.
@@ -29,267 +30,119 @@ pub(super) fn processors(m: &Q35, out: &mut Vec<u8>) -> Result<(), Error> {
         methods(m, io, out)?;
     }
     for c in &m.cpus {
-        let name = cpu_name(c.uid)?;
-        let hid = aml::Name::new("_HID".into(), &"ACPI0007");
-        let uid = aml::Name::new("_UID".into(), &c.uid);
-        let mut dev = Vec::new();
-        hid.to_aml_bytes(&mut dev);
-        uid.to_aml_bytes(&mut dev);
-        if m.cpu_hotplug_io.is_some() {
-            cpu_methods(c, &mut dev);
-        } else {
-            // _STA (ACPI 6.5 6.3.7): present | enabled | shown | functioning
-            // for enabled vCPUs; present and functioning, not enabled, for
-            // the others (so the OS can enable them later).
-            let sta: u8 = if c.enabled { 0x0f } else { 0x0d };
-            let ret = aml::Return::new(&sta);
-            aml::Method::new("_STA".into(), 0, false, vec![&ret]).to_aml_bytes(&mut dev);
-            aml::Name::new(
-                "_MAT".into(),
-                &aml::BufferData::new(lapic_entry(c, c.enabled)),
-            )
-            .to_aml_bytes(&mut dev);
-        }
-        out.extend_from_slice(&raw_device(&name, dev));
+        cpu_device(out, c, m.cpu_hotplug_io.is_some())?;
     }
     Ok(())
 }
 
-fn reg() -> aml::Path {
-    "PRST".into()
+/// One processor device; `hotplug`: its status and `_MAT` come from the
+/// register block, and it can be ejected.
+fn cpu_device(out: &mut Vec<u8>, c: &Vcpu, hotplug: bool) -> Result<(), Error> {
+    let d = emit::device(out, &cpu_name(c.uid)?);
+    emit::name_str(out, b"_HID", b"ACPI0007");
+    emit::name_int(out, b"_UID", u64::from(c.uid));
+    if hotplug {
+        cpu_methods(c, out);
+    } else {
+        // _STA (ACPI 6.5 6.3.7): present | enabled | shown | functioning
+        // for enabled vCPUs; present and functioning, not enabled, for
+        // the others (so the OS can enable them later).
+        let sta = if c.enabled { STA_ENABLED } else { STA_DISABLED };
+        let s = emit::method(out, b"_STA", 0);
+        out.push(RETURN_OP);
+        emit::int(out, sta.into());
+        emit::close(out, s);
+        emit::name(out, b"_MAT");
+        emit::buffer_of(out, &lapic_entry(c, c.enabled));
+    }
+    emit::close(out, d);
+    Ok(())
 }
-fn lock() -> aml::Path {
-    "CPLK".into()
-}
-
-/// Status byte field names (ACPI field units, bit offsets from +4).
-const CPEN: &str = "CPEN";
-const CINS: &str = "CINS";
-const CRMV: &str = "CRMV";
-const CEJ0: &str = "CEJ0";
 
 /// _STA values (ACPI 6.5 6.3.7): present, shown, functioning, plus
 /// enabled when QEMU says the vCPU is plugged.
 const STA_DISABLED: u8 = 0x0d;
 const STA_ENABLED: u8 = 0x0f;
-/// Device Check / Eject Request notification codes (ACPI 6.5 5.6.6).
-const DEVICE_CHECK: u8 = 1;
-const EJECT_REQUEST: u8 = 3;
 
-pub(super) fn methods(m: &Q35, io: u16, out: &mut Vec<u8>) -> Result<(), Error> {
-    let len = CPU_HOTPLUG_LEN;
-    let region = aml::OpRegion::new(reg(), aml::OpRegionSpace::SystemIO, &io, &len);
-    // Byte-wide view of the status/control and command registers.
-    // WriteAsZeros: writing one flag must not write the others.
-    let bytes = aml::Field::new(
-        reg(),
-        aml::FieldAccessType::Byte,
-        aml::FieldLockRule::NoLock,
-        aml::FieldUpdateRule::WriteAsZeroes,
-        vec![
-            aml::FieldEntry::Reserved(32),
-            aml::FieldEntry::Named(*b"CPEN", 1),
-            aml::FieldEntry::Named(*b"CINS", 1),
-            aml::FieldEntry::Named(*b"CRMV", 1),
-            aml::FieldEntry::Named(*b"CEJ0", 1),
-            aml::FieldEntry::Reserved(4),
-            aml::FieldEntry::Named(*b"CCMD", 8),
-        ],
-    );
-    // Dword-wide view of the selector and command data registers.
-    let dwords = aml::Field::new(
-        reg(),
-        aml::FieldAccessType::DWord,
-        aml::FieldLockRule::NoLock,
-        aml::FieldUpdateRule::Preserve,
-        vec![
-            aml::FieldEntry::Named(*b"CSEL", 32),
-            aml::FieldEntry::Reserved(32),
-            aml::FieldEntry::Named(*b"CDAT", 32),
-        ],
-    );
-    let mutex = aml::Mutex::new(lock(), 0);
-    for o in [&region as &dyn Aml, &bytes, &dwords, &mutex] {
-        o.to_aml_bytes(out);
-    }
-    out.extend_from_slice(&csta());
-    out.extend_from_slice(&cejx());
-    out.extend_from_slice(&cost());
-    out.extend_from_slice(&cntf(m)?);
-    out.extend_from_slice(&cscn(m));
+/// The region over the block, then the constant fields, lock and CSTA,
+/// CEJX, COST (`dsdt_aml.rs`), then CNTF and CSCN, which depend on the
+/// vCPUs.
+fn methods(m: &Q35, io: u16, out: &mut Vec<u8>) -> Result<(), Error> {
+    let len = u64::from(CPU_HOTPLUG_LEN);
+    emit::op_region(out, b"PRST", emit::SYSTEM_IO, io.into(), len);
+    out.extend_from_slice(aml_piece!("cpuhp_methods"));
+    cntf(m, out)?;
+    // CSCN(): deliver every pending insert/remove event, in at most two
+    // rounds per vCPU plus one (`dsdt_aml.rs`).
+    let rounds = (m.cpus.len() as u64) * 2 + 1;
+    let s = emit::method(out, b"CSCN", emit::SERIALIZED);
+    out.extend_from_slice(aml_piece!("cscn_head"));
+    emit::int(out, rounds);
+    out.extend_from_slice(aml_piece!("cscn_tail"));
+    emit::close(out, s);
     Ok(())
 }
 
-fn acquire() -> aml::Acquire {
-    aml::Acquire::new(lock(), 0xffff)
-}
-fn release() -> aml::Release {
-    aml::Release::new(lock())
-}
-
-/// CSTA(uid): the processor's _STA.
-fn csta() -> Vec<u8> {
-    let sel = aml::Path::new("CSEL");
-    let cpen = aml::Path::new(CPEN);
-    let a = acquire();
-    let select = aml::Store::new(&sel, &aml::Arg(0));
-    let dis = aml::Store::new(&aml::Local(0), &STA_DISABLED);
-    let en = aml::Store::new(&aml::Local(0), &STA_ENABLED);
-    let is_en = aml::Equal::new(&cpen, &aml::ONE);
-    let if_en = aml::If::new(&is_en, vec![&en]);
-    let r = release();
-    let ret = aml::Return::new(&aml::Local(0));
-    to_bytes(&aml::Method::new(
-        "CSTA".into(),
-        1,
-        true,
-        vec![&a, &select, &dis, &if_en, &r, &ret],
-    ))
-}
-
-/// CEJX(uid): eject the vCPU (QEMU unplugs it synchronously).
-fn cejx() -> Vec<u8> {
-    let sel = aml::Path::new("CSEL");
-    let ej = aml::Path::new(CEJ0);
-    let a = acquire();
-    let select = aml::Store::new(&sel, &aml::Arg(0));
-    let eject = aml::Store::new(&ej, &aml::ONE);
-    let r = release();
-    to_bytes(&aml::Method::new(
-        "CEJX".into(),
-        1,
-        true,
-        vec![&a, &select, &eject, &r],
-    ))
-}
-
-/// COST(uid, event, status): hand the OS's _OST result to QEMU.
-fn cost() -> Vec<u8> {
-    let sel = aml::Path::new("CSEL");
-    let cmd = aml::Path::new("CCMD");
-    let dat = aml::Path::new("CDAT");
-    let a = acquire();
-    let select = aml::Store::new(&sel, &aml::Arg(0));
-    let ev_cmd: u8 = 1;
-    let st_cmd: u8 = 2;
-    let c1 = aml::Store::new(&cmd, &ev_cmd);
-    let d1 = aml::Store::new(&dat, &aml::Arg(1));
-    let c2 = aml::Store::new(&cmd, &st_cmd);
-    let d2 = aml::Store::new(&dat, &aml::Arg(2));
-    let r = release();
-    to_bytes(&aml::Method::new(
-        "COST".into(),
-        3,
-        true,
-        vec![&a, &select, &c1, &d1, &c2, &d2, &r],
-    ))
-}
-
-/// CNTF(uid, code): Notify the processor device with that UID.
-fn cntf(m: &Q35) -> Result<Vec<u8>, Error> {
-    let mut body = Vec::new();
+/// CNTF(uid, code): Notify the processor device with that UID: per vCPU
+/// `If (Arg0 == uid) { Notify (Cxxx, Arg1) }`.
+fn cntf(m: &Q35, out: &mut Vec<u8>) -> Result<(), Error> {
+    let f = emit::method(out, b"CNTF", 2 | emit::SERIALIZED);
     for c in &m.cpus {
-        let dev = aml::Path::new(&cpu_name(c.uid)?);
-        let notify = aml::Notify::new(&dev, &aml::Arg(1));
-        let is = aml::Equal::new(&aml::Arg(0), &c.uid);
-        aml::If::new(&is, vec![&notify]).to_aml_bytes(&mut body);
+        let i = emit::open(out, &[IF_OP]);
+        out.extend_from_slice(&[LEQUAL_OP, ARG0]);
+        emit::int(out, c.uid.into());
+        out.push(NOTIFY_OP);
+        out.extend_from_slice(&cpu_name(c.uid)?);
+        out.push(ARG0 + 1);
+        emit::close(out, i);
     }
-    let raw = RawAml(body);
-    Ok(to_bytes(&aml::Method::new(
-        "CNTF".into(),
-        2,
-        true,
-        vec![&raw],
-    )))
+    emit::close(out, f);
+    Ok(())
 }
 
-/// CSCN(): deliver every pending insert/remove event. Each round asks
-/// QEMU for the first vCPU with an event (command 0 from selector 0),
-/// notifies its device and clears that event, until none is left. The
-/// round count is bounded (two events per vCPU plus one) so a
-/// misbehaving VMM cannot make the OS loop forever.
-fn cscn(m: &Q35) -> Vec<u8> {
-    let sel = aml::Path::new("CSEL");
-    let cmd = aml::Path::new("CCMD");
-    let dat = aml::Path::new("CDAT");
-    let ins = aml::Path::new(CINS);
-    let rmv = aml::Path::new(CRMV);
-    let (budget, more, found) = (aml::Local(0), aml::Local(1), aml::Local(2));
-    let rounds = (m.cpus.len() as u32) * 2 + 1;
-
-    let a = acquire();
-    let init_budget = aml::Store::new(&budget, &rounds);
-    let init_more = aml::Store::new(&more, &aml::ONE);
-
-    let stop = aml::Store::new(&more, &aml::ZERO);
-    let spend = aml::Subtract::new(&budget, &budget, &aml::ONE);
-    let select0 = aml::Store::new(&sel, &aml::ZERO);
-    let next_event = aml::Store::new(&cmd, &aml::ZERO);
-    let who = aml::Store::new(&found, &dat);
-    let reselect = aml::Store::new(&sel, &found);
-    let again = aml::Store::new(&more, &aml::ONE);
-
-    let check = aml::MethodCall::new("CNTF".into(), vec![&found, &DEVICE_CHECK]);
-    let clear_ins = aml::Store::new(&ins, &aml::ONE);
-    let eject_req = aml::MethodCall::new("CNTF".into(), vec![&found, &EJECT_REQUEST]);
-    let clear_rmv = aml::Store::new(&rmv, &aml::ONE);
-
-    let has_ins = aml::Equal::new(&ins, &aml::ONE);
-    let has_rmv = aml::Equal::new(&rmv, &aml::ONE);
-    let on_ins = aml::If::new(&has_ins, vec![&who, &check, &reselect, &clear_ins, &again]);
-    let on_rmv = aml::If::new(
-        &has_rmv,
-        vec![&who, &eject_req, &reselect, &clear_rmv, &again],
-    );
-    let else_rmv = aml::Else::new(vec![&on_rmv]);
-
-    let going = aml::Equal::new(&more, &aml::ONE);
-    let left = aml::GreaterThan::new(&budget, &aml::ZERO);
-    let cond = Op::new(op::LAND, vec![&going, &left]);
-    let round = aml::While::new(
-        &cond,
-        vec![&stop, &spend, &select0, &next_event, &on_ins, &else_rmv],
-    );
-    let r = release();
-    to_bytes(&aml::Method::new(
-        "CSCN".into(),
-        0,
-        true,
-        vec![&a, &init_budget, &init_more, &round, &r],
-    ))
+/// A call of `\_SB_.seg` with the UID as first argument (ACPI 6.5 20.2.2:
+/// RootChar, DualNamePrefix, two NameSegs).
+fn sb_call(out: &mut Vec<u8>, seg: &emit::Seg, uid: u32) {
+    out.extend_from_slice(&[emit::ROOT, emit::DUAL_NAME_PREFIX]);
+    out.extend_from_slice(b"_SB_");
+    out.extend_from_slice(seg);
+    emit::int(out, uid.into());
 }
 
 /// Per-processor methods delegating to the shared ones.
-pub(super) fn cpu_methods(c: &Vcpu, out: &mut Vec<u8>) {
+fn cpu_methods(c: &Vcpu, out: &mut Vec<u8>) {
     let uid = c.uid;
-    let sta_call = aml::MethodCall::new("\\_SB_.CSTA".into(), vec![&uid]);
-    let ret = aml::Return::new(&sta_call);
-    aml::Method::new("_STA".into(), 0, false, vec![&ret]).to_aml_bytes(out);
+    let s = emit::method(out, b"_STA", 0);
+    out.push(RETURN_OP);
+    sb_call(out, b"CSTA", uid);
+    emit::close(out, s);
 
     // _MAT reflects the current state: an enabled Local APIC entry once
     // QEMU reports the vCPU plugged (Linux maps a hot-added CPU from
-    // it and rejects entries without the enabled flag).
-    let on = aml::BufferData::new(lapic_entry(c, true));
-    let off = aml::BufferData::new(lapic_entry(c, false));
-    let sta_call = aml::MethodCall::new("\\_SB_.CSTA".into(), vec![&uid]);
-    let enabled = aml::And::new(&aml::Local(0), &sta_call, &2u8);
-    let is_en = aml::Equal::new(&aml::Local(0), &2u8);
-    let ret_on = aml::Return::new(&on);
-    let if_en = aml::If::new(&is_en, vec![&ret_on]);
-    let ret_off = aml::Return::new(&off);
-    aml::Method::new("_MAT".into(), 0, false, vec![&enabled, &if_en, &ret_off]).to_aml_bytes(out);
+    // it and rejects entries without the enabled flag):
+    // `Local0 = CSTA (uid) & 2; If (Local0 == 2) { Return (on) } Return
+    // (off)` (2 = the _STA enabled bit).
+    let mat = emit::method(out, b"_MAT", 0);
+    out.push(AND_OP);
+    sb_call(out, b"CSTA", uid);
+    emit::int(out, 2);
+    out.push(LOCAL0);
+    let i = emit::open(out, &[IF_OP]);
+    out.extend_from_slice(&[LEQUAL_OP, LOCAL0]);
+    emit::int(out, 2);
+    out.push(RETURN_OP);
+    emit::buffer_of(out, &lapic_entry(c, true));
+    emit::close(out, i);
+    out.push(RETURN_OP);
+    emit::buffer_of(out, &lapic_entry(c, false));
+    emit::close(out, mat);
 
-    let ej = aml::MethodCall::new("\\_SB_.CEJX".into(), vec![&uid]);
-    aml::Method::new("_EJ0".into(), 1, false, vec![&ej]).to_aml_bytes(out);
+    let ej = emit::method(out, b"_EJ0", 1);
+    sb_call(out, b"CEJX", uid);
+    emit::close(out, ej);
 
-    let ost = aml::MethodCall::new("\\_SB_.COST".into(), vec![&uid, &aml::Arg(0), &aml::Arg(1)]);
-    aml::Method::new("_OST".into(), 3, false, vec![&ost]).to_aml_bytes(out);
-}
-
-/// Already-serialized AML as a child object.
-pub(super) struct RawAml(pub(super) Vec<u8>);
-impl Aml for RawAml {
-    fn to_aml_bytes(&self, sink: &mut dyn acpi_tables::AmlSink) {
-        sink.vec(&self.0);
-    }
+    let ost = emit::method(out, b"_OST", 3);
+    sb_call(out, b"COST", uid);
+    out.extend_from_slice(&[ARG0, ARG0 + 1]);
+    emit::close(out, ost);
 }

@@ -6,13 +6,12 @@
 //! the ICH9 reset control register at I/O 0xcf9, S5 = SLP_TYP 0 (QEMU
 //! `hw/acpi/core.c` acpi_pm1_cnt_write treats SLP_TYP 0 as soft-off).
 
+use super::emit::{self, Space};
 use super::{
-    cpu_name, finish, pci_osc, prt_package, raw_device, table, to_bytes, Built, Bytes, Error,
-    IrqNoFlags, PrtEntry, TableArea, DSDT_REVISION, GAS_MEMORY, OEM_ID, OEM_REVISION, OEM_TABLE_ID,
+    aml_piece, finish, pci_osc, prt, table, to_bytes, Built, Bytes, Error, PrtEntry, TableArea,
+    DSDT_REVISION, GAS_MEMORY, OEM_ID, OEM_REVISION, OEM_TABLE_ID,
 };
 use crate::platform::cpus::Vcpu;
-use acpi_tables::aml;
-use acpi_tables::Aml;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -299,9 +298,7 @@ fn hpet(base: u64, block_id: u32) -> Vec<u8> {
 }
 
 fn mcfg(m: &Q35) -> Vec<u8> {
-    let mut t = acpi_tables::mcfg::MCFG::new(OEM_ID, OEM_TABLE_ID, OEM_REVISION);
-    t.add_ecam(m.mmcfg_base, 0, 0, m.mmcfg_end_bus);
-    to_bytes(&t)
+    super::mcfg(m.mmcfg_base, 0, m.mmcfg_end_bus)
 }
 
 fn mmcfg_size(m: &Q35) -> u64 {
@@ -310,116 +307,84 @@ fn mmcfg_size(m: &Q35) -> u64 {
 
 fn dsdt(m: &Q35) -> Result<Vec<u8>, Error> {
     let mut body = Vec::new();
-    let sb_children = sb_scope(m)?;
-    body.extend_from_slice(&aml::Scope::raw("\\_SB_".into(), sb_children));
+    let sb = emit::scope(&mut body, b"\\_SB_");
+    sb_scope(m, &mut body)?;
+    emit::close(&mut body, sb);
     // \_S5: SLP_TYP 0 for PM1a/PM1b (see module comment); S1-S4 are not
     // offered, the firmware has no resume path.
-    aml::Name::new(
-        "\\_S5_".into(),
-        &aml::Package::new(vec![&aml::ZERO, &aml::ZERO, &aml::ZERO, &aml::ZERO]),
-    )
-    .to_aml_bytes(&mut body);
+    body.extend_from_slice(aml_piece!("s5"));
     // QEMU's GPE0 bits (hw/acpi/ich9.c, acpi_dev_interface.h): 1 = PCI
     // hotplug, 2 = CPU hotplug, 3 = memory hotplug.
-    let cpu_scan = aml::MethodCall::new("\\_SB_.CSCN".into(), vec![]);
-    let e02 = aml::Method::new("_E02".into(), 0, false, vec![&cpu_scan]);
-    let mem_scan = super::memhp::scan_call();
-    let e03 = aml::Method::new("_E03".into(), 0, false, vec![&mem_scan]);
-    let e01 = hotplug::RawAml(super::pcihp::GPE.to_vec());
-    let mut gpe: Vec<&dyn Aml> = Vec::new();
-    if m.pci_hotplug.is_some() {
-        gpe.push(&e01);
-    }
-    if m.cpu_hotplug_io.is_some() {
-        gpe.push(&e02);
-    }
-    if m.mem_hotplug.is_some() {
-        gpe.push(&e03);
-    }
-    if !gpe.is_empty() {
-        aml::Scope::new("\\_GPE".into(), gpe).to_aml_bytes(&mut body);
+    let gpe = [
+        (m.pci_hotplug.is_some(), super::pcihp::GPE),
+        (m.cpu_hotplug_io.is_some(), aml_piece!("gpe_cpu")),
+        (m.mem_hotplug.is_some(), aml_piece!("gpe_memory")),
+    ];
+    if gpe.iter().any(|(on, _)| *on) {
+        let g = emit::scope(&mut body, b"\\_GPE");
+        for (_, method) in gpe.iter().filter(|(on, _)| *on) {
+            body.extend_from_slice(method);
+        }
+        emit::close(&mut body, g);
     }
     Ok(table(*b"DSDT", DSDT_REVISION, &body))
 }
 
 /// Everything under \_SB: host bridge with LPC devices, motherboard
 /// resources, processors (and the hotplug methods).
-fn sb_scope(m: &Q35) -> Result<Vec<u8>, Error> {
-    let mut out = Vec::new();
-    out.extend_from_slice(&pci0(m)?);
-    out.extend_from_slice(&motherboard(m));
-    hotplug::processors(m, &mut out)?;
+fn sb_scope(m: &Q35, out: &mut Vec<u8>) -> Result<(), Error> {
+    pci0(m, out)?;
+    motherboard(m, out);
+    hotplug::processors(m, out)?;
     if let Some(mh) = &m.mem_hotplug {
         out.extend_from_slice(&super::memhp::container(mh)?);
     }
     if m.tpm_tis {
-        out.extend_from_slice(&tpm());
+        out.extend_from_slice(aml_piece!("tpm_tis"));
     }
-    Ok(out)
+    Ok(())
 }
 
-fn pci0(m: &Q35) -> Result<Vec<u8>, Error> {
-    let hid = aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0A08"));
-    let cid = aml::Name::new("_CID".into(), &aml::EISAName::new("PNP0A03"));
-    let adr = aml::Name::new("_ADR".into(), &aml::ZERO);
-    let seg = aml::Name::new("_SEG".into(), &aml::ZERO);
-    let bbn = aml::Name::new("_BBN".into(), &aml::ZERO);
-    let uid = aml::Name::new("_UID".into(), &aml::ZERO);
-
+fn pci0(m: &Q35, out: &mut Vec<u8>) -> Result<(), Error> {
+    const MEM: Space = Space::Memory { cacheable: false };
+    let d = emit::device(out, b"PCI0");
+    emit::name_int(out, b"_HID", const { emit::eisa(b"PNP0A08") });
+    emit::name_int(out, b"_CID", const { emit::eisa(b"PNP0A03") });
+    for seg in [b"_ADR", b"_SEG", b"_BBN", b"_UID"] {
+        emit::name_int(out, seg, 0);
+    }
     // Host bridge decode (QEMU q35): all buses, config ports 0xcf8-0xcff
     // consumed by the bridge, every other I/O port forwarded (below 0xcf8
     // the LPC/ISA devices, above 0xcff the PCI window), the legacy VGA hole
     // and the 32/64-bit MMIO windows.
-    let bus = aml::AddressSpace::<u16>::new_bus_number(0, u16::from(m.mmcfg_end_bus));
-    let cfg_ports = aml::IO::new(0xcf8, 0xcf8, 1, 8);
-    let io_lo = aml::AddressSpace::<u16>::new_io(0x0000, 0x0cf7, None);
-    let io_hi = aml::AddressSpace::<u16>::new_io(0x0d00, 0xffff, None);
-    let vga = aml::AddressSpace::<u32>::new_memory(
-        aml::AddressSpaceCacheable::Cacheable,
-        true,
-        0x000a_0000,
-        0x000b_ffff,
-        None,
-    );
-    let mem32 = aml::AddressSpace::<u32>::new_memory(
-        aml::AddressSpaceCacheable::NotCacheable,
-        true,
-        m.pci_mem32.0 as u32,
-        m.pci_mem32.1 as u32,
-        None,
-    );
-    let mem64 = aml::AddressSpace::<u64>::new_memory(
-        aml::AddressSpaceCacheable::NotCacheable,
-        true,
-        m.pci_mem64.0,
-        m.pci_mem64.1,
-        None,
-    );
-    let mut res: Vec<&dyn Aml> = vec![&bus, &cfg_ports, &io_lo, &io_hi, &vga, &mem32];
+    let r = emit::crs(out);
+    emit::address(out, 2, Space::Bus, 0, m.mmcfg_end_bus.into(), 0);
+    emit::io(out, 0xcf8, 0xcf8, 1, 8);
+    emit::address(out, 2, Space::Io, 0x0000, 0x0cf7, 0);
+    emit::address(out, 2, Space::Io, 0x0d00, 0xffff, 0);
+    let vga = Space::Memory { cacheable: true };
+    emit::address(out, 4, vga, 0x000a_0000, 0x000b_ffff, 0);
+    emit::address(out, 4, MEM, m.pci_mem32.0, m.pci_mem32.1, 0);
     if m.pci_mem64.0 <= m.pci_mem64.1 {
-        res.push(&mem64);
+        emit::address(out, 8, MEM, m.pci_mem64.0, m.pci_mem64.1, 0);
     }
-    let crs = aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(res));
-    let prt = aml::Name::new("_PRT".into(), &prt_package(&m.prt)?);
-    let osc_bytes = pci_osc(m.pci_hotplug.is_none());
-    let lpc = lpc(m.i8042, m.pvpanic_io);
-
-    let mut dev = Vec::new();
-    for o in [&hid as &dyn Aml, &cid, &adr, &seg, &bbn, &uid, &crs, &prt] {
-        o.to_aml_bytes(&mut dev);
-    }
-    dev.extend_from_slice(&osc_bytes);
-    dev.extend_from_slice(&lpc);
+    emit::end_crs(out, r);
+    prt(out, &m.prt)?;
+    out.extend_from_slice(pci_osc(m.pci_hotplug.is_none()));
+    lpc(out, m.i8042, m.pvpanic_io);
     if let Some(h) = &m.pci_hotplug {
-        dev.extend_from_slice(&super::pcihp::pci0_objects(h)?);
+        out.extend_from_slice(&super::pcihp::pci0_objects(h)?);
     }
-    Ok(raw_device("PCI0", dev))
+    emit::close(out, d);
+    Ok(())
 }
 
 mod devices;
 mod hotplug;
 
-use devices::{lpc, motherboard, tpm};
+use devices::{lpc, motherboard};
 
+#[cfg(test)]
+mod reference;
 #[cfg(test)]
 mod tests;

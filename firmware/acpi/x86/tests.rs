@@ -377,3 +377,56 @@ fn pvpanic_device() {
         assert!(dsl.contains("0xFED40000"), "at the TIS address");
     }
 }
+
+/// The DSDT the firmware writes is, byte for byte, the one the
+/// `acpi_tables` builders write (`reference.rs`), on every variation the
+/// machine description allows.
+#[test]
+fn dsdt_matches_the_acpi_tables_builders() {
+    use crate::acpi::memhp::{Block, MemHotplug};
+    use crate::acpi::pcihp::{PciHotplug, RootPort};
+    let cpus = || {
+        std::vec![
+            cpu(0, 0, true),
+            cpu(1, 1, false),
+            cpu(2, 300, true),
+            cpu(3, 255, false)
+        ]
+    };
+    let mut machines = std::vec![q35(cpus(), false), q35(cpus(), true)];
+    let mut m = q35(cpus(), true);
+    m.mem_hotplug = Some(MemHotplug {
+        block: Block::Io(0x0a00),
+        slots: 3,
+    });
+    m.pci_hotplug = Some(PciHotplug {
+        ports: std::vec![
+            RootPort {
+                adr: 0x0003_0000,
+                bsel: 1,
+            },
+            RootPort {
+                adr: 0x0006_0001,
+                bsel: 0,
+            },
+        ],
+    });
+    m.pvpanic_io = Some(0x505);
+    m.tpm_tis = true;
+    machines.push(m);
+    let mut m = q35(std::vec![cpu(0, 0, true)], false);
+    m.i8042 = false;
+    m.pci_mem64 = (1, 0);
+    m.mmcfg_end_bus = 63;
+    m.prt.truncate(1);
+    m.pci_hotplug = Some(PciHotplug::default());
+    machines.push(m);
+    // Enough vCPUs for long PkgLengths in CNTF and the scope.
+    let many: Vec<Vcpu> = (0..200).map(|i| cpu(i, u64::from(i), i < 4)).collect();
+    machines.push(q35(many.clone(), true));
+    machines.push(q35(many, false));
+    for (i, m) in machines.iter().enumerate() {
+        let want = reference::dsdt(m).unwrap();
+        assert_eq!(dsdt(m).unwrap(), want, "machine {i}");
+    }
+}

@@ -1,0 +1,482 @@
+//! The run-time AML writer: only what depends on the machine (addresses,
+//! interrupts, the virtio-mmio list, PCI windows, the vCPUs) is written
+//! here; everything constant is built on the host by `build.rs` with the
+//! `acpi_tables` builders (`dsdt_aml.rs`, `memhp_aml.rs`, `pcihp_aml.rs`)
+//! and embedded as bytes.
+//!
+//! Why not `acpi_tables::aml` at run time: its names are strings parsed at
+//! run time (`"_HID".into()`, `Path::new`, `EISAName::new`), which pulls
+//! core's string-slicing panic path and `char` formatting with its Unicode
+//! tables into the image (about 3.5 KiB), and its objects are `dyn Aml`
+//! trees with a `Vec` per node, each node type with its own vtable and
+//! serializer (about 5 KiB of `acpi_tables` code on arm, 7 KiB on x86),
+//! plus the code building those trees, inlined into the table builders
+//! (`arm::build` was 12.5 KiB, the q35 `sb_scope` 16.4 KiB). With this
+//! writer and the constant pieces the images shrank by 18 KiB (aarch64)
+//! and 26 KiB (x86_64). Here names are `[u8; 4]`, nested objects are
+//! written in place and get their PkgLength when closed, and a handful of
+//! plain functions cover every object the firmware needs.
+//!
+//! The encodings are those `acpi_tables` writes (shortest integers, the
+//! same PkgLength widths), so the tests compare whole DSDTs byte for byte
+//! with the `acpi_tables` builders (`arm::tests`, `x86::tests`).
+//! Encodings cite ACPI 6.5 chapter 20 (AML) and 6.4 (resource descriptors).
+
+use alloc::vec::Vec;
+
+/// A NameSeg (ACPI 6.5 20.2.2): four characters, written as they are.
+pub type Seg = [u8; 4];
+
+// Data objects (ACPI 6.5 20.2.3).
+pub const ZERO: u8 = 0x00;
+pub const ONE: u8 = 0x01;
+const BYTE_PREFIX: u8 = 0x0a;
+const WORD_PREFIX: u8 = 0x0b;
+const DWORD_PREFIX: u8 = 0x0c;
+const STRING_PREFIX: u8 = 0x0d;
+const QWORD_PREFIX: u8 = 0x0e;
+// Namespace modifier and named objects (ACPI 6.5 20.2.5.1, 20.2.5.2).
+const NAME_OP: u8 = 0x08;
+const SCOPE_OP: u8 = 0x10;
+const METHOD_OP: u8 = 0x14;
+const DEVICE_OP: [u8; 2] = [0x5b, 0x82];
+const OP_REGION_OP: [u8; 2] = [0x5b, 0x80];
+// Type 2 opcodes (ACPI 6.5 20.2.5.4).
+const BUFFER_OP: u8 = 0x11;
+const PACKAGE_OP: u8 = 0x12;
+/// ReturnOp (ACPI 6.5 20.2.5.3).
+pub const RETURN_OP: u8 = 0xa4;
+/// IfOp (ACPI 6.5 20.2.5.3), LEqualOp, AndOp (20.2.5.4), NotifyOp
+/// (20.2.5.3), Arg0Op, Local0Op (20.2.6).
+pub const IF_OP: u8 = 0xa0;
+pub const LEQUAL_OP: u8 = 0x93;
+pub const AND_OP: u8 = 0x7b;
+pub const NOTIFY_OP: u8 = 0x86;
+pub const ARG0: u8 = 0x68;
+pub const LOCAL0: u8 = 0x60;
+/// RootChar and DualNamePrefix (ACPI 6.5 20.2.2).
+pub const ROOT: u8 = b'\\';
+pub const DUAL_NAME_PREFIX: u8 = 0x2e;
+
+/// Method flags (ACPI 6.5 20.2.5.2 MethodFlags): bits 0-2 the argument
+/// count, bit 3 serialized.
+pub const SERIALIZED: u8 = 1 << 3;
+
+/// OperationRegion spaces (ACPI 6.5 table 5.149 / 20.2.5.2 RegionSpace).
+pub const SYSTEM_MEMORY: u8 = 0;
+pub const SYSTEM_IO: u8 = 1;
+
+/// An integer in its shortest encoding (ACPI 6.5 20.2.3: ZeroOp, OneOp,
+/// then Byte/Word/DWord/QWordPrefix with little-endian data).
+pub fn int(out: &mut Vec<u8>, v: u64) {
+    let (prefix, n) = match v {
+        0 | 1 => {
+            out.push(v as u8);
+            return;
+        }
+        2..=0xff => (BYTE_PREFIX, 1),
+        0x100..=0xffff => (WORD_PREFIX, 2),
+        0x1_0000..=0xffff_ffff => (DWORD_PREFIX, 4),
+        _ => (QWORD_PREFIX, 8),
+    };
+    out.push(prefix);
+    out.extend_from_slice(&v.to_le_bytes()[..n]);
+}
+
+/// A string (ACPI 6.5 20.2.3: StringPrefix, ASCII characters, NullChar).
+pub fn string(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(STRING_PREFIX);
+    out.extend_from_slice(s);
+    out.push(0);
+}
+
+/// `Name (seg, ..)` (ACPI 6.5 20.2.5.1 DefName): the caller writes the
+/// value next.
+pub fn name(out: &mut Vec<u8>, seg: &Seg) {
+    out.push(NAME_OP);
+    out.extend_from_slice(seg);
+}
+
+pub fn name_int(out: &mut Vec<u8>, seg: &Seg, v: u64) {
+    name(out, seg);
+    int(out, v);
+}
+
+pub fn name_str(out: &mut Vec<u8>, seg: &Seg, s: &[u8]) {
+    name(out, seg);
+    string(out, s);
+}
+
+/// The compressed EISA ID of `id` ("PNP0A08"), as ASL's EISAID() makes it
+/// (ACPI 6.5 19.6.35: three letters of five bits from 0x40, four hex
+/// digits, stored big-endian); callers evaluate it at compile time
+/// (`const { eisa(..) }`), so the image carries only the number.
+pub const fn eisa(id: &[u8; 7]) -> u64 {
+    const fn hex(c: u8) -> u32 {
+        match c {
+            b'0'..=b'9' => (c - b'0') as u32,
+            b'A'..=b'F' => (c - b'A' + 10) as u32,
+            _ => panic!("not an upper-case hex digit"),
+        }
+    }
+    let v = (((id[0] - 0x40) as u32) << 26)
+        | (((id[1] - 0x40) as u32) << 21)
+        | (((id[2] - 0x40) as u32) << 16)
+        | (hex(id[3]) << 12)
+        | (hex(id[4]) << 8)
+        | (hex(id[5]) << 4)
+        | hex(id[6]);
+    v.swap_bytes() as u64
+}
+
+/// PkgLength (ACPI 6.5 20.2.4) for a package whose contents after the
+/// PkgLength are `n` bytes: the encoding counts itself; one byte holds up
+/// to 63, and with k following bytes the length has 4 + 8k bits.
+fn pkg_length(n: usize) -> ([u8; 4], usize) {
+    let extra = match n {
+        0..=62 => 0,
+        63..=0xffd => 1,
+        0x0ffe..=0xf_fffc => 2,
+        _ => 3,
+    };
+    let total = n + 1 + extra;
+    let mut b = [0u8; 4];
+    if extra == 0 {
+        b[0] = total as u8;
+    } else {
+        b[0] = ((extra as u8) << 6) | (total & 0xf) as u8;
+        for k in 0..extra {
+            b[1 + k] = (total >> (4 + 8 * k)) as u8;
+        }
+    }
+    (b, 1 + extra)
+}
+
+/// Inserts `bytes` at `at`, moving what follows (one memmove: smaller
+/// than `rotate_right`'s general algorithm).
+fn insert(out: &mut Vec<u8>, at: usize, bytes: &[u8]) {
+    let end = out.len();
+    out.resize(end + bytes.len(), 0);
+    out.copy_within(at..end, at + bytes.len());
+    out[at..at + bytes.len()].copy_from_slice(bytes);
+}
+
+/// Writes `op` and returns where the package's PkgLength goes; [`close`]
+/// puts it there once the contents are written.
+pub fn open(out: &mut Vec<u8>, op: &[u8]) -> usize {
+    out.extend_from_slice(op);
+    out.len()
+}
+
+/// Ends the package [`open`] started at `at`.
+pub fn close(out: &mut Vec<u8>, at: usize) {
+    let (b, n) = pkg_length(out.len() - at);
+    insert(out, at, &b[..n]);
+}
+
+/// `op PkgLength contents` in one go, for already written contents.
+pub fn package_of(out: &mut Vec<u8>, op: &[u8], contents: &[u8]) {
+    let at = open(out, op);
+    out.extend_from_slice(contents);
+    close(out, at);
+}
+
+/// `Device (seg) { .. }` (ACPI 6.5 20.2.5.2 DefDevice); [`close`] ends it.
+pub fn device(out: &mut Vec<u8>, seg: &Seg) -> usize {
+    let at = open(out, &DEVICE_OP);
+    out.extend_from_slice(seg);
+    at
+}
+
+/// `Method (seg, flags) { .. }` (ACPI 6.5 20.2.5.2 DefMethod).
+pub fn method(out: &mut Vec<u8>, seg: &Seg, flags: u8) -> usize {
+    let at = open(out, &[METHOD_OP]);
+    out.extend_from_slice(seg);
+    out.push(flags);
+    at
+}
+
+/// `Scope (path) { .. }` (ACPI 6.5 20.2.5.1 DefScope), `path` an encoded
+/// NameString.
+pub fn scope(out: &mut Vec<u8>, path: &[u8]) -> usize {
+    let at = open(out, &[SCOPE_OP]);
+    out.extend_from_slice(path);
+    at
+}
+
+/// `Package (n) { .. }` (ACPI 6.5 20.2.5.4 DefPackage: NumElements is one
+/// byte).
+pub fn package(out: &mut Vec<u8>, elements: u8) -> usize {
+    let at = open(out, &[PACKAGE_OP]);
+    out.push(elements);
+    at
+}
+
+/// `OperationRegion (seg, space, base, len)` (ACPI 6.5 20.2.5.2).
+pub fn op_region(out: &mut Vec<u8>, seg: &Seg, space: u8, base: u64, len: u64) {
+    out.extend_from_slice(&OP_REGION_OP);
+    out.extend_from_slice(seg);
+    out.push(space);
+    int(out, base);
+    int(out, len);
+}
+
+/// `Buffer () { .. }` (ACPI 6.5 20.2.5.4 DefBuffer: PkgLength, BufferSize,
+/// bytes); [`close_buffer`] writes both lengths.
+pub fn buffer(out: &mut Vec<u8>) -> usize {
+    open(out, &[BUFFER_OP])
+}
+
+pub fn close_buffer(out: &mut Vec<u8>, at: usize) {
+    let mut size = Vec::new();
+    int(&mut size, (out.len() - at) as u64);
+    insert(out, at, &size);
+    close(out, at);
+}
+
+/// A Buffer holding `bytes`.
+pub fn buffer_of(out: &mut Vec<u8>, bytes: &[u8]) {
+    let at = buffer(out);
+    out.extend_from_slice(bytes);
+    close_buffer(out, at);
+}
+
+/// `Name (_CRS, ResourceTemplate () { .. })`: a buffer of resource
+/// descriptors, ended by [`end_crs`].
+pub fn crs(out: &mut Vec<u8>) -> usize {
+    name(out, b"_CRS");
+    buffer(out)
+}
+
+/// The end tag (ACPI 6.5 6.4.2.9: 0x79, checksum 0 = "treat as valid")
+/// and the buffer's lengths.
+pub fn end_crs(out: &mut Vec<u8>, at: usize) {
+    out.extend_from_slice(&[0x79, 0]);
+    close_buffer(out, at);
+}
+
+/// Memory32Fixed (ReadWrite, base, len) (ACPI 6.5 6.4.3.4: tag 0x86,
+/// length 9, information byte bit 0 = writeable).
+pub fn memory32_fixed(out: &mut Vec<u8>, base: u32, len: u32) {
+    out.extend_from_slice(&[0x86, 0x09, 0x00, 0x01]);
+    out.extend_from_slice(&base.to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
+}
+
+/// Extended Interrupt descriptor flags (ACPI 6.5 6.4.3.6): bit 0 consumer,
+/// bit 1 edge-triggered (else level), bit 2 active-low, bit 3 shared.
+pub const IRQ_CONSUMER: u8 = 1 << 0;
+pub const IRQ_EDGE: u8 = 1 << 1;
+
+/// Interrupt (ResourceConsumer, .., ) { intid } (ACPI 6.5 6.4.3.6: tag
+/// 0x89, length 6, flags, one interrupt).
+pub fn ext_irq(out: &mut Vec<u8>, flags: u8, intid: u32) {
+    out.extend_from_slice(&[0x89, 0x06, 0x00, flags, 0x01]);
+    out.extend_from_slice(&intid.to_le_bytes());
+}
+
+/// IO (Decode16, min, max, align, len) (ACPI 6.5 6.4.2.5: tag 0x47,
+/// information byte 1 = 16-bit decode).
+pub fn io(out: &mut Vec<u8>, min: u16, max: u16, align: u8, len: u8) {
+    out.extend_from_slice(&[0x47, 0x01]);
+    out.extend_from_slice(&min.to_le_bytes());
+    out.extend_from_slice(&max.to_le_bytes());
+    out.extend_from_slice(&[align, len]);
+}
+
+/// Address space resource types (ACPI 6.5 6.4.3.5.1 table 6.50: 0 memory,
+/// 1 I/O, 2 bus number) with their type-specific flags (tables 6.51-6.53):
+/// memory bit 0 read-write, bits 1-2 cacheability (0 non-cacheable, 1
+/// cacheable); I/O bits 0-1 = 3, the entire range; none for bus numbers.
+#[derive(Clone, Copy)]
+pub enum Space {
+    Memory { cacheable: bool },
+    Io,
+    Bus,
+}
+
+/// Word, DWord or QWord address space descriptor (`width` 2, 4 or 8
+/// bytes; ACPI 6.5 6.4.3.5.3 tag 0x88, 6.4.3.5.2 0x87, 6.4.3.5.1 0x8a) for
+/// `min..=max`, with the fixed minimum and maximum bits set (general flags
+/// bits 2, 3), granularity 0 and translation offset `tra`. The values are
+/// truncated to `width`.
+pub fn address(out: &mut Vec<u8>, width: usize, space: Space, min: u64, max: u64, tra: u64) {
+    let tag = match width {
+        2 => 0x88,
+        4 => 0x87,
+        _ => 0x8a,
+    };
+    let (ty, flags) = match space {
+        Space::Memory { cacheable } => (0, 1 | (u8::from(cacheable) << 1)),
+        Space::Io => (1, 3),
+        Space::Bus => (2, 0),
+    };
+    let len = (3 + 5 * width) as u16;
+    out.push(tag);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&[ty, 0x0c, flags]);
+    let length = max.wrapping_sub(min).wrapping_add(1);
+    for v in [0, min, max, tra, length] {
+        out.extend_from_slice(&v.to_le_bytes()[..width]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each writer against the `acpi_tables` object it replaces.
+    extern crate std;
+    use super::*;
+    use acpi_tables::aml;
+    use acpi_tables::Aml;
+    use std::vec;
+
+    fn crate_bytes(obj: &dyn Aml) -> Vec<u8> {
+        let mut v = Vec::new();
+        obj.to_aml_bytes(&mut v);
+        v
+    }
+
+    #[test]
+    fn integers() {
+        for v in [
+            0u64,
+            1,
+            2,
+            0xff,
+            0x100,
+            0xffff,
+            0x1_0000,
+            0xffff_ffff,
+            0x1_0000_0000,
+            u64::MAX,
+        ] {
+            let mut b = Vec::new();
+            int(&mut b, v);
+            assert_eq!(b, crate_bytes(&v), "{v:#x}");
+        }
+    }
+
+    #[test]
+    fn package_lengths_at_every_boundary() {
+        struct Raw(Vec<u8>);
+        impl Aml for Raw {
+            fn to_aml_bytes(&self, sink: &mut dyn acpi_tables::AmlSink) {
+                sink.vec(&self.0);
+            }
+        }
+        // The method's contents are its name, its flags and n bytes: the
+        // lengths around 63 and 4094 (one, two and three PkgLength bytes).
+        let around = |b: usize| b - 8..b;
+        for n in around(63).chain(around(4094)).chain([0, 70_000]) {
+            let body = Raw(vec![0x5a; n]);
+            let mut b = Vec::new();
+            let at = method(&mut b, b"TEST", 0);
+            b.extend_from_slice(&body.0);
+            close(&mut b, at);
+            let want = crate_bytes(&aml::Method::new("TEST".into(), 0, false, vec![&body]));
+            assert_eq!(b, want, "{n}");
+        }
+    }
+
+    #[test]
+    fn names_strings_and_eisa_ids() {
+        let mut b = Vec::new();
+        name_str(&mut b, b"_HID", b"ACPI0007");
+        assert_eq!(b, crate_bytes(&aml::Name::new("_HID".into(), &"ACPI0007")));
+        for id in [b"PNP0A08", b"PNP0C02", b"PNP0B00", b"PNP0F13"] {
+            let mut b = Vec::new();
+            name_int(&mut b, b"_HID", eisa(id));
+            let s = std::str::from_utf8(id).unwrap();
+            let want = crate_bytes(&aml::Name::new("_HID".into(), &aml::EISAName::new(s)));
+            assert_eq!(b, want, "{s}");
+        }
+    }
+
+    #[test]
+    fn resource_descriptors() {
+        let mut b = Vec::new();
+        let at = crs(&mut b);
+        memory32_fixed(&mut b, 0x0900_0000, 0x1000);
+        ext_irq(&mut b, IRQ_CONSUMER, 33);
+        ext_irq(&mut b, IRQ_CONSUMER | IRQ_EDGE, 41);
+        io(&mut b, 0x600, 0x600, 1, 0x80);
+        address(&mut b, 2, Space::Bus, 0, 255, 0);
+        address(&mut b, 2, Space::Io, 0x0d00, 0xffff, 0);
+        address(
+            &mut b,
+            4,
+            Space::Memory { cacheable: true },
+            0xa_0000,
+            0xb_ffff,
+            0,
+        );
+        address(
+            &mut b,
+            4,
+            Space::Memory { cacheable: false },
+            0x1000_0000,
+            0x3efe_ffff,
+            0,
+        );
+        address(
+            &mut b,
+            8,
+            Space::Memory { cacheable: false },
+            1 << 39,
+            (1 << 40) - 1,
+            0,
+        );
+        address(&mut b, 8, Space::Io, 0, 0xffff, 0x3eff_0000);
+        end_crs(&mut b, at);
+
+        use aml::AddressSpaceCacheable::{Cacheable, NotCacheable};
+        let m = aml::Memory32Fixed::new(true, 0x0900_0000, 0x1000);
+        let i = aml::Interrupt::new(true, false, false, false, 33);
+        let e = aml::Interrupt::new(true, true, false, false, 41);
+        let p = aml::IO::new(0x600, 0x600, 1, 0x80);
+        let bus = aml::AddressSpace::<u16>::new_bus_number(0, 255);
+        let wio = aml::AddressSpace::<u16>::new_io(0x0d00, 0xffff, None);
+        let vga = aml::AddressSpace::<u32>::new_memory(Cacheable, true, 0xa_0000, 0xb_ffff, None);
+        let m32 = aml::AddressSpace::<u32>::new_memory(
+            NotCacheable,
+            true,
+            0x1000_0000,
+            0x3efe_ffff,
+            None,
+        );
+        let m64 =
+            aml::AddressSpace::<u64>::new_memory(NotCacheable, true, 1 << 39, (1 << 40) - 1, None);
+        let qio = aml::AddressSpace::<u64>::new_io(0, 0xffff, Some(0x3eff_0000));
+        let rt =
+            aml::ResourceTemplate::new(vec![&m, &i, &e, &p, &bus, &wio, &vga, &m32, &m64, &qio]);
+        assert_eq!(b, crate_bytes(&aml::Name::new("_CRS".into(), &rt)));
+    }
+
+    #[test]
+    fn containers() {
+        let mut b = Vec::new();
+        let d = device(&mut b, b"DEV0");
+        name_int(&mut b, b"_UID", 0x1234);
+        let p = package(&mut b, 2);
+        int(&mut b, 7);
+        buffer_of(&mut b, &[1, 2, 3]);
+        close(&mut b, p);
+        op_region(&mut b, b"REGN", SYSTEM_MEMORY, 0x0908_0000, 4);
+        close(&mut b, d);
+        let s = scope(&mut b, b"\\_SB_");
+        close(&mut b, s);
+
+        let uid = aml::Name::new("_UID".into(), &0x1234u32);
+        let buf = aml::BufferData::new(vec![1, 2, 3]);
+        let pkg = aml::Package::new(vec![&7u8, &buf]);
+        let region = aml::OpRegion::new(
+            "REGN".into(),
+            aml::OpRegionSpace::SystemMemory,
+            &0x0908_0000u32,
+            &4u8,
+        );
+        let mut want = crate_bytes(&aml::Device::new("DEV0".into(), vec![&uid, &pkg, &region]));
+        want.extend(aml::Scope::raw("\\_SB_".into(), Vec::new()));
+        assert_eq!(b, want);
+    }
+}
