@@ -17,7 +17,9 @@
 //! - Secondaries. They park from reset (entry.rs) with MMU off and wait
 //!   for a release record at the end of the DT hand-off area; they accept
 //!   it only when its magic matches and its stamp is the boot CPU's
-//!   counter at this boot (within half a second of their own reset time),
+//!   counter at this boot (within eight seconds of their own reset time:
+//!   TCG on a loaded host starts a secondary's first instruction seconds
+//!   late, and a reboot cannot come that soon after the last boot's reset),
 //!   so a record left in RAM by an earlier boot releases nobody. Released,
 //!   they turn on the EL3 map, set up their GIC redistributor and EL3
 //!   controls, and wait on their mailbox for CPU_ON; CPU_OFF brings them
@@ -85,7 +87,7 @@ res_el3_secondary_reset:
     isb
     mrs     x20, cntvct_el0
     mrs     x21, cntfrq_el0
-    lsr     x21, x21, #1
+    lsl     x21, x21, #3
     ldr     x19, =__handoff_end
     sub     x19, x19, #{rsize}
     // Sleep in WFI until the boot CPU's wake-up SGI (Group 0): GIC system
@@ -111,7 +113,7 @@ res_el3_secondary_reset:
     ldr     x4, ={magic}
     cmp     x2, x4
     b.ne    1b
-    // |stamp - arrival| <= half a second
+    // |stamp - arrival| <= eight seconds
     subs    x5, x3, x20
     cneg    x5, x5, mi
     cmp     x5, x21

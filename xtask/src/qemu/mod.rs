@@ -225,6 +225,8 @@ pub struct Vm {
     /// Index of the next line `wait_line` looks at.
     cursor: usize,
     pub qmp: Option<Qmp>,
+    /// The EL3 firmware's control channel socket, when the VM has one.
+    pub control: Option<std::path::PathBuf>,
     pub started: Instant,
     stdin: Option<std::process::ChildStdin>,
     cmd_id: u32,
@@ -296,6 +298,7 @@ impl Vm {
             log,
             cursor: 0,
             qmp: None,
+            control: None,
             started,
             stdin,
             cmd_id: 0,

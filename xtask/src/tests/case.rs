@@ -53,6 +53,9 @@ pub struct Case {
     /// Give the VM a TPM 2.0: an swtpm process on a socket, QEMU's
     /// `tpm-tis` device on it.
     pub tpm: bool,
+    /// A second serial port on a Unix socket: the EL3 firmware's control
+    /// channel (`secure=on`), for the runtime vCPU hotplug scenarios.
+    pub control: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -6,10 +6,10 @@
 
 use super::case::{mib, Case, CpuExpect, Expect, InitrdSel, KernelSel};
 use super::scenarios::{
-    scenario_arm_cpu1_cycles, scenario_arm_disabled_cpus, scenario_dimm_hotplug,
-    scenario_dimm_numa, scenario_guest_checks, scenario_pci_hotplug, scenario_powerdown,
-    scenario_pvpanic, scenario_virtio_mem, scenario_x86_hotplug, scenario_x86_hotplug_cycles,
-    HOTPLUG_PORT,
+    scenario_arm_cpu1_cycles, scenario_arm_disabled_cpus, scenario_cpu_hotplug,
+    scenario_cpu_hotplug_cycles, scenario_dimm_hotplug, scenario_dimm_numa, scenario_guest_checks,
+    scenario_pci_hotplug, scenario_powerdown, scenario_pvpanic, scenario_virtio_mem,
+    scenario_x86_hotplug, scenario_x86_hotplug_cycles, HOTPLUG_PORT,
 };
 use crate::assets::Flavor;
 use crate::build::Arch;
@@ -48,6 +48,7 @@ fn case(arch: Arch, name: &str, machine: &str, smp: u32, mem_mib: u64) -> Case {
         unenforced_policy: false,
         guest_checks: Vec::new(),
         tpm: false,
+        control: false,
     }
 }
 
@@ -616,12 +617,48 @@ pub(super) fn matrix() -> Vec<Case> {
             c.timeout = Duration::from_secs(240);
         }));
     }
+    // ---- runtime vCPU hotplug at EL3 over the control channel -----------
+    for (name, scenario, timeout) in [
+        (
+            "cpu-hotplug-el3",
+            scenario_cpu_hotplug as super::case::Scenario,
+            240,
+        ),
+        ("cpu-hotplug-cycles-el3", scenario_cpu_hotplug_cycles, 600),
+    ] {
+        v.push(with(
+            case(
+                Aarch64,
+                name,
+                "virt,gic-version=3,secure=on,virtualization=on",
+                4,
+                512,
+            ),
+            |c| {
+                c.action = "cmd";
+                c.disk = false;
+                c.append = "hotstub.autoonline=1".into();
+                c.control = true;
+                c.extra = enabled_cpus_fw_cfg("0-1");
+                c.cpus = CpuExpect {
+                    possible: Some("0-3".into()),
+                    present: Some("0-3".into()),
+                    present_when_added: Some("0-1".into()),
+                    online: Some("0-1".into()),
+                    enabled: Some("0-1".into()),
+                };
+                c.expect = Expect::Scenario(scenario);
+                c.timeout = Duration::from_secs(timeout);
+            },
+        ));
+    }
     // ---- newest-kernel coverage: Debian unstable's kernel ----------------
     // A representative part of the matrix again on Debian unstable's
     // current kernel: x86 boot with the tables check, vCPU add/remove and
     // ACPI PCI hotplug;
     // arm GICv3 power button through the GED, a vCPU policy at EL1, EL2 and
-    // EL3, and EL2 handed to Linux (KVM); every one ends in poweroff.
+    // EL3, EL2 handed to Linux (KVM), and runtime vCPU hotplug at EL3;
+    // every one ends in poweroff.
     for name in [
         "x86_64/q35-smp2-4G",
         "x86_64/hotplug-smp1-max4",
@@ -631,6 +668,7 @@ pub(super) fn matrix() -> Vec<Case> {
         "aarch64/cpus-enabled-0-1-el2",
         "aarch64/cpus-enabled-0-1-el3",
         "aarch64/cpus-no-policy-el2",
+        "aarch64/cpu-hotplug-el3",
     ] {
         let base = v
             .iter()

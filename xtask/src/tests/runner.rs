@@ -378,7 +378,18 @@ fn run_case(c: &Case, env: &Env) -> Result<String> {
     } else {
         None
     };
+    let control = c.control.then(|| log.with_extension("ctl"));
+    if let Some(path) = &control {
+        let _ = std::fs::remove_file(path);
+        cfg.extra.extend([
+            "-chardev".into(),
+            format!("socket,id=ctl,path={},server=on,wait=off", path.display()),
+            "-serial".into(),
+            "chardev:ctl".into(),
+        ]);
+    }
     let mut vm = Vm::spawn(&cfg, &log, needs_qmp(c))?;
+    vm.control = control;
     let deadline = Instant::now() + c.timeout;
     let left = |d: Instant| d.saturating_duration_since(Instant::now());
     let hotstub = env.firmware == Firmware::Hotstub;

@@ -10,9 +10,11 @@ use crate::qemu::{obj, Vm};
 use crate::util::{md5_file, step, Result};
 use std::time::{Duration, Instant};
 
+mod cpuhp;
 mod devices;
 mod memory;
 
+pub(super) use cpuhp::{scenario_cpu_hotplug, scenario_cpu_hotplug_cycles};
 pub(super) use devices::{
     scenario_guest_checks, scenario_pci_hotplug, scenario_pvpanic, HOTPLUG_PORT,
 };
