@@ -99,6 +99,28 @@ secondary_entry:
 1:  wfe
     b       1b
 
+// Where the hostile phase's storms start cores: x0 = context_id = the
+// core's slot (0..STORM_CPUS-1), each slot with its own stack, since every
+// core of the storm runs at once. A context id out of range parks the core
+// (the primary then sees it stuck ON and reports it).
+    .globl storm_entry
+    .balign 8
+storm_entry:
+    msr     daifset, #0xf
+    mov     x19, x0
+    cmp     x0, #8                      // STORM_CPUS (src/hostile.rs)
+    b.hs    2f
+    adrp    x1, __storm_stacks
+    add     x1, x1, :lo12:__storm_stacks
+    add     x2, x0, #1
+    add     x1, x1, x2, lsl #13         // 8 KiB per slot (link.ld)
+    mov     sp, x1
+    bl      install_vectors
+    mov     x0, x19
+    bl      storm_main
+2:  wfe
+    b       2b
+
 // Exception vectors (Arm ARM "Exception vectors"): 16 entries of 0x80
 // bytes. Each saves x0/x1, then the common code saves the rest and calls
 // payload_exception(index, frame), which may change the saved ELR.
@@ -169,7 +191,8 @@ vector_common:
 // checked_call(block): one SMCCC call through HVC or SMC with x4..x30 set
 // to known values, then a check that they survived.
 //   block[0..4]  in:  x0..x3 of the call
-//   block[4]     in:  0 = HVC, 1 = SMC
+//   block[4]     in:  0 = HVC #0, 1 = SMC #0, 2 = HVC #1, 3 = SMC #1
+//                     (a non-zero immediate is no SMCCC call, DEN0028)
 //   block[5..9]  out: x0..x3 after the call
 //   block[9]     out: bit n set = xn changed (n = 4..30); bit 31 = SP changed
 .macro fill_reg n
@@ -199,6 +222,10 @@ checked_call:
     mov     x2, sp
     str     x2, [x1]
     ldr     x4, [x0, #(4 * 8)]
+    cmp     x4, #2
+    b.eq    21f
+    cmp     x4, #3
+    b.eq    22f
     cbnz    x4, 20f
 
     ldp     x2, x3, [x0, #(2 * 8)]
@@ -217,6 +244,24 @@ checked_call:
     fill_reg \n
     .endr
     smc     #0
+    b       30f
+
+21: ldp     x2, x3, [x0, #(2 * 8)]
+    ldr     x1, [x0, #(1 * 8)]
+    ldr     x0, [x0]
+    .irp n, 4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30
+    fill_reg \n
+    .endr
+    hvc     #1
+    b       30f
+
+22: ldp     x2, x3, [x0, #(2 * 8)]
+    ldr     x1, [x0, #(1 * 8)]
+    ldr     x0, [x0]
+    .irp n, 4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30
+    fill_reg \n
+    .endr
+    smc     #1
 
 30: stp     x0, x1, [sp, #-32]!
     stp     x2, x3, [sp, #16]
