@@ -19,8 +19,8 @@ use core::cell::UnsafeCell;
 
 use hotstub::platform::cpus::CpuModel;
 use hotstub::platform::dt::Board;
-use hotstub::psci::Platform as _;
 use hotstub::println;
+use hotstub::psci::Platform as _;
 use hotstub::resident::regs::{external_abort, Features, IdRegs, SPSR_EL1H_MASKED};
 use hotstub::resident::regs::{EC_DABT_LOWER, EC_HVC64, EC_IABT_LOWER, EC_SMC64};
 use hotstub::resident::stage2::{self, Table};
