@@ -13,6 +13,45 @@ extern "C" {
     fn checked_call(block: *mut [u64; 10]);
     fn secondary_entry();
     fn storm_entry();
+    fn el0_a32_load(addr: u64) -> u64;
+    fn el0_a32_return();
+}
+
+/// Set while `a32_load` runs: the vector hands the lower-EL AArch32
+/// exception back to it.
+pub static A32_PROBE: AtomicU64 = AtomicU64::new(0);
+
+/// Loads the word at `addr` (below 4 GiB) from EL0 in AArch32 User mode
+/// and returns the syndrome of the exception that ended it: a data abort
+/// (EC 0x24) if the load faulted, else Undefined (EC 0) from the UDF after
+/// it. Only at EL1.
+pub fn a32_load(addr: u64) -> u64 {
+    A32_PROBE.store(1, Ordering::Release);
+    // SAFETY: el0_a32_load saves and restores every callee-saved register
+    // and SP around the excursion to EL0, which runs only its own two
+    // instructions; the vector returns to el0_a32_return (A32_PROBE).
+    let esr = unsafe { el0_a32_load(addr) };
+    A32_PROBE.store(0, Ordering::Release);
+    esr
+}
+
+/// ID_AA64PFR0_EL1.EL0 (bits 3:0) = 2: EL0 can run AArch32 (Arm ARM).
+pub fn el0_aarch32() -> bool {
+    let v: u64;
+    // SAFETY: reading an ID register has no side effects.
+    unsafe { asm!("mrs {}, id_aa64pfr0_el1", out(reg) v, options(nomem, nostack)) };
+    v & 0xf == 2
+}
+
+/// Where the vector ends an `a32_load`: at EL1h with interrupts masked.
+pub fn a32_return(frame: *mut u64, esr: u64) {
+    // SAFETY: the frame the vector saved (x0 first), restored on eret;
+    // SPSR_EL1 0x3c5 = EL1h, D, A, I, F masked.
+    unsafe {
+        frame.write(esr);
+        asm!("msr elr_el1, {}", "msr spsr_el1, {}", in(reg) el0_a32_return as *const () as u64,
+             in(reg) 0x3c5u64, options(nomem, nostack));
+    }
 }
 
 /// Affinity fields of MPIDR_EL1 (Arm ARM, MPIDR_EL1).

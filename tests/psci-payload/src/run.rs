@@ -92,8 +92,13 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
 
 /// Exception vector entry (src/start.S): `index` is the vector slot.
 #[no_mangle]
-extern "C" fn payload_exception(index: u64, _frame: *mut u64) {
+extern "C" fn payload_exception(index: u64, frame: *mut u64) {
     let (esr, elr, far) = hw::fault_registers();
+    // Index 12: synchronous from a lower EL in AArch32 (`hw::a32_load`).
+    if index == 12 && hw::A32_PROBE.load(Ordering::Acquire) != 0 {
+        hw::a32_return(frame, esr);
+        return;
+    }
     // Index 4..7 are the current-EL-with-SP_ELx vectors, 4 synchronous
     // (Arm ARM "Exception vectors"). A probe expects a data abort (EC 0x25)
     // or, for a system register, an Undefined Instruction (EC 0x0); each

@@ -121,6 +121,54 @@ storm_entry:
 2:  wfe
     b       2b
 
+// el0_a32_load(addr) -> ESR: one A32 load of `addr` (below 4 GiB) at EL0
+// in AArch32 User mode, MMU off, started from EL1 by an eret; the
+// exception that ends it (the load's abort, or the UDF after the load if
+// it did not fault) comes to the payload's vector as a lower-EL AArch32
+// synchronous exception, which (hw::A32_PROBE set) puts its ESR in x0 and
+// returns to el0_a32_return at EL1h. Only at EL1. Callee-saved registers
+// and SP are restored here: AArch32 execution leaves X15-X30 UNKNOWN.
+    .globl el0_a32_load
+el0_a32_load:
+    stp     x29, x30, [sp, #-96]!
+    stp     x18, x19, [sp, #16]
+    stp     x20, x21, [sp, #32]
+    stp     x22, x23, [sp, #48]
+    stp     x24, x25, [sp, #64]
+    stp     x26, x27, [sp, #80]
+    str     x28, [sp, #-16]!
+    adrp    x9, a32_saved_sp
+    add     x9, x9, :lo12:a32_saved_sp
+    mov     x10, sp
+    str     x10, [x9]
+    mov     x1, x0                      // r1 = the address
+    adr     x9, a32_code
+    msr     elr_el1, x9
+    // SPSR_EL1: M[4:0] = 0b10000 (AArch32 User), A, I, F masked (8:6),
+    // T (5) clear: A32 (Arm ARM, SPSR_EL1 for exceptions from AArch32).
+    mov     x9, #0x1d0
+    msr     spsr_el1, x9
+    isb
+    eret
+    .balign 4
+a32_code:
+    .word   0xe5910000                  // ldr r0, [r1]
+    .word   0xe7f000f0                  // udf #0
+    .globl el0_a32_return
+el0_a32_return:
+    adrp    x9, a32_saved_sp
+    add     x9, x9, :lo12:a32_saved_sp
+    ldr     x10, [x9]
+    mov     sp, x10
+    ldr     x28, [sp], #16
+    ldp     x18, x19, [sp, #16]
+    ldp     x20, x21, [sp, #32]
+    ldp     x22, x23, [sp, #48]
+    ldp     x24, x25, [sp, #64]
+    ldp     x26, x27, [sp, #80]
+    ldp     x29, x30, [sp], #96
+    ret
+
 // Exception vectors (Arm ARM "Exception vectors"): 16 entries of 0x80
 // bytes. Each saves x0/x1, then the common code saves the rest and calls
 // payload_exception(index, frame), which may change the saved ELR.
@@ -306,5 +354,7 @@ saved_sp_slot:
 
     .bss
     .balign 8
+a32_saved_sp:
+    .quad   0
 saved_sp:
     .fill   256, 8, 0

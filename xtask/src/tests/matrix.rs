@@ -92,7 +92,9 @@ macro_rules! hostile_lines {
 const PSCI_HOSTILE_EL2_LINES: &[&str] = hostile_lines!(
     "PSCI-TEST: function IDs 0x84000000..0x840000ff via HVC: PASS",
     "PSCI-TEST: function IDs, every 0x10001th of 32 bits, via HVC: PASS",
-    "PSCI-TEST: PSCI_VERSION through HVC #1 (not an SMCCC call): PASS"
+    "PSCI-TEST: PSCI_VERSION through HVC #1 (not an SMCCC call): PASS",
+    "PSCI-TEST: EL0 AArch32 probe of the payload's own memory (no abort): PASS",
+    "PSCI-TEST: firmware memory from EL0 in AArch32 (data abort to EL1) 0x"
 );
 const PSCI_HOSTILE_EL3_LINES: &[&str] = hostile_lines!(
     "PSCI-TEST: secure GIC: GICD_CTLR.DS (disable security) from the normal world: PASS",

@@ -779,6 +779,28 @@ fn firmware_probes(c: &mut Checks, m: &Machine) {
             );
         }
     }
+    if let (1, true, Some((b, _))) = (hw::current_el(), hw::el0_aarch32(), m.firmware) {
+        // Stage 2 stops an EL0 AArch32 access the same way; the firmware
+        // must hand the abort to EL1's AArch32 vector, not give up. First
+        // the probe itself: a load of the payload's own memory runs on to
+        // the UDF (EC 0).
+        let own = &STOP as *const AtomicU64 as u64;
+        let esr = hw::a32_load(own);
+        c.ok(
+            &name("EL0 AArch32 probe of the payload's own memory (no abort)"),
+            esr >> 26 == 0,
+            &Name("ESR", Some(esr)),
+        );
+        let esr = hw::a32_load(b);
+        c.ok(
+            &Name(
+                "firmware memory from EL0 in AArch32 (data abort to EL1)",
+                Some(b),
+            ),
+            esr >> 26 == 0x24,
+            &Name("ESR", Some(esr)),
+        );
+    }
     for (i, (what, a)) in at.into_iter().enumerate() {
         if i < 3 && a == 0 {
             continue;
