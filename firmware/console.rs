@@ -18,6 +18,21 @@ pub fn _print(args: fmt::Arguments) {
     }
 }
 
+/// Prints `args` in one console write unless the console stays taken for
+/// `spins` tries: the fatal paths must reach their power-off even when the
+/// CPU that faulted was holding the console.
+pub fn print_bounded(args: fmt::Arguments, spins: u32) {
+    for _ in 0..spins {
+        if let Some(mut sink) = SINK.try_lock() {
+            if let Some(s) = sink.as_mut() {
+                let _ = s.write_fmt(args);
+            }
+            return;
+        }
+        core::hint::spin_loop();
+    }
+}
+
 /// Prints to the firmware console.
 #[macro_export]
 macro_rules! print {

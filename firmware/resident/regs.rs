@@ -244,7 +244,8 @@ pub const EC_DABT_SAME: u64 = 0x25;
 /// on a translation table walk"), taken to EL1 as if there (Arm ARM D1.3
 /// exception entry). `sctlr_el1` decides PAN (SPAN, 23) and SSBS (DSSBS,
 /// 44). `None` for what the firmware's tables cannot produce (access flag
-/// and permission faults) or a caller in AArch32.
+/// and permission faults) or a caller in an AArch32 mode other than User
+/// (EL1 is AArch64: HCR_EL2.RW).
 pub fn external_abort(esr_el2: u64, spsr_el2: u64, sctlr_el1: u64) -> Option<Injection> {
     let ec = esr_el2 >> 26;
     let data = match ec {
@@ -257,11 +258,14 @@ pub fn external_abort(esr_el2: u64, spsr_el2: u64, sctlr_el1: u64) -> Option<Inj
         return None;
     }
     // Vector by origin (Arm ARM D1.3.1): EL1 with SP_EL0 +0x000, EL1 with
-    // SP_EL1 +0x200, EL0 in AArch64 +0x400.
+    // SP_EL1 +0x200, EL0 in AArch64 +0x400, EL0 in AArch32 (User mode,
+    // M[4:0] = 0b10000) +0x600: a guest's AArch32 process must not be able
+    // to stop the firmware.
     let (vector, same_el) = match spsr_el2 & 0x1f {
         0b00100 => (0x000, true),
         0b00101 => (0x200, true),
         0b00000 => (0x400, false),
+        0b10000 => (0x600, false),
         _ => return None,
     };
     let ec1 = match (data, same_el) {
@@ -270,18 +274,20 @@ pub fn external_abort(esr_el2: u64, spsr_el2: u64, sctlr_el1: u64) -> Option<Inj
         (false, true) => EC_IABT_SAME,
         (false, false) => EC_IABT_LOWER,
     };
-    // IL (25): a 32-bit instruction; WnR (6) and CM (8) carried over from
-    // a data abort.
+    // IL (25) as trapped (0 only for a 16-bit T32 instruction); WnR (6)
+    // and CM (8) carried over from a data abort.
     let iss = 0x10
         | if data {
             esr_el2 & ((1 << 6) | (1 << 8))
         } else {
             0
         };
-    let esr = (ec1 << 26) | (1 << 25) | iss;
-    // PSTATE: EL1h, DAIF masked, DIT (24) kept, PAN (22) set when
-    // SCTLR_EL1.SPAN is 0 else kept, SSBS (12) = SCTLR_EL1.DSSBS.
-    let mut spsr = SPSR_EL1H_MASKED | (spsr_el2 & (1 << 24));
+    let esr = (ec1 << 26) | (esr_el2 & (1 << 25)) | iss;
+    // PSTATE: EL1h, DAIF masked, DIT kept (SPSR bit 24, from AArch32 bit
+    // 21), PAN (22) set when SCTLR_EL1.SPAN is 0 else kept, SSBS (12) =
+    // SCTLR_EL1.DSSBS.
+    let dit = if vector == 0x600 { 21 } else { 24 };
+    let mut spsr = SPSR_EL1H_MASKED | ((spsr_el2 >> dit) & 1) << 24;
     if sctlr_el1 & (1 << 23) == 0 || spsr_el2 & (1 << 22) != 0 {
         spsr |= 1 << 22;
     }
@@ -472,8 +478,19 @@ mod tests {
     }
 
     #[test]
+    fn aarch32_user_gets_the_aarch32_vector() {
+        // User mode, DIT (AArch32 bit 21) set; a 16-bit T32 load (IL 0).
+        let dabt16 = DABT_S2_TRANSLATION_L3_WRITE & !(1 << 25);
+        let i = external_abort(dabt16, 0x10 | 1 << 21, 0).unwrap();
+        assert_eq!(i.vector, 0x600);
+        assert_eq!(i.esr, EC_DABT_LOWER << 26 | 1 << 6 | 0x10);
+        assert_eq!(i.spsr, 0x3c5 | 1 << 24 | 1 << 22);
+    }
+
+    #[test]
     fn other_faults_are_not_injected() {
-        // Permission fault, access flag fault, AArch32 caller, not an abort.
+        // Permission fault, access flag fault, AArch32 Supervisor caller,
+        // not an abort.
         assert_eq!(external_abort(EC_DABT_LOWER << 26 | 0x0f, 0x5, 0), None);
         assert_eq!(external_abort(EC_DABT_LOWER << 26 | 0x0b, 0x5, 0), None);
         assert_eq!(external_abort(DABT_S2_TRANSLATION_L3_WRITE, 0x13, 0), None);

@@ -297,7 +297,7 @@ extern "C" fn hotstub_el2_sync(f: &mut Frame, _kind: u64) {
             resident::smccc(f, esr);
         }
         EC_IABT_LOWER | EC_DABT_LOWER => inject_external_abort(f, esr, far, hpfar),
-        _ => resident::unexpected("trap from EL1", esr, elr, far, hpfar),
+        _ => resident::unexpected(&"trap from EL1", esr, elr, far, hpfar),
     }
 }
 
@@ -313,7 +313,7 @@ fn inject_external_abort(f: &mut Frame, esr: u64, far: u64, hpfar: u64) {
              options(nomem, nostack));
     }
     let Some(inj) = external_abort(esr, f.spsr, sctlr) else {
-        resident::unexpected("stage-2 abort", esr, f.elr, far, hpfar);
+        resident::unexpected(&"stage-2 abort", esr, f.elr, far, hpfar);
     };
     // SAFETY: EL1 exception registers of the interrupted kernel, written
     // exactly as an exception taken to EL1 would.
@@ -331,9 +331,12 @@ fn inject_external_abort(f: &mut Frame, esr: u64, far: u64, hpfar: u64) {
 extern "C" fn hotstub_el2_unexpected(index: u64) -> ! {
     let (esr, elr, far, hpfar) = el2_fault_regs();
     let from = ["EL2 (SP_EL0)", "EL2", "EL1 (AArch64)", "EL1 (AArch32)"][(index >> 2) as usize & 3];
-    println!(
-        "hotstub: error: resident firmware: unexpected {} exception from {from}: ESR={esr:#x} ELR={elr:#x} FAR={far:#x} HPFAR={hpfar:#x}",
-        hw::EXCEPTION_KIND[(index & 3) as usize]
-    );
-    El2.system_off()
+    let kind = hw::EXCEPTION_KIND[(index & 3) as usize];
+    resident::unexpected(
+        &format_args!("{kind} exception from {from}"),
+        esr,
+        elr,
+        far,
+        hpfar,
+    )
 }

@@ -458,7 +458,7 @@ extern "C" fn hotstub_el3_sync(f: &mut Frame, kind: u64) {
     }
     let (esr, elr, far) = hw::fault_registers();
     if esr >> 26 != EC_SMC64 {
-        resident::unexpected("trap from the normal world", esr, elr, far, 0);
+        resident::unexpected(&"trap from the normal world", esr, elr, far, 0);
     }
     resident::smccc(f, esr);
 }
@@ -473,9 +473,12 @@ extern "C" fn hotstub_el3_unexpected(index: u64) -> ! {
         "a lower EL (AArch64)",
         "a lower EL (AArch32)",
     ][(index >> 2) as usize & 3];
-    println!(
-        "hotstub: error: resident firmware: unexpected {} exception from {from}: ESR={esr:#x} ELR={elr:#x} FAR={far:#x}",
-        EXCEPTION_KIND[(index & 3) as usize]
-    );
-    super::power_off()
+    let kind = EXCEPTION_KIND[(index & 3) as usize];
+    resident::unexpected(
+        &format_args!("{kind} exception from {from}"),
+        esr,
+        elr,
+        far,
+        0,
+    )
 }

@@ -27,10 +27,11 @@
 use alloc::vec::Vec;
 
 use hotstub::platform::cpus::{CpuModel, MPIDR_AFFINITY_MASK};
-use hotstub::println;
 use hotstub::psci::{self, CpuStates, Outcome, Platform, Policy, SharedStates};
 
 use core::arch::asm;
+use core::fmt::Display;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// MPIDR_EL1 affinity of the calling CPU (at EL2 and EL3 the physical
 /// value, which the firmware also gives EL1 through VMPIDR_EL2).
@@ -52,6 +53,15 @@ pub fn wait_for_interrupt() {
 /// through the platform hook, with formatting on the error path) uses a
 /// few hundred bytes; 8 KiB leaves ample margin.
 pub const STACK_SIZE: usize = 8 << 10;
+
+/// One vCPU's handler stack, aligned to its size: the fatal path of the
+/// vectors finds the top of the stack it is on from SP alone.
+#[repr(C, align(8192))]
+struct Stack([u8; STACK_SIZE]);
+const _: () = assert!(core::mem::align_of::<Stack>() == STACK_SIZE);
+
+/// `[base, end)` of the handler stacks, for the vectors' fatal path.
+static STACK_BOUNDS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
 
 /// The registers a trap vector saves, in this order (`el2.rs`/`el3.rs`
 /// vector code stores them at these offsets): x0..x30, the return address
@@ -86,8 +96,10 @@ pub fn init(
 ) -> Result<(), &'static str> {
     let states = CpuStates::new(model, mpidr()).ok_or("the boot CPU is not in the DT")?;
     let n = states.len();
-    let stacks: Vec<u128> = alloc::vec![0; n * STACK_SIZE / 16];
-    let stacks = stacks.leak().as_ptr() as u64;
+    // Only the memory is needed (never freed, never read before written).
+    let stacks = Vec::<Stack>::with_capacity(n).leak().as_ptr() as u64;
+    STACK_BOUNDS[0].store(stacks, Ordering::Relaxed);
+    STACK_BOUNDS[1].store(stacks + (n * STACK_SIZE) as u64, Ordering::Relaxed);
     RESIDENT.call_once(|| Resident {
         states: spin::Mutex::new(states),
         policy: Policy::excluding(ram, reserved),
@@ -170,12 +182,29 @@ pub fn smccc(f: &mut Frame, esr: u64) {
     }
 }
 
-/// Prints a trap the firmware cannot handle and powers off.
-pub fn unexpected(what: &str, esr: u64, elr: u64, far: u64, hpfar: u64) -> ! {
-    println!(
-        "hotstub: error: resident firmware: unexpected {what}: ESR={esr:#x} ELR={elr:#x} FAR={far:#x} HPFAR={hpfar:#x}"
-    );
-    resident().platform.system_off()
+/// Reports made so far: a report that faults itself comes back here, so
+/// after a few only the power-off is tried.
+static REPORTS: AtomicU32 = AtomicU32::new(0);
+
+/// Reports an exception the firmware cannot handle, naming the CPU, and
+/// powers off. Any CPU may get here at any time, several at once: each on
+/// its own stack (the vectors' fatal path), each report one console write
+/// (whole lines, never interleaved), and a console held by a CPU that
+/// faulted is given up on rather than waited for.
+pub fn unexpected(what: &dyn Display, esr: u64, elr: u64, far: u64, hpfar: u64) -> ! {
+    if REPORTS.fetch_add(1, Ordering::Relaxed) < 8 {
+        hotstub::console::print_bounded(
+            format_args!(
+                "hotstub: error: resident firmware: CPU {:#x}: unexpected {what}: ESR={esr:#x} ELR={elr:#x} FAR={far:#x} HPFAR={hpfar:#x}\n",
+                mpidr()
+            ),
+            1 << 24,
+        );
+    }
+    match RESIDENT.get() {
+        Some(r) => r.platform.system_off(),
+        None => super::power_off(),
+    }
 }
 
 /// Trap vectors of a resident exception level (`el2` or `el3`): 16 entries
@@ -187,9 +216,13 @@ pub fn unexpected(what: &str, esr: u64, elr: u64, far: u64, hpfar: u64) -> ! {
 /// stack (SP_ELx, left at the stack top whenever the firmware returns to
 /// the caller), call `hotstub_<el>_sync(&mut Frame, kind)` (kind 0:
 /// synchronous, 1: FIQ) and restore everything from the frame before
-/// returning. Every other entry calls `hotstub_<el>_unexpected(index)` on a
-/// fresh stack (the boot stack, idle once the kernel runs), which reports
-/// and powers off.
+/// returning. Every other entry calls `hotstub_<el>_unexpected(index)`,
+/// which reports and powers off, on the top of this CPU's handler stack:
+/// SP_ELx lies in it (at its top when the exception came from a lower EL),
+/// the stacks are aligned to their size, so rounding SP up to STACK_SIZE
+/// finds the top without knowing the CPU. When that is not in the handler
+/// stacks (the boot CPU before the kernel runs, or an SP gone astray) the
+/// boot stack is used.
 macro_rules! resident_vectors {
     ($el:literal, $fiq:literal) => {
         core::arch::global_asm!(
@@ -211,8 +244,16 @@ macro_rules! resident_vectors {
             ".set i, i + 1",
             ".endr",
             concat!("res_", $el, "_unexpected:"),
+            "sub x1, sp, #1",
+            "orr x1, x1, #{mask}",
+            "add x1, x1, #1",
+            "ldr x2, ={bounds}",
+            "ldp x3, x4, [x2]",
+            "cmp x1, x3",
+            "ccmp x1, x4, #2, hi",
+            "b.ls 2f",
             "ldr x1, =__stack_top",
-            "mov sp, x1",
+            "2: mov sp, x1",
             concat!("bl hotstub_", $el, "_unexpected"),
             "1: wfe",
             "b 1b",
@@ -267,6 +308,8 @@ macro_rules! resident_vectors {
             "ldp x28, x29, [sp, #224]",
             "add sp, sp, #272",
             "eret",
+            mask = const STACK_SIZE - 1,
+            bounds = sym STACK_BOUNDS,
         );
     };
 }

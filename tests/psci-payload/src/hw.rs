@@ -12,6 +12,46 @@ core::arch::global_asm!(include_str!("start.S"));
 extern "C" {
     fn checked_call(block: *mut [u64; 10]);
     fn secondary_entry();
+    fn storm_entry();
+    fn el0_a32_load(addr: u64) -> u64;
+    fn el0_a32_return();
+}
+
+/// Set while `a32_load` runs: the vector hands the lower-EL AArch32
+/// exception back to it.
+pub static A32_PROBE: AtomicU64 = AtomicU64::new(0);
+
+/// Loads the word at `addr` (below 4 GiB) from EL0 in AArch32 User mode
+/// and returns the syndrome of the exception that ended it: a data abort
+/// (EC 0x24) if the load faulted, else Undefined (EC 0) from the UDF after
+/// it. Only at EL1.
+pub fn a32_load(addr: u64) -> u64 {
+    A32_PROBE.store(1, Ordering::Release);
+    // SAFETY: el0_a32_load saves and restores every callee-saved register
+    // and SP around the excursion to EL0, which runs only its own two
+    // instructions; the vector returns to el0_a32_return (A32_PROBE).
+    let esr = unsafe { el0_a32_load(addr) };
+    A32_PROBE.store(0, Ordering::Release);
+    esr
+}
+
+/// ID_AA64PFR0_EL1.EL0 (bits 3:0) = 2: EL0 can run AArch32 (Arm ARM).
+pub fn el0_aarch32() -> bool {
+    let v: u64;
+    // SAFETY: reading an ID register has no side effects.
+    unsafe { asm!("mrs {}, id_aa64pfr0_el1", out(reg) v, options(nomem, nostack)) };
+    v & 0xf == 2
+}
+
+/// Where the vector ends an `a32_load`: at EL1h with interrupts masked.
+pub fn a32_return(frame: *mut u64, esr: u64) {
+    // SAFETY: the frame the vector saved (x0 first), restored on eret;
+    // SPSR_EL1 0x3c5 = EL1h, D, A, I, F masked.
+    unsafe {
+        frame.write(esr);
+        asm!("msr elr_el1, {}", "msr spsr_el1, {}", in(reg) el0_a32_return as *const () as u64,
+             in(reg) 0x3c5u64, options(nomem, nostack));
+    }
 }
 
 /// Affinity fields of MPIDR_EL1 (Arm ARM, MPIDR_EL1).
@@ -60,6 +100,11 @@ pub fn secondary_entry_address() -> u64 {
     secondary_entry as *const () as u64
 }
 
+/// Where the hostile phase's storms start cores (src/start.S).
+pub fn storm_entry_address() -> u64 {
+    storm_entry as *const () as u64
+}
+
 /// Result of one SMCCC call.
 #[derive(Clone, Copy, Debug)]
 pub struct CallResult {
@@ -71,12 +116,22 @@ pub struct CallResult {
 /// One SMCCC call through `conduit` with x4..x30 set to known values and
 /// checked afterwards (src/start.S `checked_call`).
 pub fn smccc(conduit: Conduit, regs: [u64; 4]) -> CallResult {
+    call(conduit, false, regs)
+}
+
+/// The same call with immediate 1 instead of 0 (`HVC #1` / `SMC #1`),
+/// which SMCCC does not define (DEN0028: SMCCC calls use immediate 0).
+pub fn smccc_imm1(conduit: Conduit, regs: [u64; 4]) -> CallResult {
+    call(conduit, true, regs)
+}
+
+fn call(conduit: Conduit, imm1: bool, regs: [u64; 4]) -> CallResult {
     let mut block = [0u64; 10];
     block[..4].copy_from_slice(&regs);
     block[4] = match conduit {
         Conduit::Hvc => 0,
         Conduit::Smc => 1,
-    };
+    } + if imm1 { 2 } else { 0 };
     // SAFETY: checked_call saves and restores every callee-saved register
     // around the call and writes only `block`; the conduit is the one the
     // firmware description names, so the call is handled at a higher EL.
@@ -174,8 +229,9 @@ pub unsafe fn fdt_at<'a>(addr: u64) -> Result<fdt::Fdt<'a>, fdt::FdtError> {
     unsafe { fdt::Fdt::from_ptr(addr as *const u8) }
 }
 
-/// Set while a probe of the resident firmware's memory may fault; the
-/// exception handler counts the fault and skips the instruction.
+/// Set while a probe of the resident firmware's memory, registers or
+/// instructions may fault; the exception handler counts any synchronous
+/// exception and skips the instruction.
 pub static EXPECT_ABORT: AtomicU64 = AtomicU64::new(0);
 pub static ABORTS: AtomicU64 = AtomicU64::new(0);
 pub static LAST_ABORT_ESR: AtomicU64 = AtomicU64::new(0);
@@ -187,6 +243,51 @@ pub fn probe_read(addr: u64, sentinel: u64) -> u64 {
     // (EXPECT_ABORT) and the instruction skipped, leaving `v` unchanged.
     unsafe { asm!("ldr {v}, [{a}]", v = inout(reg) v, a = in(reg) addr, options(nostack)) };
     v
+}
+
+/// Reads a u32 register that may fault; `sentinel` stays if it does.
+pub fn probe_read32(addr: u64, sentinel: u32) -> u32 {
+    let mut v = sentinel;
+    // SAFETY: a single load; a fault is caught by the payload's vector
+    // (EXPECT_ABORT) and the instruction skipped, leaving `v` unchanged.
+    unsafe { asm!("ldr {v:w}, [{a}]", v = inout(reg) v, a = in(reg) addr, options(nostack)) };
+    v
+}
+
+/// Writes a u32 or a byte (`byte`) that may fault or be dropped.
+///
+/// # Safety
+/// Writing `addr` must not break the payload itself: it is a register or
+/// memory of the firmware's secure world, which the caller restores when
+/// the write lands.
+pub unsafe fn probe_write32(addr: u64, value: u32, byte: bool) {
+    // SAFETY: per the function's contract; a fault is caught as above.
+    unsafe {
+        if byte {
+            asm!("strb {v:w}, [{a}]", v = in(reg) value, a = in(reg) addr, options(nostack));
+        } else {
+            asm!("str {v:w}, [{a}]", v = in(reg) value, a = in(reg) addr, options(nostack));
+        }
+    }
+}
+
+/// Writes ICC_SGI0R_EL1 (S3_0_C12_C11_7, GICv3 architecture specification
+/// 12.2): generates a Group 0 SGI. From the Non-secure world of a GIC
+/// with two security states it must do nothing (GICR_NSACR is the
+/// secure world's to open). May fault (UNDEFINED without the system
+/// register interface): caught like a memory probe.
+pub fn probe_sgi0r(value: u64) {
+    // SAFETY: generating an SGI only wakes cores; the payload masks
+    // interrupts, a parked firmware core re-checks its mailbox.
+    unsafe { asm!("msr S3_0_C12_C11_7, {}", "isb", in(reg) value, options(nostack)) };
+}
+
+/// A full barrier (`dmb sy`): with the MMU off every access is Device
+/// memory, for which the storm's handshakes need system-wide ordering
+/// between a store and a later load.
+pub fn barrier() {
+    // SAFETY: a barrier has no other effect.
+    unsafe { asm!("dmb sy", options(nostack)) };
 }
 
 /// Writes a u64 that may fault or be dropped.

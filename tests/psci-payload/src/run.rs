@@ -5,7 +5,7 @@
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
-use crate::hw::{self, Guest, Pl011};
+use crate::hw::{self, Guest};
 use crate::machine::{self, Conduit, Machine, MemMap, Source};
 
 /// Function IDs (Arm DEN0022D "PSCI" chapter 5; DEN0028 "SMCCC" Arm
@@ -24,6 +24,13 @@ mod fid {
     pub const SYSTEM_OFF: u32 = 0x8400_0008;
     pub const SYSTEM_RESET: u32 = 0x8400_0009;
     pub const PSCI_FEATURES: u32 = 0x8400_000A;
+    pub const CPU_FREEZE: u32 = 0x8400_000B;
+    pub const CPU_DEFAULT_SUSPEND_32: u32 = 0x8400_000C;
+    pub const CPU_DEFAULT_SUSPEND_64: u32 = 0xC400_000C;
+    pub const SYSTEM_SUSPEND_32: u32 = 0x8400_000E;
+    pub const SYSTEM_SUSPEND_64: u32 = 0xC400_000E;
+    pub const SYSTEM_RESET2_32: u32 = 0x8400_0012;
+    pub const SYSTEM_RESET2_64: u32 = 0xC400_0012;
     /// In the PSCI range but assigned to no function.
     pub const UNKNOWN: u32 = 0x8400_00FF;
 }
@@ -35,20 +42,25 @@ mod ret {
     pub const INVALID_PARAMETERS: i64 = -2;
     pub const DENIED: i64 = -3;
     pub const ALREADY_ON: i64 = -4;
+    pub const ON_PENDING: i64 = -5;
     pub const INVALID_ADDRESS: i64 = -9;
     pub const AFF_ON: i64 = 0;
     pub const AFF_OFF: i64 = 1;
+    pub const AFF_ON_PENDING: i64 = 2;
 }
 
-static UART: AtomicU64 = AtomicU64::new(machine::QEMU_VIRT_PL011);
+pub(crate) static UART: AtomicU64 = AtomicU64::new(machine::QEMU_VIRT_PL011);
 /// 0 unknown, 1 HVC, 2 SMC.
 static CONDUIT: AtomicU8 = AtomicU8::new(0);
 
 macro_rules! out {
     ($($arg:tt)*) => {{
-        let _ = writeln!(Pl011(UART.load(Ordering::Relaxed)), $($arg)*);
+        let _ = writeln!($crate::hw::Pl011($crate::run::UART.load(Ordering::Relaxed)), $($arg)*);
     }};
 }
+
+// After `out!`, which it uses.
+mod hostile;
 
 fn conduit() -> Option<Conduit> {
     match CONDUIT.load(Ordering::Relaxed) {
@@ -80,12 +92,19 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
 
 /// Exception vector entry (src/start.S): `index` is the vector slot.
 #[no_mangle]
-extern "C" fn payload_exception(index: u64, _frame: *mut u64) {
+extern "C" fn payload_exception(index: u64, frame: *mut u64) {
     let (esr, elr, far) = hw::fault_registers();
-    let ec = esr >> 26;
-    // EC 0x25: data abort from the current EL (Arm ARM, ESR_ELx); index
-    // 4..7 are the current-EL-with-SP_ELx vectors, 4 synchronous.
-    if index == 4 && ec == 0x25 && hw::EXPECT_ABORT.load(Ordering::Acquire) != 0 {
+    // Index 12: synchronous from a lower EL in AArch32 (`hw::a32_load`).
+    if index == 12 && hw::A32_PROBE.load(Ordering::Acquire) != 0 {
+        hw::a32_return(frame, esr);
+        return;
+    }
+    // Index 4..7 are the current-EL-with-SP_ELx vectors, 4 synchronous
+    // (Arm ARM "Exception vectors"). A probe expects a data abort (EC 0x25)
+    // or, for a system register, an Undefined Instruction (EC 0x0); each
+    // probe is one instruction, so any synchronous exception is taken as
+    // the probe's.
+    if index == 4 && hw::EXPECT_ABORT.load(Ordering::Acquire) != 0 {
         hw::bump(&hw::ABORTS);
         hw::LAST_ABORT_ESR.store(esr, Ordering::Release);
         hw::set_elr(elr + 4);
@@ -134,44 +153,61 @@ struct Checks {
     /// Calls after which some of x4..x30 or SP had changed.
     clobbers: u32,
     first_clobber: Option<(u32, u64)>,
+    /// Put before every check name: "" on the first pass, "after hostile: "
+    /// on the pass that follows the hostile phase.
+    phase: &'static str,
+}
+
+/// PSCI results are 32-bit signed (DEN0022D); SMCCC_VERSION too.
+fn status(x0: u64) -> i64 {
+    x0 as u32 as i32 as i64
 }
 
 impl Checks {
     fn call(&mut self, f: u32, a1: u64, a2: u64, a3: u64) -> i64 {
-        let r = hw::smccc(self.conduit, [f as u64, a1, a2, a3]);
+        self.call_via(self.conduit, false, [f as u64, a1, a2, a3])
+    }
+
+    /// One call through `conduit`, with immediate 1 instead of 0 if `imm1`.
+    fn call_via(&mut self, conduit: Conduit, imm1: bool, regs: [u64; 4]) -> i64 {
+        let r = if imm1 {
+            hw::smccc_imm1(conduit, regs)
+        } else {
+            hw::smccc(conduit, regs)
+        };
         self.calls += 1;
         if r.clobbered != 0 {
             self.clobbers += 1;
-            self.first_clobber.get_or_insert((f, r.clobbered));
+            self.first_clobber
+                .get_or_insert((regs[0] as u32, r.clobbered));
         }
-        // PSCI results are 32-bit signed (DEN0022D); SMCCC_VERSION too.
-        r.x[0] as u32 as i32 as i64
+        status(r.x[0])
     }
 
     fn expect(&mut self, name: &dyn core::fmt::Display, got: i64, want: i64) {
         let (g, w) = (Status(got), Status(want));
         if got == want {
             self.passed += 1;
-            out!("PSCI-TEST: {name}: PASS (got {g})");
+            out!("PSCI-TEST: {}{name}: PASS (got {g})", self.phase);
         } else {
             self.failed += 1;
-            out!("PSCI-TEST: {name}: FAIL (got {g}, want {w})");
+            out!("PSCI-TEST: {}{name}: FAIL (got {g}, want {w})", self.phase);
         }
     }
 
     fn ok(&mut self, name: &dyn core::fmt::Display, pass: bool, detail: &dyn core::fmt::Display) {
         if pass {
             self.passed += 1;
-            out!("PSCI-TEST: {name}: PASS ({detail})");
+            out!("PSCI-TEST: {}{name}: PASS ({detail})", self.phase);
         } else {
             self.failed += 1;
-            out!("PSCI-TEST: {name}: FAIL ({detail})");
+            out!("PSCI-TEST: {}{name}: FAIL ({detail})", self.phase);
         }
     }
 
     fn skip(&mut self, name: &dyn core::fmt::Display, why: &str) {
         self.skipped += 1;
-        out!("PSCI-TEST: {name}: SKIP ({why})");
+        out!("PSCI-TEST: {}{name}: SKIP ({why})", self.phase);
     }
 }
 
@@ -305,8 +341,17 @@ extern "C" fn payload_main(dt: u64, bad_relocs: u64) -> ! {
         calls: 0,
         clobbers: 0,
         first_clobber: None,
+        phase: "",
     };
     run_checks(&mut c, &machine);
+    if hostile::wanted(&machine) {
+        hostile::run(&mut c, &machine);
+        // The firmware must have come through unchanged: the same checks
+        // again, each line marked.
+        c.phase = "after hostile: ";
+        run_checks(&mut c, &machine);
+        c.phase = "";
+    }
 
     match c.first_clobber {
         None => c.ok(

@@ -99,6 +99,76 @@ secondary_entry:
 1:  wfe
     b       1b
 
+// Where the hostile phase's storms start cores: x0 = context_id = the
+// core's slot (0..STORM_CPUS-1), each slot with its own stack, since every
+// core of the storm runs at once. A context id out of range parks the core
+// (the primary then sees it stuck ON and reports it).
+    .globl storm_entry
+    .balign 8
+storm_entry:
+    msr     daifset, #0xf
+    mov     x19, x0
+    cmp     x0, #8                      // STORM_CPUS (src/hostile.rs)
+    b.hs    2f
+    adrp    x1, __storm_stacks
+    add     x1, x1, :lo12:__storm_stacks
+    add     x2, x0, #1
+    add     x1, x1, x2, lsl #13         // 8 KiB per slot (link.ld)
+    mov     sp, x1
+    bl      install_vectors
+    mov     x0, x19
+    bl      storm_main
+2:  wfe
+    b       2b
+
+// el0_a32_load(addr) -> ESR: one A32 load of `addr` (below 4 GiB) at EL0
+// in AArch32 User mode, MMU off, started from EL1 by an eret; the
+// exception that ends it (the load's abort, or the UDF after the load if
+// it did not fault) comes to the payload's vector as a lower-EL AArch32
+// synchronous exception, which (hw::A32_PROBE set) puts its ESR in x0 and
+// returns to el0_a32_return at EL1h. Only at EL1. Callee-saved registers
+// and SP are restored here: AArch32 execution leaves X15-X30 UNKNOWN.
+    .globl el0_a32_load
+el0_a32_load:
+    stp     x29, x30, [sp, #-96]!
+    stp     x18, x19, [sp, #16]
+    stp     x20, x21, [sp, #32]
+    stp     x22, x23, [sp, #48]
+    stp     x24, x25, [sp, #64]
+    stp     x26, x27, [sp, #80]
+    str     x28, [sp, #-16]!
+    adrp    x9, a32_saved_sp
+    add     x9, x9, :lo12:a32_saved_sp
+    mov     x10, sp
+    str     x10, [x9]
+    mov     x1, x0                      // r1 = the address
+    adr     x9, a32_code
+    msr     elr_el1, x9
+    // SPSR_EL1: M[4:0] = 0b10000 (AArch32 User), A, I, F masked (8:6),
+    // T (5) clear: A32 (Arm ARM, SPSR_EL1 for exceptions from AArch32).
+    mov     x9, #0x1d0
+    msr     spsr_el1, x9
+    isb
+    eret
+    .balign 4
+a32_code:
+    .word   0xe5910000                  // ldr r0, [r1]
+    .word   0xe7f000f0                  // udf #0
+    .globl el0_a32_return
+el0_a32_return:
+    adrp    x9, a32_saved_sp
+    add     x9, x9, :lo12:a32_saved_sp
+    ldr     x10, [x9]
+    mov     sp, x10
+    ldr     x28, [sp], #16
+    ldp     x18, x19, [sp, #16]
+    ldp     x20, x21, [sp, #32]
+    ldp     x22, x23, [sp, #48]
+    ldp     x24, x25, [sp, #64]
+    ldp     x26, x27, [sp, #80]
+    ldp     x29, x30, [sp], #96
+    ret
+
 // Exception vectors (Arm ARM "Exception vectors"): 16 entries of 0x80
 // bytes. Each saves x0/x1, then the common code saves the rest and calls
 // payload_exception(index, frame), which may change the saved ELR.
@@ -169,7 +239,8 @@ vector_common:
 // checked_call(block): one SMCCC call through HVC or SMC with x4..x30 set
 // to known values, then a check that they survived.
 //   block[0..4]  in:  x0..x3 of the call
-//   block[4]     in:  0 = HVC, 1 = SMC
+//   block[4]     in:  0 = HVC #0, 1 = SMC #0, 2 = HVC #1, 3 = SMC #1
+//                     (a non-zero immediate is no SMCCC call, DEN0028)
 //   block[5..9]  out: x0..x3 after the call
 //   block[9]     out: bit n set = xn changed (n = 4..30); bit 31 = SP changed
 .macro fill_reg n
@@ -199,6 +270,10 @@ checked_call:
     mov     x2, sp
     str     x2, [x1]
     ldr     x4, [x0, #(4 * 8)]
+    cmp     x4, #2
+    b.eq    21f
+    cmp     x4, #3
+    b.eq    22f
     cbnz    x4, 20f
 
     ldp     x2, x3, [x0, #(2 * 8)]
@@ -217,6 +292,24 @@ checked_call:
     fill_reg \n
     .endr
     smc     #0
+    b       30f
+
+21: ldp     x2, x3, [x0, #(2 * 8)]
+    ldr     x1, [x0, #(1 * 8)]
+    ldr     x0, [x0]
+    .irp n, 4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30
+    fill_reg \n
+    .endr
+    hvc     #1
+    b       30f
+
+22: ldp     x2, x3, [x0, #(2 * 8)]
+    ldr     x1, [x0, #(1 * 8)]
+    ldr     x0, [x0]
+    .irp n, 4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30
+    fill_reg \n
+    .endr
+    smc     #1
 
 30: stp     x0, x1, [sp, #-32]!
     stp     x2, x3, [sp, #16]
@@ -261,5 +354,7 @@ saved_sp_slot:
 
     .bss
     .balign 8
+a32_saved_sp:
+    .quad   0
 saved_sp:
     .fill   256, 8, 0

@@ -105,8 +105,11 @@ pub enum Expect {
     /// Boots, passes the standard checks, then a driver runs against the
     /// guest's command channel (action `cmd`/`acpid`) and QMP.
     Scenario(Scenario),
-    /// Runs the PSCI test payload instead of Linux.
-    PsciPayload,
+    /// Runs the PSCI test payload instead of Linux: its summary with 0
+    /// failed, no FAIL or error line, and for each of these prefixes a line
+    /// that starts with it and is neither FAIL nor SKIP (so that a check
+    /// the case exists for cannot pass by not running).
+    PsciPayload(&'static [&'static str]),
 }
 
 /// A RAM size in MiB as QEMU's `-m` and the case names write it.

@@ -52,6 +52,60 @@ fn case(arch: Arch, name: &str, machine: &str, smp: u32, mem_mib: u64) -> Case {
     }
 }
 
+/// Lines the PSCI payload cases must print (`Expect::PsciPayload`): with
+/// `enabled-cpus` 0-1 of 4 the refusal of both disabled vCPUs.
+const PSCI_POLICY_LINES: &[&str] = &[
+    "PSCI-TEST: CPU_ON disabled vCPU 0x2: PASS",
+    "PSCI-TEST: CPU_ON disabled vCPU 0x3: PASS",
+];
+
+/// The hostile phase's attacks at both ELs (0-3 of 6 enabled), and the
+/// second pass of the normal checks after them.
+macro_rules! hostile_lines {
+    ($($extra:literal),*) => {
+        &[
+            "PSCI-TEST: storm: CPU_ON/AFFINITY_INFO/CPU_OFF from every enabled core at once: PASS",
+            "PSCI-TEST: storm: every enabled core was started by the storm: PASS",
+            "PSCI-TEST: storm: every core OFF again (AFFINITY_INFO): PASS",
+            "PSCI-TEST: CPU_ON entry point in firmware memory 0x",
+            "PSCI-TEST: CPU_ON bogus MPIDR 0xffffffffffffffff: PASS",
+            "PSCI-TEST: PSCI_VERSION through SMC #1 (not an SMCCC call): PASS",
+            "PSCI-TEST: function IDs 0x80000000..0x800000ff via SMC: PASS",
+            "PSCI-TEST: function IDs 0x84000000..0x840000ff via SMC: PASS",
+            "PSCI-TEST: function IDs 0xc4000000..0xc40000ff via SMC: PASS",
+            "PSCI-TEST: function IDs, every 0x10001th of 32 bits, via SMC: PASS",
+            "PSCI-TEST: firmware memory, first word 0x",
+            "PSCI-TEST: firmware memory, middle 0x",
+            "PSCI-TEST: firmware memory, last word 0x",
+            "PSCI-TEST: firmware code in flash 0x0",
+            "PSCI-TEST: secure UART: UARTPeriphID0 from the normal world",
+            "PSCI-TEST: secure UART: UARTDR write from the normal world",
+            "PSCI-TEST: hostile: summary: ",
+            "PSCI-TEST: after hostile: CPU_ON disabled vCPU 0x4: PASS",
+            "PSCI-TEST: after hostile: CPU_ON disabled vCPU 0x5: PASS",
+            "PSCI-TEST: after hostile: AFFINITY_INFO after CPU_OFF (OFF), round 0x4: PASS",
+            "PSCI-TEST: after hostile: CPU_SUSPEND standby 0x84000001: PASS",
+            "PSCI-TEST: after hostile: write to resident firmware memory: PASS",
+            $($extra),*
+        ]
+    };
+}
+const PSCI_HOSTILE_EL2_LINES: &[&str] = hostile_lines!(
+    "PSCI-TEST: function IDs 0x84000000..0x840000ff via HVC: PASS",
+    "PSCI-TEST: function IDs, every 0x10001th of 32 bits, via HVC: PASS",
+    "PSCI-TEST: PSCI_VERSION through HVC #1 (not an SMCCC call): PASS",
+    "PSCI-TEST: EL0 AArch32 probe of the payload's own memory (no abort): PASS",
+    "PSCI-TEST: firmware memory from EL0 in AArch32 (data abort to EL1) 0x"
+);
+const PSCI_HOSTILE_EL3_LINES: &[&str] = hostile_lines!(
+    "PSCI-TEST: secure GIC: GICD_CTLR.DS (disable security) from the normal world: PASS",
+    "PSCI-TEST: secure GIC: SGI 15 GICR_IGROUPR0",
+    "PSCI-TEST: secure GIC: SGI 15 GICR_ICENABLER0",
+    "PSCI-TEST: secure GIC: SGI 15 GICR_IPRIORITYR",
+    "PSCI-TEST: secure GIC: SGI 15 GICR_WAKER",
+    "PSCI-TEST: secure GIC: Group 0 SGI 15 from the normal world leaves every other core OFF: PASS"
+);
+
 fn bad(arch: Arch, name: &str, kernel: KernelSel, initrd: InitrdSel) -> Case {
     let machine = crate::qemu::default_machine(arch);
     let mut c = case(arch, name, machine, 1, 512);
@@ -363,8 +417,26 @@ pub(super) fn matrix() -> Vec<Case> {
                 c.initrd = InitrdSel::None;
                 c.disk = false;
                 c.extra = enabled_cpus_fw_cfg("0-1");
-                c.expect = Expect::PsciPayload;
+                c.expect = Expect::PsciPayload(PSCI_POLICY_LINES);
                 c.timeout = Duration::from_secs(120);
+            },
+        ));
+        // The hostile guest (tests/psci-payload/src/run/hostile.rs): four
+        // enabled cores storm, two disabled ones must stay DENIED.
+        v.push(with(
+            case(Aarch64, &format!("psci-hostile-{el}"), machine, 6, 512),
+            |c| {
+                c.kernel = KernelSel::PsciPayload;
+                c.initrd = InitrdSel::None;
+                c.disk = false;
+                c.append = "psci-test.hostile".into();
+                c.extra = enabled_cpus_fw_cfg("0-3");
+                c.expect = Expect::PsciPayload(if el == "el3" {
+                    PSCI_HOSTILE_EL3_LINES
+                } else {
+                    PSCI_HOSTILE_EL2_LINES
+                });
+                c.timeout = Duration::from_secs(180);
             },
         ));
     }

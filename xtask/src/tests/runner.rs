@@ -468,7 +468,7 @@ fn run_case(c: &Case, env: &Env) -> Result<String> {
                 }
                 Ok(note)
             }
-            Expect::PsciPayload => {
+            Expect::PsciPayload(required) => {
                 let l = vm.wait_prefix("PSCI-TEST: summary:", left(deadline))?;
                 let lines = vm.lines();
                 let bad: Vec<&str> = lines
@@ -483,6 +483,18 @@ fn run_case(c: &Case, env: &Env) -> Result<String> {
                 let ok = matches!(counts, Some((p, 0, _)) if p > 0);
                 if !bad.is_empty() || !ok {
                     return Err(format!("{l}; {}", bad.join(" | ")));
+                }
+                let missing: Vec<&str> = required
+                    .iter()
+                    .filter(|r| {
+                        !lines.iter().any(|l| {
+                            l.starts_with(**r) && !l.contains(": FAIL") && !l.contains(": SKIP")
+                        })
+                    })
+                    .copied()
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(format!("{l}; missing: {}", missing.join(" | ")));
                 }
                 if vm
                     .wait_exit(left(deadline).min(Duration::from_secs(30)))?
