@@ -36,6 +36,7 @@ pub const TARGETS: &[&str] = &[
     "pcihp_tables",
     "vmm_tables",
     "smbios_anchor",
+    "hotplug_channel",
 ];
 
 /// How long `cargo xtask test` runs each target.
@@ -332,6 +333,22 @@ fn synthetic(s: &mut Seeds) {
             cat(&[&le16(*possible), list.as_bytes()]),
             SRC,
         );
+    }
+    // The hotplug channel: commands, guest writes, PSCI calls and time.
+    for (i, cmds) in [
+        &b"status\nenable 2\n"[..],
+        b"enable 2-3\ndisable 3\nhelp\n",
+        b"disable 0\nfrob\n\xff\n",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut v = vec![4u8, 0, cmds.len() as u8];
+        v.extend_from_slice(cmds);
+        // _OST success for vCPU 2 (slot 2, OST byte 3: valid), CPU_ON 2,
+        // time passes.
+        v.extend_from_slice(&[1, 2 * 8 + 7, 0x80, 2, 2, 4, 10]);
+        s.add("hotplug_channel", &format!("synthetic-{i}"), v, SRC);
     }
     // Memory hotplug slot probes: status byte, then one answer per slot.
     for n in [0usize, 1, 2, 16, 255, 256] {
