@@ -123,7 +123,8 @@ fn parse_own(lines: &[String]) -> Option<f64> {
     lines.iter().find_map(|l| {
         let ms = l
             .strip_prefix("Hotstub: ")?
-            .strip_suffix(" ms in firmware, starting Linux")?;
+            .split_once(" ms in firmware")?
+            .0;
         ms.parse::<f64>().ok().map(|m| m / 1000.0)
     })
 }
