@@ -196,6 +196,7 @@ pub fn run(arches: &[Arch], runs: usize, mode: Mode) -> Result<i32> {
         }
         for r in 0..runs {
             for row in rows[first..].iter_mut() {
+                // Not there, or failed its first run: later runs would too.
                 if row.error.is_some() && row.samples.is_empty() {
                     continue;
                 }
@@ -389,7 +390,7 @@ fn print_table(rows: &[Row], mode: Mode) {
         "init s",
         "/ Hotstub",
         "spread ms",
-        "kernel s",
+        "to kernel",
         "/ Hotstub",
         "- Hot. ms",
         "own fw ms",
@@ -448,7 +449,7 @@ fn print_table(rows: &[Row], mode: Mode) {
                 "init s: median wall time from QEMU start to the `HOTSTUB: init reached` marker"
             );
             println!(
-                "(TCG); kernel s: that wall time minus the guest's uptime at init (QEMU start-up"
+                "(TCG); to kernel: that wall time minus the guest's uptime at init (QEMU start-up"
             );
             println!("plus firmware), less sensitive to host load than the total.");
         }
@@ -460,7 +461,7 @@ fn print_table(rows: &[Row], mode: Mode) {
                 "init s: from machine start to the init (the guest's counter, tests/guest/vclock);"
             );
             println!(
-                "kernel s: to the start of the kernel's printk clock (init s minus that clock at"
+                "to kernel: to the start of the kernel's printk clock (init s minus that clock at"
             );
             println!(
                 "init): firmware plus the kernel's path to its first printk; spread: max - min."
