@@ -1,7 +1,20 @@
-//! `cargo xtask bench`: wall time from QEMU spawn to the guest init, for
-//! Hotstub and the firmware QEMU users would otherwise use, on the same
-//! kernel, initramfs and machine. Runs alternate between firmwares so that
-//! host load drifts hit all of them alike. Not a test: it prints a table.
+//! `cargo xtask bench`: boot time to the guest's init for Hotstub and the
+//! firmware QEMU users would otherwise use, on the same kernel, initramfs
+//! and machine. Runs alternate between firmwares so that host load drifts
+//! hit all of them alike. Not a test: it prints a table.
+//!
+//! Two modes:
+//! - wall time (default): QEMU spawn to the `init reached` marker, on the
+//!   host's clock; noisy on a loaded host.
+//! - `--icount`: QEMU counts guest instructions and the VM's virtual clock
+//!   follows that count, so guest time is independent of host load and runs
+//!   repeat. The guest reads its own clock (tests/guest/vclock): the counter
+//!   QEMU drives from the virtual clock since the machine started, at init,
+//!   and the kernel's printk clock at the same point. Their difference is
+//!   the virtual time at which the kernel's clock started, i.e. the time
+//!   stamp base of its first printk: firmware plus the kernel's own path to
+//!   it (x86: setup code and decompressor, the same bytes for every
+//!   firmware; arm64: early setup_arch before time_init).
 
 use crate::assets;
 use crate::build::{self, Arch};
@@ -13,6 +26,35 @@ use std::time::Duration;
 /// SeaBIOS image QEMU loads for q35 when no -bios is given (Debian's
 /// seabios package; QEMU's pc-bios name bios-256k.bin).
 const SEABIOS: &str = "/usr/share/seabios/bios-256k.bin";
+
+/// QEMU options of the `--icount` mode (QEMU docs, `-icount`, `-rtc`,
+/// `-seed`), each for repeatable guest time:
+/// - `shift=0`: every guest instruction advances the virtual clock by 2^0 ns,
+///   a 1 GHz CPU at one instruction per cycle, near real hardware, so the
+///   fixed timeouts of firmware and kernel weigh about as they would there.
+///   A fixed shift, not `auto`, which adapts to the host's speed.
+/// - `sleep=off`: when every vCPU is idle the virtual clock jumps to the
+///   next timer deadline instead of waiting for the host's clock.
+/// - `align=off`: QEMU does not slow the host down to keep the virtual clock
+///   near real time (it would not change guest time, only the run's length).
+/// - `-rtc clock=vm` from a fixed date: Linux waits for the CMOS RTC's
+///   update cycle at boot, which otherwise follows the host's clock.
+/// - `-seed`: TCG's random numbers (RDRAND, RNDR, the DT's rng-seed) and so
+///   KASLR's choices are the same every run.
+const ICOUNT_ARGS: &[&str] = &[
+    "-icount",
+    "shift=0,sleep=off,align=off",
+    "-rtc",
+    "base=2025-01-01T00:00:00,clock=vm",
+    "-seed",
+    "1",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Wall,
+    Icount,
+}
 
 fn contenders(arch: Arch) -> Vec<Firmware> {
     match arch {
@@ -29,10 +71,11 @@ fn image_file(arch: Arch, fw: Firmware) -> Option<PathBuf> {
     }
 }
 
-fn median(v: &mut [f64]) -> Option<f64> {
+fn median(v: &[f64]) -> Option<f64> {
     if v.is_empty() {
         return None;
     }
+    let mut v = v.to_vec();
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let n = v.len();
     Some(if n % 2 == 1 {
@@ -42,13 +85,94 @@ fn median(v: &mut [f64]) -> Option<f64> {
     })
 }
 
-pub fn run(arches: &[Arch], runs: usize) -> Result<i32> {
-    type Row = (Arch, Firmware, Vec<f64>, Vec<f64>, Option<String>);
+/// One boot's numbers, in seconds.
+#[derive(Default)]
+struct Sample {
+    /// Wall mode: host time to init; icount: virtual time to init.
+    init: f64,
+    /// Wall mode: host time minus the guest's uptime at init; icount:
+    /// virtual time at which the kernel's clock read 0.
+    pre: Option<f64>,
+    /// What Hotstub itself reports (`Hotstub: N ms in firmware`).
+    own: Option<f64>,
+}
+
+/// The guest's `HOTSTUB: vclock [ <printk s>] hotstub-vclock count=<n>
+/// hz=<n>` line as (virtual s since the machine started, the kernel's
+/// clock in s at the same point). hz=0 is x86's TSC, which QEMU's TCG
+/// counts in virtual ns (target/i386 `cpu_get_tsc`).
+fn parse_vclock(line: &str) -> Option<(f64, f64)> {
+    let (stamp, rest) = line.split_once('[')?.1.split_once(']')?;
+    let kclock: f64 = stamp.trim().parse().ok()?;
+    let field = |k: &str| -> Option<u64> {
+        rest.split_whitespace()
+            .find_map(|w| w.strip_prefix(k))
+            .and_then(|v| v.parse().ok())
+    };
+    let (count, hz) = (field("count=")?, field("hz=")?);
+    let secs = if hz == 0 {
+        count as f64 / 1e9
+    } else {
+        count as f64 / hz as f64
+    };
+    Some((secs, kclock))
+}
+
+/// `Hotstub: 2.297 ms in firmware, starting Linux` as seconds.
+fn parse_own(lines: &[String]) -> Option<f64> {
+    lines.iter().find_map(|l| {
+        let ms = l
+            .strip_prefix("Hotstub: ")?
+            .split_once(" ms in firmware")?
+            .0;
+        ms.parse::<f64>().ok().map(|m| m / 1000.0)
+    })
+}
+
+fn boot(cfg: &VmConfig, log: &std::path::Path, mode: Mode) -> Result<Sample> {
+    let mut vm = Vm::spawn(cfg, log, false)?;
+    let timeout = Duration::from_secs(300);
+    let line = vm.wait_prefix("HOTSTUB: init reached", timeout)?;
+    let wall = vm.started.elapsed().as_secs_f64();
+    let mut s = Sample::default();
+    match mode {
+        Mode::Wall => {
+            vm.kill();
+            // The kernel's own clock at init: wall time minus this is what
+            // QEMU start-up and the firmware took.
+            let up = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("uptime="))
+                .and_then(|u| u.parse::<f64>().ok());
+            s.init = wall;
+            s.pre = up.map(|u| (wall - u).max(0.0));
+        }
+        Mode::Icount => {
+            let v = vm.wait_prefix("HOTSTUB: vclock", timeout)?;
+            vm.kill();
+            let (init, kclock) =
+                parse_vclock(&v).ok_or(format!("cannot read the guest's clock line `{v}`"))?;
+            s.init = init;
+            s.pre = Some(init - kclock);
+        }
+    }
+    s.own = parse_own(&vm.lines());
+    Ok(s)
+}
+
+struct Row {
+    arch: Arch,
+    fw: Firmware,
+    samples: Vec<Sample>,
+    error: Option<String>,
+}
+
+pub fn run(arches: &[Arch], runs: usize, mode: Mode) -> Result<i32> {
     let mut rows: Vec<Row> = Vec::new();
     for &arch in arches {
         crate::qemu::ensure_qemu(arch)?;
         let guest = assets::guest(arch, assets::Flavor::Lts)?;
-        let mut fws = Vec::new();
+        let first = rows.len();
         for fw in contenders(arch) {
             let why = match fw {
                 Firmware::Hotstub => build::build(arch, false).err(),
@@ -63,131 +187,325 @@ pub fn run(arches: &[Arch], runs: usize) -> Result<i32> {
                     w.lines().next().unwrap_or("")
                 ));
             }
-            fws.push((fw, why));
+            rows.push(Row {
+                arch,
+                fw,
+                samples: Vec::new(),
+                error: why,
+            });
         }
-        let mut times: Vec<Vec<f64>> = vec![Vec::new(); fws.len()];
-        let mut pre: Vec<Vec<f64>> = vec![Vec::new(); fws.len()];
-        let mut errors: Vec<Option<String>> = fws.iter().map(|(_, w)| w.clone()).collect();
         for r in 0..runs {
-            for (i, (fw, why)) in fws.iter().enumerate() {
-                if why.is_some() {
+            for row in rows[first..].iter_mut() {
+                // Not there, or failed its first run: later runs would too.
+                if row.error.is_some() && row.samples.is_empty() {
                     continue;
                 }
-                let mut cfg = VmConfig::new(arch, *fw);
+                let fw = row.fw;
+                let mut cfg = VmConfig::new(arch, fw);
                 cfg.kernel = Some(guest.kernel.image.clone());
                 cfg.initrd = Some(guest.initrd.clone());
-                cfg.append = Some(
-                    match arch {
-                        Arch::X86_64 => "console=ttyS0 quiet hotstub.action=poweroff",
-                        Arch::Aarch64 => "quiet hotstub.action=poweroff",
-                    }
-                    .into(),
-                );
+                let mut append = match arch {
+                    Arch::X86_64 => "console=ttyS0 quiet hotstub.action=poweroff",
+                    Arch::Aarch64 => "quiet hotstub.action=poweroff",
+                }
+                .to_string();
+                if mode == Mode::Icount {
+                    append.push_str(" hotstub.vclock=1");
+                    cfg.extra.extend(ICOUNT_ARGS.iter().map(|a| a.to_string()));
+                }
+                cfg.append = Some(append);
                 let log = target_dir().join("bench-logs").join(format!(
-                    "{}-{}-{r}.log",
+                    "{}-{}{}-{r}.log",
                     arch.name(),
-                    fw.label(arch).replace(' ', "-")
+                    fw.label(arch).replace(' ', "-"),
+                    if mode == Mode::Icount { "-icount" } else { "" }
                 ));
-                let t = (|| -> Result<(f64, Option<f64>)> {
-                    let mut vm = Vm::spawn(&cfg, &log, false)?;
-                    let line = vm.wait_prefix("HOTSTUB: init reached", Duration::from_secs(180))?;
-                    let secs = vm.started.elapsed().as_secs_f64();
-                    vm.kill();
-                    // The kernel's own clock at init: wall time minus this is
-                    // what QEMU start-up and the firmware took.
-                    let up = line
-                        .split_whitespace()
-                        .find_map(|w| w.strip_prefix("uptime="))
-                        .and_then(|u| u.parse::<f64>().ok());
-                    Ok((secs, up.map(|u| (secs - u).max(0.0))))
-                })();
-                match t {
-                    Ok((s, p)) => {
+                let what = format!("run {}/{runs} {} {}", r + 1, arch.name(), fw.label(arch));
+                match boot(&cfg, &log, mode) {
+                    Ok(s) => {
                         step(format!(
-                            "run {}/{runs} {} {}: {s:.3} s to init, {} s before the kernel",
-                            r + 1,
-                            arch.name(),
-                            fw.label(arch),
-                            p.map(|p| format!("{p:.3}")).unwrap_or_else(|| "?".into())
+                            "{what}: {:.6} s to init, {} s before the kernel's clock",
+                            s.init,
+                            s.pre
+                                .map(|p| format!("{p:.6}"))
+                                .unwrap_or_else(|| "?".into())
                         ));
-                        times[i].push(s);
-                        pre[i].extend(p);
+                        row.samples.push(s);
                     }
                     Err(e) => {
-                        step(format!(
-                            "run {}/{runs} {} {}: failed: {e}",
-                            r + 1,
-                            arch.name(),
-                            fw.label(arch)
-                        ));
-                        errors[i].get_or_insert(e);
+                        step(format!("{what}: failed: {e}"));
+                        row.error.get_or_insert(e);
                     }
                 }
             }
         }
-        for (i, (fw, _)) in fws.iter().enumerate() {
-            rows.push((
-                arch,
-                *fw,
-                std::mem::take(&mut times[i]),
-                std::mem::take(&mut pre[i]),
-                errors[i].take(),
-            ));
+    }
+    print_table(&rows, mode);
+    if arches.contains(&Arch::Aarch64) {
+        resident_ram()?;
+    }
+    Ok(0)
+}
+
+/// The EFI memory types Linux keeps out of its RAM, by the names its
+/// `efi=debug` listing prints (drivers/firmware/efi/efi.c
+/// efi_md_typeattr_format), in the table's column order.
+const KEPT_TYPES: &[&str] = &[
+    "Runtime Code",
+    "Runtime Data",
+    "ACPI Mem NVS",
+    "ACPI Reclaim",
+    "Reserved",
+];
+
+/// Sums the `efi:   0x<start>-0x<end> [<type>|...]` lines of a kernel log
+/// by type, in bytes, for the ranges inside `ram` (start, end).
+fn efi_map_kept(lines: &[String], ram: (u64, u64)) -> Vec<u64> {
+    let mut kept = vec![0u64; KEPT_TYPES.len()];
+    for l in lines {
+        let Some(rest) = l.split_once("efi:").map(|(_, r)| r.trim_start()) else {
+            continue;
+        };
+        let Some((range, ty)) = rest.split_once(" [") else {
+            continue;
+        };
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        let hex = |x: &str| u64::from_str_radix(x.trim_start_matches("0x"), 16).ok();
+        let (Some(a), Some(b)) = (hex(a), hex(b)) else {
+            continue;
+        };
+        let ty = ty.split('|').next().unwrap_or("").trim();
+        if let Some(i) = KEPT_TYPES.iter().position(|t| *t == ty) {
+            if a >= ram.0 && b < ram.1 {
+                kept[i] += b + 1 - a;
+            }
         }
     }
+    kept
+}
 
+/// Boots the arm64 guest once per exception level the firmware can run at
+/// and prints what the EFI memory map Linux received keeps from its RAM,
+/// by type, and Linux's MemTotal: EL1 (nothing stays) is the baseline, the
+/// difference at EL2 and EL3 is the resident firmware's. The map comes
+/// from Linux's own listing (`efi=debug`) in the kernel log the init dumps.
+fn resident_ram() -> Result<()> {
+    let arch = Arch::Aarch64;
+    let guest = assets::guest(arch, assets::Flavor::Lts)?;
+    // virt's normal RAM starts at 1 GiB (hw/arm/virt.c, VIRT_MEM); the EL3
+    // firmware's secure RAM below it is not Linux's to lose.
+    let ram = (1u64 << 30, u64::MAX);
+    let policy = ["-fw_cfg", "name=opt/org.hotstub/enabled-cpus,string=0"];
+    let levels: [(&str, &str, &[&str]); 3] = [
+        ("EL1", "virt,gic-version=3", &[]),
+        (
+            "EL2+policy",
+            "virt,gic-version=3,virtualization=on",
+            &policy,
+        ),
+        ("EL3", "virt,gic-version=3,secure=on,virtualization=on", &[]),
+    ];
+    let mut out = Vec::new();
+    for (name, machine, extra) in levels {
+        let mut cfg = VmConfig::new(arch, Firmware::Hotstub);
+        cfg.machine = machine.into();
+        cfg.kernel = Some(guest.kernel.image.clone());
+        cfg.initrd = Some(guest.initrd.clone());
+        cfg.append = Some("quiet efi=debug hotstub.action=poweroff hotstub.dump=1".into());
+        cfg.extra = extra.iter().map(|a| a.to_string()).collect();
+        let log = target_dir()
+            .join("bench-logs")
+            .join(format!("aarch64-resident-{name}.log"));
+        let r = (|| -> Result<(Vec<u64>, Option<u64>)> {
+            let mut vm = Vm::spawn(&cfg, &log, false)?;
+            vm.wait_prefix("HOTSTUB-DMESG-END", Duration::from_secs(300))?;
+            vm.kill();
+            let lines = vm.lines();
+            let mem = lines.iter().find_map(|l| {
+                l.strip_prefix("HOTSTUB: memtotal_kb=")
+                    .and_then(|v| v.trim().parse().ok())
+            });
+            Ok((efi_map_kept(&lines, ram), mem))
+        })();
+        match &r {
+            Ok(_) => step(format!("resident RAM at {name}: read")),
+            Err(e) => step(format!("resident RAM at {name}: failed: {e}")),
+        }
+        out.push((name, r));
+    }
+    println!(
+        "
+RAM the aarch64 firmware keeps from Linux (EFI memory map Linux printed, RAM"
+    );
+    println!("from 1 GiB up; KiB); MemTotal: Linux's, its change against EL1:");
+    print!("{:<11}", "level");
+    for t in KEPT_TYPES {
+        print!(" {t:>13}");
+    }
+    println!(" {:>11} {:>9}", "MemTotal", "vs EL1");
+    let base = out
+        .first()
+        .and_then(|(_, r)| r.as_ref().ok())
+        .and_then(|(_, m)| *m);
+    for (name, r) in &out {
+        match r {
+            Ok((kept, mem)) => {
+                print!("{name:<11}");
+                for k in kept {
+                    print!(" {:>13}", k / 1024);
+                }
+                let f = |x: Option<i64>| x.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+                println!(
+                    " {:>11} {:>9}",
+                    f(mem.map(|m| m as i64)),
+                    f(mem.zip(base).map(|(m, b)| m as i64 - b as i64))
+                );
+            }
+            Err(e) => println!("{name:<11} ({})", e.lines().next().unwrap_or("")),
+        }
+    }
+    println!("Runtime Code at EL2: the resident PSCI handler's data, heap, stacks and tables;");
+    println!("at EL3 it lives in the secure RAM (not Linux's), ACPI NVS is the vCPU hotplug");
+    println!("block; Runtime Data (EFI tables) and ACPI Reclaim (the tables) exist at every EL.");
+    Ok(())
+}
+
+fn print_table(rows: &[Row], mode: Mode) {
+    let f = |x: Option<f64>, scale: f64, prec: usize| {
+        x.map(|v| format!("{:.*}", prec, v * scale))
+            .unwrap_or_else(|| "-".into())
+    };
+    let ratio = |x: Option<f64>, h: Option<f64>| match (x, h) {
+        (Some(x), Some(h)) if h > 0.0 => format!("{:.4}", x / h),
+        _ => "-".into(),
+    };
     println!();
     println!(
-        "{:<8} {:<12} {:>5} {:>10} {:>9} {:>9} {:>11} {:>14} {:>12}",
+        "{:<8} {:<12} {:>4} {:>10} {:>9} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9}",
         "arch",
         "firmware",
         "runs",
-        "median s",
-        "min s",
-        "max s",
+        "init s",
         "/ Hotstub",
-        "pre-kernel s",
-        "image size"
+        "spread ms",
+        "to kernel",
+        "/ Hotstub",
+        "- Hot. ms",
+        "own fw ms",
+        "image"
     );
-    let mut hot: Option<(Arch, f64)> = None;
-    for (arch, fw, t, p, err) in rows.iter_mut() {
-        let m = median(t);
-        let pm = median(p);
-        if *fw == Firmware::Hotstub {
-            hot = m.map(|m| (*arch, m));
+    let mut hot: Option<(Arch, Option<f64>, Option<f64>)> = None;
+    for row in rows {
+        let init: Vec<f64> = row.samples.iter().map(|s| s.init).collect();
+        let pre: Vec<f64> = row.samples.iter().filter_map(|s| s.pre).collect();
+        let own: Vec<f64> = row.samples.iter().filter_map(|s| s.own).collect();
+        let (mi, mp) = (median(&init), median(&pre));
+        if row.fw == Firmware::Hotstub {
+            hot = Some((row.arch, mi, mp));
         }
-        let ratio = match (m, hot) {
-            (Some(m), Some((a, h))) if a == *arch => format!("{:.3}", m / h),
-            _ => "-".into(),
+        let (hi, hp) = match hot {
+            Some((a, hi, hp)) if a == row.arch => (hi, hp),
+            _ => (None, None),
         };
-        let size = image_file(*arch, *fw)
+        let spread = match (
+            init.iter().cloned().reduce(f64::min),
+            init.iter().cloned().reduce(f64::max),
+        ) {
+            (Some(lo), Some(hi)) => Some(hi - lo),
+            _ => None,
+        };
+        let size = image_file(row.arch, row.fw)
             .and_then(|p| build::image_size(&p))
             .map(|s| format!("{} KiB", s / 1024))
             .unwrap_or_else(|| "-".into());
-        let f = |x: Option<f64>| x.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into());
         println!(
-            "{:<8} {:<12} {:>5} {:>10} {:>9} {:>9} {:>11} {:>14} {:>12}",
-            arch.name(),
-            fw.label(*arch),
-            t.len(),
-            f(m),
-            f(t.first().copied()),
-            f(t.last().copied()),
-            ratio,
-            f(pm),
+            "{:<8} {:<12} {:>4} {:>10} {:>9} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9}",
+            row.arch.name(),
+            row.fw.label(row.arch),
+            row.samples.len(),
+            f(mi, 1.0, 6),
+            ratio(mi, hi),
+            f(spread, 1e3, 3),
+            f(mp, 1.0, 6),
+            ratio(mp, hp),
+            f(mp.zip(hp).map(|(p, h)| p - h), 1e3, 3),
+            f(median(&own), 1e3, 3),
             size
         );
-        if let Some(e) = err {
+        if let Some(e) = &row.error {
             println!(
                 "         ({}: {})",
-                fw.label(*arch),
+                row.fw.label(row.arch),
                 e.lines().next().unwrap_or("")
             );
         }
     }
-    println!("\nwall time from QEMU start to the `HOTSTUB: init reached` marker (TCG);");
-    println!("pre-kernel: that wall time minus the guest's uptime at init (QEMU start-up");
-    println!("plus firmware), median; less sensitive to host load than the total.");
+    println!();
+    match mode {
+        Mode::Wall => {
+            println!(
+                "init s: median wall time from QEMU start to the `HOTSTUB: init reached` marker"
+            );
+            println!(
+                "(TCG); to kernel: that wall time minus the guest's uptime at init (QEMU start-up"
+            );
+            println!("plus firmware), less sensitive to host load than the total.");
+        }
+        Mode::Icount => {
+            println!(
+                "guest (virtual) time under -icount shift=0 (1 ns per instruction), sleep=off:"
+            );
+            println!(
+                "init s: from machine start to the init (the guest's counter, tests/guest/vclock);"
+            );
+            println!(
+                "to kernel: to the start of the kernel's printk clock (init s minus that clock at"
+            );
+            println!(
+                "init): firmware plus the kernel's path to its first printk; spread: max - min."
+            );
+        }
+    }
+    println!("own fw ms: Hotstub's own `ms in firmware` line (ACPI PM timer / generic timer).");
     println!("same kernel, initramfs, -smp 2 -m 512M for every firmware; runs alternate.");
-    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vclock_line() {
+        let l = "HOTSTUB: vclock [    1.812282] hotstub-vclock count=2408683594 hz=0";
+        let (t, k) = parse_vclock(l).unwrap();
+        assert!((t - 2.408683594).abs() < 1e-12 && (k - 1.812282).abs() < 1e-12);
+        let l = "HOTSTUB: vclock [    2.5] hotstub-vclock count=6250000000 hz=1000000000";
+        assert_eq!(parse_vclock(l), Some((6.25, 2.5)));
+        assert_eq!(parse_vclock("HOTSTUB: vclock "), None);
+    }
+
+    #[test]
+    fn efi_map_sums() {
+        let l: Vec<String> = [
+            "[    0.000000] efi:   0x000040000000-0x0000400fffff [Conventional|   |  |WB]",
+            "[    0.000000] efi:   0x000040100000-0x00004012ffff [ACPI Reclaim|   |  |WB]",
+            "[    0.000000] efi:   0x000040130000-0x000040137fff [Runtime Data|RUN|  |WB]",
+            "[    0.000000] efi:   0x000040150000-0x0000401fffff [Runtime Code|RUN|  |WB]",
+            "[    0.000000] efi:   0x00000e000000-0x00000effffff [Reserved    |   |  |WB]",
+            "[    0.000000] efi: EFI v2.7 by Hotstub",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let k = efi_map_kept(&l, (1 << 30, u64::MAX));
+        assert_eq!(k, vec![0xb0000, 0x8000, 0, 0x30000, 0]);
+    }
+
+    #[test]
+    fn own_time() {
+        let l = vec!["Hotstub: 2.297 ms in firmware, starting Linux".to_string()];
+        assert_eq!(parse_own(&l), Some(0.002297));
+    }
 }

@@ -34,8 +34,10 @@ commands:
   test  [--filter SUBSTR] [--jobs N]
         fmt, clippy, host unit tests, 20 s per fuzz target, image build and
         the QEMU boot matrix
-  bench [--runs N] [--arch x86_64|aarch64|all]
-        boot time to init: Hotstub vs SeaBIOS/qboot (x86), direct boot/EDK2 (arm)
+  bench [--icount] [--runs N] [--arch x86_64|aarch64|all]
+        boot time to init: Hotstub vs SeaBIOS/qboot (x86), direct boot/EDK2 (arm);
+        wall time (default 5 runs) or, with --icount, guest instruction-counted
+        time to init and to the kernel's clock (default 2 runs)
   compare [--arch x86_64|aarch64] [--machine M] [--smp S] [-- extra QEMU args]
         boot one machine under Hotstub and under SeaBIOS (x86) / EDK2 (arm)
         and print side by side what Linux saw (CPUs, topology, NUMA, memory,
@@ -232,13 +234,20 @@ fn real_main(args: Vec<String>) -> Result<i32> {
             })
         }
         "bench" => {
-            let o = Opts::parse(rest, &[], &["runs", "arch"])?;
+            let o = Opts::parse(rest, &["icount"], &["runs", "arch"])?;
+            let mode = if o.flag("icount") {
+                bench::Mode::Icount
+            } else {
+                bench::Mode::Wall
+            };
+            // Under icount the runs repeat: a second one shows that they do.
             let runs = match o.val("runs") {
                 Some(r) => r.parse().map_err(|_| "--runs needs a number")?,
+                None if mode == bench::Mode::Icount => 2,
                 None => 5,
             };
             let arches = Arch::parse(&o.val("arch").unwrap_or_else(|| "all".into()))?;
-            bench::run(&arches, runs)
+            bench::run(&arches, runs, mode)
         }
         "compare" => {
             let o = Opts::parse(rest, &[], &["arch", "machine", "smp"])?;

@@ -4,7 +4,6 @@ mod idt;
 mod io;
 mod linux;
 mod q35;
-mod smp;
 mod tables;
 
 use linux::{jump_to_linux, load_linux, LoadedLinux};
@@ -29,8 +28,7 @@ global_asm!(include_str!("boot.S"), options(att_syntax));
 
 /// Fixed low-memory layout. The page tables are built by boot.S.
 mod layout {
-    // 0x1000-0x6fff: identity page tables built by boot.S; 0x8000-0x9fff:
-    // the AP trampoline and its MSR table (smp.rs).
+    // 0x1000-0x6fff: identity page tables built by boot.S.
     /// The zero page handed to Linux.
     pub const ZERO_PAGE: u64 = 0x7000;
     /// The kernel command line.
@@ -173,16 +171,16 @@ impl pipeline::Arch for Q35Boot {
         files: &Directory,
     ) -> Result<CpuModel> {
         m.map = memory_map(fw, files)?;
-        let mtrrs = q35::setup_mtrrs(&m.map);
+        // The boot CPU's MTRRs only: the firmware never wakes the APs.
+        // Linux writes the boot CPU's MTRR state into every AP it starts,
+        // at boot and at hotplug (arch/x86/kernel/cpu/cacheinfo.c:
+        // cache_aps_init / cache_ap_online -> cache_cpu_init ->
+        // mtrr_generic_set_state), and QEMU's TCG clears an AP's MTRRs at
+        // the INIT that Linux's start-up sends anyway, so a copy made here
+        // never reached Linux (it reports "inconsistent MTRR settings" and
+        // corrects them either way, as behind SeaBIOS).
+        q35::setup_mtrrs(&m.map);
         let cpus = discover_cpus(fw)?;
-        let aps = cpus.iter().filter(|c| c.enabled).count() as u32 - 1; // >= 1 enabled: discover_cpus
-        let answered = smp::sync_mtrrs(&mtrrs, aps);
-        if answered != aps {
-            println!(
-                "hotstub: warning: only {} of {} application processors started",
-                answered, aps
-            );
-        }
         // Firmware-owned and device ranges the kernel must not use as RAM.
         m.map.set(
             layout::LEGACY_HOLE.0,

@@ -259,29 +259,24 @@ const MTRR_ENABLE: u64 = 1 << 11;
 const MTRR_FIXED_ENABLE: u64 = 1 << 10;
 const MTRR_VALID: u64 = 1 << 11;
 
-/// Makes RAM write-back and returns the MSRs written, in order: default uncached, fixed ranges for the first MiB
-/// (VGA window uncached), variable ranges covering RAM in power-of-two
-/// blocks. RAM that does not fit the available variable MTRRs stays
-/// uncached, which is slow but correct.
-pub fn setup_mtrrs(map: &MemoryMap) -> alloc::vec::Vec<u32> {
-    let mut written = alloc::vec::Vec::new();
+/// Makes RAM write-back on the boot CPU: default uncached, fixed ranges for
+/// the first MiB (VGA window uncached), variable ranges covering RAM in
+/// power-of-two blocks. RAM that does not fit the available variable MTRRs
+/// stays uncached, which is slow but correct.
+pub fn setup_mtrrs(map: &MemoryMap) {
     let cap = rdmsr(IA32_MTRRCAP);
     let vcnt = (cap & 0xff) as u32;
     let phys_bits = phys_addr_bits();
     let mask_all = (1u64 << phys_bits) - 1;
     let wb8 = u64::from_ne_bytes([MTRR_WB as u8; 8]);
     let uc8 = 0u64;
-    let mut put = |msr: u32, v: u64| {
-        wrmsr(msr, v);
-        written.push(msr);
-    };
-    put(IA32_MTRR_DEF_TYPE, 0);
+    wrmsr(IA32_MTRR_DEF_TYPE, 0);
     if cap & (1 << 8) != 0 {
-        put(IA32_MTRR_FIX64K_00000, wb8);
-        put(IA32_MTRR_FIX16K_80000, wb8);
-        put(IA32_MTRR_FIX16K_A0000, uc8);
+        wrmsr(IA32_MTRR_FIX64K_00000, wb8);
+        wrmsr(IA32_MTRR_FIX16K_80000, wb8);
+        wrmsr(IA32_MTRR_FIX16K_A0000, uc8);
         for i in 0..8 {
-            put(IA32_MTRR_FIX4K_C0000 + i, wb8);
+            wrmsr(IA32_MTRR_FIX4K_C0000 + i, wb8);
         }
     }
     let mut slot = 0;
@@ -302,8 +297,8 @@ pub fn setup_mtrrs(map: &MemoryMap) -> alloc::vec::Vec<u32> {
             };
             let fit = 1u64 << (63 - (end - addr).leading_zeros());
             let size = align.min(fit);
-            put(IA32_MTRR_PHYSBASE0 + 2 * slot, addr | MTRR_WB);
-            put(
+            wrmsr(IA32_MTRR_PHYSBASE0 + 2 * slot, addr | MTRR_WB);
+            wrmsr(
                 IA32_MTRR_PHYSBASE0 + 2 * slot + 1,
                 (!(size - 1) & mask_all) | MTRR_VALID,
             );
@@ -316,8 +311,7 @@ pub fn setup_mtrrs(map: &MemoryMap) -> alloc::vec::Vec<u32> {
     } else {
         0
     };
-    put(IA32_MTRR_DEF_TYPE, MTRR_ENABLE | fixed | MTRR_UC);
-    written
+    wrmsr(IA32_MTRR_DEF_TYPE, MTRR_ENABLE | fixed | MTRR_UC);
 }
 
 /// MAXPHYADDR from CPUID leaf 0x80000008 (Intel SDM vol. 2, CPUID).
@@ -346,8 +340,8 @@ pub fn enable_x2apic() -> bool {
     }
     let mut msr = x86_64::registers::model_specific::Msr::new(IA32_APIC_BASE);
     // SAFETY: the MSR exists on every CPU with x2APIC (checked above); the
-    // firmware no longer uses the APIC (its AP wake-up is done), and the
-    // xAPIC-enabled to x2APIC transition is a permitted one.
+    // firmware does not use the local APIC, and the xAPIC-enabled to x2APIC
+    // transition is a permitted one.
     unsafe {
         let v = msr.read();
         msr.write(v | EN | EXTD);

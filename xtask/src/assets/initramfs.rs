@@ -1,5 +1,6 @@
-//! The test initramfs: a static busybox, tests/guest/init and the kernel
-//! modules, in the cpio "newc" format the kernel unpacks.
+//! The test initramfs: a static busybox, tests/guest/init, the virtual
+//! clock reader (tests/guest/vclock) and the kernel modules, in the cpio
+//! "newc" format the kernel unpacks.
 
 use super::*;
 
@@ -34,6 +35,22 @@ pub fn busybox(arch: Arch) -> Result<PathBuf> {
     write_atomic(&cached, &data)?;
     std::fs::remove_dir_all(&dl).ctx("clean download dir")?;
     Ok(cached)
+}
+
+/// tests/guest/vclock built for `arch` (a static Linux executable).
+fn vclock(arch: Arch) -> Result<PathBuf> {
+    crate::build::ensure_rust_targets(&[arch])?;
+    run(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(root())
+            .args(["build", "-q", "--release", "-p", "guest-vclock"])
+            .args(["--target", arch.rust_target()]),
+    )
+    .map_err(|e| format!("tests/guest/vclock does not build: {e}"))?;
+    Ok(target_dir()
+        .join(arch.rust_target())
+        .join("release")
+        .join("hotstub-vclock"))
 }
 
 // ---- initramfs ----------------------------------------------------------
@@ -112,7 +129,7 @@ pub fn init_script() -> PathBuf {
 }
 
 /// Builds (always afresh: it takes well under a second) the test initramfs
-/// for `arch`: busybox, tests/guest/init, the modules.
+/// for `arch`: busybox, tests/guest/init, the vclock reader, the modules.
 pub fn initramfs(arch: Arch, k: &Kernel) -> Result<PathBuf> {
     let bb = busybox(arch)?;
     let init = std::fs::read(init_script()).ctx(format!("read {}", init_script().display()))?;
@@ -146,6 +163,11 @@ pub fn initramfs(arch: Arch, k: &Kernel) -> Result<PathBuf> {
     );
     c.symlink("bin/sh", "busybox");
     c.file("init", &init, 0o755);
+    c.file(
+        "bin/hotstub-vclock",
+        &std::fs::read(vclock(arch)?).ctx("read hotstub-vclock")?,
+        0o755,
+    );
     c.dir("lib/modules/hotstub");
     let mut mods: Vec<PathBuf> = std::fs::read_dir(&k.modules)
         .ctx("read modules dir")?
