@@ -37,7 +37,11 @@ commands:
   bench [--icount] [--runs N] [--arch x86_64|aarch64|all]
         boot time to init: Hotstub vs SeaBIOS/qboot (x86), direct boot/EDK2 (arm);
         wall time (default 5 runs) or, with --icount, guest instruction-counted
-        time to init and to the kernel's clock (default 2 runs)
+        time to init and to the kernel's clock (default 2 runs); on arm also
+        the RAM the firmware keeps and the runtime vCPU hotplug latency
+  bench --hotplug [--runs N]
+        only the runtime vCPU hotplug latency at EL3 (enable -> online,
+        disable -> ejected)
   compare [--arch x86_64|aarch64] [--machine M] [--smp S] [-- extra QEMU args]
         boot one machine under Hotstub and under SeaBIOS (x86) / EDK2 (arm)
         and print side by side what Linux saw (CPUs, topology, NUMA, memory,
@@ -234,7 +238,13 @@ fn real_main(args: Vec<String>) -> Result<i32> {
             })
         }
         "bench" => {
-            let o = Opts::parse(rest, &["icount"], &["runs", "arch"])?;
+            let o = Opts::parse(rest, &["icount", "hotplug"], &["runs", "arch"])?;
+            if o.flag("hotplug") {
+                let runs = o.val("runs").map(|r| r.parse()).transpose();
+                let runs: usize = runs.map_err(|_| "--runs needs a number")?.unwrap_or(5);
+                bench::hotplug_only(runs)?;
+                return Ok(0);
+            }
             let mode = if o.flag("icount") {
                 bench::Mode::Icount
             } else {
