@@ -752,6 +752,7 @@ pub(super) fn matrix() -> Vec<Case> {
         "aarch64/cpus-enabled-0-1-el3",
         "aarch64/cpus-no-policy-el2",
         "aarch64/cpu-hotplug-el3",
+        "aarch64/cpu-hotplug-cycles-el3",
     ] {
         let base = v
             .iter()
