@@ -54,13 +54,16 @@ impl Uart {
 
     fn read(&self, buf: &mut [u8]) -> usize {
         let mut n = 0;
-        // SAFETY: registers of the secure PL011 the DT names.
+        // SAFETY: registers of the secure PL011 the DT names. The interrupt
+        // is cleared before the FIFO is drained, not after: a byte that
+        // arrives in between then raises it again instead of waiting,
+        // unseen, for the next one.
         unsafe {
+            write_volatile(self.reg(ICR), 0x7ff);
             while n < buf.len() && read_volatile(self.reg(FR)) & (1 << 4) == 0 {
                 buf[n] = read_volatile(self.reg(DR)) as u8;
                 n += 1;
             }
-            write_volatile(self.reg(ICR), 0x7ff);
         }
         n
     }
