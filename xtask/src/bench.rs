@@ -50,6 +50,18 @@ const ICOUNT_ARGS: &[&str] = &[
     "1",
 ];
 
+/// Kernel arguments for every contender under icount. `cryptomgr.notests`:
+/// the crypto self-tests run in racing threads during the late initcalls
+/// and their length under icount swings with unrelated inputs (on arm64
+/// 6.12, appending `x=12` to the command line moved Hotstub's time to init
+/// by 0.12 s, more than the firmware's whole share); without them the
+/// comparison measures what the firmware changes. `nokaslr` likewise: the
+/// x86 decompressor seeds KASLR from the boot_params and the command line
+/// the firmware hands over, so each firmware gets a different placement,
+/// and the relocation work differs with it (about 1 ms to the kernel's
+/// clock on x86, more than the firmware's own 0.2 ms).
+const ICOUNT_KERNEL_ARGS: &str = "cryptomgr.notests nokaslr";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Wall,
@@ -210,7 +222,8 @@ pub fn run(arches: &[Arch], runs: usize, mode: Mode) -> Result<i32> {
                 }
                 .to_string();
                 if mode == Mode::Icount {
-                    append.push_str(" hotstub.vclock=1");
+                    append.push_str(" hotstub.vclock=1 ");
+                    append.push_str(ICOUNT_KERNEL_ARGS);
                     cfg.extra.extend(ICOUNT_ARGS.iter().map(|a| a.to_string()));
                 }
                 cfg.append = Some(append);
