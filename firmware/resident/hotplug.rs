@@ -99,6 +99,9 @@ struct Change {
     waiting: CpuSet,
     /// Those it has refused.
     refused: CpuSet,
+    /// When the firmware first saw each vCPU ejected and off (counter
+    /// ticks), while it waits for Linux's closing `_OST`.
+    ejected_at: alloc::vec::Vec<Option<u64>>,
     deadline: u64,
 }
 
@@ -110,6 +113,8 @@ pub struct Controller {
     change: Option<Change>,
     /// How long Linux may take to answer a change, in counter ticks.
     timeout: u64,
+    /// Counter ticks per second.
+    freq: u64,
     timeout_s: u64,
 }
 
@@ -122,6 +127,7 @@ impl Controller {
             overlong: false,
             change: None,
             timeout: freq.saturating_mul(timeout_s),
+            freq,
             timeout_s,
         }
     }
@@ -261,6 +267,7 @@ impl Controller {
             kind,
             cpus: todo.clone(),
             refused: CpuSet::none(todo.possible()),
+            ejected_at: alloc::vec![None; todo.possible()],
             waiting: todo,
             deadline: now.saturating_add(self.timeout),
         });
@@ -277,6 +284,12 @@ impl Controller {
         now: u64,
         out: &mut dyn Write,
     ) {
+        // Linux reports the end of a hot-remove with `_OST` after `_EJ0`
+        // (drivers/acpi/scan.c acpi_device_hotplug); the vCPU is disabled
+        // at that report, or this long after `_EJ0` for an OS that sends
+        // none. Declaring it done at `_EJ0` would let the next `enable`
+        // reach Linux while it still holds the old device.
+        let grace = self.freq.saturating_mul(2);
         let Some(c) = &mut self.change else { return };
         let word = c.kind.word();
         for i in 0..states.len() {
@@ -307,9 +320,13 @@ impl Controller {
                     c.waiting.set(i, false);
                     c.refused.set(i, true);
                 }
-                (Kind::Disable, _) if ejected && off => {
+                (Kind::Disable, a) if ejected && off => {
+                    // Off and ejected: disabled now; done at Linux's report.
                     states.set_enabled(i, false);
-                    c.waiting.set(i, false);
+                    let since = *c.ejected_at[i].get_or_insert(now);
+                    if a.is_some() || now.saturating_sub(since) >= grace {
+                        c.waiting.set(i, false);
+                    }
                 }
                 (Kind::Disable, _) if ejected && !off => {
                     // `_EJ0` of a running vCPU: not from Linux's hotplug

@@ -169,6 +169,16 @@ fn enable_then_disable_through_linux() {
     assert_eq!(vm.poll(), "");
     vm.cpu_off(2);
     vm.ej0(2);
+    // Disabled at once (Linux reads _STA right after _EJ0), done at
+    // Linux's closing _OST.
+    assert_eq!(vm.poll(), "");
+    assert_eq!(vm.slot(2, STA), 0);
+    assert_eq!(vm.cpu_on(2), ids::ret::DENIED as i64);
+    assert!(vm
+        .send("enable 2\n")
+        .0
+        .starts_with("error: busy: disable 2 "));
+    vm.ost(2, 3, 0);
     assert_eq!(vm.poll(), "event: disable 2 done\n");
     assert_eq!(vm.slot(2, STA), 0);
     assert_eq!(vm.cpu_on(2), ids::ret::DENIED as i64);
@@ -264,6 +274,20 @@ fn bad_input_gets_one_error_line_each() {
         "ok possible=0-3 enabled=0-1 online=0-1\n"
     );
     assert!(!vm.ctl.busy());
+}
+
+#[test]
+fn eject_without_closing_ost_ends_after_the_grace_time() {
+    let mut vm = Vm::new();
+    assert!(vm.send("disable 1\n").1);
+    vm.cpu_off(1);
+    vm.ej0(1);
+    assert_eq!(vm.poll(), "");
+    vm.now = 2 * FREQ - 1;
+    assert_eq!(vm.poll(), "");
+    vm.now = 2 * FREQ;
+    assert_eq!(vm.poll(), "event: disable 1 done\n");
+    assert!(!vm.states.enabled(1));
 }
 
 #[test]
