@@ -7,7 +7,7 @@
 
 use alloc::vec::Vec;
 
-use super::emit::package_of;
+use super::emit::{package_of, patch};
 use super::{cpu_name, Error};
 use crate::platform::cpus::Vcpu;
 use crate::resident::hotplug::SLOT;
@@ -28,21 +28,6 @@ const GED_HEAD: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/cpuhp_ged.aml"
 const NAME: &[u8; 4] = b"CAAA";
 const ADDR: [u8; 8] = 0x1122_3344_5566_7788u64.to_le_bytes();
 const INTID: [u8; 4] = 0xa1b2_c3d4u32.to_le_bytes();
-
-/// `t` with every `from` replaced by `to` (same length).
-fn patch(t: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
-    let mut v = t.to_vec();
-    let mut i = 0;
-    while i + from.len() <= v.len() {
-        if &v[i..i + from.len()] == from {
-            v[i..i + from.len()].copy_from_slice(to);
-            i += from.len();
-        } else {
-            i += 1;
-        }
-    }
-    v
-}
 
 /// The part of processor `index`'s device after `_HID` and `_UID`.
 pub fn processor_tail(h: &CpuHotplug, index: usize) -> Vec<u8> {

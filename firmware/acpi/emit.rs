@@ -174,6 +174,22 @@ pub fn close(out: &mut Vec<u8>, at: usize) {
     insert(out, at, &b[..n]);
 }
 
+/// A host-built template (`*_aml.rs`) with every placeholder `from`
+/// replaced by `to` (same length).
+pub fn patch(t: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut v = t.to_vec();
+    let mut i = 0;
+    while i + from.len() <= v.len() {
+        if &v[i..i + from.len()] == from {
+            v[i..i + from.len()].copy_from_slice(to);
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+    v
+}
+
 /// `op PkgLength contents` in one go, for already written contents.
 pub fn package_of(out: &mut Vec<u8>, op: &[u8], contents: &[u8]) {
     let at = open(out, op);

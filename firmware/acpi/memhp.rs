@@ -204,20 +204,8 @@ fn slot_name(slot: u32) -> [u8; 4] {
 
 /// The slot template with its number and name patched in.
 fn slot_device(slot: u32) -> Vec<u8> {
-    let mut d = SLOT.to_vec();
-    let mut i = 0;
-    while i + 2 <= d.len() {
-        if d.get(i..i + 4) == Some(TEMPLATE_NAME) {
-            d[i..i + 4].copy_from_slice(&slot_name(slot));
-            i += 4;
-        } else if d[i..i + 2] == TEMPLATE_INT {
-            d[i + 1] = slot as u8;
-            i += 2;
-        } else {
-            i += 1;
-        }
-    }
-    d
+    let named = super::emit::patch(SLOT, TEMPLATE_NAME, &slot_name(slot));
+    super::emit::patch(&named, &TEMPLATE_INT, &[TEMPLATE_INT[0], slot as u8])
 }
 
 /// MTFY(slot, code): `If (Arg0 == slot) { Notify (MPxx, Arg1) }` per slot

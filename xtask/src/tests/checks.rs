@@ -83,7 +83,7 @@ pub(super) fn min_memtotal_kib(mem_mib: u64) -> u64 {
 /// Whether the kernel `version` ("7.2.13+deb14-cloud-arm64") shows an
 /// online-capable vCPU as present only once it is hot-added: Linux 7.x
 /// does (commit f9a82544c717), 6.12 counts it present from boot.
-fn present_only_when_added(version: &str) -> bool {
+pub(super) fn present_only_when_added(version: &str) -> bool {
     version
         .split('.')
         .next()

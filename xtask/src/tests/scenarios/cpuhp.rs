@@ -4,6 +4,7 @@
 //! cycles of one vCPU.
 
 use super::super::case::Case;
+use super::super::checks::present_only_when_added;
 use super::STEP;
 use crate::control::Control;
 use crate::qemu::Vm;
@@ -55,8 +56,8 @@ fn expect_status(ctl: &mut Control, enabled: &str, online: &str) -> Result<()> {
 /// whole possible set on 6.x and what was hot-added on 7.x (the present
 /// rule of the fresh-machine issue). Linux changes them one after the other
 /// (offline, then eject), so this waits for the init's watcher to show all.
-fn expect_guest(vm: &mut Vm, set: &str, major: u32) -> Result<()> {
-    let present = if major >= 7 { set } else { "0-3" };
+fn expect_guest(vm: &mut Vm, set: &str, added: bool) -> Result<()> {
+    let present = if added { set } else { "0-3" };
     let want = [
         format!(" present={present} "),
         format!(" online={set} "),
@@ -69,26 +70,24 @@ fn expect_guest(vm: &mut Vm, set: &str, major: u32) -> Result<()> {
     Ok(())
 }
 
-/// The guest kernel's major version (before any change: a command's
-/// output is read past the watcher's lines).
-fn kernel_major(vm: &mut Vm) -> Result<u32> {
+/// Whether the guest kernel follows the present-when-added rule (asked
+/// before any change: a command's output is read past the watcher's lines).
+fn present_when_added(vm: &mut Vm) -> Result<bool> {
     let (_, uname) = vm.guest_cmd("uname -r", STEP)?;
-    Ok(uname
-        .first()
-        .and_then(|v| v.split('.').next())
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0))
+    Ok(present_only_when_added(
+        uname.first().map_or("", String::as_str),
+    ))
 }
 
 pub(in super::super) fn scenario_cpu_hotplug(vm: &mut Vm, _c: &Case) -> Result<()> {
-    let major = kernel_major(vm)?;
+    let added = present_when_added(vm)?;
     let mut ctl = connect(vm)?;
     expect_status(&mut ctl, "0-1", "0-1")?;
     change_say(&mut ctl, "enable 2")?;
-    expect_guest(vm, "0-2", major)?;
+    expect_guest(vm, "0-2", added)?;
     expect_status(&mut ctl, "0-2", "0-2")?;
     change_say(&mut ctl, "enable 3")?;
-    expect_guest(vm, "0-3", major)?;
+    expect_guest(vm, "0-3", added)?;
     expect_status(&mut ctl, "0-3", "0-3")?;
     // Enabling an enabled vCPU changes nothing.
     let a = ctl.command("enable 3", ANSWER)?;
@@ -96,7 +95,7 @@ pub(in super::super) fn scenario_cpu_hotplug(vm: &mut Vm, _c: &Case) -> Result<(
         return Err(format!("`enable 3` again answered `{a}`"));
     }
     change_say(&mut ctl, "disable 3")?;
-    expect_guest(vm, "0-2", major)?;
+    expect_guest(vm, "0-2", added)?;
     expect_status(&mut ctl, "0-2", "0-2")?;
     let (rc, out) = vm.guest_cmd("echo 1 > /sys/devices/system/cpu/cpu3/online", STEP)?;
     if rc == 0 {
@@ -152,7 +151,7 @@ fn wait_online(ctl: &mut Control, enabled: &str, online: &str) -> Result<()> {
 }
 
 pub(in super::super) fn scenario_cpu_hotplug_cycles(vm: &mut Vm, _c: &Case) -> Result<()> {
-    let major = kernel_major(vm)?;
+    let added = present_when_added(vm)?;
     let mut ctl = connect(vm)?;
     let t = Instant::now();
     let mut slowest = Duration::ZERO;
@@ -181,7 +180,7 @@ pub(in super::super) fn scenario_cpu_hotplug_cycles(vm: &mut Vm, _c: &Case) -> R
         "cd /sys/devices/system/cpu && echo $(cat present) $(cat online) $(cat enabled)",
         STEP,
     )?;
-    let want = format!("{} 0-1 0-1", if major >= 7 { "0-1" } else { "0-3" });
+    let want = format!("{} 0-1 0-1", if added { "0-1" } else { "0-3" });
     if out.first().map(String::as_str) != Some(want.as_str()) {
         return Err(format!(
             "sysfs present/online/enabled {out:?}, expected {want}"
