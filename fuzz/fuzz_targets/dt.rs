@@ -55,7 +55,7 @@ fuzz_target!(|data: &[u8]| {
         kaslr_seed: board.kaslr_seed,
         ..Default::default()
     };
-    if let Ok(out) = dt::write_chosen(&chosen) {
-        assert!(dt::blob_at(&out).is_some_and(|b| b.len() == out.len()));
-    }
+    let out = dt::write_chosen(&chosen);
+    assert!(dt::blob_at(&out).is_some_and(|b| b.len() == out.len()));
+    assert!(dt::check_structure(&out).is_ok());
 });

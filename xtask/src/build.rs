@@ -62,10 +62,9 @@ impl Arch {
 }
 
 /// The image size budgets: x86 one 64 KiB block (linker/x86_64.ld places
-/// the image there), arm 128 KiB for now (the arm budget of the size issue
-/// is 96 KiB; linker/aarch64.ld).
+/// the image there), arm 96 KiB (linker/aarch64.ld's flash region).
 pub const MAX_IMAGE_X86: u64 = 64 * 1024;
-pub const MAX_IMAGE_ARM: u64 = 128 * 1024;
+pub const MAX_IMAGE_ARM: u64 = 96 * 1024;
 
 impl Arch {
     pub fn max_image(self) -> u64 {
@@ -76,9 +75,12 @@ impl Arch {
     }
 }
 /// QEMU requires the x86 `-bios` size to be a multiple of 64 KiB
-/// (hw/i386/x86-common.c: x86_bios_rom_init), and the arm virt flash is
-/// filled in 64 KiB-aligned blocks; both images are padded to this.
+/// (hw/i386/x86-common.c: x86_bios_rom_init).
 const IMAGE_ALIGN: u64 = 64 * 1024;
+/// arm virt copies a `-bios` file as it is into flash bank 0
+/// (hw/arm/virt.c: virt_firmware_init, load_image_mr), any size up to the
+/// bank's; the image is padded to whole 4 KiB pages only.
+const ARM_IMAGE_ALIGN: u64 = 4 * 1024;
 /// x86: the reset vector is at 0xFFFFFFF0, so the image ends at 4 GiB.
 const X86_IMAGE_END: u64 = 1 << 32;
 /// x86: the linker script keeps everything loaded within the top 64 KiB.
@@ -210,8 +212,8 @@ fn flatten(arch: Arch, elf_data: &[u8]) -> Result<Vec<u8>> {
                 .map(|s| s.paddr + s.data.len() as u64)
                 .max()
                 .unwrap();
-            let size = (hi - ARM_IMAGE_BASE).div_ceil(IMAGE_ALIGN) * IMAGE_ALIGN;
-            (ARM_IMAGE_BASE, ARM_IMAGE_BASE + size.max(IMAGE_ALIGN))
+            let size = (hi - ARM_IMAGE_BASE).div_ceil(ARM_IMAGE_ALIGN) * ARM_IMAGE_ALIGN;
+            (ARM_IMAGE_BASE, ARM_IMAGE_BASE + size)
         }
     };
     for s in &segs {

@@ -108,7 +108,6 @@ res_el2_secondary:
 
 extern "C" {
     fn res_el2_secondary();
-    static res_el2_vectors: u8;
 }
 
 /// The ID registers `resident::regs::Features` is derived from. Registers
@@ -135,7 +134,7 @@ pub fn features() -> Features {
 /// Per-CPU EL2 state for running the kernel at EL1.
 fn init_cpu(vttbr: u64) {
     let f = features();
-    let vbar = (&raw const res_el2_vectors) as u64;
+    let vbar = resident::vectors();
     // SAFETY: EL2 control registers; none of them affects the firmware's
     // own EL2 translation regime or stack, and the values open EL1 up
     // rather than take anything from the firmware.
@@ -284,8 +283,7 @@ fn el2_fault_regs() -> (u64, u64, u64, u64) {
 }
 
 /// Synchronous exception from EL1/EL0.
-#[no_mangle]
-extern "C" fn hotstub_el2_sync(f: &mut Frame, _kind: u64) {
+pub(super) fn sync(f: &mut Frame) {
     let (esr, elr, far, hpfar) = el2_fault_regs();
     let ec = esr >> 26;
     match ec {
@@ -327,8 +325,7 @@ fn inject_external_abort(f: &mut Frame, esr: u64, far: u64, hpfar: u64) {
 
 /// Any other exception at or into EL2 (`index`: the vector, Arm ARM
 /// D1.3.1 order).
-#[no_mangle]
-extern "C" fn hotstub_el2_unexpected(index: u64) -> ! {
+pub(super) fn unexpected(index: u64) -> ! {
     let (esr, elr, far, hpfar) = el2_fault_regs();
     let from = ["EL2 (SP_EL0)", "EL2", "EL1 (AArch64)", "EL1 (AArch32)"][(index >> 2) as usize & 3];
     let kind = hw::EXCEPTION_KIND[(index & 3) as usize];

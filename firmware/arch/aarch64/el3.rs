@@ -193,7 +193,6 @@ res_el3_move:
 extern "C" {
     fn res_el3_repark(index: u64, stack_top: u64) -> !;
     fn res_el3_move(src: u64, dst: u64, len: u64, line: u64, ttbr: u64);
-    static res_el3_vectors: u8;
 }
 
 /// Per-CPU EL3 state: SCR, CPTR (no FP/SVE/SME traps), SVE/SME lengths,
@@ -201,7 +200,7 @@ extern "C" {
 /// vectors.
 fn init_cpu() -> Result<(), &'static str> {
     let f = super::el2::features();
-    let vbar = (&raw const res_el3_vectors) as u64;
+    let vbar = resident::vectors();
     // SAFETY: EL3 control registers; they open the lower ELs and do not
     // affect the firmware's own translation regime or stack.
     unsafe {
@@ -450,8 +449,7 @@ extern "C" fn hotstub_el3_park(index: u64) -> ! {
 
 /// Synchronous exception from EL2/EL1: an SMC (ELR already points past
 /// it, Arm ARM D1.4.5); `kind` 1: an FIQ, the channel's interrupts.
-#[no_mangle]
-extern "C" fn hotstub_el3_sync(f: &mut Frame, kind: u64) {
+pub(super) fn sync(f: &mut Frame, kind: u64) {
     if kind == 1 {
         gic::serve_group0();
         return;
@@ -464,8 +462,7 @@ extern "C" fn hotstub_el3_sync(f: &mut Frame, kind: u64) {
 }
 
 /// Any other exception at or into EL3.
-#[no_mangle]
-extern "C" fn hotstub_el3_unexpected(index: u64) -> ! {
+pub(super) fn unexpected(index: u64) -> ! {
     let (esr, elr, far) = hw::fault_registers();
     let from = [
         "EL3 (SP_EL0)",

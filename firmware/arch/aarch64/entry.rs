@@ -1,4 +1,4 @@
-//! Reset entry and exception vectors.
+//! Reset entry (the exception vectors are in `resident.rs`).
 //!
 //! QEMU virt starts the CPU at 0x0 (flash) with the MMU and caches off, at
 //! EL1, EL2 (`virtualization=on`) or EL3 (`secure=on`). At EL1 and EL2 only
@@ -52,7 +52,7 @@ _start:
     mov     sp, x1
 
     // Vectors for the EL we run at: CurrentEL bits 3:2.
-    adr     x1, exception_vectors
+    adr     x1, hotstub_vectors
     mrs     x2, CurrentEL
     cmp     x2, #(3 << 2)
     b.eq    7f
@@ -67,31 +67,9 @@ _start:
 
     mov     x0, x19
     bl      hotstub_main
-    b       park_secondary
+    // A returning main waits here for good.
+1:  wfe
+    b       1b
 
-    // Secondaries (only at EL3) and a returning main wait here for good.
-park_secondary:
-    wfe
-    b       park_secondary
-
-    // 16 vectors of 0x80 bytes, table aligned to 2 KiB (Arm ARM D1.10.2).
-    // Each passes its index to the common handler, which reports and powers
-    // off: none of these exceptions is expected.
-    .balign 0x800
-exception_vectors:
-    .set i, 0
-    .rept 16
-    .balign 0x80
-    mov     x0, #i
-    b       exception_common
-    .set i, i + 1
-    .endr
-
-exception_common:
-    // A fault may come from a broken stack: start from a fresh one.
-    ldr     x1, =__stack_top
-    mov     sp, x1
-    bl      hotstub_exception
-    b       park_secondary
     "#
 );

@@ -93,8 +93,8 @@ extern "C" fn hotstub_main(x0: u64) -> ! {
     pipeline::run(VirtBoot { x0, t0, el })
 }
 
-#[no_mangle]
-extern "C" fn hotstub_exception(index: u64) -> ! {
+/// An exception before the resident firmware runs (at EL1, always).
+fn boot_exception(index: u64) -> ! {
     let (esr, elr, far) = hw::fault_registers();
     // Vector groups of 4 (Arm ARM D1.10.2): current EL with SP_EL0, current
     // EL with SP_ELx, lower EL AArch64, lower EL AArch32; within each,
@@ -453,10 +453,7 @@ impl pipeline::Arch for VirtBoot {
             rng_seed: platform.rng_seed.as_deref(),
             kaslr_seed: platform.kaslr_seed,
         };
-        // vm_fdt's own message would cost the image its whole error table; the
-        // only input here is the firmware's, so one line says enough.
-        let blob = dt::write_chosen(&chosen)
-            .map_err(|_| hotstub::err!("cannot write the DT for Linux"))?;
+        let blob = dt::write_chosen(&chosen);
         // SAFETY: the linker script reserves the hand-off area for this.
         let dt_buf = unsafe { ram_slice(dt_base, handoff_end - dt_base) };
         dt_buf

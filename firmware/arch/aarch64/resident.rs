@@ -207,114 +207,152 @@ pub fn unexpected(what: &dyn Display, esr: u64, elr: u64, far: u64, hpfar: u64) 
     }
 }
 
-/// Trap vectors of a resident exception level (`el2` or `el3`): 16 entries
-/// of 0x80 bytes in a 2 KiB aligned table (Arm ARM D1.3.1). The expected
-/// entries, synchronous from a lower EL in AArch64 (+0x400) and, where
-/// `$fiq` is 1, FIQ from a lower EL in AArch64 (+0x500: the EL3 firmware's
-/// Group 0 interrupts, taken while the normal world runs), save the
-/// caller's x0..x30, ELR and SPSR as a [`Frame`] on this CPU's handler
-/// stack (SP_ELx, left at the stack top whenever the firmware returns to
-/// the caller), call `hotstub_<el>_sync(&mut Frame, kind)` (kind 0:
-/// synchronous, 1: FIQ) and restore everything from the frame before
-/// returning. Every other entry calls `hotstub_<el>_unexpected(index)`,
-/// which reports and powers off, on the top of this CPU's handler stack:
-/// SP_ELx lies in it (at its top when the exception came from a lower EL),
-/// the stacks are aligned to their size, so rounding SP up to STACK_SIZE
-/// finds the top without knowing the CPU. When that is not in the handler
-/// stacks (the boot CPU before the kernel runs, or an SP gone astray) the
-/// boot stack is used.
-macro_rules! resident_vectors {
-    ($el:literal, $fiq:literal) => {
-        core::arch::global_asm!(
-            concat!(".section .text.res_", $el, ", \"ax\""),
-            ".balign 0x800",
-            concat!(".global res_", $el, "_vectors"),
-            concat!("res_", $el, "_vectors:"),
-            ".set i, 0",
-            ".rept 16",
-            ".balign 0x80",
-            ".if i == 8",
-            concat!("b res_", $el, "_sync_lower"),
-            concat!(".elseif i == 10 && ", $fiq),
-            concat!("b res_", $el, "_fiq_lower"),
-            ".else",
-            "mov x0, #i",
-            concat!("b res_", $el, "_unexpected"),
-            ".endif",
-            ".set i, i + 1",
-            ".endr",
-            concat!("res_", $el, "_unexpected:"),
-            "sub x1, sp, #1",
-            "orr x1, x1, #{mask}",
-            "add x1, x1, #1",
-            "ldr x2, ={bounds}",
-            "ldp x3, x4, [x2]",
-            "cmp x1, x3",
-            "ccmp x1, x4, #2, hi",
-            "b.ls 2f",
-            "ldr x1, =__stack_top",
-            "2: mov sp, x1",
-            concat!("bl hotstub_", $el, "_unexpected"),
-            "1: wfe",
-            "b 1b",
-            concat!("res_", $el, "_fiq_lower:"),
-            "sub sp, sp, #272",
-            "stp x0, x1, [sp, #0]",
-            "mov x1, #1",
-            concat!("b res_", $el, "_save"),
-            concat!("res_", $el, "_sync_lower:"),
-            "sub sp, sp, #272",
-            "stp x0, x1, [sp, #0]",
-            "mov x1, #0",
-            concat!("res_", $el, "_save:"),
-            "stp x2, x3, [sp, #16]",
-            "stp x4, x5, [sp, #32]",
-            "stp x6, x7, [sp, #48]",
-            "stp x8, x9, [sp, #64]",
-            "stp x10, x11, [sp, #80]",
-            "stp x12, x13, [sp, #96]",
-            "stp x14, x15, [sp, #112]",
-            "stp x16, x17, [sp, #128]",
-            "stp x18, x19, [sp, #144]",
-            "stp x20, x21, [sp, #160]",
-            "stp x22, x23, [sp, #176]",
-            "stp x24, x25, [sp, #192]",
-            "stp x26, x27, [sp, #208]",
-            "stp x28, x29, [sp, #224]",
-            concat!("mrs x0, elr_", $el),
-            concat!("mrs x2, spsr_", $el),
-            "stp x30, x0, [sp, #240]",
-            "str x2, [sp, #256]",
-            "mov x0, sp",
-            concat!("bl hotstub_", $el, "_sync"),
-            "ldp x30, x0, [sp, #240]",
-            "ldr x1, [sp, #256]",
-            concat!("msr elr_", $el, ", x0"),
-            concat!("msr spsr_", $el, ", x1"),
-            "ldp x0, x1, [sp, #0]",
-            "ldp x2, x3, [sp, #16]",
-            "ldp x4, x5, [sp, #32]",
-            "ldp x6, x7, [sp, #48]",
-            "ldp x8, x9, [sp, #64]",
-            "ldp x10, x11, [sp, #80]",
-            "ldp x12, x13, [sp, #96]",
-            "ldp x14, x15, [sp, #112]",
-            "ldp x16, x17, [sp, #128]",
-            "ldp x18, x19, [sp, #144]",
-            "ldp x20, x21, [sp, #160]",
-            "ldp x22, x23, [sp, #176]",
-            "ldp x24, x25, [sp, #192]",
-            "ldp x26, x27, [sp, #208]",
-            "ldp x28, x29, [sp, #224]",
-            "add sp, sp, #272",
-            "eret",
-            mask = const STACK_SIZE - 1,
-            bounds = sym STACK_BOUNDS,
-        );
-    };
+// The firmware's one vector table, at whichever EL it runs (16 entries
+// of 0x80 bytes, 2 KiB aligned, Arm ARM D1.3.1), from the reset entry on:
+// the firmware keeps its EL for its whole life, so one table with the EL
+// read at run time costs 2 KiB where a table per EL cost three.
+//
+// The expected entries, synchronous (+0x400) and FIQ (+0x500: the EL3
+// firmware's Group 0 interrupts, taken while the normal world runs) from
+// a lower EL in AArch64, save the caller's x0..x30, ELR and SPSR as a
+// [`Frame`] on this CPU's handler stack (SP_ELx, left at the stack top
+// whenever the firmware returns to the caller), call
+// `hotstub_sync(&mut Frame, kind)` (kind 0: synchronous, 1: FIQ) and
+// restore everything from the frame before returning. Every other entry
+// calls `hotstub_unexpected(index)`, which reports and powers off, on the
+// top of this CPU's handler stack: SP_ELx lies in it (at its top when the
+// exception came from a lower EL), the stacks are aligned to their size,
+// so rounding SP up to STACK_SIZE finds the top without knowing the CPU.
+// When that is not in the handler stacks (the boot CPU before the kernel
+// runs, or an SP gone astray) the boot stack is used.
+core::arch::global_asm!(
+    ".section .text.vectors, \"ax\"",
+    ".balign 0x800",
+    ".global hotstub_vectors",
+    "hotstub_vectors:",
+    ".set i, 0",
+    ".rept 16",
+    ".balign 0x80",
+    ".if i == 8",
+    "b res_sync_lower",
+    ".elseif i == 10",
+    "b res_fiq_lower",
+    ".else",
+    "mov x0, #i",
+    "b res_unexpected",
+    ".endif",
+    ".set i, i + 1",
+    ".endr",
+    ".section .text.res, \"ax\"",
+    "res_unexpected:",
+    "sub x1, sp, #1",
+    "orr x1, x1, #{mask}",
+    "add x1, x1, #1",
+    "ldr x2, ={bounds}",
+    "ldp x3, x4, [x2]",
+    "cmp x1, x3",
+    "ccmp x1, x4, #2, hi",
+    "b.ls 2f",
+    "ldr x1, =__stack_top",
+    "2: mov sp, x1",
+    "bl hotstub_unexpected",
+    "res_fiq_lower:",
+    "sub sp, sp, #272",
+    "stp x0, x1, [sp, #0]",
+    "mov x1, #1",
+    "b 3f",
+    "res_sync_lower:",
+    "sub sp, sp, #272",
+    "stp x0, x1, [sp, #0]",
+    "mov x1, #0",
+    "3: stp x2, x3, [sp, #16]",
+    "stp x4, x5, [sp, #32]",
+    "stp x6, x7, [sp, #48]",
+    "stp x8, x9, [sp, #64]",
+    "stp x10, x11, [sp, #80]",
+    "stp x12, x13, [sp, #96]",
+    "stp x14, x15, [sp, #112]",
+    "stp x16, x17, [sp, #128]",
+    "stp x18, x19, [sp, #144]",
+    "stp x20, x21, [sp, #160]",
+    "stp x22, x23, [sp, #176]",
+    "stp x24, x25, [sp, #192]",
+    "stp x26, x27, [sp, #208]",
+    "stp x28, x29, [sp, #224]",
+    // Only the resident EL2 and EL3 firmware has a lower EL that traps.
+    "mrs x0, CurrentEL",
+    "cmp x0, #(3 << 2)",
+    "b.ne 4f",
+    "mrs x0, elr_el3",
+    "mrs x2, spsr_el3",
+    "b 5f",
+    "4: mrs x0, elr_el2",
+    "mrs x2, spsr_el2",
+    "5: stp x30, x0, [sp, #240]",
+    "str x2, [sp, #256]",
+    "mov x0, sp",
+    "bl hotstub_sync",
+    "ldp x30, x0, [sp, #240]",
+    "ldr x1, [sp, #256]",
+    "mrs x2, CurrentEL",
+    "cmp x2, #(3 << 2)",
+    "b.ne 6f",
+    "msr elr_el3, x0",
+    "msr spsr_el3, x1",
+    "b 7f",
+    "6: msr elr_el2, x0",
+    "msr spsr_el2, x1",
+    "7: ldp x0, x1, [sp, #0]",
+    "ldp x2, x3, [sp, #16]",
+    "ldp x4, x5, [sp, #32]",
+    "ldp x6, x7, [sp, #48]",
+    "ldp x8, x9, [sp, #64]",
+    "ldp x10, x11, [sp, #80]",
+    "ldp x12, x13, [sp, #96]",
+    "ldp x14, x15, [sp, #112]",
+    "ldp x16, x17, [sp, #128]",
+    "ldp x18, x19, [sp, #144]",
+    "ldp x20, x21, [sp, #160]",
+    "ldp x22, x23, [sp, #176]",
+    "ldp x24, x25, [sp, #192]",
+    "ldp x26, x27, [sp, #208]",
+    "ldp x28, x29, [sp, #224]",
+    "add sp, sp, #272",
+    "eret",
+    mask = const STACK_SIZE - 1,
+    bounds = sym STACK_BOUNDS,
+);
+
+extern "C" {
+    static hotstub_vectors: u8;
 }
 
-resident_vectors!("el2", "0");
-resident_vectors!("el3", "1");
+/// The address of the vector table, for VBAR_ELx.
+pub fn vectors() -> u64 {
+    (&raw const hotstub_vectors) as u64
+}
+
+/// An expected trap from the lower EL: at EL3 an SMC or (kind 1) a Group 0
+/// FIQ; at EL2 an HVC, SMC or stage-2 abort. Anything else is unexpected.
+#[no_mangle]
+extern "C" fn hotstub_sync(f: &mut Frame, kind: u64) {
+    match (super::hw::current_el(), kind) {
+        (3, _) => super::el3::sync(f, kind),
+        (2, 0) => super::el2::sync(f),
+        _ => hotstub_unexpected(8 + 2 * kind),
+    }
+}
+
+/// Any other exception (`index`: the vector, Arm ARM D1.3.1 order): the
+/// resident firmware's per-CPU report once it runs below the kernel, the
+/// boot report before.
+#[no_mangle]
+extern "C" fn hotstub_unexpected(index: u64) -> ! {
+    match super::hw::current_el() {
+        3 if RESIDENT.get().is_some() => super::el3::unexpected(index),
+        2 if RESIDENT.get().is_some() => super::el2::unexpected(index),
+        _ => super::boot_exception(index),
+    }
+}
 
 const _: () = assert!(core::mem::size_of::<Frame>() == 272);
