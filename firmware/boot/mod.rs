@@ -1,6 +1,6 @@
 //! Handing the machine to Linux: the kernel image formats (x86 bzImage,
 //! arm64 Image), the hand-off structures (zero page, EFI system table and
-//! memory map) and the VMM's SMBIOS tables.
+//! memory map, the stub DT) and the VMM's SMBIOS tables.
 
 pub mod arm64_image;
 pub mod bzimage;
@@ -8,3 +8,4 @@ pub mod efi;
 pub mod payload;
 pub mod pipeline;
 pub mod smbios;
+pub mod stub_dt;

@@ -4,6 +4,7 @@
 #![no_main]
 
 use hotstub::platform::cpus::CpuModel;
+use hotstub::boot::stub_dt;
 use hotstub::platform::dt;
 use libfuzzer_sys::fuzz_target;
 
@@ -49,13 +50,13 @@ fuzz_target!(|data: &[u8]| {
     let model = CpuModel::from_mpidrs(&board.cpus);
     assert_eq!(model.len(), board.cpus.len());
     // The stub DT for Linux carries the DT's entropy on.
-    let chosen = dt::Chosen {
+    let chosen = stub_dt::Chosen {
         bootargs: "console=ttyAMA0",
         rng_seed: board.rng_seed.as_deref(),
         kaslr_seed: board.kaslr_seed,
         ..Default::default()
     };
-    let out = dt::write_chosen(&chosen);
+    let out = stub_dt::write_chosen(&chosen);
     assert!(dt::blob_at(&out).is_some_and(|b| b.len() == out.len()));
     assert!(dt::check_structure(&out).is_ok());
 });

@@ -23,6 +23,7 @@ use hotstub::boot::arm64_image;
 use hotstub::boot::efi::{self, mem_type, Carve};
 use hotstub::boot::payload;
 use hotstub::boot::pipeline::{self, Never, Result};
+use hotstub::boot::stub_dt;
 use hotstub::platform::cpus::CpuModel;
 use hotstub::platform::dt;
 use hotstub::platform::fw_cfg::{self, Directory, FwCfg};
@@ -442,7 +443,7 @@ impl pipeline::Arch for VirtBoot {
         let handoff =
             efi::build(efi_buf, efi_base, l.rsdp, &map).map_err(|e| hotstub::err!("{e}"))?;
 
-        let chosen = dt::Chosen {
+        let chosen = stub_dt::Chosen {
             bootargs: &l.cmdline,
             initrd: initrd.as_ref().map(|i| (i.base, i.base + i.size)),
             efi_system_table: handoff.system_table,
@@ -453,7 +454,7 @@ impl pipeline::Arch for VirtBoot {
             rng_seed: platform.rng_seed.as_deref(),
             kaslr_seed: platform.kaslr_seed,
         };
-        let blob = dt::write_chosen(&chosen);
+        let blob = stub_dt::write_chosen(&chosen);
         // SAFETY: the linker script reserves the hand-off area for this.
         let dt_buf = unsafe { ram_slice(dt_base, handoff_end - dt_base) };
         dt_buf
