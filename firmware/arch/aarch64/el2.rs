@@ -272,19 +272,17 @@ extern "C" fn hotstub_el2_secondary(index: u64) -> ! {
     eret_el1(e.entry, e.context_id, resident::stack_top(index))
 }
 
-fn el2_fault_regs() -> (u64, u64, u64, u64) {
-    let (esr, elr, far, hpfar): (u64, u64, u64, u64);
-    // SAFETY: reads of EL2's own syndrome registers.
-    unsafe {
-        asm!("mrs {}, esr_el2", "mrs {}, elr_el2", "mrs {}, far_el2", "mrs {}, hpfar_el2",
-             out(reg) esr, out(reg) elr, out(reg) far, out(reg) hpfar, options(nomem, nostack))
-    };
-    (esr, elr, far, hpfar)
+/// HPFAR_EL2: the faulting IPA page of a stage-2 abort.
+pub(super) fn hpfar() -> u64 {
+    let v: u64;
+    // SAFETY: reading EL2's own fault register has no side effects.
+    unsafe { asm!("mrs {}, hpfar_el2", out(reg) v, options(nomem, nostack)) };
+    v
 }
 
 /// Synchronous exception from EL1/EL0.
 pub(super) fn sync(f: &mut Frame) {
-    let (esr, elr, far, hpfar) = el2_fault_regs();
+    let ((esr, elr, far), hpfar) = (hw::fault_registers(), hpfar());
     let ec = esr >> 26;
     match ec {
         EC_HVC64 | EC_SMC64 => {
@@ -321,19 +319,4 @@ fn inject_external_abort(f: &mut Frame, esr: u64, far: u64, hpfar: u64) {
     }
     f.elr = vbar + inj.vector;
     f.spsr = inj.spsr;
-}
-
-/// Any other exception at or into EL2 (`index`: the vector, Arm ARM
-/// D1.3.1 order).
-pub(super) fn unexpected(index: u64) -> ! {
-    let (esr, elr, far, hpfar) = el2_fault_regs();
-    let from = ["EL2 (SP_EL0)", "EL2", "EL1 (AArch64)", "EL1 (AArch32)"][(index >> 2) as usize & 3];
-    let kind = hw::EXCEPTION_KIND[(index & 3) as usize];
-    resident::unexpected(
-        &format_args!("{kind} exception from {from}"),
-        esr,
-        elr,
-        far,
-        hpfar,
-    )
 }

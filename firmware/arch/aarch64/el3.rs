@@ -48,7 +48,7 @@ use hotstub::platform::dt::Board;
 use hotstub::println;
 use hotstub::psci::ids::{power_state::CORE_STANDBY, ret};
 
-use super::hw::{self, EXCEPTION_KIND};
+use super::hw;
 use super::resident::{self, Frame, STACK_SIZE};
 use hotstub::resident::regs::{el3_map, EC_SMC64, SPSR_EL2H_MASKED};
 use hotstub::resident::PAGE;
@@ -459,23 +459,4 @@ pub(super) fn sync(f: &mut Frame, kind: u64) {
         resident::unexpected(&"trap from the normal world", esr, elr, far, 0);
     }
     resident::smccc(f, esr);
-}
-
-/// Any other exception at or into EL3.
-pub(super) fn unexpected(index: u64) -> ! {
-    let (esr, elr, far) = hw::fault_registers();
-    let from = [
-        "EL3 (SP_EL0)",
-        "EL3",
-        "a lower EL (AArch64)",
-        "a lower EL (AArch32)",
-    ][(index >> 2) as usize & 3];
-    let kind = EXCEPTION_KIND[(index & 3) as usize];
-    resident::unexpected(
-        &format_args!("{kind} exception from {from}"),
-        esr,
-        elr,
-        far,
-        0,
-    )
 }

@@ -348,11 +348,32 @@ extern "C" fn hotstub_sync(f: &mut Frame, kind: u64) {
 /// boot report before.
 #[no_mangle]
 extern "C" fn hotstub_unexpected(index: u64) -> ! {
-    match super::hw::current_el() {
-        3 if RESIDENT.get().is_some() => super::el3::unexpected(index),
-        2 if RESIDENT.get().is_some() => super::el2::unexpected(index),
-        _ => super::boot_exception(index),
+    let el = super::hw::current_el();
+    if el == 1 || RESIDENT.get().is_none() {
+        super::boot_exception(index)
     }
+    let (esr, elr, far) = super::hw::fault_registers();
+    // Below EL3 sit EL2 and EL1; below EL2 only EL1.
+    let (here, lower) = if el == 2 {
+        ("EL2", "EL1")
+    } else {
+        ("EL3", "a lower EL")
+    };
+    let (from, mode) = [
+        (here, " (SP_EL0)"),
+        (here, ""),
+        (lower, " (AArch64)"),
+        (lower, " (AArch32)"),
+    ][(index >> 2) as usize & 3];
+    let kind = super::hw::EXCEPTION_KIND[(index & 3) as usize];
+    let hpfar = if el == 2 { super::el2::hpfar() } else { 0 };
+    unexpected(
+        &format_args!("{kind} exception from {from}{mode}"),
+        esr,
+        elr,
+        far,
+        hpfar,
+    )
 }
 
 const _: () = assert!(core::mem::size_of::<Frame>() == 272);
