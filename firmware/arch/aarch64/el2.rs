@@ -221,24 +221,28 @@ fn eret_el1(entry: u64, x0: u64, stack_top: u64) -> ! {
 }
 
 /// Stays resident at EL2 and enters the kernel at EL1 on the boot CPU.
-/// `fw_resident` is the firmware's RAM that must stay hidden from the
-/// kernel; `model` carries the vCPU policy.
+/// `kept` is the firmware's RAM, as (base, size), that must stay hidden
+/// from the kernel; `model` carries the vCPU policy.
 pub fn enter(
     platform: &Board,
     model: &CpuModel,
-    fw_resident: (u64, u64),
+    kept: &[(u64, u64)],
     entry: u64,
     dt: u64,
 ) -> Result<super::Never, alloc::string::String> {
-    let (rs, re) = fw_resident;
-    resident::init(model, &platform.memory, &[(rs, re - rs)], &El2)?;
+    resident::init(model, &platform.memory, kept, &El2)?;
 
     let ram: Vec<(u64, u64)> = platform.memory.iter().map(|&(b, s)| (b, b + s)).collect();
     let phys = S2.0.get() as u64;
     // SAFETY: the tables are only ever written here, on the boot CPU,
     // before any CPU uses stage 2.
     let tables = unsafe { &mut *S2.0.get() };
-    let cfg = stage2::build(tables, phys, &ram, &[FLASH, (rs, re)]).map_err(|e| e.to_string())?;
+    let holes: Vec<(u64, u64)> = kept
+        .iter()
+        .map(|&(b, s)| (b, b + s))
+        .chain([FLASH])
+        .collect();
+    let cfg = stage2::build(tables, phys, &ram, &holes).map_err(|e| e.to_string())?;
     VTTBR.store(cfg.vttbr, core::sync::atomic::Ordering::Relaxed);
 
     let boot_index = resident::boot_index();

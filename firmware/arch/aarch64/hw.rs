@@ -156,6 +156,7 @@ pub mod layout {
         static __handoff_end: u8;
         static __fw_ram_start: u8;
         static __fw_ram_end: u8;
+        static __stack_bottom: u8;
     }
     // Only the symbols' addresses are taken (no unsafe needed for that).
     use core::ptr::addr_of;
@@ -170,6 +171,9 @@ pub mod layout {
     }
     pub fn handoff_end() -> u64 {
         addr_of!(__handoff_end) as u64
+    }
+    pub fn stack_bottom() -> u64 {
+        addr_of!(__stack_bottom) as u64
     }
     pub fn fw_ram() -> (u64, u64) {
         (

@@ -39,6 +39,10 @@ const RAM_BASE_DTB: u64 = 0x4000_0000;
 /// QEMU virt's PL011 (`base_memmap[VIRT_UART]`): only used to report that
 /// the DT itself is unusable, when there is no other way to find a console.
 const FALLBACK_UART: u64 = 0x0900_0000;
+/// Heap the resident EL2 firmware may still need beyond its handler stacks:
+/// the PSCI state and policy (a few dozen bytes per vCPU) and the hand-off's
+/// last temporaries (memory map, stub DT).
+const RESIDENT_SLACK: usize = 32 << 10;
 
 /// The conduit to QEMU's PSCI once the DT is read (None: there is none,
 /// as at EL3).
@@ -159,6 +163,8 @@ struct Machine {
     acpi_used: u64,
     /// At EL3, the secure RAM the resident firmware moves to.
     secure: Option<(u64, u64)>,
+    /// At EL2, the (base, size) ranges the resident firmware keeps.
+    resident: [(u64, u64); 2],
     /// At EL3 with the secure UART: the runtime vCPU hotplug.
     cpu_hotplug: Option<acpi::cpuhp::CpuHotplug>,
 }
@@ -222,6 +228,7 @@ impl pipeline::Arch for VirtBoot {
             exit: Handoff::decide(el, true),
             acpi_used: 0,
             secure: None,
+            resident: [(0, 0); 2],
             cpu_hotplug: None,
         };
         Ok((machine, fw))
@@ -349,7 +356,7 @@ impl pipeline::Arch for VirtBoot {
         })
     }
 
-    fn prepare_handoff(&mut self, m: &mut Machine, _: &CpuModel, l: &mut Linux) -> Result<()> {
+    fn prepare_handoff(&mut self, m: &mut Machine, cpus: &CpuModel, l: &mut Linux) -> Result<()> {
         let (_, fw_end) = layout::fw_ram();
         let acpi_base = layout::handoff_acpi();
         let acpi_used = m.acpi_used;
@@ -375,23 +382,37 @@ impl pipeline::Arch for VirtBoot {
                 size: handoff_end - dt_base,
                 ty: mem_type::LOADER_DATA,
             },
-            // The firmware's own data, heap and stack: dead once Linux runs at
-            // EL1, the resident PSCI handler's at EL2 (see resident.rs).
-            Carve {
-                base: handoff_end,
-                size: fw_end - handoff_end,
-                ty: if m.exit == Handoff::ResidentEl2 {
-                    mem_type::RUNTIME_SERVICES_CODE
-                } else {
-                    mem_type::BOOT_SERVICES_DATA
-                },
-            },
             Carve {
                 base: kernel.base,
                 size: image.image_size,
                 ty: mem_type::LOADER_DATA,
             },
         ];
+        // The firmware's own data, heap and stack are dead once Linux runs,
+        // unless the firmware stays at EL2 (resident.rs). Then it keeps its
+        // data, the heap as far as it has grown plus room for the handler
+        // stacks and PSCI state it sets up next, and the boot stack (the
+        // fatal path's fallback); the heap region above is Linux's.
+        if m.exit == Handoff::ResidentEl2 {
+            let extra = (cpus.len() + 1) * resident::STACK_SIZE + RESIDENT_SLACK;
+            let heap_end = super::heap_limit(extra);
+            let stack = layout::stack_bottom();
+            m.resident = [
+                (handoff_end, heap_end - handoff_end),
+                (stack, fw_end - stack),
+            ];
+            carves.extend(m.resident.map(|(base, size)| Carve {
+                base,
+                size,
+                ty: mem_type::RUNTIME_SERVICES_CODE,
+            }));
+        } else {
+            carves.push(Carve {
+                base: handoff_end,
+                size: fw_end - handoff_end,
+                ty: mem_type::BOOT_SERVICES_DATA,
+            });
+        }
         let acpi_used_end = align_up(acpi_base + acpi_used, efi::PAGE_SIZE);
         // The hotplug's shared block: AML's OperationRegions live in it for
         // good (ACPI 6.5 15.3: AddressRangeNVS).
@@ -492,7 +513,7 @@ impl pipeline::Arch for VirtBoot {
             return Ok(el2::enter(
                 platform,
                 &cpus,
-                (handoff_end, fw_end),
+                &m.resident,
                 l.kernel.base,
                 dt_base,
             )?);
