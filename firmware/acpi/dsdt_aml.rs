@@ -9,16 +9,9 @@
 //! x86/mod.rs), which a build script cannot import; the byte-for-byte
 //! tests catch any difference.
 
+use super::{path, to_bytes, DEVICE_CHECK, EJECT_REQUEST, STA_DISABLED, STA_ENABLED};
 use acpi_tables::aml;
 use acpi_tables::Aml;
-use std::vec;
-use std::vec::Vec;
-
-fn to_bytes(obj: &dyn Aml) -> Vec<u8> {
-    let mut v = Vec::new();
-    obj.to_aml_bytes(&mut v);
-    v
-}
 
 fn concat(objs: &[&dyn Aml]) -> Vec<u8> {
     let mut v = Vec::new();
@@ -27,14 +20,6 @@ fn concat(objs: &[&dyn Aml]) -> Vec<u8> {
     }
     v
 }
-
-fn path(s: &str) -> aml::Path {
-    aml::Path::new(s)
-}
-
-/// Notification codes (ACPI 6.5 5.6.6).
-const DEVICE_CHECK: u8 = 1;
-const EJECT_REQUEST: u8 = 3;
 
 /// A UUID as ToUUID lays it out (ACPI 6.5 19.6.142).
 fn uuid(s: &str) -> aml::Uuid {
@@ -262,11 +247,6 @@ pub fn tpm_tis() -> Vec<u8> {
 }
 
 // The q35 CPU hotplug AML (x86/hotplug.rs describes the register block).
-
-/// _STA values (ACPI 6.5 6.3.7): present, shown, functioning, plus
-/// enabled when QEMU says the vCPU is plugged.
-const STA_DISABLED: u8 = 0x0d;
-const STA_ENABLED: u8 = 0x0f;
 
 fn acquire() -> aml::Acquire {
     aml::Acquire::new(path("CPLK"), 0xffff)

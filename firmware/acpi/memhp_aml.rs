@@ -6,26 +6,15 @@
 //! address, the slot count and one device per slot, patched from
 //! [`slot_template`]).
 
+use super::{path, to_bytes, DEVICE_CHECK, EJECT_REQUEST, STA_ENABLED};
 use acpi_tables::aml;
 use acpi_tables::Aml;
-use std::vec;
-use std::vec::Vec;
 
-/// Status bits and notification codes (ACPI 6.5 6.3.7 _STA, 5.6.6 Notify).
-const STA_ON: u8 = 0x0f;
-const DEVICE_CHECK: u8 = 1;
-const EJECT_REQUEST: u8 = 3;
 /// The status byte's offset in the register block.
 const STATUS: u8 = 0x14;
 /// The slot number the template is built for; its encoding (BytePrefix
 /// 0xAA) and its name (MPAA) are what the firmware patches.
 pub const TEMPLATE_SLOT: u32 = 0xaa;
-
-fn to_bytes(obj: &dyn Aml) -> Vec<u8> {
-    let mut v = Vec::new();
-    obj.to_aml_bytes(&mut v);
-    v
-}
 
 struct Raw(Vec<u8>);
 impl Aml for Raw {
@@ -58,14 +47,8 @@ pub fn methods() -> Vec<u8> {
 
 /// One slot's device, built for slot [`TEMPLATE_SLOT`].
 pub fn slot_template() -> Vec<u8> {
-    let mut d = Vec::new();
     let dev = Raw(slot_device(TEMPLATE_SLOT));
-    aml::Device::new("MPAA".into(), vec![&dev]).to_aml_bytes(&mut d);
-    d
-}
-
-fn path(s: &str) -> aml::Path {
-    aml::Path::new(s)
+    to_bytes(&aml::Device::new("MPAA".into(), vec![&dev]))
 }
 
 fn fields(out: &mut Vec<u8>) {
@@ -131,7 +114,7 @@ fn mrst() -> Vec<u8> {
     let [msel_, mes_] = ["MSEL", "MES_"].map(path);
     let sel = aml::Store::new(&msel_, &aml::Arg(0));
     let off = aml::Store::new(&aml::Local(0), &aml::ZERO);
-    let on = aml::Store::new(&aml::Local(0), &STA_ON);
+    let on = aml::Store::new(&aml::Local(0), &STA_ENABLED);
     let is_on = aml::Equal::new(&mes_, &aml::ONE);
     let if_on = aml::If::new(&is_on, vec![&on]);
     locked("MRST", 1, vec![&sel, &off, &if_on], Some(&aml::Local(0)))
