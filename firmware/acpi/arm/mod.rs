@@ -140,14 +140,7 @@ pub fn build(m: &Virt, area: &mut TableArea) -> Result<Built, Error> {
 }
 
 fn check(m: &Virt) -> Result<(), Error> {
-    crate::platform::cpus::validate(&m.cpus).map_err(|e| {
-        Error::Invalid(match e {
-            crate::platform::cpus::CpuError::Empty => "no vCPUs",
-            crate::platform::cpus::CpuError::DuplicateUid(_) => "duplicate vCPU UID",
-            crate::platform::cpus::CpuError::DuplicateHwId(_) => "duplicate MPIDR",
-            crate::platform::cpus::CpuError::NoneEnabled => "no enabled vCPU",
-        })
-    })?;
+    super::check_cpus(&m.cpus, "duplicate MPIDR")?;
     if m.cpus.iter().any(|c| c.hw_id & !MPIDR_AFFINITY_MASK != 0) {
         return Err(Error::Invalid(
             "MPIDR with bits outside the affinity fields",

@@ -115,14 +115,7 @@ pub fn build(m: &Q35, area: &mut TableArea) -> Result<Built, Error> {
 }
 
 fn check(m: &Q35) -> Result<(), Error> {
-    crate::platform::cpus::validate(&m.cpus).map_err(|e| {
-        Error::Invalid(match e {
-            crate::platform::cpus::CpuError::Empty => "no vCPUs",
-            crate::platform::cpus::CpuError::DuplicateUid(_) => "duplicate vCPU UID",
-            crate::platform::cpus::CpuError::DuplicateHwId(_) => "duplicate APIC ID",
-            crate::platform::cpus::CpuError::NoneEnabled => "no enabled vCPU",
-        })
-    })?;
+    super::check_cpus(&m.cpus, "duplicate APIC ID")?;
     if m.cpus.iter().any(|c| c.hw_id > u64::from(u32::MAX)) {
         return Err(Error::Invalid("APIC ID above 32 bits"));
     }
