@@ -304,12 +304,19 @@ pub(crate) fn check_cpus(cpus: &[Vcpu], dup_hw_id: &'static str) -> Result<(), E
     })
 }
 
-/// Places the given tables (already complete), then an XSDT listing them
-/// (ACPI 6.5 5.2.8, revision 1), and returns the RSDP.
-pub(crate) fn finish(area: &mut TableArea, entries: &[u64]) -> Result<Built, Error> {
+/// Places `tables` (complete) after those already `placed`, then an XSDT
+/// listing them all (ACPI 6.5 5.2.8, revision 1), and returns the RSDP.
+pub(crate) fn finish<'t>(
+    area: &mut TableArea,
+    placed: &[u64],
+    tables: impl Iterator<Item = &'t Vec<u8>>,
+) -> Result<Built, Error> {
     let mut list = Bytes::new();
-    for &e in entries {
+    for &e in placed {
         list.u64(e);
+    }
+    for t in tables {
+        list.u64(area.place(t, 16)?);
     }
     let xsdt_phys = area.place(&table(*b"XSDT", 1, &list.0), 16)?;
     Ok(Built {
@@ -386,7 +393,7 @@ mod tests {
         assert_eq!(mcfg(0x40_1000_0000, 0x10, 0xfe), to_bytes(&m));
         let mut buf = std::vec![0u8; 4096];
         let mut area = TableArea::new(&mut buf, 0x4800_0000);
-        let built = finish(&mut area, &[0x4800_1000, 0x1_2345_6789]).unwrap();
+        let built = finish(&mut area, &[0x4800_1000, 0x1_2345_6789], [].iter()).unwrap();
         let used = area.used();
         let mut x = acpi_tables::xsdt::XSDT::new(OEM_ID, OEM_TABLE_ID, OEM_REVISION);
         x.add_entry(0x4800_1000);

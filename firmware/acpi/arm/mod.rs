@@ -122,21 +122,15 @@ pub fn build(m: &Virt, area: &mut TableArea) -> Result<Built, Error> {
     check(m)?;
     let dsdt_phys = area.place(&dsdt(m)?, 16)?;
     let fadt_phys = area.place(&fadt(m, dsdt_phys), 16)?;
-    let mut entries = vec![fadt_phys];
-    entries.push(area.place(&madt(m), 16)?);
-    entries.push(area.place(&gtdt(m), 16)?);
-    entries.push(area.place(&spcr(m), 16)?);
+    let mut tables = vec![madt(m), gtdt(m), spcr(m)];
     if let Some(p) = &m.pcie {
-        entries.push(area.place(&mcfg(p), 16)?);
+        tables.push(mcfg(p));
         let vmm_iort = m.vmm_tables.iter().any(|t| t.starts_with(b"IORT"));
         if m.gic.its.is_some() && !vmm_iort {
-            entries.push(area.place(&iort(p), 16)?);
+            tables.push(iort(p));
         }
     }
-    for t in &m.vmm_tables {
-        entries.push(area.place(t, 16)?);
-    }
-    finish(area, &entries)
+    finish(area, &[fadt_phys], tables.iter().chain(&m.vmm_tables))
 }
 
 fn check(m: &Virt) -> Result<(), Error> {
@@ -278,11 +272,11 @@ fn madt(m: &Virt) -> Vec<u8> {
 
 /// Generic Timer Description Table (ACPI 6.5 5.2.25), no platform timers.
 fn gtdt(m: &Virt) -> Vec<u8> {
-    let [sec, ns, virt, el2] = m.timer_irqs;
     let mut b = Bytes::new();
     // CntControlBase: none (QEMU virt has no memory-mapped counter).
     b.u64(u64::MAX).u32(0);
-    for irq in [sec, ns, virt, el2] {
+    // Secure EL1, non-secure EL1, virtual, EL2 timers.
+    for irq in m.timer_irqs {
         b.u32(irq).u32(GTDT_TIMER_FLAGS);
     }
     // CntReadBase: none; no platform timer structures, so the (unused)

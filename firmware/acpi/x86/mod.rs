@@ -12,7 +12,6 @@ use super::{
     DSDT_REVISION, GAS_MEMORY, OEM_ID, OEM_REVISION, OEM_TABLE_ID,
 };
 use crate::platform::cpus::Vcpu;
-use alloc::vec;
 use alloc::vec::Vec;
 
 /// What the firmware discovered and programmed on a q35 machine.
@@ -102,16 +101,10 @@ pub fn build(m: &Q35, area: &mut TableArea) -> Result<Built, Error> {
     let dsdt_phys = area.place(&dsdt(m)?, 16)?;
     let madt_phys = area.place(&madt(m)?, 16)?;
     let mcfg_phys = area.place(&mcfg(m), 16)?;
-    let mut entries = vec![];
     let fadt_phys = area.place(&fadt(m, facs_phys, dsdt_phys), 16)?;
-    entries.extend_from_slice(&[fadt_phys, madt_phys, mcfg_phys]);
-    if let Some((base, id)) = m.hpet {
-        entries.push(area.place(&hpet(base, id), 16)?);
-    }
-    for t in &m.vmm_tables {
-        entries.push(area.place(t, 16)?);
-    }
-    finish(area, &entries)
+    let hpet = m.hpet.map(|(base, id)| hpet(base, id));
+    let placed = [fadt_phys, madt_phys, mcfg_phys];
+    finish(area, &placed, hpet.iter().chain(&m.vmm_tables))
 }
 
 fn check(m: &Q35) -> Result<(), Error> {
