@@ -167,18 +167,16 @@ pub fn memory_map(ram: &[(u64, u64)], carves: &[Carve]) -> Result<Vec<Descriptor
         if end <= start {
             return;
         }
-        if let Some(last) = out.last_mut() {
-            if last.ty == ty && last.end() == start {
-                last.pages += (end - start) / PAGE_SIZE;
-                return;
-            }
+        let pages = (end - start) / PAGE_SIZE;
+        match out.last_mut() {
+            Some(last) if last.ty == ty && last.end() == start => last.pages += pages,
+            _ => out.push(Descriptor {
+                ty,
+                phys: start,
+                pages,
+                attr: MEMORY_WB,
+            }),
         }
-        out.push(Descriptor {
-            ty,
-            phys: start,
-            pages: (end - start) / PAGE_SIZE,
-            attr: MEMORY_WB,
-        });
     };
     for &(rs, re) in &ram {
         // RAM from the VMM is page-aligned; a ragged edge is not usable.
@@ -207,29 +205,16 @@ pub struct Handoff {
 
 /// Bytes `build` needs for a memory map of `entries` descriptors.
 pub fn area_size(entries: usize) -> usize {
-    mmap_offset() + entries * DESC_SIZE
+    MMAP_OFFSET + entries * DESC_SIZE
 }
 
 const VENDOR: &str = "Hotstub";
 
-fn vendor_offset() -> usize {
-    SYSTEM_TABLE_SIZE
-}
-fn config_offset() -> usize {
-    align8(vendor_offset() + (VENDOR.len() + 1) * 2)
-}
-fn rt_prop_offset() -> usize {
-    config_offset() + CONFIG_ENTRIES * CONFIG_ENTRY_SIZE
-}
-fn memreserve_offset() -> usize {
-    align8(rt_prop_offset() + RT_PROPERTIES_SIZE)
-}
-fn mmap_offset() -> usize {
-    memreserve_offset() + MEMRESERVE_SIZE
-}
-fn align8(x: usize) -> usize {
-    (x + 7) & !7
-}
+const VENDOR_OFFSET: usize = SYSTEM_TABLE_SIZE;
+const CONFIG_OFFSET: usize = (VENDOR_OFFSET + (VENDOR.len() + 1) * 2).next_multiple_of(8);
+const RT_PROP_OFFSET: usize = CONFIG_OFFSET + CONFIG_ENTRIES * CONFIG_ENTRY_SIZE;
+const MEMRESERVE_OFFSET: usize = (RT_PROP_OFFSET + RT_PROPERTIES_SIZE).next_multiple_of(8);
+const MMAP_OFFSET: usize = MEMRESERVE_OFFSET + MEMRESERVE_SIZE;
 
 fn put(area: &mut [u8], at: usize, bytes: &[u8]) {
     area[at..at + bytes.len()].copy_from_slice(bytes);
@@ -251,32 +236,24 @@ pub fn build(
 
     // Firmware vendor, a NUL-terminated UCS-2 string.
     for (i, ch) in VENDOR.encode_utf16().enumerate() {
-        put(area, vendor_offset() + 2 * i, &ch.to_le_bytes());
+        put(area, VENDOR_OFFSET + 2 * i, &ch.to_le_bytes());
     }
 
     // Configuration tables: the RSDP, and the statement that no runtime
     // service may be called (RuntimeServicesSupported = 0).
-    let c = config_offset();
-    put(area, c, &ACPI_20_TABLE_GUID);
-    put(area, c + 16, &rsdp_phys.to_le_bytes());
-    put(area, c + CONFIG_ENTRY_SIZE, &RT_PROPERTIES_TABLE_GUID);
-    put(
-        area,
-        c + CONFIG_ENTRY_SIZE + 16,
-        &phys(rt_prop_offset()).to_le_bytes(),
-    );
-    put(
-        area,
-        c + 2 * CONFIG_ENTRY_SIZE,
-        &LINUX_MEMRESERVE_TABLE_GUID,
-    );
-    put(
-        area,
-        c + 2 * CONFIG_ENTRY_SIZE + 16,
-        &phys(memreserve_offset()).to_le_bytes(),
-    );
+    let config = [
+        (&ACPI_20_TABLE_GUID, rsdp_phys),
+        (&RT_PROPERTIES_TABLE_GUID, phys(RT_PROP_OFFSET)),
+        (&LINUX_MEMRESERVE_TABLE_GUID, phys(MEMRESERVE_OFFSET)),
+    ];
+    let mut at = CONFIG_OFFSET;
+    for (guid, table) in config {
+        put(area, at, guid);
+        put(area, at + 16, &table.to_le_bytes());
+        at += CONFIG_ENTRY_SIZE;
+    }
     // The memreserve root stays all zero: no entries, nothing linked.
-    let r = rt_prop_offset();
+    let r = RT_PROP_OFFSET;
     put(area, r, &RT_PROPERTIES_VERSION.to_le_bytes());
     put(area, r + 2, &(RT_PROPERTIES_SIZE as u16).to_le_bytes());
     put(area, r + 4, &0u32.to_le_bytes());
@@ -286,14 +263,14 @@ pub fn build(
     put(area, 0, &SYSTEM_TABLE_SIGNATURE.to_le_bytes());
     put(area, 8, &SYSTEM_TABLE_REVISION.to_le_bytes());
     put(area, 12, &(SYSTEM_TABLE_SIZE as u32).to_le_bytes());
-    put(area, 24, &phys(vendor_offset()).to_le_bytes());
+    put(area, 24, &phys(VENDOR_OFFSET).to_le_bytes());
     put(area, 32, &firmware_revision().to_le_bytes());
     put(area, 104, &(CONFIG_ENTRIES as u64).to_le_bytes());
-    put(area, 112, &phys(config_offset()).to_le_bytes());
+    put(area, 112, &phys(CONFIG_OFFSET).to_le_bytes());
     let crc = crc32(&area[..SYSTEM_TABLE_SIZE]);
     put(area, 16, &crc.to_le_bytes());
 
-    let m = mmap_offset();
+    let m = MMAP_OFFSET;
     for (i, d) in map.iter().enumerate() {
         let at = m + i * DESC_SIZE;
         put(area, at, &d.ty.to_le_bytes());
