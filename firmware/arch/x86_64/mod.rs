@@ -302,7 +302,7 @@ fn reserved_memory_end(fw: &mut FwCfg<PioFwCfg>, files: &Directory) -> Result<u6
 /// QEMU's ACPI PCI hotplug when it is on: the root ports it hotplugs and
 /// their bus selectors, from QEMU's own DSDT in `tables` (`acpi::pcihp`).
 fn acpi_pci_hotplug(tables: &[u8]) -> Result<Option<acpi::pcihp::PciHotplug>> {
-    if !q35::acpi_pci_hotplug().map_err(|e| hotstub::err!("{e}"))? {
+    if !q35::acpi_pci_hotplug()? {
         return Ok(None);
     }
     // Without root ports nothing hotplugs (QEMU's root bus on q35 does not).
@@ -314,7 +314,7 @@ fn acpi_pci_hotplug(tables: &[u8]) -> Result<Option<acpi::pcihp::PciHotplug>> {
         println!("hotstub: warning: ACPI PCI hotplug is on, but QEMU offers no ACPI tables to name its root ports; no PCI hotplug");
         return Ok(Some(acpi::pcihp::PciHotplug::default()));
     }
-    let mut ports = acpi::pcihp::from_qemu_tables(tables).map_err(|e| hotstub::err!("{e}"))?;
+    let mut ports = acpi::pcihp::from_qemu_tables(tables)?;
     // Slot 0 is all a root port has; a bridge with 32 slots is not described.
     ports.retain(|p| root_ports.contains(&p.adr));
     Ok(Some(acpi::pcihp::PciHotplug { ports }))

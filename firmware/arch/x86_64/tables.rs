@@ -66,7 +66,7 @@ pub(super) fn build_acpi(
         prt: q35_prt(),
         cpu_hotplug_io: Some(q35::CPUHP_BASE),
         i8042: q35::has_i8042(),
-        mem_hotplug: match q35::memory_slots().map_err(|e| hotstub::err!("{e}"))? {
+        mem_hotplug: match q35::memory_slots()? {
             0 => None,
             slots => Some(acpi::memhp::MemHotplug {
                 block: acpi::memhp::Block::Io(q35::MEMHP_BASE),
