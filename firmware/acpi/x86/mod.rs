@@ -143,12 +143,12 @@ fn fadt(m: &Q35, facs: u64, dsdt: u64) -> Vec<u8> {
     use acpi_tables::fadt::{FADTBuilder, Flags};
     use acpi_tables::gas::{AccessSize, AddressSpace, GAS};
     let pm = u32::from(m.pm_base);
-    let io = |off: u16, len: u8| {
+    let io = |off: u16, len: u8, access| {
         GAS::new(
             AddressSpace::SystemIo,
             len * 8,
             0,
-            AccessSize::Undefined,
+            access,
             u64::from(m.pm_base + off),
         )
     };
@@ -189,18 +189,12 @@ fn fadt(m: &Q35, facs: u64, dsdt: u64) -> Vec<u8> {
         RESET_PORT,
     );
     f.reset_value = RESET_VALUE;
-    f.x_pm1a_evt_blk = io(PM1_EVT_OFF, PM1_EVT_LEN);
-    f.x_pm1a_cnt_blk = io(PM1_CNT_OFF, PM1_CNT_LEN);
-    f.x_pm_tmr_blk = io(PM_TMR_OFF, PM_TMR_LEN);
+    f.x_pm1a_evt_blk = io(PM1_EVT_OFF, PM1_EVT_LEN, AccessSize::Undefined);
+    f.x_pm1a_cnt_blk = io(PM1_CNT_OFF, PM1_CNT_LEN, AccessSize::Undefined);
+    f.x_pm_tmr_blk = io(PM_TMR_OFF, PM_TMR_LEN, AccessSize::Undefined);
     // GPE registers are byte registers (ACPI 6.5 4.8.4.1), so the access
     // size is "byte", unlike the PM1 blocks whose width is unspecified.
-    f.x_gpe0_blk = GAS::new(
-        AddressSpace::SystemIo,
-        GPE0_LEN * 8,
-        0,
-        AccessSize::ByteAccess,
-        u64::from(m.pm_base + GPE0_OFF),
-    );
+    f.x_gpe0_blk = io(GPE0_OFF, GPE0_LEN, AccessSize::ByteAccess);
     to_bytes(&f.finalize())
 }
 
