@@ -111,10 +111,9 @@ pub struct Controller {
     len: usize,
     overlong: bool,
     change: Option<Change>,
-    /// How long Linux may take to answer a change, in counter ticks.
-    timeout: u64,
     /// Counter ticks per second.
     freq: u64,
+    /// How long Linux may take to answer a change.
     timeout_s: u64,
 }
 
@@ -126,7 +125,6 @@ impl Controller {
             len: 0,
             overlong: false,
             change: None,
-            timeout: freq.saturating_mul(timeout_s),
             freq,
             timeout_s,
         }
@@ -266,7 +264,7 @@ impl Controller {
             refused: CpuSet::none(todo.possible()),
             ejected_at: alloc::vec![None; todo.possible()],
             waiting: todo,
-            deadline: now.saturating_add(self.timeout),
+            deadline: now.saturating_add(self.freq.saturating_mul(self.timeout_s)),
         });
         let _ = writeln!(out, "{}", Status(states, self.change.as_ref()));
         true
