@@ -21,11 +21,6 @@ fn concat(objs: &[&dyn Aml]) -> Vec<u8> {
     v
 }
 
-/// A UUID as ToUUID lays it out (ACPI 6.5 19.6.142).
-fn uuid(s: &str) -> aml::Uuid {
-    aml::Uuid::new(s)
-}
-
 /// The PCI host bridge `_OSC` (PCI Firmware Specification 3.3 4.5): for the
 /// PCI UUID it grants the OS native control of what QEMU's PCIe hardware
 /// implements (native hotplug, PME, AER, PCIe capability structure; control
@@ -48,7 +43,8 @@ pub fn osc(native_hotplug: bool) -> Vec<u8> {
         GRANTABLE_ALL & !NATIVE_HOTPLUG
     };
     let [cdw1, cdw2, cdw3] = ["CDW1", "CDW2", "CDW3"].map(path);
-    let uuid = uuid("33DB4D5B-1FF7-401C-9657-7441C03DD766");
+    // ToUUID (ACPI 6.5 19.6.142).
+    let uuid = aml::Uuid::new("33DB4D5B-1FF7-401C-9657-7441C03DD766");
     let mk_cdw1 = aml::CreateDWordField::new(&cdw1, &aml::Arg(3), &aml::ZERO);
     let mk_cdw2 = aml::CreateDWordField::new(&cdw2, &aml::Arg(3), &4u8);
     let mk_cdw3 = aml::CreateDWordField::new(&cdw3, &aml::Arg(3), &8u8);
@@ -146,7 +142,7 @@ pub fn pwrb() -> Vec<u8> {
 /// The PL031's `_DSD`: device properties (ACPI 6.5 6.2.5, the _DSD
 /// device properties UUID) with the DT "compatible", for PRP0001.
 pub fn rtc_dsd() -> Vec<u8> {
-    let uuid = uuid("DAFFD814-6EBA-4D8C-8A91-BC9BBF4AA301");
+    let uuid = aml::Uuid::new("DAFFD814-6EBA-4D8C-8A91-BC9BBF4AA301");
     let compatible = aml::Package::new(vec![&"compatible", &"arm,pl031"]);
     let props = aml::Package::new(vec![&compatible]);
     let dsd = aml::Package::new(vec![&uuid, &props]);
