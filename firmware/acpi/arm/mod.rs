@@ -314,13 +314,9 @@ fn spcr(m: &Virt) -> Vec<u8> {
     table(*b"SPCR", SPCR_REVISION, &b.0)
 }
 
-fn mcfg_base(p: &ArmPcie) -> u64 {
-    // MCFG gives the address bus 0 would have (PCI Firmware spec 4.1.2).
-    p.ecam.0 - (u64::from(p.bus.0) << 20)
-}
-
 fn mcfg(p: &ArmPcie) -> Vec<u8> {
-    super::mcfg(mcfg_base(p), p.bus.0, p.bus.1)
+    // MCFG gives the address bus 0 would have (PCI Firmware spec 4.1.2).
+    super::mcfg(p.ecam.0 - (u64::from(p.bus.0) << 20), p.bus.0, p.bus.1)
 }
 
 /// IO Remapping Table (Arm DEN0049, table revision 0 layout): one ITS group

@@ -100,7 +100,7 @@ pub fn build(m: &Q35, area: &mut TableArea) -> Result<Built, Error> {
     let facs_phys = area.place(&facs(), 64)?;
     let dsdt_phys = area.place(&dsdt(m)?, 16)?;
     let madt_phys = area.place(&madt(m)?, 16)?;
-    let mcfg_phys = area.place(&mcfg(m), 16)?;
+    let mcfg_phys = area.place(&super::mcfg(m.mmcfg_base, 0, m.mmcfg_end_bus), 16)?;
     let fadt_phys = area.place(&fadt(m, facs_phys, dsdt_phys), 16)?;
     let hpet = m.hpet.map(|(base, id)| hpet(base, id));
     let placed = [fadt_phys, madt_phys, mcfg_phys];
@@ -275,10 +275,6 @@ fn hpet(base: u64, block_id: u32) -> Vec<u8> {
         .u16(128)
         .u8(0);
     table(*b"HPET", 1, &b.0)
-}
-
-fn mcfg(m: &Q35) -> Vec<u8> {
-    super::mcfg(m.mmcfg_base, 0, m.mmcfg_end_bus)
 }
 
 fn mmcfg_size(m: &Q35) -> u64 {
