@@ -48,40 +48,25 @@ const RT_PROPERTIES_SIZE: usize = 8;
 /// EFI_RT_PROPERTIES_TABLE_VERSION.
 const RT_PROPERTIES_VERSION: u16 = 1;
 
-/// An EFI_GUID in its in-memory byte order (first three fields little-endian).
-pub const fn guid(d1: u32, d2: u16, d3: u16, d4: [u8; 8]) -> [u8; 16] {
-    let a = d1.to_le_bytes();
-    let b = d2.to_le_bytes();
-    let c = d3.to_le_bytes();
+/// An EFI_GUID in its in-memory byte order (first three fields
+/// little-endian), from its text as one number
+/// (`0x8868e871_e4f1_11d3_bc22_0080c73c8881`).
+pub const fn guid(g: u128) -> [u8; 16] {
+    let b = g.to_be_bytes();
     [
-        a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], d4[0], d4[1], d4[2], d4[3], d4[4], d4[5],
-        d4[6], d4[7],
+        b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13],
+        b[14], b[15],
     ]
 }
 
 /// EFI_ACPI_20_TABLE_GUID 8868e871-e4f1-11d3-bc22-0080c73c8881 (UEFI 2.10 4.6.1).
-pub const ACPI_20_TABLE_GUID: [u8; 16] = guid(
-    0x8868_e871,
-    0xe4f1,
-    0x11d3,
-    [0xbc, 0x22, 0x00, 0x80, 0xc7, 0x3c, 0x88, 0x81],
-);
+pub const ACPI_20_TABLE_GUID: [u8; 16] = guid(0x8868e871_e4f1_11d3_bc22_0080c73c8881);
 /// EFI_RT_PROPERTIES_TABLE_GUID eb66918a-7eef-402a-842e-931d21c38ae9 (UEFI 2.10 4.6.2).
-pub const RT_PROPERTIES_TABLE_GUID: [u8; 16] = guid(
-    0xeb66_918a,
-    0x7eef,
-    0x402a,
-    [0x84, 0x2e, 0x93, 0x1d, 0x21, 0xc3, 0x8a, 0xe9],
-);
+pub const RT_PROPERTIES_TABLE_GUID: [u8; 16] = guid(0xeb66918a_7eef_402a_842e_931d21c38ae9);
 
 /// LINUX_EFI_MEMRESERVE_TABLE_GUID 888eb0c6-8ede-4ff5-a8f0-9aee5cb977c2
 /// (Linux include/linux/efi.h).
-pub const LINUX_MEMRESERVE_TABLE_GUID: [u8; 16] = guid(
-    0x888e_b0c6,
-    0x8ede,
-    0x4ff5,
-    [0xa8, 0xf0, 0x9a, 0xee, 0x5c, 0xb9, 0x77, 0xc2],
-);
+pub const LINUX_MEMRESERVE_TABLE_GUID: [u8; 16] = guid(0x888eb0c6_8ede_4ff5_a8f0_9aee5cb977c2);
 /// struct linux_efi_memreserve { int size; int count; u64 next; entries[] }:
 /// an empty root, which Linux later links further entries behind.
 const MEMRESERVE_SIZE: usize = 16;
