@@ -35,9 +35,7 @@ pub(super) fn dsdt(m: &Virt) -> Result<Vec<u8>, Error> {
         // tpm_tis binds over its MMIO registers.
         let d = emit::device(&mut sb, b"TPM0");
         emit::name_str(&mut sb, b"_HID", b"MSFT0101");
-        let r = emit::crs(&mut sb);
-        emit::memory32_fixed(&mut sb, base as u32, size as u32);
-        emit::end_crs(&mut sb, r);
+        mmio_crs(&mut sb, base, size as u32, None);
         emit::close(&mut sb, d);
     }
     if let Some(mh) = &m.mem_hotplug {
