@@ -26,6 +26,11 @@ fn path(s: &str) -> aml::Path {
     aml::Path::new(s)
 }
 
+/// `Name (_CRS, ResourceTemplate () { .. })` of `descriptors`.
+fn crs(descriptors: Vec<&dyn Aml>) -> aml::Name {
+    aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(descriptors))
+}
+
 /// Notification codes (ACPI 6.5 5.6.6): Device Check on insert, Eject
 /// Request on a removal request.
 const DEVICE_CHECK: u8 = 1;

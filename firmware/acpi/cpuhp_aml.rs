@@ -7,7 +7,7 @@
 //!
 //! The slot layout is `hotstub::resident::hotplug`'s.
 
-use super::{to_bytes, STA_DISABLED, STA_ENABLED};
+use super::{crs, to_bytes, STA_DISABLED, STA_ENABLED};
 use acpi_tables::aml;
 use acpi_tables::Aml;
 
@@ -97,6 +97,6 @@ pub fn ged_head() -> Vec<u8> {
     let mut out = Vec::new();
     aml::Name::new("_HID".into(), &"ACPI0013").to_aml_bytes(&mut out);
     aml::Name::new("_UID".into(), &aml::ONE).to_aml_bytes(&mut out);
-    aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(vec![&int])).to_aml_bytes(&mut out);
+    crs(vec![&int]).to_aml_bytes(&mut out);
     out
 }

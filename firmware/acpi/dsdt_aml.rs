@@ -9,7 +9,7 @@
 //! x86/mod.rs), which a build script cannot import; the byte-for-byte
 //! tests catch any difference.
 
-use super::{path, to_bytes, DEVICE_CHECK, EJECT_REQUEST, STA_DISABLED, STA_ENABLED};
+use super::{crs, path, to_bytes, DEVICE_CHECK, EJECT_REQUEST, STA_DISABLED, STA_ENABLED};
 use acpi_tables::aml;
 use acpi_tables::Aml;
 
@@ -190,19 +190,13 @@ pub fn lpc_fixed() -> Vec<u8> {
     let com_uid = aml::Name::new("_UID".into(), &aml::ONE);
     let com_io = aml::IO::new(0x3f8, 0x3f8, 0, 8);
     let com_irq = IrqNoFlags(4);
-    let com_crs = aml::Name::new(
-        "_CRS".into(),
-        &aml::ResourceTemplate::new(vec![&com_io, &com_irq]),
-    );
+    let com_crs = crs(vec![&com_io, &com_irq]);
     let com1 = aml::Device::new("COM1".into(), vec![&com_hid, &com_uid, &com_crs]);
 
     let rtc_hid = aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0B00"));
     let rtc_io = aml::IO::new(0x70, 0x70, 1, 8);
     let rtc_irq = IrqNoFlags(8);
-    let rtc_crs = aml::Name::new(
-        "_CRS".into(),
-        &aml::ResourceTemplate::new(vec![&rtc_io, &rtc_irq]),
-    );
+    let rtc_crs = crs(vec![&rtc_io, &rtc_irq]);
     let rtc = aml::Device::new("RTC_".into(), vec![&rtc_hid, &rtc_crs]);
     concat(&[&adr, &com1, &rtc])
 }
@@ -214,14 +208,11 @@ pub fn lpc_i8042() -> Vec<u8> {
     let kbd_data = aml::IO::new(0x60, 0x60, 1, 1);
     let kbd_cmd = aml::IO::new(0x64, 0x64, 1, 1);
     let kbd_irq = IrqNoFlags(1);
-    let kbd_crs = aml::Name::new(
-        "_CRS".into(),
-        &aml::ResourceTemplate::new(vec![&kbd_data, &kbd_cmd, &kbd_irq]),
-    );
+    let kbd_crs = crs(vec![&kbd_data, &kbd_cmd, &kbd_irq]);
     let kbd = aml::Device::new("KBD_".into(), vec![&kbd_hid, &kbd_crs]);
     let mou_hid = aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0F13"));
     let mou_irq = IrqNoFlags(12);
-    let mou_crs = aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(vec![&mou_irq]));
+    let mou_crs = crs(vec![&mou_irq]);
     let mou = aml::Device::new("MOU_".into(), vec![&mou_hid, &mou_crs]);
     concat(&[&kbd, &mou])
 }
@@ -237,7 +228,7 @@ pub fn tpm_tis() -> Vec<u8> {
         "TPM_".into(),
         vec![
             &aml::Name::new("_HID".into(), &"MSFT0101"),
-            &aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(vec![&mem])),
+            &crs(vec![&mem]),
         ],
     ))
 }

@@ -211,19 +211,17 @@ fn slot_device(slot: u32) -> Vec<u8> {
     let mut d = Vec::new();
     aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0C80")).to_aml_bytes(&mut d);
     aml::Name::new("_UID".into(), &slot).to_aml_bytes(&mut d);
-    let call = |name: &str, args: Vec<&dyn Aml>| -> Vec<u8> {
-        let mut v = Vec::new();
-        let c = aml::MethodCall::new(name.into(), args);
-        aml::Return::new(&c).to_aml_bytes(&mut v);
-        v
+    let call = |name: &str| {
+        let c = aml::MethodCall::new(name.into(), vec![&slot]);
+        Raw(to_bytes(&aml::Return::new(&c)))
     };
-    let sta = Raw(call("MRST", vec![&slot]));
+    let sta = call("MRST");
     aml::Method::new("_STA".into(), 0, false, vec![&sta]).to_aml_bytes(&mut d);
-    let crs = Raw(call("MCRS", vec![&slot]));
+    let crs = call("MCRS");
     aml::Method::new("_CRS".into(), 0, true, vec![&crs]).to_aml_bytes(&mut d);
     // The DIMM's proximity domain (its `-device pc-dimm,node=`), for the
     // OS to put hot-added memory in the right NUMA node (ACPI 6.5 6.2.14).
-    let pxm = Raw(call("MPXM", vec![&slot]));
+    let pxm = call("MPXM");
     aml::Method::new("_PXM".into(), 0, false, vec![&pxm]).to_aml_bytes(&mut d);
     let ost = aml::MethodCall::new("MOST".into(), vec![&slot, &aml::Arg(0), &aml::Arg(1)]);
     aml::Method::new("_OST".into(), 3, false, vec![&ost]).to_aml_bytes(&mut d);
