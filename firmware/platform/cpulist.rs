@@ -280,13 +280,10 @@ fn number(text: &[u8], pos: usize, end: usize) -> Result<(usize, usize), CpuList
     if digits > 1 && text[pos] == b'0' {
         return Err(CpuListError::LeadingZero { at: pos });
     }
-    let mut value: usize = 0;
-    for &d in &text[pos..pos + digits] {
-        value = value
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(usize::from(d - b'0')))
-            .ok_or(CpuListError::Overflow { at: pos })?;
-    }
+    let value = text[pos..pos + digits].iter().try_fold(0usize, |v, &d| {
+        v.checked_mul(10)?.checked_add(usize::from(d - b'0'))
+    });
+    let value = value.ok_or(CpuListError::Overflow { at: pos })?;
     Ok((value, pos + digits))
 }
 
