@@ -60,10 +60,7 @@ fn init_console() {
     unsafe {
         let s = &mut *core::ptr::addr_of_mut!(SERIAL);
         if let Ok(port) = uart_16550::Uart16550Tty::new_port(COM1, Default::default()) {
-            *s = Some(port);
-            if let Some(p) = s.as_mut() {
-                hotstub::console::set_sink(p);
-            }
+            hotstub::console::set_sink(s.insert(port));
         }
     }
 }
@@ -88,9 +85,7 @@ impl fw_cfg::Transport for PioFwCfg {
         io::outw(0x510, key);
     }
     fn read_data(&mut self, buf: &mut [u8]) {
-        for b in buf {
-            *b = io::inb(0x511);
-        }
+        buf.fill_with(|| io::inb(0x511));
     }
     fn start_dma(&mut self, desc: u64) {
         io::outl(0x514, ((desc >> 32) as u32).to_be());
@@ -119,6 +114,7 @@ struct Q35Boot {
 }
 
 /// What discovery and the later steps learn about the machine.
+#[derive(Default)]
 struct Machine {
     map: MemoryMap,
     /// End of QEMU's device (hotplug) memory region, 0 when none.
@@ -135,14 +131,7 @@ impl pipeline::Arch for Q35Boot {
     }
 
     fn discover(&mut self) -> Result<(Machine, FwCfg<PioFwCfg>)> {
-        let fw = FwCfg::probe(PioFwCfg)?;
-        Ok((
-            Machine {
-                map: MemoryMap::new(),
-                device_mem_end: 0,
-            },
-            fw,
-        ))
+        Ok((Machine::default(), FwCfg::probe(PioFwCfg)?))
     }
 
     fn prepare(&mut self, _: &mut Machine, fw: &mut FwCfg<PioFwCfg>) -> Result<()> {
