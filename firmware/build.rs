@@ -13,21 +13,48 @@ mod memhp_aml;
 #[path = "acpi/pcihp_aml.rs"]
 mod pcihp_aml;
 
+use acpi_tables::{aml, Aml};
+
+/// Serializes any `acpi_tables` object (as the firmware's `acpi::to_bytes`).
+fn to_bytes(obj: &dyn Aml) -> Vec<u8> {
+    let mut v = Vec::new();
+    obj.to_aml_bytes(&mut v);
+    v
+}
+
+fn path(s: &str) -> aml::Path {
+    aml::Path::new(s)
+}
+
+/// `Name (_CRS, ResourceTemplate () { .. })` of `descriptors`.
+fn crs(descriptors: Vec<&dyn Aml>) -> aml::Name {
+    aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(descriptors))
+}
+
+/// Notification codes (ACPI 6.5 5.6.6): Device Check on insert, Eject
+/// Request on a removal request.
+const DEVICE_CHECK: u8 = 1;
+const EJECT_REQUEST: u8 = 3;
+
+/// _STA values (ACPI 6.5 6.3.7): present, shown and functioning, plus
+/// enabled when the device is plugged (q35 vCPUs and DIMMs: QEMU says so;
+/// arm vCPUs: the firmware's policy, Linux
+/// `Documentation/arch/arm64/cpu-hotplug.rst`).
+const STA_DISABLED: u8 = 0x0d;
+const STA_ENABLED: u8 = 0x0f;
+
 fn main() {
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    std::fs::write(out.join("memhp_ident.aml"), memhp_aml::ident()).unwrap();
-    std::fs::write(out.join("memhp_methods.aml"), memhp_aml::methods()).unwrap();
-    std::fs::write(out.join("memhp_slot.aml"), memhp_aml::slot_template()).unwrap();
-    println!("cargo:rerun-if-changed=acpi/memhp_aml.rs");
-    std::fs::write(out.join("pcihp_pci0.aml"), pcihp_aml::pci0()).unwrap();
-    std::fs::write(out.join("pcihp_port.aml"), pcihp_aml::port_tail()).unwrap();
-    std::fs::write(out.join("pcihp_gpe.aml"), pcihp_aml::gpe()).unwrap();
-    println!("cargo:rerun-if-changed=acpi/pcihp_aml.rs");
-    std::fs::write(out.join("cpuhp_cpu.aml"), cpuhp_aml::processor_tail()).unwrap();
-    std::fs::write(out.join("cpuhp_evt.aml"), cpuhp_aml::evt_cpu()).unwrap();
-    std::fs::write(out.join("cpuhp_ged.aml"), cpuhp_aml::ged_head()).unwrap();
-    println!("cargo:rerun-if-changed=acpi/cpuhp_aml.rs");
-    let pieces: [(&str, Vec<u8>); 16] = [
+    let pieces: [(&str, Vec<u8>); 25] = [
+        ("memhp_ident", memhp_aml::ident()),
+        ("memhp_methods", memhp_aml::methods()),
+        ("memhp_slot", memhp_aml::slot_template()),
+        ("pcihp_pci0", pcihp_aml::pci0()),
+        ("pcihp_port", pcihp_aml::port_tail()),
+        ("pcihp_gpe", pcihp_aml::gpe()),
+        ("cpuhp_cpu", cpuhp_aml::processor_tail()),
+        ("cpuhp_evt", cpuhp_aml::evt_cpu()),
+        ("cpuhp_ged", cpuhp_aml::ged_head()),
         ("osc_native", dsdt_aml::osc(true)),
         ("osc_acpi", dsdt_aml::osc(false)),
         ("ged_field", dsdt_aml::ged_field()),
@@ -48,10 +75,11 @@ fn main() {
     for (name, bytes) in pieces {
         std::fs::write(out.join(format!("{name}.aml")), bytes).unwrap();
     }
-    println!("cargo:rerun-if-changed=acpi/dsdt_aml.rs");
-    let target = std::env::var("TARGET").unwrap_or_default();
+    for f in ["dsdt", "memhp", "pcihp", "cpuhp"] {
+        println!("cargo:rerun-if-changed=acpi/{f}_aml.rs");
+    }
     let dir = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
-    let script = match target.as_str() {
+    let script = match std::env::var("TARGET").unwrap_or_default().as_str() {
         "x86_64-unknown-none" => Some("x86_64.ld"),
         "aarch64-unknown-none-softfloat" => Some("aarch64.ld"),
         _ => None,

@@ -41,8 +41,7 @@ pub fn ged(h: &CpuHotplug, cpus: &[Vcpu]) -> Result<Vec<u8>, Error> {
     // 19.6.85).
     let mut evt = Vec::from(*b"_EVT\x09");
     for c in cpus {
-        let name = cpu_name(c.uid)?;
-        evt.extend(patch(EVT_CPU, NAME, &name));
+        evt.extend(patch(EVT_CPU, NAME, &cpu_name(c.uid)?));
     }
     let mut body = Vec::from(*b"HPGE");
     body.extend(patch(GED_HEAD, &INTID, &h.intid.to_le_bytes()));

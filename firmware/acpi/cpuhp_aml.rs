@@ -7,10 +7,9 @@
 //!
 //! The slot layout is `hotstub::resident::hotplug`'s.
 
+use super::{crs, to_bytes, STA_DISABLED, STA_ENABLED};
 use acpi_tables::aml;
 use acpi_tables::Aml;
-use std::vec;
-use std::vec::Vec;
 
 /// The placeholders the firmware patches: the processor device name
 /// (`acpi::cpu_name` of UID 0xAAA), the slot address (QWordConst) and the
@@ -19,17 +18,7 @@ pub const NAME: &[u8; 4] = b"CAAA";
 pub const ADDR: u64 = 0x1122_3344_5566_7788;
 pub const INTID: u32 = 0xa1b2_c3d4;
 
-/// _STA values (ACPI 6.5 6.3.7): present, shown and functioning, and
-/// enabled or not (Linux `Documentation/arch/arm64/cpu-hotplug.rst`).
-const STA_ENABLED: u8 = 0x0f;
-const STA_DISABLED: u8 = 0x0d;
 const OST_VALID: u32 = 1 << 31;
-
-fn to_bytes(obj: &dyn Aml) -> Vec<u8> {
-    let mut v = Vec::new();
-    obj.to_aml_bytes(&mut v);
-    v
-}
 
 /// What a processor device carries after `_HID` and `_UID` when the
 /// firmware runs the hotplug: its slot of the shared block and the methods
@@ -108,6 +97,6 @@ pub fn ged_head() -> Vec<u8> {
     let mut out = Vec::new();
     aml::Name::new("_HID".into(), &"ACPI0013").to_aml_bytes(&mut out);
     aml::Name::new("_UID".into(), &aml::ONE).to_aml_bytes(&mut out);
-    aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(vec![&int])).to_aml_bytes(&mut out);
+    crs(vec![&int]).to_aml_bytes(&mut out);
     out
 }

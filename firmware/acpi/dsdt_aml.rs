@@ -9,16 +9,9 @@
 //! x86/mod.rs), which a build script cannot import; the byte-for-byte
 //! tests catch any difference.
 
+use super::{crs, path, to_bytes, DEVICE_CHECK, EJECT_REQUEST, STA_DISABLED, STA_ENABLED};
 use acpi_tables::aml;
 use acpi_tables::Aml;
-use std::vec;
-use std::vec::Vec;
-
-fn to_bytes(obj: &dyn Aml) -> Vec<u8> {
-    let mut v = Vec::new();
-    obj.to_aml_bytes(&mut v);
-    v
-}
 
 fn concat(objs: &[&dyn Aml]) -> Vec<u8> {
     let mut v = Vec::new();
@@ -26,19 +19,6 @@ fn concat(objs: &[&dyn Aml]) -> Vec<u8> {
         o.to_aml_bytes(&mut v);
     }
     v
-}
-
-fn path(s: &str) -> aml::Path {
-    aml::Path::new(s)
-}
-
-/// Notification codes (ACPI 6.5 5.6.6).
-const DEVICE_CHECK: u8 = 1;
-const EJECT_REQUEST: u8 = 3;
-
-/// A UUID as ToUUID lays it out (ACPI 6.5 19.6.142).
-fn uuid(s: &str) -> aml::Uuid {
-    aml::Uuid::new(s)
 }
 
 /// The PCI host bridge `_OSC` (PCI Firmware Specification 3.3 4.5): for the
@@ -63,7 +43,8 @@ pub fn osc(native_hotplug: bool) -> Vec<u8> {
         GRANTABLE_ALL & !NATIVE_HOTPLUG
     };
     let [cdw1, cdw2, cdw3] = ["CDW1", "CDW2", "CDW3"].map(path);
-    let uuid = uuid("33DB4D5B-1FF7-401C-9657-7441C03DD766");
+    // ToUUID (ACPI 6.5 19.6.142).
+    let uuid = aml::Uuid::new("33DB4D5B-1FF7-401C-9657-7441C03DD766");
     let mk_cdw1 = aml::CreateDWordField::new(&cdw1, &aml::Arg(3), &aml::ZERO);
     let mk_cdw2 = aml::CreateDWordField::new(&cdw2, &aml::Arg(3), &4u8);
     let mk_cdw3 = aml::CreateDWordField::new(&cdw3, &aml::Arg(3), &8u8);
@@ -161,7 +142,7 @@ pub fn pwrb() -> Vec<u8> {
 /// The PL031's `_DSD`: device properties (ACPI 6.5 6.2.5, the _DSD
 /// device properties UUID) with the DT "compatible", for PRP0001.
 pub fn rtc_dsd() -> Vec<u8> {
-    let uuid = uuid("DAFFD814-6EBA-4D8C-8A91-BC9BBF4AA301");
+    let uuid = aml::Uuid::new("DAFFD814-6EBA-4D8C-8A91-BC9BBF4AA301");
     let compatible = aml::Package::new(vec![&"compatible", &"arm,pl031"]);
     let props = aml::Package::new(vec![&compatible]);
     let dsd = aml::Package::new(vec![&uuid, &props]);
@@ -209,19 +190,13 @@ pub fn lpc_fixed() -> Vec<u8> {
     let com_uid = aml::Name::new("_UID".into(), &aml::ONE);
     let com_io = aml::IO::new(0x3f8, 0x3f8, 0, 8);
     let com_irq = IrqNoFlags(4);
-    let com_crs = aml::Name::new(
-        "_CRS".into(),
-        &aml::ResourceTemplate::new(vec![&com_io, &com_irq]),
-    );
+    let com_crs = crs(vec![&com_io, &com_irq]);
     let com1 = aml::Device::new("COM1".into(), vec![&com_hid, &com_uid, &com_crs]);
 
     let rtc_hid = aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0B00"));
     let rtc_io = aml::IO::new(0x70, 0x70, 1, 8);
     let rtc_irq = IrqNoFlags(8);
-    let rtc_crs = aml::Name::new(
-        "_CRS".into(),
-        &aml::ResourceTemplate::new(vec![&rtc_io, &rtc_irq]),
-    );
+    let rtc_crs = crs(vec![&rtc_io, &rtc_irq]);
     let rtc = aml::Device::new("RTC_".into(), vec![&rtc_hid, &rtc_crs]);
     concat(&[&adr, &com1, &rtc])
 }
@@ -233,14 +208,11 @@ pub fn lpc_i8042() -> Vec<u8> {
     let kbd_data = aml::IO::new(0x60, 0x60, 1, 1);
     let kbd_cmd = aml::IO::new(0x64, 0x64, 1, 1);
     let kbd_irq = IrqNoFlags(1);
-    let kbd_crs = aml::Name::new(
-        "_CRS".into(),
-        &aml::ResourceTemplate::new(vec![&kbd_data, &kbd_cmd, &kbd_irq]),
-    );
+    let kbd_crs = crs(vec![&kbd_data, &kbd_cmd, &kbd_irq]);
     let kbd = aml::Device::new("KBD_".into(), vec![&kbd_hid, &kbd_crs]);
     let mou_hid = aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0F13"));
     let mou_irq = IrqNoFlags(12);
-    let mou_crs = aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(vec![&mou_irq]));
+    let mou_crs = crs(vec![&mou_irq]);
     let mou = aml::Device::new("MOU_".into(), vec![&mou_hid, &mou_crs]);
     concat(&[&kbd, &mou])
 }
@@ -256,17 +228,12 @@ pub fn tpm_tis() -> Vec<u8> {
         "TPM_".into(),
         vec![
             &aml::Name::new("_HID".into(), &"MSFT0101"),
-            &aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(vec![&mem])),
+            &crs(vec![&mem]),
         ],
     ))
 }
 
 // The q35 CPU hotplug AML (x86/hotplug.rs describes the register block).
-
-/// _STA values (ACPI 6.5 6.3.7): present, shown, functioning, plus
-/// enabled when QEMU says the vCPU is plugged.
-const STA_DISABLED: u8 = 0x0d;
-const STA_ENABLED: u8 = 0x0f;
 
 fn acquire() -> aml::Acquire {
     aml::Acquire::new(path("CPLK"), 0xffff)

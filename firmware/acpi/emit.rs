@@ -141,13 +141,13 @@ fn pkg_length(n: usize) -> ([u8; 4], usize) {
     };
     let total = n + 1 + extra;
     let mut b = [0u8; 4];
-    if extra == 0 {
-        b[0] = total as u8;
+    b[0] = if extra == 0 {
+        total as u8
     } else {
-        b[0] = ((extra as u8) << 6) | (total & 0xf) as u8;
-        for k in 0..extra {
-            b[1 + k] = (total >> (4 + 8 * k)) as u8;
-        }
+        ((extra as u8) << 6) | (total & 0xf) as u8
+    };
+    for k in 0..extra {
+        b[1 + k] = (total >> (4 + 8 * k)) as u8;
     }
     (b, 1 + extra)
 }

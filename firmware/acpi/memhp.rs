@@ -16,9 +16,7 @@
 //! region MHPR, mutex MLCK, helpers MRST(slot) -> _STA, MCRS(slot) -> _CRS, MOST(slot, event, status), MEJ0(slot), MTFY(slot,
 //! code) and MSCN(), the event handler; one PNP0C80 device MPxx per slot.
 
-use super::emit::{int as integer, package_of};
-use super::Error;
-use alloc::vec;
+use super::{emit, Error};
 use alloc::vec::Vec;
 
 /// Register block length (QEMU MEMORY_HOTPLUG_IO_LEN).
@@ -119,12 +117,9 @@ pub(crate) fn data_integer_len(b: &[u8]) -> Option<(u64, usize)> {
         0x0e => 8,
         _ => return None,
     };
-    let bytes = b.get(1..1 + n)?;
-    let mut v = 0u64;
-    for (k, &x) in bytes.iter().enumerate() {
-        v |= u64::from(x) << (8 * k);
-    }
-    Some((v, 1 + n))
+    let mut v = [0u8; 8];
+    v[..n].copy_from_slice(b.get(1..1 + n)?);
+    Some((u64::from_le_bytes(v), 1 + n))
 }
 
 /// The constant AML, built on the host (see `memhp_aml.rs`).
@@ -141,53 +136,31 @@ pub fn container(m: &MemHotplug) -> Result<Vec<u8>, Error> {
     if m.slots == 0 || m.slots > MAX_SLOTS {
         return Err(Error::Invalid("memory hotplug slot count out of range"));
     }
-    let mut body = IDENT.to_vec();
-    // _CRS claims the block (ACPI 6.5 6.4.2.5 I/O port descriptor, 6.4.3.4
-    // 32-bit fixed memory range descriptor, 6.4.2.9 end tag), and the
-    // region over it (20.2.5.2 DefOpRegion: space 1 SystemIO, 0 SystemMemory).
-    let (desc, space, base): (Vec<u8>, u8, u64) = match m.block {
+    let mut out = Vec::new();
+    let d = emit::device(&mut out, b"MHPC");
+    out.extend_from_slice(IDENT);
+    // _CRS claims the block, and the region over it.
+    let r = emit::crs(&mut out);
+    let (space, base) = match m.block {
         Block::Io(p) => {
-            let [lo, hi] = p.to_le_bytes();
-            (
-                vec![0x47, 0x01, lo, hi, lo, hi, 0x01, BLOCK_LEN],
-                1,
-                u64::from(p),
-            )
+            emit::io(&mut out, p, p, 1, BLOCK_LEN);
+            (emit::SYSTEM_IO, u64::from(p))
         }
         Block::Mmio(a) => {
-            let mut d = vec![0x86, 0x09, 0x00, 0x01];
-            d.extend_from_slice(&a.to_le_bytes());
-            d.extend_from_slice(&u32::from(BLOCK_LEN).to_le_bytes());
-            (d, 0, u64::from(a))
+            emit::memory32_fixed(&mut out, a, u32::from(BLOCK_LEN));
+            (emit::SYSTEM_MEMORY, u64::from(a))
         }
     };
-    let mut buf = desc;
-    buf.extend_from_slice(&[0x79, 0x00]);
-    let mut crs = vec![0x08];
-    crs.extend_from_slice(b"_CRS");
-    let mut bufdata = Vec::new();
-    integer(&mut bufdata, buf.len() as u64);
-    bufdata.extend_from_slice(&buf);
-    package_of(&mut crs, &[0x11], &bufdata);
-    body.extend_from_slice(&crs);
-    body.extend_from_slice(&[0x5b, 0x80]);
-    body.extend_from_slice(b"MHPR");
-    body.push(space);
-    integer(&mut body, base);
-    integer(&mut body, u64::from(BLOCK_LEN));
+    emit::end_crs(&mut out, r);
+    emit::op_region(&mut out, b"MHPR", space, base, u64::from(BLOCK_LEN));
     // Name (MDNR, slots): MSCN's bound.
-    body.push(0x08);
-    body.extend_from_slice(b"MDNR");
-    integer(&mut body, u64::from(m.slots));
-    body.extend_from_slice(METHODS);
-    mtfy(m.slots, &mut body);
+    emit::name_int(&mut out, b"MDNR", u64::from(m.slots));
+    out.extend_from_slice(METHODS);
+    mtfy(m.slots, &mut out);
     for slot in 0..m.slots {
-        body.extend_from_slice(&slot_device(slot));
+        out.extend_from_slice(&slot_device(slot));
     }
-    let mut out = Vec::new();
-    let mut named = b"MHPC".to_vec();
-    named.extend_from_slice(&body);
-    package_of(&mut out, &[0x5b, 0x82], &named);
+    emit::close(&mut out, d);
     Ok(out)
 }
 
@@ -204,25 +177,24 @@ fn slot_name(slot: u32) -> [u8; 4] {
 
 /// The slot template with its number and name patched in.
 fn slot_device(slot: u32) -> Vec<u8> {
-    let named = super::emit::patch(SLOT, TEMPLATE_NAME, &slot_name(slot));
-    super::emit::patch(&named, &TEMPLATE_INT, &[TEMPLATE_INT[0], slot as u8])
+    let named = emit::patch(SLOT, TEMPLATE_NAME, &slot_name(slot));
+    emit::patch(&named, &TEMPLATE_INT, &[TEMPLATE_INT[0], slot as u8])
 }
 
-/// MTFY(slot, code): `If (Arg0 == slot) { Notify (MPxx, Arg1) }` per slot
-/// (ACPI 6.5 20.2.5: IfOp, LEqualOp, NotifyOp, Arg0Op 0x68, Arg1Op 0x69).
+/// MTFY(slot, code): `If (Arg0 == slot) { Notify (MPxx, Arg1) }` per slot.
 fn mtfy(slots: u32, out: &mut Vec<u8>) {
-    let mut body = b"MTFY".to_vec();
-    // MethodFlags: two arguments, serialized.
-    body.push(0x02 | 0x08);
+    use emit::{ARG0, IF_OP, LEQUAL_OP, NOTIFY_OP};
+    let f = emit::method(out, b"MTFY", 2 | emit::SERIALIZED);
     for s in 0..slots {
-        let mut cond = vec![0x93, 0x68];
-        integer(&mut cond, u64::from(s));
-        cond.extend_from_slice(&[0x86]);
-        cond.extend_from_slice(&slot_name(s));
-        cond.push(0x69);
-        package_of(&mut body, &[0xa0], &cond);
+        let i = emit::open(out, &[IF_OP]);
+        out.extend_from_slice(&[LEQUAL_OP, ARG0]);
+        emit::int(out, u64::from(s));
+        out.push(NOTIFY_OP);
+        out.extend_from_slice(&slot_name(s));
+        out.push(ARG0 + 1);
+        emit::close(out, i);
     }
-    package_of(out, &[0x14], &body);
+    emit::close(out, f);
 }
 
 #[cfg(test)]
@@ -279,6 +251,7 @@ mod tests {
 #[cfg(test)]
 mod encoding {
     use super::*;
+    use emit::package_of;
 
     #[test]
     fn package_lengths() {

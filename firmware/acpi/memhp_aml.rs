@@ -6,26 +6,15 @@
 //! address, the slot count and one device per slot, patched from
 //! [`slot_template`]).
 
+use super::{path, to_bytes, DEVICE_CHECK, EJECT_REQUEST, STA_ENABLED};
 use acpi_tables::aml;
 use acpi_tables::Aml;
-use std::vec;
-use std::vec::Vec;
 
-/// Status bits and notification codes (ACPI 6.5 6.3.7 _STA, 5.6.6 Notify).
-const STA_ON: u8 = 0x0f;
-const DEVICE_CHECK: u8 = 1;
-const EJECT_REQUEST: u8 = 3;
 /// The status byte's offset in the register block.
 const STATUS: u8 = 0x14;
 /// The slot number the template is built for; its encoding (BytePrefix
 /// 0xAA) and its name (MPAA) are what the firmware patches.
 pub const TEMPLATE_SLOT: u32 = 0xaa;
-
-fn to_bytes(obj: &dyn Aml) -> Vec<u8> {
-    let mut v = Vec::new();
-    obj.to_aml_bytes(&mut v);
-    v
-}
 
 struct Raw(Vec<u8>);
 impl Aml for Raw {
@@ -58,14 +47,8 @@ pub fn methods() -> Vec<u8> {
 
 /// One slot's device, built for slot [`TEMPLATE_SLOT`].
 pub fn slot_template() -> Vec<u8> {
-    let mut d = Vec::new();
     let dev = Raw(slot_device(TEMPLATE_SLOT));
-    aml::Device::new("MPAA".into(), vec![&dev]).to_aml_bytes(&mut d);
-    d
-}
-
-fn path(s: &str) -> aml::Path {
-    aml::Path::new(s)
+    to_bytes(&aml::Device::new("MPAA".into(), vec![&dev]))
 }
 
 fn fields(out: &mut Vec<u8>) {
@@ -131,7 +114,7 @@ fn mrst() -> Vec<u8> {
     let [msel_, mes_] = ["MSEL", "MES_"].map(path);
     let sel = aml::Store::new(&msel_, &aml::Arg(0));
     let off = aml::Store::new(&aml::Local(0), &aml::ZERO);
-    let on = aml::Store::new(&aml::Local(0), &STA_ON);
+    let on = aml::Store::new(&aml::Local(0), &STA_ENABLED);
     let is_on = aml::Equal::new(&mes_, &aml::ONE);
     let if_on = aml::If::new(&is_on, vec![&on]);
     locked("MRST", 1, vec![&sel, &off, &if_on], Some(&aml::Local(0)))
@@ -228,19 +211,17 @@ fn slot_device(slot: u32) -> Vec<u8> {
     let mut d = Vec::new();
     aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0C80")).to_aml_bytes(&mut d);
     aml::Name::new("_UID".into(), &slot).to_aml_bytes(&mut d);
-    let call = |name: &str, args: Vec<&dyn Aml>| -> Vec<u8> {
-        let mut v = Vec::new();
-        let c = aml::MethodCall::new(name.into(), args);
-        aml::Return::new(&c).to_aml_bytes(&mut v);
-        v
+    let call = |name: &str| {
+        let c = aml::MethodCall::new(name.into(), vec![&slot]);
+        Raw(to_bytes(&aml::Return::new(&c)))
     };
-    let sta = Raw(call("MRST", vec![&slot]));
+    let sta = call("MRST");
     aml::Method::new("_STA".into(), 0, false, vec![&sta]).to_aml_bytes(&mut d);
-    let crs = Raw(call("MCRS", vec![&slot]));
+    let crs = call("MCRS");
     aml::Method::new("_CRS".into(), 0, true, vec![&crs]).to_aml_bytes(&mut d);
     // The DIMM's proximity domain (its `-device pc-dimm,node=`), for the
     // OS to put hot-added memory in the right NUMA node (ACPI 6.5 6.2.14).
-    let pxm = Raw(call("MPXM", vec![&slot]));
+    let pxm = call("MPXM");
     aml::Method::new("_PXM".into(), 0, false, vec![&pxm]).to_aml_bytes(&mut d);
     let ost = aml::MethodCall::new("MOST".into(), vec![&slot, &aml::Arg(0), &aml::Arg(1)]);
     aml::Method::new("_OST".into(), 3, false, vec![&ost]).to_aml_bytes(&mut d);

@@ -12,6 +12,7 @@
 //! the memory map); the caller also places the returned RSDP where the
 //! platform's OS looks for it.
 
+use crate::platform::cpus::Vcpu;
 use acpi_tables::Aml;
 use alloc::vec::Vec;
 use core::fmt;
@@ -269,12 +270,53 @@ pub(crate) fn cpu_name(uid: u32) -> Result<emit::Seg, Error> {
     Ok([b'C', hex(8), hex(4), hex(0)])
 }
 
-/// Places the given tables (already complete), then an XSDT listing them
-/// (ACPI 6.5 5.2.8, revision 1), and returns the RSDP.
-pub(crate) fn finish(area: &mut TableArea, entries: &[u64]) -> Result<Built, Error> {
+/// Processor device `c` (ACPI 6.5 8.4: ACPI0007, `_UID` the MADT's UID)
+/// up to its status; [`emit::close`] ends it.
+pub(crate) fn processor(out: &mut Vec<u8>, c: &Vcpu) -> Result<usize, Error> {
+    let d = emit::device(out, &cpu_name(c.uid)?);
+    emit::name_str(out, b"_HID", b"ACPI0007");
+    emit::name_int(out, b"_UID", u64::from(c.uid));
+    Ok(d)
+}
+
+/// A processor's `_STA` (ACPI 6.5 6.3.7) without runtime hotplug:
+/// present, shown and functioning, and enabled only for enabled vCPUs, so
+/// a hotplug-aware OS can enable the others later (Linux
+/// Documentation/arch/arm64/cpu-hotplug.rst).
+pub(crate) fn fixed_sta(out: &mut Vec<u8>, enabled: bool) {
+    let s = emit::method(out, b"_STA", 0);
+    out.push(emit::RETURN_OP);
+    emit::int(out, if enabled { 0x0f } else { 0x0d });
+    emit::close(out, s);
+}
+
+/// The vCPU rules both machines' tables need
+/// (`platform::cpus::validate`); `dup_hw_id` names a repeated hardware ID.
+pub(crate) fn check_cpus(cpus: &[Vcpu], dup_hw_id: &'static str) -> Result<(), Error> {
+    use crate::platform::cpus::CpuError;
+    crate::platform::cpus::validate(cpus).map_err(|e| {
+        Error::Invalid(match e {
+            CpuError::Empty => "no vCPUs",
+            CpuError::DuplicateUid(_) => "duplicate vCPU UID",
+            CpuError::DuplicateHwId(_) => dup_hw_id,
+            CpuError::NoneEnabled => "no enabled vCPU",
+        })
+    })
+}
+
+/// Places `tables` (complete) after those already `placed`, then an XSDT
+/// listing them all (ACPI 6.5 5.2.8, revision 1), and returns the RSDP.
+pub(crate) fn finish<'t>(
+    area: &mut TableArea,
+    placed: &[u64],
+    tables: impl Iterator<Item = &'t Vec<u8>>,
+) -> Result<Built, Error> {
     let mut list = Bytes::new();
-    for &e in entries {
+    for &e in placed {
         list.u64(e);
+    }
+    for t in tables {
+        list.u64(area.place(t, 16)?);
     }
     let xsdt_phys = area.place(&table(*b"XSDT", 1, &list.0), 16)?;
     Ok(Built {
@@ -351,7 +393,7 @@ mod tests {
         assert_eq!(mcfg(0x40_1000_0000, 0x10, 0xfe), to_bytes(&m));
         let mut buf = std::vec![0u8; 4096];
         let mut area = TableArea::new(&mut buf, 0x4800_0000);
-        let built = finish(&mut area, &[0x4800_1000, 0x1_2345_6789]).unwrap();
+        let built = finish(&mut area, &[0x4800_1000, 0x1_2345_6789], [].iter()).unwrap();
         let used = area.used();
         let mut x = acpi_tables::xsdt::XSDT::new(OEM_ID, OEM_TABLE_ID, OEM_REVISION);
         x.add_entry(0x4800_1000);

@@ -13,29 +13,14 @@
 //! hotplug-enabled slots (read-only, unused here); +0x10 BNUM, the bus
 //! selector ("bsel", QEMU's own numbering, not the PCI bus number).
 
+use super::{path, to_bytes, DEVICE_CHECK, EJECT_REQUEST};
 use acpi_tables::aml;
 use acpi_tables::Aml;
-use std::vec;
-use std::vec::Vec;
 
 /// Where the block is and how long (QEMU ACPI_PCIHP_ADDR_ICH9,
 /// ACPI_PCIHP_SIZE).
 const BASE: u16 = 0x0cc0;
 const LEN: u8 = 0x18;
-/// Notification codes (ACPI 6.5 5.6.6): Device Check on insert, Eject
-/// Request on a removal request.
-const DEVICE_CHECK: u8 = 1;
-const EJECT_REQUEST: u8 = 3;
-
-fn path(s: &str) -> aml::Path {
-    aml::Path::new(s)
-}
-
-fn to_bytes(obj: &dyn Aml) -> Vec<u8> {
-    let mut v = Vec::new();
-    obj.to_aml_bytes(&mut v);
-    v
-}
 
 /// What `\_SB.PCI0` gets once: the region PCST over the block, its
 /// fields, the lock BLCK and PCEJ(bsel), which ejects slot 0 of that bus.

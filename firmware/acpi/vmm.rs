@@ -8,6 +8,9 @@
 //! devices by PCI segment and bus), so the firmware checks them and lists
 //! them in its own XSDT rather than re-deriving facts it cannot see.
 
+use crate::platform::cpus::CpuModel;
+use alloc::vec::Vec;
+
 /// The fw_cfg file with QEMU's tables, and the most of it the firmware
 /// reads: QEMU pads its x86 tables to 128 KiB steps (hw/i386/acpi-build.c
 /// ACPI_BUILD_TABLE_SIZE); its largest machines stay well below this.
@@ -35,15 +38,15 @@ const FILE_NAME: usize = 56;
 /// checksums for the firmware to compute (the loader's ADD_CHECKSUM).
 pub struct Found {
     pub signature: [u8; 4],
-    pub bytes: alloc::vec::Vec<u8>,
+    pub bytes: Vec<u8>,
 }
 
 /// The tables in `blob` (the contents of [`QEMU_TABLES`]) whose signature
 /// is in `wanted`, located through the checksum commands of `loader`. A
 /// command whose range does not hold exactly one table header-to-end is
 /// skipped; a signature seen twice keeps its first table.
-pub fn find(blob: &[u8], loader: &[u8], wanted: &[[u8; 4]]) -> alloc::vec::Vec<Found> {
-    let mut out: alloc::vec::Vec<Found> = alloc::vec::Vec::new();
+pub fn find(blob: &[u8], loader: &[u8], wanted: &[[u8; 4]]) -> Vec<Found> {
+    let mut out: Vec<Found> = Vec::new();
     for e in loader.chunks_exact(LOADER_ENTRY) {
         let word = |o: usize| u32::from_le_bytes([e[o], e[o + 1], e[o + 2], e[o + 3]]) as usize;
         if word(0) as u32 != ADD_CHECKSUM || !names(&e[4..4 + FILE_NAME], QEMU_TABLES) {
@@ -76,15 +79,10 @@ pub fn find(blob: &[u8], loader: &[u8], wanted: &[[u8; 4]]) -> alloc::vec::Vec<F
 /// The tables of `wanted` taken over from QEMU's `blob` and `loader`, each
 /// checked against the CPU model (a table naming other processors is left
 /// out, with a warning) and without a TPM event log.
-pub fn take_over(
-    blob: &[u8],
-    loader: &[u8],
-    wanted: &[[u8; 4]],
-    cpus: &crate::platform::cpus::CpuModel,
-) -> alloc::vec::Vec<alloc::vec::Vec<u8>> {
-    let hw: alloc::vec::Vec<u64> = cpus.iter().map(|c| c.hw_id).collect();
-    let uids: alloc::vec::Vec<u32> = cpus.iter().map(|c| c.uid).collect();
-    let mut out = alloc::vec::Vec::new();
+pub fn take_over(blob: &[u8], loader: &[u8], wanted: &[[u8; 4]], cpus: &CpuModel) -> Vec<Vec<u8>> {
+    let hw: Vec<u64> = cpus.iter().map(|c| c.hw_id).collect();
+    let uids: Vec<u32> = cpus.iter().map(|c| c.uid).collect();
+    let mut out = Vec::new();
     for f in find(blob, loader, wanted) {
         let mut t = f.bytes;
         if !consistent(&t, &hw, &uids) {
@@ -122,9 +120,8 @@ pub fn consistent(t: &[u8], hw_ids: &[u64], uids: &[u32]) -> bool {
         let Some(e) = t.get(o..o + len).filter(|_| len >= 2) else {
             return false;
         };
-        match ids(e, hw_ids, uids) {
-            Some(true) | None => {}
-            Some(false) => return false,
+        if ids(e, hw_ids, uids) == Some(false) {
+            return false;
         }
         o += len;
     }
@@ -174,7 +171,7 @@ fn names(field: &[u8], name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::vec::Vec;
+    use Vec;
 
     /// A table as QEMU leaves it: checksum zero.
     fn table(sig: &[u8; 4], body: &[u8]) -> Vec<u8> {

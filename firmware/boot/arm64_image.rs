@@ -65,9 +65,7 @@ pub struct Header {
 }
 
 fn le64(b: &[u8], at: usize) -> u64 {
-    let mut v = [0u8; 8];
-    v.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(v)
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
 }
 
 impl Header {

@@ -103,9 +103,6 @@ impl fmt::Display for Error {
     }
 }
 
-fn u8_at(b: &[u8], o: usize) -> u8 {
-    b[o]
-}
 fn u16_at(b: &[u8], o: usize) -> u16 {
     u16::from_le_bytes([b[o], b[o + 1]])
 }
@@ -147,12 +144,10 @@ impl Kernel {
         if protocol < MIN_PROTOCOL {
             return Err(Error::OldProtocol(protocol));
         }
-        if u16_at(setup, XLOADFLAGS) & XLF_KERNEL_64 == 0
-            || u8_at(setup, LOADFLAGS) & LOADED_HIGH == 0
-        {
+        if u16_at(setup, XLOADFLAGS) & XLF_KERNEL_64 == 0 || setup[LOADFLAGS] & LOADED_HIGH == 0 {
             return Err(Error::Not64Bit);
         }
-        if u8_at(setup, RELOCATABLE_KERNEL) == 0 {
+        if setup[RELOCATABLE_KERNEL] == 0 {
             // A non-relocatable kernel must sit at code32_start (1 MiB),
             // which the firmware occupies while it loads.
             return Err(Error::NotRelocatable);
@@ -169,7 +164,7 @@ impl Kernel {
         // The header runs from 0x1f1 to 0x202 + the jump's displacement byte;
         // it must hold the fields read above, which Linux reads again from
         // the zero page.
-        let header_end = HEADER + u8_at(setup, JUMP + 1) as usize;
+        let header_end = HEADER + setup[JUMP + 1] as usize;
         if header_end < INIT_SIZE + 4 {
             return Err(Error::ShortHeader(header_end));
         }

@@ -48,40 +48,25 @@ const RT_PROPERTIES_SIZE: usize = 8;
 /// EFI_RT_PROPERTIES_TABLE_VERSION.
 const RT_PROPERTIES_VERSION: u16 = 1;
 
-/// An EFI_GUID in its in-memory byte order (first three fields little-endian).
-pub const fn guid(d1: u32, d2: u16, d3: u16, d4: [u8; 8]) -> [u8; 16] {
-    let a = d1.to_le_bytes();
-    let b = d2.to_le_bytes();
-    let c = d3.to_le_bytes();
+/// An EFI_GUID in its in-memory byte order (first three fields
+/// little-endian), from its text as one number
+/// (`0x8868e871_e4f1_11d3_bc22_0080c73c8881`).
+pub const fn guid(g: u128) -> [u8; 16] {
+    let b = g.to_be_bytes();
     [
-        a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], d4[0], d4[1], d4[2], d4[3], d4[4], d4[5],
-        d4[6], d4[7],
+        b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13],
+        b[14], b[15],
     ]
 }
 
 /// EFI_ACPI_20_TABLE_GUID 8868e871-e4f1-11d3-bc22-0080c73c8881 (UEFI 2.10 4.6.1).
-pub const ACPI_20_TABLE_GUID: [u8; 16] = guid(
-    0x8868_e871,
-    0xe4f1,
-    0x11d3,
-    [0xbc, 0x22, 0x00, 0x80, 0xc7, 0x3c, 0x88, 0x81],
-);
+pub const ACPI_20_TABLE_GUID: [u8; 16] = guid(0x8868e871_e4f1_11d3_bc22_0080c73c8881);
 /// EFI_RT_PROPERTIES_TABLE_GUID eb66918a-7eef-402a-842e-931d21c38ae9 (UEFI 2.10 4.6.2).
-pub const RT_PROPERTIES_TABLE_GUID: [u8; 16] = guid(
-    0xeb66_918a,
-    0x7eef,
-    0x402a,
-    [0x84, 0x2e, 0x93, 0x1d, 0x21, 0xc3, 0x8a, 0xe9],
-);
+pub const RT_PROPERTIES_TABLE_GUID: [u8; 16] = guid(0xeb66918a_7eef_402a_842e_931d21c38ae9);
 
 /// LINUX_EFI_MEMRESERVE_TABLE_GUID 888eb0c6-8ede-4ff5-a8f0-9aee5cb977c2
 /// (Linux include/linux/efi.h).
-pub const LINUX_MEMRESERVE_TABLE_GUID: [u8; 16] = guid(
-    0x888e_b0c6,
-    0x8ede,
-    0x4ff5,
-    [0xa8, 0xf0, 0x9a, 0xee, 0x5c, 0xb9, 0x77, 0xc2],
-);
+pub const LINUX_MEMRESERVE_TABLE_GUID: [u8; 16] = guid(0x888eb0c6_8ede_4ff5_a8f0_9aee5cb977c2);
 /// struct linux_efi_memreserve { int size; int count; u64 next; entries[] }:
 /// an empty root, which Linux later links further entries behind.
 const MEMRESERVE_SIZE: usize = 16;
@@ -167,18 +152,16 @@ pub fn memory_map(ram: &[(u64, u64)], carves: &[Carve]) -> Result<Vec<Descriptor
         if end <= start {
             return;
         }
-        if let Some(last) = out.last_mut() {
-            if last.ty == ty && last.end() == start {
-                last.pages += (end - start) / PAGE_SIZE;
-                return;
-            }
+        let pages = (end - start) / PAGE_SIZE;
+        match out.last_mut() {
+            Some(last) if last.ty == ty && last.end() == start => last.pages += pages,
+            _ => out.push(Descriptor {
+                ty,
+                phys: start,
+                pages,
+                attr: MEMORY_WB,
+            }),
         }
-        out.push(Descriptor {
-            ty,
-            phys: start,
-            pages: (end - start) / PAGE_SIZE,
-            attr: MEMORY_WB,
-        });
     };
     for &(rs, re) in &ram {
         // RAM from the VMM is page-aligned; a ragged edge is not usable.
@@ -207,29 +190,16 @@ pub struct Handoff {
 
 /// Bytes `build` needs for a memory map of `entries` descriptors.
 pub fn area_size(entries: usize) -> usize {
-    mmap_offset() + entries * DESC_SIZE
+    MMAP_OFFSET + entries * DESC_SIZE
 }
 
 const VENDOR: &str = "Hotstub";
 
-fn vendor_offset() -> usize {
-    SYSTEM_TABLE_SIZE
-}
-fn config_offset() -> usize {
-    align8(vendor_offset() + (VENDOR.len() + 1) * 2)
-}
-fn rt_prop_offset() -> usize {
-    config_offset() + CONFIG_ENTRIES * CONFIG_ENTRY_SIZE
-}
-fn memreserve_offset() -> usize {
-    align8(rt_prop_offset() + RT_PROPERTIES_SIZE)
-}
-fn mmap_offset() -> usize {
-    memreserve_offset() + MEMRESERVE_SIZE
-}
-fn align8(x: usize) -> usize {
-    (x + 7) & !7
-}
+const VENDOR_OFFSET: usize = SYSTEM_TABLE_SIZE;
+const CONFIG_OFFSET: usize = (VENDOR_OFFSET + (VENDOR.len() + 1) * 2).next_multiple_of(8);
+const RT_PROP_OFFSET: usize = CONFIG_OFFSET + CONFIG_ENTRIES * CONFIG_ENTRY_SIZE;
+const MEMRESERVE_OFFSET: usize = (RT_PROP_OFFSET + RT_PROPERTIES_SIZE).next_multiple_of(8);
+const MMAP_OFFSET: usize = MEMRESERVE_OFFSET + MEMRESERVE_SIZE;
 
 fn put(area: &mut [u8], at: usize, bytes: &[u8]) {
     area[at..at + bytes.len()].copy_from_slice(bytes);
@@ -251,32 +221,24 @@ pub fn build(
 
     // Firmware vendor, a NUL-terminated UCS-2 string.
     for (i, ch) in VENDOR.encode_utf16().enumerate() {
-        put(area, vendor_offset() + 2 * i, &ch.to_le_bytes());
+        put(area, VENDOR_OFFSET + 2 * i, &ch.to_le_bytes());
     }
 
     // Configuration tables: the RSDP, and the statement that no runtime
     // service may be called (RuntimeServicesSupported = 0).
-    let c = config_offset();
-    put(area, c, &ACPI_20_TABLE_GUID);
-    put(area, c + 16, &rsdp_phys.to_le_bytes());
-    put(area, c + CONFIG_ENTRY_SIZE, &RT_PROPERTIES_TABLE_GUID);
-    put(
-        area,
-        c + CONFIG_ENTRY_SIZE + 16,
-        &phys(rt_prop_offset()).to_le_bytes(),
-    );
-    put(
-        area,
-        c + 2 * CONFIG_ENTRY_SIZE,
-        &LINUX_MEMRESERVE_TABLE_GUID,
-    );
-    put(
-        area,
-        c + 2 * CONFIG_ENTRY_SIZE + 16,
-        &phys(memreserve_offset()).to_le_bytes(),
-    );
+    let config = [
+        (&ACPI_20_TABLE_GUID, rsdp_phys),
+        (&RT_PROPERTIES_TABLE_GUID, phys(RT_PROP_OFFSET)),
+        (&LINUX_MEMRESERVE_TABLE_GUID, phys(MEMRESERVE_OFFSET)),
+    ];
+    let mut at = CONFIG_OFFSET;
+    for (guid, table) in config {
+        put(area, at, guid);
+        put(area, at + 16, &table.to_le_bytes());
+        at += CONFIG_ENTRY_SIZE;
+    }
     // The memreserve root stays all zero: no entries, nothing linked.
-    let r = rt_prop_offset();
+    let r = RT_PROP_OFFSET;
     put(area, r, &RT_PROPERTIES_VERSION.to_le_bytes());
     put(area, r + 2, &(RT_PROPERTIES_SIZE as u16).to_le_bytes());
     put(area, r + 4, &0u32.to_le_bytes());
@@ -286,14 +248,14 @@ pub fn build(
     put(area, 0, &SYSTEM_TABLE_SIGNATURE.to_le_bytes());
     put(area, 8, &SYSTEM_TABLE_REVISION.to_le_bytes());
     put(area, 12, &(SYSTEM_TABLE_SIZE as u32).to_le_bytes());
-    put(area, 24, &phys(vendor_offset()).to_le_bytes());
+    put(area, 24, &phys(VENDOR_OFFSET).to_le_bytes());
     put(area, 32, &firmware_revision().to_le_bytes());
     put(area, 104, &(CONFIG_ENTRIES as u64).to_le_bytes());
-    put(area, 112, &phys(config_offset()).to_le_bytes());
+    put(area, 112, &phys(CONFIG_OFFSET).to_le_bytes());
     let crc = crc32(&area[..SYSTEM_TABLE_SIZE]);
     put(area, 16, &crc.to_le_bytes());
 
-    let m = mmap_offset();
+    let m = MMAP_OFFSET;
     for (i, d) in map.iter().enumerate() {
         let at = m + i * DESC_SIZE;
         put(area, at, &d.ty.to_le_bytes());

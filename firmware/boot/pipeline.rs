@@ -6,9 +6,8 @@
 //! `hotstub: error:` line and a power-off.
 
 use crate::platform::cpus::CpuModel;
-use crate::platform::fw_cfg::{self, Directory, FwCfg, Transport};
+use crate::platform::fw_cfg::{Directory, FwCfg, Transport};
 use crate::{println, NAME, VERSION};
-use alloc::string::String;
 use core::fmt;
 
 /// A failed step. Making one prints the step's one-line reason
@@ -27,20 +26,11 @@ impl Error {
     }
 }
 
-impl From<String> for Error {
-    fn from(s: String) -> Self {
-        Error::new(&s)
-    }
-}
-
-impl From<&str> for Error {
-    fn from(s: &str) -> Self {
-        Error::new(&s)
-    }
-}
-
-impl From<fw_cfg::Error> for Error {
-    fn from(e: fw_cfg::Error) -> Self {
+/// Any error that can say what went wrong (`?` on a message or another
+/// module's error). Error itself is not `Display`, so this does not
+/// overlap `From<T> for T`.
+impl<E: fmt::Display> From<E> for Error {
+    fn from(e: E) -> Self {
         Error::new(&e)
     }
 }

@@ -63,35 +63,24 @@ pub enum CpuListError {
 
 impl fmt::Display for CpuListError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use CpuListError::*;
         match *self {
-            CpuListError::Empty => write!(f, "empty CPU list"),
-            CpuListError::ExpectedNumber { at } => {
-                write!(f, "CPU list: expected a CPU number at byte {at}")
-            }
-            CpuListError::LeadingZero { at } => {
-                write!(f, "CPU list: number with a leading zero at byte {at}")
-            }
-            CpuListError::Overflow { at } => {
-                write!(f, "CPU list: number too large at byte {at}")
-            }
-            CpuListError::Unexpected { at, byte } => write!(
+            Empty => write!(f, "empty CPU list"),
+            ExpectedNumber { at } => write!(f, "CPU list: expected a CPU number at byte {at}"),
+            LeadingZero { at } => write!(f, "CPU list: number with a leading zero at byte {at}"),
+            Overflow { at } => write!(f, "CPU list: number too large at byte {at}"),
+            Unexpected { at, byte } => write!(
                 f,
                 "CPU list: unexpected {} at byte {at} (expected ',' or the end)",
                 Printable(byte)
             ),
-            CpuListError::Reversed { first, last } => {
-                write!(f, "CPU list: reversed range {first}-{last}")
-            }
-            CpuListError::Duplicate { cpu } => {
-                write!(f, "CPU list: CPU {cpu} is listed more than once")
-            }
-            CpuListError::OutOfRange { cpu, possible } => write!(
+            Reversed { first, last } => write!(f, "CPU list: reversed range {first}-{last}"),
+            Duplicate { cpu } => write!(f, "CPU list: CPU {cpu} is listed more than once"),
+            OutOfRange { cpu, possible } => write!(
                 f,
                 "CPU list: CPU {cpu} does not exist (the machine has {possible} possible CPUs)"
             ),
-            CpuListError::NoBootCpu => {
-                write!(f, "CPU list: the boot CPU {BOOT_CPU} must be enabled")
-            }
+            NoBootCpu => write!(f, "CPU list: the boot CPU {BOOT_CPU} must be enabled"),
         }
     }
 }
@@ -143,6 +132,20 @@ impl CpuSet {
         &self.member
     }
 
+    /// The empty set of `possible` CPUs.
+    pub fn none(possible: usize) -> Self {
+        CpuSet {
+            member: vec![false; possible],
+        }
+    }
+
+    /// Adds or removes `cpu` (ignored when out of range).
+    pub fn set(&mut self, cpu: usize, on: bool) {
+        if let Some(m) = self.member.get_mut(cpu) {
+            *m = on;
+        }
+    }
+
     /// Marks the vCPUs of `model` enabled or not by their position in it.
     /// The model must hold the CPUs in DT `/cpus` order and have
     /// [`Self::possible`] entries (the set was parsed against its length);
@@ -167,42 +170,25 @@ impl fmt::Display for CpuSet {
         let mut sep = "";
         let mut i = 0;
         while i < m.len() {
-            if !m[i] {
-                i += 1;
-                continue;
-            }
+            // The run of members from `first`, if any, and the non-member
+            // after it.
             let first = i;
-            while i + 1 < m.len() && m[i + 1] {
+            while i < m.len() && m[i] {
                 i += 1;
             }
-            if first == i {
+            if i > first {
                 write!(f, "{sep}{first}")?;
-            } else {
-                write!(f, "{sep}{first}-{i}")?;
+                if i - 1 > first {
+                    write!(f, "-{}", i - 1)?;
+                }
+                sep = ",";
             }
-            sep = ",";
             i += 1;
         }
         if sep.is_empty() {
             f.write_str("none")?;
         }
         Ok(())
-    }
-}
-
-impl CpuSet {
-    /// The empty set of `possible` CPUs.
-    pub fn none(possible: usize) -> Self {
-        CpuSet {
-            member: vec![false; possible],
-        }
-    }
-
-    /// Adds or removes `cpu` (ignored when out of range).
-    pub fn set(&mut self, cpu: usize, on: bool) {
-        if let Some(m) = self.member.get_mut(cpu) {
-            *m = on;
-        }
     }
 }
 
@@ -294,13 +280,10 @@ fn number(text: &[u8], pos: usize, end: usize) -> Result<(usize, usize), CpuList
     if digits > 1 && text[pos] == b'0' {
         return Err(CpuListError::LeadingZero { at: pos });
     }
-    let mut value: usize = 0;
-    for &d in &text[pos..pos + digits] {
-        value = value
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(usize::from(d - b'0')))
-            .ok_or(CpuListError::Overflow { at: pos })?;
-    }
+    let value = text[pos..pos + digits].iter().try_fold(0usize, |v, &d| {
+        v.checked_mul(10)?.checked_add(usize::from(d - b'0'))
+    });
+    let value = value.ok_or(CpuListError::Overflow { at: pos })?;
     Ok((value, pos + digits))
 }
 

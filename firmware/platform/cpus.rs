@@ -117,13 +117,8 @@ impl CpuModel {
 
     /// Sets the enabled flag of the vCPU with this UID; false if there is none.
     pub fn set_enabled(&mut self, uid: u32, enabled: bool) -> bool {
-        match self.cpus.iter_mut().find(|c| c.uid == uid) {
-            Some(c) => {
-                c.enabled = enabled;
-                true
-            }
-            None => false,
-        }
+        let cpu = self.cpus.iter_mut().find(|c| c.uid == uid);
+        cpu.map(|c| c.enabled = enabled).is_some()
     }
 
     pub fn into_vec(self) -> Vec<Vcpu> {

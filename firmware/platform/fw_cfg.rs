@@ -89,12 +89,10 @@ pub struct File {
 impl File {
     /// Parses one 64-byte directory entry.
     pub fn parse(entry: &[u8; FILE_ENTRY_LEN]) -> File {
-        let mut name = [0u8; FILE_NAME_LEN];
-        name.copy_from_slice(&entry[8..8 + FILE_NAME_LEN]);
         File {
             size: u32::from_be_bytes([entry[0], entry[1], entry[2], entry[3]]),
             key: u16::from_be_bytes([entry[4], entry[5]]),
-            name,
+            name: entry[8..].try_into().unwrap(),
         }
     }
 
@@ -123,10 +121,9 @@ impl Directory {
     /// entries the blob is too short for are absent (a legacy read past an
     /// item's end reads zeros, which QEMU never sends as an entry anyway).
     pub fn parse(raw: &[u8]) -> Result<Directory, Error> {
-        let count = match raw.get(..4) {
-            Some(c) => u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize,
-            None => 0,
-        };
+        let count = raw
+            .get(..4)
+            .map_or(0, |c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize);
         if count > MAX_FILES {
             return Err(Error::TooLarge);
         }
@@ -170,38 +167,35 @@ pub struct FwCfg<T: Transport> {
 
 impl<T: Transport> FwCfg<T> {
     /// Checks the signature and learns whether DMA is available.
-    pub fn probe(mut io: T) -> Result<Self, Error> {
-        let mut sig = [0u8; 4];
-        io.select(key::SIGNATURE);
-        io.read_data(&mut sig);
-        if &sig != b"QEMU" {
+    pub fn probe(io: T) -> Result<Self, Error> {
+        let mut f = FwCfg { io, dma: false };
+        if &f.read_small(key::SIGNATURE) != b"QEMU" {
             return Err(Error::NotPresent);
         }
-        let mut id = [0u8; 4];
-        io.select(key::ID);
-        io.read_data(&mut id);
-        let dma = u32::from_le_bytes(id) & FEATURE_DMA != 0;
-        Ok(FwCfg { io, dma })
+        f.dma = f.read_u32(key::ID) & FEATURE_DMA != 0;
+        Ok(f)
     }
 
     pub fn has_dma(&self) -> bool {
         self.dma
     }
 
-    /// Reads a little-endian u32 item (sizes, CPU counts).
-    pub fn read_u32(&mut self, key: u16) -> u32 {
-        let mut b = [0u8; 4];
+    /// Reads the first `N` bytes of an item through the data register.
+    fn read_small<const N: usize>(&mut self, key: u16) -> [u8; N] {
+        let mut b = [0u8; N];
         self.io.select(key);
         self.io.read_data(&mut b);
-        u32::from_le_bytes(b)
+        b
+    }
+
+    /// Reads a little-endian u32 item (sizes, CPU counts).
+    pub fn read_u32(&mut self, key: u16) -> u32 {
+        u32::from_le_bytes(self.read_small(key))
     }
 
     /// Reads a little-endian u16 item.
     pub fn read_u16(&mut self, key: u16) -> u16 {
-        let mut b = [0u8; 2];
-        self.io.select(key);
-        self.io.read_data(&mut b);
-        u16::from_le_bytes(b)
+        u16::from_le_bytes(self.read_small(key))
     }
 
     /// Reads the first `buf.len()` bytes of an item, by DMA when available.

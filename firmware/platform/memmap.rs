@@ -121,40 +121,35 @@ impl MemoryMap {
         let end = addr.saturating_add(size);
         let mut out = Vec::with_capacity(self.regions.len() + 2);
         for r in &self.regions {
-            if r.end() <= addr || r.addr >= end {
-                out.push(*r);
-                continue;
-            }
-            if r.addr < addr {
-                out.push(Region {
-                    addr: r.addr,
-                    size: addr - r.addr,
-                    kind: r.kind,
-                });
-            }
-            if r.end() > end {
-                out.push(Region {
-                    addr: end,
-                    size: r.end() - end,
-                    kind: r.kind,
-                });
+            // What is left of `r` below and above the new range, in order.
+            for (a, e) in [(r.addr, r.end().min(addr)), (r.addr.max(end), r.end())] {
+                if a < e {
+                    out.push(Region {
+                        addr: a,
+                        size: e - a,
+                        kind: r.kind,
+                    });
+                }
             }
         }
-        out.push(Region {
+        // The pieces stay sorted, so the new range goes in at its place (no
+        // sort: core's costs the image kilobytes).
+        let at = out.partition_point(|r| r.addr < addr);
+        let new = Region {
             addr,
             size: end - addr,
             kind,
-        });
-        out.sort_by_key(|r| r.addr);
+        };
+        out.insert(at, new);
         // Merge neighbours of the same kind.
-        let mut merged: Vec<Region> = Vec::with_capacity(out.len());
-        for r in out {
-            match merged.last_mut() {
-                Some(last) if last.kind == r.kind && last.end() == r.addr => last.size += r.size,
-                _ => merged.push(r),
+        out.dedup_by(|r, last| {
+            let merge = last.kind == r.kind && last.end() == r.addr;
+            if merge {
+                last.size += r.size;
             }
-        }
-        self.regions = merged;
+            merge
+        });
+        self.regions = out;
     }
 
     /// Marks a range reserved only where it is RAM now (e.g. a device window

@@ -84,10 +84,9 @@ pub fn secure_ram(blob: &[u8]) -> Result<(u64, u64), &'static str> {
             && s("status") == Some("disabled")
             && s("secure-status") == Some("okay")
         {
-            if let Some(r) = node.reg().and_then(|mut r| r.next()) {
-                if let Some(size) = r.size {
-                    return Ok((r.starting_address as u64, size as u64));
-                }
+            let reg = node.reg().and_then(|mut r| r.next());
+            if let Some((base, Some(size))) = reg.map(|r| (r.starting_address, r.size)) {
+                return Ok((base as u64, size as u64));
             }
         }
     }

@@ -111,10 +111,9 @@ pub struct Controller {
     len: usize,
     overlong: bool,
     change: Option<Change>,
-    /// How long Linux may take to answer a change, in counter ticks.
-    timeout: u64,
     /// Counter ticks per second.
     freq: u64,
+    /// How long Linux may take to answer a change.
     timeout_s: u64,
 }
 
@@ -126,7 +125,6 @@ impl Controller {
             len: 0,
             overlong: false,
             change: None,
-            timeout: freq.saturating_mul(timeout_s),
             freq,
             timeout_s,
         }
@@ -252,10 +250,7 @@ impl Controller {
             );
             return false;
         }
-        for i in 0..states.len() {
-            if !todo.contains(i) {
-                continue;
-            }
+        for i in (0..states.len()).filter(|&i| todo.contains(i)) {
             if kind == Kind::Enable {
                 states.set_enabled(i, true);
                 reset_slot(sh, i, true, DEVICE_CHECK);
@@ -269,7 +264,7 @@ impl Controller {
             refused: CpuSet::none(todo.possible()),
             ejected_at: alloc::vec![None; todo.possible()],
             waiting: todo,
-            deadline: now.saturating_add(self.timeout),
+            deadline: now.saturating_add(self.freq.saturating_mul(self.timeout_s)),
         });
         let _ = writeln!(out, "{}", Status(states, self.change.as_ref()));
         true
@@ -300,26 +295,18 @@ impl Controller {
             let off = states.power(i) == Some(Power::Off);
             let ejected = sh.get(i * SLOT + EJ) != 0;
             match (c.kind, answer) {
-                (Kind::Enable, Some((_, 0))) => c.waiting.set(i, false),
-                (Kind::Enable, Some((_, st))) => {
+                (kind, Some((_, st))) if st != 0 => {
                     let _ = writeln!(
                         out,
                         "error: {word} {i}: Linux refused (_OST status {st:#x})"
                     );
-                    if off {
+                    if kind == Kind::Enable && off {
                         states.set_enabled(i, false);
                     }
                     c.waiting.set(i, false);
                     c.refused.set(i, true);
                 }
-                (Kind::Disable, Some((_, st))) if st != 0 => {
-                    let _ = writeln!(
-                        out,
-                        "error: {word} {i}: Linux refused (_OST status {st:#x})"
-                    );
-                    c.waiting.set(i, false);
-                    c.refused.set(i, true);
-                }
+                (Kind::Enable, Some(_)) => c.waiting.set(i, false),
                 (Kind::Disable, a) if ejected && off => {
                     // Off and ejected: disabled now; done at Linux's report.
                     states.set_enabled(i, false);

@@ -30,6 +30,15 @@ fn field(reg: u64, shift: u32) -> u64 {
     (reg >> shift) & 0xf
 }
 
+/// `bits` when the CPU has the feature, else 0.
+fn on(has: bool, bits: u64) -> u64 {
+    if has {
+        bits
+    } else {
+        0
+    }
+}
+
 /// The CPU features that decide which controls the firmware opens.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Features {
@@ -104,36 +113,21 @@ impl Features {
     /// (56) allocation tags untrapped. IMO/FMO/AMO stay 0: interrupts and
     /// SErrors go to EL1, the GIC stays the kernel's.
     pub fn hcr_el2(&self) -> u64 {
-        let mut v = (1 << 0) | (1 << 19) | (1 << 31);
-        if self.pauth {
-            v |= (1 << 40) | (1 << 41);
-        }
-        if self.csv2_2 {
-            v |= 1 << 53;
-        }
-        if self.mte2 {
-            v |= 1 << 56;
-        }
-        v
+        (1 << 0)
+            | (1 << 19)
+            | (1 << 31)
+            | on(self.pauth, (1 << 40) | (1 << 41))
+            | on(self.csv2_2, 1 << 53)
+            | on(self.mte2, 1 << 56)
     }
 
     /// HCRX_EL2: MSCEn 11 (FEAT_MOPS at EL1/EL0), TCR2En 14, SCTLR2En 15,
     /// EnFPM 23; the controls Linux's own EL2 set-up opens.
     pub fn hcrx_el2(&self) -> u64 {
-        let mut v = 0;
-        if self.mops {
-            v |= 1 << 11;
-        }
-        if self.tcr2 {
-            v |= 1 << 14;
-        }
-        if self.sctlr2 {
-            v |= 1 << 15;
-        }
-        if self.fpm {
-            v |= 1 << 23;
-        }
-        v
+        on(self.mops, 1 << 11)
+            | on(self.tcr2, 1 << 14)
+            | on(self.sctlr2, 1 << 15)
+            | on(self.fpm, 1 << 23)
     }
 
     /// The negative-polarity bits (0 traps) of HFGRTR_EL2/HFGWTR_EL2 for
@@ -141,31 +135,16 @@ impl Features {
     /// 59, nPIR_EL1 58, nPIRE0_EL1 57, nTPIDR2_EL0 55, nSMPRI_EL1 54. All
     /// positive trap bits stay 0.
     pub fn hfgxtr_el2(&self) -> u64 {
-        let mut v = 0;
-        if self.s1poe {
-            v |= (1 << 60) | (1 << 59);
-        }
-        if self.s1pie {
-            v |= (1 << 58) | (1 << 57);
-        }
-        if self.sme {
-            v |= (1 << 55) | (1 << 54);
-        }
-        v
+        on(self.s1poe, (1 << 60) | (1 << 59))
+            | on(self.s1pie, (1 << 58) | (1 << 57))
+            | on(self.sme, (1 << 55) | (1 << 54))
     }
 
     /// CPTR_EL2 with HCR_EL2.E2H = 0: RES1 bits 13, 9 and 7:0; TZ (8) and
     /// TSM (12) are RES1 without SVE/SME and cleared with them; TFP (10),
     /// TTA (20), TAM (30), TCPAC (31) clear. Nothing traps.
     pub fn cptr_el2(&self) -> u64 {
-        let mut v = (1 << 13) | (1 << 9) | 0xff;
-        if !self.sve {
-            v |= 1 << 8;
-        }
-        if !self.sme {
-            v |= 1 << 12;
-        }
-        v
+        (1 << 13) | (1 << 9) | 0xff | on(!self.sve, 1 << 8) | on(!self.sme, 1 << 12)
     }
 
     /// SCR_EL3 for a non-secure world with EL2: NS (0), RES1 5:4, HCE (8),
@@ -176,40 +155,34 @@ impl Features {
     /// (39), EnTP2 (41), TCR2En (43), SCTLR2En (44), PIEn (45), AIEn (46),
     /// EnFPM (50).
     pub fn scr_el3(&self) -> u64 {
-        let mut v: u64 = 1 | (3 << 4) | (1 << 8) | (1 << 10);
-        let bits: [(bool, u64); 13] = [
-            (self.pauth, (1 << 16) | (1 << 17)),
-            (self.csv2_2, 1 << 25),
-            (self.mte2, 1 << 26),
-            (self.fgt, 1 << 27),
-            (self.ecv, 1 << 28),
-            (self.hcx, 1 << 38),
-            (self.gcs, 1 << 39),
-            (self.sme, 1 << 41),
-            (self.tcr2, 1 << 43),
-            (self.sctlr2, 1 << 44),
-            (self.s1pie, 1 << 45),
-            (self.aie, 1 << 46),
-            (self.fpm, 1 << 50),
-        ];
-        for (has, b) in bits {
-            if has {
-                v |= b;
-            }
-        }
-        v
+        1 | (3 << 4)
+            | (1 << 8)
+            | (1 << 10)
+            | on(self.pauth, (1 << 16) | (1 << 17))
+            | on(self.csv2_2, 1 << 25)
+            | on(self.mte2, 1 << 26)
+            | on(self.fgt, 1 << 27)
+            | on(self.ecv, 1 << 28)
+            | on(self.hcx, 1 << 38)
+            | on(self.gcs, 1 << 39)
+            | on(self.sme, 1 << 41)
+            | on(self.tcr2, 1 << 43)
+            | on(self.sctlr2, 1 << 44)
+            | on(self.s1pie, 1 << 45)
+            | on(self.aie, 1 << 46)
+            | on(self.fpm, 1 << 50)
     }
 
     /// CPTR_EL3: EZ (8) with SVE, ESM (12) with SME; TFP (10), TTA (20),
     /// TAM (30), TCPAC (31) clear.
     pub fn cptr_el3(&self) -> u64 {
-        (if self.sve { 1 << 8 } else { 0 }) | if self.sme { 1 << 12 } else { 0 }
+        on(self.sve, 1 << 8) | on(self.sme, 1 << 12)
     }
 
     /// ZCR_ELx / SMCR_ELx: LEN = 15 (the lower ELs choose their vector
     /// length); SMCR also EZT0 (30) with SME2 and FA64 (31).
     pub fn smcr(&self) -> u64 {
-        0xf | if self.sme2 { 1 << 30 } else { 0 } | if self.sme_fa64 { 1 << 31 } else { 0 }
+        0xf | on(self.sme2, 1 << 30) | on(self.sme_fa64, 1 << 31)
     }
 }
 
@@ -268,20 +241,12 @@ pub fn external_abort(esr_el2: u64, spsr_el2: u64, sctlr_el1: u64) -> Option<Inj
         0b10000 => (0x600, false),
         _ => return None,
     };
-    let ec1 = match (data, same_el) {
-        (true, true) => EC_DABT_SAME,
-        (true, false) => EC_DABT_LOWER,
-        (false, true) => EC_IABT_SAME,
-        (false, false) => EC_IABT_LOWER,
-    };
+    // The same-EL class is the lower-EL one with bit 0 set.
+    const _: () = assert!(EC_DABT_SAME == EC_DABT_LOWER | 1 && EC_IABT_SAME == EC_IABT_LOWER | 1);
+    let ec1 = ec | u64::from(same_el);
     // IL (25) as trapped (0 only for a 16-bit T32 instruction); WnR (6)
     // and CM (8) carried over from a data abort.
-    let iss = 0x10
-        | if data {
-            esr_el2 & ((1 << 6) | (1 << 8))
-        } else {
-            0
-        };
+    let iss = 0x10 | on(data, esr_el2 & ((1 << 6) | (1 << 8)));
     let esr = (ec1 << 26) | (esr_el2 & (1 << 25)) | iss;
     // PSTATE: EL1h, DAIF masked, DIT kept (SPSR bit 24, from AArch32 bit
     // 21), PAN (22) set when SCTLR_EL1.SPAN is 0 else kept, SSBS (12) =

@@ -6,7 +6,7 @@
 
 use super::*;
 use crate::acpi::emit::{self, Space, IRQ_CONSUMER, IRQ_EDGE};
-use crate::acpi::{aml_piece, cpu_name, pci_osc, prt};
+use crate::acpi::{aml_piece, fixed_sta, pci_osc, processor, prt};
 
 pub(super) fn dsdt(m: &Virt) -> Result<Vec<u8>, Error> {
     let mut sb = Vec::new();
@@ -35,9 +35,7 @@ pub(super) fn dsdt(m: &Virt) -> Result<Vec<u8>, Error> {
         // tpm_tis binds over its MMIO registers.
         let d = emit::device(&mut sb, b"TPM0");
         emit::name_str(&mut sb, b"_HID", b"MSFT0101");
-        let r = emit::crs(&mut sb);
-        emit::memory32_fixed(&mut sb, base as u32, size as u32);
-        emit::end_crs(&mut sb, r);
+        mmio_crs(&mut sb, base, size as u32, None);
         emit::close(&mut sb, d);
     }
     if let Some(mh) = &m.mem_hotplug {
@@ -54,28 +52,17 @@ pub(super) fn dsdt(m: &Virt) -> Result<Vec<u8>, Error> {
     Ok(table(*b"DSDT", DSDT_REVISION, &sb))
 }
 
-/// One processor device (ACPI 6.5 8.4: ACPI0007, `_UID` the MADT's UID);
-/// with the runtime hotplug (`hp`: its set-up and the vCPU's index) its
-/// status comes from the shared block.
+/// One processor device; with the runtime hotplug (`hp`: its set-up and
+/// the vCPU's index) its status comes from the shared block.
 fn cpu_device(
     out: &mut Vec<u8>,
     c: &Vcpu,
     hp: Option<(&crate::acpi::cpuhp::CpuHotplug, usize)>,
 ) -> Result<(), Error> {
-    let d = emit::device(out, &cpu_name(c.uid)?);
-    emit::name_str(out, b"_HID", b"ACPI0007");
-    emit::name_int(out, b"_UID", u64::from(c.uid));
-    if let Some((h, i)) = hp {
-        out.extend(crate::acpi::cpuhp::processor_tail(h, i));
-    } else {
-        // _STA (ACPI 6.5 6.3.7): present and functioning always; enabled
-        // only for enabled vCPUs (Linux
-        // Documentation/arch/arm64/cpu-hotplug.rst).
-        let sta = if c.enabled { 0x0f } else { 0x0d };
-        let s = emit::method(out, b"_STA", 0);
-        out.push(emit::RETURN_OP);
-        emit::int(out, sta);
-        emit::close(out, s);
+    let d = processor(out, c)?;
+    match hp {
+        Some((h, i)) => out.extend(crate::acpi::cpuhp::processor_tail(h, i)),
+        None => fixed_sta(out, c.enabled),
     }
     emit::close(out, d);
     Ok(())

@@ -122,32 +122,19 @@ pub fn build(m: &Virt, area: &mut TableArea) -> Result<Built, Error> {
     check(m)?;
     let dsdt_phys = area.place(&dsdt(m)?, 16)?;
     let fadt_phys = area.place(&fadt(m, dsdt_phys), 16)?;
-    let mut entries = vec![fadt_phys];
-    entries.push(area.place(&madt(m), 16)?);
-    entries.push(area.place(&gtdt(m), 16)?);
-    entries.push(area.place(&spcr(m), 16)?);
+    let mut tables = vec![madt(m), gtdt(m), spcr(m)];
     if let Some(p) = &m.pcie {
-        entries.push(area.place(&mcfg(p), 16)?);
+        tables.push(mcfg(p));
         let vmm_iort = m.vmm_tables.iter().any(|t| t.starts_with(b"IORT"));
         if m.gic.its.is_some() && !vmm_iort {
-            entries.push(area.place(&iort(p), 16)?);
+            tables.push(iort(p));
         }
     }
-    for t in &m.vmm_tables {
-        entries.push(area.place(t, 16)?);
-    }
-    finish(area, &entries)
+    finish(area, &[fadt_phys], tables.iter().chain(&m.vmm_tables))
 }
 
 fn check(m: &Virt) -> Result<(), Error> {
-    crate::platform::cpus::validate(&m.cpus).map_err(|e| {
-        Error::Invalid(match e {
-            crate::platform::cpus::CpuError::Empty => "no vCPUs",
-            crate::platform::cpus::CpuError::DuplicateUid(_) => "duplicate vCPU UID",
-            crate::platform::cpus::CpuError::DuplicateHwId(_) => "duplicate MPIDR",
-            crate::platform::cpus::CpuError::NoneEnabled => "no enabled vCPU",
-        })
-    })?;
+    super::check_cpus(&m.cpus, "duplicate MPIDR")?;
     if m.cpus.iter().any(|c| c.hw_id & !MPIDR_AFFINITY_MASK != 0) {
         return Err(Error::Invalid(
             "MPIDR with bits outside the affinity fields",
@@ -285,11 +272,11 @@ fn madt(m: &Virt) -> Vec<u8> {
 
 /// Generic Timer Description Table (ACPI 6.5 5.2.25), no platform timers.
 fn gtdt(m: &Virt) -> Vec<u8> {
-    let [sec, ns, virt, el2] = m.timer_irqs;
     let mut b = Bytes::new();
     // CntControlBase: none (QEMU virt has no memory-mapped counter).
     b.u64(u64::MAX).u32(0);
-    for irq in [sec, ns, virt, el2] {
+    // Secure EL1, non-secure EL1, virtual, EL2 timers.
+    for irq in m.timer_irqs {
         b.u32(irq).u32(GTDT_TIMER_FLAGS);
     }
     // CntReadBase: none; no platform timer structures, so the (unused)
@@ -327,13 +314,9 @@ fn spcr(m: &Virt) -> Vec<u8> {
     table(*b"SPCR", SPCR_REVISION, &b.0)
 }
 
-fn mcfg_base(p: &ArmPcie) -> u64 {
-    // MCFG gives the address bus 0 would have (PCI Firmware spec 4.1.2).
-    p.ecam.0 - (u64::from(p.bus.0) << 20)
-}
-
 fn mcfg(p: &ArmPcie) -> Vec<u8> {
-    super::mcfg(mcfg_base(p), p.bus.0, p.bus.1)
+    // MCFG gives the address bus 0 would have (PCI Firmware spec 4.1.2).
+    super::mcfg(p.ecam.0 - (u64::from(p.bus.0) << 20), p.bus.0, p.bus.1)
 }
 
 /// IO Remapping Table (Arm DEN0049, table revision 0 layout): one ITS group

@@ -38,31 +38,17 @@ pub(super) fn processors(m: &Q35, out: &mut Vec<u8>) -> Result<(), Error> {
 /// One processor device; `hotplug`: its status and `_MAT` come from the
 /// register block, and it can be ejected.
 fn cpu_device(out: &mut Vec<u8>, c: &Vcpu, hotplug: bool) -> Result<(), Error> {
-    let d = emit::device(out, &cpu_name(c.uid)?);
-    emit::name_str(out, b"_HID", b"ACPI0007");
-    emit::name_int(out, b"_UID", u64::from(c.uid));
+    let d = crate::acpi::processor(out, c)?;
     if hotplug {
         cpu_methods(c, out);
     } else {
-        // _STA (ACPI 6.5 6.3.7): present | enabled | shown | functioning
-        // for enabled vCPUs; present and functioning, not enabled, for
-        // the others (so the OS can enable them later).
-        let sta = if c.enabled { STA_ENABLED } else { STA_DISABLED };
-        let s = emit::method(out, b"_STA", 0);
-        out.push(RETURN_OP);
-        emit::int(out, sta.into());
-        emit::close(out, s);
+        crate::acpi::fixed_sta(out, c.enabled);
         emit::name(out, b"_MAT");
         emit::buffer_of(out, &lapic_entry(c, c.enabled));
     }
     emit::close(out, d);
     Ok(())
 }
-
-/// _STA values (ACPI 6.5 6.3.7): present, shown, functioning, plus
-/// enabled when QEMU says the vCPU is plugged.
-const STA_DISABLED: u8 = 0x0d;
-const STA_ENABLED: u8 = 0x0f;
 
 /// The region over the block, then the constant fields, lock and CSTA,
 /// CEJX, COST (`dsdt_aml.rs`), then CNTF and CSCN, which depend on the

@@ -12,7 +12,6 @@ use super::{
     DSDT_REVISION, GAS_MEMORY, OEM_ID, OEM_REVISION, OEM_TABLE_ID,
 };
 use crate::platform::cpus::Vcpu;
-use alloc::vec;
 use alloc::vec::Vec;
 
 /// What the firmware discovered and programmed on a q35 machine.
@@ -101,28 +100,15 @@ pub fn build(m: &Q35, area: &mut TableArea) -> Result<Built, Error> {
     let facs_phys = area.place(&facs(), 64)?;
     let dsdt_phys = area.place(&dsdt(m)?, 16)?;
     let madt_phys = area.place(&madt(m)?, 16)?;
-    let mcfg_phys = area.place(&mcfg(m), 16)?;
-    let mut entries = vec![];
+    let mcfg_phys = area.place(&super::mcfg(m.mmcfg_base, 0, m.mmcfg_end_bus), 16)?;
     let fadt_phys = area.place(&fadt(m, facs_phys, dsdt_phys), 16)?;
-    entries.extend_from_slice(&[fadt_phys, madt_phys, mcfg_phys]);
-    if let Some((base, id)) = m.hpet {
-        entries.push(area.place(&hpet(base, id), 16)?);
-    }
-    for t in &m.vmm_tables {
-        entries.push(area.place(t, 16)?);
-    }
-    finish(area, &entries)
+    let hpet = m.hpet.map(|(base, id)| hpet(base, id));
+    let placed = [fadt_phys, madt_phys, mcfg_phys];
+    finish(area, &placed, hpet.iter().chain(&m.vmm_tables))
 }
 
 fn check(m: &Q35) -> Result<(), Error> {
-    crate::platform::cpus::validate(&m.cpus).map_err(|e| {
-        Error::Invalid(match e {
-            crate::platform::cpus::CpuError::Empty => "no vCPUs",
-            crate::platform::cpus::CpuError::DuplicateUid(_) => "duplicate vCPU UID",
-            crate::platform::cpus::CpuError::DuplicateHwId(_) => "duplicate APIC ID",
-            crate::platform::cpus::CpuError::NoneEnabled => "no enabled vCPU",
-        })
-    })?;
+    super::check_cpus(&m.cpus, "duplicate APIC ID")?;
     if m.cpus.iter().any(|c| c.hw_id > u64::from(u32::MAX)) {
         return Err(Error::Invalid("APIC ID above 32 bits"));
     }
@@ -157,12 +143,12 @@ fn fadt(m: &Q35, facs: u64, dsdt: u64) -> Vec<u8> {
     use acpi_tables::fadt::{FADTBuilder, Flags};
     use acpi_tables::gas::{AccessSize, AddressSpace, GAS};
     let pm = u32::from(m.pm_base);
-    let io = |off: u16, len: u8| {
+    let io = |off: u16, len: u8, access| {
         GAS::new(
             AddressSpace::SystemIo,
             len * 8,
             0,
-            AccessSize::Undefined,
+            access,
             u64::from(m.pm_base + off),
         )
     };
@@ -203,18 +189,12 @@ fn fadt(m: &Q35, facs: u64, dsdt: u64) -> Vec<u8> {
         RESET_PORT,
     );
     f.reset_value = RESET_VALUE;
-    f.x_pm1a_evt_blk = io(PM1_EVT_OFF, PM1_EVT_LEN);
-    f.x_pm1a_cnt_blk = io(PM1_CNT_OFF, PM1_CNT_LEN);
-    f.x_pm_tmr_blk = io(PM_TMR_OFF, PM_TMR_LEN);
+    f.x_pm1a_evt_blk = io(PM1_EVT_OFF, PM1_EVT_LEN, AccessSize::Undefined);
+    f.x_pm1a_cnt_blk = io(PM1_CNT_OFF, PM1_CNT_LEN, AccessSize::Undefined);
+    f.x_pm_tmr_blk = io(PM_TMR_OFF, PM_TMR_LEN, AccessSize::Undefined);
     // GPE registers are byte registers (ACPI 6.5 4.8.4.1), so the access
     // size is "byte", unlike the PM1 blocks whose width is unspecified.
-    f.x_gpe0_blk = GAS::new(
-        AddressSpace::SystemIo,
-        GPE0_LEN * 8,
-        0,
-        AccessSize::ByteAccess,
-        u64::from(m.pm_base + GPE0_OFF),
-    );
+    f.x_gpe0_blk = io(GPE0_OFF, GPE0_LEN, AccessSize::ByteAccess);
     to_bytes(&f.finalize())
 }
 
@@ -295,10 +275,6 @@ fn hpet(base: u64, block_id: u32) -> Vec<u8> {
         .u16(128)
         .u8(0);
     table(*b"HPET", 1, &b.0)
-}
-
-fn mcfg(m: &Q35) -> Vec<u8> {
-    super::mcfg(m.mmcfg_base, 0, m.mmcfg_end_bus)
 }
 
 fn mmcfg_size(m: &Q35) -> u64 {

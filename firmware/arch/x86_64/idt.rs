@@ -10,47 +10,18 @@ use core::mem::size_of;
 // 21, 29 and 30 push an error code themselves (Intel SDM vol. 3, table 6-1).
 global_asm!(
     r#"
-.macro exc_stub n, err
+.macro exc_stub n
 exc_stub_\n:
-    .if \err == 0
+    .if !(\n == 8 || (\n >= 10 && \n <= 14) || \n == 17 || \n == 21 || \n == 29 || \n == 30)
     pushq $0
     .endif
     pushq $\n
     jmp exc_common
 .endm
 .section .text.exceptions, "ax"
-exc_stub 0, 0
-exc_stub 1, 0
-exc_stub 2, 0
-exc_stub 3, 0
-exc_stub 4, 0
-exc_stub 5, 0
-exc_stub 6, 0
-exc_stub 7, 0
-exc_stub 8, 1
-exc_stub 9, 0
-exc_stub 10, 1
-exc_stub 11, 1
-exc_stub 12, 1
-exc_stub 13, 1
-exc_stub 14, 1
-exc_stub 15, 0
-exc_stub 16, 0
-exc_stub 17, 1
-exc_stub 18, 0
-exc_stub 19, 0
-exc_stub 20, 0
-exc_stub 21, 1
-exc_stub 22, 0
-exc_stub 23, 0
-exc_stub 24, 0
-exc_stub 25, 0
-exc_stub 26, 0
-exc_stub 27, 0
-exc_stub 28, 0
-exc_stub 29, 1
-exc_stub 30, 1
-exc_stub 31, 0
+.irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+exc_stub \n
+.endr
 exc_common:
     movq %rsp, %rdi
     andq $-16, %rsp

@@ -26,7 +26,7 @@ pub(super) fn load_linux(
     let mut setup = vec![0u8; setup_size.min(0x80 * 512) as usize];
     fw.read(key::SETUP_DATA, &mut setup)
         .map_err(|e| hotstub::err!("reading kernel setup: {e}"))?;
-    let mut kernel = Kernel::parse(&setup).map_err(|e| hotstub::err!("{e}"))?;
+    let mut kernel = Kernel::parse(&setup)?;
     if setup_size > 0x80 * 512 {
         bail!(
             "kernel setup part of {} bytes is too large for a bzImage",
@@ -35,9 +35,7 @@ pub(super) fn load_linux(
     }
     // Never below the end of the firmware's own RAM, whatever the kernel
     // prefers.
-    kernel
-        .place_above(layout::FIRMWARE.1, kernel_size)
-        .map_err(|e| hotstub::err!("{e}"))?;
+    kernel.place_above(layout::FIRMWARE.1, kernel_size)?;
     let footprint = kernel.footprint(kernel_size);
     if !map.is_ram(kernel.load_addr, footprint) {
         bail!(

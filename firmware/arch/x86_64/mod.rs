@@ -60,10 +60,7 @@ fn init_console() {
     unsafe {
         let s = &mut *core::ptr::addr_of_mut!(SERIAL);
         if let Ok(port) = uart_16550::Uart16550Tty::new_port(COM1, Default::default()) {
-            *s = Some(port);
-            if let Some(p) = s.as_mut() {
-                hotstub::console::set_sink(p);
-            }
+            hotstub::console::set_sink(s.insert(port));
         }
     }
 }
@@ -88,9 +85,7 @@ impl fw_cfg::Transport for PioFwCfg {
         io::outw(0x510, key);
     }
     fn read_data(&mut self, buf: &mut [u8]) {
-        for b in buf {
-            *b = io::inb(0x511);
-        }
+        buf.fill_with(|| io::inb(0x511));
     }
     fn start_dma(&mut self, desc: u64) {
         io::outl(0x514, ((desc >> 32) as u32).to_be());
@@ -119,6 +114,7 @@ struct Q35Boot {
 }
 
 /// What discovery and the later steps learn about the machine.
+#[derive(Default)]
 struct Machine {
     map: MemoryMap,
     /// End of QEMU's device (hotplug) memory region, 0 when none.
@@ -135,14 +131,7 @@ impl pipeline::Arch for Q35Boot {
     }
 
     fn discover(&mut self) -> Result<(Machine, FwCfg<PioFwCfg>)> {
-        let fw = FwCfg::probe(PioFwCfg)?;
-        Ok((
-            Machine {
-                map: MemoryMap::new(),
-                device_mem_end: 0,
-            },
-            fw,
-        ))
+        Ok((Machine::default(), FwCfg::probe(PioFwCfg)?))
     }
 
     fn prepare(&mut self, _: &mut Machine, fw: &mut FwCfg<PioFwCfg>) -> Result<()> {
@@ -302,7 +291,7 @@ fn reserved_memory_end(fw: &mut FwCfg<PioFwCfg>, files: &Directory) -> Result<u6
 /// QEMU's ACPI PCI hotplug when it is on: the root ports it hotplugs and
 /// their bus selectors, from QEMU's own DSDT in `tables` (`acpi::pcihp`).
 fn acpi_pci_hotplug(tables: &[u8]) -> Result<Option<acpi::pcihp::PciHotplug>> {
-    if !q35::acpi_pci_hotplug().map_err(|e| hotstub::err!("{e}"))? {
+    if !q35::acpi_pci_hotplug()? {
         return Ok(None);
     }
     // Without root ports nothing hotplugs (QEMU's root bus on q35 does not).
@@ -314,7 +303,7 @@ fn acpi_pci_hotplug(tables: &[u8]) -> Result<Option<acpi::pcihp::PciHotplug>> {
         println!("hotstub: warning: ACPI PCI hotplug is on, but QEMU offers no ACPI tables to name its root ports; no PCI hotplug");
         return Ok(Some(acpi::pcihp::PciHotplug::default()));
     }
-    let mut ports = acpi::pcihp::from_qemu_tables(tables).map_err(|e| hotstub::err!("{e}"))?;
+    let mut ports = acpi::pcihp::from_qemu_tables(tables)?;
     // Slot 0 is all a root port has; a bridge with 32 slots is not described.
     ports.retain(|p| root_ports.contains(&p.adr));
     Ok(Some(acpi::pcihp::PciHotplug { ports }))

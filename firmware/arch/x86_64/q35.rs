@@ -229,18 +229,17 @@ pub fn possible_cpus(max_cpus: u32) -> Option<alloc::vec::Vec<Vcpu>> {
     if inl(CPUHP_DATA2) != 0 {
         return None;
     }
-    let mut cpus = alloc::vec::Vec::with_capacity(max_cpus as usize);
-    for sel in 0..max_cpus {
-        outl(CPUHP_SELECTOR, sel);
-        outb(CPUHP_COMMAND, CPUHP_CMD_GET_ARCH_ID);
-        let apic_id = inl(CPUHP_DATA) as u64 | (inl(CPUHP_DATA2) as u64) << 32;
-        let enabled = inb(CPUHP_STATUS) & CPUHP_ENABLED != 0;
-        cpus.push(Vcpu {
-            uid: sel,
-            hw_id: apic_id,
-            enabled,
-        });
-    }
+    let cpus = (0..max_cpus)
+        .map(|sel| {
+            outl(CPUHP_SELECTOR, sel);
+            outb(CPUHP_COMMAND, CPUHP_CMD_GET_ARCH_ID);
+            Vcpu {
+                uid: sel,
+                hw_id: inl(CPUHP_DATA) as u64 | (inl(CPUHP_DATA2) as u64) << 32,
+                enabled: inb(CPUHP_STATUS) & CPUHP_ENABLED != 0,
+            }
+        })
+        .collect();
     outl(CPUHP_SELECTOR, 0);
     Some(cpus)
 }
@@ -266,12 +265,13 @@ const MTRR_VALID: u64 = 1 << 11;
 pub fn setup_mtrrs(map: &MemoryMap) {
     let cap = rdmsr(IA32_MTRRCAP);
     let vcnt = (cap & 0xff) as u32;
+    let has_fixed = cap & (1 << 8) != 0;
     let phys_bits = phys_addr_bits();
     let mask_all = (1u64 << phys_bits) - 1;
     let wb8 = u64::from_ne_bytes([MTRR_WB as u8; 8]);
     let uc8 = 0u64;
     wrmsr(IA32_MTRR_DEF_TYPE, 0);
-    if cap & (1 << 8) != 0 {
+    if has_fixed {
         wrmsr(IA32_MTRR_FIX64K_00000, wb8);
         wrmsr(IA32_MTRR_FIX16K_80000, wb8);
         wrmsr(IA32_MTRR_FIX16K_A0000, uc8);
@@ -306,11 +306,7 @@ pub fn setup_mtrrs(map: &MemoryMap) {
             addr += size;
         }
     }
-    let fixed = if cap & (1 << 8) != 0 {
-        MTRR_FIXED_ENABLE
-    } else {
-        0
-    };
+    let fixed = if has_fixed { MTRR_FIXED_ENABLE } else { 0 };
     wrmsr(IA32_MTRR_DEF_TYPE, MTRR_ENABLE | fixed | MTRR_UC);
 }
 

@@ -66,7 +66,7 @@ pub(super) fn build_acpi(
         prt: q35_prt(),
         cpu_hotplug_io: Some(q35::CPUHP_BASE),
         i8042: q35::has_i8042(),
-        mem_hotplug: match q35::memory_slots().map_err(|e| hotstub::err!("{e}"))? {
+        mem_hotplug: match q35::memory_slots()? {
             0 => None,
             slots => Some(acpi::memhp::MemHotplug {
                 block: acpi::memhp::Block::Io(q35::MEMHP_BASE),
@@ -115,12 +115,9 @@ pub(super) fn place_smbios(fw: &mut FwCfg<PioFwCfg>, files: &Directory, free: u6
     let mut entry = vec![0u8; anchor.size as usize];
     // SAFETY: between the ACPI tables and the entry point slot, checked above.
     let dst = unsafe { ram_slice(addr, tables.size as u64) };
-    let placed = match fw.read_file(&tables, dst) {
-        Ok(_) => match fw.read_file(&anchor, &mut entry) {
-            Ok(_) => hotstub::boot::smbios::patch_anchor(&mut entry, addr)
-                .map_err(|e| alloc::format!("{e}")),
-            Err(e) => Err(format!("{e}")),
-        },
+    let read = fw.read_file(&tables, dst).map(drop);
+    let placed = match read.and_then(|()| fw.read_file(&anchor, &mut entry).map(drop)) {
+        Ok(()) => hotstub::boot::smbios::patch_anchor(&mut entry, addr).map_err(|e| format!("{e}")),
         Err(e) => Err(format!("{e}")),
     };
     match placed {
