@@ -317,13 +317,19 @@ impl Controller {
                 }
                 (Kind::Disable, _) if ejected && !off => {
                     // `_EJ0` of a running vCPU: not from Linux's hotplug
-                    // path, which offlines first. Ignored.
+                    // path, which offlines first. Ignored and undone.
                     sh.set(i * SLOT + EJ, 0);
+                    sh.set(i * SLOT + STA, 1);
                 }
                 _ => {}
             }
-            // The guest's copy follows the policy again.
-            sh.set(i * SLOT + STA, states.enabled(i) as u8);
+            // The guest's copy follows the policy again, except while
+            // Linux ejects the vCPU: its `_EJ0` clears STA and reads it back,
+            // and a rewrite between the two would show the vCPU still
+            // enabled ("Eject incomplete").
+            if c.kind == Kind::Enable || !c.waiting.contains(i) {
+                sh.set(i * SLOT + STA, states.enabled(i) as u8);
+            }
         }
         if c.waiting.count() == 0 {
             let mut done = c.cpus.clone();
@@ -334,14 +340,11 @@ impl Controller {
                 let _ = writeln!(out, "event: {word} {done} done");
             }
         } else if now >= c.deadline {
-            for i in 0..states.len() {
-                if c.kind == Kind::Enable
-                    && c.waiting.contains(i)
-                    && states.power(i) == Some(Power::Off)
-                {
+            for i in (0..states.len()).filter(|&i| c.waiting.contains(i)) {
+                if c.kind == Kind::Enable && states.power(i) == Some(Power::Off) {
                     states.set_enabled(i, false);
-                    sh.set(i * SLOT + STA, 0);
                 }
+                sh.set(i * SLOT + STA, states.enabled(i) as u8);
             }
             let _ = writeln!(
                 out,

@@ -168,6 +168,11 @@ fn enable_then_disable_through_linux() {
     vm.ost(2, 3, OST_IN_PROGRESS);
     assert_eq!(vm.poll(), "");
     vm.cpu_off(2);
+    // A poll between `_EJ0`'s two stores leaves the STA it cleared alone
+    // (Linux reads _STA right after).
+    vm.shared[2 * SLOT + STA] = 0;
+    assert_eq!(vm.poll(), "");
+    assert_eq!(vm.slot(2, STA), 0);
     vm.ej0(2);
     // Disabled at once (Linux reads _STA right after _EJ0), done at
     // Linux's closing _OST.

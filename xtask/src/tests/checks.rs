@@ -19,6 +19,9 @@ const BAD_DMESG: &[&str] = &[
     "ACPI Warning",
     "Firmware Bug",
     "FW_BUG",
+    // _STA still enabled right after _EJ0 (drivers/acpi/scan.c
+    // acpi_scan_hot_remove): the eject did not take.
+    "Eject incomplete",
 ];
 
 /// Kernel log checks: splats, matched as whole words: "loops_per_jiffy"
