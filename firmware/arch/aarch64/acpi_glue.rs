@@ -91,9 +91,7 @@ pub fn build(m: Input, buf: &mut [u8], phys: u64) -> Result<(u64, u64)> {
         conduit: m.conduit,
     };
     let mut area = TableArea::new(buf, phys);
-    let built = arm::build(&virt, &mut area).map_err(|e| hotstub::err!("{e}"))?;
-    let rsdp = area
-        .place(&built.rsdp, 16)
-        .map_err(|e| hotstub::err!("{e}"))?;
+    let built = arm::build(&virt, &mut area)?;
+    let rsdp = area.place(&built.rsdp, 16)?;
     Ok((area.used() as u64, rsdp))
 }

@@ -20,7 +20,7 @@ pub(super) fn load_kernel(
     let mut head = [0u8; 0x400];
     let n = head.len().min(size as usize);
     payload::kernel_head(fw, &mut head[..n])?;
-    let image = arm64_image::Header::parse(&head[..n], size).map_err(|e| hotstub::err!("{e}"))?;
+    let image = arm64_image::Header::parse(&head[..n], size)?;
     let base = image
         .load_address(min_base)
         .filter(|b| {
@@ -74,8 +74,7 @@ pub(super) fn cpu_model(
         }
         Some(file) => {
             let mut text = alloc::vec![0u8; file.size as usize];
-            fw.read(file.key, &mut text)
-                .map_err(|e| hotstub::err!("{e}"))?;
+            fw.read(file.key, &mut text)?;
             Some(text)
         }
         None => None,

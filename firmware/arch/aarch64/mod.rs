@@ -269,7 +269,7 @@ impl pipeline::Arch for VirtBoot {
         let blob = fw
             .read_named(files, acpi::vmm::QEMU_TABLES, acpi::vmm::QEMU_TABLES_MAX)?
             .unwrap_or_default();
-        let mem_hotplug = acpi::memhp::from_qemu_tables(&blob).map_err(|e| hotstub::err!("{e}"))?;
+        let mem_hotplug = acpi::memhp::from_qemu_tables(&blob)?;
         let loader = fw
             .read_named(files, acpi::vmm::QEMU_LOADER, acpi::vmm::QEMU_TABLES_MAX)?
             .unwrap_or_default();
@@ -455,14 +455,13 @@ impl pipeline::Arch for VirtBoot {
         } else {
             None
         };
-        let mut map = efi::memory_map(&ram, &carves).map_err(|e| hotstub::err!("{e}"))?;
+        let mut map = efi::memory_map(&ram, &carves)?;
         if let Some(s) = secure {
             not_for_linux(&mut map, s);
         }
         // SAFETY: the linker script reserves the hand-off area for this.
         let efi_buf = unsafe { ram_slice(efi_base, dt_base - efi_base) };
-        let handoff =
-            efi::build(efi_buf, efi_base, l.rsdp, &map).map_err(|e| hotstub::err!("{e}"))?;
+        let handoff = efi::build(efi_buf, efi_base, l.rsdp, &map)?;
 
         let chosen = stub_dt::Chosen {
             bootargs: &l.cmdline,
