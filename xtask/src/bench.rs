@@ -574,14 +574,14 @@ fn print_table(rows: &[Row], mode: Mode) {
             );
             // Measured: 100 extra loop iterations in Hotstub before the jump
             // to Linux (0.2 us) moved x86 `to kernel` by 1.1 ms, 5000 by
-            // 2.6 ms, 20000 by 0.6 ms; the kernel's early timer work (x86:
-            // the CPU frequency calibration against the PIT) depends on the
+            // 2.6 ms, 20000 by 0.6 ms: most likely the kernel's early timer
+            // calibration (x86: against the PIT), whose length depends on the
             // phase at which it starts.
             println!(
                 "to kernel moves by up to ~2.5 ms with the sub-microsecond phase at which the"
             );
             println!(
-                "kernel starts (its early timer calibration): smaller differences are not the firmware's."
+                "kernel starts (most likely its early timer calibration): smaller differences are noise."
             );
         }
     }
