@@ -572,14 +572,12 @@ fn print_table(rows: &[Row], mode: Mode) {
             println!(
                 "init): firmware plus the kernel's path to its first printk; spread: max - min."
             );
-            // Measured: 100 extra loop iterations in Hotstub before the jump
-            // to Linux (0.2 us) moved x86 `to kernel` by 1.1 ms, 5000 by
-            // 2.6 ms, 20000 by 0.6 ms: most likely the kernel's early timer
-            // calibration (x86: against the PIT), whose length depends on the
-            // phase at which it starts.
-            println!(
-                "to kernel moves by up to ~2.5 ms with the sub-microsecond phase at which the"
-            );
+            // Measured: a loop of 1, 100, 1000, 5000 and 20000 iterations in
+            // Hotstub before the jump to Linux moved x86 `to kernel` by -1.0,
+            // -2.1, -1.6, +1.0 and -1.6 ms: most likely the kernel's early
+            // timer calibration (x86: against the PIT), whose length depends
+            // on the phase at which it starts.
+            println!("to kernel moves by up to ~3 ms with the sub-microsecond phase at which the");
             println!(
                 "kernel starts (most likely its early timer calibration): smaller differences are noise."
             );
