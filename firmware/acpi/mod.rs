@@ -342,7 +342,22 @@ fn rsdp(xsdt_phys: u64) -> [u8; 36] {
 
 /// Sum of all bytes modulo 256; a valid table sums to zero.
 pub fn byte_sum(data: &[u8]) -> u8 {
-    data.iter().fold(0u8, |a, b| a.wrapping_add(*b))
+    // Eight bytes at a time, each lane added mod 256 without a carry into
+    // the next: a checksum is the sum mod 256, so the lanes' sum is the
+    // same. A byte at a time cost x86 a tenth of its instructions before
+    // the kernel.
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = data.chunks_exact(8);
+    let mut lanes = 0u64;
+    for c in &mut chunks {
+        let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        lanes = ((lanes & !HIGH) + (x & !HIGH)) ^ ((lanes ^ x) & HIGH);
+    }
+    let bytes = lanes.to_le_bytes();
+    bytes
+        .iter()
+        .chain(chunks.remainder())
+        .fold(0u8, |a, b| a.wrapping_add(*b))
 }
 
 #[cfg(test)]
@@ -353,6 +368,18 @@ pub(crate) mod testutil;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_sum_is_the_sum_mod_256() {
+        // Every length around the 8-byte steps, bytes that carry in every
+        // lane.
+        let data: Vec<u8> = (0..300u32).map(|i| (i * 151 + 200) as u8).collect();
+        for len in 0..data.len() {
+            let want = data[..len].iter().fold(0u8, |a, b| a.wrapping_add(*b));
+            assert_eq!(byte_sum(&data[..len]), want, "length {len}");
+        }
+        assert_eq!(byte_sum(&[0xff; 64]), 0xc0);
+    }
 
     #[test]
     fn area_aligns_and_bounds() {
