@@ -12,6 +12,8 @@ mod cpuhp_aml;
 mod memhp_aml;
 #[path = "acpi/pcihp_aml.rs"]
 mod pcihp_aml;
+#[path = "acpi/x86/routing.rs"]
+mod routing;
 
 use acpi_tables::{aml, Aml};
 
@@ -43,9 +45,25 @@ const EJECT_REQUEST: u8 = 3;
 const STA_DISABLED: u8 = 0x0d;
 const STA_ENABLED: u8 = 0x0f;
 
+/// `Name (_PRT, ..)` of q35's fixed routing (ACPI 6.5 6.2.13), each entry
+/// {device << 16 | 0xffff (any function), pin, source 0, GSI}: what
+/// `acpi::prt` writes at run time for arm.
+fn q35_prt() -> Vec<u8> {
+    let entries: Vec<(u32, u8, u32)> = routing::q35()
+        .map(|(d, pin, gsi)| ((u32::from(d) << 16) | 0xffff, pin, gsi))
+        .collect();
+    let pkgs: Vec<aml::Package> = entries
+        .iter()
+        .map(|(addr, pin, gsi)| aml::Package::new(vec![addr, pin, &aml::ZERO, gsi]))
+        .collect();
+    let all: Vec<&dyn Aml> = pkgs.iter().map(|p| p as &dyn Aml).collect();
+    to_bytes(&aml::Name::new("_PRT".into(), &aml::Package::new(all)))
+}
+
 fn main() {
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    let pieces: [(&str, Vec<u8>); 25] = [
+    let pieces: [(&str, Vec<u8>); 26] = [
+        ("q35_prt", q35_prt()),
         ("memhp_ident", memhp_aml::ident()),
         ("memhp_methods", memhp_aml::methods()),
         ("memhp_slot", memhp_aml::slot_template()),
@@ -78,6 +96,7 @@ fn main() {
     for f in ["dsdt", "memhp", "pcihp", "cpuhp"] {
         println!("cargo:rerun-if-changed=acpi/{f}_aml.rs");
     }
+    println!("cargo:rerun-if-changed=acpi/x86/routing.rs");
     let dir = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let script = match std::env::var("TARGET").unwrap_or_default().as_str() {
         "x86_64-unknown-none" => Some("x86_64.ld"),

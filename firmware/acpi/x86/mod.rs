@@ -8,8 +8,8 @@
 
 use super::emit::{self, Space};
 use super::{
-    aml_piece, finish, pci_osc, prt, table, to_bytes, Built, Bytes, Error, PrtEntry, TableArea,
-    DSDT_REVISION, GAS_MEMORY, OEM_ID, OEM_REVISION, OEM_TABLE_ID,
+    aml_piece, finish, pci_osc, table, to_bytes, Built, Bytes, Error, TableArea, DSDT_REVISION,
+    GAS_MEMORY, OEM_ID, OEM_REVISION, OEM_TABLE_ID,
 };
 use crate::platform::cpus::Vcpu;
 use alloc::vec::Vec;
@@ -38,7 +38,6 @@ pub struct Q35 {
     pub pci_mem32: (u64, u64),
     /// Inclusive 64-bit MMIO window; empty (start > end) means none.
     pub pci_mem64: (u64, u64),
-    pub prt: Vec<PrtEntry>,
     /// I/O base of QEMU's CPU hotplug register block (0x0cd8 on q35), when
     /// runtime vCPU hotplug is to be offered.
     pub cpu_hotplug_io: Option<u16>,
@@ -345,7 +344,7 @@ fn pci0(m: &Q35, out: &mut Vec<u8>) -> Result<(), Error> {
         emit::address(out, 8, MEM, m.pci_mem64.0, m.pci_mem64.1, 0);
     }
     emit::end_crs(out, r);
-    prt(out, &m.prt)?;
+    out.extend_from_slice(aml_piece!("q35_prt"));
     out.extend_from_slice(pci_osc(m.pci_hotplug.is_none()));
     lpc(out, m.i8042, m.pvpanic_io);
     if let Some(h) = &m.pci_hotplug {
@@ -357,6 +356,8 @@ fn pci0(m: &Q35, out: &mut Vec<u8>) -> Result<(), Error> {
 
 mod devices;
 mod hotplug;
+#[cfg(test)]
+mod routing;
 
 use devices::{lpc, motherboard};
 

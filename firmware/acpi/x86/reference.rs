@@ -103,7 +103,10 @@ fn pci0(m: &Q35) -> Result<Vec<u8>, Error> {
         res.push(&mem64);
     }
     let crs = aml::Name::new("_CRS".into(), &aml::ResourceTemplate::new(res));
-    let prt = aml::Name::new("_PRT".into(), &prt_package(&m.prt)?);
+    let routing: alloc::vec::Vec<crate::acpi::PrtEntry> = super::routing::q35()
+        .map(|(device, pin, gsi)| crate::acpi::PrtEntry { device, pin, gsi })
+        .collect();
+    let prt = aml::Name::new("_PRT".into(), &prt_package(&routing)?);
     let osc_bytes = pci_osc(m.pci_hotplug.is_none());
     let lpc = lpc(m.i8042, m.pvpanic_io);
 

@@ -12,18 +12,7 @@ fn cpu(uid: u32, apic: u64, enabled: bool) -> Vcpu {
     }
 }
 
-/// q35 as QEMU wires it: PIRQ A..H on I/O APIC pins 16..23, slot-swizzled.
 fn q35(cpus: Vec<Vcpu>, hotplug: bool) -> Q35 {
-    let mut prt = Vec::new();
-    for device in 0..32u8 {
-        for pin in 0..4u8 {
-            prt.push(PrtEntry {
-                device,
-                pin,
-                gsi: 16 + u32::from((device + pin) % 8),
-            });
-        }
-    }
     Q35 {
         cpus,
         pm_base: 0x600,
@@ -37,7 +26,6 @@ fn q35(cpus: Vec<Vcpu>, hotplug: bool) -> Q35 {
         pci_io: (0x1000, 0xffff),
         pci_mem32: (0xc000_0000, 0xfebf_ffff),
         pci_mem64: (0x1_8000_0000, 0x1_ffff_ffff),
-        prt,
         cpu_hotplug_io: hotplug.then_some(0x0cd8),
         i8042: true,
         mem_hotplug: None,
@@ -418,7 +406,6 @@ fn dsdt_matches_the_acpi_tables_builders() {
     m.i8042 = false;
     m.pci_mem64 = (1, 0);
     m.mmcfg_end_bus = 63;
-    m.prt.truncate(1);
     m.pci_hotplug = Some(PciHotplug::default());
     machines.push(m);
     // Enough vCPUs for long PkgLengths in CNTF and the scope.

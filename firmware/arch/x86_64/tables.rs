@@ -3,24 +3,6 @@
 
 use super::*;
 
-/// PCI routing on q35: QEMU's ICH9 model wires INTx of every slot to
-/// PIRQ E-H, rotated by slot ((slot + pin) % 4 + 4, hw/isa/lpc_ich9.c
-/// ich9_lpc_initfn), and PIRQ A-H reach I/O APIC inputs 16-23.
-pub(super) fn q35_prt() -> Vec<acpi::PrtEntry> {
-    let mut prt = Vec::with_capacity(32 * 4);
-    for device in 0..32u8 {
-        for pin in 0..4u8 {
-            let pirq = (device as u32 + pin as u32) % 4 + 4;
-            prt.push(acpi::PrtEntry {
-                device,
-                pin,
-                gsi: 16 + pirq,
-            });
-        }
-    }
-    prt
-}
-
 /// Builds the ACPI tables in the legacy BIOS area; returns the RSDP address
 /// and the first free byte after the tables.
 pub(super) fn build_acpi(
@@ -63,7 +45,6 @@ pub(super) fn build_acpi(
         pci_mem32: (mem32_start, q35::IOAPIC_ADDR as u64 - 1),
         // 32 GiB of 64-bit window, like QEMU's default for q35.
         pci_mem64: (mem64_start, mem64_start + (32 << 30) - 1),
-        prt: q35_prt(),
         cpu_hotplug_io: Some(q35::CPUHP_BASE),
         i8042: q35::has_i8042(),
         mem_hotplug: match q35::memory_slots()? {

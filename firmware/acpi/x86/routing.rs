@@ -1,0 +1,19 @@
+//! PCI interrupt routing on q35. Shared with `build.rs`, which writes the
+//! constant `_PRT` from it: emitting its 128 packages at run time was most
+//! of the x86 firmware's instructions before the kernel.
+
+/// QEMU's ICH9 model wires INTx of every root-bus slot to PIRQ E-H, rotated
+/// by slot ((slot + pin) % 4 + 4, hw/isa/lpc_ich9.c ich9_lpc_initfn), and
+/// PIRQ A-H reach I/O APIC inputs 16-23: (device, pin, GSI) for each slot
+/// and pin.
+pub fn q35() -> impl Iterator<Item = (u8, u8, u32)> {
+    (0..32u8).flat_map(|device| {
+        (0..4u8).map(move |pin| {
+            (
+                device,
+                pin,
+                16 + (u32::from(device) + u32::from(pin)) % 4 + 4,
+            )
+        })
+    })
+}
