@@ -19,8 +19,9 @@
 use crate::assets;
 use crate::build::{self, Arch};
 use crate::qemu::{Firmware, Vm, VmConfig};
-use crate::util::{step, target_dir, Result};
-use std::path::PathBuf;
+use crate::util::{root, step, target_dir, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 /// SeaBIOS image QEMU loads for q35 when no -bios is given (Debian's
@@ -177,6 +178,83 @@ struct Row {
     fw: Firmware,
     samples: Vec<Sample>,
     error: Option<String>,
+    /// x86 under icount: guest instructions from reset to the kernel's
+    /// first one (`entry_insns`).
+    entry: Option<u64>,
+}
+
+/// Builds the TCG plugin that counts guest instructions to the kernel's
+/// first one (xtask/plugins/entry_insns.c says how).
+fn entry_plugin() -> Result<PathBuf> {
+    crate::host::ensure(&[], &["gcc"])?;
+    let out = target_dir().join("bench-plugins").join("entry_insns.so");
+    std::fs::create_dir_all(out.parent().unwrap()).ctx("mkdir target/bench-plugins")?;
+    step("building the instruction-count plugin (xtask/plugins/entry_insns.c)");
+    crate::util::run(
+        Command::new("gcc")
+            .args([
+                "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-o",
+            ])
+            .arg(&out)
+            .arg(root().join("xtask/plugins/entry_insns.c")),
+    )?;
+    Ok(out)
+}
+
+/// Where x86 Linux gets control: a BIOS-style firmware (SeaBIOS, qboot)
+/// jumps to the real-mode setup code at offset 0x200 (boot.rst "Running
+/// the Kernel"), which QEMU's -kernel puts at 0x10000 for boot protocol
+/// 2.02 and later (hw/i386/x86-common.c x86_load_linux, `real_addr`);
+/// Hotstub jumps to the 64-bit entry, 0x200 into the protected-mode
+/// kernel, which it places at the header's pref_address (boot.rst, field
+/// at 0x258).
+fn x86_entries(bzimage: &Path) -> Result<[u64; 2]> {
+    let head = std::fs::read(bzimage).ctx(format!("read {}", bzimage.display()))?;
+    let pref = head
+        .get(0x258..0x260)
+        .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+        .ok_or(format!("{} is too short for a bzImage", bzimage.display()))?;
+    Ok([0x10200, pref + 0x200])
+}
+
+/// One boot with the plugin: the instructions to the kernel's first one.
+fn count_entry(cfg: &VmConfig, plugin: &Path, entries: [u64; 2], log: &Path) -> Result<u64> {
+    let mut cfg = cfg.clone();
+    cfg.extra.extend([
+        "-plugin".to_string(),
+        format!(
+            "{},addr={:#x},addr={:#x}",
+            plugin.display(),
+            entries[0],
+            entries[1]
+        ),
+    ]);
+    let mut vm = Vm::spawn(&cfg, log, false)?;
+    let line = vm.wait_prefix("hotstub-entry-insns ", Duration::from_secs(120))?;
+    vm.kill();
+    line.trim()
+        .strip_prefix("hotstub-entry-insns ")
+        .and_then(|n| n.parse().ok())
+        .ok_or(format!("cannot read the plugin's line `{line}`"))
+}
+
+/// The configuration of one contender's boot.
+fn bench_config(arch: Arch, fw: Firmware, guest: &assets::Guest, mode: Mode) -> VmConfig {
+    let mut cfg = VmConfig::new(arch, fw);
+    cfg.kernel = Some(guest.kernel.image.clone());
+    cfg.initrd = Some(guest.initrd.clone());
+    let mut append = match arch {
+        Arch::X86_64 => "console=ttyS0 quiet hotstub.action=poweroff",
+        Arch::Aarch64 => "quiet hotstub.action=poweroff",
+    }
+    .to_string();
+    if mode == Mode::Icount {
+        append.push_str(" hotstub.vclock=1 ");
+        append.push_str(ICOUNT_KERNEL_ARGS);
+        cfg.extra.extend(ICOUNT_ARGS.iter().map(|a| a.to_string()));
+    }
+    cfg.append = Some(append);
+    cfg
 }
 
 pub fn run(arches: &[Arch], runs: usize, mode: Mode) -> Result<i32> {
@@ -204,6 +282,7 @@ pub fn run(arches: &[Arch], runs: usize, mode: Mode) -> Result<i32> {
                 fw,
                 samples: Vec::new(),
                 error: why,
+                entry: None,
             });
         }
         for r in 0..runs {
@@ -213,20 +292,7 @@ pub fn run(arches: &[Arch], runs: usize, mode: Mode) -> Result<i32> {
                     continue;
                 }
                 let fw = row.fw;
-                let mut cfg = VmConfig::new(arch, fw);
-                cfg.kernel = Some(guest.kernel.image.clone());
-                cfg.initrd = Some(guest.initrd.clone());
-                let mut append = match arch {
-                    Arch::X86_64 => "console=ttyS0 quiet hotstub.action=poweroff",
-                    Arch::Aarch64 => "quiet hotstub.action=poweroff",
-                }
-                .to_string();
-                if mode == Mode::Icount {
-                    append.push_str(" hotstub.vclock=1 ");
-                    append.push_str(ICOUNT_KERNEL_ARGS);
-                    cfg.extra.extend(ICOUNT_ARGS.iter().map(|a| a.to_string()));
-                }
-                cfg.append = Some(append);
+                let cfg = bench_config(arch, fw, &guest, mode);
                 let log = target_dir().join("bench-logs").join(format!(
                     "{}-{}{}-{r}.log",
                     arch.name(),
@@ -250,6 +316,30 @@ pub fn run(arches: &[Arch], runs: usize, mode: Mode) -> Result<i32> {
                         row.error.get_or_insert(e);
                     }
                 }
+            }
+        }
+    }
+    if mode == Mode::Icount && arches.contains(&Arch::X86_64) {
+        let plugin = entry_plugin()?;
+        let guest = assets::guest(Arch::X86_64, assets::Flavor::Lts)?;
+        let entries = x86_entries(&guest.kernel.image)?;
+        for row in rows
+            .iter_mut()
+            .filter(|r| r.arch == Arch::X86_64 && r.error.is_none())
+        {
+            let cfg = bench_config(row.arch, row.fw, &guest, mode);
+            let label = row.fw.label(row.arch);
+            let log = target_dir()
+                .join("bench-logs")
+                .join(format!("x86_64-{}-entry.log", label.replace(' ', "-")));
+            match count_entry(&cfg, &plugin, entries, &log) {
+                Ok(n) => {
+                    step(format!(
+                        "x86_64 {label}: {n} guest instructions to the kernel"
+                    ));
+                    row.entry = Some(n);
+                }
+                Err(e) => step(format!("x86_64 {label}: instruction count failed: {e}")),
             }
         }
     }
@@ -547,6 +637,27 @@ fn print_table(rows: &[Row], mode: Mode) {
                 e.lines().next().unwrap_or("")
             );
         }
+    }
+    let hot_entry = rows
+        .iter()
+        .find(|r| r.fw == Firmware::Hotstub && r.arch == Arch::X86_64)
+        .and_then(|r| r.entry);
+    let counted: Vec<&Row> = rows.iter().filter(|r| r.entry.is_some()).collect();
+    if !counted.is_empty() {
+        println!();
+        println!("x86_64 guest instructions from reset to the kernel's first instruction (one");
+        println!("boot each with the TCG plugin xtask/plugins/entry_insns.c, same options):");
+        for row in counted {
+            let n = row.entry.unwrap_or(0);
+            println!(
+                "  {:<12} {:>10} {:>9}",
+                row.fw.label(row.arch),
+                n,
+                ratio(Some(n as f64), hot_entry.map(|h| h as f64))
+            );
+        }
+        println!("(SeaBIOS and qboot enter the setup code at 0x10200, Hotstub the 64-bit entry:");
+        println!("what the setup code does for them, Hotstub does itself.)");
     }
     println!();
     match mode {

@@ -59,15 +59,19 @@ boot32:
     andb $0xfe, %al
     outb %al, $0x92
 
-    /* Copy code, read-only data and data to RAM, then clear .bss. */
+    /* Copy code, read-only data and data to RAM, then clear .bss, four
+     * bytes a step (both sizes are multiples of 16, linker/x86_64.ld):
+     * TCG's -icount counts every step of a rep string instruction. */
     movl $_image_lma, %esi
     movl $_image_start, %edi
     movl $_image_size, %ecx
-    rep movsb
+    shrl $2, %ecx
+    rep movsl
     movl $_bss_start, %edi
     movl $_bss_size, %ecx
+    shrl $2, %ecx
     xorl %eax, %eax
-    rep stosb
+    rep stosl
 
     /* Identity map 0..4 GiB with 2 MiB pages. */
     movl $PML4, %edi
