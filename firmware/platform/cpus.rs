@@ -74,13 +74,6 @@ impl CpuModel {
         CpuModel::new(cpus.collect())
     }
 
-    /// Like [`Self::new`] but rejects sets the tables could not describe
-    /// unambiguously.
-    pub fn validated(cpus: Vec<Vcpu>) -> Result<Self, CpuError> {
-        validate(&cpus)?;
-        Ok(CpuModel { cpus })
-    }
-
     pub fn iter(&self) -> core::slice::Iter<'_, Vcpu> {
         self.cpus.iter()
     }
@@ -102,14 +95,6 @@ impl CpuModel {
         self.cpus.iter().filter(|c| c.enabled).count()
     }
 
-    pub fn by_hw_id(&self, hw_id: u64) -> Option<&Vcpu> {
-        self.cpus.iter().find(|c| c.hw_id == hw_id)
-    }
-
-    pub fn by_uid(&self, uid: u32) -> Option<&Vcpu> {
-        self.cpus.iter().find(|c| c.uid == uid)
-    }
-
     /// Index of the vCPU with this hardware ID (its position in the model).
     pub fn index_of_hw_id(&self, hw_id: u64) -> Option<usize> {
         self.cpus.iter().position(|c| c.hw_id == hw_id)
@@ -119,10 +104,6 @@ impl CpuModel {
     pub fn set_enabled(&mut self, uid: u32, enabled: bool) -> bool {
         let cpu = self.cpus.iter_mut().find(|c| c.uid == uid);
         cpu.map(|c| c.enabled = enabled).is_some()
-    }
-
-    pub fn into_vec(self) -> Vec<Vcpu> {
-        self.cpus
     }
 }
 
@@ -166,10 +147,10 @@ mod tests {
         let mut m = CpuModel::new(vec![cpu(0, 0, true), cpu(1, 2, false), cpu(2, 4, true)]);
         assert_eq!(m.len(), 3);
         assert_eq!(m.enabled_count(), 2);
-        assert_eq!(m.by_hw_id(2).map(|c| c.uid), Some(1));
-        assert_eq!(m.by_uid(2).map(|c| c.hw_id), Some(4));
+        assert_eq!(m.index_of_hw_id(2), Some(1));
+        assert_eq!(m.as_slice()[2].hw_id, 4);
         assert_eq!(m.index_of_hw_id(4), Some(2));
-        assert!(m.by_hw_id(3).is_none());
+        assert!(m.index_of_hw_id(3).is_none());
         assert!(m.set_enabled(1, true));
         assert!(!m.set_enabled(9, true));
         assert_eq!(m.enabled_count(), 3);
@@ -198,6 +179,6 @@ mod tests {
             validate(&[cpu(0, 0, false), cpu(1, 1, false)]),
             Err(CpuError::NoneEnabled)
         );
-        assert!(CpuModel::validated(vec![cpu(0, 0, true), cpu(1, 1, false)]).is_ok());
+        assert!(validate(&[cpu(0, 0, true), cpu(1, 1, false)]).is_ok());
     }
 }
