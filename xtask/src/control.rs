@@ -58,10 +58,14 @@ impl Control {
             match self.stream.read(&mut buf) {
                 Ok(0) => return Err("the control channel closed".into()),
                 Ok(n) => self.pending.extend_from_slice(&buf[..n]),
+                // A signal to this process (a child VM ending) interrupts the
+                // read: retried like a timeout.
                 Err(e)
                     if matches!(
                         e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
                     ) => {}
                 Err(e) => return Err(format!("control channel: {e}")),
             }

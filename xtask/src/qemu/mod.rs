@@ -271,6 +271,8 @@ impl Vm {
             let mut buf = [0u8; 8192];
             loop {
                 match out.read(&mut buf) {
+                    // A signal interrupts the read, not the console.
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
                         let _ = lf2.lock().unwrap().write_all(&buf[..n]);
