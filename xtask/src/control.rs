@@ -100,6 +100,20 @@ impl Control {
 
     /// Waits for the line that ends the change in flight: `event: ... done`
     /// or an `error:`; earlier events stay in `events`.
+    /// Runs one change: `cmd` must be answered `ok ... pending=...` within
+    /// `answer` and end with `event: <cmd> done` within `done`.
+    pub fn change(&mut self, cmd: &str, answer: Duration, done: Duration) -> Result<()> {
+        let a = self.command(cmd, answer)?;
+        if !a.starts_with("ok ") || !a.contains(" pending=") {
+            return Err(format!("`{cmd}` answered `{a}`"));
+        }
+        let r = self.change_result(done)?;
+        if r != format!("event: {cmd} done") {
+            return Err(format!("`{cmd}` ended with `{r}`"));
+        }
+        Ok(())
+    }
+
     pub fn change_result(&mut self, timeout: Duration) -> Result<String> {
         if let Some(i) = self.events.iter().position(|l| is_result(l)) {
             return Ok(self.events.remove(i));

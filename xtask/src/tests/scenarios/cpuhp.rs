@@ -25,14 +25,7 @@ fn connect(vm: &Vm) -> Result<Control> {
 /// how long that took.
 fn change(ctl: &mut Control, cmd: &str) -> Result<Duration> {
     let t = Instant::now();
-    let a = ctl.command(cmd, ANSWER)?;
-    if !a.starts_with("ok ") || !a.contains(" pending=") {
-        return Err(format!("`{cmd}` answered `{a}`"));
-    }
-    let r = ctl.change_result(STEP)?;
-    if r != format!("event: {cmd} done") {
-        return Err(format!("`{cmd}` ended with `{r}`"));
-    }
+    ctl.change(cmd, ANSWER, STEP)?;
     Ok(t.elapsed())
 }
 
