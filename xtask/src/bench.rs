@@ -209,7 +209,7 @@ fn entry_plugin() -> Result<PathBuf> {
 /// kernel, which it places at the header's pref_address (boot.rst, field
 /// at 0x258).
 fn x86_entries(bzimage: &Path) -> Result<[u64; 2]> {
-    let head = std::fs::read(bzimage).ctx(format!("read {}", bzimage.display()))?;
+    let head = crate::util::read_head(bzimage, 0x260)?;
     let pref = head
         .get(0x258..0x260)
         .map(|b| u64::from_le_bytes(b.try_into().unwrap()))

@@ -19,7 +19,7 @@
 
 use crate::build::Arch;
 use crate::util::{have, output, root, step, write_atomic, Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -494,7 +494,7 @@ fn kernel_headers_cached(s: &mut Seeds) -> bool {
                 let Ok(len) = std::fs::metadata(&path).map(|m| m.len()) else {
                     continue;
                 };
-                let Ok(head) = read_head(&path, 0x10000) else {
+                let Ok(head) = crate::util::read_head(&path, 0x10000) else {
                     continue;
                 };
                 found += 1;
@@ -528,24 +528,6 @@ fn kernel_headers_cached(s: &mut Seeds) -> bool {
         }
     }
     found > 0
-}
-
-fn read_head(path: &Path, n: usize) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path).ctx(format!("open {}", path.display()))?;
-    let mut buf = vec![0u8; n];
-    let mut got = 0;
-    while got < n {
-        match f
-            .read(&mut buf[got..])
-            .ctx(format!("read {}", path.display()))?
-        {
-            0 => break,
-            k => got += k,
-        }
-    }
-    buf.truncate(got);
-    Ok(buf)
 }
 
 /// The `virt` machines of the test matrix (and a few of its variants):

@@ -165,3 +165,22 @@ pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
     v.truncate(len);
     v
 }
+
+/// The first `n` bytes of a file (fewer when it is shorter).
+pub fn read_head(path: &Path, n: usize) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).ctx(format!("open {}", path.display()))?;
+    let mut buf = vec![0u8; n];
+    let mut got = 0;
+    while got < n {
+        match f
+            .read(&mut buf[got..])
+            .ctx(format!("read {}", path.display()))?
+        {
+            0 => break,
+            k => got += k,
+        }
+    }
+    buf.truncate(got);
+    Ok(buf)
+}
