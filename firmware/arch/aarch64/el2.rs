@@ -27,7 +27,7 @@ use hotstub::resident::stage2::{self, Table};
 use hotstub::resident::FLASH;
 
 use super::hw;
-use super::resident::{self, Frame, STACK_SIZE};
+use super::psci_glue::{self, Frame, STACK_SIZE};
 use relay::El2;
 
 /// Tables for stage 2: two concatenated level-1 tables plus splits for the
@@ -134,7 +134,7 @@ pub fn features() -> Features {
 /// Per-CPU EL2 state for running the kernel at EL1.
 fn init_cpu(vttbr: u64) {
     let f = features();
-    let vbar = resident::vectors();
+    let vbar = psci_glue::vectors();
     // SAFETY: EL2 control registers; none of them affects the firmware's
     // own EL2 translation regime or stack, and the values open EL1 up
     // rather than take anything from the firmware.
@@ -230,7 +230,7 @@ pub fn enter(
     entry: u64,
     dt: u64,
 ) -> Result<super::Never, alloc::string::String> {
-    resident::init(model, &platform.memory, kept, &El2)?;
+    psci_glue::init(model, &platform.memory, kept, &El2)?;
 
     let ram: Vec<(u64, u64)> = platform.memory.iter().map(|&(b, s)| (b, b + s)).collect();
     let phys = S2.0.get() as u64;
@@ -245,7 +245,7 @@ pub fn enter(
     let cfg = stage2::build(tables, phys, &ram, &holes).map_err(|e| e.to_string())?;
     VTTBR.store(cfg.vttbr, core::sync::atomic::Ordering::Relaxed);
 
-    let boot_index = resident::boot_index();
+    let boot_index = psci_glue::boot_index();
     // SAFETY: no secondary runs yet; written once, then cleaned to PoC for
     // the secondaries' cache-off reads.
     unsafe {
@@ -253,14 +253,14 @@ pub fn enter(
         asm!("mrs {}, mair_el2", "mrs {}, tcr_el2", "mrs {}, ttbr0_el2", "mrs {}, sctlr_el2",
              out(reg) b.mair, out(reg) b.tcr, out(reg) b.ttbr, out(reg) b.sctlr,
              options(nomem, nostack));
-        b.stacks = resident::stack_top(0) - STACK_SIZE as u64;
+        b.stacks = psci_glue::stack_top(0) - STACK_SIZE as u64;
         b.count = model.len() as u64;
     }
     super::mmu::clean_to_poc(BOOT.0.get() as u64, size_of::<SecondaryBoot>() as u64);
 
     init_cpu(cfg.vttbr);
     println!("hotstub: resident at EL2, kernel at EL1");
-    eret_el1(entry, dt, resident::stack_top(boot_index))
+    eret_el1(entry, dt, psci_glue::stack_top(boot_index))
 }
 
 /// A secondary started by the forwarded CPU_ON, on its handler stack with
@@ -268,12 +268,12 @@ pub fn enter(
 #[no_mangle]
 extern "C" fn hotstub_el2_secondary(index: u64) -> ! {
     let index = index as usize;
-    let Some(e) = resident::secondary_started(index) else {
+    let Some(e) = psci_glue::secondary_started(index) else {
         println!("hotstub: vCPU {index} started without a pending CPU_ON; powering it off");
         El2.cpu_off(index)
     };
     init_cpu(VTTBR.load(core::sync::atomic::Ordering::Relaxed));
-    eret_el1(e.entry, e.context_id, resident::stack_top(index))
+    eret_el1(e.entry, e.context_id, psci_glue::stack_top(index))
 }
 
 /// HPFAR_EL2: the faulting IPA page of a stage-2 abort.
@@ -294,10 +294,10 @@ pub(super) fn sync(f: &mut Frame) {
                 // A trapped SMC reports the SMC itself (Arm ARM D1.4.5).
                 f.elr += 4;
             }
-            resident::smccc(f, esr);
+            psci_glue::smccc(f, esr);
         }
         EC_IABT_LOWER | EC_DABT_LOWER => inject_external_abort(f, esr, far, hpfar),
-        _ => resident::unexpected(&"trap from EL1", esr, elr, far, hpfar),
+        _ => psci_glue::unexpected(&"trap from EL1", esr, elr, far, hpfar),
     }
 }
 
@@ -313,7 +313,7 @@ fn inject_external_abort(f: &mut Frame, esr: u64, far: u64, hpfar: u64) {
              options(nomem, nostack));
     }
     let Some(inj) = external_abort(esr, f.spsr, sctlr) else {
-        resident::unexpected(&"stage-2 abort", esr, f.elr, far, hpfar);
+        psci_glue::unexpected(&"stage-2 abort", esr, f.elr, far, hpfar);
     };
     // SAFETY: EL1 exception registers of the interrupted kernel, written
     // exactly as an exception taken to EL1 would.

@@ -49,7 +49,7 @@ use hotstub::println;
 use hotstub::psci::ids::{power_state::CORE_STANDBY, ret};
 
 use super::hw;
-use super::resident::{self, Frame, STACK_SIZE};
+use super::psci_glue::{self, Frame, STACK_SIZE};
 use hotstub::resident::regs::{el3_map, EC_SMC64, SPSR_EL2H_MASKED};
 use hotstub::resident::PAGE;
 
@@ -200,7 +200,7 @@ extern "C" {
 /// vectors.
 fn init_cpu() -> Result<(), &'static str> {
     let f = super::el2::features();
-    let vbar = resident::vectors();
+    let vbar = psci_glue::vectors();
     // SAFETY: EL3 control registers; they open the lower ELs and do not
     // affect the firmware's own translation regime or stack.
     unsafe {
@@ -227,7 +227,7 @@ fn init_cpu() -> Result<(), &'static str> {
             asm!("msr S3_0_C4_C6_0, {}", "isb", in(reg) 0xffu64, options(nostack));
         }
     }
-    gic::gicr_init(resident::mpidr())
+    gic::gicr_init(psci_glue::mpidr())
 }
 
 /// Enters the normal world at EL2h with x0 = `x0`, EL2 with its MMU and
@@ -283,12 +283,12 @@ impl hotstub::psci::Platform for El3 {
     }
 
     fn cpu_standby(&self, _: u32) {
-        resident::wait_for_interrupt()
+        psci_glue::wait_for_interrupt()
     }
 
     fn cpu_off(&self, index: usize) -> ! {
         // SAFETY: the CPU leaves the caller for good; its stack restarts.
-        unsafe { res_el3_repark(index as u64, resident::stack_top(index)) }
+        unsafe { res_el3_repark(index as u64, psci_glue::stack_top(index)) }
     }
 
     fn system_off(&self) -> ! {
@@ -347,7 +347,7 @@ pub fn enter(
     if dt + dt_size > release_record() {
         return Err("the DT for Linux leaves no room for the release record".into());
     }
-    resident::init(model, &platform.memory, &[], &El3)?;
+    psci_glue::init(model, &platform.memory, &[], &El3)?;
     MAILBOX.call_once(|| (0..model.len()).map(|_| AtomicBool::new(false)).collect());
     if let Some(sg) = platform.secure_gpio {
         if let Some(pin) = sg.restart_pin {
@@ -362,7 +362,7 @@ pub fn enter(
     if let (Some(h), Some(uart)) = (hotplug, platform.secure_uart) {
         // SAFETY: the DT's secure PL011 and GICv3 distributor, in the boot
         // map's Device memory; the block was reserved with the tables.
-        unsafe { control::init(h, uart, platform.gic.gicd, resident::mpidr(), model.len()) };
+        unsafe { control::init(h, uart, platform.gic.gicd, psci_glue::mpidr(), model.len()) };
     }
     let ttbr = build_map(secure, fw_resident)?;
 
@@ -389,7 +389,7 @@ pub fn enter(
         sctlr,
         mpidrs.as_ptr() as u64,
         mpidrs.len() as u64,
-        resident::stack_top(0) - STACK_SIZE as u64,
+        psci_glue::stack_top(0) - STACK_SIZE as u64,
     ];
     // SAFETY: the record lies in the hand-off area (identity mapped,
     // normal RAM), above the DT for Linux (checked by the caller).
@@ -412,7 +412,7 @@ pub fn enter(
     }
 
     println!("hotstub: resident at EL3 in secure RAM, kernel at EL2");
-    eret_el2(entry, dt, resident::stack_top(resident::boot_index()))
+    eret_el2(entry, dt, psci_glue::stack_top(psci_glue::boot_index()))
 }
 
 /// Sets this CPU's EL3 state and waits for CPU_ON: a secondary after its
@@ -436,13 +436,13 @@ extern "C" fn hotstub_el3_park(index: u64) -> ! {
     };
     loop {
         if flag.swap(false, Ordering::Acquire) {
-            if let Some(e) = resident::secondary_started(index) {
-                eret_el2(e.entry, e.context_id, resident::stack_top(index));
+            if let Some(e) = psci_glue::secondary_started(index) {
+                eret_el2(e.entry, e.context_id, psci_glue::stack_top(index));
             }
         }
         // Sleeps until the wake-up SGI or a channel interrupt (DAIF masked:
         // they end the WFI and are taken by hand).
-        resident::wait_for_interrupt();
+        psci_glue::wait_for_interrupt();
         gic::serve_group0();
     }
 }
@@ -456,7 +456,7 @@ pub(super) fn sync(f: &mut Frame, kind: u64) {
     }
     let (esr, elr, far) = hw::fault_registers();
     if esr >> 26 != EC_SMC64 {
-        resident::unexpected(&"trap from the normal world", esr, elr, far, 0);
+        psci_glue::unexpected(&"trap from the normal world", esr, elr, far, 0);
     }
-    resident::smccc(f, esr);
+    psci_glue::smccc(f, esr);
 }

@@ -11,7 +11,7 @@ mod entry;
 mod hw;
 mod load;
 mod mmu;
-mod resident;
+mod psci_glue;
 
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -278,7 +278,7 @@ impl pipeline::Arch for VirtBoot {
         // At EL1, and at EL2 with every vCPU enabled, Linux is entered at the
         // firmware's EL and calls QEMU's PSCI as the DT names it; with a policy
         // at EL2, and always at EL3, the firmware stays resident as the PSCI
-        // (resident.rs).
+        // (psci_glue.rs).
         let exit = Handoff::decide(el, cpus.enabled_count() == cpus.len());
         m.exit = exit;
         let platform = &m.platform;
@@ -389,12 +389,12 @@ impl pipeline::Arch for VirtBoot {
             },
         ];
         // The firmware's own data, heap and stack are dead once Linux runs,
-        // unless the firmware stays at EL2 (resident.rs). Then it keeps its
+        // unless the firmware stays at EL2 (psci_glue.rs). Then it keeps its
         // data, the heap as far as it has grown plus room for the handler
         // stacks and PSCI state it sets up next, and the boot stack (the
         // fatal path's fallback); the heap region above is Linux's.
         if m.exit == Handoff::ResidentEl2 {
-            let extra = (cpus.len() + 1) * resident::STACK_SIZE + RESIDENT_SLACK;
+            let extra = (cpus.len() + 1) * psci_glue::STACK_SIZE + RESIDENT_SLACK;
             let heap_end = super::heap_limit(extra);
             let stack = layout::stack_bottom();
             m.resident = [

@@ -5,7 +5,7 @@
 use hotstub::psci::ids::{self, power_state::CORE_STANDBY, ret};
 use hotstub::psci::{Conduit, Platform};
 
-use super::super::{fatal, hw, resident};
+use super::super::{fatal, hw, psci_glue};
 
 pub struct El2;
 
@@ -38,7 +38,7 @@ impl Platform for El2 {
     }
 
     fn cpu_standby(&self, _: u32) {
-        resident::wait_for_interrupt()
+        psci_glue::wait_for_interrupt()
     }
 
     fn cpu_off(&self, _index: usize) -> ! {

@@ -17,7 +17,7 @@ use hotstub::acpi::cpuhp::CpuHotplug;
 use hotstub::platform::dt::Board;
 use hotstub::resident::hotplug::{self, Controller, Shared, SLOT};
 
-use super::super::{hw, resident};
+use super::super::{hw, psci_glue};
 
 /// The SPI of the firmware's GED. QEMU virt wires SPIs 0-9 (secure GPIO 0,
 /// UART 1, RTC 2, PCIe INTx 3-6, GPIO 7, secure UART 8, GED 9) and 16 up
@@ -158,7 +158,7 @@ pub unsafe fn init(h: CpuHotplug, uart: (u64, u32), gicd: u64, boot_mpidr: u64, 
         base: h.block,
         len: cpus * SLOT,
     };
-    resident::with_states(|s| hotplug::init_shared(s, &mut block));
+    psci_glue::with_states(|s| hotplug::init_shared(s, &mut block));
     let (_, freq) = hw::counter();
     CHANNEL.call_once(|| {
         spin::Mutex::new(Channel {
@@ -194,7 +194,7 @@ pub fn handle(intid: u32) {
             if n == 0 {
                 break;
             }
-            if resident::with_states(|s| ctl.input(&buf[..n], s, block, now, uart)) {
+            if psci_glue::with_states(|s| ctl.input(&buf[..n], s, block, now, uart)) {
                 // SAFETY: the distributor (init's contract); a Non-secure
                 // SPI Linux owns, made pending after the block is written.
                 unsafe { super::gic::pend_spi(*gicd, *ged_intid) };
@@ -202,7 +202,7 @@ pub fn handle(intid: u32) {
         }
     }
     if ctl.busy() {
-        resident::with_states(|s| ctl.poll(s, block, now, uart));
+        psci_glue::with_states(|s| ctl.poll(s, block, now, uart));
     }
     let arm = ctl.busy();
     // SAFETY: this CPU's secure physical timer, which only this module uses:
