@@ -21,13 +21,15 @@ use hotstub::platform::cpus::CpuModel;
 use hotstub::platform::dt::Board;
 use hotstub::println;
 use hotstub::psci::Platform as _;
-use hotstub::resident::regs::{external_abort, Features, IdRegs, SPSR_EL1H_MASKED};
+use hotstub::resident::regs::{external_abort, SPSR_EL1H_MASKED};
 use hotstub::resident::regs::{EC_DABT_LOWER, EC_HVC64, EC_IABT_LOWER, EC_SMC64};
 use hotstub::resident::stage2::{self, Table};
 use hotstub::resident::FLASH;
 
+use super::cpu::{self, FirmwareEl};
 use super::hw;
-use super::psci_glue::{self, Frame, STACK_SIZE};
+use super::psci_glue;
+use super::vectors::{self, Frame, STACK_SIZE};
 use relay::El2;
 
 /// Tables for stage 2: two concatenated level-1 tables plus splits for the
@@ -110,43 +112,20 @@ extern "C" {
     fn res_el2_secondary();
 }
 
-/// The ID registers `resident::regs::Features` is derived from. Registers
-/// the assembler may not know by name are given by encoding:
-/// ID_AA64PFR2_EL1 S3_0_C0_C4_2, ID_AA64SMFR0_EL1 S3_0_C0_C4_5,
-/// ID_AA64ISAR2_EL1 S3_0_C0_C6_2, ID_AA64MMFR3_EL1 S3_0_C0_C7_3 (all
-/// read as zero where not implemented, Arm ARM D19.2).
-pub fn features() -> Features {
-    let mut id = IdRegs::default();
-    // SAFETY: ID register reads have no side effects.
-    unsafe {
-        asm!("mrs {}, id_aa64pfr0_el1", "mrs {}, id_aa64pfr1_el1", "mrs {}, S3_0_C0_C4_2",
-             "mrs {}, id_aa64mmfr0_el1", "mrs {}, id_aa64mmfr1_el1",
-             out(reg) id.pfr0, out(reg) id.pfr1, out(reg) id.pfr2, out(reg) id.mmfr0,
-             out(reg) id.mmfr1, options(nomem, nostack));
-        asm!("mrs {}, S3_0_C0_C7_3", "mrs {}, id_aa64isar1_el1", "mrs {}, S3_0_C0_C6_2",
-             "mrs {}, S3_0_C0_C4_5", "mrs {}, id_aa64dfr0_el1",
-             out(reg) id.mmfr3, out(reg) id.isar1, out(reg) id.isar2, out(reg) id.smfr0,
-             out(reg) id.dfr0, options(nomem, nostack));
-    }
-    Features::from_id(&id)
-}
+/// The PSCI platform: QEMU starts the secondaries in `res_el2_secondary`.
+static EL2: El2 = El2 {
+    secondary_entry: res_el2_secondary,
+};
 
 /// Per-CPU EL2 state for running the kernel at EL1.
 fn init_cpu(vttbr: u64) {
-    let f = features();
-    let vbar = psci_glue::vectors();
+    let f = cpu::features();
+    let vbar = vectors::vbar();
+    cpu::open_lower_els(&f, FirmwareEl::El2);
     // SAFETY: EL2 control registers; none of them affects the firmware's
     // own EL2 translation regime or stack, and the values open EL1 up
     // rather than take anything from the firmware.
     unsafe {
-        asm!("msr cptr_el2, {}", "isb", in(reg) f.cptr_el2(), options(nostack));
-        if f.sve {
-            // ZCR_EL2.LEN = 15: the largest vector length (EL1 chooses).
-            asm!("msr S3_4_C1_C2_0, {}", in(reg) 0xfu64, options(nostack));
-        }
-        if f.sme {
-            asm!("msr S3_4_C1_C2_6, {}", in(reg) f.smcr(), options(nostack));
-        }
         asm!("msr hcr_el2, {}", in(reg) f.hcr_el2(), options(nostack));
         if f.hcx {
             asm!("msr S3_4_C1_C2_2, {}", in(reg) f.hcrx_el2(), options(nostack));
@@ -178,13 +157,6 @@ fn init_cpu(vttbr: u64) {
             0
         };
         asm!("msr mdcr_el2, {}", "msr hstr_el2, xzr", in(reg) mdcr, options(nostack));
-        if f.gicv3_sysregs {
-            // ICC_SRE_EL2: SRE (0), DFB (1), DIB (2), Enable (3): EL1 may
-            // use the system register interface. ICH_HCR_EL2 = 0: no
-            // virtual interrupts.
-            asm!("msr S3_4_C12_C9_5, {}", "isb", "msr S3_4_C12_C11_0, xzr",
-                 in(reg) 0xfu64, options(nostack));
-        }
         asm!("msr vtcr_el2, {}", "msr vttbr_el2, {}", "isb",
              "tlbi alle1", "dsb ish", "msr vbar_el2, {}", "isb",
              in(reg) stage2::VTCR, in(reg) vttbr, in(reg) vbar, options(nostack));
@@ -230,7 +202,7 @@ pub fn enter(
     entry: u64,
     dt: u64,
 ) -> Result<super::Never, alloc::string::String> {
-    psci_glue::init(model, &platform.memory, kept, &El2)?;
+    psci_glue::init(model, &platform.memory, kept, &EL2)?;
 
     let ram: Vec<(u64, u64)> = platform.memory.iter().map(|&(b, s)| (b, b + s)).collect();
     let phys = S2.0.get() as u64;
@@ -270,23 +242,15 @@ extern "C" fn hotstub_el2_secondary(index: u64) -> ! {
     let index = index as usize;
     let Some(e) = psci_glue::secondary_started(index) else {
         println!("hotstub: vCPU {index} started without a pending CPU_ON; powering it off");
-        El2.cpu_off(index)
+        EL2.cpu_off(index)
     };
     init_cpu(VTTBR.load(core::sync::atomic::Ordering::Relaxed));
     eret_el1(e.entry, e.context_id, psci_glue::stack_top(index))
 }
 
-/// HPFAR_EL2: the faulting IPA page of a stage-2 abort.
-pub(super) fn hpfar() -> u64 {
-    let v: u64;
-    // SAFETY: reading EL2's own fault register has no side effects.
-    unsafe { asm!("mrs {}, hpfar_el2", out(reg) v, options(nomem, nostack)) };
-    v
-}
-
 /// Synchronous exception from EL1/EL0.
 pub(super) fn sync(f: &mut Frame) {
-    let ((esr, elr, far), hpfar) = (hw::fault_registers(), hpfar());
+    let ((esr, elr, far), hpfar) = (hw::fault_registers(), cpu::hpfar());
     let ec = esr >> 26;
     match ec {
         EC_HVC64 | EC_SMC64 => {

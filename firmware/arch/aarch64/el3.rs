@@ -48,8 +48,10 @@ use hotstub::platform::dt::Board;
 use hotstub::println;
 use hotstub::psci::ids::{power_state::CORE_STANDBY, ret};
 
+use super::cpu::{self, FirmwareEl};
 use super::hw;
-use super::psci_glue::{self, Frame, STACK_SIZE};
+use super::psci_glue;
+use super::vectors::{self, Frame, STACK_SIZE};
 use hotstub::resident::regs::{el3_map, EC_SMC64, SPSR_EL2H_MASKED};
 use hotstub::resident::PAGE;
 
@@ -199,35 +201,19 @@ extern "C" {
 /// the GIC system register interface and this CPU's redistributor, the
 /// vectors.
 fn init_cpu() -> Result<(), &'static str> {
-    let f = super::el2::features();
-    let vbar = psci_glue::vectors();
+    let f = cpu::features();
+    let vbar = vectors::vbar();
+    cpu::open_lower_els(&f, FirmwareEl::El3);
+    // SCR_EL3.FIQ (bit 2) with the control channel: its Group 0
+    // interrupts are taken at EL3 while the normal world runs.
+    let scr = f.scr_el3() | if control::active() { 1 << 2 } else { 0 };
     // SAFETY: EL3 control registers; they open the lower ELs and do not
     // affect the firmware's own translation regime or stack.
     unsafe {
-        asm!("msr cptr_el3, {}", "isb", in(reg) f.cptr_el3(), options(nostack));
-        if f.sve {
-            // ZCR_EL3.LEN = 15: the lower ELs choose the vector length.
-            asm!("msr S3_6_C1_C2_0, {}", in(reg) 0xfu64, options(nostack));
-        }
-        if f.sme {
-            asm!("msr S3_6_C1_C2_6, {}", in(reg) f.smcr(), options(nostack));
-        }
-        // SCR_EL3.FIQ (bit 2) with the control channel: its Group 0
-        // interrupts are taken at EL3 while the normal world runs.
-        let scr = f.scr_el3() | if control::active() { 1 << 2 } else { 0 };
         asm!("msr scr_el3, {}", "msr vbar_el3, {}", "isb", in(reg) scr, in(reg) vbar,
              options(nostack));
-        if f.gicv3_sysregs {
-            // ICC_SRE_EL3: SRE (0), DFB (1), DIB (2), Enable (3): the lower
-            // ELs may use the system register interface.
-            asm!("msr S3_6_C12_C12_5, {}", "isb", in(reg) 0xfu64, options(nostack));
-            // ICC_PMR_EL1 open: with SCR_EL3.FIQ set the normal world cannot
-            // change a mask left in the secure range (as the reset value 0
-            // is), so Linux would never get an interrupt (GICv3 spec 4.8.6).
-            asm!("msr S3_0_C4_C6_0, {}", "isb", in(reg) 0xffu64, options(nostack));
-        }
     }
-    gic::gicr_init(psci_glue::mpidr())
+    gic::gicr_init(cpu::mpidr())
 }
 
 /// Enters the normal world at EL2h with x0 = `x0`, EL2 with its MMU and
@@ -283,7 +269,7 @@ impl hotstub::psci::Platform for El3 {
     }
 
     fn cpu_standby(&self, _: u32) {
-        psci_glue::wait_for_interrupt()
+        cpu::wait_for_interrupt()
     }
 
     fn cpu_off(&self, index: usize) -> ! {
@@ -362,7 +348,7 @@ pub fn enter(
     if let (Some(h), Some(uart)) = (hotplug, platform.secure_uart) {
         // SAFETY: the DT's secure PL011 and GICv3 distributor, in the boot
         // map's Device memory; the block was reserved with the tables.
-        unsafe { control::init(h, uart, platform.gic.gicd, psci_glue::mpidr(), model.len()) };
+        unsafe { control::init(h, uart, platform.gic.gicd, cpu::mpidr(), model.len()) };
     }
     let ttbr = build_map(secure, fw_resident)?;
 
@@ -442,8 +428,8 @@ extern "C" fn hotstub_el3_park(index: u64) -> ! {
         }
         // Sleeps until the wake-up SGI or a channel interrupt (DAIF masked:
         // they end the WFI and are taken by hand).
-        psci_glue::wait_for_interrupt();
-        gic::serve_group0();
+        cpu::wait_for_interrupt();
+        control::serve_group0();
     }
 }
 
@@ -451,7 +437,7 @@ extern "C" fn hotstub_el3_park(index: u64) -> ! {
 /// it, Arm ARM D1.4.5); `kind` 1: an FIQ, the channel's interrupts.
 pub(super) fn sync(f: &mut Frame, kind: u64) {
     if kind == 1 {
-        gic::serve_group0();
+        control::serve_group0();
         return;
     }
     let (esr, elr, far) = hw::fault_registers();

@@ -1,4 +1,4 @@
-//! Reset entry (the exception vectors are in `psci_glue.rs`).
+//! Reset entry (the exception vectors are in `vectors.rs`).
 //!
 //! QEMU virt starts the CPU at 0x0 (flash) with the MMU and caches off, at
 //! EL1, EL2 (`virtualization=on`) or EL3 (`secure=on`). At EL1 and EL2 only

@@ -5,6 +5,7 @@
 extern crate alloc;
 
 mod acpi_glue;
+mod cpu;
 mod el2;
 mod el3;
 mod entry;
@@ -12,6 +13,8 @@ mod hw;
 mod load;
 mod mmu;
 mod psci_glue;
+mod trap;
+mod vectors;
 
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -328,7 +331,7 @@ impl pipeline::Arch for VirtBoot {
             cpus,
             ged: platform.qemu_acpi_ged(files.find("etc/acpi/tables").is_some()),
             conduit,
-            el2_vtimer: exit.el2_vtimer(el2::features().vhe, platform.timer_el2_virt),
+            el2_vtimer: exit.el2_vtimer(cpu::features().vhe, platform.timer_el2_virt),
             mem_hotplug,
             cpu_hotplug,
             vmm_tables,
@@ -394,7 +397,7 @@ impl pipeline::Arch for VirtBoot {
         // stacks and PSCI state it sets up next, and the boot stack (the
         // fatal path's fallback); the heap region above is Linux's.
         if m.exit == Handoff::ResidentEl2 {
-            let extra = (cpus.len() + 1) * psci_glue::STACK_SIZE + RESIDENT_SLACK;
+            let extra = (cpus.len() + 1) * vectors::STACK_SIZE + RESIDENT_SLACK;
             let heap_end = super::heap_limit(extra);
             let stack = layout::stack_bottom();
             m.resident = [

@@ -1,13 +1,18 @@
 //! The resident EL2 firmware's `psci::Platform`: a relay to QEMU's PSCI,
 //! which is SMC at EL2 (hw/arm/virt.c) and starts a secondary at the
-//! caller's EL, here in the firmware's own EL2 entry (`res_el2_secondary`).
+//! caller's EL, here in the firmware's own EL2 entry (`res_el2_secondary`
+//! in `el2.rs`, handed in as `secondary_entry` so that this file needs
+//! nothing from its parent).
 
 use hotstub::psci::ids::{self, power_state::CORE_STANDBY, ret};
 use hotstub::psci::{Conduit, Platform};
 
-use super::super::{fatal, hw, psci_glue};
+use super::super::{cpu, fatal, hw};
 
-pub struct El2;
+pub struct El2 {
+    /// Where QEMU's CPU_ON starts a secondary, at EL2 with the MMU off.
+    pub secondary_entry: unsafe extern "C" fn(),
+}
 
 impl Platform for El2 {
     fn standby_states(&self) -> &[u32] {
@@ -15,7 +20,7 @@ impl Platform for El2 {
     }
 
     fn cpu_on(&self, index: usize, mpidr: u64) -> Result<(), i32> {
-        let entry = super::res_el2_secondary as *const () as u64;
+        let entry = self.secondary_entry as *const () as u64;
         // A core that just passed CPU_OFF may not have reached QEMU's
         // power-down yet, and QEMU then answers ALREADY_ON: retry for up to
         // 100 ms of counter time. The window is one trap and one SMC on the
@@ -38,7 +43,7 @@ impl Platform for El2 {
     }
 
     fn cpu_standby(&self, _: u32) {
-        psci_glue::wait_for_interrupt()
+        cpu::wait_for_interrupt()
     }
 
     fn cpu_off(&self, _index: usize) -> ! {

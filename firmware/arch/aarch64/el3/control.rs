@@ -18,23 +18,18 @@ use hotstub::platform::dt::Board;
 use hotstub::resident::hotplug::{self, Controller, Shared, SLOT};
 
 use super::super::{hw, psci_glue};
+use super::gic;
 
 /// The SPI of the firmware's GED. QEMU virt wires SPIs 0-9 (secure GPIO 0,
 /// UART 1, RTC 2, PCIe INTx 3-6, GPIO 7, secure UART 8, GED 9) and 16 up
 /// (virtio-mmio, GICv2m, SMMUv3, platform bus), hw/arm/virt.c `a15irqmap`;
 /// 10-15 are free. [`spi_in_use`] checks the DT as well.
 pub const GED_SPI: u32 = 12;
-/// The secure EL1 physical timer's PPI (arm,armv8-timer binding, first
-/// interrupt; Linux uses the others), which EL3 owns.
-pub const TIMER_INTID: u32 = 29;
 /// Linux's answers are polled at 100 Hz while a change is in flight.
 const POLL_HZ: u64 = 100;
 /// How long Linux may take to finish a change: under TCG on a loaded host a
 /// hot-add takes a few seconds at most.
 const TIMEOUT_S: u64 = 30;
-/// Group 0 priority: in the secure half (below 0x80), so nothing the
-/// normal world writes to ICC_PMR_EL1 can mask it (GICv3 spec 4.8.6).
-pub const PRIORITY: u8 = 0x40;
 
 /// PL011 registers (PL011 TRM 3.2): data, flags (RXFE bit 4, TXFF bit 5),
 /// line control, control, interrupt mask, interrupt clear.
@@ -152,7 +147,7 @@ pub unsafe fn init(h: CpuHotplug, uart: (u64, u32), gicd: u64, boot_mpidr: u64, 
         write_volatile(u.reg(CR), 0x301);
         write_volatile(u.reg(ICR), 0x7ff);
         write_volatile(u.reg(IMSC), (1 << 4) | (1 << 6));
-        super::gic::secure_spi(gicd, uart.1, boot_mpidr);
+        gic::secure_spi(gicd, uart.1, boot_mpidr);
     }
     let mut block = Block {
         base: h.block,
@@ -175,7 +170,7 @@ pub unsafe fn init(h: CpuHotplug, uart: (u64, u32), gicd: u64, boot_mpidr: u64, 
 /// A Group 0 interrupt (not the wake-up SGI) was acknowledged on this CPU:
 /// serve the channel. Runs at EL3 with interrupts masked, from the FIQ
 /// vector or a parked CPU's loop.
-pub fn handle(intid: u32) {
+fn handle(intid: u32) {
     let Some(ch) = CHANNEL.get() else { return };
     let mut guard = ch.lock();
     let Channel {
@@ -197,7 +192,7 @@ pub fn handle(intid: u32) {
             if psci_glue::with_states(|s| ctl.input(&buf[..n], s, block, now, uart)) {
                 // SAFETY: the distributor (init's contract); a Non-secure
                 // SPI Linux owns, made pending after the block is written.
-                unsafe { super::gic::pend_spi(*gicd, *ged_intid) };
+                unsafe { gic::pend_spi(*gicd, *ged_intid) };
             }
         }
     }
@@ -214,5 +209,20 @@ pub fn handle(intid: u32) {
         } else {
             asm!("msr S3_7_C14_C2_1, xzr", "isb", options(nostack));
         }
+    }
+}
+
+/// Takes every pending Group 0 interrupt on this CPU: the channel's go to
+/// `handle`, the wake-up SGI is only acknowledged.
+pub fn serve_group0() {
+    loop {
+        let i = gic::ack0();
+        if i >= 1020 {
+            break;
+        }
+        if i != gic::WAKE_SGI {
+            handle(i);
+        }
+        gic::eoi0(i);
     }
 }

@@ -1,14 +1,14 @@
-//! GICv3 set-up from the secure side for the resident EL3 firmware, and
-//! its wake-up SGI. Register fields: GICv3 architecture specification (IHI
-//! 0069) 12.9 (GICD_*), 12.11 (GICR_*).
+//! GICv3 set-up from the secure side for the resident EL3 firmware: which
+//! interrupts are its Group 0 and at what priority, its wake-up SGI, and
+//! the Group 0 acknowledge the control channel (`control.rs`) serves
+//! through. Register fields: GICv3 architecture specification (IHI 0069)
+//! 12.9 (GICD_*), 12.11 (GICR_*).
 
 use alloc::vec::Vec;
 use core::arch::asm;
 use core::ptr::{read_volatile, write_volatile};
 
 use hotstub::resident::regs::sgi0r;
-
-use super::control;
 
 /// The redistributor regions the DT names (`init`).
 static GICR: spin::Once<Vec<(u64, u64)>> = spin::Once::new();
@@ -17,6 +17,13 @@ static GICR: spin::Once<Vec<(u64, u64)>> = spin::Once::new();
 /// WFI. Arm's convention (GICv3 Software Overview, DAI 0492) leaves SGIs
 /// 8-15 to the secure world; Linux uses 0-7 for its IPIs.
 pub const WAKE_SGI: u32 = 15;
+/// The secure EL1 physical timer's PPI (arm,armv8-timer binding, first
+/// interrupt; Linux uses the others), which EL3 owns: the control
+/// channel's poll (`control.rs`).
+pub const TIMER_INTID: u32 = 29;
+/// Group 0 priority: in the secure half (below 0x80), so nothing the
+/// normal world writes to ICC_PMR_EL1 can mask it (GICv3 spec 4.8.6).
+pub const PRIORITY: u8 = 0x40;
 
 /// # Safety
 /// `a` must be a mapped 32-bit GIC register whose read has no side effect.
@@ -110,10 +117,10 @@ unsafe fn gicr_setup(rd: u64) {
     unsafe {
         mmio_write(waker, mmio_read(waker) & !(1 << 1));
         while mmio_read(waker) & (1 << 2) != 0 {}
-        let g0 = (1 << WAKE_SGI) | (1 << control::TIMER_INTID);
+        let g0 = (1 << WAKE_SGI) | (1 << TIMER_INTID);
         mmio_write(sgi + 0x80, !g0);
         mmio_write(sgi + 0xd00, 0);
-        set_priority(sgi + 0x400, control::TIMER_INTID);
+        set_priority(sgi + 0x400, TIMER_INTID);
         mmio_write(sgi + 0x100, g0);
     }
 }
@@ -155,7 +162,7 @@ unsafe fn set_priority(base: u64, n: u32) {
     // SAFETY: by the caller's contract.
     unsafe {
         let v = mmio_read(a) & !(0xff << shift);
-        mmio_write(a, v | (control::PRIORITY as u32) << shift);
+        mmio_write(a, v | (PRIORITY as u32) << shift);
     }
 }
 
@@ -207,19 +214,4 @@ pub fn ack0() -> u32 {
 pub fn eoi0(i: u32) {
     // SAFETY: as `ack0`.
     unsafe { asm!("msr S3_0_C12_C8_1, {}", "isb", in(reg) i as u64, options(nostack)) };
-}
-
-/// Takes every pending Group 0 interrupt on this CPU: the channel's go to
-/// `control::handle`, the wake-up SGI is only acknowledged.
-pub fn serve_group0() {
-    loop {
-        let i = ack0();
-        if i >= 1020 {
-            break;
-        }
-        if i != WAKE_SGI {
-            control::handle(i);
-        }
-        eoi0(i);
-    }
 }
