@@ -1,8 +1,9 @@
 //! Register arithmetic of the resident aarch64 firmware (the EL2 and EL3
-//! PSCI handlers in `arch/aarch64/el2.rs` and `el3.rs`), kept here so it
-//! is tested on the host: which EL2/EL3 controls to open for the features
-//! a CPU has, how a stage-2 abort becomes an exception for EL1, the
-//! wake-up SGI, and the EL3 map that moves the firmware to secure RAM.
+//! PSCI handlers in `arch/aarch64/el2.rs`, `el3.rs` and `cpu.rs`), kept
+//! here so it is tested on the host: which EL2/EL3 controls to open for
+//! the features a CPU has, how a stage-2 abort becomes an exception for
+//! EL1, the wake-up SGI, and the EL3 map that moves the firmware to secure
+//! RAM.
 //!
 //! Field positions: Arm ARM (DDI 0487) D19.2 (ID registers), D24.2 (HCR_EL2,
 //! HCRX_EL2, HFGRTR_EL2, CPTR_EL2, SCR_EL3, CPTR_EL3, ESR_ELx, SPSR),
