@@ -1,7 +1,9 @@
 //! Host tests of the DT reader, on DTs shaped like QEMU virt's.
 
+use super::structure::MAX_DEPTH;
 use super::*;
 use alloc::string::String;
+use fdt::node::FdtNode;
 
 /// Builds a DT shaped like QEMU virt's (same nodes and cell layouts as
 /// QEMU 10.0's `dumpdtb` output, abridged).
