@@ -153,6 +153,10 @@ pub struct Board {
     /// The secure-only PL011 (QEMU virt `secure=on` with a second
     /// `-serial`): base, INTID. The EL3 firmware's control channel.
     pub secure_uart: Option<(u64, u32)>,
+    /// The secure-only RAM (QEMU virt `secure=on`, hw/arm/virt.c
+    /// `create_secure_ram`): base, size. Never in [`Board::memory`]; the
+    /// EL3 firmware moves into it, read here once with the rest of the DT.
+    pub secure_ram: Option<(u64, u64)>,
     /// `/chosen` entropy to hand on to Linux.
     pub rng_seed: Option<Vec<u8>>,
     pub kaslr_seed: Option<u64>,
@@ -218,6 +222,19 @@ pub fn parse(blob: &[u8]) -> Result<Board, Error> {
                     poweroff_pin: None,
                     restart_pin: None,
                 });
+            }
+            // Its first `reg` range, as QEMU writes one; a range of size 0
+            // (no #size-cells) holds nothing to move into. It is used as
+            // [base, base + size) like RAM, so it may not wrap either.
+            if n.device_type == Some("memory")
+                && n.secure_status == Some("okay")
+                && p.secure_ram.is_none()
+            {
+                let (base, size) = regs(node, "secure memory reg")?[0];
+                if base.checked_add(size).is_none() {
+                    return Err(Error::Malformed("secure memory reg"));
+                }
+                p.secure_ram = (size > 0).then_some((base, size));
             }
             if n.is("arm,pl011") && n.secure_status == Some("okay") {
                 p.secure_uart = Some((
