@@ -2,7 +2,7 @@
 //! `crate::resident::hotplug`): each processor device gets its slot of the
 //! shared block with `_STA`, `_EJ0` and `_OST` over it, and the firmware's
 //! own GED gets an `_EVT` that delivers the Notify codes the firmware left
-//! in the slots. The AML is built on the host (`cpuhp_aml.rs`); this only
+//! in the slots. The AML is built on the host (`build/cpuhp_aml.rs`); this only
 //! patches names and addresses in.
 
 use alloc::vec::Vec;

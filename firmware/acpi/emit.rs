@@ -1,8 +1,8 @@
 //! The run-time AML writer: only what depends on the machine (addresses,
 //! interrupts, the virtio-mmio list, PCI windows, the vCPUs) is written
-//! here; everything constant is built on the host by `build.rs` with the
-//! `acpi_tables` builders (`dsdt_aml.rs`, `memhp_aml.rs`, `pcihp_aml.rs`)
-//! and embedded as bytes.
+//! here; everything constant is built on the host by the build script with
+//! the `acpi_tables` builders (`firmware/build/*_aml.rs`) and embedded as
+//! bytes.
 //!
 //! Why not `acpi_tables::aml` at run time: its names are strings parsed at
 //! run time (`"_HID".into()`, `Path::new`, `EISAName::new`), which pulls
@@ -174,7 +174,7 @@ pub fn close(out: &mut Vec<u8>, at: usize) {
     insert(out, at, &b[..n]);
 }
 
-/// A host-built template (`*_aml.rs`) with every placeholder `from`
+/// A host-built template (`build/*_aml.rs`) with every placeholder `from`
 /// replaced by `to` (same length).
 pub fn patch(t: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     let mut v = t.to_vec();

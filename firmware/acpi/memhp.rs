@@ -122,7 +122,7 @@ pub(crate) fn data_integer_len(b: &[u8]) -> Option<(u64, usize)> {
     Some((u64::from_le_bytes(v), 1 + n))
 }
 
-/// The constant AML, built on the host (see `memhp_aml.rs`).
+/// The constant AML, built on the host (see `build/memhp_aml.rs`).
 const IDENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/memhp_ident.aml"));
 const METHODS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/memhp_methods.aml"));
 const SLOT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/memhp_slot.aml"));

@@ -216,8 +216,8 @@ pub fn to_bytes(obj: &dyn Aml) -> Vec<u8> {
 /// for QWord windows and 64-bit MMIO addresses.
 pub const DSDT_REVISION: u8 = 2;
 
-/// A constant piece of AML built on the host (`dsdt_aml.rs`, by
-/// `build.rs`).
+/// A constant piece of AML built on the host (`build/dsdt_aml.rs` and
+/// its siblings, run by the build script `build/main.rs`).
 macro_rules! aml_piece {
     ($name:literal) => {
         include_bytes!(concat!(env!("OUT_DIR"), "/", $name, ".aml"))
@@ -360,10 +360,10 @@ pub fn byte_sum(data: &[u8]) -> u8 {
         .fold(0u8, |a, b| a.wrapping_add(*b))
 }
 
+// The tests' oracles (the same tables built another way, and a walker
+// that reads tables as an OS does): test-only, never in the firmware image.
 #[cfg(test)]
-pub(crate) mod reference;
-#[cfg(test)]
-pub(crate) mod testutil;
+pub(crate) mod oracle;
 
 #[cfg(test)]
 mod tests {
@@ -453,7 +453,7 @@ mod tests {
         prt(&mut b, &entries).unwrap();
         let want = to_bytes(&acpi_tables::aml::Name::new(
             "_PRT".into(),
-            &reference::prt_package(&entries).unwrap(),
+            &oracle::prt_package(&entries).unwrap(),
         ));
         assert_eq!(b, want);
     }
@@ -461,7 +461,7 @@ mod tests {
     #[test]
     fn osc_as_the_crate_writes_it() {
         for native in [true, false] {
-            assert_eq!(pci_osc(native), reference::pci_osc(native));
+            assert_eq!(pci_osc(native), oracle::pci_osc(native));
         }
     }
 
@@ -471,7 +471,7 @@ mod tests {
         assert_eq!(cpu_name(0xabc), Ok(*b"CABC"));
         assert!(cpu_name(0x1000).is_err());
         for uid in [0, 9, 10, 0x1f, 0xfff] {
-            let want = reference::cpu_name(uid).unwrap();
+            let want = oracle::cpu_name(uid).unwrap();
             assert_eq!(&cpu_name(uid).unwrap(), want.as_bytes());
         }
     }

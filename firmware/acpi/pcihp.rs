@@ -1,6 +1,6 @@
 //! q35 PCI hotplug through QEMU's ACPI PCI hotplug registers (QEMU
 //! docs/specs/acpi_pci_hotplug.rst, hw/acpi/pcihp.c; the register layout
-//! is in `pcihp_aml.rs`), for the `pcie-root-port`s on the root bus.
+//! is in `build/pcihp_aml.rs`), for the `pcie-root-port`s on the root bus.
 //!
 //! QEMU selects a bus in the block by its "bsel", a number QEMU assigns
 //! itself (hw/acpi/pcihp.c acpi_set_bsel) and shows nowhere but in its own
@@ -10,7 +10,7 @@
 //! our own description of the same ports.
 //!
 //! AML under `\_SB.PCI0`: region PCST, lock BLCK, PCEJ(bsel) (constant,
-//! `pcihp_aml.rs`), one `Device (Sxx)` per port (`_ADR`, `BSEL`, slot S00
+//! `build/pcihp_aml.rs`), one `Device (Sxx)` per port (`_ADR`, `BSEL`, slot S00
 //! with `_SUN`/`_EJ0`, PCNT) and PCNT, which calls every port's PCNT;
 //! `\_GPE._E01` calls `\_SB.PCI0.PCNT` under the lock.
 
@@ -189,7 +189,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     (0..hay.len()).find(|&i| hay[i] == needle[0] && hay[i..].starts_with(needle))
 }
 
-/// The constant AML, built on the host (see `pcihp_aml.rs`).
+/// The constant AML, built on the host (see `build/pcihp_aml.rs`).
 const PCI0: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pcihp_pci0.aml"));
 const PORT_TAIL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pcihp_port.aml"));
 /// `\_GPE._E01`.

@@ -1,11 +1,17 @@
-//! Handing the machine to Linux: the kernel image formats (x86 bzImage,
-//! arm64 Image), the hand-off structures (zero page, EFI system table and
-//! memory map, the stub DT) and the VMM's SMBIOS tables.
+//! The boot flow (`pipeline`) and what it hands Linux: the machine
+//! description each entry path fills (`machine`), the hand-off plan
+//! (`plan`, `handoff`), where the payload comes from (`payload`), the
+//! kernel image formats (x86 bzImage, arm64 Image), the hand-off
+//! structures (zero page, EFI system table and memory map, the stub DT)
+//! and the VMM's SMBIOS tables.
 
 pub mod arm64_image;
 pub mod bzimage;
 pub mod efi;
+pub mod handoff;
+pub mod machine;
 pub mod payload;
 pub mod pipeline;
+pub mod plan;
 pub mod smbios;
 pub mod stub_dt;

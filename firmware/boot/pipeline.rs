@@ -1,12 +1,10 @@
 //! The one boot flow both architectures follow: discover the platform,
-//! build the CPU model, build the tables, load kernel, initrd and command
-//! line, hand off. Each architecture implements [`Arch`]; [`run`] calls
+//! describe the machine, plan the hand-off, build (or adopt) the tables,
+//! load kernel, initrd and command line, hand off. Each architecture implements [`Arch`]; [`run`] calls
 //! its steps in order and owns the two lines every boot prints (the banner
 //! and the time spent in the firmware) and the one fatal path: a single
 //! `hotstub: error:` line and a power-off.
 
-use crate::platform::cpus::CpuModel;
-use crate::platform::fw_cfg::{Directory, FwCfg, Transport};
 use crate::{println, NAME, VERSION};
 use core::fmt;
 
@@ -51,58 +49,75 @@ macro_rules! bail {
     };
 }
 
-/// What an architecture provides to the boot flow. The associated types
-/// carry each step's result to the later steps.
+/// What an architecture provides to the boot flow. Each entry path fills
+/// one read-only description of the machine ([`Arch::Machine`]) and one
+/// hand-off plan ([`Arch::Plan`]) before any table is written; the later
+/// steps read both and write neither (docs/design.md).
 pub trait Arch {
-    type Transport: Transport;
-    /// What discovery found (the q35 facts, the virt DT, ...).
+    /// What discovery found before the console works (the virt DT's board
+    /// and its fw_cfg, q35's fw_cfg).
+    type Found;
+    /// What the boot reads from as it goes: fw_cfg on QEMU (kernel,
+    /// tables the VMM offers).
+    type Sources;
+    /// The machine as the entry path found it: RAM, CPUs, console,
+    /// interrupt controller, where the kernel and the tables come from.
     type Machine;
+    /// How Linux is entered and what the firmware keeps.
+    type Plan;
     /// The kernel and its data in memory, ready for the hand-off.
     type Loaded;
 
     /// The architecture as the banner names it ("x86_64", "aarch64 (EL2)").
     fn name(&self) -> &'static str;
-    /// Finds the machine and its fw_cfg. The console works afterwards (it
-    /// may need the discovery to find it), so the banner follows this step.
-    fn discover(&mut self) -> Result<(Self::Machine, FwCfg<Self::Transport>)>;
-    /// Checks that the machine is one the firmware supports and prepares
-    /// it; runs after the banner.
-    fn prepare(&mut self, m: &mut Self::Machine, fw: &mut FwCfg<Self::Transport>) -> Result<()>;
-    /// Every possible vCPU and which of them may come online.
-    fn cpus(
-        &mut self,
-        m: &mut Self::Machine,
-        fw: &mut FwCfg<Self::Transport>,
-        files: &Directory,
-    ) -> Result<CpuModel>;
-    /// Builds and places the ACPI tables; returns the RSDP's address.
+    /// Finds the machine's console and sources. The console works
+    /// afterwards (it may need the discovery to find it), so the banner
+    /// follows this step.
+    fn discover(&mut self) -> Result<Self::Found>;
+    /// Checks that the machine is one the firmware supports and describes
+    /// it, every possible vCPU and which may come online included; runs
+    /// after the banner.
+    fn describe(&mut self, found: Self::Found) -> Result<(Self::Machine, Self::Sources)>;
+    /// Decides the hand-off before tables are built (they describe it).
+    fn plan(&mut self, m: &Self::Machine) -> Result<Self::Plan>;
+    /// Builds and places the ACPI tables, or adopts the VMM's.
     fn tables(
         &mut self,
-        m: &mut Self::Machine,
-        cpus: &CpuModel,
-        fw: &mut FwCfg<Self::Transport>,
-        files: &Directory,
-    ) -> Result<u64>;
-    /// Loads kernel, initrd and command line (see `payload`).
+        m: &Self::Machine,
+        p: &Self::Plan,
+        src: &mut Self::Sources,
+    ) -> Result<Tables>;
+    /// Loads kernel, initrd and command line from where the machine
+    /// description says they are (see `payload`).
     fn load(
         &mut self,
-        m: &mut Self::Machine,
-        fw: &mut FwCfg<Self::Transport>,
-        rsdp: u64,
+        m: &Self::Machine,
+        p: &Self::Plan,
+        src: &mut Self::Sources,
+        t: &Tables,
     ) -> Result<Self::Loaded>;
     /// Writes the hand-off data the kernel reads (zero page, EFI tables, DT).
     fn prepare_handoff(
         &mut self,
-        m: &mut Self::Machine,
-        cpus: &CpuModel,
+        m: &Self::Machine,
+        p: &Self::Plan,
+        t: &Tables,
         loaded: &mut Self::Loaded,
     ) -> Result<()>;
     /// Microseconds since the firmware started.
     fn elapsed_us(&self) -> u64;
     /// Enters the kernel, or the resident firmware that will.
-    fn enter(self, m: Self::Machine, cpus: CpuModel, loaded: Self::Loaded) -> Result<Never>;
+    fn enter(self, m: Self::Machine, p: Self::Plan, loaded: Self::Loaded) -> Result<Never>;
     /// Switches the machine off.
     fn power_off() -> !;
+}
+
+/// Where the ACPI tables handed to Linux are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tables {
+    pub rsdp: u64,
+    /// Bytes of the table area in use from its start.
+    pub used: u64,
 }
 
 /// A step that never returns when it succeeds.
@@ -112,21 +127,20 @@ pub enum Never {}
 pub fn run<P: Arch>(mut p: P) -> ! {
     // Every failure ends in `fatal`, which never returns: nothing is
     // dropped on the way out, so a failed step costs no clean-up code.
-    let (mut m, mut fw) = step::<P, _>(p.discover());
+    let found = step::<P, _>(p.discover());
     println!("{NAME} {VERSION} {}", p.name());
-    step::<P, _>(p.prepare(&mut m, &mut fw));
-    let files = step::<P, _>(fw.directory().map_err(Error::from));
-    let cpus = step::<P, _>(p.cpus(&mut m, &mut fw, &files));
-    let rsdp = step::<P, _>(p.tables(&mut m, &cpus, &mut fw, &files));
-    let mut loaded = step::<P, _>(p.load(&mut m, &mut fw, rsdp));
-    step::<P, _>(p.prepare_handoff(&mut m, &cpus, &mut loaded));
+    let (m, mut src) = step::<P, _>(p.describe(found));
+    let plan = step::<P, _>(p.plan(&m));
+    let tables = step::<P, _>(p.tables(&m, &plan, &mut src));
+    let mut loaded = step::<P, _>(p.load(&m, &plan, &mut src, &tables));
+    step::<P, _>(p.prepare_handoff(&m, &plan, &tables, &mut loaded));
     let us = p.elapsed_us();
     println!(
         "{NAME}: {}.{:03} ms in firmware, starting Linux",
         us / 1000,
         us % 1000
     );
-    match step::<P, _>(p.enter(m, cpus, loaded)) {}
+    match step::<P, _>(p.enter(m, plan, loaded)) {}
 }
 
 /// A step's value, or off (its error line is already out).
@@ -147,8 +161,6 @@ pub fn report(e: &dyn fmt::Display) {
 mod tests {
     extern crate std;
     use super::*;
-    use crate::platform::cpus::Vcpu;
-    use crate::platform::fw_cfg::testing::Fake;
     use std::cell::RefCell;
     use std::vec::Vec;
 
@@ -178,49 +190,43 @@ mod tests {
     }
 
     impl Arch for Scripted {
-        type Transport = Fake;
+        type Found = ();
+        type Sources = ();
         type Machine = ();
+        type Plan = ();
         type Loaded = ();
         fn name(&self) -> &'static str {
             "test"
         }
-        fn discover(&mut self) -> Result<((), FwCfg<Fake>)> {
-            self.step("discover")?;
-            Ok(((), FwCfg::probe(Fake::with(&[])).unwrap()))
+        fn discover(&mut self) -> Result<()> {
+            self.step("discover")
         }
-        fn prepare(&mut self, _: &mut (), _: &mut FwCfg<Fake>) -> Result<()> {
-            self.step("prepare")
+        fn describe(&mut self, _: ()) -> Result<((), ())> {
+            self.step("describe").map(|()| ((), ()))
         }
-        fn cpus(&mut self, _: &mut (), _: &mut FwCfg<Fake>, _: &Directory) -> Result<CpuModel> {
-            self.step("cpus")?;
-            Ok(CpuModel::new(std::vec![Vcpu {
-                uid: 0,
-                hw_id: 0,
-                enabled: true
-            }]))
+        fn plan(&mut self, _: &()) -> Result<()> {
+            self.step("plan")
         }
-        fn tables(
-            &mut self,
-            _: &mut (),
-            _: &CpuModel,
-            _: &mut FwCfg<Fake>,
-            _: &Directory,
-        ) -> Result<u64> {
+        fn tables(&mut self, _: &(), _: &(), _: &mut ()) -> Result<Tables> {
             self.step("tables")?;
-            Ok(0xe_0000)
+            Ok(Tables {
+                rsdp: 0xe_0000,
+                used: 36,
+            })
         }
-        fn load(&mut self, _: &mut (), _: &mut FwCfg<Fake>, rsdp: u64) -> Result<()> {
-            assert_eq!(rsdp, 0xe_0000, "the RSDP reaches the loader");
+        fn load(&mut self, _: &(), _: &(), _: &mut (), t: &Tables) -> Result<()> {
+            assert_eq!(t.rsdp, 0xe_0000, "the RSDP reaches the loader");
             self.step("load")
         }
-        fn prepare_handoff(&mut self, _: &mut (), _: &CpuModel, _: &mut ()) -> Result<()> {
+        fn prepare_handoff(&mut self, _: &(), _: &(), t: &Tables, _: &mut ()) -> Result<()> {
+            assert_eq!(t.used, 36, "the tables' size reaches the hand-off");
             self.step("handoff")
         }
         fn elapsed_us(&self) -> u64 {
             log("timer");
             1234
         }
-        fn enter(self, _: (), _: CpuModel, _: ()) -> Result<Never> {
+        fn enter(self, _: (), _: (), _: ()) -> Result<Never> {
             log("enter");
             Err(Error::new(&"entry returned"))
         }
@@ -241,7 +247,10 @@ mod tests {
     fn steps_run_in_order_and_end_in_the_kernel() {
         assert_eq!(
             steps_until(""),
-            ["discover", "prepare", "cpus", "tables", "load", "handoff", "timer", "enter", "off"]
+            [
+                "discover", "describe", "plan", "tables", "load", "handoff", "timer", "enter",
+                "off"
+            ]
         );
     }
 
@@ -250,11 +259,11 @@ mod tests {
         assert_eq!(steps_until("discover"), ["discover", "off"]);
         assert_eq!(
             steps_until("tables"),
-            ["discover", "prepare", "cpus", "tables", "off"]
+            ["discover", "describe", "plan", "tables", "off"]
         );
         assert_eq!(
             steps_until("handoff"),
-            ["discover", "prepare", "cpus", "tables", "load", "handoff", "off"]
+            ["discover", "describe", "plan", "tables", "load", "handoff", "off"]
         );
     }
 }

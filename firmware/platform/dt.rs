@@ -18,27 +18,35 @@
 //! `arm/psci.yaml`) and the IEEE 1275 PCI bus binding for `ranges` and
 //! `interrupt-map` cell layout.
 //!
-//! One cohesive thing, kept in one file although it is long: the reader of
-//! one VMM's DT, node kind by node kind, over the binding facts above (its
-//! tests are in `dt/tests.rs`).
+//! The files of `dt/`, by concern: `structure.rs` vets the blob before the
+//! crate reads it; `props.rs` reads cells, `reg`, `status` and interrupt
+//! specifiers; `gic.rs` and `pcie.rs` parse the two nodes with layouts of
+//! their own (the PCIe one with its `ranges` and `interrupt-map`). This
+//! file holds what callers see: the [`Board`] model and [`parse`], which
+//! walks the nodes once and fills it (tests in `dt/tests.rs`).
 
 use crate::psci::Conduit;
 use alloc::vec::Vec;
 use core::fmt;
 
-use fdt::node::FdtNode;
 use fdt::Fdt;
+
+mod gic;
+mod pcie;
+mod props;
+mod structure;
+
+pub use structure::check_structure;
+pub(crate) use structure::{FDT_BEGIN_NODE, FDT_END, FDT_END_NODE, FDT_PROP};
+
+use props::{cells, first_irq, interrupts, is_compatible, prop_str, read_cells, regs, Summary};
 
 /// The magic number at the start of every flattened device tree
 /// (Devicetree Specification v0.4, 5.2).
 pub const FDT_MAGIC: u32 = 0xd00d_feed;
 
-/// GIC interrupt specifier cell 0: SPI or PPI (arm,gic binding).
-const GIC_SPI: u32 = 0;
-const GIC_PPI: u32 = 1;
-/// INTID of SPI 0 and PPI 0 (GIC architecture: SGIs 0-15, PPIs 16-31, SPIs 32+).
+/// INTID of SPI 0 (GIC architecture: SGIs 0-15, PPIs 16-31, SPIs 32+).
 pub const SPI_BASE: u32 = 32;
-const PPI_BASE: u32 = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
@@ -145,6 +153,10 @@ pub struct Board {
     /// The secure-only PL011 (QEMU virt `secure=on` with a second
     /// `-serial`): base, INTID. The EL3 firmware's control channel.
     pub secure_uart: Option<(u64, u32)>,
+    /// The secure-only RAM (QEMU virt `secure=on`, hw/arm/virt.c
+    /// `create_secure_ram`): base, size. Never in [`Board::memory`]; the
+    /// EL3 firmware moves into it, read here once with the rest of the DT.
+    pub secure_ram: Option<(u64, u64)>,
     /// `/chosen` entropy to hand on to Linux.
     pub rng_seed: Option<Vec<u8>>,
     pub kaslr_seed: Option<u64>,
@@ -174,234 +186,6 @@ impl Board {
     }
 }
 
-/// Reads the big-endian u32 cells of a property value.
-fn cells(v: &[u8]) -> impl Iterator<Item = u32> + '_ {
-    v.chunks_exact(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-}
-
-/// Combines `n` (1 or 2) big-endian cells into a number.
-fn read_cells(c: &[u32], what: &'static str) -> Result<u64, Error> {
-    match *c {
-        [a] => Ok(a as u64),
-        [a, b] => Ok(((a as u64) << 32) | b as u64),
-        _ => Err(Error::Malformed(what)),
-    }
-}
-
-fn prop_u32(node: FdtNode, name: &str) -> Option<u32> {
-    let v = node.property(name)?.value;
-    (v.len() == 4).then(|| u32::from_be_bytes([v[0], v[1], v[2], v[3]]))
-}
-
-fn prop_str<'a>(node: FdtNode<'_, 'a>, name: &str) -> Option<&'a str> {
-    let v = node.property(name)?.value;
-    let v = v.strip_suffix(&[0]).unwrap_or(v);
-    core::str::from_utf8(v).ok()
-}
-
-fn is_compatible(node: FdtNode, with: &str) -> bool {
-    node.compatible()
-        .map(|c| c.all().any(|s| s == with))
-        .unwrap_or(false)
-}
-
-/// The properties the discovery loop looks at on every node, gathered in
-/// one pass over the node (each `FdtNode::property` lookup re-walks the
-/// node's property list, which is slow under TCG).
-struct Summary<'a> {
-    compatible: &'a [u8],
-    status: Option<&'a str>,
-    device_type: Option<&'a str>,
-    secure_status: Option<&'a str>,
-}
-
-impl<'a> Summary<'a> {
-    fn of(node: FdtNode<'_, 'a>) -> Self {
-        let mut s = Summary {
-            compatible: &[],
-            status: None,
-            device_type: None,
-            secure_status: None,
-        };
-        let text = |v: &'a [u8]| core::str::from_utf8(v.strip_suffix(&[0]).unwrap_or(v)).ok();
-        for p in node.properties() {
-            match p.name {
-                "compatible" => s.compatible = p.value,
-                "status" => s.status = text(p.value),
-                "device_type" => s.device_type = text(p.value),
-                "secure-status" => s.secure_status = text(p.value),
-                _ => {}
-            }
-        }
-        s
-    }
-
-    fn is(&self, with: &str) -> bool {
-        self.compatible
-            .split(|&b| b == 0)
-            .any(|c| c == with.as_bytes())
-    }
-
-    fn enabled(&self) -> bool {
-        status_okay(self.status)
-    }
-}
-
-/// Nodes with `status` other than "okay"/"ok" are absent for the normal
-/// world (DT spec 0.4, 2.3.4); no `status` means okay.
-fn status_okay(status: Option<&str>) -> bool {
-    matches!(status, None | Some("okay") | Some("ok"))
-}
-
-fn enabled(node: FdtNode) -> bool {
-    status_okay(prop_str(node, "status"))
-}
-
-/// `reg` entries as (address, size) with the parent's cell sizes (at most 2
-/// each, as on every 64-bit platform bus).
-fn regs(node: FdtNode, what: &'static str) -> Result<Vec<(u64, u64)>, Error> {
-    let raw = node.raw_reg().ok_or(Error::Malformed(what))?;
-    let mut out = Vec::new();
-    for r in raw {
-        let a: Vec<u32> = cells(r.address).collect();
-        let s: Vec<u32> = cells(r.size).collect();
-        let size = if s.is_empty() {
-            0
-        } else {
-            read_cells(&s, what)?
-        };
-        out.push((read_cells(&a, what)?, size));
-    }
-    if out.is_empty() {
-        return Err(Error::Malformed(what));
-    }
-    Ok(out)
-}
-
-/// Converts one 3-cell GIC interrupt specifier to an INTID.
-fn gic_intid(spec: &[u32], what: &'static str) -> Result<u32, Error> {
-    match *spec {
-        [GIC_SPI, n, _] if n < 988 => Ok(SPI_BASE + n),
-        [GIC_PPI, n, _] if n < 16 => Ok(PPI_BASE + n),
-        _ => Err(Error::Malformed(what)),
-    }
-}
-
-/// The INTIDs of a node's `interrupts`, assuming the 3-cell GIC specifier
-/// (checked once against the GIC's `#interrupt-cells`).
-fn interrupts(node: FdtNode, what: &'static str) -> Result<Vec<u32>, Error> {
-    let v = node
-        .property("interrupts")
-        .ok_or(Error::Malformed(what))?
-        .value;
-    if v.is_empty() || v.len() % 12 != 0 {
-        return Err(Error::Malformed(what));
-    }
-    let c: Vec<u32> = cells(v).collect();
-    c.chunks_exact(3).map(|s| gic_intid(s, what)).collect()
-}
-
-fn first_irq(node: FdtNode, what: &'static str) -> Result<u32, Error> {
-    Ok(interrupts(node, what)?[0])
-}
-
-/// Structure block tokens (Devicetree Specification v0.4, 5.4.1).
-pub(crate) const FDT_BEGIN_NODE: u32 = 1;
-pub(crate) const FDT_END_NODE: u32 = 2;
-pub(crate) const FDT_PROP: u32 = 3;
-pub(crate) const FDT_END: u32 = 9;
-
-/// Deepest node nesting accepted (the root is depth 1). The `fdt` crate
-/// keeps 63 levels; QEMU's trees are 4 deep.
-const MAX_DEPTH: usize = 32;
-
-fn be32(b: &[u8], at: usize) -> Option<u32> {
-    let c = b.get(at..at.checked_add(4)?)?;
-    Some(u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-}
-
-/// The NUL-terminated UTF-8 string at the start of `b`, and its length.
-fn c_str(b: &[u8]) -> Option<&str> {
-    let end = b.iter().position(|&c| c == 0)?;
-    core::str::from_utf8(&b[..end]).ok()
-}
-
-/// Checks that `blob` is a flattened device tree whose every part the
-/// `fdt` crate reads lies inside it and is well formed (DT spec v0.4,
-/// chapter 5): the header's blocks within `totalsize`, one unnamed root
-/// node, every node and property name a NUL-terminated UTF-8 string,
-/// every property inside the structure block with its name inside the
-/// strings block, `#address-cells`/`#size-cells` exactly one cell, the
-/// nesting at most [`MAX_DEPTH`], and FDT_END after the root. NOP tokens,
-/// which QEMU never writes and the crate skips only in some places, are
-/// refused too.
-pub fn check_structure(blob: &[u8]) -> Result<(), Error> {
-    let hdr = |i: usize| be32(blob, 4 * i).ok_or(Error::NotFdt);
-    if hdr(0)? != FDT_MAGIC {
-        return Err(Error::NotFdt);
-    }
-    let total = hdr(1)? as usize;
-    if total > blob.len() || total < 40 {
-        return Err(Error::NotFdt);
-    }
-    let block = |off: u32, size: u32| {
-        let (off, size) = (off as usize, size as usize);
-        off.checked_add(size)
-            .filter(|&end| off >= 40 && end <= total)
-            .map(|end| &blob[off..end])
-            .ok_or(Error::NotFdt)
-    };
-    let structure = block(hdr(2)?, hdr(9)?)?;
-    let strings = block(hdr(3)?, hdr(8)?)?;
-
-    let bad = Error::Malformed("structure block");
-    let token = |at: usize| be32(structure, at).ok_or(Error::Malformed("structure block"));
-    let mut at = 0;
-    let mut depth = 0usize;
-    loop {
-        match token(at)? {
-            FDT_BEGIN_NODE => {
-                let name = c_str(structure.get(at + 4..).ok_or(bad.clone())?).ok_or(bad.clone())?;
-                // The root, and only the root, has the empty name.
-                if (depth == 0) != name.is_empty() {
-                    return Err(bad);
-                }
-                depth += 1;
-                if depth > MAX_DEPTH {
-                    return Err(Error::Malformed("device tree nesting"));
-                }
-                at += 4 + (name.len() + 1).next_multiple_of(4);
-                // Properties come before the node's children.
-                while token(at)? == FDT_PROP {
-                    let len = token(at + 4)? as usize;
-                    let name_off = token(at + 8)? as usize;
-                    let value = at
-                        .checked_add(12)
-                        .and_then(|v| Some(v..v.checked_add(len)?))
-                        .and_then(|r| structure.get(r))
-                        .ok_or(bad.clone())?;
-                    let name = c_str(strings.get(name_off..).ok_or(bad.clone())?)
-                        .ok_or(Error::Malformed("property name"))?;
-                    if matches!(name, "#address-cells" | "#size-cells") && value.len() != 4 {
-                        return Err(Error::Malformed("#address-cells/#size-cells"));
-                    }
-                    at += 12 + len.next_multiple_of(4);
-                }
-            }
-            FDT_END_NODE => {
-                depth = depth.checked_sub(1).ok_or(bad.clone())?;
-                at += 4;
-            }
-            FDT_END if depth == 0 && at > 0 => return Ok(()),
-            _ => return Err(bad),
-        }
-        if depth == 0 && token(at)? != FDT_END {
-            return Err(bad);
-        }
-    }
-}
-
 /// Parses the DT QEMU `virt` (or a VMM following its layout) provides.
 pub fn parse(blob: &[u8]) -> Result<Board, Error> {
     check_structure(blob)?;
@@ -423,7 +207,7 @@ pub fn parse(blob: &[u8]) -> Result<Board, Error> {
     if gic.interrupt_cells() != Some(3) {
         return Err(Error::Malformed("GIC #interrupt-cells"));
     }
-    p.gic = parse_gic(gic)?;
+    p.gic = gic::parse(gic)?;
 
     // The platform bus's (base, size), once seen (it precedes its children).
     let mut platform_bus: Option<(u64, u64)> = None;
@@ -438,6 +222,19 @@ pub fn parse(blob: &[u8]) -> Result<Board, Error> {
                     poweroff_pin: None,
                     restart_pin: None,
                 });
+            }
+            // Its first `reg` range, as QEMU writes one; a range of size 0
+            // (no #size-cells) holds nothing to move into. It is used as
+            // [base, base + size) like RAM, so it may not wrap either.
+            if n.device_type == Some("memory")
+                && n.secure_status == Some("okay")
+                && p.secure_ram.is_none()
+            {
+                let (base, size) = regs(node, "secure memory reg")?[0];
+                if base.checked_add(size).is_none() {
+                    return Err(Error::Malformed("secure memory reg"));
+                }
+                p.secure_ram = (size > 0).then_some((base, size));
             }
             if n.is("arm,pl011") && n.secure_status == Some("okay") {
                 p.secure_uart = Some((
@@ -508,7 +305,7 @@ pub fn parse(blob: &[u8]) -> Result<Board, Error> {
             p.virtio_mmio
                 .push((base, size, first_irq(node, "virtio-mmio interrupts")?));
         } else if n.is("pci-host-ecam-generic") {
-            p.pcie = Some(parse_pcie(&fdt, node)?);
+            p.pcie = Some(pcie::parse(&fdt, node)?);
         } else if n.is("arm,psci-0.2") || n.is("arm,psci") {
             p.psci = match prop_str(node, "method") {
                 Some("hvc") => Some(Conduit::Hvc),
@@ -573,180 +370,6 @@ pub fn parse(blob: &[u8]) -> Result<Board, Error> {
         end = base + size;
     }
     Ok(p)
-}
-
-fn parse_gic(gic: FdtNode) -> Result<GicInfo, Error> {
-    let mut g = GicInfo::default();
-    let reg = regs(gic, "GIC reg")?;
-    if is_compatible(gic, "arm,gic-v3") {
-        g.version = 3;
-        // reg: GICD, then #redistributor-regions GICR regions, then the
-        // optional GICC, GICH, GICV (arm,gic-v3 binding).
-        let nr = prop_u32(gic, "#redistributor-regions").unwrap_or(1) as usize;
-        if nr == 0 || reg.len() < 1 + nr {
-            return Err(Error::Malformed("GICv3 reg"));
-        }
-        g.gicd = reg[0].0;
-        g.gicr = reg[1..1 + nr].to_vec();
-        g.gicc = reg.get(1 + nr).map(|r| r.0);
-        g.gich = reg.get(2 + nr).map(|r| r.0);
-        g.gicv = reg.get(3 + nr).map(|r| r.0);
-        for child in gic.children() {
-            if is_compatible(child, "arm,gic-v3-its") && enabled(child) {
-                g.its = Some(regs(child, "ITS reg")?[0].0);
-            }
-        }
-    } else {
-        g.version = 2;
-        // reg: GICD, GICC, then GICH and GICV with virtualization (arm,gic binding).
-        if reg.len() < 2 {
-            return Err(Error::Malformed("GICv2 reg"));
-        }
-        g.gicd = reg[0].0;
-        g.gicc = Some(reg[1].0);
-        g.gich = reg.get(2).map(|r| r.0);
-        g.gicv = reg.get(3).map(|r| r.0);
-        for child in gic.children() {
-            if is_compatible(child, "arm,gic-v2m-frame") && enabled(child) {
-                let base = regs(child, "GICv2m reg")?[0].0;
-                let spis = match (
-                    prop_u32(child, "arm,msi-base-spi"),
-                    prop_u32(child, "arm,msi-num-spis"),
-                ) {
-                    (Some(b), Some(n)) => Some((b, n)),
-                    (None, None) => None,
-                    _ => return Err(Error::Malformed("GICv2m SPI range")),
-                };
-                g.v2m = Some((base, spis));
-            }
-        }
-    }
-    if gic.property("interrupts").is_some() {
-        g.maint_irq = Some(first_irq(gic, "GIC maintenance interrupt")?);
-    }
-    Ok(g)
-}
-
-/// PCI `phys.hi` space code (IEEE 1275 PCI binding, bits 24-25).
-const PCI_SPACE_IO: u32 = 1;
-const PCI_SPACE_MEM32: u32 = 2;
-const PCI_SPACE_MEM64: u32 = 3;
-
-fn parse_pcie(fdt: &Fdt, node: FdtNode) -> Result<PcieInfo, Error> {
-    let mut pci = PcieInfo::default();
-    let (base, size) = regs(node, "PCIe reg")?[0];
-    pci.ecam_base = base;
-    pci.ecam_size = size;
-    match node
-        .property("bus-range")
-        .map(|p| cells(p.value).collect::<Vec<_>>())
-        .as_deref()
-    {
-        Some(&[a, b]) if a <= b && b <= 255 => {
-            pci.bus_start = a as u8;
-            pci.bus_end = b as u8;
-        }
-        // Without bus-range the ECAM size says how many buses decode (1 MiB each).
-        None => pci.bus_end = ((size >> 20).clamp(1, 256) - 1) as u8,
-        _ => return Err(Error::Malformed("PCIe bus-range")),
-    }
-
-    // ranges: child address (3 cells), parent address (root's
-    // #address-cells), size (the bridge's #size-cells).
-    let parent_ac = fdt
-        .find_node("/")
-        .map(|r| r.cell_sizes().address_cells)
-        .unwrap_or(2);
-    let child = node.cell_sizes();
-    if child.address_cells != 3 || child.size_cells == 0 || child.size_cells > 2 {
-        return Err(Error::Malformed("PCIe #address-cells/#size-cells"));
-    }
-    let ranges: Vec<u32> = node
-        .property("ranges")
-        .map(|p| cells(p.value).collect())
-        .ok_or(Error::Missing("PCIe ranges"))?;
-    let stride = 3 + parent_ac + child.size_cells;
-    if !ranges.len().is_multiple_of(stride) {
-        return Err(Error::Malformed("PCIe ranges"));
-    }
-    for r in ranges.chunks_exact(stride) {
-        let pci_addr = ((r[1] as u64) << 32) | r[2] as u64;
-        let cpu = read_cells(&r[3..3 + parent_ac], "PCIe ranges")?;
-        let len = read_cells(&r[3 + parent_ac..], "PCIe ranges")?;
-        let w = Some((cpu, pci_addr, len));
-        match (r[0] >> 24) & 3 {
-            PCI_SPACE_IO => pci.io = w,
-            PCI_SPACE_MEM32 => pci.mmio32 = w,
-            PCI_SPACE_MEM64 => pci.mmio64 = w,
-            _ => return Err(Error::Malformed("PCIe ranges space code")),
-        }
-    }
-
-    pci.prt = parse_interrupt_map(fdt, node)?;
-    Ok(pci)
-}
-
-/// Expands `interrupt-map`/`interrupt-map-mask` into one routing entry per
-/// device number and pin on the root bus, as an ACPI `_PRT` needs them.
-fn parse_interrupt_map(fdt: &Fdt, node: FdtNode) -> Result<Vec<(u8, u8, u32)>, Error> {
-    let Some(map) = node.property("interrupt-map") else {
-        return Ok(Vec::new());
-    };
-    let map: Vec<u32> = cells(map.value).collect();
-    let mask: Vec<u32> = node
-        .property("interrupt-map-mask")
-        .map(|p| cells(p.value).collect())
-        .unwrap_or_else(|| alloc::vec![!0u32; 4]);
-    if mask.len() != 4 {
-        return Err(Error::Malformed("PCIe interrupt-map-mask"));
-    }
-    // Entries: child unit address (3) + child specifier (1), parent
-    // phandle, parent unit address (#address-cells of the parent, which may
-    // be absent = 0) + parent specifier (#interrupt-cells of the parent).
-    let mut entries = Vec::new();
-    let mut parents: Vec<(u32, usize, usize)> = Vec::new();
-    let mut i = 0;
-    while i < map.len() {
-        let head = map
-            .get(i..i + 5)
-            .ok_or(Error::Malformed("PCIe interrupt-map"))?;
-        // Every entry names the same GIC in practice: look each phandle up
-        // once (a lookup walks the whole tree).
-        let (pac, pic) = match parents.iter().find(|p| p.0 == head[4]) {
-            Some(&(_, pac, pic)) => (pac, pic),
-            None => {
-                let parent = fdt
-                    .find_phandle(head[4])
-                    .ok_or(Error::Malformed("PCIe interrupt-map parent"))?;
-                let pac = prop_u32(parent, "#address-cells").unwrap_or(0) as usize;
-                let pic = parent
-                    .interrupt_cells()
-                    .ok_or(Error::Malformed("PCIe interrupt-map parent"))?;
-                parents.push((head[4], pac, pic));
-                (pac, pic)
-            }
-        };
-        if pic != 3 {
-            return Err(Error::Malformed("PCIe interrupt-map parent"));
-        }
-        let spec = map
-            .get(i + 5 + pac..i + 5 + pac + pic)
-            .ok_or(Error::Malformed("PCIe interrupt-map"))?;
-        entries.push((head[0], head[3], gic_intid(spec, "PCIe interrupt-map")?));
-        i += 5 + pac + pic;
-    }
-
-    let mut prt = Vec::new();
-    for dev in 0u32..32 {
-        for pin in 1u32..=4 {
-            let hi = (dev << 11) & mask[0];
-            let p = pin & mask[3];
-            if let Some(e) = entries.iter().find(|e| e.0 == hi && e.1 == p) {
-                prt.push((dev as u8, (pin - 1) as u8, e.2));
-            }
-        }
-    }
-    Ok(prt)
 }
 
 /// Returns the blob at the start of `mem` if it starts with the DT magic,

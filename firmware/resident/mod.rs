@@ -1,8 +1,8 @@
-//! The aarch64 firmware that stays below Linux at EL2 or EL3: how it hands
-//! the machine over, the register arithmetic of its set-up and the stage-2
-//! tables that guard its memory.
+//! The aarch64 firmware that stays below Linux at EL2 or EL3: the register
+//! arithmetic of its set-up, the stage-2 tables that guard its memory and
+//! the runtime vCPU hotplug it serves. Whether it stays at all is the
+//! hand-off plan's decision (`boot::handoff`).
 
-pub mod handoff;
 pub mod hotplug;
 pub mod regs;
 pub mod stage2;

@@ -24,6 +24,10 @@ fuzz_target!(|data: &[u8]| {
         .memory
         .iter()
         .all(|m| m.1 > 0 && m.0.checked_add(m.1).is_some()));
+    // The EL3 firmware uses its secure RAM as [base, base + size) too.
+    assert!(board
+        .secure_ram
+        .is_none_or(|m| m.1 > 0 && m.0.checked_add(m.1).is_some()));
     assert!(!board.cpus.is_empty());
     assert!(matches!(board.gic.version, 2 | 3));
     assert!(board.gic.version == 2 || !board.gic.gicr.is_empty());

@@ -1,8 +1,9 @@
 //! The virt DSDT: processors, the PL011, PL031, fw_cfg, virtio-mmio and
 //! PCIe host bridge devices, and the GED with the power button and the
 //! memory hotplug container. Written with `acpi::emit` around constant
-//! pieces built on the host (`dsdt_aml.rs`); `reference.rs` holds the same
-//! DSDT built with `acpi_tables`, which the tests compare it with.
+//! pieces built on the host (`build/dsdt_aml.rs`); the test oracle
+//! `acpi/oracle/arm.rs` holds the same DSDT built with `acpi_tables`,
+//! which the tests compare it with.
 
 use super::*;
 use crate::acpi::emit::{self, Space, IRQ_CONSUMER, IRQ_EDGE};
@@ -172,7 +173,7 @@ fn pci0(out: &mut Vec<u8>, p: &ArmPcie) -> Result<(), Error> {
 /// _EVT, which reads QEMU's event selector once (the read clears it) and
 /// dispatches each bit it knows: a power-down request becomes a power
 /// button notification, a memory hotplug event the DIMM scan
-/// (`dsdt_aml.rs` has both).
+/// (`build/dsdt_aml.rs` has both).
 fn ged(out: &mut Vec<u8>, base: u64, irq: u32, mem_hotplug: bool) {
     let d = emit::device(out, b"GED0");
     emit::name_str(out, b"_HID", b"ACPI0013");

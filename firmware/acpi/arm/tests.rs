@@ -1,7 +1,7 @@
 extern crate std;
 
 use super::*;
-use crate::acpi::testutil::{build_in, check_revisions, iasl_check, madt_entries, walk};
+use crate::acpi::oracle::testutil::{build_in, check_revisions, iasl_check, madt_entries, walk};
 use std::vec::Vec;
 
 fn cpu(uid: u32, mpidr: u64, enabled: bool) -> Vcpu {
@@ -314,7 +314,7 @@ fn runtime_cpu_hotplug_aml() {
 }
 
 /// The DSDT the firmware writes is, byte for byte, the one the
-/// `acpi_tables` builders write (`reference.rs`), on every variation the
+/// `acpi_tables` builders write (`acpi/oracle/arm.rs`), on every variation the
 /// machine description allows.
 #[test]
 fn dsdt_matches_the_acpi_tables_builders() {
@@ -355,7 +355,7 @@ fn dsdt_matches_the_acpi_tables_builders() {
         .collect();
     machines.push(m);
     for (i, m) in machines.iter().enumerate() {
-        let want = reference::dsdt(m).unwrap();
+        let want = oracle::dsdt(m).unwrap();
         assert_eq!(dsdt(m).unwrap(), want, "machine {i}");
     }
     let mut bad = virt(std::vec![cpu(0x1000, 0, true)]);

@@ -1,13 +1,13 @@
 //! The q35 DSDT's fixed devices: the LPC bridge with COM1, the RTC, the
 //! i8042 and pvpanic, and the motherboard resources (the TPM is constant,
-//! `dsdt_aml.rs`).
+//! `build/dsdt_aml.rs`).
 
 use super::*;
 
 /// The ICH9 LPC bridge (device 31 function 0) with the ISA devices Linux
 /// needs described: COM1, the RTC and, when present, the i8042's keyboard
 /// and mouse ports (so Linux need not probe for them blindly); the fixed
-/// ones are built on the host (`dsdt_aml.rs`).
+/// ones are built on the host (`build/dsdt_aml.rs`).
 pub(super) fn lpc(out: &mut Vec<u8>, i8042: bool, pvpanic: Option<u16>) {
     let d = emit::device(out, b"LPC_");
     out.extend_from_slice(aml_piece!("lpc_fixed"));

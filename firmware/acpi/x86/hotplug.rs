@@ -51,7 +51,7 @@ fn cpu_device(out: &mut Vec<u8>, c: &Vcpu, hotplug: bool) -> Result<(), Error> {
 }
 
 /// The region over the block, then the constant fields, lock and CSTA,
-/// CEJX, COST (`dsdt_aml.rs`), then CNTF and CSCN, which depend on the
+/// CEJX, COST (`build/dsdt_aml.rs`), then CNTF and CSCN, which depend on the
 /// vCPUs.
 fn methods(m: &Q35, io: u16, out: &mut Vec<u8>) -> Result<(), Error> {
     let len = u64::from(CPU_HOTPLUG_LEN);
@@ -59,7 +59,7 @@ fn methods(m: &Q35, io: u16, out: &mut Vec<u8>) -> Result<(), Error> {
     out.extend_from_slice(aml_piece!("cpuhp_methods"));
     cntf(m, out)?;
     // CSCN(): deliver every pending insert/remove event, in at most two
-    // rounds per vCPU plus one (`dsdt_aml.rs`).
+    // rounds per vCPU plus one (`build/dsdt_aml.rs`).
     let rounds = (m.cpus.len() as u64) * 2 + 1;
     let s = emit::method(out, b"CSCN", emit::SERIALIZED);
     out.extend_from_slice(aml_piece!("cscn_head"));

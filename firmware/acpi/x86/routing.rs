@@ -1,6 +1,13 @@
-//! PCI interrupt routing on q35. Shared with `build.rs`, which writes the
-//! constant `_PRT` from it: emitting its 128 packages at run time was most
-//! of the x86 firmware's instructions before the kernel.
+//! PCI interrupt routing on q35, one source read from two sides:
+//! - the build script (`firmware/build/main.rs`, through `#[path]`) turns it
+//!   into the constant `_PRT` the firmware embeds: emitting its 128
+//!   packages at run time was most of the x86 firmware's instructions
+//!   before the kernel;
+//! - the library's tests build their reference `_PRT` from it
+//!   (`acpi/oracle/x86.rs`), so both sides stay one table.
+//!
+//! The firmware itself carries only the bytes; keep this file free of
+//! `crate::` paths, which the build script does not have.
 
 /// QEMU's ICH9 model wires INTx of every root-bus slot to PIRQ E-H, rotated
 /// by slot ((slot + pin) % 4 + 4, hw/isa/lpc_ich9.c ich9_lpc_initfn), and

@@ -1,7 +1,7 @@
 extern crate std;
 
 use super::*;
-use crate::acpi::testutil::{build_in, check_revisions, iasl_check, madt_entries, walk};
+use crate::acpi::oracle::testutil::{build_in, check_revisions, iasl_check, madt_entries, walk};
 use std::vec::Vec;
 
 fn cpu(uid: u32, apic: u64, enabled: bool) -> Vcpu {
@@ -367,7 +367,7 @@ fn pvpanic_device() {
 }
 
 /// The DSDT the firmware writes is, byte for byte, the one the
-/// `acpi_tables` builders write (`reference.rs`), on every variation the
+/// `acpi_tables` builders write (`acpi/oracle/x86.rs`), on every variation the
 /// machine description allows.
 #[test]
 fn dsdt_matches_the_acpi_tables_builders() {
@@ -413,7 +413,7 @@ fn dsdt_matches_the_acpi_tables_builders() {
     machines.push(q35(many.clone(), true));
     machines.push(q35(many, false));
     for (i, m) in machines.iter().enumerate() {
-        let want = reference::dsdt(m).unwrap();
+        let want = oracle::dsdt(m).unwrap();
         assert_eq!(dsdt(m).unwrap(), want, "machine {i}");
     }
 }

@@ -35,8 +35,6 @@
 mod control;
 mod gic;
 
-pub use control::{spi_in_use, GED_SPI};
-
 use alloc::{string::String, vec::Vec};
 use core::arch::{asm, global_asm};
 use core::cell::UnsafeCell;

@@ -1,6 +1,6 @@
-//! Loading what Linux needs on virt over fw_cfg: the Image at its 2 MiB
-//! aligned place above the firmware, the initrd behind it, the command line,
-//! and the VMM's vCPU policy.
+//! Loading what Linux needs on virt from a payload source: the Image at its
+//! 2 MiB aligned place above the firmware, the initrd behind it, the
+//! command line.
 
 use super::*;
 
@@ -11,15 +11,15 @@ pub(super) struct Loaded {
 }
 
 pub(super) fn load_kernel(
-    fw: &mut FwCfg<hw::FwCfgMmio>,
+    src: &mut impl payload::Source,
     min_base: u64,
     ram_end: u64,
 ) -> Result<(Loaded, arm64_image::Header)> {
-    let size = payload::kernel_size(fw, "Image")?;
+    let size = src.kernel_size("Image")?;
     // Enough to recognise an x86 bzImage (its "HdrS" sits at 0x202) too.
     let mut head = [0u8; 0x400];
     let n = head.len().min(size as usize);
-    payload::kernel_head(fw, &mut head[..n])?;
+    src.kernel_head(&mut head[..n])?;
     let image = arm64_image::Header::parse(&head[..n], size)?;
     let base = image
         .load_address(min_base)
@@ -30,63 +30,31 @@ pub(super) fn load_kernel(
         .ok_or("the kernel does not fit in RAM")?;
     // SAFETY: [base, base + image_size) is RAM above the firmware's area,
     // checked above, and nothing else refers to it.
-    payload::load_kernel(fw, unsafe { ram_slice(base, size) })?;
+    src.load_kernel(unsafe { ram_slice(base, size) })?;
     Ok((Loaded { base, size }, image))
 }
 
 pub(super) fn load_initrd(
-    fw: &mut FwCfg<hw::FwCfgMmio>,
+    src: &mut impl payload::Source,
     after: u64,
     ram_end: u64,
 ) -> Result<Option<Loaded>> {
-    let size = payload::initrd_size(fw);
+    let size = src.initrd_size();
     if size == 0 {
         return Ok(None);
     }
-    let base = align_up(after, efi::PAGE_SIZE);
+    let base = after.next_multiple_of(efi::PAGE_SIZE);
     if base + size > ram_end {
         return Err("the initrd does not fit in RAM".into());
     }
     // SAFETY: [base, base + size) is RAM above the kernel, checked above.
-    payload::load_initrd(fw, unsafe { ram_slice(base, size) })?;
+    src.load_initrd(unsafe { ram_slice(base, size) })?;
     Ok(Some(Loaded { base, size }))
 }
 
-/// The possible vCPUs and the VMM's policy of which may come online: the fw_cfg
-/// file `opt/org.hotstub/enabled-cpus` with a Linux-style CPU list (indices
-/// in DT order); without it every vCPU is enabled. A malformed list is an
-/// error rather than a silent fallback.
-pub(super) fn cpu_model(
-    fw: &mut FwCfg<hw::FwCfgMmio>,
-    files: &fw_cfg::Directory,
-    mpidrs: &[u64],
-) -> Result<CpuModel> {
-    use hotstub::platform::cpulist;
-    let mut model = CpuModel::from_mpidrs(mpidrs);
-    let text = match files.find(cpulist::FW_CFG_FILE) {
-        // A list of every CPU QEMU can model is a few KiB at most.
-        Some(file) if file.size > 16384 => {
-            hotstub::bail!(
-                "{}: {} bytes is not a CPU list",
-                cpulist::FW_CFG_FILE,
-                file.size
-            );
-        }
-        Some(file) => {
-            let mut text = alloc::vec![0u8; file.size as usize];
-            fw.read(file.key, &mut text)?;
-            Some(text)
-        }
-        None => None,
-    };
-    cpulist::apply_policy(&mut model, text.as_deref())
-        .map_err(|e| hotstub::err!("{}: {e}", cpulist::FW_CFG_FILE))?;
-    Ok(model)
-}
-
-pub(super) fn read_cmdline(fw: &mut FwCfg<hw::FwCfgMmio>) -> Result<String> {
+pub(super) fn read_cmdline(src: &mut impl payload::Source) -> Result<String> {
     // Linux arm64's COMMAND_LINE_SIZE is 2048 (asm/setup.h); anything much
     // larger is a broken VMM, not a command line.
-    let text = payload::cmdline(fw, 4096)?;
+    let text = src.cmdline(4096)?;
     Ok(String::from_utf8(text).map_err(|_| "the kernel command line is not UTF-8")?)
 }

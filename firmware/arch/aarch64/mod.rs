@@ -18,22 +18,24 @@ mod vectors;
 
 use alloc::boxed::Box;
 use alloc::string::String;
-use hotstub::resident::handoff::{not_for_linux, secure_ram, Handoff};
+use alloc::vec::Vec;
+use hotstub::boot::handoff::{not_for_linux, Handoff};
+use hotstub::boot::machine::{Qemu, TablesFrom, Virt};
+use hotstub::boot::plan::{Areas, Facts, Plan};
 
 use super::ram_slice;
 use hotstub::acpi;
 use hotstub::boot::arm64_image;
-use hotstub::boot::efi::{self, mem_type, Carve};
+use hotstub::boot::efi;
 use hotstub::boot::payload;
-use hotstub::boot::pipeline::{self, Never, Result};
+use hotstub::boot::pipeline::{self, Never, Result, Tables};
 use hotstub::boot::stub_dt;
-use hotstub::platform::cpus::CpuModel;
 use hotstub::platform::dt;
-use hotstub::platform::fw_cfg::{self, Directory, FwCfg};
+use hotstub::platform::fw_cfg::FwCfg;
 use hotstub::psci::Conduit;
 use hotstub::{println, NAME};
 use hw::layout;
-use load::{cpu_model, load_initrd, load_kernel, read_cmdline, Loaded};
+use load::{load_initrd, load_kernel, read_cmdline, Loaded};
 
 /// Where QEMU virt's RAM starts and a firmware finds the DTB (hw/arm/virt.c
 /// `base_memmap[VIRT_MEM]`; hw/arm/boot.c puts the DTB at the RAM base when
@@ -141,10 +143,6 @@ fn find_dt(x0: u64) -> Option<&'static [u8]> {
     (end <= fw_start || start >= fw_end).then_some(blob)
 }
 
-fn align_up(x: u64, a: u64) -> u64 {
-    (x + a - 1) & !(a - 1)
-}
-
 /// The virt boot, step by step (`boot::pipeline`).
 struct VirtBoot {
     /// x0 at reset (a DT address under cloud-hypervisor).
@@ -155,21 +153,17 @@ struct VirtBoot {
     el: u8,
 }
 
-/// What discovery and the later steps learn about the machine.
-struct Machine {
-    platform: dt::Board,
-    /// End of the RAM bank that holds the firmware.
-    ram_end: u64,
-    /// How Linux is entered and whether the firmware stays (set with the
-    /// tables, which describe it).
-    exit: Handoff,
-    acpi_used: u64,
-    /// At EL3, the secure RAM the resident firmware moves to.
-    secure: Option<(u64, u64)>,
-    /// At EL2, the (base, size) ranges the resident firmware keeps.
-    resident: [(u64, u64); 2],
-    /// At EL3 with the secure UART: the runtime vCPU hotplug.
-    cpu_hotplug: Option<acpi::cpuhp::CpuHotplug>,
+/// The firmware's RAM areas from the linker script.
+fn areas() -> Areas {
+    let (_, fw_end) = layout::fw_ram();
+    Areas {
+        acpi: layout::handoff_acpi(),
+        efi: layout::handoff_efi(),
+        dt: layout::handoff_dt(),
+        handoff_end: layout::handoff_end(),
+        stack_bottom: layout::stack_bottom(),
+        fw_end,
+    }
 }
 
 /// The kernel and its data in memory.
@@ -178,12 +172,16 @@ struct Linux {
     image: arm64_image::Header,
     initrd: Option<Loaded>,
     cmdline: String,
-    rsdp: u64,
+    /// At EL2, the (base, size) ranges the resident firmware keeps (fixed
+    /// with the memory map, which lists them).
+    kept: Vec<(u64, u64)>,
 }
 
 impl pipeline::Arch for VirtBoot {
-    type Transport = hw::FwCfgMmio;
-    type Machine = Machine;
+    type Found = (dt::Board, FwCfg<hw::FwCfgMmio>);
+    type Sources = Qemu<hw::FwCfgMmio>;
+    type Machine = Virt;
+    type Plan = Plan;
     type Loaded = Linux;
 
     fn name(&self) -> &'static str {
@@ -194,7 +192,7 @@ impl pipeline::Arch for VirtBoot {
         }
     }
 
-    fn discover(&mut self) -> Result<(Machine, FwCfg<hw::FwCfgMmio>)> {
+    fn discover(&mut self) -> Result<Self::Found> {
         let el = self.el;
         let platform = match find_dt(self.x0).map(dt::parse) {
             Some(Ok(p)) => p,
@@ -225,268 +223,95 @@ impl pipeline::Arch for VirtBoot {
             .ok_or("device tree lacks fw_cfg: no way to load a kernel")?;
         // SAFETY: the DT names this fw_cfg MMIO base.
         let fw = FwCfg::probe(unsafe { hw::FwCfgMmio::new(fw_cfg_base) })?;
-        let machine = Machine {
-            platform,
-            ram_end: 0,
-            exit: Handoff::decide(el, true),
-            acpi_used: 0,
-            secure: None,
-            resident: [(0, 0); 2],
-            cpu_hotplug: None,
-        };
-        Ok((machine, fw))
+        Ok((platform, fw))
     }
 
-    fn prepare(&mut self, m: &mut Machine, fw: &mut FwCfg<hw::FwCfgMmio>) -> Result<()> {
+    fn describe(&mut self, (board, fw): Self::Found) -> Result<(Virt, Self::Sources)> {
         if !fw.has_dma() {
             return Err("fw_cfg without DMA is not supported".into());
         }
-        let (fw_start, fw_end) = layout::fw_ram();
-        let ram = *m
-            .platform
-            .memory
-            .iter()
-            .find(|&&(b, s)| b <= fw_start && fw_end <= b + s)
-            .ok_or("RAM does not cover the firmware's area")?;
-        m.ram_end = ram.0 + ram.1;
-        Ok(())
+        Virt::describe(board, self.el, layout::fw_ram(), fw)
     }
 
-    fn cpus(
-        &mut self,
-        m: &mut Machine,
-        fw: &mut FwCfg<hw::FwCfgMmio>,
-        files: &Directory,
-    ) -> Result<CpuModel> {
-        cpu_model(fw, files, &m.platform.cpus)
-    }
-
-    fn tables(
-        &mut self,
-        m: &mut Machine,
-        cpus: &CpuModel,
-        fw: &mut FwCfg<hw::FwCfgMmio>,
-        files: &Directory,
-    ) -> Result<u64> {
-        let el = self.el;
-        let blob = fw
-            .read_named(files, acpi::vmm::QEMU_TABLES, acpi::vmm::QEMU_TABLES_MAX)?
-            .unwrap_or_default();
-        let mem_hotplug = acpi::memhp::from_qemu_tables(&blob)?;
-        let loader = fw
-            .read_named(files, acpi::vmm::QEMU_LOADER, acpi::vmm::QEMU_TABLES_MAX)?
-            .unwrap_or_default();
-        // Taken over, not re-derived: see acpi::vmm.
-        let vmm_tables = acpi::vmm::take_over(&blob, &loader, acpi::vmm::VIRT, cpus);
-        // At EL1, and at EL2 with every vCPU enabled, Linux is entered at the
-        // firmware's EL and calls QEMU's PSCI as the DT names it; with a policy
-        // at EL2, and always at EL3, the firmware stays resident as the PSCI
-        // (psci_glue.rs).
-        let exit = Handoff::decide(el, cpus.enabled_count() == cpus.len());
-        m.exit = exit;
-        let platform = &m.platform;
-        let conduit = exit.linux_conduit(platform.psci)?;
-        if el == 1 && cpus.enabled_count() != cpus.len() {
+    fn plan(&mut self, m: &Virt) -> Result<Plan> {
+        let facts = Facts {
+            el: m.el,
+            board: &m.board,
+            cpus: &m.cpus,
+            vhe: cpu::features().vhe,
+        };
+        let plan = Plan::decide(facts, &areas())?;
+        if plan.unenforced_policy {
             println!(
                 "{NAME}: warning: at EL1 the vCPU policy is not enforced (use virtualization=on)"
             );
         }
         println!(
             "{NAME}: Linux enters at EL{}{}",
-            exit.linux_el(),
-            match exit {
-                Handoff::Direct { el: 2 } => " (firmware not resident)",
+            plan.exit.linux_el(),
+            match plan.exit {
+                Handoff::Leaves { el: 2 } => " (firmware not resident)",
                 Handoff::ResidentEl2 | Handoff::ResidentEl3 => " (firmware resident)",
-                Handoff::Direct { .. } => "",
+                Handoff::Leaves { .. } => "",
             }
         );
-        // Runtime vCPU hotplug needs the secure UART for the host's channel
-        // and the firmware at EL3 to serve it (el3/control.rs); its shared
-        // block is the end of the ACPI area.
-        let acpi_base = layout::handoff_acpi();
-        let mut acpi_end = layout::handoff_efi();
-        let cpu_hotplug = if exit == Handoff::ResidentEl3 && platform.secure_uart.is_some() {
-            let intid = dt::SPI_BASE + el3::GED_SPI;
-            if el3::spi_in_use(platform, intid) {
-                return Err(hotstub::err!(
-                    "SPI {} for the vCPU hotplug GED is taken by a device",
-                    el3::GED_SPI
-                ));
-            }
-            let size = align_up(
-                (cpus.len() * hotstub::resident::hotplug::SLOT) as u64,
-                efi::PAGE_SIZE,
-            );
-            acpi_end -= size;
-            Some(acpi::cpuhp::CpuHotplug {
-                block: acpi_end,
-                intid,
-            })
-        } else {
-            None
-        };
-        m.cpu_hotplug = cpu_hotplug;
-        let input = acpi_glue::Input {
-            platform,
-            cpus,
-            ged: platform.qemu_acpi_ged(files.find("etc/acpi/tables").is_some()),
-            conduit,
-            el2_vtimer: exit.el2_vtimer(cpu::features().vhe, platform.timer_el2_virt),
-            mem_hotplug,
-            cpu_hotplug,
-            vmm_tables,
-        };
-        // ACPI tables, then the RSDP right behind them.
-        let acpi_len = acpi_end - acpi_base;
-        // SAFETY: the linker script reserves the hand-off area for this.
-        let acpi_buf = unsafe { ram_slice(acpi_base, acpi_len) };
-        let (acpi_used, rsdp_phys) = acpi_glue::build(input, acpi_buf, acpi_base)?;
-        m.acpi_used = acpi_used;
-        Ok(rsdp_phys)
+        Ok(plan)
     }
 
-    fn load(&mut self, m: &mut Machine, fw: &mut FwCfg<hw::FwCfgMmio>, rsdp: u64) -> Result<Linux> {
-        let (_, fw_end) = layout::fw_ram();
-        let (kernel, image) = load_kernel(fw, fw_end, m.ram_end)?;
-        let initrd = load_initrd(fw, kernel.base + image.image_size, m.ram_end)?;
-        let cmdline = read_cmdline(fw)?;
-        Ok(Linux {
-            kernel,
-            image,
-            initrd,
-            cmdline,
-            rsdp,
-        })
+    fn tables(&mut self, m: &Virt, p: &Plan, src: &mut Self::Sources) -> Result<Tables> {
+        match m.tables {
+            TablesFrom::Build => build_tables(m, p, src),
+        }
     }
 
-    fn prepare_handoff(&mut self, m: &mut Machine, cpus: &CpuModel, l: &mut Linux) -> Result<()> {
-        let (_, fw_end) = layout::fw_ram();
-        let acpi_base = layout::handoff_acpi();
-        let acpi_used = m.acpi_used;
-        let platform = &m.platform;
-        let (kernel, image, initrd) = (&l.kernel, &l.image, &l.initrd);
-        // The EFI memory map: every byte of RAM with its use.
-        let efi_base = layout::handoff_efi();
-        let dt_base = layout::handoff_dt();
-        let handoff_end = layout::handoff_end();
-        let mut carves = alloc::vec![
-            Carve {
-                base: acpi_base,
-                size: acpi_used,
-                ty: mem_type::ACPI_RECLAIM,
-            },
-            Carve {
-                base: efi_base,
-                size: dt_base - efi_base,
-                ty: mem_type::RUNTIME_SERVICES_DATA,
-            },
-            Carve {
-                base: dt_base,
-                size: handoff_end - dt_base,
-                ty: mem_type::LOADER_DATA,
-            },
-            Carve {
-                base: kernel.base,
-                size: image.image_size,
-                ty: mem_type::LOADER_DATA,
-            },
-        ];
-        // The firmware's own data, heap and stack are dead once Linux runs,
-        // unless the firmware stays at EL2 (psci_glue.rs). Then it keeps its
-        // data, the heap as far as it has grown plus room for the handler
-        // stacks and PSCI state it sets up next, and the boot stack (the
-        // fatal path's fallback); the heap region above is Linux's.
-        if m.exit == Handoff::ResidentEl2 {
-            let extra = (cpus.len() + 1) * vectors::STACK_SIZE + RESIDENT_SLACK;
-            let heap_end = super::heap_limit(extra);
-            let stack = layout::stack_bottom();
-            m.resident = [
-                (handoff_end, heap_end - handoff_end),
-                (stack, fw_end - stack),
-            ];
-            carves.extend(m.resident.map(|(base, size)| Carve {
-                base,
-                size,
-                ty: mem_type::RUNTIME_SERVICES_CODE,
-            }));
+    fn load(&mut self, m: &Virt, _: &Plan, src: &mut Self::Sources, _: &Tables) -> Result<Linux> {
+        match m.payload {
+            payload::From::FwCfg => load_linux(&mut src.fw, m),
+        }
+    }
+
+    fn prepare_handoff(&mut self, m: &Virt, p: &Plan, t: &Tables, l: &mut Linux) -> Result<()> {
+        let a = areas();
+        // The resident EL2 firmware keeps its heap as far as it has grown
+        // plus room for the handler stacks and PSCI state it sets up next;
+        // fixed before the memory map's own temporaries are allocated.
+        let heap_end = if p.exit == Handoff::ResidentEl2 {
+            super::heap_limit((m.cpus.len() + 1) * vectors::STACK_SIZE + RESIDENT_SLACK)
         } else {
-            carves.push(Carve {
-                base: handoff_end,
-                size: fw_end - handoff_end,
-                ty: mem_type::BOOT_SERVICES_DATA,
-            });
-        }
-        let acpi_used_end = align_up(acpi_base + acpi_used, efi::PAGE_SIZE);
-        // The hotplug's shared block: AML's OperationRegions live in it for
-        // good (ACPI 6.5 15.3: AddressRangeNVS).
-        let mut spare_end = efi_base;
-        if let Some(h) = m.cpu_hotplug {
-            spare_end = h.block;
-            carves.push(Carve {
-                base: h.block,
-                size: efi_base - h.block,
-                ty: mem_type::ACPI_NVS,
-            });
-        }
-        if acpi_used_end < spare_end {
-            carves.push(Carve {
-                base: acpi_used_end,
-                size: spare_end - acpi_used_end,
-                ty: mem_type::BOOT_SERVICES_DATA,
-            });
-        }
-        if let Some(i) = &initrd {
-            carves.push(Carve {
-                base: i.base,
-                size: i.size,
-                ty: mem_type::LOADER_DATA,
-            });
-        }
-        // At EL3 the resident firmware moves to the secure RAM (el3.rs), which
-        // the memory map lists as reserved.
-        let mut ram = platform.memory.clone();
-        let secure = if self.el == 3 {
-            let blob = find_dt(self.x0).ok_or("the device tree went missing")?;
-            let s = secure_ram(blob)?;
-            ram.push(s);
-            carves.push(Carve {
-                base: s.0,
-                size: s.1,
-                ty: mem_type::RESERVED,
-            });
-            Some(s)
-        } else {
-            None
+            0
         };
-        let mut map = efi::memory_map(&ram, &carves)?;
-        if let Some(s) = secure {
+        l.kept = p.kept(&a, heap_end);
+        let kernel = (l.kernel.base, l.image.image_size);
+        let initrd = l.initrd.as_ref().map(|i| (i.base, i.size));
+        let carves = p.carves(&a, t.used, kernel, initrd, heap_end);
+        let mut map = efi::memory_map(&p.ram(&m.board), &carves)?;
+        if let Some(s) = p.secure {
             not_for_linux(&mut map, s);
         }
         // SAFETY: the linker script reserves the hand-off area for this.
-        let efi_buf = unsafe { ram_slice(efi_base, dt_base - efi_base) };
-        let handoff = efi::build(efi_buf, efi_base, l.rsdp, &map)?;
+        let efi_buf = unsafe { ram_slice(a.efi, a.dt - a.efi) };
+        let handoff = efi::build(efi_buf, a.efi, t.rsdp, &map)?;
 
         let chosen = stub_dt::Chosen {
             bootargs: &l.cmdline,
-            initrd: initrd.as_ref().map(|i| (i.base, i.base + i.size)),
+            initrd: initrd.map(|(base, size)| (base, base + size)),
             efi_system_table: handoff.system_table,
             efi_mmap_start: handoff.mmap_start,
             efi_mmap_size: handoff.mmap_size,
             efi_mmap_desc_size: handoff.desc_size,
             efi_mmap_desc_ver: handoff.desc_ver,
-            rng_seed: platform.rng_seed.as_deref(),
-            kaslr_seed: platform.kaslr_seed,
+            rng_seed: m.board.rng_seed.as_deref(),
+            kaslr_seed: m.board.kaslr_seed,
         };
         let blob = stub_dt::write_chosen(&chosen);
         // SAFETY: the linker script reserves the hand-off area for this.
-        let dt_buf = unsafe { ram_slice(dt_base, handoff_end - dt_base) };
+        let dt_buf = unsafe { ram_slice(a.dt, a.handoff_end - a.dt) };
         dt_buf
             .get_mut(..blob.len())
             .ok_or("the DT for Linux does not fit its area")?
             .copy_from_slice(&blob);
-        m.secure = secure;
         // Linux reads the hand-off data with its caches off.
-        mmu::clean_to_poc(acpi_base, handoff_end - acpi_base);
+        mmu::clean_to_poc(a.acpi, a.handoff_end - a.acpi);
         Ok(())
     }
 
@@ -495,37 +320,77 @@ impl pipeline::Arch for VirtBoot {
         (t1 - self.t0) * 1_000_000 / freq.max(1)
     }
 
-    fn enter(self, m: Machine, cpus: CpuModel, l: Linux) -> Result<Never> {
-        let (_, fw_end) = layout::fw_ram();
-        let (handoff_end, dt_base) = (layout::handoff_end(), layout::handoff_dt());
-        let platform = &m.platform;
-        if let Some(s) = m.secure {
-            return Ok(el3::enter(
-                platform,
-                &cpus,
-                m.cpu_hotplug,
-                s,
-                (handoff_end, fw_end),
+    fn enter(self, m: Virt, p: Plan, l: Linux) -> Result<Never> {
+        let a = areas();
+        match (p.exit, p.secure) {
+            (Handoff::ResidentEl3, Some(secure)) => Ok(el3::enter(
+                &m.board,
+                &m.cpus,
+                p.cpu_hotplug,
+                secure,
+                (a.handoff_end, a.fw_end),
                 self.t0,
                 l.kernel.base,
-                dt_base,
-            )?);
+                a.dt,
+            )?),
+            (Handoff::ResidentEl2, _) => {
+                Ok(el2::enter(&m.board, &m.cpus, &l.kept, l.kernel.base, a.dt)?)
+            }
+            // SAFETY: the Image was validated and loaded at its 2 MiB aligned
+            // base + text_offset, the DT was just written; the firmware needs
+            // nothing after.
+            (exit, _) => unsafe { hw::enter_kernel(exit.linux_el(), l.kernel.base, a.dt) },
         }
-        if m.exit == Handoff::ResidentEl2 {
-            return Ok(el2::enter(
-                platform,
-                &cpus,
-                &m.resident,
-                l.kernel.base,
-                dt_base,
-            )?);
-        }
-        // SAFETY: the Image was validated and loaded at its 2 MiB aligned base +
-        // text_offset, the DT was just written; the firmware needs nothing after.
-        unsafe { hw::enter_kernel(m.exit.linux_el(), l.kernel.base, dt_base) }
     }
 
     fn power_off() -> ! {
         power_off()
     }
+}
+
+/// Hotstub's own tables for virt, into the area the plan gives them; the
+/// RSDP right behind them.
+fn build_tables(m: &Virt, p: &Plan, src: &mut Qemu<hw::FwCfgMmio>) -> Result<Tables> {
+    let blob = src
+        .file(acpi::vmm::QEMU_TABLES, acpi::vmm::QEMU_TABLES_MAX)?
+        .unwrap_or_default();
+    let mem_hotplug = acpi::memhp::from_qemu_tables(&blob)?;
+    let loader = src
+        .file(acpi::vmm::QEMU_LOADER, acpi::vmm::QEMU_TABLES_MAX)?
+        .unwrap_or_default();
+    // Taken over, not re-derived: see acpi::vmm.
+    let vmm_tables = acpi::vmm::take_over(&blob, &loader, acpi::vmm::VIRT, &m.cpus);
+    let input = acpi_glue::Input {
+        platform: &m.board,
+        cpus: &m.cpus,
+        ged: m
+            .board
+            .qemu_acpi_ged(src.files.find(acpi::vmm::QEMU_TABLES).is_some()),
+        conduit: p.conduit,
+        el2_vtimer: p.el2_vtimer,
+        mem_hotplug,
+        cpu_hotplug: p.cpu_hotplug,
+        vmm_tables,
+    };
+    let (base, end) = p.acpi;
+    // SAFETY: the linker script reserves the hand-off area for this.
+    let buf = unsafe { ram_slice(base, end - base) };
+    let (used, rsdp) = acpi_glue::build(input, buf, base)?;
+    Ok(Tables { rsdp, used })
+}
+
+/// Kernel, initrd and command line from `src`, placed above the firmware
+/// in the RAM bank that holds it.
+fn load_linux(src: &mut impl payload::Source, m: &Virt) -> Result<Linux> {
+    let (_, fw_end) = layout::fw_ram();
+    let (kernel, image) = load_kernel(src, fw_end, m.ram_end)?;
+    let initrd = load_initrd(src, kernel.base + image.image_size, m.ram_end)?;
+    let cmdline = read_cmdline(src)?;
+    Ok(Linux {
+        kernel,
+        image,
+        initrd,
+        cmdline,
+        kept: Vec::new(),
+    })
 }

@@ -2,6 +2,7 @@
 //! kernel, command line and initrd placed in RAM, and the 64-bit entry.
 
 use super::*;
+use hotstub::boot::payload::Source as _;
 
 /// The kernel in memory: its validated header, the setup blob the zero
 /// page is built from, and where everything went.
@@ -18,7 +19,7 @@ pub(super) fn load_linux(
     rsdp: u64,
 ) -> Result<LoadedLinux> {
     use fw_cfg::key;
-    let kernel_size = payload::kernel_size(fw, "bzImage")?;
+    let kernel_size = fw.kernel_size("bzImage")?;
     let setup_size = fw.read_u32(key::SETUP_SIZE) as u64;
     // The setup part is at most 0x7f sectors plus the boot sector (boot.rst);
     // anything else is not a bzImage, but read its header first so the error
@@ -45,10 +46,10 @@ pub(super) fn load_linux(
         );
     }
     // SAFETY: RAM above the firmware and below 4 GiB, checked above.
-    payload::load_kernel(fw, unsafe { ram_slice(kernel.load_addr, kernel_size) })?;
+    fw.load_kernel(unsafe { ram_slice(kernel.load_addr, kernel_size) })?;
 
     let limit = (kernel.cmdline_size as u64 + 1).min(layout::CMDLINE_MAX);
-    let text = payload::cmdline(fw, limit as usize)?;
+    let text = fw.cmdline(limit as usize)?;
     // SAFETY: the command line slot in low RAM (layout).
     let slot = unsafe { ram_slice(layout::CMDLINE, limit) };
     slot.fill(0);
@@ -56,7 +57,7 @@ pub(super) fn load_linux(
     let n = text.len().min(limit as usize - 1);
     slot[..n].copy_from_slice(&text[..n]);
 
-    let initrd_size = payload::initrd_size(fw);
+    let initrd_size = fw.initrd_size();
     let mut initrd_addr = 0;
     if initrd_size > 0 {
         let limit = (kernel.initrd_addr_max + 1).min(map.ram_end_below_4g());
@@ -74,7 +75,7 @@ pub(super) fn load_linux(
         };
         initrd_addr = a;
         // SAFETY: RAM chosen by find_top clear of firmware, kernel and tables.
-        payload::load_initrd(fw, unsafe { ram_slice(initrd_addr, initrd_size) })?;
+        fw.load_initrd(unsafe { ram_slice(initrd_addr, initrd_size) })?;
     }
     let params = BootParams {
         cmdline_addr: layout::CMDLINE,

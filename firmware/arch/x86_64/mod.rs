@@ -17,8 +17,9 @@ use core::arch::global_asm;
 use hotstub::acpi;
 use hotstub::bail;
 use hotstub::boot::bzimage::{BootParams, Kernel, E820_MAX, ENTRY64_OFFSET, ZERO_PAGE_LEN};
+use hotstub::boot::machine::{Qemu, TablesFrom};
 use hotstub::boot::payload;
-use hotstub::boot::pipeline::{self, Never, Result};
+use hotstub::boot::pipeline::{self, Never, Result, Tables};
 use hotstub::platform::cpus::{CpuModel, Vcpu};
 use hotstub::platform::fw_cfg::{self, Directory, FwCfg};
 use hotstub::platform::memmap::{Kind, MemoryMap};
@@ -113,28 +114,39 @@ struct Q35Boot {
     t0: u32,
 }
 
-/// What discovery and the later steps learn about the machine.
-#[derive(Default)]
+/// QEMU q35 from the reset vector, as discovery found it.
 struct Machine {
     map: MemoryMap,
     /// End of QEMU's device (hotplug) memory region, 0 when none.
     device_mem_end: u64,
+    /// Every possible vCPU and which are plugged in.
+    cpus: CpuModel,
+    payload: payload::From,
+    tables: TablesFrom,
+}
+
+/// The x86 hand-off: the boot protocol's 64-bit entry with the zero page.
+struct Plan {
+    /// APIC IDs past 254 exist only for an OS in x2APIC mode.
+    x2apic: bool,
 }
 
 impl pipeline::Arch for Q35Boot {
-    type Transport = PioFwCfg;
+    type Found = FwCfg<PioFwCfg>;
+    type Sources = Qemu<PioFwCfg>;
     type Machine = Machine;
+    type Plan = Plan;
     type Loaded = LoadedLinux;
 
     fn name(&self) -> &'static str {
         "x86_64"
     }
 
-    fn discover(&mut self) -> Result<(Machine, FwCfg<PioFwCfg>)> {
-        Ok((Machine::default(), FwCfg::probe(PioFwCfg)?))
+    fn discover(&mut self) -> Result<FwCfg<PioFwCfg>> {
+        Ok(FwCfg::probe(PioFwCfg)?)
     }
 
-    fn prepare(&mut self, _: &mut Machine, fw: &mut FwCfg<PioFwCfg>) -> Result<()> {
+    fn describe(&mut self, fw: FwCfg<PioFwCfg>) -> Result<(Machine, Qemu<PioFwCfg>)> {
         match q35::identify() {
             q35::Board::Q35 => {}
             q35::Board::Other(id) if q35::is_i440fx(id) => bail!(
@@ -150,16 +162,8 @@ impl pipeline::Arch for Q35Boot {
         if !fw.has_dma() {
             println!("hotstub: fw_cfg has no DMA interface, loading byte by byte (slow)");
         }
-        Ok(())
-    }
-
-    fn cpus(
-        &mut self,
-        m: &mut Machine,
-        fw: &mut FwCfg<PioFwCfg>,
-        files: &Directory,
-    ) -> Result<CpuModel> {
-        m.map = memory_map(fw, files)?;
+        let mut src = Qemu::open(fw)?;
+        let mut map = memory_map(&mut src)?;
         // The boot CPU's MTRRs only: the firmware never wakes the APs.
         // Linux writes the boot CPU's MTRR state into every AP it starts,
         // at boot and at hotplug (arch/x86/kernel/cpu/cacheinfo.c:
@@ -168,67 +172,56 @@ impl pipeline::Arch for Q35Boot {
         // the INIT that Linux's start-up sends anyway, so a copy made here
         // never reached Linux (it reports "inconsistent MTRR settings" and
         // corrects them either way, as behind SeaBIOS).
-        q35::setup_mtrrs(&m.map);
-        let cpus = discover_cpus(fw)?;
+        q35::setup_mtrrs(&map);
+        let cpus = discover_cpus(&mut src.fw)?;
         // Firmware-owned and device ranges the kernel must not use as RAM.
-        m.map.set(
+        map.set(
             layout::LEGACY_HOLE.0,
             layout::LEGACY_HOLE.1 - layout::LEGACY_HOLE.0,
             Kind::Reserved,
         );
-        m.map
-            .set(q35::MMCONFIG_BASE, q35::MMCONFIG_SIZE, Kind::Reserved);
-        m.map
-            .set(layout::ROM.0, layout::ROM.1 - layout::ROM.0, Kind::Reserved);
-        m.device_mem_end = reserved_memory_end(fw, files)?;
-        Ok(CpuModel::new(cpus))
+        map.set(q35::MMCONFIG_BASE, q35::MMCONFIG_SIZE, Kind::Reserved);
+        map.set(layout::ROM.0, layout::ROM.1 - layout::ROM.0, Kind::Reserved);
+        let device_mem_end = reserved_memory_end(&mut src)?;
+        let m = Machine {
+            map,
+            device_mem_end,
+            cpus: CpuModel::new(cpus),
+            payload: payload::From::FwCfg,
+            tables: TablesFrom::Build,
+        };
+        Ok((m, src))
     }
 
-    fn tables(
-        &mut self,
-        m: &mut Machine,
-        cpus: &CpuModel,
-        fw: &mut FwCfg<PioFwCfg>,
-        files: &Directory,
-    ) -> Result<u64> {
-        let blob = fw
-            .read_named(files, acpi::vmm::QEMU_TABLES, acpi::vmm::QEMU_TABLES_MAX)?
-            .unwrap_or_default();
-        let loader = fw
-            .read_named(files, acpi::vmm::QEMU_LOADER, acpi::vmm::QEMU_TABLES_MAX)?
-            .unwrap_or_default();
-        // Taken over, not re-derived: see acpi::vmm.
-        let vmm_tables = acpi::vmm::take_over(&blob, &loader, acpi::vmm::Q35, cpus);
-        // QEMU's TPM configuration file exists with a TPM (hw/acpi/tpm.c).
-        let tpm_tis = files.find("etc/tpm/config").is_some();
-        let pci_hotplug = acpi_pci_hotplug(&blob)?;
-        let pvpanic_io = pvpanic_port(fw, files)?;
-        let (rsdp, free) = build_acpi(
-            &m.map,
-            cpus.as_slice().to_vec(),
-            m.device_mem_end,
-            vmm_tables,
-            pci_hotplug,
-            pvpanic_io,
-            tpm_tis,
-        )?;
-        place_smbios(fw, files, free);
-        Ok(rsdp)
+    fn plan(&mut self, m: &Machine) -> Result<Plan> {
+        Ok(Plan {
+            x2apic: m.cpus.iter().any(|c| c.hw_id >= 0xff),
+        })
+    }
+
+    fn tables(&mut self, m: &Machine, _: &Plan, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
+        match m.tables {
+            TablesFrom::Build => build_tables(m, src),
+        }
     }
 
     fn load(
         &mut self,
-        m: &mut Machine,
-        fw: &mut FwCfg<PioFwCfg>,
-        rsdp: u64,
+        m: &Machine,
+        _: &Plan,
+        src: &mut Qemu<PioFwCfg>,
+        t: &Tables,
     ) -> Result<LoadedLinux> {
-        load_linux(fw, &m.map, rsdp)
+        match m.payload {
+            payload::From::FwCfg => load_linux(&mut src.fw, &m.map, t.rsdp),
+        }
     }
 
     fn prepare_handoff(
         &mut self,
-        m: &mut Machine,
-        _: &CpuModel,
+        m: &Machine,
+        _: &Plan,
+        _: &Tables,
         linux: &mut LoadedLinux,
     ) -> Result<()> {
         let zp = linux.kernel.zero_page(&linux.setup, &linux.params, &m.map);
@@ -242,9 +235,8 @@ impl pipeline::Arch for Q35Boot {
         u64::from(ticks) * 1_000_000 / q35::PM_TMR_HZ
     }
 
-    fn enter(self, _: Machine, cpus: CpuModel, linux: LoadedLinux) -> Result<Never> {
-        // APIC IDs past 254 exist only for an OS in x2APIC mode.
-        if cpus.iter().any(|c| c.hw_id >= 0xff) && q35::enable_x2apic() {
+    fn enter(self, _: Machine, p: Plan, linux: LoadedLinux) -> Result<Never> {
+        if p.x2apic && q35::enable_x2apic() {
             println!("hotstub: x2APIC mode on (APIC IDs past 254)");
         }
         jump_to_linux(linux.kernel.load_addr + ENTRY64_OFFSET, layout::ZERO_PAGE)
@@ -255,9 +247,39 @@ impl pipeline::Arch for Q35Boot {
     }
 }
 
+/// Hotstub's own tables for q35 in the legacy BIOS area, SMBIOS after them.
+fn build_tables(m: &Machine, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
+    let blob = src
+        .file(acpi::vmm::QEMU_TABLES, acpi::vmm::QEMU_TABLES_MAX)?
+        .unwrap_or_default();
+    let loader = src
+        .file(acpi::vmm::QEMU_LOADER, acpi::vmm::QEMU_TABLES_MAX)?
+        .unwrap_or_default();
+    // Taken over, not re-derived: see acpi::vmm.
+    let vmm_tables = acpi::vmm::take_over(&blob, &loader, acpi::vmm::Q35, &m.cpus);
+    // QEMU's TPM configuration file exists with a TPM (hw/acpi/tpm.c).
+    let tpm_tis = src.files.find("etc/tpm/config").is_some();
+    let pci_hotplug = acpi_pci_hotplug(&blob)?;
+    let pvpanic_io = pvpanic_port(src)?;
+    let (rsdp, free) = build_acpi(
+        &m.map,
+        m.cpus.as_slice().to_vec(),
+        m.device_mem_end,
+        vmm_tables,
+        pci_hotplug,
+        pvpanic_io,
+        tpm_tis,
+    )?;
+    place_smbios(&mut src.fw, &src.files, free);
+    Ok(Tables {
+        rsdp,
+        used: free - layout::ACPI.0,
+    })
+}
+
 /// RAM from QEMU's `etc/e820`.
-fn memory_map(fw: &mut FwCfg<PioFwCfg>, files: &Directory) -> Result<MemoryMap> {
-    let Some(file) = files.find("etc/e820") else {
+fn memory_map(src: &mut Qemu<PioFwCfg>) -> Result<MemoryMap> {
+    let Some(file) = src.files.find("etc/e820") else {
         bail!("no memory map from the VMM (fw_cfg file etc/e820)");
     };
     // Linux takes at most 128 entries from the zero page (bootparam.h);
@@ -270,19 +292,20 @@ fn memory_map(fw: &mut FwCfg<PioFwCfg>, files: &Directory) -> Result<MemoryMap> 
         );
     }
     let mut buf = vec![0u8; file.size as usize];
-    fw.read_file(&file, &mut buf)
+    src.fw
+        .read_file(&file, &mut buf)
         .map_err(|e| hotstub::err!("reading etc/e820: {e}"))?;
     MemoryMap::from_qemu_e820(&buf).map_err(|e| hotstub::err!("bad memory map from the VMM: {e}"))
 }
 
 /// End of QEMU's device (hotplug) memory region, from the fw_cfg file
 /// `etc/reserved-memory-end` (le64; hw/i386/pc.c), or 0 when there is none.
-fn reserved_memory_end(fw: &mut FwCfg<PioFwCfg>, files: &Directory) -> Result<u64> {
-    let Some(file) = files.find("etc/reserved-memory-end") else {
+fn reserved_memory_end(src: &mut Qemu<PioFwCfg>) -> Result<u64> {
+    let Some(file) = src.files.find("etc/reserved-memory-end") else {
         return Ok(0);
     };
     let mut b = [0u8; 8];
-    if file.size != 8 || fw.read(file.key, &mut b).is_err() {
+    if file.size != 8 || src.fw.read(file.key, &mut b).is_err() {
         bail!("etc/reserved-memory-end from the VMM is not a 64-bit value");
     }
     Ok(u64::from_le_bytes(b))
@@ -311,12 +334,12 @@ fn acpi_pci_hotplug(tables: &[u8]) -> Result<Option<acpi::pcihp::PciHotplug>> {
 
 /// The port of QEMU's ISA pvpanic device, from the fw_cfg file
 /// `etc/pvpanic-port` (le16; hw/misc/pvpanic-isa.c), when there is one.
-fn pvpanic_port(fw: &mut FwCfg<PioFwCfg>, files: &Directory) -> Result<Option<u16>> {
-    let Some(file) = files.find("etc/pvpanic-port") else {
+fn pvpanic_port(src: &mut Qemu<PioFwCfg>) -> Result<Option<u16>> {
+    let Some(file) = src.files.find("etc/pvpanic-port") else {
         return Ok(None);
     };
     let mut b = [0u8; 2];
-    if file.size != 2 || fw.read(file.key, &mut b).is_err() {
+    if file.size != 2 || src.fw.read(file.key, &mut b).is_err() {
         bail!("etc/pvpanic-port from the VMM is not a 16-bit port");
     }
     Ok(Some(u16::from_le_bytes(b)))

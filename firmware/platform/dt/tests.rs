@@ -1,7 +1,9 @@
 //! Host tests of the DT reader, on DTs shaped like QEMU virt's.
 
+use super::structure::MAX_DEPTH;
 use super::*;
 use alloc::string::String;
+use fdt::node::FdtNode;
 
 /// Builds a DT shaped like QEMU virt's (same nodes and cell layouts as
 /// QEMU 10.0's `dumpdtb` output, abridged).
@@ -257,6 +259,7 @@ fn parses_virt_gicv3() {
     assert_eq!(p.qemu_acpi_ged(false), None);
     assert_eq!(p.secure_gpio, None);
     assert_eq!(p.secure_uart, None);
+    assert_eq!(p.secure_ram, None);
 
     let pci = p.pcie.unwrap();
     assert_eq!(
@@ -291,6 +294,7 @@ fn parses_gicv2_and_secure_parts() {
     assert!(p.gic.gicr.is_empty());
     // Secure RAM is not the normal world's.
     assert_eq!(p.memory, [(0x4000_0000, 0x4000_0000)]);
+    assert_eq!(p.secure_ram, Some((0x0e00_0000, 0x100_0000)));
     assert_eq!(p.psci, None);
     // The control channel, never the normal world's console.
     assert_eq!(p.secure_uart, Some((0x0904_0000, 40)));
@@ -303,6 +307,67 @@ fn parses_gicv2_and_secure_parts() {
             restart_pin: Some(4)
         })
     );
+}
+
+/// `blob` with property `prop` of the nodes whose name starts with `node`
+/// set to `value`, or left out.
+fn with_prop(blob: &[u8], node: &str, prop: &str, value: Option<&[u8]>) -> Vec<u8> {
+    type Edit<'e> = (&'e str, &'e str, Option<&'e [u8]>);
+    fn copy(w: &mut vm_fdt::FdtWriter, n: FdtNode, e: Edit) {
+        let name = if n.name == "/" { "" } else { n.name };
+        let h = w.begin_node(name).unwrap();
+        for p in n.properties() {
+            if !(n.name.starts_with(e.0) && p.name == e.1) {
+                w.property(p.name, p.value).unwrap();
+            } else if let Some(v) = e.2 {
+                w.property(p.name, v).unwrap();
+            }
+        }
+        for c in n.children() {
+            copy(w, c, e);
+        }
+        w.end_node(h).unwrap();
+    }
+    let fdt = Fdt::new(blob).unwrap();
+    let mut w = vm_fdt::FdtWriter::new().unwrap();
+    copy(&mut w, fdt.find_node("/").unwrap(), (node, prop, value));
+    w.finish().unwrap()
+}
+
+#[test]
+fn secure_ram_is_the_secure_only_memory_node() {
+    // With and without secure=on, on both GICs.
+    for gic_v3 in [true, false] {
+        for secure in [true, false] {
+            let blob = virt_dt(gic_v3, secure);
+            let p = parse(&blob).unwrap();
+            let want = secure.then_some((0x0e00_0000, 0x100_0000));
+            assert_eq!(p.secure_ram, want, "GICv3 {gic_v3}, secure {secure}");
+            assert_eq!(p.memory, [(0x4000_0000, 0x4000_0000)]);
+        }
+    }
+    // A disabled memory node that is not secure-only is nobody's RAM.
+    let blob = with_prop(&virt_dt(true, true), "secram@", "secure-status", None);
+    let p = parse(&blob).unwrap();
+    assert_eq!(p.secure_ram, None);
+    assert_eq!(p.memory, [(0x4000_0000, 0x4000_0000)]);
+    assert_eq!(p.secure_uart, Some((0x0904_0000, 40)));
+    // Secure RAM without a place, or wrapping the address space, is a
+    // broken DT, as for the other nodes.
+    let bad = Err(Error::Malformed("secure memory reg"));
+    let blob = with_prop(&virt_dt(true, true), "secram@", "reg", None);
+    assert_eq!(parse(&blob), bad);
+    let wrapping = [
+        0xffff_ffff_ffff_0000u64.to_be_bytes(),
+        0x2_0000u64.to_be_bytes(),
+    ]
+    .concat();
+    let blob = with_prop(&virt_dt(true, true), "secram@", "reg", Some(&wrapping));
+    assert_eq!(parse(&blob), bad);
+    // A secure size of 0 leaves nothing to move into.
+    let empty = [0x0e00_0000u64.to_be_bytes(), 0u64.to_be_bytes()].concat();
+    let blob = with_prop(&virt_dt(true, true), "secram@", "reg", Some(&empty));
+    assert_eq!(parse(&blob).unwrap().secure_ram, None);
 }
 
 #[test]

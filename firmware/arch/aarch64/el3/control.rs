@@ -14,17 +14,11 @@ use core::arch::asm;
 use core::ptr::{read_volatile, write_volatile};
 
 use hotstub::acpi::cpuhp::CpuHotplug;
-use hotstub::platform::dt::Board;
 use hotstub::resident::hotplug::{self, Controller, Shared, SLOT};
 
 use super::super::{hw, psci_glue};
 use super::gic;
 
-/// The SPI of the firmware's GED. QEMU virt wires SPIs 0-9 (secure GPIO 0,
-/// UART 1, RTC 2, PCIe INTx 3-6, GPIO 7, secure UART 8, GED 9) and 16 up
-/// (virtio-mmio, GICv2m, SMMUv3, platform bus), hw/arm/virt.c `a15irqmap`;
-/// 10-15 are free. [`spi_in_use`] checks the DT as well.
-pub const GED_SPI: u32 = 12;
 /// Linux's answers are polled at 100 Hz while a change is in flight.
 const POLL_HZ: u64 = 100;
 /// How long Linux may take to finish a change: under TCG on a loaded host a
@@ -113,21 +107,6 @@ static CHANNEL: spin::Once<spin::Mutex<Channel>> = spin::Once::new();
 /// The channel is set up (and FIQs must be routed to EL3).
 pub fn active() -> bool {
     CHANNEL.get().is_some()
-}
-
-/// Whether an SPI (INTID) is claimed by a device the DT describes or by
-/// QEMU's GED.
-pub fn spi_in_use(b: &Board, intid: u32) -> bool {
-    let mut used = [b.uart, b.rtc, b.secure_uart]
-        .iter()
-        .flatten()
-        .any(|&(_, i)| i == intid);
-    used |= b.virtio_mmio.iter().any(|&(_, _, i)| i == intid);
-    used |= b
-        .pcie
-        .as_ref()
-        .is_some_and(|p| p.prt.iter().any(|&(_, _, i)| i == intid));
-    used || intid == hotstub::platform::dt::QEMU_VIRT_GED.1
 }
 
 /// Takes the secure UART (`uart`: base, INTID) and its interrupt for the

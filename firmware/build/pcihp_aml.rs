@@ -1,5 +1,5 @@
 //! The constant part of the q35 ACPI PCI hotplug AML (`acpi::pcihp`),
-//! built on the host by `firmware/build.rs` with the `acpi_tables`
+//! built on the host by `firmware/build/main.rs` with the `acpi_tables`
 //! builders and embedded in the firmware as bytes (memhp_aml.rs says why).
 //! The firmware adds what depends on the machine: one device per root port
 //! (its name, `_ADR` and `BSEL`, then [`port_tail`]) and the `PCNT` method

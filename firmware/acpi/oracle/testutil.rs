@@ -4,7 +4,7 @@
 
 extern crate std;
 
-use super::{byte_sum, Built, Error, TableArea};
+use crate::acpi::{byte_sum, Built, Error, TableArea};
 use std::collections::BTreeMap;
 use std::string::String;
 use std::vec::Vec;

@@ -3,7 +3,7 @@
 //! compare the firmware's DSDT with, byte for byte.
 
 use super::*;
-use crate::acpi::reference::{
+use crate::acpi::oracle::{
     cpu_name, op, pci_osc, prt_package, raw_device, scan_call, IrqNoFlags, Op,
 };
 use acpi_tables::aml;

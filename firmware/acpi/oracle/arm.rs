@@ -3,7 +3,7 @@
 //! compare the firmware's DSDT with, byte for byte.
 
 use super::*;
-use crate::acpi::reference::{cpu_name, pci_osc, prt_package, raw_device, scan_call};
+use crate::acpi::oracle::{cpu_name, pci_osc, prt_package, raw_device, scan_call};
 use acpi_tables::aml;
 use acpi_tables::Aml;
 use alloc::vec;
@@ -108,7 +108,7 @@ fn rtc(base: u64, irq: u32) -> Vec<u8> {
     let mem = aml::Memory32Fixed::new(true, base as u32, PRIMECELL_LEN);
     let int = level_irq(irq);
     const DEVICE_PROPERTIES: [u8; 16] =
-        crate::acpi::reference::guid(b"DAFFD814-6EBA-4D8C-8A91-BC9BBF4AA301");
+        crate::acpi::oracle::guid(b"DAFFD814-6EBA-4D8C-8A91-BC9BBF4AA301");
     let uuid = aml::BufferData::new(DEVICE_PROPERTIES.to_vec());
     let compatible = aml::Package::new(vec![&"compatible", &"arm,pl031"]);
     let props = aml::Package::new(vec![&compatible]);

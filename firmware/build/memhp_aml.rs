@@ -1,5 +1,5 @@
 //! The constant part of the memory hotplug AML (`acpi::memhp`), built on
-//! the host by `firmware/build.rs` with the `acpi_tables` builders and
+//! the host by `firmware/build/main.rs` with the `acpi_tables` builders and
 //! embedded in the firmware as bytes: building it at run time would cost
 //! the image several KiB of builder code for output that never changes.
 //! The firmware only adds what depends on the machine (the register block's

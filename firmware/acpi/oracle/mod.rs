@@ -1,6 +1,13 @@
-//! The AML helpers as they were written with the `acpi_tables` builders
-//! before the firmware had its own AML writer (`acpi::emit`), kept for the
-//! reference DSDTs of the tests (`arm::reference`, `x86::reference`).
+//! The tests' oracles, test-only (`#[cfg(test)]`), never in the firmware
+//! image: what the firmware's tables are checked against.
+//!
+//! - this file: the AML helpers as they were written with the `acpi_tables`
+//!   builders before the firmware had its own AML writer (`acpi::emit`),
+//!   for the reference DSDTs;
+//! - `x86.rs`, `arm.rs`: those reference DSDTs, which the byte-for-byte
+//!   tests compare the firmware's with (modules `acpi::x86::oracle` and
+//!   `acpi::arm::oracle`, declared there to read their private constants);
+//! - `testutil.rs`: reads built tables as an OS does and runs `iasl -d`.
 
 use super::{to_bytes, Error, PrtEntry};
 use acpi_tables::aml;
@@ -179,3 +186,5 @@ pub(crate) const fn guid(s: &[u8; 36]) -> [u8; 16] {
     }
     out
 }
+
+pub(crate) mod testutil;

@@ -1,7 +1,7 @@
-//! How the firmware hands the machine to Linux: at which EL Linux starts,
-//! whether the firmware stays resident, the PSCI conduit Linux uses, and at
-//! EL3 the secure RAM the firmware moves to and how the EFI memory map
-//! lists it.
+//! How the firmware hands the machine to Linux on aarch64: at which EL
+//! Linux starts, whether the firmware stays resident, the PSCI conduit
+//! Linux uses, and how the EFI memory map lists the secure RAM the EL3
+//! firmware moves to. `boot::plan` puts these together once per boot.
 
 use crate::boot::efi::Descriptor;
 use crate::psci::Conduit;
@@ -10,8 +10,9 @@ use crate::psci::Conduit;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Handoff {
     /// At EL1 (or at EL2 with nothing to enforce): Linux is entered at the
-    /// firmware's EL and calls the VMM's PSCI; the firmware is gone.
-    Direct { el: u8 },
+    /// firmware's EL and calls the VMM's PSCI; the firmware leaves (it is
+    /// not resident).
+    Leaves { el: u8 },
     /// At EL2 with a vCPU policy: the firmware stays at EL2 as the PSCI
     /// (HVC) and stage-2 guard; Linux runs at EL1.
     ResidentEl2,
@@ -29,15 +30,15 @@ impl Handoff {
         match el {
             3 => Handoff::ResidentEl3,
             2 if !all_enabled => Handoff::ResidentEl2,
-            2 => Handoff::Direct { el: 2 },
-            _ => Handoff::Direct { el: 1 },
+            2 => Handoff::Leaves { el: 2 },
+            _ => Handoff::Leaves { el: 1 },
         }
     }
 
     /// The EL Linux's entry point runs at.
     pub fn linux_el(self) -> u8 {
         match self {
-            Handoff::Direct { el } => el,
+            Handoff::Leaves { el } => el,
             Handoff::ResidentEl2 => 1,
             Handoff::ResidentEl3 => 2,
         }
@@ -45,7 +46,7 @@ impl Handoff {
 
     /// Whether the firmware's RAM stays in use after Linux starts.
     pub fn resident(self) -> bool {
-        !matches!(self, Handoff::Direct { .. })
+        !matches!(self, Handoff::Leaves { .. })
     }
 
     /// The INTID to describe as the GTDT's virtual EL2 timer: a kernel at
@@ -66,31 +67,11 @@ impl Handoff {
         match self {
             Handoff::ResidentEl2 => Ok(Conduit::Hvc),
             Handoff::ResidentEl3 => Ok(Conduit::Smc),
-            Handoff::Direct { .. } => dt.ok_or(
+            Handoff::Leaves { .. } => dt.ok_or(
                 "the DT names no PSCI, and without staying resident the firmware cannot provide one",
             ),
         }
     }
-}
-
-/// The secure RAM QEMU describes, as (base, size): a `memory` node with
-/// status "disabled" and secure-status "okay" (hw/arm/virt.c
-/// `create_secure_ram`).
-pub fn secure_ram(blob: &[u8]) -> Result<(u64, u64), &'static str> {
-    let fdt = fdt::Fdt::new(blob).map_err(|_| "the DT cannot be parsed")?;
-    for node in fdt.all_nodes() {
-        let s = |n: &str| node.property(n).and_then(|p| p.as_str());
-        if s("device_type") == Some("memory")
-            && s("status") == Some("disabled")
-            && s("secure-status") == Some("okay")
-        {
-            let reg = node.reg().and_then(|mut r| r.next());
-            if let Some((base, Some(size))) = reg.map(|r| (r.starting_address, r.size)) {
-                return Ok((base as u64, size as u64));
-            }
-        }
-    }
-    Err("at EL3 the DT describes no secure RAM for the resident firmware")
 }
 
 /// The secure RAM's EFI descriptor gets no cacheability attribute: it is
@@ -110,14 +91,13 @@ pub fn not_for_linux(map: &mut [Descriptor], secure: (u64, u64)) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::platform::dt::tests::virt_dt;
     use crate::resident::regs::{Features, IdRegs};
 
     #[test]
     fn handoff_keeps_el2_for_linux_without_policy() {
-        assert_eq!(Handoff::decide(1, true), Handoff::Direct { el: 1 });
-        assert_eq!(Handoff::decide(1, false), Handoff::Direct { el: 1 });
-        assert_eq!(Handoff::decide(2, true), Handoff::Direct { el: 2 });
+        assert_eq!(Handoff::decide(1, true), Handoff::Leaves { el: 1 });
+        assert_eq!(Handoff::decide(1, false), Handoff::Leaves { el: 1 });
+        assert_eq!(Handoff::decide(2, true), Handoff::Leaves { el: 2 });
         assert_eq!(Handoff::decide(2, false), Handoff::ResidentEl2);
         assert_eq!(Handoff::decide(3, true), Handoff::ResidentEl3);
         assert_eq!(Handoff::decide(3, false), Handoff::ResidentEl3);
@@ -134,8 +114,8 @@ mod tests {
         assert_eq!(Handoff::ResidentEl3.el2_vtimer(true, Some(31)), Some(31));
         assert_eq!(Handoff::ResidentEl3.el2_vtimer(false, Some(28)), None);
         assert_eq!(Handoff::ResidentEl2.el2_vtimer(true, Some(28)), None);
-        assert_eq!(Handoff::Direct { el: 2 }.el2_vtimer(true, None), Some(28));
-        assert_eq!(Handoff::Direct { el: 1 }.el2_vtimer(true, None), None);
+        assert_eq!(Handoff::Leaves { el: 2 }.el2_vtimer(true, None), Some(28));
+        assert_eq!(Handoff::Leaves { el: 1 }.el2_vtimer(true, None), None);
         let id = IdRegs {
             mmfr1: 1 << 8,
             ..IdRegs::default()
@@ -149,20 +129,9 @@ mod tests {
         for dt in [None, Some(Conduit::Hvc), Some(Conduit::Smc)] {
             assert_eq!(Handoff::ResidentEl2.linux_conduit(dt), Ok(Conduit::Hvc));
             assert_eq!(Handoff::ResidentEl3.linux_conduit(dt), Ok(Conduit::Smc));
-            assert_eq!(Handoff::Direct { el: 2 }.linux_conduit(dt).ok(), dt);
+            assert_eq!(Handoff::Leaves { el: 2 }.linux_conduit(dt).ok(), dt);
         }
-        assert!(Handoff::Direct { el: 1 }.linux_conduit(None).is_err());
-    }
-
-    #[test]
-    fn finds_the_secure_memory_node() {
-        assert_eq!(
-            secure_ram(&virt_dt(true, true)),
-            Ok((0x0e00_0000, 0x100_0000))
-        );
-        // Without secure=on there is none; normal RAM is not it.
-        assert!(secure_ram(&virt_dt(true, false)).is_err());
-        assert!(secure_ram(&[0; 64]).is_err());
+        assert!(Handoff::Leaves { el: 1 }.linux_conduit(None).is_err());
     }
 
     #[test]

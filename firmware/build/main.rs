@@ -1,18 +1,18 @@
-// Picks the linker script for the firmware binary by target (host builds
-// of the library, cargo test, get none), and builds the constant AML the
-// firmware embeds (acpi/emit.rs says why; acpi/dsdt_aml.rs,
-// acpi/memhp_aml.rs, acpi/pcihp_aml.rs and acpi/cpuhp_aml.rs build it).
+// The build script (Cargo.toml `build = "build/main.rs"`): everything in
+// this folder runs on the host at build time and never in the firmware.
+// It picks the linker script for the firmware binary by target (host
+// builds of the library, cargo test, get none), and builds the constant
+// AML the firmware embeds (acpi/emit.rs says why; dsdt_aml.rs,
+// memhp_aml.rs, pcihp_aml.rs and cpuhp_aml.rs beside this file build it).
 
-#[path = "acpi/dsdt_aml.rs"]
-mod dsdt_aml;
-
-#[path = "acpi/cpuhp_aml.rs"]
 mod cpuhp_aml;
-#[path = "acpi/memhp_aml.rs"]
+mod dsdt_aml;
 mod memhp_aml;
-#[path = "acpi/pcihp_aml.rs"]
 mod pcihp_aml;
-#[path = "acpi/x86/routing.rs"]
+// The one source file shared with the firmware library: q35's fixed PCI
+// interrupt routing, which the library's test oracle reads too
+// (acpi/oracle/x86.rs) and which this script turns into the `_PRT` bytes.
+#[path = "../acpi/x86/routing.rs"]
 mod routing;
 
 use acpi_tables::{aml, Aml};
@@ -93,9 +93,9 @@ fn main() {
     for (name, bytes) in pieces {
         std::fs::write(out.join(format!("{name}.aml")), bytes).unwrap();
     }
-    for f in ["dsdt", "memhp", "pcihp", "cpuhp"] {
-        println!("cargo:rerun-if-changed=acpi/{f}_aml.rs");
-    }
+    // Paths are relative to the package (firmware/); `build` covers this
+    // folder, the script and its generators.
+    println!("cargo:rerun-if-changed=build");
     println!("cargo:rerun-if-changed=acpi/x86/routing.rs");
     let dir = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let script = match std::env::var("TARGET").unwrap_or_default().as_str() {
@@ -108,5 +108,4 @@ fn main() {
         println!("cargo:rerun-if-changed={}", path.display());
         println!("cargo:rustc-link-arg-bins=-T{}", path.display());
     }
-    println!("cargo:rerun-if-changed=build.rs");
 }

@@ -1,5 +1,5 @@
 //! The constant part of the arm64 runtime vCPU hotplug AML
-//! (`acpi::cpuhp`), built on the host by `firmware/build.rs` with the
+//! (`acpi::cpuhp`), built on the host by `firmware/build/main.rs` with the
 //! `acpi_tables` builders and embedded as bytes (as `memhp_aml.rs` does,
 //! and for the same reason: the image has no room for builder code whose
 //! output never changes). The firmware patches what depends on the

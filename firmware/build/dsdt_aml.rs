@@ -1,9 +1,9 @@
 //! The constant parts of both DSDTs, built on the host by
-//! `firmware/build.rs` with the `acpi_tables` builders and embedded in the
+//! `firmware/build/main.rs` with the `acpi_tables` builders and embedded in the
 //! firmware as bytes (`acpi::emit` says why the firmware does not build
 //! them at run time). The firmware writes what depends on the machine
 //! around them with `acpi::emit`; the tests compare the result with the
-//! whole DSDT built by `acpi_tables` (`arm::reference`, `x86::reference`).
+//! whole DSDT built by `acpi_tables` (`acpi/oracle/`).
 //!
 //! The numbers from QEMU repeat the firmware's own constants (arm/mod.rs,
 //! x86/mod.rs), which a build script cannot import; the byte-for-byte

@@ -1,0 +1,116 @@
+//! The machine as an entry path found it, filled once and read-only after:
+//! the later steps (plan, tables, payload, hand-off) read it and never
+//! write back. docs/design.md has the table of entry paths and what each
+//! provides.
+
+use super::payload;
+use super::pipeline::Result;
+use crate::platform::cpulist;
+use crate::platform::cpus::CpuModel;
+use crate::platform::dt::Board;
+use crate::platform::fw_cfg::{Directory, FwCfg, Transport};
+
+/// Where the ACPI tables handed to Linux come from. A VMM that owns its
+/// tables (cloud-hypervisor) gets them adopted and checked instead: the
+/// next variant (docs/design.md, "Entry paths").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TablesFrom {
+    /// Hotstub builds them from the description (QEMU).
+    Build,
+}
+
+/// QEMU's fw_cfg with its file directory, read once: the source of the
+/// payload, the vCPU policy and the VMM's own tables.
+pub struct Qemu<T: Transport> {
+    pub fw: FwCfg<T>,
+    pub files: Directory,
+}
+
+impl<T: Transport> Qemu<T> {
+    pub fn open(mut fw: FwCfg<T>) -> Result<Qemu<T>> {
+        let files = fw.directory()?;
+        Ok(Qemu { fw, files })
+    }
+
+    /// A named file of at most `max` bytes; `None` when there is none.
+    pub fn file(&mut self, name: &str, max: u32) -> Result<Option<alloc::vec::Vec<u8>>> {
+        Ok(self.fw.read_named(&self.files, name, max)?)
+    }
+}
+
+/// QEMU `virt` booted from flash, at EL1, EL2 or EL3.
+pub struct Virt {
+    /// The DT's view: RAM, CPUs, GIC, console, devices, secure RAM.
+    pub board: Board,
+    /// The EL the firmware runs at.
+    pub el: u8,
+    /// End of the RAM bank that holds the firmware: kernel and initrd go
+    /// between the firmware and it.
+    pub ram_end: u64,
+    /// Every possible vCPU (DT order) and which may come online.
+    pub cpus: CpuModel,
+    pub payload: payload::From,
+    pub tables: TablesFrom,
+}
+
+/// A CPU list for every CPU QEMU can model is a few KiB at most.
+const CPU_LIST_MAX: u32 = 16384;
+
+impl Virt {
+    /// Describes virt from its DT's `board` and its fw_cfg; `fw_ram` is the
+    /// firmware's own RAM, `[start, end)`. (Whether fw_cfg can DMA, which
+    /// the firmware needs to load at speed, is the caller's check.)
+    pub fn describe<T: Transport>(
+        board: Board,
+        el: u8,
+        fw_ram: (u64, u64),
+        fw: FwCfg<T>,
+    ) -> Result<(Virt, Qemu<T>)> {
+        let (fw_start, fw_end) = fw_ram;
+        let (base, size) = *board
+            .memory
+            .iter()
+            .find(|&&(b, s)| b <= fw_start && fw_end <= b + s)
+            .ok_or("RAM does not cover the firmware's area")?;
+        let mut src = Qemu::open(fw)?;
+        let cpus = cpu_model(&mut src, &board.cpus)?;
+        let virt = Virt {
+            board,
+            el,
+            ram_end: base + size,
+            cpus,
+            payload: payload::From::FwCfg,
+            tables: TablesFrom::Build,
+        };
+        Ok((virt, src))
+    }
+}
+
+/// The possible vCPUs and the VMM's policy of which may come online: the
+/// fw_cfg file `opt/org.hotstub/enabled-cpus` with a Linux-style CPU list
+/// (indices in DT order); without it every vCPU is enabled. A malformed
+/// list is an error rather than a silent fallback.
+fn cpu_model<T: Transport>(src: &mut Qemu<T>, mpidrs: &[u64]) -> Result<CpuModel> {
+    let mut model = CpuModel::from_mpidrs(mpidrs);
+    let text = match src.files.find(cpulist::FW_CFG_FILE) {
+        Some(file) if file.size > CPU_LIST_MAX => {
+            crate::bail!(
+                "{}: {} bytes is not a CPU list",
+                cpulist::FW_CFG_FILE,
+                file.size
+            );
+        }
+        Some(file) => {
+            let mut text = alloc::vec![0u8; file.size as usize];
+            src.fw.read(file.key, &mut text)?;
+            Some(text)
+        }
+        None => None,
+    };
+    cpulist::apply_policy(&mut model, text.as_deref())
+        .map_err(|e| crate::err!("{}: {e}", cpulist::FW_CFG_FILE))?;
+    Ok(model)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,65 @@
+//! The virt description from QEMU-shaped DTs and a fake fw_cfg.
+
+use super::*;
+use crate::platform::dt::{self, tests::virt_dt};
+use crate::platform::fw_cfg::{key, testing::Fake};
+use alloc::vec::Vec;
+
+/// QEMU's virt RAM from 1 GiB, the firmware in its first MiBs.
+const FW_RAM: (u64, u64) = (0x4010_0000, 0x4020_0000);
+
+/// A fw_cfg whose directory lists `files` (name, contents) at keys from
+/// 0x20 on (fw_cfg.rst: FW_CFG_FILE_DIR, big-endian count then 64-byte
+/// entries of size, select, reserved, name).
+fn fw_with(files: &[(&str, &[u8])]) -> FwCfg<Fake> {
+    let mut d = (files.len() as u32).to_be_bytes().to_vec();
+    let mut items: Vec<(u16, &[u8])> = Vec::new();
+    for (i, (name, data)) in files.iter().enumerate() {
+        let k = 0x20 + i as u16;
+        let mut e = [0u8; 64];
+        e[0..4].copy_from_slice(&(data.len() as u32).to_be_bytes());
+        e[4..6].copy_from_slice(&k.to_be_bytes());
+        e[8..8 + name.len()].copy_from_slice(name.as_bytes());
+        d.extend_from_slice(&e);
+        items.push((k, data));
+    }
+    items.push((key::FILE_DIR, &d));
+    FwCfg::probe(Fake::with(&items)).unwrap()
+}
+
+fn describe(files: &[(&str, &[u8])]) -> Result<(Virt, Qemu<Fake>)> {
+    let board = dt::parse(&virt_dt(true, false)).unwrap();
+    Virt::describe(board, 2, FW_RAM, fw_with(files))
+}
+
+#[test]
+fn virt_from_its_dt_and_fw_cfg() {
+    let (v, mut src) = describe(&[("etc/acpi/tables", b"xyz")]).unwrap();
+    assert_eq!(v.el, 2);
+    assert_eq!(v.ram_end, 0x8000_0000, "the 1 GiB bank at 1 GiB");
+    assert_eq!(v.cpus.len(), v.board.cpus.len());
+    assert_eq!(v.cpus.enabled_count(), v.cpus.len(), "no policy: all");
+    assert_eq!(v.payload, payload::From::FwCfg);
+    assert_eq!(v.tables, TablesFrom::Build);
+    // The directory was read once; the sources read its files.
+    assert_eq!(src.file("etc/acpi/tables", 16).unwrap().unwrap(), b"xyz");
+    assert!(src.file("etc/acpi/tables", 2).is_err(), "over its limit");
+    assert_eq!(src.file("etc/e820", 16).unwrap(), None);
+}
+
+#[test]
+fn the_vmm_policy_decides_which_vcpus_may_come_online() {
+    let (v, _) = describe(&[(cpulist::FW_CFG_FILE, b"0-1\n")]).unwrap();
+    assert!(v.cpus.len() > 2);
+    assert_eq!(v.cpus.enabled_count(), 2);
+    assert!(describe(&[(cpulist::FW_CFG_FILE, b"frobnicate")]).is_err());
+    let huge = alloc::vec![b'0'; CPU_LIST_MAX as usize + 1];
+    assert!(describe(&[(cpulist::FW_CFG_FILE, &huge)]).is_err());
+}
+
+#[test]
+fn the_firmware_must_sit_in_ram() {
+    let board = dt::parse(&virt_dt(true, false)).unwrap();
+    let outside = (0x1000, 0x2000);
+    assert!(Virt::describe(board, 1, outside, fw_with(&[])).is_err());
+}
