@@ -25,6 +25,45 @@ pub mod key {
     pub const FILE_DIR: u16 = 0x0019;
 }
 
+/// The names of the fw_cfg files the firmware reads, each with where QEMU
+/// creates it: one list, so an entry path without fw_cfg (or a VMM that
+/// names things differently) can see everything the firmware expects from
+/// it. Read a whole file with [`FwCfg::read_named`], a fixed-size value with
+/// [`FwCfg::read_u16_named`] or [`FwCfg::read_u64_named`].
+pub mod file {
+    /// The x86 RAM map, 20-byte e820 entries (hw/i386/fw_cfg.c
+    /// `fw_cfg_arch_create`; layout in hw/i386/e820_memory_layout.h).
+    pub const E820: &str = "etc/e820";
+    /// le64: where q35's device (hotplug) memory region ends, rounded up to
+    /// 1 GiB (hw/i386/pc.c `pc_memory_init`).
+    pub const RESERVED_MEMORY_END: &str = "etc/reserved-memory-end";
+    /// le16: the I/O port of the ISA pvpanic device (hw/misc/pvpanic-isa.c
+    /// `pvpanic_isa_realizefn`).
+    pub const PVPANIC_PORT: &str = "etc/pvpanic-port";
+    /// Present exactly when the x86 machine has a TPM with its PPI: 6
+    /// bytes, FwCfgTPMConfig (hw/i386/acpi-build.c `acpi_setup`, QEMU
+    /// docs/specs/tpm.rst "fw_cfg interface").
+    pub const TPM_CONFIG: &str = "etc/tpm/config";
+    /// QEMU's own ACPI tables, which the firmware takes some over from
+    /// (ACPI_BUILD_TABLE_FILE, include/hw/acpi/aml-build.h; hw/i386/acpi-build.c
+    /// and hw/arm/virt-acpi-build.c).
+    pub const ACPI_TABLES: &str = "etc/acpi/tables";
+    /// The table-loader script for [`ACPI_TABLES`], whose checksum commands
+    /// say where each table starts (ACPI_BUILD_LOADER_FILE, same files;
+    /// commands in hw/acpi/bios-linker-loader.c).
+    pub const TABLE_LOADER: &str = "etc/table-loader";
+    /// The SMBIOS entry point and the structures it points to (x86:
+    /// hw/i386/fw_cfg.c `fw_cfg_build_smbios`; arm: hw/arm/virt.c
+    /// `virt_build_smbios`).
+    pub const SMBIOS_ANCHOR: &str = "etc/smbios/smbios-anchor";
+    pub const SMBIOS_TABLES: &str = "etc/smbios/smbios-tables";
+    /// Hotstub's own, set by the user: which possible vCPUs may come online
+    /// (`-fw_cfg name=opt/org.hotstub/enabled-cpus,string=0-1`;
+    /// `platform::cpulist` reads it). QEMU leaves `opt/` names to users
+    /// (docs/specs/fw_cfg.rst, "Externally Provided Items").
+    pub const ENABLED_CPUS: &str = "opt/org.hotstub/enabled-cpus";
+}
+
 /// Feature bit in key ID: the DMA interface exists (fw_cfg.rst "FW_CFG_ID").
 const FEATURE_DMA: u32 = 1 << 1;
 
@@ -65,6 +104,13 @@ pub enum Error {
     NoSuchFile,
     /// Data did not fit the caller's buffer.
     TooLarge,
+    /// A file that holds one fixed-size value (a port, an address) has
+    /// another size: a VMM this firmware does not know, said by name.
+    WrongSize {
+        file: &'static str,
+        size: u32,
+        expected: u32,
+    },
 }
 
 impl fmt::Display for Error {
@@ -74,6 +120,16 @@ impl fmt::Display for Error {
             Error::Dma => "fw_cfg DMA transfer failed",
             Error::NoSuchFile => "fw_cfg file not found",
             Error::TooLarge => "fw_cfg item larger than its destination",
+            Error::WrongSize {
+                file,
+                size,
+                expected,
+            } => {
+                return write!(
+                    f,
+                    "fw_cfg file {file} has {size} bytes, not the {expected} of its value"
+                )
+            }
         })
     }
 }
@@ -321,6 +377,49 @@ impl<T: Transport> FwCfg<T> {
         Ok(Some(buf))
     }
 
+    /// The whole of file `name` when it exists, which must be exactly `N`
+    /// bytes (`WrongSize` otherwise): the files that hold one value. An
+    /// absent file is `Ok(None)`, for the caller's default.
+    pub fn read_named_exact<const N: usize>(
+        &mut self,
+        dir: &Directory,
+        name: &'static str,
+    ) -> Result<Option<[u8; N]>, Error> {
+        let Some(file) = dir.find(name) else {
+            return Ok(None);
+        };
+        if file.size as usize != N {
+            return Err(Error::WrongSize {
+                file: name,
+                size: file.size,
+                expected: N as u32,
+            });
+        }
+        let mut b = [0u8; N];
+        self.read(file.key, &mut b)?;
+        Ok(Some(b))
+    }
+
+    /// File `name` as one le16 (QEMU writes its values little-endian, as
+    /// `etc/pvpanic-port`), or `None` when absent.
+    pub fn read_u16_named(
+        &mut self,
+        dir: &Directory,
+        name: &'static str,
+    ) -> Result<Option<u16>, Error> {
+        Ok(self.read_named_exact(dir, name)?.map(u16::from_le_bytes))
+    }
+
+    /// File `name` as one le64 (as `etc/reserved-memory-end`), or `None`
+    /// when absent.
+    pub fn read_u64_named(
+        &mut self,
+        dir: &Directory,
+        name: &'static str,
+    ) -> Result<Option<u64>, Error> {
+        Ok(self.read_named_exact(dir, name)?.map(u64::from_le_bytes))
+    }
+
     /// The underlying transport, for device-specific extras.
     pub fn transport(&mut self) -> &mut T {
         &mut self.io
@@ -475,5 +574,75 @@ mod tests {
         let mut tail = [0u8; 2];
         c.read_at(0x21, 1, &mut tail).unwrap();
         assert_eq!(&tail, b"bc");
+    }
+
+    #[test]
+    fn named_files_of_one_value() {
+        let d = dir(&[
+            (file::RESERVED_MEMORY_END, 0x22, 8),
+            (file::PVPANIC_PORT, 0x23, 2),
+            (file::E820, 0x24, 7),
+        ]);
+        let end = 0x1_8000_0000u64.to_le_bytes();
+        let port = 0x505u16.to_le_bytes();
+        let fake = Fake::with(&[
+            (key::FILE_DIR, &d),
+            (0x22, &end),
+            (0x23, &port),
+            (0x24, b"1234567"),
+        ]);
+        let mut c = FwCfg::probe(fake).unwrap();
+        let files = c.directory().unwrap();
+        assert_eq!(
+            c.read_u64_named(&files, file::RESERVED_MEMORY_END),
+            Ok(Some(0x1_8000_0000))
+        );
+        assert_eq!(
+            c.read_u16_named(&files, file::PVPANIC_PORT),
+            Ok(Some(0x505))
+        );
+        assert_eq!(
+            c.read_named_exact::<7>(&files, file::E820),
+            Ok(Some(*b"1234567"))
+        );
+        // Absent: the caller's default.
+        assert_eq!(c.read_u16_named(&files, file::TPM_CONFIG), Ok(None));
+        // The wrong size is an error that names the file.
+        let e = c.read_u64_named(&files, file::PVPANIC_PORT).unwrap_err();
+        assert_eq!(
+            e,
+            Error::WrongSize {
+                file: "etc/pvpanic-port",
+                size: 2,
+                expected: 8
+            }
+        );
+        assert_eq!(
+            alloc::format!("{e}"),
+            "fw_cfg file etc/pvpanic-port has 2 bytes, not the 8 of its value"
+        );
+        // A whole file up to a limit.
+        let e820 = c.read_named(&files, file::E820, 7);
+        assert_eq!(e820, Ok(Some(b"1234567".to_vec())));
+        assert_eq!(c.read_named(&files, file::E820, 6), Err(Error::TooLarge));
+        assert_eq!(c.read_named(&files, file::ACPI_TABLES, 1 << 20), Ok(None));
+    }
+
+    #[test]
+    fn file_names_fit_the_directory() {
+        // A name and its NUL in the entry's 56 bytes, or no look-up finds it.
+        for name in [
+            file::E820,
+            file::RESERVED_MEMORY_END,
+            file::PVPANIC_PORT,
+            file::TPM_CONFIG,
+            file::ACPI_TABLES,
+            file::TABLE_LOADER,
+            file::SMBIOS_ANCHOR,
+            file::SMBIOS_TABLES,
+            file::ENABLED_CPUS,
+        ] {
+            assert!(name.len() < FILE_NAME_LEN, "{name}");
+        }
     }
 }
