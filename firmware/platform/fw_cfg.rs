@@ -104,13 +104,6 @@ pub enum Error {
     NoSuchFile,
     /// Data did not fit the caller's buffer.
     TooLarge,
-    /// A file that holds one fixed-size value (a port, an address) has
-    /// another size: a VMM this firmware does not know, said by name.
-    WrongSize {
-        file: &'static str,
-        size: u32,
-        expected: u32,
-    },
 }
 
 impl fmt::Display for Error {
@@ -120,17 +113,40 @@ impl fmt::Display for Error {
             Error::Dma => "fw_cfg DMA transfer failed",
             Error::NoSuchFile => "fw_cfg file not found",
             Error::TooLarge => "fw_cfg item larger than its destination",
-            Error::WrongSize {
+        })
+    }
+}
+
+/// Why a file that holds one fixed-size value (a port, an address) could
+/// not be read, naming the file. A type of its own rather than more
+/// variants of [`Error`]: a one-byte `Error` keeps every `Result` of the
+/// protocol small, which the x86 image (64 KiB) has no room to give up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueError {
+    /// The device failed the read.
+    Read { file: &'static str, error: Error },
+    /// The file has another size than its value: a VMM this firmware does
+    /// not know.
+    WrongSize {
+        file: &'static str,
+        size: u32,
+        expected: u32,
+    },
+}
+
+impl fmt::Display for ValueError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            ValueError::Read { file, error } => write!(f, "reading fw_cfg file {file}: {error}"),
+            ValueError::WrongSize {
                 file,
                 size,
                 expected,
-            } => {
-                return write!(
-                    f,
-                    "fw_cfg file {file} has {size} bytes, not the {expected} of its value"
-                )
-            }
-        })
+            } => write!(
+                f,
+                "fw_cfg file {file} has {size} bytes, not the {expected} of its value"
+            ),
+        }
     }
 }
 
@@ -384,19 +400,20 @@ impl<T: Transport> FwCfg<T> {
         &mut self,
         dir: &Directory,
         name: &'static str,
-    ) -> Result<Option<[u8; N]>, Error> {
+    ) -> Result<Option<[u8; N]>, ValueError> {
         let Some(file) = dir.find(name) else {
             return Ok(None);
         };
         if file.size as usize != N {
-            return Err(Error::WrongSize {
+            return Err(ValueError::WrongSize {
                 file: name,
                 size: file.size,
                 expected: N as u32,
             });
         }
         let mut b = [0u8; N];
-        self.read(file.key, &mut b)?;
+        self.read(file.key, &mut b)
+            .map_err(|error| ValueError::Read { file: name, error })?;
         Ok(Some(b))
     }
 
@@ -406,7 +423,7 @@ impl<T: Transport> FwCfg<T> {
         &mut self,
         dir: &Directory,
         name: &'static str,
-    ) -> Result<Option<u16>, Error> {
+    ) -> Result<Option<u16>, ValueError> {
         Ok(self.read_named_exact(dir, name)?.map(u16::from_le_bytes))
     }
 
@@ -416,7 +433,7 @@ impl<T: Transport> FwCfg<T> {
         &mut self,
         dir: &Directory,
         name: &'static str,
-    ) -> Result<Option<u64>, Error> {
+    ) -> Result<Option<u64>, ValueError> {
         Ok(self.read_named_exact(dir, name)?.map(u64::from_le_bytes))
     }
 

@@ -125,7 +125,7 @@ fn named_files_of_one_value() {
     let e = c.read_u64_named(&files, file::PVPANIC_PORT).unwrap_err();
     assert_eq!(
         e,
-        Error::WrongSize {
+        ValueError::WrongSize {
             file: "etc/pvpanic-port",
             size: 2,
             expected: 8
@@ -134,6 +134,14 @@ fn named_files_of_one_value() {
     assert_eq!(
         alloc::format!("{e}"),
         "fw_cfg file etc/pvpanic-port has 2 bytes, not the 8 of its value"
+    );
+    let e = ValueError::Read {
+        file: file::E820,
+        error: Error::Dma,
+    };
+    assert_eq!(
+        alloc::format!("{e}"),
+        "reading fw_cfg file etc/e820: fw_cfg DMA transfer failed"
     );
     // A whole file up to a limit.
     let e820 = c.read_named(&files, file::E820, 7);
