@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 /// The fw_cfg file with QEMU's tables, and the most of it the firmware
 /// reads: QEMU pads its x86 tables to 128 KiB steps (hw/i386/acpi-build.c
 /// ACPI_BUILD_TABLE_SIZE); its largest machines stay well below this.
-pub const QEMU_TABLES: &str = "etc/acpi/tables";
+pub const QEMU_TABLES: &str = crate::platform::fw_cfg::file::ACPI_TABLES;
 pub const QEMU_TABLES_MAX: u32 = 1 << 20;
 
 /// What is taken over on q35: NUMA (SRAT, SLIT, HMAT) and the IOMMUs (DMAR
@@ -29,7 +29,7 @@ pub const VIRT: &[[u8; 4]] = &[
 /// QEMU's table-loader script (hw/acpi/bios-linker-loader.c): 128-byte
 /// little-endian commands; ADD_CHECKSUM (3) names a file, the checksum's
 /// offset and the range it covers, which for QEMU is exactly one table.
-pub const QEMU_LOADER: &str = "etc/table-loader";
+pub const QEMU_LOADER: &str = crate::platform::fw_cfg::file::TABLE_LOADER;
 const LOADER_ENTRY: usize = 128;
 const ADD_CHECKSUM: u32 = 3;
 const FILE_NAME: usize = 56;

@@ -31,8 +31,9 @@ use core::fmt;
 
 use crate::platform::cpus::CpuModel;
 
-/// The fw_cfg file holding the policy (`-fw_cfg name=...,string=0-1`).
-pub const FW_CFG_FILE: &str = "opt/org.hotstub/enabled-cpus";
+/// The fw_cfg file holding the policy (`-fw_cfg name=...,string=0-1`),
+/// named with the firmware's other fw_cfg files.
+pub const FW_CFG_FILE: &str = crate::platform::fw_cfg::file::ENABLED_CPUS;
 
 /// The logical number of the boot CPU (first in the DT `/cpus` order).
 pub const BOOT_CPU: usize = 0;

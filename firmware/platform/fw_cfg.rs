@@ -25,6 +25,45 @@ pub mod key {
     pub const FILE_DIR: u16 = 0x0019;
 }
 
+/// The names of the fw_cfg files the firmware reads, each with where QEMU
+/// creates it: one list, so an entry path without fw_cfg (or a VMM that
+/// names things differently) can see everything the firmware expects from
+/// it. Read a whole file with [`FwCfg::read_named`], a fixed-size value with
+/// [`FwCfg::read_u16_named`] or [`FwCfg::read_u64_named`].
+pub mod file {
+    /// The x86 RAM map, 20-byte e820 entries (hw/i386/fw_cfg.c
+    /// `fw_cfg_arch_create`; layout in hw/i386/e820_memory_layout.h).
+    pub const E820: &str = "etc/e820";
+    /// le64: where q35's device (hotplug) memory region ends, rounded up to
+    /// 1 GiB (hw/i386/pc.c `pc_memory_init`).
+    pub const RESERVED_MEMORY_END: &str = "etc/reserved-memory-end";
+    /// le16: the I/O port of the ISA pvpanic device (hw/misc/pvpanic-isa.c
+    /// `pvpanic_isa_realizefn`).
+    pub const PVPANIC_PORT: &str = "etc/pvpanic-port";
+    /// Present exactly when the x86 machine has a TPM with its PPI: 6
+    /// bytes, FwCfgTPMConfig (hw/i386/acpi-build.c `acpi_setup`, QEMU
+    /// docs/specs/tpm.rst "fw_cfg interface").
+    pub const TPM_CONFIG: &str = "etc/tpm/config";
+    /// QEMU's own ACPI tables, which the firmware takes some over from
+    /// (ACPI_BUILD_TABLE_FILE, include/hw/acpi/aml-build.h; hw/i386/acpi-build.c
+    /// and hw/arm/virt-acpi-build.c).
+    pub const ACPI_TABLES: &str = "etc/acpi/tables";
+    /// The table-loader script for [`ACPI_TABLES`], whose checksum commands
+    /// say where each table starts (ACPI_BUILD_LOADER_FILE, same files;
+    /// commands in hw/acpi/bios-linker-loader.c).
+    pub const TABLE_LOADER: &str = "etc/table-loader";
+    /// The SMBIOS entry point and the structures it points to (x86:
+    /// hw/i386/fw_cfg.c `fw_cfg_build_smbios`; arm: hw/arm/virt.c
+    /// `virt_build_smbios`).
+    pub const SMBIOS_ANCHOR: &str = "etc/smbios/smbios-anchor";
+    pub const SMBIOS_TABLES: &str = "etc/smbios/smbios-tables";
+    /// Hotstub's own, set by the user: which possible vCPUs may come online
+    /// (`-fw_cfg name=opt/org.hotstub/enabled-cpus,string=0-1`;
+    /// `platform::cpulist` reads it). QEMU leaves `opt/` names to users
+    /// (docs/specs/fw_cfg.rst, "Externally Provided Items").
+    pub const ENABLED_CPUS: &str = "opt/org.hotstub/enabled-cpus";
+}
+
 /// Feature bit in key ID: the DMA interface exists (fw_cfg.rst "FW_CFG_ID").
 const FEATURE_DMA: u32 = 1 << 1;
 
@@ -75,6 +114,39 @@ impl fmt::Display for Error {
             Error::NoSuchFile => "fw_cfg file not found",
             Error::TooLarge => "fw_cfg item larger than its destination",
         })
+    }
+}
+
+/// Why a file that holds one fixed-size value (a port, an address) could
+/// not be read, naming the file. A type of its own rather than more
+/// variants of [`Error`]: a one-byte `Error` keeps every `Result` of the
+/// protocol small, which the x86 image (64 KiB) has no room to give up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueError {
+    /// The device failed the read.
+    Read { file: &'static str, error: Error },
+    /// The file has another size than its value: a VMM this firmware does
+    /// not know.
+    WrongSize {
+        file: &'static str,
+        size: u32,
+        expected: u32,
+    },
+}
+
+impl fmt::Display for ValueError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            ValueError::Read { file, error } => write!(f, "reading fw_cfg file {file}: {error}"),
+            ValueError::WrongSize {
+                file,
+                size,
+                expected,
+            } => write!(
+                f,
+                "fw_cfg file {file} has {size} bytes, not the {expected} of its value"
+            ),
+        }
     }
 }
 
@@ -321,6 +393,50 @@ impl<T: Transport> FwCfg<T> {
         Ok(Some(buf))
     }
 
+    /// The whole of file `name` when it exists, which must be exactly `N`
+    /// bytes (`WrongSize` otherwise): the files that hold one value. An
+    /// absent file is `Ok(None)`, for the caller's default.
+    pub fn read_named_exact<const N: usize>(
+        &mut self,
+        dir: &Directory,
+        name: &'static str,
+    ) -> Result<Option<[u8; N]>, ValueError> {
+        let Some(file) = dir.find(name) else {
+            return Ok(None);
+        };
+        if file.size as usize != N {
+            return Err(ValueError::WrongSize {
+                file: name,
+                size: file.size,
+                expected: N as u32,
+            });
+        }
+        let mut b = [0u8; N];
+        self.read(file.key, &mut b)
+            .map_err(|error| ValueError::Read { file: name, error })?;
+        Ok(Some(b))
+    }
+
+    /// File `name` as one le16 (QEMU writes its values little-endian, as
+    /// `etc/pvpanic-port`), or `None` when absent.
+    pub fn read_u16_named(
+        &mut self,
+        dir: &Directory,
+        name: &'static str,
+    ) -> Result<Option<u16>, ValueError> {
+        Ok(self.read_named_exact(dir, name)?.map(u16::from_le_bytes))
+    }
+
+    /// File `name` as one le64 (as `etc/reserved-memory-end`), or `None`
+    /// when absent.
+    pub fn read_u64_named(
+        &mut self,
+        dir: &Directory,
+        name: &'static str,
+    ) -> Result<Option<u64>, ValueError> {
+        Ok(self.read_named_exact(dir, name)?.map(u64::from_le_bytes))
+    }
+
     /// The underlying transport, for device-specific extras.
     pub fn transport(&mut self) -> &mut T {
         &mut self.io
@@ -386,94 +502,4 @@ pub mod testing {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use alloc::vec::Vec;
-
-    use super::testing::Fake;
-
-    fn dir(files: &[(&str, u16, u32)]) -> Vec<u8> {
-        let mut d = (files.len() as u32).to_be_bytes().to_vec();
-        for (name, key, size) in files {
-            let mut e = [0u8; 64];
-            e[0..4].copy_from_slice(&size.to_be_bytes());
-            e[4..6].copy_from_slice(&key.to_be_bytes());
-            e[8..8 + name.len()].copy_from_slice(name.as_bytes());
-            d.extend_from_slice(&e);
-        }
-        d
-    }
-
-    fn fake() -> Fake {
-        Fake {
-            items: alloc::vec![
-                (key::SIGNATURE, b"QEMU".to_vec()),
-                (key::ID, 1u32.to_le_bytes().to_vec()),
-                (key::NB_CPUS, 4u16.to_le_bytes().to_vec()),
-                (
-                    key::FILE_DIR,
-                    dir(&[("etc/e820", 0x20, 40), ("opt/x", 0x21, 3)])
-                ),
-                (0x21, b"abc".to_vec()),
-            ],
-            cur: Vec::new(),
-            pos: 0,
-        }
-    }
-
-    #[test]
-    fn directory_parse_takes_what_the_count_and_blob_allow() {
-        let raw = dir(&[("etc/e820", 0x20, 40), ("opt/x", 0x21, 3)]);
-        let d = Directory::parse(&raw).unwrap();
-        assert_eq!(d.files().len(), 2);
-        assert_eq!(
-            d.find("etc/e820").map(|f| (f.key, f.size)),
-            Some((0x20, 40))
-        );
-        // A truncated blob loses the entry it cannot hold.
-        let d = Directory::parse(&raw[..raw.len() - 1]).unwrap();
-        assert_eq!(d.files().len(), 1);
-        assert!(d.find("opt/x").is_none());
-        // More bytes than the count names: the rest is ignored.
-        let mut extra = raw.clone();
-        extra[3] = 1;
-        assert_eq!(Directory::parse(&extra).unwrap().files().len(), 1);
-        // Empty and short blobs are empty directories; a huge count is refused.
-        assert!(Directory::parse(&[]).unwrap().files().is_empty());
-        assert!(Directory::parse(&[0, 0]).unwrap().files().is_empty());
-        assert_eq!(
-            Directory::parse(&[0, 0, 0x10, 1]).err(),
-            Some(Error::TooLarge)
-        );
-        // A name that fills all 56 bytes has no terminator.
-        let mut e = (1u32).to_be_bytes().to_vec();
-        e.extend_from_slice(&[0u8; 8]);
-        e.extend_from_slice(&[b'a'; 56]);
-        let d = Directory::parse(&e).unwrap();
-        assert_eq!(d.files()[0].name(), &[b'a'; 56][..]);
-    }
-
-    #[test]
-    fn probe_rejects_missing_device() {
-        let mut f = fake();
-        f.items[0].1 = b"XXXX".to_vec();
-        assert_eq!(FwCfg::probe(f).err(), Some(Error::NotPresent));
-    }
-
-    #[test]
-    fn finds_and_reads_files_without_dma() {
-        let mut c = FwCfg::probe(fake()).unwrap();
-        assert!(!c.has_dma());
-        assert_eq!(c.read_u16(key::NB_CPUS), 4);
-        let f = c.find("opt/x").unwrap();
-        assert_eq!((f.key, f.size, f.name()), (0x21, 3, &b"opt/x"[..]));
-        let mut buf = [0u8; 8];
-        assert_eq!(c.read_file(&f, &mut buf).unwrap(), b"abc");
-        let mut small = [0u8; 2];
-        assert_eq!(c.read_file(&f, &mut small).err(), Some(Error::TooLarge));
-        assert_eq!(c.find("opt/none").err(), Some(Error::NoSuchFile));
-        let mut tail = [0u8; 2];
-        c.read_at(0x21, 1, &mut tail).unwrap();
-        assert_eq!(&tail, b"bc");
-    }
-}
+mod tests;
