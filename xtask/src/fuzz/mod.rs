@@ -13,8 +13,8 @@
 //! device trees QEMU builds for the test matrix's `virt` machines
 //! (`dumpdtb`), the fw_cfg directory, `etc/e820`, ACPI tables,
 //! table-loader script and SMBIOS entry point QEMU serves on q35 and virt
-//! (read by a 60-byte boot ROM, `seeds::qemu`'s `X86_DUMP_ROM` / `ARM_DUMP_ROM`, that
-//! copies fw_cfg items to a debug port), the setup headers of the matrix's
+//! (read by a 60-byte boot ROM, `X86_DUMP_ROM` / `ARM_DUMP_ROM` in
+//! `seeds::qemu`, that copies fw_cfg items to a debug port), the setup headers of the matrix's
 //! kernels (cached by `cargo xtask assets`), and small synthetic inputs.
 //!
 //! `targets` names the targets and their directories, `runner` builds and
