@@ -7,7 +7,6 @@ mod compare;
 mod control;
 mod fuzz;
 mod host;
-mod json;
 mod qemu;
 mod tests;
 mod unstable;
