@@ -7,13 +7,14 @@ mod compare;
 mod control;
 mod fuzz;
 mod host;
-mod json;
 mod qemu;
 mod tests;
 mod unstable;
 mod util;
 
 use build::Arch;
+use clap::error::ErrorKind;
+use clap::{Args, Parser, Subcommand};
 use qemu::{Firmware, VmConfig};
 use std::path::PathBuf;
 use std::process::Command;
@@ -62,9 +63,206 @@ commands:
         change, the line that ends it (default wait 60 s)
 ";
 
+/// The commands and their options. The top-level help is `USAGE` as it
+/// always was (one screen for every command); each command's own `--help`
+/// comes from the doc comments here.
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    override_help = USAGE,
+    arg_required_else_help = true,
+    args_override_self = true,
+    disable_version_flag = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build the firmware images target/firmware/hotstub-<arch>.bin
+    Build {
+        /// x86_64, aarch64 or all
+        #[arg(long, default_value = "all")]
+        arch: String,
+        /// An unoptimised build
+        #[arg(long)]
+        debug: bool,
+    },
+    /// Boot Linux with Hotstub in QEMU, console on this terminal
+    Run(RunArgs),
+    /// fmt, clippy, host unit tests, 20 s per fuzz target, image build and
+    /// the QEMU boot matrix
+    Test {
+        /// Run only the tests whose name contains this
+        #[arg(long, value_name = "SUBSTR")]
+        filter: Option<String>,
+        /// VMs run at once
+        #[arg(long, value_name = "N", default_value_t = 2)]
+        jobs: usize,
+        #[command(flatten)]
+        fw: FirmwareOverride,
+        /// Skip fmt, clippy and the unit tests
+        #[arg(long, hide = true)]
+        no_static: bool,
+    },
+    /// Boot time to init: Hotstub vs SeaBIOS/qboot (x86), direct boot/EDK2
+    /// (arm)
+    Bench {
+        /// Guest instruction-counted time (repeatable) instead of wall time
+        #[arg(long)]
+        icount: bool,
+        /// Only the runtime vCPU hotplug latency at EL3
+        #[arg(long)]
+        hotplug: bool,
+        /// Runs per firmware (default 5; 2 with --icount)
+        #[arg(long, value_name = "N")]
+        runs: Option<usize>,
+        /// x86_64, aarch64 or all
+        #[arg(long, default_value = "all")]
+        arch: String,
+    },
+    /// Boot one machine under Hotstub and under SeaBIOS (x86) / EDK2 (arm)
+    /// and print side by side what Linux saw
+    Compare {
+        /// x86_64 or aarch64
+        #[arg(long, default_value = "x86_64")]
+        arch: String,
+        /// QEMU -M value
+        #[arg(long, value_name = "M")]
+        machine: Option<String>,
+        /// QEMU -smp value
+        #[arg(long, value_name = "S")]
+        smp: Option<String>,
+        /// Extra QEMU arguments, after `--`
+        #[arg(last = true, value_name = "QEMU ARGS")]
+        extra: Vec<String>,
+    },
+    /// Fetch the guest kernels and build the initramfs (done by run/test)
+    Assets {
+        /// x86_64, aarch64 or all
+        #[arg(long, default_value = "all")]
+        arch: String,
+        /// 6.12, newest or all
+        #[arg(long, value_name = "VERSION")]
+        kernel_version: Option<String>,
+    },
+    /// Run the libFuzzer targets in fuzz/ (needs a nightly toolchain)
+    Fuzz {
+        /// One target (default: all of them, one after the other)
+        #[arg(value_name = "TARGET")]
+        target: Option<String>,
+        /// Seconds per target (default 60 unless --runs is given)
+        #[arg(long, value_name = "N")]
+        seconds: Option<u64>,
+        /// Executions per target
+        #[arg(long, value_name = "N")]
+        runs: Option<u64>,
+        /// Targets run at once
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        jobs: usize,
+        /// Only (re)generate the seed corpora under fuzz/corpus/
+        #[arg(long)]
+        seed: bool,
+    },
+    /// Talk to the EL3 firmware's control channel (runtime arm64 vCPU
+    /// hotplug)
+    ///
+    /// QEMU needs -M virt,secure=on,virtualization=on -chardev
+    /// socket,id=ctl,path=PATH,server=on,wait=off -serial mon:stdio -serial
+    /// chardev:ctl. Prints the answer and, for a change, the line that ends
+    /// it.
+    Cpu {
+        /// The control channel's Unix socket
+        #[arg(long, value_name = "PATH", required = true)]
+        socket: PathBuf,
+        /// Seconds to wait for a change to end
+        #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+        wait: u64,
+        /// enable CPUS | disable CPUS | status | help
+        #[arg(
+            value_name = "COMMAND",
+            trailing_var_arg = true,
+            allow_hyphen_values = true
+        )]
+        words: Vec<String>,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// x86_64 or aarch64
+    #[arg(long)]
+    arch: Option<String>,
+    /// Kernel image (default: Debian's 6.12 cloud kernel)
+    #[arg(long, value_name = "PATH")]
+    kernel: Option<String>,
+    /// Initrd (default: the busybox initramfs with a shell)
+    #[arg(long, value_name = "PATH")]
+    initrd: Option<String>,
+    /// Kernel command line
+    #[arg(long, value_name = "STR")]
+    append: Option<String>,
+    /// QEMU -smp value
+    #[arg(long, value_name = "N")]
+    smp: Option<String>,
+    /// QEMU -m value
+    #[arg(long, value_name = "SIZE")]
+    memory: Option<String>,
+    /// 6.12, or newest: Debian unstable's current cloud kernel
+    #[arg(long, value_name = "VERSION")]
+    kernel_version: Option<String>,
+    /// An unoptimised firmware build
+    #[arg(long, hide = true)]
+    debug: bool,
+    #[command(flatten)]
+    fw: FirmwareOverride,
+    /// Extra QEMU arguments, after `--`
+    #[arg(last = true, value_name = "QEMU ARGS")]
+    extra: Vec<String>,
+}
+
+/// `--firmware` (or HOTSTUB_FIRMWARE): run the guest side with another
+/// firmware, to check the harness itself. Hidden on purpose.
+#[derive(Args)]
+struct FirmwareOverride {
+    #[arg(long, hide = true)]
+    firmware: Option<String>,
+}
+
+impl FirmwareOverride {
+    fn get(&self) -> Result<Firmware> {
+        match self
+            .firmware
+            .clone()
+            .or_else(|| std::env::var("HOTSTUB_FIRMWARE").ok())
+        {
+            Some(f) => Firmware::parse(&f),
+            None => Ok(Firmware::Hotstub),
+        }
+    }
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let code = match real_main(args) {
+    // `help` as a command, as before clap: the same text as --help.
+    let mut args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("help") && args.len() == 2 {
+        args[1] = "--help".into();
+    }
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // No command: the usage on stderr and exit status 2, as before.
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                eprint!("{USAGE}");
+                std::process::exit(2);
+            }
+            e.exit()
+        }
+    };
+    let code = match real_main(cli.cmd) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("xtask: error: {e}");
@@ -74,85 +272,20 @@ fn main() {
     std::process::exit(code);
 }
 
-/// Simple option parser: `--name value`, `--flag`, and a `--` tail.
-struct Opts {
-    pairs: Vec<(String, Option<String>)>,
-    tail: Vec<String>,
-}
-
-impl Opts {
-    fn parse(args: &[String], flags: &[&str], valued: &[&str]) -> Result<Opts> {
-        let mut pairs = Vec::new();
-        let mut tail = Vec::new();
-        let mut i = 0;
-        while i < args.len() {
-            let a = &args[i];
-            if a == "--" {
-                tail = args[i + 1..].to_vec();
-                break;
-            }
-            let (name, inline) = match a.split_once('=') {
-                Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
-                _ => (a.clone(), None),
-            };
-            let key = name.trim_start_matches("--");
-            if flags.contains(&key) && name.starts_with("--") {
-                pairs.push((key.to_string(), None));
-            } else if valued.contains(&key) && name.starts_with("--") {
-                let v = match inline {
-                    Some(v) => v,
-                    None => {
-                        i += 1;
-                        args.get(i)
-                            .cloned()
-                            .ok_or(format!("{name} needs a value"))?
-                    }
-                };
-                pairs.push((key.to_string(), Some(v)));
-            } else {
-                return Err(format!("unknown argument `{a}`\n\n{USAGE}"));
-            }
-            i += 1;
-        }
-        Ok(Opts { pairs, tail })
-    }
-    fn flag(&self, k: &str) -> bool {
-        self.pairs.iter().any(|(n, _)| n == k)
-    }
-    fn val(&self, k: &str) -> Option<String> {
-        self.pairs
-            .iter()
-            .rev()
-            .find(|(n, _)| n == k)
-            .and_then(|(_, v)| v.clone())
+/// The one arch of a command that boots one machine.
+fn one_arch(arch: &str, cmd: &str) -> Result<Arch> {
+    match Arch::parse(arch)?.as_slice() {
+        [one] => Ok(*one),
+        _ => Err(format!("{cmd} needs one --arch")),
     }
 }
 
-/// `--firmware` (or HOTSTUB_FIRMWARE): run the guest side with another
-/// firmware, to check the harness itself. Not in the usage text on purpose.
-fn firmware_override(o: &Opts) -> Result<Firmware> {
-    match o
-        .val("firmware")
-        .or_else(|| std::env::var("HOTSTUB_FIRMWARE").ok())
-    {
-        Some(f) => Firmware::parse(&f),
-        None => Ok(Firmware::Hotstub),
-    }
-}
-
-fn real_main(args: Vec<String>) -> Result<i32> {
-    let Some(cmd) = args.first() else {
-        eprint!("{USAGE}");
-        return Ok(2);
-    };
-    let rest = &args[1..];
-    match cmd.as_str() {
-        "build" => {
-            let o = Opts::parse(rest, &["debug"], &["arch"])?;
-            let arches = Arch::parse(&o.val("arch").unwrap_or_else(|| "all".into()))?;
+fn real_main(cmd: Cmd) -> Result<i32> {
+    match cmd {
+        Cmd::Build { arch, debug } => {
             let mut failed = Vec::new();
-            for a in &arches {
-                if let Err(e) = build::build(*a, o.flag("debug")) {
+            for a in &Arch::parse(&arch)? {
+                if let Err(e) = build::build(*a, debug) {
                     eprintln!("xtask: error: {e}");
                     failed.push(a.name());
                 }
@@ -163,168 +296,103 @@ fn real_main(args: Vec<String>) -> Result<i32> {
                 Err(format!("firmware build failed for {}", failed.join(", ")))
             }
         }
-        "run" => {
-            let o = Opts::parse(
-                rest,
-                &["debug"],
-                &[
-                    "arch",
-                    "kernel",
-                    "initrd",
-                    "append",
-                    "smp",
-                    "memory",
-                    "firmware",
-                    "kernel-version",
-                ],
-            )?;
-            cmd_run(&o)
-        }
-        "assets" => {
-            let o = Opts::parse(rest, &[], &["arch", "kernel-version"])?;
-            let flavors = match o.val("kernel-version").as_deref() {
+        Cmd::Run(o) => cmd_run(o),
+        Cmd::Assets {
+            arch,
+            kernel_version,
+        } => {
+            let flavors = match kernel_version.as_deref() {
                 None | Some("all") => assets::Flavor::ALL.to_vec(),
                 Some(v) => vec![assets::Flavor::parse(v)?],
             };
-            for a in Arch::parse(&o.val("arch").unwrap_or_else(|| "all".into()))? {
+            for a in Arch::parse(&arch)? {
                 for f in &flavors {
                     assets::guest(a, *f)?;
                 }
             }
             Ok(0)
         }
-        "test" => {
-            let o = Opts::parse(rest, &["no-static"], &["filter", "jobs", "firmware"])?;
-            let jobs = match o.val("jobs") {
-                Some(j) => j.parse().map_err(|_| "--jobs needs a number")?,
-                None => 2,
-            };
-            tests::run(tests::Options {
-                filter: o.val("filter"),
-                jobs,
-                firmware: firmware_override(&o)?,
-                static_checks: !o.flag("no-static"),
-            })
-        }
-        "fuzz" => {
-            // One optional positional argument: the target.
-            let (target, rest): (Vec<String>, Vec<String>) = {
-                let mut target = Vec::new();
-                let mut others = Vec::new();
-                let mut want_value = false;
-                for a in rest {
-                    if !want_value && !a.starts_with("--") && target.is_empty() {
-                        target.push(a.clone());
-                    } else {
-                        want_value =
-                            !want_value && ["--seconds", "--runs", "--jobs"].contains(&a.as_str());
-                        others.push(a.clone());
-                    }
-                }
-                (target, others)
-            };
-            let o = Opts::parse(&rest, &["seed"], &["seconds", "runs", "jobs"])?;
-            let num = |k: &str| -> Result<Option<u64>> {
-                o.val(k)
-                    .map(|v| v.parse().map_err(|_| format!("--{k} needs a number")))
-                    .transpose()
-            };
-            fuzz::cmd(fuzz::Options {
-                target: target.into_iter().next(),
-                seconds: num("seconds")?,
-                runs: num("runs")?,
-                seed_only: o.flag("seed"),
-                jobs: num("jobs")?.unwrap_or(1) as usize,
-            })
-        }
-        "bench" => {
-            let o = Opts::parse(rest, &["icount", "hotplug"], &["runs", "arch"])?;
-            if o.flag("hotplug") {
-                let runs = o.val("runs").map(|r| r.parse()).transpose();
-                let runs: usize = runs.map_err(|_| "--runs needs a number")?.unwrap_or(5);
-                bench::hotplug_only(runs)?;
+        Cmd::Test {
+            filter,
+            jobs,
+            fw,
+            no_static,
+        } => tests::run(tests::Options {
+            filter,
+            jobs,
+            firmware: fw.get()?,
+            static_checks: !no_static,
+        }),
+        Cmd::Fuzz {
+            target,
+            seconds,
+            runs,
+            jobs,
+            seed,
+        } => fuzz::cmd(fuzz::Options {
+            target,
+            seconds,
+            runs,
+            seed_only: seed,
+            jobs,
+        }),
+        Cmd::Bench {
+            icount,
+            hotplug,
+            runs,
+            arch,
+        } => {
+            if hotplug {
+                bench::hotplug_only(runs.unwrap_or(5))?;
                 return Ok(0);
             }
-            let mode = if o.flag("icount") {
+            let mode = if icount {
                 bench::Mode::Icount
             } else {
                 bench::Mode::Wall
             };
             // Under icount the runs repeat: a second one shows that they do.
-            let runs = match o.val("runs") {
-                Some(r) => r.parse().map_err(|_| "--runs needs a number")?,
-                None if mode == bench::Mode::Icount => 2,
-                None => 5,
-            };
-            let arches = Arch::parse(&o.val("arch").unwrap_or_else(|| "all".into()))?;
-            bench::run(&arches, runs, mode)
+            let runs = runs.unwrap_or(if mode == bench::Mode::Icount { 2 } else { 5 });
+            bench::run(&Arch::parse(&arch)?, runs, mode)
         }
-        "compare" => {
-            let o = Opts::parse(rest, &[], &["arch", "machine", "smp"])?;
-            let arch =
-                match Arch::parse(&o.val("arch").unwrap_or_else(|| "x86_64".into()))?.as_slice() {
-                    [one] => *one,
-                    _ => return Err("compare needs one --arch".into()),
-                };
+        Cmd::Compare {
+            arch,
+            machine,
+            smp,
+            extra,
+        } => {
             let m = compare::Machine {
-                arch,
-                machine: o.val("machine"),
-                smp: o.val("smp"),
-                extra: o.tail.clone(),
+                arch: one_arch(&arch, "compare")?,
+                machine,
+                smp,
+                extra,
             };
             let differ = compare::compare(&m)?;
             Ok(if differ.is_empty() { 0 } else { 1 })
         }
-        "cpu" => {
-            // The words of the command are plain arguments, not options.
-            let split = rest
-                .iter()
-                .position(|a| !a.starts_with("--") && !is_option_value(rest, a))
-                .unwrap_or(rest.len());
-            let o = Opts::parse(&rest[..split], &[], &["socket", "wait"])?;
-            let socket = o.val("socket").ok_or("cpu needs --socket PATH")?;
-            let wait = match o.val("wait") {
-                Some(w) => w.parse().map_err(|_| "--wait needs a number of seconds")?,
-                None => 60,
-            };
-            control::cli(
-                std::path::Path::new(&socket),
-                &rest[split..],
-                std::time::Duration::from_secs(wait),
-            )
-        }
-        "help" | "-h" | "--help" => {
-            print!("{USAGE}");
-            Ok(0)
-        }
-        _ => Err(format!("unknown command `{cmd}`\n\n{USAGE}")),
+        Cmd::Cpu {
+            socket,
+            wait,
+            words,
+        } => control::cli(&socket, &words, std::time::Duration::from_secs(wait)),
     }
 }
 
-/// Whether `a` is the value of a valued `cpu` option (`--socket PATH`).
-fn is_option_value(args: &[String], a: &String) -> bool {
-    let i = args.iter().position(|x| std::ptr::eq(x, a)).unwrap_or(0);
-    i > 0 && matches!(args[i - 1].as_str(), "--socket" | "--wait")
-}
-
-fn cmd_run(o: &Opts) -> Result<i32> {
-    let arch = match o.val("arch") {
-        Some(a) => match Arch::parse(&a)?.as_slice() {
-            [one] => *one,
-            _ => return Err("run needs one --arch".into()),
-        },
+fn cmd_run(o: RunArgs) -> Result<i32> {
+    let arch = match &o.arch {
+        Some(a) => one_arch(a, "run")?,
         None => Arch::X86_64,
     };
-    let fw = firmware_override(o)?;
+    let fw = o.fw.get()?;
     qemu::ensure_qemu(arch)?;
     if fw == Firmware::Hotstub {
-        build::build(arch, o.flag("debug"))?;
+        build::build(arch, o.debug)?;
     }
     let mut cfg = VmConfig::new(arch, fw);
-    let (kernel, initrd) = match (o.val("kernel"), o.val("initrd")) {
+    let (kernel, initrd) = match (o.kernel, o.initrd) {
         (Some(k), Some(i)) => (PathBuf::from(k), Some(PathBuf::from(i))),
         (k, i) => {
-            let flavor = match o.val("kernel-version") {
+            let flavor = match o.kernel_version {
                 Some(v) => assets::Flavor::parse(&v)?,
                 None => assets::Flavor::Lts,
             };
@@ -341,14 +409,14 @@ fn cmd_run(o: &Opts) -> Result<i32> {
         // No console=: the firmware's SPCR table names the PL011.
         Arch::Aarch64 => "hotstub.action=shell",
     };
-    cfg.append = Some(o.val("append").unwrap_or_else(|| default_append.into()));
-    if let Some(s) = o.val("smp") {
+    cfg.append = Some(o.append.unwrap_or_else(|| default_append.into()));
+    if let Some(s) = o.smp {
         cfg.smp = s;
     }
-    if let Some(m) = o.val("memory") {
+    if let Some(m) = o.memory {
         cfg.memory = m;
     }
-    cfg.extra = o.tail.clone();
+    cfg.extra = o.extra;
     let mut c = cfg.command("mon:stdio", None);
     step(format!("QEMU command line:\n  {}", util::render(&c)));
     step("guest console follows; quit QEMU with Ctrl-A x");
@@ -362,4 +430,76 @@ fn exec(c: &mut Command) -> Result<i32> {
         "cannot exec {}: {e}",
         c.get_program().to_string_lossy()
     ))
+}
+
+#[cfg(test)]
+mod cli_tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(line: &str) -> Cmd {
+        let args = std::iter::once("xtask").chain(line.split_whitespace());
+        Cli::try_parse_from(args)
+            .unwrap_or_else(|e| panic!("`{line}`: {e}"))
+            .cmd
+    }
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_takes_qemu_args_after_the_separator() {
+        let Cmd::Run(o) = parse("run --arch=aarch64 --smp 4 -- -M virt,secure=on -s") else {
+            panic!("not run");
+        };
+        assert_eq!(o.arch.as_deref(), Some("aarch64"));
+        assert_eq!(o.smp.as_deref(), Some("4"));
+        assert_eq!(o.extra, ["-M", "virt,secure=on", "-s"]);
+    }
+
+    #[test]
+    fn defaults_and_the_last_repeat_wins() {
+        let Cmd::Test { filter, jobs, .. } = parse("test --filter a --filter x86_64/boot") else {
+            panic!("not test");
+        };
+        assert_eq!((filter.as_deref(), jobs), (Some("x86_64/boot"), 2));
+        let Cmd::Build { arch, debug } = parse("build") else {
+            panic!("not build");
+        };
+        assert_eq!((arch.as_str(), debug), ("all", false));
+    }
+
+    #[test]
+    fn fuzz_target_anywhere_among_the_options() {
+        for line in ["fuzz dt --seconds 5", "fuzz --seconds 5 dt"] {
+            let Cmd::Fuzz {
+                target,
+                seconds,
+                jobs,
+                ..
+            } = parse(line)
+            else {
+                panic!("not fuzz");
+            };
+            assert_eq!((target.as_deref(), seconds, jobs), (Some("dt"), Some(5), 1));
+        }
+    }
+
+    #[test]
+    fn cpu_words_follow_the_options() {
+        let Cmd::Cpu {
+            socket,
+            wait,
+            words,
+        } = parse("cpu --socket /tmp/s enable 2-3")
+        else {
+            panic!("not cpu");
+        };
+        assert_eq!(socket, PathBuf::from("/tmp/s"));
+        assert_eq!(wait, 60);
+        assert_eq!(words, ["enable", "2-3"]);
+        assert!(Cli::try_parse_from(["xtask", "cpu", "status"]).is_err());
+    }
 }

@@ -55,8 +55,9 @@ fn vclock(arch: Arch) -> Result<PathBuf> {
 
 // ---- initramfs ----------------------------------------------------------
 
-/// Minimal writer for the cpio "newc" format the kernel unpacks
-/// (Documentation/driver-api/early-userspace/buffer-format.rst).
+/// The archive in the cpio "newc" format the kernel unpacks
+/// (Documentation/driver-api/early-userspace/buffer-format.rst), built in
+/// memory with the `cpio` crate's newc writer.
 pub(super) struct Cpio {
     buf: Vec<u8>,
     ino: u32,
@@ -73,32 +74,17 @@ impl Cpio {
     fn entry(&mut self, name: &str, mode: u32, data: &[u8], rdev: (u32, u32)) {
         let ino = self.ino;
         self.ino += 1;
-        let namesz = name.len() + 1;
-        let hdr = format!(
-            "070701{ino:08x}{mode:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{namesz:08x}{:08x}",
-            0, // uid
-            0, // gid
-            1, // nlink
-            0, // mtime: fixed, so the archive is reproducible
-            data.len(),
-            0, // devmajor
-            0, // devminor
-            rdev.0,
-            rdev.1,
-            0, // check
-        );
-        self.buf.extend_from_slice(hdr.as_bytes());
-        self.buf.extend_from_slice(name.as_bytes());
-        self.buf.push(0);
-        self.pad();
-        self.buf.extend_from_slice(data);
-        self.pad();
-    }
-
-    fn pad(&mut self) {
-        while !self.buf.len().is_multiple_of(4) {
-            self.buf.push(0);
-        }
+        // uid, gid and mtime stay 0 (the builder's defaults), so the
+        // archive is reproducible.
+        let mut w = cpio::newc::Builder::new(name)
+            .ino(ino)
+            .mode(mode)
+            .rdev_major(rdev.0)
+            .rdev_minor(rdev.1)
+            .write(&mut self.buf, data.len() as u32);
+        // Writing into a Vec cannot fail.
+        w.write_all(data).expect("cpio entry into memory");
+        w.finish().expect("cpio entry into memory");
     }
 
     fn dir(&mut self, name: &str) {
@@ -115,7 +101,7 @@ impl Cpio {
     }
 
     fn finish(mut self) -> Vec<u8> {
-        self.entry("TRAILER!!!", 0, &[], (0, 0));
+        cpio::newc::trailer(&mut self.buf).expect("cpio trailer into memory");
         // Conventional 512-byte block padding.
         while !self.buf.len().is_multiple_of(512) {
             self.buf.push(0);
@@ -202,10 +188,20 @@ mod tests {
     fn cpio_newc_layout() {
         let mut c = Cpio::new();
         c.file("init", b"abc", 0o755);
+        c.chardev("dev/console", 5, 1);
         let b = c.finish();
-        assert!(b.starts_with(b"070701"));
+        // magic, ino 1, mode 0100755, uid, gid, nlink 1, mtime, size 3,
+        // dev 0:0, rdev 0:0, name size 5, check.
+        let hdr = "070701\
+                   00000001000081ed000000000000000000000001000000000000000300000000\
+                   00000000000000000000000000000005\
+                   00000000";
+        assert_eq!(&b[..110], hdr.as_bytes());
         // header 110 bytes + "init\0" padded to 116, then data.
         assert_eq!(&b[116..119], b"abc");
+        // The console's entry follows at 120 and carries its device number.
+        assert_eq!(&b[120..126], b"070701");
+        assert_eq!(&b[120 + 78..120 + 94], b"0000000500000001");
         assert!(b.windows(10).any(|w| w == b"TRAILER!!!"));
         assert_eq!(b.len() % 512, 0);
     }

@@ -4,9 +4,9 @@
 mod qmp;
 
 use crate::build::Arch;
-use crate::json::Json;
 use crate::util::{Context, Result};
-pub use qmp::{obj, Qmp};
+pub use qmp::Qmp;
+use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
 //! `cargo xtask test`: static checks, host unit tests, the image build and
-//! the QEMU boot matrix (the table of `Case`s in `matrix.rs`).
+//! the QEMU boot matrix (the table of `Case`s in `matrix/`, one module per feature).
 //!
 //! The guest side speaks the protocol of tests/guest/init (see
 //! tests/guest/README.md): marker lines starting with `HOTSTUB:` and

@@ -55,12 +55,14 @@ fn spare_drive_md5(vm: &mut Vm) -> Result<String> {
     let q = vm.qmp.as_mut().ok_or("no QMP")?;
     let blocks = q.execute("query-block", None)?;
     let file = blocks
-        .as_arr()
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
         .iter()
-        .find(|b| b.get("device").and_then(Json::as_str) == Some(SPARE_DRIVE))
+        .find(|b| b.get("device").and_then(Value::as_str) == Some(SPARE_DRIVE))
         .and_then(|b| b.get("inserted"))
         .and_then(|i| i.get("file"))
-        .and_then(Json::as_str)
+        .and_then(Value::as_str)
         .ok_or_else(|| format!("QEMU has no drive {SPARE_DRIVE} with a file"))?;
     md5_file(std::path::Path::new(file))
 }
@@ -77,12 +79,12 @@ pub(in crate::tests) fn scenario_pci_hotplug(vm: &mut Vm, _c: &Case) -> Result<(
     let q = vm.qmp.as_mut().ok_or("no QMP")?;
     q.execute(
         "device_add",
-        Some(obj(&[
-            ("driver", Json::Str("virtio-blk-pci".into())),
-            ("id", Json::Str(HOTPLUG_DISK.into())),
-            ("bus", Json::Str(HOTPLUG_PORT.into())),
-            ("drive", Json::Str(SPARE_DRIVE.into())),
-        ])),
+        Some(json!({
+            "driver": "virtio-blk-pci",
+            "id": HOTPLUG_DISK,
+            "bus": HOTPLUG_PORT,
+            "drive": SPARE_DRIVE,
+        })),
     )?;
     let disk = poll_guest(
         vm,
@@ -107,15 +109,12 @@ pub(in crate::tests) fn scenario_pci_hotplug(vm: &mut Vm, _c: &Case) -> Result<(
     }
     step(format!("hot-added disk /dev/{disk} reads back (md5 {got})"));
     let q = vm.qmp.as_mut().ok_or("no QMP")?;
-    q.execute(
-        "device_del",
-        Some(obj(&[("id", Json::Str(HOTPLUG_DISK.into()))])),
-    )?;
+    q.execute("device_del", Some(json!({ "id": HOTPLUG_DISK })))?;
     q.wait_event(&format!("DEVICE_DELETED {HOTPLUG_DISK}"), STEP, |e| {
-        e.get("event").and_then(Json::as_str) == Some("DEVICE_DELETED")
+        e.get("event").and_then(Value::as_str) == Some("DEVICE_DELETED")
             && e.get("data")
                 .and_then(|d| d.get("device"))
-                .and_then(Json::as_str)
+                .and_then(Value::as_str)
                 == Some(HOTPLUG_DISK)
     })
     .map_err(|e| format!("{e} (the guest did not release the slot)"))?;
@@ -148,7 +147,7 @@ pub(in crate::tests) fn scenario_pvpanic(vm: &mut Vm, _c: &Case) -> Result<()> {
     vm.send_serial("HOTSTUB-CMD 90 echo c > /proc/sysrq-trigger\n")?;
     let q = vm.qmp.as_mut().ok_or("no QMP")?;
     q.wait_event("GUEST_PANICKED", STEP, |e| {
-        e.get("event").and_then(Json::as_str) == Some("GUEST_PANICKED")
+        e.get("event").and_then(Value::as_str) == Some("GUEST_PANICKED")
     })?;
     vm.kill();
     Ok(())

@@ -45,21 +45,17 @@ fn plug_dimm(vm: &mut Vm, id: &str, kib: u64, node: Option<u32>) -> Result<()> {
     let q = vm.qmp.as_mut().ok_or("no QMP")?;
     q.execute(
         "object-add",
-        Some(obj(&[
-            ("qom-type", Json::Str("memory-backend-ram".into())),
-            ("id", Json::Str(mem.clone())),
-            ("size", Json::Num((kib * 1024) as f64)),
-        ])),
+        Some(json!({
+            "qom-type": "memory-backend-ram",
+            "id": mem,
+            "size": kib * 1024,
+        })),
     )?;
-    let mut args = vec![
-        ("driver", Json::Str("pc-dimm".into())),
-        ("id", Json::Str(id.into())),
-        ("memdev", Json::Str(mem)),
-    ];
+    let mut args = json!({ "driver": "pc-dimm", "id": id, "memdev": mem });
     if let Some(n) = node {
-        args.push(("node", Json::Num(f64::from(n))));
+        args["node"] = json!(n);
     }
-    q.execute("device_add", Some(obj(&args)))?;
+    q.execute("device_add", Some(args))?;
     Ok(())
 }
 
@@ -89,15 +85,12 @@ pub(in crate::tests) fn scenario_dimm_hotplug(vm: &mut Vm, _c: &Case) -> Result<
         grown / 1024
     ));
     let q = vm.qmp.as_mut().ok_or("no QMP")?;
-    q.execute(
-        "device_del",
-        Some(obj(&[("id", Json::Str("dimm1".into()))])),
-    )?;
+    q.execute("device_del", Some(json!({ "id": "dimm1" })))?;
     q.wait_event("DEVICE_DELETED dimm1", STEP, |e| {
-        e.get("event").and_then(Json::as_str) == Some("DEVICE_DELETED")
+        e.get("event").and_then(Value::as_str) == Some("DEVICE_DELETED")
             && e.get("data")
                 .and_then(|d| d.get("device"))
-                .and_then(Json::as_str)
+                .and_then(Value::as_str)
                 == Some("dimm1")
     })
     .map_err(|e| format!("{e} (the guest did not offline and eject the DIMM)"))?;
@@ -119,11 +112,11 @@ pub(in crate::tests) fn scenario_virtio_mem(vm: &mut Vm, _c: &Case) -> Result<()
         let q = vm.qmp.as_mut().ok_or("no QMP")?;
         q.execute(
             "qom-set",
-            Some(obj(&[
-                ("path", Json::Str("/machine/peripheral/vmem0".into())),
-                ("property", Json::Str("requested-size".into())),
-                ("value", Json::Num(bytes as f64)),
-            ])),
+            Some(json!({
+                "path": "/machine/peripheral/vmem0",
+                "property": "requested-size",
+                "value": bytes,
+            })),
         )?;
         Ok(())
     };
@@ -149,13 +142,13 @@ pub(in crate::tests) fn scenario_virtio_mem(vm: &mut Vm, _c: &Case) -> Result<()
     let q = vm.qmp.as_mut().ok_or("no QMP")?;
     let size = q.execute(
         "qom-get",
-        Some(obj(&[
-            ("path", Json::Str("/machine/peripheral/vmem0".into())),
-            ("property", Json::Str("size".into())),
-        ])),
+        Some(json!({
+            "path": "/machine/peripheral/vmem0",
+            "property": "size",
+        })),
     )?;
     if size.as_i64() != Some(0) {
-        return Err(format!("virtio-mem still has {size:?} bytes plugged"));
+        return Err(format!("virtio-mem still has {size} bytes plugged"));
     }
     step(format!("virtio-mem shrunk: MemTotal {} MiB", after / 1024));
     Ok(())

@@ -5,9 +5,9 @@
 use super::case::Case;
 use super::protocol::fields;
 use super::runner::SPARE_DRIVE;
-use crate::json::Json;
-use crate::qemu::{obj, Vm};
+use crate::qemu::Vm;
 use crate::util::{md5_file, step, Result};
+use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 mod cpuhp;
@@ -45,40 +45,46 @@ pub(super) fn scenario_powerdown(vm: &mut Vm, _c: &Case) -> Result<()> {
 }
 
 /// QMP `query-hotpluggable-cpus` entries not plugged yet, in id order.
-fn unplugged_cpus(vm: &mut Vm) -> Result<Vec<Json>> {
+fn unplugged_cpus(vm: &mut Vm) -> Result<Vec<Value>> {
     let q = vm.qmp.as_mut().ok_or("no QMP")?;
     let r = q.execute("query-hotpluggable-cpus", None)?;
-    let mut v: Vec<Json> = r
-        .as_arr()
+    let mut v: Vec<Value> = r
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
         .iter()
         .filter(|e| e.get("qom-path").is_none())
         .cloned()
         .collect();
-    let key = |e: &Json| {
+    let key = |e: &Value| {
         let p = e.get("props");
-        ["socket-id", "die-id", "core-id", "thread-id"]
-            .map(|k| p.and_then(|p| p.get(k)).and_then(Json::as_i64).unwrap_or(0))
+        ["socket-id", "die-id", "core-id", "thread-id"].map(|k| {
+            p.and_then(|p| p.get(k))
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+        })
     };
     v.sort_by_key(key);
     Ok(v)
 }
 
-fn device_add_cpu(vm: &mut Vm, slot: &Json, id: &str) -> Result<()> {
+fn device_add_cpu(vm: &mut Vm, slot: &Value, id: &str) -> Result<()> {
     let driver = slot
         .get("type")
-        .and_then(Json::as_str)
+        .and_then(Value::as_str)
         .ok_or("slot without type")?;
-    let mut args = vec![
-        ("driver".to_string(), Json::Str(driver.into())),
-        ("id".to_string(), Json::Str(id.into())),
-    ];
-    for (k, v) in slot.get("props").map(|p| p.as_obj()).unwrap_or(&[]) {
-        args.push((k.clone(), v.clone()));
-    }
+    // The slot's props (socket-id, core-id, ...) name where the vCPU goes.
+    let mut args = slot
+        .get("props")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    args.insert("driver".into(), json!(driver));
+    args.insert("id".into(), json!(id));
     vm.qmp
         .as_mut()
         .ok_or("no QMP")?
-        .execute("device_add", Some(Json::Obj(args)))?;
+        .execute("device_add", Some(Value::Object(args)))?;
     Ok(())
 }
 
@@ -87,9 +93,11 @@ fn cpu_plugged(vm: &mut Vm, id: &str) -> Result<bool> {
     let path = format!("/machine/peripheral/{id}");
     let q = vm.qmp.as_mut().ok_or("no QMP")?;
     let r = q.execute("query-hotpluggable-cpus", None)?;
-    Ok(r.as_arr()
+    Ok(r.as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
         .iter()
-        .any(|c| c.get("qom-path").and_then(Json::as_str) == Some(path.as_str())))
+        .any(|c| c.get("qom-path").and_then(Value::as_str) == Some(path.as_str())))
 }
 
 /// `device_del` of a vCPU and proof that QEMU deleted it: a DEVICE_DELETED
@@ -99,15 +107,15 @@ fn cpu_plugged(vm: &mut Vm, id: &str) -> Result<bool> {
 /// `query-hotpluggable-cpus`.
 fn device_del(vm: &mut Vm, id: &str) -> Result<()> {
     let q = vm.qmp.as_mut().ok_or("no QMP")?;
-    q.execute("device_del", Some(obj(&[("id", Json::Str(id.into()))])))?;
+    q.execute("device_del", Some(json!({ "id": id })))?;
     let idc = id.to_string();
     let prefix = format!("/machine/peripheral/{id}/");
     let r = q.wait_event(&format!("DEVICE_DELETED {id}"), STEP, move |e| {
         let d = e.get("data");
-        e.get("event").and_then(Json::as_str) == Some("DEVICE_DELETED")
-            && (d.and_then(|d| d.get("device")).and_then(Json::as_str) == Some(idc.as_str())
+        e.get("event").and_then(Value::as_str) == Some("DEVICE_DELETED")
+            && (d.and_then(|d| d.get("device")).and_then(Value::as_str) == Some(idc.as_str())
                 || d.and_then(|d| d.get("path"))
-                    .and_then(Json::as_str)
+                    .and_then(Value::as_str)
                     .is_some_and(|p| p.starts_with(&prefix)))
     });
     let plugged = cpu_plugged(vm, id).unwrap_or(true);
@@ -125,7 +133,11 @@ fn device_del(vm: &mut Vm, id: &str) -> Result<()> {
 
 fn count_cpus_fast(vm: &mut Vm) -> Result<usize> {
     let q = vm.qmp.as_mut().ok_or("no QMP")?;
-    Ok(q.execute("query-cpus-fast", None)?.as_arr().len())
+    Ok(q.execute("query-cpus-fast", None)?
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .len())
 }
 
 /// x86 vCPU hotplug: plug vCPUs 1..3 (the init onlines them), then unplug

@@ -1,0 +1,140 @@
+//! Hand-made inputs.
+
+use super::corpus::{cat, le16, Seeds};
+
+/// Small inputs for the targets whose framing or rarely-seen paths no real
+/// input covers.
+pub(super) fn synthetic(s: &mut Seeds) {
+    const SRC: &str = "synthetic";
+    // CPU lists: le16 possible CPUs, then the list (the matrix's policies
+    // and the documented error cases).
+    for (i, (possible, list)) in [
+        (4u16, "0-1"),
+        (4, "0-1,3"),
+        (4, "0-x"),
+        (8, "0,2-3,5\n"),
+        (288, "0-287"),
+        (16, " 0-3,8-11\0"),
+        (4, "01"),
+        (4, "1-0"),
+        (4, "0,0"),
+        (2, "99999999999999999999999"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        s.add(
+            "cpulist",
+            &format!("synthetic-{i}"),
+            cat(&[&le16(*possible), list.as_bytes()]),
+            SRC,
+        );
+    }
+    // The hotplug channel: commands, guest writes, PSCI calls and time.
+    for (i, cmds) in [
+        &b"status\nenable 2\n"[..],
+        b"enable 2-3\ndisable 3\nhelp\n",
+        b"disable 0\nfrob\n\xff\n",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut v = vec![4u8, 0, cmds.len() as u8];
+        v.extend_from_slice(cmds);
+        // _OST success for vCPU 2 (slot 2, OST byte 3: valid), CPU_ON 2,
+        // time passes.
+        v.extend_from_slice(&[1, 2 * 8 + 7, 0x80, 2, 2, 4, 10]);
+        s.add("hotplug_channel", &format!("synthetic-{i}"), v, SRC);
+    }
+    // Memory hotplug slot probes: status byte, then one answer per slot.
+    for n in [0usize, 1, 2, 16, 255, 256] {
+        let mut v = vec![0u8];
+        v.extend(std::iter::repeat_n(0xff, n));
+        v.push(0);
+        s.add("memhp_slots", &format!("synthetic-{n}-slots"), v, SRC);
+    }
+    s.add("memhp_slots", "synthetic-no-block", vec![0xff, 0xff], SRC);
+    s.add("memhp_slots", "synthetic-garbage", vec![0, 0xff, 0x12], SRC);
+    // e820: RAM below and above 4 GiB with a reserved hole.
+    let e = |a: u64, l: u64, t: u32| cat(&[&a.to_le_bytes(), &l.to_le_bytes(), &t.to_le_bytes()]);
+    s.add(
+        "e820",
+        "synthetic-high-ram",
+        cat(&[
+            &e(0, 0x8000_0000, 1),
+            &e(0x1_0000_0000, 0x8000_0000, 1),
+            &e(0xfeff_c000, 0x4000, 2),
+            &e(0x7fff_0000, 0x1_0000, 3),
+        ]),
+        SRC,
+    );
+    // SMBIOS entry points: le64 table address, then the anchor.
+    let mut sm3 = vec![0u8; 24];
+    sm3[..5].copy_from_slice(b"_SM3_");
+    sm3[6] = 24;
+    sm3[7] = 3;
+    s.add(
+        "smbios_anchor",
+        "synthetic-sm3",
+        cat(&[&0xf_1000u64.to_le_bytes(), &sm3]),
+        SRC,
+    );
+    let mut sm = vec![0u8; 31];
+    sm[..4].copy_from_slice(b"_SM_");
+    sm[5] = 31;
+    sm[0x10..0x15].copy_from_slice(b"_DMI_");
+    s.add(
+        "smbios_anchor",
+        "synthetic-sm21",
+        cat(&[&0xf_1000u64.to_le_bytes(), &sm]),
+        SRC,
+    );
+    // arm64 Image headers: le64 file size, le64 lowest base, the header.
+    let mut img = vec![0u8; 64];
+    img[16..24].copy_from_slice(&0x300_0000u64.to_le_bytes());
+    img[24..32].copy_from_slice(&0xau64.to_le_bytes());
+    img[56..60].copy_from_slice(b"ARM\x64");
+    let sizes = cat(&[&0x200_0000u64.to_le_bytes(), &0x4010_0000u64.to_le_bytes()]);
+    s.add("arm64_image", "synthetic-image", cat(&[&sizes, &img]), SRC);
+    let mut gz = vec![0u8; 64];
+    gz[..2].copy_from_slice(&[0x1f, 0x8b]);
+    s.add("arm64_image", "synthetic-gzip", cat(&[&sizes, &gz]), SRC);
+    let mut zboot = vec![0u8; 64];
+    zboot[4..8].copy_from_slice(b"zimg");
+    s.add(
+        "arm64_image",
+        "synthetic-zboot",
+        cat(&[&sizes, &zboot]),
+        SRC,
+    );
+    // A 6.12-like bzImage setup header: le64 floor, le64 kernel size, setup.
+    let mut setup = vec![0u8; 0x1000];
+    setup[0x1f1] = 7;
+    setup[0x1fe..0x200].copy_from_slice(&0xaa55u16.to_le_bytes());
+    setup[0x200..0x202].copy_from_slice(&[0xeb, 0x6a]);
+    setup[0x202..0x206].copy_from_slice(b"HdrS");
+    setup[0x206..0x208].copy_from_slice(&0x020fu16.to_le_bytes());
+    setup[0x211] = 1;
+    setup[0x22c..0x230].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+    setup[0x230..0x234].copy_from_slice(&0x20_0000u32.to_le_bytes());
+    setup[0x234] = 1;
+    setup[0x236..0x238].copy_from_slice(&3u16.to_le_bytes());
+    setup[0x238..0x23c].copy_from_slice(&2047u32.to_le_bytes());
+    setup[0x258..0x260].copy_from_slice(&0x100_0000u64.to_le_bytes());
+    setup[0x260..0x264].copy_from_slice(&0x300_0000u32.to_le_bytes());
+    let bz_sizes = cat(&[&0x40_0000u64.to_le_bytes(), &0x100_0000u64.to_le_bytes()]);
+    s.add("bzimage", "synthetic-setup", cat(&[&bz_sizes, &setup]), SRC);
+    // fw_cfg directory of two files.
+    let mut dir = 2u32.to_be_bytes().to_vec();
+    for (name, key, size) in [
+        ("etc/e820", 0x20u16, 40u32),
+        ("opt/org.hotstub/enabled-cpus", 0x21, 3),
+    ] {
+        let mut ent = [0u8; 64];
+        ent[..4].copy_from_slice(&size.to_be_bytes());
+        ent[4..6].copy_from_slice(&key.to_be_bytes());
+        ent[8..8 + name.len()].copy_from_slice(name.as_bytes());
+        dir.extend_from_slice(&ent);
+    }
+    s.add("fw_cfg_dir", "synthetic-two-files", dir, SRC);
+}

@@ -1,0 +1,90 @@
+//! The boot matrix: the table of `Case`s that `cargo xtask test` runs,
+//! one module per feature (`make` has the constructors they share). The
+//! order below is the order the cases run and print in.
+
+mod boot;
+mod cpus;
+mod machine;
+mod make;
+mod memory;
+mod pci;
+
+use super::case::Case;
+use crate::assets::Flavor;
+pub(super) use make::two_numa_nodes;
+
+/// The boot matrix. Add cases to the module of their feature.
+pub(super) fn matrix() -> Vec<Case> {
+    let mut v = boot::cases();
+    v.extend(cpus::hotplug_and_policy());
+    v.extend(memory::cases());
+    v.extend(machine::cases());
+    v.extend(pci::cases());
+    v.extend(cpus::runtime_hotplug());
+    // ---- newest-kernel coverage: Debian unstable's kernel ----------------
+    // A representative part of the matrix again on Debian unstable's
+    // current kernel: x86 boot with the tables check, vCPU add/remove and
+    // ACPI PCI hotplug;
+    // arm GICv3 power button through the GED, a vCPU policy at EL1, EL2 and
+    // EL3, EL2 handed to Linux (KVM), and runtime vCPU hotplug at EL3;
+    // every one ends in poweroff.
+    for name in [
+        "x86_64/q35-smp2-4G",
+        "x86_64/hotplug-smp1-max4",
+        "x86_64/pci-hotplug-acpi",
+        "aarch64/powerdown-acpid",
+        "aarch64/cpus-enabled-0-1-el1",
+        "aarch64/cpus-enabled-0-1-el2",
+        "aarch64/cpus-enabled-0-1-el3",
+        "aarch64/cpus-no-policy-el2",
+        "aarch64/cpu-hotplug-el3",
+        "aarch64/cpu-hotplug-cycles-el3",
+    ] {
+        let base = v
+            .iter()
+            .find(|c| c.name == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("matrix has no {name}"));
+        v.push(on_newest_kernel(base));
+    }
+    v
+}
+
+/// The same case on Debian unstable's kernel, named `<arch>/newest/...`.
+fn on_newest_kernel(mut c: Case) -> Case {
+    let (arch, rest) = c.name.split_once('/').unwrap_or(("", &c.name));
+    c.name = format!("{arch}/newest/{rest}");
+    c.flavor = Flavor::Newest;
+    c
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn two_numa_nodes_arguments() {
+        assert_eq!(
+            two_numa_nodes(["0", "1"], ",initiator={}"),
+            [
+                "-object",
+                "memory-backend-ram,id=m0,size=512M",
+                "-object",
+                "memory-backend-ram,id=m1,size=512M",
+                "-numa",
+                "node,nodeid=0,cpus=0,memdev=m0,initiator=0",
+                "-numa",
+                "node,nodeid=1,cpus=1,memdev=m1,initiator=1",
+            ]
+        );
+    }
+
+    #[test]
+    fn matrix_names_unique() {
+        let m = matrix();
+        let mut names: Vec<&str> = m.iter().map(|c| c.name.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), m.len());
+    }
+}

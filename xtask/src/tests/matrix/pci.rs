@@ -1,0 +1,51 @@
+//! PCI hotplug into pcie-root-ports.
+
+use super::make::{case, with};
+use crate::build::Arch;
+use crate::tests::case::{Case, Expect};
+use crate::tests::scenarios::{scenario_pci_hotplug, HOTPLUG_PORT};
+use std::time::Duration;
+
+pub(super) fn cases() -> Vec<Case> {
+    use Arch::*;
+    let mut v = Vec::new();
+    // ---- PCI hotplug: a virtio-blk disk into a pcie-root-port -----------
+    // q35 delivers it through QEMU's ACPI PCI hotplug (the default,
+    // ICH9-LPC.acpi-pci-hotplug-with-bridge-support=on), or with that off
+    // through the root port's native PCIe hotplug; virt has only native.
+    // Three ports: the disk goes into the first, whose ACPI bus selector is
+    // then not 0 (QEMU numbers the ports in reverse), next to a second
+    // hotpluggable one and one with hotplug off.
+    for (arch, name, machine, global) in [
+        (X86_64, "pci-hotplug-acpi", "q35", None),
+        (
+            X86_64,
+            "pci-hotplug-native",
+            "q35",
+            Some("ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off"),
+        ),
+        (Aarch64, "pci-hotplug-native", "virt,gic-version=3", None),
+    ] {
+        v.push(with(case(arch, name, machine, 2, 512), |c| {
+            c.action = "cmd";
+            c.disk = false;
+            c.spare_disk = true;
+            // The disk comes later: its driver is loaded at boot.
+            c.append = "hotstub.modules=virtio_blk".into();
+            c.extra = vec![
+                "-device".into(),
+                format!("pcie-root-port,id={HOTPLUG_PORT},chassis=1,slot=1"),
+                "-device".into(),
+                "pcie-root-port,id=rp2,chassis=2,slot=2".into(),
+                "-device".into(),
+                "pcie-root-port,id=rp3,chassis=3,slot=3,hotplug=off".into(),
+            ];
+            if let Some(g) = global {
+                c.extra.extend(["-global".into(), g.into()]);
+            }
+            c.expect = Expect::Scenario(scenario_pci_hotplug);
+            c.timeout = Duration::from_secs(240);
+        }));
+    }
+    v
+}
