@@ -3,12 +3,14 @@
 //! write back. docs/design.md has the table of entry paths and what each
 //! provides.
 
+use super::bzimage::E820_MAX;
 use super::payload;
 use super::pipeline::Result;
 use crate::platform::cpulist;
 use crate::platform::cpus::CpuModel;
 use crate::platform::dt::Board;
-use crate::platform::fw_cfg::{Directory, FwCfg, Transport};
+use crate::platform::fw_cfg::{file, Directory, FwCfg, Transport};
+use crate::platform::memmap::MemoryMap;
 
 /// Where the ACPI tables handed to Linux come from. A VMM that owns its
 /// tables (cloud-hypervisor) gets them adopted and checked instead: the
@@ -36,7 +38,50 @@ impl<T: Transport> Qemu<T> {
     pub fn file(&mut self, name: &str, max: u32) -> Result<Option<alloc::vec::Vec<u8>>> {
         Ok(self.fw.read_named(&self.files, name, max)?)
     }
+
+    /// RAM from QEMU's `etc/e820` (x86).
+    pub fn e820(&mut self) -> Result<MemoryMap> {
+        let Some(f) = self.files.find(file::E820) else {
+            crate::bail!("no memory map from the VMM (fw_cfg file etc/e820)");
+        };
+        // Linux takes at most 128 entries from the zero page (bootparam.h);
+        // QEMU's map has a handful.
+        if f.size as usize > E820_MAX * E820_ENTRY {
+            crate::bail!(
+                "memory map from the VMM has {} bytes, more than {} entries",
+                f.size,
+                E820_MAX
+            );
+        }
+        let mut buf = alloc::vec![0u8; f.size as usize];
+        self.fw
+            .read_file(&f, &mut buf)
+            .map_err(|e| crate::err!("reading etc/e820: {e}"))?;
+        MemoryMap::from_qemu_e820(&buf).map_err(|e| crate::err!("bad memory map from the VMM: {e}"))
+    }
+
+    /// End of QEMU's device (hotplug) memory region, or 0 when there is
+    /// none (x86).
+    pub fn reserved_memory_end(&mut self) -> Result<u64> {
+        let end = self
+            .fw
+            .read_u64_named(&self.files, file::RESERVED_MEMORY_END)
+            .map_err(|_| "etc/reserved-memory-end from the VMM is not a 64-bit value")?;
+        Ok(end.unwrap_or(0))
+    }
+
+    /// The port of QEMU's ISA pvpanic device, when there is one (x86).
+    pub fn pvpanic_port(&mut self) -> Result<Option<u16>> {
+        Ok(self
+            .fw
+            .read_u16_named(&self.files, file::PVPANIC_PORT)
+            .map_err(|_| "etc/pvpanic-port from the VMM is not a 16-bit port")?)
+    }
 }
+
+/// Bytes per entry of QEMU's `etc/e820` (hw/i386/e820_memory_layout.h:
+/// le64 address, le64 length, le32 type).
+const E820_ENTRY: usize = 20;
 
 /// QEMU `virt` booted from flash, at EL1, EL2 or EL3.
 pub struct Virt {
@@ -92,7 +137,7 @@ impl Virt {
 /// list is an error rather than a silent fallback.
 fn cpu_model<T: Transport>(src: &mut Qemu<T>, mpidrs: &[u64]) -> Result<CpuModel> {
     let mut model = CpuModel::from_mpidrs(mpidrs);
-    let text = match src.files.find(cpulist::FW_CFG_FILE) {
+    let text = match src.files.find(file::ENABLED_CPUS) {
         Some(file) if file.size > CPU_LIST_MAX => {
             crate::bail!(
                 "{}: {} bytes is not a CPU list",

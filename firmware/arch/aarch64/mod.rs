@@ -31,7 +31,7 @@ use hotstub::boot::payload;
 use hotstub::boot::pipeline::{self, Never, Result, Tables};
 use hotstub::boot::stub_dt;
 use hotstub::platform::dt;
-use hotstub::platform::fw_cfg::FwCfg;
+use hotstub::platform::fw_cfg::{file, FwCfg};
 use hotstub::psci::Conduit;
 use hotstub::{println, NAME};
 use hw::layout;
@@ -352,11 +352,11 @@ impl pipeline::Arch for VirtBoot {
 /// RSDP right behind them.
 fn build_tables(m: &Virt, p: &Plan, src: &mut Qemu<hw::FwCfgMmio>) -> Result<Tables> {
     let blob = src
-        .file(acpi::vmm::QEMU_TABLES, acpi::vmm::QEMU_TABLES_MAX)?
+        .file(file::ACPI_TABLES, acpi::vmm::QEMU_TABLES_MAX)?
         .unwrap_or_default();
     let mem_hotplug = acpi::memhp::from_qemu_tables(&blob)?;
     let loader = src
-        .file(acpi::vmm::QEMU_LOADER, acpi::vmm::QEMU_TABLES_MAX)?
+        .file(file::TABLE_LOADER, acpi::vmm::QEMU_TABLES_MAX)?
         .unwrap_or_default();
     // Taken over, not re-derived: see acpi::vmm.
     let vmm_tables = acpi::vmm::take_over(&blob, &loader, acpi::vmm::VIRT, &m.cpus);
@@ -365,7 +365,7 @@ fn build_tables(m: &Virt, p: &Plan, src: &mut Qemu<hw::FwCfgMmio>) -> Result<Tab
         cpus: &m.cpus,
         ged: m
             .board
-            .qemu_acpi_ged(src.files.find(acpi::vmm::QEMU_TABLES).is_some()),
+            .qemu_acpi_ged(src.files.find(file::ACPI_TABLES).is_some()),
         conduit: p.conduit,
         el2_vtimer: p.el2_vtimer,
         mem_hotplug,

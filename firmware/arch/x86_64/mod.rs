@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 use core::arch::global_asm;
 use hotstub::acpi;
 use hotstub::bail;
-use hotstub::boot::bzimage::{BootParams, Kernel, E820_MAX, ENTRY64_OFFSET, ZERO_PAGE_LEN};
+use hotstub::boot::bzimage::{BootParams, Kernel, ENTRY64_OFFSET, ZERO_PAGE_LEN};
 use hotstub::boot::machine::{Qemu, TablesFrom};
 use hotstub::boot::payload;
 use hotstub::boot::pipeline::{self, Never, Result, Tables};
@@ -163,7 +163,7 @@ impl pipeline::Arch for Q35Boot {
             println!("hotstub: fw_cfg has no DMA interface, loading byte by byte (slow)");
         }
         let mut src = Qemu::open(fw)?;
-        let mut map = memory_map(&mut src)?;
+        let mut map = src.e820()?;
         // The boot CPU's MTRRs only: the firmware never wakes the APs.
         // Linux writes the boot CPU's MTRR state into every AP it starts,
         // at boot and at hotplug (arch/x86/kernel/cpu/cacheinfo.c:
@@ -182,7 +182,7 @@ impl pipeline::Arch for Q35Boot {
         );
         map.set(q35::MMCONFIG_BASE, q35::MMCONFIG_SIZE, Kind::Reserved);
         map.set(layout::ROM.0, layout::ROM.1 - layout::ROM.0, Kind::Reserved);
-        let device_mem_end = reserved_memory_end(&mut src)?;
+        let device_mem_end = src.reserved_memory_end()?;
         let m = Machine {
             map,
             device_mem_end,
@@ -250,17 +250,18 @@ impl pipeline::Arch for Q35Boot {
 /// Hotstub's own tables for q35 in the legacy BIOS area, SMBIOS after them.
 fn build_tables(m: &Machine, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
     let blob = src
-        .file(acpi::vmm::QEMU_TABLES, acpi::vmm::QEMU_TABLES_MAX)?
+        .file(fw_cfg::file::ACPI_TABLES, acpi::vmm::QEMU_TABLES_MAX)?
         .unwrap_or_default();
     let loader = src
-        .file(acpi::vmm::QEMU_LOADER, acpi::vmm::QEMU_TABLES_MAX)?
+        .file(fw_cfg::file::TABLE_LOADER, acpi::vmm::QEMU_TABLES_MAX)?
         .unwrap_or_default();
     // Taken over, not re-derived: see acpi::vmm.
     let vmm_tables = acpi::vmm::take_over(&blob, &loader, acpi::vmm::Q35, &m.cpus);
-    // QEMU's TPM configuration file exists with a TPM (hw/acpi/tpm.c).
-    let tpm_tis = src.files.find("etc/tpm/config").is_some();
+    // QEMU's TPM configuration file exists with a TPM (hw/i386/acpi-build.c
+    // acpi_setup).
+    let tpm_tis = src.files.find(fw_cfg::file::TPM_CONFIG).is_some();
     let pci_hotplug = acpi_pci_hotplug(&blob)?;
-    let pvpanic_io = pvpanic_port(src)?;
+    let pvpanic_io = src.pvpanic_port()?;
     let (rsdp, free) = build_acpi(
         &m.map,
         m.cpus.as_slice().to_vec(),
@@ -275,40 +276,6 @@ fn build_tables(m: &Machine, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
         rsdp,
         used: free - layout::ACPI.0,
     })
-}
-
-/// RAM from QEMU's `etc/e820`.
-fn memory_map(src: &mut Qemu<PioFwCfg>) -> Result<MemoryMap> {
-    let Some(file) = src.files.find("etc/e820") else {
-        bail!("no memory map from the VMM (fw_cfg file etc/e820)");
-    };
-    // Linux takes at most 128 entries from the zero page (bootparam.h);
-    // QEMU's map has a handful.
-    if file.size as usize > E820_MAX * 20 {
-        bail!(
-            "memory map from the VMM has {} bytes, more than {} entries",
-            file.size,
-            E820_MAX
-        );
-    }
-    let mut buf = vec![0u8; file.size as usize];
-    src.fw
-        .read_file(&file, &mut buf)
-        .map_err(|e| hotstub::err!("reading etc/e820: {e}"))?;
-    MemoryMap::from_qemu_e820(&buf).map_err(|e| hotstub::err!("bad memory map from the VMM: {e}"))
-}
-
-/// End of QEMU's device (hotplug) memory region, from the fw_cfg file
-/// `etc/reserved-memory-end` (le64; hw/i386/pc.c), or 0 when there is none.
-fn reserved_memory_end(src: &mut Qemu<PioFwCfg>) -> Result<u64> {
-    let Some(file) = src.files.find("etc/reserved-memory-end") else {
-        return Ok(0);
-    };
-    let mut b = [0u8; 8];
-    if file.size != 8 || src.fw.read(file.key, &mut b).is_err() {
-        bail!("etc/reserved-memory-end from the VMM is not a 64-bit value");
-    }
-    Ok(u64::from_le_bytes(b))
 }
 
 /// QEMU's ACPI PCI hotplug when it is on: the root ports it hotplugs and
@@ -330,19 +297,6 @@ fn acpi_pci_hotplug(tables: &[u8]) -> Result<Option<acpi::pcihp::PciHotplug>> {
     // Slot 0 is all a root port has; a bridge with 32 slots is not described.
     ports.retain(|p| root_ports.contains(&p.adr));
     Ok(Some(acpi::pcihp::PciHotplug { ports }))
-}
-
-/// The port of QEMU's ISA pvpanic device, from the fw_cfg file
-/// `etc/pvpanic-port` (le16; hw/misc/pvpanic-isa.c), when there is one.
-fn pvpanic_port(src: &mut Qemu<PioFwCfg>) -> Result<Option<u16>> {
-    let Some(file) = src.files.find("etc/pvpanic-port") else {
-        return Ok(None);
-    };
-    let mut b = [0u8; 2];
-    if file.size != 2 || src.fw.read(file.key, &mut b).is_err() {
-        bail!("etc/pvpanic-port from the VMM is not a 16-bit port");
-    }
-    Ok(Some(u16::from_le_bytes(b)))
 }
 
 /// Every possible vCPU with its APIC ID, and which are plugged in now.

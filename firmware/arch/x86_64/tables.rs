@@ -79,8 +79,8 @@ pub(super) fn build_acpi(
 /// 0xF0000-0xFFFFF finds it. Optional: without them the guest just has no DMI.
 pub(super) fn place_smbios(fw: &mut FwCfg<PioFwCfg>, files: &Directory, free: u64) {
     let (Some(anchor), Some(tables)) = (
-        files.find("etc/smbios/smbios-anchor"),
-        files.find("etc/smbios/smbios-tables"),
+        files.find(fw_cfg::file::SMBIOS_ANCHOR),
+        files.find(fw_cfg::file::SMBIOS_TABLES),
     ) else {
         return;
     };

@@ -34,7 +34,7 @@ fn describe(files: &[(&str, &[u8])]) -> Result<(Virt, Qemu<Fake>)> {
 
 #[test]
 fn virt_from_its_dt_and_fw_cfg() {
-    let (v, mut src) = describe(&[("etc/acpi/tables", b"xyz")]).unwrap();
+    let (v, mut src) = describe(&[(file::ACPI_TABLES, b"xyz")]).unwrap();
     assert_eq!(v.el, 2);
     assert_eq!(v.ram_end, 0x8000_0000, "the 1 GiB bank at 1 GiB");
     assert_eq!(v.cpus.len(), v.board.cpus.len());
@@ -62,4 +62,42 @@ fn the_firmware_must_sit_in_ram() {
     let board = dt::parse(&virt_dt(true, false)).unwrap();
     let outside = (0x1000, 0x2000);
     assert!(Virt::describe(board, 1, outside, fw_with(&[])).is_err());
+}
+
+fn qemu(files: &[(&str, &[u8])]) -> Qemu<Fake> {
+    Qemu::open(fw_with(files)).unwrap()
+}
+
+#[test]
+fn q35_facts_from_fw_cfg_files() {
+    // One e820 entry: 640 KiB of RAM at 0 (address, length, type 1).
+    let mut e820 = Vec::new();
+    e820.extend_from_slice(&0u64.to_le_bytes());
+    e820.extend_from_slice(&0xa_0000u64.to_le_bytes());
+    e820.extend_from_slice(&1u32.to_le_bytes());
+    let end = 0x1_8000_0000u64.to_le_bytes();
+    let mut q = qemu(&[
+        (file::E820, &e820),
+        (file::RESERVED_MEMORY_END, &end),
+        (file::PVPANIC_PORT, &0x505u16.to_le_bytes()),
+    ]);
+    assert_eq!(q.e820().unwrap().ram_end_below_4g(), 0xa_0000);
+    assert_eq!(q.reserved_memory_end().unwrap(), 0x1_8000_0000);
+    assert_eq!(q.pvpanic_port().unwrap(), Some(0x505));
+    // Absent optional files are not errors; an absent memory map is.
+    let mut q = qemu(&[]);
+    assert!(q.e820().is_err());
+    assert_eq!(q.reserved_memory_end().unwrap(), 0);
+    assert_eq!(q.pvpanic_port().unwrap(), None);
+    // Wrong sizes are refused, not read as something else.
+    let mut q = qemu(&[
+        (file::E820, &e820[..19]),
+        (file::RESERVED_MEMORY_END, &end[..4]),
+        (file::PVPANIC_PORT, &end),
+    ]);
+    assert!(q.e820().is_err());
+    assert!(q.reserved_memory_end().is_err());
+    assert!(q.pvpanic_port().is_err());
+    let huge = alloc::vec![0u8; (E820_MAX + 1) * E820_ENTRY];
+    assert!(qemu(&[(file::E820, &huge)]).e820().is_err());
 }
