@@ -201,7 +201,7 @@ pub fn enter(
     kept: &[(u64, u64)],
     entry: u64,
     dt: u64,
-) -> Result<super::Never, alloc::string::String> {
+) -> Result<hotstub::boot::pipeline::Never, alloc::string::String> {
     psci_glue::init(model, &platform.memory, kept, &EL2)?;
 
     let ram: Vec<(u64, u64)> = platform.memory.iter().map(|&(b, s)| (b, b + s)).collect();

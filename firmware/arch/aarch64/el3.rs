@@ -276,14 +276,14 @@ impl hotstub::psci::Platform for El3 {
     }
 
     fn system_off(&self) -> ! {
-        super::power_off()
+        super::stop::power_off()
     }
 
     fn system_reset(&self) -> ! {
         clear_release();
         RESTART.raise();
         println!("hotstub: no gpio-restart line in the DT; powering off instead");
-        super::power_off()
+        super::stop::power_off()
     }
 }
 
@@ -317,7 +317,7 @@ pub fn enter(
     t0: u64,
     entry: u64,
     dt: u64,
-) -> Result<super::Never, String> {
+) -> Result<hotstub::boot::pipeline::Never, String> {
     let (fs, fe) = fw_resident;
     if !secure.0.is_multiple_of(PAGE) || secure.1 < fe - fs {
         return Err("the secure RAM is too small for the resident firmware".into());
@@ -405,10 +405,10 @@ pub fn enter(
 extern "C" fn hotstub_el3_park(index: u64) -> ! {
     let index = index as usize;
     if let Err(e) = init_cpu() {
-        super::fatal(e);
+        super::stop::fatal(e);
     }
     let Some(flag) = MAILBOX.get().and_then(|m| m.get(index)) else {
-        super::fatal("parked CPU without a mailbox");
+        super::stop::fatal("parked CPU without a mailbox");
     };
     // SAFETY: GIC CPU interface of this CPU: priority mask open, Group 0
     // (the wake-up SGI) on, the normal world's Group 1 off until its next

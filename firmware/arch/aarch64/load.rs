@@ -2,7 +2,11 @@
 //! 2 MiB aligned place above the firmware, the initrd behind it, the
 //! command line.
 
-use super::*;
+use alloc::string::String;
+use hotstub::boot::pipeline::Result;
+use hotstub::boot::{arm64_image, efi, payload};
+
+use crate::arch::ram_slice;
 
 /// One loaded item in RAM.
 pub(super) struct Loaded {

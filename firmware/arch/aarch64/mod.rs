@@ -13,6 +13,7 @@ mod hw;
 mod load;
 mod mmu;
 mod psci_glue;
+mod stop;
 mod trap;
 mod vectors;
 
@@ -32,10 +33,11 @@ use hotstub::boot::pipeline::{self, Never, Result, Tables};
 use hotstub::boot::stub_dt;
 use hotstub::platform::dt;
 use hotstub::platform::fw_cfg::{file, FwCfg};
-use hotstub::psci::Conduit;
 use hotstub::{println, NAME};
 use hw::layout;
 use load::{load_initrd, load_kernel, read_cmdline, Loaded};
+pub use stop::power_off;
+use stop::{CONDUIT, SECURE_POWEROFF};
 
 /// Where QEMU virt's RAM starts and a firmware finds the DTB (hw/arm/virt.c
 /// `base_memmap[VIRT_MEM]`; hw/arm/boot.c puts the DTB at the RAM base when
@@ -48,45 +50,6 @@ const FALLBACK_UART: u64 = 0x0900_0000;
 /// the PSCI state and policy (a few dozen bytes per vCPU) and the hand-off's
 /// last temporaries (memory map, stub DT).
 const RESIDENT_SLACK: usize = 32 << 10;
-
-/// The conduit to QEMU's PSCI once the DT is read (None: there is none,
-/// as at EL3).
-static CONDUIT: spin::Once<Option<Conduit>> = spin::Once::new();
-
-/// The conduit to QEMU's PSCI: what the DT says, else (before the DT is
-/// read) QEMU's rule: SMC when the firmware has EL2, HVC when it runs at
-/// EL1 (hw/arm/virt.c).
-fn conduit() -> Option<Conduit> {
-    match CONDUIT.get() {
-        Some(c) => *c,
-        None => match hw::current_el() {
-            1 => Some(Conduit::Hvc),
-            2 => Some(Conduit::Smc),
-            _ => None,
-        },
-    }
-}
-
-/// At EL3 the secure GPIO's power-off line.
-static SECURE_POWEROFF: hw::GpioLine = hw::GpioLine::new();
-
-/// Powers the machine off; never returns.
-pub fn power_off() -> ! {
-    if let Some(c) = conduit() {
-        hw::smccc(c, hotstub::psci::ids::SYSTEM_OFF, 0, 0, 0);
-    }
-    SECURE_POWEROFF.raise();
-    // SYSTEM_OFF and the power-off line do not return; at EL3 with no
-    // power-off line in the DT there is nothing left but to stop.
-    hw::halt()
-}
-
-/// The resident firmware's fatal path (after the boot flow has ended):
-/// the same one-line error, then off.
-pub fn fatal(msg: &str) -> ! {
-    pipeline::report(&msg);
-    power_off()
-}
 
 fn set_console(base: u64) {
     // SAFETY: `base` is the PL011 the DT (or QEMU's fixed map) names.
@@ -101,21 +64,6 @@ extern "C" fn hotstub_main(x0: u64) -> ! {
     mmu::enable(el);
     super::init_heap();
     pipeline::run(VirtBoot { x0, t0, el })
-}
-
-/// An exception before the resident firmware runs (at EL1, always).
-fn boot_exception(index: u64) -> ! {
-    let (esr, elr, far) = hw::fault_registers();
-    // Vector groups of 4 (Arm ARM D1.10.2): current EL with SP_EL0, current
-    // EL with SP_ELx, lower EL AArch64, lower EL AArch32; within each,
-    // synchronous, IRQ, FIQ, SError.
-    const KIND: [&str; 4] = hw::EXCEPTION_KIND;
-    pipeline::report(&format_args!(
-        "unexpected {} exception at EL{} (vector {index}): ESR={esr:#x} ELR={elr:#x} FAR={far:#x}",
-        KIND[(index & 3) as usize],
-        hw::current_el()
-    ));
-    power_off()
 }
 
 /// Finds the DT: x0 when it points at one (cloud-hypervisor), else the

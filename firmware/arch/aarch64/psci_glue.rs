@@ -76,7 +76,7 @@ fn service() -> &'static Service {
         Some(r) => r,
         // Only reachable through a firmware bug: vectors installed before
         // `init`.
-        None => super::fatal("resident handler used before set-up"),
+        None => super::stop::fatal("resident handler used before set-up"),
     }
 }
 
@@ -133,7 +133,7 @@ pub fn smccc(f: &mut Frame, esr: u64) {
             let mut s = r.states.lock();
             let Some(i) = s.index_of(mpidr) else {
                 drop(s);
-                super::fatal("CPU_OFF from a CPU not in the DT")
+                super::stop::fatal("CPU_OFF from a CPU not in the DT")
             };
             s.stopped(i);
             drop(s);
@@ -165,6 +165,6 @@ pub fn unexpected(what: &dyn Display, esr: u64, elr: u64, far: u64, hpfar: u64) 
     }
     match SERVICE.get() {
         Some(r) => r.platform.system_off(),
-        None => super::power_off(),
+        None => super::stop::power_off(),
     }
 }

@@ -25,7 +25,7 @@ extern "C" fn hotstub_sync(f: &mut Frame, kind: u64) {
 extern "C" fn hotstub_unexpected(index: u64) -> ! {
     let el = hw::current_el();
     if el == 1 || !psci_glue::is_set_up() {
-        super::boot_exception(index)
+        super::stop::boot_exception(index)
     }
     let (esr, elr, far) = hw::fault_registers();
     // Below EL3 sit EL2 and EL1; below EL2 only EL1.

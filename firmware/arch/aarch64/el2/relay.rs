@@ -7,7 +7,8 @@
 use hotstub::psci::ids::{self, power_state::CORE_STANDBY, ret};
 use hotstub::psci::{Conduit, Platform};
 
-use super::super::{cpu, fatal, hw};
+use super::super::stop::fatal;
+use super::super::{cpu, hw};
 
 pub struct El2 {
     /// Where QEMU's CPU_ON starts a secondary, at EL2 with the MMU off.
