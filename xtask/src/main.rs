@@ -3,6 +3,7 @@
 mod assets;
 mod bench;
 mod build;
+mod codeshape;
 mod compare;
 mod control;
 mod fuzz;
