@@ -93,6 +93,18 @@ fn main() {
     for (name, bytes) in pieces {
         std::fs::write(out.join(format!("{name}.aml")), bytes).unwrap();
     }
+    // SMBIOS type 0's BIOS Release Date (DSP0134 7.1: mm/dd/yyyy), from
+    // SOURCE_DATE_EPOCH when set (reproducible builds), else today.
+    println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
+    let secs = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .unwrap_or_else(|| {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+            now.map_or(0, |d| d.as_secs() as i64)
+        });
+    let (y, m, d) = civil_date(secs.div_euclid(86_400));
+    println!("cargo:rustc-env=HOTSTUB_BUILD_DATE={m:02}/{d:02}/{y:04}");
     // Paths are relative to the package (firmware/); `build` covers this
     // folder, the script and its generators.
     println!("cargo:rerun-if-changed=build");
@@ -108,4 +120,20 @@ fn main() {
         println!("cargo:rerun-if-changed={}", path.display());
         println!("cargo:rustc-link-arg-bins=-T{}", path.display());
     }
+}
+
+/// The proleptic Gregorian (year, month, day) of a day count since
+/// 1970-01-01: the days-from-civil inverse over 400-year eras of 146,097
+/// days, with years starting in March so the leap day falls last.
+fn civil_date(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
 }

@@ -55,7 +55,7 @@ commands:
         60 s each, one at a time); --seed only (re)generates the seed corpora
         under fuzz/corpus/ (done before the first run). Targets:
         dt fw_cfg_dir e820 bzimage arm64_image cpulist memhp_slots
-        memhp_tables pcihp_tables vmm_tables smbios_anchor hotplug_channel
+        memhp_tables pcihp_tables vmm_tables smbios hotplug_channel
   cpu   --socket PATH [--wait SECONDS] <enable CPUS|disable CPUS|status|help>
         talk to the EL3 firmware's control channel (runtime arm64 vCPU
         hotplug; QEMU: -M virt,secure=on,virtualization=on

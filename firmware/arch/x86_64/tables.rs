@@ -2,6 +2,7 @@
 //! tables beside them.
 
 use super::*;
+use hotstub::boot::smbios::{self, HOTSTUB as FIRMWARE};
 
 /// Builds the ACPI tables in the legacy BIOS area; returns the RSDP address
 /// and the first free byte after the tables.
@@ -74,9 +75,10 @@ pub(super) fn build_acpi(
     Ok((layout::RSDP, start + area.used() as u64))
 }
 
-/// Copies QEMU's SMBIOS structures to `free` (below the entry point) and
-/// the patched entry point to its fixed slot, where Linux's legacy scan of
-/// 0xF0000-0xFFFFF finds it. Optional: without them the guest just has no DMI.
+/// Copies QEMU's SMBIOS structures, with the firmware's type 0 merged in,
+/// to `free` (below the entry point) and the patched entry point to its
+/// fixed slot, where Linux's legacy scan of 0xF0000-0xFFFFF finds it.
+/// Optional: without them the guest just has no DMI.
 pub(super) fn place_smbios(fw: &mut FwCfg<PioFwCfg>, files: &Directory, free: u64) {
     let (Some(anchor), Some(tables)) = (
         files.find(fw_cfg::file::SMBIOS_ANCHOR),
@@ -85,26 +87,30 @@ pub(super) fn place_smbios(fw: &mut FwCfg<PioFwCfg>, files: &Directory, free: u6
         return;
     };
     let addr = (free + 15) & !15;
-    if anchor.size as u64 > layout::RSDP - layout::SMBIOS_ANCHOR
-        || addr + tables.size as u64 > layout::SMBIOS_ANCHOR
-    {
-        println!(
-            "hotstub: warning: SMBIOS tables do not fit in the BIOS area; guest gets no DMI data"
-        );
-        return;
-    }
     let mut entry = vec![0u8; anchor.size as usize];
-    // SAFETY: between the ACPI tables and the entry point slot, checked above.
-    let dst = unsafe { ram_slice(addr, tables.size as u64) };
-    let read = fw.read_file(&tables, dst).map(drop);
-    let placed = match read.and_then(|()| fw.read_file(&anchor, &mut entry).map(drop)) {
-        Ok(()) => hotstub::boot::smbios::patch_anchor(&mut entry, addr).map_err(|e| format!("{e}")),
-        Err(e) => Err(format!("{e}")),
-    };
+    let mut raw = vec![0u8; tables.size as usize];
+    let read = fw.read_file(&tables, &mut raw).map(drop);
+    let merged = read
+        .and_then(|()| fw.read_file(&anchor, &mut entry).map(drop))
+        .map_err(|e| format!("{e}"))
+        .and_then(|()| smbios::with_firmware(&raw, &FIRMWARE).map_err(|e| format!("{e}")));
+    let placed = merged.and_then(|t| {
+        if entry.len() as u64 > layout::RSDP - layout::SMBIOS_ANCHOR
+            || addr + t.bytes.len() as u64 > layout::SMBIOS_ANCHOR
+        {
+            return Err("SMBIOS tables do not fit in the BIOS area".into());
+        }
+        smbios::patch_anchor(&mut entry, addr, &t).map_err(|e| format!("{e}"))?;
+        Ok(t)
+    });
     match placed {
-        Ok(()) => {
-            // SAFETY: the entry point slot below the RSDP, size checked above.
-            unsafe { ram_slice(layout::SMBIOS_ANCHOR, entry.len() as u64) }.copy_from_slice(&entry)
+        Ok(t) => {
+            // SAFETY: between the ACPI tables and the entry point slot, and
+            // the entry point slot below the RSDP, sizes checked above.
+            unsafe {
+                ram_slice(addr, t.bytes.len() as u64).copy_from_slice(&t.bytes);
+                ram_slice(layout::SMBIOS_ANCHOR, entry.len() as u64).copy_from_slice(&entry);
+            }
         }
         Err(e) => println!("hotstub: warning: {}; guest gets no DMI data", e),
     }

@@ -15,7 +15,7 @@ pub const TARGETS: &[&str] = &[
     "memhp_tables",
     "pcihp_tables",
     "vmm_tables",
-    "smbios_anchor",
+    "smbios",
     "hotplug_channel",
 ];
 

@@ -166,6 +166,15 @@ pub(super) fn check_boot(c: &Case, env: &Env, lines: &[String], log: &Path) -> R
         if let Some(e) = lines.iter().find(|l| l.starts_with("hotstub: error:")) {
             errs.push(format!("firmware error: {e}"));
         }
+        // SMBIOS type 0 names the firmware (boot/smbios.rs); the arm
+        // firmware hands on no SMBIOS yet.
+        if c.arch == Arch::X86_64 {
+            let want = format!("vendor=Hotstub version={}", env!("CARGO_PKG_VERSION"));
+            match marker(lines, "bios ") {
+                Some(b) if b.starts_with(&want) => {}
+                got => errs.push(format!("SMBIOS BIOS information {got:?}, expected {want}")),
+            }
+        }
     }
     if marker(lines, "init reached").is_none() {
         return Err("init not reached".into());

@@ -318,9 +318,13 @@ fn add_fw_cfg_seeds(s: &mut Seeds, d: &FwCfgDump, name: &str, virt: bool) {
             s.add("vmm_tables", &format!("qemu-{name}"), v, SRC);
         }
     }
-    if let Some(a) = d.file("etc/smbios/smbios-anchor") {
-        let v = cat(&[&0xf_1000u64.to_le_bytes(), a]);
-        s.add("smbios_anchor", &format!("qemu-{name}"), v, SRC);
+    if let (Some(a), Some(t)) = (
+        d.file("etc/smbios/smbios-anchor"),
+        d.file("etc/smbios/smbios-tables"),
+    ) {
+        let n = [a.len().min(255) as u8];
+        let v = cat(&[&0xf_1000u64.to_le_bytes(), &n, &a[..usize::from(n[0])], t]);
+        s.add("smbios", &format!("qemu-{name}"), v, SRC);
     }
 }
 

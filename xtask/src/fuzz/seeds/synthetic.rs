@@ -68,15 +68,19 @@ pub(super) fn synthetic(s: &mut Seeds) {
         ]),
         SRC,
     );
-    // SMBIOS entry points: le64 table address, then the anchor.
+    // SMBIOS: le64 table address, the anchor's length and the anchor, then
+    // the structures (a bare type 0 and the end of table).
+    let mut tables = vec![0u8; 0x1a];
+    tables[1] = 0x1a;
+    tables.extend_from_slice(&[0, 0, 127, 4, 0xff, 0xfe, 0, 0]);
     let mut sm3 = vec![0u8; 24];
     sm3[..5].copy_from_slice(b"_SM3_");
     sm3[6] = 24;
     sm3[7] = 3;
     s.add(
-        "smbios_anchor",
+        "smbios",
         "synthetic-sm3",
-        cat(&[&0xf_1000u64.to_le_bytes(), &sm3]),
+        cat(&[&0xf_1000u64.to_le_bytes(), &[24], &sm3, &tables]),
         SRC,
     );
     let mut sm = vec![0u8; 31];
@@ -84,9 +88,9 @@ pub(super) fn synthetic(s: &mut Seeds) {
     sm[5] = 31;
     sm[0x10..0x15].copy_from_slice(b"_DMI_");
     s.add(
-        "smbios_anchor",
+        "smbios",
         "synthetic-sm21",
-        cat(&[&0xf_1000u64.to_le_bytes(), &sm]),
+        cat(&[&0xf_1000u64.to_le_bytes(), &[31], &sm, &tables]),
         SRC,
     );
     // arm64 Image headers: le64 file size, le64 lowest base, the header.
