@@ -6,6 +6,7 @@ pub mod cpus;
 pub mod dt;
 pub mod fw_cfg;
 pub mod memmap;
+pub mod x86_board;
 
 /// Sorts the few ranges a memory map has (a handful of entries). An
 /// insertion sort because core's `sort`/`sort_unstable` instantiate about

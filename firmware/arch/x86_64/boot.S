@@ -53,6 +53,17 @@ boot32:
     movw %ax, %fs
     movw %ax, %gs
 
+    /* Without long mode (QEMU isapc's default 486) nothing below can run:
+     * CPUID 0x80000001 EDX bit 29 is LM (Intel SDM vol. 2, CPUID). */
+    movl $0x80000000, %eax
+    cpuid
+    cmpl $0x80000001, %eax
+    jb no_long_mode
+    movl $0x80000001, %eax
+    cpuid
+    btl $29, %edx
+    jnc no_long_mode
+
     /* Fast A20 gate (port 0x92 bit 1); bit 0 would reset the machine. */
     inb $0x92, %al
     orb $0x02, %al
@@ -104,6 +115,23 @@ boot32:
     orl $CR0_PG, %eax
     movl %eax, %cr0
     ljmpl $CODE64_SEL, $entry64
+
+/* The one fatal line before Rust runs, on COM1 as-is: QEMU's 16550
+ * transmits a THR write without any set-up (LCR.DLAB is 0 at reset). Then
+ * a triple fault (an exception with the null descriptor as IDT), the reset
+ * every x86 machine has, which QEMU's -no-reboot turns into an exit. */
+no_long_mode:
+    movl $no_long_mode_msg, %esi
+    movw $0x3f8, %dx
+1:  lodsb
+    testb %al, %al
+    jz 2f
+    outb %al, %dx
+    jmp 1b
+2:  lidt gdt
+    int3
+no_long_mode_msg:
+    .asciz "hotstub: error: unsupported CPU: no 64-bit long mode (QEMU: -M q35 with a 64-bit -cpu)\r\n"
 
 /* The GDT stays in ROM: its accessed bits are preset so the CPU never needs
  * to write it. */

@@ -71,6 +71,13 @@ pub fn mmio_read32(addr: u64) -> u32 {
     unsafe { core::ptr::read_volatile(addr as *const u32) }
 }
 
+/// Writes an 8-bit MMIO register.
+pub fn mmio_write8(addr: u64, v: u8) {
+    // SAFETY: callers pass device register addresses inside the identity
+    // mapping, none of them RAM the firmware uses.
+    unsafe { core::ptr::write_volatile(addr as *mut u8, v) }
+}
+
 pub fn rdmsr(msr: u32) -> u64 {
     // SAFETY: callers only read architectural MSRs the CPU advertises.
     unsafe { x86_64::registers::model_specific::Msr::new(msr).read() }

@@ -4,6 +4,7 @@ mod idt;
 mod io;
 mod linux;
 mod q35;
+mod stop;
 mod tables;
 
 use linux::{jump_to_linux, load_linux, LoadedLinux};
@@ -23,6 +24,7 @@ use hotstub::boot::pipeline::{self, Never, Result, Tables};
 use hotstub::platform::cpus::{CpuModel, Vcpu};
 use hotstub::platform::fw_cfg::{self, Directory, FwCfg};
 use hotstub::platform::memmap::{Kind, MemoryMap};
+use hotstub::platform::x86_board::Board;
 use hotstub::println;
 
 global_asm!(include_str!("boot.S"), options(att_syntax));
@@ -66,10 +68,11 @@ fn init_console() {
     }
 }
 
-/// Switches the machine off (ICH9 S5); halts if that does not work.
+/// Switches the machine off, or resets it where the board has no way
+/// off (`stop`); halts only if nothing works.
 pub fn power_off() -> ! {
     println!("hotstub: powering off");
-    q35::power_off();
+    stop::stop();
     loop {
         x86_64::instructions::interrupts::disable();
         x86_64::instructions::hlt();
@@ -100,18 +103,27 @@ fn mib(b: u64) -> u64 {
 
 #[no_mangle]
 extern "C" fn hotstub_main() -> ! {
-    q35::enable_pm();
-    let t0 = q35::pm_timer();
+    // ICH9's PM block first, so that a later error can power off; on any
+    // other board those LPC registers are not ICH9's, and nothing is
+    // written before `describe` refuses the board.
+    let board = stop::identify();
+    let t0 = if board == Board::Q35 {
+        q35::enable_pm();
+        q35::pm_timer()
+    } else {
+        0
+    };
     init_console();
     idt::init();
     super::init_heap();
-    pipeline::run(Q35Boot { t0 })
+    pipeline::run(Q35Boot { t0, board })
 }
 
 /// The q35 boot, step by step (`boot::pipeline`).
 struct Q35Boot {
     /// PM timer at reset, for the time spent in the firmware.
     t0: u32,
+    board: Board,
 }
 
 /// QEMU q35 from the reset vector, as discovery found it.
@@ -147,12 +159,16 @@ impl pipeline::Arch for Q35Boot {
     }
 
     fn describe(&mut self, fw: FwCfg<PioFwCfg>) -> Result<(Machine, Qemu<PioFwCfg>)> {
-        match q35::identify() {
-            q35::Board::Q35 => {}
-            q35::Board::Other(id) if q35::is_i440fx(id) => bail!(
+        match self.board {
+            Board::Q35 => {}
+            // The machines issue may add `pc`; until then it is refused.
+            Board::I440fx => bail!(
                 "unsupported machine: this is QEMU's i440FX 'pc' board; start QEMU with -M q35"
             ),
-            q35::Board::Other(id) => bail!(
+            Board::NoPci => bail!(
+                "unsupported machine: no PCI host bridge (QEMU's microvm or isapc?); start QEMU with -M q35"
+            ),
+            Board::Other(id) => bail!(
                 "unsupported machine: host bridge {:04x}:{:04x} is not Q35",
                 id & 0xffff,
                 id >> 16

@@ -5,13 +5,10 @@ use super::io::*;
 use hotstub::platform::cpus::Vcpu;
 use hotstub::platform::memmap::MemoryMap;
 
-/// Host bridge (MCH) and LPC bridge addresses and ids (QEMU
-/// hw/pci-host/q35.c, include/hw/southbridge/ich9.h).
+/// Host bridge (MCH) and LPC bridge addresses (QEMU hw/pci-host/q35.c,
+/// include/hw/southbridge/ich9.h); `platform::x86_board` tells the board.
 const MCH: u16 = bdf(0, 0, 0);
 const LPC: u16 = bdf(0, 0x1f, 0);
-const INTEL: u32 = 0x8086;
-const MCH_DEVICE_ID: u32 = 0x29c0;
-const I440FX_DEVICE_ID: u32 = 0x1237;
 
 /// MCH PCIEXBAR register and the base QEMU documents as default
 /// (MCH_HOST_BRIDGE_PCIEXBAR, MCH_HOST_BRIDGE_PCIEXBAR_DEFAULT).
@@ -34,11 +31,9 @@ const LPC_ACPI_CNTL: u8 = 0x44;
 const ACPI_EN: u8 = 0x80;
 pub const PM_BASE: u16 = 0x600;
 pub const SCI_IRQ: u8 = 9;
-/// PM1a_CNT is at PMBASE + 4; SCI_EN is bit 0, SLP_EN bit 13, SLP_TYP 12:10
-/// (ACPI 6.5 4.8.3.2.1). QEMU treats SLP_TYP 0 as S5 (hw/acpi/core.c).
-const PM1_CNT: u16 = PM_BASE + 4;
+/// PM1a_CNT is at PMBASE + 4; SCI_EN is bit 0 (ACPI 6.5 4.8.3.2.1).
+pub const PM1_CNT: u16 = PM_BASE + 4;
 const SCI_EN: u16 = 1 << 0;
-const SLP_EN: u16 = 1 << 13;
 /// The 24-bit ACPI PM timer at PMBASE + 8 ticks at 3.579545 MHz (ACPI 6.5
 /// 4.8.3.3).
 const PM_TMR: u16 = PM_BASE + 8;
@@ -139,26 +134,6 @@ fn is_root_port(f: u16) -> bool {
     false
 }
 
-/// Which board the firmware is running on.
-pub enum Board {
-    Q35,
-    Other(u32),
-}
-
-pub fn identify() -> Board {
-    let id = pci_read32(MCH, 0);
-    if id == MCH_DEVICE_ID << 16 | INTEL {
-        Board::Q35
-    } else {
-        Board::Other(id)
-    }
-}
-
-/// True for QEMU's i440FX `pc` board, which this firmware does not support.
-pub fn is_i440fx(id: u32) -> bool {
-    id == I440FX_DEVICE_ID << 16 | INTEL
-}
-
 /// Enables the ACPI PM block first, so a later error can power off.
 pub fn enable_pm() {
     pci_write32(LPC, LPC_PMBASE, PM_BASE as u32 | 1);
@@ -185,23 +160,6 @@ pub fn init() {
 /// Current ACPI PM timer value (24 bits).
 pub fn pm_timer() -> u32 {
     inl(PM_TMR) & 0x00ff_ffff
-}
-
-/// PIIX4 power management function on QEMU's i440FX `pc` board: PMBASE at
-/// config 0x40, PMIOSE (bit 0 of 0x80) enables it (PIIX4 datasheet 3.4.2;
-/// QEMU hw/acpi/piix4.c).
-const PIIX4_PM: u16 = bdf(0, 1, 3);
-const PIIX4_PMBASE: u8 = 0x40;
-const PIIX4_PMREGMISC: u8 = 0x80;
-
-/// Enters S5; QEMU powers off at once. Works on the `pc` board too, so the
-/// "unsupported machine" error stops the VM instead of hanging it.
-pub fn power_off() {
-    if matches!(identify(), Board::Other(id) if is_i440fx(id)) {
-        pci_write32(PIIX4_PM, PIIX4_PMBASE, PM_BASE as u32 | 1);
-        pci_write8(PIIX4_PM, PIIX4_PMREGMISC, 1);
-    }
-    outw(PM1_CNT, SLP_EN);
 }
 
 /// HPET event timer block id: the low half of the General Capabilities and

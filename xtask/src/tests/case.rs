@@ -99,9 +99,11 @@ pub enum Expect {
     Boot,
     /// `reboot -f` resets the machine: the init is reached a second time.
     Reboot,
-    /// The firmware rejects the input: a `hotstub: error:` line and QEMU
-    /// exits by itself (orderly power-off), never a hang.
-    FirmwareError,
+    /// The firmware rejects the input: a `hotstub: error:` line that
+    /// contains this text ("" for any), and QEMU exits by itself within
+    /// the case's timeout (a power-off, or a reset under `-no-reboot`),
+    /// never a hang.
+    FirmwareError(&'static str),
     /// Boots, passes the standard checks, then a driver runs against the
     /// guest's command channel (action `cmd`/`acpid`) and QMP.
     Scenario(Scenario),

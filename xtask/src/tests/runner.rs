@@ -420,16 +420,22 @@ fn run_case(c: &Case, env: &Env) -> Result<String> {
     let hotstub = env.firmware == Firmware::Hotstub;
     let result = (|| -> Result<String> {
         match &c.expect {
-            Expect::FirmwareError => {
+            Expect::FirmwareError(want) => {
                 let l = vm.wait_line("a `hotstub: error:` line", left(deadline), |l| {
                     l.starts_with("hotstub: error:") || l.starts_with("HOTSTUB: init reached")
                 })?;
                 if l.starts_with("HOTSTUB") {
                     return Err("Linux booted although the input is bad".into());
                 }
+                if !l.contains(want) {
+                    return Err(format!("error line `{l}` does not say `{want}`"));
+                }
                 let st = vm.wait_exit(left(deadline))?;
                 match st {
-                    None => Err(format!("printed `{l}` but QEMU did not exit (hang)")),
+                    None => Err(format!(
+                        "printed `{l}` but QEMU did not exit within {}s (hang)",
+                        c.timeout.as_secs()
+                    )),
                     Some(_) => Ok(l),
                 }
             }

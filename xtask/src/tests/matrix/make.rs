@@ -50,8 +50,21 @@ pub(super) fn bad(arch: Arch, name: &str, kernel: KernelSel, initrd: InitrdSel) 
     c.kernel = kernel;
     c.initrd = initrd;
     c.disk = false;
-    c.expect = Expect::FirmwareError;
+    c.expect = Expect::FirmwareError("");
     c.timeout = Duration::from_secs(60);
+    c
+}
+
+/// A machine (or CPU) the firmware refuses, booted as a user would try it
+/// (kernel and initrd given): the error line that names the reason, and
+/// QEMU gone within 10 s of its start. `-no-reboot` turns the reset that
+/// boards without a power-off get into an exit.
+pub(super) fn bad_machine(arch: Arch, name: &str, machine: &str, error: &'static str) -> Case {
+    let mut c = bad(arch, name, KernelSel::Guest, InitrdSel::Guest);
+    c.machine = machine.into();
+    c.expect = Expect::FirmwareError(error);
+    c.timeout = Duration::from_secs(10);
+    c.extra = vec!["-no-reboot".into()];
     c
 }
 
