@@ -98,6 +98,20 @@ pub struct Virt {
     pub tables: TablesFrom,
 }
 
+/// QEMU q35 from the reset vector. The chipset's registers (host bridge,
+/// CPU hotplug interface) are read by the hardware side; the fw_cfg facts
+/// by [`Qemu`]'s readers.
+pub struct Q35 {
+    /// QEMU's e820 with the firmware's and the chipset's ranges reserved.
+    pub map: MemoryMap,
+    /// End of QEMU's device (hotplug) memory region, 0 when none.
+    pub device_mem_end: u64,
+    /// Every possible vCPU and which are plugged in.
+    pub cpus: CpuModel,
+    pub payload: payload::From,
+    pub tables: TablesFrom,
+}
+
 /// A CPU list for every CPU QEMU can model is a few KiB at most.
 const CPU_LIST_MAX: u32 = 16384;
 

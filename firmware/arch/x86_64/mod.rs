@@ -18,7 +18,7 @@ use core::arch::global_asm;
 use hotstub::acpi;
 use hotstub::bail;
 use hotstub::boot::bzimage::{BootParams, Kernel, ENTRY64_OFFSET, ZERO_PAGE_LEN};
-use hotstub::boot::machine::{Qemu, TablesFrom};
+use hotstub::boot::machine::{Qemu, TablesFrom, Q35};
 use hotstub::boot::payload;
 use hotstub::boot::pipeline::{self, Never, Result, Tables};
 use hotstub::platform::cpus::{CpuModel, Vcpu};
@@ -126,17 +126,6 @@ struct Q35Boot {
     board: Board,
 }
 
-/// QEMU q35 from the reset vector, as discovery found it.
-struct Machine {
-    map: MemoryMap,
-    /// End of QEMU's device (hotplug) memory region, 0 when none.
-    device_mem_end: u64,
-    /// Every possible vCPU and which are plugged in.
-    cpus: CpuModel,
-    payload: payload::From,
-    tables: TablesFrom,
-}
-
 /// The x86 hand-off: the boot protocol's 64-bit entry with the zero page.
 struct Plan {
     /// APIC IDs past 254 exist only for an OS in x2APIC mode.
@@ -146,7 +135,7 @@ struct Plan {
 impl pipeline::Arch for Q35Boot {
     type Found = FwCfg<PioFwCfg>;
     type Sources = Qemu<PioFwCfg>;
-    type Machine = Machine;
+    type Machine = Q35;
     type Plan = Plan;
     type Loaded = LoadedLinux;
 
@@ -158,7 +147,7 @@ impl pipeline::Arch for Q35Boot {
         Ok(FwCfg::probe(PioFwCfg)?)
     }
 
-    fn describe(&mut self, fw: FwCfg<PioFwCfg>) -> Result<(Machine, Qemu<PioFwCfg>)> {
+    fn describe(&mut self, fw: FwCfg<PioFwCfg>) -> Result<(Q35, Qemu<PioFwCfg>)> {
         match self.board {
             Board::Q35 => {}
             // The machines issue may add `pc`; until then it is refused.
@@ -199,7 +188,7 @@ impl pipeline::Arch for Q35Boot {
         map.set(q35::MMCONFIG_BASE, q35::MMCONFIG_SIZE, Kind::Reserved);
         map.set(layout::ROM.0, layout::ROM.1 - layout::ROM.0, Kind::Reserved);
         let device_mem_end = src.reserved_memory_end()?;
-        let m = Machine {
+        let m = Q35 {
             map,
             device_mem_end,
             cpus: CpuModel::new(cpus),
@@ -209,13 +198,13 @@ impl pipeline::Arch for Q35Boot {
         Ok((m, src))
     }
 
-    fn plan(&mut self, m: &Machine) -> Result<Plan> {
+    fn plan(&mut self, m: &Q35) -> Result<Plan> {
         Ok(Plan {
             x2apic: m.cpus.iter().any(|c| c.hw_id >= 0xff),
         })
     }
 
-    fn tables(&mut self, m: &Machine, _: &Plan, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
+    fn tables(&mut self, m: &Q35, _: &Plan, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
         match m.tables {
             TablesFrom::Build => build_tables(m, src),
         }
@@ -223,7 +212,7 @@ impl pipeline::Arch for Q35Boot {
 
     fn load(
         &mut self,
-        m: &Machine,
+        m: &Q35,
         _: &Plan,
         src: &mut Qemu<PioFwCfg>,
         t: &Tables,
@@ -235,7 +224,7 @@ impl pipeline::Arch for Q35Boot {
 
     fn prepare_handoff(
         &mut self,
-        m: &Machine,
+        m: &Q35,
         _: &Plan,
         _: &Tables,
         linux: &mut LoadedLinux,
@@ -251,7 +240,7 @@ impl pipeline::Arch for Q35Boot {
         u64::from(ticks) * 1_000_000 / q35::PM_TMR_HZ
     }
 
-    fn enter(self, _: Machine, p: Plan, linux: LoadedLinux) -> Result<Never> {
+    fn enter(self, _: Q35, p: Plan, linux: LoadedLinux) -> Result<Never> {
         if p.x2apic && q35::enable_x2apic() {
             println!("hotstub: x2APIC mode on (APIC IDs past 254)");
         }
@@ -264,7 +253,7 @@ impl pipeline::Arch for Q35Boot {
 }
 
 /// Hotstub's own tables for q35 in the legacy BIOS area, SMBIOS after them.
-fn build_tables(m: &Machine, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
+fn build_tables(m: &Q35, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
     let blob = src
         .file(fw_cfg::file::ACPI_TABLES, acpi::vmm::QEMU_TABLES_MAX)?
         .unwrap_or_default();
