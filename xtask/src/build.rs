@@ -360,7 +360,7 @@ mod tests {
             (0xffff_fff0, 0xffff_fff0, &[0xea], 1),
         ]);
         assert!(flatten(Arch::X86_64, &e).is_err());
-        let big = vec![0u8; 97 * 1024];
+        let big = vec![0u8; MAX_IMAGE_ARM as usize + 1024];
         let e = elf(&[(0, 0, &big, big.len() as u64)]);
         assert!(flatten(Arch::Aarch64, &e).unwrap_err().contains("KiB"));
     }
