@@ -292,14 +292,19 @@ fn firmware_revision() -> u32 {
 /// reflected, UEFI 2.10 4.2). Bitwise: it runs once over 120 bytes, and a
 /// table would cost 1 KiB of image.
 pub fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
+    !crc32_update(!0, data)
+}
+
+/// [`crc32`] in pieces: `crc` is `!0` at the start, the result inverted
+/// at the end.
+pub fn crc32_update(mut crc: u32, data: &[u8]) -> u32 {
     for &b in data {
         crc ^= b as u32;
         for _ in 0..8 {
             crc = (crc >> 1) ^ (0xedb8_8320 & (crc & 1).wrapping_neg());
         }
     }
-    !crc
+    crc
 }
 
 #[cfg(test)]

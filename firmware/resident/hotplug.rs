@@ -26,11 +26,21 @@
 //! change runs at a time; another command that would change something gets
 //! an error while one is in flight (`status` always works), and a change
 //! Linux does not finish within the timeout is abandoned with an error line.
+//!
+//! The channel has no framing but lines, and its clients come and go (a
+//! management agent that dies mid-line and reconnects), so it resynchronises:
+//! a partial line is dropped after [`IDLE_MS`] without input and at a CAN
+//! byte ([`RESYNC`]); a line may carry a request id (`@7 status`) that every
+//! line answering it echoes (`@7 ok ...`, `@7 event: ... done`), so a client
+//! can tell its answers from stale ones. The runtime policy outlives a
+//! reset in secure RAM ([`record`]).
 
 use core::fmt::{self, Write};
 
 use crate::platform::cpulist::{parse_list, CpuSet, BOOT_CPU};
 use crate::psci::{CpuStates, Power};
+
+pub mod record;
 
 /// Bytes of shared block per possible vCPU (layout above).
 pub const SLOT: usize = 8;
@@ -48,6 +58,20 @@ const OST_IN_PROGRESS: u32 = 0x84;
 const OST_VALID: u32 = 1 << 31;
 /// Longest command line taken; the longest sensible one is a CPU list.
 pub const LINE_MAX: usize = 120;
+/// A partial line is dropped when no byte came for this long. A live client
+/// writes a line at once (socat sends what was typed at Enter; QEMU hands
+/// it over in milliseconds even on a loaded host), while a client that
+/// died mid-line is replaced no sooner than someone notices and starts
+/// another; a line split by a longer stall loses its start and gets an
+/// error, never runs as another command.
+pub const IDLE_MS: u64 = 1000;
+/// ASCII CAN ("disregard the preceding data"): drops a partial line, with
+/// no answer. It cannot occur in a valid line (printable ASCII only), and,
+/// unlike a resync line, a single byte works whatever state the dead
+/// client left (mid-line, overlong): a line would itself be glued on.
+pub const RESYNC: u8 = 0x18;
+/// Longest request id: `@` and 1 to 16 of `A-Za-z0-9._-`.
+pub const ID_MAX: usize = 16;
 
 /// The block Linux's AML shares with the firmware, one byte at a time (the
 /// firmware maps it as normal memory; tests use a plain buffer).
@@ -78,7 +102,7 @@ pub fn init_shared(states: &CpuStates, sh: &mut dyn Shared) {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub enum Kind {
     Enable,
     Disable,
 }
@@ -92,8 +116,94 @@ impl Kind {
     }
 }
 
+/// A request id as received (empty: none); prints as `@id `.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tag {
+    id: [u8; ID_MAX],
+    len: u8,
+}
+
+/// A request id's characters: 1 to [`ID_MAX`] of `A-Za-z0-9._-`.
+fn valid_id(id: &[u8]) -> bool {
+    (1..=ID_MAX).contains(&id.len())
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(b))
+}
+
+impl Tag {
+    /// Splits `@id rest` into the id and the rest; a line without `@` has
+    /// none. Err: a malformed id.
+    fn split(line: &[u8]) -> Result<(Tag, &[u8]), ()> {
+        let Some(rest) = line.strip_prefix(b"@") else {
+            return Ok((Tag::default(), line));
+        };
+        let n = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+        let (id, rest) = rest.split_at(n);
+        Tag::new(id)
+            .filter(|_| valid_id(id))
+            .map(|t| (t, rest))
+            .ok_or(())
+    }
+
+    /// The id `b`, if it has 1 to [`ID_MAX`] bytes (not checked further).
+    pub fn new(b: &[u8]) -> Option<Tag> {
+        let mut t = Tag::default();
+        t.id.get_mut(..b.len())
+            .filter(|_| !b.is_empty())?
+            .copy_from_slice(b);
+        t.len = b.len() as u8;
+        Some(t)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.id[..usize::from(self.len).min(ID_MAX)]
+    }
+}
+
+impl fmt::Display for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Built from checked ids only (`split`, a checked record): ASCII.
+        match core::str::from_utf8(self.as_bytes()) {
+            Ok("") | Err(_) => Ok(()),
+            Ok(id) => write!(f, "@{id} "),
+        }
+    }
+}
+
+/// `out` with `tag` in front of every line. The answers never hold a line
+/// break but at the end of a piece they are written in, so only the piece
+/// after one needs looking at.
+struct Tagged<'a> {
+    out: &'a mut dyn Write,
+    tag: Tag,
+    start: bool,
+}
+
+impl<'a> Tagged<'a> {
+    fn new(out: &'a mut dyn Write, tag: Tag) -> Self {
+        Tagged {
+            out,
+            tag,
+            start: true,
+        }
+    }
+}
+
+impl Write for Tagged<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if core::mem::take(&mut self.start) {
+            write!(self.out, "{}", self.tag)?;
+        }
+        self.start = s.as_bytes().last() == Some(&b'\n');
+        self.out.write_str(s)
+    }
+}
+
 struct Change {
     kind: Kind,
+    /// The id of the command that started it, for its closing line.
+    tag: Tag,
     cpus: CpuSet,
     /// The vCPUs Linux has not answered for yet.
     waiting: CpuSet,
@@ -110,6 +220,8 @@ pub struct Controller {
     line: [u8; LINE_MAX],
     len: usize,
     overlong: bool,
+    /// When the last byte came (counter ticks), for [`IDLE_MS`].
+    last: u64,
     change: Option<Change>,
     /// Counter ticks per second.
     freq: u64,
@@ -124,6 +236,7 @@ impl Controller {
             line: [0; LINE_MAX],
             len: 0,
             overlong: false,
+            last: 0,
             change: None,
             freq,
             timeout_s,
@@ -146,17 +259,34 @@ impl Controller {
         out: &mut dyn Write,
     ) -> bool {
         let mut raise = false;
+        if now.saturating_sub(self.last) >= self.freq.saturating_mul(IDLE_MS) / 1000 {
+            self.resync();
+        }
+        if !bytes.is_empty() {
+            self.last = now;
+        }
         for &b in bytes {
             match b {
                 b'\n' => {
                     let len = core::mem::take(&mut self.len);
-                    if core::mem::take(&mut self.overlong) {
-                        let _ = writeln!(out, "error: line longer than {LINE_MAX} bytes");
-                    } else {
-                        let line = self.line;
-                        raise |= self.command(&line[..len], states, sh, now, out);
+                    let line = self.line;
+                    match Tag::split(&line[..len]) {
+                        _ if core::mem::take(&mut self.overlong) => {
+                            let _ = writeln!(out, "error: line longer than {LINE_MAX} bytes");
+                        }
+                        Ok((tag, cmd)) => {
+                            let out = &mut Tagged::new(out, tag);
+                            raise |= self.command(cmd, tag, states, sh, now, out);
+                        }
+                        Err(()) => {
+                            let _ = writeln!(
+                                out,
+                                "error: a request id is @ and 1-{ID_MAX} of A-Za-z0-9._- then a space"
+                            );
+                        }
                     }
                 }
+                RESYNC => self.resync(),
                 b'\r' => {}
                 _ if self.len < LINE_MAX => {
                     self.line[self.len] = b;
@@ -168,9 +298,16 @@ impl Controller {
         raise
     }
 
+    /// Drops a partial line.
+    fn resync(&mut self) {
+        self.len = 0;
+        self.overlong = false;
+    }
+
     fn command(
         &mut self,
         line: &[u8],
+        tag: Tag,
         states: &mut CpuStates,
         sh: &mut dyn Shared,
         now: u64,
@@ -181,17 +318,23 @@ impl Controller {
             return false;
         }
         // Printable ASCII only from here, so the text is valid UTF-8.
-        let text = core::str::from_utf8(line).unwrap_or("").trim();
+        let text = core::str::from_utf8(line).unwrap_or("").trim_ascii();
         let (word, rest) = text.split_once(' ').unwrap_or((text, ""));
-        let rest = rest.trim();
+        let rest = rest.trim_ascii();
         let kind = match word {
-            "" => return false,
+            // A blank line is no command; one with an id is answered so
+            // that its client is not left waiting.
+            "" if tag.len == 0 => return false,
+            "" => {
+                let _ = writeln!(out, "error: no command after the request id");
+                return false;
+            }
             "status" | "help" if !rest.is_empty() => {
                 let _ = writeln!(out, "error: {word} takes no argument");
                 return false;
             }
             "status" => {
-                let _ = writeln!(out, "{}", Status(states, self.change.as_ref()));
+                let _ = writeln!(out, "ok {}", Status(states, self.change.as_ref()));
                 return false;
             }
             "help" => {
@@ -238,7 +381,7 @@ impl Controller {
             );
         }
         if todo.count() == 0 {
-            let _ = writeln!(out, "{}", Status(states, self.change.as_ref()));
+            let _ = writeln!(out, "ok {}", Status(states, self.change.as_ref()));
             return false;
         }
         if let Some(c) = &self.change {
@@ -260,13 +403,14 @@ impl Controller {
         }
         self.change = Some(Change {
             kind,
+            tag,
             cpus: todo.clone(),
             refused: CpuSet::none(todo.possible()),
             ejected_at: alloc::vec![None; todo.possible()],
             waiting: todo,
             deadline: now.saturating_add(self.freq.saturating_mul(self.timeout_s)),
         });
-        let _ = writeln!(out, "{}", Status(states, self.change.as_ref()));
+        let _ = writeln!(out, "ok {}", Status(states, self.change.as_ref()));
         true
     }
 
@@ -286,6 +430,7 @@ impl Controller {
         // reach Linux while it still holds the old device.
         let grace = self.freq.saturating_mul(2);
         let Some(c) = &mut self.change else { return };
+        let out = &mut Tagged::new(out, c.tag);
         let word = c.kind.word();
         for i in 0..states.len() {
             if !c.waiting.contains(i) {
@@ -365,7 +510,49 @@ impl Controller {
     }
 }
 
-/// `ok possible=.. enabled=.. online=..` and the change in flight.
+impl Controller {
+    /// What a reset must keep (see [`record`]): the policy as it stands
+    /// if the change in flight never ends, and that change; `crc` ties it
+    /// to the possible vCPUs ([`record::possible_crc`]).
+    pub fn record(&self, states: &CpuStates, crc: u32) -> Option<record::Record> {
+        let c = self.change.as_ref();
+        let enabled = |i| match c {
+            Some(c) if c.waiting.contains(i) => c.kind == Kind::Disable,
+            _ => states.enabled(i),
+        };
+        let pending = c.map(|c| (c.kind, c.tag, &c.waiting));
+        record::Record::new(states.len(), enabled, pending, crc)
+    }
+}
+
+/// The lines a boot with the channel starts with: the end of a change a
+/// reset interrupted (to its request id, for the client still waiting),
+/// then `event: boot ...` with the policy and where it came from: `saved`
+/// (the record `found`, the last boot's runtime policy), else what
+/// [`record::Record::check`] says (`enabled-cpus`, and why).
+pub fn announce(states: &CpuStates, found: Result<&record::Record, &str>, out: &mut dyn Write) {
+    let n = states.len();
+    if let Some((kind, tag, waiting)) = found.ok().and_then(|r| r.pending(n)) {
+        let _ = writeln!(
+            out,
+            "{tag}error: {} {waiting}: interrupted by a reset; {waiting} stays {}",
+            kind.word(),
+            if kind == Kind::Enable {
+                "disabled"
+            } else {
+                "enabled"
+            }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "event: boot {} policy={}",
+        Status(states, None),
+        found.map_or_else(|why| why, |_| "saved")
+    );
+}
+
+/// `possible=.. enabled=.. online=..` and the change in flight.
 struct Status<'a>(&'a CpuStates, Option<&'a Change>);
 
 impl fmt::Display for Status<'_> {
@@ -377,7 +564,7 @@ impl fmt::Display for Status<'_> {
             en.set(i, s.enabled(i));
             on.set(i, matches!(s.power(i), Some(Power::On | Power::Stopping)));
         }
-        write!(f, "ok possible=0-{} enabled={en} online={on}", n - 1)?;
+        write!(f, "possible=0-{} enabled={en} online={on}", n - 1)?;
         if let Some(c) = self.1 {
             write!(f, " pending={}:{}", c.kind.word(), c.waiting)?;
         }

@@ -3,6 +3,12 @@
 //! secure UART (`-chardev socket,id=ctl,path=PATH,server=on,wait=off
 //! -serial mon:stdio -serial chardev:ctl`). `cargo xtask cpu` and the test
 //! scenarios use it.
+//!
+//! A client resynchronises first (a CAN byte drops whatever partial line a
+//! dead client left) and tags each command with a request id of its own
+//! (`@<pid>.<n> status`); it takes only the lines that carry that id as its
+//! answers, keeps untagged lines (`event: boot ...`) as events, and skips
+//! lines tagged for other clients.
 
 use crate::util::{Context, Result};
 use std::io::{Read, Write};
@@ -10,17 +16,31 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// ASCII CAN: the firmware drops a partial line (`resident::hotplug::RESYNC`).
+const RESYNC: u8 = 0x18;
+
 pub struct Control {
     stream: UnixStream,
     pending: Vec<u8>,
+    /// Request ids sent so far, and the id of the last command.
+    sent: u32,
+    last: String,
     /// Event lines (`event: ...`, and errors that were not an answer)
     /// seen while waiting, in order.
     pub events: Vec<String>,
 }
 
 impl Control {
-    /// Connects, retrying until `timeout` (QEMU may not listen yet).
+    /// Connects, retrying until `timeout` (QEMU may not listen yet), and
+    /// resynchronises the channel.
     pub fn connect(path: &Path, timeout: Duration) -> Result<Control> {
+        let mut c = Control::connect_raw(path, timeout)?;
+        c.send_raw(&[RESYNC])?;
+        Ok(c)
+    }
+
+    /// Connects without resynchronising (as a plain `socat` would).
+    pub fn connect_raw(path: &Path, timeout: Duration) -> Result<Control> {
         let t = Instant::now();
         loop {
             match UnixStream::connect(path) {
@@ -28,6 +48,8 @@ impl Control {
                     return Ok(Control {
                         stream,
                         pending: Vec::new(),
+                        sent: 0,
+                        last: String::new(),
                         events: Vec::new(),
                     })
                 }
@@ -79,14 +101,34 @@ impl Control {
             .ctx("write to the control channel")
     }
 
-    /// Sends one command and returns its answer (`ok ...` or `error: ...`);
-    /// event lines that arrive first go to `events`.
+    /// Sends one command with a fresh request id and returns its answer
+    /// (`ok ...` or `error: ...`, the id taken off); untagged lines that
+    /// arrive first go to `events`, lines for other clients are skipped.
     pub fn command(&mut self, cmd: &str, timeout: Duration) -> Result<String> {
-        self.send_raw(format!("{cmd}\n").as_bytes())?;
-        self.answer(timeout)
+        self.sent += 1;
+        self.last = format!("{}.{}", std::process::id(), self.sent);
+        self.send_raw(format!("@{} {cmd}\n", self.last).as_bytes())?;
+        let id = self.last.clone();
+        self.tagged(&id, timeout, |_| true)
     }
 
-    /// The next `ok`/`error:` line; events before it go to `events`.
+    /// The next line tagged `id` for which `want` holds (id taken off).
+    fn tagged(&mut self, id: &str, timeout: Duration, want: fn(&str) -> bool) -> Result<String> {
+        let tag = format!("@{id} ");
+        let deadline = Instant::now() + timeout;
+        loop {
+            let l = self.line(deadline.saturating_duration_since(Instant::now()))?;
+            match l.strip_prefix(&tag) {
+                Some(r) if want(r) => return Ok(r.to_string()),
+                Some(_) => self.events.push(l),
+                None if l.starts_with('@') => {}
+                None => self.events.push(l),
+            }
+        }
+    }
+
+    /// The next untagged `ok`/`error:` line (the answer to a command sent
+    /// raw, without an id); untagged events before it go to `events`.
     pub fn answer(&mut self, timeout: Duration) -> Result<String> {
         let deadline = Instant::now() + timeout;
         loop {
@@ -94,12 +136,12 @@ impl Control {
             if l.starts_with("ok") || l.starts_with("error:") {
                 return Ok(l);
             }
-            self.events.push(l);
+            if !l.starts_with('@') {
+                self.events.push(l);
+            }
         }
     }
 
-    /// Waits for the line that ends the change in flight: `event: ... done`
-    /// or an `error:`; earlier events stay in `events`.
     /// Runs one change: `cmd` must be answered `ok ... pending=...` within
     /// `answer` and end with `event: <cmd> done` within `done`.
     pub fn change(&mut self, cmd: &str, answer: Duration, done: Duration) -> Result<()> {
@@ -114,18 +156,11 @@ impl Control {
         Ok(())
     }
 
+    /// Waits for the line that ends the change the last command started:
+    /// `event: ... done` or an `error:` with its id (taken off).
     pub fn change_result(&mut self, timeout: Duration) -> Result<String> {
-        if let Some(i) = self.events.iter().position(|l| is_result(l)) {
-            return Ok(self.events.remove(i));
-        }
-        let deadline = Instant::now() + timeout;
-        loop {
-            let l = self.line(deadline.saturating_duration_since(Instant::now()))?;
-            if is_result(&l) {
-                return Ok(l);
-            }
-            self.events.push(l);
-        }
+        let id = self.last.clone();
+        self.tagged(&id, timeout, is_result)
     }
 }
 

@@ -326,3 +326,172 @@ fn cpu_sets_print_as_lists() {
     }
     assert_eq!(alloc::format!("{s}"), "0-2,4,6-7");
 }
+
+#[test]
+fn replies_echo_the_request_id() {
+    let mut vm = Vm::new();
+    assert_eq!(
+        vm.send("@7 status\n").0,
+        "@7 ok possible=0-3 enabled=0-1 online=0-1\n"
+    );
+    let (out, raise) = vm.send("@a.B-9_z enable 2\n");
+    assert!(raise);
+    assert_eq!(
+        out,
+        "@a.B-9_z ok possible=0-3 enabled=0-2 online=0-1 pending=enable:2\n"
+    );
+    // The closing event goes to the change's id, whatever asked since.
+    assert!(vm.send("@8 disable 3\n").0.starts_with("@8 ok "));
+    assert!(vm.send("@9 enable 3\n").0.starts_with("@9 error: busy: "));
+    vm.ost(2, 1, 0);
+    assert_eq!(vm.poll(), "@a.B-9_z event: enable 2 done\n");
+    // Without an id, as before; errors echo it too.
+    assert!(vm.send("status\n").0.starts_with("ok "));
+    assert_eq!(
+        vm.send("@1 frobnicate\n").0,
+        "@1 error: unknown command 'frobnicate' (commands: enable, disable, status, help)\n"
+    );
+    assert_eq!(
+        vm.send("@1\n").0,
+        "@1 error: no command after the request id\n"
+    );
+    for bad in ["@ status\n", "@x/y status\n", "@12345678901234567 status\n"] {
+        let out = vm.send(bad).0;
+        assert!(out.starts_with("error: a request id is @"), "{bad}: {out}");
+    }
+    assert!(vm
+        .send("@1234567890123456 help\n")
+        .0
+        .starts_with("@1234567890123456 ok "));
+}
+
+#[test]
+fn a_dead_clients_partial_line_is_dropped() {
+    let mut vm = Vm::new();
+    // CAN drops a partial line, an overlong one too, without an answer.
+    assert_eq!(vm.send("disable 1").0, "");
+    assert_eq!(
+        vm.send("\x18status\n").0,
+        "ok possible=0-3 enabled=0-1 online=0-1\n"
+    );
+    assert!(!vm.ctl.busy());
+    assert_eq!(vm.send(&"x".repeat(5000)).0, "");
+    assert_eq!(
+        vm.send("\x18@2 status\n").0,
+        "@2 ok possible=0-3 enabled=0-1 online=0-1\n"
+    );
+    // The issue's dead client: garbage, a 5,000-byte line, bad commands,
+    // a partial line; the next client a second later is not glued to it.
+    let mut junk = alloc::vec![0xffu8, 0x00, 0x1b, b'\n'];
+    junk.extend(core::iter::repeat_n(b'x', 5000));
+    junk.extend(b"\nenable 99\ndisable 0\nfrobnicate\nxxxxxxxxxx");
+    vm.out.clear();
+    vm.ctl
+        .input(&junk, &mut vm.states, &mut vm.shared, vm.now, &mut vm.out);
+    assert_eq!(vm.out.lines().count(), 5, "{}", vm.out);
+    assert!(vm.out.lines().all(|l| l.starts_with("error: ")));
+    vm.now += FREQ * IDLE_MS / 1000 - 1;
+    assert_eq!(vm.send("x").0, "", "still the same line");
+    vm.now += FREQ * IDLE_MS / 1000;
+    assert_eq!(
+        vm.send("status\n").0,
+        "ok possible=0-3 enabled=0-1 online=0-1\n"
+    );
+    vm.send("enable");
+    vm.now += FREQ * IDLE_MS / 1000;
+    assert_eq!(vm.send(&"y".repeat(200)).0, "");
+    vm.now += FREQ * IDLE_MS / 1000;
+    assert_eq!(vm.send("help\n").0.lines().count(), 1);
+    assert!(!vm.ctl.busy());
+}
+
+fn boot_lines(found: Result<&record::Record, &str>) -> String {
+    let vm = Vm::new();
+    let mut out = String::new();
+    announce(&vm.states, found, &mut out);
+    out
+}
+
+const CRC: fn() -> u32 = || record::possible_crc(0..4);
+
+#[test]
+fn the_policy_is_saved_with_the_change_in_flight() {
+    let mut vm = Vm::new();
+    let rec = |vm: &Vm| vm.ctl.record(&vm.states, CRC()).unwrap();
+    let enabled = |r: &record::Record| (0..4).filter(|&i| r.enabled(i)).collect::<Vec<_>>();
+    assert_eq!(rec(&vm).check(4, CRC()), Ok(()));
+    assert_eq!(enabled(&rec(&vm)), [0, 1]);
+    assert_eq!(rec(&vm).pending(4), None);
+    // An enable in flight is saved as not done: a reset leaves 3 disabled.
+    vm.send("@5 enable 3\n");
+    let r = rec(&vm);
+    assert_eq!(r.check(4, CRC()), Ok(()));
+    assert_eq!(enabled(&r), [0, 1]);
+    assert_eq!(
+        boot_lines(Ok(&r)),
+        "@5 error: enable 3: interrupted by a reset; 3 stays disabled\n\
+         event: boot possible=0-3 enabled=0-1 online=0-1 policy=saved\n"
+    );
+    vm.ost(3, 1, 0);
+    vm.poll();
+    assert_eq!(enabled(&rec(&vm)), [0, 1, 3]);
+    assert_eq!(rec(&vm).pending(4), None);
+    // A disable in flight: 2 stays enabled, even once ejected and off.
+    vm.send("enable 2\n");
+    vm.ost(2, 1, 0);
+    vm.poll();
+    vm.cpu_on(2);
+    vm.send("disable 2\n");
+    vm.cpu_off(2);
+    vm.ej0(2);
+    vm.poll();
+    assert!(!vm.states.enabled(2));
+    let r = rec(&vm);
+    assert_eq!(enabled(&r), [0, 1, 2, 3]);
+    assert_eq!(
+        boot_lines(Ok(&r)),
+        "error: disable 2: interrupted by a reset; 2 stays enabled\n\
+         event: boot possible=0-3 enabled=0-1 online=0-1 policy=saved\n"
+    );
+}
+
+#[test]
+fn a_record_that_fails_its_check_is_not_used() {
+    let vm = Vm::new();
+    let good = vm.ctl.record(&vm.states, CRC()).unwrap();
+    let why = |r: &record::Record, n, crc| r.check(n, crc).unwrap_err();
+    let zero = record::Record([0; record::SIZE]);
+    assert_eq!(why(&zero, 4, CRC()), record::NONE);
+    let mut b = good;
+    b.0[40] ^= 4;
+    assert_eq!(why(&b, 4, CRC()), "enabled-cpus (record: checksum)");
+    assert_eq!(why(&good, 5, CRC()), "enabled-cpus (record: other vCPUs)");
+    let other = record::possible_crc(1..5);
+    assert_eq!(why(&good, 4, other), "enabled-cpus (record: other vCPUs)");
+    // Well-formed but impossible: re-sealed with a valid checksum.
+    let reseal = |f: &dyn Fn(&mut [u8; record::SIZE])| {
+        let mut b = good;
+        f(&mut b.0);
+        let sum = crate::boot::efi::crc32(&b.0[..record::SIZE - 4]);
+        b.0[record::SIZE - 4..].copy_from_slice(&sum.to_le_bytes());
+        b.check(4, CRC()).err().unwrap_or("ok")
+    };
+    assert_eq!(reseal(&|_| {}), "ok");
+    assert!(reseal(&|b| b[32] = 0b10).ends_with("boot vCPU disabled)"));
+    assert!(reseal(&|b| b[32] = 0b10001).ends_with("beyond the possible ones)"));
+    assert!(reseal(&|b| b[97] = 1).ends_with("beyond the possible ones)"));
+    assert!(reseal(&|b| b[10] = 3).ends_with("change kind)"));
+    assert!(reseal(&|b| (b[11], b[16]) = (1, b' ')).ends_with("request id)"));
+    assert!(reseal(&|b| b[11] = 17).ends_with("request id)"));
+    assert!(reseal(&|b| b[11] = 255).ends_with("request id)"));
+    assert_eq!(reseal(&|b| (b[10], b[11], b[16]) = (2, 1, b'q')), "ok");
+    assert_eq!(
+        boot_lines(Err(record::NONE)),
+        "event: boot possible=0-3 enabled=0-1 online=0-1 policy=enabled-cpus\n"
+    );
+    assert_eq!(
+        boot_lines(Err(why(&b, 4, CRC()))),
+        "event: boot possible=0-3 enabled=0-1 online=0-1 policy=enabled-cpus (record: checksum)\n"
+    );
+    assert_eq!(record::Record::new(513, |_| true, None, 0), None);
+}

@@ -5,8 +5,9 @@ use super::make::{bad, case, enabled_cpus_fw_cfg, with};
 use crate::build::Arch;
 use crate::tests::case::{Case, CpuExpect, Expect, InitrdSel, KernelSel};
 use crate::tests::scenarios::{
-    scenario_arm_cpu1_cycles, scenario_arm_disabled_cpus, scenario_cpu_hotplug,
-    scenario_cpu_hotplug_cycles, scenario_x86_hotplug, scenario_x86_hotplug_cycles,
+    scenario_arm_cpu1_cycles, scenario_arm_disabled_cpus, scenario_channel_resync,
+    scenario_cpu_hotplug, scenario_cpu_hotplug_cycles, scenario_x86_hotplug,
+    scenario_x86_hotplug_cycles,
 };
 use std::time::Duration;
 
@@ -243,6 +244,12 @@ pub(super) fn runtime_hotplug() -> Vec<Case> {
             scenario_cpu_hotplug_cycles,
             false,
             600,
+        ),
+        (
+            "cpu-channel-resync-el3",
+            scenario_channel_resync,
+            false,
+            240,
         ),
     ] {
         v.push(with(

@@ -181,3 +181,62 @@ pub(in super::super) fn scenario_cpu_hotplug_cycles(vm: &mut Vm, _c: &Case) -> R
     }
     Ok(())
 }
+
+/// The dead clients, each followed at once by a client that must
+/// get the right answer: one that sent garbage, an overlong line, bad
+/// commands and half a line and left without reading, and one killed
+/// halfway through a command. A plain client without the resync byte still
+/// works after the idle time.
+pub(in super::super) fn scenario_channel_resync(vm: &mut Vm, _c: &Case) -> Result<()> {
+    let path = vm
+        .control
+        .clone()
+        .ok_or("the case has no control channel")?;
+    let status = "ok possible=0-3 enabled=0-1 online=0-1";
+    let mut dead = Control::connect_raw(&path, Duration::from_secs(10))?;
+    let mut junk = vec![0xff, 0xfe, 0x00, 0x1b, 0x80, b'\n', 0x07];
+    junk.extend(std::iter::repeat_n(b'x', 5000));
+    junk.extend(b"\nenable 99\ndisable 0\nfrobnicate\n");
+    junk.extend(std::iter::repeat_n(b'x', 25));
+    dead.send_raw(&junk)?;
+    std::thread::sleep(Duration::from_secs(2));
+    drop(dead);
+    let next = |what: &str| -> Result<()> {
+        let t = Instant::now();
+        let mut c = Control::connect(&path, Duration::from_secs(10))?;
+        let a = c.command("status", ANSWER)?;
+        if a != status {
+            return Err(format!("{what}: status answered `{a}`"));
+        }
+        step(format!(
+            "{what}: the next client's status answered in {:.2}s",
+            t.elapsed().as_secs_f64()
+        ));
+        Ok(())
+    };
+    next("after the dead client")?;
+    // Killed mid-line: the half command must neither run nor stick.
+    for half in ["enable 2", "@9 disable 1", "stat"] {
+        let mut k = Control::connect_raw(&path, Duration::from_secs(10))?;
+        k.send_raw(half.as_bytes())?;
+        drop(k);
+        next(&format!("after a client killed in `{half}`"))?;
+    }
+    // socat-style: no resync byte, no id; the idle time drops the rest.
+    let mut k = Control::connect_raw(&path, Duration::from_secs(10))?;
+    k.send_raw(b"disable 1")?;
+    drop(k);
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut plain = Control::connect_raw(&path, Duration::from_secs(10))?;
+    plain.send_raw(b"status\n")?;
+    let a = plain.answer(ANSWER)?;
+    if a != status {
+        return Err(format!("a plain client after the idle time got `{a}`"));
+    }
+    // The guest saw nothing of it.
+    let (_, out) = vm.guest_cmd("cat /sys/devices/system/cpu/online", STEP)?;
+    if out.first().map(String::as_str) != Some("0-1") {
+        return Err(format!("online vCPUs after the dead clients: {out:?}"));
+    }
+    Ok(())
+}
