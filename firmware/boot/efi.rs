@@ -67,10 +67,14 @@ pub const RT_PROPERTIES_TABLE_GUID: [u8; 16] = guid(0xeb66918a_7eef_402a_842e_93
 /// LINUX_EFI_MEMRESERVE_TABLE_GUID 888eb0c6-8ede-4ff5-a8f0-9aee5cb977c2
 /// (Linux include/linux/efi.h).
 pub const LINUX_MEMRESERVE_TABLE_GUID: [u8; 16] = guid(0x888eb0c6_8ede_4ff5_a8f0_9aee5cb977c2);
+/// SMBIOS3_TABLE_GUID f2fd1544-9794-4a2c-992e-e5bbcf20e394 (UEFI 2.10
+/// 4.6.1; DSP0134 5.2.2: the 64-bit entry point).
+pub const SMBIOS3_TABLE_GUID: [u8; 16] = guid(0xf2fd1544_9794_4a2c_992e_e5bbcf20e394);
 /// struct linux_efi_memreserve { int size; int count; u64 next; entries[] }:
 /// an empty root, which Linux later links further entries behind.
 const MEMRESERVE_SIZE: usize = 16;
-const CONFIG_ENTRIES: usize = 3;
+/// ACPI, RT properties, memreserve, and SMBIOS when there is one.
+const CONFIG_ENTRIES: usize = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Error {
@@ -206,11 +210,13 @@ fn put(area: &mut [u8], at: usize, bytes: &[u8]) {
 }
 
 /// Lays out the system table, its configuration tables and the memory map
-/// in `area`, which lives at physical address `area_phys`.
+/// in `area`, which lives at physical address `area_phys`. `smbios3` is the
+/// SMBIOS 3.0 entry point, when there is one.
 pub fn build(
     area: &mut [u8],
     area_phys: u64,
     rsdp_phys: u64,
+    smbios3: Option<u64>,
     map: &[Descriptor],
 ) -> Result<Handoff, Error> {
     if area.len() < area_size(map.len()) {
@@ -227,12 +233,13 @@ pub fn build(
     // Configuration tables: the RSDP, and the statement that no runtime
     // service may be called (RuntimeServicesSupported = 0).
     let config = [
-        (&ACPI_20_TABLE_GUID, rsdp_phys),
-        (&RT_PROPERTIES_TABLE_GUID, phys(RT_PROP_OFFSET)),
-        (&LINUX_MEMRESERVE_TABLE_GUID, phys(MEMRESERVE_OFFSET)),
+        (&ACPI_20_TABLE_GUID, Some(rsdp_phys)),
+        (&RT_PROPERTIES_TABLE_GUID, Some(phys(RT_PROP_OFFSET))),
+        (&LINUX_MEMRESERVE_TABLE_GUID, Some(phys(MEMRESERVE_OFFSET))),
+        (&SMBIOS3_TABLE_GUID, smbios3),
     ];
     let mut at = CONFIG_OFFSET;
-    for (guid, table) in config {
+    for (guid, table) in config.iter().filter_map(|&(g, t)| Some((g, t?))) {
         put(area, at, guid);
         put(area, at + 16, &table.to_le_bytes());
         at += CONFIG_ENTRY_SIZE;
@@ -250,7 +257,8 @@ pub fn build(
     put(area, 12, &(SYSTEM_TABLE_SIZE as u32).to_le_bytes());
     put(area, 24, &phys(VENDOR_OFFSET).to_le_bytes());
     put(area, 32, &firmware_revision().to_le_bytes());
-    put(area, 104, &(CONFIG_ENTRIES as u64).to_le_bytes());
+    let entries = (at - CONFIG_OFFSET) / CONFIG_ENTRY_SIZE;
+    put(area, 104, &(entries as u64).to_le_bytes());
     put(area, 112, &phys(CONFIG_OFFSET).to_le_bytes());
     let crc = crc32(&area[..SYSTEM_TABLE_SIZE]);
     put(area, 16, &crc.to_le_bytes());
@@ -407,10 +415,10 @@ mod tests {
         .unwrap();
         let mut area = alloc::vec![0xffu8; 4096];
         assert_eq!(
-            build(&mut area[..100], 0x4010_0000, 0, &map),
+            build(&mut area[..100], 0x4010_0000, 0, None, &map),
             Err(Error::NoSpace)
         );
-        let h = build(&mut area, 0x4010_0000, 0x4011_0000, &map).unwrap();
+        let h = build(&mut area, 0x4010_0000, 0x4011_0000, None, &map).unwrap();
         let le64 = |at: usize| u64::from_le_bytes(area[at..at + 8].try_into().unwrap());
         let le32 = |at: usize| u32::from_le_bytes(area[at..at + 4].try_into().unwrap());
         assert_eq!(h.system_table, 0x4010_0000);
@@ -440,6 +448,12 @@ mod tests {
         let mr = (le64(ct + 64) - 0x4010_0000) as usize;
         assert_eq!(mr % 8, 0);
         assert_eq!(&area[mr..mr + 16], &[0; 16]);
+        // With SMBIOS, a fourth entry.
+        let mut with = alloc::vec![0u8; 4096];
+        build(&mut with, 0x4010_0000, 0x4011_0000, Some(0x4012_0000), &map).unwrap();
+        assert_eq!(with[104], 4);
+        assert_eq!(&with[ct + 72..ct + 88], &SMBIOS3_TABLE_GUID);
+        assert_eq!(with[ct + 88..ct + 96], 0x4012_0000u64.to_le_bytes());
         // The memory map.
         assert_eq!((h.desc_size, h.desc_ver), (40, 1));
         assert_eq!(h.mmap_size as usize, map.len() * 40);

@@ -112,12 +112,15 @@ pub trait Arch {
     fn power_off() -> !;
 }
 
-/// Where the ACPI tables handed to Linux are.
+/// Where the ACPI (and SMBIOS) tables handed to Linux are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tables {
     pub rsdp: u64,
     /// Bytes of the table area in use from its start.
     pub used: u64,
+    /// The SMBIOS 3.0 entry point, for an EFI configuration table (arm64;
+    /// on x86 Linux scans the BIOS area for it).
+    pub smbios3: Option<u64>,
 }
 
 /// A step that never returns when it succeeds.
@@ -212,6 +215,7 @@ mod tests {
             Ok(Tables {
                 rsdp: 0xe_0000,
                 used: 36,
+                smbios3: None,
             })
         }
         fn load(&mut self, _: &(), _: &(), _: &mut (), t: &Tables) -> Result<()> {

@@ -47,6 +47,8 @@ pub struct Firmware<'a> {
     pub vendor: &'a str,
     pub version: &'a str,
     pub date: &'a str,
+    /// System BIOS major and minor release.
+    pub release: (u8, u8),
 }
 
 /// This firmware, as its type 0 names it (the build script sets the date).
@@ -54,7 +56,25 @@ pub const HOTSTUB: Firmware<'static> = Firmware {
     vendor: crate::NAME,
     version: crate::VERSION,
     date: env!("HOTSTUB_BUILD_DATE"),
+    release: (
+        digits(env!("CARGO_PKG_VERSION_MAJOR")),
+        digits(env!("CARGO_PKG_VERSION_MINOR")),
+    ),
 };
+
+/// A version component as a byte (0xff, "unknown", past 254).
+const fn digits(s: &str) -> u8 {
+    let (b, mut i, mut n) = (s.as_bytes(), 0, 0u32);
+    while i < b.len() {
+        n = n * 10 + (b[i] - b'0') as u32;
+        i += 1;
+    }
+    if n < 0xff {
+        n as u8
+    } else {
+        0xff
+    }
+}
 
 /// The structure table as placed: its bytes, its largest structure and how
 /// many structures it has (the entry point states all three).
@@ -74,6 +94,11 @@ const T0_VERSION: usize = 0x05;
 const T0_DATE: usize = 0x08;
 const T0_EXT2: usize = 0x13;
 const T0_EXT2_UEFI: u8 = 1 << 3;
+/// The SMBIOS 2.4 layout of type 0 (through the embedded controller's
+/// release), which the firmware writes when QEMU has none: QEMU builds
+/// type 0 only from `-smbios type=0,...` and otherwise leaves it to the
+/// firmware (hw/smbios/smbios.c, smbios_build_type_0_table).
+const T0_LEN: usize = 0x18;
 /// Type 127, End-of-Table (DSP0134 7.45): nothing after it counts.
 const END_OF_TABLE: u8 = 127;
 
@@ -99,10 +124,29 @@ fn split(table: &[u8]) -> Result<(usize, usize, usize), Error> {
     }
 }
 
-/// QEMU's structures with the firmware's type 0 strings filled in where
-/// QEMU left them empty (a user's `-smbios type=0,...` values stay) and
-/// the UEFI bit cleared; without a type 0 the structures are copied as
-/// they are.
+/// The firmware's own type 0 with `handle`: its strings, no
+/// characteristics beyond "not supported" (bit 3) and the extension
+/// bytes: ACPI (byte 1 bit 0), targeted content distribution and "this is
+/// a VM" (byte 2 bits 2 and 4; not UEFI), no embedded controller (0xff).
+fn type0(handle: u16, fw: &Firmware) -> Vec<u8> {
+    let mut t = alloc::vec![0u8; T0_LEN];
+    t[1] = T0_LEN as u8;
+    t[2..4].copy_from_slice(&handle.to_le_bytes());
+    (t[T0_VENDOR], t[T0_VERSION], t[T0_DATE]) = (1, 2, 3);
+    t[0x0a] = 1 << 3;
+    (t[0x12], t[T0_EXT2]) = (1, 1 << 2 | 1 << 4);
+    (t[0x14], t[0x15], t[0x16], t[0x17]) = (fw.release.0, fw.release.1, 0xff, 0xff);
+    for s in [fw.vendor, fw.version, fw.date] {
+        t.extend_from_slice(s.as_bytes());
+        t.push(0);
+    }
+    t.push(0);
+    t
+}
+
+/// QEMU's structures with the firmware's type 0: QEMU's own, when a user
+/// gave one, with the firmware's strings where it left them empty and the
+/// UEFI bit cleared; else the firmware's, first.
 pub fn with_firmware(table: &[u8], fw: &Firmware) -> Result<Table, Error> {
     let mut out = Table {
         bytes: Vec::with_capacity(table.len() + 64),
@@ -110,10 +154,14 @@ pub fn with_firmware(table: &[u8], fw: &Firmware) -> Result<Table, Error> {
         count: 0,
     };
     let mut at = 0;
+    let mut handles = Vec::new();
+    let mut have_type0 = false;
     while at < table.len() {
         let s = &table[at..];
         let (len, mut strings, size) = split(s)?;
         let start = out.bytes.len();
+        handles.push(u16::from_le_bytes([s[2], s[3]]));
+        have_type0 |= s[0] == 0;
         if s[0] == 0 && len > T0_EXT2 {
             out.bytes.extend_from_slice(&s[..len]);
             // The old strings keep their numbers; new ones follow.
@@ -150,6 +198,17 @@ pub fn with_firmware(table: &[u8], fw: &Firmware) -> Result<Table, Error> {
         if s[0] == END_OF_TABLE {
             break;
         }
+    }
+    if !have_type0 {
+        // The lowest free handle: 0 on QEMU, which keeps it for type 0
+        // (0xff00 up are reserved, DSP0134 6.1.2).
+        let handle = (0..0xff00)
+            .find(|h| !handles.contains(h))
+            .ok_or(Error::TooLarge)?;
+        let t = type0(handle, fw);
+        out.max_structure = out.max_structure.max(t.len());
+        out.count += 1;
+        out.bytes.splice(0..0, t);
     }
     Ok(out)
 }
@@ -217,6 +276,7 @@ mod tests {
         vendor: "Hotstub",
         version: "0.1.0",
         date: "12/07/2026",
+        release: (0, 1),
     };
 
     /// QEMU's type 0 (hw/smbios/smbios.c smbios_build_type_0_table: 0x1a
@@ -297,7 +357,39 @@ mod tests {
         let mut tail = q.clone();
         tail.extend_from_slice(&[9, 9, 9]);
         assert_eq!(with_firmware(&tail, &FW).unwrap().count, 3);
-        assert_eq!(with_firmware(&[], &FW).unwrap().count, 0);
+    }
+
+    #[test]
+    fn without_a_type0_from_qemu_the_firmware_writes_its_own_first() {
+        // QEMU's default: type 1 (handle 0x100) and the end, no type 0.
+        let q = qemu_tables(None);
+        let rest = &q[0x1a + 2..];
+        let t = with_firmware(rest, &FW).unwrap();
+        let (area, strings, size) = parts(&t.bytes);
+        assert_eq!((area[0], area.len(), area[2], area[3]), (0, T0_LEN, 0, 0));
+        assert_eq!(strings, [&b"Hotstub"[..], b"0.1.0", b"12/07/2026"]);
+        assert_eq!(area[T0_EXT2] & T0_EXT2_UEFI, 0);
+        assert_eq!((area[0x14], area[0x15]), (0, 1));
+        assert_eq!(t.bytes[size..], *rest);
+        assert_eq!(t.count, 3);
+        assert_eq!(t.max_structure, size);
+        // Handle 0 taken: the next above the highest.
+        let mut taken = rest.to_vec();
+        taken[2..4].copy_from_slice(&[0, 0]);
+        let t = with_firmware(&taken, &FW).unwrap();
+        assert_eq!(t.bytes[2..4], [1, 0]);
+        // An empty table gets just the firmware's type 0.
+        let t = with_firmware(&[], &FW).unwrap();
+        assert_eq!(t.count, 1);
+        assert_eq!(parts(&t.bytes).2, t.bytes.len());
+    }
+
+    #[test]
+    fn version_components_as_bytes() {
+        assert_eq!(
+            (digits("0"), digits("12"), digits("254"), digits("300")),
+            (0, 12, 254, 0xff)
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ const FW: Firmware = Firmware {
     vendor: "Hotstub",
     version: "0.1.0",
     date: "12/07/2026",
+    release: (0, 1),
 };
 
 fuzz_target!(|data: &[u8]| {

@@ -81,7 +81,7 @@ pub enum FirmwareEl {
 ///   secure range (as the reset value 0 is), so Linux would never get an
 ///   interrupt (GICv3 spec 4.8.6). EL2 has no such secure range to leave.
 // Inlined: each caller passes a constant EL, so only that EL's writes are
-// left in its `init_cpu` (the image has a 112 KiB budget).
+// left in its `init_cpu` (the image has a size budget, xtask build.rs).
 #[inline(always)]
 pub fn open_lower_els(f: &Features, at: FirmwareEl) {
     // SAFETY: trap, vector length and GIC CPU interface controls of the

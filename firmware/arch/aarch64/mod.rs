@@ -30,7 +30,7 @@ use hotstub::boot::arm64_image;
 use hotstub::boot::efi;
 use hotstub::boot::payload;
 use hotstub::boot::pipeline::{self, Never, Result, Tables};
-use hotstub::boot::stub_dt;
+use hotstub::boot::{smbios, stub_dt};
 use hotstub::platform::dt;
 use hotstub::platform::fw_cfg::{file, FwCfg};
 use hotstub::{println, NAME};
@@ -238,7 +238,7 @@ impl pipeline::Arch for VirtBoot {
         }
         // SAFETY: the linker script reserves the hand-off area for this.
         let efi_buf = unsafe { ram_slice(a.efi, a.dt - a.efi) };
-        let handoff = efi::build(efi_buf, a.efi, t.rsdp, &map)?;
+        let handoff = efi::build(efi_buf, a.efi, t.rsdp, t.smbios3, &map)?;
 
         let chosen = stub_dt::Chosen {
             bootargs: &l.cmdline,
@@ -324,7 +324,51 @@ fn build_tables(m: &Virt, p: &Plan, src: &mut Qemu<hw::FwCfgMmio>) -> Result<Tab
     // SAFETY: the linker script reserves the hand-off area for this.
     let buf = unsafe { ram_slice(base, end - base) };
     let (used, rsdp) = acpi_glue::build(input, buf, base)?;
-    Ok(Tables { rsdp, used })
+    // SMBIOS behind the tables, in the same reclaimable area.
+    let (used, smbios3) = match place_smbios(src, &mut buf[used as usize..], base + used) {
+        Ok(Some(n)) => (used + n.0, Some(n.1)),
+        Ok(None) => (used, None),
+        Err(e) => {
+            println!("{NAME}: warning: {e}; guest gets no DMI data");
+            (used, None)
+        }
+    };
+    Ok(Tables {
+        rsdp,
+        used,
+        smbios3,
+    })
+}
+
+/// QEMU's SMBIOS with the firmware's type 0 merged in, then its 64-bit
+/// entry point, into `buf` at physical `phys` (16-byte aligned, as
+/// DSP0134 5.2 asks of the entry point). Returns the bytes taken from
+/// `buf` and the entry point's address; `None` without SMBIOS from QEMU.
+fn place_smbios(
+    src: &mut Qemu<hw::FwCfgMmio>,
+    buf: &mut [u8],
+    phys: u64,
+) -> core::result::Result<Option<(u64, u64)>, &'static str> {
+    // QEMU's structures for the largest virt are tens of KiB.
+    const MAX: u32 = 256 << 10;
+    let too_big = "SMBIOS tables do not fit the table area";
+    let (Ok(Some(anchor)), Ok(Some(raw))) = (
+        src.file(file::SMBIOS_ANCHOR, 64),
+        src.file(file::SMBIOS_TABLES, MAX),
+    ) else {
+        return Ok(None);
+    };
+    let t = smbios::with_firmware(&raw, &smbios::HOTSTUB).map_err(|_| "bad SMBIOS from QEMU")?;
+    let pad = (phys.next_multiple_of(16) - phys) as usize;
+    let entry_at = (pad + t.bytes.len()).next_multiple_of(16);
+    let end = entry_at + anchor.len();
+    let dst = buf.get_mut(..end).ok_or(too_big)?;
+    let mut anchor = anchor;
+    smbios::patch_anchor(&mut anchor, phys + pad as u64, &t)
+        .map_err(|_| "bad SMBIOS entry point from QEMU")?;
+    dst[pad..pad + t.bytes.len()].copy_from_slice(&t.bytes);
+    dst[entry_at..].copy_from_slice(&anchor);
+    Ok(Some((end as u64, phys + entry_at as u64)))
 }
 
 /// Kernel, initrd and command line from `src`, placed above the firmware

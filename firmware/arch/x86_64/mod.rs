@@ -280,6 +280,7 @@ fn build_tables(m: &Q35, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
     Ok(Tables {
         rsdp,
         used: free - layout::ACPI.0,
+        smbios3: None,
     })
 }
 

@@ -148,6 +148,34 @@ fn kvm_initialised(dmesg: &[String]) -> bool {
 }
 
 /// The standard checks on one boot's serial log. Returns a short note.
+/// Vendor, version and release date of the SMBIOS BIOS Information (type
+/// 0, DSP0134 7.1: string numbers at 0x04, 0x05 and 0x08) in the hex of
+/// the structure table's start, as the guest init prints it.
+fn bios_information(hex: &str) -> Option<(String, String, String)> {
+    let b: Vec<u8> = (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect::<Option<_>>()?;
+    let mut at = 0;
+    while at + 4 <= b.len() {
+        let len = usize::from(b[at + 1]);
+        let strings_end =
+            (at + len..b.len().saturating_sub(1)).find(|&i| b[i] == 0 && b[i + 1] == 0)?;
+        let strings: Vec<String> = b[at + len..strings_end]
+            .split(|&c| c == 0)
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect();
+        if b[at] == 0 && len > 8 {
+            let s = |i: usize| match usize::from(b[at + i]) {
+                0 => String::new(),
+                n => strings.get(n - 1).cloned().unwrap_or_default(),
+            };
+            return Some((s(4), s(5), s(8)));
+        }
+        at = strings_end + 2;
+    }
+    None
+}
+
 pub(super) fn check_boot(c: &Case, env: &Env, lines: &[String], log: &Path) -> Result<String> {
     let mut errs: Vec<String> = Vec::new();
     let hotstub = env.firmware == Firmware::Hotstub;
@@ -166,14 +194,14 @@ pub(super) fn check_boot(c: &Case, env: &Env, lines: &[String], log: &Path) -> R
         if let Some(e) = lines.iter().find(|l| l.starts_with("hotstub: error:")) {
             errs.push(format!("firmware error: {e}"));
         }
-        // SMBIOS type 0 names the firmware (boot/smbios.rs); the arm
-        // firmware hands on no SMBIOS yet.
-        if c.arch == Arch::X86_64 {
-            let want = format!("vendor=Hotstub version={}", env!("CARGO_PKG_VERSION"));
-            match marker(lines, "bios ") {
-                Some(b) if b.starts_with(&want) => {}
-                got => errs.push(format!("SMBIOS BIOS information {got:?}, expected {want}")),
-            }
+        // SMBIOS type 0 names the firmware (boot/smbios.rs).
+        let want = ("Hotstub".to_string(), env!("CARGO_PKG_VERSION").to_string());
+        match marker(lines, "dmi ").and_then(bios_information) {
+            Some((vendor, version, _)) if (vendor.clone(), version.clone()) == want => {}
+            got => errs.push(format!(
+                "SMBIOS BIOS information {got:?}, expected vendor {} version {}",
+                want.0, want.1
+            )),
         }
     }
     if marker(lines, "init reached").is_none() {
@@ -486,6 +514,22 @@ mod unit {
         assert!(!kvm_initialised(
             &["kvm [1]: HYP mode not available".into()]
         ));
+    }
+
+    #[test]
+    fn bios_information_from_the_table_hex() {
+        // Type 1 first (no strings), then type 0 with three strings.
+        let mut t = vec![1u8, 4, 0, 1, 0, 0];
+        let mut t0 = vec![0u8; 0x18];
+        t0[1] = 0x18;
+        (t0[4], t0[5], t0[8]) = (1, 2, 3);
+        t.extend(t0);
+        t.extend(b"Hotstub\x000.1.0\x0012/07/2026\0\0");
+        let hex: String = t.iter().map(|b| format!("{b:02x}")).collect();
+        let got = bios_information(&hex).unwrap();
+        assert_eq!(got, ("Hotstub".into(), "0.1.0".into(), "12/07/2026".into()));
+        assert_eq!(bios_information("none"), None);
+        assert_eq!(bios_information(&hex[..40]), None, "cut short");
     }
 
     #[test]
