@@ -26,7 +26,8 @@ pub(super) fn cases() -> Vec<Case> {
         ),
         (Aarch64, "pci-hotplug-native", "virt,gic-version=3", None),
     ] {
-        v.push(pci_hotplug(arch, name, machine, global));
+        let acpi = name.ends_with("acpi");
+        v.push(pci_hotplug(arch, name, machine, global, acpi));
     }
     v
 }
@@ -42,14 +43,25 @@ pub(super) fn newest_qemu_cases() -> Vec<Case> {
         "pci-hotplug-acpi",
         "virt,gic-version=3",
         Some("acpi-ged.acpi-pci-hotplug-with-bridge-support=on"),
+        true,
     );
     vec![super::on_newest_qemu(c)]
 }
 
 /// A virtio-blk disk hot-added into the first of three root ports, read
-/// back and removed.
-fn pci_hotplug(arch: Arch, name: &str, machine: &str, global: Option<&str>) -> Case {
+/// back and removed; Linux's hotplug driver for the ports must be the one
+/// `acpi` names (acpiphp through the firmware's AML, or pciehp when `_OSC`
+/// leaves native hotplug to Linux).
+fn pci_hotplug(arch: Arch, name: &str, machine: &str, global: Option<&str>, acpi: bool) -> Case {
     with(case(arch, name, machine, 2, 512), |c| {
+        c.guest_checks = vec![(
+            "dmesg | grep -oE '(acpiphp|pciehp): Slot' | sort -u",
+            if acpi {
+                "acpiphp: Slot"
+            } else {
+                "pciehp: Slot"
+            },
+        )];
         c.action = "cmd";
         c.disk = false;
         c.spare_disk = true;
