@@ -1,6 +1,8 @@
-//! q35 PCI hotplug through QEMU's ACPI PCI hotplug registers (QEMU
+//! PCI hotplug through QEMU's ACPI PCI hotplug registers (QEMU
 //! docs/specs/acpi_pci_hotplug.rst, hw/acpi/pcihp.c; the register layout
-//! is in `build/pcihp_aml.rs`), for the `pcie-root-port`s on the root bus.
+//! is in `build/pcihp_aml.rs`), for the `pcie-root-port`s on the root bus:
+//! on q35 (I/O ports, GPE0 bit 1; on by default) and on arm virt (MMIO, a
+//! GED event; QEMU 11's opt-in `acpi-ged.acpi-pci-hotplug-with-bridge-support`).
 //!
 //! QEMU selects a bus in the block by its "bsel", a number QEMU assigns
 //! itself (hw/acpi/pcihp.c acpi_set_bsel) and shows nowhere but in its own
@@ -12,10 +14,12 @@
 //! AML under `\_SB.PCI0`: region PCST, lock BLCK, PCEJ(bsel) (constant,
 //! `build/pcihp_aml.rs`), one `Device (Sxx)` per port (`_ADR`, `BSEL`, slot S00
 //! with `_SUN`/`_EJ0`, PCNT) and PCNT, which calls every port's PCNT;
-//! `\_GPE._E01` calls `\_SB.PCI0.PCNT` under the lock.
+//! `\_GPE._E01` (q35) or the GED's `_EVT` (virt) calls `\_SB.PCI0.PCNT`
+//! under the lock.
 
-use super::emit::{int, package_of};
+use super::emit::{self, int, package_of};
 use super::memhp::data_integer_len;
+pub use super::memhp::Block;
 use super::Error;
 use alloc::vec::Vec;
 
@@ -37,9 +41,62 @@ pub struct RootPort {
 }
 
 /// QEMU's ACPI PCI hotplug, when it is on.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PciHotplug {
+    /// Where the register block is.
+    pub block: Block,
     pub ports: Vec<RootPort>,
+}
+
+impl PciHotplug {
+    /// q35's block, at its fixed port.
+    pub fn q35(ports: Vec<RootPort>) -> PciHotplug {
+        PciHotplug {
+            block: Block::Io(BASE),
+            ports,
+        }
+    }
+}
+
+/// The GED event bit of a PCI hotplug event (QEMU ACPI_GED_PCI_HOTPLUG_EVT,
+/// include/hw/acpi/generic_event_device.h), which `build/pcihp_aml.rs`
+/// dispatches.
+pub const GED_EVENT: u8 = 0x10;
+
+/// virt's ACPI PCI hotplug as QEMU's own DSDT (within `etc/acpi/tables`)
+/// describes it (hw/arm/virt-acpi-build.c build_dsdt, hw/acpi/pcihp.c
+/// build_acpi_pci_hotplug): the block is `OperationRegion (PCST,
+/// SystemMemory, base, ..)` in `\_SB.PCI0` (its address moved between
+/// QEMU releases, so it is read, not assumed), the GED's `_EVT` takes the
+/// PCI event with `If ((Local0 & bit) == bit) { Acquire
+/// (\_SB.PCI0.BLCK, ..)` (generic_event_device.c build_ged_aml), and the
+/// ports carry their BSEL as on q35. None when QEMU has no such block (the
+/// option is off, or QEMU predates it): native PCIe hotplug then.
+pub fn virt_from_qemu_tables(blob: &[u8]) -> Result<Option<PciHotplug>, &'static str> {
+    // ExtOpPrefix OpRegionOp NameSeg RegionSpace (0 = SystemMemory).
+    let Some(i) = find(blob, b"\x5b\x80PCST\x00") else {
+        return Ok(None);
+    };
+    let (base, _) = data_integer_len(&blob[i + 7..]).ok_or("QEMU's DSDT: bad PCST base")?;
+    let base = u32::try_from(base)
+        .ok()
+        .filter(|b| b % 4 == 0)
+        .ok_or("QEMU's DSDT: PCST is not a dword-aligned address below 4 GiB")?;
+    // AcquireOp, then the NameString \_SB.PCI0.BLCK (RootChar,
+    // MultiNamePrefix, three segments), after the seven bytes of
+    // `(Local0 & bit) == bit`: AndOp Local0Op (BytePrefix bit) ZeroOp
+    // (BytePrefix bit), the LEqualOp before them.
+    let a = find(blob, b"\x5b\x23\\\x2f\x03_SB_PCI0BLCK")
+        .filter(|&a| a >= 7)
+        .ok_or("QEMU's DSDT: PCI hotplug registers but no GED event for them")?;
+    let bit = blob[a - 4];
+    if blob[a - 7..a] != [0x7b, 0x60, 0x0a, bit, 0x00, 0x0a, bit] || bit != GED_EVENT {
+        return Err("QEMU's DSDT: the GED signals PCI hotplug with an unknown event bit");
+    }
+    Ok(Some(PciHotplug {
+        block: Block::Mmio(base),
+        ports: from_qemu_tables(blob)?,
+    }))
 }
 
 /// Whether the block answers, from a dword read of [`PROBE`]. The block
@@ -70,8 +127,12 @@ pub fn from_qemu_tables(blob: &[u8]) -> Result<Vec<RootPort>, &'static str> {
         // The innermost device holding the name is the port; it must sit
         // in no other device.
         let mut holders = devices.iter().filter(|d| d.start < i && i < d.end);
+        // One in no device is the root bus's own, in `Scope (\_SB.PCI0)`:
+        // virt numbers it when its ACPI PCI hotplug is on (QEMU's
+        // hw/arm/virt-acpi-build.c, build_append_pcihp_slots); slots on the
+        // root bus are not described.
         let Some(port) = holders.clone().max_by_key(|d| d.start) else {
-            return Err("QEMU's DSDT: BSEL outside any device");
+            continue;
         };
         if holders.any(|d| d.start < port.start) {
             continue;
@@ -203,9 +264,19 @@ fn port_name(adr: u32) -> [u8; 4] {
     [b'S', HEX[devfn >> 4 & 15], HEX[devfn & 15], b'_']
 }
 
+/// `If` the GED's selector (in Local0) has [`GED_EVENT`]: every port's
+/// events (`build/pcihp_aml.rs`).
+pub const GED_EVT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pcihp_ged.aml"));
+
 /// The objects to place in `\_SB.PCI0`.
 pub fn pci0_objects(h: &PciHotplug) -> Result<Vec<u8>, Error> {
-    let mut out = PCI0.to_vec();
+    let mut out = Vec::new();
+    let (space, base) = match h.block {
+        Block::Io(b) => (emit::SYSTEM_IO, u64::from(b)),
+        Block::Mmio(b) => (emit::SYSTEM_MEMORY, u64::from(b)),
+    };
+    emit::op_region(&mut out, b"PCST", space, base, u64::from(LEN));
+    out.extend_from_slice(PCI0);
     // PCNT: `^Sxx_.PCNT` per port (ACPI 6.5 20.2.2: ParentPrefixChar 0x5E,
     // DualNamePrefix 0x2E; MethodOp 0x14, flags 0 = no arguments).
     let mut pcnt = b"PCNT\x00".to_vec();

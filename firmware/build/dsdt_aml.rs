@@ -13,7 +13,7 @@ use super::{crs, path, to_bytes, DEVICE_CHECK, EJECT_REQUEST, STA_DISABLED, STA_
 use acpi_tables::aml;
 use acpi_tables::Aml;
 
-fn concat(objs: &[&dyn Aml]) -> Vec<u8> {
+pub(super) fn concat(objs: &[&dyn Aml]) -> Vec<u8> {
     let mut v = Vec::new();
     for o in objs {
         o.to_aml_bytes(&mut v);

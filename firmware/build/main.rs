@@ -62,7 +62,7 @@ fn q35_prt() -> Vec<u8> {
 
 fn main() {
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    let pieces: [(&str, Vec<u8>); 26] = [
+    let pieces: [(&str, Vec<u8>); 27] = [
         ("q35_prt", q35_prt()),
         ("memhp_ident", memhp_aml::ident()),
         ("memhp_methods", memhp_aml::methods()),
@@ -70,6 +70,7 @@ fn main() {
         ("pcihp_pci0", pcihp_aml::pci0()),
         ("pcihp_port", pcihp_aml::port_tail()),
         ("pcihp_gpe", pcihp_aml::gpe()),
+        ("pcihp_ged", pcihp_aml::ged_evt()),
         ("cpuhp_cpu", cpuhp_aml::processor_tail()),
         ("cpuhp_evt", cpuhp_aml::evt_cpu()),
         ("cpuhp_ged", cpuhp_aml::ged_head()),

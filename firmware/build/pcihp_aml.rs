@@ -1,34 +1,29 @@
-//! The constant part of the q35 ACPI PCI hotplug AML (`acpi::pcihp`),
-//! built on the host by `firmware/build/main.rs` with the `acpi_tables`
-//! builders and embedded in the firmware as bytes (memhp_aml.rs says why).
-//! The firmware adds what depends on the machine: one device per root port
-//! (its name, `_ADR` and `BSEL`, then [`port_tail`]) and the `PCNT` method
-//! that visits them.
+//! The constant part of the ACPI PCI hotplug AML (`acpi::pcihp`) for q35
+//! and arm virt, built on the host by `firmware/build/main.rs` with the
+//! `acpi_tables` builders and embedded in the firmware as bytes
+//! (memhp_aml.rs says why). The firmware adds what depends on the machine:
+//! the region PCST over the register block (I/O on q35, MMIO on virt), one
+//! device per root port (its name, `_ADR` and `BSEL`, then [`port_tail`])
+//! and the `PCNT` method that visits them.
 //!
 //! The register block (QEMU docs/specs/acpi_pci_hotplug.rst,
-//! hw/acpi/pcihp.c; on q35 at ACPI_PCIHP_ADDR_ICH9 = 0x0cc0, 0x18 bytes,
-//! dword access): +0x00 PCIU, the slots of the selected bus with a device
+//! hw/acpi/pcihp.c; on q35 at ACPI_PCIHP_ADDR_ICH9 = 0x0cc0, on virt at
+//! VIRT_ACPI_PCIHP; 0x18 bytes, dword access): +0x00 PCIU, the slots of the selected bus with a device
 //! added (cleared when read); +0x04 PCID, the slots with a removal
 //! requested; +0x08 B0EJ, writing 1 << slot ejects that slot; +0x0c the
 //! hotplug-enabled slots (read-only, unused here); +0x10 BNUM, the bus
 //! selector ("bsel", QEMU's own numbering, not the PCI bus number).
 
+use super::dsdt_aml::concat;
 use super::{path, to_bytes, DEVICE_CHECK, EJECT_REQUEST};
 use acpi_tables::aml;
 use acpi_tables::Aml;
 
-/// Where the block is and how long (QEMU ACPI_PCIHP_ADDR_ICH9,
-/// ACPI_PCIHP_SIZE).
-const BASE: u16 = 0x0cc0;
-const LEN: u8 = 0x18;
-
-/// What `\_SB.PCI0` gets once: the region PCST over the block, its
+/// What `\_SB.PCI0` gets once after the region PCST over the block: its
 /// fields, the lock BLCK and PCEJ(bsel), which ejects slot 0 of that bus.
 pub fn pci0() -> Vec<u8> {
     use aml::FieldEntry::{Named, Reserved};
     let mut out = Vec::new();
-    aml::OpRegion::new(path("PCST"), aml::OpRegionSpace::SystemIO, &BASE, &LEN)
-        .to_aml_bytes(&mut out);
     // Whole dwords, WriteAsZeros: no field is ever read to write another
     // (reading PCIU clears it).
     aml::Field::new(
@@ -89,13 +84,19 @@ pub fn port_tail() -> Vec<u8> {
     out
 }
 
-/// `\_GPE._E01` (GPE0 bit 1, QEMU ACPI_PCI_HOTPLUG_STATUS): every port's
-/// events under the lock.
+/// Every port's events under the lock: what both the q35 GPE and the virt
+/// GED run for a PCI hotplug event.
+fn scan() -> (aml::Acquire, aml::MethodCall<'static>, aml::Release) {
+    (
+        aml::Acquire::new(path("\\_SB_.PCI0.BLCK"), 0xffff),
+        aml::MethodCall::new("\\_SB_.PCI0.PCNT".into(), vec![]),
+        aml::Release::new(path("\\_SB_.PCI0.BLCK")),
+    )
+}
+
+/// `\_GPE._E01` (GPE0 bit 1, QEMU ACPI_PCI_HOTPLUG_STATUS).
 pub fn gpe() -> Vec<u8> {
-    let lock = path("\\_SB_.PCI0.BLCK");
-    let a = aml::Acquire::new(lock, 0xffff);
-    let scan = aml::MethodCall::new("\\_SB_.PCI0.PCNT".into(), vec![]);
-    let r = aml::Release::new(path("\\_SB_.PCI0.BLCK"));
+    let (a, scan, r) = scan();
     to_bytes(&aml::Method::new(
         "_E01".into(),
         0,
@@ -103,3 +104,18 @@ pub fn gpe() -> Vec<u8> {
         vec![&a, &scan, &r],
     ))
 }
+
+/// The GED `_EVT` part for a PCI hotplug event (QEMU
+/// ACPI_GED_PCI_HOTPLUG_EVT, include/hw/acpi/generic_event_device.h; the
+/// selector is in Local0, see `dsdt_aml::ged_evt_power`).
+pub fn ged_evt() -> Vec<u8> {
+    let (a, scan, r) = scan();
+    let pci = aml::And::new(&aml::Local(1), &aml::Local(0), &GED_PCI_HOTPLUG);
+    let is_pci = aml::Equal::new(&aml::Local(1), &GED_PCI_HOTPLUG);
+    let if_pci = aml::If::new(&is_pci, vec![&a, &scan, &r]);
+    concat(&[&pci, &if_pci])
+}
+
+/// QEMU's ACPI_GED_PCI_HOTPLUG_EVT; the firmware checks that QEMU's own
+/// `_EVT` uses it (`acpi::pcihp::GED_EVENT`).
+pub const GED_PCI_HOTPLUG: u32 = 0x10;

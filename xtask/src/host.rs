@@ -286,6 +286,15 @@ pub fn ensure_qemu(arch: crate::build::Arch) -> Result<()> {
     ensure(&[q, &QEMU_DATA], &[])
 }
 
+/// The host QEMU's version ("10.0.2"; both binaries' when they differ).
+pub fn qemu_versions() -> String {
+    let mut v: Vec<String> = [&QEMU_X86, &QEMU_ARM]
+        .map(|t| installed_version(t).map_or_else(|_| "?".into(), |v| v.to_string()))
+        .to_vec();
+    v.dedup();
+    v.join("/")
+}
+
 /// The versions in use, for the PASS line of the host-tools check.
 pub fn summary() -> String {
     [&QEMU_X86, &QEMU_ARM, &IASL]

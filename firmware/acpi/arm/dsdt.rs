@@ -29,7 +29,7 @@ pub(super) fn dsdt(m: &Virt) -> Result<Vec<u8>, Error> {
         virtio(&mut sb, i, base, size, irq);
     }
     if let Some(p) = &m.pcie {
-        pci0(&mut sb, p)?;
+        pci0(&mut sb, p, m.pci_hotplug.as_ref())?;
     }
     if let Some((base, size)) = m.tpm {
         // MSFT0101: a TPM 2.0 (TCG ACPI specification), which Linux's
@@ -45,8 +45,19 @@ pub(super) fn dsdt(m: &Virt) -> Result<Vec<u8>, Error> {
         }
         sb.extend_from_slice(&crate::acpi::memhp::container(mh)?);
     }
+    if let Some(h) = &m.pci_hotplug {
+        if m.ged.is_none() || m.pcie.is_none() {
+            return Err(Error::Invalid(
+                "ACPI PCI hotplug without a GED to signal it or a host bridge",
+            ));
+        }
+        if !matches!(h.block, crate::acpi::pcihp::Block::Mmio(_)) {
+            return Err(Error::Invalid("ACPI PCI hotplug registers not in MMIO"));
+        }
+    }
     if let Some((base, irq)) = m.ged {
-        ged(&mut sb, base, irq, m.mem_hotplug.is_some());
+        let pci = m.pci_hotplug.is_some();
+        ged(&mut sb, base, irq, m.mem_hotplug.is_some(), pci);
         sb.extend_from_slice(aml_piece!("pwrb"));
     }
     emit::close(&mut sb, scope);
@@ -131,7 +142,11 @@ fn virtio(out: &mut Vec<u8>, i: usize, base: u64, size: u64, irq: u32) {
     emit::close(out, d);
 }
 
-fn pci0(out: &mut Vec<u8>, p: &ArmPcie) -> Result<(), Error> {
+fn pci0(
+    out: &mut Vec<u8>,
+    p: &ArmPcie,
+    hotplug: Option<&crate::acpi::pcihp::PciHotplug>,
+) -> Result<(), Error> {
     const MEM: Space = Space::Memory { cacheable: false };
     let d = emit::device(out, b"PCI0");
     emit::name_int(out, b"_HID", const { emit::eisa(b"PNP0A08") });
@@ -154,9 +169,12 @@ fn pci0(out: &mut Vec<u8>, p: &ArmPcie) -> Result<(), Error> {
     }
     emit::end_crs(out, r);
     prt(out, &p.prt)?;
-    // QEMU 10.0's virt has no ACPI PCI hotplug (hw/arm/virt-acpi-build.c):
-    // native PCIe hotplug is the OS's.
-    out.extend_from_slice(pci_osc(true));
+    // Native PCIe hotplug is the OS's unless QEMU hotplugs the root ports
+    // through its ACPI block (QEMU 11 with the option; 10.0 has none).
+    if let Some(h) = hotplug {
+        out.extend(crate::acpi::pcihp::pci0_objects(h)?);
+    }
+    out.extend_from_slice(pci_osc(hotplug.is_none()));
     // ECAM as a motherboard resource, so nothing else claims it.
     let (eb, es) = p.ecam;
     let res = emit::device(out, b"RES0");
@@ -173,8 +191,9 @@ fn pci0(out: &mut Vec<u8>, p: &ArmPcie) -> Result<(), Error> {
 /// _EVT, which reads QEMU's event selector once (the read clears it) and
 /// dispatches each bit it knows: a power-down request becomes a power
 /// button notification, a memory hotplug event the DIMM scan
-/// (`build/dsdt_aml.rs` has both).
-fn ged(out: &mut Vec<u8>, base: u64, irq: u32, mem_hotplug: bool) {
+/// (`build/dsdt_aml.rs` has both), a PCI hotplug event the root ports'
+/// scan (`build/pcihp_aml.rs`).
+fn ged(out: &mut Vec<u8>, base: u64, irq: u32, mem_hotplug: bool, pci_hotplug: bool) {
     let d = emit::device(out, b"GED0");
     emit::name_str(out, b"_HID", b"ACPI0013");
     emit::name_int(out, b"_UID", 0);
@@ -194,6 +213,9 @@ fn ged(out: &mut Vec<u8>, base: u64, irq: u32, mem_hotplug: bool) {
     out.extend_from_slice(aml_piece!("ged_evt_power"));
     if mem_hotplug {
         out.extend_from_slice(aml_piece!("ged_evt_memory"));
+    }
+    if pci_hotplug {
+        out.extend_from_slice(crate::acpi::pcihp::GED_EVT);
     }
     emit::close(out, evt);
     emit::close(out, d);

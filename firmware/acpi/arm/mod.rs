@@ -82,6 +82,9 @@ pub struct Virt {
     pub tpm: Option<(u64, u64)>,
     /// QEMU's memory hotplug interface (signalled through the GED).
     pub mem_hotplug: Option<super::memhp::MemHotplug>,
+    /// QEMU's ACPI PCI hotplug of the root ports (QEMU 11's opt-in,
+    /// signalled through the GED); None: native PCIe hotplug.
+    pub pci_hotplug: Option<super::pcihp::PciHotplug>,
     /// Runtime vCPU hotplug by the resident EL3 firmware.
     pub cpu_hotplug: Option<super::cpuhp::CpuHotplug>,
     /// Tables taken over from the VMM (`acpi::vmm`), listed as they are;

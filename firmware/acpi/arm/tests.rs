@@ -56,6 +56,7 @@ fn virt(cpus: Vec<Vcpu>) -> Virt {
         }),
         ged: Some((0x0908_0000, 41)),
         mem_hotplug: None,
+        pci_hotplug: None,
         cpu_hotplug: None,
         tpm: None,
         vmm_tables: Vec::new(),
@@ -237,6 +238,57 @@ fn rejects_bad_input() {
     ));
 }
 
+/// QEMU 11's block at VIRT_ACPI_PCIHP and two root ports.
+fn virt_pci_hotplug() -> crate::acpi::pcihp::PciHotplug {
+    use crate::acpi::pcihp::{Block, PciHotplug, RootPort};
+    PciHotplug {
+        block: Block::Mmio(0x090d_0000),
+        ports: std::vec![
+            RootPort {
+                adr: 0x0001_0000,
+                bsel: 1,
+            },
+            RootPort {
+                adr: 0x0002_0000,
+                bsel: 0,
+            },
+        ],
+    }
+}
+
+#[test]
+fn pci_hotplug_through_the_ged() {
+    let mut m = virt(std::vec![cpu(0, 0, true)]);
+    m.pci_hotplug = Some(virt_pci_hotplug());
+    let (built, area) = build_all(&m);
+    let t = walk(&built, &area, BASE);
+    if let Some(dsl) = iasl_check(&t, "arm-pcihp") {
+        assert!(
+            dsl.contains("OperationRegion (PCST, SystemMemory, 0x090D0000, 0x18)"),
+            "{dsl}"
+        );
+        assert!(dsl.contains("Device (S08)") && dsl.contains("Device (S10)"));
+        assert!(
+            dsl.contains("\\_SB.PCI0.PCNT ()"),
+            "GED dispatches PCI events"
+        );
+        assert!(dsl.contains("If ((Local1 == 0x10))"), "{dsl}");
+    }
+    // _OSC keeps native hotplug from the OS exactly when the block exists.
+    let osc = crate::acpi::pci_osc(false);
+    let t = dsdt(&m).unwrap();
+    assert!(t.windows(osc.len()).any(|w| w == osc));
+    m.pci_hotplug = None;
+    let native = crate::acpi::pci_osc(true);
+    let t = dsdt(&m).unwrap();
+    assert!(t.windows(native.len()).any(|w| w == native));
+    assert!(!t.windows(4).any(|w| w == b"PCST"));
+    // Without a GED nothing would deliver the events.
+    m.pci_hotplug = Some(virt_pci_hotplug());
+    m.ged = None;
+    assert!(dsdt(&m).is_err());
+}
+
 #[test]
 fn memory_hotplug_through_the_ged() {
     use crate::acpi::memhp::{Block, MemHotplug};
@@ -347,6 +399,9 @@ fn dsdt_matches_the_acpi_tables_builders() {
     p.bus = (0x10, 0x1f);
     p.ecam = (0x40_1100_0000, 0x100_0000);
     p.prt.truncate(3);
+    machines.push(m);
+    let mut m = virt(cpus());
+    m.pci_hotplug = Some(virt_pci_hotplug());
     machines.push(m);
     // Enough virtio devices for two-byte PkgLengths and beyond 4 KiB.
     let mut m = virt((0..64).map(|i| cpu(i, u64::from(i), i < 8)).collect());

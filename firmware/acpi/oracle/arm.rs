@@ -3,7 +3,7 @@
 //! compare the firmware's DSDT with, byte for byte.
 
 use super::*;
-use crate::acpi::oracle::{cpu_name, pci_osc, prt_package, raw_device, scan_call};
+use crate::acpi::oracle::{cpu_name, pci_osc, prt_package, raw_device, scan_call, RawAml};
 use acpi_tables::aml;
 use acpi_tables::Aml;
 use alloc::vec;
@@ -31,7 +31,7 @@ pub(super) fn dsdt(m: &Virt) -> Result<Vec<u8>, Error> {
         sb.extend_from_slice(&virtio(i, base, size, irq));
     }
     if let Some(p) = &m.pcie {
-        sb.extend_from_slice(&pci0(p)?);
+        sb.extend_from_slice(&pci0(p, m.pci_hotplug.as_ref())?);
     }
     if let Some((base, size)) = m.tpm {
         // MSFT0101: a TPM 2.0 (TCG ACPI specification), which Linux's
@@ -52,7 +52,8 @@ pub(super) fn dsdt(m: &Virt) -> Result<Vec<u8>, Error> {
         sb.extend_from_slice(&crate::acpi::memhp::container(mh)?);
     }
     if let Some((base, irq)) = m.ged {
-        sb.extend_from_slice(&ged(base, irq, m.mem_hotplug.is_some()));
+        let pci = m.pci_hotplug.is_some();
+        sb.extend_from_slice(&ged(base, irq, m.mem_hotplug.is_some(), pci));
         sb.extend_from_slice(&to_bytes(&aml::Device::new(
             "PWRB".into(),
             vec![
@@ -157,7 +158,7 @@ fn virtio(i: usize, base: u64, size: u64, irq: u32) -> Vec<u8> {
     ))
 }
 
-fn pci0(p: &ArmPcie) -> Result<Vec<u8>, Error> {
+fn pci0(p: &ArmPcie, hotplug: Option<&crate::acpi::pcihp::PciHotplug>) -> Result<Vec<u8>, Error> {
     let bus = aml::AddressSpace::<u16>::new_bus_number(u16::from(p.bus.0), u16::from(p.bus.1));
     let mem32 = aml::AddressSpace::<u32>::new_memory(
         aml::AddressSpaceCacheable::NotCacheable,
@@ -201,9 +202,11 @@ fn pci0(p: &ArmPcie) -> Result<Vec<u8>, Error> {
     ] {
         o.to_aml_bytes(&mut dev);
     }
-    // QEMU 10.0's virt has no ACPI PCI hotplug (hw/arm/virt-acpi-build.c):
-    // native PCIe hotplug is the OS's.
-    dev.extend_from_slice(&pci_osc(true));
+    // QEMU's ACPI PCI hotplug (the same AML as on q35), or native.
+    if let Some(h) = hotplug {
+        dev.extend(crate::acpi::pcihp::pci0_objects(h)?);
+    }
+    dev.extend_from_slice(&pci_osc(hotplug.is_none()));
     // ECAM as a motherboard resource, so nothing else claims it.
     let (eb, es) = p.ecam;
     let ecam = aml::AddressSpace::<u64>::new_memory(
@@ -228,8 +231,9 @@ fn pci0(p: &ArmPcie) -> Result<Vec<u8>, Error> {
 /// _EVT, which reads QEMU's event selector once (the read clears it) and
 /// dispatches each bit it knows: a power-down request becomes a power
 /// button notification (0x80 = "button pressed", ACPI 6.5 4.8.3.1.1), a
-/// memory hotplug event the DIMM scan.
-fn ged(base: u64, irq: u32, mem_hotplug: bool) -> Vec<u8> {
+/// memory hotplug event the DIMM scan, a PCI hotplug event the root
+/// ports' scan.
+fn ged(base: u64, irq: u32, mem_hotplug: bool, pci_hotplug: bool) -> Vec<u8> {
     let int = aml::Interrupt::new(true, true, false, false, irq);
     let region = aml::OpRegion::new(
         "EREG".into(),
@@ -259,6 +263,10 @@ fn ged(base: u64, irq: u32, mem_hotplug: bool) -> Vec<u8> {
     let mut body: Vec<&dyn Aml> = vec![&read, &pwr, &if_pwr];
     if mem_hotplug {
         body.extend([&mem as &dyn Aml, &if_mem]);
+    }
+    let pci = RawAml(crate::acpi::pcihp::GED_EVT.to_vec());
+    if pci_hotplug {
+        body.push(&pci);
     }
     let evt = aml::Method::new("_EVT".into(), 1, true, body);
     to_bytes(&aml::Device::new(

@@ -17,6 +17,14 @@ use alloc::vec::Vec;
 
 /// AML opcodes the crate has no type for (ACPI 6.5 20.2.5): emitted as the
 /// opcode followed by the operands in order.
+/// Already-serialized AML as a child object.
+pub(crate) struct RawAml(pub Vec<u8>);
+impl Aml for RawAml {
+    fn to_aml_bytes(&self, sink: &mut dyn AmlSink) {
+        sink.vec(&self.0);
+    }
+}
+
 pub(crate) mod op {
     pub const LAND: &[u8] = &[0x90];
 }

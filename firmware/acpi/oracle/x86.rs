@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::acpi::oracle::{
-    cpu_name, op, pci_osc, prt_package, raw_device, scan_call, IrqNoFlags, Op,
+    cpu_name, op, pci_osc, prt_package, raw_device, scan_call, IrqNoFlags, Op, RawAml,
 };
 use acpi_tables::aml;
 use acpi_tables::Aml;
@@ -488,12 +488,4 @@ fn cpu_methods(c: &Vcpu, out: &mut Vec<u8>) {
 
     let ost = aml::MethodCall::new("\\_SB_.COST".into(), vec![&uid, &aml::Arg(0), &aml::Arg(1)]);
     aml::Method::new("_OST".into(), 3, false, vec![&ost]).to_aml_bytes(out);
-}
-
-/// Already-serialized AML as a child object.
-struct RawAml(Vec<u8>);
-impl Aml for RawAml {
-    fn to_aml_bytes(&self, sink: &mut dyn acpi_tables::AmlSink) {
-        sink.vec(&self.0);
-    }
 }

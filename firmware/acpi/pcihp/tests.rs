@@ -200,8 +200,8 @@ fn malformed_tables_are_errors() {
     let bad = to_bytes(&aml::Name::new("BSEL".into(), &"x"));
     let d = dsdt_with(&[device("S10_", &[name("_ADR", 0x0002_0000), bad])]);
     assert!(err(&d).contains("not an integer"));
-    // BSEL in no device.
-    assert!(err(&dsdt_with(&[name("BSEL", 1)])).contains("outside any device"));
+    // BSEL in no device: the root bus's (virt), no port.
+    assert_eq!(from_qemu_tables(&dsdt_with(&[name("BSEL", 1)])), Ok(vec![]));
     // A port whose first object is not _ADR.
     let d = dsdt_with(&[device("S10_", &[name("_UID", 1), name("BSEL", 1)])]);
     assert!(err(&d).contains("no _ADR"));
@@ -254,6 +254,7 @@ fn probe_tells_block_from_nothing() {
 #[test]
 fn port_objects() {
     let h = PciHotplug {
+        block: crate::acpi::memhp::Block::Io(super::BASE),
         ports: vec![
             RootPort {
                 adr: 0x0003_0000,
@@ -266,7 +267,10 @@ fn port_objects() {
         ],
     };
     let o = pci0_objects(&h).unwrap();
-    assert!(o.starts_with(PCI0));
+    // OperationRegion (PCST, SystemIO, 0x0cc0, 0x18), then the constant part.
+    let region = b"\x5b\x80PCST\x01\x0b\xc0\x0c\x0a\x18";
+    assert!(o.starts_with(region));
+    assert!(o[region.len()..].starts_with(PCI0));
     assert_eq!(
         o.windows(PORT_TAIL.len())
             .filter(|w| *w == PORT_TAIL)
@@ -286,10 +290,58 @@ fn port_objects() {
     assert!(o.windows(10).any(|w| w == b"\x08_ADR\x0c\x00\x00\x03\x00"));
     assert!(o.windows(7).any(|w| w == b"\x08BSEL\x0a\x12"));
     let bad = PciHotplug {
+        block: crate::acpi::memhp::Block::Io(super::BASE),
         ports: vec![RootPort {
             adr: 0x0020_0000,
             bsel: 0,
         }],
     };
     assert!(pci0_objects(&bad).is_err());
+}
+
+/// QEMU 11's virt DSDT, the parts `virt_from_qemu_tables` reads
+/// (hw/arm/virt-acpi-build.c, hw/acpi/pcihp.c, generic_event_device.c):
+/// the GED's `_EVT` dispatching event `bit` to PCNT under BLCK, the root
+/// bus's own BSEL and a root port in `Scope (\_SB.PCI0)`, and the region
+/// PCST at `base`.
+fn virt_blob(base: u32, bit: u32) -> Vec<u8> {
+    let local0 = aml::Local(0);
+    let and = aml::And::new(&aml::ZERO, &local0, &bit);
+    let lock = aml::Path::new("\\_SB_.PCI0.BLCK");
+    let acq = aml::Acquire::new(lock, 0xffff);
+    let pcnt = aml::MethodCall::new("\\_SB_.PCI0.PCNT".into(), vec![]);
+    let rel = aml::Release::new(aml::Path::new("\\_SB_.PCI0.BLCK"));
+    let eq = aml::Equal::new(&and, &bit);
+    let iff = aml::If::new(&eq, vec![&acq, &pcnt, &rel]);
+    let evt = to_bytes(&aml::Method::new("_EVT".into(), 1, true, vec![&iff]));
+    let ged = device("GED_", &[name("_UID", 0), evt]);
+    let region = to_bytes(&aml::OpRegion::new(
+        "PCST".into(),
+        aml::OpRegionSpace::SystemMemory,
+        &base,
+        &8u8,
+    ));
+    let port = device("S08_", &[name("_ADR", 0x0001_0000), name("BSEL", 1)]);
+    let pci0 = scope("PCI0", &[port, name("BSEL", 0), region]);
+    table(*b"DSDT", 2, &scope("\\_SB_", &[ged, pci0]))
+}
+
+#[test]
+fn virt_block_event_and_ports() {
+    let h = virt_from_qemu_tables(&virt_blob(0x090d_0000, 0x10))
+        .unwrap()
+        .unwrap();
+    assert_eq!(h.block, Block::Mmio(0x090d_0000));
+    assert_eq!(
+        h.ports,
+        vec![RootPort {
+            adr: 0x0001_0000,
+            bsel: 1
+        }]
+    );
+    // Without the region (the option off): native hotplug.
+    assert_eq!(virt_from_qemu_tables(&dsdt_with(&[])), Ok(None));
+    // Another event bit, or a block that is not dword aligned.
+    assert!(virt_from_qemu_tables(&virt_blob(0x090d_0000, 0x20)).is_err());
+    assert!(virt_from_qemu_tables(&virt_blob(0x090d_0002, 0x10)).is_err());
 }

@@ -301,6 +301,7 @@ fn pci_hotplug_aml() {
     use crate::acpi::pcihp::{PciHotplug, RootPort};
     let mut m = q35(std::vec![cpu(0, 0, true), cpu(1, 1, false)], true);
     m.pci_hotplug = Some(PciHotplug {
+        block: crate::acpi::pcihp::Block::Io(crate::acpi::pcihp::BASE),
         ports: std::vec![
             RootPort {
                 adr: 0x0003_0000,
@@ -388,6 +389,7 @@ fn dsdt_matches_the_acpi_tables_builders() {
         slots: 3,
     });
     m.pci_hotplug = Some(PciHotplug {
+        block: crate::acpi::pcihp::Block::Io(crate::acpi::pcihp::BASE),
         ports: std::vec![
             RootPort {
                 adr: 0x0003_0000,
@@ -406,7 +408,7 @@ fn dsdt_matches_the_acpi_tables_builders() {
     m.i8042 = false;
     m.pci_mem64 = (1, 0);
     m.mmcfg_end_bus = 63;
-    m.pci_hotplug = Some(PciHotplug::default());
+    m.pci_hotplug = Some(PciHotplug::q35(std::vec::Vec::new()));
     machines.push(m);
     // Enough vCPUs for long PkgLengths in CNTF and the scope.
     let many: Vec<Vcpu> = (0..200).map(|i| cpu(i, u64::from(i), i < 4)).collect();

@@ -18,6 +18,7 @@ pub struct Input<'a> {
     /// The EL2 virtual timer to describe (a VHE kernel at EL2 uses it).
     pub el2_vtimer: Option<u32>,
     pub mem_hotplug: Option<hotstub::acpi::memhp::MemHotplug>,
+    pub pci_hotplug: Option<hotstub::acpi::pcihp::PciHotplug>,
     pub cpu_hotplug: Option<hotstub::acpi::cpuhp::CpuHotplug>,
     pub vmm_tables: alloc::vec::Vec<alloc::vec::Vec<u8>>,
 }
@@ -85,6 +86,7 @@ pub fn build(m: Input, buf: &mut [u8], phys: u64) -> Result<(u64, u64)> {
         pcie,
         ged: m.ged,
         mem_hotplug: m.mem_hotplug,
+        pci_hotplug: m.pci_hotplug,
         cpu_hotplug: m.cpu_hotplug,
         tpm: p.tpm,
         vmm_tables: m.vmm_tables,

@@ -303,6 +303,7 @@ fn build_tables(m: &Virt, p: &Plan, src: &mut Qemu<hw::FwCfgMmio>) -> Result<Tab
         .file(file::ACPI_TABLES, acpi::vmm::QEMU_TABLES_MAX)?
         .unwrap_or_default();
     let mem_hotplug = acpi::memhp::from_qemu_tables(&blob)?;
+    let pci_hotplug = acpi::pcihp::virt_from_qemu_tables(&blob)?;
     let loader = src
         .file(file::TABLE_LOADER, acpi::vmm::QEMU_TABLES_MAX)?
         .unwrap_or_default();
@@ -317,6 +318,7 @@ fn build_tables(m: &Virt, p: &Plan, src: &mut Qemu<hw::FwCfgMmio>) -> Result<Tab
         conduit: p.conduit,
         el2_vtimer: p.el2_vtimer,
         mem_hotplug,
+        pci_hotplug,
         cpu_hotplug: p.cpu_hotplug,
         vmm_tables,
     };

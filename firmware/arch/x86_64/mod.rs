@@ -293,16 +293,16 @@ fn acpi_pci_hotplug(tables: &[u8]) -> Result<Option<acpi::pcihp::PciHotplug>> {
     // Without root ports nothing hotplugs (QEMU's root bus on q35 does not).
     let root_ports = q35::root_ports();
     if root_ports.is_empty() {
-        return Ok(Some(acpi::pcihp::PciHotplug::default()));
+        return Ok(Some(acpi::pcihp::PciHotplug::q35(Vec::new())));
     }
     if tables.is_empty() {
         println!("hotstub: warning: ACPI PCI hotplug is on, but QEMU offers no ACPI tables to name its root ports; no PCI hotplug");
-        return Ok(Some(acpi::pcihp::PciHotplug::default()));
+        return Ok(Some(acpi::pcihp::PciHotplug::q35(Vec::new())));
     }
     let mut ports = acpi::pcihp::from_qemu_tables(tables)?;
     // Slot 0 is all a root port has; a bridge with 32 slots is not described.
     ports.retain(|p| root_ports.contains(&p.adr));
-    Ok(Some(acpi::pcihp::PciHotplug { ports }))
+    Ok(Some(acpi::pcihp::PciHotplug::q35(ports)))
 }
 
 /// Every possible vCPU with its APIC ID, and which are plugged in now.

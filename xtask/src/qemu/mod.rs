@@ -1,6 +1,7 @@
 //! QEMU command lines and running VMs with a captured serial console (the
 //! QMP client is `qmp`).
 
+pub mod newest;
 mod qmp;
 
 use crate::build::Arch;
@@ -75,6 +76,9 @@ pub struct VmConfig {
     pub initrd: Option<PathBuf>,
     pub append: Option<String>,
     pub extra: Vec<String>,
+    /// Run Debian unstable's QEMU from this root (`newest`) instead of the
+    /// host's.
+    pub root: Option<PathBuf>,
 }
 
 impl VmConfig {
@@ -90,6 +94,7 @@ impl VmConfig {
             initrd: None,
             append: None,
             extra: Vec::new(),
+            root: None,
         }
     }
 
@@ -131,7 +136,10 @@ impl VmConfig {
                 .arg(format!("unix:{},server=on,wait=off", q.display()));
         }
         c.args(&self.extra);
-        c
+        match &self.root {
+            Some(r) => newest::wrap(r, &c),
+            None => c,
+        }
     }
 }
 

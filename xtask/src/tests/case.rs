@@ -24,6 +24,8 @@ pub struct Case {
     pub kernel: KernelSel,
     /// Which guest kernel `KernelSel::Guest` boots.
     pub flavor: Flavor,
+    /// Which QEMU runs the case.
+    pub qemu: QemuSel,
     pub initrd: InitrdSel,
     /// Extra kernel command line (the harness adds the hotstub.* keys).
     pub append: String,
@@ -56,6 +58,14 @@ pub struct Case {
     /// A second serial port on a Unix socket: the EL3 firmware's control
     /// channel (`secure=on`), for the runtime vCPU hotplug scenarios.
     pub control: bool,
+}
+
+/// The host's QEMU (bookworm-backports on bookworm), or Debian unstable's
+/// run from its own root (`qemu::newest`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum QemuSel {
+    Host,
+    Newest,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -23,7 +23,7 @@ use crate::assets::{self, Flavor};
 use crate::build::{self, Arch};
 use crate::qemu::Firmware;
 use crate::util::{self, root, step, target_dir, Result};
-use case::{Case, KernelSel};
+use case::{Case, KernelSel, QemuSel};
 use runner::{build_psci_payload, prepare_files, run_cases, Env, Results};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -203,6 +203,19 @@ pub fn run(o: Options) -> Result<i32> {
     } else {
         Err("not needed".into())
     };
+    // Debian unstable's QEMU, made once and cached under target/.
+    let newest = selected
+        .iter()
+        .any(|c| c.qemu == QemuSel::Newest)
+        .then(crate::qemu::newest::ensure);
+    match &newest {
+        Some(Ok(n)) => results.record(
+            "qemu-newest",
+            Ok(format!("QEMU {} in {}", n.version, n.root.display())),
+        ),
+        Some(Err(e)) => results.skip("qemu-newest", e),
+        None => {}
+    }
     let env = Arc::new(Env {
         firmware: o.firmware,
         logs,
@@ -212,12 +225,15 @@ pub fn run(o: Options) -> Result<i32> {
         disk_md5,
         random_kernel,
         psci_payload,
+        newest,
     });
 
     let case_flavor: BTreeMap<String, Flavor> = selected
         .iter()
         .map(|c| (c.name.clone(), c.flavor))
         .collect();
+    let case_qemu: BTreeMap<String, QemuSel> =
+        selected.iter().map(|c| (c.name.clone(), c.qemu)).collect();
     let tools_ok_for_vms = tools_ok && o.firmware == Firmware::Hotstub;
     run_cases(selected, &env, o.jobs, &mut results);
     // `cargo xtask compare` on one NUMA + topology + IOMMU machine per arch:
@@ -235,7 +251,7 @@ pub fn run(o: Options) -> Result<i32> {
         });
         results.record(name, r);
     }
-    Ok(results.summary(t0, &env, &case_flavor))
+    Ok(results.summary(t0, &env, &case_flavor, &case_qemu))
 }
 
 /// The machines of the compare runs: two sockets of two cores and an

@@ -1,7 +1,7 @@
 //! Running the matrix: the files all cases share (`Env`), one VM run of a
 //! case against its expectation, the parallel worker pool and the summary.
 
-use super::case::{mib, Case, Expect, InitrdSel, KernelSel};
+use super::case::{mib, Case, Expect, InitrdSel, KernelSel, QemuSel};
 use super::checks::{bad_dmesg_lines, check_boot};
 use super::protocol::{psci_summary, split_boots};
 use crate::assets::{self, Flavor, Guest};
@@ -26,6 +26,9 @@ pub(super) struct Env {
     pub(super) disk_md5: String,
     pub(super) random_kernel: PathBuf,
     pub(super) psci_payload: std::result::Result<PathBuf, String>,
+    /// Debian unstable's QEMU when a selected case needs it, or why it is
+    /// unavailable (those cases are then skipped).
+    pub(super) newest: Option<std::result::Result<crate::qemu::newest::Newest, String>>,
 }
 
 /// Test disk: 4 MiB with known content; the guest prints its md5.
@@ -108,11 +111,19 @@ pub(super) fn build_psci_payload() -> Result<PathBuf> {
 /// A step's outcome: Ok with a note for its PASS line, or why it failed.
 pub(super) type Outcome = std::result::Result<String, String>;
 
-/// Every step's outcome, in the order recorded; each is printed as it comes.
+/// Every step's outcome, in the order recorded, and the steps skipped with
+/// the reason; each is printed as it comes.
 #[derive(Default)]
-pub(super) struct Results(Vec<(String, Outcome)>);
+pub(super) struct Results(Vec<(String, Outcome)>, Vec<(String, String)>);
 
 impl Results {
+    /// A step that could not run for a reason outside the project (no
+    /// network for the newest QEMU): neither passed nor failed.
+    pub(super) fn skip(&mut self, name: &str, why: &str) {
+        println!("SKIP {name}: {why}");
+        self.1.push((name.to_string(), why.to_string()));
+    }
+
     pub(super) fn record(&mut self, name: &str, r: Outcome) {
         match &r {
             Ok(note) => println!(
@@ -135,6 +146,7 @@ impl Results {
         t0: Instant,
         env: &Env,
         case_flavor: &BTreeMap<String, Flavor>,
+        case_qemu: &BTreeMap<String, QemuSel>,
     ) -> i32 {
         let results = &self.0;
         let mut kernel_versions: BTreeMap<Flavor, String> = BTreeMap::new();
@@ -169,7 +181,44 @@ impl Results {
             let ok = mine.iter().filter(|(_, r)| r.is_ok()).count();
             println!("kernel {ver}: {ok} passed, {} failed", mine.len() - ok);
         }
-        println!("{passed} passed, {failed} failed");
+        // Per QEMU, with the version each ran.
+        let mut qemus: Vec<QemuSel> = case_qemu.values().copied().collect();
+        qemus.sort();
+        qemus.dedup();
+        for q in qemus {
+            let label = match (q, &env.newest) {
+                (QemuSel::Host, _) => format!("{} (host)", crate::host::qemu_versions()),
+                (QemuSel::Newest, Some(Ok(n))) => {
+                    format!("{} (Debian unstable, root {})", n.version, n.root.display())
+                }
+                (QemuSel::Newest, _) => "newest (Debian unstable, not available)".into(),
+            };
+            let mine: Vec<&(String, Outcome)> = results
+                .iter()
+                .filter(|(n, _)| case_qemu.get(n) == Some(&q))
+                .collect();
+            let ok = mine.iter().filter(|(_, r)| r.is_ok()).count();
+            let skipped = self
+                .1
+                .iter()
+                .filter(|(n, _)| case_qemu.get(n) == Some(&q))
+                .count();
+            println!(
+                "QEMU {label}: {ok} passed, {} failed{}",
+                mine.len() - ok,
+                if skipped > 0 {
+                    format!(", {skipped} skipped")
+                } else {
+                    String::new()
+                }
+            );
+        }
+        let skipped = self.1.len();
+        if skipped > 0 {
+            println!("{passed} passed, {failed} failed, {skipped} skipped");
+        } else {
+            println!("{passed} passed, {failed} failed");
+        }
         if failed == 0 {
             0
         } else {
@@ -193,6 +242,18 @@ fn qemu_crash(log: &Path) -> Option<&'static str> {
 }
 
 pub(super) fn run_cases(cases: Vec<Case>, env: &Arc<Env>, jobs: usize, results: &mut Results) {
+    // Cases on a QEMU that could not be fetched are skipped, with the
+    // reason, never run against another QEMU.
+    let (cases, skipped): (Vec<Case>, Vec<Case>) = cases
+        .into_iter()
+        .partition(|c| c.qemu == QemuSel::Host || matches!(env.newest, Some(Ok(_))));
+    for c in skipped {
+        let why = match &env.newest {
+            Some(Err(e)) => e.lines().next().unwrap_or("").to_string(),
+            _ => "Debian unstable's QEMU was not prepared".into(),
+        };
+        results.skip(&c.name, &format!("no Debian unstable QEMU: {why}"));
+    }
     step(format!(
         "running {} VM tests, {} at a time; serial logs in {}",
         cases.len(),
@@ -337,6 +398,12 @@ fn vm_config(c: &Case, env: &Env) -> Result<VmConfig> {
         ]);
     }
     cfg.extra.extend(c.extra.iter().cloned());
+    if c.qemu == QemuSel::Newest {
+        match &env.newest {
+            Some(Ok(n)) => cfg.root = Some(n.root.clone()),
+            _ => return Err("Debian unstable's QEMU is not available".into()),
+        }
+    }
     Ok(cfg)
 }
 

@@ -4,7 +4,7 @@
 
 use crate::assets::Flavor;
 use crate::build::Arch;
-use crate::tests::case::{Case, CpuExpect, Expect, InitrdSel, KernelSel};
+use crate::tests::case::{Case, CpuExpect, Expect, InitrdSel, KernelSel, QemuSel};
 use std::time::Duration;
 
 pub(super) fn case(arch: Arch, name: &str, machine: &str, smp: u32, mem_mib: u64) -> Case {
@@ -20,6 +20,7 @@ pub(super) fn case(arch: Arch, name: &str, machine: &str, smp: u32, mem_mib: u64
         mem_opts: String::new(),
         kernel: KernelSel::Guest,
         flavor: Flavor::Lts,
+        qemu: QemuSel::Host,
         initrd: InitrdSel::Guest,
         append: String::new(),
         action: "poweroff",

@@ -9,7 +9,7 @@ mod make;
 mod memory;
 mod pci;
 
-use super::case::Case;
+use super::case::{Case, QemuSel};
 use crate::assets::Flavor;
 pub(super) use make::two_numa_nodes;
 
@@ -47,7 +47,40 @@ pub(super) fn matrix() -> Vec<Case> {
             .unwrap_or_else(|| panic!("matrix has no {name}"));
         v.push(on_newest_kernel(base));
     }
+    // ---- newest-QEMU coverage: Debian unstable's QEMU --------------------
+    // The same idea for the VMM (`qemu::newest`): x86 boot with the tables
+    // check, vCPU, DIMM and ACPI PCI hotplug; arm boot at EL1, EL2 (KVM
+    // hand-off) and EL3, runtime vCPU hotplug over the EL3 channel, and
+    // native PCI hotplug (the ACPI one, which only QEMU 11 has, is in
+    // `pci`).
+    for name in [
+        "x86_64/q35-smp2-4G",
+        "x86_64/hotplug-smp1-max4",
+        "x86_64/dimm-hotplug",
+        "x86_64/pci-hotplug-acpi",
+        "aarch64/gicv3-smp2-2G",
+        "aarch64/el2-smp4-2G",
+        "aarch64/cpus-enabled-0-1-el3",
+        "aarch64/cpu-hotplug-el3",
+        "aarch64/pci-hotplug-native",
+    ] {
+        let base = v
+            .iter()
+            .find(|c| c.name == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("matrix has no {name}"));
+        v.push(on_newest_qemu(base));
+    }
+    v.extend(pci::newest_qemu_cases());
     v
+}
+
+/// The same case on Debian unstable's QEMU, named `<arch>/qemu-newest/...`.
+pub(super) fn on_newest_qemu(mut c: Case) -> Case {
+    let (arch, rest) = c.name.split_once('/').unwrap_or(("", &c.name));
+    c.name = format!("{arch}/qemu-newest/{rest}");
+    c.qemu = QemuSel::Newest;
+    c
 }
 
 /// The same case on Debian unstable's kernel, named `<arch>/newest/...`.

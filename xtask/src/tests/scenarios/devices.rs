@@ -67,12 +67,14 @@ fn spare_drive_md5(vm: &mut Vm) -> Result<String> {
     md5_file(std::path::Path::new(file))
 }
 
-/// PCI hotplug: a virtio-blk disk on the spare drive is hot-added into
+/// PCI hotplug: after the case's guest checks (which hotplug driver has the
+/// ports), a virtio-blk disk on the spare drive is hot-added into
 /// the root port; the guest finds a new disk and reads it back (its md5 is
 /// the host file's); `device_del` takes it out again (QEMU sends
 /// DEVICE_DELETED once the guest has released the slot, and the disk is
 /// gone in the guest).
-pub(in crate::tests) fn scenario_pci_hotplug(vm: &mut Vm, _c: &Case) -> Result<()> {
+pub(in crate::tests) fn scenario_pci_hotplug(vm: &mut Vm, c: &Case) -> Result<()> {
+    scenario_guest_checks(vm, c)?;
     let want = spare_drive_md5(vm)?;
     let list = "ls /sys/block";
     let (_, before) = vm.guest_cmd(list, STEP)?;
