@@ -299,6 +299,16 @@ fn clear_release() {
     super::mmu::clean_to_poc(r, RELEASE_SIZE);
 }
 
+/// At boot, before the tables: the runtime policy the last boot kept, when
+/// the host can change it (the channel's secure UART) and a record is there.
+pub fn restore_policy(board: &Board, model: &mut CpuModel) {
+    if let (Some(secure), Some(_)) = (board.secure_ram, board.secure_uart) {
+        if secure.1 >= PAGE && secure.0.is_multiple_of(PAGE) {
+            control::restore(secure, model);
+        }
+    }
+}
+
 /// The resident EL3 map (`resident::regs::el3_map`) in `TABLES`.
 fn build_map(secure: (u64, u64), fw: (u64, u64)) -> Result<u64, &'static str> {
     // SAFETY: only the boot CPU, before the map is in use.
@@ -319,7 +329,8 @@ pub fn enter(
     dt: u64,
 ) -> Result<hotstub::boot::pipeline::Never, String> {
     let (fs, fe) = fw_resident;
-    if !secure.0.is_multiple_of(PAGE) || secure.1 < fe - fs {
+    // Above the firmware, the page that keeps the runtime policy.
+    if !secure.0.is_multiple_of(PAGE) || secure.1 < fe - fs + PAGE {
         return Err("the secure RAM is too small for the resident firmware".into());
     }
     if platform.gic.version != 3 {

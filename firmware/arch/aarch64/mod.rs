@@ -178,7 +178,11 @@ impl pipeline::Arch for VirtBoot {
         if !fw.has_dma() {
             return Err("fw_cfg without DMA is not supported".into());
         }
-        Virt::describe(board, self.el, layout::fw_ram(), fw)
+        let (mut m, src) = Virt::describe(board, self.el, layout::fw_ram(), fw)?;
+        if m.el == 3 {
+            el3::restore_policy(&m.board, &mut m.cpus);
+        }
+        Ok((m, src))
     }
 
     fn plan(&mut self, m: &Virt) -> Result<Plan> {

@@ -9,12 +9,22 @@
 //! secure address space (QEMU virt `secure=on`), its interrupt is Group 0
 //! (a normal-world write to the GIC cannot touch it), and the policy lives
 //! in the PSCI state in secure RAM.
+//!
+//! The policy also outlives a reset: the last page of the secure RAM holds
+//! `hotplug::record`, rewritten whenever it changes and read by the next
+//! boot before the tables are built (`restore`). QEMU resets devices, not
+//! RAM contents, and maps a new process's RAM zeroed: a reset keeps the
+//! page, a cold start finds no record.
 
 use core::arch::asm;
 use core::ptr::{read_volatile, write_volatile};
 
 use hotstub::acpi::cpuhp::CpuHotplug;
+use hotstub::platform::cpulist::CpuSet;
+use hotstub::platform::cpus::CpuModel;
+use hotstub::resident::hotplug::record::{self, Record};
 use hotstub::resident::hotplug::{self, Controller, Shared, SLOT};
+use hotstub::resident::PAGE;
 
 use super::super::{hw, psci_glue};
 use super::gic;
@@ -93,6 +103,60 @@ impl Shared for Block {
     }
 }
 
+/// Where the record lies, the possible vCPUs' CRC that ties it to them,
+/// and whether this boot found it whole (else why not).
+struct Found {
+    at: u64,
+    crc: u32,
+    check: Result<(), &'static str>,
+    record: Record,
+}
+
+static FOUND: spin::Once<Found> = spin::Once::new();
+
+/// At boot, before the tables: applies the policy the last boot kept in
+/// `secure` RAM (its last page, above the firmware) to `model` when its
+/// record is whole and for these vCPUs.
+pub fn restore(secure: (u64, u64), model: &mut CpuModel) {
+    let at = secure.0 + secure.1 - PAGE;
+    let mut record = Record([0; record::SIZE]);
+    for (i, v) in record.0.iter_mut().enumerate() {
+        // SAFETY: secure RAM the DT describes (Device memory in the boot
+        // map: byte reads only), which nothing else uses this high.
+        *v = unsafe { read_volatile((at + i as u64) as *const u8) };
+    }
+    let crc = record::possible_crc(model.iter().map(|v| v.hw_id));
+    let check = record.check(model.len(), crc);
+    if check.is_ok() {
+        let mut set = CpuSet::none(model.len());
+        for i in 0..model.len() {
+            set.set(i, record.enabled(i));
+        }
+        set.apply(model);
+    }
+    FOUND.call_once(|| Found {
+        at,
+        crc,
+        check,
+        record,
+    });
+}
+
+/// Rewrites the record (after each interrupt: cheaper in image size than
+/// keeping a copy to compare with).
+fn keep(ctl: &Controller) {
+    let Some(f) = FOUND.get() else { return };
+    let Some(r) = psci_glue::with_states(|s| ctl.record(s, f.crc)) else {
+        return;
+    };
+    for (i, v) in r.0.iter().enumerate() {
+        // SAFETY: the record's page in secure RAM (`restore`).
+        unsafe { write_volatile((f.at + i as u64) as *mut u8, *v) };
+    }
+    // A reset drops what the caches hold: the next boot reads memory.
+    super::super::mmu::clean_to_poc(f.at, record::SIZE as u64);
+}
+
 struct Channel {
     ctl: Controller,
     uart: Uart,
@@ -118,7 +182,7 @@ pub fn active() -> bool {
 /// set up by `gic::init`, both mapped as Device memory; `h.block` the
 /// reserved shared block.
 pub unsafe fn init(h: CpuHotplug, uart: (u64, u32), gicd: u64, boot_mpidr: u64, cpus: usize) {
-    let u = Uart(uart.0);
+    let mut u = Uart(uart.0);
     // SAFETY: the secure PL011's registers (caller's contract): 8 bits with
     // FIFOs, UART, TX and RX on, receive and receive-timeout interrupts.
     unsafe {
@@ -134,9 +198,15 @@ pub unsafe fn init(h: CpuHotplug, uart: (u64, u32), gicd: u64, boot_mpidr: u64, 
     };
     psci_glue::with_states(|s| hotplug::init_shared(s, &mut block));
     let (_, freq) = hw::counter();
+    let ctl = Controller::new(freq, TIMEOUT_S);
+    if let Some(f) = FOUND.get() {
+        let found = f.check.map(|()| &f.record);
+        psci_glue::with_states(|s| hotplug::announce(s, found, &mut u));
+        keep(&ctl);
+    }
     CHANNEL.call_once(|| {
         spin::Mutex::new(Channel {
-            ctl: Controller::new(freq, TIMEOUT_S),
+            ctl,
             uart: u,
             uart_intid: uart.1,
             block,
@@ -178,6 +248,7 @@ fn handle(intid: u32) {
     if ctl.busy() {
         psci_glue::with_states(|s| ctl.poll(s, block, now, uart));
     }
+    keep(ctl);
     let arm = ctl.busy();
     // SAFETY: this CPU's secure physical timer, which only this module uses:
     // re-armed for the next poll or stopped (either clears its interrupt).
