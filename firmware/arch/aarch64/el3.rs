@@ -35,6 +35,8 @@
 mod control;
 mod gic;
 
+pub use control::read_record;
+
 use alloc::{string::String, vec::Vec};
 use core::arch::{asm, global_asm};
 use core::cell::UnsafeCell;
@@ -45,6 +47,7 @@ use hotstub::platform::cpus::CpuModel;
 use hotstub::platform::dt::Board;
 use hotstub::println;
 use hotstub::psci::ids::{power_state::CORE_STANDBY, ret};
+use hotstub::resident::hotplug::record::Found;
 
 use super::cpu::{self, FirmwareEl};
 use super::hw;
@@ -299,16 +302,6 @@ fn clear_release() {
     super::mmu::clean_to_poc(r, RELEASE_SIZE);
 }
 
-/// At boot, before the tables: the runtime policy the last boot kept, when
-/// the host can change it (the channel's secure UART) and a record is there.
-pub fn restore_policy(board: &Board, model: &mut CpuModel) {
-    if let (Some(secure), Some(_)) = (board.secure_ram, board.secure_uart) {
-        if secure.1 >= PAGE && secure.0.is_multiple_of(PAGE) {
-            control::restore(secure, model);
-        }
-    }
-}
-
 /// The resident EL3 map (`resident::regs::el3_map`) in `TABLES`.
 fn build_map(secure: (u64, u64), fw: (u64, u64)) -> Result<u64, &'static str> {
     // SAFETY: only the boot CPU, before the map is in use.
@@ -322,6 +315,7 @@ pub fn enter(
     platform: &Board,
     model: &CpuModel,
     hotplug: Option<hotstub::acpi::cpuhp::CpuHotplug>,
+    saved: Option<&Found>,
     secure: (u64, u64),
     fw_resident: (u64, u64),
     t0: u64,
@@ -329,7 +323,8 @@ pub fn enter(
     dt: u64,
 ) -> Result<hotstub::boot::pipeline::Never, String> {
     let (fs, fe) = fw_resident;
-    // Above the firmware, the page that keeps the runtime policy.
+    // Above the firmware, the page that keeps the runtime policy
+    // (`record::place`).
     if !secure.0.is_multiple_of(PAGE) || secure.1 < fe - fs + PAGE {
         return Err("the secure RAM is too small for the resident firmware".into());
     }
@@ -357,7 +352,10 @@ pub fn enter(
     if let (Some(h), Some(uart)) = (hotplug, platform.secure_uart) {
         // SAFETY: the DT's secure PL011 and GICv3 distributor, in the boot
         // map's Device memory; the block was reserved with the tables.
-        unsafe { control::init(h, uart, platform.gic.gicd, cpu::mpidr(), model.len()) };
+        unsafe {
+            let gicd = platform.gic.gicd;
+            control::init(h, uart, gicd, cpu::mpidr(), model.len(), saved)
+        };
     }
     let ttbr = build_map(secure, fw_resident)?;
 

@@ -179,9 +179,7 @@ impl pipeline::Arch for VirtBoot {
             return Err("fw_cfg without DMA is not supported".into());
         }
         let (mut m, src) = Virt::describe(board, self.el, layout::fw_ram(), fw)?;
-        if m.el == 3 {
-            el3::restore_policy(&m.board, &mut m.cpus);
-        }
+        m.restore_policy(el3::read_record);
         Ok((m, src))
     }
 
@@ -279,6 +277,7 @@ impl pipeline::Arch for VirtBoot {
                 &m.board,
                 &m.cpus,
                 p.cpu_hotplug,
+                m.saved.as_ref(),
                 secure,
                 (a.handoff_end, a.fw_end),
                 self.t0,
