@@ -23,6 +23,9 @@ fn boot_lines(ctl: &mut Control) -> Result<Vec<String>> {
     while !lines.iter().any(|l| l.starts_with("event: boot ")) {
         lines.push(ctl.line(STEP).map_err(|e| format!("no boot event: {e}"))?);
     }
+    for l in &lines {
+        step(format!("channel: {l}"));
+    }
     Ok(lines)
 }
 
