@@ -11,6 +11,7 @@ use crate::platform::cpus::CpuModel;
 use crate::platform::dt::Board;
 use crate::platform::fw_cfg::{file, Directory, FwCfg, Transport};
 use crate::platform::memmap::MemoryMap;
+use crate::resident::hotplug::record::{self, Found, Record};
 
 /// Where the ACPI tables handed to Linux come from. A VMM that owns its
 /// tables (cloud-hypervisor) gets them adopted and checked instead: the
@@ -94,6 +95,9 @@ pub struct Virt {
     pub ram_end: u64,
     /// Every possible vCPU (DT order) and which may come online.
     pub cpus: CpuModel,
+    /// At EL3 with the host's channel: the runtime policy the last boot
+    /// kept, and whether `cpus` took it ([`Virt::restore_policy`]).
+    pub saved: Option<Found>,
     pub payload: payload::From,
     pub tables: TablesFrom,
 }
@@ -138,10 +142,26 @@ impl Virt {
             el,
             ram_end: base + size,
             cpus,
+            saved: None,
             payload: payload::From::FwCfg,
             tables: TablesFrom::Build,
         };
         Ok((virt, src))
+    }
+
+    /// The last step of the description at EL3: where the host can change
+    /// the policy at run time (the channel on the secure UART), the record
+    /// a reset left in secure RAM replaces `enabled-cpus` when it is whole
+    /// and for these vCPUs. `read` gets the bytes at the record's place.
+    /// Elsewhere nothing changes the policy after boot: nothing to restore.
+    pub fn restore_policy(&mut self, read: impl FnOnce(u64) -> Record) {
+        let b = &self.board;
+        if self.el != 3 || b.secure_uart.is_none() {
+            return;
+        }
+        if let Some(at) = b.secure_ram.and_then(record::place) {
+            self.saved = Some(Found::restore(at, read(at), &mut self.cpus));
+        }
     }
 }
 

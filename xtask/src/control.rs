@@ -156,6 +156,11 @@ impl Control {
         Ok(())
     }
 
+    /// The request id of the last command sent.
+    pub fn last_id(&self) -> &str {
+        &self.last
+    }
+
     /// Waits for the line that ends the change the last command started:
     /// `event: ... done` or an `error:` with its id (taken off).
     pub fn change_result(&mut self, timeout: Duration) -> Result<String> {

@@ -35,6 +35,8 @@
 mod control;
 mod gic;
 
+pub use control::read_record;
+
 use alloc::{string::String, vec::Vec};
 use core::arch::{asm, global_asm};
 use core::cell::UnsafeCell;
@@ -45,6 +47,7 @@ use hotstub::platform::cpus::CpuModel;
 use hotstub::platform::dt::Board;
 use hotstub::println;
 use hotstub::psci::ids::{power_state::CORE_STANDBY, ret};
+use hotstub::resident::hotplug::record::Found;
 
 use super::cpu::{self, FirmwareEl};
 use super::hw;
@@ -312,6 +315,7 @@ pub fn enter(
     platform: &Board,
     model: &CpuModel,
     hotplug: Option<hotstub::acpi::cpuhp::CpuHotplug>,
+    saved: Option<&Found>,
     secure: (u64, u64),
     fw_resident: (u64, u64),
     t0: u64,
@@ -319,7 +323,9 @@ pub fn enter(
     dt: u64,
 ) -> Result<hotstub::boot::pipeline::Never, String> {
     let (fs, fe) = fw_resident;
-    if !secure.0.is_multiple_of(PAGE) || secure.1 < fe - fs {
+    // Above the firmware, the page that keeps the runtime policy
+    // (`record::place`).
+    if !secure.0.is_multiple_of(PAGE) || secure.1 < fe - fs + PAGE {
         return Err("the secure RAM is too small for the resident firmware".into());
     }
     if platform.gic.version != 3 {
@@ -346,7 +352,10 @@ pub fn enter(
     if let (Some(h), Some(uart)) = (hotplug, platform.secure_uart) {
         // SAFETY: the DT's secure PL011 and GICv3 distributor, in the boot
         // map's Device memory; the block was reserved with the tables.
-        unsafe { control::init(h, uart, platform.gic.gicd, cpu::mpidr(), model.len()) };
+        unsafe {
+            let gicd = platform.gic.gicd;
+            control::init(h, uart, gicd, cpu::mpidr(), model.len(), saved)
+        };
     }
     let ttbr = build_map(secure, fw_resident)?;
 

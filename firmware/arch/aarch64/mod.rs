@@ -178,7 +178,9 @@ impl pipeline::Arch for VirtBoot {
         if !fw.has_dma() {
             return Err("fw_cfg without DMA is not supported".into());
         }
-        Virt::describe(board, self.el, layout::fw_ram(), fw)
+        let (mut m, src) = Virt::describe(board, self.el, layout::fw_ram(), fw)?;
+        m.restore_policy(el3::read_record);
+        Ok((m, src))
     }
 
     fn plan(&mut self, m: &Virt) -> Result<Plan> {
@@ -275,6 +277,7 @@ impl pipeline::Arch for VirtBoot {
                 &m.board,
                 &m.cpus,
                 p.cpu_hotplug,
+                m.saved.as_ref(),
                 secure,
                 (a.handoff_end, a.fw_end),
                 self.t0,

@@ -64,6 +64,79 @@ fn the_firmware_must_sit_in_ram() {
     assert!(Virt::describe(board, 1, outside, fw_with(&[])).is_err());
 }
 
+/// virt at `el` with secure parts (`secure=on`: secure RAM and UART) and
+/// `enabled-cpus=0-1` of its three vCPUs.
+fn virt_at(el: u8, secure: bool) -> Virt {
+    let board = dt::parse(&virt_dt(true, secure)).unwrap();
+    let fw = fw_with(&[(cpulist::FW_CFG_FILE, b"0-1")]);
+    Virt::describe(board, el, FW_RAM, fw).unwrap().0
+}
+
+fn enabled(v: &Virt) -> Vec<usize> {
+    (0..v.cpus.len())
+        .filter(|&i| v.cpus.as_slice()[i].enabled)
+        .collect()
+}
+
+/// The record a run with `enabled` of `v`'s vCPUs enabled would leave.
+fn record_of(v: &Virt, enabled: &[usize]) -> Record {
+    let crc = record::possible_crc(v.cpus.iter().map(|c| c.hw_id));
+    Record::new(v.cpus.len(), |i| enabled.contains(&i), None, crc).unwrap()
+}
+
+#[test]
+fn at_el3_a_whole_record_replaces_enabled_cpus() {
+    let mut v = virt_at(3, true);
+    assert_eq!(v.cpus.len(), 3);
+    let kept = record_of(&v, &[0, 1, 2]);
+    let mut read_at = None;
+    v.restore_policy(|at| {
+        read_at = Some(at);
+        kept
+    });
+    // The last page of QEMU virt's 16 MiB of secure RAM at 0x0e00_0000.
+    assert_eq!(read_at, Some(0x0eff_f000));
+    assert_eq!(enabled(&v), [0, 1, 2]);
+    let f = v.saved.unwrap();
+    assert_eq!((f.at, f.check, f.saved()), (0x0eff_f000, Ok(()), Ok(&kept)));
+
+    // A cold start (zeroed RAM), a damaged record, one for other vCPUs:
+    // enabled-cpus, and the reason for the boot event.
+    let foreign = Record::new(3, |_| true, None, 0x1234).unwrap();
+    let mut torn = kept;
+    torn.0[40] ^= 1;
+    for (r, why) in [
+        (Record([0; record::SIZE]), record::NONE),
+        (torn, "enabled-cpus (record: checksum)"),
+        (foreign, "enabled-cpus (record: other vCPUs)"),
+    ] {
+        let mut v = virt_at(3, true);
+        v.restore_policy(|_| r);
+        assert_eq!(enabled(&v), [0, 1]);
+        assert_eq!(v.saved.unwrap().saved(), Err(why));
+    }
+}
+
+#[test]
+fn without_the_channel_nothing_is_restored() {
+    // Below EL3 and without the secure UART nothing changes the policy
+    // after boot, so a record in RAM is never looked at.
+    for (el, secure) in [(2, true), (3, false), (1, false)] {
+        let mut v = virt_at(el, secure);
+        v.restore_policy(|_| panic!("read at EL{el}"));
+        assert_eq!((v.saved, enabled(&v)), (None, alloc::vec![0, 1]));
+    }
+}
+
+#[test]
+fn the_record_lives_in_the_last_page_of_whole_pages() {
+    assert_eq!(record::place((0x0e00_0000, 0x100_0000)), Some(0x0eff_f000));
+    assert_eq!(record::place((0x0e00_0000, 0x1000)), Some(0x0e00_0000));
+    assert_eq!(record::place((0x0e00_0000, 0)), None);
+    assert_eq!(record::place((0x0e00_0800, 0x2000)), None);
+    assert_eq!(record::place((0x0e00_0000, 0x1800)), None);
+}
+
 fn qemu(files: &[(&str, &[u8])]) -> Qemu<Fake> {
     Qemu::open(fw_with(files)).unwrap()
 }

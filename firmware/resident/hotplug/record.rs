@@ -29,6 +29,8 @@
 use super::{valid_id, Kind, Tag, ID_MAX};
 use crate::boot::efi::crc32_update;
 use crate::platform::cpulist::{CpuSet, BOOT_CPU};
+use crate::platform::cpus::CpuModel;
+use crate::resident::PAGE;
 
 pub const MAGIC: [u8; 8] = *b"HSTBPOL1";
 /// QEMU virt's most vCPUs (GICv3, hw/arm/virt.c `virt_max_cpus`).
@@ -145,5 +147,58 @@ impl Record {
             waiting.set(i, bit(&b[WAITING..BODY], i));
         }
         Some((kind, tag, waiting))
+    }
+}
+
+/// The record's place in the secure RAM `(base, size)`: its last page, as
+/// far from the resident firmware at its base as it can be (`el3::enter`
+/// refuses a secure RAM that leaves the firmware no room below it). None
+/// when the secure RAM is not whole pages.
+pub fn place(secure: (u64, u64)) -> Option<u64> {
+    let (base, size) = secure;
+    (base.is_multiple_of(PAGE) && size.is_multiple_of(PAGE) && size >= PAGE)
+        .then(|| base + size - PAGE)
+}
+
+/// What a boot found in the record's place and made of it; the channel
+/// announces it and writes the next records there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Found {
+    /// The record's address ([`place`]).
+    pub at: u64,
+    /// The possible vCPUs' [`possible_crc`], for the records to come.
+    pub crc: u32,
+    /// The bytes as read.
+    pub record: Record,
+    /// Whether they were taken ([`Record::check`]).
+    pub check: Result<(), &'static str>,
+}
+
+impl Found {
+    /// At boot, before anything reads the policy: checks `record`, read at
+    /// `at`, against `model`'s possible vCPUs and, when it is whole, makes
+    /// its enabled set the policy instead of `enabled-cpus`.
+    pub fn restore(at: u64, record: Record, model: &mut CpuModel) -> Found {
+        let crc = possible_crc(model.iter().map(|v| v.hw_id));
+        let check = record.check(model.len(), crc);
+        if check.is_ok() {
+            let mut set = CpuSet::none(model.len());
+            for i in 0..model.len() {
+                set.set(i, record.enabled(i));
+            }
+            // Same length by construction.
+            set.apply(model);
+        }
+        Found {
+            at,
+            crc,
+            record,
+            check,
+        }
+    }
+
+    /// The record taken, or why none was (as [`super::announce`] takes it).
+    pub fn saved(&self) -> Result<&Record, &'static str> {
+        self.check.map(|()| &self.record)
     }
 }

@@ -235,6 +235,8 @@ pub struct Vm {
     pub qmp: Option<Qmp>,
     /// The EL3 firmware's control channel socket, when the VM has one.
     pub control: Option<std::path::PathBuf>,
+    /// A client connected before the vCPUs started (`Case::control_at_start`).
+    pub control_client: Option<crate::control::Control>,
     pub started: Instant,
     stdin: Option<std::process::ChildStdin>,
     cmd_id: u32,
@@ -309,6 +311,7 @@ impl Vm {
             cursor: 0,
             qmp: None,
             control: None,
+            control_client: None,
             started,
             stdin,
             cmd_id: 0,

@@ -58,6 +58,10 @@ pub struct Case {
     /// A second serial port on a Unix socket: the EL3 firmware's control
     /// channel (`secure=on`), for the runtime vCPU hotplug scenarios.
     pub control: bool,
+    /// QEMU starts paused (`-S`) and runs once a client is on the control
+    /// channel (`Vm::control_client`): QEMU drops what the firmware writes
+    /// while no client is connected, the first boot's event line included.
+    pub control_at_start: bool,
 }
 
 /// The host's QEMU (bookworm-backports on bookworm), or Debian unstable's

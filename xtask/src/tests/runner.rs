@@ -6,6 +6,7 @@ use super::checks::{bad_dmesg_lines, check_boot};
 use super::protocol::{psci_summary, split_boots};
 use crate::assets::{self, Flavor, Guest};
 use crate::build::{self, Arch};
+use crate::control::Control;
 use crate::qemu::{Firmware, Vm, VmConfig};
 use crate::util::{self, md5_file, root, step, target_dir, Context, Result};
 use std::collections::{BTreeMap, VecDeque};
@@ -479,6 +480,9 @@ fn run_case(c: &Case, env: &Env) -> Result<String> {
             "-serial".into(),
             "chardev:ctl".into(),
         ]);
+        if c.control_at_start {
+            cfg.extra.push("-S".into());
+        }
     }
     let mut vm = Vm::spawn(&cfg, &log, needs_qmp(c))?;
     vm.control = control;
@@ -486,6 +490,10 @@ fn run_case(c: &Case, env: &Env) -> Result<String> {
     let left = |d: Instant| d.saturating_duration_since(Instant::now());
     let hotstub = env.firmware == Firmware::Hotstub;
     let result = (|| -> Result<String> {
+        if let (true, Some(path)) = (c.control_at_start, vm.control.clone()) {
+            vm.control_client = Some(Control::connect(&path, Duration::from_secs(10))?);
+            vm.qmp.as_mut().ok_or("no QMP")?.execute("cont", None)?;
+        }
         match &c.expect {
             Expect::FirmwareError(want) => {
                 let l = vm.wait_line("a `hotstub: error:` line", left(deadline), |l| {

@@ -9,11 +9,21 @@
 //! secure address space (QEMU virt `secure=on`), its interrupt is Group 0
 //! (a normal-world write to the GIC cannot touch it), and the policy lives
 //! in the PSCI state in secure RAM.
+//!
+//! The policy also outlives a reset: the last page of the secure RAM holds
+//! `hotplug::record`, rewritten before every answer goes out and read by
+//! the next boot's description (`boot::machine::Virt::restore_policy`)
+//! before the tables are built. QEMU resets devices, not RAM contents, and
+//! maps a new process's RAM zeroed: a reset keeps the page, a cold start
+//! finds no record.
 
+use alloc::string::String;
 use core::arch::asm;
+use core::fmt::Write;
 use core::ptr::{read_volatile, write_volatile};
 
 use hotstub::acpi::cpuhp::CpuHotplug;
+use hotstub::resident::hotplug::record::{self, Found, Record};
 use hotstub::resident::hotplug::{self, Controller, Shared, SLOT};
 
 use super::super::{hw, psci_glue};
@@ -93,6 +103,33 @@ impl Shared for Block {
     }
 }
 
+/// The bytes at the record's place (`record::place`), at boot.
+pub fn read_record(at: u64) -> Record {
+    let mut record = Record([0; record::SIZE]);
+    for (i, v) in record.0.iter_mut().enumerate() {
+        // SAFETY: the last page of the secure RAM the DT describes, which
+        // the resident firmware below it never reaches (`el3::enter`);
+        // Device memory in the boot map, so byte reads only.
+        *v = unsafe { read_volatile((at + i as u64) as *const u8) };
+    }
+    record
+}
+
+/// Rewrites the record at `at` (at every answer: cheaper in image size than
+/// keeping a copy to compare with); `crc` ties it to the possible vCPUs.
+fn keep(ctl: &Controller, at: u64, crc: u32) {
+    let Some(r) = psci_glue::with_states(|s| ctl.record(s, crc)) else {
+        return;
+    };
+    for (i, v) in r.0.iter().enumerate() {
+        // SAFETY: the record's page in secure RAM (`read_record`), Normal
+        // memory in the resident map.
+        unsafe { write_volatile((at + i as u64) as *mut u8, *v) };
+    }
+    // A reset drops what the caches hold: the next boot reads memory.
+    super::super::mmu::clean_to_poc(at, record::SIZE as u64);
+}
+
 struct Channel {
     ctl: Controller,
     uart: Uart,
@@ -100,6 +137,8 @@ struct Channel {
     block: Block,
     gicd: u64,
     ged_intid: u32,
+    /// Where the policy record goes and its vCPUs' CRC (`record::Found`).
+    kept: Option<(u64, u32)>,
 }
 
 static CHANNEL: spin::Once<spin::Mutex<Channel>> = spin::Once::new();
@@ -111,14 +150,22 @@ pub fn active() -> bool {
 
 /// Takes the secure UART (`uart`: base, INTID) and its interrupt for the
 /// channel, routed to `boot_mpidr`, and writes the shared block from the
-/// policy.
+/// policy; with the boot's policy record (`saved`), announces the boot and
+/// keeps the record from now on.
 ///
 /// # Safety
 /// `uart` must be the DT's secure PL011 and `gicd` its GICv3 distributor,
 /// set up by `gic::init`, both mapped as Device memory; `h.block` the
 /// reserved shared block.
-pub unsafe fn init(h: CpuHotplug, uart: (u64, u32), gicd: u64, boot_mpidr: u64, cpus: usize) {
-    let u = Uart(uart.0);
+pub unsafe fn init(
+    h: CpuHotplug,
+    uart: (u64, u32),
+    gicd: u64,
+    boot_mpidr: u64,
+    cpus: usize,
+    saved: Option<&Found>,
+) {
+    let mut u = Uart(uart.0);
     // SAFETY: the secure PL011's registers (caller's contract): 8 bits with
     // FIFOs, UART, TX and RX on, receive and receive-timeout interrupts.
     unsafe {
@@ -134,16 +181,34 @@ pub unsafe fn init(h: CpuHotplug, uart: (u64, u32), gicd: u64, boot_mpidr: u64, 
     };
     psci_glue::with_states(|s| hotplug::init_shared(s, &mut block));
     let (_, freq) = hw::counter();
+    let ctl = Controller::new(freq, TIMEOUT_S);
+    if let Some(f) = saved {
+        psci_glue::with_states(|s| hotplug::announce(s, f.saved(), &mut u));
+        // The change a reset interrupted is answered: no longer in flight.
+        keep(&ctl, f.at, f.crc);
+    }
     CHANNEL.call_once(|| {
         spin::Mutex::new(Channel {
-            ctl: Controller::new(freq, TIMEOUT_S),
+            ctl,
             uart: u,
             uart_intid: uart.1,
             block,
             gicd,
             ged_intid: h.intid,
+            kept: saved.map(|f| (f.at, f.crc)),
         })
     });
+}
+
+/// Sends what the controller answered once the record holds the state the
+/// answer reports: a reset right after the host read `ok ... pending=...`
+/// finds the change in flight (and the next boot answers it), one right
+/// after `event: ... done` finds it done.
+fn answer(ctl: &Controller, kept: Option<(u64, u32)>, uart: &mut Uart, out: &str) {
+    if let Some((at, crc)) = kept {
+        keep(ctl, at, crc);
+    }
+    let _ = uart.write_str(out);
 }
 
 /// A Group 0 interrupt (not the wake-up SGI) was acknowledged on this CPU:
@@ -159,8 +224,10 @@ fn handle(intid: u32) {
         block,
         gicd,
         ged_intid,
+        kept,
     } = &mut *guard;
     let (now, freq) = hw::counter();
+    let kept = *kept;
     if intid == *uart_intid {
         let mut buf = [0u8; 64];
         loop {
@@ -168,15 +235,19 @@ fn handle(intid: u32) {
             if n == 0 {
                 break;
             }
-            if psci_glue::with_states(|s| ctl.input(&buf[..n], s, block, now, uart)) {
+            let mut out = String::new();
+            if psci_glue::with_states(|s| ctl.input(&buf[..n], s, block, now, &mut out)) {
                 // SAFETY: the distributor (init's contract); a Non-secure
                 // SPI Linux owns, made pending after the block is written.
                 unsafe { gic::pend_spi(*gicd, *ged_intid) };
             }
+            answer(ctl, kept, uart, &out);
         }
     }
     if ctl.busy() {
-        psci_glue::with_states(|s| ctl.poll(s, block, now, uart));
+        let mut out = String::new();
+        psci_glue::with_states(|s| ctl.poll(s, block, now, &mut out));
+        answer(ctl, kept, uart, &out);
     }
     let arm = ctl.busy();
     // SAFETY: this CPU's secure physical timer, which only this module uses:

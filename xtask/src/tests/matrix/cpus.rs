@@ -6,8 +6,8 @@ use crate::build::Arch;
 use crate::tests::case::{Case, CpuExpect, Expect, InitrdSel, KernelSel};
 use crate::tests::scenarios::{
     scenario_arm_cpu1_cycles, scenario_arm_disabled_cpus, scenario_channel_resync,
-    scenario_cpu_hotplug, scenario_cpu_hotplug_cycles, scenario_x86_hotplug,
-    scenario_x86_hotplug_cycles,
+    scenario_cpu_hotplug, scenario_cpu_hotplug_cycles, scenario_policy_across_resets,
+    scenario_reset_mid_change, scenario_x86_hotplug, scenario_x86_hotplug_cycles,
 };
 use std::time::Duration;
 
@@ -232,24 +232,44 @@ pub(super) fn runtime_hotplug() -> Vec<Case> {
     // The first relies on the init's watcher to online what appears; the
     // cycles case onlines by itself (the watcher would miss a vCPU that
     // comes and goes between two of its looks).
-    for (name, scenario, watcher, timeout) in [
+    // The policy across resets (guest reboot, QMP system_reset, a reset in
+    // the middle of a change): the client is on the channel before the
+    // vCPUs start, so it sees every boot's event line, the first included.
+    for (name, scenario, watcher, timeout, at_start) in [
         (
             "cpu-hotplug-el3",
             scenario_cpu_hotplug as crate::tests::case::Scenario,
             true,
             240,
+            false,
         ),
         (
             "cpu-hotplug-cycles-el3",
             scenario_cpu_hotplug_cycles,
             false,
             600,
+            false,
         ),
         (
             "cpu-channel-resync-el3",
             scenario_channel_resync,
             false,
             240,
+            false,
+        ),
+        (
+            "cpu-persist-resets-el3",
+            scenario_policy_across_resets,
+            true,
+            360,
+            true,
+        ),
+        (
+            "cpu-persist-mid-change-el3",
+            scenario_reset_mid_change,
+            true,
+            360,
+            true,
         ),
     ] {
         v.push(with(
@@ -267,6 +287,7 @@ pub(super) fn runtime_hotplug() -> Vec<Case> {
                     c.append = "hotstub.autoonline=1".into();
                 }
                 c.control = true;
+                c.control_at_start = at_start;
                 c.extra = enabled_cpus_fw_cfg("0-1");
                 c.cpus = CpuExpect {
                     possible: Some("0-3".into()),

@@ -26,7 +26,8 @@ pub(super) fn matrix() -> Vec<Case> {
     // current kernel: x86 boot with the tables check, vCPU add/remove and
     // ACPI PCI hotplug;
     // arm GICv3 power button through the GED, a vCPU policy at EL1, EL2 and
-    // EL3, EL2 handed to Linux (KVM), and runtime vCPU hotplug at EL3;
+    // EL3, EL2 handed to Linux (KVM), and runtime vCPU hotplug at EL3 (with
+    // its policy across resets: Linux 7's present-when-added rule);
     // every one ends in poweroff.
     for name in [
         "x86_64/q35-smp2-4G",
@@ -39,6 +40,7 @@ pub(super) fn matrix() -> Vec<Case> {
         "aarch64/cpus-no-policy-el2",
         "aarch64/cpu-hotplug-el3",
         "aarch64/cpu-hotplug-cycles-el3",
+        "aarch64/cpu-persist-resets-el3",
     ] {
         let base = v
             .iter()

@@ -11,9 +11,12 @@ use crate::qemu::Vm;
 use crate::util::{step, Result};
 use std::time::{Duration, Instant};
 
-const ANSWER: Duration = Duration::from_secs(10);
+pub(super) const ANSWER: Duration = Duration::from_secs(10);
 
-fn connect(vm: &Vm) -> Result<Control> {
+pub(super) fn connect(vm: &mut Vm) -> Result<Control> {
+    if let Some(c) = vm.control_client.take() {
+        return Ok(c);
+    }
     let path = vm
         .control
         .clone()
@@ -30,13 +33,13 @@ fn change(ctl: &mut Control, cmd: &str) -> Result<Duration> {
 }
 
 /// [`change`], saying how long it took.
-fn change_say(ctl: &mut Control, cmd: &str) -> Result<()> {
+pub(super) fn change_say(ctl: &mut Control, cmd: &str) -> Result<()> {
     let d = change(ctl, cmd)?;
     step(format!("{cmd}: done in {:.2}s", d.as_secs_f64()));
     Ok(())
 }
 
-fn expect_status(ctl: &mut Control, enabled: &str, online: &str) -> Result<()> {
+pub(super) fn expect_status(ctl: &mut Control, enabled: &str, online: &str) -> Result<()> {
     let want = format!("ok possible=0-3 enabled={enabled} online={online}");
     let a = ctl.command("status", ANSWER)?;
     if a != want {
@@ -49,7 +52,7 @@ fn expect_status(ctl: &mut Control, enabled: &str, online: &str) -> Result<()> {
 /// whole possible set on 6.x and what was hot-added on 7.x (the present
 /// rule of the fresh-machine issue). Linux changes them one after the other
 /// (offline, then eject), so this waits for the init's watcher to show all.
-fn expect_guest(vm: &mut Vm, set: &str, added: bool) -> Result<()> {
+pub(super) fn expect_guest(vm: &mut Vm, set: &str, added: bool) -> Result<()> {
     let present = if added { set } else { "0-3" };
     let want = [
         format!(" present={present} "),
@@ -65,7 +68,7 @@ fn expect_guest(vm: &mut Vm, set: &str, added: bool) -> Result<()> {
 
 /// Whether the guest kernel follows the present-when-added rule (asked
 /// before any change: a command's output is read past the watcher's lines).
-fn present_when_added(vm: &mut Vm) -> Result<bool> {
+pub(super) fn present_when_added(vm: &mut Vm) -> Result<bool> {
     let (_, uname) = vm.guest_cmd("uname -r", STEP)?;
     Ok(present_only_when_added(
         uname.first().map_or("", String::as_str),
@@ -132,7 +135,7 @@ pub(in super::super) fn scenario_cpu_hotplug(vm: &mut Vm, _c: &Case) -> Result<(
 }
 
 /// Waits until the firmware sees `online` (PSCI: the init onlined it).
-fn wait_online(ctl: &mut Control, enabled: &str, online: &str) -> Result<()> {
+pub(super) fn wait_online(ctl: &mut Control, enabled: &str, online: &str) -> Result<()> {
     let t = Instant::now();
     loop {
         match expect_status(ctl, enabled, online) {

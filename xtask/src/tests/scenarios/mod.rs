@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 mod cpuhp;
 mod devices;
 mod memory;
+mod persist;
 
 pub(super) use cpuhp::{
     scenario_channel_resync, scenario_cpu_hotplug, scenario_cpu_hotplug_cycles,
@@ -21,6 +22,7 @@ pub(super) use devices::{
     scenario_guest_checks, scenario_pci_hotplug, scenario_pvpanic, HOTPLUG_PORT,
 };
 pub(super) use memory::{scenario_dimm_hotplug, scenario_dimm_numa, scenario_virtio_mem};
+pub(super) use persist::{scenario_policy_across_resets, scenario_reset_mid_change};
 
 const STEP: Duration = Duration::from_secs(60);
 
