@@ -215,6 +215,7 @@ impl pipeline::Arch for VirtBoot {
     fn load(&mut self, m: &Virt, _: &Plan, src: &mut Self::Sources, _: &Tables) -> Result<Linux> {
         match m.payload {
             payload::From::FwCfg => load_linux(&mut src.fw, m),
+            payload::From::Disk => Err("disk boot is not wired up yet".into()),
         }
     }
 

@@ -219,6 +219,7 @@ impl pipeline::Arch for Q35Boot {
     ) -> Result<LoadedLinux> {
         match m.payload {
             payload::From::FwCfg => load_linux(&mut src.fw, &m.map, t.rsdp),
+            payload::From::Disk => Err("disk boot is not wired up yet".into()),
         }
     }
 
