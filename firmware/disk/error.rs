@@ -31,7 +31,11 @@ pub enum Error {
     /// The chosen entry is in no configuration.
     NoSuchEntry(String),
     /// A configuration names a file that is not there.
-    Missing { what: &'static str, path: String },
+    Missing {
+        what: &'static str,
+        path: String,
+        partition: u32,
+    },
     /// The kernel file is empty.
     EmptyKernel(String),
     /// A file is larger than its use allows (configuration files are read
@@ -61,7 +65,11 @@ impl fmt::Display for Error {
                 "no boot configuration (loader/entries/*.conf, grub/grub.cfg, extlinux.conf)",
             ),
             Error::NoSuchEntry(e) => write!(f, "no boot entry named \"{e}\""),
-            Error::Missing { what, path } => write!(f, "{what} {path} not found"),
+            Error::Missing {
+                what,
+                path,
+                partition,
+            } => write!(f, "{what} {path} not found on partition {partition}"),
             Error::EmptyKernel(path) => write!(f, "kernel {path} is empty (0 bytes)"),
             Error::TooLarge { path, limit } => {
                 write!(f, "{path} is larger than the {limit} bytes it may have")

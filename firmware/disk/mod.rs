@@ -13,8 +13,13 @@
 //! Which configuration wins (README, "Booting from a disk"): Boot Loader
 //! Spec entries first, then GRUB's default entry, then `extlinux.conf`.
 
+mod conf;
 mod error;
+mod fat;
+mod find;
+mod part;
 mod payload;
+mod volume;
 
 pub use error::Error;
 pub use payload::DiskPayload;
@@ -109,8 +114,7 @@ fn number(s: &str) -> Option<u32> {
 /// A file on one of the disk's partitions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct FileRef {
-    /// Index into the disk's partition list.
-    part: usize,
+    part: part::Partition,
     path: String,
     size: u64,
 }
@@ -165,6 +169,5 @@ impl fmt::Display for Found {
 /// gives, then the entry the choice names or the configuration's default.
 /// Checks that the kernel and initrds exist and the kernel is not empty.
 pub fn find(dev: &Disk, choice: &Choice) -> Result<Found, Error> {
-    let _ = (dev, choice);
-    Err(Error::NoBootConfig)
+    find::find(dev, choice)
 }
