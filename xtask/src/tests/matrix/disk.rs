@@ -50,13 +50,18 @@ pub(super) fn cases() -> Vec<Case> {
         for (image, error) in [
             (DiskImage::BadNoTable, "no partition table"),
             (DiskImage::BadCorruptGpt, "corrupt GPT"),
-            (DiskImage::BadTruncatedExt4, "disk0 ("),
+            (DiskImage::BadTruncatedExt4, "ext4:"),
             (DiskImage::BadGrubMissingKernel, "not found"),
-            (DiskImage::BadBlsNoLinux, "disk0 ("),
+            (DiskImage::BadBlsNoLinux, "no linux line"),
             (DiskImage::BadEmptyKernel, "is empty"),
         ] {
             v.push(with(
-                bad(arch, image.name(), KernelSel::None, InitrdSel::None),
+                bad(
+                    arch,
+                    &format!("bad-disk-{}", &image.name()["bad-".len()..]),
+                    KernelSel::None,
+                    InitrdSel::None,
+                ),
                 |c| {
                     c.boot_disk = Some((image, PCI));
                     c.expect = Expect::FirmwareError(error);
