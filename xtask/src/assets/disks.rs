@@ -48,6 +48,13 @@ pub enum DiskImage {
 }
 
 impl DiskImage {
+    /// The bootable layouts by name (`cargo xtask run --disk debian`).
+    pub fn parse(s: &str) -> Option<DiskImage> {
+        [DiskImage::Debian, DiskImage::Fedora, DiskImage::Extlinux]
+            .into_iter()
+            .find(|d| d.name() == s)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             DiskImage::Debian => "debian",
