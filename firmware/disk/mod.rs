@@ -171,3 +171,6 @@ impl fmt::Display for Found {
 pub fn find(dev: &Disk, choice: &Choice) -> Result<Found, Error> {
     find::find(dev, choice)
 }
+
+#[cfg(test)]
+mod tests;
