@@ -2,7 +2,7 @@
 //! Spec Type #1 entries, GRUB's `grub.cfg` as Debian's `update-grub`
 //! writes it (a documented subset, not a GRUB interpreter) and
 //! `extlinux.conf`. No I/O here: `find` reads the files and resolves the
-//! paths these return.
+//! paths these return. Public for the `boot_entries` fuzz target.
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;

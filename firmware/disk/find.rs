@@ -98,7 +98,11 @@ impl Search<'_> {
             };
             for dir in BLS_DIRS {
                 for name in v.list(dir)? {
-                    let Some(id) = name.strip_suffix(".conf") else {
+                    // FAT keeps short names upper case: the suffix
+                    // matches without case.
+                    let stem = name.len().checked_sub(5).and_then(|n| name.get(..n));
+                    let suffix = name.len().checked_sub(5).and_then(|n| name.get(n..));
+                    let (Some(id), Some(".conf" | ".CONF")) = (stem, suffix) else {
                         continue;
                     };
                     if all.len() >= conf::MAX_ENTRIES {

@@ -13,7 +13,7 @@
 //! Which configuration wins (README, "Booting from a disk"): Boot Loader
 //! Spec entries first, then GRUB's default entry, then `extlinux.conf`.
 
-mod conf;
+pub mod conf;
 mod error;
 mod fat;
 mod find;
@@ -22,6 +22,7 @@ mod payload;
 mod volume;
 
 pub use error::Error;
+pub use part::{partitions, Partition};
 pub use payload::DiskPayload;
 
 use alloc::rc::Rc;
@@ -171,3 +172,6 @@ impl fmt::Display for Found {
 pub fn find(dev: &Disk, choice: &Choice) -> Result<Found, Error> {
     find::find(dev, choice)
 }
+
+#[cfg(test)]
+mod tests;

@@ -88,7 +88,7 @@ impl Ext4Read for Region {
 /// An open file system.
 pub enum Volume {
     Ext4(Ext4),
-    Fat(Fat),
+    Fat(Box<Fat>),
 }
 
 /// ext4's superblock magic at byte 1024 + 0x38 (ext4 disk layout doc).
@@ -110,7 +110,7 @@ impl Volume {
                 .map(|fs| Some(Volume::Ext4(fs)))
                 .map_err(ext4_error);
         }
-        Ok(Fat::open(r)?.map(Volume::Fat))
+        Ok(Fat::open(r)?.map(|f| Volume::Fat(Box::new(f))))
     }
 
     /// The file system's UUID as GRUB's `search --fs-uuid` and Linux's
