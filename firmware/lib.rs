@@ -14,6 +14,7 @@ extern crate alloc;
 pub mod acpi;
 pub mod boot;
 pub mod console;
+pub mod disk;
 pub mod platform;
 pub mod psci;
 pub mod resident;

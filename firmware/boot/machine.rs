@@ -27,12 +27,18 @@ pub enum TablesFrom {
 pub struct Qemu<T: Transport> {
     pub fw: FwCfg<T>,
     pub files: Directory,
+    /// The disk payload `from_disk::choose` picked, for the load step.
+    pub disk: Option<crate::disk::DiskPayload>,
 }
 
 impl<T: Transport> Qemu<T> {
     pub fn open(mut fw: FwCfg<T>) -> Result<Qemu<T>> {
         let files = fw.directory()?;
-        Ok(Qemu { fw, files })
+        Ok(Qemu {
+            fw,
+            files,
+            disk: None,
+        })
     }
 
     /// A named file of at most `max` bytes; `None` when there is none.

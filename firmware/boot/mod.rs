@@ -1,6 +1,7 @@
 //! The boot flow (`pipeline`) and what it hands Linux: the machine
 //! description each entry path fills (`machine`), the hand-off plan
-//! (`plan`, `handoff`), where the payload comes from (`payload`), the
+//! (`plan`, `handoff`), where the payload comes from (`payload`; `from_disk` picks
+//! `-kernel` or a disk), the
 //! kernel image formats (x86 bzImage, arm64 Image), the hand-off
 //! structures (zero page, EFI system table and memory map, the stub DT)
 //! and the VMM's SMBIOS tables.
@@ -8,6 +9,7 @@
 pub mod arm64_image;
 pub mod bzimage;
 pub mod efi;
+pub mod from_disk;
 pub mod handoff;
 pub mod machine;
 pub mod payload;

@@ -9,13 +9,16 @@ use super::pipeline::Result;
 use crate::platform::fw_cfg::{key, FwCfg, Transport};
 use alloc::vec::Vec;
 
-/// Where the machine's payload is. The disk (a kernel a distribution
-/// installed) and a payload the VMM already placed in RAM are the next
-/// sources (docs/design.md, "Entry paths").
+/// Where the machine's payload is. A payload the VMM already placed in RAM
+/// is the next source (docs/design.md, "Entry paths").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum From {
     /// QEMU's fw_cfg kernel, initrd and command line items.
     FwCfg,
+    /// A kernel a distribution installed on a disk, found through its boot
+    /// configuration (`crate::disk::find`) and read by
+    /// `crate::disk::DiskPayload`; used when fw_cfg has no kernel.
+    Disk,
 }
 
 /// A payload source.

@@ -62,6 +62,12 @@ pub mod file {
     /// `platform::cpulist` reads it). QEMU leaves `opt/` names to users
     /// (docs/specs/fw_cfg.rst, "Externally Provided Items").
     pub const ENABLED_CPUS: &str = "opt/org.hotstub/enabled-cpus";
+    /// Hotstub's own: which disk, partition or entry to boot when there is
+    /// no `-kernel` (`crate::disk::Choice` has the grammar).
+    pub const BOOT: &str = "opt/org.hotstub/boot";
+    /// Hotstub's own: arguments appended to a disk entry's command line
+    /// (QEMU refuses `-append` without `-kernel`).
+    pub const CMDLINE: &str = "opt/org.hotstub/cmdline";
 }
 
 /// Feature bit in key ID: the DMA interface exists (fw_cfg.rst "FW_CFG_ID").

@@ -101,6 +101,11 @@ const PLAIN: &[&str] = &[
     "swtpm",
     // libFuzzer is C++: the fuzz build (libfuzzer-sys) compiles it.
     "g++",
+    // The disk-boot test images (assets::disks::DISK_TOOLS).
+    "e2fsprogs",
+    "dosfstools",
+    "mtools",
+    "fdisk",
 ];
 
 /// Everything `cargo xtask test` needs.

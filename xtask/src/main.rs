@@ -29,10 +29,13 @@ commands:
         build the firmware images target/firmware/hotstub-<arch>.bin
   run   [--arch x86_64|aarch64] [--kernel PATH] [--initrd PATH] [--append STR]
         [--smp N] [--memory SIZE] [--kernel-version 6.12|newest]
-        [-- extra QEMU args]
+        [--disk IMAGE [--boot CHOICE]] [-- extra QEMU args]
         boot Linux with Hotstub in QEMU, console on this terminal
         (default: Debian 6.12 cloud kernel + busybox initramfs with a shell;
-        --kernel-version newest: Debian unstable's current cloud kernel)
+        --kernel-version newest: Debian unstable's current cloud kernel;
+        --disk: boot the kernel installed on IMAGE, a virtio disk, --append
+        added to its entry's command line; IMAGE debian, fedora or extlinux
+        is the suite's test disk of that layout)
   test  [--filter SUBSTR] [--jobs N]
         fmt, clippy, host unit tests, 20 s per fuzz target, image build and
         the QEMU boot matrix
@@ -215,6 +218,13 @@ struct RunArgs {
     /// 6.12, or newest: Debian unstable's current cloud kernel
     #[arg(long, value_name = "VERSION")]
     kernel_version: Option<String>,
+    /// Boot from this disk image (a virtio disk) instead of -kernel;
+    /// debian, fedora or extlinux: the suite's test disk of that layout
+    #[arg(long, value_name = "IMAGE")]
+    disk: Option<String>,
+    /// Which disk, partition or entry to boot (opt/org.hotstub/boot)
+    #[arg(long, value_name = "CHOICE", requires = "disk")]
+    boot: Option<String>,
     /// An unoptimised firmware build
     #[arg(long, hide = true)]
     debug: bool,
@@ -390,6 +400,12 @@ fn cmd_run(o: RunArgs) -> Result<i32> {
         build::build(arch, o.debug)?;
     }
     let mut cfg = VmConfig::new(arch, fw);
+    if let Some(disk) = o.disk.clone() {
+        if o.kernel.is_none() {
+            return run_disk(cfg, arch, &disk, o);
+        }
+        cfg.extra.extend(virtio_disk(&PathBuf::from(disk), false));
+    }
     let (kernel, initrd) = match (o.kernel, o.initrd) {
         (Some(k), Some(i)) => (PathBuf::from(k), Some(PathBuf::from(i))),
         (k, i) => {
@@ -417,11 +433,69 @@ fn cmd_run(o: RunArgs) -> Result<i32> {
     if let Some(m) = o.memory {
         cfg.memory = m;
     }
-    cfg.extra = o.extra;
+    cfg.extra.extend(o.extra);
     let mut c = cfg.command("mon:stdio", None);
     step(format!("QEMU command line:\n  {}", util::render(&c)));
     step("guest console follows; quit QEMU with Ctrl-A x");
     exec(&mut c)
+}
+
+/// `run --disk` without `--kernel`: the firmware boots what the disk's
+/// boot configuration names; `--append` and `--boot` go through the
+/// fw_cfg files the firmware reads for that (README, "Booting from a disk").
+fn run_disk(mut cfg: VmConfig, arch: Arch, disk: &str, o: RunArgs) -> Result<i32> {
+    let (path, test_disk) = match assets::DiskImage::parse(disk) {
+        Some(image) if !std::path::Path::new(disk).exists() => {
+            let flavor = match &o.kernel_version {
+                Some(v) => assets::Flavor::parse(v)?,
+                None => assets::Flavor::Lts,
+            };
+            let g = assets::guest(arch, flavor)?;
+            (assets::disk_image(arch, &g, image)?, true)
+        }
+        _ => (PathBuf::from(disk), false),
+    };
+    // The suite's cached test disks stay as they are: writes go to a
+    // temporary overlay.
+    cfg.extra.extend(virtio_disk(&path, test_disk));
+    // The suite's test disks boot its initramfs: a shell, not a power-off.
+    let append = o.append.unwrap_or_else(|| "hotstub.action=shell".into());
+    for (file, text) in [("cmdline", Some(append)), ("boot", o.boot)] {
+        if let Some(t) = text {
+            cfg.extra.extend([
+                "-fw_cfg".into(),
+                format!(
+                    "name=opt/org.hotstub/{file},string={}",
+                    t.replace(',', ",,")
+                ),
+            ]);
+        }
+    }
+    if let Some(s) = o.smp {
+        cfg.smp = s;
+    }
+    if let Some(m) = o.memory {
+        cfg.memory = m;
+    }
+    cfg.extra.extend(o.extra);
+    let mut c = cfg.command("mon:stdio", None);
+    step(format!("QEMU command line:\n  {}", util::render(&c)));
+    step("guest console follows; quit QEMU with Ctrl-A x");
+    exec(&mut c)
+}
+
+/// QEMU arguments for `image` as a virtio-blk disk (PCI on both machines).
+fn virtio_disk(image: &std::path::Path, snapshot: bool) -> Vec<String> {
+    let snapshot = if snapshot { ",snapshot=on" } else { "" };
+    vec![
+        "-drive".into(),
+        format!(
+            "file={},if=none,id=disk0,format=raw{snapshot}",
+            image.display()
+        ),
+        "-device".into(),
+        "virtio-blk-pci,drive=disk0".into(),
+    ]
 }
 
 fn exec(c: &mut Command) -> Result<i32> {

@@ -61,6 +61,25 @@ pub fn map_ram(el: u8, memory: &[(u64, u64)]) {
     unsafe { asm!("dsb ishst", "isb", options(nostack)) };
 }
 
+/// Maps the 1 GiB blocks holding `[base, base + size)` as Device memory
+/// where nothing is mapped yet: MMIO above the low GiB, such as virt's
+/// PCIe ECAM at 256 GiB (hw/arm/virt.c `VIRT_HIGH_PCIE_ECAM`). Blocks past
+/// the 39-bit address space stay unmapped.
+pub fn map_device(el: u8, base: u64, size: u64) {
+    if size == 0 {
+        return;
+    }
+    for i in (base / GIB).max(1)..=((base + size - 1) / GIB).min(511) {
+        // SAFETY: single-threaded boot; a plain read of the table.
+        let old = unsafe { core::ptr::read_volatile((L1.0.get() as *const u64).add(i as usize)) };
+        if old == 0 {
+            write_entry(&L1, i as usize, (i * GIB) | block(el, true));
+        }
+    }
+    // SAFETY: barriers only.
+    unsafe { asm!("dsb ishst", "isb", options(nostack)) };
+}
+
 /// Builds the identity map for the first two GiB (flash, MMIO, and the
 /// GiB of RAM where the DTB and the firmware live) and turns the MMU and
 /// caches on at the current EL.

@@ -24,10 +24,11 @@ use hotstub::boot::handoff::{not_for_linux, Handoff};
 use hotstub::boot::machine::{Qemu, TablesFrom, Virt};
 use hotstub::boot::plan::{Areas, Facts, Plan};
 
-use super::ram_slice;
+use super::{ram_slice, virtio};
 use hotstub::acpi;
 use hotstub::boot::arm64_image;
 use hotstub::boot::efi;
+use hotstub::boot::from_disk;
 use hotstub::boot::payload;
 use hotstub::boot::pipeline::{self, Never, Result, Tables};
 use hotstub::boot::{smbios, stub_dt};
@@ -178,9 +179,13 @@ impl pipeline::Arch for VirtBoot {
         if !fw.has_dma() {
             return Err("fw_cfg without DMA is not supported".into());
         }
-        let (mut m, src) = Virt::describe(board, self.el, layout::fw_ram(), fw)?;
-        m.restore_policy(el3::read_record);
-        Ok((m, src))
+        let (mut virt, mut src) = Virt::describe(board, self.el, layout::fw_ram(), fw)?;
+        virt.restore_policy(el3::read_record);
+        let el = self.el;
+        virt.payload = from_disk::choose(&mut src, "Image", || {
+            virtio::candidates(disks(el, &virt.board))
+        })?;
+        Ok((virt, src))
     }
 
     fn plan(&mut self, m: &Virt) -> Result<Plan> {
@@ -217,6 +222,14 @@ impl pipeline::Arch for VirtBoot {
     fn load(&mut self, m: &Virt, _: &Plan, src: &mut Self::Sources, _: &Tables) -> Result<Linux> {
         match m.payload {
             payload::From::FwCfg => load_linux(&mut src.fw, m),
+            payload::From::Disk => {
+                let disk = src.disk.as_mut().ok_or("no disk payload was chosen")?;
+                let linux = load_linux(disk, m);
+                // Dropping the payload resets the disk and switches its PCI
+                // decoding off before Linux runs.
+                src.disk = None;
+                linux
+            }
         }
     }
 
@@ -374,6 +387,35 @@ fn place_smbios(
     dst[pad..pad + t.bytes.len()].copy_from_slice(&t.bytes);
     dst[entry_at..].copy_from_slice(&anchor);
     Ok(Some((end as u64, phys + entry_at as u64)))
+}
+
+/// The virtio disks in bus order: functions on the PCIe host bridge's
+/// root bus (BARs from its 32-bit window, where PCI and CPU addresses are
+/// the same on virt), then the virtio-mmio transports in DT order.
+fn disks(el: u8, board: &dt::Board) -> Vec<virtio::Disk> {
+    let mut out = Vec::new();
+    if let Some(p) = &board.pcie {
+        if let Some((cpu, _, size)) = p.mmio32.filter(|&(cpu, pci, _)| cpu == pci) {
+            mmu::map_device(el, p.ecam_base, p.ecam_size);
+            let mut host = virtio::PciHost {
+                ecam: p.ecam_base,
+                buses: (p.ecam_size >> 20).min(256) as u16,
+                next: cpu,
+                end: cpu + size,
+            };
+            // SAFETY: the DT names this ECAM region (mapped as Device just
+            // above) and window; no firmware placed anything there before.
+            unsafe { virtio::pci_disks(&mut host, &mut out) };
+        }
+    }
+    let mmio = board
+        .virtio_mmio
+        .iter()
+        .map(|&(base, size, _)| (base, size));
+    // SAFETY: the DT names these virtio-mmio windows, in the low GiB the
+    // MMU maps as Device.
+    unsafe { virtio::mmio_disks(mmio, &mut out) };
+    out
 }
 
 /// Kernel, initrd and command line from `src`, placed above the firmware

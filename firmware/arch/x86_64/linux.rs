@@ -2,7 +2,8 @@
 //! kernel, command line and initrd placed in RAM, and the 64-bit entry.
 
 use super::*;
-use hotstub::boot::payload::Source as _;
+use hotstub::boot::payload::Source;
+use hotstub::disk::DiskPayload;
 
 /// The kernel in memory: its validated header, the setup blob the zero
 /// page is built from, and where everything went.
@@ -12,21 +13,76 @@ pub(super) struct LoadedLinux {
     pub params: BootParams,
 }
 
-/// Loads kernel, command line and initrd from fw_cfg.
-pub(super) fn load_linux(
-    fw: &mut FwCfg<PioFwCfg>,
-    map: &MemoryMap,
-    rsdp: u64,
-) -> Result<LoadedLinux> {
-    use fw_cfg::key;
-    let kernel_size = fw.kernel_size("bzImage")?;
-    let setup_size = fw.read_u32(key::SETUP_SIZE) as u64;
+/// Where the bzImage comes from: QEMU splits a `-kernel` into its setup
+/// part and the rest (fw_cfg's SETUP_* and KERNEL_* items, see
+/// hw/i386/x86-common.c x86_load_linux); a disk has the file as it is.
+pub(super) enum Payload<'a> {
+    FwCfg(&'a mut FwCfg<PioFwCfg>),
+    Disk(&'a mut DiskPayload),
+}
+
+impl Payload<'_> {
+    fn source(&mut self) -> &mut dyn Source {
+        match self {
+            Payload::FwCfg(f) => *f,
+            Payload::Disk(d) => *d,
+        }
+    }
+
+    /// The setup part's size and the protected-mode kernel's.
+    fn sizes(&mut self) -> Result<(u64, u64)> {
+        match self {
+            Payload::FwCfg(fw) => {
+                let kernel = fw.kernel_size("bzImage")?;
+                Ok((u64::from(fw.read_u32(fw_cfg::key::SETUP_SIZE)), kernel))
+            }
+            Payload::Disk(d) => {
+                let total = d.kernel_size("bzImage")?;
+                let mut head = [0u8; 0x200];
+                if total < head.len() as u64 {
+                    bail!("kernel of {total} bytes is not a bzImage");
+                }
+                d.kernel_head(&mut head)?;
+                // setup_sects, and 0 meaning 4 (boot.rst, "The Real-Mode
+                // Kernel Header"); the boot sector comes on top.
+                let sects = match head[0x1f1] {
+                    0 => 4,
+                    n => u64::from(n),
+                };
+                let setup = (sects + 1) * 512;
+                if total <= setup {
+                    bail!("kernel of {total} bytes is not a bzImage");
+                }
+                Ok((setup, total - setup))
+            }
+        }
+    }
+
+    fn read_setup(&mut self, buf: &mut [u8]) -> Result<()> {
+        match self {
+            Payload::FwCfg(fw) => fw
+                .read(fw_cfg::key::SETUP_DATA, buf)
+                .map_err(|e| hotstub::err!("reading kernel setup: {e}")),
+            Payload::Disk(d) => Ok(d.kernel_at(0, buf)?),
+        }
+    }
+
+    fn load_kernel(&mut self, setup_size: u64, dst: &mut [u8]) -> Result<()> {
+        match self {
+            Payload::FwCfg(fw) => fw.load_kernel(dst),
+            Payload::Disk(d) => Ok(d.kernel_at(setup_size, dst)?),
+        }
+    }
+}
+
+/// Loads kernel, command line and initrd from `src`.
+pub(super) fn load_linux(mut src: Payload, map: &MemoryMap, rsdp: u64) -> Result<LoadedLinux> {
+    let (setup_size, kernel_size) = src.sizes()?;
     // The setup part is at most 0x7f sectors plus the boot sector (boot.rst);
     // anything else is not a bzImage, but read its header first so the error
     // says why.
     let mut setup = vec![0u8; setup_size.min(0x80 * 512) as usize];
-    fw.read(key::SETUP_DATA, &mut setup)
-        .map_err(|e| hotstub::err!("reading kernel setup: {e}"))?;
+    src.read_setup(&mut setup)?;
     let mut kernel = Kernel::parse(&setup)?;
     if setup_size > 0x80 * 512 {
         bail!(
@@ -46,7 +102,10 @@ pub(super) fn load_linux(
         );
     }
     // SAFETY: RAM above the firmware and below 4 GiB, checked above.
-    fw.load_kernel(unsafe { ram_slice(kernel.load_addr, kernel_size) })?;
+    src.load_kernel(setup_size, unsafe {
+        ram_slice(kernel.load_addr, kernel_size)
+    })?;
+    let fw = src.source();
 
     let limit = (kernel.cmdline_size as u64 + 1).min(layout::CMDLINE_MAX);
     let text = fw.cmdline(limit as usize)?;

@@ -7,10 +7,10 @@ mod q35;
 mod stop;
 mod tables;
 
-use linux::{jump_to_linux, load_linux, LoadedLinux};
-use tables::{build_acpi, place_smbios};
+use linux::{jump_to_linux, load_linux, LoadedLinux, Payload};
+use tables::{build_acpi, pci_mem32, place_smbios};
 
-use super::ram_slice;
+use super::{ram_slice, virtio};
 use alloc::format;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -18,6 +18,7 @@ use core::arch::global_asm;
 use hotstub::acpi;
 use hotstub::bail;
 use hotstub::boot::bzimage::{BootParams, Kernel, ENTRY64_OFFSET, ZERO_PAGE_LEN};
+use hotstub::boot::from_disk;
 use hotstub::boot::machine::{Qemu, TablesFrom, Q35};
 use hotstub::boot::payload;
 use hotstub::boot::pipeline::{self, Never, Result, Tables};
@@ -49,7 +50,7 @@ mod layout {
     /// Where the firmware itself lives while it runs (linker/x86_64.ld).
     pub const FIRMWARE: (u64, u64) = (0x10_0000, 0x40_0000);
     /// The ROM image mapped just below 4 GiB (linker/x86_64.ld).
-    pub const ROM: (u64, u64) = (0xfffe_0000, 0x1_0000_0000);
+    pub const ROM: (u64, u64) = (0xfffc_0000, 0x1_0000_0000);
 }
 
 /// COM1 at its ISA address; QEMU q35 always has it (hw/i386/pc.c).
@@ -188,11 +189,12 @@ impl pipeline::Arch for Q35Boot {
         map.set(q35::MMCONFIG_BASE, q35::MMCONFIG_SIZE, Kind::Reserved);
         map.set(layout::ROM.0, layout::ROM.1 - layout::ROM.0, Kind::Reserved);
         let device_mem_end = src.reserved_memory_end()?;
+        let payload = from_disk::choose(&mut src, "bzImage", || virtio::candidates(disks(&map)))?;
         let m = Q35 {
             map,
             device_mem_end,
             cpus: CpuModel::new(cpus),
-            payload: payload::From::FwCfg,
+            payload,
             tables: TablesFrom::Build,
         };
         Ok((m, src))
@@ -218,7 +220,15 @@ impl pipeline::Arch for Q35Boot {
         t: &Tables,
     ) -> Result<LoadedLinux> {
         match m.payload {
-            payload::From::FwCfg => load_linux(&mut src.fw, &m.map, t.rsdp),
+            payload::From::FwCfg => load_linux(Payload::FwCfg(&mut src.fw), &m.map, t.rsdp),
+            payload::From::Disk => {
+                let disk = src.disk.as_mut().ok_or("no disk payload was chosen")?;
+                let linux = load_linux(Payload::Disk(disk), &m.map, t.rsdp);
+                // Dropping the payload resets the disk and switches its PCI
+                // decoding off before Linux runs.
+                src.disk = None;
+                linux
+            }
         }
     }
 
@@ -303,6 +313,24 @@ fn acpi_pci_hotplug(tables: &[u8]) -> Result<Option<acpi::pcihp::PciHotplug>> {
     // Slot 0 is all a root port has; a bridge with 32 slots is not described.
     ports.retain(|p| root_ports.contains(&p.adr));
     Ok(Some(acpi::pcihp::PciHotplug::q35(ports)))
+}
+
+/// The virtio disks on q35's root bus (MMCONFIG, which `q35::init`
+/// programmed), their BARs in the 32-bit window the DSDT describes.
+fn disks(map: &MemoryMap) -> Vec<virtio::Disk> {
+    let (next, end) = pci_mem32(map);
+    let mut host = virtio::PciHost {
+        ecam: q35::MMCONFIG_BASE,
+        buses: (q35::MMCONFIG_SIZE >> 20) as u16,
+        next,
+        end,
+    };
+    let mut out = Vec::new();
+    // SAFETY: MMCONFIG is mapped (boot.S maps the low 4 GiB; the MTRRs
+    // leave it uncached) and the window is free PCI space: no firmware
+    // assigned anything before.
+    unsafe { virtio::pci_disks(&mut host, &mut out) };
+    out
 }
 
 /// Every possible vCPU with its APIC ID, and which are plugged in now.

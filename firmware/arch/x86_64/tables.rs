@@ -4,6 +4,17 @@
 use super::*;
 use hotstub::boot::smbios::{self, HOTSTUB as FIRMWARE};
 
+/// The 32-bit PCI window, `[start, end)`: above low RAM and above
+/// MMCONFIG (so at 3 GiB or higher), below the I/O APIC. The DSDT
+/// describes it and the disk boot places virtio BARs in it.
+pub(super) fn pci_mem32(map: &MemoryMap) -> (u64, u64) {
+    let start = map
+        .ram_end_below_4g()
+        .max(0xc000_0000)
+        .max(q35::MMCONFIG_BASE + q35::MMCONFIG_SIZE);
+    (start, q35::IOAPIC_ADDR as u64)
+}
+
 /// Builds the ACPI tables in the legacy BIOS area; returns the RSDP address
 /// and the first free byte after the tables.
 pub(super) fn build_acpi(
@@ -15,12 +26,7 @@ pub(super) fn build_acpi(
     pvpanic_io: Option<u16>,
     tpm_tis: bool,
 ) -> Result<(u64, u64)> {
-    let low_end = map.ram_end_below_4g();
-    // The 32-bit PCI window starts above low RAM and above MMCONFIG (so at
-    // 3 GiB or higher) and ends below the I/O APIC.
-    let mem32_start = low_end
-        .max(0xc000_0000)
-        .max(q35::MMCONFIG_BASE + q35::MMCONFIG_SIZE);
+    let (mem32_start, mem32_end) = pci_mem32(map);
     let high_end = map
         .regions()
         .iter()
@@ -43,7 +49,7 @@ pub(super) fn build_acpi(
         mmcfg_base: q35::MMCONFIG_BASE,
         mmcfg_end_bus: 255,
         pci_io: (0x1000, 0xffff),
-        pci_mem32: (mem32_start, q35::IOAPIC_ADDR as u64 - 1),
+        pci_mem32: (mem32_start, mem32_end - 1),
         // 32 GiB of 64-bit window, like QEMU's default for q35.
         pci_mem64: (mem64_start, mem64_start + (32 << 30) - 1),
         cpu_hotplug_io: Some(q35::CPUHP_BASE),

@@ -3,12 +3,14 @@
 //! a busybox initramfs running tests/guest/init.
 
 mod apt;
+mod disks;
 mod initramfs;
 
 use crate::build::Arch;
 use crate::util::{output, root, run, step, target_dir, write_atomic, Context, Result};
 use apt::{apt_download, apt_update, dpkg_extract, ensure_foreign_arch};
 pub use apt::{ensure_backports_source, host_mirror};
+pub use disks::{disk_image, DiskImage};
 use initramfs::initramfs;
 use std::collections::BTreeMap;
 use std::io::Write;

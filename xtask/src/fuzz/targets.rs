@@ -17,6 +17,10 @@ pub const TARGETS: &[&str] = &[
     "vmm_tables",
     "smbios",
     "hotplug_channel",
+    "disk_part",
+    "disk_fat",
+    "disk_ext4",
+    "boot_entries",
 ];
 
 /// How long `cargo xtask test` runs each target.

@@ -1,7 +1,7 @@
 //! What one VM run of the boot matrix is: the `Case` and its selectors and
 //! expectations.
 
-use crate::assets::Flavor;
+use crate::assets::{DiskImage, Flavor};
 use crate::build::Arch;
 use crate::qemu::Vm;
 use crate::util::Result;
@@ -31,6 +31,12 @@ pub struct Case {
     pub append: String,
     pub action: &'static str,
     pub disk: bool,
+    /// A disk to boot from (`assets::disks`), on this device
+    /// (`virtio-blk-pci`, or `virtio-blk-device` for virtio-mmio on virt).
+    /// Without a kernel the harness's command line keys go through the
+    /// fw_cfg file `opt/org.hotstub/cmdline`, with `hotstub.fwcfg_cmdline=1`
+    /// to show they arrived; the init must then report the disk's layout.
+    pub boot_disk: Option<(DiskImage, &'static str)>,
     /// The test disk as a second, unattached drive (`-drive ...,if=none,
     /// id=hp0`), for a scenario to hot-add a device on it.
     pub spare_disk: bool,

@@ -2,7 +2,7 @@
 //! guest's CPUs and memory, ACPI mode and tables (through iasl), the kernel
 //! log and the virtio disk.
 
-use super::case::Case;
+use super::case::{Case, KernelSel};
 use super::protocol::{fields, marker, section, table_dumps};
 use super::runner::Env;
 use crate::build::Arch;
@@ -336,6 +336,25 @@ pub(super) fn check_boot(c: &Case, env: &Env, lines: &[String], log: &Path) -> R
         Ok(0) => errs.push("no ACPI table dumped".into()),
         Ok(_) => {}
         Err(e) => errs.push(e),
+    }
+    // Booted from a disk: with its entry's command line and the fw_cfg
+    // file's keys appended; with -kernel, neither.
+    if let Some((image, _)) = c.boot_disk {
+        let layout = marker(lines, "disk_layout=");
+        let fwcfg = has_word(&cmdline, super::runner::FWCFG_CMDLINE_MARK);
+        if c.kernel == KernelSel::None {
+            if layout != Some(image.name()) {
+                errs.push(format!(
+                    "booted without the {} disk's command line (layout {layout:?})",
+                    image.name()
+                ));
+            }
+            if !fwcfg {
+                errs.push("opt/org.hotstub/cmdline did not reach /proc/cmdline".into());
+            }
+        } else if layout.is_some() || fwcfg {
+            errs.push("-kernel given, yet the disk's command line was used".into());
+        }
     }
     // Disk.
     if c.disk {

@@ -216,6 +216,21 @@ pub fn run(o: Options) -> Result<i32> {
         Some(Err(e)) => results.skip("qemu-newest", e),
         None => {}
     }
+    let mut boot_disks = runner::BootDisks::new();
+    for c in &selected {
+        let Some((image, _)) = c.boot_disk else {
+            continue;
+        };
+        let key = (c.arch.name(), c.flavor, image);
+        if boot_disks.contains_key(&key) {
+            continue;
+        }
+        let r = match guests.get(&(c.arch.name(), c.flavor)) {
+            Some(Ok(g)) => assets::disk_image(c.arch, g, image),
+            _ => Err("no guest assets".into()),
+        };
+        boot_disks.insert(key, r);
+    }
     let env = Arc::new(Env {
         firmware: o.firmware,
         logs,
@@ -223,6 +238,7 @@ pub fn run(o: Options) -> Result<i32> {
         images,
         disk,
         disk_md5,
+        boot_disks,
         random_kernel,
         psci_payload,
         newest,

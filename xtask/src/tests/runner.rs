@@ -4,7 +4,7 @@
 use super::case::{mib, Case, Expect, InitrdSel, KernelSel, QemuSel};
 use super::checks::{bad_dmesg_lines, check_boot};
 use super::protocol::{psci_summary, split_boots};
-use crate::assets::{self, Flavor, Guest};
+use crate::assets::{self, DiskImage, Flavor, Guest};
 use crate::build::{self, Arch};
 use crate::control::Control;
 use crate::qemu::{Firmware, Vm, VmConfig};
@@ -16,6 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Files shared by all cases, prepared once.
+pub(super) type BootDisks =
+    BTreeMap<(&'static str, Flavor, DiskImage), std::result::Result<PathBuf, String>>;
+
 pub(super) struct Env {
     pub(super) firmware: Firmware,
     pub(super) logs: PathBuf,
@@ -25,12 +28,18 @@ pub(super) struct Env {
     pub(super) images: BTreeMap<&'static str, std::result::Result<PathBuf, String>>,
     pub(super) disk: PathBuf,
     pub(super) disk_md5: String,
+    /// The boot disks the selected cases use, or why one is unavailable.
+    pub(super) boot_disks: BootDisks,
     pub(super) random_kernel: PathBuf,
     pub(super) psci_payload: std::result::Result<PathBuf, String>,
     /// Debian unstable's QEMU when a selected case needs it, or why it is
     /// unavailable (those cases are then skipped).
     pub(super) newest: Option<std::result::Result<crate::qemu::newest::Newest, String>>,
 }
+
+/// On the command line exactly when it came through
+/// `opt/org.hotstub/cmdline`.
+pub(super) const FWCFG_CMDLINE_MARK: &str = "hotstub.fwcfg_cmdline=1";
 
 /// Test disk: 4 MiB with known content; the guest prints its md5.
 const DISK_SIZE: usize = 4 << 20;
@@ -362,7 +371,7 @@ fn vm_config(c: &Case, env: &Env) -> Result<VmConfig> {
         InitrdSel::None => None,
         InitrdSel::Huge(m) => Some(huge_initrd(&target_dir().join("test-assets"), m)?),
     };
-    if c.kernel != KernelSel::None {
+    if c.kernel != KernelSel::None || c.boot_disk.is_some() {
         let mut append = Vec::new();
         if c.arch == Arch::X86_64 {
             append.push("console=ttyS0".to_string());
@@ -376,7 +385,36 @@ fn vm_config(c: &Case, env: &Env) -> Result<VmConfig> {
         if !c.append.is_empty() {
             append.push(c.append.clone());
         }
-        cfg.append = Some(append.join(" "));
+        if c.kernel != KernelSel::None {
+            cfg.append = Some(append.join(" "));
+        } else {
+            // QEMU refuses -append without -kernel: the keys go where the
+            // firmware appends them to the disk entry's command line. The
+            // disk's own entry has the console on x86.
+            append.retain(|a| a != "console=ttyS0");
+            append.push(FWCFG_CMDLINE_MARK.into());
+            cfg.extra.extend([
+                "-fw_cfg".into(),
+                format!(
+                    "name=opt/org.hotstub/cmdline,string={}",
+                    append.join(" ").replace(',', ",,")
+                ),
+            ]);
+        }
+    }
+    if let Some((image, device)) = c.boot_disk {
+        let path = env.boot_disks[&(c.arch.name(), c.flavor, image)]
+            .as_ref()
+            .map_err(|e| format!("no boot disk {}: {e}", image.name()))?;
+        cfg.extra.extend([
+            "-drive".into(),
+            format!(
+                "file={},if=none,id=boot,format=raw,readonly=on",
+                path.display()
+            ),
+            "-device".into(),
+            format!("{device},drive=boot"),
+        ]);
     }
     if c.disk {
         cfg.extra.extend([

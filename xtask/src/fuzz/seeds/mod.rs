@@ -2,6 +2,7 @@
 //! per target.
 
 mod corpus;
+mod disk;
 mod kernels;
 mod qemu;
 mod synthetic;
@@ -15,7 +16,7 @@ use qemu::{dtbs, fw_cfg_dumps_arm, fw_cfg_dumps_x86};
 use synthetic::synthetic;
 
 /// Bumped when the seed generator changes, so old corpora are re-seeded.
-const SEED_VERSION: &str = "2";
+const SEED_VERSION: &str = "3";
 
 /// Writes every seed; `force` regenerates them even if the corpus is
 /// already seeded. Returns one summary line per target.
@@ -26,6 +27,7 @@ pub fn seed(force: bool) -> Result<Vec<String>> {
     }
     let mut s = Seeds::default();
     synthetic(&mut s);
+    disk::disks(&mut s);
     kernel_headers(&mut s);
     // A seed source that cannot be had is a note, not a failure: the
     // targets still run on what the others gave.

@@ -75,11 +75,10 @@ pub(super) fn cases() -> Vec<Case> {
         c.expect = Expect::Reboot;
         c.disk = false;
     }));
-    v.push(bad(
-        X86_64,
-        "bad-no-kernel",
-        KernelSel::None,
-        InitrdSel::None,
+    // No -kernel and no disk: the error names both ways to give one.
+    v.push(with(
+        bad(X86_64, "bad-no-kernel", KernelSel::None, InitrdSel::None),
+        |c| c.expect = Expect::FirmwareError("or give it a bootable virtio disk"),
     ));
     // QEMU itself refuses an initrd with a kernel it cannot parse, so the
     // random kernel comes alone.
@@ -166,11 +165,10 @@ pub(super) fn cases() -> Vec<Case> {
             c.expect = Expect::Scenario(scenario_powerdown);
         },
     ));
-    v.push(bad(
-        Aarch64,
-        "bad-no-kernel",
-        KernelSel::None,
-        InitrdSel::None,
+    // No -kernel and no disk: the error names both ways to give one.
+    v.push(with(
+        bad(Aarch64, "bad-no-kernel", KernelSel::None, InitrdSel::None),
+        |c| c.expect = Expect::FirmwareError("or give it a bootable virtio disk"),
     ));
     v.push(bad(
         Aarch64,

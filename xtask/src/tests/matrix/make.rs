@@ -25,6 +25,7 @@ pub(super) fn case(arch: Arch, name: &str, machine: &str, smp: u32, mem_mib: u64
         append: String::new(),
         action: "poweroff",
         disk: true,
+        boot_disk: None,
         spare_disk: false,
         mem_slack_mib: 0,
         extra: Vec::new(),

@@ -4,6 +4,7 @@
 
 mod boot;
 mod cpus;
+mod disk;
 mod machine;
 mod make;
 mod memory;
@@ -21,6 +22,15 @@ pub(super) fn matrix() -> Vec<Case> {
     v.extend(machine::cases());
     v.extend(pci::cases());
     v.extend(cpus::runtime_hotplug());
+    v.extend(disk::cases());
+    // Hotplug with a kernel from a disk: the firmware's disk reads leave
+    // the machine as -kernel would.
+    let hotplug = v
+        .iter()
+        .find(|c| c.name == "x86_64/hotplug-smp1-max4")
+        .cloned()
+        .expect("matrix has x86_64/hotplug-smp1-max4");
+    v.push(disk::booted_from_disk(hotplug));
     // ---- newest-kernel coverage: Debian unstable's kernel ----------------
     // A representative part of the matrix again on Debian unstable's
     // current kernel: x86 boot with the tables check, vCPU add/remove and

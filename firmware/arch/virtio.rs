@@ -1,0 +1,277 @@
+//! Virtio block disks on PCI (an ECAM host bridge: q35's MMCONFIG, virt's
+//! generic PCIe) and on virtio-mmio (virt), read through the
+//! `virtio-drivers` crate: it keeps the virtqueue, the transports and the
+//! feature negotiation, so the firmware only finds the devices, gives
+//! their BARs addresses and lends it DMA memory.
+//!
+//! A disk is reset when it is dropped (the crate's transports do that),
+//! and a PCI function gets memory decoding and bus mastering switched off
+//! again, so Linux finds the device as a firmware that never used it would
+//! leave it, only with BARs inside the window the ACPI tables describe.
+
+use alloc::alloc::{alloc_zeroed, dealloc, Layout};
+use alloc::format;
+use alloc::rc::Rc;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::ptr::NonNull;
+use hotstub::boot::from_disk::Candidate;
+use hotstub::disk::{self, BlockDevice};
+use virtio_drivers::device::blk::{VirtIOBlk, SECTOR_SIZE};
+use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
+use virtio_drivers::transport::pci::bus::{
+    BarInfo, Cam, Command, DeviceFunction, MemoryBarType, MmioCam, PciRoot,
+};
+use virtio_drivers::transport::pci::{virtio_device_type, PciTransport};
+use virtio_drivers::transport::{DeviceType, SomeTransport, Transport};
+use virtio_drivers::{BufferDirection, Hal, PhysAddr, PAGE_SIZE};
+
+/// DMA memory for the virtqueues: the firmware heap, identity-mapped
+/// (physical = virtual) on both architectures. QEMU's devices are
+/// cache-coherent (TCG writes guest RAM directly; under KVM the host's
+/// cacheable writes are coherent with the guest's write-back mapping), so
+/// no cache maintenance is needed around a transfer.
+pub struct DmaHal;
+
+// SAFETY: dma_alloc returns zeroed, page-aligned heap memory that nothing
+// else uses until dma_dealloc frees it; every address handed to the device
+// is the identity-mapped physical address of the buffer or MMIO region.
+unsafe impl Hal for DmaHal {
+    fn dma_alloc(pages: usize, _: BufferDirection) -> (PhysAddr, NonNull<u8>) {
+        let Ok(layout) = Layout::from_size_align(pages * PAGE_SIZE, PAGE_SIZE) else {
+            return (0, NonNull::dangling());
+        };
+        // SAFETY: the layout has a non-zero size (the crate asks for whole
+        // pages, at least one).
+        match NonNull::new(unsafe { alloc_zeroed(layout) }) {
+            Some(p) => (p.as_ptr() as PhysAddr, p),
+            // Physical address 0 tells the crate the allocation failed.
+            None => (0, NonNull::dangling()),
+        }
+    }
+
+    unsafe fn dma_dealloc(_: PhysAddr, vaddr: NonNull<u8>, pages: usize) -> i32 {
+        let layout = Layout::from_size_align(pages * PAGE_SIZE, PAGE_SIZE).unwrap();
+        // SAFETY: `vaddr` came from dma_alloc with this many pages (the
+        // crate's contract for dma_dealloc).
+        unsafe { dealloc(vaddr.as_ptr(), layout) };
+        0
+    }
+
+    unsafe fn mmio_phys_to_virt(paddr: PhysAddr, _: usize) -> NonNull<u8> {
+        NonNull::new(paddr as *mut u8).unwrap_or(NonNull::dangling())
+    }
+
+    unsafe fn share(buffer: NonNull<[u8]>, _: BufferDirection) -> PhysAddr {
+        buffer.as_ptr() as *mut u8 as PhysAddr
+    }
+
+    unsafe fn unshare(_: PhysAddr, _: NonNull<[u8]>, _: BufferDirection) {}
+}
+
+/// A PCI host bridge's configuration space and the 32-bit window BARs are
+/// placed in (PCI address = CPU address, as on q35 and virt).
+pub struct PciHost {
+    /// ECAM base (bus 0) and how many buses it decodes.
+    pub ecam: u64,
+    pub buses: u16,
+    /// The free part of the 32-bit memory window, `[next, end)`.
+    pub next: u64,
+    pub end: u64,
+}
+
+impl PciHost {
+    /// `size` bytes, aligned to their size (BARs are powers of two).
+    fn take(&mut self, size: u64) -> Option<u64> {
+        let at = self.next.checked_next_multiple_of(size.max(16))?;
+        let end = at.checked_add(size)?;
+        (end <= self.end).then(|| {
+            self.next = end;
+            at
+        })
+    }
+}
+
+/// One opened virtio-blk device.
+pub struct Disk {
+    blk: Option<VirtIOBlk<DmaHal, SomeTransport<'static>>>,
+    /// Where it is, for the console: "pci 00:03.0", "mmio 0xa003e00".
+    pub name: String,
+    /// The PCI function whose decoding is switched off again afterwards.
+    pci: Option<(u64, DeviceFunction)>,
+}
+
+/// Bytes per request: large enough that a kernel loads in a few dozen
+/// requests, small enough for any device's segment limits.
+const CHUNK: usize = 1 << 20;
+
+impl Disk {
+    /// Capacity in 512-byte sectors.
+    pub fn sectors(&self) -> u64 {
+        self.blk.as_ref().map_or(0, |b| b.capacity())
+    }
+
+    /// Reads whole sectors from `lba` into `buf` (a multiple of 512 bytes).
+    pub fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), virtio_drivers::Error> {
+        let blk = self.blk.as_mut().ok_or(virtio_drivers::Error::NotReady)?;
+        if !buf.len().is_multiple_of(SECTOR_SIZE) {
+            return Err(virtio_drivers::Error::InvalidParam);
+        }
+        for (i, chunk) in buf.chunks_mut(CHUNK).enumerate() {
+            let at = lba + (i * CHUNK / SECTOR_SIZE) as u64;
+            blk.read_blocks(at as usize, chunk)?;
+        }
+        Ok(())
+    }
+}
+
+impl BlockDevice for Disk {
+    fn read_sectors(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), disk::Error> {
+        self.read(lba, buf).map_err(|e| disk::Error::Io {
+            lba,
+            why: match e {
+                virtio_drivers::Error::IoError => "the device reports an I/O error",
+                virtio_drivers::Error::Unsupported => "the device does not support reads",
+                _ => "virtio-blk request failed",
+            },
+        })
+    }
+
+    fn sectors(&self) -> u64 {
+        Disk::sectors(self)
+    }
+}
+
+/// The disks as the boot's choice takes them, in the order found.
+pub fn candidates(disks: Vec<Disk>) -> Vec<Candidate> {
+    disks
+        .into_iter()
+        .map(|d| Candidate {
+            name: d.name.clone(),
+            dev: Rc::new(RefCell::new(d)),
+        })
+        .collect()
+}
+
+impl Drop for Disk {
+    fn drop(&mut self) {
+        // The transport resets the device first, then decoding goes off.
+        self.blk = None;
+        if let Some((ecam, df)) = self.pci {
+            // SAFETY: the ECAM region of the host bridge the disk was found
+            // on; no other view of it is alive (the scan's ended).
+            let mut root = PciRoot::new(unsafe { cam(ecam) });
+            root.set_command(df, Command::empty());
+        }
+    }
+}
+
+/// The ECAM configuration access at `base`.
+///
+/// # Safety
+/// `base` must be a mapped ECAM region of a host bridge, and no other
+/// `MmioCam` of it may be alive.
+unsafe fn cam(base: u64) -> MmioCam<'static> {
+    // SAFETY: the caller's contract; only buses the bridge decodes are
+    // touched (`pci_disks` keeps to `buses`).
+    unsafe { MmioCam::new(base as *mut u8, Cam::Ecam) }
+}
+
+/// Every virtio-blk function on `host`'s root bus, in device order, with
+/// BARs assigned and decoding on. Functions behind bridges are not
+/// reached: a firmware would have to number the buses first.
+///
+/// # Safety
+/// `host.ecam` must be the mapped ECAM region of the host bridge and its
+/// window free MMIO space of that bridge.
+pub unsafe fn pci_disks(host: &mut PciHost, out: &mut Vec<Disk>) {
+    if host.buses == 0 {
+        return;
+    }
+    // SAFETY: the caller's contract.
+    let mut root = PciRoot::new(unsafe { cam(host.ecam) });
+    let found: Vec<DeviceFunction> = root
+        .enumerate_bus(0)
+        .filter(|(_, info)| virtio_device_type(info) == Some(DeviceType::Block))
+        .map(|(df, _)| df)
+        .collect();
+    for df in found {
+        let name = format!("pci {:02x}:{:02x}.{}", df.bus, df.device, df.function);
+        if assign_bars(&mut root, df, host).is_none() {
+            hotstub::println!("hotstub: warning: {name}: no room for its BARs, skipped");
+            continue;
+        }
+        // Decoding and bus mastering on, for the crate's transport to
+        // find its BARs and the device to reach its queues.
+        root.set_command(df, Command::MEMORY_SPACE | Command::BUS_MASTER);
+        let disk = PciTransport::new::<DmaHal, _>(&mut root, df)
+            .map_err(|e| format!("{e}"))
+            .and_then(|t| VirtIOBlk::new(SomeTransport::from(t)).map_err(|e| format!("{e}")));
+        match disk {
+            Ok(blk) => out.push(Disk {
+                blk: Some(blk),
+                name,
+                pci: Some((host.ecam, df)),
+            }),
+            Err(e) => {
+                root.set_command(df, Command::empty());
+                hotstub::println!("hotstub: warning: {name}: {e}, skipped");
+            }
+        }
+    }
+}
+
+/// Gives every memory BAR of `df` an address in the window: QEMU leaves
+/// them unassigned for a `-bios` firmware on q35 and on virt alike. 64-bit
+/// BARs go below 4 GiB too (the 64-bit window is out of the firmware's
+/// reach on virt). I/O BARs (a transitional device's legacy interface)
+/// stay off; the crate uses the modern interface only.
+fn assign_bars(root: &mut PciRoot<MmioCam>, df: DeviceFunction, host: &mut PciHost) -> Option<()> {
+    let bars = root.bars(df).ok()?;
+    for (i, bar) in bars.iter().enumerate() {
+        let Some(BarInfo::Memory {
+            address_type, size, ..
+        }) = bar
+        else {
+            continue;
+        };
+        match address_type {
+            MemoryBarType::Width32 => root.set_bar_32(df, i as u8, host.take(*size)? as u32),
+            MemoryBarType::Width64 => root.set_bar_64(df, i as u8, host.take(*size)?),
+            MemoryBarType::Below1MiB => {}
+        }
+    }
+    Some(())
+}
+
+/// The virtio-blk devices among virtio-mmio transports `(base, size)`, in
+/// the given (the DT's) order; empty transports answer device ID 0 and
+/// are passed over.
+///
+/// # Safety
+/// Each `(base, size)` must be a mapped virtio-mmio register window.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))] // q35 has no virtio-mmio
+pub unsafe fn mmio_disks(windows: impl Iterator<Item = (u64, u64)>, out: &mut Vec<Disk>) {
+    for (base, size) in windows {
+        let Some(header) = NonNull::new(base as *mut VirtIOHeader) else {
+            continue;
+        };
+        // SAFETY: the caller's contract.
+        let Ok(t) = (unsafe { MmioTransport::new(header, size as usize) }) else {
+            continue;
+        };
+        if t.device_type() != DeviceType::Block {
+            continue;
+        }
+        let name = format!("mmio {base:#x}");
+        match VirtIOBlk::new(SomeTransport::from(t)) {
+            Ok(blk) => out.push(Disk {
+                blk: Some(blk),
+                name,
+                pci: None,
+            }),
+            Err(e) => hotstub::println!("hotstub: warning: {name}: {e}, skipped"),
+        }
+    }
+}
