@@ -1,9 +1,10 @@
 /*
  * x86_64 boot stub: reset vector -> protected mode -> long mode -> Rust.
  *
- * Runs from the ROM at its link address (linker/x86_64.ld). It copies the
- * rest of the firmware to RAM, builds identity page tables for the low
- * 4 GiB, and enters `hotstub_main` in 64-bit mode.
+ * Runs from the ROM at its link address (linker/x86_64.ld). It builds
+ * identity page tables for the low 4 GiB, enters 64-bit mode, copies the
+ * rest of the firmware to RAM and enters `hotstub_main` there. (Disk
+ * boot's code stays in the ROM until needed, arch/x86_64/disk_code.rs.)
  */
 
 /* Page tables live in conventional memory below the firmware's RAM image:
@@ -70,23 +71,11 @@ boot32:
     andb $0xfe, %al
     outb %al, $0x92
 
-    /* Copy code, read-only data and data to RAM, then clear .bss, four
-     * bytes a step (both sizes are multiples of 16, linker/x86_64.ld):
-     * TCG's -icount counts every step of a rep string instruction. */
-    movl $_image_lma, %esi
-    movl $_image_start, %edi
-    movl $_image_size, %ecx
-    shrl $2, %ecx
-    rep movsl
-    movl $_bss_start, %edi
-    movl $_bss_size, %ecx
-    shrl $2, %ecx
-    xorl %eax, %eax
-    rep stosl
-
     /* Identity map 0..4 GiB with 2 MiB pages. */
+    /* Only the PML4 and the PDPT need clearing: the loop below writes
+     * every entry of the four page directories. */
     movl $PML4, %edi
-    movl $(6 * 4096 / 4), %ecx
+    movl $(2 * 4096 / 4), %ecx
     xorl %eax, %eax
     rep stosl
     movl $(PDPT | 0x3), PML4
@@ -114,7 +103,32 @@ boot32:
     movl %cr0, %eax
     orl $CR0_PG, %eax
     movl %eax, %cr0
-    ljmpl $CODE64_SEL, $entry64
+    ljmpl $CODE64_SEL, $boot64
+
+/* In long mode, still in the ROM: copy code, read-only data and data to
+ * RAM, clear .bss, then jump to the copy. Eight bytes a step, which is why
+ * this waits for long mode: TCG's -icount counts every step of a rep string
+ * instruction (both sizes are multiples of 16, linker/x86_64.ld). */
+.code64
+boot64:
+    movw $DATA_SEL, %ax
+    movw %ax, %ds
+    movw %ax, %es
+    movw %ax, %ss
+    movl $_image_lma, %esi
+    movl $_image_start, %edi
+    movl $_image_size, %ecx
+    shrl $3, %ecx
+    rep movsq
+    movl $_bss_start, %edi
+    movl $_bss_size, %ecx
+    shrl $3, %ecx
+    xorl %eax, %eax
+    rep stosq
+    /* entry64 lies in RAM below 4 GiB, beyond a rel32 jump from here. */
+    movl $entry64, %eax
+    jmp *%rax
+.code32
 
 /* The one fatal line before Rust runs, on COM1 as-is: QEMU's 16550
  * transmits a THR write without any set-up (LCR.DLAB is 0 at reset). Then

@@ -1,5 +1,6 @@
 //! x86_64 (QEMU q35) entry and platform code.
 
+mod disk_code;
 mod idt;
 mod io;
 mod linux;
@@ -189,6 +190,11 @@ impl pipeline::Arch for Q35Boot {
         map.set(q35::MMCONFIG_BASE, q35::MMCONFIG_SIZE, Kind::Reserved);
         map.set(layout::ROM.0, layout::ROM.1 - layout::ROM.0, Kind::Reserved);
         let device_mem_end = src.reserved_memory_end()?;
+        // Without -kernel the disk code runs (from_disk::choose parses the
+        // boot choice before it looks at disks): copy it in first.
+        if src.fw.read_u32(fw_cfg::key::KERNEL_SIZE) == 0 {
+            disk_code::load();
+        }
         let payload = from_disk::choose(&mut src, "bzImage", || virtio::candidates(disks(&map)))?;
         let m = Q35 {
             map,

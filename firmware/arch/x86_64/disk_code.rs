@@ -1,0 +1,34 @@
+//! Disk boot's code lives in the image's `.disk` section, which the reset
+//! stub does not copy (linker/x86_64.ld): a `-kernel` boot, the common
+//! case and the one `bench --icount` counts, should not pay for moving
+//! 150 KiB of disk, file-system and virtio code it never runs. This copies
+//! it from the ROM to its RAM address before the first call into it.
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+static LOADED: AtomicBool = AtomicBool::new(false);
+
+/// Makes the disk code runnable; later calls do nothing.
+pub fn load() {
+    extern "C" {
+        static _disk_start: u8;
+        static _disk_lma_sx: u8;
+        static _disk_size: u8;
+    }
+    if LOADED.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    // Only the symbols' addresses are taken (no unsafe needed for that).
+    let dst = core::ptr::addr_of!(_disk_start) as *mut u8;
+    // The ROM lies below 4 GiB: the low 32 bits of the sign-extended
+    // symbol are its address (linker/x86_64.ld).
+    let src = core::ptr::addr_of!(_disk_lma_sx) as usize as u32 as usize as *const u8;
+    let len = core::ptr::addr_of!(_disk_size) as usize;
+    // SAFETY: the linker script places `.disk` in the firmware's RAM (its
+    // VMA, which nothing else uses) and its bytes in the ROM (its LMA),
+    // `_disk_size` bytes each, the two disjoint; the ROM is mapped (the
+    // identity map covers 4 GiB). The instruction stream sees the new
+    // bytes: x86 keeps instruction fetch coherent with stores (Intel SDM
+    // vol. 3 11.6), and the jump into them serialises as needed.
+    unsafe { core::ptr::copy_nonoverlapping(src, dst, len) };
+}
