@@ -300,10 +300,10 @@ fn clear_release() {
 }
 
 /// The resident EL3 map (`resident::regs::el3_map`) in `TABLES`.
-fn build_map(secure: (u64, u64), fw: (u64, u64)) -> Result<u64, &'static str> {
+fn build_map(secure: (u64, u64), fw: (u64, u64), gicr: &[(u64, u64)]) -> Result<u64, &'static str> {
     // SAFETY: only the boot CPU, before the map is in use.
     let t = unsafe { &mut *TABLES.0.get() };
-    el3_map(t, TABLES.0.get() as u64, secure, fw)
+    el3_map(t, TABLES.0.get() as u64, secure, fw, gicr)
 }
 
 /// Stays resident at EL3 and enters the kernel at EL2 on the boot CPU.
@@ -319,7 +319,11 @@ pub fn enter(
     dt: u64,
 ) -> Result<hotstub::boot::pipeline::Never, String> {
     let (fs, fe) = fw_resident;
-    if !secure.0.is_multiple_of(PAGE) || secure.1 < fe - fs {
+    // The handler stacks go behind the firmware's copy: the heap holds a
+    // few dozen, QEMU virt has up to 512 vCPUs.
+    let stacks = (secure.0 + (fe - fs)).next_multiple_of(STACK_SIZE as u64);
+    let stacks_end = stacks + (model.len() * STACK_SIZE) as u64;
+    if !secure.0.is_multiple_of(PAGE) || secure.0.saturating_add(secure.1) < stacks_end {
         return Err("the secure RAM is too small for the resident firmware".into());
     }
     if platform.gic.version != 3 {
@@ -331,7 +335,7 @@ pub fn enter(
     if dt + dt_size > release_record() {
         return Err("the DT for Linux leaves no room for the release record".into());
     }
-    psci_glue::init(model, &platform.memory, &[], &El3)?;
+    psci_glue::init(model, &platform.memory, &[], Some(stacks), &El3)?;
     MAILBOX.call_once(|| (0..model.len()).map(|_| AtomicBool::new(false)).collect());
     if let Some(sg) = platform.secure_gpio {
         if let Some(pin) = sg.restart_pin {
@@ -340,6 +344,8 @@ pub fn enter(
         }
     }
     let mpidrs = model.iter().map(|v| v.hw_id).collect::<Vec<u64>>().leak();
+    // Before the GIC set-up: it refuses redistributors it cannot map.
+    let ttbr = build_map(secure, fw_resident, &platform.gic.gicr)?;
     // SAFETY: the GICv3 (checked above) the DT names, in the MMIO the boot
     // map has as Device memory.
     unsafe { gic::init(platform.gic.gicd, &platform.gic.gicr) };
@@ -348,7 +354,6 @@ pub fn enter(
         // map's Device memory; the block was reserved with the tables.
         unsafe { control::init(h, uart, platform.gic.gicd, cpu::mpidr(), model.len()) };
     }
-    let ttbr = build_map(secure, fw_resident)?;
 
     let line = super::mmu::dcache_line();
     let (mair, tcr, sctlr): (u64, u64, u64);

@@ -48,15 +48,17 @@ static SERVICE: spin::Once<Service> = spin::Once::new();
 
 /// Sets up the PSCI state once, on the boot CPU, before any other CPU can
 /// run or trap. `ram` is the caller's RAM as (base, size), `reserved` the
-/// resident firmware's memory (CPU_ON refuses entry points there).
+/// resident firmware's memory (CPU_ON refuses entry points there),
+/// `stacks_at` where the handler stacks go (`vectors::alloc_stacks`).
 pub fn init(
     model: &CpuModel,
     ram: &[(u64, u64)],
     reserved: &[(u64, u64)],
+    stacks_at: Option<u64>,
     platform: &'static (dyn Platform + Sync),
 ) -> Result<(), &'static str> {
     let states = CpuStates::new(model, mpidr()).ok_or("the boot CPU is not in the DT")?;
-    let stacks = vectors::alloc_stacks(states.len());
+    let stacks = vectors::alloc_stacks(states.len(), stacks_at)?;
     SERVICE.call_once(|| Service {
         states: spin::Mutex::new(states),
         policy: Policy::excluding(ram, reserved),
