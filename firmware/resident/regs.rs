@@ -353,7 +353,7 @@ pub fn el3_map(
     for &r in mmio {
         let (first, end) = mmio_gibs(r).ok_or("a GIC redistributor region outside the EL3 map")?;
         for g in first..end {
-            t[0][g as usize] = g * GIB | S1_BLOCK | S1_DEVICE;
+            t[0][g as usize] = (g * GIB) | S1_BLOCK | S1_DEVICE;
         }
     }
     t[0][0] = pa(1) | S1_TABLE;

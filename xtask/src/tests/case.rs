@@ -56,6 +56,21 @@ pub struct Case {
     /// A second serial port on a Unix socket: the EL3 firmware's control
     /// channel (`secure=on`), for the runtime vCPU hotplug scenarios.
     pub control: bool,
+    /// Too slow for the default run: only when `--filter` names the case
+    /// in full (with or without the `<arch>/` prefix).
+    pub opt_in: bool,
+}
+
+impl Case {
+    /// Whether `--filter` (empty: none) selects this case.
+    pub fn selected_by(&self, filter: &str) -> bool {
+        if self.opt_in {
+            let short = self.name.split_once('/').map_or("", |(_, s)| s);
+            !filter.is_empty() && (filter == self.name || filter == short)
+        } else {
+            self.name.contains(filter)
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

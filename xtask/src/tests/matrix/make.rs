@@ -41,6 +41,7 @@ pub(super) fn case(arch: Arch, name: &str, machine: &str, smp: u32, mem_mib: u64
         guest_checks: Vec::new(),
         tpm: false,
         control: false,
+        opt_in: false,
     }
 }
 

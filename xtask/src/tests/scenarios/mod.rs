@@ -14,7 +14,9 @@ mod cpuhp;
 mod devices;
 mod memory;
 
-pub(super) use cpuhp::{scenario_cpu_hotplug, scenario_cpu_hotplug_cycles};
+pub(super) use cpuhp::{
+    scenario_cpu_hotplug, scenario_cpu_hotplug_cycles, scenario_high_redist_hotplug,
+};
 pub(super) use devices::{
     scenario_guest_checks, scenario_pci_hotplug, scenario_pvpanic, HOTPLUG_PORT,
 };
