@@ -251,6 +251,12 @@ fn two_redistributor_regions_and_512_vcpus() {
             .collect(),
     );
     m.gic.gicr = regions.to_vec();
+    // At EL3 with the control channel: each processor's hotplug AML too,
+    // the largest DSDT; all of it must fit the firmware's 192 KiB.
+    m.cpu_hotplug = Some(crate::acpi::cpuhp::CpuHotplug {
+        block: 0x4013_f000,
+        intid: 44,
+    });
     let (built, area) = build_all(&m);
     let t = walk(&built, &area, BASE);
     let e = madt_entries(&t.by_sig["APIC"]);
