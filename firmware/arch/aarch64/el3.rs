@@ -319,8 +319,8 @@ pub fn enter(
     dt: u64,
 ) -> Result<hotstub::boot::pipeline::Never, String> {
     let (fs, fe) = fw_resident;
-    // The handler stacks go behind the firmware's copy: the heap holds a
-    // few dozen, QEMU virt has up to 512 vCPUs.
+    // The handler stacks go behind the firmware's copy: the heap holds
+    // about 75, QEMU virt has up to 512 vCPUs.
     let stacks = (secure.0 + (fe - fs)).next_multiple_of(STACK_SIZE as u64);
     let stacks_end = stacks + (model.len() * STACK_SIZE) as u64;
     if !secure.0.is_multiple_of(PAGE) || secure.0.saturating_add(secure.1) < stacks_end {
@@ -344,7 +344,8 @@ pub fn enter(
         }
     }
     let mpidrs = model.iter().map(|v| v.hw_id).collect::<Vec<u64>>().leak();
-    // Before the GIC set-up: it refuses redistributors it cannot map.
+    // Built before the GIC set-up walks the redistributors: a region the
+    // map cannot hold is then an error line, not a translation fault.
     let ttbr = build_map(secure, fw_resident, &platform.gic.gicr)?;
     // SAFETY: the GICv3 (checked above) the DT names, in the MMIO the boot
     // map has as Device memory.
