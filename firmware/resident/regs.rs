@@ -295,14 +295,17 @@ pub const S1_DEVICE: u64 = (1 << 2) | (1 << 10) | (1 << 6) | (1 << 54);
 /// the firmware's 2 MiB block; `t` itself at virtual address `t_va`, which
 /// lies in the moved range): the first GiB with flash and `secure` RAM as
 /// Normal memory and the rest as Device, the second GiB Normal and
-/// identity except `fw` = [start, end), which maps to `secure`'s base.
-/// Table pointers are the tables' addresses after the move. Returns the
-/// TTBR0_EL3 value (the L1's new physical address).
+/// identity except `fw` = [start, end), which maps to `secure`'s base, and
+/// the GiBs holding `mmio` regions above them as Device (QEMU virt's second
+/// GIC redistributor region, which the firmware walks). Table pointers are
+/// the tables' addresses after the move. Returns the TTBR0_EL3 value (the
+/// L1's new physical address).
 pub fn el3_map(
     t: &mut [[u64; 512]; 4],
     t_va: u64,
     secure: (u64, u64),
     fw: (u64, u64),
+    mmio: &[(u64, u64)],
 ) -> Result<u64, &'static str> {
     let (fs, fe) = fw;
     if fs >= fe || !fs.is_multiple_of(PAGE) || !fe.is_multiple_of(PAGE) {
@@ -347,9 +350,25 @@ pub fn el3_map(
         t[3][j as usize] = out | S1_TABLE | S1_NORMAL;
     }
     t[0] = [0; 512];
+    for &r in mmio {
+        let (first, end) = mmio_gibs(r).ok_or("a GIC redistributor region outside the EL3 map")?;
+        for g in first..end {
+            t[0][g as usize] = (g * GIB) | S1_BLOCK | S1_DEVICE;
+        }
+    }
     t[0][0] = pa(1) | S1_TABLE;
     t[0][1] = pa(2) | S1_TABLE;
     Ok(pa(0))
+}
+
+/// The 1 GiB blocks `[first, end)` of a 39-bit map (T0SZ = 25, as mmu.rs
+/// and the EL3 map use) that hold the MMIO region `(base, len)`, less the
+/// first GiB, which both maps cover with 2 MiB blocks. None for a region in
+/// the second GiB (RAM on virt), beyond the map's 512 GiB, or wrapping.
+pub fn mmio_gibs((base, len): (u64, u64)) -> Option<(u64, u64)> {
+    let first = base / GIB;
+    let end = base.checked_add(len.max(1) - 1)? / GIB + 1;
+    (end <= 512 && (end == 1 || first >= 2)).then_some((first.max(1), end))
 }
 
 #[cfg(test)]
@@ -504,7 +523,9 @@ mod tests {
         let secure = (0x0e00_0000, 16 << 20);
         let fw = (0x4014_0000, 0x4020_0000);
         let t_va = 0x4015_0000;
-        let ttbr = el3_map(&mut t, t_va, secure, fw).unwrap();
+        // QEMU virt `-smp 512`: the second redistributor region at 256 GiB.
+        let gicr = [(0x080a_0000, 0xf6_0000), (0x40_0000_0000, 0x400_0000)];
+        let ttbr = el3_map(&mut t, t_va, secure, fw, &gicr).unwrap();
         assert_eq!(ttbr, 0x0e01_0000);
         assert_eq!(walk(&t, ttbr, 0x1234), Some((0x1234, true)));
         assert_eq!(walk(&t, ttbr, 0x0800_0000), Some((0x0800_0000, false)));
@@ -515,20 +536,39 @@ mod tests {
         assert_eq!(walk(&t, ttbr, 0x401f_fff0), Some((0x0e0b_fff0, true)));
         assert_eq!(walk(&t, ttbr, 0x4020_0000), Some((0x4020_0000, true)));
         assert_eq!(walk(&t, ttbr, 0x8000_0000), None);
+        assert_eq!(walk(&t, ttbr, 0x080a_0000), Some((0x080a_0000, false)));
+        let last = 0x40_0000_0000 + 0x400_0000 - 4;
+        assert_eq!(walk(&t, ttbr, last), Some((last, false)));
+        assert_eq!(walk(&t, ttbr, 0x3f_ffff_fff0), None);
+        assert_eq!(walk(&t, ttbr, 0x40_4000_0000), None);
+    }
+
+    #[test]
+    fn mmio_gibs_of_qemu_regions() {
+        assert_eq!(mmio_gibs((0x080a_0000, 0xf6_0000)), Some((1, 1)));
+        assert_eq!(mmio_gibs((0x40_0000_0000, 0x400_0000)), Some((256, 257)));
+        // -m 1G,maxmem=300G,slots=2 moves the region to 303 GiB; one that
+        // straddles a GiB boundary takes both.
+        assert_eq!(mmio_gibs((0x4b_c000_0000, 0x400_0000)), Some((303, 304)));
+        assert_eq!(mmio_gibs((0x4_3f00_0000, 0x200_0000)), Some((16, 18)));
+        // In RAM's GiB, beyond 512 GiB (maxmem=1000G puts it at 1003 GiB),
+        // or wrapping: refused.
+        assert_eq!(mmio_gibs((0x4800_0000, 0x1000)), None);
+        assert_eq!(mmio_gibs((0x3ff0_0000, 0x20_0000)), None);
+        assert_eq!(mmio_gibs((0x7f_c000_0000, 0x4000_0001)), None);
+        assert_eq!(mmio_gibs((0xfa_c000_0000, 0x400_0000)), None);
+        assert_eq!(mmio_gibs((u64::MAX - 0xfff, 0x2000)), None);
     }
 
     #[test]
     fn el3_map_rejects_what_it_cannot_map() {
         let mut t = [[0u64; 512]; 4];
         let s = (0x0e00_0000, 16 << 20);
-        assert!(el3_map(&mut t, 0x401f_0000, s, (0x401f_0000, 0x4021_0000)).is_err());
-        assert!(el3_map(
-            &mut t,
-            0x4015_0000,
-            (0x0e00_0000, 0x1000),
-            (0x4014_0000, 0x4020_0000)
-        )
-        .is_err());
-        assert!(el3_map(&mut t, 0x4010_0000, s, (0x4014_0000, 0x4020_0000)).is_err());
+        let fw = (0x4014_0000, 0x4020_0000);
+        assert!(el3_map(&mut t, 0x401f_0000, s, (0x401f_0000, 0x4021_0000), &[]).is_err());
+        assert!(el3_map(&mut t, 0x4015_0000, (0x0e00_0000, 0x1000), fw, &[]).is_err());
+        assert!(el3_map(&mut t, 0x4010_0000, s, fw, &[]).is_err());
+        let far = [(0xfa_c000_0000, 0x400_0000)];
+        assert!(el3_map(&mut t, 0x4015_0000, s, fw, &far).is_err());
     }
 }

@@ -196,6 +196,11 @@ mod tests {
             walk(&t, phys, 0x80_0000_1000),
             Some((0x80_0000_1000, false))
         );
+        // QEMU virt's second GIC redistributor region (-smp > 123): Device,
+        // at 256 GiB and wherever a large maxmem pushes it below 1 TiB.
+        for gicr2 in [0x40_0000_0000, 0x40_03ff_fffc, 0xfa_c000_0000] {
+            assert_eq!(walk(&t, phys, gicr2), Some((gicr2, false)));
+        }
         assert_eq!(
             walk(&t, phys, (1 << IPA_BITS) - 1),
             Some(((1 << IPA_BITS) - 1, false))

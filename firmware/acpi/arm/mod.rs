@@ -23,8 +23,10 @@ pub struct Gic {
     /// 2 or 3.
     pub version: u8,
     pub gicd: u64,
-    /// GICv3 redistributor region (base, length).
-    pub gicr: Option<(u64, u64)>,
+    /// GICv3 redistributor regions (base, length), in DT order: QEMU virt
+    /// has a second one, above RAM, beyond 123 vCPUs (hw/arm/virt.c
+    /// `virt_gicv3_redist_region_count`).
+    pub gicr: Vec<(u64, u64)>,
     /// GICv2 CPU interface base.
     pub gicc: Option<u64>,
     /// Virtual CPU interface base (virtualization extensions).
@@ -153,10 +155,17 @@ fn check(m: &Virt) -> Result<(), Error> {
                 return Err(Error::Invalid("more than 8 vCPUs on GICv2"));
             }
         }
-        3 => match m.gic.gicr {
-            Some((_, len)) if len <= u64::from(u32::MAX) => {}
-            _ => return Err(Error::Invalid("GICv3 without a redistributor region")),
-        },
+        3 => {
+            // The MADT GICR structure's length field is 32 bits (ACPI 6.5
+            // 5.2.12.17); QEMU's regions are 15.4 MiB and 64 MiB.
+            let fits =
+                |&(b, l): &(u64, u64)| l <= u64::from(u32::MAX) && b.checked_add(l).is_some();
+            if m.gic.gicr.is_empty() || !m.gic.gicr.iter().all(fits) {
+                return Err(Error::Invalid(
+                    "GICv3 without a usable redistributor region",
+                ));
+            }
+        }
         _ => return Err(Error::Invalid("GIC version not 2 or 3")),
     }
     let low = |base: u64, len: u64| base.checked_add(len).is_some_and(|e| e <= 1 << 32);
@@ -263,7 +272,7 @@ fn madt(m: &Virt) -> Vec<u8> {
     };
     b.bytes(&to_bytes(&Gicd::new(0, m.gic.gicd, version)));
     if m.gic.version == 3 {
-        if let Some((base, len)) = m.gic.gicr {
+        for &(base, len) in &m.gic.gicr {
             b.bytes(&to_bytes(&Gicr::new(base, len as u32)));
         }
         if let Some(its) = m.gic.its {

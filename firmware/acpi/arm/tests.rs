@@ -30,7 +30,7 @@ fn virt(cpus: Vec<Vcpu>) -> Virt {
         gic: Gic {
             version: 3,
             gicd: 0x0800_0000,
-            gicr: Some((0x080a_0000, 0x00f6_0000)),
+            gicr: std::vec![(0x080a_0000, 0x00f6_0000)],
             gicc: None,
             gicv: None,
             gich: None,
@@ -173,7 +173,7 @@ fn gicv2_smc_minimal() {
     m.gic = Gic {
         version: 2,
         gicd: 0x0800_0000,
-        gicr: None,
+        gicr: Vec::new(),
         gicc: Some(0x0801_0000),
         gicv: Some(0x0804_0000),
         gich: Some(0x0803_0000),
@@ -231,7 +231,7 @@ fn rejects_bad_input() {
         Err(Error::Invalid(_))
     ));
     let mut m = virt(std::vec![cpu(0, 0, true)]);
-    m.gic.gicr = None;
+    m.gic.gicr.clear();
     assert!(matches!(
         build(&m, &mut TableArea::new(&mut buf, 0)),
         Err(Error::Invalid(_))
@@ -287,6 +287,54 @@ fn pci_hotplug_through_the_ged() {
     m.pci_hotplug = Some(virt_pci_hotplug());
     m.ged = None;
     assert!(dsdt(&m).is_err());
+}
+
+/// QEMU virt's largest GICv3 machine (`-smp 512`): the first 123
+/// redistributors in the low region, the rest in the second one above RAM
+/// (hw/arm/virt.c `base_memmap` VIRT_GIC_REDIST and `extended_memmap`
+/// VIRT_HIGH_GIC_REDIST2, 256 GiB with up to 255 GiB of RAM), MPIDRs 16 to
+/// a cluster (`virt_cpu_mp_affinity`).
+#[test]
+fn two_redistributor_regions_and_512_vcpus() {
+    let regions = [(0x080a_0000, 0x00f6_0000), (0x40_0000_0000, 0x400_0000)];
+    let mut m = virt(
+        (0..512u32)
+            .map(|i| cpu(i, u64::from(i / 16) << 8 | u64::from(i % 16), i < 4))
+            .collect(),
+    );
+    m.gic.gicr = regions.to_vec();
+    // At EL3 with the control channel: each processor's hotplug AML too,
+    // the largest DSDT; all of it must fit the firmware's 192 KiB.
+    m.cpu_hotplug = Some(crate::acpi::cpuhp::CpuHotplug {
+        block: 0x4013_f000,
+        intid: 44,
+    });
+    let (built, area) = build_all(&m);
+    let t = walk(&built, &area, BASE);
+    let e = madt_entries(&t.by_sig["APIC"]);
+    let giccs: Vec<_> = e.iter().filter(|(ty, _)| *ty == 0x0b).collect();
+    assert_eq!(giccs.len(), 512);
+    let (last, first) = (&giccs[511].1, &giccs[0].1);
+    assert_eq!((u32_at(last, 8), u64_at(last, 68)), (511, 0x1f0f));
+    assert_eq!(u32_at(last, 12) & 0b1001, 0b1000, "online-capable");
+    assert_eq!(u32_at(first, 12) & 0b1001, 1, "enabled");
+    // ACPI 6.5 5.2.12.17: type 0xe, length 16, base at 4, length at 12.
+    let gicrs: Vec<(u64, u64)> = e
+        .iter()
+        .filter(|(ty, _)| *ty == 0x0e)
+        .map(|(_, g)| (u64_at(g, 4), u64::from(u32_at(g, 12))))
+        .collect();
+    assert_eq!(gicrs, regions);
+    if let Some(dsl) = iasl_check(&t, "arm-512") {
+        assert_eq!(dsl.matches("ACPI0007").count(), 512);
+    }
+    // The length field is 32 bits.
+    m.gic.gicr[1].1 = 1 << 32;
+    let mut buf = std::vec![0u8; 256 * 1024];
+    assert!(matches!(
+        build(&m, &mut TableArea::new(&mut buf, BASE)),
+        Err(Error::Invalid(_))
+    ));
 }
 
 #[test]

@@ -35,13 +35,14 @@ fn slice_at(area: &[u8], base: u64, addr: u64) -> &[u8] {
 
 /// Walks everything reachable from the RSDP and checks checksums, lengths
 /// and signatures on the way.
-/// Builds tables into a 64 KiB area at `base`; returns the result and the
-/// used bytes.
+/// Builds tables into a 192 KiB area at `base` (the arm firmware's ACPI
+/// hand-off area, linker/aarch64.ld HANDOFF_ACPI_SIZE); returns the result
+/// and the used bytes.
 pub fn build_in(
     base: u64,
     build: impl FnOnce(&mut TableArea) -> Result<Built, Error>,
 ) -> (Built, Vec<u8>) {
-    let mut buf = std::vec![0u8; 64 * 1024];
+    let mut buf = std::vec![0u8; 192 * 1024];
     let mut area = TableArea::new(&mut buf, base);
     let built = build(&mut area).expect("build");
     let used = area.used();

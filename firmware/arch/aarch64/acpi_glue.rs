@@ -28,13 +28,6 @@ pub struct Input<'a> {
 pub fn build(m: Input, buf: &mut [u8], phys: u64) -> Result<(u64, u64)> {
     let p = m.platform;
     let (uart_base, uart_irq) = p.uart.ok_or("device tree lacks a PL011 console")?;
-    let gicr = match p.gic.gicr.as_slice() {
-        [] => None,
-        [one] => Some(*one),
-        // QEMU adds a second region only beyond 123 vCPUs (virt.c
-        // `virt_max_cpus`); the MADT builder takes one region.
-        _ => return Err("more than one GICv3 redistributor region is not supported".into()),
-    };
     let pcie = match &p.pcie {
         Some(pci) => {
             let mmio32 = pci
@@ -69,7 +62,7 @@ pub fn build(m: Input, buf: &mut [u8], phys: u64) -> Result<(u64, u64)> {
         gic: Gic {
             version: p.gic.version,
             gicd: p.gic.gicd,
-            gicr,
+            gicr: p.gic.gicr.clone(),
             gicc: p.gic.gicc,
             gicv: p.gic.gicv,
             gich: p.gic.gich,

@@ -202,7 +202,7 @@ pub fn enter(
     entry: u64,
     dt: u64,
 ) -> Result<hotstub::boot::pipeline::Never, alloc::string::String> {
-    psci_glue::init(model, &platform.memory, kept, &EL2)?;
+    psci_glue::init(model, &platform.memory, kept, None, &EL2)?;
 
     let ram: Vec<(u64, u64)> = platform.memory.iter().map(|&(b, s)| (b, b + s)).collect();
     let phys = S2.0.get() as u64;

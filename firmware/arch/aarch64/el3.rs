@@ -303,10 +303,10 @@ fn clear_release() {
 }
 
 /// The resident EL3 map (`resident::regs::el3_map`) in `TABLES`.
-fn build_map(secure: (u64, u64), fw: (u64, u64)) -> Result<u64, &'static str> {
+fn build_map(secure: (u64, u64), fw: (u64, u64), gicr: &[(u64, u64)]) -> Result<u64, &'static str> {
     // SAFETY: only the boot CPU, before the map is in use.
     let t = unsafe { &mut *TABLES.0.get() };
-    el3_map(t, TABLES.0.get() as u64, secure, fw)
+    el3_map(t, TABLES.0.get() as u64, secure, fw, gicr)
 }
 
 /// Stays resident at EL3 and enters the kernel at EL2 on the boot CPU.
@@ -323,9 +323,13 @@ pub fn enter(
     dt: u64,
 ) -> Result<hotstub::boot::pipeline::Never, String> {
     let (fs, fe) = fw_resident;
-    // Above the firmware, the page that keeps the runtime policy
-    // (`record::place`).
-    if !secure.0.is_multiple_of(PAGE) || secure.1 < fe - fs + PAGE {
+    // Behind the firmware's copy go its handler stacks (the heap holds
+    // about 75, QEMU virt has up to 512 vCPUs); the secure RAM's last page
+    // keeps the runtime policy (`record::place`).
+    let stacks = (secure.0 + (fe - fs)).next_multiple_of(STACK_SIZE as u64);
+    let stacks_end = stacks + (model.len() * STACK_SIZE) as u64;
+    let usable_end = secure.0.saturating_add(secure.1).saturating_sub(PAGE);
+    if !secure.0.is_multiple_of(PAGE) || usable_end < stacks_end {
         return Err("the secure RAM is too small for the resident firmware".into());
     }
     if platform.gic.version != 3 {
@@ -337,7 +341,7 @@ pub fn enter(
     if dt + dt_size > release_record() {
         return Err("the DT for Linux leaves no room for the release record".into());
     }
-    psci_glue::init(model, &platform.memory, &[], &El3)?;
+    psci_glue::init(model, &platform.memory, &[], Some(stacks), &El3)?;
     MAILBOX.call_once(|| (0..model.len()).map(|_| AtomicBool::new(false)).collect());
     if let Some(sg) = platform.secure_gpio {
         if let Some(pin) = sg.restart_pin {
@@ -346,6 +350,9 @@ pub fn enter(
         }
     }
     let mpidrs = model.iter().map(|v| v.hw_id).collect::<Vec<u64>>().leak();
+    // Built before the GIC set-up walks the redistributors: a region the
+    // map cannot hold is then an error line, not a translation fault.
+    let ttbr = build_map(secure, fw_resident, &platform.gic.gicr)?;
     // SAFETY: the GICv3 (checked above) the DT names, in the MMIO the boot
     // map has as Device memory.
     unsafe { gic::init(platform.gic.gicd, &platform.gic.gicr) };
@@ -357,7 +364,6 @@ pub fn enter(
             control::init(h, uart, gicd, cpu::mpidr(), model.len(), saved)
         };
     }
-    let ttbr = build_map(secure, fw_resident)?;
 
     let line = super::mmu::dcache_line();
     let (mair, tcr, sctlr): (u64, u64, u64);

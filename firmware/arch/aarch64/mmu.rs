@@ -15,7 +15,7 @@
 
 use core::arch::asm;
 use core::cell::UnsafeCell;
-use hotstub::resident::regs::{S1_BLOCK, S1_DEVICE, S1_NORMAL, S1_TABLE};
+use hotstub::resident::regs::{mmio_gibs, S1_BLOCK, S1_DEVICE, S1_NORMAL, S1_TABLE};
 use hotstub::resident::{FLASH, GIB, MIB2};
 
 /// MAIR attribute indices (the descriptors' AttrIndx): 0 = Normal
@@ -78,6 +78,19 @@ pub fn map_device(el: u8, base: u64, size: u64) {
     }
     // SAFETY: barriers only.
     unsafe { asm!("dsb ishst", "isb", options(nostack)) };
+}
+
+/// Maps the GiBs that hold `regions` above the first (QEMU virt's second
+/// GIC redistributor region, which the EL3 set-up walks) as Device. Regions
+/// the map cannot hold are left out: only EL3 touches them, and its own map
+/// (`resident::regs::el3_map`) refuses them before that.
+pub fn map_mmio(el: u8, regions: &[(u64, u64)]) {
+    for &r in regions {
+        let (first, end) = mmio_gibs(r).unwrap_or((0, 0));
+        for g in first..end {
+            write_entry(&L1, g as usize, (g * GIB) | block(el, true));
+        }
+    }
 }
 
 /// Builds the identity map for the first two GiB (flash, MMIO, and the

@@ -158,6 +158,7 @@ impl pipeline::Arch for VirtBoot {
             }
         };
         CONDUIT.call_once(|| platform.psci);
+        mmu::map_mmio(el, &platform.gic.gicr);
         mmu::map_ram(el, &platform.memory);
         if let Some(sg) = platform.secure_gpio {
             if let (3, Some(pin)) = (el, sg.poweroff_pin) {

@@ -20,10 +20,12 @@
 //! the heap with the PSCI state, the stacks, the translation tables) lies in
 //! the firmware's RAM behind the hand-off area, `[handoff_end, fw_end)`. At
 //! EL2 it keeps the data, the heap as far as it ever grew (`heap_limit`) and
-//! the boot stack; at EL3 all of it moves to the secure RAM. What is kept is
-//! reported to Linux as EfiRuntimeServicesCode, which Linux
-//! keeps out of its linear map (and which the PSCI test payload looks for),
-//! and at EL2 stage 2 leaves it unmapped. The hand-off area itself (ACPI,
+//! the boot stack; at EL3 all of it moves to the secure RAM, where the
+//! handler stacks are placed directly (too many for the heap with QEMU's
+//! up to 512 vCPUs). What is kept is reported to Linux as
+//! EfiRuntimeServicesCode, which Linux keeps out of its linear map (and
+//! which the PSCI test payload looks for), and at EL2 stage 2 leaves it
+//! unmapped. The hand-off area itself (ACPI,
 //! EFI table, DT) stays readable: the kernel needs it. Code and read-only
 //! data run from flash, which stage 2 hides as well.
 
@@ -48,15 +50,17 @@ static SERVICE: spin::Once<Service> = spin::Once::new();
 
 /// Sets up the PSCI state once, on the boot CPU, before any other CPU can
 /// run or trap. `ram` is the caller's RAM as (base, size), `reserved` the
-/// resident firmware's memory (CPU_ON refuses entry points there).
+/// resident firmware's memory (CPU_ON refuses entry points there),
+/// `stacks_at` where the handler stacks go (`vectors::alloc_stacks`).
 pub fn init(
     model: &CpuModel,
     ram: &[(u64, u64)],
     reserved: &[(u64, u64)],
+    stacks_at: Option<u64>,
     platform: &'static (dyn Platform + Sync),
 ) -> Result<(), &'static str> {
     let states = CpuStates::new(model, mpidr()).ok_or("the boot CPU is not in the DT")?;
-    let stacks = vectors::alloc_stacks(states.len());
+    let stacks = vectors::alloc_stacks(states.len(), stacks_at)?;
     SERVICE.call_once(|| Service {
         states: spin::Mutex::new(states),
         policy: Policy::excluding(ram, reserved),

@@ -26,14 +26,24 @@ const _: () = assert!(core::mem::align_of::<Stack>() == STACK_SIZE);
 static STACK_BOUNDS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
 
 /// Allocates the handler stacks of `n` vCPUs, one STACK_SIZE block per
-/// vCPU index, and returns their base. Called once, on the boot CPU,
-/// before any CPU can trap to the firmware.
-pub fn alloc_stacks(n: usize) -> u64 {
-    // Only the memory is needed (never freed, never read before written).
-    let stacks = Vec::<Stack>::with_capacity(n).leak().as_ptr() as u64;
+/// vCPU index, and returns their base: at `at` (STACK_SIZE aligned, memory
+/// the caller set aside) or else on the heap, which holds a few dozen.
+/// Called once, on the boot CPU, before any CPU can trap to the firmware.
+pub fn alloc_stacks(n: usize, at: Option<u64>) -> Result<u64, &'static str> {
+    let stacks = match at {
+        Some(base) => base,
+        None => {
+            // Only the memory is needed (never freed, never read before
+            // written).
+            let mut v = Vec::<Stack>::new();
+            v.try_reserve_exact(n)
+                .map_err(|_| "too many vCPUs for the resident firmware's handler stacks")?;
+            v.leak().as_ptr() as u64
+        }
+    };
     STACK_BOUNDS[0].store(stacks, Ordering::Relaxed);
     STACK_BOUNDS[1].store(stacks + (n * STACK_SIZE) as u64, Ordering::Relaxed);
-    stacks
+    Ok(stacks)
 }
 
 /// The registers a trap vector saves, in this order (the vector code below

@@ -68,6 +68,21 @@ pub struct Case {
     /// channel (`Vm::control_client`): QEMU drops what the firmware writes
     /// while no client is connected, the first boot's event line included.
     pub control_at_start: bool,
+    /// Too slow for the default run: only when `--filter` names the case
+    /// in full (with or without the `<arch>/` prefix).
+    pub opt_in: bool,
+}
+
+impl Case {
+    /// Whether `--filter` (empty: none) selects this case.
+    pub fn selected_by(&self, filter: &str) -> bool {
+        if self.opt_in {
+            let short = self.name.split_once('/').map_or("", |(_, s)| s);
+            !filter.is_empty() && (filter == self.name || filter == short)
+        } else {
+            self.name.contains(filter)
+        }
+    }
 }
 
 /// The host's QEMU (bookworm-backports on bookworm), or Debian unstable's

@@ -107,7 +107,7 @@ pub fn run(o: Options) -> Result<i32> {
     let filter = o.filter.clone().unwrap_or_default();
     let mut selected: Vec<Case> = matrix::matrix()
         .into_iter()
-        .filter(|c| c.name.contains(&filter))
+        .filter(|c| c.selected_by(&filter))
         .collect();
     let mut results = Results::default();
 

@@ -6,8 +6,9 @@ use crate::build::Arch;
 use crate::tests::case::{Case, CpuExpect, Expect, InitrdSel, KernelSel};
 use crate::tests::scenarios::{
     scenario_arm_cpu1_cycles, scenario_arm_disabled_cpus, scenario_channel_resync,
-    scenario_cpu_hotplug, scenario_cpu_hotplug_cycles, scenario_policy_across_resets,
-    scenario_reset_mid_change, scenario_x86_hotplug, scenario_x86_hotplug_cycles,
+    scenario_cpu_hotplug, scenario_cpu_hotplug_cycles, scenario_high_redist_hotplug,
+    scenario_policy_across_resets, scenario_reset_mid_change, scenario_x86_hotplug,
+    scenario_x86_hotplug_cycles,
 };
 use std::time::Duration;
 
@@ -160,6 +161,36 @@ pub(super) fn hotplug_and_policy() -> Vec<Case> {
             };
         },
     ));
+    // QEMU virt's GICv3 maximum at EL1: 512 vCPUs, the first 123 with
+    // their redistributors in the low region, the rest in the high one
+    // (hw/arm/virt.c VIRT_GIC_REDIST, VIRT_HIGH_GIC_REDIST2); with 0-3
+    // enabled (described only: PSCI is QEMU's) and with all online. Both
+    // only on request: TCG sends every broadcast TLB invalidation to each
+    // vCPU thread, so Linux's early text patching alone (ftrace) takes
+    // over ten minutes with 512 vCPUs on two host cores, and with all
+    // online its stop_machine calls spin on every vCPU.
+    for (name, policy) in [
+        ("redist-smp512-el1-policy", true),
+        ("redist-smp512-el1", false),
+    ] {
+        v.push(with(
+            case(Aarch64, name, "virt,gic-version=3", 512, 1024),
+            |c| {
+                c.disk = false;
+                // Linux's per-CPU areas, about 0.25 MiB per possible vCPU.
+                c.mem_slack_mib = 192;
+                c.opt_in = true;
+                c.timeout = Duration::from_secs(7200);
+                if policy {
+                    c.extra = enabled_cpus_fw_cfg("0-3");
+                    c.unenforced_policy = true;
+                    c.cpus.present_when_added = Some("0-3".into());
+                    c.cpus.online = None;
+                    c.cpus.enabled = Some("0-3".into());
+                }
+            },
+        ));
+    }
     for (el, machine) in [
         ("el1", "virt,gic-version=3"),
         ("el2", "virt,gic-version=3,virtualization=on"),
@@ -301,5 +332,35 @@ pub(super) fn runtime_hotplug() -> Vec<Case> {
             },
         ));
     }
+    // QEMU virt's second redistributor region (vCPUs 123 and up, above
+    // RAM at 256 GiB): 256 vCPUs at EL3, 4 enabled, so Linux brings up only
+    // those at boot; vCPU 200, in the high region, enabled at run time.
+    v.push(with(
+        case(
+            Aarch64,
+            "redist-smp256-el3-hotplug",
+            "virt,gic-version=3,secure=on,virtualization=on",
+            256,
+            1024,
+        ),
+        |c| {
+            c.action = "cmd";
+            c.disk = false;
+            c.append = "hotstub.autoonline=1".into();
+            c.control = true;
+            c.extra = enabled_cpus_fw_cfg("0-3");
+            c.cpus = CpuExpect {
+                possible: Some("0-255".into()),
+                present: Some("0-255".into()),
+                present_when_added: Some("0-3".into()),
+                online: Some("0-3".into()),
+                enabled: Some("0-3".into()),
+            };
+            c.expect = Expect::Scenario(scenario_high_redist_hotplug);
+            // Linux's per-CPU areas for 256 possible vCPUs.
+            c.mem_slack_mib = 96;
+            c.timeout = Duration::from_secs(600);
+        },
+    ));
     v
 }

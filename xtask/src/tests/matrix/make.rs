@@ -44,6 +44,7 @@ pub(super) fn case(arch: Arch, name: &str, machine: &str, smp: u32, mem_mib: u64
         tpm: false,
         control: false,
         control_at_start: false,
+        opt_in: false,
     }
 }
 

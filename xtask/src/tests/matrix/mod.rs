@@ -125,6 +125,18 @@ mod unit {
     }
 
     #[test]
+    fn opt_in_cases_run_only_when_named() {
+        let m = matrix();
+        let big = m.iter().find(|c| c.opt_in).expect("an opt-in case");
+        let short = big.name.split_once('/').unwrap().1;
+        assert!(!big.selected_by(""));
+        assert!(!big.selected_by("redist"));
+        assert!(big.selected_by(short) && big.selected_by(&big.name));
+        let small = m.iter().find(|c| !c.opt_in).unwrap();
+        assert!(small.selected_by("") && small.selected_by(&small.name[..3]));
+    }
+
+    #[test]
     fn matrix_names_unique() {
         let m = matrix();
         let mut names: Vec<&str> = m.iter().map(|c| c.name.as_str()).collect();

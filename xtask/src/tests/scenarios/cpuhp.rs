@@ -40,7 +40,11 @@ pub(super) fn change_say(ctl: &mut Control, cmd: &str) -> Result<()> {
 }
 
 pub(super) fn expect_status(ctl: &mut Control, enabled: &str, online: &str) -> Result<()> {
-    let want = format!("ok possible=0-3 enabled={enabled} online={online}");
+    expect_status_of(ctl, "0-3", enabled, online)
+}
+
+fn expect_status_of(ctl: &mut Control, possible: &str, enabled: &str, online: &str) -> Result<()> {
+    let want = format!("ok possible={possible} enabled={enabled} online={online}");
     let a = ctl.command("status", ANSWER)?;
     if a != want {
         return Err(format!("status: `{a}`, expected `{want}`"));
@@ -53,7 +57,11 @@ pub(super) fn expect_status(ctl: &mut Control, enabled: &str, online: &str) -> R
 /// rule of the fresh-machine issue). Linux changes them one after the other
 /// (offline, then eject), so this waits for the init's watcher to show all.
 pub(super) fn expect_guest(vm: &mut Vm, set: &str, added: bool) -> Result<()> {
-    let present = if added { set } else { "0-3" };
+    expect_guest_of(vm, "0-3", set, added)
+}
+
+fn expect_guest_of(vm: &mut Vm, possible: &str, set: &str, added: bool) -> Result<()> {
+    let present = if added { set } else { possible };
     let want = [
         format!(" present={present} "),
         format!(" online={set} "),
@@ -242,4 +250,27 @@ pub(in super::super) fn scenario_channel_resync(vm: &mut Vm, _c: &Case) -> Resul
         return Err(format!("online vCPUs after the dead clients: {out:?}"));
     }
     Ok(())
+}
+
+/// `-smp 256` with 0-3 enabled: vCPU 200's redistributor lies in QEMU
+/// virt's second (high) region. `enable 200` must bring it up in Linux
+/// (the init's watcher onlines it), which finds its redistributor there
+/// through the MADT's second GICR structure; `disable 200` takes it back.
+pub(in super::super) fn scenario_high_redist_hotplug(vm: &mut Vm, _c: &Case) -> Result<()> {
+    let added = present_when_added(vm)?;
+    let mut ctl = connect(vm)?;
+    let all = "0-255";
+    expect_status_of(&mut ctl, all, "0-3", "0-3")?;
+    change_say(&mut ctl, "enable 200")?;
+    expect_guest_of(vm, all, "0-3,200", added)?;
+    expect_status_of(&mut ctl, all, "0-3,200", "0-3,200")?;
+    let (_, out) = vm.guest_cmd("dmesg | grep 'CPU200: found redistributor'", STEP)?;
+    let line = out.join(" ");
+    if !line.contains("region 1:") {
+        return Err(format!("cpu200's redistributor not in region 1: `{line}`"));
+    }
+    step(line);
+    change_say(&mut ctl, "disable 200")?;
+    expect_guest_of(vm, all, "0-3", added)?;
+    expect_status_of(&mut ctl, all, "0-3", "0-3")
 }

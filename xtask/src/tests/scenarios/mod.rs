@@ -17,6 +17,7 @@ mod persist;
 
 pub(super) use cpuhp::{
     scenario_channel_resync, scenario_cpu_hotplug, scenario_cpu_hotplug_cycles,
+    scenario_high_redist_hotplug,
 };
 pub(super) use devices::{
     scenario_guest_checks, scenario_pci_hotplug, scenario_pvpanic, HOTPLUG_PORT,
