@@ -211,17 +211,21 @@ impl Volume {
 
 /// ext4-view trusts the superblock's block count; a file system cut
 /// short (a truncated image) would only fail deep in a read, so say it at
-/// once. Fields from the ext4 disk layout doc: s_blocks_count_lo at 0x04,
-/// s_log_block_size at 0x18, s_feature_incompat at 0x60 (0x80: 64bit),
-/// s_blocks_count_hi at 0x150.
+/// once. It also sizes its block group table from the superblock alone,
+/// so a hostile one could ask for gigabytes: the table must fit in what
+/// the firmware's heap can spare. Fields from the ext4 disk layout doc:
+/// s_blocks_count_lo at 0x04, s_first_data_block at 0x14,
+/// s_log_block_size at 0x18, s_blocks_per_group at 0x20, s_desc_size at
+/// 0xfe, s_blocks_count_hi at 0x150 (which ext4-view 1.0 adds whatever the
+/// 64bit feature says, so this does too).
 fn check_ext4_size(r: &Region) -> Result<(), Error> {
+    /// A block group table of at most 256 KiB: 4,096 groups of 64-byte
+    /// descriptors, a 512 GiB file system with the default 128 MiB groups.
+    const MAX_GROUP_TABLE: u64 = 256 << 10;
     let mut sb = [0u8; 0x154];
     r.read(1024, &mut sb)?;
     let u32_at = |o: usize| u64::from(u32::from_le_bytes([sb[o], sb[o + 1], sb[o + 2], sb[o + 3]]));
-    let mut blocks = u32_at(0x04);
-    if u32_at(0x60) & 0x80 != 0 {
-        blocks |= u32_at(0x150) << 32;
-    }
+    let blocks = u32_at(0x04) | u32_at(0x150) << 32;
     let log = u32_at(0x18);
     if log > 6 {
         return Err(Error::Ext4("impossible block size".to_string()));
@@ -231,6 +235,14 @@ fn check_ext4_size(r: &Region) -> Result<(), Error> {
         return Err(Error::Ext4(format!(
             "file system of {} blocks is larger than its partition (a truncated image?)",
             blocks
+        )));
+    }
+    let per_group = u32_at(0x20).max(1);
+    let groups = blocks.saturating_sub(u32_at(0x14)).div_ceil(per_group);
+    let desc = u64::from(u16::from_le_bytes([sb[0xfe], sb[0xff]])).max(64);
+    if groups.saturating_mul(desc) > MAX_GROUP_TABLE {
+        return Err(Error::Ext4(format!(
+            "{groups} block groups are more than the firmware can hold"
         )));
     }
     Ok(())
