@@ -349,3 +349,32 @@ fn grub_words_and_extlinux_defaults() {
     let (v, d) = conf::extlinux("label a\nlabel b\nmenu default\nkernel /k\n");
     assert_eq!((v.len(), d.as_deref()), (2, Some("b")));
 }
+
+/// A bare ext4 superblock (magic, 1 KiB blocks) over `len` bytes, with
+/// the block count split across s_blocks_count_lo/hi and the given
+/// blocks per group: enough for the size checks before ext4-view.
+fn ext4_superblock(len: usize, lo: u32, hi: u32, per_group: u32) -> Vec<u8> {
+    let mut fs = std::vec![0u8; len];
+    let sb = 1024;
+    fs[sb + 0x04..sb + 0x08].copy_from_slice(&lo.to_le_bytes());
+    fs[sb + 0x20..sb + 0x24].copy_from_slice(&per_group.to_le_bytes());
+    fs[sb + 0x38..sb + 0x3a].copy_from_slice(&[0x53, 0xef]);
+    fs[sb + 0x150..sb + 0x154].copy_from_slice(&hi.to_le_bytes());
+    fs
+}
+
+#[test]
+fn hostile_ext4_superblocks_are_refused_before_ext4_view_allocates() {
+    let err = |fs: Vec<u8>| {
+        find(&disk(gpt(&[(LINUX, &fs)])), &Choice::default())
+            .unwrap_err()
+            .to_string()
+    };
+    // s_blocks_count_hi without the 64bit feature: ext4-view reads it
+    // anyway (a fuzz-found input asked it for gigabytes of descriptors).
+    let e = err(ext4_superblock(64 << 10, 64, 1, 8192));
+    assert!(e.contains("is larger than its partition"), "{e}");
+    // One block per group over 8 MiB: 8,192 groups, past the table bound.
+    let e = err(ext4_superblock(8 << 20, 8192, 0, 1));
+    assert!(e.contains("8192 block groups are more than"), "{e}");
+}
