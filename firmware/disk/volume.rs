@@ -127,7 +127,10 @@ impl Volume {
     pub fn list(&mut self, dir: &str) -> Result<Vec<String>, Error> {
         let mut names = match self {
             Volume::Ext4(fs) => {
-                let iter = match fs.read_dir(dir) {
+                let Some(dir) = resolve(fs, dir)? else {
+                    return Ok(Vec::new());
+                };
+                let iter = match fs.read_dir(dir.as_str()) {
                     Ok(i) => i,
                     Err(Ext4Error::NotFound | Ext4Error::NotADirectory) => return Ok(Vec::new()),
                     Err(e) => return Err(ext4_error(e)),
@@ -153,10 +156,13 @@ impl Volume {
     /// The size of the regular file at `path` (symlinks followed).
     pub fn size(&mut self, path: &str) -> Result<Option<u64>, Error> {
         match self {
-            Volume::Ext4(fs) => match fs.metadata(path) {
-                Ok(m) if m.is_dir() => Ok(None),
-                Ok(m) => Ok(Some(m.len())),
-                Err(e) => missing_or(e),
+            Volume::Ext4(fs) => match resolve(fs, path)? {
+                None => Ok(None),
+                Some(path) => match fs.metadata(path.as_str()) {
+                    Ok(m) if m.is_dir() => Ok(None),
+                    Ok(m) => Ok(Some(m.len())),
+                    Err(e) => missing_or(e),
+                },
             },
             Volume::Fat(fs) => Ok(fs.find(path)?.map(|f| f.size)),
         }
@@ -187,7 +193,8 @@ impl Volume {
         };
         match self {
             Volume::Ext4(fs) => {
-                let mut f = fs.open(path).map_err(ext4_error)?;
+                let path = resolve(fs, path)?.ok_or_else(short)?;
+                let mut f = fs.open(path.as_str()).map_err(ext4_error)?;
                 f.seek_to(offset).map_err(ext4_error)?;
                 let mut done = 0;
                 // Each call returns at most one block; the loop ends
@@ -207,6 +214,61 @@ impl Volume {
             }
         }
     }
+}
+
+/// Linux's limits on a symlink's target and on the symlinks one lookup
+/// follows (include/uapi/linux/limits.h PATH_MAX; fs/namei.c MAXSYMLINKS).
+const PATH_MAX: u64 = 4096;
+const MAX_SYMLINKS: usize = 40;
+
+/// `path` with every symlink resolved here, or `None` when part of it is
+/// missing: ext4-view reads a symlink's target into a buffer of the size
+/// its inode claims, so each target's size is checked before it is read,
+/// and what ext4-view then opens has no symlink left to follow.
+fn resolve(fs: &Ext4, path: &str) -> Result<Option<String>, Error> {
+    let join = |parts: &[String]| {
+        let mut p = String::from("/");
+        p.push_str(&parts.join("/"));
+        p
+    };
+    let mut todo: Vec<String> = path.split('/').rev().map(String::from).collect();
+    let mut done: Vec<String> = Vec::new();
+    let mut hops = 0;
+    while let Some(c) = todo.pop() {
+        match c.as_str() {
+            "" | "." => continue,
+            ".." => {
+                done.pop();
+                continue;
+            }
+            _ => done.push(c),
+        }
+        let p = join(&done);
+        // Every component before the last is resolved: this follows nothing.
+        let m = match fs.symlink_metadata(p.as_str()) {
+            Ok(m) => m,
+            Err(e) => return missing_or(e),
+        };
+        if !m.is_symlink() {
+            continue;
+        }
+        hops += 1;
+        if hops > MAX_SYMLINKS || m.len() > PATH_MAX {
+            return Err(Error::Ext4(format!(
+                "{p}: too many symlinks or a symlink target over {PATH_MAX} bytes"
+            )));
+        }
+        let target = fs.read_link(p.as_str()).map_err(ext4_error)?;
+        let target = target
+            .to_str()
+            .map_err(|_| Error::Ext4(format!("{p}: symlink target is not UTF-8")))?;
+        done.pop();
+        if target.starts_with('/') {
+            done.clear();
+        }
+        todo.extend(target.split('/').rev().map(String::from));
+    }
+    Ok(Some(join(&done)))
 }
 
 /// ext4-view trusts the superblock's block count; a file system cut
