@@ -86,7 +86,7 @@ fn text<T: Transport>(src: &mut Qemu<T>, name: &str) -> Result<Option<String>> {
 mod tests {
     use super::*;
     use crate::disk::{BlockDevice, Error, SECTOR};
-    use crate::platform::fw_cfg::testing::Fake;
+    use crate::platform::fw_cfg::testing::{dir, Fake};
     use crate::platform::fw_cfg::FwCfg;
     use alloc::rc::Rc;
     use core::cell::RefCell;
@@ -103,18 +103,6 @@ mod tests {
         fn sectors(&self) -> u64 {
             self.0
         }
-    }
-
-    fn dir(files: &[(&str, u16, u32)]) -> Vec<u8> {
-        let mut d = (files.len() as u32).to_be_bytes().to_vec();
-        for (name, key, size) in files {
-            let mut e = [0u8; 64];
-            e[0..4].copy_from_slice(&size.to_be_bytes());
-            e[4..6].copy_from_slice(&key.to_be_bytes());
-            e[8..8 + name.len()].copy_from_slice(name.as_bytes());
-            d.extend_from_slice(&e);
-        }
-        d
     }
 
     fn qemu(items: &[(u16, &[u8])]) -> Qemu<Fake> {

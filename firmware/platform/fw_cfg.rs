@@ -465,6 +465,20 @@ pub mod testing {
     use super::*;
     use alloc::vec::Vec;
 
+    /// A FILE_DIR item listing `files` as (name, key, size): a be32 count,
+    /// then 64-byte entries of size, select, reserved, name (fw_cfg.rst).
+    pub fn dir(files: &[(&str, u16, u32)]) -> Vec<u8> {
+        let mut d = (files.len() as u32).to_be_bytes().to_vec();
+        for (name, key, size) in files {
+            let mut e = [0u8; 64];
+            e[0..4].copy_from_slice(&size.to_be_bytes());
+            e[4..6].copy_from_slice(&key.to_be_bytes());
+            e[8..8 + name.len()].copy_from_slice(name.as_bytes());
+            d.extend_from_slice(&e);
+        }
+        d
+    }
+
     /// A fake fw_cfg with legacy (non-DMA) access only.
     pub struct Fake {
         pub items: Vec<(u16, Vec<u8>)>,

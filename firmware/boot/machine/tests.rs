@@ -2,7 +2,10 @@
 
 use super::*;
 use crate::platform::dt::{self, tests::virt_dt};
-use crate::platform::fw_cfg::{key, testing::Fake};
+use crate::platform::fw_cfg::{
+    key,
+    testing::{dir, Fake},
+};
 use alloc::vec::Vec;
 
 /// QEMU's virt RAM from 1 GiB, the firmware in its first MiBs.
@@ -12,17 +15,18 @@ const FW_RAM: (u64, u64) = (0x4010_0000, 0x4020_0000);
 /// 0x20 on (fw_cfg.rst: FW_CFG_FILE_DIR, big-endian count then 64-byte
 /// entries of size, select, reserved, name).
 fn fw_with(files: &[(&str, &[u8])]) -> FwCfg<Fake> {
-    let mut d = (files.len() as u32).to_be_bytes().to_vec();
-    let mut items: Vec<(u16, &[u8])> = Vec::new();
-    for (i, (name, data)) in files.iter().enumerate() {
-        let k = 0x20 + i as u16;
-        let mut e = [0u8; 64];
-        e[0..4].copy_from_slice(&(data.len() as u32).to_be_bytes());
-        e[4..6].copy_from_slice(&k.to_be_bytes());
-        e[8..8 + name.len()].copy_from_slice(name.as_bytes());
-        d.extend_from_slice(&e);
-        items.push((k, data));
-    }
+    let key_of = |i: usize| 0x20 + i as u16;
+    let listed: Vec<(&str, u16, u32)> = files
+        .iter()
+        .enumerate()
+        .map(|(i, (name, data))| (*name, key_of(i), data.len() as u32))
+        .collect();
+    let d = dir(&listed);
+    let mut items: Vec<(u16, &[u8])> = files
+        .iter()
+        .enumerate()
+        .map(|(i, (_, data))| (key_of(i), *data))
+        .collect();
     items.push((key::FILE_DIR, &d));
     FwCfg::probe(Fake::with(&items)).unwrap()
 }

@@ -30,20 +30,8 @@ pub fn disk(bytes: Vec<u8>) -> Disk {
     Rc::new(RefCell::new(MemDisk(bytes)))
 }
 
-pub fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xedb8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
+/// The GPT checksums are UEFI's CRC-32, as the EFI system table's.
+pub use crate::boot::efi::crc32;
 
 pub const ESP: [u8; 16] = guid(
     0xc12a7328,

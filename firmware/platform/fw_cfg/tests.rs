@@ -3,19 +3,7 @@
 use super::*;
 use alloc::vec::Vec;
 
-use super::testing::Fake;
-
-fn dir(files: &[(&str, u16, u32)]) -> Vec<u8> {
-    let mut d = (files.len() as u32).to_be_bytes().to_vec();
-    for (name, key, size) in files {
-        let mut e = [0u8; 64];
-        e[0..4].copy_from_slice(&size.to_be_bytes());
-        e[4..6].copy_from_slice(&key.to_be_bytes());
-        e[8..8 + name.len()].copy_from_slice(name.as_bytes());
-        d.extend_from_slice(&e);
-    }
-    d
-}
+use super::testing::{dir, Fake};
 
 fn fake() -> Fake {
     Fake {
