@@ -18,7 +18,11 @@ pub mod disk;
 pub mod platform;
 pub mod psci;
 pub mod resident;
+pub mod tpm;
 
 /// Name, version and build, for the banner.
 pub const NAME: &str = "Hotstub";
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// "Hotstub 0.1.0": the banner's start, and the CRTM version measured
+/// boot logs.
+pub const VERSION_LINE: &str = concat!("Hotstub ", env!("CARGO_PKG_VERSION"));

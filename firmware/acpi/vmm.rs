@@ -78,8 +78,15 @@ pub fn find(blob: &[u8], loader: &[u8], wanted: &[[u8; 4]]) -> Vec<Found> {
 
 /// The tables of `wanted` taken over from QEMU's `blob` and `loader`, each
 /// checked against the CPU model (a table naming other processors is left
-/// out, with a warning) and without a TPM event log.
-pub fn take_over(blob: &[u8], loader: &[u8], wanted: &[[u8; 4]], cpus: &CpuModel) -> Vec<Vec<u8>> {
+/// out, with a warning), the TPM2 table pointing at the firmware's event
+/// log `tpm_log` (address, length) or at none.
+pub fn take_over(
+    blob: &[u8],
+    loader: &[u8],
+    wanted: &[[u8; 4]],
+    cpus: &CpuModel,
+    tpm_log: Option<(u64, u32)>,
+) -> Vec<Vec<u8>> {
     let hw: Vec<u64> = cpus.iter().map(|c| c.hw_id).collect();
     let uids: Vec<u32> = cpus.iter().map(|c| c.uid).collect();
     let mut out = Vec::new();
@@ -92,7 +99,9 @@ pub fn take_over(blob: &[u8], loader: &[u8], wanted: &[[u8; 4]], cpus: &CpuModel
             );
             continue;
         }
-        strip_tpm_log(&mut t);
+        if t.starts_with(b"TPM2") {
+            set_tpm_log(&mut t, tpm_log);
+        }
         out.push(t);
     }
     out
@@ -150,16 +159,26 @@ fn pptt_entry(e: &[u8], _: &[u64], uids: &[u32]) -> Option<bool> {
         .then(|| u32_at(e, 12).is_some_and(|id| uids.contains(&id)))
 }
 
-/// QEMU's TPM2 table points at its event log area (LAML at offset 64, LASA
-/// at 68; TCG ACPI specification 1.3, table 7), which QEMU has the
-/// firmware allocate through the loader. Hotstub keeps no TPM log, so the
-/// table goes out with both zero ("no log"), its checksum made right.
-pub fn strip_tpm_log(t: &mut [u8]) {
-    if t.starts_with(b"TPM2") && t.len() >= 76 {
-        t[64..76].fill(0);
-        t[9] = 0;
-        t[9] = 0u8.wrapping_sub(super::byte_sum(t));
+/// Points QEMU's TPM2 table at the firmware's event log, or at none.
+/// QEMU's points at a log area it has the firmware allocate through the
+/// loader, which Hotstub does not. The log fields are LAML (u32 at 64)
+/// and LASA (u64 at 68), present from revision 4 on (TCG ACPI
+/// specification 1.3, 8.3 table 7; Linux reads them when the table is
+/// 76 bytes or more, drivers/char/tpm/eventlog/acpi.c). A shorter table
+/// is extended to that layout (its start method parameters kept, zero
+/// padded) and given revision 4; the checksum is made right.
+pub fn set_tpm_log(t: &mut Vec<u8>, log: Option<(u64, u32)>) {
+    const WITH_LOG: usize = 76;
+    if t.len() < WITH_LOG {
+        t.resize(WITH_LOG, 0);
+        t[4..8].copy_from_slice(&(WITH_LOG as u32).to_le_bytes());
+        t[8] = t[8].max(4);
     }
+    let (lasa, laml) = log.unwrap_or((0, 0));
+    t[64..68].copy_from_slice(&laml.to_le_bytes());
+    t[68..76].copy_from_slice(&lasa.to_le_bytes());
+    t[9] = 0;
+    t[9] = 0u8.wrapping_sub(super::byte_sum(t));
 }
 
 /// Whether a NUL-padded loader file name is `name`.
@@ -257,15 +276,25 @@ mod tests {
     }
 
     #[test]
-    fn tpm_log_pointers_are_dropped() {
+    fn tpm_log_pointers_are_the_firmwares() {
         let mut t = table(b"TPM2", &[0x11; 40]);
-        strip_tpm_log(&mut t);
+        set_tpm_log(&mut t, None);
         assert!(t[64..76].iter().all(|&b| b == 0));
         assert_eq!(super::super::byte_sum(&t), 0);
+        set_tpm_log(&mut t, Some((0x8_0000, 0x4000)));
+        assert_eq!(&t[64..68], &0x4000u32.to_le_bytes());
+        assert_eq!(&t[68..76], &0x8_0000u64.to_le_bytes());
+        assert_eq!(super::super::byte_sum(&t), 0);
+        // A revision 3 table without the log fields grows to 76 bytes.
         let mut short = table(b"TPM2", &[0x11; 8]);
-        let before = short.clone();
-        strip_tpm_log(&mut short);
-        assert_eq!(short, before, "a table without log fields is left alone");
+        short[8] = 3;
+        set_tpm_log(&mut short, Some((0x4100_0000, 0x4000)));
+        assert_eq!(short.len(), 76);
+        assert_eq!(&short[4..8], &76u32.to_le_bytes());
+        assert_eq!(short[8], 4);
+        assert_eq!(&short[36..44], &[0x11; 8]);
+        assert_eq!(&short[68..76], &0x4100_0000u64.to_le_bytes());
+        assert_eq!(super::super::byte_sum(&short), 0);
     }
 
     #[test]

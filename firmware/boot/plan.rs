@@ -87,6 +87,9 @@ pub struct Plan {
     pub cpu_hotplug: Option<CpuHotplug>,
     /// `[start, end)` the ACPI tables may fill.
     pub acpi: (u64, u64),
+    /// With a TPM: the event log's (base, size), at the end of the ACPI
+    /// area below the hotplug block (ACPI NVS in the memory map).
+    pub tpm_log: Option<(u64, u64)>,
     /// At EL3, the secure RAM the resident firmware moves to.
     pub secure: Option<(u64, u64)>,
     /// A vCPU policy the firmware cannot enforce (at EL1).
@@ -119,6 +122,10 @@ impl Plan {
         } else {
             None
         };
+        let tpm_log = f.board.tpm.map(|_| {
+            acpi_end -= crate::tpm::LOG_SIZE as u64;
+            (acpi_end, crate::tpm::LOG_SIZE as u64)
+        });
         let secure = match exit {
             Handoff::ResidentEl3 => Some(f.board.secure_ram.ok_or(PlanError::NoSecureRam)?),
             _ => None,
@@ -129,6 +136,7 @@ impl Plan {
             el2_vtimer: exit.el2_vtimer(f.vhe, f.board.timer_el2_virt),
             cpu_hotplug,
             acpi: (a.acpi, acpi_end),
+            tpm_log,
             secure,
             unenforced_policy: f.el == 1 && !all_enabled,
         })
@@ -187,6 +195,11 @@ impl Plan {
         if let Some(h) = self.cpu_hotplug {
             spare_end = h.block;
             carves.push(carve(h.block, a.efi - h.block, mem_type::ACPI_NVS));
+        }
+        // Linux reads the log when its TPM driver binds, long after boot.
+        if let Some((base, size)) = self.tpm_log {
+            spare_end = base;
+            carves.push(carve(base, size, mem_type::ACPI_NVS));
         }
         let acpi_used_end = (a.acpi + acpi_used).next_multiple_of(PAGE_SIZE);
         if acpi_used_end < spare_end {

@@ -91,7 +91,7 @@ impl Search<'_> {
     }
 
     fn bls(&mut self, cands: &[Partition], want: Option<&str>) -> Result<Option<Found>, Error> {
-        let mut all: Vec<(Partition, &str, Entry)> = Vec::new();
+        let mut all: Vec<(Partition, &str, Entry, String)> = Vec::new();
         for p in cands {
             let Some(mut v) = self.open(p)? else {
                 continue;
@@ -111,7 +111,7 @@ impl Search<'_> {
                     let path = format!("{dir}/{name}");
                     let text = text(&mut v, &path, MAX_BLS)?.unwrap_or_default();
                     if let Some(e) = conf::bls(id, &text, ARCH) {
-                        all.push((*p, dir, e));
+                        all.push((*p, dir, e, text));
                     }
                 }
             }
@@ -119,7 +119,7 @@ impl Search<'_> {
         if all.is_empty() {
             return Ok(None);
         }
-        let mut entries: Vec<Entry> = all.iter().map(|(_, _, e)| e.clone()).collect();
+        let mut entries: Vec<Entry> = all.iter().map(|(_, _, e, _)| e.clone()).collect();
         conf::bls_sort(&mut entries);
         let pick = match want {
             Some(w) => match entries.iter().find(|e| e.is(w)) {
@@ -133,9 +133,9 @@ impl Search<'_> {
                 .find(|e| e.kernel.is_some())
                 .unwrap_or(&entries[0]),
         };
-        let (p, dir, _) = all
+        let (p, dir, _, text) = all
             .iter()
-            .find(|(_, _, e)| e.id == pick.id)
+            .find(|(_, _, e, _)| e.id == pick.id)
             .ok_or(Error::NoBootConfig)?;
         let file = format!("{dir}/{}.conf", pick.id);
         if pick.kernel.is_none() {
@@ -151,7 +151,8 @@ impl Search<'_> {
         } else {
             ""
         };
-        self.resolve(*p, pick, "bls", |path| format!("{prefix}{path}"))
+        let config = (file, text.clone());
+        self.resolve(*p, pick, "bls", config, |path| format!("{prefix}{path}"))
             .map(Some)
     }
 
@@ -186,7 +187,10 @@ impl Search<'_> {
                 let e = e.clone();
                 drop(v);
                 let on = self.grub_root(&e, *p)?;
-                return self.resolve(on, &e, "grub", |f| f.to_string()).map(Some);
+                let config = (path.to_string(), text);
+                return self
+                    .resolve(on, &e, "grub", config, |f| f.to_string())
+                    .map(Some);
             }
         }
         Ok(None)
@@ -264,7 +268,8 @@ impl Search<'_> {
                         format!("{prefix}{f}")
                     }
                 };
-                return self.resolve(*p, &e, "extlinux", rel).map(Some);
+                let config = (path.to_string(), text);
+                return self.resolve(*p, &e, "extlinux", config, rel).map(Some);
             }
         }
         Ok(None)
@@ -277,6 +282,7 @@ impl Search<'_> {
         p: Partition,
         e: &Entry,
         kind: &'static str,
+        config: (String, String),
         path: impl Fn(&str) -> String,
     ) -> Result<Found, Error> {
         let mut v = match Volume::open(self.dev, &p)? {
@@ -317,6 +323,7 @@ impl Search<'_> {
             entry: e.name().to_string(),
             kind,
             cmdline: e.options.clone(),
+            config,
             kernel,
             initrds,
         })

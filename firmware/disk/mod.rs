@@ -133,6 +133,9 @@ pub struct Found {
     /// The entry's kernel command line (its `options`, GRUB `linux`
     /// arguments or `append`).
     pub cmdline: String,
+    /// The configuration file that named the entry: its path on the
+    /// partition and its text, for measured boot.
+    pub config: (String, String),
     kernel: FileRef,
     initrds: Vec<FileRef>,
 }

@@ -61,7 +61,7 @@ impl Arch {
     }
 }
 
-/// The image size budgets, 256 KiB each (the linker scripts' ROM and
+/// The image size budgets (the linker scripts' ROM and
 /// FLASH regions): x86 the top 256 KiB below 4 GiB, arm its flash from 0.
 /// They guard against bloat, not a hardware limit (QEMU takes any multiple
 /// of 64 KiB as -bios; its arm flash bank is 64 MiB). Until disk boot the
@@ -70,8 +70,12 @@ impl Arch {
 /// against the 128 KiB issue 20 aims for: making it smaller is open work.
 /// A -kernel boot does not pay for it: x86 copies disk code to RAM only
 /// when it boots a disk (arch/x86_64/disk_code.rs), arm runs from flash.
+/// Measured boot (the TPM driver, event log and SHA-1/256/384/512 in
+/// their compact forms) added about 22 KiB on arm, which was 3 KiB short
+/// of 256 KiB before it: arm's budget is 288 KiB until issue 20 shrinks
+/// the disk code.
 pub const MAX_IMAGE_X86: u64 = 256 * 1024;
-pub const MAX_IMAGE_ARM: u64 = 256 * 1024;
+pub const MAX_IMAGE_ARM: u64 = 288 * 1024;
 
 impl Arch {
     pub fn max_image(self) -> u64 {

@@ -147,6 +147,32 @@ pub unsafe fn dt_blob(addr: u64) -> Option<&'static [u8]> {
     hotstub::platform::dt::blob_at(all)
 }
 
+/// Microseconds on the virtual counter.
+pub fn counter_us() -> u64 {
+    let (t, f) = counter();
+    (u128::from(t) * 1_000_000 / u128::from(f.max(1))) as u64
+}
+
+/// The firmware image as it sits in flash at 0: its first 16 bytes, read
+/// with an instruction (a Rust slice cannot start at address 0), and the
+/// rest.
+pub fn flash_image() -> ([u8; 16], &'static [u8]) {
+    let (a, b): (u64, u64);
+    // SAFETY: flash bank 0 is mapped at 0 (the firmware runs from it) and
+    // holds at least the 16-byte-aligned image start.
+    unsafe {
+        asm!("ldp {}, {}, [{}]", out(reg) a, out(reg) b, in(reg) 0u64,
+             options(nostack, readonly))
+    };
+    let mut head = [0u8; 16];
+    head[..8].copy_from_slice(&a.to_le_bytes());
+    head[8..].copy_from_slice(&b.to_le_bytes());
+    let end = layout::image_end().max(16);
+    // SAFETY: [16, end) is the rest of the image in the same flash.
+    let rest = unsafe { core::slice::from_raw_parts(16 as *const u8, end as usize - 16) };
+    (head, rest)
+}
+
 /// Linker-script symbols.
 pub mod layout {
     extern "C" {
@@ -157,6 +183,7 @@ pub mod layout {
         static __fw_ram_start: u8;
         static __fw_ram_end: u8;
         static __stack_bottom: u8;
+        static __image_end: u8;
     }
     // Only the symbols' addresses are taken (no unsafe needed for that).
     use core::ptr::addr_of;
@@ -174,6 +201,10 @@ pub mod layout {
     }
     pub fn stack_bottom() -> u64 {
         addr_of!(__stack_bottom) as u64
+    }
+    /// The image's end in flash (it starts at 0).
+    pub fn image_end() -> u64 {
+        addr_of!(__image_end) as u64
     }
     pub fn fw_ram() -> (u64, u64) {
         (

@@ -24,6 +24,7 @@ use hotstub::boot::handoff::{not_for_linux, Handoff};
 use hotstub::boot::machine::{Qemu, TablesFrom, Virt};
 use hotstub::boot::plan::{Areas, Facts, Plan};
 
+use super::tpm::TisMmio;
 use super::{ram_slice, virtio};
 use hotstub::acpi;
 use hotstub::boot::arm64_image;
@@ -34,6 +35,7 @@ use hotstub::boot::pipeline::{self, Never, Result, Tables};
 use hotstub::boot::{smbios, stub_dt};
 use hotstub::platform::dt;
 use hotstub::platform::fw_cfg::{file, FwCfg};
+use hotstub::tpm::{self, measure::Measure};
 use hotstub::{println, NAME};
 use hw::layout;
 use load::{load_initrd, load_kernel, read_cmdline, Loaded};
@@ -64,7 +66,12 @@ extern "C" fn hotstub_main(x0: u64) -> ! {
     let el = hw::current_el();
     mmu::enable(el);
     super::init_heap();
-    pipeline::run(VirtBoot { x0, t0, el })
+    pipeline::run(VirtBoot {
+        x0,
+        t0,
+        el,
+        tpm: Measure::off(),
+    })
 }
 
 /// Finds the DT: x0 when it points at one (cloud-hypervisor), else the
@@ -100,6 +107,8 @@ struct VirtBoot {
     t0: u64,
     /// The EL the firmware runs at.
     el: u8,
+    /// Measured boot, on once a TPM answered.
+    tpm: Measure<'static, TisMmio>,
 }
 
 /// The firmware's RAM areas from the linker script.
@@ -215,23 +224,51 @@ impl pipeline::Arch for VirtBoot {
     }
 
     fn tables(&mut self, m: &Virt, p: &Plan, src: &mut Self::Sources) -> Result<Tables> {
-        match m.tables {
-            TablesFrom::Build => build_tables(m, p, src),
+        if let (Some((tis, size)), Some((log, log_size))) = (m.board.tpm, p.tpm_log) {
+            mmu::map_device(self.el, tis, size);
+            // SAFETY: the DT names this TIS page (mapped as Device just
+            // above); the plan keeps the log area for it alone.
+            self.tpm = unsafe {
+                Measure::start(TisMmio::new(tis, hw::counter_us), ram_slice(log, log_size))
+            };
+            let (head, rest) = hw::flash_image();
+            self.tpm.firmware(hotstub::VERSION_LINE, &[&head, rest]);
+            for name in [file::ENABLED_CPUS, file::BOOT] {
+                if let Some(v) = src.file(name, 4096)? {
+                    self.tpm.config(name, &v);
+                }
+            }
         }
+        let log = p.tpm_log.filter(|_| self.tpm.is_on());
+        let t = match m.tables {
+            TablesFrom::Build => build_tables(m, p, src, log.map(|(a, n)| (a, n as u32)))?,
+        };
+        // SAFETY: what the tables (and SMBIOS) took of the plan's area.
+        self.tpm.tables(&[unsafe { ram_slice(p.acpi.0, t.used) }]);
+        Ok(t)
     }
 
     fn load(&mut self, m: &Virt, _: &Plan, src: &mut Self::Sources, _: &Tables) -> Result<Linux> {
-        match m.payload {
-            payload::From::FwCfg => load_linux(&mut src.fw, m),
+        let linux = match m.payload {
+            payload::From::FwCfg => {
+                let linux = load_linux(&mut src.fw, m)?;
+                measure_payload(&mut self.tpm, &linux, None);
+                linux
+            }
             payload::From::Disk => {
                 let disk = src.disk.as_mut().ok_or("no disk payload was chosen")?;
                 let linux = load_linux(disk, m);
+                if let Ok(l) = &linux {
+                    measure_payload(&mut self.tpm, l, Some(disk.found()));
+                }
                 // Dropping the payload resets the disk and switches its PCI
                 // decoding off before Linux runs.
                 src.disk = None;
-                linux
+                linux?
             }
-        }
+        };
+        core::mem::replace(&mut self.tpm, Measure::off()).finish();
+        Ok(linux)
     }
 
     fn prepare_handoff(&mut self, m: &Virt, p: &Plan, t: &Tables, l: &mut Linux) -> Result<()> {
@@ -313,9 +350,47 @@ impl pipeline::Arch for VirtBoot {
     }
 }
 
+/// Measures what `load` placed: the command line, kernel and initrd; on a
+/// disk also the configuration that chose them (`found`).
+fn measure_payload(
+    tpm: &mut Measure<'static, TisMmio>,
+    l: &Linux,
+    found: Option<&hotstub::disk::Found>,
+) {
+    if !tpm.is_on() {
+        return;
+    }
+    // SAFETY: the kernel and initrd as `load_linux` placed them; nothing
+    // writes them while these views live.
+    let kernel = unsafe { ram_slice(l.kernel.base, l.kernel.size) };
+    // SAFETY: as above.
+    let initrd = l
+        .initrd
+        .as_ref()
+        .map(|i| unsafe { ram_slice(i.base, i.size) });
+    let names = found.map(|f| {
+        let initrds: Vec<&str> = f.initrd_paths().collect();
+        (String::from(f.kernel_path()), initrds.join(" "))
+    });
+    let (kname, iname) = names
+        .as_ref()
+        .map_or(("fw_cfg:kernel", "fw_cfg:initrd"), |n| (&n.0, &n.1));
+    tpm.payload(&tpm::measure::Payload {
+        config: found.map(|f| (f.config.0.as_str(), f.config.1.as_bytes())),
+        cmdline: l.cmdline.as_bytes(),
+        kernel: (kname, &[kernel]),
+        initrd: initrd.map(|i| (iname, &i[..])),
+    });
+}
+
 /// Hotstub's own tables for virt, into the area the plan gives them; the
 /// RSDP right behind them.
-fn build_tables(m: &Virt, p: &Plan, src: &mut Qemu<hw::FwCfgMmio>) -> Result<Tables> {
+fn build_tables(
+    m: &Virt,
+    p: &Plan,
+    src: &mut Qemu<hw::FwCfgMmio>,
+    tpm_log: Option<(u64, u32)>,
+) -> Result<Tables> {
     let blob = src
         .file(file::ACPI_TABLES, acpi::vmm::QEMU_TABLES_MAX)?
         .unwrap_or_default();
@@ -325,7 +400,7 @@ fn build_tables(m: &Virt, p: &Plan, src: &mut Qemu<hw::FwCfgMmio>) -> Result<Tab
         .file(file::TABLE_LOADER, acpi::vmm::QEMU_TABLES_MAX)?
         .unwrap_or_default();
     // Taken over, not re-derived: see acpi::vmm.
-    let vmm_tables = acpi::vmm::take_over(&blob, &loader, acpi::vmm::VIRT, &m.cpus);
+    let vmm_tables = acpi::vmm::take_over(&blob, &loader, acpi::vmm::VIRT, &m.cpus, tpm_log);
     let input = acpi_glue::Input {
         platform: &m.board,
         cpus: &m.cpus,

@@ -10,6 +10,8 @@ use hotstub::disk::DiskPayload;
 pub(super) struct LoadedLinux {
     pub kernel: Kernel,
     pub setup: Vec<u8>,
+    /// The protected-mode kernel's size as loaded at `kernel.load_addr`.
+    pub kernel_size: u64,
     pub params: BootParams,
 }
 
@@ -145,6 +147,7 @@ pub(super) fn load_linux(mut src: Payload, map: &MemoryMap, rsdp: u64) -> Result
     Ok(LoadedLinux {
         kernel,
         setup,
+        kernel_size,
         params,
     })
 }

@@ -11,6 +11,7 @@ mod tables;
 use linux::{jump_to_linux, load_linux, LoadedLinux, Payload};
 use tables::{build_acpi, pci_mem32, place_smbios};
 
+use super::tpm::TisMmio;
 use super::{ram_slice, virtio};
 use alloc::format;
 use alloc::vec;
@@ -28,6 +29,7 @@ use hotstub::platform::fw_cfg::{self, Directory, FwCfg};
 use hotstub::platform::memmap::{Kind, MemoryMap};
 use hotstub::platform::x86_board::Board;
 use hotstub::println;
+use hotstub::tpm::{self, measure::Measure};
 
 global_asm!(include_str!("boot.S"), options(att_syntax));
 
@@ -52,7 +54,14 @@ mod layout {
     pub const FIRMWARE: (u64, u64) = (0x10_0000, 0x40_0000);
     /// The ROM image mapped just below 4 GiB (linker/x86_64.ld).
     pub const ROM: (u64, u64) = (0xfffc_0000, 0x1_0000_0000);
+    /// The TPM event log (reserved in the e820 when there is a TPM):
+    /// conventional memory below the EBDA that nothing else here uses.
+    pub const TPM_LOG: u64 = 0x8_0000;
 }
+
+/// The TPM's TIS locality 0 on a PC (TCG PC Client Platform TPM Profile
+/// 5.4.2; QEMU hw/tpm/tpm_tis_isa.c TPM_TIS_ADDR_BASE).
+const TPM_TIS: u64 = 0xfed4_0000;
 
 /// COM1 at its ISA address; QEMU q35 always has it (hw/i386/pc.c).
 const COM1: u16 = 0x3f8;
@@ -118,7 +127,24 @@ extern "C" fn hotstub_main() -> ! {
     init_console();
     idt::init();
     super::init_heap();
-    pipeline::run(Q35Boot { t0, board })
+    pipeline::run(Q35Boot {
+        t0,
+        board,
+        tpm: Measure::off(),
+    })
+}
+
+/// Microseconds from the 24-bit PM timer, which wraps every 4.7 s: each
+/// call adds the ticks since the last, so callers must poll more often
+/// than that (the TPM's waits do).
+fn pm_us() -> u64 {
+    use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+    static LAST: AtomicU32 = AtomicU32::new(0);
+    static TICKS: AtomicU64 = AtomicU64::new(0);
+    let now = q35::pm_timer();
+    let d = now.wrapping_sub(LAST.swap(now, Relaxed)) & 0x00ff_ffff;
+    let t = TICKS.fetch_add(u64::from(d), Relaxed) + u64::from(d);
+    t * 1_000_000 / q35::PM_TMR_HZ
 }
 
 /// The q35 boot, step by step (`boot::pipeline`).
@@ -126,6 +152,8 @@ struct Q35Boot {
     /// PM timer at reset, for the time spent in the firmware.
     t0: u32,
     board: Board,
+    /// Measured boot, on once a TPM answered.
+    tpm: Measure<'static, TisMmio>,
 }
 
 /// The x86 hand-off: the boot protocol's 64-bit entry with the zero page.
@@ -196,6 +224,28 @@ impl pipeline::Arch for Q35Boot {
             disk_code::load();
         }
         let payload = from_disk::choose(&mut src, "bzImage", || virtio::candidates(disks(&map)))?;
+        // QEMU's TPM configuration file exists with a TPM (hw/i386/acpi-build.c
+        // acpi_setup).
+        if src.files.find(fw_cfg::file::TPM_CONFIG).is_some() {
+            map.set(layout::TPM_LOG, tpm::LOG_SIZE as u64, Kind::Reserved);
+            // SAFETY: the TIS page is the TPM's (QEMU's tpm-tis), uncached
+            // like the rest of the MMIO below 4 GiB; the log area is low
+            // RAM reserved for it just above.
+            self.tpm = unsafe {
+                Measure::start(
+                    TisMmio::new(TPM_TIS, pm_us),
+                    ram_slice(layout::TPM_LOG, tpm::LOG_SIZE as u64),
+                )
+            };
+            // SAFETY: the ROM image is mapped read-only below 4 GiB.
+            let rom = unsafe { ram_slice(layout::ROM.0, layout::ROM.1 - layout::ROM.0) };
+            self.tpm.firmware(hotstub::VERSION_LINE, &[rom]);
+            for name in [fw_cfg::file::ENABLED_CPUS, fw_cfg::file::BOOT] {
+                if let Some(v) = src.file(name, 4096)? {
+                    self.tpm.config(name, &v);
+                }
+            }
+        }
         let m = Q35 {
             map,
             device_mem_end,
@@ -213,9 +263,17 @@ impl pipeline::Arch for Q35Boot {
     }
 
     fn tables(&mut self, m: &Q35, _: &Plan, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
-        match m.tables {
-            TablesFrom::Build => build_tables(m, src),
-        }
+        let log = self
+            .tpm
+            .is_on()
+            .then_some((layout::TPM_LOG, tpm::LOG_SIZE as u32));
+        let t = match m.tables {
+            TablesFrom::Build => build_tables(m, src, log)?,
+        };
+        // SAFETY: what the tables just took of the BIOS area, and the RSDP.
+        let (area, rsdp) = unsafe { (ram_slice(layout::ACPI.0, t.used), ram_slice(t.rsdp, 36)) };
+        self.tpm.tables(&[area, rsdp]);
+        Ok(t)
     }
 
     fn load(
@@ -225,17 +283,27 @@ impl pipeline::Arch for Q35Boot {
         src: &mut Qemu<PioFwCfg>,
         t: &Tables,
     ) -> Result<LoadedLinux> {
-        match m.payload {
-            payload::From::FwCfg => load_linux(Payload::FwCfg(&mut src.fw), &m.map, t.rsdp),
+        let linux = match m.payload {
+            payload::From::FwCfg => {
+                let linux = load_linux(Payload::FwCfg(&mut src.fw), &m.map, t.rsdp)?;
+                measure_payload(&mut self.tpm, &linux, None);
+                linux
+            }
             payload::From::Disk => {
                 let disk = src.disk.as_mut().ok_or("no disk payload was chosen")?;
                 let linux = load_linux(Payload::Disk(disk), &m.map, t.rsdp);
+                if let Ok(l) = &linux {
+                    measure_payload(&mut self.tpm, l, Some(disk.found()));
+                }
                 // Dropping the payload resets the disk and switches its PCI
-                // decoding off before Linux runs.
+                // decoding off before Linux runs. (Only here: its drop code
+                // is disk code, in RAM only when a disk boots.)
                 src.disk = None;
-                linux
+                linux?
             }
-        }
+        };
+        core::mem::replace(&mut self.tpm, Measure::off()).finish();
+        Ok(linux)
     }
 
     fn prepare_handoff(
@@ -268,8 +336,49 @@ impl pipeline::Arch for Q35Boot {
     }
 }
 
+/// Measures what `load` placed: the cmdline in its slot, the setup part
+/// and kernel as loaded, the initrd; on a disk also the configuration that
+/// chose them (`found`).
+fn measure_payload(
+    tpm: &mut Measure<'static, TisMmio>,
+    linux: &LoadedLinux,
+    found: Option<&hotstub::disk::Found>,
+) {
+    if !tpm.is_on() {
+        return;
+    }
+    // SAFETY: the command line slot, the kernel and the initrd as
+    // `load_linux` placed them; nothing writes them while these live.
+    let (slot, kernel) = unsafe {
+        (
+            ram_slice(layout::CMDLINE, layout::CMDLINE_MAX),
+            ram_slice(linux.kernel.load_addr, linux.kernel_size),
+        )
+    };
+    let p = &linux.params;
+    // SAFETY: as above; an initrd is never at 0 (the firmware's low RAM).
+    let initrd = (p.initrd_size > 0).then(|| unsafe { ram_slice(p.initrd_addr, p.initrd_size) });
+    let cmdline = &slot[..slot.iter().position(|&b| b == 0).unwrap_or(slot.len())];
+    let names = found.map(tpm_names);
+    let (kname, iname) = names
+        .as_ref()
+        .map_or(("fw_cfg:kernel", "fw_cfg:initrd"), |n| (&n.0, &n.1));
+    tpm.payload(&tpm::measure::Payload {
+        config: found.map(|f| (f.config.0.as_str(), f.config.1.as_bytes())),
+        cmdline,
+        kernel: (kname, &[&linux.setup, kernel]),
+        initrd: initrd.map(|i| (iname, &i[..])),
+    });
+}
+
+/// A disk payload's kernel path and initrd paths, for the event log.
+fn tpm_names(f: &hotstub::disk::Found) -> (alloc::string::String, alloc::string::String) {
+    let initrds: Vec<&str> = f.initrd_paths().collect();
+    (f.kernel_path().into(), initrds.join(" "))
+}
+
 /// Hotstub's own tables for q35 in the legacy BIOS area, SMBIOS after them.
-fn build_tables(m: &Q35, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
+fn build_tables(m: &Q35, src: &mut Qemu<PioFwCfg>, tpm_log: Option<(u64, u32)>) -> Result<Tables> {
     let blob = src
         .file(fw_cfg::file::ACPI_TABLES, acpi::vmm::QEMU_TABLES_MAX)?
         .unwrap_or_default();
@@ -277,7 +386,7 @@ fn build_tables(m: &Q35, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
         .file(fw_cfg::file::TABLE_LOADER, acpi::vmm::QEMU_TABLES_MAX)?
         .unwrap_or_default();
     // Taken over, not re-derived: see acpi::vmm.
-    let vmm_tables = acpi::vmm::take_over(&blob, &loader, acpi::vmm::Q35, &m.cpus);
+    let vmm_tables = acpi::vmm::take_over(&blob, &loader, acpi::vmm::Q35, &m.cpus, tpm_log);
     // QEMU's TPM configuration file exists with a TPM (hw/i386/acpi-build.c
     // acpi_setup).
     let tpm_tis = src.files.find(fw_cfg::file::TPM_CONFIG).is_some();
