@@ -97,8 +97,10 @@ const PLAIN: &[&str] = &[
     "cpio",
     "xz-utils",
     "zstd",
-    // The software TPM the TPM tests give QEMU.
+    // The software TPM the TPM tests give QEMU, and tpm2_eventlog, which
+    // the measured-boot cases run on the event log Linux got.
     "swtpm",
+    "tpm2-tools",
     // libFuzzer is C++: the fuzz build (libfuzzer-sys) compiles it.
     "g++",
     // The disk-boot test images (assets::disks::DISK_TOOLS).

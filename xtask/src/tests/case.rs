@@ -111,6 +111,9 @@ pub enum InitrdSel {
     None,
     /// A sparse file of this many MiB.
     Huge(u64),
+    /// The guest's initramfs with zero padding behind it (Linux skips
+    /// it): the same boot from a different initrd file.
+    Padded,
 }
 
 #[derive(Clone, Default)]
@@ -147,6 +150,9 @@ pub enum Expect {
     /// that starts with it and is neither FAIL nor SKIP (so that a check
     /// the case exists for cannot pass by not running).
     PsciPayload(&'static [&'static str]),
+    /// The case runs its VMs itself (several boots, a TPM that dies):
+    /// Ok carries the PASS line's note.
+    Own(fn(&Case, &super::runner::Env) -> Result<String>),
 }
 
 /// A RAM size in MiB as QEMU's `-m` and the case names write it.

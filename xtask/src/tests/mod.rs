@@ -18,6 +18,7 @@ mod matrix;
 mod protocol;
 mod runner;
 mod scenarios;
+mod tpm;
 
 use crate::assets::{self, Flavor};
 use crate::build::{self, Arch};

@@ -4,6 +4,7 @@
 use super::case::{mib, Case, Expect, InitrdSel, KernelSel, QemuSel};
 use super::checks::{bad_dmesg_lines, check_boot};
 use super::protocol::{psci_summary, split_boots};
+use super::tpm::Swtpm;
 use crate::assets::{self, DiskImage, Flavor, Guest};
 use crate::build::{self, Arch};
 use crate::control::Control;
@@ -317,11 +318,11 @@ pub(super) fn run_cases(cases: Vec<Case>, env: &Arc<Env>, jobs: usize, results: 
     }
 }
 
-fn log_path(env: &Env, c: &Case) -> PathBuf {
+pub(super) fn log_path(env: &Env, c: &Case) -> PathBuf {
     env.logs.join(format!("{}.log", c.name.replace('/', "-")))
 }
 
-fn vm_config(c: &Case, env: &Env) -> Result<VmConfig> {
+pub(super) fn vm_config(c: &Case, env: &Env) -> Result<VmConfig> {
     let mut firmware = env.firmware;
     if c.arch == Arch::X86_64 && firmware == Firmware::Edk2 {
         firmware = Firmware::QemuDefault;
@@ -370,6 +371,7 @@ fn vm_config(c: &Case, env: &Env) -> Result<VmConfig> {
         InitrdSel::Guest => Some(guest.initrd.clone()),
         InitrdSel::None => None,
         InitrdSel::Huge(m) => Some(huge_initrd(&target_dir().join("test-assets"), m)?),
+        InitrdSel::Padded => Some(super::tpm::padded_initrd(&guest.initrd, c.arch)?),
     };
     if c.kernel != KernelSel::None || c.boot_disk.is_some() {
         let mut append = Vec::new();
@@ -451,55 +453,10 @@ fn needs_qmp(c: &Case) -> bool {
 }
 
 /// Runs one case; Ok carries a short note for the PASS line.
-/// A software TPM for one VM; the process ends with the value.
-struct Swtpm(std::process::Child);
-
-impl Swtpm {
-    /// Starts swtpm (TPM 2.0) with its state in `dir` and returns it with
-    /// the QEMU arguments that attach it.
-    fn start(dir: &Path, arch: Arch) -> Result<(Swtpm, Vec<String>)> {
-        let _ = std::fs::remove_dir_all(dir);
-        std::fs::create_dir_all(dir).ctx("mkdir swtpm state")?;
-        let sock = dir.join("sock");
-        let child = Command::new("swtpm")
-            .args(["socket", "--tpm2", "--tpmstate"])
-            .arg(format!("dir={}", dir.display()))
-            .arg("--ctrl")
-            .arg(format!("type=unixio,path={}", sock.display()))
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .ctx("cannot start swtpm (Debian package swtpm)")?;
-        let t = Instant::now();
-        while !sock.exists() {
-            if t.elapsed() > Duration::from_secs(10) {
-                return Err("swtpm did not create its socket".into());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let args = [
-            "-chardev".to_string(),
-            format!("socket,id=chrtpm,path={}", sock.display()),
-            "-tpmdev".into(),
-            "emulator,id=tpm0,chardev=chrtpm".into(),
-            "-device".into(),
-            // The ISA TIS on q35, the sysbus one on virt.
-            match arch {
-                Arch::X86_64 => "tpm-tis,tpmdev=tpm0".into(),
-                Arch::Aarch64 => "tpm-tis-device,tpmdev=tpm0".into(),
-            },
-        ];
-        Ok((Swtpm(child), args.to_vec()))
-    }
-}
-
-impl Drop for Swtpm {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn run_case(c: &Case, env: &Env) -> Result<String> {
+    if let Expect::Own(run) = c.expect {
+        return run(c, env);
+    }
     let mut cfg = vm_config(c, env)?;
     let log = log_path(env, c);
     let _tpm = if c.tpm {
@@ -612,6 +569,7 @@ fn run_case(c: &Case, env: &Env) -> Result<String> {
                 }
                 Ok(note)
             }
+            Expect::Own(_) => Err("the case runs its own VMs".into()),
             Expect::PsciPayload(required) => {
                 let l = vm.wait_prefix("PSCI-TEST: summary:", left(deadline))?;
                 let lines = vm.lines();

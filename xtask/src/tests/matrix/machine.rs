@@ -2,9 +2,12 @@
 //! pvpanic.
 
 use super::make::{case, two_numa_nodes, with};
+use crate::assets::DiskImage;
 use crate::build::Arch;
-use crate::tests::case::{Case, Expect};
+use crate::tests::case::{Case, Expect, InitrdSel, KernelSel};
+use crate::tests::runner::Env;
 use crate::tests::scenarios::{scenario_dimm_numa, scenario_guest_checks, scenario_pvpanic};
+use crate::tests::tpm;
 use std::time::Duration;
 
 pub(super) fn cases() -> Vec<Case> {
@@ -144,6 +147,35 @@ pub(super) fn cases() -> Vec<Case> {
         ];
         c.expect = Expect::Scenario(scenario_guest_checks);
     }));
+    }
+    // Measured boot (issue 24, tests/tpm.rs): the log replays to the PCRs
+    // and tpm2_eventlog reads it; a command-line byte moves PCR 8 alone,
+    // another initrd PCR 9 alone (three boots); a disk boot measures its
+    // boot configuration; a dead swtpm costs one warning, no TPM nothing.
+    for (arch, machine) in [(X86_64, "q35"), (Aarch64, "virt,gic-version=3")] {
+        let tpm_case = |name: &str, run: fn(&Case, &Env) -> crate::util::Result<String>| {
+            with(case(arch, name, machine, 2, 512), |c| {
+                c.action = "cmd";
+                c.disk = false;
+                c.tpm = true;
+                c.append = format!("hotstub.modules=tpm_tis {}", tpm::MARK);
+                c.expect = Expect::Own(run);
+                // Three boots, each hashing the kernel in four banks.
+                c.timeout = Duration::from_secs(300);
+            })
+        };
+        v.push(tpm_case("measured-boot", tpm::measured_boot));
+        v.push(tpm_case("tpm-dead-socket", tpm::tpm_dead));
+        v.push(tpm_case("tpm-absent", tpm::tpm_absent));
+        v.push(with(
+            tpm_case("measured-boot-disk", tpm::measured_disk),
+            |c| {
+                c.kernel = KernelSel::None;
+                c.initrd = InitrdSel::None;
+                c.boot_disk = Some((DiskImage::Debian, "virtio-blk-pci"));
+                c.mem_mib = 1024;
+            },
+        ));
     }
     // pvpanic (the ISA device): a guest panic reaches QEMU as GUEST_PANICKED.
     // `-action panic=pause` keeps QEMU up so the event can be read.
