@@ -49,7 +49,7 @@ impl core::fmt::Display for Error {
     fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
         match self {
             Error::Truncated => write!(f, "truncated response"),
-            Error::Tag(t) => write!(f, "response tag {t:#06x}"),
+            Error::Tag(t) => write!(f, "response tag {t:#06x} (not a TPM 2.0 answer)"),
             Error::Rc(rc) => write!(f, "response code {rc:#x}"),
             Error::Malformed => write!(f, "malformed response"),
         }

@@ -6,6 +6,7 @@ use super::corpus::{cat, le16, Seeds};
 /// input covers.
 pub(super) fn synthetic(s: &mut Seeds) {
     const SRC: &str = "synthetic";
+    tpm_responses(s);
     // CPU lists: le16 possible CPUs, then the list (the matrix's policies
     // and the documented error cases).
     for (i, (possible, list)) in [
@@ -141,4 +142,33 @@ pub(super) fn synthetic(s: &mut Seeds) {
         dir.extend_from_slice(&ent);
     }
     s.add("fw_cfg_dir", "synthetic-two-files", dir, SRC);
+}
+
+/// The TPM's answers as swtpm (through QEMU's tpm-tis) gives them to the
+/// measured boot, and QEMU's own when its swtpm is gone (a TPM 1.2 style
+/// header, tag 0x00c4, TPM_FAIL), byte for byte as the measured-boot
+/// cases saw them; big-endian (TPM 2.0 Part 1, 18).
+fn tpm_responses(s: &mut Seeds) {
+    const SRC: &str = "swtpm answers";
+    let mut caps = vec![0u8, 0, 0, 0, 5, 0, 0, 0, 4];
+    for alg in [0x04u8, 0x0b, 0x0c, 0x0d] {
+        caps.extend_from_slice(&[0, alg, 3, 0xff, 0xff, 0xff]);
+    }
+    let resp = |tag: u16, rc: u32, params: &[u8]| {
+        let mut r = tag.to_be_bytes().to_vec();
+        r.extend_from_slice(&((10 + params.len()) as u32).to_be_bytes());
+        r.extend_from_slice(&rc.to_be_bytes());
+        r.extend_from_slice(params);
+        r
+    };
+    for (name, r) in [
+        ("startup-ok", resp(0x8001, 0, &[])),
+        ("startup-initialize", resp(0x8001, 0x100, &[])),
+        ("qemu-backend-gone", resp(0x00c4, 9, &[])),
+        ("pcrs-four-banks", resp(0x8001, 0, &caps)),
+        ("extend-ok", resp(0x8002, 0, &[0, 0, 0, 0, 0, 0, 1, 0, 0])),
+        ("extend-locality", resp(0x8001, 0x907, &[])),
+    ] {
+        s.add("tpm_response", name, r, SRC);
+    }
 }
