@@ -77,6 +77,16 @@ const PROBES: &[Probe] = &[
         cmd: "ls /sys/class/tpm 2>/dev/null | xargs",
         must_agree: true,
     },
+    // Measured boot: whether Linux got an event log, and its size (SeaBIOS
+    // and EDK2 log different events, so only presence must agree, and only
+    // when the machine has a TPM).
+    Probe {
+        what: "TPM event log",
+        cmd: "mount -t securityfs securityfs /sys/kernel/security 2>/dev/null; \
+              f=/sys/kernel/security/tpm0/binary_bios_measurements; \
+              if [ -e $f ]; then echo present, $(cat $f | wc -c) bytes; else echo none; fi",
+        must_agree: false,
+    },
     Probe {
         what: "MemTotal MiB",
         cmd: "awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo",

@@ -102,7 +102,78 @@ struct Reading {
 /// loader's 8 and 9.
 const PCRS: std::ops::RangeInclusive<u32> = 0..=9;
 
-fn boot(c: &Case, env: &Env, tpm: Tpm) -> Result<Reading> {
+/// A VM booted to the guest's command loop, its TPM as `tpm` says, the
+/// standard checks passed.
+struct Booted {
+    vm: Vm,
+    lines: Vec<String>,
+    deadline: Instant,
+    _swtpm: Option<Swtpm>,
+}
+
+impl Booted {
+    fn left(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// Waits for the guest's command loop.
+    fn ready(&mut self) -> Result<()> {
+        let left = self.left();
+        self.vm.wait_prefix("HOTSTUB: init reached", left)?;
+        self.vm.wait_prefix("HOTSTUB: ready", self.left())?;
+        self.lines = self.vm.lines();
+        Ok(())
+    }
+
+    /// The event log and PCRs as Linux has them.
+    fn read(&mut self) -> Result<Reading> {
+        let step = Duration::from_secs(60);
+        let (rc, out) = self.vm.guest_cmd(
+            "mount -t securityfs securityfs /sys/kernel/security 2>/dev/null; \
+             od -An -tx1 -v /sys/kernel/security/tpm0/binary_bios_measurements",
+            step,
+        )?;
+        if rc != 0 {
+            return Err("Linux exposes no binary_bios_measurements".into());
+        }
+        let log = hex(&out.concat())?;
+        let (_, out) = self.vm.guest_cmd(
+            "cd /sys/class/tpm/tpm0 && for b in pcr-*; do for i in 0 1 2 3 4 5 6 7 8 9; \
+             do echo ${b#pcr-} $i $(cat $b/$i); done; done",
+            step,
+        )?;
+        let mut pcrs = Pcrs::new();
+        for l in out {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            if let [bank, i, v] = w[..] {
+                let i = i.parse().map_err(|_| format!("PCR line `{l}`"))?;
+                pcrs.insert((bank.to_string(), i), hex(v)?);
+            }
+        }
+        if pcrs.is_empty() {
+            return Err("Linux lists no PCRs in /sys/class/tpm/tpm0".into());
+        }
+        Ok(Reading {
+            log,
+            pcrs,
+            lines: self.lines.clone(),
+        })
+    }
+
+    fn power_off(mut self) -> Result<Vec<String>> {
+        self.vm.send_serial("HOTSTUB-CMD 0 poweroff -f\n")?;
+        match self
+            .vm
+            .wait_exit(self.left().min(Duration::from_secs(30)))?
+        {
+            Some(s) if s.success() => Ok(self.lines),
+            Some(s) => Err(format!("QEMU exit status {s}")),
+            None => Err("guest did not power off".into()),
+        }
+    }
+}
+
+fn start(c: &Case, env: &Env, tpm: Tpm) -> Result<Booted> {
     let mut cfg = vm_config(c, env)?;
     let log = log_path(env, c);
     let mut swtpm = None;
@@ -122,50 +193,30 @@ fn boot(c: &Case, env: &Env, tpm: Tpm) -> Result<Reading> {
         std::thread::sleep(Duration::from_millis(300));
         vm.qmp.as_mut().ok_or("no QMP")?.execute("cont", None)?;
     }
-    let deadline = Instant::now() + c.timeout;
-    let left = || deadline.saturating_duration_since(Instant::now());
-    vm.wait_prefix("HOTSTUB: init reached", left())?;
-    vm.wait_prefix("HOTSTUB: ready", left())?;
-    let lines = vm.lines();
-    check_boot(c, env, &lines, &log)?;
-    let mut r = Reading {
-        log: Vec::new(),
-        pcrs: Pcrs::new(),
-        lines,
+    let mut b = Booted {
+        vm,
+        lines: Vec::new(),
+        deadline: Instant::now() + c.timeout,
+        _swtpm: swtpm,
     };
-    if tpm == Tpm::On {
-        let step = Duration::from_secs(60);
-        let (rc, out) = vm.guest_cmd(
-            "mount -t securityfs securityfs /sys/kernel/security 2>/dev/null; \
-             od -An -tx1 -v /sys/kernel/security/tpm0/binary_bios_measurements",
-            step,
-        )?;
-        if rc != 0 {
-            return Err("Linux exposes no binary_bios_measurements".into());
-        }
-        r.log = hex(&out.concat())?;
-        let (_, out) = vm.guest_cmd(
-            "cd /sys/class/tpm/tpm0 && for b in pcr-*; do for i in 0 1 2 3 4 5 6 7 8 9; \
-             do echo ${b#pcr-} $i $(cat $b/$i); done; done",
-            step,
-        )?;
-        for l in out {
-            let w: Vec<&str> = l.split_whitespace().collect();
-            if let [bank, i, v] = w[..] {
-                let i = i.parse().map_err(|_| format!("PCR line `{l}`"))?;
-                r.pcrs.insert((bank.to_string(), i), hex(v)?);
-            }
-        }
-        if r.pcrs.is_empty() {
-            return Err("Linux lists no PCRs in /sys/class/tpm/tpm0".into());
-        }
-    }
-    vm.send_serial("HOTSTUB-CMD 0 poweroff -f\n")?;
-    match vm.wait_exit(left().min(Duration::from_secs(30)))? {
-        Some(s) if s.success() => Ok(r),
-        Some(s) => Err(format!("QEMU exit status {s}")),
-        None => Err("guest did not power off".into()),
-    }
+    b.ready()?;
+    check_boot(c, env, &b.lines, &log)?;
+    Ok(b)
+}
+
+/// One boot: the log and PCRs with a TPM, the console lines either way.
+fn boot(c: &Case, env: &Env, tpm: Tpm) -> Result<Reading> {
+    let mut b = start(c, env, tpm)?;
+    let r = match tpm {
+        Tpm::On => b.read()?,
+        _ => Reading {
+            log: Vec::new(),
+            pcrs: Pcrs::new(),
+            lines: b.lines.clone(),
+        },
+    };
+    b.power_off()?;
+    Ok(r)
 }
 
 fn hex(s: &str) -> Result<Vec<u8>> {
@@ -354,6 +405,47 @@ pub(super) fn measured_disk(c: &Case, env: &Env) -> Result<String> {
         events.len(),
         String::from_utf8_lossy(&config.data).trim_end_matches('\0')
     ))
+}
+
+/// A guest reboot (`reboot -f`, a reset QEMU passes to swtpm): the
+/// second boot measures afresh into a reset TPM, to the same PCRs.
+pub(super) fn measured_reboot(c: &Case, env: &Env) -> Result<String> {
+    let mut b = start(c, env, Tpm::On)?;
+    let first = b.read()?;
+    check_replay(c, env, &first)?;
+    b.vm.send_serial("HOTSTUB-CMD 0 reboot -f\n")?;
+    b.ready()?;
+    let second = b.read()?;
+    let events = check_replay(c, env, &second)?;
+    let lines = b.power_off()?;
+    let on = lines
+        .iter()
+        .filter(|l| l.contains("measured boot on"))
+        .count();
+    if on != 2
+        || !tpm_lines_of(&lines)
+            .iter()
+            .all(|l| l.contains("measured boot on"))
+    {
+        return Err(format!(
+            "want measured boot on in both boots, got {:?}",
+            tpm_lines_of(&lines)
+        ));
+    }
+    if first.pcrs != second.pcrs {
+        return Err("the second boot's PCRs differ from the first's".into());
+    }
+    Ok(format!(
+        "{} events replay after the reset too, same PCRs",
+        events.len()
+    ))
+}
+
+fn tpm_lines_of(lines: &[String]) -> Vec<&String> {
+    lines
+        .iter()
+        .filter(|l| l.contains("measured boot"))
+        .collect()
 }
 
 /// Lines the firmware printed about measured boot.

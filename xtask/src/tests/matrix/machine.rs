@@ -165,6 +165,7 @@ pub(super) fn cases() -> Vec<Case> {
             })
         };
         v.push(tpm_case("measured-boot", tpm::measured_boot));
+        v.push(tpm_case("measured-reboot", tpm::measured_reboot));
         v.push(tpm_case("tpm-dead-socket", tpm::tpm_dead));
         v.push(tpm_case("tpm-absent", tpm::tpm_absent));
         v.push(with(
