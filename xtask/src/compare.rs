@@ -116,7 +116,13 @@ fn survey(m: &Machine, fw: Firmware) -> Result<Vec<String>> {
     } else {
         ""
     };
-    cfg.append = Some(format!("{console}hotstub.action=cmd"));
+    // arm64's Debian kernel has tpm_tis as a module.
+    let tpm = if extra.iter().any(|a| a.contains("tpm-tis-device")) {
+        " hotstub.modules=tpm_tis"
+    } else {
+        ""
+    };
+    cfg.append = Some(format!("{console}hotstub.action=cmd{tpm}"));
     cfg.memory = "1G".into();
     if let Some(mach) = &m.machine {
         cfg.machine = mach.clone();
