@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 /// PC Client Firmware Profile 3.3.4: PCR 0 the firmware code, 1 its
 /// configuration; GRUB's convention for a boot loader (its docs,
 /// "Measured Boot"): 8 the command line and boot commands, 9 the files
-/// it loads.
+/// it reads (configuration, kernel, initrd).
 pub const PCR_CODE: u32 = 0;
 pub const PCR_CONFIG: u32 = 1;
 pub const PCR_STRINGS: u32 = 8;
@@ -132,13 +132,6 @@ impl<'a, R: Regs> Measure<'a, R> {
         self.event(PCR_STRINGS, log::EV_IPL, &[text], &data);
     }
 
-    /// The boot configuration that chose the kernel on a disk (the BLS
-    /// entry, grub.cfg or extlinux.conf, whole) into PCR 8.
-    pub fn boot_config(&mut self, path: &str, text: &[u8]) {
-        let data = record(b"boot_config: ", path.as_bytes());
-        self.event(PCR_STRINGS, log::EV_IPL, &[text], &data);
-    }
-
     /// A loaded file (kernel, initrd) into PCR 9: its bytes hashed, its
     /// name with a NUL in the record, as GRUB does.
     pub fn file(&mut self, name: &str, parts: &[&[u8]]) {
@@ -150,10 +143,13 @@ impl<'a, R: Regs> Measure<'a, R> {
     /// what the payload source chose and loaded.
     pub fn payload(&mut self, p: &Payload) {
         self.separators();
-        if let Some((path, text)) = p.config {
-            self.boot_config(path, text);
-        }
         self.cmdline(p.cmdline);
+        // The boot configuration that chose the kernel on a disk (the BLS
+        // entry, grub.cfg or extlinux.conf, whole) is a file the boot
+        // loader read: PCR 9, as GRUB measures its grub.cfg.
+        if let Some((path, text)) = p.config {
+            self.file(path, &[text]);
+        }
         self.file(p.kernel.0, p.kernel.1);
         if let Some((name, bytes)) = p.initrd {
             self.file(name, &[bytes]);
