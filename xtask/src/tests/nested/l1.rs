@@ -8,7 +8,7 @@ use crate::build::Arch;
 use crate::qemu::{Firmware, Vm, VmConfig};
 use crate::util::{root, Context, Result};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// L1's RAM and vCPUs: CH's L2 (512 MiB to 1.5 GiB) and the initramfs
 /// (about 150 MiB unpacked, the L2 disk image in it) must fit; one vCPU
@@ -295,13 +295,11 @@ impl L1Run {
 
     /// `ch-remote <args>` in L1; fails unless it exits 0.
     pub(super) fn ch_remote(&mut self, args: &str) -> Result<Vec<String>> {
-        let t = Instant::now();
         let cmd = format!("ch-remote --api-socket {API_SOCKET} {args}");
         let (rc, out) = self.l1_cmd(&cmd, Duration::from_secs(60))?;
         if rc != 0 {
             return Err(format!("`{cmd}` exited {rc}: {}", out.join(" | ")));
         }
-        crate::util::step(format!("  {cmd}: {:.1}s", t.elapsed().as_secs_f64()));
         Ok(out)
     }
 }
