@@ -37,6 +37,22 @@ const X86_HOTPLUG: &[Step] = &[
     L2Until("test -e /dev/vda || echo gone", "gone"),
 ];
 
+/// x86 virtio-mem (`--memory size=1G,hotplug_method=virtio-mem,
+/// hotplug_size=1G`): `resize --memory` grows L2 by 512 MiB and shrinks it
+/// back (hot-added memory is onlined movable, so it can go again).
+const X86_VIRTIO_MEM: &[Step] = &[
+    ChRemote("resize --memory 1536M"),
+    L2Until(
+        "awk '/^MemTotal:/ { print ($2 > 1300000) ? \"grown\" : $2 }' /proc/meminfo",
+        "grown",
+    ),
+    ChRemote("resize --memory 1G"),
+    L2Until(
+        "awk '/^MemTotal:/ { print ($2 < 1100000) ? \"shrunk\" : $2 }' /proc/meminfo",
+        "shrunk",
+    ),
+];
+
 /// The L2 command line of the hotplug cases: the init's CPU watcher
 /// onlines new vCPUs, hot-added memory comes online by itself, and
 /// virtio_blk is loaded before a disk arrives.
@@ -86,6 +102,16 @@ pub(in super::super) fn cases() -> Vec<NestedCase> {
             Arch::X86_64,
             "ch-direct-hotplug",
             L2Boot::Direct(HOTPLUG_CMDLINE),
+        )
+    });
+    v.push(NestedCase {
+        memory: "size=1G,hotplug_method=virtio-mem,hotplug_size=1G",
+        mem_mib: 1024,
+        steps: X86_VIRTIO_MEM,
+        ..boot(
+            Arch::X86_64,
+            "ch-direct-virtio-mem",
+            L2Boot::Direct("hotstub.modules=virtio_mem memhp_default_state=online_movable"),
         )
     });
     for (arch, why) in [(Arch::X86_64, PENDING_X86), (Arch::Aarch64, PENDING_ARM)] {
