@@ -306,3 +306,38 @@ impl L1Run {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn ch_arguments_per_boot() {
+        let cases = super::super::cases();
+        let find = |n: &str| cases.iter().find(|c| c.name == n).unwrap();
+        let direct = L2Payload::Direct {
+            kernel: PathBuf::new(),
+            initrd: PathBuf::new(),
+        };
+        let a = ch_args(find("x86_64/ch-direct-hotplug"), &direct);
+        let cmdline = &a[a.iter().position(|x| x == "--cmdline").unwrap() + 1];
+        assert!(cmdline.starts_with("console=ttyS0 "), "{cmdline}");
+        assert!(cmdline.contains("hotstub.action=cmd"), "{cmdline}");
+        assert!(a.windows(2).any(|w| w == ["--cpus", "boot=2,max=4"]));
+        let a = ch_args(find("aarch64/ch-direct-boot"), &direct);
+        let cmdline = &a[a.iter().position(|x| x == "--cmdline").unwrap() + 1];
+        assert!(cmdline.starts_with("console=ttyAMA0 "), "{cmdline}");
+        assert!(cmdline.contains("hotstub.action=poweroff"), "{cmdline}");
+        let disk = L2Payload::Disk {
+            firmware: PathBuf::new(),
+            disk: PathBuf::new(),
+        };
+        let a = ch_args(find("x86_64/ch-hotstub-disk-debian"), &disk);
+        assert_eq!(
+            a[..4],
+            ["--firmware", "/l2/firmware", "--disk", "path=/l2/boot.img"]
+        );
+        // CH refuses --kernel beside --firmware and drops --cmdline.
+        assert!(!a.iter().any(|x| x == "--kernel" || x == "--cmdline"));
+    }
+}
