@@ -16,31 +16,53 @@ const X86_TABLES: &[&str] = &["APIC", "DSDT", "FACP", "MCFG"];
 /// sees only through a firmware's EFI system table.
 const ARM_TABLES: &[&str] = &["APIC", "DSDT", "FACP", "GTDT", "MCFG", "SPCR"];
 
-/// x86 hotplug through ch-remote (issue 21's acceptance): vCPUs up by 2
-/// and back down, ACPI memory hotplug of 512 MiB, a virtio-blk disk added,
-/// read back and removed. L2 has 2 of 4 vCPUs and 1 GiB with 1 GiB to
-/// hot-add (`--cpus boot=2,max=4 --memory size=1G,hotplug_size=1G`).
-const X86_HOTPLUG: &[Step] = &[
+/// vCPUs up by 2 and back down (`--cpus boot=2,max=4`; L2's CPU watcher
+/// onlines the new ones).
+const CPU_STEPS: &[Step] = &[
     ChRemote("resize --cpus 4"),
     L2Line("HOTSTUB: cpus", "online=0-3"),
     ChRemote("resize --cpus 2"),
     L2Line("HOTSTUB: cpus", "present=0-1 online=0-1"),
+];
+
+/// ACPI memory hotplug of 512 MiB (`--memory size=1G,hotplug_size=1G`):
+/// 1 GiB gives about 950 MiB of MemTotal, 1.5 GiB well over 1.3 GB.
+const MEM_STEPS: &[Step] = &[
     ChRemote("resize --memory 1536M"),
-    // 1 GiB gives about 950 MiB of MemTotal; 1.5 GiB well over 1.3 GB.
     L2Until(
         "awk '/^MemTotal:/ { print ($2 > 1300000) ? \"grown\" : $2 }' /proc/meminfo",
         "grown",
     ),
-    ChRemote("add-disk path=/l2/spare.raw,readonly=on,id=hp0"),
-    L2Until("md5sum /dev/vda", "{md5}"),
-    ChRemote("remove-device hp0"),
-    L2Until("test -e /dev/vda || echo gone", "gone"),
 ];
+
+/// The test disk added as a virtio-blk disk, read back and removed; it is
+/// `/dev/vda` under direct boot, `/dev/vdb` beside a boot disk.
+fn disk_steps(dev: &'static str) -> Vec<Step> {
+    let (md5, gone) = match dev {
+        "vda" => ("md5sum /dev/vda", "test -e /dev/vda || echo gone"),
+        _ => ("md5sum /dev/vdb", "test -e /dev/vdb || echo gone"),
+    };
+    vec![
+        ChRemote("add-disk path=/l2/spare.raw,readonly=on,id=hp0"),
+        L2Until(md5, "{md5}"),
+        ChRemote("remove-device hp0"),
+        L2Until(gone, "gone"),
+    ]
+}
+
+/// x86 hotplug through ch-remote (issue 21's acceptance): vCPUs, ACPI
+/// memory, a virtio-blk disk.
+fn x86_hotplug(dev: &'static str) -> Vec<Step> {
+    let mut v = CPU_STEPS.to_vec();
+    v.extend(MEM_STEPS);
+    v.extend(disk_steps(dev));
+    v
+}
 
 /// x86 virtio-mem (`--memory size=1G,hotplug_method=virtio-mem,
 /// hotplug_size=1G`): `resize --memory` grows L2 by 512 MiB and shrinks it
 /// back (hot-added memory is onlined movable, so it can go again).
-const X86_VIRTIO_MEM: &[Step] = &[
+const VIRTIO_MEM_STEPS: &[Step] = &[
     ChRemote("resize --memory 1536M"),
     L2Until(
         "awk '/^MemTotal:/ { print ($2 > 1300000) ? \"grown\" : $2 }' /proc/meminfo",
@@ -65,8 +87,8 @@ const PENDING_X86: &str = "needs Hotstub's x86 PVH entry \
     --filter x86_64/ch-hotstub-disk-debian, enable it by dropping `pending` \
     in xtask/src/tests/nested/cases.rs";
 const PENDING_ARM: &str = "needs Hotstub's arm64 CH entry (branch ch-arm); \
-    run it with --filter aarch64/ch-hotstub-disk-debian, enable it by \
-    dropping `pending` in xtask/src/tests/nested/cases.rs";
+    run it with --filter <case>, enable it by dropping `pending` in \
+    xtask/src/tests/nested/cases.rs";
 
 fn boot(arch: Arch, name: &str, boot: L2Boot) -> NestedCase {
     NestedCase {
@@ -83,7 +105,7 @@ fn boot(arch: Arch, name: &str, boot: L2Boot) -> NestedCase {
             (Arch::Aarch64, L2Boot::Direct(_)) => None,
             (Arch::Aarch64, L2Boot::HotstubDisk(_)) => Some(ARM_TABLES),
         },
-        steps: &[],
+        steps: Vec::new(),
         pending: None,
     }
 }
@@ -97,7 +119,7 @@ pub(in super::super) fn cases() -> Vec<NestedCase> {
         cpus: "boot=2,max=4",
         memory: "size=1G,hotplug_size=1G",
         mem_mib: 1024,
-        steps: X86_HOTPLUG,
+        steps: x86_hotplug("vda"),
         ..boot(
             Arch::X86_64,
             "ch-direct-hotplug",
@@ -107,13 +129,16 @@ pub(in super::super) fn cases() -> Vec<NestedCase> {
     v.push(NestedCase {
         memory: "size=1G,hotplug_method=virtio-mem,hotplug_size=1G",
         mem_mib: 1024,
-        steps: X86_VIRTIO_MEM,
+        steps: VIRTIO_MEM_STEPS.to_vec(),
         ..boot(
             Arch::X86_64,
             "ch-direct-virtio-mem",
             L2Boot::Direct("hotstub.modules=virtio_mem memhp_default_state=online_movable"),
         )
     });
+    // Hotstub as CH's firmware: the debian disk as it is, then hotplug
+    // with the disk whose entry asks for the init's command channel (CH
+    // drops --cmdline under --firmware).
     for (arch, why) in [(Arch::X86_64, PENDING_X86), (Arch::Aarch64, PENDING_ARM)] {
         v.push(NestedCase {
             pending: Some(why),
@@ -124,6 +149,29 @@ pub(in super::super) fn cases() -> Vec<NestedCase> {
             )
         });
     }
+    v.push(NestedCase {
+        cpus: "boot=2,max=4",
+        memory: "size=1G,hotplug_size=1G",
+        mem_mib: 1024,
+        steps: x86_hotplug("vdb"),
+        pending: Some(PENDING_X86),
+        ..boot(
+            Arch::X86_64,
+            "ch-hotstub-hotplug",
+            L2Boot::HotstubDisk(DiskImage::DebianCmd),
+        )
+    });
+    // arm64: PCI hotplug, which Linux on arm64 does only in ACPI mode (CH
+    // docs/hotplug.md); CH has no vCPU hotplug there.
+    v.push(NestedCase {
+        steps: disk_steps("vdb"),
+        pending: Some(PENDING_ARM),
+        ..boot(
+            Arch::Aarch64,
+            "ch-hotstub-hotplug",
+            L2Boot::HotstubDisk(DiskImage::DebianCmd),
+        )
+    });
     v
 }
 
@@ -132,7 +180,7 @@ mod unit {
     use super::*;
 
     #[test]
-    fn names_unique_and_hotstub_cases_without_steps() {
+    fn names_unique_and_steps_only_with_the_command_channel() {
         let v = cases();
         let mut names: Vec<&str> = v.iter().map(|c| c.name.as_str()).collect();
         names.sort();
@@ -140,11 +188,12 @@ mod unit {
         assert_eq!(names.len(), v.len());
         for c in &v {
             assert!(c.name.starts_with(&format!("{}/ch-", c.arch.name())));
-            // CH drops --cmdline under --firmware: no way to ask the init
-            // for its command channel.
-            if matches!(c.boot, L2Boot::HotstubDisk(_)) {
-                assert!(c.steps.is_empty(), "{}", c.name);
+            // CH drops --cmdline under --firmware: only the debian-cmd
+            // disk's entry asks the init for its command channel.
+            if let L2Boot::HotstubDisk(d) = c.boot {
+                assert_eq!(c.steps.is_empty(), d != DiskImage::DebianCmd, "{}", c.name);
             }
+            assert_eq!(c.uses_cmd(), !c.steps.is_empty(), "{}", c.name);
         }
     }
 

@@ -52,11 +52,7 @@ fn ch_args(c: &NestedCase, l2: &L2Payload) -> Vec<String> {
     match (l2, c.boot) {
         (L2Payload::Direct { .. }, L2Boot::Direct(extra)) => {
             // Steps need the init's command channel.
-            let action = if c.steps.is_empty() {
-                "poweroff"
-            } else {
-                "cmd"
-            };
+            let action = if !c.uses_cmd() { "poweroff" } else { "cmd" };
             let console = match c.arch {
                 Arch::X86_64 => "console=ttyS0",
                 Arch::Aarch64 => "console=ttyAMA0",

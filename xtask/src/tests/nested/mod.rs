@@ -58,8 +58,10 @@ pub(super) struct NestedCase {
     /// The ACPI tables L2 must list, or None: L2 runs on the device tree
     /// (`acpi=no`).
     pub acpi_tables: Option<&'static [&'static str]>,
-    /// Steps after L2's `HOTSTUB: ready` (the init's `cmd` action).
-    pub steps: &'static [steps::Step],
+    /// Steps after L2's `HOTSTUB: ready` (the init's `cmd` action: the
+    /// harness asks for it under direct boot; under Hotstub the disk's
+    /// entry must, `DiskImage::DebianCmd`).
+    pub steps: Vec<steps::Step>,
     /// Waiting for something the project has not merged yet (the reason,
     /// and how to enable it): reported SKIPPED unless `--filter` names
     /// the case in full.
@@ -71,6 +73,15 @@ impl NestedCase {
     /// then listed as skipped unless named in full: `held_back`).
     pub(super) fn selected_by(&self, filter: &str) -> bool {
         self.name.contains(filter)
+    }
+
+    /// Whether L2's init runs its command channel (`hotstub.action=cmd`)
+    /// rather than powering off after its report.
+    pub(super) fn uses_cmd(&self) -> bool {
+        match self.boot {
+            L2Boot::Direct(_) => !self.steps.is_empty(),
+            L2Boot::HotstubDisk(d) => d == DiskImage::DebianCmd,
+        }
     }
 
     /// Why a selected case is only listed (SKIP): it is pending and

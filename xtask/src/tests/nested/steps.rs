@@ -33,7 +33,7 @@ const STEP_SECS: u64 = 90;
 const L2_BOOT_SECS: u64 = 400;
 
 pub(super) fn drive(c: &NestedCase, run: &mut L1Run, md5: &str, log: &Path) -> Result<String> {
-    let cmd = !c.steps.is_empty();
+    let cmd = c.uses_cmd();
     let init = run.wait_mark("l2 init", "HOTSTUB: init reached", L2_BOOT_SECS)?;
     let end = if cmd {
         "HOTSTUB: ready"
@@ -43,7 +43,7 @@ pub(super) fn drive(c: &NestedCase, run: &mut L1Run, md5: &str, log: &Path) -> R
     run.vm.wait_prefix(end, Duration::from_secs(L2_BOOT_SECS))?;
     let lines = run.vm.lines();
     let mut note = check_l2(c, &lines, log)?;
-    for s in c.steps {
+    for s in &c.steps {
         let t = Instant::now();
         step(run, *s, md5).map_err(|e| format!("{s:?}: {e}"))?;
         crate::util::step(format!(
