@@ -7,8 +7,10 @@ use crate::assets::{busybox, Cpio, Guest};
 use crate::build::Arch;
 use crate::qemu::{Firmware, Vm, VmConfig};
 use crate::util::{root, Context, Result};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// L1's RAM and vCPUs: CH's L2 (512 MiB to 1.5 GiB) and the initramfs
 /// (about 150 MiB unpacked, the L2 disk image in it) must fit; one vCPU
@@ -40,6 +42,8 @@ pub(super) struct L1Files<'a> {
 /// A running L1 and when its milestones showed on the console.
 pub(super) struct L1Run {
     pub vm: Vm,
+    /// nested-init's command port (`HOTSTUB-L1` lines), and a transcript.
+    ctl: Ctl,
     cmd_id: u32,
     /// (what, seconds since QEMU started).
     pub marks: Vec<(&'static str, f64)>,
@@ -151,9 +155,10 @@ fn initramfs_path(log: &Path) -> PathBuf {
     log.with_extension("l1.cpio")
 }
 
-/// Removes the case's L1 initramfs (over 100 MiB).
+/// Removes the case's L1 initramfs (over 100 MiB) and control socket.
 pub(super) fn cleanup(log: &Path) {
     let _ = std::fs::remove_file(initramfs_path(log));
+    let _ = std::fs::remove_file(log.with_extension("ctl"));
 }
 
 /// L1's machine: what gives its Linux KVM under TCG.
@@ -167,7 +172,7 @@ fn machine(arch: Arch) -> &'static str {
 }
 
 /// Builds L1's initramfs and starts it under Hotstub (`l1_image`); returns
-/// once CH runs (`NESTED: l2 console`).
+/// once CH runs (`NESTED: ch start`).
 pub(super) fn start(c: &NestedCase, f: &L1Files, l1_image: &Path, log: &Path) -> Result<L1Run> {
     if let Some(d) = log.parent() {
         std::fs::create_dir_all(d).ctx("mkdir log dir")?;
@@ -194,9 +199,25 @@ pub(super) fn start(c: &NestedCase, f: &L1Files, l1_image: &Path, log: &Path) ->
         }
         .into(),
     );
+    let ctl_path = log.with_extension("ctl");
+    let _ = std::fs::remove_file(&ctl_path);
+    // L1's command port: a virtconsole (hvc0 in L1) on a socket QEMU serves.
+    cfg.extra.extend([
+        "-device".into(),
+        "virtio-serial-pci,id=l1ser".into(),
+        "-chardev".into(),
+        format!(
+            "socket,id=l1ctl,path={},server=on,wait=off",
+            ctl_path.display()
+        ),
+        "-device".into(),
+        "virtconsole,chardev=l1ctl,bus=l1ser.0".into(),
+    ]);
     let vm = Vm::spawn(&cfg, log, false)?;
+    let ctl = Ctl::connect(&ctl_path, &log.with_extension("ctl.log"))?;
     let mut run = L1Run {
         vm,
+        ctl,
         cmd_id: 0,
         marks: Vec::new(),
     };
@@ -215,12 +236,12 @@ pub(super) fn start(c: &NestedCase, f: &L1Files, l1_image: &Path, log: &Path) ->
     run.mark("kvm ready");
     let l = run
         .vm
-        .wait_line("`NESTED: l2 console`", Duration::from_secs(60), |l| {
-            ["NESTED: l2 console", "NESTED: error:", "NESTED: ch exited"]
+        .wait_line("`NESTED: ch start`", Duration::from_secs(60), |l| {
+            ["NESTED: ch start", "NESTED: error:"]
                 .iter()
                 .any(|p| l.starts_with(p))
         })?;
-    if !l.starts_with("NESTED: l2 console") {
+    if !l.starts_with("NESTED: ch start") {
         return Err(format!("{l}: {}", run.ch_log().join(" | ")));
     }
     run.mark("ch started");
@@ -267,29 +288,30 @@ impl L1Run {
             .collect()
     }
 
-    /// Runs a shell command in L1 (nested-init's `HOTSTUB-L1` lines);
-    /// returns its exit code and output.
+    /// Runs a shell command in L1 (nested-init's `HOTSTUB-L1` lines on
+    /// its command port); returns its exit code and output.
     pub(super) fn l1_cmd(&mut self, cmd: &str, timeout: Duration) -> Result<(i32, Vec<String>)> {
         if cmd.contains('\n') {
             return Err("L1 command must be one line".into());
         }
         self.cmd_id += 1;
         let id = self.cmd_id;
-        self.vm.send_serial(&format!("HOTSTUB-L1 {id} {cmd}\n"))?;
+        self.ctl.send(&format!("HOTSTUB-L1 {id} {cmd}\n"))?;
         let rc_prefix = format!("NESTED-RC {id} ");
         let out_prefix = format!("NESTED-OUT {id} ");
-        let rc = self
-            .vm
-            .wait_prefix(&rc_prefix, timeout)
-            .map_err(|e| format!("L1 command `{cmd}`: {e}"))?;
-        let rc = rc[rc_prefix.len()..].trim().parse().unwrap_or(-1);
-        let out = self
-            .vm
-            .lines()
-            .iter()
-            .filter_map(|l| l.strip_prefix(&out_prefix).map(str::to_string))
-            .collect();
-        Ok((rc, out))
+        let mut out = Vec::new();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let l = self
+                .ctl
+                .line(deadline)
+                .map_err(|e| format!("L1 command `{cmd}`: {e}"))?;
+            if let Some(o) = l.strip_prefix(&out_prefix) {
+                out.push(o.to_string());
+            } else if let Some(rc) = l.strip_prefix(&rc_prefix) {
+                return Ok((rc.trim().parse().unwrap_or(-1), out));
+            }
+        }
     }
 
     /// `ch-remote <args>` in L1; fails unless it exits 0.
@@ -300,6 +322,74 @@ impl L1Run {
             return Err(format!("`{cmd}` exited {rc}: {}", out.join(" | ")));
         }
         Ok(out)
+    }
+}
+
+/// The host end of nested-init's command port: lines both ways, each
+/// copied to a transcript.
+struct Ctl {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+    transcript: std::fs::File,
+}
+
+impl Ctl {
+    /// Connects to QEMU's socket, retrying while QEMU starts.
+    fn connect(path: &Path, transcript: &Path) -> Result<Ctl> {
+        let t = Instant::now();
+        let s = loop {
+            match UnixStream::connect(path) {
+                Ok(s) => break s,
+                Err(e) if t.elapsed() > Duration::from_secs(10) => {
+                    return Err(format!("cannot connect to {}: {e}", path.display()))
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        };
+        Ok(Ctl {
+            writer: s.try_clone().ctx("clone control socket")?,
+            reader: BufReader::new(s),
+            transcript: std::fs::File::create(transcript)
+                .ctx(format!("create {}", transcript.display()))?,
+        })
+    }
+
+    fn send(&mut self, line: &str) -> Result<()> {
+        let _ = write!(self.transcript, "> {line}");
+        self.writer
+            .write_all(line.as_bytes())
+            .ctx("write to L1's command port")
+    }
+
+    /// The next line (without its line end) before `deadline`.
+    fn line(&mut self, deadline: Instant) -> Result<String> {
+        let mut buf = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err("timeout on L1's command port".into());
+            }
+            self.reader
+                .get_ref()
+                .set_read_timeout(Some(left))
+                .ctx("set read timeout")?;
+            match self.reader.read_until(b'\n', &mut buf) {
+                Ok(0) => return Err("L1's command port closed".into()),
+                Ok(_) if buf.ends_with(b"\n") => break,
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => return Err(format!("read L1's command port: {e}")),
+            }
+        }
+        let l = String::from_utf8_lossy(&buf)
+            .trim_end_matches(['\r', '\n'])
+            .to_string();
+        let _ = writeln!(self.transcript, "< {l}");
+        Ok(l)
     }
 }
 
