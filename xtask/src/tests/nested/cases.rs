@@ -84,8 +84,8 @@ const HOTPLUG_CMDLINE: &str =
 /// Why the Hotstub cases wait, and how to enable them.
 const PENDING_X86: &str = "needs Hotstub's x86 PVH entry \
     (target/firmware/hotstub-x86_64.elf, branch ch-pvh); run it with \
-    --filter x86_64/ch-hotstub-disk-debian, enable it by dropping `pending` \
-    in xtask/src/tests/nested/cases.rs";
+    --filter <case>, enable it by dropping `pending` in \
+    xtask/src/tests/nested/cases.rs";
 const PENDING_ARM: &str = "needs Hotstub's arm64 CH entry (branch ch-arm); \
     run it with --filter <case>, enable it by dropping `pending` in \
     xtask/src/tests/nested/cases.rs";
