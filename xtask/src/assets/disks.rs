@@ -28,6 +28,10 @@ pub enum DiskImage {
     /// GPT: BIOS boot (14), ESP (15), ext4 root (1) with /boot and an
     /// update-grub style grub.cfg, as Debian's cloud images.
     Debian,
+    /// Debian's layout whose entry also asks the test init for its command
+    /// channel and a full report (`CMD_KEYS`): for VMMs that give the
+    /// firmware no command line of the harness's (cloud-hypervisor).
+    DebianCmd,
     /// GPT: ESP (1), ext4 /boot (2) with BLS entries, ext4 root (3).
     Fedora,
     /// MBR: one bootable ext4 partition with /boot/extlinux/extlinux.conf.
@@ -58,6 +62,7 @@ impl DiskImage {
     pub fn name(self) -> &'static str {
         match self {
             DiskImage::Debian => "debian",
+            DiskImage::DebianCmd => "debian-cmd",
             DiskImage::Fedora => "fedora",
             DiskImage::Extlinux => "extlinux",
             DiskImage::BadNoTable => "bad-no-table",
@@ -69,6 +74,12 @@ impl DiskImage {
         }
     }
 }
+
+/// What `DebianCmd`'s entry adds (tests/guest/README.md): the command
+/// channel, the ACPI table and kernel log dump, the CPU watcher, virtio_blk
+/// loaded before a disk is hot-added, hot-added memory onlined.
+const CMD_KEYS: &str = "hotstub.action=cmd hotstub.dump=1 hotstub.autoonline=1 \
+    hotstub.modules=virtio_blk memhp_default_state=online";
 
 /// Fixed identities, so images are the same from run to run.
 const ROOT_UUID: &str = "6b2f3c1e-9d4a-4e2b-8f6d-0a1b2c3d4e5f";
@@ -158,9 +169,18 @@ fn make(arch: Arch, g: &Guest, which: DiskImage, work: &Path, out: &Path) -> Res
                 .ctx("blank disk")?;
             return Ok(());
         }
-        DiskImage::Debian | DiskImage::BadGrubMissingKernel | DiskImage::BadTruncatedExt4 => {
+        DiskImage::Debian
+        | DiskImage::DebianCmd
+        | DiskImage::BadGrubMissingKernel
+        | DiskImage::BadTruncatedExt4 => {
             let missing = which == DiskImage::BadGrubMissingKernel;
-            let grub = grub_cfg(arch, ver, missing);
+            let mut grub = grub_cfg(arch, ver, missing);
+            if which == DiskImage::DebianCmd {
+                grub = grub.replace(
+                    " hotstub.disk_layout=debian",
+                    &format!(" hotstub.disk_layout=debian-cmd {CMD_KEYS}"),
+                );
+            }
             let esp_grub = format!(
                 "search.fs_uuid {ROOT_UUID} root hd0,gpt1\nset prefix=($root)'/boot/grub'\nconfigfile $prefix/grub.cfg\n"
             );
