@@ -22,6 +22,7 @@ pub const TARGETS: &[&str] = &[
     "disk_ext4",
     "boot_entries",
     "acpi_adopt",
+    "pvh_start_info",
 ];
 
 /// How long `cargo xtask test` runs each target.
