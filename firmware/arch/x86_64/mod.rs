@@ -1,9 +1,11 @@
 //! x86_64 (QEMU q35) entry and platform code.
 
+mod ch;
 mod disk_code;
 mod idt;
 mod io;
 mod linux;
+mod pvh;
 mod q35;
 mod stop;
 mod tables;
@@ -13,6 +15,7 @@ use tables::{build_acpi, pci_mem32, place_smbios};
 
 use super::{ram_slice, virtio};
 use alloc::format;
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::arch::global_asm;
@@ -74,6 +77,9 @@ fn init_console() {
 /// off (`stop`); halts only if nothing works.
 pub fn power_off() -> ! {
     println!("hotstub: powering off");
+    if ch::active() {
+        ch::stop();
+    }
     stop::stop();
     loop {
         x86_64::instructions::interrupts::disable();
@@ -118,7 +124,11 @@ extern "C" fn hotstub_main() -> ! {
     init_console();
     idt::init();
     super::init_heap();
-    pipeline::run(Q35Boot { t0, board })
+    pipeline::run(Q35Boot {
+        t0,
+        board,
+        pvh: None,
+    })
 }
 
 /// The q35 boot, step by step (`boot::pipeline`).
@@ -126,6 +136,9 @@ struct Q35Boot {
     /// PM timer at reset, for the time spent in the firmware.
     t0: u32,
     board: Board,
+    /// Entered through PVH (QEMU's `-kernel` with the ELF image): the
+    /// start info's address. fw_cfg's kernel is then the firmware itself.
+    pvh: Option<u32>,
 }
 
 /// The x86 hand-off: the boot protocol's 64-bit entry with the zero page.
@@ -190,12 +203,25 @@ impl pipeline::Arch for Q35Boot {
         map.set(q35::MMCONFIG_BASE, q35::MMCONFIG_SIZE, Kind::Reserved);
         map.set(layout::ROM.0, layout::ROM.1 - layout::ROM.0, Kind::Reserved);
         let device_mem_end = src.reserved_memory_end()?;
-        // Without -kernel the disk code runs (from_disk::choose parses the
-        // boot choice before it looks at disks): copy it in first.
-        if src.fw.read_u32(fw_cfg::key::KERNEL_SIZE) == 0 {
-            disk_code::load();
-        }
-        let payload = from_disk::choose(&mut src, "bzImage", || virtio::candidates(disks(&map)))?;
+        let candidates = || virtio::candidates(disks(&map));
+        let payload = match self.pvh {
+            None => {
+                // Without -kernel the disk code runs (from_disk::choose
+                // parses the boot choice before it looks at disks): copy it
+                // in first.
+                if src.fw.read_u32(fw_cfg::key::KERNEL_SIZE) == 0 {
+                    disk_code::load();
+                }
+                from_disk::choose(&mut src, "bzImage", candidates)?
+            }
+            Some(at) => {
+                let info = pvh::start_info(at)?;
+                let append = String::from_utf8(info.cmdline)
+                    .map_err(|_| "PVH start info: the command line is not UTF-8")?;
+                let append = (!append.trim().is_empty()).then_some(append);
+                from_disk::choose_pvh(&mut src, candidates, append)?
+            }
+        };
         let m = Q35 {
             map,
             device_mem_end,
@@ -215,6 +241,7 @@ impl pipeline::Arch for Q35Boot {
     fn tables(&mut self, m: &Q35, _: &Plan, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
         match m.tables {
             TablesFrom::Build => build_tables(m, src),
+            TablesFrom::Adopted { .. } => Err(hotstub::err!("no adopted tables on q35")),
         }
     }
 

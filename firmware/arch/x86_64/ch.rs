@@ -1,0 +1,270 @@
+//! cloud-hypervisor's x86 guest, entered through PVH (`pvh.rs`) without
+//! fw_cfg: the start info gives RAM, the command line and the RSDP; CH's
+//! own ACPI tables are adopted and checked (`acpi::adopt`,
+//! `acpi::x86::adopt`), never rebuilt, since its DSDT holds hotplug AML at
+//! addresses only CH knows; the kernel comes from a virtio disk on CH's
+//! PCI segment (CH drops `--cmdline` and `--initramfs` with
+//! `--firmware`). SMBIOS stays where CH wrote it (0xf0000, where Linux
+//! scans for it).
+
+use super::pvh::{start_info, Phys};
+use super::*;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use hotstub::acpi::adopt::{self, Adopted, SigText};
+use hotstub::acpi::x86::adopt::{self as x86, Checked, Ecam, SPACE_IO};
+use hotstub::boot::machine::ChX86;
+use hotstub::boot::pvh::StartInfo;
+use hotstub::disk::{Choice, DiskPayload};
+
+/// CH's ACPI shutdown device: I/O port 0x600, where writing SLP_TYP 5
+/// with SLP_EN (5 << 2 | 1 << 5) powers off (cloud-hypervisor
+/// devices/src/acpi.rs, AcpiShutdownDevice; its FADT's sleep control
+/// register). Used until CH's FADT is checked, and when it is not usable.
+const CH_SLEEP_PORT: u64 = 0x600;
+const CH_S5: u8 = 5 << 2 | 1 << 5;
+/// The 32-bit PCI window: from 3 GiB up to the ECAM (cloud-hypervisor
+/// arch/src/x86_64/layout.rs MEM_32BIT_DEVICES_START; its DSDT's PCI0
+/// window and Linux's /proc/iomem in the captures agree:
+/// c0000000-e7ffffff).
+const MEM32_START: u64 = 0xc000_0000;
+
+/// On CH: the power-off register (I/O port, or memory with bit 63 set)
+/// and value; the panic path reads them too.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+static SLEEP_REG: AtomicU64 = AtomicU64::new(CH_SLEEP_PORT);
+static SLEEP_VALUE: AtomicU8 = AtomicU8::new(CH_S5);
+const MEMORY_SPACE: u64 = 1 << 63;
+
+/// Whether the firmware runs on cloud-hypervisor (`power_off` asks).
+pub(super) fn active() -> bool {
+    ACTIVE.load(Ordering::Relaxed)
+}
+
+/// Writes S5 to the sleep control register CH's FADT names (or CH's port
+/// before the FADT is checked); returns if the VMM did not stop.
+pub(super) fn stop() {
+    let reg = SLEEP_REG.load(Ordering::Relaxed);
+    let v = SLEEP_VALUE.load(Ordering::Relaxed);
+    if reg & MEMORY_SPACE != 0 {
+        io::mmio_write8(reg & !MEMORY_SPACE, v);
+    } else {
+        io::outb(reg as u16, v);
+    }
+    for _ in 0..1_000_000 {
+        core::hint::spin_loop();
+    }
+}
+
+pub(super) struct ChBoot {
+    info_at: u32,
+    tsc0: u64,
+}
+
+impl ChBoot {
+    pub(super) fn new(info_at: u32) -> ChBoot {
+        ACTIVE.store(true, Ordering::Relaxed);
+        ChBoot {
+            info_at,
+            tsc0: rdtsc(),
+        }
+    }
+}
+
+pub(super) struct Found {
+    info: StartInfo,
+    tables: Adopted,
+    checked: Checked,
+}
+
+/// The disk the kernel comes from.
+pub(super) struct Sources {
+    disk: Option<DiskPayload>,
+}
+
+impl pipeline::Arch for ChBoot {
+    type Found = Found;
+    type Sources = Sources;
+    type Machine = ChX86;
+    type Plan = ();
+    type Loaded = LoadedLinux;
+
+    fn name(&self) -> &'static str {
+        "x86_64 (cloud-hypervisor, PVH)"
+    }
+
+    fn discover(&mut self) -> Result<Found> {
+        let info = start_info(self.info_at)?;
+        if info.rsdp == 0 {
+            bail!("PVH start info names no ACPI tables (rsdp_paddr is 0)");
+        }
+        let tables = adopt::adopt(
+            &Phys {
+                ram: Some(&info.map),
+            },
+            info.rsdp,
+        )?;
+        let checked = x86::check(&tables, boot_apic_id())?;
+        let r = checked.sleep_control;
+        let reg = if r.space == SPACE_IO {
+            r.address
+        } else {
+            r.address | MEMORY_SPACE
+        };
+        SLEEP_REG.store(reg, Ordering::Relaxed);
+        SLEEP_VALUE.store(checked.s5_value, Ordering::Relaxed);
+        Ok(Found {
+            info,
+            tables,
+            checked,
+        })
+    }
+
+    fn describe(&mut self, f: Found) -> Result<(ChX86, Sources)> {
+        let cpus = CpuModel::new(f.checked.cpus);
+        let enabled = cpus.iter().filter(|c| c.enabled).count();
+        println!(
+            "hotstub: cloud-hypervisor's ACPI tables adopted (RSDP {:#x}: {}); {} vCPUs, {} enabled",
+            f.tables.rsdp,
+            Sigs(&f.tables),
+            cpus.len(),
+            enabled
+        );
+        let map = f.info.map;
+        let ecam = f.checked.ecam;
+        let found = match ecam {
+            Some(e) => disks(e, &map),
+            None => Vec::new(),
+        };
+        let extra = String::from_utf8(f.info.cmdline)
+            .map_err(|_| "PVH start info: the command line is not UTF-8")?;
+        let extra = (!extra.trim().is_empty()).then_some(extra);
+        let disk = from_disk::pick(
+            &Choice::default(),
+            extra,
+            virtio::candidates(found),
+            from_disk::NO_DISK_HINT,
+        )?;
+        let m = ChX86 {
+            map,
+            cpus,
+            ecam,
+            payload: payload::From::Disk,
+            tables: TablesFrom::Adopted {
+                rsdp: f.tables.rsdp,
+            },
+        };
+        Ok((m, Sources { disk: Some(disk) }))
+    }
+
+    fn plan(&mut self, _: &ChX86) -> Result<()> {
+        Ok(())
+    }
+
+    fn tables(&mut self, m: &ChX86, _: &(), _: &mut Sources) -> Result<Tables> {
+        match m.tables {
+            TablesFrom::Adopted { rsdp } => Ok(Tables {
+                rsdp,
+                used: 0,
+                smbios3: None,
+            }),
+            TablesFrom::Build => Err(hotstub::err!("cloud-hypervisor's tables are adopted")),
+        }
+    }
+
+    fn load(&mut self, m: &ChX86, _: &(), src: &mut Sources, t: &Tables) -> Result<LoadedLinux> {
+        let disk = src.disk.as_mut().ok_or("no disk payload was chosen")?;
+        let linux = load_linux(Payload::Disk(disk), &m.map, t.rsdp);
+        // Dropping the payload resets the disk and switches its PCI
+        // decoding off before Linux runs.
+        src.disk = None;
+        linux
+    }
+
+    fn prepare_handoff(
+        &mut self,
+        m: &ChX86,
+        _: &(),
+        _: &Tables,
+        linux: &mut LoadedLinux,
+    ) -> Result<()> {
+        let zp = linux.kernel.zero_page(&linux.setup, &linux.params, &m.map);
+        // SAFETY: the zero page slot is low RAM reserved for it (layout);
+        // the start info that CH put next to it was read in `discover`.
+        unsafe { ram_slice(layout::ZERO_PAGE, ZERO_PAGE_LEN as u64) }.copy_from_slice(&zp);
+        Ok(())
+    }
+
+    fn elapsed_us(&self) -> u64 {
+        match tsc_khz() {
+            0 => 0,
+            khz => rdtsc().wrapping_sub(self.tsc0) * 1000 / khz,
+        }
+    }
+
+    fn enter(self, _: ChX86, _: (), linux: LoadedLinux) -> Result<Never> {
+        jump_to_linux(linux.kernel.load_addr + ENTRY64_OFFSET, layout::ZERO_PAGE)
+    }
+
+    fn power_off() -> ! {
+        power_off()
+    }
+}
+
+/// The adopted tables' signatures, for the console.
+struct Sigs<'a>(&'a Adopted);
+
+impl core::fmt::Display for Sigs<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (i, t) in self.0.tables.iter().enumerate() {
+            let sep = if i == 0 { "" } else { " " };
+            write!(f, "{sep}{}", SigText(t.signature()))?;
+        }
+        Ok(())
+    }
+}
+
+/// The virtio disks on CH's root bus, their BARs moved into the 32-bit
+/// window (CH places them above 4 GiB, beyond the firmware's identity
+/// map; CH follows a guest's BAR moves, as EDK2 makes them too).
+fn disks(e: Ecam, map: &MemoryMap) -> Vec<virtio::Disk> {
+    let mut out = Vec::new();
+    // The ECAM must lie in the identity map and above the window.
+    let end = e.base.min(1 << 32);
+    if e.first_bus != 0 || end <= MEM32_START {
+        println!("hotstub: warning: cloud-hypervisor's PCI segment is not where it is expected; no disks");
+        return out;
+    }
+    let mut host = virtio::PciHost {
+        ecam: e.base,
+        buses: u16::from(e.last_bus) + 1,
+        next: MEM32_START.max(map.ram_end_below_4g()),
+        end,
+    };
+    // SAFETY: the ECAM is CH's (its MCFG, checked) below 4 GiB, so
+    // identity-mapped; the window is CH's 32-bit PCI space, which nothing
+    // uses before the firmware (CH's own BARs are above 4 GiB).
+    unsafe { virtio::pci_disks(&mut host, &mut out) };
+    out
+}
+
+/// The boot vCPU's initial APIC ID (CPUID leaf 1, EBX bits 31:24; Intel
+/// SDM vol. 2, CPUID): the MADT must have it enabled.
+fn boot_apic_id() -> u32 {
+    core::arch::x86_64::__cpuid(1).ebx >> 24
+}
+
+/// The TSC's frequency in kHz from the hypervisor timing leaf 0x40000010
+/// (EAX; KVM and VMware's convention, which cloud-hypervisor fills), 0
+/// when there is none.
+fn tsc_khz() -> u64 {
+    let max = core::arch::x86_64::__cpuid(0x4000_0000).eax;
+    if max < 0x4000_0010 {
+        return 0;
+    }
+    u64::from(core::arch::x86_64::__cpuid(0x4000_0010).eax)
+}
+
+fn rdtsc() -> u64 {
+    // SAFETY: RDTSC only reads the time stamp counter.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
