@@ -239,6 +239,14 @@ impl pipeline::Arch for Q35Boot {
     }
 
     fn tables(&mut self, m: &Q35, _: &Plan, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
+        if self.pvh.is_some() {
+            // SeaBIOS ran before the PVH option ROM and left its SMBIOS
+            // and RSDP in the BIOS area, where Linux's scans would find
+            // its SMBIOS before Hotstub's.
+            // SAFETY: the BIOS area is RAM after q35::init (PAM), and
+            // nothing of SeaBIOS's runs again.
+            unsafe { ram_slice(layout::ACPI.0, layout::ACPI.1 - layout::ACPI.0) }.fill(0);
+        }
         match m.tables {
             TablesFrom::Build => build_tables(m, src),
             TablesFrom::Adopted { .. } => Err(hotstub::err!("no adopted tables on q35")),
