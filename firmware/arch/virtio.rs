@@ -186,11 +186,56 @@ unsafe fn cam(base: u64) -> MmioCam<'static> {
 /// `host.ecam` must be the mapped ECAM region of the host bridge and its
 /// window free MMIO space of that bridge.
 pub unsafe fn pci_disks(host: &mut PciHost, out: &mut Vec<Disk>) {
-    if host.buses == 0 {
+    let (ecam, buses) = (host.ecam, host.buses);
+    // SAFETY: the caller's contract.
+    unsafe { open_disks(ecam, buses, |root, df| assign_bars(root, df, host), out) }
+}
+
+/// [`pci_disks`] on a VMM that placed the BARs itself (cloud-hypervisor,
+/// whose 64-bit BARs must stay in its 64-bit window): they are kept, and
+/// `reach(address, size)` makes each memory BAR addressable (false: it
+/// cannot, and the function is skipped).
+///
+/// # Safety
+/// `ecam` must be the mapped ECAM region of a host bridge decoding
+/// `buses` buses, and `reach` must map what it says it does.
+#[cfg_attr(target_arch = "aarch64", allow(dead_code))]
+pub unsafe fn placed_pci_disks(
+    ecam: u64,
+    buses: u16,
+    mut reach: impl FnMut(u64, u64) -> bool,
+    out: &mut Vec<Disk>,
+) {
+    let place = |root: &mut PciRoot<MmioCam>, df| {
+        for bar in root.bars(df).ok()?.iter().flatten() {
+            if let BarInfo::Memory { address, size, .. } = bar {
+                if *address == 0 || !reach(*address, *size) {
+                    return None;
+                }
+            }
+        }
+        Some(())
+    };
+    // SAFETY: the caller's contract.
+    unsafe { open_disks(ecam, buses, place, out) }
+}
+
+/// Opens the virtio-blk functions on bus 0 that `place` gives addressable
+/// BARs.
+///
+/// # Safety
+/// As for [`pci_disks`].
+unsafe fn open_disks(
+    ecam: u64,
+    buses: u16,
+    mut place: impl FnMut(&mut PciRoot<MmioCam>, DeviceFunction) -> Option<()>,
+    out: &mut Vec<Disk>,
+) {
+    if buses == 0 {
         return;
     }
     // SAFETY: the caller's contract.
-    let mut root = PciRoot::new(unsafe { cam(host.ecam) });
+    let mut root = PciRoot::new(unsafe { cam(ecam) });
     let found: Vec<DeviceFunction> = root
         .enumerate_bus(0)
         .filter(|(_, info)| virtio_device_type(info) == Some(DeviceType::Block))
@@ -198,7 +243,7 @@ pub unsafe fn pci_disks(host: &mut PciHost, out: &mut Vec<Disk>) {
         .collect();
     for df in found {
         let name = format!("pci {:02x}:{:02x}.{}", df.bus, df.device, df.function);
-        if assign_bars(&mut root, df, host).is_none() {
+        if place(&mut root, df).is_none() {
             hotstub::println!("hotstub: warning: {name}: no room for its BARs, skipped");
             continue;
         }
@@ -212,7 +257,7 @@ pub unsafe fn pci_disks(host: &mut PciHost, out: &mut Vec<Disk>) {
             Ok(blk) => out.push(Disk {
                 blk: Some(blk),
                 name,
-                pci: Some((host.ecam, df)),
+                pci: Some((ecam, df)),
             }),
             Err(e) => {
                 root.set_command(df, Command::empty());

@@ -27,6 +27,15 @@ const PT_NOTE: u32 = 4;
 /// The segment's file offset, page-aligned as its address is.
 const LOAD_OFFSET: usize = 0x1000;
 
+/// The PVH ELF `cargo xtask build` wrote.
+pub fn built() -> Result<std::path::PathBuf> {
+    let elf = crate::build::pvh_elf_path();
+    if !elf.is_file() {
+        return Err(format!("no PVH image {}", elf.display()));
+    }
+    Ok(elf)
+}
+
 /// The PVH ELF of the firmware linked as `elf_data`.
 pub fn pvh_elf(elf_data: &[u8]) -> Result<Vec<u8>> {
     let file = ElfFile64::<Endianness>::parse(elf_data).ctx("not a 64-bit ELF")?;

@@ -22,12 +22,6 @@ use hotstub::disk::{Choice, DiskPayload};
 /// register). Used until CH's FADT is checked, and when it is not usable.
 const CH_SLEEP_PORT: u64 = 0x600;
 const CH_S5: u8 = 5 << 2 | 1 << 5;
-/// The 32-bit PCI window: from 3 GiB up to the ECAM (cloud-hypervisor
-/// arch/src/x86_64/layout.rs MEM_32BIT_DEVICES_START; its DSDT's PCI0
-/// window and Linux's /proc/iomem in the captures agree:
-/// c0000000-e7ffffff).
-const MEM32_START: u64 = 0xc000_0000;
-
 /// On CH: the power-off register (I/O port, or memory with bit 63 set)
 /// and value; the panic path reads them too.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
@@ -132,7 +126,7 @@ impl pipeline::Arch for ChBoot {
         let map = f.info.map;
         let ecam = f.checked.ecam;
         let found = match ecam {
-            Some(e) => disks(e, &map),
+            Some(e) => disks(e),
             None => Vec::new(),
         };
         let extra = String::from_utf8(f.info.cmdline)
@@ -223,27 +217,27 @@ impl core::fmt::Display for Sigs<'_> {
     }
 }
 
-/// The virtio disks on CH's root bus, their BARs moved into the 32-bit
-/// window (CH places them above 4 GiB, beyond the firmware's identity
-/// map; CH follows a guest's BAR moves, as EDK2 makes them too).
-fn disks(e: Ecam, map: &MemoryMap) -> Vec<virtio::Disk> {
+/// The virtio disks on CH's root bus, at the BARs CH gave them (its
+/// 64-bit BARs stay in its 64-bit window: CH refuses to move one below
+/// 4 GiB), mapped for the firmware (`paging`).
+fn disks(e: Ecam) -> Vec<virtio::Disk> {
     let mut out = Vec::new();
-    // The ECAM must lie in the identity map and above the window.
-    let end = e.base.min(1 << 32);
-    if e.first_bus != 0 || end <= MEM32_START {
-        println!("hotstub: warning: cloud-hypervisor's PCI segment is not where it is expected; no disks");
+    let buses = u16::from(e.last_bus) + 1;
+    // The ECAM must lie in the low identity map.
+    let in_map = e
+        .base
+        .checked_add(u64::from(buses) << 20)
+        .is_some_and(|end| end <= 1 << 32);
+    if e.first_bus != 0 || !in_map {
+        println!(
+            "hotstub: warning: cloud-hypervisor's ECAM at {:#x} is out of reach; no disks",
+            e.base
+        );
         return out;
     }
-    let mut host = virtio::PciHost {
-        ecam: e.base,
-        buses: u16::from(e.last_bus) + 1,
-        next: MEM32_START.max(map.ram_end_below_4g()),
-        end,
-    };
     // SAFETY: the ECAM is CH's (its MCFG, checked) below 4 GiB, so
-    // identity-mapped; the window is CH's 32-bit PCI space, which nothing
-    // uses before the firmware (CH's own BARs are above 4 GiB).
-    unsafe { virtio::pci_disks(&mut host, &mut out) };
+    // identity-mapped; map_device maps what it says.
+    unsafe { virtio::placed_pci_disks(e.base, buses, paging::map_device, &mut out) };
     out
 }
 

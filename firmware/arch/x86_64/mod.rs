@@ -5,6 +5,7 @@ mod disk_code;
 mod idt;
 mod io;
 mod linux;
+mod paging;
 mod pvh;
 mod q35;
 mod stop;

@@ -329,11 +329,7 @@ fn vm_config(c: &Case, env: &Env) -> Result<VmConfig> {
     if c.arch == Arch::Aarch64 && firmware == Firmware::Qboot {
         firmware = Firmware::QemuDefault;
     }
-    if c.pvh {
-        // SeaBIOS starts QEMU's PVH option ROM, which enters the ELF.
-        firmware = Firmware::QemuDefault;
-    }
-    if firmware == Firmware::Hotstub || c.pvh {
+    if firmware == Firmware::Hotstub {
         env.images[c.arch.name()].as_ref().map_err(|e| {
             format!(
                 "no firmware image for {}: {}",
@@ -391,12 +387,6 @@ fn vm_config(c: &Case, env: &Env) -> Result<VmConfig> {
         }
         if c.kernel != KernelSel::None {
             cfg.append = Some(append.join(" "));
-        } else if c.pvh {
-            // QEMU's -append becomes the PVH start info's command line,
-            // which the firmware appends to the disk entry's.
-            append.retain(|a| a != "console=ttyS0");
-            append.push(FWCFG_CMDLINE_MARK.into());
-            cfg.append = Some(append.join(" "));
         } else {
             // QEMU refuses -append without -kernel: the keys go where the
             // firmware appends them to the disk entry's command line. The
@@ -411,13 +401,6 @@ fn vm_config(c: &Case, env: &Env) -> Result<VmConfig> {
                 ),
             ]);
         }
-    }
-    if c.pvh {
-        let elf = crate::build::pvh_elf_path();
-        if !elf.is_file() {
-            return Err(format!("no PVH image {}", elf.display()));
-        }
-        cfg.kernel = Some(elf);
     }
     if let Some((image, device)) = c.boot_disk {
         let path = env.boot_disks[&(c.arch.name(), c.flavor, image)]
@@ -459,6 +442,9 @@ fn vm_config(c: &Case, env: &Env) -> Result<VmConfig> {
             Some(Ok(n)) => cfg.root = Some(n.root.clone()),
             _ => return Err("Debian unstable's QEMU is not available".into()),
         }
+    }
+    if c.pvh {
+        super::pvh::qemu_config(&mut cfg)?;
     }
     Ok(cfg)
 }
