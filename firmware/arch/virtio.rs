@@ -21,7 +21,7 @@ use hotstub::disk::{self, BlockDevice};
 use virtio_drivers::device::blk::{VirtIOBlk, SECTOR_SIZE};
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
 use virtio_drivers::transport::pci::bus::{
-    BarInfo, Cam, Command, DeviceFunction, MemoryBarType, MmioCam, PciRoot,
+    BarInfo, Cam, Command, ConfigurationAccess, DeviceFunction, MemoryBarType, MmioCam, PciRoot,
 };
 use virtio_drivers::transport::pci::{virtio_device_type, PciTransport};
 use virtio_drivers::transport::{DeviceType, SomeTransport, Transport};
@@ -234,11 +234,27 @@ unsafe fn open_disks(
     if buses == 0 {
         return;
     }
-    // SAFETY: the caller's contract.
-    let mut root = PciRoot::new(unsafe { cam(ecam) });
+    // SAFETY: the caller's contract (twice: the header reads below share
+    // the region with the root, reads only).
+    let (mut root, headers) = unsafe { (PciRoot::new(cam(ecam)), cam(ecam)) };
+    // Functions past 0 only of a multi-function device (header type bit 7,
+    // PCI Local Bus 3.0 6.2.1): cloud-hypervisor answers every function
+    // number of a single-function device with function 0's registers, and
+    // opening one device eight times leaves only the last one's queue.
+    let multi = |device| {
+        let f0 = DeviceFunction {
+            bus: 0,
+            device,
+            function: 0,
+        };
+        headers.read_word(f0, 0x0c) & (1 << 23) != 0
+    };
     let found: Vec<DeviceFunction> = root
         .enumerate_bus(0)
-        .filter(|(_, info)| virtio_device_type(info) == Some(DeviceType::Block))
+        .filter(|(df, info)| {
+            virtio_device_type(info) == Some(DeviceType::Block)
+                && (df.function == 0 || multi(df.device))
+        })
         .map(|(df, _)| df)
         .collect();
     for df in found {
