@@ -9,45 +9,11 @@
 
 use super::pvh::{start_info, Phys};
 use super::*;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use hotstub::acpi::adopt::{self, Adopted, SigText};
 use hotstub::acpi::x86::adopt::{self as x86, Checked, Ecam, SPACE_IO};
 use hotstub::boot::machine::ChX86;
 use hotstub::boot::pvh::StartInfo;
 use hotstub::disk::{Choice, DiskPayload};
-
-/// CH's ACPI shutdown device: I/O port 0x600, where writing SLP_TYP 5
-/// with SLP_EN (5 << 2 | 1 << 5) powers off (cloud-hypervisor
-/// devices/src/acpi.rs, AcpiShutdownDevice; its FADT's sleep control
-/// register). Used until CH's FADT is checked, and when it is not usable.
-const CH_SLEEP_PORT: u64 = 0x600;
-const CH_S5: u8 = 5 << 2 | 1 << 5;
-/// On CH: the power-off register (I/O port, or memory with bit 63 set)
-/// and value; the panic path reads them too.
-static ACTIVE: AtomicBool = AtomicBool::new(false);
-static SLEEP_REG: AtomicU64 = AtomicU64::new(CH_SLEEP_PORT);
-static SLEEP_VALUE: AtomicU8 = AtomicU8::new(CH_S5);
-const MEMORY_SPACE: u64 = 1 << 63;
-
-/// Whether the firmware runs on cloud-hypervisor (`power_off` asks).
-pub(super) fn active() -> bool {
-    ACTIVE.load(Ordering::Relaxed)
-}
-
-/// Writes S5 to the sleep control register CH's FADT names (or CH's port
-/// before the FADT is checked); returns if the VMM did not stop.
-pub(super) fn stop() {
-    let reg = SLEEP_REG.load(Ordering::Relaxed);
-    let v = SLEEP_VALUE.load(Ordering::Relaxed);
-    if reg & MEMORY_SPACE != 0 {
-        io::mmio_write8(reg & !MEMORY_SPACE, v);
-    } else {
-        io::outb(reg as u16, v);
-    }
-    for _ in 0..1_000_000 {
-        core::hint::spin_loop();
-    }
-}
 
 pub(super) struct ChBoot {
     info_at: u32,
@@ -58,7 +24,7 @@ pub(super) struct ChBoot {
 
 impl ChBoot {
     pub(super) fn new(info_at: u32) -> ChBoot {
-        ACTIVE.store(true, Ordering::Relaxed);
+        stop::on_cloud_hypervisor();
         ChBoot {
             info_at,
             tsc0: rdtsc(),
@@ -102,13 +68,7 @@ impl pipeline::Arch for ChBoot {
         )?;
         let checked = x86::check(&tables, boot_apic_id())?;
         let r = checked.sleep_control;
-        let reg = if r.space == SPACE_IO {
-            r.address
-        } else {
-            r.address | MEMORY_SPACE
-        };
-        SLEEP_REG.store(reg, Ordering::Relaxed);
-        SLEEP_VALUE.store(checked.s5_value, Ordering::Relaxed);
+        stop::set_sleep_register(r.space == SPACE_IO, r.address, checked.s5_value);
         self.pm_timer = checked.pm_timer;
         Ok(Found {
             info,

@@ -78,9 +78,7 @@ fn init_console() {
 /// off (`stop`); halts only if nothing works.
 pub fn power_off() -> ! {
     println!("hotstub: powering off");
-    if ch::active() {
-        ch::stop();
-    }
+    stop::stop_cloud_hypervisor();
     stop::stop();
     loop {
         x86_64::instructions::interrupts::disable();
