@@ -21,7 +21,7 @@ use hotstub::disk::{self, BlockDevice};
 use virtio_drivers::device::blk::{VirtIOBlk, SECTOR_SIZE};
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
 use virtio_drivers::transport::pci::bus::{
-    BarInfo, Cam, Command, DeviceFunction, MemoryBarType, MmioCam, PciRoot,
+    BarInfo, Cam, Command, ConfigurationAccess, DeviceFunction, MemoryBarType, MmioCam, PciRoot,
 };
 use virtio_drivers::transport::pci::{virtio_device_type, PciTransport};
 use virtio_drivers::transport::{DeviceType, SomeTransport, Transport};
@@ -186,19 +186,80 @@ unsafe fn cam(base: u64) -> MmioCam<'static> {
 /// `host.ecam` must be the mapped ECAM region of the host bridge and its
 /// window free MMIO space of that bridge.
 pub unsafe fn pci_disks(host: &mut PciHost, out: &mut Vec<Disk>) {
-    if host.buses == 0 {
+    let (ecam, buses) = (host.ecam, host.buses);
+    // SAFETY: the caller's contract.
+    unsafe { open_disks(ecam, buses, |root, df| assign_bars(root, df, host), out) }
+}
+
+/// [`pci_disks`] on a VMM that placed the BARs itself (cloud-hypervisor,
+/// whose 64-bit BARs must stay in its 64-bit window): they are kept, and
+/// `reach(address, size)` makes each memory BAR addressable (false: it
+/// cannot, and the function is skipped).
+///
+/// # Safety
+/// `ecam` must be the mapped ECAM region of a host bridge decoding
+/// `buses` buses, and `reach` must map what it says it does.
+#[cfg_attr(target_arch = "aarch64", allow(dead_code))]
+pub unsafe fn placed_pci_disks(
+    ecam: u64,
+    buses: u16,
+    mut reach: impl FnMut(u64, u64) -> bool,
+    out: &mut Vec<Disk>,
+) {
+    let place = |root: &mut PciRoot<MmioCam>, df| {
+        for bar in root.bars(df).ok()?.iter().flatten() {
+            if let BarInfo::Memory { address, size, .. } = bar {
+                if *address == 0 || !reach(*address, *size) {
+                    return None;
+                }
+            }
+        }
+        Some(())
+    };
+    // SAFETY: the caller's contract.
+    unsafe { open_disks(ecam, buses, place, out) }
+}
+
+/// Opens the virtio-blk functions on bus 0 that `place` gives addressable
+/// BARs.
+///
+/// # Safety
+/// As for [`pci_disks`].
+unsafe fn open_disks(
+    ecam: u64,
+    buses: u16,
+    mut place: impl FnMut(&mut PciRoot<MmioCam>, DeviceFunction) -> Option<()>,
+    out: &mut Vec<Disk>,
+) {
+    if buses == 0 {
         return;
     }
-    // SAFETY: the caller's contract.
-    let mut root = PciRoot::new(unsafe { cam(host.ecam) });
+    // SAFETY: the caller's contract (twice: the header reads below share
+    // the region with the root, reads only).
+    let (mut root, headers) = unsafe { (PciRoot::new(cam(ecam)), cam(ecam)) };
+    // Functions past 0 only of a multi-function device (header type bit 7,
+    // PCI Local Bus 3.0 6.2.1): cloud-hypervisor answers every function
+    // number of a single-function device with function 0's registers, and
+    // opening one device eight times leaves only the last one's queue.
+    let multi = |device| {
+        let f0 = DeviceFunction {
+            bus: 0,
+            device,
+            function: 0,
+        };
+        headers.read_word(f0, 0x0c) & (1 << 23) != 0
+    };
     let found: Vec<DeviceFunction> = root
         .enumerate_bus(0)
-        .filter(|(_, info)| virtio_device_type(info) == Some(DeviceType::Block))
+        .filter(|(df, info)| {
+            virtio_device_type(info) == Some(DeviceType::Block)
+                && (df.function == 0 || multi(df.device))
+        })
         .map(|(df, _)| df)
         .collect();
     for df in found {
         let name = format!("pci {:02x}:{:02x}.{}", df.bus, df.device, df.function);
-        if assign_bars(&mut root, df, host).is_none() {
+        if place(&mut root, df).is_none() {
             hotstub::println!("hotstub: warning: {name}: no room for its BARs, skipped");
             continue;
         }
@@ -212,7 +273,7 @@ pub unsafe fn pci_disks(host: &mut PciHost, out: &mut Vec<Disk>) {
             Ok(blk) => out.push(Disk {
                 blk: Some(blk),
                 name,
-                pci: Some((host.ecam, df)),
+                pci: Some((ecam, df)),
             }),
             Err(e) => {
                 root.set_command(df, Command::empty());

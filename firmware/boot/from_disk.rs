@@ -38,14 +38,52 @@ pub fn choose<T: Transport>(
     if src.fw.read_u32(key::KERNEL_SIZE) != 0 {
         return Ok(payload::From::FwCfg);
     }
+    let hint = format!("start QEMU with -kernel <{image}> or give it a bootable virtio disk");
+    choose_disk(src, &hint, disks, None)
+}
+
+/// [`choose`] for the firmware loaded as a PVH ELF by QEMU's `-kernel`:
+/// fw_cfg's kernel is the firmware itself, so only a disk can hold Linux.
+/// `append` (the start info's command line, QEMU's `-append`) is appended
+/// to the entry's command line when `opt/org.hotstub/cmdline` is absent.
+pub fn choose_pvh<T: Transport>(
+    src: &mut Qemu<T>,
+    disks: impl FnOnce() -> Vec<Candidate>,
+    append: Option<String>,
+) -> Result<payload::From> {
+    choose_disk(src, NO_DISK_HINT, disks, append)
+}
+
+/// What the error without a disk says where the kernel can only come
+/// from one.
+pub const NO_DISK_HINT: &str = "give the VM a bootable virtio disk";
+
+fn choose_disk<T: Transport>(
+    src: &mut Qemu<T>,
+    hint: &str,
+    disks: impl FnOnce() -> Vec<Candidate>,
+    append: Option<String>,
+) -> Result<payload::From> {
     let choice_text = text(src, file::BOOT)?;
-    let extra = text(src, file::CMDLINE)?;
+    let extra = text(src, file::CMDLINE)?.or(append);
     let choice = Choice::parse(choice_text.as_deref().unwrap_or(""))?;
-    let disks = disks();
+    src.disk = Some(pick(&choice, extra, disks(), hint)?);
+    Ok(payload::From::Disk)
+}
+
+/// The first of `disks` (or the one `choice` names) that holds a kernel
+/// and the entry `choice` names; `extra` goes after the entry's command
+/// line; `hint` what to do when there is no disk. Shared by every VMM:
+/// QEMU's choice comes from fw_cfg, cloud-hypervisor has none. Prints the
+/// one line saying what boots.
+pub fn pick(
+    choice: &Choice,
+    extra: Option<String>,
+    disks: Vec<Candidate>,
+    hint: &str,
+) -> Result<DiskPayload> {
     if disks.is_empty() {
-        crate::bail!(
-            "no kernel: start QEMU with -kernel <{image}> or give it a bootable virtio disk"
-        );
+        crate::bail!("no kernel: {hint}");
     }
     let picked: Vec<(usize, Candidate)> = match choice.disk {
         Some(n) => match disks.into_iter().enumerate().nth(n as usize) {
@@ -56,11 +94,10 @@ pub fn choose<T: Transport>(
     };
     let mut why = Vec::new();
     for (i, c) in picked {
-        match disk::find(&c.dev, &choice) {
+        match disk::find(&c.dev, choice) {
             Ok(found) => {
                 println!("{NAME}: booting disk{i} ({}), {found}", c.name);
-                src.disk = Some(DiskPayload::new(c.dev, found, extra));
-                return Ok(payload::From::Disk);
+                return Ok(DiskPayload::new(c.dev, found, extra));
             }
             Err(e) => why.push(format!("disk{i} ({}): {e}", c.name)),
         }

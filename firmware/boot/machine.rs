@@ -13,13 +13,15 @@ use crate::platform::fw_cfg::{file, Directory, FwCfg, Transport};
 use crate::platform::memmap::MemoryMap;
 use crate::resident::hotplug::record::{self, Found, Record};
 
-/// Where the ACPI tables handed to Linux come from. A VMM that owns its
-/// tables (cloud-hypervisor) gets them adopted and checked instead: the
-/// next variant (docs/design.md, "Entry paths").
+/// Where the ACPI tables handed to Linux come from (docs/design.md,
+/// "Entry paths").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TablesFrom {
     /// Hotstub builds them from the description (QEMU).
     Build,
+    /// The VMM owns them (cloud-hypervisor): adopted and checked
+    /// (`acpi::adopt`), not rebuilt; Linux gets this RSDP.
+    Adopted { rsdp: u64 },
 }
 
 /// QEMU's fw_cfg with its file directory, read once: the source of the
@@ -118,6 +120,20 @@ pub struct Q35 {
     pub device_mem_end: u64,
     /// Every possible vCPU and which are plugged in.
     pub cpus: CpuModel,
+    pub payload: payload::From,
+    pub tables: TablesFrom,
+}
+
+/// cloud-hypervisor on x86, entered through PVH: its start info gives the
+/// RAM, its own ACPI tables (adopted) the vCPUs, the PCI segment and how
+/// to power off; there is no fw_cfg, so the kernel comes from a disk.
+pub struct ChX86 {
+    /// The start info's memory map, as Linux gets it.
+    pub map: MemoryMap,
+    /// The MADT's vCPUs: every possible one, enabled or online-capable.
+    pub cpus: CpuModel,
+    /// The MCFG's segment 0, where the virtio disks are.
+    pub ecam: Option<crate::acpi::x86::adopt::Ecam>,
     pub payload: payload::From,
     pub tables: TablesFrom,
 }

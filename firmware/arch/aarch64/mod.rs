@@ -242,6 +242,7 @@ impl pipeline::Arch for VirtBoot {
         let log = p.tpm_log.filter(|_| self.tpm.is_on());
         let t = match m.tables {
             TablesFrom::Build => build_tables(m, p, src, log.map(|(a, n)| (a, n as u32)))?,
+            TablesFrom::Adopted { .. } => return Err(hotstub::err!("no adopted tables on virt")),
         };
         // SAFETY: what the tables (and SMBIOS) took of the plan's area.
         self.tpm.tables(&[unsafe { ram_slice(p.acpi.0, t.used) }]);

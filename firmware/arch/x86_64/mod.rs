@@ -1,9 +1,12 @@
 //! x86_64 (QEMU q35) entry and platform code.
 
+mod ch;
 mod disk_code;
 mod idt;
 mod io;
 mod linux;
+mod paging;
+mod pvh;
 mod q35;
 mod stop;
 mod tables;
@@ -14,6 +17,7 @@ use tables::{build_acpi, pci_mem32, place_smbios};
 use super::tpm::TisMmio;
 use super::{ram_slice, virtio};
 use alloc::format;
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::arch::global_asm;
@@ -53,7 +57,7 @@ mod layout {
     /// Where the firmware itself lives while it runs (linker/x86_64.ld).
     pub const FIRMWARE: (u64, u64) = (0x10_0000, 0x40_0000);
     /// The ROM image mapped just below 4 GiB (linker/x86_64.ld).
-    pub const ROM: (u64, u64) = (0xfffc_0000, 0x1_0000_0000);
+    pub const ROM: (u64, u64) = (0xfffb_0000, 0x1_0000_0000);
     /// The TPM event log (reserved in the e820 when there is a TPM):
     /// conventional memory below the EBDA that nothing else here uses.
     pub const TPM_LOG: u64 = 0x8_0000;
@@ -83,6 +87,7 @@ fn init_console() {
 /// off (`stop`); halts only if nothing works.
 pub fn power_off() -> ! {
     println!("hotstub: powering off");
+    stop::stop_cloud_hypervisor();
     stop::stop();
     loop {
         x86_64::instructions::interrupts::disable();
@@ -131,6 +136,7 @@ extern "C" fn hotstub_main() -> ! {
         t0,
         board,
         tpm: Measure::off(),
+        pvh: None,
     })
 }
 
@@ -154,6 +160,9 @@ struct Q35Boot {
     board: Board,
     /// Measured boot, on once a TPM answered.
     tpm: Measure<'static, TisMmio>,
+    /// Entered through PVH (QEMU's `-kernel` with the ELF image): the
+    /// start info's address. fw_cfg's kernel is then the firmware itself.
+    pvh: Option<u32>,
 }
 
 /// The x86 hand-off: the boot protocol's 64-bit entry with the zero page.
@@ -218,12 +227,25 @@ impl pipeline::Arch for Q35Boot {
         map.set(q35::MMCONFIG_BASE, q35::MMCONFIG_SIZE, Kind::Reserved);
         map.set(layout::ROM.0, layout::ROM.1 - layout::ROM.0, Kind::Reserved);
         let device_mem_end = src.reserved_memory_end()?;
-        // Without -kernel the disk code runs (from_disk::choose parses the
-        // boot choice before it looks at disks): copy it in first.
-        if src.fw.read_u32(fw_cfg::key::KERNEL_SIZE) == 0 {
-            disk_code::load();
-        }
-        let payload = from_disk::choose(&mut src, "bzImage", || virtio::candidates(disks(&map)))?;
+        let candidates = || virtio::candidates(disks(&map));
+        let payload = match self.pvh {
+            None => {
+                // Without -kernel the disk code runs (from_disk::choose
+                // parses the boot choice before it looks at disks): copy it
+                // in first.
+                if src.fw.read_u32(fw_cfg::key::KERNEL_SIZE) == 0 {
+                    disk_code::load();
+                }
+                from_disk::choose(&mut src, "bzImage", candidates)?
+            }
+            Some(at) => {
+                let info = pvh::start_info(at)?;
+                let append = String::from_utf8(info.cmdline)
+                    .map_err(|_| "PVH start info: the command line is not UTF-8")?;
+                let append = (!append.trim().is_empty()).then_some(append);
+                from_disk::choose_pvh(&mut src, candidates, append)?
+            }
+        };
         // QEMU's TPM configuration file exists with a TPM (hw/i386/acpi-build.c
         // acpi_setup).
         if src.files.find(fw_cfg::file::TPM_CONFIG).is_some() {
@@ -263,12 +285,21 @@ impl pipeline::Arch for Q35Boot {
     }
 
     fn tables(&mut self, m: &Q35, _: &Plan, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
+        if self.pvh.is_some() {
+            // SeaBIOS ran before the PVH option ROM and left its SMBIOS
+            // and RSDP in the BIOS area, where Linux's scans would find
+            // its SMBIOS before Hotstub's.
+            // SAFETY: the BIOS area is RAM after q35::init (PAM), and
+            // nothing of SeaBIOS's runs again.
+            unsafe { ram_slice(layout::ACPI.0, layout::ACPI.1 - layout::ACPI.0) }.fill(0);
+        }
         let log = self
             .tpm
             .is_on()
             .then_some((layout::TPM_LOG, tpm::LOG_SIZE as u32));
         let t = match m.tables {
             TablesFrom::Build => build_tables(m, src, log)?,
+            TablesFrom::Adopted { .. } => return Err(hotstub::err!("no adopted tables on q35")),
         };
         // SAFETY: what the tables just took of the BIOS area, and the RSDP.
         let (area, rsdp) = unsafe { (ram_slice(layout::ACPI.0, t.used), ram_slice(t.rsdp, 36)) };

@@ -3,7 +3,55 @@
 
 use super::io::*;
 use super::q35;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use hotstub::platform::x86_board::{self as board, Board, Stop};
+
+/// cloud-hypervisor's ACPI shutdown device: I/O port 0x600, where writing
+/// SLP_TYP 5 with SLP_EN (5 << 2 | 1 << 5) powers off (cloud-hypervisor
+/// devices/src/acpi.rs, AcpiShutdownDevice; its FADT's sleep control
+/// register). Used until CH's FADT is checked. Kept here, not with the CH
+/// boot (`ch.rs`, in the disk code a `-bios` boot may not have loaded),
+/// because every fatal path reads it.
+const CH_SLEEP_PORT: u64 = 0x600;
+const CH_S5: u8 = 5 << 2 | 1 << 5;
+static ON_CH: AtomicBool = AtomicBool::new(false);
+/// The sleep control register (an I/O port, or memory with bit 63 set)
+/// and its S5 value.
+static SLEEP_REG: AtomicU64 = AtomicU64::new(CH_SLEEP_PORT);
+static SLEEP_VALUE: AtomicU8 = AtomicU8::new(CH_S5);
+const MEMORY_SPACE: u64 = 1 << 63;
+
+/// The firmware runs on cloud-hypervisor: its sleep register stops it.
+pub fn on_cloud_hypervisor() {
+    ON_CH.store(true, Ordering::Relaxed);
+}
+
+/// The sleep control register the VMM's FADT names, and its S5 value.
+pub fn set_sleep_register(io_space: bool, address: u64, s5: u8) {
+    let reg = if io_space {
+        address
+    } else {
+        address | MEMORY_SPACE
+    };
+    SLEEP_REG.store(reg, Ordering::Relaxed);
+    SLEEP_VALUE.store(s5, Ordering::Relaxed);
+}
+
+/// On cloud-hypervisor, S5 through the sleep control register; returns if
+/// the VMM did not stop (or this is not CH).
+pub fn stop_cloud_hypervisor() {
+    if !ON_CH.load(Ordering::Relaxed) {
+        return;
+    }
+    let reg = SLEEP_REG.load(Ordering::Relaxed);
+    let v = SLEEP_VALUE.load(Ordering::Relaxed);
+    if reg & MEMORY_SPACE != 0 {
+        mmio_write8(reg & !MEMORY_SPACE, v);
+    } else {
+        outb(reg as u16, v);
+    }
+    settle();
+}
 
 /// The board, from the host bridge at 00:00.0.
 pub fn identify() -> Board {

@@ -22,6 +22,8 @@ pub const TARGETS: &[&str] = &[
     "disk_ext4",
     "boot_entries",
     "tpm_response",
+    "acpi_adopt",
+    "pvh_start_info",
 ];
 
 /// How long `cargo xtask test` runs each target.
