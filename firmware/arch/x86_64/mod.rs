@@ -1,9 +1,10 @@
-//! x86_64 (QEMU q35) entry and platform code.
+//! x86_64 (QEMU q35 and pc) entry and platform code.
 
 mod disk_code;
 mod idt;
 mod io;
 mod linux;
+mod piix;
 mod q35;
 mod stop;
 mod tables;
@@ -20,7 +21,7 @@ use hotstub::acpi;
 use hotstub::bail;
 use hotstub::boot::bzimage::{BootParams, Kernel, ENTRY64_OFFSET, ZERO_PAGE_LEN};
 use hotstub::boot::from_disk;
-use hotstub::boot::machine::{Qemu, TablesFrom, Q35};
+use hotstub::boot::machine::{Pc, Qemu, TablesFrom};
 use hotstub::boot::payload;
 use hotstub::boot::pipeline::{self, Never, Result, Tables};
 use hotstub::platform::cpus::{CpuModel, Vcpu};
@@ -54,7 +55,7 @@ mod layout {
     pub const ROM: (u64, u64) = (0xfffc_0000, 0x1_0000_0000);
 }
 
-/// COM1 at its ISA address; QEMU q35 always has it (hw/i386/pc.c).
+/// COM1 at its ISA address; QEMU's PC boards always have it (hw/i386/pc.c).
 const COM1: u16 = 0x3f8;
 
 static mut SERIAL: Option<uart_16550::Uart16550Tty<uart_16550::backend::PioBackend>> = None;
@@ -105,24 +106,30 @@ fn mib(b: u64) -> u64 {
 
 #[no_mangle]
 extern "C" fn hotstub_main() -> ! {
-    // ICH9's PM block first, so that a later error can power off; on any
-    // other board those LPC registers are not ICH9's, and nothing is
-    // written before `describe` refuses the board.
+    // The PM block first (ICH9's or PIIX4's), so that a later error can
+    // power off; on any other board nothing is written before `describe`
+    // refuses it.
     let board = stop::identify();
-    let t0 = if board == Board::Q35 {
-        q35::enable_pm();
-        q35::pm_timer()
-    } else {
-        0
+    // Both boards' PM timers then tick at the same place (q35::PM_BASE).
+    let t0 = match board {
+        Board::Q35 => {
+            q35::enable_pm();
+            q35::pm_timer()
+        }
+        Board::I440fx => {
+            piix::enable_pm();
+            q35::pm_timer()
+        }
+        Board::NoPci | Board::Other(_) => 0,
     };
     init_console();
     idt::init();
     super::init_heap();
-    pipeline::run(Q35Boot { t0, board })
+    pipeline::run(PcBoot { t0, board })
 }
 
-/// The q35 boot, step by step (`boot::pipeline`).
-struct Q35Boot {
+/// The boot of QEMU's PC machines, step by step (`boot::pipeline`).
+struct PcBoot {
     /// PM timer at reset, for the time spent in the firmware.
     t0: u32,
     board: Board,
@@ -134,10 +141,10 @@ struct Plan {
     x2apic: bool,
 }
 
-impl pipeline::Arch for Q35Boot {
+impl pipeline::Arch for PcBoot {
     type Found = FwCfg<PioFwCfg>;
     type Sources = Qemu<PioFwCfg>;
-    type Machine = Q35;
+    type Machine = Pc;
     type Plan = Plan;
     type Loaded = LoadedLinux;
 
@@ -149,23 +156,19 @@ impl pipeline::Arch for Q35Boot {
         Ok(FwCfg::probe(PioFwCfg)?)
     }
 
-    fn describe(&mut self, fw: FwCfg<PioFwCfg>) -> Result<(Q35, Qemu<PioFwCfg>)> {
+    fn describe(&mut self, fw: FwCfg<PioFwCfg>) -> Result<(Pc, Qemu<PioFwCfg>)> {
         match self.board {
-            Board::Q35 => {}
-            // The machines issue may add `pc`; until then it is refused.
-            Board::I440fx => bail!(
-                "unsupported machine: this is QEMU's i440FX 'pc' board; start QEMU with -M q35"
-            ),
+            Board::Q35 => q35::init(),
+            Board::I440fx => piix::init(),
             Board::NoPci => bail!(
-                "unsupported machine: no PCI host bridge (QEMU's microvm or isapc?); start QEMU with -M q35"
+                "unsupported machine: no PCI host bridge (QEMU's microvm or isapc?); start QEMU with -M q35 or -M pc"
             ),
             Board::Other(id) => bail!(
-                "unsupported machine: host bridge {:04x}:{:04x} is not Q35",
+                "unsupported machine: host bridge {:04x}:{:04x} is neither Q35 nor i440FX",
                 id & 0xffff,
                 id >> 16
             ),
         }
-        q35::init();
         if !fw.has_dma() {
             println!("hotstub: fw_cfg has no DMA interface, loading byte by byte (slow)");
         }
@@ -180,14 +183,16 @@ impl pipeline::Arch for Q35Boot {
         // never reached Linux (it reports "inconsistent MTRR settings" and
         // corrects them either way, as behind SeaBIOS).
         q35::setup_mtrrs(&map);
-        let cpus = discover_cpus(&mut src.fw)?;
+        let cpus = discover_cpus(&mut src.fw, cpuhp_base(self.board))?;
         // Firmware-owned and device ranges the kernel must not use as RAM.
         map.set(
             layout::LEGACY_HOLE.0,
             layout::LEGACY_HOLE.1 - layout::LEGACY_HOLE.0,
             Kind::Reserved,
         );
-        map.set(q35::MMCONFIG_BASE, q35::MMCONFIG_SIZE, Kind::Reserved);
+        if self.board == Board::Q35 {
+            map.set(q35::MMCONFIG_BASE, q35::MMCONFIG_SIZE, Kind::Reserved);
+        }
         map.set(layout::ROM.0, layout::ROM.1 - layout::ROM.0, Kind::Reserved);
         let device_mem_end = src.reserved_memory_end()?;
         // Without -kernel the disk code runs (from_disk::choose parses the
@@ -195,8 +200,12 @@ impl pipeline::Arch for Q35Boot {
         if src.fw.read_u32(fw_cfg::key::KERNEL_SIZE) == 0 {
             disk_code::load();
         }
-        let payload = from_disk::choose(&mut src, "bzImage", || virtio::candidates(disks(&map)))?;
-        let m = Q35 {
+        let board = self.board;
+        let payload = from_disk::choose(&mut src, "bzImage", || {
+            virtio::candidates(disks(board, &map))
+        })?;
+        let m = Pc {
+            board,
             map,
             device_mem_end,
             cpus: CpuModel::new(cpus),
@@ -206,13 +215,13 @@ impl pipeline::Arch for Q35Boot {
         Ok((m, src))
     }
 
-    fn plan(&mut self, m: &Q35) -> Result<Plan> {
+    fn plan(&mut self, m: &Pc) -> Result<Plan> {
         Ok(Plan {
             x2apic: m.cpus.iter().any(|c| c.hw_id >= 0xff),
         })
     }
 
-    fn tables(&mut self, m: &Q35, _: &Plan, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
+    fn tables(&mut self, m: &Pc, _: &Plan, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
         match m.tables {
             TablesFrom::Build => build_tables(m, src),
         }
@@ -220,7 +229,7 @@ impl pipeline::Arch for Q35Boot {
 
     fn load(
         &mut self,
-        m: &Q35,
+        m: &Pc,
         _: &Plan,
         src: &mut Qemu<PioFwCfg>,
         t: &Tables,
@@ -240,7 +249,7 @@ impl pipeline::Arch for Q35Boot {
 
     fn prepare_handoff(
         &mut self,
-        m: &Q35,
+        m: &Pc,
         _: &Plan,
         _: &Tables,
         linux: &mut LoadedLinux,
@@ -256,7 +265,7 @@ impl pipeline::Arch for Q35Boot {
         u64::from(ticks) * 1_000_000 / q35::PM_TMR_HZ
     }
 
-    fn enter(self, _: Q35, p: Plan, linux: LoadedLinux) -> Result<Never> {
+    fn enter(self, _: Pc, p: Plan, linux: LoadedLinux) -> Result<Never> {
         if p.x2apic && q35::enable_x2apic() {
             println!("hotstub: x2APIC mode on (APIC IDs past 254)");
         }
@@ -268,8 +277,8 @@ impl pipeline::Arch for Q35Boot {
     }
 }
 
-/// Hotstub's own tables for q35 in the legacy BIOS area, SMBIOS after them.
-fn build_tables(m: &Q35, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
+/// Hotstub's own tables in the legacy BIOS area, SMBIOS after them.
+fn build_tables(m: &Pc, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
     let blob = src
         .file(fw_cfg::file::ACPI_TABLES, acpi::vmm::QEMU_TABLES_MAX)?
         .unwrap_or_default();
@@ -281,17 +290,12 @@ fn build_tables(m: &Q35, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
     // QEMU's TPM configuration file exists with a TPM (hw/i386/acpi-build.c
     // acpi_setup).
     let tpm_tis = src.files.find(fw_cfg::file::TPM_CONFIG).is_some();
-    let pci_hotplug = acpi_pci_hotplug(&blob)?;
+    let pci_hotplug = match m.board {
+        Board::I440fx => None,
+        _ => acpi_pci_hotplug(&blob)?,
+    };
     let pvpanic_io = src.pvpanic_port()?;
-    let (rsdp, free) = build_acpi(
-        &m.map,
-        m.cpus.as_slice().to_vec(),
-        m.device_mem_end,
-        vmm_tables,
-        pci_hotplug,
-        pvpanic_io,
-        tpm_tis,
-    )?;
+    let (rsdp, free) = build_acpi(m, vmm_tables, pci_hotplug, pvpanic_io, tpm_tis)?;
     place_smbios(&mut src.fw, &src.files, free);
     Ok(Tables {
         rsdp,
@@ -322,8 +326,14 @@ fn acpi_pci_hotplug(tables: &[u8]) -> Result<Option<acpi::pcihp::PciHotplug>> {
 }
 
 /// The virtio disks on q35's root bus (MMCONFIG, which `q35::init`
-/// programmed), their BARs in the 32-bit window the DSDT describes.
-fn disks(map: &MemoryMap) -> Vec<virtio::Disk> {
+/// programmed), their BARs in the 32-bit window the DSDT describes. None
+/// on pc: the disk code reaches PCI through MMCONFIG only, which i440FX
+/// lacks.
+fn disks(board: Board, map: &MemoryMap) -> Vec<virtio::Disk> {
+    if board != Board::Q35 {
+        println!("hotstub: booting from a disk needs -M q35; on this board give -kernel");
+        return Vec::new();
+    }
     let (next, end) = pci_mem32(map);
     let mut host = virtio::PciHost {
         ecam: q35::MMCONFIG_BASE,
@@ -339,17 +349,25 @@ fn disks(map: &MemoryMap) -> Vec<virtio::Disk> {
     out
 }
 
+/// Where the board's CPU hotplug registers are.
+fn cpuhp_base(board: Board) -> u16 {
+    match board {
+        Board::I440fx => piix::CPUHP_BASE,
+        _ => q35::CPUHP_BASE,
+    }
+}
+
 /// Every possible vCPU with its APIC ID, and which are plugged in now.
-fn discover_cpus(fw: &mut FwCfg<PioFwCfg>) -> Result<Vec<Vcpu>> {
+fn discover_cpus(fw: &mut FwCfg<PioFwCfg>, base: u16) -> Result<Vec<Vcpu>> {
     let boot = fw.read_u16(fw_cfg::key::NB_CPUS) as u32;
     let max = fw.read_u16(fw_cfg::key::MAX_CPUS) as u32;
     if boot == 0 || max < boot {
         bail!("VMM reports {} boot vCPUs of {} possible", boot, max);
     }
-    let Some(cpus) = q35::possible_cpus(max) else {
+    let Some(cpus) = q35::possible_cpus(base, max) else {
         bail!(
             "QEMU's CPU hotplug interface at {:#x} does not answer",
-            q35::CPUHP_BASE
+            base
         );
     };
     // The hotplug registers are authoritative (QEMU keeps NB_CPUS in step
