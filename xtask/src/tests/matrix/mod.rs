@@ -31,6 +31,24 @@ pub(super) fn matrix() -> Vec<Case> {
         .cloned()
         .expect("matrix has x86_64/hotplug-smp1-max4");
     v.push(disk::booted_from_disk(hotplug));
+    // ---- pc (i440FX + PIIX4): the q35 cases of what a pc user has with
+    // SeaBIOS, on QEMU's default machine: vCPU add/remove (the modern CPU
+    // hotplug interface at 0xaf00), pc-dimm add/remove (the memory hotplug
+    // block at 0x0a00, as on q35) and NUMA (QEMU's SRAT and SLIT taken
+    // over, a DIMM landing in its node); PCI hotplug is `pci`'s.
+    for name in [
+        "x86_64/hotplug-smp1-max4",
+        "x86_64/dimm-hotplug",
+        "x86_64/numa-2-nodes",
+        "x86_64/numa-dimm",
+    ] {
+        let base = v
+            .iter()
+            .find(|c| c.name == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("matrix has no {name}"));
+        v.push(on_pc(base));
+    }
     // ---- newest-kernel coverage: Debian unstable's kernel ----------------
     // A representative part of the matrix again on Debian unstable's
     // current kernel: x86 boot with the tables check, vCPU add/remove and
@@ -92,6 +110,14 @@ pub(super) fn on_newest_qemu(mut c: Case) -> Case {
     let (arch, rest) = c.name.split_once('/').unwrap_or(("", &c.name));
     c.name = format!("{arch}/qemu-newest/{rest}");
     c.qemu = QemuSel::Newest;
+    c
+}
+
+/// The same q35 case on `pc`, named `x86_64/pc-...`.
+fn on_pc(mut c: Case) -> Case {
+    let (arch, rest) = c.name.split_once('/').unwrap_or(("", &c.name));
+    c.name = format!("{arch}/pc-{rest}");
+    c.machine = c.machine.replacen("q35", "pc", 1);
     c
 }
 
