@@ -63,12 +63,13 @@ fn q35_prt() -> Vec<u8> {
 
 fn main() {
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    let pieces: [(&str, Vec<u8>); 31] = [
+    let pieces: [(&str, Vec<u8>); 32] = [
         ("q35_prt", q35_prt()),
         ("memhp_ident", memhp_aml::ident()),
         ("memhp_methods", memhp_aml::methods()),
         ("memhp_slot", memhp_aml::slot_template()),
         ("pcihp_pci0", pcihp_aml::pci0()),
+        ("pcihp_pci0_slots", pcihp_aml::pci0_slots()),
         ("pcihp_port", pcihp_aml::port_tail()),
         ("pcihp_gpe", pcihp_aml::gpe()),
         ("pcihp_ged", pcihp_aml::ged_evt()),

@@ -105,12 +105,35 @@ fn piix4_fadt_madt_and_no_mcfg() {
 
 #[test]
 fn piix4_hotplug_aml() {
-    let (built, area) = build_in(BASE, |a| build(&pc(true), a));
+    use crate::acpi::pcihp::{PciHotplug, SlotBus};
+    let mut m = pc(true);
+    m.pci_hotplug = Some(PciHotplug::pc(
+        0xae00,
+        std::vec![
+            SlotBus {
+                adr: None,
+                bsel: 0,
+                slots: !0b10111,
+            },
+            SlotBus {
+                adr: Some(0x0004_0000),
+                bsel: 1,
+                slots: !0,
+            },
+        ],
+    ));
+    let (built, area) = build_in(BASE, |a| build(&m, a));
     let t = walk(&built, &area, BASE);
     if let Some(dsl) = iasl_check(&t, "x86-pc-hotplug") {
         assert!(dsl.contains("OperationRegion (PRST, SystemIO, 0xAF00, 0x0C)"));
+        assert!(dsl.contains("OperationRegion (PCST, SystemIO, 0xAE00, 0x18)"));
+        assert!(dsl.contains("Method (_E01"));
         assert!(dsl.contains("Method (_E02"));
         assert!(dsl.contains("Method (_E03"));
+        assert!(dsl.contains("PCEJ (BSEL, _SUN)"));
+        // 28 root slots (all but 0, 1, 2 and the bridge's 4), 32 behind
+        // the bridge, then the 4 vCPUs and 4 DIMM slots.
+        assert_eq!(dsl.matches("Method (_EJ0").count(), 28 + 32 + 4 + 4);
     }
 }
 

@@ -303,6 +303,7 @@ fn pci_hotplug_aml() {
     let mut m = q35(std::vec![cpu(0, 0, true), cpu(1, 1, false)], true);
     m.pci_hotplug = Some(PciHotplug {
         block: crate::acpi::pcihp::Block::Io(crate::acpi::pcihp::BASE),
+        buses: Vec::new(),
         ports: std::vec![
             RootPort {
                 adr: 0x0003_0000,
@@ -391,6 +392,7 @@ fn dsdt_matches_the_acpi_tables_builders() {
     });
     m.pci_hotplug = Some(PciHotplug {
         block: crate::acpi::pcihp::Block::Io(crate::acpi::pcihp::BASE),
+        buses: Vec::new(),
         ports: std::vec![
             RootPort {
                 adr: 0x0003_0000,

@@ -159,7 +159,12 @@ impl pipeline::Arch for PcBoot {
     fn describe(&mut self, fw: FwCfg<PioFwCfg>) -> Result<(Pc, Qemu<PioFwCfg>)> {
         match self.board {
             Board::Q35 => q35::init(),
-            Board::I440fx => piix::init(),
+            Board::I440fx => {
+                piix::init();
+                // The bridges' windows sit at the top of the 32-bit PCI
+                // window, below the I/O APIC (`tables::pci_mem32`).
+                piix::setup_bridges(&piix::bridges(), q35::IOAPIC_ADDR);
+            }
             Board::NoPci => bail!(
                 "unsupported machine: no PCI host bridge (QEMU's microvm or isapc?); start QEMU with -M q35 or -M pc"
             ),
@@ -291,7 +296,7 @@ fn build_tables(m: &Pc, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
     // acpi_setup).
     let tpm_tis = src.files.find(fw_cfg::file::TPM_CONFIG).is_some();
     let pci_hotplug = match m.board {
-        Board::I440fx => None,
+        Board::I440fx => pc_pci_hotplug(&blob)?,
         _ => acpi_pci_hotplug(&blob)?,
     };
     let pvpanic_io = src.pvpanic_port()?;
@@ -323,6 +328,39 @@ fn acpi_pci_hotplug(tables: &[u8]) -> Result<Option<acpi::pcihp::PciHotplug>> {
     // Slot 0 is all a root port has; a bridge with 32 slots is not described.
     ports.retain(|p| root_ports.contains(&p.adr));
     Ok(Some(acpi::pcihp::PciHotplug::q35(ports)))
+}
+
+/// PIIX4's ACPI PCI hotplug when it is on: the root bus and the PCI
+/// bridges on it, each with the bsel QEMU's own DSDT gives it and the
+/// slots its registers say hotplug (`acpi::pcihp::slots`). Bridges behind
+/// bridges are not described.
+fn pc_pci_hotplug(tables: &[u8]) -> Result<Option<acpi::pcihp::PciHotplug>> {
+    use acpi::pcihp::{PciHotplug, SlotBus};
+    if !piix::acpi_pci_hotplug()? {
+        return Ok(None);
+    }
+    if tables.is_empty() {
+        println!("hotstub: warning: ACPI PCI hotplug is on, but QEMU offers no ACPI tables to number its buses; no PCI hotplug");
+        return Ok(None);
+    }
+    let (root, ports) = acpi::pcihp::with_root_bsel(tables)?;
+    let bridges = piix::bridges();
+    let mut buses: Vec<SlotBus> = root
+        .map(|bsel| SlotBus {
+            adr: None,
+            bsel,
+            slots: piix::hotplug_slots(bsel),
+        })
+        .into_iter()
+        .collect();
+    for p in ports.iter().filter(|p| bridges.contains(&p.adr)) {
+        buses.push(SlotBus {
+            adr: Some(p.adr),
+            bsel: p.bsel,
+            slots: piix::hotplug_slots(p.bsel),
+        });
+    }
+    Ok(Some(PciHotplug::pc(piix::PCIHP_BASE, buses)))
 }
 
 /// The virtio disks on q35's root bus (MMCONFIG, which `q35::init`

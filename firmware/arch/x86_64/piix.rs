@@ -65,3 +65,94 @@ pub fn init() {
         outb(port, v);
     }
 }
+
+/// QEMU's ACPI PCI hotplug register block on PIIX4 (hw/acpi/piix4.c
+/// ACPI_PCIHP_ADDR_PIIX4), on by default; the bus selector BNUM at +0x10
+/// and the removability (hotpluggable slots) register at +0x0c
+/// (hw/acpi/pcihp.c PCI_SEL_BASE, PCI_RMV_BASE), dword access only.
+pub const PCIHP_BASE: u16 = 0xae00;
+const PCIHP_BNUM: u16 = 0x10;
+const PCIHP_RMV: u16 = 0x0c;
+
+/// Whether the PCI hotplug registers answer (`acpi::pcihp::probe`).
+pub fn acpi_pci_hotplug() -> Result<bool, &'static str> {
+    use hotstub::acpi::pcihp::{probe, PROBE};
+    probe(inl(PCIHP_BASE + PROBE))
+}
+
+/// The slots QEMU can hotplug on the bus `bsel` selects.
+pub fn hotplug_slots(bsel: u32) -> u32 {
+    outl(PCIHP_BASE + PCIHP_BNUM, bsel);
+    inl(PCIHP_BASE + PCIHP_RMV)
+}
+
+/// The PCI-to-PCI bridges on bus 0, as `_ADR` values (device << 16 |
+/// function, ACPI 6.5 6.1.1).
+pub fn bridges() -> alloc::vec::Vec<u32> {
+    let mut out = alloc::vec::Vec::new();
+    for dev in 0..32u8 {
+        for func in 0..8u8 {
+            let f = bdf(0, dev, func);
+            // An absent function reads vendor ID 0xffff (PCI Local Bus 3.0
+            // 6.2.1); without function 0 the device is absent.
+            if pci_read32(f, 0) & 0xffff == 0xffff {
+                if func == 0 {
+                    break;
+                }
+                continue;
+            }
+            // Base class 06h, sub-class 04h: PCI-to-PCI bridge (PCI Code
+            // and ID Assignment Specification; class code at 0x08 bits 31:8).
+            if pci_read32(f, 0x08) >> 16 == 0x0604 {
+                out.push(u32::from(dev) << 16 | u32::from(func));
+            }
+            // Header type (0x0e) bit 7: more functions (PCI 3.0 6.2.1).
+            if func == 0 && pci_read32(f, 0x0c) & (0x80 << 16) == 0 {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// At most this many bridges on bus 0 get windows (a 4 KiB I/O window
+/// each from 0xf000 down, 2 MiB of memory each from the top of the 32-bit
+/// PCI window down); more stay for Linux to configure, without room for
+/// hotplug.
+const BRIDGE_WINDOWS: u8 = 8;
+const BRIDGE_IO: u16 = 0x1000;
+const BRIDGE_MEM: u32 = 2 << 20;
+
+/// Gives each PCI bridge on bus 0 a bus number and I/O and memory windows,
+/// as SeaBIOS does (pciinit.c pci_bios_init_bus, pci_bios_map_devices:
+/// every bridge gets at least a minimal window so that hotplug behind it
+/// has room). Linux keeps what the firmware set when it is valid, and
+/// sizes a bridge's windows only for what sits behind it at boot; a
+/// device hot-added behind an empty bridge without windows finds no
+/// space. Register layout: PCI-to-PCI Bridge Architecture 1.2, 3.2
+/// (buses at 0x18-0x1a, I/O base/limit 0x1c/0x1d in 4 KiB units, memory
+/// base/limit 0x20/0x22 in 1 MiB units, prefetchable 0x24/0x26).
+/// `mem_top`: the end of the 32-bit PCI window.
+pub fn setup_bridges(bridges: &[u32], mem_top: u32) {
+    for (i, adr) in bridges.iter().take(BRIDGE_WINDOWS.into()).enumerate() {
+        let n = i as u8 + 1;
+        let b = bdf(0, (adr >> 16) as u8, (adr & 7) as u8);
+        // Primary 0, secondary and subordinate n.
+        pci_write32(b, 0x18, u32::from(n) << 8 | u32::from(n) << 16);
+        let io = 0u16.wrapping_sub(u16::from(n) * BRIDGE_IO);
+        let io_reg = (io >> 8) as u8 & 0xf0;
+        pci_write32(b, 0x1c, u32::from(io_reg) | u32::from(io_reg) << 8);
+        // The upper 16 bits of the I/O window (0x30) stay 0.
+        pci_write32(b, 0x30, 0);
+        let mem = mem_top - u32::from(n) * BRIDGE_MEM;
+        let limit = mem + BRIDGE_MEM - 1;
+        pci_write32(b, 0x20, (mem >> 16) & 0xfff0 | limit & 0xfff0_0000);
+        // No prefetchable window (base above limit): prefetchable BARs
+        // behind the bridge take the memory window.
+        pci_write32(b, 0x24, 0x0000_fff0);
+        pci_write32(b, 0x28, 0);
+        pci_write32(b, 0x2c, 0);
+        // I/O and memory decode, bus master (PCI 3.0 6.2.2).
+        pci_write8(b, 0x04, 0x07);
+    }
+}

@@ -47,7 +47,39 @@ pub(super) fn matrix() -> Vec<Case> {
             .find(|c| c.name == name)
             .cloned()
             .unwrap_or_else(|| panic!("matrix has no {name}"));
-        v.push(on_pc(base));
+        v.push(on_machine(base, "pc-", "q35", "pc"));
+    }
+    // ---- versioned machine types of QEMU 8.2 -------------------------------
+    // QEMU's compatibility lists from 8.2 to 10.0 (hw/i386/pc.c
+    // pc_compat_8_2 .. pc_compat_10_0) change no hotplug default (SMI
+    // timers, intel-iommu, CPU properties only), so an 8.2 machine must
+    // hotplug as the current one: vCPU add/remove and ACPI PCI hotplug on
+    // each. (The defaults that do differ are older: q35 up to 6.0 hotplugs
+    // PCIe natively, as x86_64/pci-hotplug-native forces; pc up to 5.1
+    // has no root-bus ACPI hotplug, a DSDT without the root's BSEL, which
+    // the firmware then leaves undescribed.)
+    for (name, prefix, from, to) in [
+        ("x86_64/hotplug-smp1-max4", "q35-8.2-", "q35", "pc-q35-8.2"),
+        ("x86_64/pci-hotplug-acpi", "q35-8.2-", "q35", "pc-q35-8.2"),
+        (
+            "x86_64/pc-hotplug-smp1-max4",
+            "pc-i440fx-8.2-",
+            "pc",
+            "pc-i440fx-8.2",
+        ),
+        (
+            "x86_64/pc-pci-hotplug-bridge",
+            "pc-i440fx-8.2-",
+            "pc",
+            "pc-i440fx-8.2",
+        ),
+    ] {
+        let base = v
+            .iter()
+            .find(|c| c.name == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("matrix has no {name}"));
+        v.push(on_machine(base, prefix, from, to));
     }
     // ---- newest-kernel coverage: Debian unstable's kernel ----------------
     // A representative part of the matrix again on Debian unstable's
@@ -113,11 +145,14 @@ pub(super) fn on_newest_qemu(mut c: Case) -> Case {
     c
 }
 
-/// The same q35 case on `pc`, named `x86_64/pc-...`.
-fn on_pc(mut c: Case) -> Case {
+/// The same case on another machine type (`from` in its machine replaced
+/// by `to`), named `<arch>/<prefix><name>` (a leading `pc-` of the name
+/// dropped, the prefix names the machine).
+fn on_machine(mut c: Case, prefix: &str, from: &str, to: &str) -> Case {
     let (arch, rest) = c.name.split_once('/').unwrap_or(("", &c.name));
-    c.name = format!("{arch}/pc-{rest}");
-    c.machine = c.machine.replacen("q35", "pc", 1);
+    let rest = rest.strip_prefix("pc-").unwrap_or(rest);
+    c.name = format!("{arch}/{prefix}{rest}");
+    c.machine = c.machine.replacen(from, to, 1);
     c
 }
 
