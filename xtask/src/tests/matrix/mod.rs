@@ -111,7 +111,8 @@ pub(super) fn matrix() -> Vec<Case> {
     }
     // ---- newest-QEMU coverage: Debian unstable's QEMU --------------------
     // The same idea for the VMM (`qemu::newest`): x86 boot with the tables
-    // check, vCPU, DIMM and ACPI PCI hotplug; arm boot at EL1, EL2 (KVM
+    // check, vCPU, DIMM and ACPI PCI hotplug, on q35 and (boot, vCPU, PCI
+    // behind a bridge) on pc; arm boot at EL1, EL2 (KVM
     // hand-off) and EL3, runtime vCPU hotplug over the EL3 channel, and
     // native PCI hotplug (the ACPI one, which only QEMU 11 has, is in
     // `pci`).
@@ -120,6 +121,9 @@ pub(super) fn matrix() -> Vec<Case> {
         "x86_64/hotplug-smp1-max4",
         "x86_64/dimm-hotplug",
         "x86_64/pci-hotplug-acpi",
+        "x86_64/pc-smp2-4G",
+        "x86_64/pc-hotplug-smp1-max4",
+        "x86_64/pc-pci-hotplug-bridge",
         "aarch64/gicv3-smp2-2G",
         "aarch64/el2-smp4-2G",
         "aarch64/cpus-enabled-0-1-el3",
