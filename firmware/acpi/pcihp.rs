@@ -3,6 +3,8 @@
 //! is in `build/pcihp_aml.rs`), for the `pcie-root-port`s on the root bus:
 //! on q35 (I/O ports, GPE0 bit 1; on by default) and on arm virt (MMIO, a
 //! GED event; QEMU 11's opt-in `acpi-ged.acpi-pci-hotplug-with-bridge-support`).
+//! On pc (PIIX4) the slots of the root bus and of its PCI bridges hotplug
+//! instead (`slots`).
 //!
 //! QEMU selects a bus in the block by its "bsel", a number QEMU assigns
 //! itself (hw/acpi/pcihp.c acpi_set_bsel) and shows nowhere but in its own
