@@ -123,22 +123,36 @@ const BRIDGE_WINDOWS: u8 = 8;
 const BRIDGE_IO: u16 = 0x1000;
 const BRIDGE_MEM: u32 = 2 << 20;
 
-/// Gives each PCI bridge on bus 0 a bus number and I/O and memory windows,
-/// as SeaBIOS does (pciinit.c pci_bios_init_bus, pci_bios_map_devices:
-/// every bridge gets at least a minimal window so that hotplug behind it
-/// has room). Linux keeps what the firmware set when it is valid, and
-/// sizes a bridge's windows only for what sits behind it at boot; a
-/// device hot-added behind an empty bridge without windows finds no
-/// space. Register layout: PCI-to-PCI Bridge Architecture 1.2, 3.2
+/// Gives each empty PCI bridge on bus 0 a bus number and I/O and memory
+/// windows, as SeaBIOS gives every bridge at least a minimal window so
+/// that hotplug behind it has room (pciinit.c pci_bios_init_bus,
+/// pci_bios_map_devices). Linux keeps what the firmware set when it is
+/// valid, and sizes a bridge's windows only for what sits behind it at
+/// boot: a device hot-added behind an empty bridge without windows finds
+/// no space. A bridge with devices behind it is left as reset, for Linux
+/// to size (its windows then have the slack of their 1 MiB and 4 KiB
+/// granules). Register layout: PCI-to-PCI Bridge Architecture 1.2, 3.2
 /// (buses at 0x18-0x1a, I/O base/limit 0x1c/0x1d in 4 KiB units, memory
 /// base/limit 0x20/0x22 in 1 MiB units, prefetchable 0x24/0x26).
 /// `mem_top`: the end of the 32-bit PCI window.
 pub fn setup_bridges(bridges: &[u32], mem_top: u32) {
-    for (i, adr) in bridges.iter().take(BRIDGE_WINDOWS.into()).enumerate() {
-        let n = i as u8 + 1;
+    let mut n = 0u8;
+    for adr in bridges {
+        if n == BRIDGE_WINDOWS {
+            break;
+        }
         let b = bdf(0, (adr >> 16) as u8, (adr & 7) as u8);
-        // Primary 0, secondary and subordinate n.
-        pci_write32(b, 0x18, u32::from(n) << 8 | u32::from(n) << 16);
+        // Primary 0, secondary and subordinate n + 1: then its bus can be
+        // looked at.
+        let bus = n + 1;
+        pci_write32(b, 0x18, u32::from(bus) << 8 | u32::from(bus) << 16);
+        // Function 0 of any device present: vendor ID not 0xffff (PCI
+        // Local Bus 3.0 6.2.1).
+        if (0..32).any(|d| pci_read32(bdf(bus, d, 0), 0) & 0xffff != 0xffff) {
+            pci_write32(b, 0x18, 0);
+            continue;
+        }
+        n = bus;
         let io = 0u16.wrapping_sub(u16::from(n) * BRIDGE_IO);
         let io_reg = (io >> 8) as u8 & 0xf0;
         pci_write32(b, 0x1c, u32::from(io_reg) | u32::from(io_reg) << 8);
