@@ -1,5 +1,6 @@
 //! Virtio block disks on PCI (an ECAM host bridge: q35's MMCONFIG, virt's
-//! generic PCIe) and on virtio-mmio (virt), read through the
+//! generic PCIe; or pc's i440FX through configuration ports) and on
+//! virtio-mmio (virt), read through the
 //! `virtio-drivers` crate: it keeps the virtqueue, the transports and the
 //! feature negotiation, so the firmware only finds the devices, gives
 //! their BARs addresses and lends it DMA memory.
@@ -21,7 +22,7 @@ use hotstub::disk::{self, BlockDevice};
 use virtio_drivers::device::blk::{VirtIOBlk, SECTOR_SIZE};
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
 use virtio_drivers::transport::pci::bus::{
-    BarInfo, Cam, Command, DeviceFunction, MemoryBarType, MmioCam, PciRoot,
+    BarInfo, Cam, Command, ConfigurationAccess, DeviceFunction, MemoryBarType, MmioCam, PciRoot,
 };
 use virtio_drivers::transport::pci::{virtio_device_type, PciTransport};
 use virtio_drivers::transport::{DeviceType, SomeTransport, Transport};
@@ -70,11 +71,21 @@ unsafe impl Hal for DmaHal {
     unsafe fn unshare(_: PhysAddr, _: NonNull<[u8]>, _: BufferDirection) {}
 }
 
+/// How the disk code reaches a host bridge's configuration space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Config {
+    /// ECAM at this base (bus 0).
+    Ecam(u64),
+    /// Configuration mechanism #1's ports (pc).
+    #[cfg(target_arch = "x86_64")]
+    Ports,
+}
+
 /// A PCI host bridge's configuration space and the 32-bit window BARs are
-/// placed in (PCI address = CPU address, as on q35 and virt).
+/// placed in (PCI address = CPU address, as on q35, pc and virt).
 pub struct PciHost {
-    /// ECAM base (bus 0) and how many buses it decodes.
-    pub ecam: u64,
+    pub config: Config,
+    /// How many buses its configuration space decodes.
     pub buses: u16,
     /// The free part of the 32-bit memory window, `[next, end)`.
     pub next: u64,
@@ -99,7 +110,7 @@ pub struct Disk {
     /// Where it is, for the console: "pci 00:03.0", "mmio 0xa003e00".
     pub name: String,
     /// The PCI function whose decoding is switched off again afterwards.
-    pci: Option<(u64, DeviceFunction)>,
+    pci: Option<(Config, DeviceFunction)>,
 }
 
 /// Bytes per request: large enough that a kernel loads in a few dozen
@@ -158,24 +169,63 @@ impl Drop for Disk {
     fn drop(&mut self) {
         // The transport resets the device first, then decoding goes off.
         self.blk = None;
-        if let Some((ecam, df)) = self.pci {
-            // SAFETY: the ECAM region of the host bridge the disk was found
-            // on; no other view of it is alive (the scan's ended).
-            let mut root = PciRoot::new(unsafe { cam(ecam) });
+        if let Some((config, df)) = self.pci {
+            // SAFETY: the configuration space of the host bridge the disk
+            // was found on; no other view of it is alive (the scan's ended).
+            let mut root = PciRoot::new(unsafe { cam(config) });
             root.set_command(df, Command::empty());
         }
     }
 }
 
-/// The ECAM configuration access at `base`.
+/// A host bridge's configuration space, whichever way it is reached.
+enum AnyCam {
+    Ecam(MmioCam<'static>),
+    #[cfg(target_arch = "x86_64")]
+    Ports(super::x86_64::pci_ports::PortCam),
+}
+
+impl ConfigurationAccess for AnyCam {
+    fn read_word(&self, df: DeviceFunction, register_offset: u8) -> u32 {
+        match self {
+            AnyCam::Ecam(c) => c.read_word(df, register_offset),
+            #[cfg(target_arch = "x86_64")]
+            AnyCam::Ports(c) => c.read_word(df, register_offset),
+        }
+    }
+
+    fn write_word(&mut self, df: DeviceFunction, register_offset: u8, data: u32) {
+        match self {
+            AnyCam::Ecam(c) => c.write_word(df, register_offset, data),
+            #[cfg(target_arch = "x86_64")]
+            AnyCam::Ports(c) => c.write_word(df, register_offset, data),
+        }
+    }
+
+    unsafe fn unsafe_clone(&self) -> Self {
+        match self {
+            // SAFETY: the crate's contract, passed on.
+            AnyCam::Ecam(c) => AnyCam::Ecam(unsafe { c.unsafe_clone() }),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            AnyCam::Ports(c) => AnyCam::Ports(unsafe { c.unsafe_clone() }),
+        }
+    }
+}
+
+/// The configuration access `config` names.
 ///
 /// # Safety
-/// `base` must be a mapped ECAM region of a host bridge, and no other
-/// `MmioCam` of it may be alive.
-unsafe fn cam(base: u64) -> MmioCam<'static> {
-    // SAFETY: the caller's contract; only buses the bridge decodes are
-    // touched (`pci_disks` keeps to `buses`).
-    unsafe { MmioCam::new(base as *mut u8, Cam::Ecam) }
+/// An ECAM base must be a mapped ECAM region of a host bridge, and no
+/// other view of that configuration space may be alive.
+unsafe fn cam(config: Config) -> AnyCam {
+    match config {
+        // SAFETY: the caller's contract; only buses the bridge decodes are
+        // touched (`pci_disks` keeps to `buses`).
+        Config::Ecam(base) => AnyCam::Ecam(unsafe { MmioCam::new(base as *mut u8, Cam::Ecam) }),
+        #[cfg(target_arch = "x86_64")]
+        Config::Ports => AnyCam::Ports(super::x86_64::pci_ports::PortCam),
+    }
 }
 
 /// Every virtio-blk function on `host`'s root bus, in device order, with
@@ -183,14 +233,14 @@ unsafe fn cam(base: u64) -> MmioCam<'static> {
 /// reached: a firmware would have to number the buses first.
 ///
 /// # Safety
-/// `host.ecam` must be the mapped ECAM region of the host bridge and its
-/// window free MMIO space of that bridge.
+/// An ECAM `host.config` must be the mapped ECAM region of the host
+/// bridge; its window must be free MMIO space of that bridge.
 pub unsafe fn pci_disks(host: &mut PciHost, out: &mut Vec<Disk>) {
     if host.buses == 0 {
         return;
     }
     // SAFETY: the caller's contract.
-    let mut root = PciRoot::new(unsafe { cam(host.ecam) });
+    let mut root = PciRoot::new(unsafe { cam(host.config) });
     let found: Vec<DeviceFunction> = root
         .enumerate_bus(0)
         .filter(|(_, info)| virtio_device_type(info) == Some(DeviceType::Block))
@@ -212,7 +262,7 @@ pub unsafe fn pci_disks(host: &mut PciHost, out: &mut Vec<Disk>) {
             Ok(blk) => out.push(Disk {
                 blk: Some(blk),
                 name,
-                pci: Some((host.ecam, df)),
+                pci: Some((host.config, df)),
             }),
             Err(e) => {
                 root.set_command(df, Command::empty());
@@ -223,11 +273,11 @@ pub unsafe fn pci_disks(host: &mut PciHost, out: &mut Vec<Disk>) {
 }
 
 /// Gives every memory BAR of `df` an address in the window: QEMU leaves
-/// them unassigned for a `-bios` firmware on q35 and on virt alike. 64-bit
+/// them unassigned for a `-bios` firmware on q35, pc and virt alike. 64-bit
 /// BARs go below 4 GiB too (the 64-bit window is out of the firmware's
 /// reach on virt). I/O BARs (a transitional device's legacy interface)
 /// stay off; the crate uses the modern interface only.
-fn assign_bars(root: &mut PciRoot<MmioCam>, df: DeviceFunction, host: &mut PciHost) -> Option<()> {
+fn assign_bars(root: &mut PciRoot<AnyCam>, df: DeviceFunction, host: &mut PciHost) -> Option<()> {
     let bars = root.bars(df).ok()?;
     for (i, bar) in bars.iter().enumerate() {
         let Some(BarInfo::Memory {

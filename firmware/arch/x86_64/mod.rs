@@ -4,6 +4,7 @@ mod disk_code;
 mod idt;
 mod io;
 mod linux;
+pub(super) mod pci_ports;
 mod piix;
 mod q35;
 mod stop;
@@ -363,26 +364,29 @@ fn pc_pci_hotplug(tables: &[u8]) -> Result<Option<acpi::pcihp::PciHotplug>> {
     Ok(Some(PciHotplug::pc(piix::PCIHP_BASE, buses)))
 }
 
-/// The virtio disks on q35's root bus (MMCONFIG, which `q35::init`
-/// programmed), their BARs in the 32-bit window the DSDT describes. None
-/// on pc: the disk code reaches PCI through MMCONFIG only, which i440FX
-/// lacks.
+/// The virtio disks on the root bus (q35: through MMCONFIG, which
+/// `q35::init` programmed; pc: through the configuration ports), their
+/// BARs in the 32-bit window the DSDT describes.
 fn disks(board: Board, map: &MemoryMap) -> Vec<virtio::Disk> {
-    if board != Board::Q35 {
-        println!("hotstub: booting from a disk needs -M q35; on this board give -kernel");
-        return Vec::new();
-    }
     let (next, end) = pci_mem32(map);
+    let (config, buses) = match board {
+        Board::Q35 => (
+            virtio::Config::Ecam(q35::MMCONFIG_BASE),
+            (q35::MMCONFIG_SIZE >> 20) as u16,
+        ),
+        _ => (virtio::Config::Ports, 256),
+    };
     let mut host = virtio::PciHost {
-        ecam: q35::MMCONFIG_BASE,
-        buses: (q35::MMCONFIG_SIZE >> 20) as u16,
+        config,
+        buses,
         next,
         end,
     };
     let mut out = Vec::new();
     // SAFETY: MMCONFIG is mapped (boot.S maps the low 4 GiB; the MTRRs
     // leave it uncached) and the window is free PCI space: no firmware
-    // assigned anything before.
+    // assigned anything before (pc's bridge windows sit at its top, above
+    // what a root-bus disk's BARs take from its bottom).
     unsafe { virtio::pci_disks(&mut host, &mut out) };
     out
 }

@@ -35,8 +35,11 @@ pub(super) fn matrix() -> Vec<Case> {
     // SeaBIOS, on QEMU's default machine: vCPU add/remove (the modern CPU
     // hotplug interface at 0xaf00), pc-dimm add/remove (the memory hotplug
     // block at 0x0a00, as on q35) and NUMA (QEMU's SRAT and SLIT taken
-    // over, a DIMM landing in its node); PCI hotplug is `pci`'s.
+    // over, a DIMM landing in its node) and booting a distribution's disk
+    // (the disk code through the configuration ports); PCI hotplug is
+    // `pci`'s.
     for name in [
+        "x86_64/disk-debian",
         "x86_64/hotplug-smp1-max4",
         "x86_64/dimm-hotplug",
         "x86_64/numa-2-nodes",
