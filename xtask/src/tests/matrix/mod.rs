@@ -87,7 +87,7 @@ pub(super) fn matrix() -> Vec<Case> {
     // ---- newest-kernel coverage: Debian unstable's kernel ----------------
     // A representative part of the matrix again on Debian unstable's
     // current kernel: x86 boot with the tables check, vCPU add/remove and
-    // ACPI PCI hotplug;
+    // ACPI PCI hotplug (on q35 and pc);
     // arm GICv3 power button through the GED, a vCPU policy at EL1, EL2 and
     // EL3, EL2 handed to Linux (KVM), and runtime vCPU hotplug at EL3 (with
     // its policy across resets: Linux 7's present-when-added rule);
@@ -96,6 +96,9 @@ pub(super) fn matrix() -> Vec<Case> {
         "x86_64/q35-smp2-4G",
         "x86_64/hotplug-smp1-max4",
         "x86_64/pci-hotplug-acpi",
+        "x86_64/pc-smp2-4G",
+        "x86_64/pc-hotplug-smp1-max4",
+        "x86_64/pc-pci-hotplug-bridge",
         "aarch64/powerdown-acpid",
         "aarch64/cpus-enabled-0-1-el1",
         "aarch64/cpus-enabled-0-1-el2",
