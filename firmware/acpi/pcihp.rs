@@ -3,6 +3,8 @@
 //! is in `build/pcihp_aml.rs`), for the `pcie-root-port`s on the root bus:
 //! on q35 (I/O ports, GPE0 bit 1; on by default) and on arm virt (MMIO, a
 //! GED event; QEMU 11's opt-in `acpi-ged.acpi-pci-hotplug-with-bridge-support`).
+//! On pc (PIIX4) the slots of the root bus and of its PCI bridges hotplug
+//! instead (`slots`).
 //!
 //! QEMU selects a bus in the block by its "bsel", a number QEMU assigns
 //! itself (hw/acpi/pcihp.c acpi_set_bsel) and shows nowhere but in its own
@@ -46,6 +48,8 @@ pub struct PciHotplug {
     /// Where the register block is.
     pub block: Block,
     pub ports: Vec<RootPort>,
+    /// On `pc`: the buses whose slots hotplug (`slots`); empty elsewhere.
+    pub buses: Vec<SlotBus>,
 }
 
 impl PciHotplug {
@@ -54,6 +58,16 @@ impl PciHotplug {
         PciHotplug {
             block: Block::Io(BASE),
             ports,
+            buses: Vec::new(),
+        }
+    }
+
+    /// pc's block (at `base`) and buses.
+    pub fn pc(base: u16, buses: Vec<SlotBus>) -> PciHotplug {
+        PciHotplug {
+            block: Block::Io(base),
+            ports: Vec::new(),
+            buses,
         }
     }
 }
@@ -96,6 +110,7 @@ pub fn virt_from_qemu_tables(blob: &[u8]) -> Result<Option<PciHotplug>, &'static
     Ok(Some(PciHotplug {
         block: Block::Mmio(base),
         ports: from_qemu_tables(blob)?,
+        buses: Vec::new(),
     }))
 }
 
@@ -115,7 +130,15 @@ pub fn probe(b0ej: u32) -> Result<bool, &'static str> {
 /// another device (bridges behind a root port, ports of extra host
 /// bridges) are not root-bus ports and are left out.
 pub fn from_qemu_tables(blob: &[u8]) -> Result<Vec<RootPort>, &'static str> {
+    Ok(with_root_bsel(blob)?.1)
+}
+
+/// [`from_qemu_tables`] and the root bus's own bsel, when QEMU's DSDT
+/// numbers it (a `BSEL` in no device: `pc`, whose root bus hotplugs, and
+/// virt with ACPI PCI hotplug).
+pub fn with_root_bsel(blob: &[u8]) -> Result<(Option<u32>, Vec<RootPort>), &'static str> {
     let dsdt = find_dsdt(blob).ok_or("QEMU's ACPI tables have no DSDT")?;
+    let mut root = None;
     let devices = devices(dsdt);
     let mut ports: Vec<RootPort> = Vec::new();
     let mut at = 0;
@@ -129,9 +152,14 @@ pub fn from_qemu_tables(blob: &[u8]) -> Result<Vec<RootPort>, &'static str> {
         let mut holders = devices.iter().filter(|d| d.start < i && i < d.end);
         // One in no device is the root bus's own, in `Scope (\_SB.PCI0)`:
         // virt numbers it when its ACPI PCI hotplug is on (QEMU's
-        // hw/arm/virt-acpi-build.c, build_append_pcihp_slots); slots on the
-        // root bus are not described.
+        // hw/arm/virt-acpi-build.c, build_append_pcihp_slots), pc always
+        // (root-bus hotplug is on by default there). Only pc's root slots
+        // are described (`slots`).
         let Some(port) = holders.clone().max_by_key(|d| d.start) else {
+            if bsel > MAX_BSEL {
+                return Err("QEMU's DSDT: BSEL above 255");
+            }
+            root = Some(bsel as u32);
             continue;
         };
         if holders.any(|d| d.start < port.start) {
@@ -157,7 +185,7 @@ pub fn from_qemu_tables(blob: &[u8]) -> Result<Vec<RootPort>, &'static str> {
         let at = ports.iter().take_while(|q| q.adr < p.adr).count();
         ports.insert(at, p);
     }
-    Ok(ports)
+    Ok((root, ports))
 }
 
 /// The first table with the DSDT signature and a length that fits (the
@@ -276,6 +304,9 @@ pub fn pci0_objects(h: &PciHotplug) -> Result<Vec<u8>, Error> {
         Block::Mmio(b) => (emit::SYSTEM_MEMORY, u64::from(b)),
     };
     emit::op_region(&mut out, b"PCST", space, base, u64::from(LEN));
+    if !h.buses.is_empty() {
+        return slots::pci0_objects(h, out);
+    }
     out.extend_from_slice(PCI0);
     // PCNT: `^Sxx_.PCNT` per port (ACPI 6.5 20.2.2: ParentPrefixChar 0x5E,
     // DualNamePrefix 0x2E; MethodOp 0x14, flags 0 = no arguments).
@@ -300,6 +331,9 @@ pub fn pci0_objects(h: &PciHotplug) -> Result<Vec<u8>, Error> {
     package_of(&mut out, &[0x14], &pcnt);
     Ok(out)
 }
+
+mod slots;
+pub use slots::SlotBus;
 
 #[cfg(test)]
 mod tests;

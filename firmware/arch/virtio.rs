@@ -1,5 +1,6 @@
 //! Virtio block disks on PCI (an ECAM host bridge: q35's MMCONFIG, virt's
-//! generic PCIe) and on virtio-mmio (virt), read through the
+//! generic PCIe; or pc's i440FX through configuration ports) and on
+//! virtio-mmio (virt), read through the
 //! `virtio-drivers` crate: it keeps the virtqueue, the transports and the
 //! feature negotiation, so the firmware only finds the devices, gives
 //! their BARs addresses and lends it DMA memory.
@@ -70,11 +71,21 @@ unsafe impl Hal for DmaHal {
     unsafe fn unshare(_: PhysAddr, _: NonNull<[u8]>, _: BufferDirection) {}
 }
 
+/// How the disk code reaches a host bridge's configuration space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Config {
+    /// ECAM at this base (bus 0).
+    Ecam(u64),
+    /// Configuration mechanism #1's ports (pc).
+    #[cfg(target_arch = "x86_64")]
+    Ports,
+}
+
 /// A PCI host bridge's configuration space and the 32-bit window BARs are
-/// placed in (PCI address = CPU address, as on q35 and virt).
+/// placed in (PCI address = CPU address, as on q35, pc and virt).
 pub struct PciHost {
-    /// ECAM base (bus 0) and how many buses it decodes.
-    pub ecam: u64,
+    pub config: Config,
+    /// How many buses its configuration space decodes.
     pub buses: u16,
     /// The free part of the 32-bit memory window, `[next, end)`.
     pub next: u64,
@@ -99,7 +110,7 @@ pub struct Disk {
     /// Where it is, for the console: "pci 00:03.0", "mmio 0xa003e00".
     pub name: String,
     /// The PCI function whose decoding is switched off again afterwards.
-    pci: Option<(u64, DeviceFunction)>,
+    pci: Option<(Config, DeviceFunction)>,
 }
 
 /// Bytes per request: large enough that a kernel loads in a few dozen
@@ -158,24 +169,63 @@ impl Drop for Disk {
     fn drop(&mut self) {
         // The transport resets the device first, then decoding goes off.
         self.blk = None;
-        if let Some((ecam, df)) = self.pci {
-            // SAFETY: the ECAM region of the host bridge the disk was found
-            // on; no other view of it is alive (the scan's ended).
-            let mut root = PciRoot::new(unsafe { cam(ecam) });
+        if let Some((config, df)) = self.pci {
+            // SAFETY: the configuration space of the host bridge the disk
+            // was found on; no other view of it is alive (the scan's ended).
+            let mut root = PciRoot::new(unsafe { cam(config) });
             root.set_command(df, Command::empty());
         }
     }
 }
 
-/// The ECAM configuration access at `base`.
+/// A host bridge's configuration space, whichever way it is reached.
+enum AnyCam {
+    Ecam(MmioCam<'static>),
+    #[cfg(target_arch = "x86_64")]
+    Ports(super::x86_64::pci_ports::PortCam),
+}
+
+impl ConfigurationAccess for AnyCam {
+    fn read_word(&self, df: DeviceFunction, register_offset: u8) -> u32 {
+        match self {
+            AnyCam::Ecam(c) => c.read_word(df, register_offset),
+            #[cfg(target_arch = "x86_64")]
+            AnyCam::Ports(c) => c.read_word(df, register_offset),
+        }
+    }
+
+    fn write_word(&mut self, df: DeviceFunction, register_offset: u8, data: u32) {
+        match self {
+            AnyCam::Ecam(c) => c.write_word(df, register_offset, data),
+            #[cfg(target_arch = "x86_64")]
+            AnyCam::Ports(c) => c.write_word(df, register_offset, data),
+        }
+    }
+
+    unsafe fn unsafe_clone(&self) -> Self {
+        match self {
+            // SAFETY: the crate's contract, passed on.
+            AnyCam::Ecam(c) => AnyCam::Ecam(unsafe { c.unsafe_clone() }),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            AnyCam::Ports(c) => AnyCam::Ports(unsafe { c.unsafe_clone() }),
+        }
+    }
+}
+
+/// The configuration access `config` names.
 ///
 /// # Safety
-/// `base` must be a mapped ECAM region of a host bridge, and no other
-/// `MmioCam` of it may be alive.
-unsafe fn cam(base: u64) -> MmioCam<'static> {
-    // SAFETY: the caller's contract; only buses the bridge decodes are
-    // touched (`pci_disks` keeps to `buses`).
-    unsafe { MmioCam::new(base as *mut u8, Cam::Ecam) }
+/// An ECAM base must be a mapped ECAM region of a host bridge, and no
+/// other view of that configuration space may be alive.
+unsafe fn cam(config: Config) -> AnyCam {
+    match config {
+        // SAFETY: the caller's contract; only buses the bridge decodes are
+        // touched (`pci_disks` keeps to `buses`).
+        Config::Ecam(base) => AnyCam::Ecam(unsafe { MmioCam::new(base as *mut u8, Cam::Ecam) }),
+        #[cfg(target_arch = "x86_64")]
+        Config::Ports => AnyCam::Ports(super::x86_64::pci_ports::PortCam),
+    }
 }
 
 /// Every virtio-blk function on `host`'s root bus, in device order, with
@@ -183,12 +233,12 @@ unsafe fn cam(base: u64) -> MmioCam<'static> {
 /// reached: a firmware would have to number the buses first.
 ///
 /// # Safety
-/// `host.ecam` must be the mapped ECAM region of the host bridge and its
-/// window free MMIO space of that bridge.
+/// An ECAM `host.config` must be the mapped ECAM region of the host
+/// bridge; its window must be free MMIO space of that bridge.
 pub unsafe fn pci_disks(host: &mut PciHost, out: &mut Vec<Disk>) {
-    let (ecam, buses) = (host.ecam, host.buses);
+    let (config, buses) = (host.config, host.buses);
     // SAFETY: the caller's contract.
-    unsafe { open_disks(ecam, buses, |root, df| assign_bars(root, df, host), out) }
+    unsafe { open_disks(config, buses, |root, df| assign_bars(root, df, host), out) }
 }
 
 /// [`pci_disks`] on a VMM that placed the BARs itself (cloud-hypervisor,
@@ -206,7 +256,7 @@ pub unsafe fn placed_pci_disks(
     mut reach: impl FnMut(u64, u64) -> bool,
     out: &mut Vec<Disk>,
 ) {
-    let place = |root: &mut PciRoot<MmioCam>, df| {
+    let place = |root: &mut PciRoot<AnyCam>, df| {
         for bar in root.bars(df).ok()?.iter().flatten() {
             if let BarInfo::Memory { address, size, .. } = bar {
                 if *address == 0 || !reach(*address, *size) {
@@ -217,7 +267,7 @@ pub unsafe fn placed_pci_disks(
         Some(())
     };
     // SAFETY: the caller's contract.
-    unsafe { open_disks(ecam, buses, place, out) }
+    unsafe { open_disks(Config::Ecam(ecam), buses, place, out) }
 }
 
 /// Opens the virtio-blk functions on bus 0 that `place` gives addressable
@@ -226,9 +276,9 @@ pub unsafe fn placed_pci_disks(
 /// # Safety
 /// As for [`pci_disks`].
 unsafe fn open_disks(
-    ecam: u64,
+    config: Config,
     buses: u16,
-    mut place: impl FnMut(&mut PciRoot<MmioCam>, DeviceFunction) -> Option<()>,
+    mut place: impl FnMut(&mut PciRoot<AnyCam>, DeviceFunction) -> Option<()>,
     out: &mut Vec<Disk>,
 ) {
     if buses == 0 {
@@ -236,7 +286,7 @@ unsafe fn open_disks(
     }
     // SAFETY: the caller's contract (twice: the header reads below share
     // the region with the root, reads only).
-    let (mut root, headers) = unsafe { (PciRoot::new(cam(ecam)), cam(ecam)) };
+    let (mut root, headers) = unsafe { (PciRoot::new(cam(config)), cam(config)) };
     // Functions past 0 only of a multi-function device (header type bit 7,
     // PCI Local Bus 3.0 6.2.1): cloud-hypervisor answers every function
     // number of a single-function device with function 0's registers, and
@@ -273,7 +323,7 @@ unsafe fn open_disks(
             Ok(blk) => out.push(Disk {
                 blk: Some(blk),
                 name,
-                pci: Some((ecam, df)),
+                pci: Some((config, df)),
             }),
             Err(e) => {
                 root.set_command(df, Command::empty());
@@ -284,11 +334,11 @@ unsafe fn open_disks(
 }
 
 /// Gives every memory BAR of `df` an address in the window: QEMU leaves
-/// them unassigned for a `-bios` firmware on q35 and on virt alike. 64-bit
+/// them unassigned for a `-bios` firmware on q35, pc and virt alike. 64-bit
 /// BARs go below 4 GiB too (the 64-bit window is out of the firmware's
 /// reach on virt). I/O BARs (a transitional device's legacy interface)
 /// stay off; the crate uses the modern interface only.
-fn assign_bars(root: &mut PciRoot<MmioCam>, df: DeviceFunction, host: &mut PciHost) -> Option<()> {
+fn assign_bars(root: &mut PciRoot<AnyCam>, df: DeviceFunction, host: &mut PciHost) -> Option<()> {
     let bars = root.bars(df).ok()?;
     for (i, bar) in bars.iter().enumerate() {
         let Some(BarInfo::Memory {

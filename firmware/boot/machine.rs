@@ -110,10 +110,13 @@ pub struct Virt {
     pub tables: TablesFrom,
 }
 
-/// QEMU q35 from the reset vector. The chipset's registers (host bridge,
-/// CPU hotplug interface) are read by the hardware side; the fw_cfg facts
-/// by [`Qemu`]'s readers.
-pub struct Q35 {
+/// QEMU's PC machines from the reset vector: `q35` and `pc` (i440FX),
+/// `board` says which. The chipset's registers (host bridge, CPU hotplug
+/// interface) are read by the hardware side; the fw_cfg facts by
+/// [`Qemu`]'s readers.
+pub struct Pc {
+    /// The board, told by its host bridge.
+    pub board: crate::platform::x86_board::Board,
     /// QEMU's e820 with the firmware's and the chipset's ranges reserved.
     pub map: MemoryMap,
     /// End of QEMU's device (hotplug) memory region, 0 when none.

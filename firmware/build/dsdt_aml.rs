@@ -186,6 +186,14 @@ impl Aml for IrqNoFlags {
 /// the ISA devices every q35 has: COM1 and the RTC.
 pub fn lpc_fixed() -> Vec<u8> {
     let adr = aml::Name::new("_ADR".into(), &0x001f_0000u32);
+    let mut out = to_bytes(&adr);
+    out.extend(isa_fixed());
+    out
+}
+
+/// COM1 and the RTC, the ISA devices every QEMU PC board has (q35's LPC
+/// bridge, pc's PIIX3).
+pub fn isa_fixed() -> Vec<u8> {
     let com_hid = aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0501"));
     let com_uid = aml::Name::new("_UID".into(), &aml::ONE);
     let com_io = aml::IO::new(0x3f8, 0x3f8, 0, 8);
@@ -198,7 +206,7 @@ pub fn lpc_fixed() -> Vec<u8> {
     let rtc_irq = IrqNoFlags(8);
     let rtc_crs = crs(vec![&rtc_io, &rtc_irq]);
     let rtc = aml::Device::new("RTC_".into(), vec![&rtc_hid, &rtc_crs]);
-    concat(&[&adr, &com1, &rtc])
+    concat(&[&com1, &rtc])
 }
 
 /// The i8042: data 0x60, command/status 0x64, keyboard IRQ 1, mouse IRQ

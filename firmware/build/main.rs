@@ -9,7 +9,8 @@ mod cpuhp_aml;
 mod dsdt_aml;
 mod memhp_aml;
 mod pcihp_aml;
-// The one source file shared with the firmware library: q35's fixed PCI
+mod piix_aml;
+// The one source file shared with the firmware library: the PC boards' PCI
 // interrupt routing, which the library's test oracle reads too
 // (acpi/oracle/x86.rs) and which this script turns into the `_PRT` bytes.
 #[path = "../acpi/x86/routing.rs"]
@@ -62,12 +63,13 @@ fn q35_prt() -> Vec<u8> {
 
 fn main() {
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    let pieces: [(&str, Vec<u8>); 27] = [
+    let pieces: [(&str, Vec<u8>); 32] = [
         ("q35_prt", q35_prt()),
         ("memhp_ident", memhp_aml::ident()),
         ("memhp_methods", memhp_aml::methods()),
         ("memhp_slot", memhp_aml::slot_template()),
         ("pcihp_pci0", pcihp_aml::pci0()),
+        ("pcihp_pci0_slots", pcihp_aml::pci0_slots()),
         ("pcihp_port", pcihp_aml::port_tail()),
         ("pcihp_gpe", pcihp_aml::gpe()),
         ("pcihp_ged", pcihp_aml::ged_evt()),
@@ -86,6 +88,10 @@ fn main() {
         ("gpe_memory", dsdt_aml::gpe_memory()),
         ("lpc_fixed", dsdt_aml::lpc_fixed()),
         ("lpc_i8042", dsdt_aml::lpc_i8042()),
+        ("isa_fixed", dsdt_aml::isa_fixed()),
+        ("pc_prt", piix_aml::prt()),
+        ("pc_isa_head", piix_aml::isa_head()),
+        ("pc_links", piix_aml::links()),
         ("tpm_tis", dsdt_aml::tpm_tis()),
         ("cpuhp_methods", dsdt_aml::cpuhp_methods()),
         ("cscn_head", dsdt_aml::cscn_head()),

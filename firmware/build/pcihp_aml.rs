@@ -22,6 +22,35 @@ use acpi_tables::Aml;
 /// What `\_SB.PCI0` gets once after the region PCST over the block: its
 /// fields, the lock BLCK and PCEJ(bsel), which ejects slot 0 of that bus.
 pub fn pci0() -> Vec<u8> {
+    let mut out = fields_and_lock();
+    // A root port's secondary bus has one slot, 0 (PCI Express Base
+    // Specification 7.3.1, Device Number: behind a Downstream Port only
+    // Device 0; QEMU's own DSDT has only S00 there), so B0EJ = 1 << 0.
+    let [bnum, b0ej] = ["BNUM", "B0EJ"].map(path);
+    let a = aml::Acquire::new(path("BLCK"), 0xffff);
+    let sel = aml::Store::new(&bnum, &aml::Arg(0));
+    let ej = aml::Store::new(&b0ej, &aml::ONE);
+    let r = aml::Release::new(path("BLCK"));
+    aml::Method::new("PCEJ".into(), 1, false, vec![&a, &sel, &ej, &r]).to_aml_bytes(&mut out);
+    out
+}
+
+/// The same for `pc`, whose buses (the root bus and PCI bridges) have 32
+/// slots each: PCEJ(bsel, slot) ejects the slot given (B0EJ = 1 << slot),
+/// as QEMU's own `pc` DSDT does.
+pub fn pci0_slots() -> Vec<u8> {
+    let mut out = fields_and_lock();
+    let [bnum, b0ej] = ["BNUM", "B0EJ"].map(path);
+    let a = aml::Acquire::new(path("BLCK"), 0xffff);
+    let sel = aml::Store::new(&bnum, &aml::Arg(0));
+    let ej = aml::ShiftLeft::new(&b0ej, &aml::ONE, &aml::Arg(1));
+    let r = aml::Release::new(path("BLCK"));
+    aml::Method::new("PCEJ".into(), 2, false, vec![&a, &sel, &ej, &r]).to_aml_bytes(&mut out);
+    out
+}
+
+/// The fields over the region PCST and the lock BLCK.
+fn fields_and_lock() -> Vec<u8> {
     use aml::FieldEntry::{Named, Reserved};
     let mut out = Vec::new();
     // Whole dwords, WriteAsZeros: no field is ever read to write another
@@ -41,15 +70,6 @@ pub fn pci0() -> Vec<u8> {
     )
     .to_aml_bytes(&mut out);
     aml::Mutex::new(path("BLCK"), 0).to_aml_bytes(&mut out);
-    // A root port's secondary bus has one slot, 0 (PCI Express Base
-    // Specification 7.3.1, Device Number: behind a Downstream Port only
-    // Device 0; QEMU's own DSDT has only S00 there), so B0EJ = 1 << 0.
-    let [bnum, b0ej] = ["BNUM", "B0EJ"].map(path);
-    let a = aml::Acquire::new(path("BLCK"), 0xffff);
-    let sel = aml::Store::new(&bnum, &aml::Arg(0));
-    let ej = aml::Store::new(&b0ej, &aml::ONE);
-    let r = aml::Release::new(path("BLCK"));
-    aml::Method::new("PCEJ".into(), 1, false, vec![&a, &sel, &ej, &r]).to_aml_bytes(&mut out);
     out
 }
 

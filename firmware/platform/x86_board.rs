@@ -1,8 +1,9 @@
 //! Which QEMU x86 board this is, told by the PCI host bridge at 00:00.0,
 //! and how each board is stopped after the fatal error line: the board's
 //! own power-off where it has one, then a reset (which QEMU's `-no-reboot`
-//! turns into an exit), so a refused machine never hangs. Only `q35` is
-//! booted; the others are told apart to refuse them clearly and stop them.
+//! turns into an exit), so a refused machine never hangs. `q35` and `pc`
+//! are booted; the others are told apart to refuse them clearly and stop
+//! them.
 
 /// Vendor/device IDs of the host bridges QEMU's PC boards have (QEMU
 /// hw/pci-host/q35.c MCH, hw/pci-host/i440fx.c).
@@ -12,9 +13,9 @@ const I440FX: u32 = 0x1237;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Board {
-    /// `q35`: Q35 MCH with the ICH9 LPC bridge, the supported board.
+    /// `q35`: Q35 MCH with the ICH9 LPC bridge.
     Q35,
-    /// `pc`: i440FX with PIIX3 and the PIIX4 PM function.
+    /// `pc` (QEMU's default): i440FX with PIIX3 and the PIIX4 PM function.
     I440fx,
     /// Nothing answers PCI configuration mechanism #1: `microvm` (its
     /// optional PCIe is ECAM-only, hw/i386/microvm.c) or `isapc`.

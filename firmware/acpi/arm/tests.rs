@@ -243,6 +243,7 @@ fn virt_pci_hotplug() -> crate::acpi::pcihp::PciHotplug {
     use crate::acpi::pcihp::{Block, PciHotplug, RootPort};
     PciHotplug {
         block: Block::Mmio(0x090d_0000),
+        buses: Vec::new(),
         ports: std::vec![
             RootPort {
                 adr: 0x0001_0000,

@@ -11,7 +11,7 @@ use acpi_tables::Aml;
 use alloc::vec;
 use alloc::vec::Vec;
 
-pub(super) fn dsdt(m: &Q35) -> Result<Vec<u8>, Error> {
+pub(super) fn dsdt(m: &Pc) -> Result<Vec<u8>, Error> {
     let mut body = Vec::new();
     let sb_children = sb_scope(m)?;
     body.extend_from_slice(&aml::Scope::raw("\\_SB_".into(), sb_children));
@@ -47,7 +47,7 @@ pub(super) fn dsdt(m: &Q35) -> Result<Vec<u8>, Error> {
 
 /// Everything under \_SB: host bridge with LPC devices, motherboard
 /// resources, processors (and the hotplug methods).
-fn sb_scope(m: &Q35) -> Result<Vec<u8>, Error> {
+fn sb_scope(m: &Pc) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
     out.extend_from_slice(&pci0(m)?);
     out.extend_from_slice(&motherboard(m));
@@ -61,7 +61,7 @@ fn sb_scope(m: &Q35) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
-fn pci0(m: &Q35) -> Result<Vec<u8>, Error> {
+fn pci0(m: &Pc) -> Result<Vec<u8>, Error> {
     let hid = aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0A08"));
     let cid = aml::Name::new("_CID".into(), &aml::EISAName::new("PNP0A03"));
     let adr = aml::Name::new("_ADR".into(), &aml::ZERO);
@@ -202,7 +202,7 @@ fn tpm() -> Vec<u8> {
 /// requires the MMCONFIG area here (else "[Firmware Bug]: ECAM ... not
 /// reserved"); the PM, CPU and PCI hotplug I/O blocks keep the OS from
 /// handing those ports to devices.
-fn motherboard(m: &Q35) -> Vec<u8> {
+fn motherboard(m: &Pc) -> Vec<u8> {
     let hid = aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0C02"));
     let uid = aml::Name::new("_UID".into(), &aml::ONE);
     let ecam = aml::Memory32Fixed::new(true, m.mmcfg_base as u32, mmcfg_size(m) as u32);
@@ -228,7 +228,7 @@ fn motherboard(m: &Q35) -> Vec<u8> {
 }
 /// Processor devices (ACPI 6.5 8.4: `Device` with _HID ACPI0007); with the
 /// hotplug interface also the shared methods that drive it.
-fn processors(m: &Q35, out: &mut Vec<u8>) -> Result<(), Error> {
+fn processors(m: &Pc, out: &mut Vec<u8>) -> Result<(), Error> {
     if let Some(io) = m.cpu_hotplug_io {
         methods(m, io, out)?;
     }
@@ -280,7 +280,7 @@ const STA_ENABLED: u8 = 0x0f;
 const DEVICE_CHECK: u8 = 1;
 const EJECT_REQUEST: u8 = 3;
 
-fn methods(m: &Q35, io: u16, out: &mut Vec<u8>) -> Result<(), Error> {
+fn methods(m: &Pc, io: u16, out: &mut Vec<u8>) -> Result<(), Error> {
     let len = CPU_HOTPLUG_LEN;
     let region = aml::OpRegion::new(reg(), aml::OpRegionSpace::SystemIO, &io, &len);
     // Byte-wide view of the status/control and command registers.
@@ -390,7 +390,7 @@ fn cost() -> Vec<u8> {
 }
 
 /// CNTF(uid, code): Notify the processor device with that UID.
-fn cntf(m: &Q35) -> Result<Vec<u8>, Error> {
+fn cntf(m: &Pc) -> Result<Vec<u8>, Error> {
     let mut body = Vec::new();
     for c in &m.cpus {
         let dev = aml::Path::new(&cpu_name(c.uid)?);
@@ -412,7 +412,7 @@ fn cntf(m: &Q35) -> Result<Vec<u8>, Error> {
 /// notifies its device and clears that event, until none is left. The
 /// round count is bounded (two events per vCPU plus one) so a
 /// misbehaving VMM cannot make the OS loop forever.
-fn cscn(m: &Q35) -> Vec<u8> {
+fn cscn(m: &Pc) -> Vec<u8> {
     let sel = aml::Path::new("CSEL");
     let cmd = aml::Path::new("CCMD");
     let dat = aml::Path::new("CDAT");

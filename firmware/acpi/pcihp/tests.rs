@@ -255,6 +255,7 @@ fn probe_tells_block_from_nothing() {
 fn port_objects() {
     let h = PciHotplug {
         block: crate::acpi::memhp::Block::Io(super::BASE),
+        buses: Vec::new(),
         ports: vec![
             RootPort {
                 adr: 0x0003_0000,
@@ -291,6 +292,7 @@ fn port_objects() {
     assert!(o.windows(7).any(|w| w == b"\x08BSEL\x0a\x12"));
     let bad = PciHotplug {
         block: crate::acpi::memhp::Block::Io(super::BASE),
+        buses: Vec::new(),
         ports: vec![RootPort {
             adr: 0x0020_0000,
             bsel: 0,
@@ -344,4 +346,71 @@ fn virt_block_event_and_ports() {
     // Another event bit, or a block that is not dword aligned.
     assert!(virt_from_qemu_tables(&virt_blob(0x090d_0000, 0x20)).is_err());
     assert!(virt_from_qemu_tables(&virt_blob(0x090d_0002, 0x10)).is_err());
+}
+
+/// pc's layout (hw/acpi/pcihp.c build_append_pci_bus_devices as the
+/// SeaBIOS boot shows it): the root bus's BSEL in `Scope (\_SB.PCI0)`,
+/// a pci-bridge at 00:04.0 with bsel 1.
+#[test]
+fn pc_root_bsel_and_bridge() {
+    let bridge = device("S20_", &[name("_ADR", 0x0004_0000), name("BSEL", 1)]);
+    let d = dsdt_with(&[bridge, name("BSEL", 0)]);
+    assert_eq!(
+        with_root_bsel(&d),
+        Ok((
+            Some(0),
+            vec![RootPort {
+                adr: 0x0004_0000,
+                bsel: 1
+            }]
+        ))
+    );
+    // No root BSEL (root-bus hotplug off): only the bridge.
+    let bridge = device("S20_", &[name("_ADR", 0x0004_0000), name("BSEL", 0)]);
+    assert_eq!(with_root_bsel(&dsdt_with(&[bridge])).unwrap().0, None);
+    assert!(with_root_bsel(&dsdt_with(&[name("BSEL", 256)])).is_err());
+}
+
+/// pc's objects: slot devices for the hotpluggable slots only (never the
+/// bridge's own slot), DVNT per bus, PCNT of the bridge and of the root,
+/// which calls the bridge's.
+#[test]
+fn pc_slot_objects() {
+    let h = PciHotplug::pc(
+        0xae00,
+        vec![
+            SlotBus {
+                adr: None,
+                bsel: 0,
+                // Slots 3, 4 (the bridge's) and 31.
+                slots: 1 << 3 | 1 << 4 | 1 << 31,
+            },
+            SlotBus {
+                adr: Some(0x0004_0000),
+                bsel: 1,
+                slots: 0b11,
+            },
+        ],
+    );
+    let o = pci0_objects(&h).unwrap();
+    let has = |s: &[u8]| o.windows(s.len()).any(|w| w == s);
+    assert!(has(b"S18_"), "root slot 3");
+    assert!(has(b"SF8_"), "root slot 31");
+    assert!(has(b"S20_"), "the bridge");
+    // The bridge's slots 0 and 1 and nothing else of it.
+    assert!(has(b"S00_") && has(b"S08_"));
+    assert!(!has(b"S10_"));
+    // The root's PCNT calls the bridge's.
+    assert!(has(b"\x5e\x2eS20_PCNT"));
+    // Slot 4 is the bridge's device, not a second `Device (S20_)`.
+    assert_eq!(o.windows(4).filter(|w| w == b"S20_").count(), 2);
+    let bad = PciHotplug::pc(
+        0xae00,
+        vec![SlotBus {
+            adr: Some(0x0020_0000),
+            bsel: 1,
+            slots: 1,
+        }],
+    );
+    assert!(pci0_objects(&bad).is_err());
 }

@@ -1,6 +1,6 @@
-//! The q35 DSDT's fixed devices: the LPC bridge with COM1, the RTC, the
-//! i8042 and pvpanic, and the motherboard resources (the TPM is constant,
-//! `build/dsdt_aml.rs`).
+//! The PC DSDTs' fixed devices: the LPC (q35) or ISA (pc) bridge with
+//! COM1, the RTC, the i8042 and pvpanic, and the motherboard resources
+//! (the TPM is constant, `build/dsdt_aml.rs`).
 
 use super::*;
 
@@ -11,6 +11,22 @@ use super::*;
 pub(super) fn lpc(out: &mut Vec<u8>, i8042: bool, pvpanic: Option<u16>) {
     let d = emit::device(out, b"LPC_");
     out.extend_from_slice(aml_piece!("lpc_fixed"));
+    isa_devices(out, i8042, pvpanic);
+    emit::close(out, d);
+}
+
+/// The PIIX3 ISA bridge (device 1 function 0) with its PIRQ route
+/// registers (`build/piix_aml.rs`) and the same ISA devices.
+pub(super) fn isa(out: &mut Vec<u8>, i8042: bool, pvpanic: Option<u16>) {
+    let d = emit::device(out, b"ISA_");
+    out.extend_from_slice(aml_piece!("pc_isa_head"));
+    out.extend_from_slice(aml_piece!("isa_fixed"));
+    isa_devices(out, i8042, pvpanic);
+    emit::close(out, d);
+}
+
+/// The ISA devices that may be absent: the i8042 and pvpanic.
+fn isa_devices(out: &mut Vec<u8>, i8042: bool, pvpanic: Option<u16>) {
     if i8042 {
         out.extend_from_slice(aml_piece!("lpc_i8042"));
     }
@@ -24,26 +40,34 @@ pub(super) fn lpc(out: &mut Vec<u8>, i8042: bool, pvpanic: Option<u16>) {
         emit::end_crs(out, r);
         emit::close(out, p);
     }
-    emit::close(out, d);
 }
 
 /// Motherboard resources (PNP0C02): ranges no PCI BAR may take. Linux
 /// requires the MMCONFIG area here (else "[Firmware Bug]: ECAM ... not
 /// reserved"); the PM, CPU and PCI hotplug I/O blocks keep the OS from
 /// handing those ports to devices.
-pub(super) fn motherboard(m: &Q35, out: &mut Vec<u8>) {
+pub(super) fn motherboard(m: &Pc, out: &mut Vec<u8>) {
     let d = emit::device(out, b"MRES");
     emit::name_int(out, b"_HID", const { emit::eisa(b"PNP0C02") });
     emit::name_int(out, b"_UID", 1);
     let r = emit::crs(out);
-    emit::memory32_fixed(out, m.mmcfg_base as u32, mmcfg_size(m) as u32);
-    emit::io(out, m.pm_base, m.pm_base, 1, PMIO_SIZE);
+    if m.chipset == Chipset::Ich9 {
+        emit::memory32_fixed(out, m.mmcfg_base as u32, mmcfg_size(m) as u32);
+    }
+    emit::io(out, m.pm_base, m.pm_base, 1, m.chipset.pm_len());
+    // PIIX4's GPE0 lies outside its PM block.
+    if m.chipset == Chipset::Piix4 {
+        let (gpe0, len) = m.chipset.gpe0(m.pm_base);
+        emit::io(out, gpe0, gpe0, 1, len);
+    }
     if let Some(io) = m.cpu_hotplug_io {
         emit::io(out, io, io, 1, CPU_HOTPLUG_LEN);
     }
-    if m.pci_hotplug.is_some() {
-        use crate::acpi::pcihp::{BASE, LEN};
-        emit::io(out, BASE, BASE, 1, LEN);
+    if let Some(h) = &m.pci_hotplug {
+        use crate::acpi::pcihp::{Block, LEN};
+        if let Block::Io(base) = h.block {
+            emit::io(out, base, base, 1, LEN);
+        }
     }
     emit::end_crs(out, r);
     emit::close(out, d);

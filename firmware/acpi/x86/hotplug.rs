@@ -25,7 +25,7 @@ use crate::acpi::emit::{AND_OP, ARG0, IF_OP, LEQUAL_OP, LOCAL0, NOTIFY_OP, RETUR
 
 /// Processor devices (ACPI 6.5 8.4: `Device` with _HID ACPI0007); with the
 /// hotplug interface also the shared methods that drive it.
-pub(super) fn processors(m: &Q35, out: &mut Vec<u8>) -> Result<(), Error> {
+pub(super) fn processors(m: &Pc, out: &mut Vec<u8>) -> Result<(), Error> {
     if let Some(io) = m.cpu_hotplug_io {
         methods(m, io, out)?;
     }
@@ -53,7 +53,7 @@ fn cpu_device(out: &mut Vec<u8>, c: &Vcpu, hotplug: bool) -> Result<(), Error> {
 /// The region over the block, then the constant fields, lock and CSTA,
 /// CEJX, COST (`build/dsdt_aml.rs`), then CNTF and CSCN, which depend on the
 /// vCPUs.
-fn methods(m: &Q35, io: u16, out: &mut Vec<u8>) -> Result<(), Error> {
+fn methods(m: &Pc, io: u16, out: &mut Vec<u8>) -> Result<(), Error> {
     let len = u64::from(CPU_HOTPLUG_LEN);
     emit::op_region(out, b"PRST", emit::SYSTEM_IO, io.into(), len);
     out.extend_from_slice(aml_piece!("cpuhp_methods"));
@@ -71,7 +71,7 @@ fn methods(m: &Q35, io: u16, out: &mut Vec<u8>) -> Result<(), Error> {
 
 /// CNTF(uid, code): Notify the processor device with that UID: per vCPU
 /// `If (Arg0 == uid) { Notify (Cxxx, Arg1) }`.
-fn cntf(m: &Q35, out: &mut Vec<u8>) -> Result<(), Error> {
+fn cntf(m: &Pc, out: &mut Vec<u8>) -> Result<(), Error> {
     let f = emit::method(out, b"CNTF", 2 | emit::SERIALIZED);
     for c in &m.cpus {
         let i = emit::open(out, &[IF_OP]);

@@ -1,10 +1,15 @@
-//! ACPI tables for QEMU `q35` (ICH9 chipset).
+//! ACPI tables for QEMU's PC machines: `q35` (ICH9 chipset) and `pc`
+//! (i440FX with PIIX3/PIIX4); [`Chipset`] holds where they differ.
 //!
 //! Chipset facts: ICH9 PM I/O block layout from QEMU `hw/acpi/ich9.c` /
 //! `include/hw/southbridge/ich9.h` (PM1a_EVT +0 len 4, PM1a_CNT +4 len 2,
-//! PM_TMR +8 len 4 (24-bit), GPE0 +0x20 len 16, 128-byte block), reset via
-//! the ICH9 reset control register at I/O 0xcf9, S5 = SLP_TYP 0 (QEMU
-//! `hw/acpi/core.c` acpi_pm1_cnt_write treats SLP_TYP 0 as soft-off).
+//! PM_TMR +8 len 4 (24-bit), GPE0 +0x20 len 16, 128-byte block); PIIX4's
+//! the same PM1 and timer offsets in a 64-byte block, GPE0 apart at
+//! 0xafe0, 4 bytes (`hw/acpi/piix4.c` GPE_BASE, GPE_LEN). Reset via the
+//! reset control register at I/O 0xcf9 (ICH9's, and PIIX3's RCR, which
+//! resets on bit 2: `hw/isa/piix.c` rcr_write), S5 = SLP_TYP 0 on both
+//! (QEMU `hw/acpi/core.c` acpi_pm1_cnt_write treats SLP_TYP 0 as soft-off;
+//! QEMU's own `_S5` is {0, 0, 0, 0} on both).
 
 use super::emit::{self, Space};
 use super::{
@@ -14,8 +19,47 @@ use super::{
 use crate::platform::cpus::Vcpu;
 use alloc::vec::Vec;
 
-/// What the firmware discovered and programmed on a q35 machine.
-pub struct Q35 {
+/// Where QEMU's two PC chipsets differ in the tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Chipset {
+    /// `q35`: PCIe host (PNP0A08) with MMCONFIG, the ICH9 LPC bridge at
+    /// 00:1f.0, PIRQs wired to GSIs 16-23, GPE0 in the PM block.
+    Ich9,
+    /// `pc`: PCI host (PNP0A03) without MMCONFIG, the PIIX3 ISA bridge at
+    /// 00:01.0 whose PIRQ route registers the link devices drive, GPE0
+    /// at 0xafe0.
+    Piix4,
+}
+
+/// PIIX4's GPE0 block (QEMU hw/acpi/piix4.c GPE_BASE, GPE_LEN).
+pub const PIIX4_GPE0: u16 = 0xafe0;
+const PIIX4_GPE0_LEN: u8 = 4;
+/// PIIX4's PM I/O block size (QEMU hw/acpi/piix4.c, the "piix4-pm"
+/// region of 64 bytes).
+const PIIX4_PMIO_SIZE: u8 = 64;
+
+impl Chipset {
+    /// The GPE0 block: address and length.
+    fn gpe0(self, pm_base: u16) -> (u16, u8) {
+        match self {
+            Chipset::Ich9 => (pm_base + GPE0_OFF, GPE0_LEN),
+            Chipset::Piix4 => (PIIX4_GPE0, PIIX4_GPE0_LEN),
+        }
+    }
+
+    /// The PM I/O block's length.
+    fn pm_len(self) -> u8 {
+        match self {
+            Chipset::Ich9 => PMIO_SIZE,
+            Chipset::Piix4 => PIIX4_PMIO_SIZE,
+        }
+    }
+}
+
+/// What the firmware discovered and programmed on a PC machine (`q35` or
+/// `pc`).
+pub struct Pc {
+    pub chipset: Chipset,
     /// Every possible vCPU. With `cpu_hotplug_io`, `uid` must be the QEMU
     /// CPU hotplug selector of the vCPU (its index among possible CPUs).
     pub cpus: Vec<Vcpu>,
@@ -30,7 +74,9 @@ pub struct Q35 {
     pub ioapic_addr: u32,
     /// HPET base and event timer block ID (low 32 bits of GCAP_ID).
     pub hpet: Option<(u64, u32)>,
+    /// MMCONFIG's base (q35; unused on PIIX4, which has none).
     pub mmcfg_base: u64,
+    /// The host bridge's last bus number (and MMCONFIG's, on q35).
     pub mmcfg_end_bus: u8,
     /// Inclusive range of the I/O window handed to PCI devices.
     pub pci_io: (u16, u16),
@@ -38,7 +84,8 @@ pub struct Q35 {
     pub pci_mem32: (u64, u64),
     /// Inclusive 64-bit MMIO window; empty (start > end) means none.
     pub pci_mem64: (u64, u64),
-    /// I/O base of QEMU's CPU hotplug register block (0x0cd8 on q35), when
+    /// I/O base of QEMU's CPU hotplug register block (0x0cd8 on q35,
+    /// 0xaf00 on pc), when
     /// runtime vCPU hotplug is to be offered.
     pub cpu_hotplug_io: Option<u16>,
     /// Whether the board's i8042 keyboard controller answers at 0x60/0x64.
@@ -93,20 +140,24 @@ const INTI_ACTIVE_HIGH: u16 = 0b01;
 const INTI_LEVEL: u16 = 0b11 << 2;
 
 /// Builds every table for `m` into `area`.
-pub fn build(m: &Q35, area: &mut TableArea) -> Result<Built, Error> {
+pub fn build(m: &Pc, area: &mut TableArea) -> Result<Built, Error> {
     check(m)?;
     // FACS first: it needs 64-byte alignment (ACPI 6.5 5.2.10).
     let facs_phys = area.place(&facs(), 64)?;
     let dsdt_phys = area.place(&dsdt(m)?, 16)?;
     let madt_phys = area.place(&madt(m)?, 16)?;
-    let mcfg_phys = area.place(&super::mcfg(m.mmcfg_base, 0, m.mmcfg_end_bus), 16)?;
+    let mcfg_phys = match m.chipset {
+        Chipset::Ich9 => Some(area.place(&super::mcfg(m.mmcfg_base, 0, m.mmcfg_end_bus), 16)?),
+        Chipset::Piix4 => None,
+    };
     let fadt_phys = area.place(&fadt(m, facs_phys, dsdt_phys), 16)?;
     let hpet = m.hpet.map(|(base, id)| hpet(base, id));
-    let placed = [fadt_phys, madt_phys, mcfg_phys];
+    let mut placed = alloc::vec![fadt_phys, madt_phys];
+    placed.extend(mcfg_phys);
     finish(area, &placed, hpet.iter().chain(&m.vmm_tables))
 }
 
-fn check(m: &Q35) -> Result<(), Error> {
+fn check(m: &Pc) -> Result<(), Error> {
     super::check_cpus(&m.cpus, "duplicate APIC ID")?;
     if m.cpus.iter().any(|c| c.hw_id > u64::from(u32::MAX)) {
         return Err(Error::Invalid("APIC ID above 32 bits"));
@@ -117,7 +168,8 @@ fn check(m: &Q35) -> Result<(), Error> {
     if m.pci_mem32.0 > m.pci_mem32.1 || m.pci_mem32.1 > u64::from(u32::MAX) {
         return Err(Error::Invalid("bad 32-bit PCI window"));
     }
-    if m.mmcfg_base > u64::from(u32::MAX) - (u64::from(m.mmcfg_end_bus) + 1) * (1 << 20) + 1 {
+    let ecam_end = u64::from(u32::MAX) - (u64::from(m.mmcfg_end_bus) + 1) * (1 << 20) + 1;
+    if m.chipset == Chipset::Ich9 && m.mmcfg_base > ecam_end {
         return Err(Error::Invalid("MMCONFIG above 4 GiB"));
     }
     if let Some(io) = m.cpu_hotplug_io {
@@ -138,7 +190,7 @@ fn facs() -> Vec<u8> {
     to_bytes(&f)
 }
 
-fn fadt(m: &Q35, facs: u64, dsdt: u64) -> Vec<u8> {
+fn fadt(m: &Pc, facs: u64, dsdt: u64) -> Vec<u8> {
     use acpi_tables::fadt::{FADTBuilder, Flags};
     use acpi_tables::gas::{AccessSize, AddressSpace, GAS};
     let pm = u32::from(m.pm_base);
@@ -167,11 +219,12 @@ fn fadt(m: &Q35, facs: u64, dsdt: u64) -> Vec<u8> {
     f.pm1a_evt_blk = (pm + u32::from(PM1_EVT_OFF)).into();
     f.pm1a_cnt_blk = (pm + u32::from(PM1_CNT_OFF)).into();
     f.pm_tmr_blk = (pm + u32::from(PM_TMR_OFF)).into();
-    f.gpe0_blk = (pm + u32::from(GPE0_OFF)).into();
+    let (gpe0, gpe0_len) = m.chipset.gpe0(m.pm_base);
+    f.gpe0_blk = u32::from(gpe0).into();
     f.pm1_evt_len = PM1_EVT_LEN;
     f.pm1_cnt_len = PM1_CNT_LEN;
     f.pm_tmr_len = PM_TMR_LEN;
-    f.gpe0_blk_len = GPE0_LEN;
+    f.gpe0_blk_len = gpe0_len;
     // Latencies above 100/1000 us declare C2/C3 unsupported (ACPI 6.5 5.2.9).
     f.p_lvl2_lat = 0x0fff.into();
     f.p_lvl3_lat = 0x0fff.into();
@@ -193,7 +246,13 @@ fn fadt(m: &Q35, facs: u64, dsdt: u64) -> Vec<u8> {
     f.x_pm_tmr_blk = io(PM_TMR_OFF, PM_TMR_LEN, AccessSize::Undefined);
     // GPE registers are byte registers (ACPI 6.5 4.8.4.1), so the access
     // size is "byte", unlike the PM1 blocks whose width is unspecified.
-    f.x_gpe0_blk = io(GPE0_OFF, GPE0_LEN, AccessSize::ByteAccess);
+    f.x_gpe0_blk = GAS::new(
+        AddressSpace::SystemIo,
+        gpe0_len * 8,
+        0,
+        AccessSize::ByteAccess,
+        u64::from(gpe0),
+    );
     to_bytes(&f.finalize())
 }
 
@@ -229,7 +288,7 @@ fn uses_x2apic(cpu: &Vcpu) -> bool {
     cpu.hw_id >= 0xff || cpu.uid >= 0xff
 }
 
-fn madt(m: &Q35) -> Result<Vec<u8>, Error> {
+fn madt(m: &Pc) -> Result<Vec<u8>, Error> {
     let mut b = Bytes::new();
     // PCAT_COMPAT: q35 has dual 8259s (ACPI 6.5 table 5.20).
     b.u32(m.lapic_addr).u32(1);
@@ -250,6 +309,15 @@ fn madt(m: &Q35) -> Result<Vec<u8>, Error> {
         u32::from(m.sci_irq),
         INTI_ACTIVE_HIGH | INTI_LEVEL,
     );
+    // On PIIX the PCI interrupts arrive on the ISA IRQs the link devices
+    // may pick (build/piix_aml.rs), driven level-triggered and active
+    // high, as QEMU's own MADT overrides them (hw/i386/acpi-common.c
+    // build_madt, IRQs 5, 9, 10 and 11).
+    if m.chipset == Chipset::Piix4 {
+        for irq in PIIX_PCI_IRQS {
+            iso(&mut b, irq, irq.into(), INTI_ACTIVE_HIGH | INTI_LEVEL);
+        }
+    }
     // LINT1 of every local APIC is NMI (ACPI 6.5 5.2.12.7, UID 0xff = all),
     // and the x2APIC form (5.2.12.13, UID 0xffffffff) when any vCPU needs it.
     b.u8(4).u8(6).u8(0xff).u16(0).u8(1);
@@ -258,6 +326,9 @@ fn madt(m: &Q35) -> Result<Vec<u8>, Error> {
     }
     Ok(table(*b"APIC", MADT_REVISION, &b.0))
 }
+
+/// The IRQs PIIX's link devices offer (build/piix_aml.rs PIRQ_IRQS).
+const PIIX_PCI_IRQS: [u8; 3] = [5, 10, 11];
 
 fn iso(b: &mut Bytes, source: u8, gsi: u32, flags: u16) {
     b.u8(2).u8(10).u8(0).u8(source).u32(gsi).u16(flags);
@@ -276,11 +347,11 @@ fn hpet(base: u64, block_id: u32) -> Vec<u8> {
     table(*b"HPET", 1, &b.0)
 }
 
-fn mmcfg_size(m: &Q35) -> u64 {
+fn mmcfg_size(m: &Pc) -> u64 {
     (u64::from(m.mmcfg_end_bus) + 1) << 20
 }
 
-fn dsdt(m: &Q35) -> Result<Vec<u8>, Error> {
+fn dsdt(m: &Pc) -> Result<Vec<u8>, Error> {
     let mut body = Vec::new();
     let sb = emit::scope(&mut body, b"\\_SB_");
     sb_scope(m, &mut body)?;
@@ -307,8 +378,11 @@ fn dsdt(m: &Q35) -> Result<Vec<u8>, Error> {
 
 /// Everything under \_SB: host bridge with LPC devices, motherboard
 /// resources, processors (and the hotplug methods).
-fn sb_scope(m: &Q35, out: &mut Vec<u8>) -> Result<(), Error> {
+fn sb_scope(m: &Pc, out: &mut Vec<u8>) -> Result<(), Error> {
     pci0(m, out)?;
+    if m.chipset == Chipset::Piix4 {
+        out.extend_from_slice(aml_piece!("pc_links"));
+    }
     motherboard(m, out);
     hotplug::processors(m, out)?;
     if let Some(mh) = &m.mem_hotplug {
@@ -320,15 +394,21 @@ fn sb_scope(m: &Q35, out: &mut Vec<u8>) -> Result<(), Error> {
     Ok(())
 }
 
-fn pci0(m: &Q35, out: &mut Vec<u8>) -> Result<(), Error> {
+fn pci0(m: &Pc, out: &mut Vec<u8>) -> Result<(), Error> {
     const MEM: Space = Space::Memory { cacheable: false };
     let d = emit::device(out, b"PCI0");
-    emit::name_int(out, b"_HID", const { emit::eisa(b"PNP0A08") });
-    emit::name_int(out, b"_CID", const { emit::eisa(b"PNP0A03") });
+    // A PCIe host bridge on q35, a PCI one on pc (PCI Firmware
+    // Specification 3.3 4.1.5).
+    if m.chipset == Chipset::Ich9 {
+        emit::name_int(out, b"_HID", const { emit::eisa(b"PNP0A08") });
+        emit::name_int(out, b"_CID", const { emit::eisa(b"PNP0A03") });
+    } else {
+        emit::name_int(out, b"_HID", const { emit::eisa(b"PNP0A03") });
+    }
     for seg in [b"_ADR", b"_SEG", b"_BBN", b"_UID"] {
         emit::name_int(out, seg, 0);
     }
-    // Host bridge decode (QEMU q35): all buses, config ports 0xcf8-0xcff
+    // Host bridge decode (QEMU q35 and pc alike): all buses, config ports 0xcf8-0xcff
     // consumed by the bridge, every other I/O port forwarded (below 0xcf8
     // the LPC/ISA devices, above 0xcff the PCI window), the legacy VGA hole
     // and the 32/64-bit MMIO windows.
@@ -344,9 +424,19 @@ fn pci0(m: &Q35, out: &mut Vec<u8>) -> Result<(), Error> {
         emit::address(out, 8, MEM, m.pci_mem64.0, m.pci_mem64.1, 0);
     }
     emit::end_crs(out, r);
-    out.extend_from_slice(aml_piece!("q35_prt"));
-    out.extend_from_slice(pci_osc(m.pci_hotplug.is_none()));
-    lpc(out, m.i8042, m.pvpanic_io);
+    match m.chipset {
+        Chipset::Ich9 => {
+            out.extend_from_slice(aml_piece!("q35_prt"));
+            out.extend_from_slice(pci_osc(m.pci_hotplug.is_none()));
+            lpc(out, m.i8042, m.pvpanic_io);
+        }
+        // No `_OSC`: a conventional PCI root has no PCIe features to hand
+        // over (QEMU's own `pc` DSDT has none either).
+        Chipset::Piix4 => {
+            out.extend_from_slice(aml_piece!("pc_prt"));
+            isa(out, m.i8042, m.pvpanic_io);
+        }
+    }
     if let Some(h) = &m.pci_hotplug {
         out.extend_from_slice(&super::pcihp::pci0_objects(h)?);
     }
@@ -362,7 +452,7 @@ mod hotplug;
 #[cfg(test)]
 mod routing;
 
-use devices::{lpc, motherboard};
+use devices::{isa, lpc, motherboard};
 
 // The reference DSDT the tests compare with: test-only, so its file sits
 // with the other oracles (acpi/oracle/); declared here, as a child, because
@@ -370,5 +460,7 @@ use devices::{lpc, motherboard};
 #[cfg(test)]
 #[path = "../oracle/x86.rs"]
 mod oracle;
+#[cfg(test)]
+mod pc_tests;
 #[cfg(test)]
 mod tests;

@@ -24,3 +24,20 @@ pub fn q35() -> impl Iterator<Item = (u8, u8, u32)> {
         })
     })
 }
+
+/// QEMU's PIIX3 wires INTx of root-bus slot `d` to PIRQ (d - 1 + pin) % 4
+/// (hw/isa/piix.c pci_slot_get_pirq); the PM function's INTA (slot 1,
+/// pin 0) is its SCI instead, link 4 (hw/i386/acpi-build.c build_prt):
+/// (device, pin, link) with links 0-3 the PIRQs A-D.
+pub fn pc() -> impl Iterator<Item = (u8, u8, u8)> {
+    (0..32u8).flat_map(|device| {
+        (0..4u8).map(move |pin| {
+            let link = if device == 1 && pin == 0 {
+                4
+            } else {
+                (device + 3 + pin) % 4
+            };
+            (device, pin, link)
+        })
+    })
+}

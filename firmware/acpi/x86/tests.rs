@@ -12,8 +12,9 @@ fn cpu(uid: u32, apic: u64, enabled: bool) -> Vcpu {
     }
 }
 
-fn q35(cpus: Vec<Vcpu>, hotplug: bool) -> Q35 {
-    Q35 {
+fn q35(cpus: Vec<Vcpu>, hotplug: bool) -> Pc {
+    Pc {
+        chipset: Chipset::Ich9,
         cpus,
         pm_base: 0x600,
         sci_irq: 9,
@@ -38,7 +39,7 @@ fn q35(cpus: Vec<Vcpu>, hotplug: bool) -> Q35 {
 
 const BASE: u64 = 0x000e_0000 - 0x10000;
 
-fn build_all(m: &Q35) -> (Built, Vec<u8>) {
+fn build_all(m: &Pc) -> (Built, Vec<u8>) {
     build_in(BASE, |a| build(m, a))
 }
 
@@ -302,6 +303,7 @@ fn pci_hotplug_aml() {
     let mut m = q35(std::vec![cpu(0, 0, true), cpu(1, 1, false)], true);
     m.pci_hotplug = Some(PciHotplug {
         block: crate::acpi::pcihp::Block::Io(crate::acpi::pcihp::BASE),
+        buses: Vec::new(),
         ports: std::vec![
             RootPort {
                 adr: 0x0003_0000,
@@ -390,6 +392,7 @@ fn dsdt_matches_the_acpi_tables_builders() {
     });
     m.pci_hotplug = Some(PciHotplug {
         block: crate::acpi::pcihp::Block::Io(crate::acpi::pcihp::BASE),
+        buses: Vec::new(),
         ports: std::vec![
             RootPort {
                 adr: 0x0003_0000,

@@ -475,7 +475,7 @@ fn disks(el: u8, board: &dt::Board) -> Vec<virtio::Disk> {
         if let Some((cpu, _, size)) = p.mmio32.filter(|&(cpu, pci, _)| cpu == pci) {
             mmu::map_device(el, p.ecam_base, p.ecam_size);
             let mut host = virtio::PciHost {
-                ecam: p.ecam_base,
+                config: virtio::Config::Ecam(p.ecam_base),
                 buses: (p.ecam_size >> 20).min(256) as u16,
                 next: cpu,
                 end: cpu + size,

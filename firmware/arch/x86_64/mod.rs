@@ -1,4 +1,4 @@
-//! x86_64 (QEMU q35) entry and platform code.
+//! x86_64 (QEMU q35 and pc) entry and platform code.
 
 mod ch;
 mod disk_code;
@@ -7,6 +7,8 @@ mod io;
 mod linux;
 mod paging;
 mod pvh;
+pub(super) mod pci_ports;
+mod piix;
 mod q35;
 mod stop;
 mod tables;
@@ -25,7 +27,7 @@ use hotstub::acpi;
 use hotstub::bail;
 use hotstub::boot::bzimage::{BootParams, Kernel, ENTRY64_OFFSET, ZERO_PAGE_LEN};
 use hotstub::boot::from_disk;
-use hotstub::boot::machine::{Qemu, TablesFrom, Q35};
+use hotstub::boot::machine::{Pc, Qemu, TablesFrom};
 use hotstub::boot::payload;
 use hotstub::boot::pipeline::{self, Never, Result, Tables};
 use hotstub::platform::cpus::{CpuModel, Vcpu};
@@ -67,7 +69,7 @@ mod layout {
 /// 5.4.2; QEMU hw/tpm/tpm_tis_isa.c TPM_TIS_ADDR_BASE).
 const TPM_TIS: u64 = 0xfed4_0000;
 
-/// COM1 at its ISA address; QEMU q35 always has it (hw/i386/pc.c).
+/// COM1 at its ISA address; QEMU's PC boards always have it (hw/i386/pc.c).
 const COM1: u16 = 0x3f8;
 
 static mut SERIAL: Option<uart_16550::Uart16550Tty<uart_16550::backend::PioBackend>> = None;
@@ -119,25 +121,37 @@ fn mib(b: u64) -> u64 {
 
 #[no_mangle]
 extern "C" fn hotstub_main() -> ! {
-    // ICH9's PM block first, so that a later error can power off; on any
-    // other board those LPC registers are not ICH9's, and nothing is
-    // written before `describe` refuses the board.
+    // The PM block first (ICH9's or PIIX4's), so that a later error can
+    // power off; on any other board nothing is written before `describe`
+    // refuses it.
     let board = stop::identify();
-    let t0 = if board == Board::Q35 {
-        q35::enable_pm();
-        q35::pm_timer()
-    } else {
-        0
-    };
+    let t0 = enable_pm(board);
     init_console();
     idt::init();
     super::init_heap();
-    pipeline::run(Q35Boot {
+    pipeline::run(PcBoot {
         t0,
         board,
         tpm: Measure::off(),
         pvh: None,
     })
+}
+
+/// Turns on the board's PM block and returns the PM timer's reading (0
+/// on a board Hotstub refuses): both boards' timers then tick at the same
+/// place (q35::PM_BASE).
+fn enable_pm(board: Board) -> u32 {
+    match board {
+        Board::Q35 => {
+            q35::enable_pm();
+            q35::pm_timer()
+        }
+        Board::I440fx => {
+            piix::enable_pm();
+            q35::pm_timer()
+        }
+        Board::NoPci | Board::Other(_) => 0,
+    }
 }
 
 /// Microseconds from the 24-bit PM timer, which wraps every 4.7 s: each
@@ -153,8 +167,8 @@ fn pm_us() -> u64 {
     t * 1_000_000 / q35::PM_TMR_HZ
 }
 
-/// The q35 boot, step by step (`boot::pipeline`).
-struct Q35Boot {
+/// The boot of QEMU's PC machines, step by step (`boot::pipeline`).
+struct PcBoot {
     /// PM timer at reset, for the time spent in the firmware.
     t0: u32,
     board: Board,
@@ -171,10 +185,10 @@ struct Plan {
     x2apic: bool,
 }
 
-impl pipeline::Arch for Q35Boot {
+impl pipeline::Arch for PcBoot {
     type Found = FwCfg<PioFwCfg>;
     type Sources = Qemu<PioFwCfg>;
-    type Machine = Q35;
+    type Machine = Pc;
     type Plan = Plan;
     type Loaded = LoadedLinux;
 
@@ -186,23 +200,24 @@ impl pipeline::Arch for Q35Boot {
         Ok(FwCfg::probe(PioFwCfg)?)
     }
 
-    fn describe(&mut self, fw: FwCfg<PioFwCfg>) -> Result<(Q35, Qemu<PioFwCfg>)> {
+    fn describe(&mut self, fw: FwCfg<PioFwCfg>) -> Result<(Pc, Qemu<PioFwCfg>)> {
         match self.board {
-            Board::Q35 => {}
-            // The machines issue may add `pc`; until then it is refused.
-            Board::I440fx => bail!(
-                "unsupported machine: this is QEMU's i440FX 'pc' board; start QEMU with -M q35"
-            ),
+            Board::Q35 => q35::init(),
+            Board::I440fx => {
+                piix::init();
+                // The bridges' windows sit at the top of the 32-bit PCI
+                // window, below the I/O APIC (`tables::pci_mem32`).
+                piix::setup_bridges(&piix::bridges(), q35::IOAPIC_ADDR);
+            }
             Board::NoPci => bail!(
-                "unsupported machine: no PCI host bridge (QEMU's microvm or isapc?); start QEMU with -M q35"
+                "unsupported machine: no PCI host bridge (QEMU's microvm or isapc?); start QEMU with -M q35 or -M pc"
             ),
             Board::Other(id) => bail!(
-                "unsupported machine: host bridge {:04x}:{:04x} is not Q35",
+                "unsupported machine: host bridge {:04x}:{:04x} is neither Q35 nor i440FX",
                 id & 0xffff,
                 id >> 16
             ),
         }
-        q35::init();
         if !fw.has_dma() {
             println!("hotstub: fw_cfg has no DMA interface, loading byte by byte (slow)");
         }
@@ -217,17 +232,20 @@ impl pipeline::Arch for Q35Boot {
         // never reached Linux (it reports "inconsistent MTRR settings" and
         // corrects them either way, as behind SeaBIOS).
         q35::setup_mtrrs(&map);
-        let cpus = discover_cpus(&mut src.fw)?;
+        let cpus = discover_cpus(&mut src.fw, cpuhp_base(self.board))?;
         // Firmware-owned and device ranges the kernel must not use as RAM.
         map.set(
             layout::LEGACY_HOLE.0,
             layout::LEGACY_HOLE.1 - layout::LEGACY_HOLE.0,
             Kind::Reserved,
         );
-        map.set(q35::MMCONFIG_BASE, q35::MMCONFIG_SIZE, Kind::Reserved);
+        if self.board == Board::Q35 {
+            map.set(q35::MMCONFIG_BASE, q35::MMCONFIG_SIZE, Kind::Reserved);
+        }
         map.set(layout::ROM.0, layout::ROM.1 - layout::ROM.0, Kind::Reserved);
         let device_mem_end = src.reserved_memory_end()?;
-        let candidates = || virtio::candidates(disks(&map));
+        let board = self.board;
+        let candidates = || virtio::candidates(disks(board, &map));
         let payload = match self.pvh {
             None => {
                 // Without -kernel the disk code runs (from_disk::choose
@@ -268,7 +286,8 @@ impl pipeline::Arch for Q35Boot {
                 }
             }
         }
-        let m = Q35 {
+        let m = Pc {
+            board,
             map,
             device_mem_end,
             cpus: CpuModel::new(cpus),
@@ -278,13 +297,13 @@ impl pipeline::Arch for Q35Boot {
         Ok((m, src))
     }
 
-    fn plan(&mut self, m: &Q35) -> Result<Plan> {
+    fn plan(&mut self, m: &Pc) -> Result<Plan> {
         Ok(Plan {
             x2apic: m.cpus.iter().any(|c| c.hw_id >= 0xff),
         })
     }
 
-    fn tables(&mut self, m: &Q35, _: &Plan, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
+    fn tables(&mut self, m: &Pc, _: &Plan, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
         if self.pvh.is_some() {
             // SeaBIOS ran before the PVH option ROM and left its SMBIOS
             // and RSDP in the BIOS area, where Linux's scans would find
@@ -309,7 +328,7 @@ impl pipeline::Arch for Q35Boot {
 
     fn load(
         &mut self,
-        m: &Q35,
+        m: &Pc,
         _: &Plan,
         src: &mut Qemu<PioFwCfg>,
         t: &Tables,
@@ -339,7 +358,7 @@ impl pipeline::Arch for Q35Boot {
 
     fn prepare_handoff(
         &mut self,
-        m: &Q35,
+        m: &Pc,
         _: &Plan,
         _: &Tables,
         linux: &mut LoadedLinux,
@@ -355,7 +374,7 @@ impl pipeline::Arch for Q35Boot {
         u64::from(ticks) * 1_000_000 / q35::PM_TMR_HZ
     }
 
-    fn enter(self, _: Q35, p: Plan, linux: LoadedLinux) -> Result<Never> {
+    fn enter(self, _: Pc, p: Plan, linux: LoadedLinux) -> Result<Never> {
         if p.x2apic && q35::enable_x2apic() {
             println!("hotstub: x2APIC mode on (APIC IDs past 254)");
         }
@@ -408,8 +427,8 @@ fn tpm_names(f: &hotstub::disk::Found) -> (alloc::string::String, alloc::string:
     (f.kernel_path().into(), initrds.join(" "))
 }
 
-/// Hotstub's own tables for q35 in the legacy BIOS area, SMBIOS after them.
-fn build_tables(m: &Q35, src: &mut Qemu<PioFwCfg>, tpm_log: Option<(u64, u32)>) -> Result<Tables> {
+/// Hotstub's own tables in the legacy BIOS area, SMBIOS after them.
+fn build_tables(m: &Pc, src: &mut Qemu<PioFwCfg>, tpm_log: Option<(u64, u32)>) -> Result<Tables> {
     let blob = src
         .file(fw_cfg::file::ACPI_TABLES, acpi::vmm::QEMU_TABLES_MAX)?
         .unwrap_or_default();
@@ -421,17 +440,12 @@ fn build_tables(m: &Q35, src: &mut Qemu<PioFwCfg>, tpm_log: Option<(u64, u32)>) 
     // QEMU's TPM configuration file exists with a TPM (hw/i386/acpi-build.c
     // acpi_setup).
     let tpm_tis = src.files.find(fw_cfg::file::TPM_CONFIG).is_some();
-    let pci_hotplug = acpi_pci_hotplug(&blob)?;
+    let pci_hotplug = match m.board {
+        Board::I440fx => pc_pci_hotplug(&blob)?,
+        _ => acpi_pci_hotplug(&blob)?,
+    };
     let pvpanic_io = src.pvpanic_port()?;
-    let (rsdp, free) = build_acpi(
-        &m.map,
-        m.cpus.as_slice().to_vec(),
-        m.device_mem_end,
-        vmm_tables,
-        pci_hotplug,
-        pvpanic_io,
-        tpm_tis,
-    )?;
+    let (rsdp, free) = build_acpi(m, vmm_tables, pci_hotplug, pvpanic_io, tpm_tis)?;
     place_smbios(&mut src.fw, &src.files, free);
     Ok(Tables {
         rsdp,
@@ -461,35 +475,85 @@ fn acpi_pci_hotplug(tables: &[u8]) -> Result<Option<acpi::pcihp::PciHotplug>> {
     Ok(Some(acpi::pcihp::PciHotplug::q35(ports)))
 }
 
-/// The virtio disks on q35's root bus (MMCONFIG, which `q35::init`
-/// programmed), their BARs in the 32-bit window the DSDT describes.
-fn disks(map: &MemoryMap) -> Vec<virtio::Disk> {
+/// PIIX4's ACPI PCI hotplug when it is on: the root bus and the PCI
+/// bridges on it, each with the bsel QEMU's own DSDT gives it and the
+/// slots its registers say hotplug (`acpi::pcihp::slots`). Bridges behind
+/// bridges are not described.
+fn pc_pci_hotplug(tables: &[u8]) -> Result<Option<acpi::pcihp::PciHotplug>> {
+    use acpi::pcihp::{PciHotplug, SlotBus};
+    if !piix::acpi_pci_hotplug()? {
+        return Ok(None);
+    }
+    if tables.is_empty() {
+        println!("hotstub: warning: ACPI PCI hotplug is on, but QEMU offers no ACPI tables to number its buses; no PCI hotplug");
+        return Ok(None);
+    }
+    let (root, ports) = acpi::pcihp::with_root_bsel(tables)?;
+    let bridges = piix::bridges();
+    let mut buses: Vec<SlotBus> = root
+        .map(|bsel| SlotBus {
+            adr: None,
+            bsel,
+            slots: piix::hotplug_slots(bsel),
+        })
+        .into_iter()
+        .collect();
+    for p in ports.iter().filter(|p| bridges.contains(&p.adr)) {
+        buses.push(SlotBus {
+            adr: Some(p.adr),
+            bsel: p.bsel,
+            slots: piix::hotplug_slots(p.bsel),
+        });
+    }
+    Ok(Some(PciHotplug::pc(piix::PCIHP_BASE, buses)))
+}
+
+/// The virtio disks on the root bus (q35: through MMCONFIG, which
+/// `q35::init` programmed; pc: through the configuration ports), their
+/// BARs in the 32-bit window the DSDT describes.
+fn disks(board: Board, map: &MemoryMap) -> Vec<virtio::Disk> {
     let (next, end) = pci_mem32(map);
+    let (config, buses) = match board {
+        Board::Q35 => (
+            virtio::Config::Ecam(q35::MMCONFIG_BASE),
+            (q35::MMCONFIG_SIZE >> 20) as u16,
+        ),
+        _ => (virtio::Config::Ports, 256),
+    };
     let mut host = virtio::PciHost {
-        ecam: q35::MMCONFIG_BASE,
-        buses: (q35::MMCONFIG_SIZE >> 20) as u16,
+        config,
+        buses,
         next,
         end,
     };
     let mut out = Vec::new();
     // SAFETY: MMCONFIG is mapped (boot.S maps the low 4 GiB; the MTRRs
     // leave it uncached) and the window is free PCI space: no firmware
-    // assigned anything before.
+    // assigned anything before (pc's bridge windows sit at its top, above
+    // what a root-bus disk's BARs take from its bottom).
     unsafe { virtio::pci_disks(&mut host, &mut out) };
     out
 }
 
+/// Where the board's CPU hotplug registers are.
+fn cpuhp_base(board: Board) -> u16 {
+    match board {
+        Board::I440fx => piix::CPUHP_BASE,
+        _ => q35::CPUHP_BASE,
+    }
+}
+
 /// Every possible vCPU with its APIC ID, and which are plugged in now.
-fn discover_cpus(fw: &mut FwCfg<PioFwCfg>) -> Result<Vec<Vcpu>> {
+fn discover_cpus(fw: &mut FwCfg<PioFwCfg>, base: u16) -> Result<Vec<Vcpu>> {
     let boot = fw.read_u16(fw_cfg::key::NB_CPUS) as u32;
     let max = fw.read_u16(fw_cfg::key::MAX_CPUS) as u32;
     if boot == 0 || max < boot {
         bail!("VMM reports {} boot vCPUs of {} possible", boot, max);
     }
-    let Some(cpus) = q35::possible_cpus(max) else {
+    let Some(cpus) = q35::possible_cpus(base, max) else {
         bail!(
             "QEMU's CPU hotplug interface at {:#x} does not answer",
-            q35::CPUHP_BASE
+            base
         );
     };
     // The hotplug registers are authoritative (QEMU keeps NB_CPUS in step

@@ -18,13 +18,8 @@ extern "C" fn hotstub_pvh_main(start_info: u32) -> ! {
     crate::arch::init_heap();
     if FwCfg::probe(PioFwCfg).is_ok() {
         let board = stop::identify();
-        let t0 = if board == Board::Q35 {
-            q35::enable_pm();
-            q35::pm_timer()
-        } else {
-            0
-        };
-        pipeline::run(Q35Boot {
+        let t0 = super::enable_pm(board);
+        pipeline::run(PcBoot {
             t0,
             board,
             tpm: super::Measure::off(),

@@ -51,18 +51,20 @@ pub const IOAPIC_ADDR: u32 = 0xfec0_0000;
 pub const LAPIC_ADDR: u32 = 0xfee0_0000;
 pub const HPET_ADDR: u64 = 0xfed0_0000;
 
-/// QEMU's CPU hotplug register block on ICH9 (docs/specs/acpi_cpu_hotplug.rst).
+/// QEMU's CPU hotplug register block on ICH9 (docs/specs/acpi_cpu_hotplug.rst),
+/// and its registers' offsets there.
 pub const CPUHP_BASE: u16 = 0x0cd8;
-const CPUHP_SELECTOR: u16 = CPUHP_BASE;
-const CPUHP_STATUS: u16 = CPUHP_BASE + 4;
-const CPUHP_COMMAND: u16 = CPUHP_BASE + 5;
-const CPUHP_DATA: u16 = CPUHP_BASE + 8;
-const CPUHP_DATA2: u16 = CPUHP_BASE;
+const CPUHP_SELECTOR: u16 = 0;
+const CPUHP_STATUS: u16 = 4;
+const CPUHP_COMMAND: u16 = 5;
+const CPUHP_DATA: u16 = 8;
+const CPUHP_DATA2: u16 = 0;
 const CPUHP_CMD_GET_ARCH_ID: u8 = 3;
 const CPUHP_ENABLED: u8 = 1 << 0;
 
-/// QEMU's memory hotplug register block on q35 (hw/acpi/ich9.c,
-/// ACPI_MEMORY_HOTPLUG_BASE), present when `-m` has `slots=`.
+/// QEMU's memory hotplug register block, the same on q35 and pc
+/// (hw/acpi/ich9.c, hw/acpi/piix4.c: ACPI_MEMORY_HOTPLUG_BASE), present
+/// when `-m` has `slots=`.
 pub const MEMHP_BASE: u16 = 0x0a00;
 
 /// The number of DIMM slots QEMU offers, counted on its memory hotplug
@@ -176,29 +178,32 @@ pub fn has_i8042() -> bool {
     inb(0x64) != 0xff
 }
 
-/// Enumerates every possible vCPU through QEMU's CPU hotplug registers:
-/// the APIC ID of each, and whether it is plugged in now.
-pub fn possible_cpus(max_cpus: u32) -> Option<alloc::vec::Vec<Vcpu>> {
-    // Older QEMUs start in a legacy mode that a write of 0 to the selector
-    // switches off; newer ones start modern and accept the same write.
-    outl(CPUHP_SELECTOR, 0);
-    outb(CPUHP_COMMAND, CPUHP_CMD_GET_ARCH_ID);
+/// Enumerates every possible vCPU through QEMU's CPU hotplug registers
+/// at `base`: the APIC ID of each, and whether it is plugged in now.
+pub fn possible_cpus(base: u16, max_cpus: u32) -> Option<alloc::vec::Vec<Vcpu>> {
+    // Some QEMUs (and `pc` always) start in the legacy mode, whose block
+    // a write of 0 at its first byte switches to the modern one
+    // (hw/acpi/cpu_hotplug.c cpu_status_write; QEMU's own AML does the
+    // same from its `_INI`, hw/acpi/cpu.c); the modern one accepts the
+    // same write as a selector.
+    outl(base + CPUHP_SELECTOR, 0);
+    outb(base + CPUHP_COMMAND, CPUHP_CMD_GET_ARCH_ID);
     // In modern mode "command data 2" is the APIC ID's upper half: 0.
-    if inl(CPUHP_DATA2) != 0 {
+    if inl(base + CPUHP_DATA2) != 0 {
         return None;
     }
     let cpus = (0..max_cpus)
         .map(|sel| {
-            outl(CPUHP_SELECTOR, sel);
-            outb(CPUHP_COMMAND, CPUHP_CMD_GET_ARCH_ID);
+            outl(base + CPUHP_SELECTOR, sel);
+            outb(base + CPUHP_COMMAND, CPUHP_CMD_GET_ARCH_ID);
             Vcpu {
                 uid: sel,
-                hw_id: inl(CPUHP_DATA) as u64 | (inl(CPUHP_DATA2) as u64) << 32,
-                enabled: inb(CPUHP_STATUS) & CPUHP_ENABLED != 0,
+                hw_id: inl(base + CPUHP_DATA) as u64 | (inl(base + CPUHP_DATA2) as u64) << 32,
+                enabled: inb(base + CPUHP_STATUS) & CPUHP_ENABLED != 0,
             }
         })
         .collect();
-    outl(CPUHP_SELECTOR, 0);
+    outl(base + CPUHP_SELECTOR, 0);
     Some(cpus)
 }
 

@@ -1,4 +1,4 @@
-//! The q35 ACPI tables in the legacy BIOS area, and the VMM's SMBIOS
+//! The PC boards' ACPI tables in the legacy BIOS area, and the VMM's SMBIOS
 //! tables beside them.
 
 use super::*;
@@ -18,14 +18,17 @@ pub(super) fn pci_mem32(map: &MemoryMap) -> (u64, u64) {
 /// Builds the ACPI tables in the legacy BIOS area; returns the RSDP address
 /// and the first free byte after the tables.
 pub(super) fn build_acpi(
-    map: &MemoryMap,
-    cpus: Vec<Vcpu>,
-    device_mem_end: u64,
+    pc: &Pc,
     vmm_tables: Vec<Vec<u8>>,
     pci_hotplug: Option<acpi::pcihp::PciHotplug>,
     pvpanic_io: Option<u16>,
     tpm_tis: bool,
 ) -> Result<(u64, u64)> {
+    let (map, device_mem_end) = (&pc.map, pc.device_mem_end);
+    let chipset = match pc.board {
+        Board::I440fx => acpi::x86::Chipset::Piix4,
+        _ => acpi::x86::Chipset::Ich9,
+    };
     let (mem32_start, mem32_end) = pci_mem32(map);
     let high_end = map
         .regions()
@@ -38,8 +41,10 @@ pub(super) fn build_acpi(
     // `-m ...,maxmem=`, on a 1 GiB boundary.
     let mem64_start =
         (high_end.max(1 << 32).max(device_mem_end) + (1 << 30) - 1) & !((1 << 30) - 1);
-    let m = acpi::x86::Q35 {
-        cpus,
+    let piix = chipset == acpi::x86::Chipset::Piix4;
+    let m = acpi::x86::Pc {
+        chipset,
+        cpus: pc.cpus.as_slice().to_vec(),
         pm_base: q35::PM_BASE,
         sci_irq: q35::SCI_IRQ,
         lapic_addr: q35::LAPIC_ADDR,
@@ -52,7 +57,11 @@ pub(super) fn build_acpi(
         pci_mem32: (mem32_start, mem32_end - 1),
         // 32 GiB of 64-bit window, like QEMU's default for q35.
         pci_mem64: (mem64_start, mem64_start + (32 << 30) - 1),
-        cpu_hotplug_io: Some(q35::CPUHP_BASE),
+        cpu_hotplug_io: Some(if piix {
+            super::piix::CPUHP_BASE
+        } else {
+            q35::CPUHP_BASE
+        }),
         i8042: q35::has_i8042(),
         mem_hotplug: match q35::memory_slots()? {
             0 => None,

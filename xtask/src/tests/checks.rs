@@ -267,6 +267,8 @@ pub(super) fn check_boot(c: &Case, env: &Env, lines: &[String], log: &Path) -> R
     };
     // ACPI tables.
     let required: &[&str] = match (c.arch, c.machine.contains("gic-version=2")) {
+        // i440FX has no MMCONFIG, so no MCFG.
+        (Arch::X86_64, _) if i440fx(&c.machine) => &["APIC", "DSDT", "FACP", "FACS", "HPET"],
         (Arch::X86_64, _) => &["APIC", "DSDT", "FACP", "FACS", "HPET", "MCFG"],
         (Arch::Aarch64, false) => &["FACP", "APIC", "GTDT", "SPCR", "DSDT", "MCFG", "IORT"],
         (Arch::Aarch64, true) => &["FACP", "APIC", "GTDT", "SPCR", "DSDT", "MCFG"],
@@ -462,6 +464,13 @@ fn iasl(f: &Path) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Whether a QEMU x86 machine name is an i440FX one: `pc` (QEMU's
+/// default) and its versioned types `pc-i440fx-*` (`pc-q35-*` are q35).
+pub(super) fn i440fx(machine: &str) -> bool {
+    let name = machine.split(',').next().unwrap_or("");
+    name == "pc" || name.starts_with("pc-i440fx")
 }
 
 #[cfg(test)]

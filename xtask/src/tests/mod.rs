@@ -294,6 +294,7 @@ pub fn run(o: Options) -> Result<i32> {
 fn compare_machines() -> Vec<(&'static str, crate::compare::Machine)> {
     let mut numa = matrix::two_numa_nodes(["0-1", "2-3"], "");
     numa.extend(["-numa".into(), "dist,src=0,dst=1,val=21".into()]);
+    let numa_pc = numa.clone();
     let mut x86 = numa;
     x86.extend(["-device".to_string(), "intel-iommu".to_string()]);
     vec![
@@ -304,6 +305,17 @@ fn compare_machines() -> Vec<(&'static str, crate::compare::Machine)> {
                 machine: None,
                 smp: Some("4,sockets=2,cores=2".into()),
                 extra: x86,
+            },
+        ),
+        // pc: the same NUMA and topology; no IOMMU (intel-iommu needs
+        // q35).
+        (
+            "compare-x86_64-pc",
+            crate::compare::Machine {
+                arch: Arch::X86_64,
+                machine: Some("pc".into()),
+                smp: Some("4,sockets=2,cores=2".into()),
+                extra: numa_pc,
             },
         ),
         (

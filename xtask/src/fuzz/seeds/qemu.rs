@@ -328,9 +328,11 @@ fn add_fw_cfg_seeds(s: &mut Seeds, d: &FwCfgDump, name: &str, virt: bool) {
     }
 }
 
-/// q35 machines of the matrix: plain, CPU hotplug, DIMM slots, NUMA, the
-/// IOMMUs, and PCIe root ports under ACPI PCI hotplug.
-const Q35_MACHINES: &[(&str, &str)] = &[
+/// x86 machines of the matrix: on q35 plain, CPU hotplug, DIMM slots,
+/// NUMA, the IOMMUs, and PCIe root ports under ACPI PCI hotplug; on pc
+/// (i440FX) plain and with DIMM slots and a pci-bridge under PIIX4's ACPI
+/// PCI hotplug.
+const X86_MACHINES: &[(&str, &str)] = &[
     ("q35-smp2-512M", "-M q35 -smp 2 -m 512M"),
     ("q35-smp4-4G", "-M q35 -smp 4 -m 4G"),
     ("q35-maxcpus12", "-M q35 -smp 1,maxcpus=12 -m 512M"),
@@ -355,6 +357,11 @@ const Q35_MACHINES: &[(&str, &str)] = &[
         "-M q35 -smp 2 -m 1G -device pcie-root-port,id=rp0,chassis=1,slot=1 \
          -device pcie-root-port,id=rp1,chassis=2,slot=2,addr=0x3.0x1 \
          -device pcie-pci-bridge,id=br0,bus=rp1",
+    ),
+    ("pc-smp2-512M", "-M pc -smp 2 -m 512M"),
+    (
+        "pc-bridge-dimm-slots",
+        "-M pc -smp 1,maxcpus=4 -m 1G,slots=2,maxmem=4G -device pci-bridge,id=br0,chassis_nr=1",
     ),
 ];
 
@@ -383,7 +390,7 @@ const VIRT_MACHINES: &[(&str, &str)] = &[
 ];
 
 pub(super) fn fw_cfg_dumps_x86(s: &mut Seeds) -> Result<()> {
-    for (name, args) in Q35_MACHINES {
+    for (name, args) in X86_MACHINES {
         let args: Vec<&str> = args.split_whitespace().collect();
         let d = dump_fw_cfg(false, &args, name)?;
         add_fw_cfg_seeds(s, &d, name, false);

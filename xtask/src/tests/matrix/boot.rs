@@ -1,5 +1,5 @@
-//! Plain boots on x86 q35 and arm64 virt, and the inputs the firmware
-//! must refuse.
+//! Plain boots on x86 q35 and pc and arm64 virt, and the inputs the
+//! firmware must refuse.
 
 use super::make::{bad, bad_machine, case, with};
 use crate::build::Arch;
@@ -70,6 +70,36 @@ pub(super) fn cases() -> Vec<Case> {
             }
         }));
     }
+    // ---- x86 boot: pc (i440FX + PIIX) -----------------------------------
+    // QEMU's default machine, named as users name it (`pc`) and by an
+    // older versioned type (`pc-i440fx-8.2`); the 1-vCPU run reads its
+    // disk with MSI off, so the virtio interrupt takes the INTx path
+    // through `_PRT`, a link device and the PIRQ route the firmware set.
+    for (name, machine, smp, mem) in [
+        ("pc-smp1-512M-intx", "pc", 1, 512),
+        ("pc-smp2-4G", "pc", 2, 4096),
+        ("pc-i440fx-8.2-smp2-1G", "pc-i440fx-8.2", 2, 1024),
+    ] {
+        v.push(with(case(X86_64, name, machine, smp, mem), |c| {
+            if smp == 1 {
+                c.append = "pci=nomsi".into();
+            }
+        }));
+    }
+    // q35's older versioned type: its ACPI PCI hotplug and the modern CPU
+    // hotplug are the same as the current type's on 8.2.
+    v.push(case(X86_64, "q35-8.2-smp2-1G", "pc-q35-8.2", 2, 1024));
+    // A fatal error on pc powers off through PIIX4's PM1 control (no
+    // -no-reboot: a reset instead would boot again and time out).
+    v.push(with(
+        bad(
+            X86_64,
+            "pc-bad-huge-initrd",
+            KernelSel::Guest,
+            InitrdSel::Huge(500),
+        ),
+        |c| c.machine = "pc".into(),
+    ));
     v.push(with(case(X86_64, "q35-reboot", "q35", 2, 512), |c| {
         c.action = "reboot";
         c.expect = Expect::Reboot;
@@ -98,15 +128,13 @@ pub(super) fn cases() -> Vec<Case> {
         InitrdSel::Huge(500),
     ));
     // Machines the firmware refuses, each ending in its error line and a
-    // stop QEMU sees (issue 19): `pc` powers off through PIIX4 (refused
-    // until the machines issue supports it, which then replaces this case), microvm
-    // through its GED, or, with acpi=off, by a reset; isapc has no
+    // stop QEMU sees (issue 19): microvm powers off through its GED, or,
+    // with acpi=off, by a reset; isapc has no
     // power-off and resets. isapc runs 32-bit CPUs only (its default is
     // the 486, QEMU hw/i386/pc_piix.c; newer QEMUs refuse `-cpu max`
     // there), so boot.S finds no long mode and says so before anything
     // else runs.
     for (name, machine, cpu, error) in [
-        ("bad-machine-pc", "pc", None, "i440FX 'pc' board"),
         ("bad-machine-microvm", "microvm", None, "no PCI host bridge"),
         (
             "bad-machine-microvm-acpi-off",

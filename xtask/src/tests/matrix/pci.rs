@@ -1,9 +1,10 @@
-//! PCI hotplug into pcie-root-ports.
+//! PCI hotplug into pcie-root-ports (q35, virt) and into slots of the
+//! root bus and of a pci-bridge (pc).
 
 use super::make::{case, with};
 use crate::build::Arch;
 use crate::tests::case::{Case, Expect};
-use crate::tests::scenarios::{scenario_pci_hotplug, HOTPLUG_PORT};
+use crate::tests::scenarios::{scenario_pci_hotplug, scenario_pci_hotplug_bus0, HOTPLUG_PORT};
 use std::time::Duration;
 
 pub(super) fn cases() -> Vec<Case> {
@@ -28,6 +29,24 @@ pub(super) fn cases() -> Vec<Case> {
     ] {
         let acpi = name.ends_with("acpi");
         v.push(pci_hotplug(arch, name, machine, global, acpi));
+    }
+    // ---- pc: PIIX4's ACPI PCI hotplug (the default) -----------------------
+    // A virtio-blk disk into a free slot of the root bus, and into a
+    // pci-bridge (QEMU gives the bridge's bus its own bsel, 1); each case
+    // has the bridge, so the root bus's described slots skip its slot.
+    for (name, bus0) in [
+        ("pc-pci-hotplug-bus0", true),
+        ("pc-pci-hotplug-bridge", false),
+    ] {
+        v.push(with(pci_hotplug(X86_64, name, "pc", None, true), |c| {
+            c.extra = vec![
+                "-device".into(),
+                format!("pci-bridge,id={HOTPLUG_PORT},chassis_nr=1"),
+            ];
+            if bus0 {
+                c.expect = Expect::Scenario(scenario_pci_hotplug_bus0);
+            }
+        }));
     }
     v
 }

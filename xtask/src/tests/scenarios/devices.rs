@@ -74,6 +74,16 @@ fn spare_drive_md5(vm: &mut Vm) -> Result<String> {
 /// DEVICE_DELETED once the guest has released the slot, and the disk is
 /// gone in the guest).
 pub(in crate::tests) fn scenario_pci_hotplug(vm: &mut Vm, c: &Case) -> Result<()> {
+    pci_hotplug_into(vm, c, HOTPLUG_PORT)
+}
+
+/// The same into a slot of `pc`'s root bus (QEMU names it `pci.0`).
+pub(in crate::tests) fn scenario_pci_hotplug_bus0(vm: &mut Vm, c: &Case) -> Result<()> {
+    pci_hotplug_into(vm, c, "pci.0")
+}
+
+/// A virtio-blk disk hot-added on `bus`, read back, removed.
+fn pci_hotplug_into(vm: &mut Vm, c: &Case, bus: &str) -> Result<()> {
     scenario_guest_checks(vm, c)?;
     let want = spare_drive_md5(vm)?;
     let list = "ls /sys/block";
@@ -84,13 +94,13 @@ pub(in crate::tests) fn scenario_pci_hotplug(vm: &mut Vm, c: &Case) -> Result<()
         Some(json!({
             "driver": "virtio-blk-pci",
             "id": HOTPLUG_DISK,
-            "bus": HOTPLUG_PORT,
+            "bus": bus,
             "drive": SPARE_DRIVE,
         })),
     )?;
     let disk = poll_guest(
         vm,
-        "no new disk after device_add into the root port",
+        &format!("no new disk after device_add on bus {bus}"),
         list,
         |now| {
             now.iter()

@@ -20,7 +20,8 @@ pub(super) use cpuhp::{
     scenario_high_redist_hotplug,
 };
 pub(super) use devices::{
-    scenario_guest_checks, scenario_pci_hotplug, scenario_pvpanic, HOTPLUG_PORT,
+    scenario_guest_checks, scenario_pci_hotplug, scenario_pci_hotplug_bus0, scenario_pvpanic,
+    HOTPLUG_PORT,
 };
 pub(super) use memory::{scenario_dimm_hotplug, scenario_dimm_numa, scenario_virtio_mem};
 pub(super) use persist::{scenario_policy_across_resets, scenario_reset_mid_change};
