@@ -233,13 +233,22 @@ fn hotplug_aml() {
         assert!(dsl.contains("OperationRegion (PRST, SystemIO, 0x0CD8, 0x0C)"));
         assert!(dsl.contains("Method (_E02"));
         assert!(dsl.contains("\\_SB.CSCN ()"));
-        for name in ["_STA", "_MAT", "_EJ0", "_OST"] {
+        for name in ["_EJ0", "_OST"] {
             assert_eq!(
                 dsl.matches(&std::format!("Method ({name}")).count(),
                 4,
                 "{name}"
             );
         }
+        // A constant enabled entry, as QEMU's: Linux reads it only once
+        // the vCPU's _STA says it is plugged.
+        assert_eq!(dsl.matches("Name (_MAT, Buffer").count(), 4, "_MAT");
+        // _STA a Name: the boot-time status, kept current by CNTF and
+        // _EJ0.
+        assert_eq!(dsl.matches("Name (_STA, 0x0F)").count(), 1, "plugged");
+        assert_eq!(dsl.matches("Name (_STA, Zero)").count(), 3, "absent");
+        assert!(dsl.contains("^C003._STA = Arg2"));
+        assert!(dsl.contains("_STA = CEJX (0x03)"));
         assert!(dsl.contains("Notify (C003, Arg1)"));
         // The CPU hotplug block is reserved as a motherboard resource.
         assert!(dsl.contains("0x0CD8,             // Range Minimum"));
