@@ -118,7 +118,11 @@ extern "C" fn hotstub_main() -> ! {
     init_console();
     idt::init();
     super::init_heap();
-    pipeline::run(Q35Boot { t0, board })
+    pipeline::run(Q35Boot {
+        t0,
+        board,
+        acpi_area: (0, 0),
+    })
 }
 
 /// The q35 boot, step by step (`boot::pipeline`).
@@ -126,6 +130,8 @@ struct Q35Boot {
     /// PM timer at reset, for the time spent in the firmware.
     t0: u32,
     board: Board,
+    /// Where the ACPI tables go (`tables::acpi_area`), `[start, end)`.
+    acpi_area: (u64, u64),
 }
 
 /// The x86 hand-off: the boot protocol's 64-bit entry with the zero page.
@@ -189,6 +195,7 @@ impl pipeline::Arch for Q35Boot {
         );
         map.set(q35::MMCONFIG_BASE, q35::MMCONFIG_SIZE, Kind::Reserved);
         map.set(layout::ROM.0, layout::ROM.1 - layout::ROM.0, Kind::Reserved);
+        self.acpi_area = tables::acpi_area(&mut map, cpus.len())?;
         let device_mem_end = src.reserved_memory_end()?;
         // Without -kernel the disk code runs (from_disk::choose parses the
         // boot choice before it looks at disks): copy it in first.
@@ -214,7 +221,7 @@ impl pipeline::Arch for Q35Boot {
 
     fn tables(&mut self, m: &Q35, _: &Plan, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
         match m.tables {
-            TablesFrom::Build => build_tables(m, src),
+            TablesFrom::Build => build_tables(self.acpi_area, m, src),
         }
     }
 
@@ -268,8 +275,9 @@ impl pipeline::Arch for Q35Boot {
     }
 }
 
-/// Hotstub's own tables for q35 in the legacy BIOS area, SMBIOS after them.
-fn build_tables(m: &Q35, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
+/// Hotstub's own tables for q35 in `area` (`tables::acpi_area`), SMBIOS
+/// after them in the legacy BIOS area.
+fn build_tables(area: (u64, u64), m: &Q35, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
     let blob = src
         .file(fw_cfg::file::ACPI_TABLES, acpi::vmm::QEMU_TABLES_MAX)?
         .unwrap_or_default();
@@ -283,15 +291,7 @@ fn build_tables(m: &Q35, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
     let tpm_tis = src.files.find(fw_cfg::file::TPM_CONFIG).is_some();
     let pci_hotplug = acpi_pci_hotplug(&blob)?;
     let pvpanic_io = src.pvpanic_port()?;
-    let (rsdp, free) = build_acpi(
-        &m.map,
-        m.cpus.as_slice().to_vec(),
-        m.device_mem_end,
-        vmm_tables,
-        pci_hotplug,
-        pvpanic_io,
-        tpm_tis,
-    )?;
+    let (rsdp, free) = build_acpi(area, m, vmm_tables, pci_hotplug, pvpanic_io, tpm_tis)?;
     place_smbios(&mut src.fw, &src.files, free);
     Ok(Tables {
         rsdp,

@@ -239,6 +239,35 @@ fn sysfs_cpus(vm: &mut Vm, mask: &str, want: &str) -> Result<()> {
     }
 }
 
+/// x86 past 512 vCPUs: plug the vCPU of the last slot (the highest APIC
+/// ID, 1023 with `maxcpus=1024`), which the init's watcher onlines, and
+/// check its APIC ID in the guest.
+pub(super) fn scenario_x86_hotplug_high(vm: &mut Vm, _c: &Case) -> Result<()> {
+    let slots = unplugged_cpus(vm)?;
+    let slot = slots.last().cloned().ok_or("QEMU offers no vCPU slot")?;
+    device_add_cpu(vm, &slot, "cpuhigh")?;
+    // Which logical CPU Linux makes of it is its choice (6.12 keeps the
+    // MADT's order: cpu1023); any second online one will do.
+    vm.wait_line("cpus online=0,<n>", STEP, |l| {
+        l.starts_with("HOTSTUB: cpus ")
+            && l.split_whitespace()
+                .any(|w| w.starts_with("online=0,") || w.starts_with("online=0-1"))
+    })
+    .map_err(|e| format!("after device_add: {e}"))?;
+    expect_cpus_fast(vm, 2, "after device_add")?;
+    let (_, out) = vm.guest_cmd("grep ^apicid /proc/cpuinfo", STEP)?;
+    let ids: Vec<u64> = out
+        .iter()
+        .filter_map(|l| l.split(':').nth(1)?.trim().parse().ok())
+        .collect();
+    match ids.as_slice() {
+        [0, high] if *high > 512 => Ok(()),
+        _ => Err(format!(
+            "APIC IDs of the online vCPUs: {ids:?}, expected 0 and one above 512"
+        )),
+    }
+}
+
 /// arm64 vCPU policy with enabled-cpus=0-1: cpu2 cannot be onlined (PSCI
 /// DENIED), cleanly and quickly; cpu1 cycles work.
 pub(super) fn scenario_arm_disabled_cpus(vm: &mut Vm, _c: &Case) -> Result<()> {
