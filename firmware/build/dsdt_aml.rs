@@ -9,7 +9,7 @@
 //! x86/mod.rs), which a build script cannot import; the byte-for-byte
 //! tests catch any difference.
 
-use super::{crs, path, to_bytes, DEVICE_CHECK, EJECT_REQUEST, STA_DISABLED, STA_ENABLED};
+use super::{crs, path, to_bytes, DEVICE_CHECK, EJECT_REQUEST, STA_ENABLED};
 use acpi_tables::aml;
 use acpi_tables::Aml;
 
@@ -250,8 +250,26 @@ fn release() -> aml::Release {
     aml::Release::new(path("CPLK"))
 }
 
+/// The selected vCPU's _STA value into `target`: `CPEN * 0x0f`, 0 for a
+/// vCPU QEMU has not plugged (as QEMU's own CSTA, hw/acpi/cpu.c), 0x0f
+/// (present, enabled, shown, functioning; ACPI 6.5 6.3.7) for one it has.
+fn status(target: &dyn Aml) -> Vec<u8> {
+    to_bytes(&aml::Multiply::new(target, &path("CPEN"), &STA_ENABLED))
+}
+
+/// Bytes already encoded, as one AML term.
+struct Raw(Vec<u8>);
+
+impl Aml for Raw {
+    fn to_aml_bytes(&self, sink: &mut dyn acpi_tables::AmlSink) {
+        sink.vec(&self.0);
+    }
+}
+
 /// What follows the region PRST the firmware declares: its fields, the
-/// lock CPLK and CSTA, CEJX, COST.
+/// lock CPLK, CEJX and COST. Each processor's _STA is a Name the AML keeps
+/// current (`x86/hotplug.rs` says why): the firmware writes the value at
+/// boot, CSCN before it notifies a change, CEJX's result after an eject.
 pub fn cpuhp_methods() -> Vec<u8> {
     // Byte-wide view of the status/control and command registers.
     // WriteAsZeros: writing one flag must not write the others.
@@ -283,27 +301,22 @@ pub fn cpuhp_methods() -> Vec<u8> {
         ],
     );
     let mutex = aml::Mutex::new(path("CPLK"), 0);
-    let [sel, cpen, ej, cmd, dat] = ["CSEL", "CPEN", "CEJ0", "CCMD", "CDAT"].map(path);
+    let [sel, ej, cmd, dat] = ["CSEL", "CEJ0", "CCMD", "CDAT"].map(path);
 
-    // CSTA(uid): the processor's _STA.
+    // CEJX(uid): eject the vCPU (QEMU unplugs it synchronously) and
+    // return its _STA value afterwards (`status`).
     let a = acquire();
     let r = release();
     let select = aml::Store::new(&sel, &aml::Arg(0));
-    let dis = aml::Store::new(&aml::Local(0), &STA_DISABLED);
-    let en = aml::Store::new(&aml::Local(0), &STA_ENABLED);
-    let is_en = aml::Equal::new(&cpen, &aml::ONE);
-    let if_en = aml::If::new(&is_en, vec![&en]);
+    let eject = aml::Store::new(&ej, &aml::ONE);
+    let now = Raw(status(&aml::Local(0)));
     let ret = aml::Return::new(&aml::Local(0));
-    let csta = aml::Method::new(
-        "CSTA".into(),
+    let cejx = aml::Method::new(
+        "CEJX".into(),
         1,
         true,
-        vec![&a, &select, &dis, &if_en, &r, &ret],
+        vec![&a, &select, &eject, &now, &r, &ret],
     );
-
-    // CEJX(uid): eject the vCPU (QEMU unplugs it synchronously).
-    let eject = aml::Store::new(&ej, &aml::ONE);
-    let cejx = aml::Method::new("CEJX".into(), 1, true, vec![&a, &select, &eject, &r]);
 
     // COST(uid, event, status): hand the OS's _OST result to QEMU
     // (commands 1 and 2 take the event and the status).
@@ -319,7 +332,7 @@ pub fn cpuhp_methods() -> Vec<u8> {
         true,
         vec![&a, &select, &c1, &d1, &c2, &d2, &r],
     );
-    concat(&[&bytes, &dwords, &mutex, &csta, &cejx, &cost])
+    concat(&[&bytes, &dwords, &mutex, &cejx, &cost])
 }
 
 /// CSCN's body up to its round budget: take the lock, then StoreOp (ACPI
@@ -333,12 +346,13 @@ pub fn cscn_head() -> Vec<u8> {
 }
 
 /// The rest of CSCN(): each round asks QEMU for the first vCPU with an
-/// event (command 0 from selector 0), notifies its device and clears that
-/// event, until none is left or the budget is spent, so a misbehaving VMM
-/// cannot make the OS loop forever.
+/// event (command 0 from selector 0), selects it, hands its _STA value
+/// with the Notify code to CNTF and clears that event, until none is left
+/// or the budget is spent, so a misbehaving VMM cannot make the OS loop
+/// forever.
 pub fn cscn_tail() -> Vec<u8> {
     let [sel, cmd, dat, ins, rmv] = ["CSEL", "CCMD", "CDAT", "CINS", "CRMV"].map(path);
-    let (budget, more, found) = (aml::Local(0), aml::Local(1), aml::Local(2));
+    let (budget, more, found, sta) = (aml::Local(0), aml::Local(1), aml::Local(2), aml::Local(3));
     let init_more = aml::Store::new(&more, &aml::ONE);
     let stop = aml::Store::new(&more, &aml::ZERO);
     let spend = aml::Subtract::new(&budget, &budget, &aml::ONE);
@@ -347,16 +361,20 @@ pub fn cscn_tail() -> Vec<u8> {
     let who = aml::Store::new(&found, &dat);
     let reselect = aml::Store::new(&sel, &found);
     let again = aml::Store::new(&more, &aml::ONE);
-    let check = aml::MethodCall::new("CNTF".into(), vec![&found, &DEVICE_CHECK]);
+    let now = Raw(status(&sta));
+    let check = aml::MethodCall::new("CNTF".into(), vec![&found, &DEVICE_CHECK, &sta]);
     let clear_ins = aml::Store::new(&ins, &aml::ONE);
-    let eject_req = aml::MethodCall::new("CNTF".into(), vec![&found, &EJECT_REQUEST]);
+    let eject_req = aml::MethodCall::new("CNTF".into(), vec![&found, &EJECT_REQUEST, &sta]);
     let clear_rmv = aml::Store::new(&rmv, &aml::ONE);
     let has_ins = aml::Equal::new(&ins, &aml::ONE);
     let has_rmv = aml::Equal::new(&rmv, &aml::ONE);
-    let on_ins = aml::If::new(&has_ins, vec![&who, &check, &reselect, &clear_ins, &again]);
+    let on_ins = aml::If::new(
+        &has_ins,
+        vec![&who, &reselect, &now, &check, &clear_ins, &again],
+    );
     let on_rmv = aml::If::new(
         &has_rmv,
-        vec![&who, &eject_req, &reselect, &clear_rmv, &again],
+        vec![&who, &reselect, &now, &eject_req, &clear_rmv, &again],
     );
     let else_rmv = aml::Else::new(vec![&on_rmv]);
     let going = aml::Equal::new(&more, &aml::ONE);

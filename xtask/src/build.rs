@@ -361,7 +361,7 @@ mod tests {
         assert_eq!(img[5], 0xff);
         // Past the budget: refused.
         let e = elf(&[
-            (0xfffb_f000, 0xfffb_f000, &[1], 1),
+            (0xfffa_f000, 0xfffa_f000, &[1], 1),
             (0xffff_fff0, 0xffff_fff0, &[0xea], 1),
         ]);
         assert!(flatten(Arch::X86_64, &e).is_err());
@@ -381,7 +381,7 @@ mod tests {
     #[test]
     fn rejects_out_of_window() {
         let e = elf(&[
-            (0xfffb_0000, 0xfffb_0000, &[1], 1),
+            (0xfffa_0000, 0xfffa_0000, &[1], 1),
             (0xffff_fff0, 0xffff_fff0, &[0xea], 1),
         ]);
         assert!(flatten(Arch::X86_64, &e).is_err());

@@ -48,6 +48,9 @@ commands:
   bench --hotplug [--runs N]
         only the runtime vCPU hotplug latency at EL3 (enable -> online,
         disable -> ejected)
+  bench --scale
+        Linux's time to init on Hotstub's tables vs QEMU's (SeaBIOS) at 8 to
+        1,024 possible vCPUs (x86 q35, icount), table bytes, Hotstub's own time
   compare [--arch x86_64|aarch64] [--machine M] [--smp S] [-- extra QEMU args]
         boot one machine under Hotstub and under SeaBIOS (x86) / EDK2 (arm)
         and print side by side what Linux saw (CPUs, topology, NUMA, memory,
@@ -122,6 +125,10 @@ enum Cmd {
         /// Only the runtime vCPU hotplug latency at EL3
         #[arg(long)]
         hotplug: bool,
+        /// Linux's time on Hotstub's tables vs QEMU's at 8 to 1,024 vCPUs
+        /// (x86, icount)
+        #[arg(long)]
+        scale: bool,
         /// Runs per firmware (default 5; 2 with --icount)
         #[arg(long, value_name = "N")]
         runs: Option<usize>,
@@ -351,9 +358,13 @@ fn real_main(cmd: Cmd) -> Result<i32> {
         Cmd::Bench {
             icount,
             hotplug,
+            scale,
             runs,
             arch,
         } => {
+            if scale {
+                return bench::scale();
+            }
             if hotplug {
                 bench::hotplug_only(runs.unwrap_or(5))?;
                 return Ok(0);

@@ -272,9 +272,9 @@ const CINS: &str = "CINS";
 const CRMV: &str = "CRMV";
 const CEJ0: &str = "CEJ0";
 
-/// _STA values (ACPI 6.5 6.3.7): present, shown, functioning, plus
-/// enabled when QEMU says the vCPU is plugged.
-const STA_DISABLED: u8 = 0x0d;
+/// _STA values (ACPI 6.5 6.3.7): nothing for a vCPU QEMU has not
+/// plugged; present, enabled, shown and functioning once it is.
+const STA_ABSENT: u8 = 0;
 const STA_ENABLED: u8 = 0x0f;
 /// Device Check / Eject Request notification codes (ACPI 6.5 5.6.6).
 const DEVICE_CHECK: u8 = 1;
@@ -316,7 +316,6 @@ fn methods(m: &Pc, io: u16, out: &mut Vec<u8>) -> Result<(), Error> {
     for o in [&region as &dyn Aml, &bytes, &dwords, &mutex] {
         o.to_aml_bytes(out);
     }
-    out.extend_from_slice(&csta());
     out.extend_from_slice(&cejx());
     out.extend_from_slice(&cost());
     out.extend_from_slice(&cntf(m)?);
@@ -331,39 +330,23 @@ fn release() -> aml::Release {
     aml::Release::new(lock())
 }
 
-/// CSTA(uid): the processor's _STA.
-fn csta() -> Vec<u8> {
-    let sel = aml::Path::new("CSEL");
-    let cpen = aml::Path::new(CPEN);
-    let a = acquire();
-    let select = aml::Store::new(&sel, &aml::Arg(0));
-    let dis = aml::Store::new(&aml::Local(0), &STA_DISABLED);
-    let en = aml::Store::new(&aml::Local(0), &STA_ENABLED);
-    let is_en = aml::Equal::new(&cpen, &aml::ONE);
-    let if_en = aml::If::new(&is_en, vec![&en]);
-    let r = release();
-    let ret = aml::Return::new(&aml::Local(0));
-    to_bytes(&aml::Method::new(
-        "CSTA".into(),
-        1,
-        true,
-        vec![&a, &select, &dis, &if_en, &r, &ret],
-    ))
-}
-
-/// CEJX(uid): eject the vCPU (QEMU unplugs it synchronously).
+/// CEJX(uid): eject the vCPU (QEMU unplugs it synchronously) and return
+/// its _STA value afterwards.
 fn cejx() -> Vec<u8> {
     let sel = aml::Path::new("CSEL");
     let ej = aml::Path::new(CEJ0);
     let a = acquire();
     let select = aml::Store::new(&sel, &aml::Arg(0));
     let eject = aml::Store::new(&ej, &aml::ONE);
+    let cpen = aml::Path::new(CPEN);
+    let now = aml::Multiply::new(&aml::Local(0), &cpen, &STA_ENABLED);
     let r = release();
+    let ret = aml::Return::new(&aml::Local(0));
     to_bytes(&aml::Method::new(
         "CEJX".into(),
         1,
         true,
-        vec![&a, &select, &eject, &r],
+        vec![&a, &select, &eject, &now, &r, &ret],
     ))
 }
 
@@ -389,19 +372,27 @@ fn cost() -> Vec<u8> {
     ))
 }
 
-/// CNTF(uid, code): Notify the processor device with that UID.
+/// CNTF(uid, code, sta): set the processor device's _STA, then Notify it.
 fn cntf(m: &Pc) -> Result<Vec<u8>, Error> {
     let mut body = Vec::new();
     for c in &m.cpus {
-        let dev = aml::Path::new(&cpu_name(c.uid)?);
+        let name = cpu_name(c.uid)?;
+        let dev = aml::Path::new(&name);
+        // `^Cxxx._STA`: ParentPrefixChar, then a dual name (ACPI 6.5
+        // 20.2.2), which the crate's Path does not write.
+        let mut target = Vec::from(*b"^\x2e");
+        target.extend_from_slice(name.as_bytes());
+        target.extend_from_slice(b"_STA");
+        let target = RawAml(target);
+        let set = aml::Store::new(&target, &aml::Arg(2));
         let notify = aml::Notify::new(&dev, &aml::Arg(1));
         let is = aml::Equal::new(&aml::Arg(0), &c.uid);
-        aml::If::new(&is, vec![&notify]).to_aml_bytes(&mut body);
+        aml::If::new(&is, vec![&set, &notify]).to_aml_bytes(&mut body);
     }
     let raw = RawAml(body);
     Ok(to_bytes(&aml::Method::new(
         "CNTF".into(),
-        2,
+        3,
         true,
         vec![&raw],
     )))
@@ -418,7 +409,7 @@ fn cscn(m: &Pc) -> Vec<u8> {
     let dat = aml::Path::new("CDAT");
     let ins = aml::Path::new(CINS);
     let rmv = aml::Path::new(CRMV);
-    let (budget, more, found) = (aml::Local(0), aml::Local(1), aml::Local(2));
+    let (budget, more, found, sta) = (aml::Local(0), aml::Local(1), aml::Local(2), aml::Local(3));
     let rounds = (m.cpus.len() as u32) * 2 + 1;
 
     let a = acquire();
@@ -433,17 +424,22 @@ fn cscn(m: &Pc) -> Vec<u8> {
     let reselect = aml::Store::new(&sel, &found);
     let again = aml::Store::new(&more, &aml::ONE);
 
-    let check = aml::MethodCall::new("CNTF".into(), vec![&found, &DEVICE_CHECK]);
+    let cpen = aml::Path::new(CPEN);
+    let now = aml::Multiply::new(&sta, &cpen, &STA_ENABLED);
+    let check = aml::MethodCall::new("CNTF".into(), vec![&found, &DEVICE_CHECK, &sta]);
     let clear_ins = aml::Store::new(&ins, &aml::ONE);
-    let eject_req = aml::MethodCall::new("CNTF".into(), vec![&found, &EJECT_REQUEST]);
+    let eject_req = aml::MethodCall::new("CNTF".into(), vec![&found, &EJECT_REQUEST, &sta]);
     let clear_rmv = aml::Store::new(&rmv, &aml::ONE);
 
     let has_ins = aml::Equal::new(&ins, &aml::ONE);
     let has_rmv = aml::Equal::new(&rmv, &aml::ONE);
-    let on_ins = aml::If::new(&has_ins, vec![&who, &check, &reselect, &clear_ins, &again]);
+    let on_ins = aml::If::new(
+        &has_ins,
+        vec![&who, &reselect, &now, &check, &clear_ins, &again],
+    );
     let on_rmv = aml::If::new(
         &has_rmv,
-        vec![&who, &eject_req, &reselect, &clear_rmv, &again],
+        vec![&who, &reselect, &now, &eject_req, &clear_rmv, &again],
     );
     let else_rmv = aml::Else::new(vec![&on_rmv]);
 
@@ -463,29 +459,21 @@ fn cscn(m: &Pc) -> Vec<u8> {
     ))
 }
 
-/// Per-processor methods delegating to the shared ones.
+/// The processor's _STA (a Name the AML keeps current), the constant
+/// enabled `_MAT`, and `_EJ0` and `_OST` delegating to the shared methods.
 fn cpu_methods(c: &Vcpu, out: &mut Vec<u8>) {
     let uid = c.uid;
-    let sta_call = aml::MethodCall::new("\\_SB_.CSTA".into(), vec![&uid]);
-    let ret = aml::Return::new(&sta_call);
-    aml::Method::new("_STA".into(), 0, false, vec![&ret]).to_aml_bytes(out);
+    let sta = if c.enabled { STA_ENABLED } else { STA_ABSENT };
+    aml::Name::new("_STA".into(), &sta).to_aml_bytes(out);
 
-    // _MAT reflects the current state: an enabled Local APIC entry once
-    // QEMU reports the vCPU plugged (Linux maps a hot-added CPU from
-    // it and rejects entries without the enabled flag).
     let on = aml::BufferData::new(lapic_entry(c, true));
-    let off = aml::BufferData::new(lapic_entry(c, false));
-    let sta_call = aml::MethodCall::new("\\_SB_.CSTA".into(), vec![&uid]);
-    let enabled = aml::And::new(&aml::Local(0), &sta_call, &2u8);
-    let is_en = aml::Equal::new(&aml::Local(0), &2u8);
-    let ret_on = aml::Return::new(&on);
-    let if_en = aml::If::new(&is_en, vec![&ret_on]);
-    let ret_off = aml::Return::new(&off);
-    aml::Method::new("_MAT".into(), 0, false, vec![&enabled, &if_en, &ret_off]).to_aml_bytes(out);
+    aml::Name::new("_MAT".into(), &on).to_aml_bytes(out);
 
-    let ej = aml::MethodCall::new("\\_SB_.CEJX".into(), vec![&uid]);
-    aml::Method::new("_EJ0".into(), 1, false, vec![&ej]).to_aml_bytes(out);
+    let ej = aml::MethodCall::new("CEJX".into(), vec![&uid]);
+    let own = aml::Path::new("_STA");
+    let set = aml::Store::new(&own, &ej);
+    aml::Method::new("_EJ0".into(), 1, false, vec![&set]).to_aml_bytes(out);
 
-    let ost = aml::MethodCall::new("\\_SB_.COST".into(), vec![&uid, &aml::Arg(0), &aml::Arg(1)]);
+    let ost = aml::MethodCall::new("COST".into(), vec![&uid, &aml::Arg(0), &aml::Arg(1)]);
     aml::Method::new("_OST".into(), 3, false, vec![&ost]).to_aml_bytes(out);
 }

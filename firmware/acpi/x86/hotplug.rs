@@ -15,13 +15,22 @@
 //! - +8 (dword) command data: after command 0 the selector of the vCPU
 //!   found; the _OST values for commands 1 and 2.
 //!
-//! Names under \_SB: region PRST, lock CPLK, CSTA(uid) -> _STA value,
-//! CEJX(uid) ejects, COST(uid, event, status) forwards _OST, CNTF(uid,
-//! code) notifies the processor device, CSCN() handles GPE0 bit 2.
+//! Names under \_SB: region PRST, lock CPLK, CEJX(uid) ejects and returns
+//! the new _STA value, COST(uid, event, status) forwards _OST, CNTF(uid,
+//! code, sta) sets the processor device's _STA and notifies it, CSCN()
+//! handles GPE0 bit 2. Each processor's _STA is a Name (`cpu_methods`
+//! says why): 0 for a vCPU QEMU has not plugged, 0x0f for one it has.
 
 use super::*;
 use crate::acpi::cpu_name;
-use crate::acpi::emit::{AND_OP, ARG0, IF_OP, LEQUAL_OP, LOCAL0, NOTIFY_OP, RETURN_OP};
+use crate::acpi::emit::{ARG0, IF_OP, LEQUAL_OP, NOTIFY_OP};
+
+/// StoreOp and ParentPrefixChar (ACPI 6.5 20.2.5.4, 20.2.2).
+const STORE_OP: u8 = 0x70;
+const PARENT: u8 = b'^';
+/// _STA of a plugged vCPU: present, enabled, shown, functioning (ACPI 6.5
+/// 6.3.7); 0 for one QEMU has not plugged, as QEMU's own (hw/acpi/cpu.c).
+const STA_ENABLED: u64 = 0x0f;
 
 /// Processor devices (ACPI 6.5 8.4: `Device` with _HID ACPI0007); with the
 /// hotplug interface also the shared methods that drive it.
@@ -50,7 +59,7 @@ fn cpu_device(out: &mut Vec<u8>, c: &Vcpu, hotplug: bool) -> Result<(), Error> {
     Ok(())
 }
 
-/// The region over the block, then the constant fields, lock and CSTA,
+/// The region over the block, then the constant fields, lock,
 /// CEJX, COST (`build/dsdt_aml.rs`), then CNTF and CSCN, which depend on the
 /// vCPUs.
 fn methods(m: &Pc, io: u16, out: &mut Vec<u8>) -> Result<(), Error> {
@@ -69,16 +78,22 @@ fn methods(m: &Pc, io: u16, out: &mut Vec<u8>) -> Result<(), Error> {
     Ok(())
 }
 
-/// CNTF(uid, code): Notify the processor device with that UID: per vCPU
-/// `If (Arg0 == uid) { Notify (Cxxx, Arg1) }`.
+/// CNTF(uid, code, sta): set the _STA of the processor device with that
+/// UID and Notify it: per vCPU `If (Arg0 == uid) { ^Cxxx._STA = Arg2;
+/// Notify (Cxxx, Arg1) }` (`^`: from CNTF's scope to `\_SB`, ACPI 6.5
+/// 5.3; a two-segment path gets no upward search).
 fn cntf(m: &Pc, out: &mut Vec<u8>) -> Result<(), Error> {
-    let f = emit::method(out, b"CNTF", 2 | emit::SERIALIZED);
+    let f = emit::method(out, b"CNTF", 3 | emit::SERIALIZED);
     for c in &m.cpus {
+        let name = cpu_name(c.uid)?;
         let i = emit::open(out, &[IF_OP]);
         out.extend_from_slice(&[LEQUAL_OP, ARG0]);
         emit::int(out, c.uid.into());
+        out.extend_from_slice(&[STORE_OP, ARG0 + 2, PARENT, emit::DUAL_NAME_PREFIX]);
+        out.extend_from_slice(&name);
+        out.extend_from_slice(b"_STA");
         out.push(NOTIFY_OP);
-        out.extend_from_slice(&cpu_name(c.uid)?);
+        out.extend_from_slice(&name);
         out.push(ARG0 + 1);
         emit::close(out, i);
     }
@@ -86,49 +101,46 @@ fn cntf(m: &Pc, out: &mut Vec<u8>) -> Result<(), Error> {
     Ok(())
 }
 
-/// A call of `\_SB_.seg` with the UID as first argument (ACPI 6.5 20.2.2:
-/// RootChar, DualNamePrefix, two NameSegs).
-fn sb_call(out: &mut Vec<u8>, seg: &emit::Seg, uid: u32) {
-    out.extend_from_slice(&[emit::ROOT, emit::DUAL_NAME_PREFIX]);
-    out.extend_from_slice(b"_SB_");
+/// A call of `seg` with the UID as first argument. A bare NameSeg: the
+/// namespace search (ACPI 6.5 5.3) finds the shared method in `\_SB`, the
+/// processor device's parent, and each call is 6 bytes shorter than
+/// `\_SB_.seg` (RootChar, DualNamePrefix), which counts at 1,024 vCPUs.
+/// (A single NameSeg also finds the device's own `_STA` from its methods.)
+fn call(out: &mut Vec<u8>, seg: &emit::Seg, uid: u32) {
     out.extend_from_slice(seg);
     emit::int(out, uid.into());
 }
 
-/// Per-processor methods delegating to the shared ones.
+/// The processor's objects: its status, `_MAT`, and `_EJ0` and `_OST`
+/// delegating to the shared methods.
 fn cpu_methods(c: &Vcpu, out: &mut Vec<u8>) {
     let uid = c.uid;
-    let s = emit::method(out, b"_STA", 0);
-    out.push(RETURN_OP);
-    sb_call(out, b"CSTA", uid);
-    emit::close(out, s);
+    // _STA: a Name the AML keeps current rather than a method reading the
+    // register block: Linux evaluates every processor's _STA several times
+    // at boot (namespace scan, processor _OSC/_PDC set-up), and at 288
+    // possible vCPUs a method taking the lock and selecting the vCPU cost
+    // it 84 ms under icount. Its value changes only with what QEMU reports
+    // through the block: CSCN writes it (CNTF) before the Notify of a plug
+    // or an unplug request, _EJ0 after the eject, and the firmware writes
+    // the boot-time one here.
+    emit::name_int(out, b"_STA", if c.enabled { STA_ENABLED } else { 0 });
 
-    // _MAT reflects the current state: an enabled Local APIC entry once
-    // QEMU reports the vCPU plugged (Linux maps a hot-added CPU from
-    // it and rejects entries without the enabled flag):
-    // `Local0 = CSTA (uid) & 2; If (Local0 == 2) { Return (on) } Return
-    // (off)` (2 = the _STA enabled bit).
-    let mat = emit::method(out, b"_MAT", 0);
-    out.push(AND_OP);
-    sb_call(out, b"CSTA", uid);
-    emit::int(out, 2);
-    out.push(LOCAL0);
-    let i = emit::open(out, &[IF_OP]);
-    out.extend_from_slice(&[LEQUAL_OP, LOCAL0]);
-    emit::int(out, 2);
-    out.push(RETURN_OP);
+    // _MAT: a constant, enabled Local APIC entry (as QEMU's own, hw/acpi/
+    // cpu.c). Linux reads it only for a vCPU whose _STA says present, i.e.
+    // plugged, and maps a hot-added CPU from it, rejecting entries without
+    // the enabled flag.
+    emit::name(out, b"_MAT");
     emit::buffer_of(out, &lapic_entry(c, true));
-    emit::close(out, i);
-    out.push(RETURN_OP);
-    emit::buffer_of(out, &lapic_entry(c, false));
-    emit::close(out, mat);
 
+    // _EJ0: `_STA = CEJX (uid)`, the status after the eject.
     let ej = emit::method(out, b"_EJ0", 1);
-    sb_call(out, b"CEJX", uid);
+    out.push(STORE_OP);
+    call(out, b"CEJX", uid);
+    out.extend_from_slice(b"_STA");
     emit::close(out, ej);
 
     let ost = emit::method(out, b"_OST", 3);
-    sb_call(out, b"COST", uid);
+    call(out, b"COST", uid);
     out.extend_from_slice(&[ARG0, ARG0 + 1]);
     emit::close(out, ost);
 }

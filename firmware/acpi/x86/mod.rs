@@ -139,6 +139,19 @@ const LAPIC_ONLINE_CAPABLE: u32 = 1 << 1;
 const INTI_ACTIVE_HIGH: u16 = 0b01;
 const INTI_LEVEL: u16 = 0b11 << 2;
 
+/// An upper bound of what [`build`] places for `cpus` possible vCPUs, so
+/// the caller can reserve the table area before it knows the rest: per
+/// vCPU its MADT entry (16 bytes as x2APIC), its processor device and
+/// `CNTF` case in the DSDT (about 100 bytes), and its share of QEMU's SRAT
+/// (24 bytes, `acpi::vmm`), rounded up to 192; the rest (the fixed DSDT
+/// with `_PRT`, up to 256 DIMM slots, the other tables) stays below 64 KiB.
+/// `tests::area_size_bounds_the_tables` holds it to that.
+pub fn area_size(cpus: usize) -> usize {
+    const FIXED: usize = 64 << 10;
+    const PER_CPU: usize = 192;
+    FIXED + PER_CPU * cpus
+}
+
 /// Builds every table for `m` into `area`.
 pub fn build(m: &Pc, area: &mut TableArea) -> Result<Built, Error> {
     check(m)?;

@@ -234,13 +234,22 @@ fn hotplug_aml() {
         assert!(dsl.contains("OperationRegion (PRST, SystemIO, 0x0CD8, 0x0C)"));
         assert!(dsl.contains("Method (_E02"));
         assert!(dsl.contains("\\_SB.CSCN ()"));
-        for name in ["_STA", "_MAT", "_EJ0", "_OST"] {
+        for name in ["_EJ0", "_OST"] {
             assert_eq!(
                 dsl.matches(&std::format!("Method ({name}")).count(),
                 4,
                 "{name}"
             );
         }
+        // A constant enabled entry, as QEMU's: Linux reads it only once
+        // the vCPU's _STA says it is plugged.
+        assert_eq!(dsl.matches("Name (_MAT, Buffer").count(), 4, "_MAT");
+        // _STA a Name: the boot-time status, kept current by CNTF and
+        // _EJ0.
+        assert_eq!(dsl.matches("Name (_STA, 0x0F)").count(), 1, "plugged");
+        assert_eq!(dsl.matches("Name (_STA, Zero)").count(), 3, "absent");
+        assert!(dsl.contains("^C003._STA = Arg2"));
+        assert!(dsl.contains("_STA = CEJX (0x03)"));
         assert!(dsl.contains("Notify (C003, Arg1)"));
         // The CPU hotplug block is reserved as a motherboard resource.
         assert!(dsl.contains("0x0CD8,             // Range Minimum"));
@@ -420,5 +429,42 @@ fn dsdt_matches_the_acpi_tables_builders() {
     for (i, m) in machines.iter().enumerate() {
         let want = oracle::dsdt(m).unwrap();
         assert_eq!(dsdt(m).unwrap(), want, "machine {i}");
+    }
+}
+
+#[test]
+fn area_size_bounds_the_tables() {
+    use crate::acpi::memhp::{Block, MemHotplug, MAX_SLOTS};
+    use crate::acpi::pcihp::{PciHotplug, RootPort};
+    for n in [1usize, 8, 288, 1024, 4096] {
+        // Every vCPU past the first absent, the APIC IDs spread as QEMU's
+        // topology can (x2APIC entries for most), every DIMM slot, the
+        // root ports (31, every device but the host bridge) and a NUMA SRAT-sized table from the VMM.
+        let cpus = (0..n)
+            .map(|i| cpu(i as u32, (i as u64) * 2, i == 0))
+            .collect();
+        let mut m = q35(cpus, true);
+        m.mem_hotplug = Some(MemHotplug {
+            block: Block::Io(0x0a00),
+            slots: MAX_SLOTS,
+        });
+        let ports = (1..=31)
+            .map(|d| RootPort {
+                adr: d << 16,
+                bsel: d,
+            })
+            .collect();
+        m.pci_hotplug = Some(PciHotplug::q35(ports));
+        m.vmm_tables = std::vec![table(*b"SRAT", 3, &std::vec![0; 48 + 24 * n])];
+        m.pvpanic_io = Some(0x505);
+        m.tpm_tis = true;
+        let mut buf = std::vec![0u8; area_size(n)];
+        let mut area = TableArea::new(&mut buf, 0x1000_0000);
+        let r = build(&m, &mut area);
+        assert!(r.is_ok(), "{n} vCPUs: {r:?} after {} bytes", area.used());
+        assert!(
+            area.used() * 10 > area_size(n) * 5,
+            "{n}: the bound is tight enough"
+        );
     }
 }

@@ -134,6 +134,7 @@ extern "C" fn hotstub_main() -> ! {
         board,
         tpm: Measure::off(),
         pvh: None,
+        acpi_area: (0, 0),
     })
 }
 
@@ -177,6 +178,8 @@ struct PcBoot {
     /// Entered through PVH (QEMU's `-kernel` with the ELF image): the
     /// start info's address. fw_cfg's kernel is then the firmware itself.
     pvh: Option<u32>,
+    /// Where the ACPI tables go (`tables::acpi_area`), `[start, end)`.
+    acpi_area: (u64, u64),
 }
 
 /// The x86 hand-off: the boot protocol's 64-bit entry with the zero page.
@@ -243,6 +246,7 @@ impl pipeline::Arch for PcBoot {
             map.set(q35::MMCONFIG_BASE, q35::MMCONFIG_SIZE, Kind::Reserved);
         }
         map.set(layout::ROM.0, layout::ROM.1 - layout::ROM.0, Kind::Reserved);
+        self.acpi_area = tables::acpi_area(&mut map, cpus.len())?;
         let device_mem_end = src.reserved_memory_end()?;
         let board = self.board;
         let candidates = || virtio::candidates(disks(board, &map));
@@ -312,17 +316,29 @@ impl pipeline::Arch for PcBoot {
             // nothing of SeaBIOS's runs again.
             unsafe { ram_slice(layout::ACPI.0, layout::ACPI.1 - layout::ACPI.0) }.fill(0);
         }
+        let area = self.acpi_area;
         let log = self
             .tpm
             .is_on()
             .then_some((layout::TPM_LOG, tpm::LOG_SIZE as u32));
         let t = match m.tables {
-            TablesFrom::Build => build_tables(m, src, log)?,
+            TablesFrom::Build => build_tables(area, m, src, log)?,
             TablesFrom::Adopted { .. } => return Err(hotstub::err!("no adopted tables on q35")),
         };
-        // SAFETY: what the tables just took of the BIOS area, and the RSDP.
-        let (area, rsdp) = unsafe { (ram_slice(layout::ACPI.0, t.used), ram_slice(t.rsdp, 36)) };
-        self.tpm.tables(&[area, rsdp]);
+        // SAFETY: what the tables just took of the BIOS area, the RSDP,
+        // and the RAM area the tables of many vCPUs took instead.
+        let (low, rsdp, high) = unsafe {
+            (
+                ram_slice(layout::ACPI.0, t.used),
+                ram_slice(t.rsdp, 36),
+                ram_slice(area.0, area.1 - area.0),
+            )
+        };
+        if area.0 == layout::ACPI.0 {
+            self.tpm.tables(&[low, rsdp]);
+        } else {
+            self.tpm.tables(&[high, low, rsdp]);
+        }
         Ok(t)
     }
 
@@ -427,8 +443,14 @@ fn tpm_names(f: &hotstub::disk::Found) -> (alloc::string::String, alloc::string:
     (f.kernel_path().into(), initrds.join(" "))
 }
 
-/// Hotstub's own tables in the legacy BIOS area, SMBIOS after them.
-fn build_tables(m: &Pc, src: &mut Qemu<PioFwCfg>, tpm_log: Option<(u64, u32)>) -> Result<Tables> {
+/// Hotstub's own tables in `area` (`tables::acpi_area`), SMBIOS after
+/// them in the legacy BIOS area.
+fn build_tables(
+    area: (u64, u64),
+    m: &Pc,
+    src: &mut Qemu<PioFwCfg>,
+    tpm_log: Option<(u64, u32)>,
+) -> Result<Tables> {
     let blob = src
         .file(fw_cfg::file::ACPI_TABLES, acpi::vmm::QEMU_TABLES_MAX)?
         .unwrap_or_default();
@@ -445,7 +467,7 @@ fn build_tables(m: &Pc, src: &mut Qemu<PioFwCfg>, tpm_log: Option<(u64, u32)>) -
         _ => acpi_pci_hotplug(&blob)?,
     };
     let pvpanic_io = src.pvpanic_port()?;
-    let (rsdp, free) = build_acpi(m, vmm_tables, pci_hotplug, pvpanic_io, tpm_tis)?;
+    let (rsdp, free) = build_acpi(area, m, vmm_tables, pci_hotplug, pvpanic_io, tpm_tis)?;
     place_smbios(&mut src.fw, &src.files, free);
     Ok(Tables {
         rsdp,

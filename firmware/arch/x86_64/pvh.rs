@@ -24,6 +24,7 @@ extern "C" fn hotstub_pvh_main(start_info: u32) -> ! {
             board,
             tpm: super::Measure::off(),
             pvh: Some(start_info),
+            acpi_area: (0, 0),
         })
     }
     pipeline::run(ch::ChBoot::new(start_info))

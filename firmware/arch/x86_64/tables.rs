@@ -15,9 +15,34 @@ pub(super) fn pci_mem32(map: &MemoryMap) -> (u64, u64) {
     (start, q35::IOAPIC_ADDR as u64)
 }
 
-/// Builds the ACPI tables in the legacy BIOS area; returns the RSDP address
-/// and the first free byte after the tables.
+/// Where the ACPI tables for `cpus` possible vCPUs go, `[start, end)`: the
+/// legacy BIOS area below the SMBIOS entry point while their bound
+/// (`acpi::x86::area_size`) fits there, else that much RAM at the top
+/// below 4 GiB (page-aligned, clear of the firmware), which `map` then
+/// gives as ACPI reclaimable (e820 type 3, ACPI 6.5 15.1) as SeaBIOS
+/// gives its own tables' RAM: at 1,024 vCPUs the MADT and the processor
+/// devices alone are over 100 KiB.
+pub(super) fn acpi_area(map: &mut MemoryMap, cpus: usize) -> Result<(u64, u64)> {
+    let need = acpi::x86::area_size(cpus) as u64;
+    if need <= layout::SMBIOS_ANCHOR - layout::ACPI.0 {
+        return Ok((layout::ACPI.0, layout::SMBIOS_ANCHOR));
+    }
+    let size = need.next_multiple_of(0x1000);
+    let Some(start) = map.find_top(size, 0x1000, 1 << 32, &[layout::FIRMWARE]) else {
+        bail!(
+            "no {} KiB of RAM below 4 GiB for the ACPI tables of {} vCPUs",
+            size >> 10,
+            cpus
+        );
+    };
+    map.set(start, size, Kind::Acpi);
+    Ok((start, start + size))
+}
+
+/// Builds the ACPI tables of `q` in `area` (from [`acpi_area`]); returns
+/// the RSDP address and the first free byte of the BIOS area after them.
 pub(super) fn build_acpi(
+    area: (u64, u64),
     pc: &Pc,
     vmm_tables: Vec<Vec<u8>>,
     pci_hotplug: Option<acpi::pcihp::PciHotplug>,
@@ -75,19 +100,21 @@ pub(super) fn build_acpi(
         pvpanic_io,
         tpm_tis,
     };
-    let (start, _) = layout::ACPI;
-    // The tables end where the SMBIOS entry point's slot begins.
-    // SAFETY: the BIOS area is RAM after q35::init (PAM) and only ACPI and
-    // SMBIOS data go there.
-    let mut area = acpi::TableArea::new(
-        unsafe { ram_slice(start, layout::SMBIOS_ANCHOR - start) },
-        start,
-    );
+    let (start, end) = area;
+    // SAFETY: either the BIOS area below the SMBIOS entry point's slot, RAM
+    // after q35::init (PAM) where only ACPI and SMBIOS data go, or RAM that
+    // `acpi_area` took from the map for the tables alone.
+    let mut area = acpi::TableArea::new(unsafe { ram_slice(start, end - start) }, start);
     let built =
         acpi::x86::build(&m, &mut area).map_err(|e| hotstub::err!("building ACPI tables: {e}"))?;
     // SAFETY: the RSDP slot in the BIOS area (layout).
     unsafe { ram_slice(layout::RSDP, 36) }.copy_from_slice(&built.rsdp);
-    Ok((layout::RSDP, start + area.used() as u64))
+    let free = if start == layout::ACPI.0 {
+        start + area.used() as u64
+    } else {
+        layout::ACPI.0
+    };
+    Ok((layout::RSDP, free))
 }
 
 /// Copies QEMU's SMBIOS structures, with the firmware's type 0 merged in,

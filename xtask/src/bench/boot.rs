@@ -59,7 +59,7 @@ fn parse_vclock(line: &str) -> Option<(f64, f64)> {
 }
 
 /// `Hotstub: 2.297 ms in firmware, starting Linux` as seconds.
-fn parse_own(lines: &[String]) -> Option<f64> {
+pub(super) fn parse_own(lines: &[String]) -> Option<f64> {
     lines.iter().find_map(|l| {
         let ms = l
             .strip_prefix("Hotstub: ")?

@@ -16,6 +16,9 @@
 //!   it (x86: setup code and decompressor, the same bytes for every
 //!   firmware; arm64: early setup_arch before time_init).
 //!
+//! `bench --scale` (`scale`) is the third: Linux's time on the tables as
+//! the vCPU count grows, Hotstub's tables against QEMU's.
+//!
 //! `contenders` names the firmwares compared, `boot` times one boot,
 //! `entry` counts the x86 instructions to the kernel, `table` prints the
 //! comparison; `resident` and `hotplug` are the arm64-only measurements of
@@ -26,6 +29,7 @@ mod contenders;
 mod entry;
 mod hotplug;
 mod resident;
+mod scale;
 mod table;
 
 use crate::assets;
@@ -38,6 +42,7 @@ use contenders::{contenders, image_file};
 use entry::{count_entry, entry_plugin, x86_entries};
 use hotplug::hotplug_latency;
 use resident::resident_ram;
+pub use scale::run as scale;
 use table::{print_table, Row};
 
 /// QEMU options of the `--icount` mode (QEMU docs, `-icount`, `-rtc`,

@@ -8,7 +8,7 @@ use crate::tests::scenarios::{
     scenario_arm_cpu1_cycles, scenario_arm_disabled_cpus, scenario_channel_resync,
     scenario_cpu_hotplug, scenario_cpu_hotplug_cycles, scenario_high_redist_hotplug,
     scenario_policy_across_resets, scenario_reset_mid_change, scenario_x86_hotplug,
-    scenario_x86_hotplug_cycles,
+    scenario_x86_hotplug_cycles, scenario_x86_hotplug_high,
 };
 use std::time::Duration;
 
@@ -111,6 +111,33 @@ pub(super) fn hotplug_and_policy() -> Vec<Case> {
             };
             c.expect = Expect::Scenario(scenario_x86_hotplug_cycles);
             c.timeout = Duration::from_secs(400);
+        },
+    ));
+    // Past 512 vCPUs (QEMU 10.0 and 11.1 allow 4,096 on q35): the tables
+    // no longer fit the BIOS area and go to RAM below 4 GiB
+    // (arch/x86_64/tables.rs acpi_area), Linux lists all 1,024, and the
+    // vCPU with APIC ID 1023 is plugged and onlined. APIC IDs past 255 need
+    // x2APIC, which Linux keeps only with interrupt remapping (as in
+    // q35-maxcpus288-intremap). Linux's per-CPU areas of 1,024 possible
+    // CPUs take about 300 MiB more than the usual reservations.
+    v.push(with(
+        case(X86_64, "hotplug-smp1-max1024", "q35", 1, 1024),
+        |c| {
+            c.smp = "1,maxcpus=1024".into();
+            c.action = "cmd";
+            c.append = "hotstub.autoonline=1".into();
+            c.disk = false;
+            c.extra = vec!["-device".into(), "intel-iommu,intremap=on,eim=on".into()];
+            c.mem_slack_mib = 352;
+            c.cpus = CpuExpect {
+                possible: Some("0-1023".into()),
+                present: Some("0".into()),
+                present_when_added: None,
+                online: Some("0".into()),
+                enabled: Some("0".into()),
+            };
+            c.expect = Expect::Scenario(scenario_x86_hotplug_high);
+            c.timeout = Duration::from_secs(300);
         },
     ));
     for (el, machine) in [

@@ -208,11 +208,11 @@ mod unit {
         let v = cases();
         let p = v
             .iter()
-            .find(|c| c.name == "x86_64/ch-hotstub-disk-debian")
+            .find(|c| c.name == "aarch64/ch-hotstub-disk-debian")
             .unwrap();
         assert!(p.selected_by("") && p.selected_by("ch-"));
         assert!(p.held_back("").is_some() && p.held_back("ch-").is_some());
-        assert!(p.held_back("x86_64/ch-hotstub-disk-debian").is_none());
+        assert!(p.held_back("aarch64/ch-hotstub-disk-debian").is_none());
         assert!(p.held_back("ch-hotstub-disk-debian").is_none());
         let d = v
             .iter()
