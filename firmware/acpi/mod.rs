@@ -17,6 +17,7 @@ use acpi_tables::Aml;
 use alloc::vec::Vec;
 use core::fmt;
 
+pub mod adopt;
 pub mod arm;
 pub mod cpuhp;
 pub mod emit;

@@ -354,6 +354,7 @@ fn pci0(m: &Q35, out: &mut Vec<u8>) -> Result<(), Error> {
     Ok(())
 }
 
+pub mod adopt;
 mod devices;
 mod hotplug;
 // Also compiled into the build script, which makes the `_PRT` bytes from

@@ -21,6 +21,7 @@ pub const TARGETS: &[&str] = &[
     "disk_fat",
     "disk_ext4",
     "boot_entries",
+    "acpi_adopt",
 ];
 
 /// How long `cargo xtask test` runs each target.

@@ -141,4 +141,23 @@ pub(super) fn synthetic(s: &mut Seeds) {
         dir.extend_from_slice(&ent);
     }
     s.add("fw_cfg_dir", "synthetic-two-files", dir, SRC);
+    ch_tables(s);
+}
+
+/// cloud-hypervisor's x86 tables as its PVH firmware finds them (the
+/// captures the host tests use, firmware/acpi/adopt/ch-x86_64): RSDP at
+/// 0xa0000, then DSDT, FACP, APIC, MCFG and XSDT back to back.
+fn ch_tables(s: &mut Seeds) {
+    let dir = crate::util::root().join("firmware/acpi/adopt/ch-x86_64");
+    let mut image = vec![0u8, 0];
+    for t in ["RSDP", "DSDT", "FACP", "APIC", "MCFG", "XSDT"] {
+        match std::fs::read(dir.join(format!("{t}.dat"))) {
+            Ok(b) => image.extend_from_slice(&b),
+            Err(e) => {
+                s.notes.push(format!("no CH table seed: {t}: {e}"));
+                return;
+            }
+        }
+    }
+    s.add("acpi_adopt", "ch-x86_64-boot2max4", image, "captured");
 }
