@@ -9,19 +9,19 @@
 //! RSDP first: `RSDP_POINTER` in its `arch/src/aarch64/layout.rs`); its DT
 //! names no address for them (no `/chosen` property, no reserved-memory
 //! node), so that fixed address is the contract, the one EDK2's CloudHv
-//! platform reads too. Every pointer the walk follows must stay inside that
+//! platform reads too. The firmware lets `acpi::adopt` read only that
 //! window: a table elsewhere is refused, never read.
 //!
-//! What is checked ([`adopt`]): the RSDP (both checksums, revision 2,
-//! length), the XSDT (revision 1, whole entries), every table it lists and
-//! the DSDT (signature, length inside the window, checksum), the FADT (ACPI
+//! `acpi::adopt` walks them (RSDP, XSDT, every table and the DSDT:
+//! signatures, lengths, checksums, revisions, overlaps); [`check`] adds the
+//! arm64 rules: the FADT (ACPI
 //! 5.1 or later, hardware-reduced, PSCI with the DT's conduit), the MADT
 //! (its subtables whole; the enabled GICCs the DT's CPUs one for one, by
 //! MPIDR, UIDs unique; the distributor, redistributors and ITS where the DT
 //! has them), a GTDT (Linux's arch timer needs it in ACPI mode) and the
 //! MCFG's ECAM where the DT has a host bridge.
 //!
-//! What is fixed ([`Adopted::fix`]): CH's arm64 DSDT refers to the CPU
+//! What is fixed ([`Checked::fix`]): CH's arm64 DSDT refers to the CPU
 //! hotplug controller `\_SB.PRES` from its processor container's methods
 //! (`CSTA`, `CEJ0`, `CSCN`, reached from the GED's CPU bit) but defines it
 //! only on x86, so those methods abort with AE_NOT_FOUND. An SSDT defines
@@ -34,180 +34,24 @@
 //! when the DSDT refers to `\_SB.PRES` without defining it, so a CH that
 //! defines it gets no duplicate.
 
-use super::super::{byte_sum, emit, finish, table, TableArea, DSDT_REVISION};
+use super::super::adopt::{le16, le32, le64, min_revision, Adopted, Error, Sig, Table};
+use super::super::{emit, finish, table, TableArea, DSDT_REVISION};
 use crate::platform::dt::Board;
 use crate::psci::Conduit;
 use alloc::vec::Vec;
-use core::fmt;
 
-/// CH's `ACPI_START`/`RSDP_POINTER` and `ACPI_MAX_SIZE` (see above).
+/// CH's `ACPI_START`/`RSDP_POINTER` and `ACPI_MAX_SIZE` (see above): the
+/// window the firmware lets `acpi::adopt` read.
 pub const CH_RSDP: u64 = 0x4020_0000;
 pub const CH_ACPI_MAX: u64 = 2 << 20;
 
-/// Why CH's tables are refused: the table (or "RSDP"), where it is, what
-/// is wrong. One line on the console.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Error {
-    pub what: [u8; 4],
-    pub at: u64,
-    pub why: &'static str,
+fn invalid(sig: &Sig, what: &'static str) -> Error {
+    Error::Invalid { sig: *sig, what }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let name = core::str::from_utf8(&self.what).unwrap_or("????");
-        write!(
-            f,
-            "cloud-hypervisor's ACPI tables: {name} at {:#x}: {}",
-            self.at, self.why
-        )
-    }
-}
-
-fn bad(what: [u8; 4], at: u64, why: &'static str) -> Error {
-    Error { what, at, why }
-}
-
-/// One table as the walk found it, checksum and length checked.
-#[derive(Clone, Copy, Debug)]
-pub struct Table<'a> {
-    pub addr: u64,
-    pub bytes: &'a [u8],
-}
-
-impl Table<'_> {
-    pub fn signature(&self) -> [u8; 4] {
-        [self.bytes[0], self.bytes[1], self.bytes[2], self.bytes[3]]
-    }
-    pub fn revision(&self) -> u8 {
-        self.bytes[8]
-    }
-}
-
-/// The walk's result: the tables the XSDT lists (in its order) and the
-/// DSDT, and the span of the window they occupy (to reserve it).
-pub struct Walked<'a> {
-    pub rsdp: u64,
-    pub tables: Vec<Table<'a>>,
-    pub dsdt: Table<'a>,
-    /// `[start, end)`: from the RSDP to the end of the last table.
-    pub span: (u64, u64),
-}
-
-impl<'a> Walked<'a> {
-    /// The one table with `sig`; more than one is ambiguous.
-    fn one(&self, sig: &[u8; 4]) -> Result<Option<Table<'a>>, Error> {
-        let mut it = self.tables.iter().filter(|t| &t.signature() == sig);
-        let first = it.next().copied();
-        match (first, it.next()) {
-            (Some(_), Some(t)) => Err(bad(*sig, t.addr, "listed twice in the XSDT")),
-            _ => Ok(first),
-        }
-    }
-}
-
-fn u16_at(b: &[u8], o: usize) -> u16 {
-    u16::from_le_bytes([b[o], b[o + 1]])
-}
-fn u32_at(b: &[u8], o: usize) -> u32 {
-    u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
-}
-fn u64_at(b: &[u8], o: usize) -> u64 {
-    u64::from_le_bytes([
-        b[o],
-        b[o + 1],
-        b[o + 2],
-        b[o + 3],
-        b[o + 4],
-        b[o + 5],
-        b[o + 6],
-        b[o + 7],
-    ])
-}
-
-/// The walk over `mem`, the window at physical `base`: RSDP at `rsdp`,
-/// then the XSDT and what it lists, then the FADT's DSDT. Generic (no arm
-/// facts): the arm checks are [`adopt`]'s.
-pub fn walk(mem: &[u8], base: u64, rsdp: u64) -> Result<Walked<'_>, Error> {
-    const R: [u8; 4] = *b"RSDP";
-    // The bytes at `addr`, `len` long, inside the window.
-    let at = |what, addr: u64, len: u64| -> Result<&[u8], Error> {
-        let off = addr
-            .checked_sub(base)
-            .filter(|o| o.checked_add(len).is_some_and(|e| e <= mem.len() as u64))
-            .ok_or(bad(what, addr, "outside cloud-hypervisor's ACPI area"))?;
-        Ok(&mem[off as usize..(off + len) as usize])
-    };
-    // ACPI 6.5 5.2.5.3: "RSD PTR ", checksum of the first 20 bytes,
-    // revision 2 for the XSDT at 24, length 36, extended checksum.
-    let r = at(R, rsdp, 36)?;
-    if &r[..8] != b"RSD PTR " {
-        return Err(bad(R, rsdp, "no RSDP signature"));
-    }
-    if byte_sum(&r[..20]) != 0 || byte_sum(r) != 0 {
-        return Err(bad(R, rsdp, "bad checksum"));
-    }
-    if r[15] < 2 || u32_at(r, 20) != 36 {
-        return Err(bad(
-            R,
-            rsdp,
-            "not an ACPI 2.0+ RSDP (revision 2, length 36)",
-        ));
-    }
-    let mut span = (rsdp, rsdp + 36);
-    // A whole table at `addr` with signature `sig`: ACPI 6.5 5.2.6.
-    let mut table = |sig: [u8; 4], addr: u64| -> Result<Table, Error> {
-        let head = at(sig, addr, 36)?;
-        if head[..4] != sig {
-            return Err(bad(sig, addr, "signature does not match"));
-        }
-        let len = u32_at(head, 4) as u64;
-        if len < 36 {
-            return Err(bad(sig, addr, "length shorter than its header"));
-        }
-        let bytes = at(sig, addr, len)
-            .map_err(|_| bad(sig, addr, "truncated: its length runs out of the ACPI area"))?;
-        if byte_sum(bytes) != 0 {
-            return Err(bad(sig, addr, "bad checksum"));
-        }
-        span = (span.0.min(addr), span.1.max(addr + len));
-        Ok(Table { addr, bytes })
-    };
-    let xsdt_at = u64_at(r, 24);
-    let xsdt = table(*b"XSDT", xsdt_at)?;
-    // ACPI 6.5 5.2.8: revision 1, then 8-byte table addresses.
-    if xsdt.revision() != 1 || !(xsdt.bytes.len() - 36).is_multiple_of(8) {
-        return Err(bad(
-            *b"XSDT",
-            xsdt_at,
-            "not a revision 1 XSDT of whole entries",
-        ));
-    }
-    let mut tables = Vec::new();
-    for e in xsdt.bytes[36..].chunks_exact(8) {
-        let addr = u64_at(e, 0);
-        let sig = at(*b"????", addr, 4)?;
-        tables.push(table([sig[0], sig[1], sig[2], sig[3]], addr)?);
-    }
-    // The FADT's 64-bit X_DSDT (offset 140), else its 32-bit DSDT (40):
-    // ACPI 6.5 5.2.9.
-    let fadt = tables
-        .iter()
-        .find(|t| &t.signature() == b"FACP")
-        .ok_or(bad(*b"FACP", xsdt_at, "not listed in the XSDT"))?;
-    let f = fadt.bytes;
-    let dsdt_at = match (f.len() >= 148).then(|| u64_at(f, 140)) {
-        Some(x) if x != 0 => x,
-        _ if f.len() >= 44 => u32_at(f, 40) as u64,
-        _ => 0,
-    };
-    let dsdt = table(*b"DSDT", dsdt_at)?;
-    Ok(Walked {
-        rsdp,
-        tables,
-        dsdt,
-        span,
-    })
+/// The one table with `sig`; `acpi::adopt` already refused duplicates.
+fn need<'a>(a: &'a Adopted, sig: &Sig) -> Result<&'a Table, Error> {
+    a.need(*sig)
 }
 
 /// FADT fields (ACPI 6.5 5.2.9): flags at 112 (bit 20 HW_REDUCED_ACPI),
@@ -240,62 +84,70 @@ const GTDT_MIN_REVISION: u8 = 2;
 /// base at 0, segment at 8, first and last bus at 10 and 11.
 const MCFG_HEADER: usize = 44;
 
-/// CH's tables, walked and checked against the DT.
-pub struct Adopted<'a> {
-    pub walked: Walked<'a>,
+/// What the firmware takes from CH's tables, checked against the DT.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checked {
+    /// The XSDT's tables in its order (not the DSDT).
+    pub listed: Vec<u64>,
     /// Per GICC UID, whether that vCPU's GICC is enabled (index = UID).
     pub enabled_uids: Vec<bool>,
     /// The DSDT refers to `\_SB.PRES` without defining it.
     pub needs_pres: bool,
+    /// `[start, end)` of the window the RSDP, XSDT and tables occupy, for
+    /// the memory map.
+    pub span: (u64, u64),
 }
 
-/// Walks CH's window `mem` (at `base`, RSDP at `rsdp`) and checks it
-/// against the DT's `board` (see the module text).
-pub fn adopt<'a>(mem: &'a [u8], base: u64, rsdp: u64, board: &Board) -> Result<Adopted<'a>, Error> {
-    let walked = walk(mem, base, rsdp)?;
-    let fadt = walked.one(b"FACP")?.ok_or(bad(*b"FACP", rsdp, "missing"))?;
-    check_fadt(fadt, board)?;
-    let madt = walked.one(b"APIC")?.ok_or(bad(*b"APIC", rsdp, "missing"))?;
-    let enabled_uids = check_madt(madt, board)?;
-    match walked.one(b"GTDT")? {
-        None => {
-            return Err(bad(
-                *b"GTDT",
-                rsdp,
-                "missing (Linux needs it for the arch timer)",
-            ))
-        }
-        Some(t) if t.revision() < GTDT_MIN_REVISION => {
-            return Err(bad(*b"GTDT", t.addr, "revision older than ACPI 5.1's (2)"))
-        }
-        Some(_) => {}
-    }
-    if let (Some(mcfg), Some(p)) = (walked.one(b"MCFG")?, board.pcie.as_ref()) {
-        let b = mcfg.bytes;
-        let matches = b
+/// The arm64 rules for CH's tables, which `acpi::adopt` walked (see the
+/// module text).
+pub fn check(a: &Adopted, board: &Board) -> Result<Checked, Error> {
+    check_fadt(need(a, b"FACP")?, board)?;
+    let enabled_uids = check_madt(need(a, b"APIC")?, board)?;
+    // Linux's arch timer needs the GTDT in ACPI mode.
+    min_revision(need(a, b"GTDT")?, GTDT_MIN_REVISION)?;
+    if let (Some(mcfg), Some(p)) = (a.find(*b"MCFG"), board.pcie.as_ref()) {
+        let matches = mcfg
+            .bytes
             .get(MCFG_HEADER..)
             .unwrap_or(&[])
             .chunks_exact(16)
-            .any(|a| u64_at(a, 0) == p.ecam_base && u16_at(a, 8) == 0 && a[10] <= p.bus_start);
+            .any(|e| {
+                le64(e, 0) == Some(p.ecam_base) && le16(e, 8) == Some(0) && e[10] <= p.bus_start
+            });
         if !matches {
-            return Err(bad(
-                *b"MCFG",
-                mcfg.addr,
+            return Err(invalid(
+                b"MCFG",
                 "no ECAM allocation at the DT's host bridge",
             ));
         }
     }
-    let needs_pres = refers_to_pres(walked.dsdt.bytes) && !defines_pres(walked.dsdt.bytes);
-    Ok(Adopted {
-        walked,
+    let dsdt = need(a, b"DSDT")?;
+    let listed: Vec<u64> = a
+        .tables
+        .iter()
+        .filter(|t| t.signature() != *b"DSDT")
+        .map(|t| t.addr)
+        .collect();
+    // The XSDT is 36 bytes of header and one entry per listed table
+    // (`acpi::adopt` checked that it is whole entries).
+    let xsdt_end = a.xsdt + 36 + 8 * listed.len() as u64;
+    let ends = a.tables.iter().map(|t| t.addr + t.bytes.len() as u64);
+    let starts = a.tables.iter().map(|t| t.addr);
+    let span = (
+        starts.chain([a.rsdp, a.xsdt]).min().unwrap_or(a.rsdp),
+        ends.chain([a.rsdp + 36, xsdt_end]).max().unwrap_or(a.rsdp),
+    );
+    Ok(Checked {
+        listed,
         enabled_uids,
-        needs_pres,
+        needs_pres: refers_to_pres(&dsdt.bytes) && !defines_pres(&dsdt.bytes),
+        span,
     })
 }
 
-fn check_fadt(t: Table, board: &Board) -> Result<(), Error> {
-    let (b, at) = (t.bytes, t.addr);
-    let f = |why| Err(bad(*b"FACP", at, why));
+fn check_fadt(t: &Table, board: &Board) -> Result<(), Error> {
+    let b = &t.bytes;
+    let f = |what| Err(invalid(b"FACP", what));
     if b.len() < FADT_51_LEN {
         return f("shorter than an ACPI 5.1 FADT");
     }
@@ -303,10 +155,10 @@ fn check_fadt(t: Table, board: &Board) -> Result<(), Error> {
     if t.revision() < 5 || (t.revision() == 5 && b[FADT_MINOR] < 1) {
         return f("revision older than ACPI 5.1");
     }
-    if u32_at(b, FADT_FLAGS) & HW_REDUCED == 0 {
+    if le32(b, FADT_FLAGS).unwrap_or(0) & HW_REDUCED == 0 {
         return f("not hardware-reduced ACPI");
     }
-    let arm = u16_at(b, FADT_ARM_FLAGS);
+    let arm = le16(b, FADT_ARM_FLAGS).unwrap_or(0);
     if arm & PSCI_COMPLIANT == 0 {
         return f("does not say PSCI");
     }
@@ -319,13 +171,10 @@ fn check_fadt(t: Table, board: &Board) -> Result<(), Error> {
 }
 
 /// The MADT's subtables against the DT; returns the enabled flag per UID.
-fn check_madt(t: Table, board: &Board) -> Result<Vec<bool>, Error> {
-    let at = t.addr;
-    let f = |why| Err(bad(*b"APIC", at, why));
-    if t.revision() < MADT_MIN_REVISION {
-        return f("revision older than ACPI 5.1's (3)");
-    }
-    let b = t.bytes;
+fn check_madt(t: &Table, board: &Board) -> Result<Vec<bool>, Error> {
+    min_revision(t, MADT_MIN_REVISION)?;
+    let f = |what| Err(invalid(b"APIC", what));
+    let b = &t.bytes;
     let (mut gicd, mut gicr, mut its) = (None, Vec::new(), Vec::new());
     // (UID, MPIDR) of each enabled GICC; every GICC's UID and whether
     // it is enabled.
@@ -337,24 +186,25 @@ fn check_madt(t: Table, board: &Board) -> Result<Vec<bool>, Error> {
         let Some(s) = b.get(o..o + len).filter(|_| len >= 2) else {
             return f("a subtable runs past the table");
         };
+        let (u32_at, u64_at) = (|at| le32(s, at).unwrap_or(0), |at| le64(s, at).unwrap_or(0));
         match s[0] {
             GICC if len < GICC_MIN_LEN => return f("a GICC entry is too short"),
             GICC => {
-                let (uid, on) = (u32_at(s, 8), u32_at(s, 12) & 1 != 0);
+                let (uid, on) = (u32_at(8), u32_at(12) & 1 != 0);
                 if uids.iter().any(|u| u.0 == uid) {
                     return f("two GICC entries have the same UID");
                 }
                 uids.push((uid, on));
                 if on {
-                    enabled.push((uid, u64_at(s, 68)));
+                    enabled.push((uid, u64_at(68)));
                 }
             }
-            GICD if len >= 24 && gicd.replace((u64_at(s, 8), s[20])).is_some() => {
+            GICD if len >= 24 && gicd.replace((u64_at(8), s[20])).is_some() => {
                 return f("more than one GIC distributor");
             }
             GICD if len >= 24 => {}
-            GICR if len >= 16 => gicr.push((u64_at(s, 4), u32_at(s, 12) as u64)),
-            ITS if len >= 16 => its.push(u64_at(s, 8)),
+            GICR if len >= 16 => gicr.push((u64_at(4), u64::from(u32_at(12)))),
+            ITS if len >= 16 => its.push(u64_at(8)),
             GICD | GICR | ITS => return f("a GIC subtable is too short"),
             _ => {}
         }
@@ -383,9 +233,9 @@ fn check_madt(t: Table, board: &Board) -> Result<Vec<bool>, Error> {
     if its.iter().any(|&b| g.its != Some(b)) {
         return f("GIC ITS differs from the DT's");
     }
-    let top = uids.iter().map(|u| u.0).max().unwrap_or(0) as usize;
     // UIDs index the SSDT's buffer: CH numbers them 0..max_vcpus.
-    if top >= 4096 {
+    let top = uids.iter().map(|u| u.0).max().unwrap_or(0) as usize;
+    if top >= MAX_UID {
         return f("GICC UIDs beyond 4095");
     }
     let mut by_uid = alloc::vec![false; top + 1];
@@ -394,6 +244,10 @@ fn check_madt(t: Table, board: &Board) -> Result<Vec<bool>, Error> {
     }
     Ok(by_uid)
 }
+
+/// KVM's arm64 limit is 512 vCPUs; CH numbers UIDs from 0, so this leaves
+/// room and bounds the SSDT's buffer.
+const MAX_UID: usize = 4096;
 
 /// `_SB_PRES` as a name path's two segments, as AML writes
 /// `\_SB.PRES.xxxx` (ACPI 6.5 20.2.2).
@@ -471,23 +325,23 @@ pub fn pres_ssdt(enabled: &[bool]) -> Vec<u8> {
     table(*b"SSDT", DSDT_REVISION, &a)
 }
 
-impl Adopted<'_> {
-    /// What Linux gets: CH's own RSDP when nothing needs fixing; else the
-    /// SSDT and an XSDT listing CH's tables and it, in `area`, and that
-    /// XSDT's RSDP (placed last). Returns the RSDP's address and one line
-    /// per fix for the console.
+impl Checked {
+    /// What Linux gets: CH's own RSDP (`rsdp`) when nothing needs fixing;
+    /// else the SSDT and an XSDT listing CH's tables and it, in `area`,
+    /// and that XSDT's RSDP (placed last). Returns the RSDP's address and
+    /// one line per fix for the console.
     pub fn fix(
         &self,
+        rsdp: u64,
         area: &mut TableArea,
     ) -> Result<(u64, Vec<&'static str>), super::super::Error> {
         if !self.needs_pres {
-            return Ok((self.walked.rsdp, Vec::new()));
+            return Ok((rsdp, Vec::new()));
         }
-        let placed: Vec<u64> = self.walked.tables.iter().map(|t| t.addr).collect();
         let ssdt = pres_ssdt(&self.enabled_uids);
-        let built = finish(area, &placed, [ssdt].iter())?;
+        let built = finish(area, &self.listed, [ssdt].iter())?;
         let rsdp = area.place(&built.rsdp, 16)?;
-        let why = "cloud-hypervisor's DSDT refers to \\_SB.PRES (its CPU hotplug controller, defined only on x86): an SSDT defines it, not present, CPEN per the MADT's enabled GICCs";
+        let why = "cloud-hypervisor's DSDT refers to \\_SB.PRES (its CPU hotplug controller, defined only on x86): added an SSDT that defines it (not present; CPEN per the MADT's enabled GICCs)";
         Ok((rsdp, alloc::vec![why]))
     }
 }

@@ -4,6 +4,8 @@
 extern crate std;
 
 use super::*;
+use crate::acpi::adopt::{self, Slice};
+use crate::acpi::byte_sum;
 use crate::platform::dt;
 use std::string::{String, ToString};
 use std::vec::Vec;
@@ -24,17 +26,25 @@ fn board(name: &str) -> Board {
     dt::parse(&fixture(name)).unwrap()
 }
 
+/// The generic walk over a window at CH's address.
+fn walk(mem: &[u8], base: u64, rsdp: u64) -> Result<Adopted, Error> {
+    adopt::adopt(&Slice { base, bytes: mem }, rsdp)
+}
+
+/// Walk and arm checks, as the firmware runs them.
+fn adopt(mem: &[u8], b: &Board) -> Result<(Adopted, Checked), Error> {
+    let a = walk(mem, CH_RSDP, CH_RSDP)?;
+    let c = check(&a, b)?;
+    Ok((a, c))
+}
+
 /// The offset in the window of the table with `sig` (through the XSDT).
 fn offset_of(mem: &[u8], sig: &[u8; 4]) -> usize {
     let w = walk(mem, CH_RSDP, CH_RSDP).unwrap();
     if sig == b"XSDT" {
-        return (u64::from_le_bytes(mem[24..32].try_into().unwrap()) - CH_RSDP) as usize;
+        return (w.xsdt - CH_RSDP) as usize;
     }
-    if sig == b"DSDT" {
-        return (w.dsdt.addr - CH_RSDP) as usize;
-    }
-    let t = w.tables.iter().find(|t| &t.signature() == sig).unwrap();
-    (t.addr - CH_RSDP) as usize
+    (w.find(*sig).unwrap().addr - CH_RSDP) as usize
 }
 
 /// Makes the table at `off` sum to zero again after an edit.
@@ -45,7 +55,7 @@ fn fix_sum(mem: &mut [u8], off: usize) {
 }
 
 fn refused(mem: &[u8], b: &Board) -> String {
-    match adopt(mem, CH_RSDP, CH_RSDP, b) {
+    match adopt(mem, b) {
         Ok(_) => panic!("accepted"),
         Err(e) => e.to_string(),
     }
@@ -54,16 +64,20 @@ fn refused(mem: &[u8], b: &Board) -> String {
 #[test]
 fn the_captured_tables_pass_and_need_pres() {
     let mem = tables();
-    let a = adopt(&mem, CH_RSDP, CH_RSDP, &board("fdt-boot2max4.dtb")).unwrap();
-    let sigs: Vec<[u8; 4]> = a.walked.tables.iter().map(|t| t.signature()).collect();
+    let (a, c) = adopt(&mem, &board("fdt-boot2max4.dtb")).unwrap();
+    let sigs: Vec<[u8; 4]> = a.tables.iter().map(|t| t.signature()).collect();
     assert_eq!(
         sigs,
-        [*b"FACP", *b"APIC", *b"PPTT", *b"GTDT", *b"MCFG", *b"SPCR", *b"DBG2", *b"IORT"]
+        [
+            *b"FACP", *b"APIC", *b"PPTT", *b"GTDT", *b"MCFG", *b"SPCR", *b"DBG2", *b"IORT",
+            *b"DSDT"
+        ]
     );
-    assert_eq!(a.walked.dsdt.addr, 0x4020_0024);
-    assert_eq!(a.walked.span, (CH_RSDP, CH_RSDP + mem.len() as u64));
-    assert_eq!(a.enabled_uids, [true, true]);
-    assert!(a.needs_pres);
+    assert_eq!(a.find(*b"DSDT").unwrap().addr, 0x4020_0024);
+    assert_eq!(c.listed.len(), 8);
+    assert_eq!(c.span, (CH_RSDP, CH_RSDP + mem.len() as u64));
+    assert_eq!(c.enabled_uids, [true, true]);
+    assert!(c.needs_pres);
 }
 
 #[test]
@@ -79,12 +93,12 @@ fn mutated_tables_are_refused_with_one_line() {
                 m[apic + 40] ^= 1;
                 m
             },
-            "APIC at 0x402012eb: bad checksum"
+            "APIC at 0x402012eb has a bad checksum"
         ),
         (
             "truncated window",
             good[..good.len() - 10].to_vec(),
-            "XSDT at 0x4020164b: truncated: its length runs out of the ACPI area"
+            "XSDT at 0x4020164b (100 bytes) is not in readable memory"
         ),
         (
             "truncated table",
@@ -94,7 +108,7 @@ fn mutated_tables_are_refused_with_one_line() {
                 m[x + 4..x + 8].copy_from_slice(&0x1000u32.to_le_bytes());
                 m
             },
-            "XSDT at 0x4020164b: truncated: its length runs out of the ACPI area"
+            "XSDT at 0x4020164b (4096 bytes) is not in readable memory"
         ),
         (
             "RSDP checksum",
@@ -103,7 +117,7 @@ fn mutated_tables_are_refused_with_one_line() {
                 m[10] ^= 1;
                 m
             },
-            "RSDP at 0x40200000: bad checksum"
+            "RSD  at 0x40200000 has a bad checksum"
         ),
         (
             "XSDT outside",
@@ -116,7 +130,7 @@ fn mutated_tables_are_refused_with_one_line() {
                 m[32] = 0u8.wrapping_sub(byte_sum(&m[..36]));
                 m
             },
-            "XSDT at 0x50000000: outside cloud-hypervisor's ACPI area"
+            "XSDT at 0x50000000 (36 bytes) is not in readable memory"
         ),
         (
             "GICC MPIDR not the DT's",
@@ -127,7 +141,7 @@ fn mutated_tables_are_refused_with_one_line() {
                 fix_sum(&mut m, apic);
                 m
             },
-            "APIC at 0x402012eb: a DT CPU's MPIDR has no single enabled GICC"
+            "APIC: a DT CPU's MPIDR has no single enabled GICC"
         ),
         (
             "GICC disabled",
@@ -137,7 +151,7 @@ fn mutated_tables_are_refused_with_one_line() {
                 fix_sum(&mut m, apic);
                 m
             },
-            "APIC at 0x402012eb: enabled GICCs and the DT's CPUs differ in number"
+            "APIC: enabled GICCs and the DT's CPUs differ in number"
         ),
         (
             "GICD elsewhere",
@@ -147,7 +161,7 @@ fn mutated_tables_are_refused_with_one_line() {
                 fix_sum(&mut m, apic);
                 m
             },
-            "APIC at 0x402012eb: GIC distributor differs from the DT's"
+            "APIC: GIC distributor differs from the DT's"
         ),
         (
             "MADT subtable overrun",
@@ -157,7 +171,7 @@ fn mutated_tables_are_refused_with_one_line() {
                 fix_sum(&mut m, apic);
                 m
             },
-            "APIC at 0x402012eb: a subtable runs past the table"
+            "APIC: a subtable runs past the table"
         ),
         (
             "FADT not hardware-reduced",
@@ -168,7 +182,7 @@ fn mutated_tables_are_refused_with_one_line() {
                 fix_sum(&mut m, f);
                 m
             },
-            "FACP at 0x402011d7: not hardware-reduced ACPI"
+            "FACP: not hardware-reduced ACPI"
         ),
         (
             "FADT revision",
@@ -179,7 +193,7 @@ fn mutated_tables_are_refused_with_one_line() {
                 fix_sum(&mut m, f);
                 m
             },
-            "FACP at 0x402011d7: revision older than ACPI 5.1"
+            "FACP: revision older than ACPI 5.1"
         ),
         (
             "DSDT checksum",
@@ -189,11 +203,11 @@ fn mutated_tables_are_refused_with_one_line() {
                 m[d + 100] ^= 0x20;
                 m
             },
-            "DSDT at 0x40200024: bad checksum"
+            "DSDT at 0x40200024 has a bad checksum"
         ),
     ];
     for (what, mem, line) in cases {
-        let want = std::format!("cloud-hypervisor's ACPI tables: {line}");
+        let want = std::format!("VMM's ACPI tables: {line}");
         assert_eq!(refused(&mem, &b), want, "{what}");
         assert!(!line.contains('\n'));
     }
@@ -205,13 +219,13 @@ fn a_dt_that_disagrees_is_refused() {
     // CH's one-vCPU DT against the two-vCPU tables.
     assert_eq!(
         refused(&mem, &board("fdt-boot1.dtb")),
-        "cloud-hypervisor's ACPI tables: APIC at 0x402012eb: enabled GICCs and the DT's CPUs differ in number"
+        "VMM's ACPI tables: APIC: enabled GICCs and the DT's CPUs differ in number"
     );
     let mut smc = board("fdt-boot2max4.dtb");
     smc.psci = Some(Conduit::Smc);
     assert_eq!(
         refused(&mem, &smc),
-        "cloud-hypervisor's ACPI tables: FACP at 0x402011d7: PSCI conduit differs from the DT's"
+        "VMM's ACPI tables: FACP: PSCI conduit differs from the DT's"
     );
     let mut other_ecam = board("fdt-boot2max4.dtb");
     other_ecam.pcie.as_mut().unwrap().ecam_base = 0x4010_0000_0000;
@@ -234,11 +248,11 @@ fn pres_definitions_are_recognised() {
 /// `(area base, area bytes)` followed by CH's window make one memory.
 fn fixed() -> (u64, Vec<u8>, Vec<&'static str>) {
     let mem = tables();
-    let a = adopt(&mem, CH_RSDP, CH_RSDP, &board("fdt-boot2max4.dtb")).unwrap();
+    let (_, c) = adopt(&mem, &board("fdt-boot2max4.dtb")).unwrap();
     let base = 0x4010_0000u64;
     let mut area_buf = std::vec![0u8; (CH_RSDP - base) as usize];
     let mut area = TableArea::new(&mut area_buf, base);
-    let (rsdp, lines) = a.fix(&mut area).unwrap();
+    let (rsdp, lines) = c.fix(CH_RSDP, &mut area).unwrap();
     assert!(rsdp >= base && rsdp < CH_RSDP);
     let mut all = area_buf;
     all.extend_from_slice(&mem);
@@ -251,14 +265,18 @@ fn the_fix_adds_an_ssdt_to_a_new_xsdt() {
     assert_eq!(lines.len(), 1);
     let w = walk(&all, 0x4010_0000, rsdp).unwrap();
     let sigs: Vec<[u8; 4]> = w.tables.iter().map(|t| t.signature()).collect();
-    assert_eq!(sigs.len(), 9);
+    assert_eq!(sigs.len(), 10);
     assert_eq!(sigs[8], *b"SSDT");
     // CH's tables are where CH put them, unchanged.
-    assert!(w.tables[..8].iter().all(|t| t.addr >= CH_RSDP));
-    assert_eq!(w.dsdt.addr, 0x4020_0024);
-    // Walking the fixed set finds nothing left to fix... except that
-    // the DSDT alone still refers to PRES (the SSDT is separate).
-    assert!(refers_to_pres(w.dsdt.bytes));
+    let ch = tables();
+    for t in w.tables.iter().filter(|t| t.signature() != *b"SSDT") {
+        let off = (t.addr - CH_RSDP) as usize;
+        assert_eq!(&ch[off..off + t.bytes.len()], &t.bytes[..]);
+    }
+    assert_eq!(w.find(*b"DSDT").unwrap().addr, 0x4020_0024);
+    // The fixed set passes the arm checks again.
+    let c = check(&w, &board("fdt-boot2max4.dtb")).unwrap();
+    assert_eq!(c.listed.len(), 9);
 }
 
 /// Runs `acpiexec` on CH's DSDT with the SSDT and evaluates `cmds`;
@@ -275,7 +293,7 @@ fn acpiexec(ssdt: Option<&[u8]>, cmds: &[&str]) -> Option<String> {
     std::fs::create_dir_all(&dir).unwrap();
     let mem = tables();
     let w = walk(&mem, CH_RSDP, CH_RSDP).unwrap();
-    std::fs::write(dir.join("dsdt.aml"), w.dsdt.bytes).unwrap();
+    std::fs::write(dir.join("dsdt.aml"), &w.find(*b"DSDT").unwrap().bytes).unwrap();
     let mut files = std::vec!["dsdt.aml".to_string()];
     if let Some(s) = ssdt {
         std::fs::write(dir.join("ssdt.aml"), s).unwrap();
