@@ -47,6 +47,18 @@ pub fn choose<T: Transport>(
             "no kernel: start QEMU with -kernel <{image}> or give it a bootable virtio disk"
         );
     }
+    src.disk = Some(pick(disks, &choice, extra)?);
+    Ok(payload::From::Disk)
+}
+
+/// The first bootable disk of `disks` (bus order), or the one `choice`
+/// names, with `extra` for its command line: a VMM without fw_cfg
+/// (cloud-hypervisor) boots from a disk this way, with no choice and
+/// nothing to append.
+pub fn pick(disks: Vec<Candidate>, choice: &Choice, extra: Option<String>) -> Result<DiskPayload> {
+    if disks.is_empty() {
+        crate::bail!("no virtio disk to boot from");
+    }
     let picked: Vec<(usize, Candidate)> = match choice.disk {
         Some(n) => match disks.into_iter().enumerate().nth(n as usize) {
             Some(d) => alloc::vec![d],
@@ -56,11 +68,10 @@ pub fn choose<T: Transport>(
     };
     let mut why = Vec::new();
     for (i, c) in picked {
-        match disk::find(&c.dev, &choice) {
+        match disk::find(&c.dev, choice) {
             Ok(found) => {
                 println!("{NAME}: booting disk{i} ({}), {found}", c.name);
-                src.disk = Some(DiskPayload::new(c.dev, found, extra));
-                return Ok(payload::From::Disk);
+                return Ok(DiskPayload::new(c.dev, found, extra));
             }
             Err(e) => why.push(format!("disk{i} ({}): {e}", c.name)),
         }
@@ -146,6 +157,13 @@ mod tests {
         let d = dir(&[(file::BOOT, 0x20, 6)]);
         let mut q = qemu(&[(key::FILE_DIR, &d), (0x20, b"disk/x")]);
         assert!(choose(&mut q, "Image", blank).is_err(), "bad grammar");
+    }
+
+    #[test]
+    fn pick_without_fw_cfg() {
+        let none = Choice::parse("").unwrap();
+        assert!(pick(Vec::new(), &none, None).is_err(), "no disk");
+        assert!(pick(blank(), &none, None).is_err(), "nothing bootable");
     }
 
     #[test]

@@ -61,8 +61,8 @@ impl Arch {
     }
 }
 
-/// The image size budgets, 256 KiB each (the linker scripts' ROM and
-/// FLASH regions): x86 the top 256 KiB below 4 GiB, arm its flash from 0.
+/// The image size budgets (the linker scripts' ROM and FLASH regions): x86
+/// the top 256 KiB below 4 GiB, arm 288 KiB of its flash from 0.
 /// They guard against bloat, not a hardware limit (QEMU takes any multiple
 /// of 64 KiB as -bios; its arm flash bank is 64 MiB). Until disk boot the
 /// images were 64 KiB (x86) and 96-112 KiB (arm); disk boot (its own code
@@ -70,8 +70,11 @@ impl Arch {
 /// against the 128 KiB issue 20 aims for: making it smaller is open work.
 /// A -kernel boot does not pay for it: x86 copies disk code to RAM only
 /// when it boots a disk (arch/x86_64/disk_code.rs), arm runs from flash.
+/// arm's grew from 256 KiB with cloud-hypervisor's entry path (its tables
+/// adopted and checked, their fix, a second boot flow: about 18 KiB);
+/// cloud-hypervisor takes a raw image of up to 3 MiB.
 pub const MAX_IMAGE_X86: u64 = 256 * 1024;
-pub const MAX_IMAGE_ARM: u64 = 256 * 1024;
+pub const MAX_IMAGE_ARM: u64 = 288 * 1024;
 
 impl Arch {
     pub fn max_image(self) -> u64 {

@@ -215,6 +215,7 @@ impl pipeline::Arch for Q35Boot {
     fn tables(&mut self, m: &Q35, _: &Plan, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
         match m.tables {
             TablesFrom::Build => build_tables(m, src),
+            TablesFrom::Adopt { .. } => Err("QEMU's tables are never adopted".into()),
         }
     }
 
