@@ -79,6 +79,14 @@ pub struct PciHost {
     /// The free part of the 32-bit memory window, `[next, end)`.
     pub next: u64,
     pub end: u64,
+    /// Windows (`[start, end)`) where a BAR the VMM already assigned
+    /// stays, and how such a BAR is mapped. cloud-hypervisor assigns every
+    /// BAR itself and moves one only within the allocator it came from
+    /// (its `DeviceManager::move_bar`), so its 64-bit BARs cannot be moved
+    /// below 4 GiB. Empty: every BAR gets an address in the 32-bit window
+    /// (QEMU leaves them unassigned for a firmware).
+    pub keep: Vec<(u64, u64)>,
+    pub map: fn(u64, u64),
 }
 
 impl PciHost {
@@ -222,8 +230,9 @@ pub unsafe fn pci_disks(host: &mut PciHost, out: &mut Vec<Disk>) {
     }
 }
 
-/// Gives every memory BAR of `df` an address in the window: QEMU leaves
-/// them unassigned for a `-bios` firmware on q35 and on virt alike. 64-bit
+/// Gives every memory BAR of `df` an address in the window (unless the
+/// VMM placed it in one of `host.keep`): QEMU leaves them unassigned for
+/// a `-bios` firmware on q35 and on virt alike. 64-bit
 /// BARs go below 4 GiB too (the 64-bit window is out of the firmware's
 /// reach on virt). I/O BARs (a transitional device's legacy interface)
 /// stay off; the crate uses the modern interface only.
@@ -231,11 +240,23 @@ fn assign_bars(root: &mut PciRoot<MmioCam>, df: DeviceFunction, host: &mut PciHo
     let bars = root.bars(df).ok()?;
     for (i, bar) in bars.iter().enumerate() {
         let Some(BarInfo::Memory {
-            address_type, size, ..
+            address_type,
+            size,
+            address,
+            ..
         }) = bar
         else {
             continue;
         };
+        let kept = |&(start, end): &(u64, u64)| {
+            *address != 0
+                && start <= *address
+                && address.checked_add(*size).is_some_and(|e| e <= end)
+        };
+        if host.keep.iter().any(kept) {
+            (host.map)(*address, *size);
+            continue;
+        }
         match address_type {
             MemoryBarType::Width32 => root.set_bar_32(df, i as u8, host.take(*size)? as u32),
             MemoryBarType::Width64 => root.set_bar_64(df, i as u8, host.take(*size)?),

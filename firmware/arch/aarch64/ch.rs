@@ -75,7 +75,7 @@ impl pipeline::Arch for ChBoot {
         let m = ChVirt::describe(board, layout::fw_ram(), CH_RSDP, CH_ACPI_MAX)?;
         // CH has no fw_cfg: no choice file and nothing to append, the
         // first bootable disk in bus order wins.
-        let candidates = virtio::candidates(disks(EL, &m.board));
+        let candidates = virtio::candidates(disks(EL, &m.board, true));
         let disk = from_disk::pick(candidates, &Choice::default(), None)?;
         Ok((m, Disk(Some(disk))))
     }
@@ -141,6 +141,9 @@ impl pipeline::Arch for ChBoot {
         let kernel = (l.kernel.base, l.image.image_size);
         let initrd = l.initrd.as_ref().map(|i| (i.base, i.size));
         let mut carves = p.carves(&a, t.used, kernel, initrd, 0);
+        // Without a fix the firmware's table area holds nothing (Linux gets
+        // CH's own RSDP); the memory map takes no empty carve.
+        carves.retain(|c| c.size > 0);
         // CH's tables stay where CH wrote them: ACPI reclaimable, like the
         // firmware's own (ACPI 6.5 15.3: AddressRangeACPI).
         let (start, end) = self.tables_span;

@@ -164,7 +164,7 @@ impl pipeline::Arch for VirtBoot {
         virt.restore_policy(el3::read_record);
         let el = self.el;
         virt.payload = from_disk::choose(&mut src, "Image", || {
-            virtio::candidates(disks(el, &virt.board))
+            virtio::candidates(disks(el, &virt.board, false))
         })?;
         Ok((virt, src))
     }

@@ -104,7 +104,10 @@ pub(super) fn write_handoff(
 /// The virtio disks in bus order: functions on the PCIe host bridge's
 /// root bus (BARs from its 32-bit window, where PCI and CPU addresses are
 /// the same on virt), then the virtio-mmio transports in DT order.
-pub(super) fn disks(el: u8, board: &dt::Board) -> Vec<virtio::Disk> {
+///
+/// `keep_assigned`: BARs the VMM placed in the bridge's windows stay there
+/// (cloud-hypervisor, whose guest firmware runs at EL1).
+pub(super) fn disks(el: u8, board: &dt::Board, keep_assigned: bool) -> Vec<virtio::Disk> {
     let mut out = Vec::new();
     if let Some(p) = &board.pcie {
         if let Some((cpu, _, size)) = p.mmio32.filter(|&(cpu, pci, _)| cpu == pci) {
@@ -114,6 +117,17 @@ pub(super) fn disks(el: u8, board: &dt::Board) -> Vec<virtio::Disk> {
                 buses: (p.ecam_size >> 20).min(256) as u16,
                 next: cpu,
                 end: cpu + size,
+                keep: if keep_assigned {
+                    [p.mmio32, p.mmio64]
+                        .iter()
+                        .flatten()
+                        .filter(|w| w.0 == w.1)
+                        .map(|&(cpu, _, size)| (cpu, cpu.saturating_add(size)))
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                map: map_bar_el1,
             };
             // SAFETY: the DT names this ECAM region (mapped as Device just
             // above) and window; no firmware placed anything there before.
@@ -146,4 +160,10 @@ pub(super) fn load_linux_above(
         cmdline,
         kept: Vec::new(),
     })
+}
+
+/// Maps a BAR the VMM placed (possibly above the low GiB, as
+/// cloud-hypervisor's 64-bit BARs at 8 GiB) as Device memory, at EL1.
+fn map_bar_el1(base: u64, size: u64) {
+    mmu::map_device(1, base, size);
 }

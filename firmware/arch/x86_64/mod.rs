@@ -331,6 +331,8 @@ fn disks(map: &MemoryMap) -> Vec<virtio::Disk> {
         buses: (q35::MMCONFIG_SIZE >> 20) as u16,
         next,
         end,
+        keep: Vec::new(),
+        map: |_, _| {},
     };
     let mut out = Vec::new();
     // SAFETY: MMCONFIG is mapped (boot.S maps the low 4 GiB; the MTRRs

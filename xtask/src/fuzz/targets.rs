@@ -22,6 +22,7 @@ pub const TARGETS: &[&str] = &[
     "disk_ext4",
     "boot_entries",
     "acpi_adopt",
+    "acpi_adopt_arm",
 ];
 
 /// How long `cargo xtask test` runs each target.
