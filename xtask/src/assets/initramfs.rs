@@ -58,13 +58,13 @@ fn vclock(arch: Arch) -> Result<PathBuf> {
 /// The archive in the cpio "newc" format the kernel unpacks
 /// (Documentation/driver-api/early-userspace/buffer-format.rst), built in
 /// memory with the `cpio` crate's newc writer.
-pub(super) struct Cpio {
+pub struct Cpio {
     buf: Vec<u8>,
     ino: u32,
 }
 
 impl Cpio {
-    fn new() -> Self {
+    pub fn new() -> Self {
         Cpio {
             buf: Vec::new(),
             ino: 1,
@@ -87,20 +87,20 @@ impl Cpio {
         w.finish().expect("cpio entry into memory");
     }
 
-    fn dir(&mut self, name: &str) {
+    pub fn dir(&mut self, name: &str) {
         self.entry(name, 0o040755, &[], (0, 0));
     }
-    fn file(&mut self, name: &str, data: &[u8], perm: u32) {
+    pub fn file(&mut self, name: &str, data: &[u8], perm: u32) {
         self.entry(name, 0o100000 | perm, data, (0, 0));
     }
-    fn symlink(&mut self, name: &str, target: &str) {
+    pub fn symlink(&mut self, name: &str, target: &str) {
         self.entry(name, 0o120777, target.as_bytes(), (0, 0));
     }
-    fn chardev(&mut self, name: &str, major: u32, minor: u32) {
+    pub fn chardev(&mut self, name: &str, major: u32, minor: u32) {
         self.entry(name, 0o020600, &[], (major, minor));
     }
 
-    fn finish(mut self) -> Vec<u8> {
+    pub fn finish(mut self) -> Vec<u8> {
         cpio::newc::trailer(&mut self.buf).expect("cpio trailer into memory");
         // Conventional 512-byte block padding.
         while !self.buf.len().is_multiple_of(512) {

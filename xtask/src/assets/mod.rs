@@ -12,6 +12,7 @@ use apt::{apt_download, apt_update, dpkg_extract, ensure_foreign_arch};
 pub use apt::{ensure_backports_source, host_mirror};
 pub use disks::{disk_image, DiskImage};
 use initramfs::initramfs;
+pub use initramfs::{busybox, Cpio};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -153,39 +154,7 @@ pub fn kernel(arch: Arch, flavor: Flavor) -> Result<Kernel> {
         }
     }
     let dl = dir.join(format!("download-{}", flavor.name()));
-    let x = dl.join("kernel-root");
-    let (ver, vmlinuz, config, moddir) = match flavor {
-        Flavor::Lts => {
-            let (pkg, _) = find_kernel_pkg(arch)?;
-            let ver = pkg
-                .strip_prefix("linux-image-")
-                .and_then(|s| s.strip_suffix("-unsigned"))
-                .unwrap_or(&pkg)
-                .to_string();
-            step(format!("fetching kernel {pkg} for {}", arch.name()));
-            let deb = apt_download(&pkg, arch, &dl)?;
-            dpkg_extract(&deb, &x)?;
-            (
-                ver.clone(),
-                x.join("boot").join(format!("vmlinuz-{ver}")),
-                x.join("boot").join(format!("config-{ver}")),
-                x.join("lib/modules").join(&ver),
-            )
-        }
-        Flavor::Newest => {
-            let debs = crate::unstable::download_kernel(arch, &dl)?;
-            if x.exists() {
-                std::fs::remove_dir_all(&x).ctx(format!("clean {}", x.display()))?;
-            }
-            for deb in &debs.files {
-                run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&x))?;
-            }
-            // Debian's split kernel packages (linux-binary, linux-modules,
-            // linux-base) put everything under usr/lib/modules/<version>.
-            let m = x.join("usr/lib/modules").join(&debs.version);
-            (debs.version.clone(), m.join("vmlinuz"), m.join("config"), m)
-        }
-    };
+    let (ver, vmlinuz, config, moddir) = fetch_kernel_root(arch, flavor, &dl)?;
     let k = kernel_paths(arch, &ver);
     let kdir = k.image.parent().unwrap().to_path_buf();
     if kdir.exists() {
@@ -205,12 +174,98 @@ pub fn kernel(arch: Arch, flavor: Flavor) -> Result<Kernel> {
     };
     write_atomic(&k.image, &img)?;
     let _ = std::fs::copy(&config, kdir.join("config"));
-    extract_modules(&moddir, &k.modules)?;
+    extract_modules(&moddir, &k.modules, MODULES, OPTIONAL_MODULES)?;
     std::fs::write(k.modules.join("complete"), module_stamp()).ctx("write stamp")?;
     write_atomic(&current, ver.as_bytes())?;
     std::fs::remove_dir_all(&dl).ctx("clean download dir")?;
     step(format!("kernel {ver} ready: {}", k.image.display()));
     Ok(k)
+}
+
+/// Downloads and unpacks the kernel package(s) of `flavor` into `dl`:
+/// (version, vmlinuz, config, modules directory).
+fn fetch_kernel_root(
+    arch: Arch,
+    flavor: Flavor,
+    dl: &Path,
+) -> Result<(String, PathBuf, PathBuf, PathBuf)> {
+    let x = dl.join("kernel-root");
+    Ok(match flavor {
+        Flavor::Lts => {
+            let (pkg, _) = find_kernel_pkg(arch)?;
+            let ver = pkg
+                .strip_prefix("linux-image-")
+                .and_then(|s| s.strip_suffix("-unsigned"))
+                .unwrap_or(&pkg)
+                .to_string();
+            step(format!("fetching kernel {pkg} for {}", arch.name()));
+            let deb = apt_download(&pkg, arch, dl)?;
+            dpkg_extract(&deb, &x)?;
+            (
+                ver.clone(),
+                x.join("boot").join(format!("vmlinuz-{ver}")),
+                x.join("boot").join(format!("config-{ver}")),
+                x.join("lib/modules").join(&ver),
+            )
+        }
+        Flavor::Newest => {
+            let debs = crate::unstable::download_kernel(arch, dl)?;
+            if x.exists() {
+                std::fs::remove_dir_all(&x).ctx(format!("clean {}", x.display()))?;
+            }
+            for deb in &debs.files {
+                run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&x))?;
+            }
+            // Debian's split kernel packages (linux-binary, linux-modules,
+            // linux-base) put everything under usr/lib/modules/<version>.
+            let m = x.join("usr/lib/modules").join(&debs.version);
+            (debs.version.clone(), m.join("vmlinuz"), m.join("config"), m)
+        }
+    })
+}
+
+/// Modules an L1 guest needs to run KVM for a nested hypervisor (the
+/// cloud-hypervisor cases): on x86 KVM is modular in Debian's cloud kernel
+/// (CONFIG_KVM=m, CONFIG_KVM_AMD=m; QEMU's TCG `-cpu max` offers SVM, not
+/// VMX), on arm64 it is built in (CONFIG_KVM=y) and nothing is loaded.
+fn nested_modules_wanted(arch: Arch) -> &'static [&'static str] {
+    match arch {
+        Arch::X86_64 => &["kvm_amd"],
+        Arch::Aarch64 => &[],
+    }
+}
+
+/// The KVM modules (NAME.ko, NAME.deps as for `Kernel::modules`) of the
+/// kernel `k` for an L1 guest, kept in their own directory next to the
+/// test modules so that the test modules' cache stays valid; fetched
+/// once, by unpacking the kernel package again.
+pub fn nested_modules(arch: Arch, flavor: Flavor, k: &Kernel) -> Result<PathBuf> {
+    let out = k.modules.with_file_name("modules-nested");
+    let wanted = nested_modules_wanted(arch);
+    let stamp = wanted.join(" ");
+    let done = out.join("complete");
+    if std::fs::read_to_string(&done).is_ok_and(|s| s == stamp) {
+        return Ok(out);
+    }
+    if wanted.is_empty() {
+        std::fs::create_dir_all(&out).ctx("mkdir nested modules")?;
+        std::fs::write(&done, stamp).ctx("write stamp")?;
+        return Ok(out);
+    }
+    let dl = assets_dir(arch).join(format!("download-nested-{}", flavor.name()));
+    let (ver, _, _, moddir) = fetch_kernel_root(arch, flavor, &dl)?;
+    if ver != k.version {
+        return Err(format!(
+            "kernel package is now {ver}, the cached kernel {}: run `cargo xtask assets` again",
+            k.version
+        ));
+    }
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).ctx("mkdir nested modules")?;
+    extract_modules(&moddir, &out, wanted, &[])?;
+    std::fs::write(&done, stamp).ctx("write stamp")?;
+    std::fs::remove_dir_all(&dl).ctx("clean download dir")?;
+    Ok(out)
 }
 
 fn kernel_paths(arch: Arch, ver: &str) -> Kernel {
@@ -313,7 +368,7 @@ fn modinfo_depends(ko: &[u8]) -> Vec<String> {
 /// the insmod order (dependencies first, then the module itself). The
 /// package has no modules.dep (depmod runs at install time), so the
 /// dependencies come from each module's modinfo.
-fn extract_modules(moddir: &Path, out: &Path) -> Result<()> {
+fn extract_modules(moddir: &Path, out: &Path, wanted: &[&str], optional: &[&str]) -> Result<()> {
     let builtin: Vec<String> = std::fs::read_to_string(moddir.join("modules.builtin"))
         .unwrap_or_default()
         .lines()
@@ -354,8 +409,8 @@ fn extract_modules(moddir: &Path, out: &Path) -> Result<()> {
         order.push(name.to_string());
         Ok(())
     }
-    for m in MODULES.iter().chain(OPTIONAL_MODULES) {
-        let optional = OPTIONAL_MODULES.contains(m);
+    for m in wanted.iter().chain(optional) {
+        let optional = optional.contains(m);
         if optional && !index.contains_key(*m) && !builtin.iter().any(|b| b == m) {
             step(format!("  module {m}: not in this kernel"));
             continue;

@@ -377,7 +377,7 @@ pub(super) fn check_boot(c: &Case, env: &Env, lines: &[String], log: &Path) -> R
 
 /// Decodes every dumped table, verifies length and checksum, writes
 /// NAME.dat and runs `iasl -d` on it. Returns the number of tables.
-fn check_tables(lines: &[String], dir: &Path) -> Result<usize> {
+pub(super) fn check_tables(lines: &[String], dir: &Path) -> Result<usize> {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).ctx("mkdir tables dir")?;
     let mut errs = Vec::new();

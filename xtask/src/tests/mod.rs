@@ -15,6 +15,7 @@
 mod case;
 mod checks;
 mod matrix;
+mod nested;
 mod protocol;
 mod runner;
 mod scenarios;
@@ -266,6 +267,18 @@ pub fn run(o: Options) -> Result<i32> {
             }
         });
         results.record(name, r);
+    }
+    // The cloud-hypervisor cases, nested under QEMU (`nested`).
+    let ch_cases: Vec<nested::NestedCase> = nested::cases()
+        .into_iter()
+        .filter(|c| c.selected_by(&filter))
+        .collect();
+    if tools_ok_for_vms {
+        nested::run(&ch_cases, &filter, &env.disk, &env.disk_md5, &mut results);
+    } else {
+        for c in &ch_cases {
+            results.skip(&c.name, "host tools missing, or not testing Hotstub");
+        }
     }
     Ok(results.summary(t0, &env, &case_flavor, &case_qemu))
 }

@@ -1,0 +1,343 @@
+//! The L1 guest of the nested cases: its initramfs (busybox,
+//! tests/guest/nested-init, the KVM modules, the CH binaries and what L2
+//! boots), its QEMU machine, and commands the host runs in it.
+
+use super::{ChBins, L2Boot, NestedCase};
+use crate::assets::{busybox, Cpio, Guest};
+use crate::build::Arch;
+use crate::qemu::{Firmware, Vm, VmConfig};
+use crate::util::{root, Context, Result};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// L1's RAM and vCPUs: CH's L2 (512 MiB to 1.5 GiB) and the initramfs
+/// (about 150 MiB unpacked, the L2 disk image in it) must fit; one vCPU
+/// runs L2 while the other serves L1.
+const L1_MEMORY: &str = "3G";
+const L1_SMP: &str = "2";
+
+/// Where things are in L1's root.
+pub(super) const L2_DIR: &str = "/l2";
+/// The API socket nested-init starts CH with.
+pub(super) const API_SOCKET: &str = "/run/ch.sock";
+/// The test disk, for `add-disk` (`steps`).
+pub(super) const SPARE_DISK: &str = "/l2/spare.raw";
+
+pub(super) enum L2Payload {
+    Direct { kernel: PathBuf, initrd: PathBuf },
+    Disk { firmware: PathBuf, disk: PathBuf },
+}
+
+pub(super) struct L1Files<'a> {
+    pub guest: &'a Guest,
+    /// The KVM modules (`assets::nested_modules`).
+    pub modules: &'a Path,
+    pub bins: &'a ChBins,
+    pub l2: &'a L2Payload,
+    pub spare_disk: &'a Path,
+}
+
+/// A running L1 and when its milestones showed on the console.
+pub(super) struct L1Run {
+    pub vm: Vm,
+    cmd_id: u32,
+    /// (what, seconds since QEMU started).
+    pub marks: Vec<(&'static str, f64)>,
+}
+
+/// CH's arguments, one per line for nested-init: what L2 boots, its
+/// CPUs and memory.
+fn ch_args(c: &NestedCase, l2: &L2Payload) -> Vec<String> {
+    let mut a: Vec<String> = Vec::new();
+    match (l2, c.boot) {
+        (L2Payload::Direct { .. }, L2Boot::Direct(extra)) => {
+            // Steps need the init's command channel.
+            let action = if c.steps.is_empty() {
+                "poweroff"
+            } else {
+                "cmd"
+            };
+            let console = match c.arch {
+                Arch::X86_64 => "console=ttyS0",
+                Arch::Aarch64 => "console=ttyAMA0",
+            };
+            a.extend([
+                "--kernel".into(),
+                format!("{L2_DIR}/kernel"),
+                "--initramfs".into(),
+                format!("{L2_DIR}/initrd"),
+                "--cmdline".into(),
+                format!("{console} quiet panic=-1 hotstub.action={action} hotstub.dump=1 {extra}")
+                    .trim()
+                    .to_string(),
+            ]);
+        }
+        _ => a.extend([
+            "--firmware".into(),
+            format!("{L2_DIR}/firmware"),
+            "--disk".into(),
+            format!("path={L2_DIR}/boot.img"),
+        ]),
+    }
+    a.extend([
+        "--cpus".into(),
+        c.cpus.into(),
+        "--memory".into(),
+        c.memory.into(),
+    ]);
+    a
+}
+
+/// The L1 initramfs, uncompressed (the kernel unpacks it faster than it
+/// would inflate it under TCG).
+fn initramfs(c: &NestedCase, f: &L1Files, out: &Path) -> Result<()> {
+    let read = |p: &Path| std::fs::read(p).ctx(format!("read {}", p.display()));
+    let init_path = root().join("tests").join("guest").join("nested-init");
+    let mut cpio = Cpio::new();
+    for d in [
+        "bin",
+        "dev",
+        "etc",
+        "lib",
+        "lib/modules",
+        "proc",
+        "run",
+        "sys",
+        "tmp",
+        "l2",
+    ] {
+        cpio.dir(d);
+    }
+    // /dev/console (5,1) before init runs (Documentation/admin-guide/devices.txt).
+    cpio.chardev("dev/console", 5, 1);
+    cpio.file("bin/busybox", &read(&busybox(c.arch)?)?, 0o755);
+    cpio.symlink("bin/sh", "busybox");
+    cpio.file("init", &read(&init_path)?, 0o755);
+    cpio.file("bin/cloud-hypervisor", &read(&f.bins.ch)?, 0o755);
+    cpio.file("bin/ch-remote", &read(&f.bins.remote)?, 0o755);
+    cpio.dir("lib/modules/nested");
+    let mut mods: Vec<PathBuf> = std::fs::read_dir(f.modules)
+        .ctx("read nested modules dir")?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("ko" | "deps")))
+        .collect();
+    mods.sort();
+    for m in mods {
+        let name = m.file_name().unwrap().to_string_lossy().into_owned();
+        cpio.file(&format!("lib/modules/nested/{name}"), &read(&m)?, 0o644);
+    }
+    let l2 = L2_DIR.trim_start_matches('/');
+    match f.l2 {
+        L2Payload::Direct { kernel, initrd } => {
+            cpio.file(&format!("{l2}/kernel"), &read(kernel)?, 0o644);
+            cpio.file(&format!("{l2}/initrd"), &read(initrd)?, 0o644);
+        }
+        L2Payload::Disk { firmware, disk } => {
+            cpio.file(&format!("{l2}/firmware"), &read(firmware)?, 0o644);
+            cpio.file(&format!("{l2}/boot.img"), &read(disk)?, 0o644);
+        }
+    }
+    cpio.file(
+        SPARE_DISK.trim_start_matches('/'),
+        &read(f.spare_disk)?,
+        0o644,
+    );
+    cpio.file(
+        "etc/ch-args",
+        (ch_args(c, f.l2).join("\n") + "\n").as_bytes(),
+        0o644,
+    );
+    std::fs::write(out, cpio.finish()).ctx(format!("write {}", out.display()))
+}
+
+fn initramfs_path(log: &Path) -> PathBuf {
+    log.with_extension("l1.cpio")
+}
+
+/// Removes the case's L1 initramfs (over 100 MiB).
+pub(super) fn cleanup(log: &Path) {
+    let _ = std::fs::remove_file(initramfs_path(log));
+}
+
+/// L1's machine: what gives its Linux KVM under TCG.
+fn machine(arch: Arch) -> &'static str {
+    match arch {
+        // -cpu max (VmConfig) has SVM and NPT on q35.
+        Arch::X86_64 => "q35",
+        // virtualization=on: EL2, which Hotstub hands to Linux.
+        Arch::Aarch64 => "virt,gic-version=3,virtualization=on",
+    }
+}
+
+/// Builds L1's initramfs and starts it under Hotstub (`l1_image`); returns
+/// once CH runs (`NESTED: l2 console`).
+pub(super) fn start(c: &NestedCase, f: &L1Files, l1_image: &Path, log: &Path) -> Result<L1Run> {
+    if let Some(d) = log.parent() {
+        std::fs::create_dir_all(d).ctx("mkdir log dir")?;
+    }
+    let initrd = initramfs_path(log);
+    initramfs(c, f, &initrd)?;
+    let mut cfg = VmConfig::new(c.arch, Firmware::Hotstub);
+    if !l1_image.is_file() {
+        return Err(format!("no L1 firmware {}", l1_image.display()));
+    }
+    cfg.machine = machine(c.arch).into();
+    cfg.smp = L1_SMP.into();
+    cfg.memory = L1_MEMORY.into();
+    cfg.kernel = Some(f.guest.kernel.image.clone());
+    cfg.initrd = Some(initrd);
+    // x86 names its console; arm64's comes from Hotstub's SPCR. x86:
+    // no_timer_check, since on a loaded host TCG's timer interrupts come
+    // too late for Linux's IO-APIC timer test, which then panics ("IO-APIC +
+    // timer doesn't work!", seen with a CH build beside the test).
+    cfg.append = Some(
+        match c.arch {
+            Arch::X86_64 => "console=ttyS0 quiet no_timer_check",
+            Arch::Aarch64 => "quiet",
+        }
+        .into(),
+    );
+    let vm = Vm::spawn(&cfg, log, false)?;
+    let mut run = L1Run {
+        vm,
+        cmd_id: 0,
+        marks: Vec::new(),
+    };
+    run.wait_mark("l1 init", "NESTED: l1 init reached", 300)?;
+    let kvm = run.wait_either("NESTED: kvm ready", "NESTED: error:", 60)?;
+    if kvm.starts_with("NESTED: error:") {
+        let why: Vec<String> = run
+            .vm
+            .lines()
+            .iter()
+            .filter(|l| l.starts_with("NESTED: kvm-log") || l.starts_with("NESTED: insmod"))
+            .cloned()
+            .collect();
+        return Err(format!("{kvm} ({})", why.join(" | ")));
+    }
+    run.mark("kvm ready");
+    let l = run
+        .vm
+        .wait_line("`NESTED: l2 console`", Duration::from_secs(60), |l| {
+            ["NESTED: l2 console", "NESTED: error:", "NESTED: ch exited"]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })?;
+    if !l.starts_with("NESTED: l2 console") {
+        return Err(format!("{l}: {}", run.ch_log().join(" | ")));
+    }
+    run.mark("ch started");
+    Ok(run)
+}
+
+impl L1Run {
+    fn since_start(&self) -> f64 {
+        self.vm.started.elapsed().as_secs_f64()
+    }
+
+    pub(super) fn mark(&mut self, what: &'static str) {
+        let t = self.since_start();
+        self.marks.push((what, t));
+    }
+
+    /// Waits for a line starting with `prefix` and records when it came.
+    pub(super) fn wait_mark(
+        &mut self,
+        what: &'static str,
+        prefix: &str,
+        secs: u64,
+    ) -> Result<String> {
+        let l = self.vm.wait_prefix(prefix, Duration::from_secs(secs))?;
+        self.mark(what);
+        Ok(l)
+    }
+
+    /// Waits for a line starting with `a` or with `b`.
+    pub(super) fn wait_either(&mut self, a: &str, b: &str, secs: u64) -> Result<String> {
+        let (a2, b2) = (a.to_string(), b.to_string());
+        self.vm
+            .wait_line(&format!("`{a}`"), Duration::from_secs(secs), move |l| {
+                l.starts_with(&a2) || l.starts_with(&b2)
+            })
+    }
+
+    /// CH's own log as nested-init printed it when CH exited.
+    pub(super) fn ch_log(&self) -> Vec<String> {
+        self.vm
+            .lines()
+            .iter()
+            .filter_map(|l| l.strip_prefix("NESTED-CH: ").map(str::to_string))
+            .collect()
+    }
+
+    /// Runs a shell command in L1 (nested-init's `HOTSTUB-L1` lines);
+    /// returns its exit code and output.
+    pub(super) fn l1_cmd(&mut self, cmd: &str, timeout: Duration) -> Result<(i32, Vec<String>)> {
+        if cmd.contains('\n') {
+            return Err("L1 command must be one line".into());
+        }
+        self.cmd_id += 1;
+        let id = self.cmd_id;
+        self.vm.send_serial(&format!("HOTSTUB-L1 {id} {cmd}\n"))?;
+        let rc_prefix = format!("NESTED-RC {id} ");
+        let out_prefix = format!("NESTED-OUT {id} ");
+        let rc = self
+            .vm
+            .wait_prefix(&rc_prefix, timeout)
+            .map_err(|e| format!("L1 command `{cmd}`: {e}"))?;
+        let rc = rc[rc_prefix.len()..].trim().parse().unwrap_or(-1);
+        let out = self
+            .vm
+            .lines()
+            .iter()
+            .filter_map(|l| l.strip_prefix(&out_prefix).map(str::to_string))
+            .collect();
+        Ok((rc, out))
+    }
+
+    /// `ch-remote <args>` in L1; fails unless it exits 0.
+    pub(super) fn ch_remote(&mut self, args: &str) -> Result<Vec<String>> {
+        let cmd = format!("ch-remote --api-socket {API_SOCKET} {args}");
+        let (rc, out) = self.l1_cmd(&cmd, Duration::from_secs(60))?;
+        if rc != 0 {
+            return Err(format!("`{cmd}` exited {rc}: {}", out.join(" | ")));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn ch_arguments_per_boot() {
+        let cases = super::super::cases();
+        let find = |n: &str| cases.iter().find(|c| c.name == n).unwrap();
+        let direct = L2Payload::Direct {
+            kernel: PathBuf::new(),
+            initrd: PathBuf::new(),
+        };
+        let a = ch_args(find("x86_64/ch-direct-hotplug"), &direct);
+        let cmdline = &a[a.iter().position(|x| x == "--cmdline").unwrap() + 1];
+        assert!(cmdline.starts_with("console=ttyS0 "), "{cmdline}");
+        assert!(cmdline.contains("hotstub.action=cmd"), "{cmdline}");
+        assert!(a.windows(2).any(|w| w == ["--cpus", "boot=2,max=4"]));
+        let a = ch_args(find("aarch64/ch-direct-boot"), &direct);
+        let cmdline = &a[a.iter().position(|x| x == "--cmdline").unwrap() + 1];
+        assert!(cmdline.starts_with("console=ttyAMA0 "), "{cmdline}");
+        assert!(cmdline.contains("hotstub.action=poweroff"), "{cmdline}");
+        let disk = L2Payload::Disk {
+            firmware: PathBuf::new(),
+            disk: PathBuf::new(),
+        };
+        let a = ch_args(find("x86_64/ch-hotstub-disk-debian"), &disk);
+        assert_eq!(
+            a[..4],
+            ["--firmware", "/l2/firmware", "--disk", "path=/l2/boot.img"]
+        );
+        // CH refuses --kernel beside --firmware and drops --cmdline.
+        assert!(!a.iter().any(|x| x == "--kernel" || x == "--cmdline"));
+    }
+}
