@@ -14,14 +14,14 @@ use alloc::format;
 use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 use core::ptr::NonNull;
 use hotstub::boot::from_disk::Candidate;
 use hotstub::disk::{self, BlockDevice};
 use virtio_drivers::device::blk::{VirtIOBlk, SECTOR_SIZE};
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
 use virtio_drivers::transport::pci::bus::{
-    BarInfo, Cam, Command, DeviceFunction, MemoryBarType, MmioCam, PciRoot,
+    BarInfo, Cam, Command, ConfigurationAccess, DeviceFunction, MemoryBarType, MmioCam, PciRoot,
 };
 use virtio_drivers::transport::pci::{virtio_device_type, PciTransport};
 use virtio_drivers::transport::{DeviceType, SomeTransport, Transport};
@@ -186,6 +186,98 @@ unsafe fn cam(base: u64) -> MmioCam<'static> {
     unsafe { MmioCam::new(base as *mut u8, Cam::Ecam) }
 }
 
+/// PCI BAR registers: offsets 0x10 to 0x24 of the configuration header
+/// (PCI Local Bus 3.0 6.2.5.1); a size probe writes all ones.
+const BARS: core::ops::Range<u8> = 0x10..0x28;
+const PROBE: u32 = 0xffff_ffff;
+
+/// ECAM access that restores a 64-bit BAR's low half before its high
+/// half. The crate sizes a 64-bit BAR low half first, then the high half,
+/// restores the high half and only then the low one; cloud-hypervisor
+/// takes the high half's write as the BAR's new address (its
+/// `detect_bar_reprogramming`), with the low half still holding the
+/// probe's all-ones, and moves the BAR there. Writing the low half back
+/// first makes that write a no-op, as Linux's order does. QEMU sees the
+/// same final values.
+struct SizingCam {
+    cam: MmioCam<'static>,
+    /// The last BAR register read, with its value: the original a probe
+    /// overwrites.
+    last_read: Cell<Option<(DeviceFunction, u8, u32)>>,
+    /// Low halves whose probe is not restored yet, with their originals.
+    probed: [Option<(DeviceFunction, u8, u32)>; 2],
+}
+
+impl SizingCam {
+    fn new(cam: MmioCam<'static>) -> SizingCam {
+        SizingCam {
+            cam,
+            last_read: Cell::new(None),
+            probed: [None; 2],
+        }
+    }
+}
+
+impl ConfigurationAccess for SizingCam {
+    fn read_word(&self, df: DeviceFunction, offset: u8) -> u32 {
+        let v = self.cam.read_word(df, offset);
+        if BARS.contains(&offset) {
+            self.last_read.set(Some((df, offset, v)));
+        }
+        v
+    }
+
+    fn write_word(&mut self, df: DeviceFunction, offset: u8, data: u32) {
+        if !BARS.contains(&offset) {
+            return self.cam.write_word(df, offset, data);
+        }
+        if data == PROBE {
+            if let Some(orig) = self.last_read.get().filter(|r| r.0 == df && r.1 == offset) {
+                if let Some(slot) = self.probed.iter_mut().find(|p| p.is_none()) {
+                    *slot = Some(orig);
+                }
+            }
+        } else {
+            for p in &mut self.probed {
+                match *p {
+                    // The high half's restore: the low half first.
+                    Some((d, o, v)) if d == df && o + 4 == offset => {
+                        self.cam.write_word(d, o, v);
+                        *p = None;
+                    }
+                    Some((d, o, _)) if d == df && o == offset => *p = None,
+                    _ => {}
+                }
+            }
+        }
+        self.cam.write_word(df, offset, data)
+    }
+
+    unsafe fn unsafe_clone(&self) -> Self {
+        // SAFETY: the caller's contract (read-only use), passed on.
+        SizingCam::new(unsafe { self.cam.unsafe_clone() })
+    }
+}
+
+/// Whether root-bus `device` has functions beyond 0: bit 7 of function 0's
+/// header type (offset 0x0e; PCI Local Bus 3.0 6.2.1). The crate reads all
+/// eight functions of every device; cloud-hypervisor answers each of them
+/// with function 0's device, so without this one disk would be opened
+/// eight times, each opening resetting the queue of the one before.
+fn multi_function(c: &MmioCam, device: u8) -> bool {
+    let f0 = DeviceFunction {
+        bus: 0,
+        device,
+        function: 0,
+    };
+    let word = c.read_word(f0, 0x0c);
+    word != INVALID && (word >> 16) & 0x80 != 0
+}
+
+/// What a read of a function that does not exist returns (PCI Local Bus
+/// 3.0 6.1: vendor ID 0xffff, and all ones on ECAM).
+const INVALID: u32 = 0xffff_ffff;
+
 /// Every virtio-blk function on `host`'s root bus, in device order, with
 /// BARs assigned and decoding on. Functions behind bridges are not
 /// reached: a firmware would have to number the buses first.
@@ -197,10 +289,17 @@ pub unsafe fn pci_disks(host: &mut PciHost, out: &mut Vec<Disk>) {
     if host.buses == 0 {
         return;
     }
+    let multi = {
+        // SAFETY: the caller's contract; this view is dropped before the
+        // next one is made.
+        let c = unsafe { cam(host.ecam) };
+        core::array::from_fn::<bool, 32, _>(|d| multi_function(&c, d as u8))
+    };
     // SAFETY: the caller's contract.
-    let mut root = PciRoot::new(unsafe { cam(host.ecam) });
+    let mut root = PciRoot::new(SizingCam::new(unsafe { cam(host.ecam) }));
     let found: Vec<DeviceFunction> = root
         .enumerate_bus(0)
+        .filter(|(df, _)| df.function == 0 || multi[usize::from(df.device)])
         .filter(|(_, info)| virtio_device_type(info) == Some(DeviceType::Block))
         .map(|(df, _)| df)
         .collect();
@@ -236,7 +335,11 @@ pub unsafe fn pci_disks(host: &mut PciHost, out: &mut Vec<Disk>) {
 /// BARs go below 4 GiB too (the 64-bit window is out of the firmware's
 /// reach on virt). I/O BARs (a transitional device's legacy interface)
 /// stay off; the crate uses the modern interface only.
-fn assign_bars(root: &mut PciRoot<MmioCam>, df: DeviceFunction, host: &mut PciHost) -> Option<()> {
+fn assign_bars(
+    root: &mut PciRoot<SizingCam>,
+    df: DeviceFunction,
+    host: &mut PciHost,
+) -> Option<()> {
     let bars = root.bars(df).ok()?;
     for (i, bar) in bars.iter().enumerate() {
         let Some(BarInfo::Memory {
