@@ -86,7 +86,9 @@ pub struct PciHost {
     /// below 4 GiB. Empty: every BAR gets an address in the 32-bit window
     /// (QEMU leaves them unassigned for a firmware).
     pub keep: Vec<(u64, u64)>,
-    pub map: fn(u64, u64),
+    /// Maps a kept BAR; false when the firmware's address map cannot
+    /// reach it (the device is then skipped).
+    pub map: fn(u64, u64) -> bool,
 }
 
 impl PciHost {
@@ -306,7 +308,9 @@ pub unsafe fn pci_disks(host: &mut PciHost, out: &mut Vec<Disk>) {
     for df in found {
         let name = format!("pci {:02x}:{:02x}.{}", df.bus, df.device, df.function);
         if assign_bars(&mut root, df, host).is_none() {
-            hotstub::println!("hotstub: warning: {name}: no room for its BARs, skipped");
+            hotstub::println!(
+                "hotstub: warning: {name}: no room for its BARs (or out of the firmware's reach), skipped"
+            );
             continue;
         }
         // Decoding and bus mastering on, for the crate's transport to
@@ -357,7 +361,9 @@ fn assign_bars(
                 && address.checked_add(*size).is_some_and(|e| e <= end)
         };
         if host.keep.iter().any(kept) {
-            (host.map)(*address, *size);
+            if !(host.map)(*address, *size) {
+                return None;
+            }
             continue;
         }
         match address_type {

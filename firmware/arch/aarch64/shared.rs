@@ -162,8 +162,11 @@ pub(super) fn load_linux_above(
     })
 }
 
-/// Maps a BAR the VMM placed (possibly above the low GiB, as
-/// cloud-hypervisor's 64-bit BARs at 8 GiB) as Device memory, at EL1.
-fn map_bar_el1(base: u64, size: u64) {
+/// Maps a BAR the VMM placed (possibly above the low GiB: cloud-hypervisor
+/// puts 64-bit BARs at the top of its 64-bit window) as Device memory, at
+/// EL1; false past the 512 GiB the firmware's map covers.
+fn map_bar_el1(base: u64, size: u64) -> bool {
     mmu::map_device(1, base, size);
+    base.checked_add(size)
+        .is_some_and(|end| end <= mmu::MAP_END)
 }

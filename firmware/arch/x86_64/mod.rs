@@ -332,7 +332,7 @@ fn disks(map: &MemoryMap) -> Vec<virtio::Disk> {
         next,
         end,
         keep: Vec::new(),
-        map: |_, _| {},
+        map: |_, _| true,
     };
     let mut out = Vec::new();
     // SAFETY: MMCONFIG is mapped (boot.S maps the low 4 GiB; the MTRRs
