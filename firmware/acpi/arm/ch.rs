@@ -33,6 +33,13 @@
 //! stays byte for byte as CH wrote it, and the definition is added only
 //! when the DSDT refers to `\_SB.PRES` without defining it, so a CH that
 //! defines it gets no duplicate.
+//!
+//! Also fixed: CH's GICCs name no PMU interrupt (Performance Interrupt
+//! GSIV 0) although its DT's PMU node has one (the PPI CH gave KVM's
+//! vPMU), so Linux in ACPI mode says "No ACPI PMU IRQ" and counts without
+//! overflow interrupts. A copy of the MADT names the DT's INTID in those
+//! GICCs (level-triggered, as the DT says) and the new XSDT lists the copy
+//! instead of CH's.
 
 use super::super::adopt::{le16, le32, le64, min_revision, Adopted, Error, Sig, Table};
 use super::super::{emit, finish, table, TableArea, DSDT_REVISION};
@@ -75,6 +82,9 @@ const GICD: u8 = 0x0c;
 const GICR: u8 = 0x0e;
 const ITS: u8 = 0x0f;
 const GICC_MIN_LEN: usize = 76;
+/// GICC Performance Interrupt GSIV (offset 20) and its flags (12: bit 1
+/// edge-triggered; 0 is level, as the DT's PMU is).
+const GICC_PERF_GSIV: usize = 20;
 const MADT_HEADER: usize = 44;
 /// MADT revision 3 is ACPI 5.1's, the first with GICC MPIDRs.
 const MADT_MIN_REVISION: u8 = 3;
@@ -96,6 +106,11 @@ pub struct Checked {
     /// `[start, end)` of the window the RSDP, XSDT and tables occupy, for
     /// the memory map.
     pub span: (u64, u64),
+    /// The MADT (address, bytes) when an enabled GICC names no PMU
+    /// interrupt while the DT's PMU has one (INTID): CH leaves the GICCs'
+    /// Performance Interrupt GSIV 0, and Linux then says "No ACPI PMU IRQ"
+    /// and runs its PMU without overflow interrupts.
+    pub pmu_unnamed: Option<(u64, Vec<u8>, u32)>,
 }
 
 /// The arm64 rules for CH's tables, which `acpi::adopt` walked (see the
@@ -137,11 +152,20 @@ pub fn check(a: &Adopted, board: &Board) -> Result<Checked, Error> {
         starts.chain([a.rsdp, a.xsdt]).min().unwrap_or(a.rsdp),
         ends.chain([a.rsdp + 36, xsdt_end]).max().unwrap_or(a.rsdp),
     );
+    let madt = need(a, b"APIC")?;
+    let pmu_unnamed = board
+        .pmu_irq
+        .filter(|_| {
+            gicc_offsets(&madt.bytes)
+                .any(|(o, on)| on && le32(&madt.bytes, o + GICC_PERF_GSIV) == Some(0))
+        })
+        .map(|intid| (madt.addr, madt.bytes.clone(), intid));
     Ok(Checked {
         listed,
         enabled_uids,
         needs_pres: refers_to_pres(&dsdt.bytes) && !defines_pres(&dsdt.bytes),
         span,
+        pmu_unnamed,
     })
 }
 
@@ -245,6 +269,22 @@ fn check_madt(t: &Table, board: &Board) -> Result<Vec<bool>, Error> {
     Ok(by_uid)
 }
 
+/// Offsets of the MADT's GICC entries, whole ones only (`check_madt`
+/// refused the rest), with their enabled flag.
+fn gicc_offsets(b: &[u8]) -> impl Iterator<Item = (usize, bool)> + '_ {
+    let mut o = MADT_HEADER;
+    core::iter::from_fn(move || loop {
+        let (at, ty, len) = (o, *b.get(o)?, *b.get(o + 1)? as usize);
+        if len < 2 || at + len > b.len() {
+            return None;
+        }
+        o += len;
+        if ty == GICC && len >= GICC_MIN_LEN {
+            return Some((at, le32(b, at + 12).unwrap_or(0) & 1 != 0));
+        }
+    })
+}
+
 /// KVM's arm64 limit is 512 vCPUs; CH numbers UIDs from 0, so this leaves
 /// room and bounds the SSDT's buffer.
 const MAX_UID: usize = 4096;
@@ -327,22 +367,43 @@ pub fn pres_ssdt(enabled: &[bool]) -> Vec<u8> {
 
 impl Checked {
     /// What Linux gets: CH's own RSDP (`rsdp`) when nothing needs fixing;
-    /// else the SSDT and an XSDT listing CH's tables and it, in `area`,
-    /// and that XSDT's RSDP (placed last). Returns the RSDP's address and
-    /// one line per fix for the console.
+    /// else, in `area`, the fixed tables (the SSDT defining `\_SB.PRES`, a
+    /// copy of the MADT naming the DT's PMU interrupt) and an XSDT listing
+    /// them with CH's others, and that XSDT's RSDP (placed last). Returns
+    /// the RSDP's address and one line per fix for the console.
     pub fn fix(
         &self,
         rsdp: u64,
         area: &mut TableArea,
     ) -> Result<(u64, Vec<&'static str>), super::super::Error> {
-        if !self.needs_pres {
-            return Ok((rsdp, Vec::new()));
+        let mut why = Vec::new();
+        let mut listed = self.listed.clone();
+        if let Some((at, madt, intid)) = &self.pmu_unnamed {
+            let mut t = madt.clone();
+            for (o, _) in
+                gicc_offsets(madt).filter(|&(o, _)| le32(madt, o + GICC_PERF_GSIV) == Some(0))
+            {
+                t[o + GICC_PERF_GSIV..o + GICC_PERF_GSIV + 4].copy_from_slice(&intid.to_le_bytes());
+            }
+            t[9] = 0;
+            t[9] = 0u8.wrapping_sub(super::super::byte_sum(&t));
+            let copy = area.place(&t, 16)?;
+            for e in listed.iter_mut().filter(|e| **e == *at) {
+                *e = copy;
+            }
+            why.push("cloud-hypervisor's MADT names no PMU interrupt (GICC Performance Interrupt 0): a copy names the DT's PMU PPI");
         }
-        let ssdt = pres_ssdt(&self.enabled_uids);
-        let built = finish(area, &self.listed, [ssdt].iter())?;
+        let mut extra = Vec::new();
+        if self.needs_pres {
+            extra.push(pres_ssdt(&self.enabled_uids));
+            why.push("cloud-hypervisor's DSDT refers to \\_SB.PRES (its CPU hotplug controller, defined only on x86): added an SSDT that defines it (not present; CPEN per the MADT's enabled GICCs)");
+        }
+        if why.is_empty() {
+            return Ok((rsdp, why));
+        }
+        let built = finish(area, &listed, extra.iter())?;
         let rsdp = area.place(&built.rsdp, 16)?;
-        let why = "cloud-hypervisor's DSDT refers to \\_SB.PRES (its CPU hotplug controller, defined only on x86): added an SSDT that defines it (not present; CPEN per the MADT's enabled GICCs)";
-        Ok((rsdp, alloc::vec![why]))
+        Ok((rsdp, why))
     }
 }
 

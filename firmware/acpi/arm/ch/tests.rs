@@ -260,23 +260,44 @@ fn fixed() -> (u64, Vec<u8>, Vec<&'static str>) {
 }
 
 #[test]
-fn the_fix_adds_an_ssdt_to_a_new_xsdt() {
+fn the_fix_adds_an_ssdt_and_a_madt_copy_to_a_new_xsdt() {
     let (rsdp, all, lines) = fixed();
-    assert_eq!(lines.len(), 1);
+    assert_eq!(lines.len(), 2);
     let w = walk(&all, 0x4010_0000, rsdp).unwrap();
     let sigs: Vec<[u8; 4]> = w.tables.iter().map(|t| t.signature()).collect();
     assert_eq!(sigs.len(), 10);
     assert_eq!(sigs[8], *b"SSDT");
-    // CH's tables are where CH put them, unchanged.
+    // CH's tables but the MADT are where CH put them, unchanged.
     let ch = tables();
-    for t in w.tables.iter().filter(|t| t.signature() != *b"SSDT") {
+    for t in w.tables.iter().filter(|t| t.addr >= CH_RSDP) {
         let off = (t.addr - CH_RSDP) as usize;
         assert_eq!(&ch[off..off + t.bytes.len()], &t.bytes[..]);
     }
     assert_eq!(w.find(*b"DSDT").unwrap().addr, 0x4020_0024);
-    // The fixed set passes the arm checks again.
+    // The MADT's copy names the DT's PMU PPI 7 (INTID 23) in both GICCs.
+    let madt = w.find(*b"APIC").unwrap();
+    assert!(madt.addr < CH_RSDP);
+    let perf: Vec<u32> = gicc_offsets(&madt.bytes)
+        .map(|(o, _)| le32(&madt.bytes, o + GICC_PERF_GSIV).unwrap())
+        .collect();
+    assert_eq!(perf, [23, 23]);
+    // The fixed set passes the arm checks again, with nothing left to fix.
     let c = check(&w, &board("fdt-boot2max4.dtb")).unwrap();
     assert_eq!(c.listed.len(), 9);
+    assert!(c.pmu_unnamed.is_none());
+}
+
+#[test]
+fn without_a_dt_pmu_the_madt_stays_chs() {
+    let mem = tables();
+    let mut b = board("fdt-boot2max4.dtb");
+    b.pmu_irq = None;
+    let (_, c) = adopt(&mem, &b).unwrap();
+    assert!(c.pmu_unnamed.is_none());
+    let mut buf = std::vec![0u8; 64 << 10];
+    let mut area = TableArea::new(&mut buf, 0x4010_0000);
+    let (_, lines) = c.fix(CH_RSDP, &mut area).unwrap();
+    assert_eq!(lines.len(), 1, "only the SSDT");
 }
 
 /// Runs `acpiexec` on CH's DSDT with the SSDT and evaluates `cmds`;
