@@ -73,10 +73,13 @@ impl pipeline::Arch for ChBoot {
 
     fn describe(&mut self, board: dt::Board) -> Result<(ChVirt, Disk)> {
         let m = ChVirt::describe(board, layout::fw_ram(), CH_RSDP, CH_ACPI_MAX)?;
-        // CH has no fw_cfg: no choice file and nothing to append, the
-        // first bootable disk in bus order wins.
+        // CH has no fw_cfg: no choice file, the first bootable disk in bus
+        // order wins. What CH put in the DT's bootargs (its `earlycon=`;
+        // CH drops `--cmdline` under `--firmware`) is appended to the
+        // entry's command line, as QEMU's `opt/org.hotstub/cmdline` is.
         let candidates = virtio::candidates(disks(EL, &m.board, true));
-        let disk = from_disk::pick(candidates, &Choice::default(), None)?;
+        let extra = m.board.bootargs.clone();
+        let disk = from_disk::pick(candidates, &Choice::default(), extra)?;
         Ok((m, Disk(Some(disk))))
     }
 

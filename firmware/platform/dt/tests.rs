@@ -563,6 +563,10 @@ fn parses_cloud_hypervisor_dts() {
         assert_eq!((p.ecam_base, p.ecam_size), (0x3000_0000, 0x10_0000));
         assert_eq!(p.mmio32, Some((0x1000_0000, 0x1000_0000, 0x2000_0000)));
         assert!(p.prt.is_empty(), "no INTx routing");
+        assert!(b
+            .bootargs
+            .unwrap()
+            .contains("earlycon=pl011,mmio,0x09000000"));
     }
 }
 
