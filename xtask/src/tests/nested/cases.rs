@@ -82,6 +82,7 @@ fn boot(arch: Arch, name: &str, boot: L2Boot) -> NestedCase {
         },
         steps: &[],
         pending: None,
+        refused: None,
     }
 }
 
@@ -121,6 +122,16 @@ pub(in super::super) fn cases() -> Vec<NestedCase> {
             )
         });
     }
+    // A disk Hotstub cannot boot: the error line, then PSCI SYSTEM_OFF by
+    // HVC, which KVM hands CH as a shutdown.
+    v.push(NestedCase {
+        refused: Some("no bootable virtio disk: disk0 (pci 00:01.0)"),
+        ..boot(
+            Arch::Aarch64,
+            "ch-hotstub-bad-disk",
+            L2Boot::HotstubDisk(DiskImage::BadNoTable),
+        )
+    });
     v
 }
 
