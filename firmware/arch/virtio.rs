@@ -79,16 +79,6 @@ pub struct PciHost {
     /// The free part of the 32-bit memory window, `[next, end)`.
     pub next: u64,
     pub end: u64,
-    /// Windows (`[start, end)`) where a BAR the VMM already assigned
-    /// stays, and how such a BAR is mapped. cloud-hypervisor assigns every
-    /// BAR itself and moves one only within the allocator it came from
-    /// (its `DeviceManager::move_bar`), so its 64-bit BARs cannot be moved
-    /// below 4 GiB. Empty: every BAR gets an address in the 32-bit window
-    /// (QEMU leaves them unassigned for a firmware).
-    pub keep: Vec<(u64, u64)>,
-    /// Maps a kept BAR; false when the firmware's address map cannot
-    /// reach it (the device is then skipped).
-    pub map: fn(u64, u64) -> bool,
 }
 
 impl PciHost {
@@ -261,25 +251,6 @@ impl ConfigurationAccess for SizingCam {
     }
 }
 
-/// Whether root-bus `device` has functions beyond 0: bit 7 of function 0's
-/// header type (offset 0x0e; PCI Local Bus 3.0 6.2.1). The crate reads all
-/// eight functions of every device; cloud-hypervisor answers each of them
-/// with function 0's device, so without this one disk would be opened
-/// eight times, each opening resetting the queue of the one before.
-fn multi_function(c: &MmioCam, device: u8) -> bool {
-    let f0 = DeviceFunction {
-        bus: 0,
-        device,
-        function: 0,
-    };
-    let word = c.read_word(f0, 0x0c);
-    word != INVALID && (word >> 16) & 0x80 != 0
-}
-
-/// What a read of a function that does not exist returns (PCI Local Bus
-/// 3.0 6.1: vendor ID 0xffff, and all ones on ECAM).
-const INVALID: u32 = 0xffff_ffff;
-
 /// Every virtio-blk function on `host`'s root bus, in device order, with
 /// BARs assigned and decoding on. Functions behind bridges are not
 /// reached: a firmware would have to number the buses first.
@@ -288,29 +259,80 @@ const INVALID: u32 = 0xffff_ffff;
 /// `host.ecam` must be the mapped ECAM region of the host bridge and its
 /// window free MMIO space of that bridge.
 pub unsafe fn pci_disks(host: &mut PciHost, out: &mut Vec<Disk>) {
-    if host.buses == 0 {
-        return;
-    }
-    let multi = {
-        // SAFETY: the caller's contract; this view is dropped before the
-        // next one is made.
-        let c = unsafe { cam(host.ecam) };
-        core::array::from_fn::<bool, 32, _>(|d| multi_function(&c, d as u8))
+    let (ecam, buses) = (host.ecam, host.buses);
+    // SAFETY: the caller's contract.
+    unsafe { open_disks(ecam, buses, |root, df| assign_bars(root, df, host), out) }
+}
+
+/// [`pci_disks`] on a VMM that placed the BARs itself (cloud-hypervisor,
+/// whose 64-bit BARs must stay in its 64-bit window): they are kept, and
+/// `reach(address, size)` makes each memory BAR addressable (false: it
+/// cannot, and the function is skipped).
+///
+/// # Safety
+/// `ecam` must be the mapped ECAM region of a host bridge decoding
+/// `buses` buses, and `reach` must map what it says it does.
+pub unsafe fn placed_pci_disks(
+    ecam: u64,
+    buses: u16,
+    mut reach: impl FnMut(u64, u64) -> bool,
+    out: &mut Vec<Disk>,
+) {
+    let place = |root: &mut PciRoot<SizingCam>, df| {
+        for bar in root.bars(df).ok()?.iter().flatten() {
+            if let BarInfo::Memory { address, size, .. } = bar {
+                if *address == 0 || !reach(*address, *size) {
+                    return None;
+                }
+            }
+        }
+        Some(())
     };
     // SAFETY: the caller's contract.
-    let mut root = PciRoot::new(SizingCam::new(unsafe { cam(host.ecam) }));
+    unsafe { open_disks(ecam, buses, place, out) }
+}
+
+/// Opens the virtio-blk functions on bus 0 that `place` gives addressable
+/// BARs.
+///
+/// # Safety
+/// As for [`pci_disks`].
+unsafe fn open_disks(
+    ecam: u64,
+    buses: u16,
+    mut place: impl FnMut(&mut PciRoot<SizingCam>, DeviceFunction) -> Option<()>,
+    out: &mut Vec<Disk>,
+) {
+    if buses == 0 {
+        return;
+    }
+    // SAFETY: the caller's contract (twice: the header reads below share
+    // the region with the root, reads only).
+    let (mut root, headers) = unsafe { (PciRoot::new(SizingCam::new(cam(ecam))), cam(ecam)) };
+    // Functions past 0 only of a multi-function device (header type bit 7,
+    // PCI Local Bus 3.0 6.2.1): cloud-hypervisor answers every function
+    // number of a single-function device with function 0's registers, and
+    // opening one device eight times leaves only the last one's queue.
+    let multi = |device| {
+        let f0 = DeviceFunction {
+            bus: 0,
+            device,
+            function: 0,
+        };
+        headers.read_word(f0, 0x0c) & (1 << 23) != 0
+    };
     let found: Vec<DeviceFunction> = root
         .enumerate_bus(0)
-        .filter(|(df, _)| df.function == 0 || multi[usize::from(df.device)])
-        .filter(|(_, info)| virtio_device_type(info) == Some(DeviceType::Block))
+        .filter(|(df, info)| {
+            virtio_device_type(info) == Some(DeviceType::Block)
+                && (df.function == 0 || multi(df.device))
+        })
         .map(|(df, _)| df)
         .collect();
     for df in found {
         let name = format!("pci {:02x}:{:02x}.{}", df.bus, df.device, df.function);
-        if assign_bars(&mut root, df, host).is_none() {
-            hotstub::println!(
-                "hotstub: warning: {name}: no room for its BARs (or out of the firmware's reach), skipped"
-            );
+        if place(&mut root, df).is_none() {
+            hotstub::println!("hotstub: warning: {name}: no room for its BARs, skipped");
             continue;
         }
         // Decoding and bus mastering on, for the crate's transport to
@@ -323,7 +345,7 @@ pub unsafe fn pci_disks(host: &mut PciHost, out: &mut Vec<Disk>) {
             Ok(blk) => out.push(Disk {
                 blk: Some(blk),
                 name,
-                pci: Some((host.ecam, df)),
+                pci: Some((ecam, df)),
             }),
             Err(e) => {
                 root.set_command(df, Command::empty());
@@ -333,9 +355,8 @@ pub unsafe fn pci_disks(host: &mut PciHost, out: &mut Vec<Disk>) {
     }
 }
 
-/// Gives every memory BAR of `df` an address in the window (unless the
-/// VMM placed it in one of `host.keep`): QEMU leaves them unassigned for
-/// a `-bios` firmware on q35 and on virt alike. 64-bit
+/// Gives every memory BAR of `df` an address in the window: QEMU leaves
+/// them unassigned for a `-bios` firmware on q35 and on virt alike. 64-bit
 /// BARs go below 4 GiB too (the 64-bit window is out of the firmware's
 /// reach on virt). I/O BARs (a transitional device's legacy interface)
 /// stay off; the crate uses the modern interface only.
@@ -347,25 +368,11 @@ fn assign_bars(
     let bars = root.bars(df).ok()?;
     for (i, bar) in bars.iter().enumerate() {
         let Some(BarInfo::Memory {
-            address_type,
-            size,
-            address,
-            ..
+            address_type, size, ..
         }) = bar
         else {
             continue;
         };
-        let kept = |&(start, end): &(u64, u64)| {
-            *address != 0
-                && start <= *address
-                && address.checked_add(*size).is_some_and(|e| e <= end)
-        };
-        if host.keep.iter().any(kept) {
-            if !(host.map)(*address, *size) {
-                return None;
-            }
-            continue;
-        }
         match address_type {
             MemoryBarType::Width32 => root.set_bar_32(df, i as u8, host.take(*size)? as u32),
             MemoryBarType::Width64 => root.set_bar_64(df, i as u8, host.take(*size)?),

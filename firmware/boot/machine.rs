@@ -19,10 +19,9 @@ use crate::resident::hotplug::record::{self, Found, Record};
 pub enum TablesFrom {
     /// Hotstub builds them from the description (QEMU).
     Build,
-    /// The VMM owns them (cloud-hypervisor): adopted and checked where
-    /// they are, the RSDP at `rsdp`, every table inside `window`
-    /// (`[start, end)`), the only memory the walk may read.
-    Adopt { rsdp: u64, window: (u64, u64) },
+    /// The VMM owns them (cloud-hypervisor): adopted and checked
+    /// (`acpi::adopt`), not rebuilt; Linux gets this RSDP.
+    Adopted { rsdp: u64 },
 }
 
 /// QEMU's fw_cfg with its file directory, read once: the source of the
@@ -152,6 +151,9 @@ pub struct ChVirt {
     pub cpus: CpuModel,
     pub payload: payload::From,
     pub tables: TablesFrom,
+    /// `[start, end)` CH's tables must lie in: the only memory the walk
+    /// may read.
+    pub acpi_window: (u64, u64),
 }
 
 impl ChVirt {
@@ -177,10 +179,8 @@ impl ChVirt {
             ram_end,
             cpus,
             payload: payload::From::Disk,
-            tables: TablesFrom::Adopt {
-                rsdp,
-                window: (rsdp, rsdp.saturating_add(max).min(ram_end)),
-            },
+            tables: TablesFrom::Adopted { rsdp },
+            acpi_window: (rsdp, rsdp.saturating_add(max).min(ram_end)),
         })
     }
 }
@@ -195,6 +195,20 @@ pub struct Q35 {
     pub device_mem_end: u64,
     /// Every possible vCPU and which are plugged in.
     pub cpus: CpuModel,
+    pub payload: payload::From,
+    pub tables: TablesFrom,
+}
+
+/// cloud-hypervisor on x86, entered through PVH: its start info gives the
+/// RAM, its own ACPI tables (adopted) the vCPUs, the PCI segment and how
+/// to power off; there is no fw_cfg, so the kernel comes from a disk.
+pub struct ChX86 {
+    /// The start info's memory map, as Linux gets it.
+    pub map: MemoryMap,
+    /// The MADT's vCPUs: every possible one, enabled or online-capable.
+    pub cpus: CpuModel,
+    /// The MCFG's segment 0, where the virtio disks are.
+    pub ecam: Option<crate::acpi::x86::adopt::Ecam>,
     pub payload: payload::From,
     pub tables: TablesFrom,
 }

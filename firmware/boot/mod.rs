@@ -15,5 +15,6 @@ pub mod machine;
 pub mod payload;
 pub mod pipeline;
 pub mod plan;
+pub mod pvh;
 pub mod smbios;
 pub mod stub_dt;

@@ -61,6 +61,11 @@ impl Arch {
     }
 }
 
+/// The x86 firmware as a PVH ELF (`pvh_elf`), next to the `-bios` image.
+pub fn pvh_elf_path() -> PathBuf {
+    target_dir().join("firmware").join("hotstub-x86_64.elf")
+}
+
 /// The image size budgets (the linker scripts' ROM and FLASH regions): x86
 /// the top 256 KiB below 4 GiB, arm 288 KiB of its flash from 0.
 /// They guard against bloat, not a hardware limit (QEMU takes any multiple
@@ -160,6 +165,16 @@ pub fn build(arch: Arch, debug: bool) -> Result<PathBuf> {
         image.len() / 1024,
         arch.max_image() / 1024
     ));
+    if arch == Arch::X86_64 {
+        let pvh = crate::pvh_elf::pvh_elf(&elf).map_err(|e| format!("PVH ELF: {e}"))?;
+        let path = pvh_elf_path();
+        crate::util::write_atomic(&path, &pvh)?;
+        step(format!(
+            "wrote {} ({} bytes, PVH)",
+            path.display(),
+            pvh.len()
+        ));
+    }
     Ok(out)
 }
 

@@ -8,6 +8,7 @@ mod compare;
 mod control;
 mod fuzz;
 mod host;
+mod pvh_elf;
 mod qemu;
 mod tests;
 mod unstable;

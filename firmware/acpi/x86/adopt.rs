@@ -75,6 +75,8 @@ pub struct Checked {
     pub s5_value: u8,
     /// Segment 0's ECAM, from the MCFG.
     pub ecam: Option<Ecam>,
+    /// The PM timer's I/O port (X_PM_TMR_BLK), if the VMM has one.
+    pub pm_timer: Option<u16>,
 }
 
 fn invalid(sig: &[u8; 4], what: &'static str) -> Error {
@@ -86,6 +88,9 @@ fn invalid(sig: &[u8; 4], what: &'static str) -> Error {
 pub fn check(a: &Adopted, boot_apic_id: u32) -> Result<Checked, Error> {
     let fadt = a.need(*b"FACP")?;
     let (reset, sleep_control) = fadt_registers(fadt)?;
+    let pm_timer = Gas::at(&fadt.bytes, FADT_X_PM_TMR)
+        .filter(|g| g.space == SPACE_IO && g.address != 0 && g.address <= 0xffff)
+        .map(|g| g.address as u16);
     let slp_typ = s5_slp_typ(a.need(*b"DSDT")?)?;
     let cpus = madt_cpus(a.need(*b"APIC")?)?;
     if !cpus
@@ -108,6 +113,7 @@ pub fn check(a: &Adopted, boot_apic_id: u32) -> Result<Checked, Error> {
         // SLP_TYPx in bits 4:2 and SLP_EN, bit 5 (ACPI 6.5 4.8.3.7).
         s5_value: (slp_typ & 7) << 2 | 1 << 5,
         ecam,
+        pm_timer,
     })
 }
 
@@ -120,6 +126,9 @@ const FADT_RESET_REG: usize = 116;
 const FADT_RESET_VALUE: usize = 128;
 const FADT_SLEEP_CONTROL: usize = 244;
 const FADT_SLEEP_STATUS: usize = 256;
+/// X_PM_TMR_BLK (ACPI 6.5 table 5.9): cloud-hypervisor has a PM timer
+/// at port 0x608 even with hardware-reduced ACPI.
+const FADT_X_PM_TMR: usize = 208;
 const FADT_V5_LEN: usize = 268;
 /// FADT flags: RESET_REG_SUP (bit 10), HW_REDUCED_ACPI (bit 20).
 const RESET_REG_SUP: u32 = 1 << 10;

@@ -79,7 +79,12 @@ impl pipeline::Arch for ChBoot {
         // entry's command line, as QEMU's `opt/org.hotstub/cmdline` is.
         let candidates = virtio::candidates(disks(EL, &m.board, true));
         let extra = m.board.bootargs.clone();
-        let disk = from_disk::pick(candidates, &Choice::default(), extra)?;
+        let disk = from_disk::pick(
+            &Choice::default(),
+            extra,
+            candidates,
+            from_disk::NO_DISK_HINT,
+        )?;
         Ok((m, Disk(Some(disk))))
     }
 
@@ -95,9 +100,10 @@ impl pipeline::Arch for ChBoot {
     }
 
     fn tables(&mut self, m: &ChVirt, p: &Plan, _: &mut Disk) -> Result<Tables> {
-        let TablesFrom::Adopt { rsdp, window } = m.tables else {
+        let TablesFrom::Adopted { rsdp } = m.tables else {
             return Err("cloud-hypervisor's tables are adopted, not built".into());
         };
+        let window = m.acpi_window;
         // SAFETY: `describe` checked that the window is RAM above the
         // firmware's; nothing writes it while this view lives.
         let bytes: &[u8] = unsafe { ram_slice(window.0, window.1 - window.0) };

@@ -197,7 +197,7 @@ impl pipeline::Arch for VirtBoot {
     fn tables(&mut self, m: &Virt, p: &Plan, src: &mut Self::Sources) -> Result<Tables> {
         match m.tables {
             TablesFrom::Build => build_tables(m, p, src),
-            TablesFrom::Adopt { .. } => Err("QEMU's tables are never adopted".into()),
+            TablesFrom::Adopted { .. } => Err(hotstub::err!("no adopted tables on virt")),
         }
     }
 

@@ -105,29 +105,38 @@ pub(super) fn write_handoff(
 /// root bus (BARs from its 32-bit window, where PCI and CPU addresses are
 /// the same on virt), then the virtio-mmio transports in DT order.
 ///
-/// `keep_assigned`: BARs the VMM placed in the bridge's windows stay there
-/// (cloud-hypervisor, whose guest firmware runs at EL1).
-pub(super) fn disks(el: u8, board: &dt::Board, keep_assigned: bool) -> Vec<virtio::Disk> {
+/// `placed`: the VMM placed the BARs itself (cloud-hypervisor, whose guest
+/// firmware runs at EL1); they stay where they are if they lie in the
+/// bridge's windows and the firmware's map reaches them.
+pub(super) fn disks(el: u8, board: &dt::Board, placed: bool) -> Vec<virtio::Disk> {
     let mut out = Vec::new();
     if let Some(p) = &board.pcie {
-        if let Some((cpu, _, size)) = p.mmio32.filter(|&(cpu, pci, _)| cpu == pci) {
+        let buses = (p.ecam_size >> 20).min(256) as u16;
+        if placed {
+            mmu::map_device(el, p.ecam_base, p.ecam_size);
+            let windows: Vec<(u64, u64)> = [p.mmio32, p.mmio64]
+                .iter()
+                .flatten()
+                .filter(|w| w.0 == w.1)
+                .map(|&(cpu, _, size)| (cpu, cpu.saturating_add(size)))
+                .collect();
+            let reach = |base: u64, size: u64| {
+                let end = base.checked_add(size);
+                let inside = windows
+                    .iter()
+                    .any(|&(s, e)| s <= base && end.is_some_and(|x| x <= e));
+                inside && map_bar(el, base, size)
+            };
+            // SAFETY: the DT names this ECAM region (mapped as Device just
+            // above); `reach` maps what it accepts.
+            unsafe { virtio::placed_pci_disks(p.ecam_base, buses, reach, &mut out) };
+        } else if let Some((cpu, _, size)) = p.mmio32.filter(|&(cpu, pci, _)| cpu == pci) {
             mmu::map_device(el, p.ecam_base, p.ecam_size);
             let mut host = virtio::PciHost {
                 ecam: p.ecam_base,
-                buses: (p.ecam_size >> 20).min(256) as u16,
+                buses,
                 next: cpu,
                 end: cpu + size,
-                keep: if keep_assigned {
-                    [p.mmio32, p.mmio64]
-                        .iter()
-                        .flatten()
-                        .filter(|w| w.0 == w.1)
-                        .map(|&(cpu, _, size)| (cpu, cpu.saturating_add(size)))
-                        .collect()
-                } else {
-                    Vec::new()
-                },
-                map: map_bar_el1,
             };
             // SAFETY: the DT names this ECAM region (mapped as Device just
             // above) and window; no firmware placed anything there before.
@@ -163,10 +172,10 @@ pub(super) fn load_linux_above(
 }
 
 /// Maps a BAR the VMM placed (possibly above the low GiB: cloud-hypervisor
-/// puts 64-bit BARs at the top of its 64-bit window) as Device memory, at
-/// EL1; false past the 512 GiB the firmware's map covers.
-fn map_bar_el1(base: u64, size: u64) -> bool {
-    mmu::map_device(1, base, size);
+/// puts 64-bit BARs at the top of its 64-bit window) as Device memory;
+/// false past the 512 GiB the firmware's map covers.
+fn map_bar(el: u8, base: u64, size: u64) -> bool {
+    mmu::map_device(el, base, size);
     base.checked_add(size)
         .is_some_and(|end| end <= mmu::MAP_END)
 }

@@ -181,3 +181,97 @@ entry64:
     call hotstub_main
 2:  hlt
     jmp 2b
+
+/*
+ * PVH entry (Xen's docs/misc/pvh.pandoc, the protocol cloud-hypervisor's
+ * --firmware and QEMU's PVH option ROM follow): 32-bit protected mode,
+ * paging off, flat code and data segments, EBX = the start info, and no
+ * stack (cloud-hypervisor leaves ESP at 0). The ELF xtask writes loads the
+ * RAM image at its link address (there is no ROM), so this runs from RAM
+ * with its own GDT and page tables: the low ones at 0x1000 would cover
+ * the start info, which cloud-hypervisor puts at 0x6000.
+ */
+.section .text.pvh, "ax"
+.code32
+.global pvh_entry
+pvh_entry:
+    cli
+    cld
+    /* The start info stays in ESI until Rust gets it. */
+    movl %ebx, %esi
+    lgdtl pvh_gdt_desc
+    ljmpl $CODE32_SEL, $1f
+1:  movw $DATA_SEL, %ax
+    movw %ax, %ds
+    movw %ax, %es
+    movw %ax, %ss
+    movw %ax, %fs
+    movw %ax, %gs
+    movl $_stack_top, %esp
+
+    /* The same identity map of 0..4 GiB with 2 MiB pages as boot32's. */
+    movl $_pvh_pml4, %edi
+    movl $(2 * 4096 / 4), %ecx
+    xorl %eax, %eax
+    rep stosl
+    movl $(_pvh_pdpt + 0x3), _pvh_pml4
+    movl $(_pvh_pd + 0x0000 + 0x3), _pvh_pdpt + 0
+    movl $(_pvh_pd + 0x1000 + 0x3), _pvh_pdpt + 8
+    movl $(_pvh_pd + 0x2000 + 0x3), _pvh_pdpt + 16
+    movl $(_pvh_pd + 0x3000 + 0x3), _pvh_pdpt + 24
+    movl $_pvh_pd, %edi
+    movl $0x83, %eax
+    movl $2048, %ecx
+1:  movl %eax, (%edi)
+    movl $0, 4(%edi)
+    addl $0x200000, %eax
+    addl $8, %edi
+    loop 1b
+
+    movl %cr4, %eax
+    orl $CR4_PAE, %eax
+    movl %eax, %cr4
+    movl $_pvh_pml4, %eax
+    movl %eax, %cr3
+    movl $MSR_EFER, %ecx
+    rdmsr
+    orl $EFER_LME, %eax
+    wrmsr
+    movl %cr0, %eax
+    orl $CR0_PG, %eax
+    movl %eax, %cr0
+    ljmpl $CODE64_SEL, $pvh64
+
+.code64
+pvh64:
+    movw $DATA_SEL, %ax
+    movw %ax, %ds
+    movw %ax, %es
+    movw %ax, %ss
+    movw %ax, %fs
+    movw %ax, %gs
+    /* The loader placed code and data; .bss is not in the ELF. */
+    movl $_bss_start, %edi
+    movl $_bss_size, %ecx
+    shrl $3, %ecx
+    xorl %eax, %eax
+    rep stosq
+    movq $_stack_top, %rsp
+    xorl %ebp, %ebp
+    movl %esi, %edi
+    call hotstub_pvh_main
+2:  hlt
+    jmp 2b
+
+/* The boot GDT again, in RAM: same selectors (Linux's 64-bit entry wants
+ * 0x10 and 0x18). */
+.balign 8
+pvh_gdt:
+    .quad 0
+    .quad 0x00cf9b000000ffff
+    .quad 0x00af9b000000ffff
+    .quad 0x00cf93000000ffff
+pvh_gdt_end:
+pvh_gdt_desc:
+    .word pvh_gdt_end - pvh_gdt - 1
+    .long pvh_gdt

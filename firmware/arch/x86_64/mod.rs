@@ -1,9 +1,12 @@
 //! x86_64 (QEMU q35) entry and platform code.
 
+mod ch;
 mod disk_code;
 mod idt;
 mod io;
 mod linux;
+mod paging;
+mod pvh;
 mod q35;
 mod stop;
 mod tables;
@@ -13,6 +16,7 @@ use tables::{build_acpi, pci_mem32, place_smbios};
 
 use super::{ram_slice, virtio};
 use alloc::format;
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::arch::global_asm;
@@ -74,6 +78,9 @@ fn init_console() {
 /// off (`stop`); halts only if nothing works.
 pub fn power_off() -> ! {
     println!("hotstub: powering off");
+    if ch::active() {
+        ch::stop();
+    }
     stop::stop();
     loop {
         x86_64::instructions::interrupts::disable();
@@ -118,7 +125,11 @@ extern "C" fn hotstub_main() -> ! {
     init_console();
     idt::init();
     super::init_heap();
-    pipeline::run(Q35Boot { t0, board })
+    pipeline::run(Q35Boot {
+        t0,
+        board,
+        pvh: None,
+    })
 }
 
 /// The q35 boot, step by step (`boot::pipeline`).
@@ -126,6 +137,9 @@ struct Q35Boot {
     /// PM timer at reset, for the time spent in the firmware.
     t0: u32,
     board: Board,
+    /// Entered through PVH (QEMU's `-kernel` with the ELF image): the
+    /// start info's address. fw_cfg's kernel is then the firmware itself.
+    pvh: Option<u32>,
 }
 
 /// The x86 hand-off: the boot protocol's 64-bit entry with the zero page.
@@ -190,12 +204,25 @@ impl pipeline::Arch for Q35Boot {
         map.set(q35::MMCONFIG_BASE, q35::MMCONFIG_SIZE, Kind::Reserved);
         map.set(layout::ROM.0, layout::ROM.1 - layout::ROM.0, Kind::Reserved);
         let device_mem_end = src.reserved_memory_end()?;
-        // Without -kernel the disk code runs (from_disk::choose parses the
-        // boot choice before it looks at disks): copy it in first.
-        if src.fw.read_u32(fw_cfg::key::KERNEL_SIZE) == 0 {
-            disk_code::load();
-        }
-        let payload = from_disk::choose(&mut src, "bzImage", || virtio::candidates(disks(&map)))?;
+        let candidates = || virtio::candidates(disks(&map));
+        let payload = match self.pvh {
+            None => {
+                // Without -kernel the disk code runs (from_disk::choose
+                // parses the boot choice before it looks at disks): copy it
+                // in first.
+                if src.fw.read_u32(fw_cfg::key::KERNEL_SIZE) == 0 {
+                    disk_code::load();
+                }
+                from_disk::choose(&mut src, "bzImage", candidates)?
+            }
+            Some(at) => {
+                let info = pvh::start_info(at)?;
+                let append = String::from_utf8(info.cmdline)
+                    .map_err(|_| "PVH start info: the command line is not UTF-8")?;
+                let append = (!append.trim().is_empty()).then_some(append);
+                from_disk::choose_pvh(&mut src, candidates, append)?
+            }
+        };
         let m = Q35 {
             map,
             device_mem_end,
@@ -213,9 +240,17 @@ impl pipeline::Arch for Q35Boot {
     }
 
     fn tables(&mut self, m: &Q35, _: &Plan, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
+        if self.pvh.is_some() {
+            // SeaBIOS ran before the PVH option ROM and left its SMBIOS
+            // and RSDP in the BIOS area, where Linux's scans would find
+            // its SMBIOS before Hotstub's.
+            // SAFETY: the BIOS area is RAM after q35::init (PAM), and
+            // nothing of SeaBIOS's runs again.
+            unsafe { ram_slice(layout::ACPI.0, layout::ACPI.1 - layout::ACPI.0) }.fill(0);
+        }
         match m.tables {
             TablesFrom::Build => build_tables(m, src),
-            TablesFrom::Adopt { .. } => Err("QEMU's tables are never adopted".into()),
+            TablesFrom::Adopted { .. } => Err(hotstub::err!("no adopted tables on q35")),
         }
     }
 
@@ -331,8 +366,6 @@ fn disks(map: &MemoryMap) -> Vec<virtio::Disk> {
         buses: (q35::MMCONFIG_SIZE >> 20) as u16,
         next,
         end,
-        keep: Vec::new(),
-        map: |_, _| true,
     };
     let mut out = Vec::new();
     // SAFETY: MMCONFIG is mapped (boot.S maps the low 4 GiB; the MTRRs

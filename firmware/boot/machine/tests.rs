@@ -202,13 +202,8 @@ fn cloud_hypervisor_machine_from_its_dt() {
     assert_eq!(m.cpus.len(), 2);
     assert_eq!(m.cpus.enabled_count(), 2);
     assert_eq!(m.payload, payload::From::Disk);
-    assert_eq!(
-        m.tables,
-        TablesFrom::Adopt {
-            rsdp: 0x4020_0000,
-            window: (0x4020_0000, 0x4040_0000)
-        }
-    );
+    assert_eq!(m.tables, TablesFrom::Adopted { rsdp: 0x4020_0000 });
+    assert_eq!(m.acpi_window, (0x4020_0000, 0x4040_0000));
     // Tables inside the firmware's RAM or past RAM are refused.
     assert!(ChVirt::describe(board.clone(), FW_RAM, 0x4010_0000, 4096).is_err());
     assert!(ChVirt::describe(board, FW_RAM, 0x6000_0000, 4096).is_err());

@@ -23,6 +23,7 @@ pub const TARGETS: &[&str] = &[
     "boot_entries",
     "acpi_adopt",
     "acpi_adopt_arm",
+    "pvh_start_info",
 ];
 
 /// How long `cargo xtask test` runs each target.

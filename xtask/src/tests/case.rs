@@ -40,6 +40,11 @@ pub struct Case {
     /// The test disk as a second, unattached drive (`-drive ...,if=none,
     /// id=hp0`), for a scenario to hot-add a device on it.
     pub spare_disk: bool,
+    /// x86: QEMU loads the firmware as a PVH ELF (`-kernel
+    /// hotstub-x86_64.elf`, SeaBIOS running its PVH option ROM) instead of
+    /// `-bios`; the Linux kernel comes from `boot_disk`, the harness's
+    /// command line keys through `-append` (the start info's line).
+    pub pvh: bool,
     /// Extra MiB the kernel may reserve beyond `min_memtotal_kib` (per-CPU
     /// areas of many possible vCPUs).
     pub mem_slack_mib: u64,

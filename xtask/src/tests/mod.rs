@@ -17,6 +17,7 @@ mod checks;
 mod matrix;
 mod nested;
 mod protocol;
+mod pvh;
 mod runner;
 mod scenarios;
 

@@ -443,6 +443,9 @@ fn vm_config(c: &Case, env: &Env) -> Result<VmConfig> {
             _ => return Err("Debian unstable's QEMU is not available".into()),
         }
     }
+    if c.pvh {
+        super::pvh::qemu_config(&mut cfg)?;
+    }
     Ok(cfg)
 }
 

@@ -35,6 +35,7 @@ fn ch_x86_tables_pass() {
     assert_eq!(c.sleep_control, port(0x600));
     // _S5 is Package { 5, 5, 0, 0 }: SLP_TYP 5 with SLP_EN.
     assert_eq!(c.s5_value, 5 << 2 | 1 << 5);
+    assert_eq!(c.pm_timer, Some(0x608));
     assert_eq!(
         c.ecam,
         Some(Ecam {

@@ -142,6 +142,7 @@ pub(super) fn synthetic(s: &mut Seeds) {
     }
     s.add("fw_cfg_dir", "synthetic-two-files", dir, SRC);
     ch_tables(s);
+    pvh_start_info(s);
 }
 
 /// cloud-hypervisor's x86 tables as its PVH firmware finds them (the
@@ -160,4 +161,33 @@ fn ch_tables(s: &mut Seeds) {
         }
     }
     s.add("acpi_adopt", "ch-x86_64-boot2max4", image, "captured");
+}
+
+/// A PVH start info as cloud-hypervisor lays it out (observed with a probe
+/// firmware): header at 0x6000 (magic, version 1, command line 0x6100
+/// here, RSDP 0xa0000, memory map at 0x7000 with three entries).
+fn pvh_start_info(s: &mut Seeds) {
+    let mut m = vec![0u8; 0x7000 + 3 * 24];
+    let h = 0x6000;
+    m[h..h + 4].copy_from_slice(&0x336e_c578u32.to_le_bytes());
+    m[h + 4..h + 8].copy_from_slice(&1u32.to_le_bytes());
+    m[h + 24..h + 32].copy_from_slice(&0x6100u64.to_le_bytes());
+    m[h + 32..h + 40].copy_from_slice(&0xa_0000u64.to_le_bytes());
+    m[h + 40..h + 48].copy_from_slice(&0x7000u64.to_le_bytes());
+    m[h + 48..h + 52].copy_from_slice(&3u32.to_le_bytes());
+    m[0x6100..0x6100 + 14].copy_from_slice(b"console=ttyS0\0");
+    for (i, (a, l, t)) in [
+        (0u64, 0xa_0000u64, 1u32),
+        (0x10_0000, 0x1ff0_0000, 1),
+        (0xe800_0000, 0x1000_0000, 2),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let e = 0x7000 + i * 24;
+        m[e..e + 8].copy_from_slice(&a.to_le_bytes());
+        m[e + 8..e + 16].copy_from_slice(&l.to_le_bytes());
+        m[e + 16..e + 20].copy_from_slice(&t.to_le_bytes());
+    }
+    s.add("pvh_start_info", "ch-layout", m, "synthetic");
 }

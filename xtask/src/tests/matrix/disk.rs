@@ -69,6 +69,31 @@ pub(super) fn cases() -> Vec<Case> {
             ));
         }
     }
+    // x86 entered through PVH: QEMU's -kernel with the ELF image, the
+    // kernel from the disk, -append after the entry's line.
+    for image in [DiskImage::Debian, DiskImage::Fedora] {
+        v.push(with(
+            from_disk(
+                Arch::X86_64,
+                &format!("pvh-disk-{}", image.name()),
+                image,
+                PCI,
+            ),
+            |c| c.pvh = true,
+        ));
+    }
+    v.push(with(
+        bad(
+            Arch::X86_64,
+            "pvh-no-disk",
+            KernelSel::None,
+            InitrdSel::None,
+        ),
+        |c| {
+            c.pvh = true;
+            c.expect = Expect::FirmwareError("no kernel: give the VM a bootable virtio disk");
+        },
+    ));
     // virt's virtio-mmio transports.
     v.push(from_disk(
         Arch::Aarch64,

@@ -27,6 +27,7 @@ pub(super) fn case(arch: Arch, name: &str, machine: &str, smp: u32, mem_mib: u64
         disk: true,
         boot_disk: None,
         spare_disk: false,
+        pvh: false,
         mem_slack_mib: 0,
         extra: Vec::new(),
         expect: Expect::Boot,
