@@ -85,6 +85,12 @@ fn ch_args(c: &NestedCase, l2: &L2Payload) -> Vec<String> {
         "--memory".into(),
         c.memory.into(),
     ]);
+    // A boot that must fail ends within a second, before nested-init's
+    // reader could attach to a pty: L2's serial goes to a file that
+    // nested-init prints when CH exits.
+    if c.refused.is_some() {
+        a.extend(["--serial".into(), "file=/tmp/l2-serial.log".into()]);
+    }
     a
 }
 
@@ -339,5 +345,10 @@ mod unit {
         );
         // CH refuses --kernel beside --firmware and drops --cmdline.
         assert!(!a.iter().any(|x| x == "--kernel" || x == "--cmdline"));
+        assert!(!a.iter().any(|x| x == "--serial"), "a pty by default");
+        let a = ch_args(find("aarch64/ch-hotstub-bad-disk"), &disk);
+        assert!(a
+            .windows(2)
+            .any(|w| w == ["--serial", "file=/tmp/l2-serial.log"]));
     }
 }
