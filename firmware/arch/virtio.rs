@@ -15,7 +15,7 @@ use alloc::format;
 use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 use core::ptr::NonNull;
 use hotstub::boot::from_disk::Candidate;
 use hotstub::disk::{self, BlockDevice};
@@ -228,6 +228,79 @@ unsafe fn cam(config: Config) -> AnyCam {
     }
 }
 
+/// PCI BAR registers: offsets 0x10 to 0x24 of the configuration header
+/// (PCI Local Bus 3.0 6.2.5.1); a size probe writes all ones.
+const BARS: core::ops::Range<u8> = 0x10..0x28;
+const PROBE: u32 = 0xffff_ffff;
+
+/// ECAM access that restores a 64-bit BAR's low half before its high
+/// half. The crate sizes a 64-bit BAR low half first, then the high half,
+/// restores the high half and only then the low one; cloud-hypervisor
+/// takes the high half's write as the BAR's new address (its
+/// `detect_bar_reprogramming`), with the low half still holding the
+/// probe's all-ones, and moves the BAR there. Writing the low half back
+/// first makes that write a no-op, as Linux's order does. QEMU sees the
+/// same final values.
+struct SizingCam {
+    cam: AnyCam,
+    /// The last BAR register read, with its value: the original a probe
+    /// overwrites.
+    last_read: Cell<Option<(DeviceFunction, u8, u32)>>,
+    /// Low halves whose probe is not restored yet, with their originals.
+    probed: [Option<(DeviceFunction, u8, u32)>; 2],
+}
+
+impl SizingCam {
+    fn new(cam: AnyCam) -> SizingCam {
+        SizingCam {
+            cam,
+            last_read: Cell::new(None),
+            probed: [None; 2],
+        }
+    }
+}
+
+impl ConfigurationAccess for SizingCam {
+    fn read_word(&self, df: DeviceFunction, offset: u8) -> u32 {
+        let v = self.cam.read_word(df, offset);
+        if BARS.contains(&offset) {
+            self.last_read.set(Some((df, offset, v)));
+        }
+        v
+    }
+
+    fn write_word(&mut self, df: DeviceFunction, offset: u8, data: u32) {
+        if !BARS.contains(&offset) {
+            return self.cam.write_word(df, offset, data);
+        }
+        if data == PROBE {
+            if let Some(orig) = self.last_read.get().filter(|r| r.0 == df && r.1 == offset) {
+                if let Some(slot) = self.probed.iter_mut().find(|p| p.is_none()) {
+                    *slot = Some(orig);
+                }
+            }
+        } else {
+            for p in &mut self.probed {
+                match *p {
+                    // The high half's restore: the low half first.
+                    Some((d, o, v)) if d == df && o + 4 == offset => {
+                        self.cam.write_word(d, o, v);
+                        *p = None;
+                    }
+                    Some((d, o, _)) if d == df && o == offset => *p = None,
+                    _ => {}
+                }
+            }
+        }
+        self.cam.write_word(df, offset, data)
+    }
+
+    unsafe fn unsafe_clone(&self) -> Self {
+        // SAFETY: the caller's contract (read-only use), passed on.
+        SizingCam::new(unsafe { self.cam.unsafe_clone() })
+    }
+}
+
 /// Every virtio-blk function on `host`'s root bus, in device order, with
 /// BARs assigned and decoding on. Functions behind bridges are not
 /// reached: a firmware would have to number the buses first.
@@ -249,14 +322,13 @@ pub unsafe fn pci_disks(host: &mut PciHost, out: &mut Vec<Disk>) {
 /// # Safety
 /// `ecam` must be the mapped ECAM region of a host bridge decoding
 /// `buses` buses, and `reach` must map what it says it does.
-#[cfg_attr(target_arch = "aarch64", allow(dead_code))]
 pub unsafe fn placed_pci_disks(
     ecam: u64,
     buses: u16,
     mut reach: impl FnMut(u64, u64) -> bool,
     out: &mut Vec<Disk>,
 ) {
-    let place = |root: &mut PciRoot<AnyCam>, df| {
+    let place = |root: &mut PciRoot<SizingCam>, df| {
         for bar in root.bars(df).ok()?.iter().flatten() {
             if let BarInfo::Memory { address, size, .. } = bar {
                 if *address == 0 || !reach(*address, *size) {
@@ -278,7 +350,7 @@ pub unsafe fn placed_pci_disks(
 unsafe fn open_disks(
     config: Config,
     buses: u16,
-    mut place: impl FnMut(&mut PciRoot<AnyCam>, DeviceFunction) -> Option<()>,
+    mut place: impl FnMut(&mut PciRoot<SizingCam>, DeviceFunction) -> Option<()>,
     out: &mut Vec<Disk>,
 ) {
     if buses == 0 {
@@ -286,7 +358,7 @@ unsafe fn open_disks(
     }
     // SAFETY: the caller's contract (twice: the header reads below share
     // the region with the root, reads only).
-    let (mut root, headers) = unsafe { (PciRoot::new(cam(config)), cam(config)) };
+    let (mut root, headers) = unsafe { (PciRoot::new(SizingCam::new(cam(config))), cam(config)) };
     // Functions past 0 only of a multi-function device (header type bit 7,
     // PCI Local Bus 3.0 6.2.1): cloud-hypervisor answers every function
     // number of a single-function device with function 0's registers, and
@@ -338,7 +410,11 @@ unsafe fn open_disks(
 /// BARs go below 4 GiB too (the 64-bit window is out of the firmware's
 /// reach on virt). I/O BARs (a transitional device's legacy interface)
 /// stay off; the crate uses the modern interface only.
-fn assign_bars(root: &mut PciRoot<AnyCam>, df: DeviceFunction, host: &mut PciHost) -> Option<()> {
+fn assign_bars(
+    root: &mut PciRoot<SizingCam>,
+    df: DeviceFunction,
+    host: &mut PciHost,
+) -> Option<()> {
     let bars = root.bars(df).ok()?;
     for (i, bar) in bars.iter().enumerate() {
         let Some(BarInfo::Memory {

@@ -110,6 +110,81 @@ pub struct Virt {
     pub tables: TablesFrom,
 }
 
+/// Which VMM made an arm64 machine, from the entry state and the DT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArmVmm {
+    /// QEMU `virt` with `-bios`: the DT at the start of RAM, x0 zero
+    /// (QEMU starts a firmware with its registers reset), fw_cfg in the
+    /// DT; at EL1, EL2 or EL3.
+    QemuVirt,
+    /// cloud-hypervisor with `--firmware`: at EL1 (KVM's guest), x0 the
+    /// DT's address (0x4000_0000), and no fw_cfg node (CH's fw_cfg device
+    /// is a non-default build feature). Its root `compatible` is
+    /// "linux,dummy-virt" like QEMU's, so that does not tell them apart.
+    CloudHypervisor,
+}
+
+impl ArmVmm {
+    /// `dt_in_x0`: the DT was found at the address x0 held at entry. A
+    /// VMM that passes the DT in x0 and offers no fw_cfg is
+    /// cloud-hypervisor; anything else takes the QEMU path (which refuses
+    /// a DT without fw_cfg with its own error line).
+    pub fn detect(el: u8, dt_in_x0: bool, board: &Board) -> ArmVmm {
+        if el == 1 && dt_in_x0 && board.fw_cfg.is_none() {
+            ArmVmm::CloudHypervisor
+        } else {
+            ArmVmm::QemuVirt
+        }
+    }
+}
+
+/// cloud-hypervisor's arm64 machine from its raw `--firmware` entry (at
+/// EL1, KVM's PSCI by HVC): no fw_cfg, so the kernel comes from a disk
+/// and the tables are CH's own, adopted.
+pub struct ChVirt {
+    /// The DT's view: RAM, CPUs, GIC, console, PCIe host bridge.
+    pub board: Board,
+    /// End of the RAM bank that holds the firmware.
+    pub ram_end: u64,
+    /// Every vCPU the DT lists, all enabled (CH has no vCPU policy and no
+    /// CPU hotplug on arm64).
+    pub cpus: CpuModel,
+    pub payload: payload::From,
+    pub tables: TablesFrom,
+    /// `[start, end)` CH's tables must lie in: the only memory the walk
+    /// may read.
+    pub acpi_window: (u64, u64),
+}
+
+impl ChVirt {
+    /// Describes CH's machine from its DT's `board`; `fw_ram` is the
+    /// firmware's own RAM, `[start, end)`. CH's tables are at `rsdp`, at
+    /// most `max` bytes from there, in the same RAM bank.
+    pub fn describe(board: Board, fw_ram: (u64, u64), rsdp: u64, max: u64) -> Result<ChVirt> {
+        let (fw_start, fw_end) = fw_ram;
+        let (base, size) = *board
+            .memory
+            .iter()
+            .find(|&&(b, s)| b <= fw_start && fw_end <= b + s)
+            .ok_or("RAM does not cover the firmware's area")?;
+        let ram_end = base + size;
+        if rsdp < fw_end || rsdp >= ram_end {
+            crate::bail!(
+                "cloud-hypervisor's ACPI tables at {rsdp:#x} are not in the RAM above the firmware"
+            );
+        }
+        let cpus = CpuModel::from_mpidrs(&board.cpus);
+        Ok(ChVirt {
+            board,
+            ram_end,
+            cpus,
+            payload: payload::From::Disk,
+            tables: TablesFrom::Adopted { rsdp },
+            acpi_window: (rsdp, rsdp.saturating_add(max).min(ram_end)),
+        })
+    }
+}
+
 /// QEMU's PC machines from the reset vector: `q35` and `pc` (i440FX),
 /// `board` says which. The chipset's registers (host bridge, CPU hotplug
 /// interface) are read by the hardware side; the fw_cfg facts by

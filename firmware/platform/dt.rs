@@ -159,6 +159,9 @@ pub struct Board {
     pub secure_ram: Option<(u64, u64)>,
     /// `/chosen` entropy to hand on to Linux.
     pub rng_seed: Option<Vec<u8>>,
+    /// `/chosen` `bootargs` (UTF-8, NULs dropped): cloud-hypervisor puts
+    /// its `earlycon=` there even for a firmware.
+    pub bootargs: Option<alloc::string::String>,
     pub kaslr_seed: Option<u64>,
     /// Root `compatible` includes QEMU's "linux,dummy-virt".
     pub qemu_virt: bool,
@@ -315,6 +318,12 @@ pub fn parse(blob: &[u8]) -> Result<Board, Error> {
         } else if n.is("gpio-keys") {
             p.has_gpio_keys = true;
         } else if node.name == "chosen" {
+            if let Some(v) = node.property("bootargs") {
+                p.bootargs = core::str::from_utf8(v.value)
+                    .ok()
+                    .map(|t| t.trim_end_matches('\0').trim().into())
+                    .filter(|t: &alloc::string::String| !t.is_empty());
+            }
             if let Some(v) = node.property("rng-seed") {
                 p.rng_seed = Some(v.value.to_vec());
             }

@@ -48,6 +48,9 @@ fuzz_target!(|data: &[u8]| {
     if let Some(seed) = &board.rng_seed {
         assert!(seed.len() <= data.len());
     }
+    if let Some(args) = &board.bootargs {
+        assert!(!args.is_empty() && args.len() <= data.len());
+    }
     let _ = board.ram_size();
     let _ = board.qemu_acpi_ged(true);
     // The CPU model is built from the DT's MPIDRs, in DT order.

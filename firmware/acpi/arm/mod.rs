@@ -356,6 +356,7 @@ fn iort(_p: &ArmPcie) -> Vec<u8> {
     table(*b"IORT", 0, &b.0)
 }
 
+pub mod ch;
 mod dsdt;
 use dsdt::dsdt;
 

@@ -23,6 +23,10 @@ use hotstub::resident::{FLASH, GIB, MIB2};
 /// (0x00) (Arm ARM D19 MAIR_ELx).
 const MAIR: u64 = 0xff;
 
+/// The end of what the map can hold: 512 level 1 entries of 1 GiB (the
+/// 39-bit VA, T0SZ = 25, below).
+pub const MAP_END: u64 = 512 * GIB;
+
 #[repr(C, align(4096))]
 struct Table(UnsafeCell<[u64; 512]>);
 

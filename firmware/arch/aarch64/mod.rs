@@ -5,6 +5,7 @@
 extern crate alloc;
 
 mod acpi_glue;
+mod ch;
 mod cpu;
 mod el2;
 mod el3;
@@ -13,32 +14,34 @@ mod hw;
 mod load;
 mod mmu;
 mod psci_glue;
+mod shared;
 mod stop;
 mod trap;
 mod vectors;
 
-use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use hotstub::boot::handoff::{not_for_linux, Handoff};
-use hotstub::boot::machine::{Qemu, TablesFrom, Virt};
-use hotstub::boot::plan::{Areas, Facts, Plan};
+use hotstub::boot::machine::{ArmVmm, Qemu, TablesFrom, Virt};
+use hotstub::boot::plan::{Facts, Plan};
 
 use super::tpm::TisMmio;
 use super::{ram_slice, virtio};
 use hotstub::acpi;
-use hotstub::boot::arm64_image;
 use hotstub::boot::efi;
 use hotstub::boot::from_disk;
 use hotstub::boot::payload;
 use hotstub::boot::pipeline::{self, Never, Result, Tables};
-use hotstub::boot::{smbios, stub_dt};
+use hotstub::boot::smbios;
 use hotstub::platform::dt;
 use hotstub::platform::fw_cfg::{file, FwCfg};
 use hotstub::tpm::{self, measure::Measure};
 use hotstub::{println, NAME};
 use hw::layout;
-use load::{load_initrd, load_kernel, read_cmdline, Loaded};
+use shared::{
+    areas, console, disks, elapsed_us, load_linux_above, map_board, set_console, write_handoff,
+    Linux,
+};
 pub use stop::power_off;
 use stop::{CONDUIT, SECURE_POWEROFF};
 
@@ -54,20 +57,25 @@ const FALLBACK_UART: u64 = 0x0900_0000;
 /// last temporaries (memory map, stub DT).
 const RESIDENT_SLACK: usize = 32 << 10;
 
-fn set_console(base: u64) {
-    // SAFETY: `base` is the PL011 the DT (or QEMU's fixed map) names.
-    let uart = Box::leak(Box::new(unsafe { hw::Pl011::new(base) }));
-    hotstub::console::set_sink(uart);
-}
-
 #[no_mangle]
 extern "C" fn hotstub_main(x0: u64) -> ! {
     let t0 = hw::counter().0;
     let el = hw::current_el();
     mmu::enable(el);
     super::init_heap();
+    // One boot flow per VMM, chosen from the entry state and the DT
+    // (`ArmVmm::detect`); a DT that does not parse takes the QEMU path,
+    // whose discovery reports it.
+    let blob = find_dt(x0);
+    let in_x0 = blob.is_some_and(|b| b.as_ptr() as u64 == x0);
+    let dt = blob.map(dt::parse);
+    if let Some(Ok(board)) = &dt {
+        if ArmVmm::detect(el, in_x0, board) == ArmVmm::CloudHypervisor {
+            pipeline::run(ch::ChBoot::new(board.clone(), t0))
+        }
+    }
     pipeline::run(VirtBoot {
-        x0,
+        dt,
         t0,
         el,
         tpm: Measure::off(),
@@ -101,38 +109,14 @@ fn find_dt(x0: u64) -> Option<&'static [u8]> {
 
 /// The virt boot, step by step (`boot::pipeline`).
 struct VirtBoot {
-    /// x0 at reset (a DT address under cloud-hypervisor).
-    x0: u64,
+    /// The DT as found and parsed (None: no DT found).
+    dt: Option<core::result::Result<dt::Board, dt::Error>>,
     /// Counter at reset, for the time spent in the firmware.
     t0: u64,
     /// The EL the firmware runs at.
     el: u8,
     /// Measured boot, on once a TPM answered.
     tpm: Measure<'static, TisMmio>,
-}
-
-/// The firmware's RAM areas from the linker script.
-fn areas() -> Areas {
-    let (_, fw_end) = layout::fw_ram();
-    Areas {
-        acpi: layout::handoff_acpi(),
-        efi: layout::handoff_efi(),
-        dt: layout::handoff_dt(),
-        handoff_end: layout::handoff_end(),
-        stack_bottom: layout::stack_bottom(),
-        fw_end,
-    }
-}
-
-/// The kernel and its data in memory.
-struct Linux {
-    kernel: Loaded,
-    image: arm64_image::Header,
-    initrd: Option<Loaded>,
-    cmdline: String,
-    /// At EL2, the (base, size) ranges the resident firmware keeps (fixed
-    /// with the memory map, which lists them).
-    kept: Vec<(u64, u64)>,
 }
 
 impl pipeline::Arch for VirtBoot {
@@ -152,7 +136,7 @@ impl pipeline::Arch for VirtBoot {
 
     fn discover(&mut self) -> Result<Self::Found> {
         let el = self.el;
-        let platform = match find_dt(self.x0).map(dt::parse) {
+        let platform = match self.dt.take() {
             Some(Ok(p)) => p,
             Some(Err(e)) => {
                 set_console(FALLBACK_UART);
@@ -167,16 +151,14 @@ impl pipeline::Arch for VirtBoot {
             }
         };
         CONDUIT.call_once(|| platform.psci);
-        mmu::map_mmio(el, &platform.gic.gicr);
-        mmu::map_ram(el, &platform.memory);
+        map_board(el, &platform);
         if let Some(sg) = platform.secure_gpio {
             if let (3, Some(pin)) = (el, sg.poweroff_pin) {
                 // SAFETY: the DT names this PL061 as the secure GPIO.
                 unsafe { SECURE_POWEROFF.set(sg.base, pin) };
             }
         }
-        let (uart, _) = platform.uart.ok_or("device tree lacks a PL011 console")?;
-        set_console(uart);
+        console(&platform)?;
         let fw_cfg_base = platform
             .fw_cfg
             .ok_or("device tree lacks fw_cfg: no way to load a kernel")?;
@@ -193,7 +175,7 @@ impl pipeline::Arch for VirtBoot {
         virt.restore_policy(el3::read_record);
         let el = self.el;
         virt.payload = from_disk::choose(&mut src, "Image", || {
-            virtio::candidates(disks(el, &virt.board))
+            virtio::candidates(disks(el, &virt.board, false))
         })?;
         Ok((virt, src))
     }
@@ -290,36 +272,11 @@ impl pipeline::Arch for VirtBoot {
         if let Some(s) = p.secure {
             not_for_linux(&mut map, s);
         }
-        // SAFETY: the linker script reserves the hand-off area for this.
-        let efi_buf = unsafe { ram_slice(a.efi, a.dt - a.efi) };
-        let handoff = efi::build(efi_buf, a.efi, t.rsdp, t.smbios3, &map)?;
-
-        let chosen = stub_dt::Chosen {
-            bootargs: &l.cmdline,
-            initrd: initrd.map(|(base, size)| (base, base + size)),
-            efi_system_table: handoff.system_table,
-            efi_mmap_start: handoff.mmap_start,
-            efi_mmap_size: handoff.mmap_size,
-            efi_mmap_desc_size: handoff.desc_size,
-            efi_mmap_desc_ver: handoff.desc_ver,
-            rng_seed: m.board.rng_seed.as_deref(),
-            kaslr_seed: m.board.kaslr_seed,
-        };
-        let blob = stub_dt::write_chosen(&chosen);
-        // SAFETY: the linker script reserves the hand-off area for this.
-        let dt_buf = unsafe { ram_slice(a.dt, a.handoff_end - a.dt) };
-        dt_buf
-            .get_mut(..blob.len())
-            .ok_or("the DT for Linux does not fit its area")?
-            .copy_from_slice(&blob);
-        // Linux reads the hand-off data with its caches off.
-        mmu::clean_to_poc(a.acpi, a.handoff_end - a.acpi);
-        Ok(())
+        write_handoff(&map, t, l, &m.board)
     }
 
     fn elapsed_us(&self) -> u64 {
-        let (t1, freq) = hw::counter();
-        (t1 - self.t0) * 1_000_000 / freq.max(1)
+        elapsed_us(self.t0)
     }
 
     fn enter(self, m: Virt, p: Plan, l: Linux) -> Result<Never> {
@@ -466,47 +423,9 @@ fn place_smbios(
     Ok(Some((end as u64, phys + entry_at as u64)))
 }
 
-/// The virtio disks in bus order: functions on the PCIe host bridge's
-/// root bus (BARs from its 32-bit window, where PCI and CPU addresses are
-/// the same on virt), then the virtio-mmio transports in DT order.
-fn disks(el: u8, board: &dt::Board) -> Vec<virtio::Disk> {
-    let mut out = Vec::new();
-    if let Some(p) = &board.pcie {
-        if let Some((cpu, _, size)) = p.mmio32.filter(|&(cpu, pci, _)| cpu == pci) {
-            mmu::map_device(el, p.ecam_base, p.ecam_size);
-            let mut host = virtio::PciHost {
-                config: virtio::Config::Ecam(p.ecam_base),
-                buses: (p.ecam_size >> 20).min(256) as u16,
-                next: cpu,
-                end: cpu + size,
-            };
-            // SAFETY: the DT names this ECAM region (mapped as Device just
-            // above) and window; no firmware placed anything there before.
-            unsafe { virtio::pci_disks(&mut host, &mut out) };
-        }
-    }
-    let mmio = board
-        .virtio_mmio
-        .iter()
-        .map(|&(base, size, _)| (base, size));
-    // SAFETY: the DT names these virtio-mmio windows, in the low GiB the
-    // MMU maps as Device.
-    unsafe { virtio::mmio_disks(mmio, &mut out) };
-    out
-}
-
 /// Kernel, initrd and command line from `src`, placed above the firmware
 /// in the RAM bank that holds it.
 fn load_linux(src: &mut impl payload::Source, m: &Virt) -> Result<Linux> {
     let (_, fw_end) = layout::fw_ram();
-    let (kernel, image) = load_kernel(src, fw_end, m.ram_end)?;
-    let initrd = load_initrd(src, kernel.base + image.image_size, m.ram_end)?;
-    let cmdline = read_cmdline(src)?;
-    Ok(Linux {
-        kernel,
-        image,
-        initrd,
-        cmdline,
-        kept: Vec::new(),
-    })
+    load_linux_above(src, fw_end, m.ram_end)
 }

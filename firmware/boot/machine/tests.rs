@@ -178,3 +178,33 @@ fn q35_facts_from_fw_cfg_files() {
     let huge = alloc::vec![0u8; (E820_MAX + 1) * E820_ENTRY];
     assert!(qemu(&[(file::E820, &huge)]).e820().is_err());
 }
+
+#[test]
+fn cloud_hypervisor_is_told_from_qemu_by_entry_state_and_fw_cfg() {
+    let ch = dt::parse(&dt::tests::ch_dtb("fdt-boot2max4.dtb")).unwrap();
+    let qemu = dt::parse(&virt_dt(true, false)).unwrap();
+    assert_eq!(ArmVmm::detect(1, true, &ch), ArmVmm::CloudHypervisor);
+    // QEMU -bios leaves x0 zero: its DT is found at the start of RAM.
+    assert_eq!(ArmVmm::detect(1, false, &ch), ArmVmm::QemuVirt);
+    assert_eq!(ArmVmm::detect(1, true, &qemu), ArmVmm::QemuVirt, "fw_cfg");
+    assert_eq!(
+        ArmVmm::detect(2, true, &ch),
+        ArmVmm::QemuVirt,
+        "CH enters at EL1"
+    );
+}
+
+#[test]
+fn cloud_hypervisor_machine_from_its_dt() {
+    let board = dt::parse(&dt::tests::ch_dtb("fdt-boot2max4.dtb")).unwrap();
+    let m = ChVirt::describe(board.clone(), FW_RAM, 0x4020_0000, 2 << 20).unwrap();
+    assert_eq!(m.ram_end, 0x6000_0000);
+    assert_eq!(m.cpus.len(), 2);
+    assert_eq!(m.cpus.enabled_count(), 2);
+    assert_eq!(m.payload, payload::From::Disk);
+    assert_eq!(m.tables, TablesFrom::Adopted { rsdp: 0x4020_0000 });
+    assert_eq!(m.acpi_window, (0x4020_0000, 0x4040_0000));
+    // Tables inside the firmware's RAM or past RAM are refused.
+    assert!(ChVirt::describe(board.clone(), FW_RAM, 0x4010_0000, 4096).is_err());
+    assert!(ChVirt::describe(board, FW_RAM, 0x6000_0000, 4096).is_err());
+}

@@ -535,3 +535,59 @@ fn parses_qemu_dumped_dtbs_if_present() {
         }
     }
 }
+
+/// cloud-hypervisor's DTs as its guest firmware got them (captured nested,
+/// tests/fixtures/cloud-hypervisor/aarch64/): no fw_cfg, a GICv3 with an
+/// ITS, a one-bus ECAM host bridge whose `interrupt-map` and
+/// `interrupt-map-mask` are empty (MSI only).
+pub(crate) fn ch_dtb(name: &str) -> Vec<u8> {
+    let path = std::format!(
+        "{}/../tests/fixtures/cloud-hypervisor/aarch64/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn parses_cloud_hypervisor_dts() {
+    for (name, cpus) in [("fdt-boot1.dtb", 1), ("fdt-boot2max4.dtb", 2)] {
+        let b = parse(&ch_dtb(name)).unwrap();
+        assert_eq!(b.cpus.len(), cpus, "{name}");
+        assert_eq!(b.memory[0].0, 0x4000_0000);
+        assert_eq!(b.fw_cfg, None);
+        assert_eq!(b.uart.map(|u| u.0), Some(0x0900_0000));
+        assert_eq!(b.psci, Some(Conduit::Hvc));
+        assert_eq!(b.gic.version, 3);
+        assert!(b.gic.its.is_some());
+        let p = b.pcie.unwrap();
+        assert_eq!((p.ecam_base, p.ecam_size), (0x3000_0000, 0x10_0000));
+        assert_eq!(p.mmio32, Some((0x1000_0000, 0x1000_0000, 0x2000_0000)));
+        assert!(p.prt.is_empty(), "no INTx routing");
+        assert!(b
+            .bootargs
+            .unwrap()
+            .contains("earlycon=pl011,mmio,0x09000000"));
+    }
+}
+
+#[test]
+fn an_interrupt_map_mask_must_have_four_cells_when_there_is_a_map() {
+    let ch = ch_dtb("fdt-boot2max4.dtb");
+    // An empty map with no mask at all is as legitimate as CH's empty one.
+    let no_mask = with_prop(&ch, "pci@30000000", "interrupt-map-mask", None);
+    assert!(parse(&no_mask).unwrap().pcie.unwrap().prt.is_empty());
+    // A mask of the wrong size stays an error, map or not.
+    let three = [0u8; 12];
+    let bad = with_prop(&ch, "pci@30000000", "interrupt-map-mask", Some(&three));
+    assert_eq!(
+        parse(&bad),
+        Err(Error::Malformed("PCIe interrupt-map-mask"))
+    );
+    // QEMU's routing with CH's empty mask: entries the mask cannot match.
+    let virt = virt_dt(true, false);
+    let empty = with_prop(&virt, "pcie@10000000", "interrupt-map-mask", Some(&[]));
+    assert_eq!(
+        parse(&empty),
+        Err(Error::Malformed("PCIe interrupt-map-mask"))
+    );
+}

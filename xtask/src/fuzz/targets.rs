@@ -23,6 +23,7 @@ pub const TARGETS: &[&str] = &[
     "boot_entries",
     "tpm_response",
     "acpi_adopt",
+    "acpi_adopt_arm",
     "pvh_start_info",
 ];
 

@@ -3,6 +3,7 @@
 
 mod corpus;
 mod disk;
+mod fixtures;
 mod kernels;
 mod qemu;
 mod synthetic;
@@ -16,7 +17,7 @@ use qemu::{dtbs, fw_cfg_dumps_arm, fw_cfg_dumps_x86};
 use synthetic::synthetic;
 
 /// Bumped when the seed generator changes, so old corpora are re-seeded.
-const SEED_VERSION: &str = "4";
+const SEED_VERSION: &str = "5";
 
 /// Writes every seed; `force` regenerates them even if the corpus is
 /// already seeded. Returns one summary line per target.
@@ -27,6 +28,7 @@ pub fn seed(force: bool) -> Result<Vec<String>> {
     }
     let mut s = Seeds::default();
     synthetic(&mut s);
+    fixtures::cloud_hypervisor(&mut s);
     disk::disks(&mut s);
     kernel_headers(&mut s);
     // A seed source that cannot be had is a note, not a failure: the

@@ -425,5 +425,7 @@ mod unit {
         );
         // CH refuses --kernel beside --firmware and drops --cmdline.
         assert!(!a.iter().any(|x| x == "--kernel" || x == "--cmdline"));
+        // nested-init gives CH `--serial tty` (L1's console) itself.
+        assert!(!a.iter().any(|x| x == "--serial"));
     }
 }

@@ -66,6 +66,9 @@ pub(super) struct NestedCase {
     /// and how to enable it): reported SKIPPED unless `--filter` names
     /// the case in full.
     pub pending: Option<&'static str>,
+    /// Hotstub must refuse to boot: its one `hotstub: error:` line
+    /// contains this text, and its power-off ends CH (exit status 0).
+    pub refused: Option<&'static str>,
 }
 
 impl NestedCase {

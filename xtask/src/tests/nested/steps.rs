@@ -33,6 +33,9 @@ const STEP_SECS: u64 = 90;
 const L2_BOOT_SECS: u64 = 400;
 
 pub(super) fn drive(c: &NestedCase, run: &mut L1Run, md5: &str, log: &Path) -> Result<String> {
+    if let Some(why) = c.refused {
+        return refused(run, why);
+    }
     let cmd = c.uses_cmd();
     let init = run.wait_mark("l2 init", "HOTSTUB: init reached", L2_BOOT_SECS)?;
     let end = if cmd {
@@ -205,5 +208,32 @@ fn check_l2(c: &NestedCase, lines: &[String], log: &Path) -> Result<String> {
         Ok(note)
     } else {
         Err(errs.join("; "))
+    }
+}
+
+/// A case Hotstub must refuse: its one error line (containing `why`) on
+/// L2's serial, then CH exits with status 0 (the firmware's orderly stop
+/// reached CH as a shutdown) and L1 powers off.
+fn refused(run: &mut L1Run, why: &str) -> Result<String> {
+    let line = run
+        .wait_either("hotstub: error:", "HOTSTUB: init reached", L2_BOOT_SECS)
+        .map_err(|e| format!("no error line: {e}"))?;
+    if !line.starts_with("hotstub: error:") || !line.contains(why) {
+        return Err(format!("expected an error line with `{why}`, got `{line}`"));
+    }
+    let t = Instant::now();
+    let exit = run
+        .wait_either("NESTED: ch exited", "NESTED: error:", 60)
+        .map_err(|e| format!("after the error line: {e}"))?;
+    if !exit.starts_with("NESTED: ch exited rc=0") {
+        return Err(format!("{exit}: {}", run.ch_log().join(" | ")));
+    }
+    match run.vm.wait_exit(Duration::from_secs(30))? {
+        None => Err("L1 did not power off after CH exited".into()),
+        Some(s) if !s.success() => Err(format!("QEMU exit status {s}")),
+        Some(_) => Ok(format!(
+            "refused: `{line}`; CH exited {:.1}s later",
+            t.elapsed().as_secs_f64()
+        )),
     }
 }
