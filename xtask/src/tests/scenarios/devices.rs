@@ -51,7 +51,7 @@ fn poll_guest<T>(
 
 /// The md5 of the host file behind the spare drive, as QEMU names it
 /// (QMP `query-block`).
-fn spare_drive_md5(vm: &mut Vm) -> Result<String> {
+pub(super) fn spare_drive_md5(vm: &mut Vm) -> Result<String> {
     let q = vm.qmp.as_mut().ok_or("no QMP")?;
     let blocks = q.execute("query-block", None)?;
     let file = blocks
@@ -76,6 +76,12 @@ fn spare_drive_md5(vm: &mut Vm) -> Result<String> {
 pub(in crate::tests) fn scenario_pci_hotplug(vm: &mut Vm, c: &Case) -> Result<()> {
     scenario_guest_checks(vm, c)?;
     let want = spare_drive_md5(vm)?;
+    pci_add_remove(vm, &want)
+}
+
+/// One PCI hotplug cycle of [`scenario_pci_hotplug`]: the disk added into
+/// the root port reads back `want` (its md5), then goes again.
+pub(super) fn pci_add_remove(vm: &mut Vm, want: &str) -> Result<()> {
     let list = "ls /sys/block";
     let (_, before) = vm.guest_cmd(list, STEP)?;
     let q = vm.qmp.as_mut().ok_or("no QMP")?;
