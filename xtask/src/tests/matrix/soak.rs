@@ -108,9 +108,15 @@ pub(in crate::tests) fn cases(n: Counts, prefix: &str, seabios: bool) -> Vec<Cas
         c.disk = false;
         c.spare_disk = true;
         c.append = "hotstub.modules=virtio_blk".into();
+        // The ports of the PCI hotplug cases (`pci`), where the crash
+        // below was seen.
         c.extra = vec![
             "-device".into(),
             format!("pcie-root-port,id={HOTPLUG_PORT},chassis=1,slot=1"),
+            "-device".into(),
+            "pcie-root-port,id=rp2,chassis=2,slot=2".into(),
+            "-device".into(),
+            "pcie-root-port,id=rp3,chassis=3,slot=3,hotplug=off".into(),
         ];
         c.cycles = n.pci;
         // QEMU 10.0's TCG crash after a hot-unplug (runner::QEMU_CRASHES)
