@@ -53,6 +53,13 @@ impl Counts {
     }
 }
 
+/// A case's timeout runs from QEMU's start to its power-off at the end:
+/// the boot and this long per cycle (the slowest cycles seen on the loaded
+/// host: 13 s for a vCPU cycle, 11 s for a PCI one).
+fn timeout(boot_s: u64, cycles: u32) -> Duration {
+    Duration::from_secs(boot_s + 30 * u64::from(cycles))
+}
+
 /// The soak cases with these counts, named `<arch>/<prefix>-...`. With
 /// `seabios`, the PCI soak once more under SeaBIOS on QEMU's own tables:
 /// QEMU's known TCG crash after a PCI hot-unplug must show there too.
@@ -82,7 +89,7 @@ pub(in crate::tests) fn cases(n: Counts, prefix: &str, seabios: bool) -> Vec<Cas
             };
             c.cycles = n.vcpu;
             c.expect = Expect::Scenario(scenario_vcpu_soak);
-            c.timeout = Duration::from_secs(600);
+            c.timeout = timeout(600, n.vcpu);
         },
     ));
     v.push(with(
@@ -96,7 +103,7 @@ pub(in crate::tests) fn cases(n: Counts, prefix: &str, seabios: bool) -> Vec<Cas
             c.disk = false;
             c.cycles = n.dimm;
             c.expect = Expect::Scenario(scenario_dimm_soak);
-            c.timeout = Duration::from_secs(300);
+            c.timeout = timeout(300, n.dimm);
         },
     ));
     let pci = with(case(X86_64, &format!("{prefix}-pci"), "q35", 2, 512), |c| {
@@ -123,7 +130,7 @@ pub(in crate::tests) fn cases(n: Counts, prefix: &str, seabios: bool) -> Vec<Cas
         // comes about once in 15 unplugs: more cycles, more runs.
         c.crash_retries = 3;
         c.expect = Expect::Scenario(scenario_pci_soak);
-        c.timeout = Duration::from_secs(300);
+        c.timeout = timeout(300, n.pci);
     });
     if seabios {
         v.push(with(pci.clone(), |c| {
