@@ -22,7 +22,9 @@ const RESYNC: u8 = 0x18;
 pub struct Control {
     stream: UnixStream,
     pending: Vec<u8>,
-    /// Request ids sent so far, and the id of the last command.
+    /// Request ids are `@<prefix>.<n>`: the prefix (this process's id
+    /// unless set), ids sent so far, and the id of the last command.
+    prefix: String,
     sent: u32,
     last: String,
     /// Event lines (`event: ...`, and errors that were not an answer)
@@ -48,6 +50,7 @@ impl Control {
                     return Ok(Control {
                         stream,
                         pending: Vec::new(),
+                        prefix: std::process::id().to_string(),
                         sent: 0,
                         last: String::new(),
                         events: Vec::new(),
@@ -59,6 +62,19 @@ impl Control {
                 Err(_) => std::thread::sleep(Duration::from_millis(100)),
             }
         }
+    }
+
+    /// Tags the next commands `@<prefix>.<sent + 1>` on: a client that
+    /// reconnects keeps its ids unique (at most 16 characters in all).
+    pub fn with_ids(mut self, prefix: &str, sent: u32) -> Control {
+        self.prefix = prefix.to_string();
+        self.sent = sent;
+        self
+    }
+
+    /// How many request ids this client has used.
+    pub fn ids_sent(&self) -> u32 {
+        self.sent
     }
 
     /// The next line from the firmware within `timeout`.
@@ -106,7 +122,7 @@ impl Control {
     /// arrive first go to `events`, lines for other clients are skipped.
     pub fn command(&mut self, cmd: &str, timeout: Duration) -> Result<String> {
         self.sent += 1;
-        self.last = format!("{}.{}", std::process::id(), self.sent);
+        self.last = format!("{}.{}", self.prefix, self.sent);
         self.send_raw(format!("@{} {cmd}\n", self.last).as_bytes())?;
         let id = self.last.clone();
         self.tagged(&id, timeout, |_| true)

@@ -40,6 +40,10 @@ commands:
   test  [--filter SUBSTR] [--jobs N]
         fmt, clippy, host unit tests, 20 s per fuzz target, image build and
         the QEMU boot matrix
+  test  --soak [--soak-cycles VCPU[,DIMM[,PCI]]] [--filter SUBSTR]
+        only the soak: 1,000 vCPU disable/enable cycles at EL3 (-smp 8, guest
+        and host busy, two channel clients), 50 pc-dimm and 20 PCI cycles
+        on q35 (the PCI one also under SeaBIOS)
   bench [--icount] [--runs N] [--arch x86_64|aarch64|all]
         boot time to init: Hotstub vs SeaBIOS/qboot (x86), direct boot/EDK2 (arm);
         wall time (default 5 runs) or, with --icount, guest instruction-counted
@@ -115,6 +119,13 @@ enum Cmd {
         /// Skip fmt, clippy and the unit tests
         #[arg(long, hide = true)]
         no_static: bool,
+        /// Only the soak: many hotplug cycles in one boot, under load
+        /// (1,000 vCPU cycles at EL3, 50 pc-dimm and 20 PCI cycles on q35)
+        #[arg(long)]
+        soak: bool,
+        /// The soak's cycles, VCPU[,DIMM[,PCI]] (default 1000,50,20)
+        #[arg(long, value_name = "COUNTS", requires = "soak")]
+        soak_cycles: Option<String>,
     },
     /// Boot time to init: Hotstub vs SeaBIOS/qboot (x86), direct boot/EDK2
     /// (arm)
@@ -336,11 +347,18 @@ fn real_main(cmd: Cmd) -> Result<i32> {
             jobs,
             fw,
             no_static,
+            soak,
+            soak_cycles,
         } => tests::run(tests::Options {
             filter,
             jobs,
             firmware: fw.get()?,
-            static_checks: !no_static,
+            static_checks: !no_static && !soak,
+            soak: match (soak, soak_cycles) {
+                (false, _) => None,
+                (true, None) => Some(tests::SOAK_FULL),
+                (true, Some(s)) => Some(tests::SoakCounts::parse(&s)?),
+            },
         }),
         Cmd::Fuzz {
             target,

@@ -238,6 +238,8 @@ pub struct Vm {
     /// A client connected before the vCPUs started (`Case::control_at_start`).
     pub control_client: Option<crate::control::Control>,
     pub started: Instant,
+    /// Figures a test scenario puts on its PASS line.
+    pub report: Vec<String>,
     stdin: Option<std::process::ChildStdin>,
     cmd_id: u32,
     exit: Option<ExitStatus>,
@@ -313,6 +315,7 @@ impl Vm {
             control: None,
             control_client: None,
             started,
+            report: Vec::new(),
             stdin,
             cmd_id: 0,
             exit: None,

@@ -3,7 +3,7 @@
 
 use crate::assets::{DiskImage, Flavor};
 use crate::build::Arch;
-use crate::qemu::Vm;
+use crate::qemu::{Firmware, Vm};
 use crate::util::Result;
 use std::time::Duration;
 
@@ -76,9 +76,22 @@ pub struct Case {
     /// Too slow for the default run: only when `--filter` names the case
     /// in full (with or without the `<arch>/` prefix).
     pub opt_in: bool,
+    /// This case's firmware instead of the run's (`--firmware`): the soak
+    /// shows a QEMU crash under SeaBIOS on QEMU's own tables too.
+    pub firmware: Option<Firmware>,
+    /// How many more runs a case gets when QEMU itself crashes
+    /// (`runner::QEMU_CRASHES`).
+    pub crash_retries: u32,
+    /// How many hotplug cycles a soak scenario runs (`scenarios::soak`).
+    pub cycles: u32,
 }
 
 impl Case {
+    /// The firmware this case boots when the run uses `run`.
+    pub fn firmware_of(&self, run: Firmware) -> Firmware {
+        self.firmware.unwrap_or(run)
+    }
+
     /// Whether `--filter` (empty: none) selects this case.
     pub fn selected_by(&self, filter: &str) -> bool {
         if self.opt_in {

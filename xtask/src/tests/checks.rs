@@ -178,7 +178,7 @@ fn bios_information(hex: &str) -> Option<(String, String, String)> {
 
 pub(super) fn check_boot(c: &Case, env: &Env, lines: &[String], log: &Path) -> Result<String> {
     let mut errs: Vec<String> = Vec::new();
-    let hotstub = env.firmware == Firmware::Hotstub;
+    let hotstub = c.firmware_of(env.firmware) == Firmware::Hotstub;
     if hotstub {
         let banner = lines.iter().find(|l| l.starts_with("Hotstub "));
         match banner {

@@ -10,7 +10,8 @@
 //! - `runner`: shared files, one VM run per case, the worker pool, summary;
 //! - `protocol`: parsing the guest's marker lines;
 //! - `checks`: the standard checks on a boot's log;
-//! - `scenarios`: QMP and guest-command drivers run after boot.
+//! - `scenarios`: QMP and guest-command drivers run after boot;
+//! - `swtpm`: the software TPM a case may have.
 
 mod case;
 mod checks;
@@ -39,7 +40,11 @@ pub struct Options {
     pub jobs: usize,
     pub firmware: Firmware,
     pub static_checks: bool,
+    /// `--soak`: the soak cases with these counts instead of the matrix.
+    pub soak: Option<SoakCounts>,
 }
+
+pub use matrix::soak::{Counts as SoakCounts, FULL as SOAK_FULL};
 
 /// The static checks and host tests: (name, cargo arguments). The fuzz
 /// targets' short runs (`fuzz-<target>`, `crate::fuzz::test_runs`) follow
@@ -108,7 +113,11 @@ fn static_checks() -> Vec<(&'static str, Vec<String>)> {
 pub fn run(o: Options) -> Result<i32> {
     let t0 = Instant::now();
     let filter = o.filter.clone().unwrap_or_default();
-    let mut selected: Vec<Case> = matrix::matrix()
+    let cases = match o.soak {
+        Some(n) => matrix::soak::cases(n, "soak", true),
+        None => matrix::matrix(),
+    };
+    let mut selected: Vec<Case> = cases
         .into_iter()
         .filter(|c| c.selected_by(&filter))
         .collect();
@@ -258,7 +267,7 @@ pub fn run(o: Options) -> Result<i32> {
     // `cargo xtask compare` on one NUMA + topology + IOMMU machine per arch:
     // Hotstub and the default firmware on QEMU's tables must agree.
     for (name, m) in compare_machines() {
-        if !name.contains(&filter) || !tools_ok_for_vms {
+        if !name.contains(&filter) || !tools_ok_for_vms || o.soak.is_some() {
             continue;
         }
         let r = crate::compare::compare(&m).and_then(|d| {

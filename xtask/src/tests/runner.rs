@@ -240,7 +240,8 @@ impl Results {
 
 /// Runs the VM cases, `jobs` at a time, recording each as it ends.
 /// Crashes of QEMU itself that no guest or firmware input explains: a case
-/// that dies of one runs once more, and its result says so.
+/// that dies of one runs again (`Case::crash_retries` times, once unless
+/// the case says otherwise), and its result counts the crashes.
 /// `iotlb_to_section`: QEMU 10.0's TCG aborts in system/physmem.c when a
 /// vCPU still uses a TLB entry of a PCI BAR that a hot-unplug has just
 /// removed; seen in about one of 15 runs of the ACPI PCI hotplug cases.
@@ -285,18 +286,31 @@ pub(super) fn run_cases(cases: Vec<Case>, env: &Arc<Env>, jobs: usize, results: 
             let t = Instant::now();
             let log = env.logs.join(format!("{}.log", c.name.replace('/', "-")));
             let mut r = run_case(&c, &env);
-            let mut again = String::new();
-            if let (Err(e), Some(crash)) = (&r, qemu_crash(&log)) {
-                let first = log.with_extension("qemu-crash.log");
-                let _ = std::fs::rename(&log, &first);
+            let mut crashes: Vec<String> = Vec::new();
+            let mut runs = 1;
+            while let (Err(e), Some(crash)) = (&r, qemu_crash(&log)) {
+                let e = e.lines().next().unwrap_or("");
+                crashes.push(format!("{crash} ({e})"));
+                if crashes.len() > c.crash_retries as usize {
+                    break;
+                }
+                let kept = log.with_extension(format!("qemu-crash-{runs}.log"));
+                let _ = std::fs::rename(&log, &kept);
                 step(format!(
-                    "{}: QEMU crashed ({crash}: {e}); running it once more (first log {})",
+                    "{}: QEMU crashed ({crash}: {e}); running it once more (log of run {runs}: {})",
                     c.name,
-                    first.display()
+                    kept.display()
                 ));
-                again = format!(", second run: QEMU crashed in the first ({crash})");
+                runs += 1;
                 r = run_case(&c, &env);
             }
+            let again = match crashes.len() {
+                0 => String::new(),
+                n => format!(
+                    ", QEMU crashed in {n} of {runs} runs: {}",
+                    crashes.join("; ")
+                ),
+            };
             let secs = t.elapsed().as_secs_f64();
             let r = match r {
                 Ok(n) => Ok(if n.is_empty() {
@@ -304,7 +318,7 @@ pub(super) fn run_cases(cases: Vec<Case>, env: &Arc<Env>, jobs: usize, results: 
                 } else {
                     format!("{secs:.1}s, {n}{again}")
                 }),
-                Err(e) => Err(format!("{e} [{secs:.1}s, log {}]", log.display())),
+                Err(e) => Err(format!("{e} [{secs:.1}s{again}, log {}]", log.display())),
             };
             let _ = tx.send((c.name.clone(), r));
         }));
@@ -323,7 +337,7 @@ pub(super) fn log_path(env: &Env, c: &Case) -> PathBuf {
 }
 
 pub(super) fn vm_config(c: &Case, env: &Env) -> Result<VmConfig> {
-    let mut firmware = env.firmware;
+    let mut firmware = c.firmware_of(env.firmware);
     if c.arch == Arch::X86_64 && firmware == Firmware::Edk2 {
         firmware = Firmware::QemuDefault;
     }
@@ -486,7 +500,7 @@ fn run_case(c: &Case, env: &Env) -> Result<String> {
     vm.control = control;
     let deadline = Instant::now() + c.timeout;
     let left = |d: Instant| d.saturating_duration_since(Instant::now());
-    let hotstub = env.firmware == Firmware::Hotstub;
+    let hotstub = c.firmware_of(env.firmware) == Firmware::Hotstub;
     let result = (|| -> Result<String> {
         if let (true, Some(path)) = (c.control_at_start, vm.control.clone()) {
             vm.control_client = Some(Control::connect(&path, Duration::from_secs(10))?);
@@ -570,7 +584,10 @@ fn run_case(c: &Case, env: &Env) -> Result<String> {
                         Some(_) => {}
                     }
                 }
-                Ok(note)
+                let mut note = vec![note];
+                note.append(&mut vm.report);
+                note.retain(|n| !n.is_empty());
+                Ok(note.join(", "))
             }
             Expect::Own(_) => Err("the case runs its own VMs".into()),
             Expect::PsciPayload(required) => {

@@ -46,6 +46,9 @@ pub(super) fn case(arch: Arch, name: &str, machine: &str, smp: u32, mem_mib: u64
         control: false,
         control_at_start: false,
         opt_in: false,
+        firmware: None,
+        crash_retries: 1,
+        cycles: 0,
     }
 }
 

@@ -9,6 +9,7 @@ mod machine;
 mod make;
 mod memory;
 mod pci;
+pub(super) mod soak;
 
 use super::case::{Case, QemuSel};
 use crate::assets::Flavor;
@@ -144,7 +145,18 @@ pub(super) fn matrix() -> Vec<Case> {
         v.push(on_newest_qemu(base));
     }
     v.extend(pci::newest_qemu_cases());
+    // The soak's short version (`--soak` runs the full one).
+    v.extend(
+        soak::cases(soak::SHORT, "soak-short", false)
+            .into_iter()
+            .map(with_opt_in),
+    );
     v
+}
+
+fn with_opt_in(mut c: Case) -> Case {
+    c.opt_in = true;
+    c
 }
 
 /// The same case on Debian unstable's QEMU, named `<arch>/qemu-newest/...`.

@@ -49,12 +49,12 @@ fn poll_guest<T>(
     }
 }
 
-/// The md5 of the host file behind the spare drive, as QEMU names it
-/// (QMP `query-block`).
-fn spare_drive_md5(vm: &mut Vm) -> Result<String> {
+/// The host file behind the spare drive, as QEMU names it (QMP
+/// `query-block`).
+pub(super) fn spare_drive_file(vm: &mut Vm) -> Result<String> {
     let q = vm.qmp.as_mut().ok_or("no QMP")?;
     let blocks = q.execute("query-block", None)?;
-    let file = blocks
+    blocks
         .as_array()
         .map(Vec::as_slice)
         .unwrap_or_default()
@@ -63,8 +63,13 @@ fn spare_drive_md5(vm: &mut Vm) -> Result<String> {
         .and_then(|b| b.get("inserted"))
         .and_then(|i| i.get("file"))
         .and_then(Value::as_str)
-        .ok_or_else(|| format!("QEMU has no drive {SPARE_DRIVE} with a file"))?;
-    md5_file(std::path::Path::new(file))
+        .map(str::to_string)
+        .ok_or_else(|| format!("QEMU has no drive {SPARE_DRIVE} with a file"))
+}
+
+/// The md5 of the host file behind the spare drive.
+fn spare_drive_md5(vm: &mut Vm) -> Result<String> {
+    md5_file(std::path::Path::new(&spare_drive_file(vm)?))
 }
 
 /// PCI hotplug: after the case's guest checks (which hotplug driver has the
@@ -86,6 +91,12 @@ pub(in crate::tests) fn scenario_pci_hotplug_bus0(vm: &mut Vm, c: &Case) -> Resu
 fn pci_hotplug_into(vm: &mut Vm, c: &Case, bus: &str) -> Result<()> {
     scenario_guest_checks(vm, c)?;
     let want = spare_drive_md5(vm)?;
+    pci_add_remove(vm, bus, &want)
+}
+
+/// One PCI hotplug cycle of [`scenario_pci_hotplug`]: the disk added on
+/// `bus` reads back `want` (its md5), then goes again.
+pub(super) fn pci_add_remove(vm: &mut Vm, bus: &str, want: &str) -> Result<()> {
     let list = "ls /sys/block";
     let (_, before) = vm.guest_cmd(list, STEP)?;
     let q = vm.qmp.as_mut().ok_or("no QMP")?;

@@ -4,12 +4,12 @@ use super::*;
 
 /// Where a MemTotal is read: the meminfo file and the awk field of the
 /// number (the system's, or one NUMA node's).
-type Meminfo = (&'static str, u8);
-const SYSTEM: Meminfo = ("/proc/meminfo", 2);
+pub(super) type Meminfo = (&'static str, u8);
+pub(super) const SYSTEM: Meminfo = ("/proc/meminfo", 2);
 const NODE0: Meminfo = ("/sys/devices/system/node/node0/meminfo", 4);
 
 /// The guest's MemTotal in KiB, from `src`.
-fn memtotal_kib(vm: &mut Vm, src: Meminfo) -> Result<u64> {
+pub(super) fn memtotal_kib(vm: &mut Vm, src: Meminfo) -> Result<u64> {
     // Memory hotplug makes the kernel log to the console, which would split
     // the answer's line: quiet the console first.
     let (file, field) = src;
@@ -24,7 +24,12 @@ fn memtotal_kib(vm: &mut Vm, src: Meminfo) -> Result<u64> {
 
 /// Polls MemTotal until `ok` holds (the kernel adds and removes memory
 /// blocks asynchronously to the ACPI event).
-fn wait_memtotal(vm: &mut Vm, src: Meminfo, what: &str, ok: impl Fn(u64) -> bool) -> Result<u64> {
+pub(super) fn wait_memtotal(
+    vm: &mut Vm,
+    src: Meminfo,
+    what: &str,
+    ok: impl Fn(u64) -> bool,
+) -> Result<u64> {
     let t = Instant::now();
     loop {
         let kb = memtotal_kib(vm, src)?;
@@ -40,7 +45,7 @@ fn wait_memtotal(vm: &mut Vm, src: Meminfo, what: &str, ok: impl Fn(u64) -> bool
 
 /// Plugs a pc-dimm `id` of `kib` KiB on a new RAM backend, in NUMA `node`
 /// when given.
-fn plug_dimm(vm: &mut Vm, id: &str, kib: u64, node: Option<u32>) -> Result<()> {
+pub(super) fn plug_dimm(vm: &mut Vm, id: &str, kib: u64, node: Option<u32>) -> Result<()> {
     let mem = format!("{id}-ram");
     let q = vm.qmp.as_mut().ok_or("no QMP")?;
     q.execute(

@@ -14,6 +14,7 @@ mod cpuhp;
 mod devices;
 mod memory;
 mod persist;
+mod soak;
 
 pub(super) use cpuhp::{
     scenario_channel_resync, scenario_cpu_hotplug, scenario_cpu_hotplug_cycles,
@@ -25,6 +26,7 @@ pub(super) use devices::{
 };
 pub(super) use memory::{scenario_dimm_hotplug, scenario_dimm_numa, scenario_virtio_mem};
 pub(super) use persist::{scenario_policy_across_resets, scenario_reset_mid_change};
+pub(super) use soak::{scenario_dimm_soak, scenario_pci_soak, scenario_vcpu_soak};
 
 const STEP: Duration = Duration::from_secs(60);
 
