@@ -227,6 +227,8 @@ pub struct Controller {
     freq: u64,
     /// How long Linux may take to answer a change.
     timeout_s: u64,
+    /// vCPUs whose disable timed out: Linux may still finish it.
+    late: Option<CpuSet>,
 }
 
 impl Controller {
@@ -240,6 +242,7 @@ impl Controller {
             change: None,
             freq,
             timeout_s,
+            late: None,
         }
     }
 
@@ -394,6 +397,10 @@ impl Controller {
             return false;
         }
         for i in (0..states.len()).filter(|&i| todo.contains(i)) {
+            // A new change of the vCPU supersedes one that timed out.
+            if let Some(late) = &mut self.late {
+                late.set(i, false);
+            }
             if kind == Kind::Enable {
                 states.set_enabled(i, true);
                 reset_slot(sh, i, true, DEVICE_CHECK);
@@ -429,6 +436,7 @@ impl Controller {
         // none. Declaring it done at `_EJ0` would let the next `enable`
         // reach Linux while it still holds the old device.
         let grace = self.freq.saturating_mul(2);
+        self.late_ejects(states, sh, out);
         let Some(c) = &mut self.change else { return };
         let out = &mut Tagged::new(out, c.tag);
         let word = c.kind.word();
@@ -485,6 +493,12 @@ impl Controller {
                 let _ = writeln!(out, "event: {word} {done} done");
             }
         } else if now >= c.deadline {
+            if c.kind == Kind::Disable {
+                let late = self.late.get_or_insert_with(|| CpuSet::none(states.len()));
+                for i in (0..states.len()).filter(|&i| c.waiting.contains(i)) {
+                    late.set(i, true);
+                }
+            }
             for i in (0..states.len()).filter(|&i| c.waiting.contains(i)) {
                 if c.kind == Kind::Enable && states.power(i) == Some(Power::Off) {
                     states.set_enabled(i, false);
@@ -511,6 +525,23 @@ impl Controller {
 }
 
 impl Controller {
+    /// A disable that timed out and that Linux finished afterwards (it
+    /// offlined the vCPU and ran `_EJ0` late): the vCPU is disabled then,
+    /// so `status` says what Linux has, and the host hears of it. Only
+    /// those vCPUs: a guest cannot drop a vCPU of its own accord this way.
+    fn late_ejects(&mut self, states: &mut CpuStates, sh: &mut dyn Shared, out: &mut dyn Write) {
+        let Some(late) = &mut self.late else { return };
+        for i in 0..states.len() {
+            let off = states.power(i) == Some(Power::Off);
+            if late.contains(i) && off && sh.get(i * SLOT + EJ) != 0 {
+                late.set(i, false);
+                states.set_enabled(i, false);
+                sh.set(i * SLOT + STA, 0);
+                let _ = writeln!(out, "event: disable {i} done late, after its error line");
+            }
+        }
+    }
+
     /// What a reset must keep (see [`record`]): the policy as it stands
     /// if the change in flight never ends, and that change; `crc` ties it
     /// to the possible vCPUs ([`record::possible_crc`]).

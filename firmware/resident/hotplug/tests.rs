@@ -282,6 +282,34 @@ fn bad_input_gets_one_error_line_each() {
 }
 
 #[test]
+fn a_disable_linux_finishes_after_the_timeout_is_reported() {
+    let mut vm = Vm::new();
+    assert!(vm.send("disable 1\n").1);
+    vm.now = 20 * FREQ;
+    assert_eq!(
+        vm.poll(),
+        "error: disable 1: no answer from Linux within 20 s; 1 stays enabled\n"
+    );
+    assert!(vm.states.enabled(1));
+    // Linux gets there after all: offline, then `_EJ0`.
+    vm.cpu_off(1);
+    vm.ej0(1);
+    assert_eq!(
+        vm.poll(),
+        "event: disable 1 done late, after its error line\n"
+    );
+    assert!(!vm.states.enabled(1));
+    assert_eq!(vm.slot(1, STA), 0);
+    assert_eq!(vm.cpu_on(1), ids::ret::DENIED as i64);
+    assert!(vm
+        .send("status\n")
+        .0
+        .starts_with("ok possible=0-3 enabled=0 "));
+    // Once only; and a guest's own eject of another vCPU changes nothing.
+    assert_eq!(vm.poll(), "");
+}
+
+#[test]
 fn eject_without_closing_ost_ends_after_the_grace_time() {
     let mut vm = Vm::new();
     assert!(vm.send("disable 1\n").1);
