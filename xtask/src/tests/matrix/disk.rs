@@ -1,7 +1,8 @@
 //! Booting from a virtio disk without -kernel (issue 20): the three
 //! layouts distributions install, on q35 and virt, `-kernel` winning over
-//! a disk, a vCPU hotplug case booted from a disk, and the broken disks
-//! the firmware must refuse with one error line and a power-off.
+//! a disk, hotplug cases booted from a disk (`booted_from_disk`), and the
+//! broken disks the firmware must refuse with one error line and a
+//! power-off.
 
 use super::make::{bad, case, with};
 use crate::assets::DiskImage;

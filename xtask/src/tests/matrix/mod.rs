@@ -25,13 +25,23 @@ pub(super) fn matrix() -> Vec<Case> {
     v.extend(cpus::runtime_hotplug());
     v.extend(disk::cases());
     // Hotplug with a kernel from a disk: the firmware's disk reads leave
-    // the machine as -kernel would.
-    let hotplug = v
-        .iter()
-        .find(|c| c.name == "x86_64/hotplug-smp1-max4")
-        .cloned()
-        .expect("matrix has x86_64/hotplug-smp1-max4");
-    v.push(disk::booted_from_disk(hotplug));
+    // the machine as -kernel would. A vCPU, a memory and a PCI hotplug case
+    // per arch (arm64's vCPU hotplug is the EL3 firmware's).
+    for name in [
+        "x86_64/hotplug-smp1-max4",
+        "x86_64/dimm-hotplug",
+        "x86_64/pci-hotplug-acpi",
+        "aarch64/cpu-hotplug-el3",
+        "aarch64/dimm-hotplug",
+        "aarch64/pci-hotplug-native",
+    ] {
+        let base = v
+            .iter()
+            .find(|c| c.name == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("matrix has no {name}"));
+        v.push(disk::booted_from_disk(base));
+    }
     // ---- pc (i440FX + PIIX4): the q35 cases of what a pc user has with
     // SeaBIOS, on QEMU's default machine: vCPU add/remove (the modern CPU
     // hotplug interface at 0xaf00), pc-dimm add/remove (the memory hotplug
