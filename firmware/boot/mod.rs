@@ -10,6 +10,7 @@ pub mod arm64_image;
 pub mod bzimage;
 pub mod efi;
 pub mod from_disk;
+pub mod gzip;
 pub mod handoff;
 pub mod machine;
 pub mod payload;

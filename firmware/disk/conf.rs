@@ -99,7 +99,7 @@ fn push_words(to: &mut String, value: &str) {
 /// `sort-key` first, by sort-key, machine-id (both increasing) and
 /// version (decreasing); then by file name (decreasing version order).
 pub fn bls_sort(entries: &mut [Entry]) {
-    entries.sort_by(|a, b| {
+    crate::platform::sort_small_by(entries, |a, b| {
         bad(a)
             .cmp(&bad(b))
             .then_with(|| match (a.sort_key.is_empty(), b.sort_key.is_empty()) {

@@ -149,7 +149,7 @@ impl Volume {
             }
             Volume::Fat(fs) => fs.list(dir)?,
         };
-        names.sort();
+        crate::platform::sort_small_by(&mut names, |a, b| a.cmp(b));
         Ok(names)
     }
 

@@ -24,6 +24,19 @@ pub fn sort_small<T: Ord + Copy>(v: &mut [T]) {
     }
 }
 
+/// [`sort_small`] by a comparison, for elements that are not `Copy` (the
+/// disk's file names and BLS entries, at most `disk::volume::MAX_DIR`):
+/// stable, by swaps.
+pub fn sort_small_by<T>(v: &mut [T], mut cmp: impl FnMut(&T, &T) -> core::cmp::Ordering) {
+    for i in 1..v.len() {
+        let mut j = i;
+        while j > 0 && cmp(&v[j - 1], &v[j]).is_gt() {
+            v.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -40,8 +53,14 @@ mod tests {
                 .collect();
             let mut want = v.clone();
             want.sort();
+            let mut by_first = v.clone();
             super::sort_small(&mut v);
             assert_eq!(v, want);
+            // Stable: equal first halves keep their order.
+            let mut stable = by_first.clone();
+            stable.sort_by_key(|p| p.0);
+            super::sort_small_by(&mut by_first, |a, b| a.0.cmp(&b.0));
+            assert_eq!(by_first, stable);
         }
     }
 }

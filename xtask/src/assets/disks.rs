@@ -32,6 +32,9 @@ pub enum DiskImage {
     /// channel and a full report (`CMD_KEYS`): for VMMs that give the
     /// firmware no command line of the harness's (cloud-hypervisor).
     DebianCmd,
+    /// Debian's layout with the kernel gzip-compressed, as Debian installs
+    /// `vmlinuz` on arm64.
+    DebianGzip,
     /// GPT: ESP (1), ext4 /boot (2) with BLS entries, ext4 root (3).
     Fedora,
     /// MBR: one bootable ext4 partition with /boot/extlinux/extlinux.conf.
@@ -54,15 +57,21 @@ pub enum DiskImage {
 impl DiskImage {
     /// The bootable layouts by name (`cargo xtask run --disk debian`).
     pub fn parse(s: &str) -> Option<DiskImage> {
-        [DiskImage::Debian, DiskImage::Fedora, DiskImage::Extlinux]
-            .into_iter()
-            .find(|d| d.name() == s)
+        [
+            DiskImage::Debian,
+            DiskImage::DebianGzip,
+            DiskImage::Fedora,
+            DiskImage::Extlinux,
+        ]
+        .into_iter()
+        .find(|d| d.name() == s)
     }
 
     pub fn name(self) -> &'static str {
         match self {
             DiskImage::Debian => "debian",
             DiskImage::DebianCmd => "debian-cmd",
+            DiskImage::DebianGzip => "debian-gzip",
             DiskImage::Fedora => "fedora",
             DiskImage::Extlinux => "extlinux",
             DiskImage::BadNoTable => "bad-no-table",
@@ -80,6 +89,14 @@ impl DiskImage {
 /// loaded before a disk is hot-added, hot-added memory onlined.
 const CMD_KEYS: &str = "hotstub.action=cmd hotstub.dump=1 hotstub.autoonline=1 \
     hotstub.modules=virtio_blk memhp_default_state=online";
+/// `path` compressed as Debian's kernel packages compress `vmlinuz` (gzip
+/// -9).
+fn gzip(path: &Path) -> Result<Vec<u8>> {
+    let raw = std::fs::read(path).ctx(format!("read {}", path.display()))?;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&raw).ctx("gzip")?;
+    gz.finish().ctx("gzip")
+}
 
 /// Fixed identities, so images are the same from run to run.
 const ROOT_UUID: &str = "6b2f3c1e-9d4a-4e2b-8f6d-0a1b2c3d4e5f";
@@ -171,10 +188,16 @@ fn make(arch: Arch, g: &Guest, which: DiskImage, work: &Path, out: &Path) -> Res
         }
         DiskImage::Debian
         | DiskImage::DebianCmd
+        | DiskImage::DebianGzip
         | DiskImage::BadGrubMissingKernel
         | DiskImage::BadTruncatedExt4 => {
             let missing = which == DiskImage::BadGrubMissingKernel;
-            let mut grub = grub_cfg(arch, ver, missing);
+            let (kernel, layout) = if which == DiskImage::DebianGzip {
+                (Content::Bytes(gzip(&g.kernel.image)?), which.name())
+            } else {
+                (kernel, "debian")
+            };
+            let mut grub = grub_cfg(arch, ver, missing, layout);
             if which == DiskImage::DebianCmd {
                 grub = grub.replace(
                     " hotstub.disk_layout=debian",
@@ -479,13 +502,13 @@ fn cmdline(arch: Arch, layout: &str) -> String {
 /// grub.cfg as Debian's update-grub (grub-mkconfig 2.06, 00_header and
 /// 10_linux) writes it for a cloud image, shortened to what it says
 /// about the entries.
-fn grub_cfg(arch: Arch, ver: &str, missing_kernel: bool) -> String {
+fn grub_cfg(arch: Arch, ver: &str, missing_kernel: bool, layout: &str) -> String {
     let kernel = if missing_kernel {
         format!("/boot/vmlinuz-{ver}-missing")
     } else {
         format!("/boot/vmlinuz-{ver}")
     };
-    let args = cmdline(arch, "debian");
+    let args = cmdline(arch, layout);
     let entry = |title: &str, id: &str, extra: &str, indent: &str| {
         format!(
             "{indent}menuentry '{title}' --class debian --class gnu-linux --class gnu --class os $menuentry_id_option '{id}' {{

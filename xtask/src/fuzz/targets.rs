@@ -25,6 +25,7 @@ pub const TARGETS: &[&str] = &[
     "acpi_adopt",
     "acpi_adopt_arm",
     "pvh_start_info",
+    "gzip",
 ];
 
 /// How long `cargo xtask test` runs each target.

@@ -77,6 +77,12 @@ fn kernel_headers_cached(s: &mut Seeds) -> bool {
                         SRC,
                     );
                 }
+                if !x86 {
+                    // The start of a real Image, gzip'd as Debian ships
+                    // vmlinuz on arm64 (gzip -9).
+                    let n = head.len().min(16 << 10);
+                    s.add("gzip", &format!("linux-{version}"), gzip(&head[..n]), SRC);
+                }
                 let sizes = cat(&[&len.to_le_bytes(), &0x4010_0000u64.to_le_bytes()]);
                 let n = head.len().min(4096);
                 s.add(
@@ -89,4 +95,15 @@ fn kernel_headers_cached(s: &mut Seeds) -> bool {
         }
     }
     found > 0
+}
+
+/// `data` as one gzip member, with the file name a kernel package's
+/// member has.
+pub(super) fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::GzBuilder::new()
+        .filename("Image")
+        .write(Vec::new(), flate2::Compression::best());
+    gz.write_all(data).expect("gzip to memory");
+    gz.finish().expect("gzip to memory")
 }

@@ -17,7 +17,7 @@ use qemu::{dtbs, fw_cfg_dumps_arm, fw_cfg_dumps_x86};
 use synthetic::synthetic;
 
 /// Bumped when the seed generator changes, so old corpora are re-seeded.
-const SEED_VERSION: &str = "5";
+const SEED_VERSION: &str = "6";
 
 /// Writes every seed; `force` regenerates them even if the corpus is
 /// already seeded. Returns one summary line per target.

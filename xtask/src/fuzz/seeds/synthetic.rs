@@ -104,6 +104,17 @@ pub(super) fn synthetic(s: &mut Seeds) {
     let mut gz = vec![0u8; 64];
     gz[..2].copy_from_slice(&[0x1f, 0x8b]);
     s.add("arm64_image", "synthetic-gzip", cat(&[&sizes, &gz]), SRC);
+    // gzip'd kernels: a small Image, and an empty member.
+    let body: Vec<u8> = (0..8192u32)
+        .map(|i| (i % 251) as u8 ^ img[(i % 64) as usize])
+        .collect();
+    s.add(
+        "gzip",
+        "synthetic-image",
+        super::kernels::gzip(&cat(&[&img, &body])),
+        SRC,
+    );
+    s.add("gzip", "synthetic-empty", super::kernels::gzip(&[]), SRC);
     let mut zboot = vec![0u8; 64];
     zboot[4..8].copy_from_slice(b"zimg");
     s.add(

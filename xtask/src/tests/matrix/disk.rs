@@ -95,6 +95,13 @@ pub(super) fn cases() -> Vec<Case> {
             c.expect = Expect::FirmwareError("no kernel: give the VM a bootable virtio disk");
         },
     ));
+    // Debian's arm64 vmlinuz as it ships: a gzip'd Image.
+    v.push(from_disk(
+        Arch::Aarch64,
+        "disk-debian-gzip",
+        DiskImage::DebianGzip,
+        PCI,
+    ));
     // virt's virtio-mmio transports.
     v.push(from_disk(
         Arch::Aarch64,
