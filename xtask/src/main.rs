@@ -140,6 +140,10 @@ enum Cmd {
         /// (x86, icount)
         #[arg(long)]
         scale: bool,
+        /// Kernel from the Debian-style disk under icount: Hotstub vs EDK2 +
+        /// GRUB vs Hotstub with -kernel
+        #[arg(long, conflicts_with = "hotplug")]
+        disk: bool,
         /// Runs per firmware (default 5; 2 with --icount)
         #[arg(long, value_name = "N")]
         runs: Option<usize>,
@@ -377,11 +381,15 @@ fn real_main(cmd: Cmd) -> Result<i32> {
             icount,
             hotplug,
             scale,
+            disk,
             runs,
             arch,
         } => {
             if scale {
                 return bench::scale();
+            }
+            if disk {
+                return bench::run_disk(&Arch::parse(&arch)?, runs.unwrap_or(2));
             }
             if hotplug {
                 bench::hotplug_only(runs.unwrap_or(5))?;

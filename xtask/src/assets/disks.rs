@@ -21,7 +21,7 @@ use std::process::Command;
 const DISK_TOOLS: &[&str] = &["e2fsprogs", "dosfstools", "mtools", "fdisk"];
 
 /// Bumped when a recipe changes, so cached images are made again.
-const RECIPE: u32 = 1;
+const RECIPE: u32 = 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum DiskImage {
@@ -127,7 +127,7 @@ pub fn disk_image(arch: Arch, guest: &Guest, which: DiskImage) -> Result<PathBuf
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).ctx("mkdir disk work dir")?;
     let tmp = out.with_extension("tmp");
-    make(arch, guest, which, &work, &tmp)?;
+    make(arch, guest, which, &work, &tmp, None)?;
     std::fs::rename(&tmp, &out).ctx("rename disk image")?;
     let _ = std::fs::remove_dir_all(&work);
     Ok(out)
@@ -170,7 +170,38 @@ const GPT_XBOOTLDR: &str = "BC13C2FF-59E6-4262-A352-B275FD6F7172";
 const GPT_LINUX: &str = "0FC63DAF-8483-4772-8E79-3D69D8477DE4";
 const MBR_LINUX: &str = "83";
 
-fn make(arch: Arch, g: &Guest, which: DiskImage, work: &Path, out: &Path) -> Result<()> {
+/// What `bench --disk` changes in the Debian layout: the entry's whole
+/// command line, and files put on the ESP (path there, host file): the
+/// EFI program a UEFI firmware starts from `EFI/BOOT/`.
+pub struct BenchDisk {
+    pub cmdline: String,
+    pub esp: Vec<(String, PathBuf)>,
+}
+
+/// The command line of the Debian layout's entry.
+pub fn debian_cmdline(arch: Arch) -> String {
+    cmdline(arch, "debian")
+}
+
+/// The Debian layout with `bench`'s changes, made afresh at `out`.
+pub fn bench_disk(arch: Arch, g: &Guest, bench: &BenchDisk, out: &Path) -> Result<()> {
+    crate::host::ensure(&[], DISK_TOOLS)?;
+    let work = out.with_extension("work");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).ctx("mkdir disk work dir")?;
+    make(arch, g, DiskImage::Debian, &work, out, Some(bench))?;
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+fn make(
+    arch: Arch,
+    g: &Guest,
+    which: DiskImage,
+    work: &Path,
+    out: &Path,
+    bench: Option<&BenchDisk>,
+) -> Result<()> {
     let ver = g.kernel.version.as_str();
     let kernel = Content::Copy(g.kernel.image.clone());
     let initrd = Content::Copy(g.initrd.clone());
@@ -197,12 +228,22 @@ fn make(arch: Arch, g: &Guest, which: DiskImage, work: &Path, out: &Path) -> Res
             } else {
                 (kernel, "debian")
             };
-            let mut grub = grub_cfg(arch, ver, missing, layout);
+            let mut args = bench.map_or_else(|| cmdline(arch, layout), |b| b.cmdline.clone());
             if which == DiskImage::DebianCmd {
-                grub = grub.replace(
+                args = args.replace(
                     " hotstub.disk_layout=debian",
                     &format!(" hotstub.disk_layout=debian-cmd {CMD_KEYS}"),
                 );
+            }
+            let grub = grub_cfg(ver, missing, &args);
+            let mut esp = vec![];
+            let mut esp_mib = 16;
+            for (at, file) in bench.map(|b| b.esp.as_slice()).unwrap_or_default() {
+                esp_mib += std::fs::metadata(file)
+                    .ctx("ESP file size")?
+                    .len()
+                    .div_ceil(MIB);
+                esp.push((at.clone(), Content::Copy(file.clone())));
             }
             let esp_grub = format!(
                 "search.fs_uuid {ROOT_UUID} root hd0,gpt1\nset prefix=($root)'/boot/grub'\nconfigfile $prefix/grub.cfg\n"
@@ -225,11 +266,16 @@ fn make(arch: Arch, g: &Guest, which: DiskImage, work: &Path, out: &Path) -> Res
                     number: 15,
                     kind: GPT_ESP,
                     name: "",
-                    mib: 16,
-                    fs: Fs::Fat(vec![(
-                        "EFI/debian/grub.cfg".into(),
-                        Content::Bytes(esp_grub.into_bytes()),
-                    )]),
+                    mib: esp_mib,
+                    fs: Fs::Fat(
+                        [(
+                            "EFI/debian/grub.cfg".into(),
+                            Content::Bytes(esp_grub.into_bytes()),
+                        )]
+                        .into_iter()
+                        .chain(esp)
+                        .collect(),
+                    ),
                 },
                 Part {
                     number: 1,
@@ -502,13 +548,12 @@ fn cmdline(arch: Arch, layout: &str) -> String {
 /// grub.cfg as Debian's update-grub (grub-mkconfig 2.06, 00_header and
 /// 10_linux) writes it for a cloud image, shortened to what it says
 /// about the entries.
-fn grub_cfg(arch: Arch, ver: &str, missing_kernel: bool, layout: &str) -> String {
+fn grub_cfg(ver: &str, missing_kernel: bool, args: &str) -> String {
     let kernel = if missing_kernel {
         format!("/boot/vmlinuz-{ver}-missing")
     } else {
         format!("/boot/vmlinuz-{ver}")
     };
-    let args = cmdline(arch, layout);
     let entry = |title: &str, id: &str, extra: &str, indent: &str| {
         format!(
             "{indent}menuentry '{title}' --class debian --class gnu-linux --class gnu --class os $menuentry_id_option '{id}' {{
@@ -555,6 +600,10 @@ else
 fi
 
 export menuentry_id_option
+function load_video {{
+  insmod all_video
+}}
+serial --speed=115200
 terminal_input console serial
 terminal_output console serial
 set timeout=0

@@ -10,7 +10,7 @@ use crate::build::Arch;
 use crate::util::{output, root, run, step, target_dir, write_atomic, Context, Result};
 use apt::{apt_download, apt_update, dpkg_extract, ensure_foreign_arch};
 pub use apt::{ensure_backports_source, host_mirror};
-pub use disks::{disk_image, DiskImage};
+pub use disks::{bench_disk, debian_cmdline, disk_image, BenchDisk, DiskImage};
 use initramfs::initramfs;
 pub use initramfs::{busybox, Cpio};
 use std::collections::BTreeMap;
@@ -139,6 +139,22 @@ fn find_kernel_pkg(arch: Arch) -> Result<(String, u32)> {
 }
 
 /// Returns the cached kernel for `arch`, fetching it on first use.
+/// Debian's package `pkg` built for `arch`, downloaded and unpacked at
+/// `dest` (not installed: a foreign architecture's tools, such as the
+/// arm64 GRUB modules on an amd64 host).
+pub fn fetch_unpacked(pkg: &str, arch: Arch, dest: &Path) -> Result<()> {
+    if ensure_foreign_arch(arch)? {
+        apt_update()?;
+    }
+    step(format!(
+        "fetching {pkg}:{} (unpacked in {})",
+        arch.deb(),
+        dest.display()
+    ));
+    let deb = apt_download(pkg, arch, &dest.with_extension("download"))?;
+    dpkg_extract(&deb, dest)
+}
+
 pub fn kernel(arch: Arch, flavor: Flavor) -> Result<Kernel> {
     let dir = assets_dir(arch);
     let current = dir.join(match flavor {

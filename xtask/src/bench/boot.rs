@@ -70,8 +70,18 @@ pub(super) fn parse_own(lines: &[String]) -> Option<f64> {
 }
 
 pub(super) fn boot(cfg: &VmConfig, log: &std::path::Path, mode: Mode) -> Result<Sample> {
+    boot_within(cfg, log, mode, Duration::from_secs(300))
+}
+
+/// [`boot`] with another timeout per wait (EDK2 under icount on a loaded
+/// host takes minutes of host time).
+pub(super) fn boot_within(
+    cfg: &VmConfig,
+    log: &std::path::Path,
+    mode: Mode,
+    timeout: Duration,
+) -> Result<Sample> {
     let mut vm = Vm::spawn(cfg, log, false)?;
-    let timeout = Duration::from_secs(300);
     let line = vm.wait_prefix("HOTSTUB: init reached", timeout)?;
     let wall = vm.started.elapsed().as_secs_f64();
     let mut s = Sample::default();

@@ -26,6 +26,7 @@
 
 mod boot;
 mod contenders;
+mod disk;
 mod entry;
 mod hotplug;
 mod resident;
@@ -39,6 +40,7 @@ use crate::util::{step, target_dir, Result};
 use boot::boot;
 pub use boot::Mode;
 use contenders::{contenders, image_file};
+pub use disk::run_disk;
 use entry::{count_entry, entry_plugin, x86_entries};
 use hotplug::hotplug_latency;
 use resident::resident_ram;
