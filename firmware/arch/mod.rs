@@ -10,6 +10,7 @@ use aarch64 as imp;
 mod x86_64;
 #[cfg(target_arch = "x86_64")]
 use x86_64 as imp;
+mod pci;
 mod tpm;
 mod virtio;
 

@@ -10,6 +10,7 @@
 //! again, so Linux finds the device as a firmware that never used it would
 //! leave it, only with BARs inside the window the ACPI tables describe.
 
+use super::pci::{self, Bridges};
 use alloc::alloc::{alloc_zeroed, dealloc, Layout};
 use alloc::format;
 use alloc::rc::Rc;
@@ -81,28 +82,8 @@ pub enum Config {
     Ports,
 }
 
-/// A PCI host bridge's configuration space and the 32-bit window BARs are
-/// placed in (PCI address = CPU address, as on q35, pc and virt).
-pub struct PciHost {
-    pub config: Config,
-    /// How many buses its configuration space decodes.
-    pub buses: u16,
-    /// The free part of the 32-bit memory window, `[next, end)`.
-    pub next: u64,
-    pub end: u64,
-}
-
-impl PciHost {
-    /// `size` bytes, aligned to their size (BARs are powers of two).
-    fn take(&mut self, size: u64) -> Option<u64> {
-        let at = self.next.checked_next_multiple_of(size.max(16))?;
-        let end = at.checked_add(size)?;
-        (end <= self.end).then(|| {
-            self.next = end;
-            at
-        })
-    }
-}
+/// A host bridge reached through [`Config`].
+pub type PciHost = pci::PciHost<Config>;
 
 /// One opened virtio-blk device.
 pub struct Disk {
@@ -110,7 +91,17 @@ pub struct Disk {
     /// Where it is, for the console: "pci 00:03.0", "mmio 0xa003e00".
     pub name: String,
     /// The PCI function whose decoding is switched off again afterwards.
-    pci: Option<(Config, DeviceFunction)>,
+    pci: Option<PciFunction>,
+}
+
+/// Where a PCI disk is, and what is put back when it is dropped.
+struct PciFunction {
+    config: Config,
+    df: DeviceFunction,
+    /// Behind a bridge: its BARs as found (the bridges closing after it
+    /// would leave addresses that no window forwards), and the bridges,
+    /// put back when their last disk is gone.
+    behind: Option<([u32; 6], Rc<Bridges<AnyCam>>)>,
 }
 
 /// Bytes per request: large enough that a kernel loads in a few dozen
@@ -169,11 +160,20 @@ impl Drop for Disk {
     fn drop(&mut self) {
         // The transport resets the device first, then decoding goes off.
         self.blk = None;
-        if let Some((config, df)) = self.pci {
+        if let Some(f) = self.pci.take() {
             // SAFETY: the configuration space of the host bridge the disk
-            // was found on; no other view of it is alive (the scan's ended).
-            let mut root = PciRoot::new(unsafe { cam(config) });
-            root.set_command(df, Command::empty());
+            // was found on; the scan has ended, and the bridges' view only
+            // writes when they are dropped below.
+            let mut root = PciRoot::new(unsafe { cam(f.config) });
+            root.set_command(f.df, Command::empty());
+            if let Some((bars, bridges)) = f.behind {
+                // SAFETY: as above.
+                let mut cam = unsafe { cam(f.config) };
+                for (reg, v) in BARS.step_by(4).zip(bars) {
+                    cam.write_word(f.df, reg, v);
+                }
+                drop(bridges);
+            }
         }
     }
 }
@@ -301,23 +301,24 @@ impl ConfigurationAccess for SizingCam {
     }
 }
 
-/// Every virtio-blk function on `host`'s root bus, in device order, with
-/// BARs assigned and decoding on. Functions behind bridges are not
-/// reached: a firmware would have to number the buses first.
+/// Every virtio-blk function under `host`, in bus order, with BARs
+/// assigned and decoding on. Through ECAM the walk reaches functions
+/// behind root ports and bridges too (`pci::walk`); through pc's ports
+/// only the root bus is searched.
 ///
 /// # Safety
 /// An ECAM `host.config` must be the mapped ECAM region of the host
 /// bridge; its window must be free MMIO space of that bridge.
 pub unsafe fn pci_disks(host: &mut PciHost, out: &mut Vec<Disk>) {
-    let (config, buses) = (host.config, host.buses);
+    let bridges = matches!(host.config, Config::Ecam(_));
     // SAFETY: the caller's contract.
-    unsafe { open_disks(config, buses, |root, df| assign_bars(root, df, host), out) }
+    unsafe { open_disks(host, bridges, assign_bars, out) }
 }
 
 /// [`pci_disks`] on a VMM that placed the BARs itself (cloud-hypervisor,
 /// whose 64-bit BARs must stay in its 64-bit window): they are kept, and
 /// `reach(address, size)` makes each memory BAR addressable (false: it
-/// cannot, and the function is skipped).
+/// cannot, and the function is skipped). Root bus only.
 ///
 /// # Safety
 /// `ecam` must be the mapped ECAM region of a host bridge decoding
@@ -328,7 +329,7 @@ pub unsafe fn placed_pci_disks(
     mut reach: impl FnMut(u64, u64) -> bool,
     out: &mut Vec<Disk>,
 ) {
-    let place = |root: &mut PciRoot<SizingCam>, df| {
+    let place = |root: &mut PciRoot<SizingCam>, df, _: &mut PciHost| {
         for bar in root.bars(df).ok()?.iter().flatten() {
             if let BarInfo::Memory { address, size, .. } = bar {
                 if *address == 0 || !reach(*address, *size) {
@@ -338,67 +339,94 @@ pub unsafe fn placed_pci_disks(
         }
         Some(())
     };
+    // Nothing is taken from the window: the BARs stay put.
+    let mut host = PciHost {
+        config: Config::Ecam(ecam),
+        buses,
+        next: 0,
+        end: 0,
+    };
     // SAFETY: the caller's contract.
-    unsafe { open_disks(Config::Ecam(ecam), buses, place, out) }
+    unsafe { open_disks(&mut host, false, place, out) }
 }
 
-/// Opens the virtio-blk functions on bus 0 that `place` gives addressable
-/// BARs.
+/// Opens the virtio-blk functions that `place` gives addressable BARs:
+/// on bus 0, or with `bridges` on every bus the walk reaches.
 ///
 /// # Safety
 /// As for [`pci_disks`].
 unsafe fn open_disks(
-    config: Config,
-    buses: u16,
-    mut place: impl FnMut(&mut PciRoot<SizingCam>, DeviceFunction) -> Option<()>,
+    host: &mut PciHost,
+    bridges: bool,
+    mut place: impl FnMut(&mut PciRoot<SizingCam>, DeviceFunction, &mut PciHost) -> Option<()>,
     out: &mut Vec<Disk>,
 ) {
-    if buses == 0 {
+    let config = host.config;
+    if host.buses == 0 {
         return;
     }
-    // SAFETY: the caller's contract (twice: the header reads below share
-    // the region with the root, reads only).
+    // SAFETY: the caller's contract (three views of one configuration
+    // space: the root's, the header reads' and the walk's, which never
+    // access it at the same time).
     let (mut root, headers) = unsafe { (PciRoot::new(SizingCam::new(cam(config))), cam(config)) };
-    // Functions past 0 only of a multi-function device (header type bit 7,
-    // PCI Local Bus 3.0 6.2.1): cloud-hypervisor answers every function
-    // number of a single-function device with function 0's registers, and
-    // opening one device eight times leaves only the last one's queue.
-    let multi = |device| {
-        let f0 = DeviceFunction {
-            bus: 0,
-            device,
-            function: 0,
-        };
-        headers.read_word(f0, 0x0c) & (1 << 23) != 0
-    };
-    let found: Vec<DeviceFunction> = root
-        .enumerate_bus(0)
-        .filter(|(df, info)| {
-            virtio_device_type(info) == Some(DeviceType::Block)
-                && (df.function == 0 || multi(df.device))
-        })
-        .map(|(df, _)| df)
-        .collect();
-    for df in found {
-        let name = format!("pci {:02x}:{:02x}.{}", df.bus, df.device, df.function);
-        if place(&mut root, df).is_none() {
-            hotstub::println!("hotstub: warning: {name}: no room for its BARs, skipped");
-            continue;
+    let mut found = Vec::new();
+    let mut take = |df: DeviceFunction, info: &_, host: &mut PciHost| {
+        if virtio_device_type(info) != Some(DeviceType::Block) {
+            return;
         }
+        let bars = [0u8, 1, 2, 3, 4, 5].map(|i| headers.read_word(df, BARS.start + 4 * i));
+        match place(&mut root, df, host) {
+            Some(()) => found.push((df, bars)),
+            None => hotstub::println!(
+                "hotstub: warning: pci {:02x}:{:02x}.{}: no room for its BARs, skipped",
+                df.bus,
+                df.device,
+                df.function
+            ),
+        }
+    };
+    let walked = if bridges {
+        // SAFETY: as above.
+        Some(Rc::new(pci::walk(unsafe { cam(config) }, host, take)))
+    } else {
+        // SAFETY: as above; the clone only reads.
+        let bus0 = PciRoot::new(unsafe { cam(config) });
+        for (df, info) in bus0.enumerate_bus(0) {
+            if pci::is_function(&headers, df) {
+                take(df, &info, host);
+            }
+        }
+        None
+    };
+    for (df, bars) in found {
+        let name = format!("pci {:02x}:{:02x}.{}", df.bus, df.device, df.function);
         // Decoding and bus mastering on, for the crate's transport to
         // find its BARs and the device to reach its queues.
         root.set_command(df, Command::MEMORY_SPACE | Command::BUS_MASTER);
         let disk = PciTransport::new::<DmaHal, _>(&mut root, df)
             .map_err(|e| format!("{e}"))
             .and_then(|t| VirtIOBlk::new(SomeTransport::from(t)).map_err(|e| format!("{e}")));
+        let pci = PciFunction {
+            config,
+            df,
+            behind: walked
+                .as_ref()
+                .filter(|_| df.bus != 0)
+                .map(|b| (bars, b.clone())),
+        };
         match disk {
             Ok(blk) => out.push(Disk {
                 blk: Some(blk),
                 name,
-                pci: Some((config, df)),
+                pci: Some(pci),
             }),
             Err(e) => {
-                root.set_command(df, Command::empty());
+                // Dropping it puts the function (and its bridges) back.
+                drop(Disk {
+                    blk: None,
+                    name: String::new(),
+                    pci: Some(pci),
+                });
                 hotstub::println!("hotstub: warning: {name}: {e}, skipped");
             }
         }

@@ -101,13 +101,14 @@ pub(super) fn write_handoff(
     Ok(())
 }
 
-/// The virtio disks in bus order: functions on the PCIe host bridge's
-/// root bus (BARs from its 32-bit window, where PCI and CPU addresses are
-/// the same on virt), then the virtio-mmio transports in DT order.
+/// The virtio disks in bus order: functions under the PCIe host bridge,
+/// behind root ports and bridges too (BARs from its 32-bit window, where
+/// PCI and CPU addresses are the same on virt), then the virtio-mmio
+/// transports in DT order.
 ///
 /// `placed`: the VMM placed the BARs itself (cloud-hypervisor, whose guest
 /// firmware runs at EL1); they stay where they are if they lie in the
-/// bridge's windows and the firmware's map reaches them.
+/// bridge's windows and the firmware's map reaches them (root bus only).
 pub(super) fn disks(el: u8, board: &dt::Board, placed: bool) -> Vec<virtio::Disk> {
     let mut out = Vec::new();
     if let Some(p) = &board.pcie {

@@ -530,9 +530,10 @@ fn pc_pci_hotplug(tables: &[u8]) -> Result<Option<acpi::pcihp::PciHotplug>> {
     Ok(Some(PciHotplug::pc(piix::PCIHP_BASE, buses)))
 }
 
-/// The virtio disks on the root bus (q35: through MMCONFIG, which
-/// `q35::init` programmed; pc: through the configuration ports), their
-/// BARs in the 32-bit window the DSDT describes.
+/// The virtio disks (q35: through MMCONFIG, which `q35::init` programmed,
+/// behind root ports and bridges too; pc: on the root bus, through the
+/// configuration ports), their BARs in the 32-bit window the DSDT
+/// describes.
 fn disks(board: Board, map: &MemoryMap) -> Vec<virtio::Disk> {
     let (next, end) = pci_mem32(map);
     let (config, buses) = match board {

@@ -418,20 +418,6 @@ pub(super) fn vm_config(c: &Case, env: &Env) -> Result<VmConfig> {
             ]);
         }
     }
-    if let Some((image, device)) = c.boot_disk {
-        let path = env.boot_disks[&(c.arch.name(), c.flavor, image)]
-            .as_ref()
-            .map_err(|e| format!("no boot disk {}: {e}", image.name()))?;
-        cfg.extra.extend([
-            "-drive".into(),
-            format!(
-                "file={},if=none,id=boot,format=raw,readonly=on",
-                path.display()
-            ),
-            "-device".into(),
-            format!("{device},drive=boot"),
-        ]);
-    }
     if c.disk {
         cfg.extra.extend([
             "-drive".into(),
@@ -453,6 +439,22 @@ pub(super) fn vm_config(c: &Case, env: &Env) -> Result<VmConfig> {
         ]);
     }
     cfg.extra.extend(c.extra.iter().cloned());
+    // After the case's own arguments: the boot disk may sit on a root
+    // port or bridge they create.
+    if let Some((image, device)) = c.boot_disk {
+        let path = env.boot_disks[&(c.arch.name(), c.flavor, image)]
+            .as_ref()
+            .map_err(|e| format!("no boot disk {}: {e}", image.name()))?;
+        cfg.extra.extend([
+            "-drive".into(),
+            format!(
+                "file={},if=none,id=boot,format=raw,readonly=on",
+                path.display()
+            ),
+            "-device".into(),
+            format!("{device},drive=boot"),
+        ]);
+    }
     if c.qemu == QemuSel::Newest {
         match &env.newest {
             Some(Ok(n)) => cfg.root = Some(n.root.clone()),

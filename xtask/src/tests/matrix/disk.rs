@@ -102,6 +102,44 @@ pub(super) fn cases() -> Vec<Case> {
         DiskImage::DebianGzip,
         PCI,
     ));
+    // Behind a PCIe root port (bus 1 once the firmware numbers it), and on
+    // virt behind a PCI bridge on a root port (bus 3), after a root port
+    // that has nothing behind it (bus 1).
+    for arch in Arch::ALL {
+        v.push(with(
+            from_disk(
+                arch,
+                "disk-root-port",
+                DiskImage::Debian,
+                "virtio-blk-pci,bus=rpd",
+            ),
+            |c| {
+                c.extra = ["-device", "pcie-root-port,id=rpd,chassis=9,slot=9"]
+                    .map(String::from)
+                    .to_vec();
+            },
+        ));
+    }
+    v.push(with(
+        from_disk(
+            Arch::Aarch64,
+            "disk-pci-bridge",
+            DiskImage::Debian,
+            "virtio-blk-pci,bus=brd,addr=1",
+        ),
+        |c| {
+            c.extra = [
+                "-device",
+                "pcie-root-port,id=rpe,chassis=8,slot=8",
+                "-device",
+                "pcie-root-port,id=rpd,chassis=9,slot=9",
+                "-device",
+                "pcie-pci-bridge,id=brd,bus=rpd",
+            ]
+            .map(String::from)
+            .to_vec();
+        },
+    ));
     // virt's virtio-mmio transports.
     v.push(from_disk(
         Arch::Aarch64,
