@@ -88,3 +88,33 @@ pub fn wrmsr(msr: u32, v: u64) {
     // firmware runs before any other agent caches memory).
     unsafe { x86_64::registers::model_specific::Msr::new(msr).write(v) }
 }
+
+/// The PCI-to-PCI bridges on bus 0 that `keep` takes (given their
+/// configuration address), as `_ADR` values (device << 16 | function, ACPI
+/// 6.5 6.1.1).
+pub fn bus0_bridges(keep: impl Fn(u16) -> bool) -> alloc::vec::Vec<u32> {
+    let mut out = alloc::vec::Vec::new();
+    for dev in 0..32u8 {
+        for func in 0..8u8 {
+            let f = bdf(0, dev, func);
+            // An absent function reads vendor ID 0xffff (PCI Local Bus 3.0
+            // 6.2.1); without function 0 the device is absent.
+            if pci_read32(f, 0) & 0xffff == 0xffff {
+                if func == 0 {
+                    break;
+                }
+                continue;
+            }
+            // Base class 06h, sub-class 04h: PCI-to-PCI bridge (PCI Code
+            // and ID Assignment Specification; class code at 0x08 bits 31:8).
+            if pci_read32(f, 0x08) >> 16 == 0x0604 && keep(f) {
+                out.push(u32::from(dev) << 16 | u32::from(func));
+            }
+            // Header type (0x0e) bit 7: more functions (PCI 3.0 6.2.1).
+            if func == 0 && pci_read32(f, 0x0c) & (0x80 << 16) == 0 {
+                break;
+            }
+        }
+    }
+    out
+}

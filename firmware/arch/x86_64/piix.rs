@@ -89,30 +89,7 @@ pub fn hotplug_slots(bsel: u32) -> u32 {
 /// The PCI-to-PCI bridges on bus 0, as `_ADR` values (device << 16 |
 /// function, ACPI 6.5 6.1.1).
 pub fn bridges() -> alloc::vec::Vec<u32> {
-    let mut out = alloc::vec::Vec::new();
-    for dev in 0..32u8 {
-        for func in 0..8u8 {
-            let f = bdf(0, dev, func);
-            // An absent function reads vendor ID 0xffff (PCI Local Bus 3.0
-            // 6.2.1); without function 0 the device is absent.
-            if pci_read32(f, 0) & 0xffff == 0xffff {
-                if func == 0 {
-                    break;
-                }
-                continue;
-            }
-            // Base class 06h, sub-class 04h: PCI-to-PCI bridge (PCI Code
-            // and ID Assignment Specification; class code at 0x08 bits 31:8).
-            if pci_read32(f, 0x08) >> 16 == 0x0604 {
-                out.push(u32::from(dev) << 16 | u32::from(func));
-            }
-            // Header type (0x0e) bit 7: more functions (PCI 3.0 6.2.1).
-            if func == 0 && pci_read32(f, 0x0c) & (0x80 << 16) == 0 {
-                break;
-            }
-        }
-    }
-    out
+    bus0_bridges(|_| true)
 }
 
 /// At most this many bridges on bus 0 get windows (a 4 KiB I/O window
