@@ -465,13 +465,24 @@ fn cmd_run(o: RunArgs) -> Result<i32> {
         Arch::Aarch64 => "hotstub.action=shell",
     };
     cfg.append = Some(o.append.unwrap_or_else(|| default_append.into()));
-    if let Some(s) = o.smp {
+    launch(cfg, o.smp, o.memory, o.extra)
+}
+
+/// Starts the VM `cfg` describes with `o`'s `--smp`, `--memory` and extra
+/// QEMU arguments, its console on this terminal.
+fn launch(
+    mut cfg: VmConfig,
+    smp: Option<String>,
+    memory: Option<String>,
+    extra: Vec<String>,
+) -> Result<i32> {
+    if let Some(s) = smp {
         cfg.smp = s;
     }
-    if let Some(m) = o.memory {
+    if let Some(m) = memory {
         cfg.memory = m;
     }
-    cfg.extra.extend(o.extra);
+    cfg.extra.extend(extra);
     let mut c = cfg.command("mon:stdio", None);
     step(format!("QEMU command line:\n  {}", util::render(&c)));
     step("guest console follows; quit QEMU with Ctrl-A x");
@@ -509,17 +520,7 @@ fn run_disk(mut cfg: VmConfig, arch: Arch, disk: &str, o: RunArgs) -> Result<i32
             ]);
         }
     }
-    if let Some(s) = o.smp {
-        cfg.smp = s;
-    }
-    if let Some(m) = o.memory {
-        cfg.memory = m;
-    }
-    cfg.extra.extend(o.extra);
-    let mut c = cfg.command("mon:stdio", None);
-    step(format!("QEMU command line:\n  {}", util::render(&c)));
-    step("guest console follows; quit QEMU with Ctrl-A x");
-    exec(&mut c)
+    launch(cfg, o.smp, o.memory, o.extra)
 }
 
 /// QEMU arguments for `image` as a virtio-blk disk (PCI on both machines).
