@@ -30,6 +30,50 @@
 .set MSR_EFER, 0xc0000080
 .set EFER_LME, 1 << 8
 
+/* 32-bit protected mode to 64-bit long mode through an identity map of
+ * 0..4 GiB with 2 MiB pages (Intel SDM vol. 3, 9.8.5): the reset path and
+ * the PVH entry each have their own tables, hence the parameters. Only the
+ * PML4 and the PDPT are cleared: the loop writes every entry of the four
+ * page directories, their high halves too when `clear_high` is 1 (memory
+ * a loader handed over may hold anything; the reset path's directories lie
+ * in the first MiB, which Linux keeps reserved since 5.13, so they hold
+ * zeros or the previous boot's tables). */
+.macro enter_long_mode pml4, pdpt, pd, clear_high, target
+    movl $\pml4, %edi
+    movl $(2 * 4096 / 4), %ecx
+    xorl %eax, %eax
+    rep stosl
+    movl $(\pdpt + 0x3), \pml4
+    movl $(\pd + 0x0000 + 0x3), \pdpt + 0
+    movl $(\pd + 0x1000 + 0x3), \pdpt + 8
+    movl $(\pd + 0x2000 + 0x3), \pdpt + 16
+    movl $(\pd + 0x3000 + 0x3), \pdpt + 24
+    movl $\pd, %edi
+    movl $0x83, %eax            /* present, writable, 2 MiB page */
+    movl $2048, %ecx
+1:  movl %eax, (%edi)
+.if \clear_high
+    movl $0, 4(%edi)
+.endif
+    addl $0x200000, %eax
+    addl $8, %edi
+    loop 1b
+
+    movl %cr4, %eax
+    orl $CR4_PAE, %eax
+    movl %eax, %cr4
+    movl $\pml4, %eax
+    movl %eax, %cr3
+    movl $MSR_EFER, %ecx
+    rdmsr
+    orl $EFER_LME, %eax
+    wrmsr
+    movl %cr0, %eax
+    orl $CR0_PG, %eax
+    movl %eax, %cr0
+    ljmpl $CODE64_SEL, $\target
+.endm
+
 .section .boot16, "ax"
 .code16
 boot16:
@@ -71,39 +115,7 @@ boot32:
     andb $0xfe, %al
     outb %al, $0x92
 
-    /* Identity map 0..4 GiB with 2 MiB pages. */
-    /* Only the PML4 and the PDPT need clearing: the loop below writes
-     * every entry of the four page directories. */
-    movl $PML4, %edi
-    movl $(2 * 4096 / 4), %ecx
-    xorl %eax, %eax
-    rep stosl
-    movl $(PDPT | 0x3), PML4
-    movl $(PD0 + 0x0000 | 0x3), PDPT + 0
-    movl $(PD0 + 0x1000 | 0x3), PDPT + 8
-    movl $(PD0 + 0x2000 | 0x3), PDPT + 16
-    movl $(PD0 + 0x3000 | 0x3), PDPT + 24
-    movl $PD0, %edi
-    movl $0x83, %eax            /* present, writable, 2 MiB page */
-    movl $2048, %ecx
-1:  movl %eax, (%edi)
-    addl $0x200000, %eax
-    addl $8, %edi
-    loop 1b
-
-    movl %cr4, %eax
-    orl $CR4_PAE, %eax
-    movl %eax, %cr4
-    movl $PML4, %eax
-    movl %eax, %cr3
-    movl $MSR_EFER, %ecx
-    rdmsr
-    orl $EFER_LME, %eax
-    wrmsr
-    movl %cr0, %eax
-    orl $CR0_PG, %eax
-    movl %eax, %cr0
-    ljmpl $CODE64_SEL, $boot64
+    enter_long_mode PML4, PDPT, PD0, 0, boot64
 
 /* In long mode, still in the ROM: copy code, read-only data and data to
  * RAM, clear .bss, then jump to the copy. Eight bytes a step, which is why
@@ -209,38 +221,7 @@ pvh_entry:
     movw %ax, %gs
     movl $_stack_top, %esp
 
-    /* The same identity map of 0..4 GiB with 2 MiB pages as boot32's. */
-    movl $_pvh_pml4, %edi
-    movl $(2 * 4096 / 4), %ecx
-    xorl %eax, %eax
-    rep stosl
-    movl $(_pvh_pdpt + 0x3), _pvh_pml4
-    movl $(_pvh_pd + 0x0000 + 0x3), _pvh_pdpt + 0
-    movl $(_pvh_pd + 0x1000 + 0x3), _pvh_pdpt + 8
-    movl $(_pvh_pd + 0x2000 + 0x3), _pvh_pdpt + 16
-    movl $(_pvh_pd + 0x3000 + 0x3), _pvh_pdpt + 24
-    movl $_pvh_pd, %edi
-    movl $0x83, %eax
-    movl $2048, %ecx
-1:  movl %eax, (%edi)
-    movl $0, 4(%edi)
-    addl $0x200000, %eax
-    addl $8, %edi
-    loop 1b
-
-    movl %cr4, %eax
-    orl $CR4_PAE, %eax
-    movl %eax, %cr4
-    movl $_pvh_pml4, %eax
-    movl %eax, %cr3
-    movl $MSR_EFER, %ecx
-    rdmsr
-    orl $EFER_LME, %eax
-    wrmsr
-    movl %cr0, %eax
-    orl $CR0_PG, %eax
-    movl %eax, %cr0
-    ljmpl $CODE64_SEL, $pvh64
+    enter_long_mode _pvh_pml4, _pvh_pdpt, _pvh_pd, 1, pvh64
 
 .code64
 pvh64:
