@@ -71,7 +71,13 @@ pub(super) fn newest_qemu_cases() -> Vec<Case> {
 /// back and removed; Linux's hotplug driver for the ports must be the one
 /// `acpi` names (acpiphp through the firmware's AML, or pciehp when `_OSC`
 /// leaves native hotplug to Linux).
-fn pci_hotplug(arch: Arch, name: &str, machine: &str, global: Option<&str>, acpi: bool) -> Case {
+pub(super) fn pci_hotplug(
+    arch: Arch,
+    name: &str,
+    machine: &str,
+    global: Option<&str>,
+    acpi: bool,
+) -> Case {
     with(case(arch, name, machine, 2, 512), |c| {
         c.guest_checks = vec![(
             "dmesg | grep -oE '(acpiphp|pciehp): Slot' | sort -u",

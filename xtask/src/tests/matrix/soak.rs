@@ -6,9 +6,7 @@ use super::make::{case, enabled_cpus_fw_cfg, with};
 use crate::build::Arch;
 use crate::qemu::Firmware;
 use crate::tests::case::{Case, CpuExpect, Expect};
-use crate::tests::scenarios::{
-    scenario_dimm_soak, scenario_pci_soak, scenario_vcpu_soak, HOTPLUG_PORT,
-};
+use crate::tests::scenarios::{scenario_dimm_soak, scenario_pci_soak, scenario_vcpu_soak};
 use std::time::Duration;
 
 /// Cycles of each soak: vCPU disable/enable (arm64 EL3), pc-dimm and PCI
@@ -106,32 +104,19 @@ pub(in crate::tests) fn cases(n: Counts, prefix: &str, seabios: bool) -> Vec<Cas
             c.timeout = timeout(300, n.dimm);
         },
     ));
-    let pci = with(case(X86_64, &format!("{prefix}-pci"), "q35", 2, 512), |c| {
-        c.guest_checks = vec![(
-            "dmesg | grep -oE '(acpiphp|pciehp): Slot' | sort -u",
-            "acpiphp: Slot",
-        )];
-        c.action = "cmd";
-        c.disk = false;
-        c.spare_disk = true;
-        c.append = "hotstub.modules=virtio_blk".into();
-        // The ports of the PCI hotplug cases (`pci`), where the crash
-        // below was seen.
-        c.extra = vec![
-            "-device".into(),
-            format!("pcie-root-port,id={HOTPLUG_PORT},chassis=1,slot=1"),
-            "-device".into(),
-            "pcie-root-port,id=rp2,chassis=2,slot=2".into(),
-            "-device".into(),
-            "pcie-root-port,id=rp3,chassis=3,slot=3,hotplug=off".into(),
-        ];
-        c.cycles = n.pci;
-        // QEMU 10.0's TCG crash after a hot-unplug (runner::QEMU_CRASHES)
-        // comes about once in 15 unplugs: more cycles, more runs.
-        c.crash_retries = 3;
-        c.expect = Expect::Scenario(scenario_pci_soak);
-        c.timeout = timeout(300, n.pci);
-    });
+    // The ports and checks of the PCI hotplug case, where the crash below
+    // was seen, with more cycles.
+    let pci = with(
+        super::pci::pci_hotplug(X86_64, &format!("{prefix}-pci"), "q35", None, true),
+        |c| {
+            c.cycles = n.pci;
+            // QEMU 10.0's TCG crash after a hot-unplug (runner::QEMU_CRASHES)
+            // comes about once in 15 unplugs: more cycles, more runs.
+            c.crash_retries = 3;
+            c.expect = Expect::Scenario(scenario_pci_soak);
+            c.timeout = timeout(300, n.pci);
+        },
+    );
     if seabios {
         v.push(with(pci.clone(), |c| {
             c.name.push_str("-seabios");
