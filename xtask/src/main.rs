@@ -137,7 +137,7 @@ enum Cmd {
         #[arg(long)]
         hotplug: bool,
         /// Linux's time on Hotstub's tables vs QEMU's at 8 to 1,024 vCPUs
-        /// (x86, icount)
+        /// (x86) and 2 to 256 (arm64), icount
         #[arg(long)]
         scale: bool,
         /// Kernel from the Debian-style disk under icount: Hotstub vs EDK2 +
@@ -386,7 +386,7 @@ fn real_main(cmd: Cmd) -> Result<i32> {
             arch,
         } => {
             if scale {
-                return bench::scale();
+                return bench::scale(&Arch::parse(&arch)?);
             }
             if disk {
                 return bench::run_disk(&Arch::parse(&arch)?, runs.unwrap_or(2));
