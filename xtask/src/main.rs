@@ -140,6 +140,9 @@ enum Cmd {
         /// (x86) and 2 to 256 (arm64), icount
         #[arg(long)]
         scale: bool,
+        /// With --scale: only these vCPU counts, e.g. 2,123
+        #[arg(long, value_name = "LIST", requires = "scale", value_delimiter = ',')]
+        cpus: Vec<u32>,
         /// Kernel from the Debian-style disk under icount: Hotstub vs EDK2 +
         /// GRUB vs Hotstub with -kernel
         #[arg(long, conflicts_with = "hotplug")]
@@ -381,12 +384,13 @@ fn real_main(cmd: Cmd) -> Result<i32> {
             icount,
             hotplug,
             scale,
+            cpus,
             disk,
             runs,
             arch,
         } => {
             if scale {
-                return bench::scale(&Arch::parse(&arch)?);
+                return bench::scale(&Arch::parse(&arch)?, &cpus);
             }
             if disk {
                 return bench::run_disk(&Arch::parse(&arch)?, runs.unwrap_or(2));

@@ -150,8 +150,8 @@ fn gicv3_tables() {
 
     if let Some(dsl) = iasl_check(&t, "arm-v3") {
         assert_eq!(dsl.matches("ACPI0007").count(), 4);
-        assert_eq!(dsl.matches("Return (0x0F)").count(), 2);
-        assert_eq!(dsl.matches("Return (0x0D)").count(), 2);
+        assert_eq!(dsl.matches("Name (_STA, 0x0F)").count(), 2);
+        assert_eq!(dsl.matches("Name (_STA, 0x0D)").count(), 2);
         for want in [
             "ARMH0011",
             "QEMU0002",

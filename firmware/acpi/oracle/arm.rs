@@ -73,11 +73,10 @@ fn processor(c: &Vcpu) -> Result<Vec<u8>, Error> {
     // _STA (ACPI 6.5 6.3.7): present and functioning always; enabled only
     // for enabled vCPUs (Linux Documentation/arch/arm64/cpu-hotplug.rst).
     let sta: u8 = if c.enabled { 0x0f } else { 0x0d };
-    let ret = aml::Return::new(&sta);
-    let sta_m = aml::Method::new("_STA".into(), 0, false, vec![&ret]);
+    let sta = aml::Name::new("_STA".into(), &sta);
     Ok(to_bytes(&aml::Device::new(
         name.as_str().into(),
-        vec![&hid, &uid, &sta_m],
+        vec![&hid, &uid, &sta],
     )))
 }
 

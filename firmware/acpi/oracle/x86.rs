@@ -246,8 +246,7 @@ fn processors(m: &Pc, out: &mut Vec<u8>) -> Result<(), Error> {
             // for enabled vCPUs; present and functioning, not enabled, for
             // the others (so the OS can enable them later).
             let sta: u8 = if c.enabled { 0x0f } else { 0x0d };
-            let ret = aml::Return::new(&sta);
-            aml::Method::new("_STA".into(), 0, false, vec![&ret]).to_aml_bytes(&mut dev);
+            aml::Name::new("_STA".into(), &sta).to_aml_bytes(&mut dev);
             aml::Name::new(
                 "_MAT".into(),
                 &aml::BufferData::new(lapic_entry(c, c.enabled)),

@@ -138,8 +138,8 @@ fn madt_mixed_enabled() {
     if let Some(dsl) = dsdt {
         assert_eq!(dsl.matches("ACPI0007").count(), 4);
         assert!(dsl.contains("Device (C003)"));
-        assert_eq!(dsl.matches("Return (0x0F)").count(), 2, "enabled _STA");
-        assert_eq!(dsl.matches("Return (0x0D)").count(), 2, "disabled _STA");
+        assert_eq!(dsl.matches("Name (_STA, 0x0F)").count(), 2, "enabled _STA");
+        assert_eq!(dsl.matches("Name (_STA, 0x0D)").count(), 2, "disabled _STA");
     }
 }
 

@@ -143,22 +143,29 @@ fn measure(
     r
 }
 
-pub fn run(arches: &[Arch]) -> Result<i32> {
+/// `only`: the vCPU counts to run (all rows when empty).
+pub fn run(arches: &[Arch], only: &[u32]) -> Result<i32> {
+    let pick = |all: &[u32]| -> Vec<u32> {
+        all.iter()
+            .copied()
+            .filter(|n| only.is_empty() || only.contains(n))
+            .collect()
+    };
     if arches.contains(&Arch::X86_64) {
-        run_x86()?;
+        run_x86(&pick(X86_CPUS))?;
     }
     if arches.contains(&Arch::Aarch64) {
-        run_arm()?;
+        run_arm(&pick(ARM_CPUS))?;
     }
     Ok(0)
 }
 
-fn run_x86() -> Result<()> {
+fn run_x86(counts: &[u32]) -> Result<()> {
     crate::qemu::ensure_qemu(Arch::X86_64)?;
     build::build(Arch::X86_64, false)?;
     let guest = assets::guest(Arch::X86_64, assets::Flavor::Lts)?;
     let mut rows = Vec::new();
-    for &n in X86_CPUS {
+    for &n in counts {
         let one = |fw, single, _tag: &str| measure(Arch::X86_64, &guest, n, fw, single);
         let hot = one(Firmware::Hotstub, false, "hotstub");
         let hot1 = one(Firmware::Hotstub, true, "hotstub-nr_cpus1");
@@ -174,13 +181,13 @@ fn run_x86() -> Result<()> {
     Ok(())
 }
 
-fn run_arm() -> Result<()> {
+fn run_arm(counts: &[u32]) -> Result<()> {
     crate::qemu::ensure_qemu(Arch::Aarch64)?;
     build::build(Arch::Aarch64, false)?;
     let guest = assets::guest(Arch::Aarch64, assets::Flavor::Lts)?;
     let edk2 = Firmware::Edk2.bios(Arch::Aarch64).filter(|p| p.exists());
     let mut rows = Vec::new();
-    for &n in ARM_CPUS {
+    for &n in counts {
         let hot = measure(Arch::Aarch64, &guest, n, Firmware::Hotstub, false);
         let edk2 = match &edk2 {
             Some(_) => measure(Arch::Aarch64, &guest, n, Firmware::Edk2, false),
