@@ -336,22 +336,22 @@ pub fn ensure_suite() -> Result<()> {
 /// Ok names the version. An Err makes those cases SKIPPED, not failed.
 pub fn ensure_libvirt() -> Result<String> {
     let tools = [&LIBVIRTD, &VIRSH];
+    let bpo = on_bookworm();
+    let pkgs: Vec<String> = LIBVIRT_PKGS
+        .iter()
+        .map(|p| {
+            if bpo {
+                format!("{p}/{BACKPORTS}")
+            } else {
+                p.to_string()
+            }
+        })
+        .collect();
+    let cmd = format!(
+        "apt-get install -y --no-install-recommends {}",
+        pkgs.join(" ")
+    );
     if tools.iter().any(|t| below_min(t)) {
-        let bpo = on_bookworm();
-        let pkgs: Vec<String> = LIBVIRT_PKGS
-            .iter()
-            .map(|p| {
-                if bpo {
-                    format!("{p}/{BACKPORTS}")
-                } else {
-                    p.to_string()
-                }
-            })
-            .collect();
-        let cmd = format!(
-            "apt-get install -y --no-install-recommends {}",
-            pkgs.join(" ")
-        );
         if !util::is_root() {
             return Err(format!(
                 "libvirt {LIBVIRT_MIN_V} or newer is missing: install with `sudo {cmd}`"
@@ -370,7 +370,27 @@ pub fn ensure_libvirt() -> Result<String> {
             .env("DEBIAN_FRONTEND", "noninteractive"))
         .map_err(|e| format!("cannot install libvirt ({cmd}): {e}"))?;
     }
-    check_versions(&tools)?;
+    for t in tools {
+        match (have(t.program), installed_version(t)) {
+            (true, Ok(v)) if v >= LIBVIRT_MIN_V => step(format!(
+                "{} {v} (need {LIBVIRT_MIN_V} or newer): ok",
+                t.program
+            )),
+            (true, Ok(v)) => {
+                return Err(format!(
+                    "{} is {v}, {LIBVIRT_MIN_V} or newer is needed: run `{cmd}`",
+                    t.program
+                ))
+            }
+            (true, Err(e)) => return Err(format!("{e}; run `{cmd}`")),
+            (false, _) => {
+                return Err(format!(
+                    "{} not found after installing libvirt: run `{cmd}`",
+                    t.program
+                ))
+            }
+        }
+    }
     Ok(format!(
         "libvirt {}",
         installed_version(&LIBVIRTD).map_or_else(|_| "?".into(), |v| v.to_string())

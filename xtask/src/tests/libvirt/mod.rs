@@ -64,21 +64,29 @@ pub(in super::super) fn cases() -> Vec<Case> {
 }
 
 /// Runs the selected libvirt cases against one private libvirtd, recording
-/// each; all are SKIPPED when libvirt is not available.
+/// each; all are SKIPPED when libvirt is not available and cannot be
+/// installed.
 pub(in super::super) fn run(selected: &[Case], env: &Env, results: &mut Results) {
     if selected.is_empty() {
         return;
     }
-    let ready = crate::host::ensure_libvirt().and_then(|v| {
-        let d = Daemon::start()?;
-        Ok((v, d))
-    });
-    let (version, mut daemon) = match ready {
-        Ok(x) => x,
+    // Without libvirt the cases cannot run (SKIP); a libvirt that is there
+    // but whose daemon does not start fails them.
+    let version = match crate::host::ensure_libvirt() {
+        Ok(v) => v,
         Err(e) => {
             let why = e.lines().next().unwrap_or("").to_string();
             for c in selected {
                 results.skip(&c.name, &format!("no libvirt: {why}"));
+            }
+            return;
+        }
+    };
+    let mut daemon = match Daemon::start() {
+        Ok(d) => d,
+        Err(e) => {
+            for c in selected {
+                results.record(&c.name, Err(e.clone()));
             }
             return;
         }
