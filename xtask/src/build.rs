@@ -66,6 +66,36 @@ pub fn pvh_elf_path() -> PathBuf {
     target_dir().join("firmware").join("hotstub-x86_64.elf")
 }
 
+/// The arm64 image padded to virt's flash bank 0, for libvirt: libvirt
+/// accepts `<acpi/>` on aarch64 only with a `type='pflash'` loader
+/// (src/qemu/qemu_validate.c, "ACPI requires UEFI on this architecture"),
+/// and QEMU's virt wants a pflash0 backing file of exactly the bank's size
+/// ("cfi.pflash01 device '/machine/virt.flash0' requires 67108864 bytes").
+pub fn pflash_path() -> PathBuf {
+    target_dir()
+        .join("firmware")
+        .join("hotstub-aarch64-pflash.bin")
+}
+
+/// arm virt's flash banks are 64 MiB each (hw/arm/virt.c memmap
+/// VIRT_FLASH: two banks in 0..128 MiB).
+pub const ARM_FLASH_BANK: u64 = 64 << 20;
+
+/// Writes `image` padded with zeros to `ARM_FLASH_BANK` (a sparse file:
+/// the padding takes no disk space).
+fn write_pflash(image: &[u8]) -> Result<PathBuf> {
+    let path = pflash_path();
+    let tmp = path.with_extension("tmp-xtask");
+    std::fs::write(&tmp, image).ctx(format!("write {}", tmp.display()))?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&tmp)
+        .and_then(|f| f.set_len(ARM_FLASH_BANK))
+        .ctx(format!("pad {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).ctx(format!("rename to {}", path.display()))?;
+    Ok(path)
+}
+
 /// The image size budgets (the linker scripts' ROM and
 /// FLASH regions): x86 the top 320 KiB below 4 GiB, arm its flash from 0.
 /// They guard against bloat, not a hardware limit (QEMU takes any multiple
@@ -179,6 +209,13 @@ pub fn build(arch: Arch, debug: bool) -> Result<PathBuf> {
             "wrote {} ({} bytes, PVH)",
             path.display(),
             pvh.len()
+        ));
+    }
+    if arch == Arch::Aarch64 {
+        let path = write_pflash(&image)?;
+        step(format!(
+            "wrote {} (the image padded to virt's 64 MiB flash bank, for libvirt's pflash loader)",
+            path.display()
         ));
     }
     Ok(out)

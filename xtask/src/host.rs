@@ -90,6 +90,42 @@ pub const IASL: Tool = Tool {
     parse: parse_iasl_version,
 };
 
+/// libvirt for the libvirt cases (`tests/libvirt`): 11.3 is the release
+/// they are run on (bookworm-backports); bookworm's own 9.0 was not run.
+const LIBVIRT_MIN_V: Version = Version::Semver(11, 3, 0);
+pub const LIBVIRTD: Tool = Tool {
+    program: "libvirtd",
+    package: "libvirt-daemon",
+    backports: true,
+    min: Some(LIBVIRT_MIN_V),
+    version_arg: "--version",
+    parse: parse_last_word_version,
+};
+pub const VIRSH: Tool = Tool {
+    program: "virsh",
+    package: "libvirt-clients",
+    backports: true,
+    min: Some(LIBVIRT_MIN_V),
+    version_arg: "--version",
+    parse: parse_last_word_version,
+};
+/// What a private libvirtd with the QEMU driver needs, by name: Debian's
+/// 11.3 has no modular `virtqemud`, so the monolithic `libvirtd`
+/// (libvirt-daemon) runs the QEMU driver (libvirt-daemon-driver-qemu).
+/// On bookworm each comes from bookworm-backports as `PKG/bookworm-backports`,
+/// not `-t bookworm-backports`: with `-t` apt also takes the newer systemd
+/// from backports for libvirt-daemon-driver-qemu's `systemd-container`
+/// dependency, which bookworm's own satisfies.
+const LIBVIRT_PKGS: &[&str] = &[
+    "libvirt-daemon",
+    "libvirt-daemon-common",
+    "libvirt-daemon-driver-qemu",
+    "libvirt-daemon-log",
+    "libvirt-clients",
+    "libvirt-common",
+    "libvirt0",
+];
+
 /// Packages without a version requirement that the suite needs.
 const PLAIN: &[&str] = &[
     "qemu-efi-aarch64",
@@ -129,6 +165,17 @@ pub fn parse_qemu_version(s: &str) -> Option<Version> {
     let a = it.next()?.ok()?;
     let b = it.next().and_then(|r| r.ok()).unwrap_or(0);
     let c = it.next().and_then(|r| r.ok()).unwrap_or(0);
+    Some(Version::Semver(a, b, c))
+}
+
+/// Parses `libvirtd --version` ("libvirtd (libvirt) 11.3.0") and `virsh
+/// --version` ("11.3.0").
+pub fn parse_last_word_version(s: &str) -> Option<Version> {
+    let word = s.lines().next()?.split_whitespace().last()?;
+    let mut it = word.split('.').map(|p| p.parse::<u32>().ok());
+    let a = it.next()??;
+    let b = it.next()??;
+    let c = it.next().flatten().unwrap_or(0);
     Some(Version::Semver(a, b, c))
 }
 
@@ -284,6 +331,72 @@ pub fn ensure_suite() -> Result<()> {
     ensure(&suite_tools(), PLAIN)
 }
 
+/// libvirt (`LIBVIRTD`, `VIRSH`) for the libvirt cases, installed when
+/// missing or too old (as root; otherwise the error says what to run);
+/// Ok names the version. An Err makes those cases SKIPPED, not failed.
+pub fn ensure_libvirt() -> Result<String> {
+    let tools = [&LIBVIRTD, &VIRSH];
+    let bpo = on_bookworm();
+    let pkgs: Vec<String> = LIBVIRT_PKGS
+        .iter()
+        .map(|p| {
+            if bpo {
+                format!("{p}/{BACKPORTS}")
+            } else {
+                p.to_string()
+            }
+        })
+        .collect();
+    let cmd = format!(
+        "apt-get install -y --no-install-recommends {}",
+        pkgs.join(" ")
+    );
+    if tools.iter().any(|t| below_min(t)) {
+        if !util::is_root() {
+            return Err(format!(
+                "libvirt {LIBVIRT_MIN_V} or newer is missing: install with `sudo {cmd}`"
+            ));
+        }
+        if bpo {
+            crate::assets::ensure_backports_source()?;
+        }
+        run(Command::new("apt-get").arg("update"))?;
+        step(format!(
+            "installing libvirt (its own daemon is started by the libvirt cases): {cmd}"
+        ));
+        run(Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(&pkgs)
+            .env("DEBIAN_FRONTEND", "noninteractive"))
+        .map_err(|e| format!("cannot install libvirt ({cmd}): {e}"))?;
+    }
+    for t in tools {
+        match (have(t.program), installed_version(t)) {
+            (true, Ok(v)) if v >= LIBVIRT_MIN_V => step(format!(
+                "{} {v} (need {LIBVIRT_MIN_V} or newer): ok",
+                t.program
+            )),
+            (true, Ok(v)) => {
+                return Err(format!(
+                    "{} is {v}, {LIBVIRT_MIN_V} or newer is needed: run `{cmd}`",
+                    t.program
+                ))
+            }
+            (true, Err(e)) => return Err(format!("{e}; run `{cmd}`")),
+            (false, _) => {
+                return Err(format!(
+                    "{} not found after installing libvirt: run `{cmd}`",
+                    t.program
+                ))
+            }
+        }
+    }
+    Ok(format!(
+        "libvirt {}",
+        installed_version(&LIBVIRTD).map_or_else(|_| "?".into(), |v| v.to_string())
+    ))
+}
+
 /// QEMU for one arch (run and bench), with its data files.
 pub fn ensure_qemu(arch: crate::build::Arch) -> Result<()> {
     let q = match arch {
@@ -336,6 +449,20 @@ mod tests {
         assert!(Version::Semver(7, 2, 19) < QEMU_MIN_V);
         assert!(Version::Semver(10, 0, 0) >= QEMU_MIN_V);
         assert!(Version::Semver(10, 1, 0) > QEMU_MIN_V);
+    }
+
+    #[test]
+    fn libvirt_versions() {
+        assert_eq!(
+            parse_last_word_version("libvirtd (libvirt) 11.3.0\n"),
+            Some(Version::Semver(11, 3, 0))
+        );
+        assert_eq!(
+            parse_last_word_version("9.0.0\n"),
+            Some(Version::Semver(9, 0, 0))
+        );
+        assert_eq!(parse_last_word_version("libvirtd (libvirt)"), None);
+        assert!(Version::Semver(9, 0, 0) < LIBVIRT_MIN_V);
     }
 
     #[test]

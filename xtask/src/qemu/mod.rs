@@ -226,9 +226,11 @@ fn strip_escapes(s: &str) -> String {
 }
 
 /// A running VM: QEMU child with its serial console captured line by line
-/// into memory and the log file, and optionally a QMP connection.
+/// into memory and the log file, and optionally a QMP connection. A VM
+/// another program started (libvirt) is attached to its console socket
+/// instead (`Vm::attach_console`) and has no child.
 pub struct Vm {
-    child: Child,
+    child: Option<Child>,
     log: Arc<SerialLog>,
     /// Index of the next line `wait_line` looks at.
     cursor: usize,
@@ -240,7 +242,7 @@ pub struct Vm {
     pub started: Instant,
     /// Figures a test scenario puts on its PASS line.
     pub report: Vec<String>,
-    stdin: Option<std::process::ChildStdin>,
+    stdin: Option<Box<dyn Write + Send>>,
     cmd_id: u32,
     exit: Option<ExitStatus>,
     reader: Option<std::thread::JoinHandle<()>>,
@@ -270,30 +272,10 @@ impl Vm {
         let mut child = cmd
             .spawn()
             .ctx(format!("cannot start {}", cfg.arch.qemu()))?;
-        let log = Arc::new(SerialLog {
-            st: Mutex::new(LogState::default()),
-            cv: Condvar::new(),
-        });
-        let mut out = child.stdout.take().unwrap();
+        let out = child.stdout.take().unwrap();
         let mut err = child.stderr.take().unwrap();
-        let l2 = log.clone();
         let logf = Arc::new(Mutex::new(logf));
-        let lf2 = logf.clone();
-        let reader = std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            loop {
-                match out.read(&mut buf) {
-                    // A signal interrupts the read, not the console.
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        let _ = lf2.lock().unwrap().write_all(&buf[..n]);
-                        l2.push(&buf[..n]);
-                    }
-                }
-            }
-            l2.close();
-        });
+        let (log, reader) = read_console(out, logf.clone());
         // QEMU's own diagnostics go to the same log, clearly tagged.
         let lf3 = logf.clone();
         std::thread::spawn(move || {
@@ -306,9 +288,12 @@ impl Vm {
                 }
             }
         });
-        let stdin = child.stdin.take();
+        let stdin = child
+            .stdin
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Write + Send>);
         let mut vm = Vm {
-            child,
+            child: Some(child),
             log,
             cursor: 0,
             qmp: None,
@@ -330,6 +315,46 @@ impl Vm {
             )?);
         }
         Ok(vm)
+    }
+
+    /// Attaches to the console of a VM another program runs: a serial port
+    /// QEMU serves as a Unix socket (`server=on`), written raw to
+    /// `log_path`. The console's end stands for QEMU's exit: `wait_exit`
+    /// then reports status 0, so the caller must ask the program that runs
+    /// QEMU how it ended.
+    pub fn attach_console(socket: &Path, log_path: &Path, timeout: Duration) -> Result<Vm> {
+        if let Some(d) = log_path.parent() {
+            std::fs::create_dir_all(d).ctx("mkdir log dir")?;
+        }
+        let t = Instant::now();
+        let stream = loop {
+            match UnixStream::connect(socket) {
+                Ok(s) => break s,
+                Err(e) if t.elapsed() >= timeout => {
+                    return Err(format!("cannot connect to {}: {e}", socket.display()))
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        };
+        let input = stream.try_clone().ctx("clone console socket")?;
+        let mut logf =
+            std::fs::File::create(log_path).ctx(format!("create {}", log_path.display()))?;
+        writeln!(logf, "# console {}", socket.display()).ctx("write log")?;
+        let (log, reader) = read_console(stream, Arc::new(Mutex::new(logf)));
+        Ok(Vm {
+            child: None,
+            log,
+            cursor: 0,
+            qmp: None,
+            control: None,
+            control_client: None,
+            started: Instant::now(),
+            report: Vec::new(),
+            stdin: Some(Box::new(input)),
+            cmd_id: 0,
+            exit: None,
+            reader: Some(reader),
+        })
     }
 
     /// All lines captured so far.
@@ -427,8 +452,11 @@ impl Vm {
             return Ok(self.exit);
         }
         let deadline = Instant::now() + timeout;
+        let Some(child) = self.child.as_mut() else {
+            return Ok(self.wait_console_end(deadline));
+        };
         loop {
-            if let Some(s) = self.child.try_wait().ctx("wait for QEMU")? {
+            if let Some(s) = child.try_wait().ctx("wait for QEMU")? {
                 self.exit = Some(s);
                 if let Some(r) = self.reader.take() {
                     let _ = r.join();
@@ -442,15 +470,72 @@ impl Vm {
         }
     }
 
-    pub fn kill(&mut self) {
-        if self.exit.is_none() {
-            let _ = self.child.kill();
-            self.exit = self.child.wait().ok();
-            if let Some(r) = self.reader.take() {
-                let _ = r.join();
+    /// An attached console (no child) until its end or `deadline`.
+    fn wait_console_end(&mut self, deadline: Instant) -> Option<ExitStatus> {
+        use std::os::unix::process::ExitStatusExt;
+        let mut st = self.log.st.lock().unwrap();
+        while !st.eof {
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
             }
+            st = self.log.cv.wait_timeout(st, deadline - now).unwrap().0;
+        }
+        drop(st);
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        self.exit = Some(ExitStatus::from_raw(0));
+        self.exit
+    }
+
+    /// Kills QEMU (a child) or lets go of the console (attached: the
+    /// program that runs QEMU stops it).
+    pub fn kill(&mut self) {
+        if self.exit.is_some() {
+            return;
+        }
+        match self.child.as_mut() {
+            Some(child) => {
+                let _ = child.kill();
+                self.exit = child.wait().ok();
+                if let Some(r) = self.reader.take() {
+                    let _ = r.join();
+                }
+            }
+            // The reader ends when QEMU closes the socket; it is not
+            // waited for.
+            None => self.stdin = None,
         }
     }
+}
+
+/// Reads a console into a `SerialLog` and `logf` on a thread of its own.
+fn read_console(
+    mut out: impl Read + Send + 'static,
+    logf: Arc<Mutex<std::fs::File>>,
+) -> (Arc<SerialLog>, std::thread::JoinHandle<()>) {
+    let log = Arc::new(SerialLog {
+        st: Mutex::new(LogState::default()),
+        cv: Condvar::new(),
+    });
+    let l2 = log.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        loop {
+            match out.read(&mut buf) {
+                // A signal interrupts the read, not the console.
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let _ = logf.lock().unwrap().write_all(&buf[..n]);
+                    l2.push(&buf[..n]);
+                }
+            }
+        }
+        l2.close();
+    });
+    (log, reader)
 }
 
 impl Drop for Vm {

@@ -11,10 +11,12 @@
 //! - `protocol`: parsing the guest's marker lines;
 //! - `checks`: the standard checks on a boot's log;
 //! - `scenarios`: QMP and guest-command drivers run after boot;
-//! - `swtpm`: the software TPM a case may have.
+//! - `swtpm`: the software TPM a case may have;
+//! - `libvirt`: the cases run through virsh and a private libvirtd.
 
 mod case;
 mod checks;
+mod libvirt;
 mod matrix;
 mod nested;
 mod protocol;
@@ -121,6 +123,14 @@ pub fn run(o: Options) -> Result<i32> {
         .into_iter()
         .filter(|c| c.selected_by(&filter))
         .collect();
+    // The libvirt cases run after the matrix, against one libvirtd.
+    let mut libvirt_cases: Vec<Case> = match o.soak {
+        Some(_) => Vec::new(),
+        None => libvirt::cases()
+            .into_iter()
+            .filter(|c| c.selected_by(&filter))
+            .collect(),
+    };
     let mut results = Results::default();
 
     // Host packages and tool versions: without them no VM test can work.
@@ -157,11 +167,12 @@ pub fn run(o: Options) -> Result<i32> {
             selected.len()
         ));
         selected.clear();
+        libvirt_cases.clear();
     }
 
     // Images and guest assets for the arches the selected cases use.
     let mut arches: Vec<Arch> = Vec::new();
-    for c in &selected {
+    for c in selected.iter().chain(&libvirt_cases) {
         if !arches.contains(&c.arch) {
             arches.push(c.arch);
         }
@@ -191,6 +202,7 @@ pub fn run(o: Options) -> Result<i32> {
         }
         let mut flavors: Vec<Flavor> = selected
             .iter()
+            .chain(&libvirt_cases)
             .filter(|c| c.arch == *a)
             .map(|c| c.flavor)
             .collect();
@@ -258,12 +270,23 @@ pub fn run(o: Options) -> Result<i32> {
 
     let case_flavor: BTreeMap<String, Flavor> = selected
         .iter()
+        .chain(&libvirt_cases)
         .map(|c| (c.name.clone(), c.flavor))
         .collect();
-    let case_qemu: BTreeMap<String, QemuSel> =
-        selected.iter().map(|c| (c.name.clone(), c.qemu)).collect();
+    let case_qemu: BTreeMap<String, QemuSel> = selected
+        .iter()
+        .chain(&libvirt_cases)
+        .map(|c| (c.name.clone(), c.qemu))
+        .collect();
     let tools_ok_for_vms = tools_ok && o.firmware == Firmware::Hotstub;
     run_cases(selected, &env, o.jobs, &mut results);
+    if tools_ok_for_vms {
+        libvirt::run(&libvirt_cases, &env, &mut results);
+    } else {
+        for c in &libvirt_cases {
+            results.skip(&c.name, "host tools missing, or not testing Hotstub");
+        }
+    }
     // `cargo xtask compare` on one NUMA + topology + IOMMU machine per arch:
     // Hotstub and the default firmware on QEMU's tables must agree.
     for (name, m) in compare_machines() {

@@ -7,7 +7,13 @@ use crate::build::Arch;
 use crate::tests::case::{Case, CpuExpect, Expect, InitrdSel, KernelSel, QemuSel};
 use std::time::Duration;
 
-pub(super) fn case(arch: Arch, name: &str, machine: &str, smp: u32, mem_mib: u64) -> Case {
+pub(in crate::tests) fn case(
+    arch: Arch,
+    name: &str,
+    machine: &str,
+    smp: u32,
+    mem_mib: u64,
+) -> Case {
     let all = format!("0-{}", smp - 1);
     let all = if smp == 1 { "0".to_string() } else { all };
     Case {

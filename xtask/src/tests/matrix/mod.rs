@@ -6,7 +6,7 @@ mod boot;
 mod cpus;
 mod disk;
 mod machine;
-mod make;
+pub(super) mod make;
 mod memory;
 mod pci;
 pub(super) mod soak;
