@@ -214,9 +214,54 @@ fn load_segments(data: &[u8]) -> Result<Vec<Segment<'_>>> {
     Ok(segs)
 }
 
+/// x86: `.disk` (linker/x86_64.ld) is linked in RAM with no place in
+/// the ROM; the image carries it as a gzip member (deflate at its best
+/// level), its length as 4 little-endian bytes first, at the ROM address
+/// `_disk_rom_sx` names (sign-extended), right after `.image`. The
+/// firmware inflates it on the paths that run it
+/// (firmware/arch/x86_64/disk_code.rs). Returns the RAM segment's address
+/// (to leave out of the ROM), the ROM address and the packed bytes; None
+/// for a link without `.disk` (the tests' ELFs).
+fn pack_disk(elf_data: &[u8]) -> Result<Option<(u64, u64, Vec<u8>)>> {
+    use object::{Object, ObjectSection, ObjectSymbol};
+    use std::io::Write;
+    let file = ElfFile64::<Endianness>::parse(elf_data).ctx("not a 64-bit ELF")?;
+    let Some(disk) = file.section_by_name(".disk") else {
+        return Ok(None);
+    };
+    let data = disk.data().map_err(|e| format!(".disk: {e}"))?;
+    let rom = file
+        .symbols()
+        .find(|s| s.name() == Ok("_disk_rom_sx"))
+        .ok_or("no _disk_rom_sx symbol")?
+        .address();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(data).ctx("deflate .disk")?;
+    let member = gz.finish().ctx("deflate .disk")?;
+    let mut packed = (member.len() as u32).to_le_bytes().to_vec();
+    packed.extend_from_slice(&member);
+    step(format!(
+        "  .disk: {} bytes, deflated to {}",
+        data.len(),
+        member.len()
+    ));
+    Ok(Some((disk.address(), rom & 0xffff_ffff, packed)))
+}
+
 /// Lays the segments out by physical address in a flat image.
 fn flatten(arch: Arch, elf_data: &[u8]) -> Result<Vec<u8>> {
-    let segs = load_segments(elf_data)?;
+    let mut segs = load_segments(elf_data)?;
+    let packed = match arch {
+        Arch::X86_64 => pack_disk(elf_data)?,
+        Arch::Aarch64 => None,
+    };
+    if let Some((ram, rom, bytes)) = &packed {
+        segs.retain(|s| s.paddr != *ram);
+        segs.push(Segment {
+            paddr: *rom,
+            data: bytes,
+        });
+    }
     for s in &segs {
         step(format!(
             "  segment paddr {:#010x}..{:#010x} ({} bytes)",
@@ -274,7 +319,8 @@ fn flatten(arch: Arch, elf_data: &[u8]) -> Result<Vec<u8>> {
         let (a, b) = (s.paddr, s.paddr + s.data.len() as u64);
         if let Some((c, d)) = placed.iter().find(|(c, d)| a < *d && *c < b) {
             return Err(format!(
-                "segments {a:#x}..{b:#x} and {c:#x}..{d:#x} overlap"
+                "segments {a:#x}..{b:#x} and {c:#x}..{d:#x} overlap (the deflated .disk after .image past the {} KiB budget?)",
+                arch.max_image() / 1024
             ));
         }
         placed.push((a, b));
