@@ -1,8 +1,8 @@
 //! Disk boot's code lives in the `.disk` section, which the reset stub
 //! does not copy (linker/x86_64.ld): a `-kernel` boot, the common case and
-//! the one `bench --icount` counts, should not pay for 110 KiB of disk,
-//! file-system and virtio code it never runs. In the `-bios` image xtask
-//! stores it as a gzip member (about 60 % smaller) right after `.image`,
+//! the one `bench --icount` counts, should not pay for 130 KiB of disk,
+//! file-system, virtio and TPM code it never runs. In the `-bios` image
+//! xtask stores it as a gzip member (about 45 % smaller) right after `.image`,
 //! its length in the 4 bytes before it (xtask/src/build.rs `pack_disk`);
 //! this inflates it to its RAM address before the first call into it.
 
