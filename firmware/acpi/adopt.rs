@@ -285,7 +285,8 @@ pub fn adopt(mem: &impl PhysMem, rsdp: u64) -> Result<Adopted, Error> {
             .iter()
             .map(|t| (t.addr, t.bytes.len() as u64, t.signature())),
     );
-    ranges.sort_unstable_by_key(|r| r.0);
+    // At most MAX_TABLES + 3 ranges: no core sort instantiated for them.
+    crate::platform::sort_small(&mut ranges);
     for w in ranges.windows(2) {
         // read_table already refused ranges that wrap.
         if w[0].0 + w[0].1 > w[1].0 {

@@ -115,13 +115,13 @@ pub fn validate(cpus: &[Vcpu]) -> Result<(), CpuError> {
     }
     // Sorted copies, not a pairwise scan: q35 allows 4,096 vCPUs, and
     // comparing every pair cost 3 ms of firmware time per call at 1,024.
-    let mut uids: Vec<u32> = cpus.iter().map(|c| c.uid).collect();
-    uids.sort_unstable();
+    let mut uids: Vec<u64> = cpus.iter().map(|c| u64::from(c.uid)).collect();
+    super::sort_keys(&mut uids);
     if let Some(w) = uids.windows(2).find(|w| w[0] == w[1]) {
-        return Err(CpuError::DuplicateUid(w[0]));
+        return Err(CpuError::DuplicateUid(w[0] as u32));
     }
     let mut ids: Vec<u64> = cpus.iter().map(|c| c.hw_id).collect();
-    ids.sort_unstable();
+    super::sort_keys(&mut ids);
     if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
         return Err(CpuError::DuplicateHwId(w[0]));
     }

@@ -59,7 +59,9 @@ mod layout {
     /// Where the firmware itself lives while it runs (linker/x86_64.ld).
     pub const FIRMWARE: (u64, u64) = (0x10_0000, 0x40_0000);
     /// The ROM image mapped just below 4 GiB (linker/x86_64.ld).
-    pub const ROM: (u64, u64) = (0xfffb_0000, 0x1_0000_0000);
+    pub const ROM: (u64, u64) = (0xfffc_0000, 0x1_0000_0000);
+    /// The reset stub's 4 KiB at the ROM's top (linker/x86_64.ld).
+    pub const STUB: u64 = 0xffff_f000;
     /// The TPM event log (reserved in the e820 when there is a TPM):
     /// conventional memory below the EBDA that nothing else here uses.
     pub const TPM_LOG: u64 = 0x8_0000;
@@ -256,7 +258,7 @@ impl pipeline::Arch for PcBoot {
                 // parses the boot choice before it looks at disks): copy it
                 // in first.
                 if src.fw.read_u32(fw_cfg::key::KERNEL_SIZE) == 0 {
-                    disk_code::load();
+                    disk_code::load()?;
                 }
                 from_disk::choose(&mut src, "bzImage", candidates)?
             }
@@ -271,6 +273,8 @@ impl pipeline::Arch for PcBoot {
         // QEMU's TPM configuration file exists with a TPM (hw/i386/acpi-build.c
         // acpi_setup).
         if src.files.find(fw_cfg::file::TPM_CONFIG).is_some() {
+            // The TPM driver and the hashes are stored with the disk code.
+            disk_code::load()?;
             map.set(layout::TPM_LOG, tpm::LOG_SIZE as u64, Kind::Reserved);
             // SAFETY: the TIS page is the TPM's (QEMU's tpm-tis), uncached
             // like the rest of the MMIO below 4 GiB; the log area is low
