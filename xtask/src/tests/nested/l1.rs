@@ -26,8 +26,21 @@ pub(super) const API_SOCKET: &str = "/run/ch.sock";
 pub(super) const SPARE_DISK: &str = "/l2/spare.raw";
 
 pub(super) enum L2Payload {
-    Direct { kernel: PathBuf, initrd: PathBuf },
-    Disk { firmware: PathBuf, disk: PathBuf },
+    Direct {
+        kernel: PathBuf,
+        initrd: PathBuf,
+    },
+    /// Hotstub as `--firmware`.
+    Disk {
+        firmware: PathBuf,
+        disk: PathBuf,
+    },
+    /// EDK2's CloudHv build, which CH loads as a PVH `--kernel`
+    /// (README.Debian of Debian's cloudhv-efi-x86-64).
+    Edk2 {
+        firmware: PathBuf,
+        disk: PathBuf,
+    },
 }
 
 pub(super) struct L1Files<'a> {
@@ -72,6 +85,12 @@ fn ch_args(c: &NestedCase, l2: &L2Payload) -> Vec<String> {
                     .to_string(),
             ]);
         }
+        (L2Payload::Edk2 { .. }, _) => a.extend([
+            "--kernel".into(),
+            format!("{L2_DIR}/firmware"),
+            "--disk".into(),
+            format!("path={L2_DIR}/boot.img"),
+        ]),
         _ => a.extend([
             "--firmware".into(),
             format!("{L2_DIR}/firmware"),
@@ -133,7 +152,7 @@ fn initramfs(c: &NestedCase, f: &L1Files, out: &Path) -> Result<()> {
             cpio.file(&format!("{l2}/kernel"), &read(kernel)?, 0o644);
             cpio.file(&format!("{l2}/initrd"), &read(initrd)?, 0o644);
         }
-        L2Payload::Disk { firmware, disk } => {
+        L2Payload::Disk { firmware, disk } | L2Payload::Edk2 { firmware, disk } => {
             cpio.file(&format!("{l2}/firmware"), &read(firmware)?, 0o644);
             cpio.file(&format!("{l2}/boot.img"), &read(disk)?, 0o644);
         }
