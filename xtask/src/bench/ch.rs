@@ -31,6 +31,7 @@ pub fn run_ch(arches: &[Arch], runs: usize) -> Result<i32> {
                 continue;
             }
         };
+        notes.push(format!("{}: L1 on {}", arch.name(), s.qemu_label()));
         let first = rows.len();
         rows.extend(ChFirmware::on(arch).iter().map(|&fw| Row {
             arch,
@@ -44,8 +45,14 @@ pub fn run_ch(arches: &[Arch], runs: usize) -> Result<i32> {
                 match boot(&s, row.fw, &[], r) {
                     Ok(b) => {
                         step(format!(
-                            "{what}: {:.2} s to init (L2 uptime {:.2} s); {}",
-                            b.to_init, b.uptime, b.version
+                            "{what}: {:.2} s to init (L2 uptime {:.2} s); {}{}",
+                            b.to_init,
+                            b.uptime,
+                            b.version,
+                            match b.qemu_crashes {
+                                0 => String::new(),
+                                n => format!(" (after {n} QEMU abort(s))"),
+                            }
                         ));
                         if !notes.iter().any(|n| n == &b.version) {
                             notes.push(b.version);

@@ -50,6 +50,9 @@ pub(super) struct L1Files<'a> {
     pub bins: &'a ChBins,
     pub l2: &'a L2Payload,
     pub spare_disk: &'a Path,
+    /// Run L1 on Debian unstable's QEMU from this root (`qemu::newest`)
+    /// rather than the host's.
+    pub qemu_root: Option<PathBuf>,
 }
 
 /// A running L1 and when its milestones showed on the console.
@@ -203,6 +206,7 @@ pub(super) fn start(c: &NestedCase, f: &L1Files, l1_image: &Path, log: &Path) ->
         return Err(format!("no L1 firmware {}", l1_image.display()));
     }
     cfg.machine = machine(c.arch).into();
+    cfg.root = f.qemu_root.clone();
     cfg.smp = L1_SMP.into();
     cfg.memory = L1_MEMORY.into();
     cfg.kernel = Some(f.guest.kernel.image.clone());

@@ -219,6 +219,7 @@ fn run_case(
         bins,
         l2: &l2,
         spare_disk: disk,
+        qemu_root: None,
     };
     let mut run = l1::start(c, &files, &l1_image, log)?;
     let r = steps::drive(c, &mut run, disk_md5, log);

@@ -19,9 +19,10 @@ use super::{ch_bins, ch_firmware, ChBins, L2Boot, NestedCase};
 use crate::assets::{self, grub, DiskImage, Flavor, Guest};
 use crate::build::{self, Arch};
 use crate::compare::{print_table, Probe, PROBES};
+use crate::qemu::newest::Newest;
 use crate::tests::protocol::fields;
 use crate::util::{step, target_dir, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// What boots L2.
@@ -88,6 +89,18 @@ pub struct ChSetup {
     edk2: Option<PathBuf>,
     /// An empty file for the L1 initramfs's spare disk slot.
     spare: PathBuf,
+    /// Debian unstable's QEMU for L1, when it can be had (`setup`).
+    qemu: Option<Newest>,
+}
+
+impl ChSetup {
+    /// The QEMU L1 runs on, for the output.
+    pub fn qemu_label(&self) -> String {
+        match &self.qemu {
+            Some(q) => format!("QEMU {} (Debian unstable)", q.version),
+            None => "the host's QEMU".into(),
+        }
+    }
 }
 
 /// Prepares `arch`'s boots; `Ok(Err(why))` when the CH binaries are
@@ -116,6 +129,19 @@ pub fn setup(arch: Arch) -> Result<std::result::Result<ChSetup, String>> {
         }
         Arch::Aarch64 => None,
     };
+    // L1 runs on Debian unstable's QEMU where it can be had: the host's
+    // QEMU 10.0 aborted (`tcg_handle_interrupt: assertion failed:
+    // (bql_locked())`) in each of four L1 boots while L2 ran EDK2 CloudHv
+    // and GRUB. Every firmware then runs on the same QEMU.
+    let qemu = match crate::qemu::newest::ensure() {
+        Ok(q) => Some(q),
+        Err(e) => {
+            step(format!(
+                "no Debian unstable QEMU ({e}); L1 runs on the host's QEMU, which may abort under EDK2 CloudHv"
+            ));
+            None
+        }
+    };
     let spare = dir.join("spare.raw");
     std::fs::write(&spare, b"").map_err(|e| format!("write {}: {e}", spare.display()))?;
     Ok(Ok(ChSetup {
@@ -127,6 +153,7 @@ pub fn setup(arch: Arch) -> Result<std::result::Result<ChSetup, String>> {
         disk,
         edk2,
         spare,
+        qemu,
     }))
 }
 
@@ -141,11 +168,56 @@ pub struct ChBoot {
     pub answers: Vec<String>,
     /// `cloud-hypervisor --version`.
     pub version: String,
+    /// Runs QEMU aborted in before this one (`boot`).
+    pub qemu_crashes: usize,
 }
 
-/// Boots L2 under `fw` once (`run` numbers the log), asks the probes and
-/// powers L2 off.
+/// How often a boot is tried when QEMU (L0) itself aborts: QEMU 10.0's
+/// TCG hit `tcg_handle_interrupt: assertion failed: (bql_locked())` once
+/// while L2's GRUB loaded the initrd under EDK2 CloudHv, a QEMU bug that
+/// says nothing about the firmware under test.
+const QEMU_CRASH_TRIES: usize = 3;
+
+/// Boots L2 under `fw` (`run` numbers the log), asks the probes and powers
+/// L2 off; a run QEMU aborted in is tried again, its log kept as
+/// `<log>.qemu-crash-N.log`, and counted in `ChBoot::qemu_crashes`.
 pub fn boot(s: &ChSetup, fw: ChFirmware, probes: &[&str], run: usize) -> Result<ChBoot> {
+    let log =
+        target_dir()
+            .join("ch-survey")
+            .join(format!("{}-{}-{run}.log", s.arch.name(), fw.slug()));
+    let mut crashes = 0;
+    loop {
+        match boot_once(s, fw, probes, &log) {
+            Err(e) if crashes + 1 < QEMU_CRASH_TRIES && qemu_aborted(&log) => {
+                crashes += 1;
+                let keep = log.with_extension(format!("qemu-crash-{crashes}.log"));
+                let _ = std::fs::rename(&log, &keep);
+                step(format!(
+                    "{}: QEMU aborted ({e}); trying again, log kept as {}",
+                    fw.label(),
+                    keep.display()
+                ));
+            }
+            r => {
+                return r.map(|mut b| {
+                    b.qemu_crashes = crashes;
+                    b
+                })
+            }
+        }
+    }
+}
+
+/// Whether QEMU itself failed an assertion in the run logged at `log`.
+fn qemu_aborted(log: &Path) -> bool {
+    std::fs::read_to_string(log).is_ok_and(|l| {
+        l.lines()
+            .any(|x| x.contains("[qemu stderr]") && x.contains("assertion failed"))
+    })
+}
+
+fn boot_once(s: &ChSetup, fw: ChFirmware, probes: &[&str], log: &Path) -> Result<ChBoot> {
     let arch = s.arch;
     let (boot, l2) = match fw {
         ChFirmware::Direct => (
@@ -190,12 +262,9 @@ pub fn boot(s: &ChSetup, fw: ChFirmware, probes: &[&str], run: usize) -> Result<
         bins: &s.bins,
         l2: &l2,
         spare_disk: &s.spare,
+        qemu_root: s.qemu.as_ref().map(|q| q.root.clone()),
     };
-    let log =
-        target_dir()
-            .join("ch-survey")
-            .join(format!("{}-{}-{run}.log", arch.name(), fw.slug()));
-    let mut r = l1::start(&c, &files, &s.l1_image, &log)?;
+    let mut r = l1::start(&c, &files, &s.l1_image, log)?;
     let out = (|| {
         let init = r
             .wait_mark("l2 init", "HOTSTUB: init reached", L2_BOOT_SECS)
@@ -225,11 +294,12 @@ pub fn boot(s: &ChSetup, fw: ChFirmware, probes: &[&str], run: usize) -> Result<
                 .find_map(|l| l.strip_prefix("NESTED: ch version "))
                 .unwrap_or("?")
                 .to_string(),
+            qemu_crashes: 0,
         })
     })();
     let _ = r.vm.wait_exit(Duration::from_secs(30));
     r.vm.kill();
-    l1::cleanup(&log);
+    l1::cleanup(log);
     out.map_err(|e| format!("{e} (log {})", log.display()))
 }
 
@@ -268,6 +338,7 @@ pub fn compare(arch: Arch) -> Result<std::result::Result<Vec<String>, String>> {
     let cmds: Vec<&str> = probes.iter().map(|p| p.cmd).collect();
     let mut cols = Vec::new();
     let mut version = String::new();
+    let mut crashed = Vec::new();
     for &fw in ChFirmware::on(arch) {
         step(format!(
             "{}: booting L2 under CH with {}",
@@ -275,10 +346,22 @@ pub fn compare(arch: Arch) -> Result<std::result::Result<Vec<String>, String>> {
             fw.label()
         ));
         let b = boot(&s, fw, &cmds, 0)?;
+        if b.qemu_crashes > 0 {
+            crashed.push(format!("{} {}", fw.label(), b.qemu_crashes));
+        }
         version = b.version;
         cols.push(b.answers);
     }
-    println!("cloud-hypervisor: {version} (nested under QEMU TCG)");
+    println!(
+        "cloud-hypervisor: {version} (nested: L1 on {}, TCG)",
+        s.qemu_label()
+    );
+    if !crashed.is_empty() {
+        println!(
+            "QEMU aborted and the boot was run again: {}",
+            crashed.join(", ")
+        );
+    }
     let labels: Vec<&str> = ChFirmware::on(arch).iter().map(|f| f.label()).collect();
     Ok(Ok(print_table(
         &labels,
