@@ -15,6 +15,7 @@ use std::time::Duration;
 /// the two firmwares must agree on it (memory and the table list differ
 /// by design: each firmware reserves its own memory and has its own set of
 /// tables).
+#[derive(Clone, Copy)]
 pub struct Probe {
     pub what: &'static str,
     pub cmd: &'static str,

@@ -179,8 +179,9 @@ pub(in super::super) fn cases() -> Vec<NestedCase> {
     // arm64: PCI hotplug, which Linux on arm64 does only in ACPI mode (CH
     // docs/hotplug.md); CH has no vCPU hotplug there. Under CH's direct
     // boot (device tree) CH v53 takes `add-disk` and `resize --memory`
-    // (exit 0) but Linux sees neither: no /dev/vda, MemTotal unchanged
-    // (tried with these steps on 2026-12-07), hence no ch-direct case.
+    // with ACPI hotplug (exit 0) but Linux sees neither: no /dev/vda,
+    // MemTotal unchanged (tried with these steps on 2026-12-07), hence no
+    // ch-direct case for those; virtio-mem needs no ACPI and works there.
     v.push(NestedCase {
         steps: disk_steps("vdb"),
         ..boot(

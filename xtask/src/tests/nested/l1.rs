@@ -26,21 +26,18 @@ pub(super) const API_SOCKET: &str = "/run/ch.sock";
 pub(super) const SPARE_DISK: &str = "/l2/spare.raw";
 
 pub(super) enum L2Payload {
+    /// CH's direct kernel boot, with this disk beside it when given (the
+    /// survey's, so that L2 has the PCI functions of a disk boot).
     Direct {
         kernel: PathBuf,
         initrd: PathBuf,
+        disk: Option<PathBuf>,
     },
     /// Hotstub as `--firmware`.
-    Disk {
-        firmware: PathBuf,
-        disk: PathBuf,
-    },
+    Disk { firmware: PathBuf, disk: PathBuf },
     /// EDK2's CloudHv build, which CH loads as a PVH `--kernel`
     /// (README.Debian of Debian's cloudhv-efi-x86-64).
-    Edk2 {
-        firmware: PathBuf,
-        disk: PathBuf,
-    },
+    Edk2 { firmware: PathBuf, disk: PathBuf },
 }
 
 pub(super) struct L1Files<'a> {
@@ -70,7 +67,7 @@ pub(super) struct L1Run {
 fn ch_args(c: &NestedCase, l2: &L2Payload) -> Vec<String> {
     let mut a: Vec<String> = Vec::new();
     match (l2, c.boot) {
-        (L2Payload::Direct { .. }, L2Boot::Direct(extra)) => {
+        (L2Payload::Direct { disk, .. }, L2Boot::Direct(extra)) => {
             // Steps need the init's command channel.
             let action = if !c.uses_cmd() { "poweroff" } else { "cmd" };
             let console = match c.arch {
@@ -87,6 +84,9 @@ fn ch_args(c: &NestedCase, l2: &L2Payload) -> Vec<String> {
                     .trim()
                     .to_string(),
             ]);
+            if disk.is_some() {
+                a.extend(["--disk".into(), format!("path={L2_DIR}/boot.img")]);
+            }
         }
         (L2Payload::Edk2 { .. }, _) => a.extend([
             "--kernel".into(),
@@ -151,9 +151,16 @@ fn initramfs(c: &NestedCase, f: &L1Files, out: &Path) -> Result<()> {
     }
     let l2 = L2_DIR.trim_start_matches('/');
     match f.l2 {
-        L2Payload::Direct { kernel, initrd } => {
+        L2Payload::Direct {
+            kernel,
+            initrd,
+            disk,
+        } => {
             cpio.file(&format!("{l2}/kernel"), &read(kernel)?, 0o644);
             cpio.file(&format!("{l2}/initrd"), &read(initrd)?, 0o644);
+            if let Some(d) = disk {
+                cpio.file(&format!("{l2}/boot.img"), &read(d)?, 0o644);
+            }
         }
         L2Payload::Disk { firmware, disk } | L2Payload::Edk2 { firmware, disk } => {
             cpio.file(&format!("{l2}/firmware"), &read(firmware)?, 0o644);
@@ -427,6 +434,7 @@ mod unit {
         let direct = L2Payload::Direct {
             kernel: PathBuf::new(),
             initrd: PathBuf::new(),
+            disk: None,
         };
         let a = ch_args(find("x86_64/ch-direct-hotplug"), &direct);
         let cmdline = &a[a.iter().position(|x| x == "--cmdline").unwrap() + 1];

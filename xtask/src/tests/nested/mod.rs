@@ -197,6 +197,7 @@ fn run_case(
         L2Boot::Direct(_) => l1::L2Payload::Direct {
             kernel: guest.kernel.image.clone(),
             initrd: guest.initrd.clone(),
+            disk: None,
         },
         L2Boot::HotstubDisk(image) => {
             let fw = ch_firmware(c.arch);
