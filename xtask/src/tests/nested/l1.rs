@@ -458,5 +458,22 @@ mod unit {
         assert!(!a.iter().any(|x| x == "--kernel" || x == "--cmdline"));
         // nested-init gives CH `--serial tty` (L1's console) itself.
         assert!(!a.iter().any(|x| x == "--serial"));
+        // EDK2 CloudHv is a PVH ELF for --kernel, beside the same disk.
+        let edk2 = L2Payload::Edk2 {
+            firmware: PathBuf::new(),
+            disk: PathBuf::new(),
+        };
+        let a = ch_args(find("x86_64/ch-hotstub-disk-debian"), &edk2);
+        assert_eq!(
+            a[..4],
+            ["--kernel", "/l2/firmware", "--disk", "path=/l2/boot.img"]
+        );
+        let with_disk = L2Payload::Direct {
+            kernel: PathBuf::new(),
+            initrd: PathBuf::new(),
+            disk: Some(PathBuf::new()),
+        };
+        let a = ch_args(find("x86_64/ch-direct-boot"), &with_disk);
+        assert!(a.windows(2).any(|w| w == ["--disk", "path=/l2/boot.img"]));
     }
 }
