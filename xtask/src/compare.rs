@@ -15,13 +15,14 @@ use std::time::Duration;
 /// the two firmwares must agree on it (memory and the table list differ
 /// by design: each firmware reserves its own memory and has its own set of
 /// tables).
-struct Probe {
-    what: &'static str,
-    cmd: &'static str,
-    must_agree: bool,
+#[derive(Clone, Copy)]
+pub struct Probe {
+    pub what: &'static str,
+    pub cmd: &'static str,
+    pub must_agree: bool,
 }
 
-const PROBES: &[Probe] = &[
+pub const PROBES: &[Probe] = &[
     Probe {
         what: "CPUs possible",
         cmd: "cat /sys/devices/system/cpu/possible",
@@ -175,26 +176,47 @@ pub fn compare(m: &Machine) -> Result<Vec<String>> {
     ));
     let a = survey(m, Firmware::Hotstub)?;
     let b = survey(m, other)?;
-    let w = PROBES.iter().map(|p| p.what.len()).max().unwrap_or(10);
-    println!("{:w$}  {:30}  {}", "", "Hotstub", other.label(arch));
+    let label = other.label(arch);
+    Ok(print_table(
+        &["Hotstub", label],
+        &PROBES.iter().collect::<Vec<_>>(),
+        &[a, b],
+    ))
+}
+
+/// Prints one column per firmware (`labels`, the first the reference) and
+/// a row per probe; returns the must-agree rows where a column differs
+/// from the first.
+pub fn print_table(labels: &[&str], probes: &[&Probe], cols: &[Vec<String>]) -> Vec<String> {
+    let w = probes.iter().map(|p| p.what.len()).max().unwrap_or(10);
+    print!("{:w$} ", "");
+    for l in labels {
+        print!(" {l:30} ");
+    }
+    println!();
     let mut differ = Vec::new();
-    for (i, p) in PROBES.iter().enumerate() {
-        let mark = if a[i] == b[i] {
+    for (i, p) in probes.iter().enumerate() {
+        let first = &cols[0][i];
+        let odd: Vec<usize> = (1..cols.len()).filter(|&c| cols[c][i] != *first).collect();
+        let mark = if odd.is_empty() {
             " "
         } else if p.must_agree {
-            differ.push(format!(
-                "{}: Hotstub `{}`, {} `{}`",
-                p.what,
-                a[i],
-                other.label(arch),
-                b[i]
-            ));
+            for &c in &odd {
+                differ.push(format!(
+                    "{}: {} `{first}`, {} `{}`",
+                    p.what, labels[0], labels[c], cols[c][i]
+                ));
+            }
             "!"
         } else {
             "~"
         };
-        println!("{mark}{:w$}  {:30}  {}", p.what, a[i], b[i]);
+        print!("{mark}{:w$} ", p.what);
+        for c in cols {
+            print!(" {:30} ", c[i]);
+        }
+        println!();
     }
     println!("(! = differs where the two must agree, ~ = differs by design)");
-    Ok(differ)
+    differ
 }

@@ -55,10 +55,16 @@ commands:
   bench --scale
         Linux's time to init on Hotstub's tables vs QEMU's (SeaBIOS) at 8 to
         1,024 possible vCPUs (x86 q35, icount), table bytes, Hotstub's own time
+  bench --vmm cloud-hypervisor [--runs N] [--arch ...]
+        time to init under cloud-hypervisor, nested (HOTSTUB_CLOUD_HYPERVISOR):
+        Hotstub, EDK2 CloudHv + GRUB (x86) and CH's direct kernel boot
   compare [--arch x86_64|aarch64] [--machine M] [--smp S] [-- extra QEMU args]
         boot one machine under Hotstub and under SeaBIOS (x86) / EDK2 (arm)
         and print side by side what Linux saw (CPUs, topology, NUMA, memory,
         IOMMUs, TPM, ACPI tables and devices)
+  compare --vmm cloud-hypervisor [--arch ...]
+        the same under cloud-hypervisor, nested: Hotstub vs EDK2 CloudHv +
+        GRUB (x86) vs CH's direct kernel boot, plus the PCI functions
   assets [--arch ...] [--kernel-version 6.12|newest|all]
         fetch the guest kernels and build the initramfs (done by run/test)
   fuzz  [TARGET] [--seconds N] [--runs N] [--jobs N] [--seed]
@@ -153,6 +159,10 @@ enum Cmd {
         /// x86_64, aarch64 or all
         #[arg(long, default_value = "all")]
         arch: String,
+        /// cloud-hypervisor: time to init under CH (nested), Hotstub vs EDK2
+        /// CloudHv (x86) vs CH's direct kernel boot
+        #[arg(long, value_name = "VMM", conflicts_with_all = ["hotplug", "scale", "disk", "icount"])]
+        vmm: Option<String>,
     },
     /// Boot one machine under Hotstub and under SeaBIOS (x86) / EDK2 (arm)
     /// and print side by side what Linux saw
@@ -169,6 +179,10 @@ enum Cmd {
         /// Extra QEMU arguments, after `--`
         #[arg(last = true, value_name = "QEMU ARGS")]
         extra: Vec<String>,
+        /// cloud-hypervisor: Hotstub vs EDK2 CloudHv (x86) vs CH's direct
+        /// kernel boot, nested (HOTSTUB_CLOUD_HYPERVISOR names CH)
+        #[arg(long, value_name = "VMM", conflicts_with_all = ["machine", "smp"])]
+        vmm: Option<String>,
     },
     /// Fetch the guest kernels and build the initramfs (done by run/test)
     Assets {
@@ -388,7 +402,12 @@ fn real_main(cmd: Cmd) -> Result<i32> {
             disk,
             runs,
             arch,
+            vmm,
         } => {
+            if let Some(v) = vmm {
+                vmm_is_ch(&v)?;
+                return bench::run_ch(&Arch::parse(&arch)?, runs.unwrap_or(1));
+            }
             if scale {
                 return bench::scale(&Arch::parse(&arch)?, &cpus);
             }
@@ -413,7 +432,25 @@ fn real_main(cmd: Cmd) -> Result<i32> {
             machine,
             smp,
             extra,
+            vmm,
         } => {
+            if let Some(v) = vmm {
+                vmm_is_ch(&v)?;
+                let arch = one_arch(&arch, "compare")?;
+                return match tests::ch_survey::compare(arch)? {
+                    Err(why) => {
+                        println!("compare --vmm cloud-hypervisor: SKIPPED: {why}");
+                        Ok(0)
+                    }
+                    Ok(differ) if differ.is_empty() => Ok(0),
+                    Ok(differ) => {
+                        for d in differ {
+                            println!("differs: {d}");
+                        }
+                        Ok(1)
+                    }
+                };
+            }
             let m = compare::Machine {
                 arch: one_arch(&arch, "compare")?,
                 machine,
@@ -428,6 +465,16 @@ fn real_main(cmd: Cmd) -> Result<i32> {
             wait,
             words,
         } => control::cli(&socket, &words, std::time::Duration::from_secs(wait)),
+    }
+}
+
+/// `--vmm`: cloud-hypervisor is the one VMM besides QEMU.
+fn vmm_is_ch(v: &str) -> Result<()> {
+    match v {
+        "cloud-hypervisor" | "ch" => Ok(()),
+        _ => Err(format!(
+            "--vmm {v}: only cloud-hypervisor (QEMU is the default)"
+        )),
     }
 }
 

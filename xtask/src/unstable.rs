@@ -183,6 +183,34 @@ pub fn download_kernel(arch: Arch, dir: &Path) -> Result<KernelDebs> {
     Ok(KernelDebs { version, files })
 }
 
+/// Downloads Debian unstable's `pkg` (an `all` or amd64 package) and
+/// unpacks it into `dir` (made afresh), e.g. EDK2's CloudHv build for
+/// `compare --vmm cloud-hypervisor`, which older suites do not package.
+pub fn fetch_unpacked(pkg: &str, dir: &Path) -> Result<()> {
+    let r = prepare()?;
+    let dl = dir.with_extension("download");
+    for d in [dir, dl.as_path()] {
+        if d.exists() {
+            std::fs::remove_dir_all(d).ctx(format!("clean {}", d.display()))?;
+        }
+    }
+    std::fs::create_dir_all(&dl).ctx(format!("mkdir {}", dl.display()))?;
+    step(format!(
+        "fetching Debian unstable's {pkg} (unpacked in {})",
+        dir.display()
+    ));
+    run(apt(&r, "apt-get").current_dir(&dl).arg("download").arg(pkg))?;
+    let deb = std::fs::read_dir(&dl)
+        .ctx("read download dir")?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+        .ok_or_else(|| format!("apt-get download {pkg} left no .deb in {}", dl.display()))?;
+    run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(dir))?;
+    let _ = std::fs::remove_dir_all(&dl);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

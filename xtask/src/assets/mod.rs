@@ -4,6 +4,7 @@
 
 mod apt;
 mod disks;
+pub mod grub;
 mod initramfs;
 
 use crate::build::Arch;

@@ -6,20 +6,17 @@
 //! firmware boots without boot entries), and against Hotstub with
 //! `-kernel` (the same kernel, initrd and command line through fw_cfg).
 //!
-//! GRUB is a standalone EFI program made by `grub-mkstandalone` from
-//! Debian's GRUB modules, its embedded configuration chaining to the ESP's
-//! `EFI/debian/grub.cfg` as Debian's own EFI GRUB does. Every contender
+//! GRUB is a standalone EFI program (`assets::grub`). Every contender
 //! boots with the disk entry's command line, to which the bench adds its
 //! keys, so the three differ only in the firmware and bootloader.
 
 use super::boot::{boot_within, median, Mode, Sample};
 use super::{ICOUNT_ARGS, ICOUNT_KERNEL_ARGS};
-use crate::assets::{self, BenchDisk};
+use crate::assets::{self, grub};
 use crate::build::{self, Arch};
 use crate::qemu::{Firmware, VmConfig};
-use crate::util::{run, step, target_dir, Context, Result};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use crate::util::{step, target_dir, Result};
+use std::path::Path;
 use std::time::Duration;
 
 /// Debian's ovmf package: code and variables in one image for `-bios`
@@ -47,74 +44,22 @@ impl How {
 }
 
 /// Per arch: the EDK2 image, the GRUB target and the name UEFI's
-/// removable-media path gives a boot program (UEFI 2.10, 3.5.1.1).
+/// removable-media path gives a boot program (`assets::grub`).
 fn efi(arch: Arch) -> (&'static str, &'static str, &'static str) {
+    let (target, name) = grub::efi_target(arch);
     match arch {
-        Arch::X86_64 => (OVMF, "x86_64-efi", "BOOTX64.EFI"),
-        Arch::Aarch64 => (crate::qemu::EDK2_AARCH64, "arm64-efi", "BOOTAA64.EFI"),
+        Arch::X86_64 => (OVMF, target, name),
+        Arch::Aarch64 => (crate::qemu::EDK2_AARCH64, target, name),
     }
 }
 
 /// The packages the bench needs, installed through apt as the suite's
-/// tools are: EDK2 for both machines and GRUB's tools, and the x86 GRUB
-/// modules. Debian builds the arm64 EFI modules for arm64 only, so those
-/// are fetched as that architecture's package and unpacked under target/.
+/// tools are: EDK2 for both machines and GRUB's (`assets::grub`).
 fn ensure_packages() -> Result<()> {
     step("bench --disk needs ovmf, qemu-efi-aarch64, grub-common and grub-efi-amd64-bin (apt), grub-efi-arm64-bin (arm64 package, unpacked)");
-    crate::host::ensure(
-        &[],
-        &[
-            "ovmf",
-            "qemu-efi-aarch64",
-            "grub-common",
-            "grub-efi-amd64-bin",
-        ],
-    )
-}
-
-/// GRUB's module directory for `arch`.
-fn grub_modules(arch: Arch, dir: &Path) -> Result<PathBuf> {
-    match arch {
-        Arch::X86_64 => Ok(PathBuf::from("/usr/lib/grub/x86_64-efi")),
-        Arch::Aarch64 => {
-            let lib = dir.join("grub-arm64/usr/lib/grub/arm64-efi");
-            if !lib.join("moddep.lst").is_file() {
-                assets::fetch_unpacked("grub-efi-arm64-bin", arch, &dir.join("grub-arm64"))?;
-            }
-            Ok(lib)
-        }
-    }
-}
-
-/// The modules GRUB needs for the Debian disk and its grub.cfg, all
-/// built in (a boot program of about Debian's size, rather than every
-/// module in its memdisk).
-const GRUB_MODULES: &str = "part_gpt part_msdos fat ext2 search search_fs_uuid search_fs_file \
-     configfile normal linux boot echo test gzio serial terminal loadenv all_video";
-
-/// The standalone GRUB for `arch`, made in `dir`.
-fn grub_efi(arch: Arch, dir: &Path) -> Result<PathBuf> {
-    let (_, target, name) = efi(arch);
-    let modules = grub_modules(arch, dir)?;
-    let cfg = dir.join("grub-embedded.cfg");
-    // As Debian's EFI GRUB: find the ESP's grub.cfg and read it; that one
-    // finds the root file system by UUID and reads /boot/grub/grub.cfg.
-    std::fs::write(
-        &cfg,
-        "search --no-floppy --file --set=root /EFI/debian/grub.cfg\nconfigfile ($root)/EFI/debian/grub.cfg\n",
-    )
-    .ctx("write GRUB's embedded config")?;
-    let out = dir.join(name);
-    run(Command::new("grub-mkstandalone")
-        .args(["-O", target, "-d"])
-        .arg(&modules)
-        .arg("-o")
-        .arg(&out)
-        .arg(format!("--modules={GRUB_MODULES}"))
-        .arg(format!("--install-modules={GRUB_MODULES}"))
-        .args(["--locales=", "--fonts=", "--themes="])
-        .arg(format!("boot/grub/grub.cfg={}", cfg.display())))?;
-    Ok(out)
+    let mut pkgs = vec!["ovmf", "qemu-efi-aarch64"];
+    pkgs.extend(grub::GRUB_PACKAGES);
+    crate::host::ensure(&[], &pkgs)
 }
 
 /// The QEMU configuration of one contender.
@@ -163,24 +108,11 @@ pub fn run_disk(arches: &[Arch], runs: usize) -> Result<i32> {
         build::build(arch, false)?;
         let guest = assets::guest(arch, assets::Flavor::Lts)?;
         let dir = target_dir().join("bench-disk").join(arch.name());
-        std::fs::create_dir_all(&dir).ctx("mkdir bench-disk")?;
-        let grub = grub_efi(arch, &dir)?;
         let cmdline = format!(
             "{} quiet hotstub.action=poweroff hotstub.vclock=1 {ICOUNT_KERNEL_ARGS}",
             assets::debian_cmdline(arch)
         );
-        let disk = dir.join("debian.img");
-        step(format!("making {} with GRUB on its ESP", disk.display()));
-        let esp = vec![(format!("EFI/BOOT/{}", efi(arch).2), grub.clone())];
-        assets::bench_disk(
-            arch,
-            &guest,
-            &BenchDisk {
-                cmdline: cmdline.clone(),
-                esp,
-            },
-            &disk,
-        )?;
+        let (disk, grub) = grub::grub_disk(arch, &guest, &cmdline, &dir)?;
         let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len()) / 1024;
         sizes.push(format!(
             "{}: Hotstub {} KiB; EDK2 {} KiB ({}) + GRUB {} KiB",

@@ -25,6 +25,7 @@
 //! the resident firmware.
 
 mod boot;
+mod ch;
 mod contenders;
 mod disk;
 mod entry;
@@ -39,6 +40,7 @@ use crate::qemu::{Firmware, VmConfig};
 use crate::util::{step, target_dir, Result};
 use boot::boot;
 pub use boot::Mode;
+pub use ch::run_ch;
 use contenders::{contenders, image_file};
 pub use disk::run_disk;
 use entry::{count_entry, entry_plugin, x86_entries};

@@ -47,6 +47,7 @@ pub struct Options {
 }
 
 pub use matrix::soak::{Counts as SoakCounts, FULL as SOAK_FULL};
+pub use nested::survey as ch_survey;
 
 /// The static checks and host tests: (name, cargo arguments). The fuzz
 /// targets' short runs (`fuzz-<target>`, `crate::fuzz::test_runs`) follow

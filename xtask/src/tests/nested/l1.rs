@@ -26,8 +26,18 @@ pub(super) const API_SOCKET: &str = "/run/ch.sock";
 pub(super) const SPARE_DISK: &str = "/l2/spare.raw";
 
 pub(super) enum L2Payload {
-    Direct { kernel: PathBuf, initrd: PathBuf },
+    /// CH's direct kernel boot, with this disk beside it when given (the
+    /// survey's, so that L2 has the PCI functions of a disk boot).
+    Direct {
+        kernel: PathBuf,
+        initrd: PathBuf,
+        disk: Option<PathBuf>,
+    },
+    /// Hotstub as `--firmware`.
     Disk { firmware: PathBuf, disk: PathBuf },
+    /// EDK2's CloudHv build, which CH loads as a PVH `--kernel`
+    /// (README.Debian of Debian's cloudhv-efi-x86-64).
+    Edk2 { firmware: PathBuf, disk: PathBuf },
 }
 
 pub(super) struct L1Files<'a> {
@@ -37,6 +47,9 @@ pub(super) struct L1Files<'a> {
     pub bins: &'a ChBins,
     pub l2: &'a L2Payload,
     pub spare_disk: &'a Path,
+    /// Run L1 on Debian unstable's QEMU from this root (`qemu::newest`)
+    /// rather than the host's.
+    pub qemu_root: Option<PathBuf>,
 }
 
 /// A running L1 and when its milestones showed on the console.
@@ -54,7 +67,7 @@ pub(super) struct L1Run {
 fn ch_args(c: &NestedCase, l2: &L2Payload) -> Vec<String> {
     let mut a: Vec<String> = Vec::new();
     match (l2, c.boot) {
-        (L2Payload::Direct { .. }, L2Boot::Direct(extra)) => {
+        (L2Payload::Direct { disk, .. }, L2Boot::Direct(extra)) => {
             // Steps need the init's command channel.
             let action = if !c.uses_cmd() { "poweroff" } else { "cmd" };
             let console = match c.arch {
@@ -71,7 +84,16 @@ fn ch_args(c: &NestedCase, l2: &L2Payload) -> Vec<String> {
                     .trim()
                     .to_string(),
             ]);
+            if disk.is_some() {
+                a.extend(["--disk".into(), format!("path={L2_DIR}/boot.img")]);
+            }
         }
+        (L2Payload::Edk2 { .. }, _) => a.extend([
+            "--kernel".into(),
+            format!("{L2_DIR}/firmware"),
+            "--disk".into(),
+            format!("path={L2_DIR}/boot.img"),
+        ]),
         _ => a.extend([
             "--firmware".into(),
             format!("{L2_DIR}/firmware"),
@@ -129,11 +151,18 @@ fn initramfs(c: &NestedCase, f: &L1Files, out: &Path) -> Result<()> {
     }
     let l2 = L2_DIR.trim_start_matches('/');
     match f.l2 {
-        L2Payload::Direct { kernel, initrd } => {
+        L2Payload::Direct {
+            kernel,
+            initrd,
+            disk,
+        } => {
             cpio.file(&format!("{l2}/kernel"), &read(kernel)?, 0o644);
             cpio.file(&format!("{l2}/initrd"), &read(initrd)?, 0o644);
+            if let Some(d) = disk {
+                cpio.file(&format!("{l2}/boot.img"), &read(d)?, 0o644);
+            }
         }
-        L2Payload::Disk { firmware, disk } => {
+        L2Payload::Disk { firmware, disk } | L2Payload::Edk2 { firmware, disk } => {
             cpio.file(&format!("{l2}/firmware"), &read(firmware)?, 0o644);
             cpio.file(&format!("{l2}/boot.img"), &read(disk)?, 0o644);
         }
@@ -184,6 +213,7 @@ pub(super) fn start(c: &NestedCase, f: &L1Files, l1_image: &Path, log: &Path) ->
         return Err(format!("no L1 firmware {}", l1_image.display()));
     }
     cfg.machine = machine(c.arch).into();
+    cfg.root = f.qemu_root.clone();
     cfg.smp = L1_SMP.into();
     cfg.memory = L1_MEMORY.into();
     cfg.kernel = Some(f.guest.kernel.image.clone());
@@ -404,6 +434,7 @@ mod unit {
         let direct = L2Payload::Direct {
             kernel: PathBuf::new(),
             initrd: PathBuf::new(),
+            disk: None,
         };
         let a = ch_args(find("x86_64/ch-direct-hotplug"), &direct);
         let cmdline = &a[a.iter().position(|x| x == "--cmdline").unwrap() + 1];
@@ -427,5 +458,22 @@ mod unit {
         assert!(!a.iter().any(|x| x == "--kernel" || x == "--cmdline"));
         // nested-init gives CH `--serial tty` (L1's console) itself.
         assert!(!a.iter().any(|x| x == "--serial"));
+        // EDK2 CloudHv is a PVH ELF for --kernel, beside the same disk.
+        let edk2 = L2Payload::Edk2 {
+            firmware: PathBuf::new(),
+            disk: PathBuf::new(),
+        };
+        let a = ch_args(find("x86_64/ch-hotstub-disk-debian"), &edk2);
+        assert_eq!(
+            a[..4],
+            ["--kernel", "/l2/firmware", "--disk", "path=/l2/boot.img"]
+        );
+        let with_disk = L2Payload::Direct {
+            kernel: PathBuf::new(),
+            initrd: PathBuf::new(),
+            disk: Some(PathBuf::new()),
+        };
+        let a = ch_args(find("x86_64/ch-direct-boot"), &with_disk);
+        assert!(a.windows(2).any(|w| w == ["--disk", "path=/l2/boot.img"]));
     }
 }

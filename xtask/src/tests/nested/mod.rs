@@ -13,11 +13,14 @@
 //! - `cases`: the table of cases (what L2 boots, what CH is given, the
 //!   steps after boot);
 //! - `l1`: the L1 initramfs and VM, and commands run in L1;
-//! - `steps`: hotplug steps and the checks on L2's boot.
+//! - `steps`: hotplug steps and the checks on L2's boot;
+//! - `survey`: one boot of L2 under each of CH's firmwares, for
+//!   `compare --vmm cloud-hypervisor` and `bench --vmm cloud-hypervisor`.
 
 mod cases;
 mod l1;
 mod steps;
+pub mod survey;
 
 use super::runner::Results;
 use crate::assets::{self, DiskImage, Flavor};
@@ -69,6 +72,9 @@ pub(super) struct NestedCase {
     /// Hotstub must refuse to boot: its one `hotstub: error:` line
     /// contains this text, and its power-off ends CH (exit status 0).
     pub refused: Option<&'static str>,
+    /// L2's init keeps its command channel though the case has no steps
+    /// (the probes of `compare --vmm cloud-hypervisor`).
+    pub probes: bool,
 }
 
 impl NestedCase {
@@ -82,7 +88,7 @@ impl NestedCase {
     /// rather than powering off after its report.
     pub(super) fn uses_cmd(&self) -> bool {
         match self.boot {
-            L2Boot::Direct(_) => !self.steps.is_empty(),
+            L2Boot::Direct(_) => self.probes || !self.steps.is_empty(),
             L2Boot::HotstubDisk(d) => d == DiskImage::DebianCmd,
         }
     }
@@ -191,6 +197,7 @@ fn run_case(
         L2Boot::Direct(_) => l1::L2Payload::Direct {
             kernel: guest.kernel.image.clone(),
             initrd: guest.initrd.clone(),
+            disk: None,
         },
         L2Boot::HotstubDisk(image) => {
             let fw = ch_firmware(c.arch);
@@ -213,6 +220,7 @@ fn run_case(
         bins,
         l2: &l2,
         spare_disk: disk,
+        qemu_root: None,
     };
     let mut run = l1::start(c, &files, &l1_image, log)?;
     let r = steps::drive(c, &mut run, disk_md5, log);

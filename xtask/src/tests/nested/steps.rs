@@ -30,7 +30,7 @@ const STEP_SECS: u64 = 90;
 
 /// L2's boot to init: about 11 s (x86) and 6 s (arm64) measured, several
 /// times that under load.
-const L2_BOOT_SECS: u64 = 400;
+pub(super) const L2_BOOT_SECS: u64 = 400;
 
 pub(super) fn drive(c: &NestedCase, run: &mut L1Run, md5: &str, log: &Path) -> Result<String> {
     if let Some(why) = c.refused {
