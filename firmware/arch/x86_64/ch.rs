@@ -170,7 +170,7 @@ impl pipeline::Arch for ChBoot {
 }
 
 /// The adopted tables' signatures, for the console.
-struct Sigs<'a>(&'a Adopted);
+pub(super) struct Sigs<'a>(pub(super) &'a Adopted);
 
 impl core::fmt::Display for Sigs<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

@@ -1,10 +1,11 @@
-//! x86_64 (QEMU q35 and pc) entry and platform code.
+//! x86_64 (QEMU q35, pc and microvm) entry and platform code.
 
 mod ch;
 mod disk_code;
 mod idt;
 mod io;
 mod linux;
+mod microvm;
 mod paging;
 pub(super) mod pci_ports;
 mod piix;
@@ -129,6 +130,11 @@ extern "C" fn hotstub_main() -> ! {
     init_console();
     idt::init();
     super::init_heap();
+    if board == Board::Microvm {
+        // The microvm boot adopts QEMU's tables, which is disk code.
+        disk_code::load();
+        pipeline::run(microvm::MicrovmBoot::new())
+    }
     pipeline::run(PcBoot {
         t0,
         board,
@@ -151,7 +157,7 @@ fn enable_pm(board: Board) -> u32 {
             piix::enable_pm();
             q35::pm_timer()
         }
-        Board::NoPci | Board::Other(_) => 0,
+        Board::Microvm | Board::NoPci | Board::Other(_) => 0,
     }
 }
 
@@ -212,8 +218,11 @@ impl pipeline::Arch for PcBoot {
                 // window, below the I/O APIC (`tables::pci_mem32`).
                 piix::setup_bridges(&piix::bridges(), q35::IOAPIC_ADDR);
             }
+            Board::Microvm => bail!(
+                "microvm is booted with -bios, not through PVH"
+            ),
             Board::NoPci => bail!(
-                "unsupported machine: no PCI host bridge (QEMU's microvm or isapc?); start QEMU with -M q35 or -M pc"
+                "unsupported machine: no PCI host bridge and no virtio-mmio (QEMU's isapc?); start QEMU with -M q35, pc or microvm"
             ),
             Board::Other(id) => bail!(
                 "unsupported machine: host bridge {:04x}:{:04x} is neither Q35 nor i440FX",
