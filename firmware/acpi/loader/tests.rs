@@ -88,9 +88,17 @@ fn allocates_places_and_links() {
     assert_eq!(super::super::byte_sum(r), 0);
     // Reads within one file only.
     let mut four = [0u8; 4];
-    assert!(super::super::adopt::PhysMem::read(&Placed(&blobs), 0xf_ffc0, &mut four));
+    assert!(super::super::adopt::PhysMem::read(
+        &Placed(&blobs),
+        0xf_ffc0,
+        &mut four
+    ));
     assert_eq!(&four, b"RSD ");
-    assert!(!super::super::adopt::PhysMem::read(&Placed(&blobs), 0xe_00be, &mut four));
+    assert!(!super::super::adopt::PhysMem::read(
+        &Placed(&blobs),
+        0xe_00be,
+        &mut four
+    ));
 }
 
 #[test]
@@ -108,7 +116,10 @@ fn bad_scripts_are_errors() {
     for (off, size) in [(30, 8), (24, 3)] {
         let mut s = script.clone();
         s.extend(pointer(RSDP_FILE, TABLES, off, size));
-        assert!(matches!(link(&s, &mut blobs.clone()), Err(Error::Pointer(_))));
+        assert!(matches!(
+            link(&s, &mut blobs.clone()),
+            Err(Error::Pointer(_))
+        ));
     }
     let mut s = script.clone();
     s.extend(pointer(RSDP_FILE, TABLES, 0, 1));

@@ -12,8 +12,8 @@
 //! no ACPI PM timer: the local APIC timer times the firmware. All of this
 //! is disk code (`disk_code`), copied to RAM before the boot starts.
 
-use super::*;
 use super::ch::Sigs;
+use super::*;
 use hotstub::acpi::adopt;
 use hotstub::acpi::loader::{self, Blob, Placed, Zone};
 use hotstub::acpi::x86::adopt as x86;
@@ -206,14 +206,21 @@ fn boot_apic_id() -> u32 {
 /// ACPI data.
 fn qemu_tables(src: &mut Qemu<PioFwCfg>, map: &mut MemoryMap) -> Result<Vec<Blob>> {
     let Some(script) = src.file(fw_cfg::file::TABLE_LOADER, acpi::vmm::QEMU_TABLES_MAX)? else {
-        bail!("microvm without ACPI tables (acpi=off?): Hotstub boots microvm with ACPI, its default");
+        bail!(
+            "microvm without ACPI tables (acpi=off?): Hotstub boots microvm with ACPI, its default"
+        );
     };
     let allocs = loader::allocations(&script)?;
     let mut blobs = Vec::with_capacity(allocs.len());
     for a in &allocs {
         let bytes = src
             .file(&a.file, acpi::vmm::QEMU_TABLES_MAX)?
-            .ok_or_else(|| hotstub::err!("QEMU's table-loader script names {}, which fw_cfg lacks", a.file))?;
+            .ok_or_else(|| {
+                hotstub::err!(
+                    "QEMU's table-loader script names {}, which fw_cfg lacks",
+                    a.file
+                )
+            })?;
         blobs.push(Blob {
             name: a.file.clone(),
             addr: 0,
@@ -235,7 +242,10 @@ fn qemu_tables(src: &mut Qemu<PioFwCfg>, map: &mut MemoryMap) -> Result<Vec<Blob
                 .sum();
             let size = high.next_multiple_of(0x1000);
             let Some(start) = map.find_top(size, 0x1000, 1 << 32, &[layout::FIRMWARE]) else {
-                bail!("no {} KiB of RAM below 4 GiB for QEMU's ACPI tables", size >> 10);
+                bail!(
+                    "no {} KiB of RAM below 4 GiB for QEMU's ACPI tables",
+                    size >> 10
+                );
             };
             map.set(start, size, Kind::Acpi);
             loader::place(&allocs, &sizes, (start, start + size), fseg)?
@@ -245,7 +255,9 @@ fn qemu_tables(src: &mut Qemu<PioFwCfg>, map: &mut MemoryMap) -> Result<Vec<Blob
         b.addr = a;
     }
     if loader::link(&script, &mut blobs)? > 0 {
-        println!("hotstub: warning: QEMU's table-loader script writes pointers back to QEMU; not done");
+        println!(
+            "hotstub: warning: QEMU's table-loader script writes pointers back to QEMU; not done"
+        );
     }
     Ok(blobs)
 }
