@@ -157,3 +157,46 @@ fn unknown_and_write_pointer_commands_are_passed_over() {
     }
     assert_eq!(link(&script, &mut blobs).unwrap(), 1);
 }
+
+/// QEMU 10.0's files for `-M microvm,pcie=on -smp 2 -m 512M`, as
+/// `cargo xtask fuzz --seed` captures them (framing of the acpi_loader
+/// target: command count, RSDP file length, script, RSDP file, tables).
+const MICROVM_PCIE: &[u8] = include_bytes!("qemu-microvm-pcie");
+
+#[test]
+fn qemu_microvm_tables_link_and_adopt() {
+    use crate::acpi::x86::adopt as x86;
+    let [n, m, rest @ ..] = MICROVM_PCIE else {
+        panic!("short capture");
+    };
+    let (script, rest) = rest.split_at(usize::from(*n) * ENTRY);
+    let (rsdp, tables) = rest.split_at(usize::from(*m));
+    let allocs = allocations(script).unwrap();
+    let mut blobs: Vec<Blob> = allocs
+        .iter()
+        .map(|a| Blob {
+            name: a.file.clone(),
+            addr: 0,
+            bytes: if a.file == RSDP_FILE { rsdp } else { tables }.to_vec(),
+        })
+        .collect();
+    let sizes: Vec<u64> = blobs.iter().map(|b| b.bytes.len() as u64).collect();
+    let at = place(&allocs, &sizes, (0xe_0000, 0xf_fe80), (0xf_ffc0, 0x10_0000)).unwrap();
+    for (b, a) in blobs.iter_mut().zip(at) {
+        b.addr = a;
+    }
+    assert_eq!(link(script, &mut blobs).unwrap(), 0);
+    let rsdp = blobs.iter().find(|b| b.name == RSDP_FILE).unwrap().addr;
+    assert_eq!(rsdp, 0xf_ffc0);
+    let a = crate::acpi::adopt::adopt(&Placed(&blobs), rsdp).unwrap();
+    let sigs: Vec<[u8; 4]> = a.tables.iter().map(|t| t.signature()).collect();
+    assert_eq!(sigs, [*b"FACP", *b"APIC", *b"DSDT"]);
+    let c = x86::check(&a, 0).unwrap();
+    assert_eq!(c.cpus.len(), 2);
+    // The GED's sleep control register (include/hw/i386/microvm.h
+    // GED_MMIO_BASE_REGS), S5 type 5.
+    assert_eq!(c.sleep_control.address, 0xfea0_0200);
+    assert_eq!(c.s5_value, 5 << 2 | 1 << 5);
+    // QEMU writes no MCFG for microvm's PCIe host.
+    assert_eq!(c.ecam, None);
+}

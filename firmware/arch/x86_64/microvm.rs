@@ -10,9 +10,9 @@
 //! from fw_cfg's e820, the kernel from `-kernel` or a virtio-blk disk on a
 //! virtio-mmio transport (or, with `pcie=on`, on the PCIe host). There is
 //! no ACPI PM timer: the local APIC timer times the firmware. All of this
-//! is disk code (`disk_code`), copied to RAM before the boot starts.
+//! is disk code (`disk_code`): its first part is copied to RAM before
+//! the boot starts, the rest when a disk is booted.
 
-use super::ch::Sigs;
 use super::*;
 use hotstub::acpi::adopt;
 use hotstub::acpi::loader::{self, Blob, Placed, Zone};
@@ -98,11 +98,11 @@ impl pipeline::Arch for MicrovmBoot {
         let adopted = adopt::adopt(&Placed(&acpi), rsdp)?;
         let checked = x86::check(&adopted, boot_apic_id())?;
         let cpus = CpuModel::new(checked.cpus);
-        println!(
-            "hotstub: QEMU's microvm ACPI tables adopted ({}); {} vCPUs",
-            Sigs(&adopted),
-            cpus.len()
-        );
+        // Without -kernel the rest of the disk code runs (the boot choice
+        // is parsed before any disk is looked at).
+        if src.fw.read_u32(fw_cfg::key::KERNEL_SIZE) == 0 {
+            disk_code::load();
+        }
         let payload = from_disk::choose(&mut src, "bzImage", || virtio::candidates(disks()))?;
         let m = Microvm {
             map,

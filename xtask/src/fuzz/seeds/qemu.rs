@@ -317,9 +317,19 @@ fn add_fw_cfg_seeds(s: &mut Seeds, d: &FwCfgDump, name: &str, virt: bool) {
             let v = cat(&[&[n as u8, u8::from(virt)], &l[..n * 128], t]);
             s.add("vmm_tables", &format!("qemu-{name}"), v, SRC);
             // Framing: script entry count (below 32), RSDP file length,
-            // script, RSDP file, tables.
-            if let (Some(r), true) = (d.file("etc/acpi/rsdp"), !virt && l.len() / 128 < 32) {
-                let v = cat(&[&[(l.len() / 128) as u8, r.len().min(255) as u8], l, r, t]);
+            // script, RSDP file, tables as QEMU serves them (their last
+            // pointers may end in zeros): microvm's, which QEMU does not pad.
+            let whole = d.file("etc/acpi/tables").unwrap_or_default();
+            if let (Some(r), true) = (
+                d.file("etc/acpi/rsdp"),
+                !virt && l.len() / 128 < 32 && whole.len() < 1 << 16,
+            ) {
+                let v = cat(&[
+                    &[(l.len() / 128) as u8, r.len().min(255) as u8],
+                    l,
+                    r,
+                    whole,
+                ]);
                 s.add("acpi_loader", &format!("qemu-{name}"), v, SRC);
             }
         }
