@@ -112,6 +112,19 @@ impl fmt::Display for SigText {
     }
 }
 
+/// The adopted tables' signatures, space-separated, for the console.
+pub struct Sigs<'a>(pub &'a Adopted);
+
+impl fmt::Display for Sigs<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, t) in self.0.tables.iter().enumerate() {
+            let sep = if i == 0 { "" } else { " " };
+            write!(f, "{sep}{}", SigText(t.signature()))?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "VMM's ACPI tables: ")?;

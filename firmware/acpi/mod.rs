@@ -21,6 +21,7 @@ pub mod adopt;
 pub mod arm;
 pub mod cpuhp;
 pub mod emit;
+pub mod loader;
 pub mod memhp;
 pub mod pcihp;
 pub mod vmm;

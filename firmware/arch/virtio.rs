@@ -1,6 +1,6 @@
 //! Virtio block disks on PCI (an ECAM host bridge: q35's MMCONFIG, virt's
 //! generic PCIe; or pc's i440FX through configuration ports) and on
-//! virtio-mmio (virt), read through the
+//! virtio-mmio (virt, x86 microvm), read through the
 //! `virtio-drivers` crate: it keeps the virtqueue, the transports and the
 //! feature negotiation, so the firmware only finds the devices, gives
 //! their BARs addresses and lends it DMA memory.
@@ -461,12 +461,11 @@ fn assign_bars(
 }
 
 /// The virtio-blk devices among virtio-mmio transports `(base, size)`, in
-/// the given (the DT's) order; empty transports answer device ID 0 and
-/// are passed over.
+/// the given order (virt: the DT's; microvm: the command line's); empty
+/// transports answer device ID 0 and are passed over.
 ///
 /// # Safety
 /// Each `(base, size)` must be a mapped virtio-mmio register window.
-#[cfg_attr(target_arch = "x86_64", allow(dead_code))] // q35 has no virtio-mmio
 pub unsafe fn mmio_disks(windows: impl Iterator<Item = (u64, u64)>, out: &mut Vec<Disk>) {
     for (base, size) in windows {
         let Some(header) = NonNull::new(base as *mut VirtIOHeader) else {

@@ -216,6 +216,22 @@ pub struct ChX86 {
     pub tables: TablesFrom,
 }
 
+/// QEMU's `microvm` (x86) with ACPI: fw_cfg gives the RAM and the
+/// payload; QEMU's own tables, linked by its table-loader script and
+/// checked (`acpi::loader`, `acpi::adopt`, `acpi::x86::adopt`), give the
+/// vCPUs and go to Linux as they are: only QEMU knows which virtio-mmio
+/// transports it filled, which its DSDT describes.
+pub struct Microvm {
+    /// QEMU's e820 with the firmware's ranges and the tables' reserved.
+    pub map: MemoryMap,
+    /// The MADT's vCPUs (microvm has no CPU hotplug).
+    pub cpus: CpuModel,
+    /// QEMU's tables at the addresses the loader gave them, linked.
+    pub acpi: alloc::vec::Vec<crate::acpi::loader::Blob>,
+    pub payload: payload::From,
+    pub tables: TablesFrom,
+}
+
 /// A CPU list for every CPU QEMU can model is a few KiB at most.
 const CPU_LIST_MAX: u32 = 16384;
 

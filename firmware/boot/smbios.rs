@@ -213,6 +213,20 @@ pub fn with_firmware(table: &[u8], fw: &Firmware) -> Result<Table, Error> {
     Ok(out)
 }
 
+/// The firmware's structures alone, where the VMM offers none (QEMU's
+/// microvm): its type 0 and an End-of-Table (type 127, handle 1), with
+/// an SMBIOS 3.0 entry point (DSP0134 5.2.2 table 2: "_SM3_", length
+/// 0x18 at 0x06, version 3.0 at 0x07, entry point revision 1 at 0x0a)
+/// that [`patch_anchor`] points at them.
+pub fn standalone(fw: &Firmware) -> Result<([u8; 0x18], Table), Error> {
+    let end = [END_OF_TABLE, 4, 1, 0, 0, 0];
+    let table = with_firmware(&end, fw)?;
+    let mut anchor = [0u8; 0x18];
+    anchor[..5].copy_from_slice(b"_SM3_");
+    (anchor[6], anchor[7], anchor[0x0a]) = (0x18, 3, 1);
+    Ok((anchor, table))
+}
+
 /// Points the entry point at `table_addr`, states the table's size (and
 /// for the 32-bit one its largest structure and count) and fixes the
 /// checksums.
@@ -258,6 +272,18 @@ pub fn patch_anchor(anchor: &mut [u8], table_addr: u64, table: &Table) -> Result
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn standalone_has_type0_and_end_behind_a_3_0_entry_point() {
+        let (mut anchor, t) = super::standalone(&super::HOTSTUB).unwrap();
+        assert_eq!(t.count, 2);
+        assert_eq!(t.bytes[0], 0);
+        let end = &t.bytes[t.bytes.len() - 6..];
+        assert_eq!(end, [127, 4, 1, 0, 0, 0]);
+        super::patch_anchor(&mut anchor, 0xf_0000, &t).unwrap();
+        assert_eq!(&anchor[0x10..0x18], &0xf_0000u64.to_le_bytes());
+        assert_eq!(anchor.iter().fold(0u8, |a, b| a.wrapping_add(*b)), 0);
+    }
+
     use super::*;
 
     fn sum(b: &[u8]) -> u8 {

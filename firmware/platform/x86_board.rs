@@ -1,9 +1,10 @@
-//! Which QEMU x86 board this is, told by the PCI host bridge at 00:00.0,
+//! Which QEMU x86 board this is, told by the PCI host bridge at 00:00.0
+//! (and, where none answers, by microvm's first virtio-mmio transport),
 //! and how each board is stopped after the fatal error line: the board's
 //! own power-off where it has one, then a reset (which QEMU's `-no-reboot`
-//! turns into an exit), so a refused machine never hangs. `q35` and `pc`
-//! are booted; the others are told apart to refuse them clearly and stop
-//! them.
+//! turns into an exit), so a refused machine never hangs. `q35`, `pc` and
+//! `microvm` are booted; the others are told apart to refuse them clearly
+//! and stop them.
 
 /// Vendor/device IDs of the host bridges QEMU's PC boards have (QEMU
 /// hw/pci-host/q35.c MCH, hw/pci-host/i440fx.c).
@@ -17,8 +18,11 @@ pub enum Board {
     Q35,
     /// `pc` (QEMU's default): i440FX with PIIX3 and the PIIX4 PM function.
     I440fx,
-    /// Nothing answers PCI configuration mechanism #1: `microvm` (its
-    /// optional PCIe is ECAM-only, hw/i386/microvm.c) or `isapc`.
+    /// `microvm`: no PCI configuration mechanism #1 (its optional PCIe is
+    /// ECAM-only, hw/i386/microvm.c), virtio-mmio transports instead.
+    Microvm,
+    /// Nothing answers PCI configuration mechanism #1 and there is no
+    /// virtio-mmio transport: `isapc`.
     NoPci,
     /// Another host bridge: vendor ID in the low half, device ID high.
     Other(u32),
@@ -26,11 +30,14 @@ pub enum Board {
 
 impl Board {
     /// The board from the dword at config offset 0 of 00:00.0; an absent
-    /// function reads all ones (PCI Local Bus 3.0 6.2.1).
-    pub fn from_host_bridge(id: u32) -> Board {
+    /// function reads all ones (PCI Local Bus 3.0 6.2.1). Only then is
+    /// `mmio_magic` called, for the first word of microvm's first
+    /// virtio-mmio transport.
+    pub fn identify(id: u32, mmio_magic: impl FnOnce() -> u32) -> Board {
         match id {
             _ if id == Q35_MCH << 16 | INTEL => Board::Q35,
             _ if id == I440FX << 16 | INTEL => Board::I440fx,
+            u32::MAX if mmio_magic() == VIRTIO_MMIO_MAGIC => Board::Microvm,
             u32::MAX => Board::NoPci,
             _ => Board::Other(id),
         }
@@ -44,11 +51,12 @@ impl Board {
             Board::Q35 => Some(Stop::Ich9S5),
             Board::I440fx => Some(Stop::Piix4S5),
             // microvm with ACPI (its default) has the GED's sleep
-            // register; on isapc or microvm,acpi=off nothing decodes
-            // that address and the write is dropped.
-            Board::NoPci => Some(Stop::GedS5),
-            // An unknown chipset: no register of its is touched.
-            Board::Other(_) => None,
+            // register; with acpi=off nothing decodes that address and
+            // the write is dropped.
+            Board::Microvm => Some(Stop::GedS5),
+            // isapc has no power-off; an unknown chipset: no register of
+            // its is touched.
+            Board::NoPci | Board::Other(_) => None,
         };
         power_off
             .into_iter()
@@ -86,6 +94,14 @@ pub const PM1_CNT_S5: u16 = 1 << 13;
 /// ACPI_GED_SLP_EN; hw/acpi/generic_event_device.c ged_regs_write).
 pub const GED_SLEEP_CTL_S5: u8 = 5 << 2 | 1 << 5;
 
+/// microvm's virtio-mmio transports: 512 bytes each from 0xfeb00000
+/// (include/hw/i386/microvm.h VIRTIO_MMIO_BASE; hw/i386/microvm.c
+/// creates them whatever is plugged in), each starting with the magic
+/// "virt" (virtio 1.2 4.2.2, MagicValue 0x74726976).
+pub const MICROVM_VIRTIO_MMIO: u64 = 0xfeb0_0000;
+pub const VIRTIO_MMIO_SIZE: u64 = 512;
+pub const VIRTIO_MMIO_MAGIC: u32 = 0x7472_6976;
+
 /// microvm's GED register block: GED_MMIO_BASE 0xfea00000 + 0x200
 /// (include/hw/i386/microvm.h GED_MMIO_BASE_REGS); the sleep control
 /// register is its first byte (ACPI_GED_REG_SLEEP_CTL 0).
@@ -115,14 +131,19 @@ mod tests {
 
     #[test]
     fn boards_from_host_bridge_ids() {
-        assert_eq!(Board::from_host_bridge(0x29c0_8086), Board::Q35);
-        assert_eq!(Board::from_host_bridge(0x1237_8086), Board::I440fx);
-        assert_eq!(Board::from_host_bridge(0xffff_ffff), Board::NoPci);
+        let no_mmio = || 0;
+        let mmio = || VIRTIO_MMIO_MAGIC;
+        assert_eq!(Board::identify(0x29c0_8086, mmio), Board::Q35);
+        assert_eq!(Board::identify(0x1237_8086, mmio), Board::I440fx);
+        assert_eq!(Board::identify(0xffff_ffff, no_mmio), Board::NoPci);
+        assert_eq!(Board::identify(0xffff_ffff, mmio), Board::Microvm);
         // QEMU's generic PCIe host bridge (Red Hat 1b36:0008).
         assert_eq!(
-            Board::from_host_bridge(0x0008_1b36),
+            Board::identify(0x0008_1b36, mmio),
             Board::Other(0x0008_1b36)
         );
+        // A board with PCI is never probed for the transport.
+        Board::identify(0x29c0_8086, || panic!("probed"));
     }
 
     fn stops(b: Board, i8042: bool) -> Vec<Stop> {
@@ -134,14 +155,21 @@ mod tests {
         use Stop::*;
         assert_eq!(stops(Board::Q35, true), [Ich9S5, KbcReset, TripleFault]);
         assert_eq!(stops(Board::I440fx, false), [Piix4S5, TripleFault]);
-        assert_eq!(stops(Board::NoPci, false), [GedS5, TripleFault]);
-        assert_eq!(stops(Board::NoPci, true), [GedS5, KbcReset, TripleFault]);
+        assert_eq!(stops(Board::Microvm, false), [GedS5, TripleFault]);
+        assert_eq!(stops(Board::Microvm, true), [GedS5, KbcReset, TripleFault]);
+        assert_eq!(stops(Board::NoPci, true), [KbcReset, TripleFault]);
         assert_eq!(stops(Board::Other(0x0008_1b36), false), [TripleFault]);
     }
 
     #[test]
     fn every_sequence_ends_in_a_reset() {
-        for b in [Board::Q35, Board::I440fx, Board::NoPci, Board::Other(0)] {
+        for b in [
+            Board::Q35,
+            Board::I440fx,
+            Board::Microvm,
+            Board::NoPci,
+            Board::Other(0),
+        ] {
             for i8042 in [false, true] {
                 assert_eq!(b.stops(i8042).last(), Some(Stop::TripleFault));
             }

@@ -28,15 +28,16 @@ usage: cargo xtask <command> [options]
 commands:
   build [--arch x86_64|aarch64|all] [--debug]
         build the firmware images target/firmware/hotstub-<arch>.bin
-  run   [--arch x86_64|aarch64] [--kernel PATH] [--initrd PATH] [--append STR]
-        [--smp N] [--memory SIZE] [--kernel-version 6.12|newest]
+  run   [--arch x86_64|aarch64] [--machine M] [--kernel PATH] [--initrd PATH]
+        [--append STR] [--smp N] [--memory SIZE] [--kernel-version 6.12|newest]
         [--disk IMAGE [--boot CHOICE]] [-- extra QEMU args]
         boot Linux with Hotstub in QEMU, console on this terminal
         (default: Debian 6.12 cloud kernel + busybox initramfs with a shell;
         --kernel-version newest: Debian unstable's current cloud kernel;
         --disk: boot the kernel installed on IMAGE, a virtio disk, --append
         added to its entry's command line; IMAGE debian, fedora or extlinux
-        is the suite's test disk of that layout)
+        is the suite's test disk of that layout; --machine: QEMU's -M, e.g.
+        pc or microvm, microvm,pcie=on)
   test  [--filter SUBSTR] [--jobs N]
         fmt, clippy, host unit tests, 20 s per fuzz target, image build and
         the QEMU boot matrix
@@ -240,6 +241,9 @@ struct RunArgs {
     /// x86_64 or aarch64
     #[arg(long)]
     arch: Option<String>,
+    /// QEMU -M value (default: q35 on x86, virt on arm64), e.g. microvm
+    #[arg(long, value_name = "M")]
+    machine: Option<String>,
     /// Kernel image (default: Debian's 6.12 cloud kernel)
     #[arg(long, value_name = "PATH")]
     kernel: Option<String>,
@@ -489,11 +493,20 @@ fn cmd_run(o: RunArgs) -> Result<i32> {
         build::build(arch, o.debug)?;
     }
     let mut cfg = VmConfig::new(arch, fw);
+    if let Some(m) = &o.machine {
+        cfg.machine = m.clone();
+    }
+    if qemu::is_microvm(&cfg.machine) {
+        // Linux's TSC calibration on microvm under plain TCG (tests::matrix::microvm).
+        cfg.extra.extend(["-icount".into(), "shift=auto".into()]);
+    }
     if let Some(disk) = o.disk.clone() {
         if o.kernel.is_none() {
             return run_disk(cfg, arch, &disk, o);
         }
-        cfg.extra.extend(virtio_disk(&PathBuf::from(disk), false));
+        let device = qemu::virtio_blk_device(&cfg.machine);
+        cfg.extra
+            .extend(virtio_disk(&PathBuf::from(disk), false, device));
     }
     let (kernel, initrd) = match (o.kernel, o.initrd) {
         (Some(k), Some(i)) => (PathBuf::from(k), Some(PathBuf::from(i))),
@@ -515,7 +528,8 @@ fn cmd_run(o: RunArgs) -> Result<i32> {
         // No console=: the firmware's SPCR table names the PL011.
         Arch::Aarch64 => "hotstub.action=shell",
     };
-    cfg.append = Some(o.append.unwrap_or_else(|| default_append.into()));
+    let default_append = format!("{default_append}{}", guest_modules(&cfg.machine));
+    cfg.append = Some(o.append.unwrap_or(default_append));
     launch(cfg, o.smp, o.memory, o.extra)
 }
 
@@ -557,9 +571,12 @@ fn run_disk(mut cfg: VmConfig, arch: Arch, disk: &str, o: RunArgs) -> Result<i32
     };
     // The suite's cached test disks stay as they are: writes go to a
     // temporary overlay.
-    cfg.extra.extend(virtio_disk(&path, test_disk));
+    let device = qemu::virtio_blk_device(&cfg.machine);
+    cfg.extra.extend(virtio_disk(&path, test_disk, device));
     // The suite's test disks boot its initramfs: a shell, not a power-off.
-    let append = o.append.unwrap_or_else(|| "hotstub.action=shell".into());
+    let append = o
+        .append
+        .unwrap_or_else(|| format!("hotstub.action=shell{}", guest_modules(&cfg.machine)));
     for (file, text) in [("cmdline", Some(append)), ("boot", o.boot)] {
         if let Some(t) = text {
             cfg.extra.extend([
@@ -574,8 +591,18 @@ fn run_disk(mut cfg: VmConfig, arch: Arch, disk: &str, o: RunArgs) -> Result<i32
     launch(cfg, o.smp, o.memory, o.extra)
 }
 
-/// QEMU arguments for `image` as a virtio-blk disk (PCI on both machines).
-fn virtio_disk(image: &std::path::Path, snapshot: bool) -> Vec<String> {
+/// What the suite's initramfs must load on `machine`: microvm's
+/// virtio-mmio driver (a module in Debian's x86 kernel).
+fn guest_modules(machine: &str) -> &'static str {
+    if qemu::is_microvm(machine) {
+        " hotstub.modules=virtio_mmio"
+    } else {
+        ""
+    }
+}
+
+/// QEMU arguments for `image` as a virtio-blk disk on `device`.
+fn virtio_disk(image: &std::path::Path, snapshot: bool, device: &str) -> Vec<String> {
     let snapshot = if snapshot { ",snapshot=on" } else { "" };
     vec![
         "-drive".into(),
@@ -584,7 +611,7 @@ fn virtio_disk(image: &std::path::Path, snapshot: bool) -> Vec<String> {
             image.display()
         ),
         "-device".into(),
-        "virtio-blk-pci,drive=disk0".into(),
+        format!("{device},drive=disk0"),
     ]
 }
 

@@ -1,7 +1,7 @@
 //! The x86 firmware as a PVH ELF (`hotstub-x86_64.elf`), for VMMs that load
 //! a firmware or kernel that way: cloud-hypervisor's `--firmware` and
 //! QEMU's `-kernel`. The same link as the `-bios` image: its RAM part
-//! (`.disk` and `.image`, linked at 1 MiB) becomes one PT_LOAD at its link
+//! (`.adopt`, `.disk` and `.image`, linked at 1 MiB) becomes one PT_LOAD at its link
 //! address, and a PT_NOTE carries Xen's PHYS32_ENTRY note naming the PVH
 //! entry (boot.S `pvh_entry`). `.bss`, the stack and the page tables are
 //! not in the file; the entry clears `.bss` itself.
@@ -40,7 +40,7 @@ pub fn built() -> Result<std::path::PathBuf> {
 pub fn pvh_elf(elf_data: &[u8]) -> Result<Vec<u8>> {
     let file = ElfFile64::<Endianness>::parse(elf_data).ctx("not a 64-bit ELF")?;
     let mut parts = Vec::new();
-    for name in [".disk", ".image"] {
+    for name in [".adopt", ".disk", ".image"] {
         let s = file
             .section_by_name(name)
             .ok_or(format!("no {name} section"))?;

@@ -265,9 +265,12 @@ fn s5_slp_typ(dsdt: &Table) -> Result<u8, Error> {
     const NAME: &[u8] = b"\x08_S5_\x12";
     let b = dsdt.body();
     let none = invalid(b"DSDT", "no _S5 package (no way to power off)");
+    // From the end, where QEMU's and cloud-hypervisor's DSDTs have it
+    // (one `_S5_` at the root either way); the first byte decides most
+    // windows without a slice compare, a call each.
     let at = b
         .windows(NAME.len())
-        .position(|w| w == NAME)
+        .rposition(|w| w[0] == NAME[0] && w == NAME)
         .ok_or(none.clone())?
         + NAME.len();
     let pkg_len_bytes = usize::from(*b.get(at).ok_or(none.clone())? >> 6) + 1;

@@ -9,7 +9,7 @@
 
 use super::pvh::{start_info, Phys};
 use super::*;
-use hotstub::acpi::adopt::{self, Adopted, SigText};
+use hotstub::acpi::adopt::{self, Adopted, Sigs};
 use hotstub::acpi::x86::adopt::{self as x86, Checked, Ecam, SPACE_IO};
 use hotstub::boot::machine::ChX86;
 use hotstub::boot::pvh::StartInfo;
@@ -166,19 +166,6 @@ impl pipeline::Arch for ChBoot {
 
     fn power_off() -> ! {
         power_off()
-    }
-}
-
-/// The adopted tables' signatures, for the console.
-struct Sigs<'a>(&'a Adopted);
-
-impl core::fmt::Display for Sigs<'_> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        for (i, t) in self.0.tables.iter().enumerate() {
-            let sep = if i == 0 { "" } else { " " };
-            write!(f, "{sep}{}", SigText(t.signature()))?;
-        }
-        Ok(())
     }
 }
 

@@ -71,6 +71,13 @@ pub fn mmio_read32(addr: u64) -> u32 {
     unsafe { core::ptr::read_volatile(addr as *const u32) }
 }
 
+/// Writes a 32-bit MMIO register.
+pub fn mmio_write32(addr: u64, v: u32) {
+    // SAFETY: callers pass device register addresses inside the identity
+    // mapping, none of them RAM the firmware uses.
+    unsafe { core::ptr::write_volatile(addr as *mut u32, v) }
+}
+
 /// Writes an 8-bit MMIO register.
 pub fn mmio_write8(addr: u64, v: u8) {
     // SAFETY: callers pass device register addresses inside the identity

@@ -1,10 +1,11 @@
-//! x86_64 (QEMU q35 and pc) entry and platform code.
+//! x86_64 (QEMU q35, pc and microvm) entry and platform code.
 
 mod ch;
 mod disk_code;
 mod idt;
 mod io;
 mod linux;
+mod microvm;
 mod paging;
 pub(super) mod pci_ports;
 mod piix;
@@ -74,15 +75,45 @@ const TPM_TIS: u64 = 0xfed4_0000;
 /// COM1 at its ISA address; QEMU's PC boards always have it (hw/i386/pc.c).
 const COM1: u16 = 0x3f8;
 
-static mut SERIAL: Option<uart_16550::Uart16550Tty<uart_16550::backend::PioBackend>> = None;
+/// COM1's line status register and its "transmit holding register empty"
+/// bit (NS16550A datasheet, LSR bit 5; QEMU hw/char/serial.c UART_LSR_THRE).
+const COM1_LSR: u16 = COM1 + 5;
+const LSR_THRE: u8 = 1 << 5;
+
+/// The console: COM1's transmit path written directly. The uart_16550
+/// crate programs the port (`init_console`), but its write path costs
+/// about a hundred instructions a byte, which `bench --icount` counts.
+struct Com1;
+
+impl core::fmt::Write for Com1 {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        for &b in s.as_bytes() {
+            if b == b'\n' {
+                com1_put(b'\r');
+            }
+            com1_put(b);
+        }
+        Ok(())
+    }
+}
+
+fn com1_put(b: u8) {
+    while io::inb(COM1_LSR) & LSR_THRE == 0 {
+        core::hint::spin_loop();
+    }
+    io::outb(COM1, b);
+}
+
+static mut CONSOLE: Com1 = Com1;
 
 fn init_console() {
     // SAFETY: COM1's eight ports belong to the firmware; this runs once on
-    // the only CPU before anything prints.
+    // the only CPU before anything prints, and takes the one mutable
+    // reference to CONSOLE. The crate's port (line settings, FIFOs) is
+    // not kept: Com1 writes the same ports.
     unsafe {
-        let s = &mut *core::ptr::addr_of_mut!(SERIAL);
-        if let Ok(port) = uart_16550::Uart16550Tty::new_port(COM1, Default::default()) {
-            hotstub::console::set_sink(s.insert(port));
+        if uart_16550::Uart16550Tty::new_port(COM1, Default::default()).is_ok() {
+            hotstub::console::set_sink(&mut *core::ptr::addr_of_mut!(CONSOLE));
         }
     }
 }
@@ -131,6 +162,12 @@ extern "C" fn hotstub_main() -> ! {
     init_console();
     idt::init();
     super::init_heap();
+    if board == Board::Microvm {
+        // The microvm boot adopts QEMU's tables, the first part of the
+        // disk code; the rest comes when it boots a disk.
+        disk_code::load_adopt();
+        pipeline::run(microvm::MicrovmBoot::new())
+    }
     pipeline::run(PcBoot {
         t0,
         board,
@@ -153,7 +190,7 @@ fn enable_pm(board: Board) -> u32 {
             piix::enable_pm();
             q35::pm_timer()
         }
-        Board::NoPci | Board::Other(_) => 0,
+        Board::Microvm | Board::NoPci | Board::Other(_) => 0,
     }
 }
 
@@ -214,8 +251,11 @@ impl pipeline::Arch for PcBoot {
                 // window, below the I/O APIC (`tables::pci_mem32`).
                 piix::setup_bridges(&piix::bridges(), q35::IOAPIC_ADDR);
             }
+            Board::Microvm => bail!(
+                "microvm is booted with -bios, not through PVH"
+            ),
             Board::NoPci => bail!(
-                "unsupported machine: no PCI host bridge (QEMU's microvm or isapc?); start QEMU with -M q35 or -M pc"
+                "unsupported machine: no PCI host bridge and no virtio-mmio (QEMU's isapc?); start QEMU with -M q35, pc or microvm"
             ),
             Board::Other(id) => bail!(
                 "unsupported machine: host bridge {:04x}:{:04x} is neither Q35 nor i440FX",

@@ -53,9 +53,12 @@ pub fn stop_cloud_hypervisor() {
     settle();
 }
 
-/// The board, from the host bridge at 00:00.0.
+/// The board, from the host bridge at 00:00.0 (or microvm's first
+/// virtio-mmio transport where there is none).
 pub fn identify() -> Board {
-    Board::from_host_bridge(pci_read32(bdf(0, 0, 0), 0))
+    Board::identify(pci_read32(bdf(0, 0, 0), 0), || {
+        mmio_read32(board::MICROVM_VIRTIO_MMIO)
+    })
 }
 
 /// Tries every way this board has to stop; returns only if none worked.

@@ -1,26 +1,68 @@
-//! The firmwares `bench` compares and their image files.
+//! The firmwares `bench` compares, the machines they boot and their image
+//! files.
 
+use super::Mode;
 use crate::build::Arch;
-use crate::qemu::Firmware;
+use crate::qemu::{default_machine, Firmware};
 use std::path::PathBuf;
 
 /// SeaBIOS image QEMU loads for q35 when no -bios is given (Debian's
 /// seabios package; QEMU's pc-bios name bios-256k.bin).
 const SEABIOS: &str = "/usr/share/seabios/bios-256k.bin";
+/// The SeaBIOS build QEMU loads for microvm with ACPI, its default
+/// (hw/i386/microvm.c MICROVM_BIOS_FILENAME; Debian's seabios package).
+const SEABIOS_MICROVM: &str = "/usr/share/seabios/bios-microvm.bin";
 
-/// The firmwares compared on `arch`, Hotstub first: the table gives the
-/// others as ratios to it.
-pub(super) fn contenders(arch: Arch) -> Vec<Firmware> {
+/// x86 `microvm`: Hotstub and SeaBIOS with ACPI, its default; qboot is
+/// QEMU's choice without ACPI (hw/i386/microvm.c MICROVM_QBOOT_FILENAME),
+/// which it needs (qboot builds no ACPI tables).
+pub(super) const MICROVM: &str = "microvm";
+const MICROVM_NO_ACPI: &str = "microvm,acpi=off";
+
+/// The firmwares compared on `arch`, each with its `-M`, Hotstub first
+/// in each machine's group: the table gives the others as ratios to it.
+/// microvm only under icount: under plain TCG on a loaded host Linux's
+/// PIT calibration of the TSC fails there (no HPET, no PM timer) and the
+/// boot hangs, whatever the firmware (`tests::matrix::microvm`).
+pub(super) fn contenders(arch: Arch, mode: Mode) -> Vec<(Firmware, &'static str)> {
+    let m = default_machine(arch);
     match arch {
-        Arch::X86_64 => vec![Firmware::Hotstub, Firmware::QemuDefault, Firmware::Qboot],
-        Arch::Aarch64 => vec![Firmware::Hotstub, Firmware::QemuDefault, Firmware::Edk2],
+        Arch::X86_64 => {
+            let mut v = vec![
+                (Firmware::Hotstub, m),
+                (Firmware::QemuDefault, m),
+                (Firmware::Qboot, m),
+            ];
+            if mode == Mode::Icount {
+                v.extend([
+                    (Firmware::Hotstub, MICROVM),
+                    (Firmware::QemuDefault, MICROVM),
+                    (Firmware::Qboot, MICROVM_NO_ACPI),
+                ]);
+            }
+            v
+        }
+        Arch::Aarch64 => vec![
+            (Firmware::Hotstub, m),
+            (Firmware::QemuDefault, m),
+            (Firmware::Edk2, m),
+        ],
     }
+}
+
+/// The machine group a `-M` value belongs to ("microvm,acpi=off" is
+/// microvm's): rows compare with the group's Hotstub.
+pub(super) fn group(machine: &str) -> &str {
+    machine.split(',').next().unwrap_or(machine)
 }
 
 /// The image file a contender loads, for the size column (QEMU's
 /// direct kernel boot has none).
-pub(super) fn image_file(arch: Arch, fw: Firmware) -> Option<PathBuf> {
+pub(super) fn image_file(arch: Arch, fw: Firmware, machine: &str) -> Option<PathBuf> {
     match (fw, arch) {
+        (Firmware::QemuDefault, Arch::X86_64) if group(machine) == MICROVM => {
+            Some(PathBuf::from(SEABIOS_MICROVM))
+        }
         (Firmware::QemuDefault, Arch::X86_64) => Some(PathBuf::from(SEABIOS)),
         (Firmware::QemuDefault, Arch::Aarch64) => None,
         _ => fw.bios(arch),

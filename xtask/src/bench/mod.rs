@@ -41,7 +41,7 @@ use crate::util::{step, target_dir, Result};
 use boot::boot;
 pub use boot::Mode;
 pub use ch::run_ch;
-use contenders::{contenders, image_file};
+use contenders::{contenders, group, image_file};
 pub use disk::run_disk;
 use entry::{count_entry, entry_plugin, x86_entries};
 use hotplug::hotplug_latency;
@@ -84,7 +84,20 @@ const ICOUNT_ARGS: &[&str] = &[
 /// clock on x86, more than the firmware's own 0.2 ms).
 const ICOUNT_KERNEL_ARGS: &str = "cryptomgr.notests nokaslr";
 
-/// The configuration of one contender's boot.
+/// The configuration of one contender's boot on `machine`.
+fn machine_config(
+    arch: Arch,
+    fw: Firmware,
+    machine: &str,
+    guest: &assets::Guest,
+    mode: Mode,
+) -> VmConfig {
+    let mut cfg = bench_config(arch, fw, guest, mode);
+    cfg.machine = machine.into();
+    cfg
+}
+
+/// The configuration of one contender's boot on the arch's default machine.
 fn bench_config(arch: Arch, fw: Firmware, guest: &assets::Guest, mode: Mode) -> VmConfig {
     let mut cfg = VmConfig::new(arch, fw);
     cfg.kernel = Some(guest.kernel.image.clone());
@@ -109,10 +122,10 @@ pub fn run(arches: &[Arch], runs: usize, mode: Mode) -> Result<i32> {
         crate::qemu::ensure_qemu(arch)?;
         let guest = assets::guest(arch, assets::Flavor::Lts)?;
         let first = rows.len();
-        for fw in contenders(arch) {
+        for (fw, machine) in contenders(arch, mode) {
             let why = match fw {
                 Firmware::Hotstub => build::build(arch, false).err(),
-                _ => image_file(arch, fw)
+                _ => image_file(arch, fw, machine)
                     .filter(|p| !p.exists())
                     .map(|p| format!("{} not installed", p.display())),
             };
@@ -126,6 +139,7 @@ pub fn run(arches: &[Arch], runs: usize, mode: Mode) -> Result<i32> {
             rows.push(Row {
                 arch,
                 fw,
+                machine,
                 samples: Vec::new(),
                 error: why,
                 entry: None,
@@ -138,14 +152,21 @@ pub fn run(arches: &[Arch], runs: usize, mode: Mode) -> Result<i32> {
                     continue;
                 }
                 let fw = row.fw;
-                let cfg = bench_config(arch, fw, &guest, mode);
+                let cfg = machine_config(arch, fw, row.machine, &guest, mode);
                 let log = target_dir().join("bench-logs").join(format!(
-                    "{}-{}{}-{r}.log",
+                    "{}-{}-{}{}-{r}.log",
                     arch.name(),
+                    group(row.machine),
                     fw.label(arch).replace(' ', "-"),
                     if mode == Mode::Icount { "-icount" } else { "" }
                 ));
-                let what = format!("run {}/{runs} {} {}", r + 1, arch.name(), fw.label(arch));
+                let what = format!(
+                    "run {}/{runs} {} {} {}",
+                    r + 1,
+                    arch.name(),
+                    row.machine,
+                    fw.label(arch)
+                );
                 match boot(&cfg, &log, mode) {
                     Ok(s) => {
                         step(format!(
@@ -173,8 +194,8 @@ pub fn run(arches: &[Arch], runs: usize, mode: Mode) -> Result<i32> {
             .iter_mut()
             .filter(|r| r.arch == Arch::X86_64 && r.error.is_none())
         {
-            let cfg = bench_config(row.arch, row.fw, &guest, mode);
-            let label = row.fw.label(row.arch);
+            let cfg = machine_config(row.arch, row.fw, row.machine, &guest, mode);
+            let label = format!("{} {}", group(row.machine), row.fw.label(row.arch));
             let log = target_dir()
                 .join("bench-logs")
                 .join(format!("x86_64-{}-entry.log", label.replace(' ', "-")));

@@ -1,13 +1,15 @@
 //! The comparison table of `bench`.
 
 use super::boot::{median, Mode, Sample};
-use super::contenders::image_file;
+use super::contenders::{group, image_file};
 use crate::build::{self, Arch};
 use crate::qemu::Firmware;
 
 pub(super) struct Row {
     pub(super) arch: Arch,
     pub(super) fw: Firmware,
+    /// `-M`; rows compare with their machine group's Hotstub.
+    pub(super) machine: &'static str,
     pub(super) samples: Vec<Sample>,
     pub(super) error: Option<String>,
     /// x86 under icount: guest instructions from reset to the kernel's
@@ -26,8 +28,9 @@ pub(super) fn print_table(rows: &[Row], mode: Mode) {
     };
     println!();
     println!(
-        "{:<8} {:<12} {:>4} {:>10} {:>9} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9}",
+        "{:<8} {:<17} {:<12} {:>4} {:>10} {:>9} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9}",
         "arch",
+        "machine",
         "firmware",
         "runs",
         "init s",
@@ -39,17 +42,17 @@ pub(super) fn print_table(rows: &[Row], mode: Mode) {
         "own fw ms",
         "image"
     );
-    let mut hot: Option<(Arch, Option<f64>, Option<f64>)> = None;
+    let mut hot: Option<(Arch, &str, Option<f64>, Option<f64>)> = None;
     for row in rows {
         let init: Vec<f64> = row.samples.iter().map(|s| s.init).collect();
         let pre: Vec<f64> = row.samples.iter().filter_map(|s| s.pre).collect();
         let own: Vec<f64> = row.samples.iter().filter_map(|s| s.own).collect();
         let (mi, mp) = (median(&init), median(&pre));
         if row.fw == Firmware::Hotstub {
-            hot = Some((row.arch, mi, mp));
+            hot = Some((row.arch, group(row.machine), mi, mp));
         }
         let (hi, hp) = match hot {
-            Some((a, hi, hp)) if a == row.arch => (hi, hp),
+            Some((a, g, hi, hp)) if a == row.arch && g == group(row.machine) => (hi, hp),
             _ => (None, None),
         };
         let spread = match (
@@ -59,13 +62,14 @@ pub(super) fn print_table(rows: &[Row], mode: Mode) {
             (Some(lo), Some(hi)) => Some(hi - lo),
             _ => None,
         };
-        let size = image_file(row.arch, row.fw)
+        let size = image_file(row.arch, row.fw, row.machine)
             .and_then(|p| build::image_size(&p))
             .map(|s| format!("{} KiB", s / 1024))
             .unwrap_or_else(|| "-".into());
         println!(
-            "{:<8} {:<12} {:>4} {:>10} {:>9} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9}",
+            "{:<8} {:<17} {:<12} {:>4} {:>10} {:>9} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9}",
             row.arch.name(),
+            row.machine,
             row.fw.label(row.arch),
             row.samples.len(),
             f(mi, 1.0, 6),
@@ -85,10 +89,15 @@ pub(super) fn print_table(rows: &[Row], mode: Mode) {
             );
         }
     }
-    let hot_entry = rows
-        .iter()
-        .find(|r| r.fw == Firmware::Hotstub && r.arch == Arch::X86_64)
-        .and_then(|r| r.entry);
+    let hot_entry = |machine: &str| {
+        rows.iter()
+            .find(|r| {
+                r.fw == Firmware::Hotstub
+                    && r.arch == Arch::X86_64
+                    && group(r.machine) == group(machine)
+            })
+            .and_then(|r| r.entry)
+    };
     let counted: Vec<&Row> = rows.iter().filter(|r| r.entry.is_some()).collect();
     if !counted.is_empty() {
         println!();
@@ -97,10 +106,11 @@ pub(super) fn print_table(rows: &[Row], mode: Mode) {
         for row in counted {
             let n = row.entry.unwrap_or(0);
             println!(
-                "  {:<12} {:>10} {:>9}",
+                "  {:<17} {:<12} {:>10} {:>9}",
+                row.machine,
                 row.fw.label(row.arch),
                 n,
-                ratio(Some(n as f64), hot_entry.map(|h| h as f64))
+                ratio(Some(n as f64), hot_entry(row.machine).map(|h| h as f64))
             );
         }
         println!("(SeaBIOS and qboot enter the setup code at 0x10200, Hotstub the 64-bit entry:");
@@ -141,6 +151,9 @@ pub(super) fn print_table(rows: &[Row], mode: Mode) {
             );
         }
     }
-    println!("own fw ms: Hotstub's own `ms in firmware` line (ACPI PM timer / generic timer).");
+    println!(
+        "own fw ms: Hotstub's own `ms in firmware` line (ACPI PM timer / generic timer; microvm: local APIC timer)."
+    );
+    println!("microvm rows (icount only): qboot needs acpi=off (it builds no ACPI tables).");
     println!("same kernel, initramfs, -smp 2 -m 512M for every firmware; runs alternate.");
 }

@@ -24,6 +24,7 @@ pub const TARGETS: &[&str] = &[
     "tpm_response",
     "acpi_adopt",
     "acpi_adopt_arm",
+    "acpi_loader",
     "pvh_start_info",
     "gzip",
 ];

@@ -143,6 +143,21 @@ impl VmConfig {
     }
 }
 
+/// Whether `-M machine` is QEMU's x86 microvm (with any options).
+pub fn is_microvm(machine: &str) -> bool {
+    machine.split(',').next() == Some("microvm")
+}
+
+/// The virtio-blk device for a disk on `machine`: a virtio-mmio
+/// transport on microvm without PCIe, else PCI.
+pub fn virtio_blk_device(machine: &str) -> &'static str {
+    if is_microvm(machine) && !machine.contains("pcie=on") {
+        "virtio-blk-device"
+    } else {
+        "virtio-blk-pci"
+    }
+}
+
 pub fn default_machine(arch: Arch) -> &'static str {
     match arch {
         Arch::X86_64 => "q35",

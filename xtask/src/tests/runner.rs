@@ -426,7 +426,7 @@ pub(super) fn vm_config(c: &Case, env: &Env) -> Result<VmConfig> {
                 env.disk.display()
             ),
             "-device".into(),
-            "virtio-blk-pci,drive=d0".into(),
+            format!("{},drive=d0", crate::qemu::virtio_blk_device(&c.machine)),
         ]);
     }
     if c.spare_disk {

@@ -316,6 +316,22 @@ fn add_fw_cfg_seeds(s: &mut Seeds, d: &FwCfgDump, name: &str, virt: bool) {
             let n = (l.len() / 128).min(255);
             let v = cat(&[&[n as u8, u8::from(virt)], &l[..n * 128], t]);
             s.add("vmm_tables", &format!("qemu-{name}"), v, SRC);
+            // Framing: script entry count (below 32), RSDP file length,
+            // script, RSDP file, tables as QEMU serves them (their last
+            // pointers may end in zeros): microvm's, which QEMU does not pad.
+            let whole = d.file("etc/acpi/tables").unwrap_or_default();
+            if let (Some(r), true) = (
+                d.file("etc/acpi/rsdp"),
+                !virt && l.len() / 128 < 32 && whole.len() < 1 << 16,
+            ) {
+                let v = cat(&[
+                    &[(l.len() / 128) as u8, r.len().min(255) as u8],
+                    l,
+                    r,
+                    whole,
+                ]);
+                s.add("acpi_loader", &format!("qemu-{name}"), v, SRC);
+            }
         }
     }
     if let (Some(a), Some(t)) = (
@@ -328,12 +344,19 @@ fn add_fw_cfg_seeds(s: &mut Seeds, d: &FwCfgDump, name: &str, virt: bool) {
     }
 }
 
-/// x86 machines of the matrix: on q35 plain, CPU hotplug, DIMM slots,
+/// x86 machines of the matrix: microvm with a virtio-mmio device and with
+/// PCIe; on q35 plain, CPU hotplug, DIMM slots,
 /// NUMA, the IOMMUs, and PCIe root ports under ACPI PCI hotplug; on pc
 /// (i440FX) plain and with DIMM slots and a pci-bridge under PIIX4's ACPI
 /// PCI hotplug.
 const X86_MACHINES: &[(&str, &str)] = &[
     ("q35-smp2-512M", "-M q35 -smp 2 -m 512M"),
+    // microvm: its DSDT names a virtio-mmio transport once a device is on it.
+    (
+        "microvm-smp2",
+        "-M microvm -smp 2 -m 512M -device virtio-rng-device",
+    ),
+    ("microvm-pcie", "-M microvm,pcie=on -smp 2 -m 512M"),
     ("q35-smp4-4G", "-M q35 -smp 4 -m 4G"),
     ("q35-maxcpus12", "-M q35 -smp 1,maxcpus=12 -m 512M"),
     ("q35-dimm-slots", "-M q35 -smp 2 -m 1G,slots=2,maxmem=4G"),

@@ -8,6 +8,7 @@ mod disk;
 mod machine;
 pub(super) mod make;
 mod memory;
+pub(super) mod microvm;
 mod pci;
 pub(super) mod soak;
 
@@ -24,6 +25,7 @@ pub(super) fn matrix() -> Vec<Case> {
     v.extend(pci::cases());
     v.extend(cpus::runtime_hotplug());
     v.extend(disk::cases());
+    v.extend(microvm::cases());
     // Hotplug with a kernel from a disk: the firmware's disk reads leave
     // the machine as -kernel would. A vCPU, a memory and a PCI hotplug case
     // per arch (arm64's vCPU hotplug is the EL3 firmware's).
