@@ -352,11 +352,13 @@ fn build_tables(
     let blob = src
         .file(file::ACPI_TABLES, acpi::vmm::QEMU_TABLES_MAX)?
         .unwrap_or_default();
-    let mem_hotplug = acpi::memhp::from_qemu_tables(&blob)?;
-    let pci_hotplug = acpi::pcihp::virt_from_qemu_tables(&blob)?;
     let loader = src
         .file(file::TABLE_LOADER, acpi::vmm::QEMU_TABLES_MAX)?
         .unwrap_or_default();
+    // The tables without QEMU's padding, for the searches below.
+    let tables = &blob[..acpi::vmm::extent(&blob, &loader)];
+    let mem_hotplug = acpi::memhp::from_qemu_tables(tables)?;
+    let pci_hotplug = acpi::pcihp::virt_from_qemu_tables(tables)?;
     // Taken over, not re-derived: see acpi::vmm.
     let vmm_tables = acpi::vmm::take_over(&blob, &loader, acpi::vmm::VIRT, &m.cpus, tpm_log);
     let input = acpi_glue::Input {
