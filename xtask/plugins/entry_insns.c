@@ -9,6 +9,9 @@
  * - `skip=N`: let N entries pass first (a guest reboot runs the firmware
  *   again: N = 1 counts the warm boot, from the first instruction after
  *   the first entry to the second entry).
+ * - `from=A` (up to 8): count afresh from each execution of an
+ *   instruction at A (the reset vector: a warm boot's firmware; a
+ *   function: one step of it).
  * - `profile=PATH`: also write, per guest address, how many instructions
  *   ran there (`<hex vaddr> <count>` lines, counted from the same point as
  *   the total), and per vCPU (`vcpu <n> <count>`), for a per-function
@@ -52,6 +55,8 @@ __attribute__((visibility("default"))) int qemu_plugin_version = 4;
 #define MAX_TARGETS 8
 static uint64_t targets[MAX_TARGETS];
 static int ntargets;
+static uint64_t froms[MAX_TARGETS];
+static int nfroms;
 static unsigned long skip;
 static const char *profile_path;
 /* TCG runs one vCPU at a time under -icount: plain counters are enough. */
@@ -64,7 +69,10 @@ static uint64_t per_vcpu[MAX_VCPUS];
 struct slot {
     uint64_t va;
     uint64_t n;
+    /* An entry point (the end of the count). */
     int target;
+    /* A `from=` address (the count starts again). */
+    int from;
     int used;
 };
 #define SLOTS (1u << 20)
@@ -109,9 +117,21 @@ static void dump_profile(void)
     fclose(f);
 }
 
+static void restart(void)
+{
+    count = 0;
+    memset(per_vcpu, 0, sizeof(per_vcpu));
+    for (uint32_t i = 0; i < SLOTS; i++) {
+        slots[i].n = 0;
+    }
+}
+
 static void insn(unsigned int vcpu, void *data)
 {
     struct slot *s = data;
+    if (s->from) {
+        restart();
+    }
     if (s->target) {
         if (skip == 0) {
             if (profile_path) {
@@ -123,11 +143,7 @@ static void insn(unsigned int vcpu, void *data)
         }
         /* This entry passes: count afresh from the next instruction. */
         skip--;
-        count = 0;
-        memset(per_vcpu, 0, sizeof(per_vcpu));
-        for (uint32_t i = 0; i < SLOTS; i++) {
-            slots[i].n = 0;
-        }
+        restart();
         return;
     }
     count++;
@@ -146,6 +162,9 @@ static void translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         for (int t = 0; t < ntargets; t++) {
             s->target |= va == targets[t];
         }
+        for (int t = 0; t < nfroms; t++) {
+            s->from |= va == froms[t];
+        }
         qemu_plugin_register_vcpu_insn_exec_cb(in, insn, CB_NO_REGS, s);
     }
 }
@@ -158,6 +177,8 @@ __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t 
     for (int i = 0; i < argc; i++) {
         if (strncmp(argv[i], "addr=", 5) == 0 && ntargets < MAX_TARGETS) {
             targets[ntargets++] = strtoull(argv[i] + 5, NULL, 0);
+        } else if (strncmp(argv[i], "from=", 5) == 0 && nfroms < MAX_TARGETS) {
+            froms[nfroms++] = strtoull(argv[i] + 5, NULL, 0);
         } else if (strncmp(argv[i], "skip=", 5) == 0) {
             skip = strtoul(argv[i] + 5, NULL, 0);
         } else if (strncmp(argv[i], "profile=", 8) == 0) {
