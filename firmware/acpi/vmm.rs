@@ -59,6 +59,26 @@ fn checksummed<'a>(blob: &'a [u8], loader: &'a [u8]) -> impl Iterator<Item = &'a
     })
 }
 
+/// Where the tables the loader's checksum commands name end in
+/// [`QEMU_TABLES`], read from `loader` alone: how much of that file to
+/// read. QEMU pads its tables with zeros to 128 KiB (ACPI_BUILD_TABLE_SIZE,
+/// on virt and q35 alike), which cost the arm64 boot a 128 KiB buffer to
+/// clear. None when they name none.
+pub fn loader_end(loader: &[u8]) -> Option<usize> {
+    loader
+        .chunks_exact(LOADER_ENTRY)
+        .filter(|e| {
+            u32::from_le_bytes([e[0], e[1], e[2], e[3]]) == ADD_CHECKSUM
+                && names(&e[4..4 + FILE_NAME], QEMU_TABLES)
+        })
+        .filter_map(|e| {
+            let word = |o: usize| u32::from_le_bytes([e[o], e[o + 1], e[o + 2], e[o + 3]]) as usize;
+            let at = 4 + FILE_NAME;
+            word(at + 4).checked_add(word(at + 8))
+        })
+        .max()
+}
+
 /// How much of `blob` holds tables: the end of the last table the loader's
 /// checksum commands cover, or all of it when they cover none. QEMU pads
 /// its tables with zeros to 128 KiB (ACPI_BUILD_TABLE_SIZE, on virt and
@@ -273,6 +293,9 @@ mod tests {
         let past = checksum_cmd(QEMU_TABLES, 4000, 200);
         assert_eq!(extent(&blob, &past), 4096);
         assert_eq!(extent(&blob, &checksum_cmd("etc/other", 0, 40)), 4096);
+        assert_eq!(loader_end(&loader), Some(end));
+        assert_eq!(loader_end(&past), Some(4200));
+        assert_eq!(loader_end(&checksum_cmd("etc/other", 0, 40)), None);
     }
 
     #[test]

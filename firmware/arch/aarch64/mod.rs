@@ -349,13 +349,16 @@ fn build_tables(
     src: &mut Qemu<hw::FwCfgMmio>,
     tpm_log: Option<(u64, u32)>,
 ) -> Result<Tables> {
-    let blob = src
-        .file(file::ACPI_TABLES, acpi::vmm::QEMU_TABLES_MAX)?
-        .unwrap_or_default();
     let loader = src
         .file(file::TABLE_LOADER, acpi::vmm::QEMU_TABLES_MAX)?
         .unwrap_or_default();
-    // The tables without QEMU's padding, for the searches below.
+    // As far as the loader's tables reach, without QEMU's padding.
+    let head = acpi::vmm::loader_end(&loader).unwrap_or(usize::MAX);
+    let blob = src
+        .file_head(file::ACPI_TABLES, acpi::vmm::QEMU_TABLES_MAX, head)?
+        .unwrap_or_default();
+    // The tables, for the searches below (all of `blob` unless the loader
+    // names ranges past it).
     let tables = &blob[..acpi::vmm::extent(&blob, &loader)];
     let mem_hotplug = acpi::memhp::from_qemu_tables(tables)?;
     let pci_hotplug = acpi::pcihp::virt_from_qemu_tables(tables)?;
