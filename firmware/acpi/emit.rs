@@ -161,17 +161,25 @@ fn insert(out: &mut Vec<u8>, at: usize, bytes: &[u8]) {
     out[at..at + bytes.len()].copy_from_slice(bytes);
 }
 
-/// Writes `op` and returns where the package's PkgLength goes; [`close`]
-/// puts it there once the contents are written.
+/// Writes `op` and a byte kept for the package's PkgLength and returns
+/// where it is; [`close`] writes the PkgLength once the contents are
+/// written.
 pub fn open(out: &mut Vec<u8>, op: &[u8]) -> usize {
     out.extend_from_slice(op);
-    out.len()
+    out.push(0);
+    out.len() - 1
 }
 
-/// Ends the package [`open`] started at `at`.
+/// Ends the package [`open`] started at `at`: the PkgLength's first byte
+/// goes into the place kept for it, and only a longer encoding's further
+/// bytes move the contents (most packages are short, and each move of
+/// the whole contents was a copy under TCG).
 pub fn close(out: &mut Vec<u8>, at: usize) {
-    let (b, n) = pkg_length(out.len() - at);
-    insert(out, at, &b[..n]);
+    let (b, n) = pkg_length(out.len() - at - 1);
+    out[at] = b[0];
+    if n > 1 {
+        insert(out, at + 1, &b[1..n]);
+    }
 }
 
 /// A host-built template (`build/*_aml.rs`) with every placeholder `from`
@@ -245,8 +253,8 @@ pub fn buffer(out: &mut Vec<u8>) -> usize {
 
 pub fn close_buffer(out: &mut Vec<u8>, at: usize) {
     let mut size = Vec::new();
-    int(&mut size, (out.len() - at) as u64);
-    insert(out, at, &size);
+    int(&mut size, (out.len() - at - 1) as u64);
+    insert(out, at + 1, &size);
     close(out, at);
 }
 

@@ -178,7 +178,8 @@ const CREATOR_REVISION: [u8; 4] = [0, 0, 0, 1];
 /// rather than with `acpi_tables::sdt::Sdt` (whose generic appends cost
 /// the image about 300 bytes more).
 pub fn table(signature: [u8; 4], revision: u8, body: &[u8]) -> Vec<u8> {
-    let mut t = Bytes::new();
+    // Sized once: growing it copied each table again under TCG.
+    let mut t = Bytes(Vec::with_capacity(36 + body.len()));
     t.bytes(&signature)
         .u32((36 + body.len()) as u32)
         .u8(revision)

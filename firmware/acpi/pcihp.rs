@@ -20,8 +20,8 @@
 //! under the lock.
 
 use super::emit::{self, int, package_of};
-use super::memhp::data_integer_len;
 pub use super::memhp::Block;
+use super::memhp::{data_integer_len, find};
 use super::Error;
 use alloc::vec::Vec;
 
@@ -271,11 +271,6 @@ fn name_seg(b: &[u8]) -> bool {
     let ok =
         |c: u8, lead: bool| c == b'_' || c.is_ascii_uppercase() || (!lead && c.is_ascii_digit());
     b.len() >= 4 && ok(b[0], true) && b[1..4].iter().all(|&c| ok(c, false))
-}
-
-/// Where `needle` first occurs (first byte first: cheap under TCG).
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    (0..hay.len()).find(|&i| hay[i] == needle[0] && hay[i..].starts_with(needle))
 }
 
 /// The constant AML, built on the host (see `build/pcihp_aml.rs`).

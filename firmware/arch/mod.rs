@@ -91,6 +91,12 @@ fn init_heap() {
     }
 }
 
+/// Where the heap has grown to: nothing above it was ever written.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn heap_top() -> u64 {
+    HEAP.heap.lock().top() as u64
+}
+
 /// Lets the heap grow at most `extra` bytes beyond its present top from
 /// now on, and returns that end: the resident firmware's heap ends there
 /// and the rest of the region is free for Linux.

@@ -48,6 +48,16 @@ impl<T: Transport> Qemu<T> {
         Ok(self.fw.read_named(&self.files, name, max)?)
     }
 
+    /// The first `head` bytes of [`Qemu::file`].
+    pub fn file_head(
+        &mut self,
+        name: &str,
+        max: u32,
+        head: usize,
+    ) -> Result<Option<alloc::vec::Vec<u8>>> {
+        Ok(self.fw.read_named_head(&self.files, name, max, head)?)
+    }
+
     /// RAM from QEMU's `etc/e820` (x86).
     pub fn e820(&mut self) -> Result<MemoryMap> {
         let Some(f) = self.files.find(file::E820) else {

@@ -16,6 +16,11 @@ use crate::platform::dt::{Board, QEMU_VIRT_GED, SPI_BASE};
 use crate::psci::Conduit;
 use crate::resident::hotplug::SLOT;
 
+/// The boot stack's top the resident EL2 firmware keeps: the fatal path
+/// of an exception whose SP is not in a handler stack runs there
+/// (arch/aarch64/vectors.rs), and needs no more than a handler does (a
+/// handler stack is 8 KiB, vectors.rs STACK_SIZE).
+pub const FALLBACK_STACK: u64 = 8 << 10;
 /// The SPI of the runtime vCPU hotplug's GED at EL3: QEMU virt wires SPIs
 /// 0-9 (secure GPIO 0, UART 1, RTC 2, PCIe INTx 3-6, GPIO 7, secure UART
 /// 8, GED 9) and 16 up (virtio-mmio, GICv2m, SMMUv3, platform bus),
@@ -144,16 +149,20 @@ impl Plan {
 
     /// What the resident EL2 firmware keeps from Linux, as (base, size):
     /// its data and the heap up to `heap_end` (as far as it has grown plus
-    /// room for what it sets up next), and the boot stack (the fatal
-    /// path's fallback). The heap region above is Linux's. Empty unless
-    /// the firmware stays at EL2 (at EL3 it moves to the secure RAM).
+    /// room for what it sets up next; the handler stacks are in it), and
+    /// the top [`FALLBACK_STACK`] bytes of the boot stack, which the fatal
+    /// path falls back to. The rest of the boot stack (dead once the
+    /// kernel runs: every CPU then runs the firmware on its handler stack)
+    /// and the heap region above are Linux's. Empty unless the firmware
+    /// stays at EL2 (at EL3 it moves to the secure RAM).
     pub fn kept(&self, a: &Areas, heap_end: u64) -> Vec<(u64, u64)> {
         if self.exit != Handoff::ResidentEl2 {
             return Vec::new();
         }
+        let fallback = FALLBACK_STACK.min(a.fw_end - a.stack_bottom);
         alloc::vec![
             (a.handoff_end, heap_end - a.handoff_end),
-            (a.stack_bottom, a.fw_end - a.stack_bottom),
+            (a.fw_end - fallback, fallback),
         ]
     }
 

@@ -1,14 +1,12 @@
 //! Platform discovery from the device tree QEMU's arm `virt` machine hands
 //! the firmware (the `/chosen`-only DT for Linux is `boot::stub_dt`).
 //!
-//! Parsing uses the `fdt` crate, which trusts the blob's structure: it
-//! indexes past the end on a property or block that overruns, panics on
-//! names that are not UTF-8, on NOP tokens between properties, on nodes
-//! nested more than 63 deep and on `#address-cells` shorter than a cell,
-//! and recurses without end through `/aliases` when the root is unnamed.
-//! [`check_structure`] therefore walks the whole blob first and refuses
-//! anything the crate could trip on, so `parse` returns an [`Error`] for
-//! every input (the fuzz target `dt` holds it to that). Everything this
+//! Parsing uses the firmware's own reader (`walk.rs`), bounds-checked
+//! throughout. [`check_structure`] walks the whole blob first and refuses
+//! anything malformed (overrunning blocks, names that are not UTF-8, NOP
+//! tokens, nesting beyond `structure::MAX_DEPTH`, `#address-cells`
+//! shorter than a cell), so `parse` returns an [`Error`] for every input
+//! with one reason (the fuzz target `dt` holds it to that). Everything this
 //! module reads itself (cells of `interrupts`, `ranges`, `interrupt-map`,
 //! ...) is bounds-checked and reported as an [`Error`] too.
 //!
@@ -18,8 +16,8 @@
 //! `arm/psci.yaml`) and the IEEE 1275 PCI bus binding for `ranges` and
 //! `interrupt-map` cell layout.
 //!
-//! The files of `dt/`, by concern: `structure.rs` vets the blob before the
-//! crate reads it; `props.rs` reads cells, `reg`, `status` and interrupt
+//! The files of `dt/`, by concern: `structure.rs` vets the blob before it
+//! is read, `walk.rs` reads nodes and properties; `props.rs` reads cells, `reg`, `status` and interrupt
 //! specifiers; `gic.rs` and `pcie.rs` parse the two nodes with layouts of
 //! their own (the PCIe one with its `ranges` and `interrupt-map`). This
 //! file holds what callers see: the [`Board`] model and [`parse`], which
@@ -29,12 +27,11 @@ use crate::psci::Conduit;
 use alloc::vec::Vec;
 use core::fmt;
 
-use fdt::Fdt;
-
 mod gic;
 mod pcie;
 mod props;
 mod structure;
+mod walk;
 
 pub use structure::check_structure;
 pub(crate) use structure::{FDT_BEGIN_NODE, FDT_END, FDT_END_NODE, FDT_PROP};
@@ -192,19 +189,20 @@ impl Board {
 /// Parses the DT QEMU `virt` (or a VMM following its layout) provides.
 pub fn parse(blob: &[u8]) -> Result<Board, Error> {
     check_structure(blob)?;
-    let fdt = Fdt::new(blob).map_err(|_| Error::NotFdt)?;
+    let fdt = walk::Tree::new(blob)?;
     let mut p = Board::default();
 
-    let root = fdt.find_node("/").ok_or(Error::Missing("a root node"))?;
+    let root = fdt.root().ok_or(Error::Missing("a root node"))?;
     p.qemu_virt = is_compatible(root, "linux,dummy-virt");
 
     // The GIC first: every other interrupt specifier is decoded against it.
     let gic = fdt
-        .all_nodes()
+        .nodes()
         .find(|n| {
-            is_compatible(*n, "arm,gic-v3")
-                || is_compatible(*n, "arm,cortex-a15-gic")
-                || is_compatible(*n, "arm,gic-400")
+            let c = n.compatible();
+            ["arm,gic-v3", "arm,cortex-a15-gic", "arm,gic-400"]
+                .iter()
+                .any(|w| walk::compat_has(c, w))
         })
         .ok_or(Error::Missing("a GICv2 or GICv3 interrupt controller"))?;
     if gic.interrupt_cells() != Some(3) {
@@ -214,7 +212,7 @@ pub fn parse(blob: &[u8]) -> Result<Board, Error> {
 
     // The platform bus's (base, size), once seen (it precedes its children).
     let mut platform_bus: Option<(u64, u64)> = None;
-    for node in fdt.all_nodes() {
+    for node in fdt.nodes() {
         let n = Summary::of(node);
         if !n.enabled() {
             // Secure-only devices carry status = "disabled" plus
@@ -317,7 +315,7 @@ pub fn parse(blob: &[u8]) -> Result<Board, Error> {
             };
         } else if n.is("gpio-keys") {
             p.has_gpio_keys = true;
-        } else if node.name == "chosen" {
+        } else if node.name == b"chosen" {
             if let Some(v) = node.property("bootargs") {
                 p.bootargs = core::str::from_utf8(v.value)
                     .ok()
@@ -336,7 +334,7 @@ pub fn parse(blob: &[u8]) -> Result<Board, Error> {
 
     // gpio-poweroff / gpio-restart point at the secure PL061 by phandle.
     if let Some(sg) = p.secure_gpio.as_mut() {
-        for node in fdt.all_nodes() {
+        for node in fdt.nodes() {
             let poweroff = is_compatible(node, "gpio-poweroff");
             if !poweroff && !is_compatible(node, "gpio-restart") {
                 continue;

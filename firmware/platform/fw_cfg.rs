@@ -388,13 +388,25 @@ impl<T: Transport> FwCfg<T> {
         name: &str,
         max: u32,
     ) -> Result<Option<alloc::vec::Vec<u8>>, Error> {
+        self.read_named_head(dir, name, max, usize::MAX)
+    }
+
+    /// [`FwCfg::read_named`], but only the first `head` bytes of a longer
+    /// file.
+    pub fn read_named_head(
+        &mut self,
+        dir: &Directory,
+        name: &str,
+        max: u32,
+        head: usize,
+    ) -> Result<Option<alloc::vec::Vec<u8>>, Error> {
         let Some(file) = dir.find(name) else {
             return Ok(None);
         };
         if file.size > max {
             return Err(Error::TooLarge);
         }
-        let mut buf = alloc::vec![0u8; file.size as usize];
+        let mut buf = alloc::vec![0u8; (file.size as usize).min(head)];
         self.read(file.key, &mut buf)?;
         Ok(Some(buf))
     }

@@ -10,7 +10,9 @@ use crate::acpi::emit::{self, Space, IRQ_CONSUMER, IRQ_EDGE};
 use crate::acpi::{aml_piece, fixed_sta, pci_osc, processor, prt};
 
 pub(super) fn dsdt(m: &Virt) -> Result<Vec<u8>, Error> {
-    let mut sb = Vec::new();
+    // About what QEMU virt's DSDT takes with a few vCPUs, so that it is
+    // not copied at each doubling; larger machines still grow it.
+    let mut sb = Vec::with_capacity(8 << 10);
     let scope = emit::scope(&mut sb, b"\\_SB_");
     for (i, c) in m.cpus.iter().enumerate() {
         cpu_device(&mut sb, c, m.cpu_hotplug.as_ref().map(|h| (h, i)))?;

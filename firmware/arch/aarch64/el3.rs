@@ -163,23 +163,35 @@ res_el3_repark:
     bl      hotstub_el3_park
     b       9b
 
-    // Copies x2 bytes (multiple of 16) from x0 to x1, cleans and
-    // invalidates the source (x3 = D-cache line size) so no dirty line of
-    // the old copy is ever written back over what Linux puts there, then
-    // switches TTBR0_EL3 to x4. No memory is written after the copy.
+    // Copies two ranges: x2 bytes from x0 to x1 and x7 bytes from x5 to
+    // x6 (multiples of 16, not 0), cleans and invalidates the sources
+    // (x3 = D-cache line size) so no dirty line of the old copy is ever
+    // written back over what Linux puts there, then switches TTBR0_EL3 to
+    // x4. No memory is written after the copy.
 res_el3_move:
-    mov     x5, x0
-    mov     x6, x2
-1:  ldp     x7, x8, [x0], #16
-    stp     x7, x8, [x1], #16
+    mov     x13, x0
+    mov     x14, x2
+    mov     x15, x5
+    mov     x16, x7
+1:  ldp     x8, x9, [x0], #16
+    stp     x8, x9, [x1], #16
     subs    x2, x2, #16
     b.ne    1b
+2:  ldp     x8, x9, [x5], #16
+    stp     x8, x9, [x6], #16
+    subs    x7, x7, #16
+    b.ne    2b
     dsb     sy
-    add     x6, x5, x6
-2:  dc      civac, x5
-    add     x5, x5, x3
-    cmp     x5, x6
-    b.lo    2b
+    add     x14, x13, x14
+3:  dc      civac, x13
+    add     x13, x13, x3
+    cmp     x13, x14
+    b.lo    3b
+    add     x16, x15, x16
+4:  dc      civac, x15
+    add     x15, x15, x3
+    cmp     x15, x16
+    b.lo    4b
     dsb     sy
     msr     ttbr0_el3, x4
     isb
@@ -195,7 +207,16 @@ res_el3_move:
 
 extern "C" {
     fn res_el3_repark(index: u64, stack_top: u64) -> !;
-    fn res_el3_move(src: u64, dst: u64, len: u64, line: u64, ttbr: u64);
+    fn res_el3_move(
+        src: u64,
+        dst: u64,
+        len: u64,
+        line: u64,
+        ttbr: u64,
+        src2: u64,
+        dst2: u64,
+        len2: u64,
+    );
 }
 
 /// Per-CPU EL3 state: SCR, CPTR (no FP/SVE/SME traps), SVE/SME lengths,
@@ -372,10 +393,29 @@ pub fn enter(
         asm!("mrs {}, mair_el3", "mrs {}, tcr_el3", "mrs {}, sctlr_el3",
              out(reg) mair, out(reg) tcr, out(reg) sctlr, options(nomem, nostack))
     };
+    // What is live of the firmware's RAM: its data and heap as far as the
+    // heap has grown, and the boot stack. The rest (the heap's room to
+    // grow) was never written, so neither copied nor cleaned: copying the
+    // whole MiB cost the EL3 boot a quarter of a million instructions.
+    let top = super::super::heap_top()
+        .next_multiple_of(16)
+        .clamp(fs + 16, fe);
+    let stack = super::hw::layout::stack_bottom().clamp(top, fe - 16);
     // SAFETY: copies the live firmware RAM to secure RAM and switches the
     // map in one register-only sequence; the same addresses reach the same
     // bytes before and after (build_map maps exactly that range there).
-    unsafe { res_el3_move(fs, secure.0, fe - fs, line, ttbr) };
+    unsafe {
+        res_el3_move(
+            fs,
+            secure.0,
+            top - fs,
+            line,
+            ttbr,
+            stack,
+            secure.0 + (stack - fs),
+            fe - stack,
+        )
+    };
 
     // Release the parked secondaries (see the module comment).
     let r = release_record() as *mut u64;

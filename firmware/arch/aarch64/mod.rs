@@ -349,14 +349,19 @@ fn build_tables(
     src: &mut Qemu<hw::FwCfgMmio>,
     tpm_log: Option<(u64, u32)>,
 ) -> Result<Tables> {
-    let blob = src
-        .file(file::ACPI_TABLES, acpi::vmm::QEMU_TABLES_MAX)?
-        .unwrap_or_default();
-    let mem_hotplug = acpi::memhp::from_qemu_tables(&blob)?;
-    let pci_hotplug = acpi::pcihp::virt_from_qemu_tables(&blob)?;
     let loader = src
         .file(file::TABLE_LOADER, acpi::vmm::QEMU_TABLES_MAX)?
         .unwrap_or_default();
+    // As far as the loader's tables reach, without QEMU's padding.
+    let head = acpi::vmm::loader_end(&loader).unwrap_or(usize::MAX);
+    let blob = src
+        .file_head(file::ACPI_TABLES, acpi::vmm::QEMU_TABLES_MAX, head)?
+        .unwrap_or_default();
+    // The tables, for the searches below (all of `blob` unless the loader
+    // names ranges past it).
+    let tables = &blob[..acpi::vmm::extent(&blob, &loader)];
+    let mem_hotplug = acpi::memhp::from_qemu_tables(tables)?;
+    let pci_hotplug = acpi::pcihp::virt_from_qemu_tables(tables)?;
     // Taken over, not re-derived: see acpi::vmm.
     let vmm_tables = acpi::vmm::take_over(&blob, &loader, acpi::vmm::VIRT, &m.cpus, tpm_log);
     let input = acpi_glue::Input {

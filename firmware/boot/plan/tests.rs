@@ -94,7 +94,7 @@ fn el2_without_a_policy_leaves_el2_to_linux() {
 }
 
 #[test]
-fn el2_with_a_policy_stays_and_keeps_its_data_heap_and_stack() {
+fn el2_with_a_policy_stays_and_keeps_its_data_heap_and_stack_top() {
     let b = board(false);
     let p = plan(2, &b, 1).unwrap();
     assert_eq!(p.exit, Handoff::ResidentEl2);
@@ -106,26 +106,37 @@ fn el2_with_a_policy_stays_and_keeps_its_data_heap_and_stack() {
         kept,
         [
             (AREAS.handoff_end, HEAP_END - AREAS.handoff_end),
-            (AREAS.stack_bottom, AREAS.fw_end - AREAS.stack_bottom)
+            (AREAS.fw_end - FALLBACK_STACK, FALLBACK_STACK)
         ]
     );
     let mut want = common(0x1000);
     want.push((AREAS.handoff_end, 0x1_4000, mem_type::RUNTIME_SERVICES_CODE));
     want.push((
-        AREAS.stack_bottom,
-        0x1_0000,
+        AREAS.fw_end - FALLBACK_STACK,
+        0x2000,
         mem_type::RUNTIME_SERVICES_CODE,
     ));
     want.push((0x4010_1000, 0x3_f000, mem_type::BOOT_SERVICES_DATA));
     let c = p.carves(&AREAS, 0x1000, KERNEL, None, HEAP_END);
     assert_eq!(types(&c), want);
-    // Between the kept heap and the stack the RAM is Linux's.
+    // Between the kept heap and the stack's top the RAM is Linux's, the
+    // boot stack's dead part included.
     let map = efi::memory_map(&p.ram(&b), &c).unwrap();
     let free = map
         .iter()
         .find(|d| d.phys == HEAP_END)
         .expect("the heap above its limit is listed");
     assert_eq!(free.ty, mem_type::CONVENTIONAL);
+    let covers = |at: u64| {
+        map.iter()
+            .find(|d| d.phys <= at && at < d.phys + d.pages * efi::PAGE_SIZE)
+            .map(|d| d.ty)
+    };
+    assert_eq!(covers(AREAS.stack_bottom), Some(mem_type::CONVENTIONAL));
+    assert_eq!(
+        covers(AREAS.fw_end - FALLBACK_STACK),
+        Some(mem_type::RUNTIME_SERVICES_CODE)
+    );
 }
 
 #[test]

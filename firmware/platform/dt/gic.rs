@@ -2,10 +2,10 @@
 //! (arm,cortex-a15-gic, arm,gic-400) with their ITS or v2m children.
 
 use super::props::{enabled, first_irq, is_compatible, prop_u32, regs};
+use super::walk::Node;
 use super::{Error, GicInfo};
-use fdt::node::FdtNode;
 
-pub(super) fn parse(gic: FdtNode) -> Result<GicInfo, Error> {
+pub(super) fn parse(gic: Node) -> Result<GicInfo, Error> {
     let mut g = GicInfo::default();
     let reg = regs(gic, "GIC reg")?;
     if is_compatible(gic, "arm,gic-v3") {

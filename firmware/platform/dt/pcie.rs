@@ -3,17 +3,16 @@
 //! `interrupt-map`, both in the IEEE 1275 PCI bus binding's cell layout.
 
 use super::props::{cells, gic_intid, prop_u32, read_cells, regs};
+use super::walk::{Node, Tree};
 use super::{Error, PcieInfo};
 use alloc::vec::Vec;
-use fdt::node::FdtNode;
-use fdt::Fdt;
 
 /// PCI `phys.hi` space code (IEEE 1275 PCI binding, bits 24-25).
 const PCI_SPACE_IO: u32 = 1;
 const PCI_SPACE_MEM32: u32 = 2;
 const PCI_SPACE_MEM64: u32 = 3;
 
-pub(super) fn parse(fdt: &Fdt, node: FdtNode) -> Result<PcieInfo, Error> {
+pub(super) fn parse(fdt: &Tree, node: Node) -> Result<PcieInfo, Error> {
     let mut pci = PcieInfo::default();
     let (base, size) = regs(node, "PCIe reg")?[0];
     pci.ecam_base = base;
@@ -34,19 +33,16 @@ pub(super) fn parse(fdt: &Fdt, node: FdtNode) -> Result<PcieInfo, Error> {
 
     // ranges: child address (3 cells), parent address (root's
     // #address-cells), size (the bridge's #size-cells).
-    let parent_ac = fdt
-        .find_node("/")
-        .map(|r| r.cell_sizes().address_cells)
-        .unwrap_or(2);
-    let child = node.cell_sizes();
-    if child.address_cells != 3 || child.size_cells == 0 || child.size_cells > 2 {
+    let parent_ac = fdt.root().map(|r| r.cell_sizes().0).unwrap_or(2);
+    let (child_ac, child_sc) = node.cell_sizes();
+    if child_ac != 3 || child_sc == 0 || child_sc > 2 {
         return Err(Error::Malformed("PCIe #address-cells/#size-cells"));
     }
     let ranges: Vec<u32> = node
         .property("ranges")
         .map(|p| cells(p.value).collect())
         .ok_or(Error::Missing("PCIe ranges"))?;
-    let stride = 3 + parent_ac + child.size_cells;
+    let stride = 3 + parent_ac + child_sc;
     if !ranges.len().is_multiple_of(stride) {
         return Err(Error::Malformed("PCIe ranges"));
     }
@@ -69,7 +65,7 @@ pub(super) fn parse(fdt: &Fdt, node: FdtNode) -> Result<PcieInfo, Error> {
 
 /// Expands `interrupt-map`/`interrupt-map-mask` into one routing entry per
 /// device number and pin on the root bus, as an ACPI `_PRT` needs them.
-fn parse_interrupt_map(fdt: &Fdt, node: FdtNode) -> Result<Vec<(u8, u8, u32)>, Error> {
+fn parse_interrupt_map(fdt: &Tree, node: Node) -> Result<Vec<(u8, u8, u32)>, Error> {
     let map: Vec<u32> = node
         .property("interrupt-map")
         .map(|p| cells(p.value).collect())

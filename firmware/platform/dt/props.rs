@@ -3,9 +3,9 @@
 //! bounds-checked and a bad shape is an [`Error`], never a panic: the blob
 //! comes from the VMM.
 
+use super::walk::Node;
 use super::{Error, SPI_BASE};
 use alloc::vec::Vec;
-use fdt::node::FdtNode;
 
 /// GIC interrupt specifier cell 0: SPI or PPI (arm,gic binding).
 const GIC_SPI: u32 = 0;
@@ -28,58 +28,63 @@ pub(super) fn read_cells(c: &[u32], what: &'static str) -> Result<u64, Error> {
     }
 }
 
-pub(super) fn prop_u32(node: FdtNode, name: &str) -> Option<u32> {
-    let v = node.property(name)?.value;
-    (v.len() == 4).then(|| u32::from_be_bytes([v[0], v[1], v[2], v[3]]))
+pub(super) fn prop_u32(node: Node, name: &str) -> Option<u32> {
+    node.u32(name)
 }
 
-pub(super) fn prop_str<'a>(node: FdtNode<'_, 'a>, name: &str) -> Option<&'a str> {
+pub(super) fn prop_str<'a>(node: Node<'_, 'a>, name: &str) -> Option<&'a str> {
     let v = node.property(name)?.value;
     let v = v.strip_suffix(&[0]).unwrap_or(v);
     core::str::from_utf8(v).ok()
 }
 
-pub(super) fn is_compatible(node: FdtNode, with: &str) -> bool {
-    node.compatible()
-        .map(|c| c.all().any(|s| s == with))
-        .unwrap_or(false)
+pub(super) fn is_compatible(node: Node, with: &str) -> bool {
+    node.is_compatible(with)
 }
 
 /// The properties the discovery loop looks at on every node, gathered in
-/// one pass over the node (each `FdtNode::property` lookup re-walks the
+/// one pass over the node (each `Node::property` lookup re-walks the
 /// node's property list, which is slow under TCG).
 pub(super) struct Summary<'a> {
-    compatible: &'a [u8],
+    /// The first `compatible` strings, split once: every node is matched
+    /// against a dozen of them.
+    compatible: [&'a [u8]; 4],
     status: Option<&'a str>,
     pub(super) device_type: Option<&'a str>,
     pub(super) secure_status: Option<&'a str>,
 }
 
 impl<'a> Summary<'a> {
-    pub(super) fn of(node: FdtNode<'_, 'a>) -> Self {
+    pub(super) fn of(node: Node<'_, 'a>) -> Self {
         let mut s = Summary {
-            compatible: &[],
+            compatible: [&[]; 4],
             status: None,
             device_type: None,
             secure_status: None,
         };
         let text = |v: &'a [u8]| core::str::from_utf8(v.strip_suffix(&[0]).unwrap_or(v)).ok();
         for p in node.properties() {
-            match p.name {
-                "compatible" => s.compatible = p.value,
-                "status" => s.status = text(p.value),
-                "device_type" => s.device_type = text(p.value),
-                "secure-status" => s.secure_status = text(p.value),
-                _ => {}
+            if p.is("compatible") {
+                s.compatible = [&[]; 4];
+                for (slot, c) in s.compatible.iter_mut().zip(p.value.split(|&b| b == 0)) {
+                    *slot = c;
+                }
+            } else if p.is("status") {
+                s.status = text(p.value);
+            } else if p.is("device_type") {
+                s.device_type = text(p.value);
+            } else if p.is("secure-status") {
+                s.secure_status = text(p.value);
             }
         }
         s
     }
 
     pub(super) fn is(&self, with: &str) -> bool {
+        let w = with.as_bytes();
         self.compatible
-            .split(|&b| b == 0)
-            .any(|c| c == with.as_bytes())
+            .iter()
+            .any(|c| c.len() == w.len() && *c == w)
     }
 
     pub(super) fn enabled(&self) -> bool {
@@ -93,18 +98,18 @@ pub(super) fn status_okay(status: Option<&str>) -> bool {
     matches!(status, None | Some("okay") | Some("ok"))
 }
 
-pub(super) fn enabled(node: FdtNode) -> bool {
+pub(super) fn enabled(node: Node) -> bool {
     status_okay(prop_str(node, "status"))
 }
 
 /// `reg` entries as (address, size) with the parent's cell sizes (at most 2
 /// each, as on every 64-bit platform bus).
-pub(super) fn regs(node: FdtNode, what: &'static str) -> Result<Vec<(u64, u64)>, Error> {
+pub(super) fn regs(node: Node, what: &'static str) -> Result<Vec<(u64, u64)>, Error> {
     let raw = node.raw_reg().ok_or(Error::Malformed(what))?;
     let mut out = Vec::new();
-    for r in raw {
-        let a: Vec<u32> = cells(r.address).collect();
-        let s: Vec<u32> = cells(r.size).collect();
+    for (address, size) in raw {
+        let a: Vec<u32> = cells(address).collect();
+        let s: Vec<u32> = cells(size).collect();
         let size = if s.is_empty() {
             0
         } else {
@@ -129,7 +134,7 @@ pub(super) fn gic_intid(spec: &[u32], what: &'static str) -> Result<u32, Error> 
 
 /// The INTIDs of a node's `interrupts`, assuming the 3-cell GIC specifier
 /// (checked once against the GIC's `#interrupt-cells`).
-pub(super) fn interrupts(node: FdtNode, what: &'static str) -> Result<Vec<u32>, Error> {
+pub(super) fn interrupts(node: Node, what: &'static str) -> Result<Vec<u32>, Error> {
     let v = node
         .property("interrupts")
         .ok_or(Error::Malformed(what))?
@@ -141,6 +146,6 @@ pub(super) fn interrupts(node: FdtNode, what: &'static str) -> Result<Vec<u32>, 
     c.chunks_exact(3).map(|s| gic_intid(s, what)).collect()
 }
 
-pub(super) fn first_irq(node: FdtNode, what: &'static str) -> Result<u32, Error> {
+pub(super) fn first_irq(node: Node, what: &'static str) -> Result<u32, Error> {
     Ok(interrupts(node, what)?[0])
 }

@@ -1,5 +1,5 @@
-//! The walk over the whole blob that comes before the `fdt` crate reads
-//! it (the module comment of `dt` says why), after the Devicetree
+//! The walk over the whole blob that comes before `walk` reads it (the
+//! module comment of `dt` says why), after the Devicetree
 //! Specification v0.4, chapter 5.
 
 use super::{Error, FDT_MAGIC};

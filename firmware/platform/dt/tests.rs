@@ -4,6 +4,7 @@ use super::structure::MAX_DEPTH;
 use super::*;
 use alloc::string::String;
 use fdt::node::FdtNode;
+use fdt::Fdt;
 
 /// Builds a DT shaped like QEMU virt's (same nodes and cell layouts as
 /// QEMU 10.0's `dumpdtb` output, abridged).

@@ -1,5 +1,6 @@
-//! x86 only: the guest instructions from reset to the kernel's first one,
-//! counted by a TCG plugin.
+//! The guest instructions from reset to the kernel's first one, counted
+//! by a TCG plugin (x86 for every contender; arm64 Hotstub's cold and warm
+//! boots in `warm`).
 
 use crate::qemu::{Vm, VmConfig};
 use crate::util::{root, step, target_dir, Context, Result};
@@ -48,21 +49,31 @@ pub(super) fn count_entry(
     entries: [u64; 2],
     log: &Path,
 ) -> Result<u64> {
+    let args = format!("addr={:#x},addr={:#x}", entries[0], entries[1]);
+    count_with(cfg, plugin, &args, log, Duration::from_secs(120)).map(|r| r.0)
+}
+
+/// One boot with the plugin and its arguments `args` (entry_insns.c says
+/// which): the count it prints, and the console's lines.
+pub(super) fn count_with(
+    cfg: &VmConfig,
+    plugin: &Path,
+    args: &str,
+    log: &Path,
+    timeout: Duration,
+) -> Result<(u64, Vec<String>)> {
     let mut cfg = cfg.clone();
     cfg.extra.extend([
         "-plugin".to_string(),
-        format!(
-            "{},addr={:#x},addr={:#x}",
-            plugin.display(),
-            entries[0],
-            entries[1]
-        ),
+        format!("{},{args}", plugin.display()),
     ]);
     let mut vm = Vm::spawn(&cfg, log, false)?;
-    let line = vm.wait_prefix("hotstub-entry-insns ", Duration::from_secs(120))?;
+    let line = vm.wait_prefix("hotstub-entry-insns ", timeout)?;
     vm.kill();
-    line.trim()
+    let n = line
+        .trim()
         .strip_prefix("hotstub-entry-insns ")
         .and_then(|n| n.parse().ok())
-        .ok_or(format!("cannot read the plugin's line `{line}`"))
+        .ok_or(format!("cannot read the plugin's line `{line}`"))?;
+    Ok((n, vm.lines()))
 }

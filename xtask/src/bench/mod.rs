@@ -22,7 +22,7 @@
 //! `contenders` names the firmwares compared, `boot` times one boot,
 //! `entry` counts the x86 instructions to the kernel, `table` prints the
 //! comparison; `resident` and `hotplug` are the arm64-only measurements of
-//! the resident firmware.
+//! the resident firmware, `warm` the arm64 firmware's cold and warm boots.
 
 mod boot;
 mod ch;
@@ -33,6 +33,7 @@ mod hotplug;
 mod resident;
 mod scale;
 mod table;
+mod warm;
 
 use crate::assets;
 use crate::build::{self, Arch};
@@ -63,7 +64,7 @@ use table::{print_table, Row};
 ///   update cycle at boot, which otherwise follows the host's clock.
 /// - `-seed`: TCG's random numbers (RDRAND, RNDR, the DT's rng-seed) and so
 ///   KASLR's choices are the same every run.
-const ICOUNT_ARGS: &[&str] = &[
+pub(super) const ICOUNT_ARGS: &[&str] = &[
     "-icount",
     "shift=0,sleep=off,align=off",
     "-rtc",
@@ -82,7 +83,7 @@ const ICOUNT_ARGS: &[&str] = &[
 /// the firmware hands over, so each firmware gets a different placement,
 /// and the relocation work differs with it (about 1 ms to the kernel's
 /// clock on x86, more than the firmware's own 0.2 ms).
-const ICOUNT_KERNEL_ARGS: &str = "cryptomgr.notests nokaslr";
+pub(super) const ICOUNT_KERNEL_ARGS: &str = "cryptomgr.notests nokaslr";
 
 /// The configuration of one contender's boot on `machine`.
 fn machine_config(
@@ -211,6 +212,9 @@ pub fn run(arches: &[Arch], runs: usize, mode: Mode) -> Result<i32> {
         }
     }
     print_table(&rows, mode);
+    if mode == Mode::Icount && arches.contains(&Arch::Aarch64) {
+        warm::warm_cold(&entry_plugin()?)?;
+    }
     if arches.contains(&Arch::Aarch64) {
         resident_ram()?;
         hotplug_latency(runs.clamp(1, 10))?;

@@ -1,0 +1,296 @@
+//! The firmware's own reader of a flattened device tree's structure block
+//! (Devicetree Specification v0.4, 5.4): nodes in depth-first order, their
+//! properties and children, `reg` in the parent's cell sizes, phandles.
+//!
+//! It replaced the `fdt` crate on the boot path, which validated every
+//! property name as UTF-8 each time a property was looked at and re-walked
+//! a node for each lookup: QEMU virt's 7 KiB tree took 1.1 ms of guest
+//! time under TCG, most of the arm64 firmware's. Here a name is compared
+//! in place in the strings block, and nothing is decoded until asked for.
+//!
+//! Every read is bounds-checked: a token, name or value past its block
+//! ends the walk (`None`, or no more items), never a panic. `parse` runs
+//! `check_structure` first, so on the boot path these ends are not met.
+
+use super::structure::{FDT_BEGIN_NODE, FDT_END_NODE, FDT_PROP, MAX_DEPTH};
+use super::Error;
+
+/// FDT_NOP (Devicetree Specification v0.4, 5.4.1): skipped.
+const FDT_NOP: u32 = 4;
+
+/// `#address-cells` and `#size-cells` when a node has none (Devicetree
+/// Specification v0.4, 2.3.5), as the `fdt` crate read them too.
+const DEFAULT_CELLS: (usize, usize) = (2, 1);
+
+#[inline(always)]
+fn be32(b: &[u8], at: usize) -> Option<u32> {
+    let c = b.get(at..at.checked_add(4)?)?;
+    Some(u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+}
+
+/// The structure and strings blocks of a device tree.
+pub(super) struct Tree<'a> {
+    st: &'a [u8],
+    strings: &'a [u8],
+}
+
+impl<'a> Tree<'a> {
+    /// The blocks the header names (offsets at 8 and 12, sizes at 36 and
+    /// 32; Devicetree Specification v0.4, 5.2), when they lie in `blob`.
+    pub(super) fn new(blob: &'a [u8]) -> Result<Self, Error> {
+        let hdr = |i: usize| be32(blob, 4 * i).map(|v| v as usize);
+        let block = |off: Option<usize>, size: Option<usize>| {
+            let (off, size) = (off?, size?);
+            blob.get(off..off.checked_add(size)?)
+        };
+        let st = block(hdr(2), hdr(9)).ok_or(Error::NotFdt)?;
+        let strings = block(hdr(3), hdr(8)).ok_or(Error::NotFdt)?;
+        Ok(Tree { st, strings })
+    }
+
+    #[inline(always)]
+    fn token(&self, at: usize) -> Option<u32> {
+        be32(self.st, at)
+    }
+
+    /// The node whose FDT_BEGIN_NODE token is at `at`, and `parent`'s
+    /// property offset.
+    fn node_at(&self, at: usize, parent: Option<usize>) -> Option<Node<'_, 'a>> {
+        if self.token(at)? != FDT_BEGIN_NODE {
+            return None;
+        }
+        let rest = self.st.get(at + 4..)?;
+        let len = rest.iter().position(|&c| c == 0)?;
+        Some(Node {
+            tree: self,
+            name: &rest[..len],
+            props: at + 4 + (len + 1).next_multiple_of(4),
+            parent,
+        })
+    }
+
+    /// Past the properties that start at `at` (and any NOPs among them).
+    fn skip_props(&self, mut at: usize) -> Option<usize> {
+        loop {
+            match self.token(at)? {
+                FDT_NOP => at += 4,
+                FDT_PROP => {
+                    let len = self.token(at + 4)? as usize;
+                    at = at.checked_add(12 + len.checked_next_multiple_of(4)?)?;
+                }
+                _ => return Some(at),
+            }
+        }
+    }
+
+    /// Past the whole node (its subtree included) whose properties start
+    /// at `props`: the offset after its FDT_END_NODE.
+    fn skip_node(&self, props: usize) -> Option<usize> {
+        let mut at = self.skip_props(props)?;
+        let mut depth = 1usize;
+        loop {
+            match self.token(at)? {
+                FDT_BEGIN_NODE => {
+                    at = self.skip_props(self.node_at(at, None)?.props)?;
+                    depth += 1;
+                }
+                FDT_END_NODE => {
+                    at += 4;
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(at);
+                    }
+                }
+                FDT_NOP => at += 4,
+                _ => return None,
+            }
+        }
+    }
+
+    /// The root node.
+    pub(super) fn root(&self) -> Option<Node<'_, 'a>> {
+        let at = self.skip_nops(0)?;
+        self.node_at(at, None)
+    }
+
+    fn skip_nops(&self, mut at: usize) -> Option<usize> {
+        while self.token(at)? == FDT_NOP {
+            at += 4;
+        }
+        Some(at)
+    }
+
+    /// Every node, depth first (the root first).
+    pub(super) fn nodes(&self) -> impl Iterator<Item = Node<'_, 'a>> + '_ {
+        let mut at = 0usize;
+        // The property offsets of the nodes open around `at`.
+        let mut open = [0usize; MAX_DEPTH + 1];
+        let mut depth = 0usize;
+        core::iter::from_fn(move || loop {
+            match self.token(at)? {
+                FDT_BEGIN_NODE => {
+                    let parent = depth.checked_sub(1).map(|d| open[d]);
+                    let node = self.node_at(at, parent)?;
+                    *open.get_mut(depth)? = node.props;
+                    depth += 1;
+                    at = self.skip_props(node.props)?;
+                    return Some(node);
+                }
+                FDT_END_NODE => {
+                    depth = depth.checked_sub(1)?;
+                    at += 4;
+                }
+                FDT_NOP => at += 4,
+                _ => return None,
+            }
+        })
+    }
+
+    /// The node whose `phandle` is `ph`.
+    pub(super) fn find_phandle(&self, ph: u32) -> Option<Node<'_, 'a>> {
+        self.nodes().find(|n| n.u32("phandle") == Some(ph))
+    }
+}
+
+/// One node: its unit name and where its properties start.
+#[derive(Clone, Copy)]
+pub(super) struct Node<'t, 'a> {
+    tree: &'t Tree<'a>,
+    /// The unit name (`name@address`), empty for the root.
+    pub(super) name: &'a [u8],
+    props: usize,
+    /// The parent's property offset; None for the root.
+    parent: Option<usize>,
+}
+
+/// One property: its value, and its name where the strings block has it.
+#[derive(Clone, Copy)]
+pub(super) struct Prop<'a> {
+    name: Option<&'a [u8]>,
+    pub(super) value: &'a [u8],
+}
+
+impl Prop<'_> {
+    /// Whether the property is called `name`: compared in place, the
+    /// NUL after it included.
+    #[inline(always)]
+    pub(super) fn is(&self, name: &str) -> bool {
+        let n = name.len();
+        self.name
+            .is_some_and(|s| s.get(n) == Some(&0) && &s[..n] == name.as_bytes())
+    }
+}
+
+impl<'t, 'a> Node<'t, 'a> {
+    /// The node's properties, in order.
+    pub(super) fn properties(self) -> impl Iterator<Item = Prop<'a>> + 't {
+        let tree = self.tree;
+        let mut at = self.props;
+        core::iter::from_fn(move || loop {
+            match tree.token(at)? {
+                FDT_NOP => at += 4,
+                FDT_PROP => {
+                    let len = tree.token(at + 4)? as usize;
+                    let name_off = tree.token(at + 8)? as usize;
+                    let value = tree.st.get(at + 12..(at + 12).checked_add(len)?)?;
+                    at += 12 + len.next_multiple_of(4);
+                    return Some(Prop {
+                        name: tree.strings.get(name_off..),
+                        value,
+                    });
+                }
+                _ => return None,
+            }
+        })
+    }
+
+    /// The first property called `name`.
+    pub(super) fn property(self, name: &str) -> Option<Prop<'a>> {
+        self.properties().find(|p| p.is(name))
+    }
+
+    /// A one-cell property.
+    pub(super) fn u32(self, name: &str) -> Option<u32> {
+        let v = self.property(name)?.value;
+        (v.len() == 4).then(|| u32::from_be_bytes([v[0], v[1], v[2], v[3]]))
+    }
+
+    /// The `compatible` strings, NUL-separated (empty without one).
+    pub(super) fn compatible(self) -> &'a [u8] {
+        self.property("compatible").map_or(&[], |p| p.value)
+    }
+
+    /// Whether one of the `compatible` strings is `with`.
+    pub(super) fn is_compatible(self, with: &str) -> bool {
+        compat_has(self.compatible(), with)
+    }
+
+    /// The direct children, in order.
+    pub(super) fn children(self) -> impl Iterator<Item = Node<'t, 'a>> + 't {
+        let (tree, parent) = (self.tree, self.props);
+        let mut at = tree.skip_props(self.props);
+        core::iter::from_fn(move || {
+            let here = tree.skip_nops(at?)?;
+            let child = tree.node_at(here, Some(parent))?;
+            at = tree.skip_node(child.props);
+            Some(child)
+        })
+    }
+
+    /// `#address-cells` and `#size-cells` for the node's children.
+    pub(super) fn cell_sizes(self) -> (usize, usize) {
+        let mut c = DEFAULT_CELLS;
+        for p in self.properties() {
+            let v = || p.value.get(..4).map(|b| be32(b, 0).unwrap_or(0) as usize);
+            if p.is("#address-cells") {
+                c.0 = v().unwrap_or(c.0);
+            } else if p.is("#size-cells") {
+                c.1 = v().unwrap_or(c.1);
+            }
+        }
+        c
+    }
+
+    /// The parent's cell sizes, which the node's `reg` is written in.
+    fn parent_cell_sizes(self) -> (usize, usize) {
+        match self.parent {
+            Some(props) => Node {
+                props,
+                parent: None,
+                ..self
+            }
+            .cell_sizes(),
+            None => DEFAULT_CELLS,
+        }
+    }
+
+    /// `reg` as (address, size) cell slices in the parent's cell sizes; a
+    /// partial entry at the end is left out. None without `reg`.
+    pub(super) fn raw_reg(self) -> Option<impl Iterator<Item = (&'a [u8], &'a [u8])>> {
+        let (ac, sc) = self.parent_cell_sizes();
+        let v = self.property("reg")?.value;
+        let (a, s) = (ac.checked_mul(4)?, sc.checked_mul(4)?);
+        let stride = a.checked_add(s).filter(|&n| n > 0)?;
+        Some(v.chunks_exact(stride).map(move |e| e.split_at(a)))
+    }
+
+    /// `#interrupt-cells`.
+    pub(super) fn interrupt_cells(self) -> Option<usize> {
+        self.u32("#interrupt-cells").map(|n| n as usize)
+    }
+}
+
+/// Whether the NUL-separated `list` holds the string `with`: lengths
+/// first, bytes only where they match (most candidates differ in length).
+pub(super) fn compat_has(list: &[u8], with: &str) -> bool {
+    let w = with.as_bytes();
+    let mut rest = list;
+    while !rest.is_empty() {
+        let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+        if end == w.len() && &rest[..end] == w {
+            return true;
+        }
+        rest = rest.get(end + 1..).unwrap_or(&[]);
+    }
+    false
+}
