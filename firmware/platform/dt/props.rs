@@ -42,42 +42,37 @@ pub(super) fn is_compatible(node: Node, with: &str) -> bool {
     node.is_compatible(with)
 }
 
-/// The properties the discovery loop looks at on every node, gathered in
-/// one pass over the node (each `Node::property` lookup re-walks the
-/// node's property list, which is slow under TCG).
+/// A string property's bytes without the terminating NUL.
+fn text(v: &[u8]) -> &[u8] {
+    v.strip_suffix(&[0]).unwrap_or(v)
+}
+
+/// The properties the discovery loop matches every node against, from
+/// the node's [`super::walk::Info`].
 pub(super) struct Summary<'a> {
     /// The first `compatible` strings, split once: every node is matched
     /// against a dozen of them.
     compatible: [&'a [u8]; 4],
-    status: Option<&'a str>,
-    pub(super) device_type: Option<&'a str>,
-    pub(super) secure_status: Option<&'a str>,
+    status: Option<&'a [u8]>,
+    pub(super) device_type: Option<&'a [u8]>,
+    pub(super) secure_status: Option<&'a [u8]>,
 }
 
 impl<'a> Summary<'a> {
     pub(super) fn of(node: Node<'_, 'a>) -> Self {
-        let mut s = Summary {
-            compatible: [&[]; 4],
-            status: None,
-            device_type: None,
-            secure_status: None,
-        };
-        let text = |v: &'a [u8]| core::str::from_utf8(v.strip_suffix(&[0]).unwrap_or(v)).ok();
-        for p in node.properties() {
-            if p.is("compatible") {
-                s.compatible = [&[]; 4];
-                for (slot, c) in s.compatible.iter_mut().zip(p.value.split(|&b| b == 0)) {
-                    *slot = c;
-                }
-            } else if p.is("status") {
-                s.status = text(p.value);
-            } else if p.is("device_type") {
-                s.device_type = text(p.value);
-            } else if p.is("secure-status") {
-                s.secure_status = text(p.value);
+        let i = &node.info;
+        let mut compatible: [&[u8]; 4] = [&[]; 4];
+        if let Some(c) = i.compatible {
+            for (slot, c) in compatible.iter_mut().zip(c.split(|&b| b == 0)) {
+                *slot = c;
             }
         }
-        s
+        Summary {
+            compatible,
+            status: i.status.map(text),
+            device_type: i.device_type.map(text),
+            secure_status: i.secure_status.map(text),
+        }
     }
 
     pub(super) fn is(&self, with: &str) -> bool {
@@ -94,33 +89,58 @@ impl<'a> Summary<'a> {
 
 /// Nodes with `status` other than "okay"/"ok" are absent for the normal
 /// world (DT spec 0.4, 2.3.4); no `status` means okay.
-pub(super) fn status_okay(status: Option<&str>) -> bool {
-    matches!(status, None | Some("okay") | Some("ok"))
+pub(super) fn status_okay(status: Option<&[u8]>) -> bool {
+    matches!(status, None | Some(b"okay") | Some(b"ok"))
 }
 
 pub(super) fn enabled(node: Node) -> bool {
-    status_okay(prop_str(node, "status"))
+    status_okay(node.info.status.map(text))
 }
 
-/// `reg` entries as (address, size) with the parent's cell sizes (at most 2
-/// each, as on every 64-bit platform bus).
+/// One or two big-endian cells (4 or 8 bytes) as a number.
+fn number(b: &[u8], what: &'static str) -> Result<u64, Error> {
+    match *b {
+        [a, b, c, d] => Ok(u64::from(u32::from_be_bytes([a, b, c, d]))),
+        [a, b, c, d, e, f, g, h] => Ok(u64::from_be_bytes([a, b, c, d, e, f, g, h])),
+        _ => Err(Error::Malformed(what)),
+    }
+}
+
+/// A whole-cell property (trailing bytes short of a cell ignored) of one
+/// or two cells as a number.
+pub(super) fn cells_number(v: &[u8], what: &'static str) -> Result<u64, Error> {
+    number(&v[..v.len() & !3], what)
+}
+
+/// One `reg` entry's (address, size) cell slices as numbers (at most 2
+/// cells each, as on every 64-bit platform bus; no size cells is size 0).
+fn reg_entry((address, size): (&[u8], &[u8]), what: &'static str) -> Result<(u64, u64), Error> {
+    let size = if size.is_empty() {
+        0
+    } else {
+        number(size, what)?
+    };
+    Ok((number(address, what)?, size))
+}
+
+/// `reg` entries as (address, size) with the parent's cell sizes.
 pub(super) fn regs(node: Node, what: &'static str) -> Result<Vec<(u64, u64)>, Error> {
     let raw = node.raw_reg().ok_or(Error::Malformed(what))?;
-    let mut out = Vec::new();
-    for (address, size) in raw {
-        let a: Vec<u32> = cells(address).collect();
-        let s: Vec<u32> = cells(size).collect();
-        let size = if s.is_empty() {
-            0
-        } else {
-            read_cells(&s, what)?
-        };
-        out.push((read_cells(&a, what)?, size));
-    }
+    let out = raw
+        .map(|e| reg_entry(e, what))
+        .collect::<Result<Vec<_>, _>>()?;
     if out.is_empty() {
         return Err(Error::Malformed(what));
     }
     Ok(out)
+}
+
+/// The first `reg` entry: what [`regs`] would return first, without the
+/// list (every entry has the same cell sizes, so the first decodes when
+/// all do).
+pub(super) fn first_reg(node: Node, what: &'static str) -> Result<(u64, u64), Error> {
+    let mut raw = node.raw_reg().ok_or(Error::Malformed(what))?;
+    reg_entry(raw.next().ok_or(Error::Malformed(what))?, what)
 }
 
 /// Converts one 3-cell GIC interrupt specifier to an INTID.
@@ -132,20 +152,32 @@ pub(super) fn gic_intid(spec: &[u32], what: &'static str) -> Result<u32, Error> 
     }
 }
 
-/// The INTIDs of a node's `interrupts`, assuming the 3-cell GIC specifier
-/// (checked once against the GIC's `#interrupt-cells`).
-pub(super) fn interrupts(node: Node, what: &'static str) -> Result<Vec<u32>, Error> {
-    let v = node
-        .property("interrupts")
-        .ok_or(Error::Malformed(what))?
-        .value;
+/// A node's `interrupts` as 3-cell GIC specifiers (the cell count is
+/// checked once against the GIC's `#interrupt-cells`), each decoded.
+fn specifiers<'a>(
+    node: Node<'_, 'a>,
+    what: &'static str,
+) -> Result<impl Iterator<Item = Result<u32, Error>> + 'a, Error> {
+    let v = node.info.interrupts.ok_or(Error::Malformed(what))?;
     if v.is_empty() || v.len() % 12 != 0 {
         return Err(Error::Malformed(what));
     }
-    let c: Vec<u32> = cells(v).collect();
-    c.chunks_exact(3).map(|s| gic_intid(s, what)).collect()
+    Ok(v.chunks_exact(12).map(move |s| {
+        let c = |i: usize| u32::from_be_bytes([s[i], s[i + 1], s[i + 2], s[i + 3]]);
+        gic_intid(&[c(0), c(4), c(8)], what)
+    }))
 }
 
+/// The INTIDs of a node's `interrupts`.
+pub(super) fn interrupts(node: Node, what: &'static str) -> Result<Vec<u32>, Error> {
+    specifiers(node, what)?.collect()
+}
+
+/// The first INTID of a node's `interrupts`, every specifier checked.
 pub(super) fn first_irq(node: Node, what: &'static str) -> Result<u32, Error> {
-    Ok(interrupts(node, what)?[0])
+    let mut first = None;
+    for i in specifiers(node, what)? {
+        first.get_or_insert(i?);
+    }
+    first.ok_or(Error::Malformed(what))
 }
