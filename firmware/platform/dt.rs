@@ -37,7 +37,8 @@ pub use structure::check_structure;
 pub(crate) use structure::{FDT_BEGIN_NODE, FDT_END, FDT_END_NODE, FDT_PROP};
 
 use props::{
-    cells, cells_number, first_irq, first_reg, interrupts, is_compatible, prop_str, regs, Summary,
+    cells, cells_number, compat, first_irq, first_reg, interrupts, is_compatible, prop_str, regs,
+    Summary,
 };
 
 /// The magic number at the start of every flattened device tree
@@ -208,21 +209,19 @@ pub fn parse(blob: &[u8]) -> Result<Board, Error> {
     let mut platform_bus: Option<(u64, u64)> = None;
     for node in fdt.nodes() {
         let n = Summary::of(node);
-        if gic.is_none()
-            && (n.is("arm,gic-v3") || n.is("arm,cortex-a15-gic") || n.is("arm,gic-400"))
-        {
+        if gic.is_none() && n.is(compat::GIC_V3 | compat::GIC_A15 | compat::GIC_400) {
             gic = Some(node);
         }
         // gpio-poweroff / gpio-restart point at the secure PL061 by phandle.
-        let poweroff = n.is("gpio-poweroff");
-        if poweroff || n.is("gpio-restart") {
+        let poweroff = n.is(compat::GPIO_POWEROFF);
+        if poweroff || n.is(compat::GPIO_RESTART) {
             gpio_power.push((poweroff, node));
         }
         if !n.enabled() {
             // Secure-only devices carry status = "disabled" plus
             // secure-status = "okay" (QEMU virt with secure=on).
             let secure = n.secure_status == Some(b"okay");
-            if n.is("arm,pl061") && secure {
+            if n.is(compat::PL061) && secure {
                 p.secure_gpio = Some(SecureGpio {
                     base: first_reg(node, "secure GPIO reg")?.0,
                     poweroff_pin: None,
@@ -240,7 +239,7 @@ pub fn parse(blob: &[u8]) -> Result<Board, Error> {
                 }
                 p.secure_ram = (size > 0).then_some((base, size));
             }
-            if n.is("arm,pl011") && secure {
+            if n.is(compat::PL011) && secure {
                 p.secure_uart = Some((
                     first_reg(node, "secure PL011 reg")?.0,
                     first_irq(node, "secure PL011 interrupts")?,
@@ -257,16 +256,16 @@ pub fn parse(blob: &[u8]) -> Result<Board, Error> {
         } else if n.device_type == Some(b"cpu") {
             let r = node.info.reg.ok_or(Error::Malformed("cpu reg"))?;
             p.cpus.push(cells_number(r, "cpu reg")?);
-        } else if n.is("arm,armv8-timer") || n.is("arm,armv7-timer") {
+        } else if n.is(compat::TIMER_V8 | compat::TIMER_V7) {
             let irqs = interrupts(node, "timer interrupts")?;
             if irqs.len() < 4 {
                 return Err(Error::Malformed("timer interrupts"));
             }
             p.timer_irqs.copy_from_slice(&irqs[..4]);
             p.timer_el2_virt = irqs.get(4).copied();
-        } else if n.is("arm,armv8-pmuv3") {
+        } else if n.is(compat::PMU) {
             p.pmu_irq = Some(first_irq(node, "PMU interrupts")?);
-        } else if n.is("arm,pl011") {
+        } else if n.is(compat::PL011) {
             // The first UART is the console; QEMU lists it first and names
             // it in /chosen stdout-path.
             if p.uart.is_none() {
@@ -275,12 +274,12 @@ pub fn parse(blob: &[u8]) -> Result<Board, Error> {
                     first_irq(node, "PL011 interrupts")?,
                 ));
             }
-        } else if n.is("arm,pl031") {
+        } else if n.is(compat::PL031) {
             p.rtc = Some((
                 first_reg(node, "PL031 reg")?.0,
                 first_irq(node, "PL031 interrupts")?,
             ));
-        } else if n.is("qemu,platform") {
+        } else if n.is(compat::PLATFORM_BUS) {
             // QEMU's platform bus (hw/arm/sysbus-fdt.c): `ranges` = <child
             // 0, parent address (2 cells), size>; dynamic sysbus devices
             // (the TPM) sit below it at offsets.
@@ -290,7 +289,7 @@ pub fn parse(blob: &[u8]) -> Result<Board, Error> {
                     platform_bus = Some(((u64::from(hi) << 32) | u64::from(lo), u64::from(size)));
                 }
             }
-        } else if n.is("tcg,tpm-tis-mmio") {
+        } else if n.is(compat::TPM) {
             let (off, size) = first_reg(node, "TPM reg")?;
             p.tpm = Some(match platform_bus {
                 Some((base, len)) if off.checked_add(size).is_some_and(|e| e <= len) => {
@@ -298,21 +297,21 @@ pub fn parse(blob: &[u8]) -> Result<Board, Error> {
                 }
                 _ => (off, size),
             });
-        } else if n.is("qemu,fw-cfg-mmio") {
+        } else if n.is(compat::FW_CFG) {
             p.fw_cfg = Some(first_reg(node, "fw_cfg reg")?.0);
-        } else if n.is("virtio,mmio") {
+        } else if n.is(compat::VIRTIO_MMIO) {
             let (base, size) = first_reg(node, "virtio-mmio reg")?;
             p.virtio_mmio
                 .push((base, size, first_irq(node, "virtio-mmio interrupts")?));
-        } else if n.is("pci-host-ecam-generic") {
+        } else if n.is(compat::PCIE) {
             pcie_nodes.push(node);
-        } else if n.is("arm,psci-0.2") || n.is("arm,psci") {
+        } else if n.is(compat::PSCI_02 | compat::PSCI) {
             p.psci = match prop_str(node, "method") {
                 Some("hvc") => Some(Conduit::Hvc),
                 Some("smc") => Some(Conduit::Smc),
                 _ => return Err(Error::Malformed("PSCI method")),
             };
-        } else if n.is("gpio-keys") {
+        } else if n.is(compat::GPIO_KEYS) {
             p.has_gpio_keys = true;
         } else if node.name == b"chosen" {
             if let Some(v) = node.property("bootargs") {

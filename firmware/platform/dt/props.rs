@@ -47,12 +47,60 @@ fn text(v: &[u8]) -> &[u8] {
     v.strip_suffix(&[0]).unwrap_or(v)
 }
 
+/// The `compatible` strings the discovery loop looks for, one bit each: a
+/// node's strings are matched against them once, not once per question.
+pub(super) mod compat {
+    pub(crate) const GIC_V3: u32 = 1 << 0;
+    pub(crate) const GIC_A15: u32 = 1 << 1;
+    pub(crate) const GIC_400: u32 = 1 << 2;
+    pub(crate) const GPIO_POWEROFF: u32 = 1 << 3;
+    pub(crate) const GPIO_RESTART: u32 = 1 << 4;
+    pub(crate) const PL061: u32 = 1 << 5;
+    pub(crate) const PL011: u32 = 1 << 6;
+    pub(crate) const TIMER_V8: u32 = 1 << 7;
+    pub(crate) const TIMER_V7: u32 = 1 << 8;
+    pub(crate) const PMU: u32 = 1 << 9;
+    pub(crate) const PL031: u32 = 1 << 10;
+    pub(crate) const PLATFORM_BUS: u32 = 1 << 11;
+    pub(crate) const TPM: u32 = 1 << 12;
+    pub(crate) const FW_CFG: u32 = 1 << 13;
+    pub(crate) const VIRTIO_MMIO: u32 = 1 << 14;
+    pub(crate) const PCIE: u32 = 1 << 15;
+    pub(crate) const PSCI_02: u32 = 1 << 16;
+    pub(crate) const PSCI: u32 = 1 << 17;
+    pub(crate) const GPIO_KEYS: u32 = 1 << 18;
+}
+
+fn compat_bit(c: &[u8]) -> u32 {
+    match c {
+        b"arm,gic-v3" => compat::GIC_V3,
+        b"arm,cortex-a15-gic" => compat::GIC_A15,
+        b"arm,gic-400" => compat::GIC_400,
+        b"gpio-poweroff" => compat::GPIO_POWEROFF,
+        b"gpio-restart" => compat::GPIO_RESTART,
+        b"arm,pl061" => compat::PL061,
+        b"arm,pl011" => compat::PL011,
+        b"arm,armv8-timer" => compat::TIMER_V8,
+        b"arm,armv7-timer" => compat::TIMER_V7,
+        b"arm,armv8-pmuv3" => compat::PMU,
+        b"arm,pl031" => compat::PL031,
+        b"qemu,platform" => compat::PLATFORM_BUS,
+        b"tcg,tpm-tis-mmio" => compat::TPM,
+        b"qemu,fw-cfg-mmio" => compat::FW_CFG,
+        b"virtio,mmio" => compat::VIRTIO_MMIO,
+        b"pci-host-ecam-generic" => compat::PCIE,
+        b"arm,psci-0.2" => compat::PSCI_02,
+        b"arm,psci" => compat::PSCI,
+        b"gpio-keys" => compat::GPIO_KEYS,
+        _ => 0,
+    }
+}
+
 /// The properties the discovery loop matches every node against, from
 /// the node's [`super::walk::Info`].
 pub(super) struct Summary<'a> {
-    /// The first `compatible` strings, split once: every node is matched
-    /// against a dozen of them.
-    compatible: [&'a [u8]; 4],
+    /// The [`compat`] bits of the node's `compatible` strings.
+    compatible: u32,
     status: Option<&'a [u8]>,
     pub(super) device_type: Option<&'a [u8]>,
     pub(super) secure_status: Option<&'a [u8]>,
@@ -61,12 +109,9 @@ pub(super) struct Summary<'a> {
 impl<'a> Summary<'a> {
     pub(super) fn of(node: Node<'_, 'a>) -> Self {
         let i = &node.info;
-        let mut compatible: [&[u8]; 4] = [&[]; 4];
-        if let Some(c) = i.compatible {
-            for (slot, c) in compatible.iter_mut().zip(c.split(|&b| b == 0)) {
-                *slot = c;
-            }
-        }
+        let compatible = i.compatible.map_or(0, |c| {
+            c.split(|&b| b == 0).fold(0, |m, c| m | compat_bit(c))
+        });
         Summary {
             compatible,
             status: i.status.map(text),
@@ -75,11 +120,9 @@ impl<'a> Summary<'a> {
         }
     }
 
-    pub(super) fn is(&self, with: &str) -> bool {
-        let w = with.as_bytes();
-        self.compatible
-            .iter()
-            .any(|c| c.len() == w.len() && *c == w)
+    /// Whether one of the node's `compatible` strings is one of `bits`.
+    pub(super) fn is(&self, bits: u32) -> bool {
+        self.compatible & bits != 0
     }
 
     pub(super) fn enabled(&self) -> bool {
