@@ -127,10 +127,23 @@ fn parse_interrupt_map(fdt: &Tree, node: Node, gic: Node) -> Result<Vec<(u8, u8,
         i += 5 + pac + pic;
     }
 
-    let mut prt = Vec::new();
+    let mut prt: Vec<(u8, u8, u32)> = Vec::new();
+    // Where each device's entries start in `prt`.
+    let mut starts = [0usize; 32];
     for dev in 0u32..32 {
+        let hi = (dev << 11) & mask[0];
+        starts[dev as usize] = prt.len();
+        // Devices the mask cannot tell apart route alike (QEMU's mask
+        // keeps two device bits: 4 searches of the map instead of 32).
+        if let Some(d) = (0..dev).find(|&d| (d << 11) & mask[0] == hi) {
+            let (from, to) = (starts[d as usize], starts[d as usize + 1]);
+            for i in from..to {
+                let (_, pin, intid) = prt[i];
+                prt.push((dev as u8, pin, intid));
+            }
+            continue;
+        }
         for pin in 1u32..=4 {
-            let hi = (dev << 11) & mask[0];
             let p = pin & mask[3];
             if let Some(e) = entries.iter().find(|e| e.0 == hi && e.1 == p) {
                 prt.push((dev as u8, (pin - 1) as u8, e.2));
