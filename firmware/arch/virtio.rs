@@ -19,6 +19,7 @@ use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::ptr::NonNull;
 use hotstub::boot::from_disk::Candidate;
+use hotstub::disk::ahead::{ReadAhead, AHEAD};
 use hotstub::disk::{self, BlockDevice};
 use virtio_drivers::device::blk::{VirtIOBlk, SECTOR_SIZE};
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
@@ -145,13 +146,14 @@ impl BlockDevice for Disk {
     }
 }
 
-/// The disks as the boot's choice takes them, in the order found.
+/// The disks as the boot's choice takes them, in the order found, each
+/// behind a read-ahead window (`disk::ahead` says why).
 pub fn candidates(disks: Vec<Disk>) -> Vec<Candidate> {
     disks
         .into_iter()
         .map(|d| Candidate {
             name: d.name.clone(),
-            dev: Rc::new(RefCell::new(d)),
+            dev: Rc::new(RefCell::new(ReadAhead::new(d, AHEAD))),
         })
         .collect()
 }

@@ -1,7 +1,8 @@
 //! Where QEMU's payload comes from: `-kernel` (fw_cfg) when it is given,
 //! else the first bootable disk in bus order, or the disk, partition and
 //! entry `opt/org.hotstub/boot` names, with `opt/org.hotstub/cmdline`
-//! appended to the entry's command line. The hardware side opens the
+//! appended to the entry's command line; cloud-hypervisor's from the same
+//! files where its build has fw_cfg. The hardware side opens the
 //! disks; the choice is made here, where it is host-tested.
 
 use super::machine::Qemu;
@@ -71,10 +72,42 @@ fn choose_disk<T: Transport>(
     Ok(payload::From::Disk)
 }
 
+/// cloud-hypervisor's choice: its fw_cfg (`fw`, only in CH builds with
+/// its `fw_cfg` feature and `--fw-cfg-config`) gives the same two files
+/// as QEMU's. `vmm` is CH's own line (the DT's bootargs on arm64, the
+/// start info's on x86); the file's arguments go after it, so that the
+/// user's win where both set a key. A kernel is never fw_cfg's here: CH
+/// refuses `--kernel` beside `--firmware`.
+pub fn pick_ch<T: Transport>(
+    fw: Option<&mut Qemu<T>>,
+    vmm: Option<String>,
+    disks: Vec<Candidate>,
+) -> Result<DiskPayload> {
+    let (choice_text, user) = match fw {
+        Some(src) => (text(src, file::BOOT)?, text(src, file::CMDLINE)?),
+        None => (None, None),
+    };
+    let extra = join(vmm, user);
+    let choice = Choice::parse(choice_text.as_deref().unwrap_or(""))?;
+    pick(&choice, extra, disks, NO_DISK_HINT)
+}
+
+/// Two optional command-line pieces, space-separated; `None` when both
+/// are absent or blank.
+fn join(a: Option<String>, b: Option<String>) -> Option<String> {
+    let parts: Vec<String> = [a, b]
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.trim().is_empty())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
 /// The first of `disks` (or the one `choice` names) that holds a kernel
 /// and the entry `choice` names; `extra` goes after the entry's command
 /// line; `hint` what to do when there is no disk. Shared by every VMM:
-/// QEMU's choice comes from fw_cfg, cloud-hypervisor has none. Prints the
+/// QEMU's choice comes from fw_cfg, cloud-hypervisor's
+/// from its fw_cfg where it has one ([`pick_ch`]). Prints the
 /// one line saying what boots.
 pub fn pick(
     choice: &Choice,
@@ -183,6 +216,28 @@ mod tests {
         let d = dir(&[(file::BOOT, 0x20, 6)]);
         let mut q = qemu(&[(key::FILE_DIR, &d), (0x20, b"disk/x")]);
         assert!(choose(&mut q, "Image", blank).is_err(), "bad grammar");
+    }
+
+    #[test]
+    fn cloud_hypervisor_takes_the_choice_from_fw_cfg_when_it_has_one() {
+        let d = dir(&[(file::BOOT, 0x20, 7)]);
+        let mut q = qemu(&[(key::FILE_DIR, &d), (0x20, b"disk1/2")]);
+        assert!(pick_ch(Some(&mut q), None, blank()).is_err(), "only disk0");
+        // Without fw_cfg the first disk is tried, and fails on its own.
+        assert!(pick_ch::<Fake>(None, None, blank()).is_err());
+        assert!(pick_ch::<Fake>(None, None, Vec::new()).is_err(), "no disk");
+        let d = dir(&[(file::BOOT, 0x20, 6)]);
+        let mut q = qemu(&[(key::FILE_DIR, &d), (0x20, b"disk/x")]);
+        assert!(pick_ch(Some(&mut q), None, blank()).is_err(), "bad grammar");
+    }
+
+    #[test]
+    fn cloud_hypervisor_line_comes_before_the_fw_cfg_file() {
+        let s = |t: &str| Some(String::from(t));
+        assert_eq!(join(s("earlycon=x"), s("quiet")), s("earlycon=x quiet"));
+        assert_eq!(join(None, s("quiet")), s("quiet"));
+        assert_eq!(join(s(" "), None), None);
+        assert_eq!(join(None, None), None);
     }
 
     #[test]

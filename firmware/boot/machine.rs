@@ -124,23 +124,25 @@ pub struct Virt {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ArmVmm {
     /// QEMU `virt` with `-bios`: the DT at the start of RAM, x0 zero
-    /// (QEMU starts a firmware with its registers reset), fw_cfg in the
-    /// DT; at EL1, EL2 or EL3.
+    /// (QEMU starts a firmware with its registers reset), its platform bus
+    /// and fw_cfg in the DT; at EL1, EL2 or EL3.
     QemuVirt,
     /// cloud-hypervisor with `--firmware`: at EL1 (KVM's guest), x0 the
-    /// DT's address (0x4000_0000), and no fw_cfg node (CH's fw_cfg device
-    /// is a non-default build feature). Its root `compatible` is
-    /// "linux,dummy-virt" like QEMU's, so that does not tell them apart.
+    /// DT's address (0x4000_0000), and no QEMU platform bus. Its root
+    /// `compatible` is "linux,dummy-virt" like QEMU's, and builds with its
+    /// `fw_cfg` feature add a "qemu,fw-cfg-mmio" node, so neither tells
+    /// them apart.
     CloudHypervisor,
 }
 
 impl ArmVmm {
     /// `dt_in_x0`: the DT was found at the address x0 held at entry. A
-    /// VMM that passes the DT in x0 and offers no fw_cfg is
-    /// cloud-hypervisor; anything else takes the QEMU path (which refuses
-    /// a DT without fw_cfg with its own error line).
+    /// VMM that passes the DT in x0 at EL1 and has no QEMU platform bus
+    /// ("qemu,platform", which QEMU virt always has) is cloud-hypervisor;
+    /// anything else takes the QEMU path (which refuses a DT without
+    /// fw_cfg with its own error line).
     pub fn detect(el: u8, dt_in_x0: bool, board: &Board) -> ArmVmm {
-        if el == 1 && dt_in_x0 && board.fw_cfg.is_none() {
+        if el == 1 && dt_in_x0 && !board.qemu_platform_bus {
             ArmVmm::CloudHypervisor
         } else {
             ArmVmm::QemuVirt

@@ -13,6 +13,7 @@
 //! Which configuration wins (README, "Booting from a disk"): Boot Loader
 //! Spec entries first, then GRUB's default entry, then `extlinux.conf`.
 
+pub mod ahead;
 pub mod conf;
 mod error;
 mod fat;

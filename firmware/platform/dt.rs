@@ -165,6 +165,11 @@ pub struct Board {
     pub kaslr_seed: Option<u64>,
     /// Root `compatible` includes QEMU's "linux,dummy-virt".
     pub qemu_virt: bool,
+    /// A "qemu,platform" node: QEMU virt's platform bus, which virt always
+    /// creates (hw/arm/virt.c `create_platform_bus`; its node from
+    /// hw/arm/sysbus-fdt.c, seen in QEMU 10.0's `dumpdtb`).
+    /// cloud-hypervisor's DT has none.
+    pub qemu_platform_bus: bool,
 }
 
 /// QEMU `virt` places its ACPI GED at this fixed address with SPI 9 and puts
@@ -280,6 +285,7 @@ pub fn parse(blob: &[u8]) -> Result<Board, Error> {
                 first_irq(node, "PL031 interrupts")?,
             ));
         } else if n.is(compat::PLATFORM_BUS) {
+            p.qemu_platform_bus = true;
             // QEMU's platform bus (hw/arm/sysbus-fdt.c): `ranges` = <child
             // 0, parent address (2 cells), size>; dynamic sysbus devices
             // (the TPM) sit below it at offsets.

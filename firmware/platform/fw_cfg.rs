@@ -264,6 +264,17 @@ impl<T: Transport> FwCfg<T> {
         self.dma
     }
 
+    /// The same device read through the data register only, whatever its
+    /// ID says. cloud-hypervisor's fw_cfg (v53, devices/src/legacy/fw_cfg.rs)
+    /// advertises DMA but decodes the control word's bits at other places
+    /// than fw_cfg.rst (SELECT taken from bit 7, SKIP from bit 3), so a
+    /// select-and-read transfer reads whichever item was selected before;
+    /// on arm64 its 16-byte window ends before the DMA register at +16.
+    pub fn without_dma(mut self) -> Self {
+        self.dma = false;
+        self
+    }
+
     /// Reads the first `N` bytes of an item through the data register.
     fn read_small<const N: usize>(&mut self, key: u16) -> [u8; N] {
         let mut b = [0u8; N];

@@ -11,6 +11,9 @@
 const INTEL: u32 = 0x8086;
 const Q35_MCH: u32 = 0x29c0;
 const I440FX: u32 = 0x1237;
+/// cloud-hypervisor's PCIe host bridge (CH pci/src/bus.rs
+/// DEVICE_ID_INTEL_VIRT_PCIE_HOST), reached through the same ports.
+const CH_HOST: u32 = 0x0d57;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Board {
@@ -24,6 +27,10 @@ pub enum Board {
     /// Nothing answers PCI configuration mechanism #1 and there is no
     /// virtio-mmio transport: `isapc`.
     NoPci,
+    /// cloud-hypervisor (its PVH `--firmware` entry): told from QEMU by
+    /// this bridge, since a CH build with its `fw_cfg` feature answers
+    /// fw_cfg like QEMU.
+    CloudHypervisor,
     /// Another host bridge: vendor ID in the low half, device ID high.
     Other(u32),
 }
@@ -37,6 +44,7 @@ impl Board {
         match id {
             _ if id == Q35_MCH << 16 | INTEL => Board::Q35,
             _ if id == I440FX << 16 | INTEL => Board::I440fx,
+            _ if id == CH_HOST << 16 | INTEL => Board::CloudHypervisor,
             u32::MAX if mmio_magic() == VIRTIO_MMIO_MAGIC => Board::Microvm,
             u32::MAX => Board::NoPci,
             _ => Board::Other(id),
@@ -55,8 +63,9 @@ impl Board {
             // the write is dropped.
             Board::Microvm => Some(Stop::GedS5),
             // isapc has no power-off; an unknown chipset: no register of
-            // its is touched.
-            Board::NoPci | Board::Other(_) => None,
+            // its is touched. cloud-hypervisor's S5 register comes from
+            // its FADT (`stop::on_cloud_hypervisor`).
+            Board::NoPci | Board::CloudHypervisor | Board::Other(_) => None,
         };
         power_off
             .into_iter()
@@ -135,6 +144,10 @@ mod tests {
         let mmio = || VIRTIO_MMIO_MAGIC;
         assert_eq!(Board::identify(0x29c0_8086, mmio), Board::Q35);
         assert_eq!(Board::identify(0x1237_8086, mmio), Board::I440fx);
+        assert_eq!(
+            Board::identify(0x0d57_8086, no_mmio),
+            Board::CloudHypervisor
+        );
         assert_eq!(Board::identify(0xffff_ffff, no_mmio), Board::NoPci);
         assert_eq!(Board::identify(0xffff_ffff, mmio), Board::Microvm);
         // QEMU's generic PCIe host bridge (Red Hat 1b36:0008).

@@ -1,8 +1,10 @@
 //! cloud-hypervisor's arm64 boot (`--firmware`, a raw image copied to 0):
 //! entered at EL1 under KVM with the MMU off and x0 = the DT at
-//! 0x4000_0000; secondaries wait for KVM's PSCI (HVC). No fw_cfg: the
-//! kernel comes from a virtio-pci disk on the DT's ECAM host bridge, and
-//! the ACPI tables are CH's own at 0x4020_0000, adopted and checked
+//! 0x4000_0000; secondaries wait for KVM's PSCI (HVC). The kernel comes
+//! from a virtio-pci disk on the DT's ECAM host bridge, chosen and its
+//! command line extended by CH's fw_cfg where the build has one (the DT
+//! then names it; `opt/org.hotstub/boot` and `cmdline`, as on QEMU); the
+//! ACPI tables are CH's own at 0x4020_0000, adopted and checked
 //! (`acpi::adopt`, `acpi::arm::ch`), handed to Linux through the EFI
 //! system table so it runs in ACPI mode. The firmware leaves: KVM's PSCI
 //! serves Linux, and a fatal stop is PSCI SYSTEM_OFF by HVC.
@@ -12,11 +14,13 @@ use hotstub::acpi::arm::ch::{self as ch_tables, CH_ACPI_MAX, CH_RSDP};
 use hotstub::acpi::TableArea;
 use hotstub::boot::efi::{self, mem_type, Carve, PAGE_SIZE};
 use hotstub::boot::from_disk;
+use hotstub::boot::machine::Qemu;
 use hotstub::boot::machine::{ChVirt, TablesFrom};
 use hotstub::boot::pipeline::{self, Never, Result, Tables};
 use hotstub::boot::plan::{Facts, Plan};
-use hotstub::disk::{Choice, DiskPayload};
+use hotstub::disk::DiskPayload;
 use hotstub::platform::dt;
+use hotstub::platform::fw_cfg::FwCfg;
 use hotstub::{println, NAME};
 
 use super::cpu;
@@ -73,18 +77,14 @@ impl pipeline::Arch for ChBoot {
 
     fn describe(&mut self, board: dt::Board) -> Result<(ChVirt, Disk)> {
         let m = ChVirt::describe(board, layout::fw_ram(), CH_RSDP, CH_ACPI_MAX)?;
-        // CH has no fw_cfg: no choice file, the first bootable disk in bus
-        // order wins. What CH put in the DT's bootargs (its `earlycon=`;
-        // CH drops `--cmdline` under `--firmware`) is appended to the
-        // entry's command line, as QEMU's `opt/org.hotstub/cmdline` is.
+        // Without CH's fw_cfg the first bootable disk in bus order wins.
+        // What CH put in the DT's bootargs (its `earlycon=`; CH drops
+        // `--cmdline` under `--firmware`) is appended to the entry's
+        // command line, then `opt/org.hotstub/cmdline`.
+        let mut fw = fw_cfg(&m.board)?;
         let candidates = virtio::candidates(disks(EL, &m.board, true));
         let extra = m.board.bootargs.clone();
-        let disk = from_disk::pick(
-            &Choice::default(),
-            extra,
-            candidates,
-            from_disk::NO_DISK_HINT,
-        )?;
+        let disk = from_disk::pick_ch(fw.as_mut(), extra, candidates)?;
         Ok((m, Disk(Some(disk))))
     }
 
@@ -181,4 +181,23 @@ impl pipeline::Arch for ChBoot {
     fn power_off() -> ! {
         stop::power_off()
     }
+}
+
+/// cloud-hypervisor's fw_cfg where its DT names one (CH builds with the
+/// `fw_cfg` feature run with `--fw-cfg-config`: "qemu,fw-cfg-mmio" at
+/// 0x0903_0000, 16 bytes, CH devices/src/legacy/fw_cfg.rs), read through
+/// the data register (`FwCfg::without_dma` says why).
+fn fw_cfg(b: &dt::Board) -> Result<Option<Qemu<hw::FwCfgMmio>>> {
+    let Some(base) = b.fw_cfg else {
+        return Ok(None);
+    };
+    // SAFETY: the DT names this fw_cfg MMIO base, below RAM where every
+    // address is mapped as device memory (mmu::enable).
+    let fw = FwCfg::probe(unsafe { hw::FwCfgMmio::new(base) })?;
+    let q = Qemu::open(fw.without_dma())?;
+    println!(
+        "{NAME}: cloud-hypervisor's fw_cfg: {} files",
+        q.files.files().len()
+    );
+    Ok(Some(q))
 }

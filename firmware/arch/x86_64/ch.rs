@@ -1,10 +1,12 @@
-//! cloud-hypervisor's x86 guest, entered through PVH (`pvh.rs`) without
-//! fw_cfg: the start info gives RAM, the command line and the RSDP; CH's
+//! cloud-hypervisor's x86 guest, entered through PVH (`pvh.rs`): the
+//! start info gives RAM, the command line and the RSDP; CH's
 //! own ACPI tables are adopted and checked (`acpi::adopt`,
 //! `acpi::x86::adopt`), never rebuilt, since its DSDT holds hotplug AML at
 //! addresses only CH knows; the kernel comes from a virtio disk on CH's
 //! PCI segment (CH drops `--cmdline` and `--initramfs` with
-//! `--firmware`). SMBIOS stays where CH wrote it (0xf0000, where Linux
+//! `--firmware`), chosen and its command line extended by CH's fw_cfg
+//! where the build has one (`opt/org.hotstub/boot` and `cmdline`, as on
+//! QEMU). SMBIOS stays where CH wrote it (0xf0000, where Linux
 //! scans for it).
 
 use super::pvh::{start_info, Phys};
@@ -13,7 +15,7 @@ use hotstub::acpi::adopt::{self, Adopted, Sigs};
 use hotstub::acpi::x86::adopt::{self as x86, Checked, Ecam, SPACE_IO};
 use hotstub::boot::machine::ChX86;
 use hotstub::boot::pvh::StartInfo;
-use hotstub::disk::{Choice, DiskPayload};
+use hotstub::disk::DiskPayload;
 
 pub(super) struct ChBoot {
     info_at: u32,
@@ -95,13 +97,8 @@ impl pipeline::Arch for ChBoot {
         };
         let extra = String::from_utf8(f.info.cmdline)
             .map_err(|_| "PVH start info: the command line is not UTF-8")?;
-        let extra = (!extra.trim().is_empty()).then_some(extra);
-        let disk = from_disk::pick(
-            &Choice::default(),
-            extra,
-            virtio::candidates(found),
-            from_disk::NO_DISK_HINT,
-        )?;
+        let mut fw = fw_cfg()?;
+        let disk = from_disk::pick_ch(fw.as_mut(), Some(extra), virtio::candidates(found))?;
         let m = ChX86 {
             map,
             cpus,
@@ -191,6 +188,22 @@ fn disks(e: Ecam) -> Vec<virtio::Disk> {
     // identity-mapped; map_device maps what it says.
     unsafe { virtio::placed_pci_disks(e.base, buses, paging::map_device, &mut out) };
     out
+}
+
+/// cloud-hypervisor's fw_cfg at QEMU's ports (CH
+/// devices/src/legacy/fw_cfg.rs `PORT_FW_CFG_BASE` 0x510), present only
+/// in CH builds with its `fw_cfg` feature run with `--fw-cfg-config`;
+/// read through the data register (`FwCfg::without_dma` says why).
+fn fw_cfg() -> Result<Option<Qemu<PioFwCfg>>> {
+    let Ok(fw) = FwCfg::probe(PioFwCfg) else {
+        return Ok(None);
+    };
+    let q = Qemu::open(fw.without_dma())?;
+    println!(
+        "hotstub: cloud-hypervisor's fw_cfg: {} files",
+        q.files.files().len()
+    );
+    Ok(Some(q))
 }
 
 /// The boot vCPU's initial APIC ID (CPUID leaf 1, EBX bits 31:24; Intel

@@ -190,7 +190,7 @@ fn enable_pm(board: Board) -> u32 {
             piix::enable_pm();
             q35::pm_timer()
         }
-        Board::Microvm | Board::NoPci | Board::Other(_) => 0,
+        Board::Microvm | Board::NoPci | Board::CloudHypervisor | Board::Other(_) => 0,
     }
 }
 
@@ -256,6 +256,9 @@ impl pipeline::Arch for PcBoot {
             ),
             Board::NoPci => bail!(
                 "unsupported machine: no PCI host bridge and no virtio-mmio (QEMU's isapc?); start QEMU with -M q35, pc or microvm"
+            ),
+            Board::CloudHypervisor => bail!(
+                "cloud-hypervisor loads the firmware as a PVH --firmware (hotstub-x86_64.elf)"
             ),
             Board::Other(id) => bail!(
                 "unsupported machine: host bridge {:04x}:{:04x} is neither Q35 nor i440FX",

@@ -1,9 +1,12 @@
 //! The PVH entry (boot.S `pvh_entry`, the ELF `cargo xtask build` writes
 //! as `hotstub-x86_64.elf`): QEMU's `-kernel` and cloud-hypervisor's
 //! `--firmware` both start the firmware this way. They are told apart by
-//! fw_cfg, which QEMU always has and cloud-hypervisor's default build
-//! does not: with fw_cfg the boot is q35's (Hotstub's own tables, the
-//! kernel from a disk), without it cloud-hypervisor's (its tables adopted).
+//! the host bridge at 00:00.0 and fw_cfg: QEMU always has fw_cfg, and its
+//! boards' bridges are Intel's Q35 or i440FX; cloud-hypervisor's is its
+//! own 8086:0d57, and it has fw_cfg only in builds with its non-default
+//! `fw_cfg` feature. A QEMU board with fw_cfg boots as q35 does (Hotstub's
+//! own tables, the kernel from a disk); anything else is cloud-hypervisor's
+//! boot (its tables adopted, its fw_cfg read where it has one).
 
 use super::*;
 use hotstub::acpi::adopt::PhysMem;
@@ -16,8 +19,8 @@ extern "C" fn hotstub_pvh_main(start_info: u32) -> ! {
     init_console();
     idt::init();
     crate::arch::init_heap();
-    if FwCfg::probe(PioFwCfg).is_ok() {
-        let board = stop::identify();
+    let board = stop::identify();
+    if board != Board::CloudHypervisor && FwCfg::probe(PioFwCfg).is_ok() {
         let t0 = super::enable_pm(board);
         pipeline::run(PcBoot {
             t0,

@@ -180,13 +180,25 @@ fn q35_facts_from_fw_cfg_files() {
 }
 
 #[test]
-fn cloud_hypervisor_is_told_from_qemu_by_entry_state_and_fw_cfg() {
+fn cloud_hypervisor_is_told_from_qemu_by_entry_state_and_platform_bus() {
     let ch = dt::parse(&dt::tests::ch_dtb("fdt-boot2max4.dtb")).unwrap();
     let qemu = dt::parse(&virt_dt(true, false)).unwrap();
+    assert!(qemu.qemu_platform_bus);
     assert_eq!(ArmVmm::detect(1, true, &ch), ArmVmm::CloudHypervisor);
+    // A CH build with its fw_cfg feature adds a fw_cfg node (at 0x9030000,
+    // CH devices/src/legacy/fw_cfg.rs): still CH.
+    let ch_fw_cfg = dt::Board {
+        fw_cfg: Some(0x0903_0000),
+        ..ch.clone()
+    };
+    assert_eq!(ArmVmm::detect(1, true, &ch_fw_cfg), ArmVmm::CloudHypervisor);
     // QEMU -bios leaves x0 zero: its DT is found at the start of RAM.
     assert_eq!(ArmVmm::detect(1, false, &ch), ArmVmm::QemuVirt);
-    assert_eq!(ArmVmm::detect(1, true, &qemu), ArmVmm::QemuVirt, "fw_cfg");
+    assert_eq!(
+        ArmVmm::detect(1, true, &qemu),
+        ArmVmm::QemuVirt,
+        "platform bus"
+    );
     assert_eq!(
         ArmVmm::detect(2, true, &ch),
         ArmVmm::QemuVirt,

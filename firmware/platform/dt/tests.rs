@@ -156,6 +156,16 @@ fn virt_dt_with(gic_v3: bool, secure: bool, bus_range: bool) -> Vec<u8> {
     w.property_string("compatible", "qemu,fw-cfg-mmio").unwrap();
     w.property_array_u64("reg", &[0x0902_0000, 0x18]).unwrap();
     w.end_node(n).unwrap();
+    // QEMU 10.0's `dumpdtb` of virt: an empty platform bus at 0xc000000.
+    let n = w.begin_node("platform-bus@c000000").unwrap();
+    w.property_string_list(
+        "compatible",
+        alloc::vec![String::from("qemu,platform"), String::from("simple-bus")],
+    )
+    .unwrap();
+    w.property_array_u32("ranges", &[0, 0, 0x0c00_0000, 0x0200_0000])
+        .unwrap();
+    w.end_node(n).unwrap();
     for i in 0..2u64 {
         let n = w
             .begin_node(&alloc::format!("virtio_mmio@{:x}", 0x0a00_0000 + i * 0x200))
@@ -556,6 +566,7 @@ fn parses_cloud_hypervisor_dts() {
         assert_eq!(b.cpus.len(), cpus, "{name}");
         assert_eq!(b.memory[0].0, 0x4000_0000);
         assert_eq!(b.fw_cfg, None);
+        assert!(!b.qemu_platform_bus);
         assert_eq!(b.uart.map(|u| u.0), Some(0x0900_0000));
         assert_eq!(b.psci, Some(Conduit::Hvc));
         assert_eq!(b.gic.version, 3);

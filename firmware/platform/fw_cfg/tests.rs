@@ -155,3 +155,17 @@ fn file_names_fit_the_directory() {
         assert!(name.len() < FILE_NAME_LEN, "{name}");
     }
 }
+
+#[test]
+fn without_dma_reads_through_the_data_register_although_dma_is_offered() {
+    // cloud-hypervisor's ID: reserved bit and DMA (devices/src/legacy/fw_cfg.rs
+    // FW_CFG_FEATURE); the fake panics on any DMA transfer.
+    let mut f = fake();
+    f.items[1].1 = 3u32.to_le_bytes().to_vec();
+    let c = FwCfg::probe(f).unwrap();
+    assert!(c.has_dma());
+    let mut c = c.without_dma();
+    assert!(!c.has_dma());
+    let d = c.directory().unwrap();
+    assert_eq!(c.read_named(&d, "opt/x", 16).unwrap().unwrap(), b"abc");
+}

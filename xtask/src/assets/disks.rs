@@ -628,8 +628,15 @@ export linux_gfx_mode
 ",
         entry("Debian GNU/Linux", &format!("gnulinux-simple-{ROOT_UUID}"), "", ""),
         entry(&format!("Debian GNU/Linux, with Linux {ver}"), &format!("gnulinux-{ver}-advanced-{ROOT_UUID}"), "", "\t"),
-        entry(&format!("Debian GNU/Linux, with Linux {ver} (recovery mode)"), &format!("gnulinux-{ver}-recovery-{ROOT_UUID}"), " single", "\t"),
+        entry(&format!("Debian GNU/Linux, with Linux {ver} (recovery mode)"), &debian_recovery_id(ver), " single", "\t"),
     )
+}
+
+/// The GRUB id of the Debian layout's recovery entry for kernel `ver`,
+/// which adds `single` to the command line: an entry other than the
+/// default, for a boot choice (`opt/org.hotstub/boot`) to name.
+pub fn debian_recovery_id(ver: &str) -> String {
+    format!("gnulinux-{ver}-recovery-{ROOT_UUID}")
 }
 
 /// A Boot Loader Spec Type #1 entry as Fedora's kernel-install writes it.

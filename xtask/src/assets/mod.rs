@@ -11,7 +11,7 @@ use crate::build::Arch;
 use crate::util::{output, root, run, step, target_dir, write_atomic, Context, Result};
 use apt::{apt_download, apt_update, dpkg_extract, ensure_foreign_arch};
 pub use apt::{ensure_backports_source, host_mirror};
-pub use disks::{bench_disk, debian_cmdline, disk_image, BenchDisk, DiskImage};
+pub use disks::{bench_disk, debian_cmdline, debian_recovery_id, disk_image, BenchDisk, DiskImage};
 use initramfs::initramfs;
 pub use initramfs::{busybox, Cpio};
 use std::collections::BTreeMap;

@@ -3,9 +3,10 @@
 //! the reference for `ch-hotstub-*`, which boot L2 with Hotstub as CH's
 //! `--firmware` from a test disk.
 
+use super::super::runner::FWCFG_CMDLINE_MARK;
 use super::steps::Step::{self, ChRemote, L2Line, L2Until};
 use super::{L2Boot, NestedCase};
-use crate::assets::DiskImage;
+use crate::assets::{debian_recovery_id, DiskImage};
 use crate::build::Arch;
 
 /// The tables CH's x86 guests get (captures in
@@ -104,7 +105,22 @@ fn boot(arch: Arch, name: &str, boot: L2Boot) -> NestedCase {
         pending: None,
         refused: None,
         probes: false,
+        fw_cfg: None,
     }
+}
+
+/// The fw_cfg files of `ch-hotstub-fw-cfg`, the names Hotstub reads on
+/// QEMU: the Debian disk's recovery entry on partition 1 of the first disk
+/// (its entry adds `single`), and the harness's mark appended to the
+/// entry's command line.
+fn fw_cfg_files(kernel_version: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "opt/org.hotstub/boot",
+            format!("disk0/1:{}", debian_recovery_id(kernel_version)),
+        ),
+        ("opt/org.hotstub/cmdline", FWCFG_CMDLINE_MARK.into()),
+    ]
 }
 
 pub(in super::super) fn cases() -> Vec<NestedCase> {
@@ -142,6 +158,18 @@ pub(in super::super) fn cases() -> Vec<NestedCase> {
             "ch-hotstub-disk-debian",
             L2Boot::HotstubDisk(DiskImage::Debian),
         ));
+    }
+    // CH's fw_cfg (builds with its `fw_cfg` feature): the same files as on
+    // QEMU choose the entry and extend its command line.
+    for arch in Arch::ALL {
+        v.push(NestedCase {
+            fw_cfg: Some(fw_cfg_files),
+            ..boot(
+                arch,
+                "ch-hotstub-fw-cfg",
+                L2Boot::HotstubDisk(DiskImage::Debian),
+            )
+        });
     }
     // A disk Hotstub cannot boot: the error line, then PSCI SYSTEM_OFF by
     // HVC, which KVM hands CH as a shutdown.
@@ -276,5 +304,16 @@ mod unit {
         assert!(super::super::ch_bins_in(&dir, Arch::X86_64).is_ok());
         assert!(super::super::ch_bins_in(&dir, Arch::Aarch64).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_fw_cfg_build_is_told_by_its_option_name() {
+        let p = std::env::temp_dir().join(format!("ch-harness-fwcfg-{}", std::process::id()));
+        std::fs::write(&p, b"\x7fELF...--firmware...").unwrap();
+        assert!(!super::super::has_fw_cfg(&p).unwrap());
+        std::fs::write(&p, b"\x7fELF...fw-cfg-configBoot params").unwrap();
+        assert!(super::super::has_fw_cfg(&p).unwrap());
+        std::fs::remove_file(&p).unwrap();
+        assert!(super::super::has_fw_cfg(&p).is_err());
     }
 }

@@ -62,9 +62,15 @@ pub(super) struct L1Run {
     pub marks: Vec<(&'static str, f64)>,
 }
 
+/// Where the case's fw_cfg file `i` is in L1 (`NestedCase::fw_cfg`).
+fn fw_cfg_path(i: usize) -> String {
+    format!("{L2_DIR}/fw-cfg-{i}")
+}
+
 /// CH's arguments, one per line for nested-init: what L2 boots, its
-/// CPUs and memory.
-fn ch_args(c: &NestedCase, l2: &L2Payload) -> Vec<String> {
+/// CPUs and memory, and the fw_cfg files named in `fw_cfg` (written at
+/// `fw_cfg_path`).
+fn ch_args(c: &NestedCase, l2: &L2Payload, fw_cfg: &[&str]) -> Vec<String> {
     let mut a: Vec<String> = Vec::new();
     match (l2, c.boot) {
         (L2Payload::Direct { disk, .. }, L2Boot::Direct(extra)) => {
@@ -107,6 +113,24 @@ fn ch_args(c: &NestedCase, l2: &L2Payload) -> Vec<String> {
         "--memory".into(),
         c.memory.into(),
     ]);
+    if !fw_cfg.is_empty() {
+        // CH's items syntax (CH vmm/src/vm_config.rs FwCfgItemList):
+        // `name=N,file=F` items separated by `:`; files, so that the
+        // contents need no quoting. kernel, cmdline and initramfs default
+        // to on and need `--kernel` etc., which `--firmware` excludes.
+        let items: Vec<String> = fw_cfg
+            .iter()
+            .enumerate()
+            .map(|(i, name)| format!("name={name},file={}", fw_cfg_path(i)))
+            .collect();
+        a.extend([
+            "--fw-cfg-config".into(),
+            format!(
+                "kernel=off,cmdline=off,initramfs=off,items=[{}]",
+                items.join(":")
+            ),
+        ]);
+    }
     a
 }
 
@@ -172,9 +196,18 @@ fn initramfs(c: &NestedCase, f: &L1Files, out: &Path) -> Result<()> {
         &read(f.spare_disk)?,
         0o644,
     );
+    let fw_cfg = c
+        .fw_cfg
+        .map(|files| files(&f.guest.kernel.version))
+        .unwrap_or_default();
+    for (i, (_, content)) in fw_cfg.iter().enumerate() {
+        let path = fw_cfg_path(i);
+        cpio.file(path.trim_start_matches('/'), content.as_bytes(), 0o644);
+    }
+    let names: Vec<&str> = fw_cfg.iter().map(|(n, _)| *n).collect();
     cpio.file(
         "etc/ch-args",
-        (ch_args(c, f.l2).join("\n") + "\n").as_bytes(),
+        (ch_args(c, f.l2, &names).join("\n") + "\n").as_bytes(),
         0o644,
     );
     std::fs::write(out, cpio.finish()).ctx(format!("write {}", out.display()))
@@ -427,6 +460,38 @@ impl Ctl {
 mod unit {
     use super::*;
 
+    fn ch_args_of(c: &NestedCase, l2: &L2Payload) -> Vec<String> {
+        ch_args(c, l2, &[])
+    }
+
+    #[test]
+    fn fw_cfg_files_become_ch_items() {
+        let cases = super::super::cases();
+        let c = cases
+            .iter()
+            .find(|c| c.name == "x86_64/ch-hotstub-fw-cfg")
+            .unwrap();
+        let disk = L2Payload::Disk {
+            firmware: PathBuf::new(),
+            disk: PathBuf::new(),
+        };
+        let a = ch_args(
+            c,
+            &disk,
+            &["opt/org.hotstub/boot", "opt/org.hotstub/cmdline"],
+        );
+        let v = &a[a.iter().position(|x| x == "--fw-cfg-config").unwrap() + 1];
+        assert_eq!(
+            v,
+            "kernel=off,cmdline=off,initramfs=off,items=[name=opt/org.hotstub/boot,\
+             file=/l2/fw-cfg-0:name=opt/org.hotstub/cmdline,file=/l2/fw-cfg-1]"
+        );
+        assert!(!ch_args_of(c, &disk).iter().any(|x| x == "--fw-cfg-config"));
+        let files = (c.fw_cfg.unwrap())("6.12.9");
+        assert_eq!(files[0].0, "opt/org.hotstub/boot");
+        assert!(files[0].1.starts_with("disk0/1:gnulinux-6.12.9-recovery-"));
+    }
+
     #[test]
     fn ch_arguments_per_boot() {
         let cases = super::super::cases();
@@ -436,12 +501,12 @@ mod unit {
             initrd: PathBuf::new(),
             disk: None,
         };
-        let a = ch_args(find("x86_64/ch-direct-hotplug"), &direct);
+        let a = ch_args_of(find("x86_64/ch-direct-hotplug"), &direct);
         let cmdline = &a[a.iter().position(|x| x == "--cmdline").unwrap() + 1];
         assert!(cmdline.starts_with("console=ttyS0 "), "{cmdline}");
         assert!(cmdline.contains("hotstub.action=cmd"), "{cmdline}");
         assert!(a.windows(2).any(|w| w == ["--cpus", "boot=2,max=4"]));
-        let a = ch_args(find("aarch64/ch-direct-boot"), &direct);
+        let a = ch_args_of(find("aarch64/ch-direct-boot"), &direct);
         let cmdline = &a[a.iter().position(|x| x == "--cmdline").unwrap() + 1];
         assert!(cmdline.starts_with("console=ttyAMA0 "), "{cmdline}");
         assert!(cmdline.contains("hotstub.action=poweroff"), "{cmdline}");
@@ -449,7 +514,7 @@ mod unit {
             firmware: PathBuf::new(),
             disk: PathBuf::new(),
         };
-        let a = ch_args(find("x86_64/ch-hotstub-disk-debian"), &disk);
+        let a = ch_args_of(find("x86_64/ch-hotstub-disk-debian"), &disk);
         assert_eq!(
             a[..4],
             ["--firmware", "/l2/firmware", "--disk", "path=/l2/boot.img"]
@@ -463,7 +528,7 @@ mod unit {
             firmware: PathBuf::new(),
             disk: PathBuf::new(),
         };
-        let a = ch_args(find("x86_64/ch-hotstub-disk-debian"), &edk2);
+        let a = ch_args_of(find("x86_64/ch-hotstub-disk-debian"), &edk2);
         assert_eq!(
             a[..4],
             ["--kernel", "/l2/firmware", "--disk", "path=/l2/boot.img"]
@@ -473,7 +538,7 @@ mod unit {
             initrd: PathBuf::new(),
             disk: Some(PathBuf::new()),
         };
-        let a = ch_args(find("x86_64/ch-direct-boot"), &with_disk);
+        let a = ch_args_of(find("x86_64/ch-direct-boot"), &with_disk);
         assert!(a.windows(2).any(|w| w == ["--disk", "path=/l2/boot.img"]));
     }
 }

@@ -33,6 +33,15 @@ pub(super) use cases::cases;
 
 /// The variable that names the CH binaries' directory.
 pub(super) const CH_ENV: &str = "HOTSTUB_CLOUD_HYPERVISOR";
+/// The variable that names a second directory laid out the same, built
+/// with CH's non-default `fw_cfg` feature, for the cases that give Hotstub
+/// fw_cfg files (`NestedCase::fw_cfg`); without it those cases take
+/// `CH_ENV`'s binaries when they have fw_cfg.
+pub(super) const CH_FW_CFG_ENV: &str = "HOTSTUB_CLOUD_HYPERVISOR_FW_CFG";
+
+/// fw_cfg files CH hands Hotstub (`--fw-cfg-config ...,items=[...]`), as
+/// (name, content) for the guest kernel of this version.
+pub(super) type FwCfgFiles = fn(kernel_version: &str) -> Vec<(&'static str, String)>;
 
 /// What L2 boots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +84,10 @@ pub(super) struct NestedCase {
     /// L2's init keeps its command channel though the case has no steps
     /// (the probes of `compare --vmm cloud-hypervisor`).
     pub probes: bool,
+    /// CH's fw_cfg device with these files: the case needs a CH built
+    /// with its `fw_cfg` feature (`ch_fw_cfg_bins`) and checks that Hotstub
+    /// read them (`steps::check_fw_cfg`).
+    pub fw_cfg: Option<FwCfgFiles>,
 }
 
 impl NestedCase {
@@ -136,6 +149,35 @@ fn ch_bins_in(dir: &Path, arch: Arch) -> std::result::Result<ChBins, String> {
     Ok(bins)
 }
 
+/// The CH binaries with fw_cfg for `arch`: `CH_FW_CFG_ENV`'s when it is
+/// set, else `CH_ENV`'s; either must have been built with CH's `fw_cfg`
+/// feature, or the reason names the variable to set.
+pub(super) fn ch_fw_cfg_bins(arch: Arch) -> std::result::Result<ChBins, String> {
+    let (var, bins) = match std::env::var_os(CH_FW_CFG_ENV) {
+        Some(dir) => (CH_FW_CFG_ENV, ch_bins_in(Path::new(&dir), arch)?),
+        None => (CH_ENV, ch_bins(arch)?),
+    };
+    if has_fw_cfg(&bins.ch)? {
+        Ok(bins)
+    } else {
+        Err(format!(
+            "{var}: {} has no fw_cfg (built without CH's `fw_cfg` feature); \
+             set {CH_FW_CFG_ENV} to a build with it (README \"cloud-hypervisor\")",
+            bins.ch.display()
+        ))
+    }
+}
+
+/// Whether a CH binary was built with its `fw_cfg` feature: only then
+/// does it define the `--fw-cfg-config` option (CH cloud-hypervisor/src/
+/// main.rs), whose name is then in the binary. Read, not run, so that an
+/// arm64 binary is told on an x86 host too.
+fn has_fw_cfg(ch: &Path) -> std::result::Result<bool, String> {
+    let bytes = std::fs::read(ch).map_err(|e| format!("read {}: {e}", ch.display()))?;
+    let opt = b"fw-cfg-config";
+    Ok(bytes.windows(opt.len()).any(|w| w == opt))
+}
+
 /// The Hotstub file CH loads with `--firmware` (issue 21): an ELF with
 /// the Xen PVH note on x86, the raw image on arm64.
 pub(super) fn ch_firmware(arch: Arch) -> PathBuf {
@@ -159,7 +201,11 @@ pub(super) fn run(
             results.skip(&c.name, &format!("pending: {why}"));
             continue;
         }
-        let bins = match ch_bins(c.arch) {
+        let bins = match c.fw_cfg {
+            None => ch_bins(c.arch),
+            Some(_) => ch_fw_cfg_bins(c.arch),
+        };
+        let bins = match bins {
             Ok(b) => b,
             Err(why) => {
                 results.skip(&c.name, &why);

@@ -4,6 +4,7 @@
 
 use super::super::checks::{bad_dmesg_lines, check_tables, min_memtotal_kib};
 use super::super::protocol::{fields, marker, section};
+use super::super::runner::FWCFG_CMDLINE_MARK;
 use super::l1::L1Run;
 use super::{L2Boot, NestedCase};
 use crate::util::Result;
@@ -145,6 +146,9 @@ fn check_l2(c: &NestedCase, lines: &[String], log: &Path) -> Result<String> {
     if let Some(e) = lines.iter().find(|l| l.starts_with("hotstub: error:")) {
         errs.push(format!("firmware error: {e}"));
     }
+    if c.fw_cfg.is_some() {
+        errs.extend(check_fw_cfg(lines));
+    }
     match marker(lines, "cpus ") {
         Some(s) if fields(s).get("online").map(String::as_str) == Some(c.online) => {}
         got => errs.push(format!("cpus {got:?}, expected online={}", c.online)),
@@ -209,6 +213,31 @@ fn check_l2(c: &NestedCase, lines: &[String], log: &Path) -> Result<String> {
     } else {
         Err(errs.join("; "))
     }
+}
+
+/// What `ch-hotstub-fw-cfg`'s files (`cases::fw_cfg_files`) must have
+/// done: Hotstub found CH's fw_cfg, booted the entry `opt/org.hotstub/boot`
+/// names (the recovery entry, which adds `single`), and appended
+/// `opt/org.hotstub/cmdline` (the harness's mark).
+fn check_fw_cfg(lines: &[String]) -> Vec<String> {
+    let mut errs = Vec::new();
+    let said = |p: &str| lines.iter().find(|l| l.to_ascii_lowercase().starts_with(p));
+    if said("hotstub: cloud-hypervisor's fw_cfg:").is_none() {
+        errs.push("Hotstub did not report CH's fw_cfg".into());
+    }
+    match said("hotstub: booting disk0") {
+        Some(l) if l.contains("(recovery mode)") => {}
+        l => errs.push(format!(
+            "opt/org.hotstub/boot's recovery entry not booted: {l:?}"
+        )),
+    }
+    let cmdline = marker(lines, "cmdline=").unwrap_or("");
+    for w in [FWCFG_CMDLINE_MARK, "single"] {
+        if !cmdline.split_whitespace().any(|x| x == w) {
+            errs.push(format!("L2's command line lacks `{w}`: {cmdline}"));
+        }
+    }
+    errs
 }
 
 /// A case Hotstub must refuse: its one error line (containing `why`) on

@@ -259,6 +259,7 @@ fn boot_once(s: &ChSetup, fw: ChFirmware, probes: &[&str], log: &Path) -> Result
         pending: None,
         refused: None,
         probes: true,
+        fw_cfg: None,
     };
     let files = L1Files {
         guest: &s.guest,
