@@ -36,7 +36,10 @@ mod walk;
 pub use structure::check_structure;
 pub(crate) use structure::{FDT_BEGIN_NODE, FDT_END, FDT_END_NODE, FDT_PROP};
 
-use props::{cells, first_irq, interrupts, is_compatible, prop_str, read_cells, regs, Summary};
+use props::{
+    cells, cells_number, compat, first_irq, first_reg, interrupts, is_compatible, prop_str, regs,
+    Summary,
+};
 
 /// The magic number at the start of every flattened device tree
 /// (Devicetree Specification v0.4, 5.2).
@@ -200,93 +203,88 @@ pub fn parse(blob: &[u8]) -> Result<Board, Error> {
     let root = fdt.root().ok_or(Error::Missing("a root node"))?;
     p.qemu_virt = is_compatible(root, "linux,dummy-virt");
 
-    // The GIC first: every other interrupt specifier is decoded against it.
-    let gic = fdt
-        .nodes()
-        .find(|n| {
-            let c = n.compatible();
-            ["arm,gic-v3", "arm,cortex-a15-gic", "arm,gic-400"]
-                .iter()
-                .any(|w| walk::compat_has(c, w))
-        })
-        .ok_or(Error::Missing("a GICv2 or GICv3 interrupt controller"))?;
-    if gic.interrupt_cells() != Some(3) {
-        return Err(Error::Malformed("GIC #interrupt-cells"));
-    }
-    p.gic = gic::parse(gic)?;
-
+    // One walk over the nodes; what needs another node (the GIC that
+    // interrupt specifiers are decoded against, a phandle's target) is
+    // kept and read after it.
+    let mut gic = None;
+    let mut pcie_nodes = Vec::new();
+    let mut secure_gpio = None;
+    let mut gpio_power = Vec::new();
     // The platform bus's (base, size), once seen (it precedes its children).
     let mut platform_bus: Option<(u64, u64)> = None;
     for node in fdt.nodes() {
         let n = Summary::of(node);
+        if gic.is_none() && n.is(compat::GIC_V3 | compat::GIC_A15 | compat::GIC_400) {
+            gic = Some(node);
+        }
+        // gpio-poweroff / gpio-restart point at the secure PL061 by phandle.
+        let poweroff = n.is(compat::GPIO_POWEROFF);
+        if poweroff || n.is(compat::GPIO_RESTART) {
+            gpio_power.push((poweroff, node));
+        }
         if !n.enabled() {
             // Secure-only devices carry status = "disabled" plus
             // secure-status = "okay" (QEMU virt with secure=on).
-            if n.is("arm,pl061") && n.secure_status == Some("okay") {
+            let secure = n.secure_status == Some(b"okay");
+            if n.is(compat::PL061) && secure {
                 p.secure_gpio = Some(SecureGpio {
-                    base: regs(node, "secure GPIO reg")?[0].0,
+                    base: first_reg(node, "secure GPIO reg")?.0,
                     poweroff_pin: None,
                     restart_pin: None,
                 });
+                secure_gpio = Some(node);
             }
             // Its first `reg` range, as QEMU writes one; a range of size 0
             // (no #size-cells) holds nothing to move into. It is used as
             // [base, base + size) like RAM, so it may not wrap either.
-            if n.device_type == Some("memory")
-                && n.secure_status == Some("okay")
-                && p.secure_ram.is_none()
-            {
-                let (base, size) = regs(node, "secure memory reg")?[0];
+            if n.device_type == Some(b"memory") && secure && p.secure_ram.is_none() {
+                let (base, size) = first_reg(node, "secure memory reg")?;
                 if base.checked_add(size).is_none() {
                     return Err(Error::Malformed("secure memory reg"));
                 }
                 p.secure_ram = (size > 0).then_some((base, size));
             }
-            if n.is("arm,pl011") && n.secure_status == Some("okay") {
+            if n.is(compat::PL011) && secure {
                 p.secure_uart = Some((
-                    regs(node, "secure PL011 reg")?[0].0,
+                    first_reg(node, "secure PL011 reg")?.0,
                     first_irq(node, "secure PL011 interrupts")?,
                 ));
             }
             continue;
         }
-        if n.device_type == Some("memory") {
+        if n.device_type == Some(b"memory") {
             for (base, size) in regs(node, "memory reg")? {
                 if size > 0 {
                     p.memory.push((base, size));
                 }
             }
-        } else if n.device_type == Some("cpu") {
-            let r = node
-                .property("reg")
-                .ok_or(Error::Malformed("cpu reg"))?
-                .value;
-            let c: Vec<u32> = cells(r).collect();
-            p.cpus.push(read_cells(&c, "cpu reg")?);
-        } else if n.is("arm,armv8-timer") || n.is("arm,armv7-timer") {
+        } else if n.device_type == Some(b"cpu") {
+            let r = node.info.reg.ok_or(Error::Malformed("cpu reg"))?;
+            p.cpus.push(cells_number(r, "cpu reg")?);
+        } else if n.is(compat::TIMER_V8 | compat::TIMER_V7) {
             let irqs = interrupts(node, "timer interrupts")?;
             if irqs.len() < 4 {
                 return Err(Error::Malformed("timer interrupts"));
             }
             p.timer_irqs.copy_from_slice(&irqs[..4]);
             p.timer_el2_virt = irqs.get(4).copied();
-        } else if n.is("arm,armv8-pmuv3") {
+        } else if n.is(compat::PMU) {
             p.pmu_irq = Some(first_irq(node, "PMU interrupts")?);
-        } else if n.is("arm,pl011") {
+        } else if n.is(compat::PL011) {
             // The first UART is the console; QEMU lists it first and names
             // it in /chosen stdout-path.
             if p.uart.is_none() {
                 p.uart = Some((
-                    regs(node, "PL011 reg")?[0].0,
+                    first_reg(node, "PL011 reg")?.0,
                     first_irq(node, "PL011 interrupts")?,
                 ));
             }
-        } else if n.is("arm,pl031") {
+        } else if n.is(compat::PL031) {
             p.rtc = Some((
-                regs(node, "PL031 reg")?[0].0,
+                first_reg(node, "PL031 reg")?.0,
                 first_irq(node, "PL031 interrupts")?,
             ));
-        } else if n.is("qemu,platform") {
+        } else if n.is(compat::PLATFORM_BUS) {
             p.qemu_platform_bus = true;
             // QEMU's platform bus (hw/arm/sysbus-fdt.c): `ranges` = <child
             // 0, parent address (2 cells), size>; dynamic sysbus devices
@@ -297,29 +295,29 @@ pub fn parse(blob: &[u8]) -> Result<Board, Error> {
                     platform_bus = Some(((u64::from(hi) << 32) | u64::from(lo), u64::from(size)));
                 }
             }
-        } else if n.is("tcg,tpm-tis-mmio") {
-            let (off, size) = regs(node, "TPM reg")?[0];
+        } else if n.is(compat::TPM) {
+            let (off, size) = first_reg(node, "TPM reg")?;
             p.tpm = Some(match platform_bus {
                 Some((base, len)) if off.checked_add(size).is_some_and(|e| e <= len) => {
                     (base + off, size)
                 }
                 _ => (off, size),
             });
-        } else if n.is("qemu,fw-cfg-mmio") {
-            p.fw_cfg = Some(regs(node, "fw_cfg reg")?[0].0);
-        } else if n.is("virtio,mmio") {
-            let (base, size) = regs(node, "virtio-mmio reg")?[0];
+        } else if n.is(compat::FW_CFG) {
+            p.fw_cfg = Some(first_reg(node, "fw_cfg reg")?.0);
+        } else if n.is(compat::VIRTIO_MMIO) {
+            let (base, size) = first_reg(node, "virtio-mmio reg")?;
             p.virtio_mmio
                 .push((base, size, first_irq(node, "virtio-mmio interrupts")?));
-        } else if n.is("pci-host-ecam-generic") {
-            p.pcie = Some(pcie::parse(&fdt, node)?);
-        } else if n.is("arm,psci-0.2") || n.is("arm,psci") {
+        } else if n.is(compat::PCIE) {
+            pcie_nodes.push(node);
+        } else if n.is(compat::PSCI_02 | compat::PSCI) {
             p.psci = match prop_str(node, "method") {
                 Some("hvc") => Some(Conduit::Hvc),
                 Some("smc") => Some(Conduit::Smc),
                 _ => return Err(Error::Malformed("PSCI method")),
             };
-        } else if n.is("gpio-keys") {
+        } else if n.is(compat::GPIO_KEYS) {
             p.has_gpio_keys = true;
         } else if node.name == b"chosen" {
             if let Some(v) = node.property("bootargs") {
@@ -332,27 +330,36 @@ pub fn parse(blob: &[u8]) -> Result<Board, Error> {
                 p.rng_seed = Some(v.value.to_vec());
             }
             if let Some(v) = node.property("kaslr-seed") {
-                let c: Vec<u32> = cells(v.value).collect();
-                p.kaslr_seed = read_cells(&c, "kaslr-seed").ok();
+                p.kaslr_seed = cells_number(v.value, "kaslr-seed").ok();
             }
         }
     }
 
-    // gpio-poweroff / gpio-restart point at the secure PL061 by phandle.
+    let gic = gic.ok_or(Error::Missing("a GICv2 or GICv3 interrupt controller"))?;
+    if gic.interrupt_cells() != Some(3) {
+        return Err(Error::Malformed("GIC #interrupt-cells"));
+    }
+    p.gic = gic::parse(gic)?;
+    for node in pcie_nodes {
+        p.pcie = Some(pcie::parse(&fdt, node, gic)?);
+    }
+
+    // Phandles are unique (Devicetree Specification v0.4, 2.3.3): the
+    // secure PL061, when named, needs no lookup.
+    let by_phandle = |ph: u32| match secure_gpio {
+        Some(g) if g.info.phandle == Some(ph) => Some(g),
+        _ => fdt.find_phandle(ph),
+    };
     if let Some(sg) = p.secure_gpio.as_mut() {
-        for node in fdt.nodes() {
-            let poweroff = is_compatible(node, "gpio-poweroff");
-            if !poweroff && !is_compatible(node, "gpio-restart") {
-                continue;
-            }
+        for (poweroff, node) in gpio_power {
             let g: Vec<u32> = node
                 .property("gpios")
                 .map(|p| cells(p.value).collect())
                 .unwrap_or_default();
-            let target = g.first().and_then(|ph| fdt.find_phandle(*ph));
+            let target = g.first().and_then(|ph| by_phandle(*ph));
             let on_secure_gpio = target
-                .and_then(|t| regs(t, "GPIO reg").ok())
-                .is_some_and(|r| r[0].0 == sg.base);
+                .and_then(|t| first_reg(t, "GPIO reg").ok())
+                .is_some_and(|r| r.0 == sg.base);
             if let (true, Some(pin)) = (on_secure_gpio, g.get(1)) {
                 if poweroff {
                     sg.poweroff_pin = Some(*pin);

@@ -32,10 +32,24 @@ _start:
     b.ne    res_el3_secondary_reset
 
     // Copy .data from flash to RAM, zero .bss (linker symbols are 16-byte
-    // aligned, so 16-byte steps are exact).
+    // aligned, so 16-byte steps are exact). .data is 50 KiB: 64 bytes a
+    // step while they last halves the loop's 16,000 guest instructions,
+    // then 16 at a time.
     ldr     x1, =__data_load
     ldr     x2, =__data_start
     ldr     x3, =__data_end
+    sub     x6, x3, #64
+8:  cmp     x2, x6
+    b.hi    1f
+    ldp     x4, x5, [x1], #16
+    stp     x4, x5, [x2], #16
+    ldp     x4, x5, [x1], #16
+    stp     x4, x5, [x2], #16
+    ldp     x4, x5, [x1], #16
+    stp     x4, x5, [x2], #16
+    ldp     x4, x5, [x1], #16
+    stp     x4, x5, [x2], #16
+    b       8b
 1:  cmp     x2, x3
     b.hs    2f
     ldp     x4, x5, [x1], #16

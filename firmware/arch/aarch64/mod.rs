@@ -357,9 +357,10 @@ fn build_tables(
     let blob = src
         .file_head(file::ACPI_TABLES, acpi::vmm::QEMU_TABLES_MAX, head)?
         .unwrap_or_default();
-    // The tables, for the searches below (all of `blob` unless the loader
-    // names ranges past it).
-    let tables = &blob[..acpi::vmm::extent(&blob, &loader)];
+    // QEMU's DSDT, for the searches below; without one, all its tables
+    // (all of `blob` unless the loader names ranges past it).
+    let tables = acpi::vmm::dsdt(&blob, &loader)
+        .unwrap_or_else(|| &blob[..acpi::vmm::extent(&blob, &loader)]);
     let mem_hotplug = acpi::memhp::from_qemu_tables(tables)?;
     let pci_hotplug = acpi::pcihp::virt_from_qemu_tables(tables)?;
     // Taken over, not re-derived: see acpi::vmm.

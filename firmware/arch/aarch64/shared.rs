@@ -96,8 +96,18 @@ pub(super) fn write_handoff(
         .get_mut(..blob.len())
         .ok_or("the DT for Linux does not fit its area")?
         .copy_from_slice(&blob);
-    // Linux reads the hand-off data with its caches off.
-    mmu::clean_to_poc(a.acpi, a.handoff_end - a.acpi);
+    // Linux reads the hand-off data with its caches off: what was written
+    // of it, not the whole 256 KiB area (a line at a time, 4,096 lines
+    // took 20,000 guest instructions). The TPM event log sits at the end
+    // of the ACPI area (`Plan::tpm_log`): with a TPM the whole of it.
+    let acpi_end = if board.tpm.is_some() {
+        a.efi
+    } else {
+        a.acpi + t.used
+    };
+    mmu::clean_to_poc(a.acpi, acpi_end - a.acpi);
+    mmu::clean_to_poc(a.efi, efi::area_size(map.len()) as u64);
+    mmu::clean_to_poc(a.dt, blob.len() as u64);
     Ok(())
 }
 

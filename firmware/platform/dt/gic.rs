@@ -1,7 +1,7 @@
 //! The interrupt controller node: GICv3 (arm,gic-v3) or GICv2
 //! (arm,cortex-a15-gic, arm,gic-400) with their ITS or v2m children.
 
-use super::props::{enabled, first_irq, is_compatible, prop_u32, regs};
+use super::props::{enabled, first_irq, first_reg, is_compatible, prop_u32, regs};
 use super::walk::Node;
 use super::{Error, GicInfo};
 
@@ -23,7 +23,7 @@ pub(super) fn parse(gic: Node) -> Result<GicInfo, Error> {
         g.gicv = reg.get(3 + nr).map(|r| r.0);
         for child in gic.children() {
             if is_compatible(child, "arm,gic-v3-its") && enabled(child) {
-                g.its = Some(regs(child, "ITS reg")?[0].0);
+                g.its = Some(first_reg(child, "ITS reg")?.0);
             }
         }
     } else {
@@ -38,7 +38,7 @@ pub(super) fn parse(gic: Node) -> Result<GicInfo, Error> {
         g.gicv = reg.get(3).map(|r| r.0);
         for child in gic.children() {
             if is_compatible(child, "arm,gic-v2m-frame") && enabled(child) {
-                let base = regs(child, "GICv2m reg")?[0].0;
+                let base = first_reg(child, "GICv2m reg")?.0;
                 let spis = match (
                     prop_u32(child, "arm,msi-base-spi"),
                     prop_u32(child, "arm,msi-num-spis"),
@@ -51,7 +51,7 @@ pub(super) fn parse(gic: Node) -> Result<GicInfo, Error> {
             }
         }
     }
-    if gic.property("interrupts").is_some() {
+    if gic.info.interrupts.is_some() {
         g.maint_irq = Some(first_irq(gic, "GIC maintenance interrupt")?);
     }
     Ok(g)

@@ -2,7 +2,7 @@
 //! windows from `ranges` and its legacy interrupt routing from
 //! `interrupt-map`, both in the IEEE 1275 PCI bus binding's cell layout.
 
-use super::props::{cells, gic_intid, prop_u32, read_cells, regs};
+use super::props::{cells, first_reg, gic_intid, prop_u32, read_cells};
 use super::walk::{Node, Tree};
 use super::{Error, PcieInfo};
 use alloc::vec::Vec;
@@ -12,9 +12,11 @@ const PCI_SPACE_IO: u32 = 1;
 const PCI_SPACE_MEM32: u32 = 2;
 const PCI_SPACE_MEM64: u32 = 3;
 
-pub(super) fn parse(fdt: &Tree, node: Node) -> Result<PcieInfo, Error> {
+/// `gic`: the interrupt controller, which `interrupt-map` names in
+/// practice (spared a lookup of its phandle).
+pub(super) fn parse(fdt: &Tree, node: Node, gic: Node) -> Result<PcieInfo, Error> {
     let mut pci = PcieInfo::default();
-    let (base, size) = regs(node, "PCIe reg")?[0];
+    let (base, size) = first_reg(node, "PCIe reg")?;
     pci.ecam_base = base;
     pci.ecam_size = size;
     match node
@@ -59,13 +61,13 @@ pub(super) fn parse(fdt: &Tree, node: Node) -> Result<PcieInfo, Error> {
         }
     }
 
-    pci.prt = parse_interrupt_map(fdt, node)?;
+    pci.prt = parse_interrupt_map(fdt, node, gic)?;
     Ok(pci)
 }
 
 /// Expands `interrupt-map`/`interrupt-map-mask` into one routing entry per
 /// device number and pin on the root bus, as an ACPI `_PRT` needs them.
-fn parse_interrupt_map(fdt: &Tree, node: Node) -> Result<Vec<(u8, u8, u32)>, Error> {
+fn parse_interrupt_map(fdt: &Tree, node: Node, gic: Node) -> Result<Vec<(u8, u8, u32)>, Error> {
     let map: Vec<u32> = node
         .property("interrupt-map")
         .map(|p| cells(p.value).collect())
@@ -96,13 +98,17 @@ fn parse_interrupt_map(fdt: &Tree, node: Node) -> Result<Vec<(u8, u8, u32)>, Err
             .get(i..i + 5)
             .ok_or(Error::Malformed("PCIe interrupt-map"))?;
         // Every entry names the same GIC in practice: look each phandle up
-        // once (a lookup walks the whole tree).
+        // once (a lookup walks the whole tree), the GIC's not at all
+        // (phandles are unique: Devicetree Specification v0.4, 2.3.3).
         let (pac, pic) = match parents.iter().find(|p| p.0 == head[4]) {
             Some(&(_, pac, pic)) => (pac, pic),
             None => {
-                let parent = fdt
-                    .find_phandle(head[4])
-                    .ok_or(Error::Malformed("PCIe interrupt-map parent"))?;
+                let parent = if gic.info.phandle == Some(head[4]) {
+                    Some(gic)
+                } else {
+                    fdt.find_phandle(head[4])
+                };
+                let parent = parent.ok_or(Error::Malformed("PCIe interrupt-map parent"))?;
                 let pac = prop_u32(parent, "#address-cells").unwrap_or(0) as usize;
                 let pic = parent
                     .interrupt_cells()
@@ -121,10 +127,23 @@ fn parse_interrupt_map(fdt: &Tree, node: Node) -> Result<Vec<(u8, u8, u32)>, Err
         i += 5 + pac + pic;
     }
 
-    let mut prt = Vec::new();
+    let mut prt: Vec<(u8, u8, u32)> = Vec::new();
+    // Where each device's entries start in `prt`.
+    let mut starts = [0usize; 32];
     for dev in 0u32..32 {
+        let hi = (dev << 11) & mask[0];
+        starts[dev as usize] = prt.len();
+        // Devices the mask cannot tell apart route alike (QEMU's mask
+        // keeps two device bits: 4 searches of the map instead of 32).
+        if let Some(d) = (0..dev).find(|&d| (d << 11) & mask[0] == hi) {
+            let (from, to) = (starts[d as usize], starts[d as usize + 1]);
+            for i in from..to {
+                let (_, pin, intid) = prt[i];
+                prt.push((dev as u8, pin, intid));
+            }
+            continue;
+        }
         for pin in 1u32..=4 {
-            let hi = (dev << 11) & mask[0];
             let p = pin & mask[3];
             if let Some(e) = entries.iter().find(|e| e.0 == hi && e.1 == p) {
                 prt.push((dev as u8, (pin - 1) as u8, e.2));

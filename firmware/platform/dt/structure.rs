@@ -25,6 +25,39 @@ fn c_str(b: &[u8]) -> Option<&str> {
     core::str::from_utf8(&b[..end]).ok()
 }
 
+/// Which offsets of the strings block start a NUL-terminated UTF-8
+/// string, answered without decoding the string each time a property
+/// names it (QEMU's properties share a few dozen names).
+struct Names<'a> {
+    strings: &'a [u8],
+    /// Whether the whole block is UTF-8; then a string starting at a
+    /// character boundary and ending at a NUL is too.
+    utf8: bool,
+    /// One past the last NUL: a string starting before it is terminated.
+    terminated: usize,
+}
+
+impl<'a> Names<'a> {
+    fn of(strings: &'a [u8]) -> Self {
+        Names {
+            strings,
+            utf8: core::str::from_utf8(strings).is_ok(),
+            terminated: strings.iter().rposition(|&b| b == 0).map_or(0, |i| i + 1),
+        }
+    }
+
+    fn valid(&self, off: usize) -> bool {
+        match self.strings.get(off..) {
+            // A UTF-8 continuation byte is 0b10xx_xxxx (Unicode 15, 3.9).
+            Some(rest) if self.utf8 => {
+                off < self.terminated && rest.first().is_some_and(|&b| b & 0xc0 != 0x80)
+            }
+            Some(rest) => c_str(rest).is_some(),
+            None => false,
+        }
+    }
+}
+
 /// Checks that `blob` is a flattened device tree whose every part the
 /// `fdt` crate reads lies inside it and is well formed (DT spec v0.4,
 /// chapter 5): the header's blocks within `totalsize`, one unnamed root
@@ -53,6 +86,7 @@ pub fn check_structure(blob: &[u8]) -> Result<(), Error> {
     let structure = block(hdr(2)?, hdr(9)?)?;
     let strings = block(hdr(3)?, hdr(8)?)?;
 
+    let names = Names::of(strings);
     let bad = Error::Malformed("structure block");
     let token = |at: usize| be32(structure, at).ok_or(Error::Malformed("structure block"));
     let mut at = 0;
@@ -79,9 +113,14 @@ pub fn check_structure(blob: &[u8]) -> Result<(), Error> {
                         .and_then(|v| Some(v..v.checked_add(len)?))
                         .and_then(|r| structure.get(r))
                         .ok_or(bad.clone())?;
-                    let name = c_str(strings.get(name_off..).ok_or(bad.clone())?)
-                        .ok_or(Error::Malformed("property name"))?;
-                    if matches!(name, "#address-cells" | "#size-cells") && value.len() != 4 {
+                    let name = strings.get(name_off..).ok_or(bad.clone())?;
+                    if !names.valid(name_off) {
+                        return Err(Error::Malformed("property name"));
+                    }
+                    if value.len() != 4
+                        && (name.starts_with(b"#address-cells\0")
+                            || name.starts_with(b"#size-cells\0"))
+                    {
                         return Err(Error::Malformed("#address-cells/#size-cells"));
                     }
                     at += 12 + len.next_multiple_of(4);
@@ -97,5 +136,26 @@ pub fn check_structure(blob: &[u8]) -> Result<(), Error> {
         if depth == 0 && token(at)? != FDT_END {
             return Err(bad);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Names;
+
+    #[test]
+    fn names_are_checked_with_and_without_a_utf8_block() {
+        // "reg\0", "é\0" (2 bytes), an unterminated tail.
+        let good = b"reg\0\xc3\xa9\0ab";
+        let n = Names::of(good);
+        assert!(n.utf8);
+        assert!(n.valid(0) && n.valid(2) && n.valid(3) && n.valid(4));
+        // Inside "é", and past the last NUL.
+        assert!(!n.valid(5) && !n.valid(7) && !n.valid(9));
+        // A block that is not UTF-8 as a whole: each name on its own.
+        let bad = b"reg\0\xff\0";
+        let n = Names::of(bad);
+        assert!(!n.utf8);
+        assert!(n.valid(0) && !n.valid(4) && n.valid(5) && !n.valid(6));
     }
 }
