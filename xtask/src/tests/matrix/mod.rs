@@ -37,11 +37,7 @@ pub(super) fn matrix() -> Vec<Case> {
         "aarch64/dimm-hotplug",
         "aarch64/pci-hotplug-native",
     ] {
-        let base = v
-            .iter()
-            .find(|c| c.name == name)
-            .cloned()
-            .unwrap_or_else(|| panic!("matrix has no {name}"));
+        let base = named(&v, name);
         v.push(disk::booted_from_disk(base));
     }
     // ---- pc (i440FX + PIIX4): the q35 cases of what a pc user has with
@@ -58,11 +54,7 @@ pub(super) fn matrix() -> Vec<Case> {
         "x86_64/numa-2-nodes",
         "x86_64/numa-dimm",
     ] {
-        let base = v
-            .iter()
-            .find(|c| c.name == name)
-            .cloned()
-            .unwrap_or_else(|| panic!("matrix has no {name}"));
+        let base = named(&v, name);
         v.push(on_machine(base, "pc-", "q35", "pc"));
     }
     // ---- versioned machine types of QEMU 8.2 -------------------------------
@@ -90,11 +82,7 @@ pub(super) fn matrix() -> Vec<Case> {
             "pc-i440fx-8.2",
         ),
     ] {
-        let base = v
-            .iter()
-            .find(|c| c.name == name)
-            .cloned()
-            .unwrap_or_else(|| panic!("matrix has no {name}"));
+        let base = named(&v, name);
         v.push(on_machine(base, prefix, from, to));
     }
     // ---- newest-kernel coverage: Debian unstable's kernel ----------------
@@ -121,11 +109,7 @@ pub(super) fn matrix() -> Vec<Case> {
         "aarch64/cpu-hotplug-cycles-el3",
         "aarch64/cpu-persist-resets-el3",
     ] {
-        let base = v
-            .iter()
-            .find(|c| c.name == name)
-            .cloned()
-            .unwrap_or_else(|| panic!("matrix has no {name}"));
+        let base = named(&v, name);
         v.push(on_newest_kernel(base));
     }
     // ---- newest-QEMU coverage: Debian unstable's QEMU --------------------
@@ -149,11 +133,7 @@ pub(super) fn matrix() -> Vec<Case> {
         "aarch64/cpu-hotplug-el3",
         "aarch64/pci-hotplug-native",
     ] {
-        let base = v
-            .iter()
-            .find(|c| c.name == name)
-            .cloned()
-            .unwrap_or_else(|| panic!("matrix has no {name}"));
+        let base = named(&v, name);
         v.push(on_newest_qemu(base));
     }
     v.extend(pci::newest_qemu_cases());
@@ -164,6 +144,14 @@ pub(super) fn matrix() -> Vec<Case> {
             .map(with_opt_in),
     );
     v
+}
+
+/// A copy of the case `name` of `v`, the base of a variant.
+fn named(v: &[Case], name: &str) -> Case {
+    v.iter()
+        .find(|c| c.name == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("matrix has no {name}"))
 }
 
 fn with_opt_in(mut c: Case) -> Case {
