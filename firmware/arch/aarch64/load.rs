@@ -28,13 +28,7 @@ pub(super) fn load_kernel(
         return load_gzip_kernel(src, size, min_base, ram_end);
     }
     let image = arm64_image::Header::parse(&head[..n], size)?;
-    let base = image
-        .load_address(min_base)
-        .filter(|b| {
-            b.checked_add(image.image_size)
-                .is_some_and(|e| e <= ram_end)
-        })
-        .ok_or("the kernel does not fit in RAM")?;
+    let base = place(&image, min_base, ram_end)?;
     // SAFETY: [base, base + image_size) is RAM above the firmware's area,
     // checked above, and nothing else refers to it.
     src.load_kernel(unsafe { ram_slice(base, size) })?;
@@ -49,6 +43,18 @@ const MAX_INFLATED: u64 = 512 << 20;
 /// A gzip'd Image (Debian's arm64 `vmlinuz`): the file is read to the top
 /// of RAM, inflated to the 2 MiB boundary the Image starts from, and moved
 /// up by its text_offset when that is not 0 (only kernels before 5.x).
+/// Where `image` runs: its load address at or above `min_base`, with
+/// all of its `image_size` below `ram_end`.
+fn place(image: &arm64_image::Header, min_base: u64, ram_end: u64) -> Result<u64> {
+    Ok(image
+        .load_address(min_base)
+        .filter(|b| {
+            b.checked_add(image.image_size)
+                .is_some_and(|e| e <= ram_end)
+        })
+        .ok_or("the kernel does not fit in RAM")?)
+}
+
 fn load_gzip_kernel(
     src: &mut impl payload::Source,
     size: u64,
@@ -75,13 +81,7 @@ fn load_gzip_kernel(
         let head = &out[..made.min(0x400)];
         (made as u64, arm64_image::Header::parse(head, made as u64)?)
     };
-    let base = image
-        .load_address(min_base)
-        .filter(|b| {
-            b.checked_add(image.image_size)
-                .is_some_and(|e| e <= ram_end)
-        })
-        .ok_or("the kernel does not fit in RAM")?;
+    let base = place(&image, min_base, ram_end)?;
     if base != region {
         // SAFETY: [region, base + made) is RAM below ram_end (base +
         // image_size is, and image_size covers the file); the compressed
