@@ -25,6 +25,7 @@ mod domain;
 use super::case::{Case, CpuExpect, Expect};
 use super::checks::{bad_dmesg_lines, check_boot};
 use super::matrix::make::case;
+use super::protocol::md5_when_live;
 use super::runner::{Env, Results};
 use crate::build::{self, Arch};
 use crate::qemu::Vm;
@@ -261,10 +262,7 @@ fn x86_hotplug(vm: &mut Vm, daemon: &Daemon, name: &str, env: &Env) -> Result<Ve
         "readonly",
         "--live",
     ])?;
-    let (rc, out) = vm.guest_cmd(
-        "for i in $(seq 100); do test -b /dev/vda && break; sleep 0.2; done; md5sum /dev/vda",
-        STEP,
-    )?;
+    let (rc, out) = vm.guest_cmd(&md5_when_live("/dev/vda"), STEP)?;
     let got = out
         .iter()
         .find_map(|l| l.split_whitespace().next().filter(|w| w.len() == 32))

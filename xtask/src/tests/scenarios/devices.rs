@@ -119,7 +119,7 @@ pub(super) fn pci_add_remove(vm: &mut Vm, bus: &str, want: &str) -> Result<()> {
                 .cloned()
         },
     )?;
-    let (rc, out) = vm.guest_cmd(&format!("md5sum /dev/{disk}"), STEP)?;
+    let (rc, out) = vm.guest_cmd(&md5_when_live(&format!("/dev/{disk}")), STEP)?;
     let got = out
         .first()
         .and_then(|l| l.split_whitespace().next())

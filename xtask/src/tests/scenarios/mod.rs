@@ -3,7 +3,7 @@
 //! acpid, x86 vCPU hotplug, the arm64 vCPU policy and cpu1 online cycles).
 
 use super::case::Case;
-use super::protocol::fields;
+use super::protocol::{fields, md5_when_live};
 use super::runner::SPARE_DRIVE;
 use crate::qemu::Vm;
 use crate::util::{md5_file, step, Result};
