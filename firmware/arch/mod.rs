@@ -21,20 +21,28 @@ use linked_list_allocator::LockedHeap;
 
 /// The heap: the linker scripts leave [__heap_start, __heap_end) of the
 /// firmware's RAM to it. It is handed to the allocator in steps, when an
-/// allocation does not fit, so its top is the most the firmware has needed:
-/// the resident EL2 firmware keeps only that much from Linux
-/// ([`heap_limit`]).
+/// allocation does not fit, so its top is the most the firmware has needed
+/// (what the EL3 firmware copies to the secure RAM, [`heap_top`]). The
+/// resident EL2 firmware keeps none of it: it moves to a small arena of
+/// its own ([`reserve_top`], [`switch_heap`]).
 #[global_allocator]
 static HEAP: Heap = Heap {
     heap: LockedHeap::empty(),
     end: AtomicUsize::new(0),
+    only: [AtomicUsize::new(0), AtomicUsize::new(0)],
 };
 
 struct Heap {
     heap: LockedHeap,
-    /// How far the heap may grow: __heap_end, or the limit set for the
-    /// resident firmware.
+    /// How far the heap may grow: __heap_end, or below the resident
+    /// firmware's arena once that is set aside.
     end: AtomicUsize,
+    /// [start, end) of the resident arena once [`switch_heap`] made it the
+    /// heap (empty before: every block is the heap's). A block outside it
+    /// is one of the boot heap's, whose memory is Linux's by then, so
+    /// freeing it must not touch it. Zero-initialised, so the heap's state
+    /// stays in `.bss`.
+    only: [AtomicUsize; 2],
 }
 
 /// Growth step: a few allocations' worth, page-sized.
@@ -64,6 +72,14 @@ unsafe impl GlobalAlloc for Heap {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        let (p, only) = (ptr as usize, &self.only);
+        let (lo, hi) = (
+            only[0].load(Ordering::Relaxed),
+            only[1].load(Ordering::Relaxed),
+        );
+        if hi != 0 && !(lo..hi).contains(&p) {
+            return;
+        }
         // SAFETY: `ptr` came from `alloc` with this layout (GlobalAlloc's
         // contract), so it is non-null and the heap's.
         unsafe {
@@ -97,17 +113,33 @@ fn heap_top() -> u64 {
     HEAP.heap.lock().top() as u64
 }
 
-/// Lets the heap grow at most `extra` bytes beyond its present top from
-/// now on, and returns that end: the resident firmware's heap ends there
-/// and the rest of the region is free for Linux.
+/// Sets `size` bytes at the top of the heap's region aside, `align`ed
+/// (a power of two), and returns their base: the heap no longer grows into
+/// them. None if the heap has already grown that far.
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
-fn heap_limit(extra: usize) -> u64 {
-    let top = HEAP.heap.lock().top() as usize;
-    let end = (top + extra)
-        .next_multiple_of(4096)
-        .min(HEAP.end.load(Ordering::Relaxed));
-    HEAP.end.store(end, Ordering::Relaxed);
-    end as u64
+fn reserve_top(size: usize, align: usize) -> Option<u64> {
+    let h = HEAP.heap.lock();
+    let base = HEAP.end.load(Ordering::Relaxed).checked_sub(size)? & !(align - 1);
+    if base < h.top() as usize {
+        return None;
+    }
+    HEAP.end.store(base, Ordering::Relaxed);
+    Some(base as u64)
+}
+
+/// Makes `[base, base + size)` (set aside with [`reserve_top`]) the only
+/// heap from now on, for good: the boot heap's blocks are abandoned (their
+/// memory goes to Linux) and freeing one is a no-op.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn switch_heap(base: u64, size: u64) {
+    let mut h = HEAP.heap.lock();
+    HEAP.only[0].store(base as usize, Ordering::Relaxed);
+    HEAP.only[1].store((base + size) as usize, Ordering::Relaxed);
+    HEAP.end.store((base + size) as usize, Ordering::Relaxed);
+    *h = linked_list_allocator::Heap::empty();
+    // SAFETY: `reserve_top` took the range from the heap's region, so no
+    // block of the old heap lies in it and nothing else uses it.
+    unsafe { h.init(base as *mut u8, size as usize) }
 }
 
 #[panic_handler]

@@ -21,6 +21,17 @@ use crate::resident::hotplug::SLOT;
 /// (arch/aarch64/vectors.rs), and needs no more than a handler does (a
 /// handler stack is 8 KiB, vectors.rs STACK_SIZE).
 pub const FALLBACK_STACK: u64 = 8 << 10;
+/// What the resident EL2 firmware keeps of its RAM besides the hand-off
+/// area and the fallback stack: its static data (from the hand-off area's
+/// end to `data_end`) and `arena`, (base, size), which holds its handler
+/// stacks, stage-2 tables and the heap it allocates from once resident.
+/// Zero when the firmware does not stay at EL2.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Resident {
+    pub data_end: u64,
+    pub arena: (u64, u64),
+}
+
 /// The SPI of the runtime vCPU hotplug's GED at EL3: QEMU virt wires SPIs
 /// 0-9 (secure GPIO 0, UART 1, RTC 2, PCIe INTx 3-6, GPIO 7, secure UART
 /// 8, GED 9) and 16 up (virtio-mmio, GICv2m, SMMUv3, platform bus),
@@ -148,20 +159,21 @@ impl Plan {
     }
 
     /// What the resident EL2 firmware keeps from Linux, as (base, size):
-    /// its data and the heap up to `heap_end` (as far as it has grown plus
-    /// room for what it sets up next; the handler stacks are in it), and
-    /// the top [`FALLBACK_STACK`] bytes of the boot stack, which the fatal
-    /// path falls back to. The rest of the boot stack (dead once the
-    /// kernel runs: every CPU then runs the firmware on its handler stack)
-    /// and the heap region above are Linux's. Empty unless the firmware
-    /// stays at EL2 (at EL3 it moves to the secure RAM).
-    pub fn kept(&self, a: &Areas, heap_end: u64) -> Vec<(u64, u64)> {
+    /// its static data, the arena `r` it set aside for its handler stacks,
+    /// stage-2 tables and heap, and the top [`FALLBACK_STACK`] bytes of the
+    /// boot stack, which the fatal path falls back to. The boot heap and
+    /// the rest of the boot stack (dead once the kernel runs: every CPU
+    /// then runs the firmware on its handler stack, out of the arena) are
+    /// Linux's. Empty unless the firmware stays at EL2 (at EL3 it moves to
+    /// the secure RAM).
+    pub fn kept(&self, a: &Areas, r: Resident) -> Vec<(u64, u64)> {
         if self.exit != Handoff::ResidentEl2 {
             return Vec::new();
         }
         let fallback = FALLBACK_STACK.min(a.fw_end - a.stack_bottom);
         alloc::vec![
-            (a.handoff_end, heap_end - a.handoff_end),
+            (a.handoff_end, r.data_end - a.handoff_end),
+            r.arena,
             (a.fw_end - fallback, fallback),
         ]
     }
@@ -169,14 +181,14 @@ impl Plan {
     /// The EFI memory map's carve-outs: every range the firmware or the
     /// payload uses, with its type; the rest of RAM is Linux's.
     /// `acpi_used` is what the tables took, `kernel` and `initrd` are
-    /// (base, size), `heap_end` as for [`Plan::kept`].
+    /// (base, size), `r` as for [`Plan::kept`].
     pub fn carves(
         &self,
         a: &Areas,
         acpi_used: u64,
         kernel: (u64, u64),
         initrd: Option<(u64, u64)>,
-        heap_end: u64,
+        r: Resident,
     ) -> Vec<Carve> {
         let carve = |base, size, ty| Carve { base, size, ty };
         let mut carves = alloc::vec![
@@ -187,7 +199,7 @@ impl Plan {
         ];
         // The firmware's own data, heap and stack are dead once Linux
         // runs, unless it stays at EL2.
-        let kept = self.kept(a, heap_end);
+        let kept = self.kept(a, r);
         if kept.is_empty() {
             carves.push(carve(
                 a.handoff_end,

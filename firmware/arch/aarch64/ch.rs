@@ -17,7 +17,7 @@ use hotstub::boot::from_disk;
 use hotstub::boot::machine::Qemu;
 use hotstub::boot::machine::{ChVirt, TablesFrom};
 use hotstub::boot::pipeline::{self, Never, Result, Tables};
-use hotstub::boot::plan::{Facts, Plan};
+use hotstub::boot::plan::{Facts, Plan, Resident};
 use hotstub::disk::DiskPayload;
 use hotstub::platform::dt;
 use hotstub::platform::fw_cfg::FwCfg;
@@ -149,7 +149,7 @@ impl pipeline::Arch for ChBoot {
         let a = areas();
         let kernel = (l.kernel.base, l.image.image_size);
         let initrd = l.initrd.as_ref().map(|i| (i.base, i.size));
-        let mut carves = p.carves(&a, t.used, kernel, initrd, 0);
+        let mut carves = p.carves(&a, t.used, kernel, initrd, Resident::default());
         // Without a fix the firmware's table area holds nothing (Linux gets
         // CH's own RSDP); the memory map takes no empty carve.
         carves.retain(|c| c.size > 0);

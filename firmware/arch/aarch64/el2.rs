@@ -17,6 +17,7 @@ use alloc::{string::ToString, vec::Vec};
 use core::arch::{asm, global_asm};
 use core::cell::UnsafeCell;
 
+use hotstub::boot::plan::Resident;
 use hotstub::platform::cpus::CpuModel;
 use hotstub::platform::dt::Board;
 use hotstub::println;
@@ -24,7 +25,7 @@ use hotstub::psci::Platform as _;
 use hotstub::resident::regs::{external_abort, SPSR_EL1H_MASKED};
 use hotstub::resident::regs::{EC_DABT_LOWER, EC_HVC64, EC_IABT_LOWER, EC_SMC64};
 use hotstub::resident::stage2::{self, Table};
-use hotstub::resident::FLASH;
+use hotstub::resident::{FLASH, PAGE};
 
 use super::cpu::{self, FirmwareEl};
 use super::hw;
@@ -32,17 +33,17 @@ use super::psci_glue;
 use super::vectors::{self, Frame, STACK_SIZE};
 use relay::El2;
 
-/// Tables for stage 2: two concatenated level-1 tables plus splits for the
-/// holes (flash: one level-2 table; the firmware's RAM: one level-2 and
-/// up to two level-3 tables).
-const S2_TABLES: usize = stage2::L1_TABLES + 6;
-
-#[repr(C, align(8192))]
-struct S2Tables(UnsafeCell<[Table; S2_TABLES]>);
-// SAFETY: written once by the boot CPU before stage 2 is enabled anywhere;
-// afterwards only the table walkers read them.
-unsafe impl Sync for S2Tables {}
-static S2: S2Tables = S2Tables(UnsafeCell::new([[0; 512]; S2_TABLES]));
+/// Tables for stage 2: two concatenated level-1 tables plus the splits for
+/// the holes: one level-2 table for the GiB with the flash (whose 2 MiB
+/// blocks it covers whole), one for the GiB with the firmware's RAM and one
+/// level-3 table for the 2 MiB block that RAM lies in (linker/aarch64.ld
+/// keeps it to one; `resident::regs::el3_map` relies on that too).
+const S2_TABLES: usize = stage2::L1_TABLES + 3;
+/// The resident heap: the PSCI state (a slot per vCPU) and a few small
+/// lists built while entering the kernel; nothing is allocated at run time.
+const fn arena_heap(cpus: usize) -> usize {
+    (2048 + cpus * 128).next_multiple_of(PAGE as usize)
+}
 
 /// What a secondary needs before its MMU is on, read with caches off (so
 /// cleaned to PoC after writing): the boot CPU's EL2 stage-1 settings and
@@ -192,29 +193,61 @@ fn eret_el1(entry: u64, x0: u64, stack_top: u64) -> ! {
     }
 }
 
+/// Sets the RAM the resident firmware keeps aside at the top of the heap's
+/// region, for `cpus` vCPUs: their handler stacks (STACK_SIZE aligned),
+/// the stage-2 tables (the level-1 pair aligned to its 8 KiB, which the
+/// stacks' size keeps) and its heap. Called before the memory map that
+/// lists it is written.
+pub fn set_aside(cpus: usize) -> Result<Resident, &'static str> {
+    let size = cpus * STACK_SIZE + S2_TABLES * PAGE as usize + arena_heap(cpus);
+    let base = super::super::reserve_top(size, STACK_SIZE)
+        .ok_or("too many vCPUs for the resident firmware's handler stacks")?;
+    Ok(Resident {
+        data_end: hw::layout::data_end(),
+        arena: (base, size as u64),
+    })
+}
+
+/// The stage-2 tables in the arena.
+///
+/// # Safety
+/// `at` is the tables' part of the arena [`set_aside`] reserved, `S2_TABLES`
+/// pages, used for nothing else; called once.
+unsafe fn s2_tables(at: u64) -> &'static mut [Table] {
+    // SAFETY: the caller's contract; RAM, identity mapped, page aligned.
+    unsafe { core::slice::from_raw_parts_mut(at as *mut Table, S2_TABLES) }
+}
+
 /// Stays resident at EL2 and enters the kernel at EL1 on the boot CPU.
 /// `kept` is the firmware's RAM, as (base, size), that must stay hidden
-/// from the kernel; `model` carries the vCPU policy.
+/// from the kernel, `arena` the part of it [`set_aside`] reserved; `model`
+/// carries the vCPU policy.
 pub fn enter(
     platform: &Board,
     model: &CpuModel,
     kept: &[(u64, u64)],
+    arena: (u64, u64),
     entry: u64,
     dt: u64,
 ) -> Result<hotstub::boot::pipeline::Never, alloc::string::String> {
-    psci_glue::init(model, &platform.memory, kept, None, &EL2)?;
+    let (stacks, end) = (arena.0, arena.0 + arena.1);
+    let s2 = stacks + (model.len() * STACK_SIZE) as u64;
+    let heap = s2 + (S2_TABLES as u64) * PAGE;
+    // From here on the firmware allocates only from the arena: the boot
+    // heap becomes Linux's.
+    super::super::switch_heap(heap, end - heap);
+    psci_glue::init(model, &platform.memory, kept, Some(stacks), &EL2)?;
 
     let ram: Vec<(u64, u64)> = platform.memory.iter().map(|&(b, s)| (b, b + s)).collect();
-    let phys = S2.0.get() as u64;
-    // SAFETY: the tables are only ever written here, on the boot CPU,
-    // before any CPU uses stage 2.
-    let tables = unsafe { &mut *S2.0.get() };
+    // SAFETY: `s2` is the arena's table part, taken once, here, on the boot
+    // CPU, before any CPU uses stage 2.
+    let tables = unsafe { s2_tables(s2) };
     let holes: Vec<(u64, u64)> = kept
         .iter()
         .map(|&(b, s)| (b, b + s))
         .chain([FLASH])
         .collect();
-    let cfg = stage2::build(tables, phys, &ram, &holes).map_err(|e| e.to_string())?;
+    let cfg = stage2::build(tables, s2, &ram, &holes).map_err(|e| e.to_string())?;
     VTTBR.store(cfg.vttbr, core::sync::atomic::Ordering::Relaxed);
 
     let boot_index = psci_glue::boot_index();

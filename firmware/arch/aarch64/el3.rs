@@ -37,9 +37,8 @@ mod gic;
 
 pub use control::read_record;
 
-use alloc::{string::String, vec::Vec};
+use alloc::{boxed::Box, string::String, vec::Vec};
 use core::arch::{asm, global_asm};
-use core::cell::UnsafeCell;
 use core::ptr::{read_volatile, write_volatile};
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -68,12 +67,9 @@ const RELEASE_MAGIC: u64 = 0x484f_5453_5455_4233; // "HOTSTUB3"
 const RELEASE_WORDS: usize = 9;
 const RELEASE_SIZE: u64 = 128;
 
-#[repr(C, align(4096))]
-struct Tables(UnsafeCell<[[u64; 512]; 4]>);
-// SAFETY: written only by the boot CPU before the map is used.
-unsafe impl Sync for Tables {}
 /// L1, L2 for GiB 0, L2 for GiB 1, L3 for the firmware's 2 MiB.
-static TABLES: Tables = Tables(UnsafeCell::new([[0; 512]; 4]));
+#[repr(C, align(4096))]
+struct Tables([[u64; 512]; 4]);
 
 /// Per-vCPU "CPU_ON pending" flags the parked CPUs watch.
 static MAILBOX: spin::Once<Vec<AtomicBool>> = spin::Once::new();
@@ -323,11 +319,13 @@ fn clear_release() {
     super::mmu::clean_to_poc(r, RELEASE_SIZE);
 }
 
-/// The resident EL3 map (`resident::regs::el3_map`) in `TABLES`.
+/// The resident EL3 map (`resident::regs::el3_map`), in tables on the heap:
+/// the move to the secure RAM carries the heap as far as it has grown, and
+/// at EL1 and EL2 (where the data stays resident) the tables take no room.
 fn build_map(secure: (u64, u64), fw: (u64, u64), gicr: &[(u64, u64)]) -> Result<u64, &'static str> {
-    // SAFETY: only the boot CPU, before the map is in use.
-    let t = unsafe { &mut *TABLES.0.get() };
-    el3_map(t, TABLES.0.get() as u64, secure, fw, gicr)
+    let t = Box::leak(Box::new(Tables([[0; 512]; 4])));
+    let va = t as *const Tables as u64;
+    el3_map(&mut t.0, va, secure, fw, gicr)
 }
 
 /// Stays resident at EL3 and enters the kernel at EL2 on the boot CPU.

@@ -184,6 +184,7 @@ pub mod layout {
         static __fw_ram_end: u8;
         static __stack_bottom: u8;
         static __image_end: u8;
+        static __heap_start: u8;
     }
     // Only the symbols' addresses are taken (no unsafe needed for that).
     use core::ptr::addr_of;
@@ -198,6 +199,11 @@ pub mod layout {
     }
     pub fn handoff_end() -> u64 {
         addr_of!(__handoff_end) as u64
+    }
+    /// The end of the firmware's static data, page aligned: the heap's
+    /// region starts there.
+    pub fn data_end() -> u64 {
+        addr_of!(__heap_start) as u64
     }
     pub fn stack_bottom() -> u64 {
         addr_of!(__stack_bottom) as u64

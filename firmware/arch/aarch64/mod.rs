@@ -23,7 +23,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use hotstub::boot::handoff::{not_for_linux, Handoff};
 use hotstub::boot::machine::{ArmVmm, Qemu, TablesFrom, Virt};
-use hotstub::boot::plan::{Facts, Plan};
+use hotstub::boot::plan::{Facts, Plan, Resident};
 
 use super::tpm::TisMmio;
 use super::{ram_slice, virtio};
@@ -52,10 +52,6 @@ const RAM_BASE_DTB: u64 = 0x4000_0000;
 /// QEMU virt's PL011 (`base_memmap[VIRT_UART]`): only used to report that
 /// the DT itself is unusable, when there is no other way to find a console.
 const FALLBACK_UART: u64 = 0x0900_0000;
-/// Heap the resident EL2 firmware may still need beyond its handler stacks:
-/// the PSCI state and policy (a few dozen bytes per vCPU) and the hand-off's
-/// last temporaries (memory map, stub DT).
-const RESIDENT_SLACK: usize = 32 << 10;
 
 #[no_mangle]
 extern "C" fn hotstub_main(x0: u64) -> ! {
@@ -256,18 +252,17 @@ impl pipeline::Arch for VirtBoot {
 
     fn prepare_handoff(&mut self, m: &Virt, p: &Plan, t: &Tables, l: &mut Linux) -> Result<()> {
         let a = areas();
-        // The resident EL2 firmware keeps its heap as far as it has grown
-        // plus room for the handler stacks and PSCI state it sets up next;
-        // fixed before the memory map's own temporaries are allocated.
-        let heap_end = if p.exit == Handoff::ResidentEl2 {
-            super::heap_limit((m.cpus.len() + 1) * vectors::STACK_SIZE + RESIDENT_SLACK)
+        // The resident EL2 firmware's arena, set aside before the memory
+        // map that lists it.
+        l.resident = if p.exit == Handoff::ResidentEl2 {
+            el2::set_aside(m.cpus.len())?
         } else {
-            0
+            Resident::default()
         };
-        l.kept = p.kept(&a, heap_end);
+        l.kept = p.kept(&a, l.resident);
         let kernel = (l.kernel.base, l.image.image_size);
         let initrd = l.initrd.as_ref().map(|i| (i.base, i.size));
-        let carves = p.carves(&a, t.used, kernel, initrd, heap_end);
+        let carves = p.carves(&a, t.used, kernel, initrd, l.resident);
         let mut map = efi::memory_map(&p.ram(&m.board), &carves)?;
         if let Some(s) = p.secure {
             not_for_linux(&mut map, s);
@@ -294,7 +289,8 @@ impl pipeline::Arch for VirtBoot {
                 a.dt,
             )?),
             (Handoff::ResidentEl2, _) => {
-                Ok(el2::enter(&m.board, &m.cpus, &l.kept, l.kernel.base, a.dt)?)
+                let (k, r) = (&l.kept, l.resident.arena);
+                Ok(el2::enter(&m.board, &m.cpus, k, r, l.kernel.base, a.dt)?)
             }
             // SAFETY: the Image was validated and loaded at its 2 MiB aligned
             // base + text_offset, the DT was just written; the firmware needs

@@ -19,8 +19,10 @@
 //! Memory: everything the resident code uses at run time (`.data`, `.bss`,
 //! the heap with the PSCI state, the stacks, the translation tables) lies in
 //! the firmware's RAM behind the hand-off area, `[handoff_end, fw_end)`. At
-//! EL2 it keeps the data, the heap as far as it ever grew (`heap_limit`) and
-//! the boot stack; at EL3 all of it moves to the secure RAM, where the
+//! EL2 it keeps the data (`.bss`), an arena set aside at the top of the
+//! heap's region for the handler stacks, stage-2 tables and the heap it
+//! allocates from once resident (`el2::set_aside`), and the boot stack's
+//! top for the fatal path; the boot heap is Linux's. At EL3 all of it moves to the secure RAM, where the
 //! handler stacks are placed directly (too many for the heap with QEMU's
 //! up to 512 vCPUs). What is kept is reported to Linux as
 //! EfiRuntimeServicesCode, which Linux keeps out of its linear map (and

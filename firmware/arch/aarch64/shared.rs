@@ -6,8 +6,9 @@
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 use hotstub::boot::pipeline::{Result, Tables};
-use hotstub::boot::plan::Areas;
+use hotstub::boot::plan::{Areas, Resident};
 use hotstub::boot::{arm64_image, efi, payload, stub_dt};
 use hotstub::platform::dt;
 
@@ -16,10 +17,30 @@ use super::load::{load_initrd, load_kernel, read_cmdline, Loaded};
 use super::mmu;
 use crate::arch::{ram_slice, virtio};
 
+/// The console's PL011, for [`Console`]; 0 until one is set.
+static UART: AtomicU64 = AtomicU64::new(0);
+
+/// The console sink: the PL011 in [`UART`]. It holds no state, so the
+/// resident firmware's console lives in its static data, not in the boot
+/// heap that Linux gets.
+struct Console;
+
+impl core::fmt::Write for Console {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        match UART.load(Ordering::Relaxed) {
+            0 => Ok(()),
+            // SAFETY: `set_console` stored a PL011's base.
+            base => unsafe { hw::Pl011::new(base) }.write_str(s),
+        }
+    }
+}
+
+/// Sends the console to the PL011 at `base`, which the DT (or QEMU's fixed
+/// map) names.
 pub(super) fn set_console(base: u64) {
-    // SAFETY: `base` is the PL011 the DT (or QEMU's fixed map) names.
-    let uart = Box::leak(Box::new(unsafe { hw::Pl011::new(base) }));
-    hotstub::console::set_sink(uart);
+    UART.store(base, Ordering::Relaxed);
+    // A zero-sized value: leaking its box allocates nothing.
+    hotstub::console::set_sink(Box::leak(Box::new(Console)));
 }
 
 /// The firmware's RAM areas from the linker script.
@@ -42,8 +63,9 @@ pub(super) struct Linux {
     pub(super) initrd: Option<Loaded>,
     pub(super) cmdline: String,
     /// At EL2, the (base, size) ranges the resident firmware keeps (fixed
-    /// with the memory map, which lists them).
+    /// with the memory map, which lists them), and the arena among them.
     pub(super) kept: Vec<(u64, u64)>,
+    pub(super) resident: Resident,
 }
 
 /// Maps what the DT describes: the GIC's redistributors (which may lie
@@ -179,6 +201,7 @@ pub(super) fn load_linux_above(
         initrd,
         cmdline,
         kept: Vec::new(),
+        resident: Resident::default(),
     })
 }
 

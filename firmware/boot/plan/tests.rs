@@ -15,7 +15,10 @@ const AREAS: Areas = Areas {
 };
 const KERNEL: (u64, u64) = (0x4040_0000, 0x0200_0000);
 const INITRD: (u64, u64) = (0x4240_0000, 0x0080_0000);
-const HEAP_END: u64 = 0x4017_4000;
+const RESIDENT: Resident = Resident {
+    data_end: 0x4016_3000,
+    arena: (0x401e_6000, 0xa000),
+};
 
 fn board(secure: bool) -> Board {
     dt::parse(&virt_dt(true, secure)).unwrap()
@@ -74,9 +77,9 @@ fn el1_enters_linux_directly_and_says_when_a_policy_is_not_enforced() {
     // The tables' unused pages, up to the EFI table.
     want.push((0x4010_3000, 0x3_d000, mem_type::BOOT_SERVICES_DATA));
     want.push((INITRD.0, INITRD.1, mem_type::LOADER_DATA));
-    let c = p.carves(&AREAS, 0x2345, KERNEL, Some(INITRD), HEAP_END);
+    let c = p.carves(&AREAS, 0x2345, KERNEL, Some(INITRD), RESIDENT);
     assert_eq!(types(&c), want);
-    assert!(p.kept(&AREAS, HEAP_END).is_empty());
+    assert!(p.kept(&AREAS, RESIDENT).is_empty());
     assert_eq!(p.ram(&b), b.memory);
 }
 
@@ -88,45 +91,50 @@ fn el2_without_a_policy_leaves_el2_to_linux() {
     assert_eq!(p.conduit, b.psci.unwrap());
     // A VHE kernel at EL2 uses the EL2 virtual timer (QEMU's PPI 12).
     assert_eq!(p.el2_vtimer, Some(28));
-    assert!(p.kept(&AREAS, HEAP_END).is_empty());
-    let c = p.carves(&AREAS, 0x1000, KERNEL, None, HEAP_END);
+    assert!(p.kept(&AREAS, RESIDENT).is_empty());
+    let c = p.carves(&AREAS, 0x1000, KERNEL, None, RESIDENT);
     assert!(c.iter().all(|c| c.ty != mem_type::RUNTIME_SERVICES_CODE));
 }
 
 #[test]
-fn el2_with_a_policy_stays_and_keeps_its_data_heap_and_stack_top() {
+fn el2_with_a_policy_stays_and_keeps_its_data_arena_and_stack_top() {
     let b = board(false);
     let p = plan(2, &b, 1).unwrap();
     assert_eq!(p.exit, Handoff::ResidentEl2);
     assert_eq!(p.conduit, Conduit::Hvc);
     assert_eq!(p.el2_vtimer, None, "Linux runs at EL1");
     assert_eq!(p.secure, None);
-    let kept = p.kept(&AREAS, HEAP_END);
+    let kept = p.kept(&AREAS, RESIDENT);
     assert_eq!(
         kept,
         [
-            (AREAS.handoff_end, HEAP_END - AREAS.handoff_end),
+            (AREAS.handoff_end, 0x3000),
+            RESIDENT.arena,
             (AREAS.fw_end - FALLBACK_STACK, FALLBACK_STACK)
         ]
     );
     let mut want = common(0x1000);
-    want.push((AREAS.handoff_end, 0x1_4000, mem_type::RUNTIME_SERVICES_CODE));
+    want.push((AREAS.handoff_end, 0x3000, mem_type::RUNTIME_SERVICES_CODE));
+    want.push((0x401e_6000, 0xa000, mem_type::RUNTIME_SERVICES_CODE));
     want.push((
         AREAS.fw_end - FALLBACK_STACK,
         0x2000,
         mem_type::RUNTIME_SERVICES_CODE,
     ));
     want.push((0x4010_1000, 0x3_f000, mem_type::BOOT_SERVICES_DATA));
-    let c = p.carves(&AREAS, 0x1000, KERNEL, None, HEAP_END);
+    let c = p.carves(&AREAS, 0x1000, KERNEL, None, RESIDENT);
     assert_eq!(types(&c), want);
-    // Between the kept heap and the stack's top the RAM is Linux's, the
-    // boot stack's dead part included.
+    // The boot heap between the kept data and the arena, and what lies
+    // between the arena and the stack's top (the boot stack's dead part
+    // included), are Linux's.
     let map = efi::memory_map(&p.ram(&b), &c).unwrap();
-    let free = map
-        .iter()
-        .find(|d| d.phys == HEAP_END)
-        .expect("the heap above its limit is listed");
-    assert_eq!(free.ty, mem_type::CONVENTIONAL);
+    for at in [RESIDENT.data_end, RESIDENT.arena.0 + RESIDENT.arena.1] {
+        let free = map
+            .iter()
+            .find(|d| d.phys == at)
+            .expect("the boot heap and stack are listed");
+        assert_eq!(free.ty, mem_type::CONVENTIONAL);
+    }
     let covers = |at: u64| {
         map.iter()
             .find(|d| d.phys <= at && at < d.phys + d.pages * efi::PAGE_SIZE)
@@ -157,7 +165,7 @@ fn el3_with_the_secure_uart_moves_to_secure_ram_and_serves_hotplug() {
     );
     assert_eq!(p.acpi, (AREAS.acpi, block));
     assert_eq!(p.secure, Some((0x0e00_0000, 0x100_0000)));
-    assert!(p.kept(&AREAS, HEAP_END).is_empty());
+    assert!(p.kept(&AREAS, RESIDENT).is_empty());
     let mut want = common(0x1000);
     want.push((AREAS.handoff_end, 0xa_0000, mem_type::BOOT_SERVICES_DATA));
     want.push((block, AREAS.efi - block, mem_type::ACPI_NVS));
@@ -168,7 +176,7 @@ fn el3_with_the_secure_uart_moves_to_secure_ram_and_serves_hotplug() {
     ));
     want.push((INITRD.0, INITRD.1, mem_type::LOADER_DATA));
     want.push((0x0e00_0000, 0x100_0000, mem_type::RESERVED));
-    let c = p.carves(&AREAS, 0x1000, KERNEL, Some(INITRD), HEAP_END);
+    let c = p.carves(&AREAS, 0x1000, KERNEL, Some(INITRD), RESIDENT);
     assert_eq!(types(&c), want);
     assert_eq!(p.ram(&b).last(), Some(&(0x0e00_0000, 0x100_0000)));
     efi::memory_map(&p.ram(&b), &c).unwrap();
@@ -182,7 +190,7 @@ fn el3_without_the_secure_uart_has_no_runtime_hotplug() {
     assert_eq!(p.exit, Handoff::ResidentEl3);
     assert_eq!(p.cpu_hotplug, None);
     assert_eq!(p.acpi, (AREAS.acpi, AREAS.efi));
-    let c = p.carves(&AREAS, 0x1000, KERNEL, None, HEAP_END);
+    let c = p.carves(&AREAS, 0x1000, KERNEL, None, RESIDENT);
     assert!(c.iter().all(|c| c.ty != mem_type::ACPI_NVS));
     assert!(c.iter().any(|c| c.ty == mem_type::RESERVED));
 }

@@ -50,8 +50,12 @@ pub struct Machine {
     pub ncpus: usize,
     /// GICv3 distributor and redistributor range, when the GIC is a v3.
     pub gicv3: Option<(u64, u64)>,
-    /// The resident firmware's memory (EFI memory map), if marked.
+    /// The resident firmware's memory (EFI memory map), if marked: its
+    /// first region, and up to [`MORE_REGIONS`] further ones of that type
+    /// (Hotstub at EL2 keeps its data, an arena for its stacks and tables,
+    /// and a fallback stack, apart).
     pub firmware: Option<(u64, u64)>,
+    pub firmware_more: [Option<(u64, u64)>; MORE_REGIONS],
     /// The kernel command line (DT `/chosen` `bootargs`).
     pub bootargs: [u8; 256],
     pub bootargs_len: usize,
@@ -67,6 +71,7 @@ impl Machine {
             ncpus: 0,
             gicv3: None,
             firmware: None,
+            firmware_more: [None; MORE_REGIONS],
             bootargs: [0; 256],
             bootargs_len: 0,
         }
@@ -115,6 +120,8 @@ const ACPI_20_GUID: [u8; 16] = [
 const EFI_RESERVED: u32 = 0;
 const EFI_RUNTIME_SERVICES_CODE: u32 = 5;
 const EFI_PAGE: u64 = 4096;
+/// Resident firmware regions probed beyond the first.
+pub const MORE_REGIONS: usize = 4;
 
 fn u16_at(b: &[u8], off: usize) -> Option<u16> {
     Some(u16::from_le_bytes(b.get(off..off + 2)?.try_into().ok()?))
@@ -174,9 +181,19 @@ impl<'a> MemMap<'a> {
     /// The resident firmware: the first EfiRuntimeServicesCode region, else
     /// the first EfiReservedMemoryType region.
     pub fn firmware(&self) -> Option<(u64, u64)> {
-        let find = |ty| self.iter().find(|d| d.ty == ty && d.size > 0);
-        find(EFI_RUNTIME_SERVICES_CODE)
-            .or_else(|| find(EFI_RESERVED))
+        self.firmware_regions().next()
+    }
+
+    /// Every region of the type [`MemMap::firmware`] picks, in map order.
+    pub fn firmware_regions(&self) -> impl Iterator<Item = (u64, u64)> + 'a {
+        let has = |ty| self.iter().any(|d| d.ty == ty && d.size > 0);
+        let ty = if has(EFI_RUNTIME_SERVICES_CODE) {
+            EFI_RUNTIME_SERVICES_CODE
+        } else {
+            EFI_RESERVED
+        };
+        self.iter()
+            .filter(move |d| d.ty == ty && d.size > 0)
             .map(|d| (d.base, d.size))
     }
 }
@@ -341,6 +358,13 @@ pub fn from_acpi(
     }
     madt_into(table(mem, t.apic.ok_or("no MADT")?)?, &mut m)?;
     m.firmware = map.firmware();
+    for (slot, r) in m
+        .firmware_more
+        .iter_mut()
+        .zip(map.firmware_regions().skip(1))
+    {
+        *slot = Some(r);
+    }
     if let Some(b) = bootargs {
         m.set_bootargs(b);
     }
@@ -547,6 +571,8 @@ mod tests {
         let mm = memmap_bytes(&[
             (7, 0x4000_0000, 16),
             (5, 0x4010_0000, 4),
+            (7, 0x4010_4000, 8),
+            (5, 0x4010_c000, 2),
             (0, 0x5000_0000, 1),
         ]);
         let map = MemMap::new(&mm, 48).unwrap();
@@ -569,6 +595,10 @@ mod tests {
             ]
         );
         assert_eq!(m.firmware, Some((0x4010_0000, 0x4000)));
+        assert_eq!(
+            m.firmware_more,
+            [Some((0x4010_c000, 0x2000)), None, None, None]
+        );
         assert!(m.has_arg("psci-test.resident") && !m.has_arg("psci-test"));
         assert!(map.covers(0x4000_0000, 0x10000) && !map.covers(0x4000_0000, 0x10001));
         assert_eq!(
@@ -585,6 +615,7 @@ mod tests {
         let m = from_acpi(&ram, st, &map, None).unwrap();
         assert_eq!(m.conduit, Conduit::Smc);
         assert_eq!(m.firmware, Some((0x5000_0000, 0x1000)));
+        assert_eq!(m.firmware_more, [None; MORE_REGIONS]);
 
         let (ram, st) = handoff(0b10);
         assert_eq!(

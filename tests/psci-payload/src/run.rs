@@ -664,10 +664,11 @@ fn cpu_suspend(c: &mut Checks, m: &Machine) {
 }
 
 /// A write to the resident firmware's memory must not land: either it
-/// faults (the abort reaches this payload's vector) or it is dropped.
+/// faults (the abort reaches this payload's vector) or it is dropped. Its
+/// first region, then every further one.
 fn firmware_write(c: &mut Checks, m: &Machine) {
     const CHECK: &str = "write to resident firmware memory";
-    let Some((base, size)) = m.firmware else {
+    let Some(first) = m.firmware else {
         if resident(m) {
             c.ok(
                 &name(CHECK),
@@ -682,9 +683,16 @@ fn firmware_write(c: &mut Checks, m: &Machine) {
         }
         return;
     };
+    write_region(c, CHECK, first);
+    for r in m.firmware_more.into_iter().flatten() {
+        write_region(c, "write to another resident firmware region", r);
+    }
+}
+
+fn write_region(c: &mut Checks, check: &'static str, (base, size): (u64, u64)) {
     let addr = (base + 7) & !7;
     if addr + 8 > base + size {
-        c.skip(&name(CHECK), "region too small");
+        c.skip(&name(check), "region too small");
         return;
     }
     const PATTERN: u64 = 0x5053_4349_5445_5354; // "PSCITEST"
@@ -708,7 +716,7 @@ fn firmware_write(c: &mut Checks, m: &Machine) {
         esr: hw::LAST_ABORT_ESR.load(Ordering::Acquire),
         after,
     };
-    c.ok(&name(CHECK), after != PATTERN, &detail);
+    c.ok(&name(check), after != PATTERN, &detail);
 }
 
 struct WriteResult {

@@ -449,6 +449,14 @@ fn garbage(c: &mut Checks, m: &Machine) {
         let v = c.call(fid::CPU_ON_64, s, e, 0);
         c.expect(&Name(what, Some(e)), v, ret::INVALID_ADDRESS);
     }
+    for (b, _) in m.firmware_more.into_iter().flatten() {
+        let v = c.call(fid::CPU_ON_64, s, b, 0);
+        c.expect(
+            &Name("CPU_ON entry point in another firmware region", Some(b)),
+            v,
+            ret::INVALID_ADDRESS,
+        );
+    }
     // MPIDRs with bits outside the affinity fields (Arm ARM MPIDR_EL1: MT
     // 24, U 30, RES1 31, above Aff3) name no CPU, even with a real core's
     // affinity in them.
@@ -801,11 +809,22 @@ fn firmware_probes(c: &mut Checks, m: &Machine) {
             &Name("ESR", Some(esr)),
         );
     }
-    for (i, (what, a)) in at.into_iter().enumerate() {
+    // Every further region of the firmware's: its first and last word.
+    let more = m.firmware_more.into_iter().flatten().flat_map(|(b, size)| {
+        [
+            ("firmware memory, another region, first word", b),
+            ("firmware memory, another region, last word", b + size - 4),
+        ]
+    });
+    for (i, (what, a)) in at.into_iter().chain(more).enumerate() {
         if i < 3 && a == 0 {
             continue;
         }
-        let value = if i >= 3 { 0xff } else { 0x5053_4349 };
+        let value = if (3..5).contains(&i) {
+            0xff
+        } else {
+            0x5053_4349
+        };
         let p = probe(a, value, false, !0);
         let pass = !p.landed && p.before.is_none_or(|v| v == 0) && p.after.is_none_or(|v| v == 0);
         c.ok(&Name(what, Some(a)), pass, &p);

@@ -55,7 +55,13 @@ const PSCI_HOSTILE_EL2_LINES: &[&str] = hostile_lines!(
     "PSCI-TEST: function IDs, every 0x10001th of 32 bits, via HVC: PASS",
     "PSCI-TEST: PSCI_VERSION through HVC #1 (not an SMCCC call): PASS",
     "PSCI-TEST: EL0 AArch32 probe of the payload's own memory (no abort): PASS",
-    "PSCI-TEST: firmware memory from EL0 in AArch32 (data abort to EL1) 0x"
+    "PSCI-TEST: firmware memory from EL0 in AArch32 (data abort to EL1) 0x",
+    // At EL2 the firmware keeps its data, its arena (handler stacks,
+    // stage-2 tables, heap) and a fallback stack apart: each is attacked.
+    "PSCI-TEST: CPU_ON entry point in another firmware region 0x",
+    "PSCI-TEST: firmware memory, another region, first word 0x",
+    "PSCI-TEST: firmware memory, another region, last word 0x",
+    "PSCI-TEST: after hostile: write to another resident firmware region: PASS"
 );
 const PSCI_HOSTILE_EL3_LINES: &[&str] = hostile_lines!(
     "PSCI-TEST: secure GIC: GICD_CTLR.DS (disable security) from the normal world: PASS",
