@@ -212,8 +212,8 @@ pub fn run(arches: &[Arch], runs: usize, mode: Mode) -> Result<i32> {
         }
     }
     print_table(&rows, mode);
-    if mode == Mode::Icount && arches.contains(&Arch::Aarch64) {
-        warm::warm_cold(&entry_plugin()?)?;
+    if mode == Mode::Icount {
+        warm::warm_cold(&entry_plugin()?, arches)?;
     }
     if arches.contains(&Arch::Aarch64) {
         resident_ram()?;

@@ -1,6 +1,7 @@
-//! arm64 only: the firmware's time on a cold boot and on a warm one (the
-//! guest's `reboot`, which resets the machine into the firmware again),
-//! at EL1, EL2 and EL3, under icount, and at 64 vCPUs cold.
+//! The firmware's time on a cold boot and on a warm one (the guest's
+//! `reboot`, which resets the machine into the firmware again), under
+//! icount: x86 on q35 and pc, arm64 at EL1, EL2 and EL3, and at 64 vCPUs
+//! cold.
 //!
 //! Counted two ways: the TCG plugin's guest instructions from the reset
 //! vector to the kernel's first instruction (every vCPU's: under icount
@@ -9,7 +10,7 @@
 //! EL2 hand-off); and the firmware's own `ms in firmware` line, from its
 //! first Rust instruction to that line.
 
-use super::entry::count_with;
+use super::entry::{count_with, x86_entries};
 use super::{ICOUNT_ARGS, ICOUNT_KERNEL_ARGS};
 use crate::assets;
 use crate::build::Arch;
@@ -18,16 +19,23 @@ use crate::util::{step, target_dir, Result};
 use std::path::Path;
 use std::time::Duration;
 
-/// Where the kernel's first instruction is: virt's RAM base plus the
-/// firmware's MiB after QEMU's DTB (linker/aarch64.ld), the 2 MiB
+/// Where the arm64 kernel's first instruction is: virt's RAM base plus
+/// the firmware's MiB after QEMU's DTB (linker/aarch64.ld), the 2 MiB
 /// boundary the Image goes to; text_offset is 0 on every kernel since 5.x
-/// (arm64 booting.rst).
-const KERNEL_ENTRY: u64 = 0x4020_0000;
+/// (arm64 booting.rst). On x86 it is the bzImage's 64-bit entry
+/// (`entry::x86_entries`).
+const ARM_KERNEL_ENTRY: u64 = 0x4020_0000;
 /// QEMU virt starts every vCPU at the flash base (the reset vector).
-const RESET: u64 = 0;
+const ARM_RESET: u64 = 0;
+/// The x86 reset vector, CS base 0xffff0000 + IP 0xfff0 (Intel SDM vol. 3,
+/// 9.1.4 "First Instruction Executed").
+const X86_RESET: u64 = 0xffff_fff0;
 
-/// The machines measured: name, `-M`, vCPUs, and whether a warm boot is
-/// timed too (64 vCPUs through a whole Linux boot with the plugin's
+/// The x86 machines measured, as for [`LEVELS`].
+const X86_MACHINES: &[(&str, &str, u32, bool)] = &[("q35", "q35", 2, true), ("pc", "pc", 2, true)];
+
+/// The arm64 machines measured: name, `-M`, vCPUs, and whether a warm boot
+/// is timed too (64 vCPUs through a whole Linux boot with the plugin's
 /// per-instruction callback take minutes of host time).
 const LEVELS: &[(&str, &str, u32, bool)] = &[
     ("EL1", "virt,gic-version=3", 2, true),
@@ -66,13 +74,19 @@ struct Measured {
     own_ms: Option<f64>,
 }
 
-/// One boot with the plugin: `warm` lets the first kernel entry pass and
-/// counts from the reset after it.
-fn measure(cfg: &VmConfig, plugin: &Path, warm: bool, log: &Path) -> Result<Measured> {
+/// One boot with the plugin: `warm` lets the first kernel entry (`entry`)
+/// pass and counts from the reset (`reset`) after it.
+fn measure(
+    cfg: &VmConfig,
+    plugin: &Path,
+    (entry, reset): (u64, u64),
+    warm: bool,
+    log: &Path,
+) -> Result<Measured> {
     let args = if warm {
-        format!("addr={KERNEL_ENTRY:#x},skip=1,from={RESET:#x}")
+        format!("addr={entry:#x},skip=1,from={reset:#x}")
     } else {
-        format!("addr={KERNEL_ENTRY:#x}")
+        format!("addr={entry:#x}")
     };
     let (insns, lines) = count_with(cfg, plugin, &args, log, Duration::from_secs(900))?;
     let own = own_lines(&lines);
@@ -82,55 +96,76 @@ fn measure(cfg: &VmConfig, plugin: &Path, warm: bool, log: &Path) -> Result<Meas
     })
 }
 
-pub(super) fn warm_cold(plugin: &Path) -> Result<()> {
-    let guest = assets::guest(Arch::Aarch64, assets::Flavor::Lts)?;
-    let mut rows = Vec::new();
-    for &(name, machine, smp, with_warm) in LEVELS {
-        let mut cells = Vec::new();
-        for warm in [false, true] {
-            if warm && !with_warm {
-                cells.push(None);
-                continue;
-            }
-            let mut cfg = VmConfig::new(Arch::Aarch64, Firmware::Hotstub);
-            cfg.machine = machine.into();
-            cfg.smp = smp.to_string();
-            cfg.kernel = Some(guest.kernel.image.clone());
-            cfg.initrd = Some(guest.initrd.clone());
-            let action = if warm { "reboot" } else { "poweroff" };
-            cfg.append = Some(format!(
-                "quiet hotstub.action={action} {ICOUNT_KERNEL_ARGS}"
-            ));
-            cfg.extra = ICOUNT_ARGS.iter().map(|a| a.to_string()).collect();
-            let what = format!("{name} -smp {smp} {}", if warm { "warm" } else { "cold" });
-            let log = target_dir()
-                .join("bench-logs")
-                .join(format!("aarch64-{}.log", what.replace(' ', "-")));
-            match measure(&cfg, plugin, warm, &log) {
-                Ok(m) => {
-                    step(format!(
-                        "aarch64 {what}: {} guest instructions to the kernel",
-                        m.insns
-                    ));
-                    cells.push(Some(m));
-                }
-                Err(e) => {
-                    step(format!("aarch64 {what}: failed: {e}"));
+pub(super) fn warm_cold(plugin: &Path, arches: &[Arch]) -> Result<()> {
+    for &arch in arches {
+        let guest = assets::guest(arch, assets::Flavor::Lts)?;
+        let a = arch.name();
+        let (machines, at, append) = match arch {
+            Arch::X86_64 => (
+                X86_MACHINES,
+                (x86_entries(&guest.kernel.image)?[1], X86_RESET),
+                "console=ttyS0 quiet",
+            ),
+            Arch::Aarch64 => (LEVELS, (ARM_KERNEL_ENTRY, ARM_RESET), "quiet"),
+        };
+        let mut rows = Vec::new();
+        for &(name, machine, smp, with_warm) in machines {
+            let mut cells = Vec::new();
+            for warm in [false, true] {
+                if warm && !with_warm {
                     cells.push(None);
+                    continue;
+                }
+                let mut cfg = VmConfig::new(arch, Firmware::Hotstub);
+                cfg.machine = machine.into();
+                cfg.smp = smp.to_string();
+                cfg.kernel = Some(guest.kernel.image.clone());
+                cfg.initrd = Some(guest.initrd.clone());
+                let action = if warm { "reboot" } else { "poweroff" };
+                cfg.append = Some(format!(
+                    "{append} hotstub.action={action} {ICOUNT_KERNEL_ARGS}"
+                ));
+                cfg.extra = ICOUNT_ARGS.iter().map(|a| a.to_string()).collect();
+                let what = format!("{name} -smp {smp} {}", if warm { "warm" } else { "cold" });
+                let log = target_dir()
+                    .join("bench-logs")
+                    .join(format!("{a}-{}.log", what.replace(' ', "-")));
+                match measure(&cfg, plugin, at, warm, &log) {
+                    Ok(m) => {
+                        step(format!(
+                            "{a} {what}: {} guest instructions to the kernel",
+                            m.insns
+                        ));
+                        cells.push(Some(m));
+                    }
+                    Err(e) => {
+                        step(format!("{a} {what}: failed: {e}"));
+                        cells.push(None);
+                    }
                 }
             }
+            rows.push((name, smp, cells));
         }
-        rows.push((name, smp, cells));
+        print_rows(arch, &rows);
     }
+    Ok(())
+}
+
+type Row<'a> = (&'a str, u32, Vec<Option<Measured>>);
+
+fn print_rows(arch: Arch, rows: &[Row]) {
     println!();
-    println!("aarch64 Hotstub, cold boot and warm boot (guest `reboot`) under icount: guest");
+    println!(
+        "{} Hotstub, cold boot and warm boot (guest `reboot`) under icount: guest",
+        arch.name()
+    );
     println!("instructions from the reset vector to the kernel's first one (TCG plugin; 1 ns");
     println!("each) and the firmware's own `ms in firmware` (from its Rust entry to that line):");
     println!(
-        "{:<6} {:>5} {:>12} {:>12} {:>10} {:>12} {:>12}",
-        "level", "vCPUs", "cold insns", "warm insns", "warm/cold", "cold own ms", "warm own ms"
+        "{:<7} {:>5} {:>12} {:>12} {:>10} {:>12} {:>12}",
+        "machine", "vCPUs", "cold insns", "warm insns", "warm/cold", "cold own ms", "warm own ms"
     );
-    for (name, smp, cells) in &rows {
+    for (name, smp, cells) in rows {
         let insns = |i: usize| cells.get(i).and_then(|c| c.as_ref()).map(|m| m.insns);
         let own = |i: usize| {
             cells
@@ -146,14 +181,13 @@ pub(super) fn warm_cold(plugin: &Path) -> Result<()> {
             _ => "-".into(),
         };
         println!(
-            "{name:<6} {smp:>5} {:>12} {:>12} {ratio:>10} {:>12} {:>12}",
+            "{name:<7} {smp:>5} {:>12} {:>12} {ratio:>10} {:>12} {:>12}",
             n(insns(0)),
             n(insns(1)),
             own(0),
             own(1)
         );
     }
-    Ok(())
 }
 
 #[cfg(test)]
