@@ -31,14 +31,15 @@
 .set EFER_LME, 1 << 8
 
 /* 32-bit protected mode to 64-bit long mode through an identity map of
- * 0..4 GiB with 2 MiB pages (Intel SDM vol. 3, 9.8.5): the reset path and
- * the PVH entry each have their own tables, hence the parameters. Only the
- * PML4 and the PDPT are cleared: the loop writes every entry of the four
- * page directories, their high halves too when `clear_high` is 1 (memory
- * a loader handed over may hold anything; the reset path's directories lie
+ * 0..4 GiB (Intel SDM vol. 3, 9.8.5). `identity_2m` builds one with 2 MiB
+ * pages: the reset path (when the CPU has no 1 GiB pages) and the PVH
+ * entry each have their own tables, hence the parameters. Only the PML4
+ * and the PDPT are cleared: the loop writes every entry of the four page
+ * directories, their high halves too when `clear_high` is 1 (memory a
+ * loader handed over may hold anything; the reset path's directories lie
  * in the first MiB, which Linux keeps reserved since 5.13, so they hold
  * zeros or the previous boot's tables). */
-.macro enter_long_mode pml4, pdpt, pd, clear_high, target
+.macro identity_2m pml4, pdpt, pd, clear_high
     movl $\pml4, %edi
     movl $(2 * 4096 / 4), %ecx
     xorl %eax, %eax
@@ -58,7 +59,10 @@
     addl $0x200000, %eax
     addl $8, %edi
     loop 1b
+.endm
 
+/* Paging on with the tables at `pml4`, then the jump to 64-bit code. */
+.macro enter_long_mode pml4, target
     movl %cr4, %eax
     orl $CR4_PAE, %eax
     movl %eax, %cr4
@@ -115,7 +119,16 @@ boot32:
     andb $0xfe, %al
     outb %al, $0x92
 
-    enter_long_mode PML4, PDPT, PD0, 0, boot64
+    /* With 1 GiB pages (CPUID 0x80000001 EDX bit 26, Page1GB; EDX still
+     * holds that leaf) the ROM's own tables below map the low 4 GiB and
+     * nothing is built: the 2 MiB tables cost about 10,000 instructions,
+     * which `bench --icount` counts (QEMU's -cpu max and host CPUs have
+     * 1 GiB pages; qemu64 does not). */
+    btl $26, %edx
+    jnc 1f
+    enter_long_mode rom_pml4, boot64
+1:  identity_2m PML4, PDPT, PD0, 0
+    enter_long_mode PML4, boot64
 
 /* In long mode, still in the ROM: copy code, read-only data and data to
  * RAM, clear .bss, then jump to the copy. Eight bytes a step, which is why
@@ -173,6 +186,25 @@ gdt_desc:
     .word gdt_end - gdt - 1
     .long gdt
 
+/* The reset path's tables with 1 GiB pages, in the ROM: a PML4 whose
+ * first entry points to a PDPT of four 1 GiB pages, 0..4 GiB. Their
+ * accessed and dirty bits are preset (0x23: present, writable, accessed;
+ * 0xe3: also dirty and page size, Intel SDM vol. 3 tables 4-15 and 4-16)
+ * so the CPU never writes the ROM, as with the GDT. Nothing changes them:
+ * the 2 MiB mappings past 4 GiB (paging.rs) are cloud-hypervisor's, on
+ * the PVH entry's tables. */
+.section .rom_tables, "a"
+.balign 4096
+rom_pml4:
+    .quad rom_pdpt + 0x23
+    .fill 511, 8, 0
+rom_pdpt:
+    .quad 0x00000000 + 0xe3
+    .quad 0x40000000 + 0xe3
+    .quad 0x80000000 + 0xe3
+    .quad 0xc0000000 + 0xe3
+    .fill 508, 8, 0
+
 .section .reset, "ax"
 .code16
 .global reset_vector
@@ -221,7 +253,8 @@ pvh_entry:
     movw %ax, %gs
     movl $_stack_top, %esp
 
-    enter_long_mode _pvh_pml4, _pvh_pdpt, _pvh_pd, 1, pvh64
+    identity_2m _pvh_pml4, _pvh_pdpt, _pvh_pd, 1
+    enter_long_mode _pvh_pml4, pvh64
 
 .code64
 pvh64:

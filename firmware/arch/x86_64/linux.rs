@@ -15,6 +15,17 @@ pub(super) struct LoadedLinux {
     pub params: BootParams,
 }
 
+/// Writes the zero page for `linux` into its slot (layout::ZERO_PAGE),
+/// with `map` as its e820.
+pub(super) fn place_zero_page(linux: &LoadedLinux, map: &MemoryMap) {
+    // SAFETY: the zero page slot is low RAM reserved for it (layout); on
+    // cloud-hypervisor the start info next to it was read in `discover`.
+    let slot = unsafe { ram_slice(layout::ZERO_PAGE, ZERO_PAGE_LEN as u64) };
+    if let Ok(z) = slot.try_into() {
+        linux.kernel.write_zero_page(z, &linux.setup, &linux.params, map);
+    }
+}
+
 /// Where the bzImage comes from: QEMU splits a `-kernel` into its setup
 /// part and the rest (fw_cfg's SETUP_* and KERNEL_* items, see
 /// hw/i386/x86-common.c x86_load_linux); a disk has the file as it is.

@@ -169,9 +169,7 @@ impl pipeline::Arch for MicrovmBoot {
         _: &Tables,
         linux: &mut LoadedLinux,
     ) -> Result<()> {
-        let zp = linux.kernel.zero_page(&linux.setup, &linux.params, &m.map);
-        // SAFETY: the zero page slot is low RAM reserved for it (layout).
-        unsafe { ram_slice(layout::ZERO_PAGE, ZERO_PAGE_LEN as u64) }.copy_from_slice(&zp);
+        place_zero_page(linux, &m.map);
         Ok(())
     }
 

@@ -14,7 +14,7 @@ mod q35;
 mod stop;
 mod tables;
 
-use linux::{jump_to_linux, load_linux, LoadedLinux, Payload};
+use linux::{jump_to_linux, load_linux, place_zero_page, LoadedLinux, Payload};
 use tables::{build_acpi, pci_mem32, place_smbios};
 
 use super::tpm::TisMmio;
@@ -426,9 +426,7 @@ impl pipeline::Arch for PcBoot {
         _: &Tables,
         linux: &mut LoadedLinux,
     ) -> Result<()> {
-        let zp = linux.kernel.zero_page(&linux.setup, &linux.params, &m.map);
-        // SAFETY: the zero page slot is low RAM reserved for it (layout).
-        unsafe { ram_slice(layout::ZERO_PAGE, ZERO_PAGE_LEN as u64) }.copy_from_slice(&zp);
+        place_zero_page(linux, &m.map);
         Ok(())
     }
 
