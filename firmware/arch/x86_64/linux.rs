@@ -22,7 +22,9 @@ pub(super) fn place_zero_page(linux: &LoadedLinux, map: &MemoryMap) {
     // cloud-hypervisor the start info next to it was read in `discover`.
     let slot = unsafe { ram_slice(layout::ZERO_PAGE, ZERO_PAGE_LEN as u64) };
     if let Ok(z) = slot.try_into() {
-        linux.kernel.write_zero_page(z, &linux.setup, &linux.params, map);
+        linux
+            .kernel
+            .write_zero_page(z, &linux.setup, &linux.params, map);
     }
 }
 
