@@ -65,14 +65,14 @@ pub fn load() -> Result<()> {
     // symbol are its address (linker/x86_64.ld).
     let rom = core::ptr::addr_of!(_disk_rom_sx) as usize as u32 as u64;
     let size = core::ptr::addr_of!(_disk_size) as usize as u64;
-    // SAFETY: the member lies in the ROM between .image and the stub,
+    // SAFETY: the member lies in the ROM between .xip and the page tables,
     // mapped read-only (the identity map covers 4 GiB); it is read through
     // shared views only.
     let len = u32::from_le_bytes(unsafe { rom_bytes(rom, 4) }.try_into().unwrap());
-    if u64::from(len) > super::layout::STUB - rom - 4 {
+    if u64::from(len) > super::layout::ROM_TABLES - rom - 4 {
         return Err("the image's disk code is damaged (length)".into());
     }
-    // SAFETY: as above; the length was just checked against the stub.
+    // SAFETY: as above; the length was just checked against the tables.
     let member = unsafe { rom_bytes(rom + 4, u64::from(len)) };
     // SAFETY: the linker script places `.disk` in the firmware's RAM (its
     // link address, which nothing else uses), `_disk_size` bytes. The

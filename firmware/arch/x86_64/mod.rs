@@ -57,12 +57,15 @@ mod layout {
     pub const RSDP: u64 = 0xf_ffc0;
     /// VGA window and BIOS area (reserved in every PC memory map).
     pub const LEGACY_HOLE: (u64, u64) = (0xa_0000, 0x10_0000);
-    /// Where the firmware itself lives while it runs (linker/x86_64.ld).
-    pub const FIRMWARE: (u64, u64) = (0x10_0000, 0x40_0000);
+    /// Where the firmware itself lives while it runs (linker/x86_64.ld):
+    /// its RAM from 1 MiB to 4 MiB, and on the PVH entry its code from 4
+    /// MiB to 6 MiB (boot.S XIP_PVH).
+    pub const FIRMWARE: (u64, u64) = (0x10_0000, 0x60_0000);
     /// The ROM image mapped just below 4 GiB (linker/x86_64.ld).
     pub const ROM: (u64, u64) = (0xfffc_0000, 0x1_0000_0000);
-    /// The reset stub's 4 KiB at the ROM's top (linker/x86_64.ld).
-    pub const STUB: u64 = 0xffff_f000;
+    /// The reset path's page tables (12 KiB) and the stub (4 KiB) at the
+    /// ROM's top (linker/x86_64.ld).
+    pub const ROM_TABLES: u64 = 0xffff_c000;
     /// The TPM event log (reserved in the e820 when there is a TPM):
     /// conventional memory below the EBDA that nothing else here uses.
     pub const TPM_LOG: u64 = 0x8_0000;
