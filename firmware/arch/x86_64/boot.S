@@ -15,10 +15,10 @@
 .set PDPT, 0x2000
 .set PD0, 0x3000
 /* The last 2 MiB of the address space, where the ROM's code runs
- * (linker/x86_64.ld .xip): a PDPT and a page directory after the zero
- * page (0x7000). */
-.set PDPT_HI, 0x8000
-.set PD_HI, 0x9000
+ * (linker/x86_64.ld .xip): a page directory after the zero page
+ * (0x7000), reached through the PDPT's last entry (PML4 entries 0 and
+ * 511 share the PDPT). */
+.set PD_HI, 0x8000
 /* The physical 2 MiB the last 2 MiB of the address space map: the ROM's
  * on the reset path, the RAM the PVH ELF loads the ROM part to on the PVH
  * entry (xtask/src/pvh_elf.rs XIP_PVH, and layout::FIRMWARE covers it). */
@@ -54,21 +54,22 @@
  * loader handed over may hold anything; the reset path's directories lie
  * in the first MiB, which Linux keeps reserved since 5.13, so they hold
  * zeros or the previous boot's tables). */
-.macro identity_2m pml4, pdpt, pd, clear_high, pdpt_hi, pd_hi, hi_phys
-    /* The top 2 MiB: PML4 entry 511, its PDPT's entry 511, its page
-     * directory's entry 511 (the two tables are adjacent). */
-    movl $\pdpt_hi, %edi
-    movl $(2 * 4096 / 4), %ecx
+.macro identity_2m pml4, pdpt, pd, clear_high, pd_hi, hi_phys
+    /* The top 2 MiB: PML4 entry 511 (the same PDPT), PDPT entry 511, page
+     * directory entry 511. The PDPT's last entry also maps 511 GiB up
+     * from 0, which nothing uses. */
+    movl $\pd_hi, %edi
+    movl $(4096 / 4), %ecx
     xorl %eax, %eax
     rep stosl
-    movl $(\pd_hi + 0x3), \pdpt_hi + 511 * 8
     movl $(\hi_phys + 0x83), \pd_hi + 511 * 8
     movl $\pml4, %edi
     movl $(2 * 4096 / 4), %ecx
     xorl %eax, %eax
     rep stosl
     movl $(\pdpt + 0x3), \pml4
-    movl $(\pdpt_hi + 0x3), \pml4 + 511 * 8
+    movl $(\pdpt + 0x3), \pml4 + 511 * 8
+    movl $(\pd_hi + 0x3), \pdpt + 511 * 8
     movl $(\pd + 0x0000 + 0x3), \pdpt + 0
     movl $(\pd + 0x1000 + 0x3), \pdpt + 8
     movl $(\pd + 0x2000 + 0x3), \pdpt + 16
@@ -220,7 +221,7 @@ boot32:
     btl $26, %edx
     jnc 1f
     enter_long_mode rom_pml4, boot64
-1:  identity_2m PML4, PDPT, PD0, 0, PDPT_HI, PD_HI, ROM_2M
+1:  identity_2m PML4, PDPT, PD0, 0, PD_HI, ROM_2M
     enter_long_mode PML4, boot64
 
 /* In long mode, still in the ROM: copy code, read-only data and data to
@@ -296,17 +297,17 @@ gdt_desc:
 rom_pml4:
     .quad rom_pdpt + 0x23
     .fill 510, 8, 0
-    .quad rom_pdpt_hi + 0x23
+    .quad rom_pdpt + 0x23
+/* Entry 511 maps the top GiB of the address space (through PML4 entry
+ * 511) onto the top GiB below 4 GiB, where the ROM's code runs
+ * (linker/x86_64.ld .xip); through PML4 entry 0 it also maps 511 GiB up,
+ * which nothing uses. */
 rom_pdpt:
     .quad 0x00000000 + 0xe3
     .quad 0x40000000 + 0xe3
     .quad 0x80000000 + 0xe3
     .quad 0xc0000000 + 0xe3
-    .fill 508, 8, 0
-/* The top 1 GiB of the address space onto the top GiB below 4 GiB: the
- * ROM's code runs there (linker/x86_64.ld .xip). */
-rom_pdpt_hi:
-    .fill 511, 8, 0
+    .fill 507, 8, 0
     .quad 0xc0000000 + 0xe3
 
 .section .reset, "ax"
@@ -371,7 +372,7 @@ pvh_entry:
     movw %ax, %gs
     movl $_stack_top, %esp
 
-    identity_2m _pvh_pml4, _pvh_pdpt, _pvh_pd, 1, _pvh_pdpt_hi, _pvh_pd_hi, XIP_PVH
+    identity_2m _pvh_pml4, _pvh_pdpt, _pvh_pd, 1, _pvh_pd_hi, XIP_PVH
     enter_long_mode _pvh_pml4, pvh64
 
 .code64

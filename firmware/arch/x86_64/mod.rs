@@ -42,7 +42,8 @@ global_asm!(include_str!("boot.S"), options(att_syntax));
 
 /// Fixed low-memory layout. The page tables are built by boot.S.
 mod layout {
-    // 0x1000-0x6fff: identity page tables built by boot.S.
+    // 0x1000-0x6fff and 0x8000-0x8fff: the page tables boot.S builds
+    // when the CPU has no 1 GiB pages.
     /// The zero page handed to Linux.
     pub const ZERO_PAGE: u64 = 0x7000;
     /// The kernel command line.
@@ -63,9 +64,9 @@ mod layout {
     pub const FIRMWARE: (u64, u64) = (0x10_0000, 0x60_0000);
     /// The ROM image mapped just below 4 GiB (linker/x86_64.ld).
     pub const ROM: (u64, u64) = (0xfffc_0000, 0x1_0000_0000);
-    /// The reset path's page tables (12 KiB) and the stub (4 KiB) at the
+    /// The reset path's page tables (8 KiB) and the stub (4 KiB) at the
     /// ROM's top (linker/x86_64.ld).
-    pub const ROM_TABLES: u64 = 0xffff_c000;
+    pub const ROM_TABLES: u64 = 0xffff_d000;
     /// The TPM event log (reserved in the e820 when there is a TPM):
     /// conventional memory below the EBDA that nothing else here uses.
     pub const TPM_LOG: u64 = 0x8_0000;
