@@ -1,7 +1,7 @@
 //! The x86 firmware as a PVH ELF (`hotstub-x86_64.elf`), for VMMs that load
 //! a firmware or kernel that way: cloud-hypervisor's `--firmware` and
 //! QEMU's `-kernel`. The same link as the `-bios` image: its RAM part
-//! (`.adopt`, `.disk` and `.image`, linked at 1 MiB) becomes one PT_LOAD at its link
+//! (`.disk` and `.image`, linked at 1 MiB) becomes one PT_LOAD at its link
 //! address; the code that runs in place from the ROM (`.xip`, linked in
 //! the top 2 MiB of the address space) a second one in RAM at 4 MiB
 //! ([`XIP_PVH`]), which the PVH entry maps there; a PT_NOTE carries Xen's
@@ -49,7 +49,7 @@ pub fn built() -> Result<std::path::PathBuf> {
 pub fn pvh_elf(elf_data: &[u8]) -> Result<Vec<u8>> {
     let file = ElfFile64::<Endianness>::parse(elf_data).ctx("not a 64-bit ELF")?;
     let mut parts = Vec::new();
-    for name in [".adopt", ".disk", ".image"] {
+    for name in [".disk", ".image"] {
         let s = file
             .section_by_name(name)
             .ok_or(format!("no {name} section"))?;

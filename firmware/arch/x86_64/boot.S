@@ -331,20 +331,6 @@ entry64:
 2:  hlt
     jmp 2b
 
-/* `wide_copy` for Rust (SysV: RDI destination, RSI source, RDX length,
- * a multiple of 16 below 4 GiB): microvm's copy of `.adopt`
- * (disk_code.rs), 17 KiB that the same steps copy in about half the
- * counted instructions of `rep movsq`. */
-.section .text.hotstub_wide_copy, "ax"
-.code64
-.global hotstub_wide_copy
-hotstub_wide_copy:
-    pushq %rbx
-    movl %edx, %r8d
-    wide_copy
-    popq %rbx
-    ret
-
 /*
  * PVH entry (Xen's docs/misc/pvh.pandoc, the protocol cloud-hypervisor's
  * --firmware and QEMU's PVH option ROM follow): 32-bit protected mode,

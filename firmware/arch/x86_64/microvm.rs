@@ -10,8 +10,8 @@
 //! from fw_cfg's e820, the kernel from `-kernel` or a virtio-blk disk on a
 //! virtio-mmio transport (or, with `pcie=on`, on the PCIe host). There is
 //! no ACPI PM timer: the local APIC timer times the firmware. All of this
-//! is disk code (`disk_code`): its first part is copied to RAM before
-//! the boot starts, the rest when a disk is booted.
+//! runs in place from the ROM with the rest of the firmware; a disk boot
+//! inflates the disk code (`disk_code`) first.
 
 use super::*;
 use hotstub::acpi::adopt;

@@ -167,9 +167,6 @@ extern "C" fn hotstub_main() -> ! {
     idt::init();
     super::init_heap();
     if board == Board::Microvm {
-        // The microvm boot adopts QEMU's tables, the first part of the
-        // disk code; the rest comes when it boots a disk.
-        disk_code::load_adopt();
         pipeline::run(microvm::MicrovmBoot::new())
     }
     pipeline::run(PcBoot {
