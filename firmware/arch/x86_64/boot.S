@@ -1,16 +1,17 @@
 /*
  * x86_64 boot stub: reset vector -> protected mode -> long mode -> Rust.
  *
- * Runs from the ROM at its link address (linker/x86_64.ld). It builds
- * identity page tables for the low 4 GiB, enters 64-bit mode, copies the
- * rest of the firmware to RAM and enters `hotstub_main` there. (Disk
- * boot's code stays in the ROM until needed, arch/x86_64/disk_code.rs.)
+ * Runs from the ROM at its link address (linker/x86_64.ld). It maps the
+ * low 4 GiB and the ROM again at the top of the address space, enters
+ * 64-bit mode, copies the firmware's data to RAM and enters
+ * `hotstub_main`, which runs in place from the ROM. (Disk boot's code
+ * stays in the ROM, deflated, until needed, arch/x86_64/disk_code.rs.)
  */
 
-/* Page tables live in conventional memory below the firmware's RAM image:
- * PML4 at 0x1000, one PDPT at 0x2000, four page directories at 0x3000..0x6fff
- * mapping 0..4 GiB with 2 MiB pages. Kept in sync with PAGE_TABLES in
- * layout.rs. */
+/* Without 1 GiB pages the page tables live in conventional memory below
+ * the firmware's RAM image: PML4 at 0x1000, one PDPT at 0x2000, four page
+ * directories at 0x3000..0x6fff mapping 0..4 GiB with 2 MiB pages. Kept
+ * in sync with the comment in arch/x86_64/mod.rs `layout`. */
 .set PML4, 0x1000
 .set PDPT, 0x2000
 .set PD0, 0x3000
@@ -37,11 +38,6 @@
 .set CR0_CD, 1 << 30
 .set CR0_PG, 1 << 31
 .set CR4_PAE, 1 << 5
-.set CR4_OSXSAVE, 1 << 18
-/* XCR0: x87 alone (its reset value), and with SSE and AVX state (Intel
- * SDM vol. 1, 13.3). */
-.set XCR0_X87, 0x1
-.set XCR0_AVX, 0x7
 .set MSR_EFER, 0xc0000080
 .set EFER_LME, 1 << 8
 
@@ -103,75 +99,6 @@
     ljmpl $CODE64_SEL, $\target
 .endm
 
-/* Copies R8D bytes (a multiple of 16) from RSI to RDI as described at
- * boot64; clobbers RAX, RBX, RCX, RDX, R9 and YMM0-15. */
-.macro wide_copy
-    movl $1, %eax
-    cpuid
-    movl %r8d, %eax
-    btl $28, %ecx
-    jnc 3f
-    btl $26, %ecx
-    jnc 3f
-    movq %cr4, %r9
-    movq %r9, %rax
-    orl $CR4_OSXSAVE, %eax
-    movq %rax, %cr4
-    movl $XCR0_AVX, %eax
-    xorl %edx, %edx
-    xorl %ecx, %ecx
-    xsetbv
-    movl %r8d, %ecx
-    shrl $9, %ecx
-    jz 2f
-1:  vmovdqu 0x000(%rsi), %ymm0
-    vmovdqu 0x020(%rsi), %ymm1
-    vmovdqu 0x040(%rsi), %ymm2
-    vmovdqu 0x060(%rsi), %ymm3
-    vmovdqu 0x080(%rsi), %ymm4
-    vmovdqu 0x0a0(%rsi), %ymm5
-    vmovdqu 0x0c0(%rsi), %ymm6
-    vmovdqu 0x0e0(%rsi), %ymm7
-    vmovdqu 0x100(%rsi), %ymm8
-    vmovdqu 0x120(%rsi), %ymm9
-    vmovdqu 0x140(%rsi), %ymm10
-    vmovdqu 0x160(%rsi), %ymm11
-    vmovdqu 0x180(%rsi), %ymm12
-    vmovdqu 0x1a0(%rsi), %ymm13
-    vmovdqu 0x1c0(%rsi), %ymm14
-    vmovdqu 0x1e0(%rsi), %ymm15
-    vmovdqu %ymm0, 0x000(%rdi)
-    vmovdqu %ymm1, 0x020(%rdi)
-    vmovdqu %ymm2, 0x040(%rdi)
-    vmovdqu %ymm3, 0x060(%rdi)
-    vmovdqu %ymm4, 0x080(%rdi)
-    vmovdqu %ymm5, 0x0a0(%rdi)
-    vmovdqu %ymm6, 0x0c0(%rdi)
-    vmovdqu %ymm7, 0x0e0(%rdi)
-    vmovdqu %ymm8, 0x100(%rdi)
-    vmovdqu %ymm9, 0x120(%rdi)
-    vmovdqu %ymm10, 0x140(%rdi)
-    vmovdqu %ymm11, 0x160(%rdi)
-    vmovdqu %ymm12, 0x180(%rdi)
-    vmovdqu %ymm13, 0x1a0(%rdi)
-    vmovdqu %ymm14, 0x1c0(%rdi)
-    vmovdqu %ymm15, 0x1e0(%rdi)
-    addq $512, %rsi
-    addq $512, %rdi
-    decl %ecx
-    jnz 1b
-2:  movl $XCR0_X87, %eax
-    xorl %edx, %edx
-    xorl %ecx, %ecx
-    xsetbv
-    movq %r9, %cr4
-    movl %r8d, %eax
-    andl $511, %eax
-3:  movl %eax, %ecx
-    shrl $3, %ecx
-    rep movsq
-.endm
-
 .section .boot16, "ax"
 .code16
 boot16:
@@ -224,15 +151,12 @@ boot32:
 1:  identity_2m PML4, PDPT, PD0, 0, PD_HI, ROM_2M
     enter_long_mode PML4, boot64
 
-/* In long mode, still in the ROM: copy code, read-only data and data to
- * RAM, clear .bss, then jump to the copy. TCG's -icount counts every step
- * of a rep string instruction, so the copy moves as much a step as the CPU
- * can: with AVX (CPUID 1 ECX bit 28, and XSAVE, bit 26, to turn it on)
- * 32 bytes, sixteen registers a round, under half the steps of eight
- * bytes (about 11,000 instead of 19,000 for 150 KiB); XCR0 and CR4 are
- * put back to their reset values after it, so Linux gets the CPU as
- * before. Without AVX, and for the rest, eight bytes a step, which is why
- * this waits for long mode (both sizes are multiples of 16,
+/* In long mode, still in the ROM: copy the firmware's data (and the entry
+ * code and the PVH entry, which must run from RAM) to RAM, clear .bss,
+ * then enter Rust through the copy. Code and read-only data are not
+ * copied: they run in place (linker/x86_64.ld .xip). Eight bytes a step,
+ * which is why this waits for long mode: TCG's -icount counts every step
+ * of a rep string instruction (both sizes are multiples of 16,
  * linker/x86_64.ld). */
 .code64
 boot64:
@@ -242,8 +166,9 @@ boot64:
     movw %ax, %ss
     movl $_image_lma, %esi
     movl $_image_start, %edi
-    movl $_image_size, %r8d
-    wide_copy
+    movl $_image_size, %ecx
+    shrl $3, %ecx
+    rep movsq
     movl $_bss_start, %edi
     movl $_bss_size, %ecx
     shrl $3, %ecx
