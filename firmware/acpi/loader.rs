@@ -92,17 +92,24 @@ impl fmt::Display for Error {
     }
 }
 
-/// One command, fields still raw.
+/// One command, fields still raw. File names are bytes up to their NUL:
+/// only an ALLOCATE's must be UTF-8 (it becomes the fw_cfg name to read);
+/// the others are compared with allocated names, which a name that is
+/// not UTF-8 never equals.
 enum Command<'a> {
-    Allocate(Alloc),
+    Allocate {
+        file: &'a [u8],
+        align: u64,
+        zone: Zone,
+    },
     AddPointer {
-        dest: &'a str,
-        src: &'a str,
+        dest: &'a [u8],
+        src: &'a [u8],
         offset: u32,
         size: u8,
     },
     AddChecksum {
-        file: &'a str,
+        file: &'a [u8],
         offset: u32,
         start: u32,
         length: u32,
@@ -114,60 +121,92 @@ enum Command<'a> {
     Other,
 }
 
-fn name(field: &[u8]) -> Result<&str, Error> {
-    let end = field.iter().position(|&b| b == 0).ok_or(Error::Name)?;
-    core::str::from_utf8(&field[..end]).map_err(|_| Error::Name)
+/// The bytes of a NUL-padded name field up to its NUL, found eight bytes
+/// a step: the script is parsed on every microvm boot, which `bench
+/// --icount` counts instruction by instruction.
+fn name(field: &[u8]) -> Result<&[u8], Error> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut at = 0;
+    for w in field.chunks_exact(8) {
+        let v = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        // The has-zero-byte test: its lowest set bit is the high bit of
+        // the first zero byte (bits above it may be set spuriously).
+        let zero = v.wrapping_sub(ONES) & !v & HIGHS;
+        if zero != 0 {
+            return Ok(&field[..at + zero.trailing_zeros() as usize / 8]);
+        }
+        at += 8;
+    }
+    let end = at
+        + field[at..]
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or(Error::Name)?;
+    Ok(&field[..end])
 }
 
+/// A name that must be text: an ALLOCATE's, or one for a message.
+fn text(name: &[u8]) -> Result<&str, Error> {
+    core::str::from_utf8(name).map_err(|_| Error::Name)
+}
+
+/// A name for an error message.
+fn lossy(name: &[u8]) -> String {
+    String::from_utf8_lossy(name).into_owned()
+}
+
+/// The le32 at `at` of a command (0 past its end, which the fixed
+/// offsets used never reach).
 fn u32_at(e: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([e[at], e[at + 1], e[at + 2], e[at + 3]])
+    e.get(at..at + 4)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u32::from_le_bytes)
 }
 
-fn commands(script: &[u8]) -> Result<Vec<Command<'_>>, Error> {
+/// The script's commands in order, each parsed when reached.
+fn commands(script: &[u8]) -> Result<impl Iterator<Item = Result<Command<'_>, Error>>, Error> {
     if !script.len().is_multiple_of(ENTRY) || script.len() / ENTRY > MAX_COMMANDS {
         return Err(Error::Shape);
     }
-    script
-        .chunks_exact(ENTRY)
-        .map(|e| {
-            let file = &e[4..4 + NAME];
-            let second = &e[4 + NAME..4 + 2 * NAME];
-            let after1 = 4 + NAME;
-            let after2 = 4 + 2 * NAME;
-            Ok(match u32_at(e, 0) {
-                ALLOCATE => {
-                    let align = u64::from(u32_at(e, after1));
-                    let zone = match e[after1 + 4] {
-                        ZONE_HIGH => Zone::High,
-                        ZONE_FSEG => Zone::FSeg,
-                        _ => return Err(Error::Allocation),
-                    };
-                    if !align.is_power_of_two() {
-                        return Err(Error::Allocation);
-                    }
-                    Command::Allocate(Alloc {
-                        file: name(file)?.into(),
-                        align,
-                        zone,
-                    })
-                }
-                ADD_POINTER => Command::AddPointer {
-                    dest: name(file)?,
-                    src: name(second)?,
-                    offset: u32_at(e, after2),
-                    size: e[after2 + 4],
-                },
-                ADD_CHECKSUM => Command::AddChecksum {
-                    file: name(file)?,
-                    offset: u32_at(e, after1),
-                    start: u32_at(e, after1 + 4),
-                    length: u32_at(e, after1 + 8),
-                },
-                WRITE_POINTER => Command::WritePointer,
-                _ => Command::Other,
-            })
-        })
-        .collect()
+    Ok(script.chunks_exact(ENTRY).map(command))
+}
+
+fn command(e: &[u8]) -> Result<Command<'_>, Error> {
+    let file = &e[4..4 + NAME];
+    let second = &e[4 + NAME..4 + 2 * NAME];
+    let after1 = 4 + NAME;
+    let after2 = 4 + 2 * NAME;
+    Ok(match u32_at(e, 0) {
+        ALLOCATE => {
+            let align = u64::from(u32_at(e, after1));
+            let zone = match e[after1 + 4] {
+                ZONE_HIGH => Zone::High,
+                ZONE_FSEG => Zone::FSeg,
+                _ => return Err(Error::Allocation),
+            };
+            if !align.is_power_of_two() {
+                return Err(Error::Allocation);
+            }
+            let file = name(file)?;
+            text(file)?;
+            Command::Allocate { file, align, zone }
+        }
+        ADD_POINTER => Command::AddPointer {
+            dest: name(file)?,
+            src: name(second)?,
+            offset: u32_at(e, after2),
+            size: e[after2 + 4],
+        },
+        ADD_CHECKSUM => Command::AddChecksum {
+            file: name(file)?,
+            offset: u32_at(e, after1),
+            start: u32_at(e, after1 + 4),
+            length: u32_at(e, after1 + 8),
+        },
+        WRITE_POINTER => Command::WritePointer,
+        _ => Command::Other,
+    })
 }
 
 /// The files `script` allocates, in its order; a file allocated twice
@@ -175,9 +214,13 @@ fn commands(script: &[u8]) -> Result<Vec<Command<'_>>, Error> {
 pub fn allocations(script: &[u8]) -> Result<Vec<Alloc>, Error> {
     let mut out: Vec<Alloc> = Vec::new();
     for c in commands(script)? {
-        if let Command::Allocate(a) = c {
-            if !out.iter().any(|o| o.file == a.file) {
-                out.push(a);
+        if let Command::Allocate { file, align, zone } = c? {
+            if !out.iter().any(|o| o.file.as_bytes() == file) {
+                out.push(Alloc {
+                    file: text(file)?.into(),
+                    align,
+                    zone,
+                });
             }
         }
     }
@@ -217,21 +260,21 @@ pub fn link(script: &[u8], blobs: &mut [Blob]) -> Result<usize, Error> {
     // The blobs' indices, in the order the script allocated them: a
     // command may use only a file allocated before it.
     let mut allocated: Vec<usize> = Vec::new();
-    let used = |allocated: &[usize], blobs: &[Blob], n: &str| {
+    let used = |allocated: &[usize], blobs: &[Blob], n: &[u8]| {
         allocated
             .iter()
             .copied()
-            .find(|&i| blobs[i].name == n)
-            .ok_or_else(|| Error::Unallocated(n.into()))
+            .find(|&i| blobs[i].name.as_bytes() == n)
+            .ok_or_else(|| Error::Unallocated(lossy(n)))
     };
     let mut skipped = 0;
     for c in commands(script)? {
-        match c {
-            Command::Allocate(a) => {
+        match c? {
+            Command::Allocate { file, .. } => {
                 let i = blobs
                     .iter()
-                    .position(|b| b.name == a.file)
-                    .ok_or(Error::Unallocated(a.file))?;
+                    .position(|b| b.name.as_bytes() == file)
+                    .ok_or_else(|| Error::Unallocated(lossy(file)))?;
                 allocated.push(i);
             }
             Command::AddPointer {
@@ -243,7 +286,7 @@ pub fn link(script: &[u8], blobs: &mut [Blob]) -> Result<usize, Error> {
                 let add = blobs[used(&allocated, blobs, src)?].addr;
                 let d = used(&allocated, blobs, dest)?;
                 add_pointer(&mut blobs[d].bytes, offset, size, add)
-                    .ok_or_else(|| Error::Pointer(dest.into()))?;
+                    .ok_or_else(|| Error::Pointer(lossy(dest)))?;
             }
             Command::AddChecksum {
                 file,
@@ -253,7 +296,7 @@ pub fn link(script: &[u8], blobs: &mut [Blob]) -> Result<usize, Error> {
             } => {
                 let i = used(&allocated, blobs, file)?;
                 add_checksum(&mut blobs[i].bytes, offset, start, length)
-                    .ok_or_else(|| Error::Range(file.into()))?;
+                    .ok_or_else(|| Error::Range(lossy(file)))?;
             }
             Command::WritePointer => skipped += 1,
             Command::Other => {}

@@ -106,10 +106,12 @@ fn write_pflash(image: &[u8]) -> Result<PathBuf> {
 /// compact forms) about 22 KiB, cloud-hypervisor's entry paths (their
 /// tables adopted and checked, a second boot flow) about 18 KiB.
 /// x86 stores the code only disk boot, measured boot and the PVH entry run
-/// (`.disk`, 129 KiB) deflated to 71 KiB after the 145 KiB `.image`
-/// ([`pack_disk`]); the firmware inflates it on those paths only, so a
-/// -kernel boot neither copies nor inflates it: 220 KiB with the stub, in
-/// four 64 KiB blocks, 256 KiB (SeaBIOS's image is 256 KiB). arm runs in
+/// (`.disk`, 125 KiB) deflated to 69 KiB after the 166 KiB of code and
+/// read-only data that run in place (`.xip`) ([`pack_disk`]);
+/// the firmware inflates it on those paths only, so a -kernel boot
+/// neither copies nor inflates it: 248 KiB with the reset path's page
+/// tables and the stub, in four 64 KiB blocks, 256 KiB (SeaBIOS's image
+/// is 256 KiB). arm runs in
 /// place from flash, everything uncompressed: 300 KiB, budget 304. Issue
 /// 20 aims for 128 KiB on each: x86 would need its hot `.image` under
 /// about 90 KiB, arm a compressed part inflated into RAM as x86 has; that

@@ -1,19 +1,30 @@
 /*
  * x86_64 boot stub: reset vector -> protected mode -> long mode -> Rust.
  *
- * Runs from the ROM at its link address (linker/x86_64.ld). It builds
- * identity page tables for the low 4 GiB, enters 64-bit mode, copies the
- * rest of the firmware to RAM and enters `hotstub_main` there. (Disk
- * boot's code stays in the ROM until needed, arch/x86_64/disk_code.rs.)
+ * Runs from the ROM at its link address (linker/x86_64.ld). It maps the
+ * low 4 GiB and the ROM again at the top of the address space, enters
+ * 64-bit mode, copies the firmware's data to RAM and enters
+ * `hotstub_main`, which runs in place from the ROM. (Disk boot's code
+ * stays in the ROM, deflated, until needed, arch/x86_64/disk_code.rs.)
  */
 
-/* Page tables live in conventional memory below the firmware's RAM image:
- * PML4 at 0x1000, one PDPT at 0x2000, four page directories at 0x3000..0x6fff
- * mapping 0..4 GiB with 2 MiB pages. Kept in sync with PAGE_TABLES in
- * layout.rs. */
+/* Without 1 GiB pages the page tables live in conventional memory below
+ * the firmware's RAM image: PML4 at 0x1000, one PDPT at 0x2000, four page
+ * directories at 0x3000..0x6fff mapping 0..4 GiB with 2 MiB pages. Kept
+ * in sync with the comment in arch/x86_64/mod.rs `layout`. */
 .set PML4, 0x1000
 .set PDPT, 0x2000
 .set PD0, 0x3000
+/* The last 2 MiB of the address space, where the ROM's code runs
+ * (linker/x86_64.ld .xip): a page directory after the zero page
+ * (0x7000), reached through the PDPT's last entry (PML4 entries 0 and
+ * 511 share the PDPT). */
+.set PD_HI, 0x8000
+/* The physical 2 MiB the last 2 MiB of the address space map: the ROM's
+ * on the reset path, the RAM the PVH ELF loads the ROM part to on the PVH
+ * entry (xtask/src/pvh_elf.rs XIP_PVH, and layout::FIRMWARE covers it). */
+.set ROM_2M, 0xffe00000
+.set XIP_PVH, 0x400000
 
 /* GDT selectors. 0x10 and 0x18 are what the Linux 64-bit boot protocol wants
  * for __BOOT_CS and __BOOT_DS (Documentation/arch/x86/boot.rst). */
@@ -31,19 +42,30 @@
 .set EFER_LME, 1 << 8
 
 /* 32-bit protected mode to 64-bit long mode through an identity map of
- * 0..4 GiB with 2 MiB pages (Intel SDM vol. 3, 9.8.5): the reset path and
- * the PVH entry each have their own tables, hence the parameters. Only the
- * PML4 and the PDPT are cleared: the loop writes every entry of the four
- * page directories, their high halves too when `clear_high` is 1 (memory
- * a loader handed over may hold anything; the reset path's directories lie
+ * 0..4 GiB (Intel SDM vol. 3, 9.8.5). `identity_2m` builds one with 2 MiB
+ * pages: the reset path (when the CPU has no 1 GiB pages) and the PVH
+ * entry each have their own tables, hence the parameters. Only the PML4
+ * and the PDPT are cleared: the loop writes every entry of the four page
+ * directories, their high halves too when `clear_high` is 1 (memory a
+ * loader handed over may hold anything; the reset path's directories lie
  * in the first MiB, which Linux keeps reserved since 5.13, so they hold
  * zeros or the previous boot's tables). */
-.macro enter_long_mode pml4, pdpt, pd, clear_high, target
+.macro identity_2m pml4, pdpt, pd, clear_high, pd_hi, hi_phys
+    /* The top 2 MiB: PML4 entry 511 (the same PDPT), PDPT entry 511, page
+     * directory entry 511. The PDPT's last entry also maps 511 GiB up
+     * from 0, which nothing uses. */
+    movl $\pd_hi, %edi
+    movl $(4096 / 4), %ecx
+    xorl %eax, %eax
+    rep stosl
+    movl $(\hi_phys + 0x83), \pd_hi + 511 * 8
     movl $\pml4, %edi
     movl $(2 * 4096 / 4), %ecx
     xorl %eax, %eax
     rep stosl
     movl $(\pdpt + 0x3), \pml4
+    movl $(\pdpt + 0x3), \pml4 + 511 * 8
+    movl $(\pd_hi + 0x3), \pdpt + 511 * 8
     movl $(\pd + 0x0000 + 0x3), \pdpt + 0
     movl $(\pd + 0x1000 + 0x3), \pdpt + 8
     movl $(\pd + 0x2000 + 0x3), \pdpt + 16
@@ -58,7 +80,10 @@
     addl $0x200000, %eax
     addl $8, %edi
     loop 1b
+.endm
 
+/* Paging on with the tables at `pml4`, then the jump to 64-bit code. */
+.macro enter_long_mode pml4, target
     movl %cr4, %eax
     orl $CR4_PAE, %eax
     movl %eax, %cr4
@@ -115,12 +140,24 @@ boot32:
     andb $0xfe, %al
     outb %al, $0x92
 
-    enter_long_mode PML4, PDPT, PD0, 0, boot64
+    /* With 1 GiB pages (CPUID 0x80000001 EDX bit 26, Page1GB; EDX still
+     * holds that leaf) the ROM's own tables below map the low 4 GiB and
+     * nothing is built: the 2 MiB tables cost about 10,000 instructions,
+     * which `bench --icount` counts (QEMU's -cpu max and host CPUs have
+     * 1 GiB pages; qemu64 does not). */
+    btl $26, %edx
+    jnc 1f
+    enter_long_mode rom_pml4, boot64
+1:  identity_2m PML4, PDPT, PD0, 0, PD_HI, ROM_2M
+    enter_long_mode PML4, boot64
 
-/* In long mode, still in the ROM: copy code, read-only data and data to
- * RAM, clear .bss, then jump to the copy. Eight bytes a step, which is why
- * this waits for long mode: TCG's -icount counts every step of a rep string
- * instruction (both sizes are multiples of 16, linker/x86_64.ld). */
+/* In long mode, still in the ROM: copy the firmware's data (and the entry
+ * code and the PVH entry, which must run from RAM) to RAM, clear .bss,
+ * then enter Rust through the copy. Code and read-only data are not
+ * copied: they run in place (linker/x86_64.ld .xip). Eight bytes a step,
+ * which is why this waits for long mode: TCG's -icount counts every step
+ * of a rep string instruction (both sizes are multiples of 16,
+ * linker/x86_64.ld). */
 .code64
 boot64:
     movw $DATA_SEL, %ax
@@ -173,6 +210,31 @@ gdt_desc:
     .word gdt_end - gdt - 1
     .long gdt
 
+/* The reset path's tables with 1 GiB pages, in the ROM: a PML4 whose
+ * first entry points to a PDPT of four 1 GiB pages, 0..4 GiB. Their
+ * accessed and dirty bits are preset (0x23: present, writable, accessed;
+ * 0xe3: also dirty and page size, Intel SDM vol. 3 tables 4-15 and 4-16)
+ * so the CPU never writes the ROM, as with the GDT. Nothing changes them:
+ * the 2 MiB mappings past 4 GiB (paging.rs) are cloud-hypervisor's, on
+ * the PVH entry's tables. */
+.section .rom_tables, "a"
+.balign 4096
+rom_pml4:
+    .quad rom_pdpt + 0x23
+    .fill 510, 8, 0
+    .quad rom_pdpt + 0x23
+/* Entry 511 maps the top GiB of the address space (through PML4 entry
+ * 511) onto the top GiB below 4 GiB, where the ROM's code runs
+ * (linker/x86_64.ld .xip); through PML4 entry 0 it also maps 511 GiB up,
+ * which nothing uses. */
+rom_pdpt:
+    .quad 0x00000000 + 0xe3
+    .quad 0x40000000 + 0xe3
+    .quad 0x80000000 + 0xe3
+    .quad 0xc0000000 + 0xe3
+    .fill 507, 8, 0
+    .quad 0xc0000000 + 0xe3
+
 .section .reset, "ax"
 .code16
 .global reset_vector
@@ -221,7 +283,8 @@ pvh_entry:
     movw %ax, %gs
     movl $_stack_top, %esp
 
-    enter_long_mode _pvh_pml4, _pvh_pdpt, _pvh_pd, 1, pvh64
+    identity_2m _pvh_pml4, _pvh_pdpt, _pvh_pd, 1, _pvh_pd_hi, XIP_PVH
+    enter_long_mode _pvh_pml4, pvh64
 
 .code64
 pvh64:

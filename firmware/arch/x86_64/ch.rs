@@ -128,7 +128,7 @@ impl pipeline::Arch for ChBoot {
 
     fn load(&mut self, m: &ChX86, _: &(), src: &mut Sources, t: &Tables) -> Result<LoadedLinux> {
         let disk = src.disk.as_mut().ok_or("no disk payload was chosen")?;
-        let linux = load_linux(Payload::Disk(disk), &m.map, t.rsdp);
+        let linux = load_linux(Payload::Disk(disk), &m.map, t.rsdp, false);
         // Dropping the payload resets the disk and switches its PCI
         // decoding off before Linux runs.
         src.disk = None;
@@ -142,10 +142,7 @@ impl pipeline::Arch for ChBoot {
         _: &Tables,
         linux: &mut LoadedLinux,
     ) -> Result<()> {
-        let zp = linux.kernel.zero_page(&linux.setup, &linux.params, &m.map);
-        // SAFETY: the zero page slot is low RAM reserved for it (layout);
-        // the start info that CH put next to it was read in `discover`.
-        unsafe { ram_slice(layout::ZERO_PAGE, ZERO_PAGE_LEN as u64) }.copy_from_slice(&zp);
+        place_zero_page(linux, &m.map);
         Ok(())
     }
 

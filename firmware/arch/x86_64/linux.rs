@@ -9,10 +9,48 @@ use hotstub::disk::DiskPayload;
 /// page is built from, and where everything went.
 pub(super) struct LoadedLinux {
     pub kernel: Kernel,
+    /// The setup part: all of it when measured, else its first
+    /// [`SETUP_HEAD`] bytes (load_linux).
     pub setup: Vec<u8>,
     /// The protected-mode kernel's size as loaded at `kernel.load_addr`.
     pub kernel_size: u64,
     pub params: BootParams,
+}
+
+/// Writes the zero page for `linux` into its slot (layout::ZERO_PAGE),
+/// with `map` as its e820.
+pub(super) fn place_zero_page(linux: &LoadedLinux, map: &MemoryMap) {
+    // SAFETY: the zero page slot is low RAM reserved for it (layout), page
+    // aligned; on cloud-hypervisor the start info next to it was read in
+    // `discover`.
+    unsafe { zero_qwords(layout::ZERO_PAGE, ZERO_PAGE_LEN / 8) };
+    // SAFETY: as above.
+    let slot = unsafe { ram_slice(layout::ZERO_PAGE, ZERO_PAGE_LEN as u64) };
+    if let Ok(z) = slot.try_into() {
+        linux
+            .kernel
+            .write_zero_page(z, &linux.setup, &linux.params, map);
+    }
+}
+
+/// Clears `n` eight-byte words at `addr` with `rep stosq`, one counted
+/// step a word (LLVM's own fill of a 4 KiB page steps four bytes at a
+/// time, twice the steps `bench --icount` counts).
+///
+/// # Safety
+/// `[addr, addr + 8n)` is RAM nothing else refers to.
+unsafe fn zero_qwords(addr: u64, n: usize) {
+    // SAFETY: the caller's contract; DF is clear (boot.S `cld`, and the
+    // ABI keeps it so).
+    unsafe {
+        core::arch::asm!(
+            "rep stosq",
+            inout("rdi") addr => _,
+            inout("rcx") n => _,
+            in("rax") 0u64,
+            options(nostack),
+        )
+    }
 }
 
 /// Where the bzImage comes from: QEMU splits a `-kernel` into its setup
@@ -77,13 +115,31 @@ impl Payload<'_> {
     }
 }
 
-/// Loads kernel, command line and initrd from `src`.
-pub(super) fn load_linux(mut src: Payload, map: &MemoryMap, rsdp: u64) -> Result<LoadedLinux> {
+/// The part of the setup code a boot reads when it does not measure it:
+/// the boot sector and the header after it, which ends at most at 0x202
+/// plus the jump's one-byte displacement (boot.rst); the rest (about 20
+/// KiB) would only be zeroed and read for nothing.
+const SETUP_HEAD: u64 = 0x400;
+
+/// Loads kernel, command line and initrd from `src`; `whole_setup` when
+/// the setup part is measured (LoadedLinux::setup is then all of it, else
+/// its head).
+pub(super) fn load_linux(
+    mut src: Payload,
+    map: &MemoryMap,
+    rsdp: u64,
+    whole_setup: bool,
+) -> Result<LoadedLinux> {
     let (setup_size, kernel_size) = src.sizes()?;
     // The setup part is at most 0x7f sectors plus the boot sector (boot.rst);
     // anything else is not a bzImage, but read its header first so the error
     // says why.
-    let mut setup = vec![0u8; setup_size.min(0x80 * 512) as usize];
+    let want = if whole_setup {
+        setup_size
+    } else {
+        setup_size.min(SETUP_HEAD)
+    };
+    let mut setup = vec![0u8; want.min(0x80 * 512) as usize];
     src.read_setup(&mut setup)?;
     let mut kernel = Kernel::parse(&setup)?;
     if setup_size > 0x80 * 512 {

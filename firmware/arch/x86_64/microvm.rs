@@ -10,8 +10,8 @@
 //! from fw_cfg's e820, the kernel from `-kernel` or a virtio-blk disk on a
 //! virtio-mmio transport (or, with `pcie=on`, on the PCIe host). There is
 //! no ACPI PM timer: the local APIC timer times the firmware. All of this
-//! is disk code (`disk_code`): its first part is copied to RAM before
-//! the boot starts, the rest when a disk is booted.
+//! runs in place from the ROM with the rest of the firmware; a disk boot
+//! inflates the disk code (`disk_code`) first.
 
 use super::*;
 use hotstub::acpi::adopt;
@@ -124,21 +124,23 @@ impl pipeline::Arch for MicrovmBoot {
         let TablesFrom::Adopted { rsdp } = m.tables else {
             bail!("microvm's tables are QEMU's");
         };
-        let mut free = layout::ACPI.0;
+        let (mut free, mut used) = (0, 0);
         for b in &m.acpi {
-            // SAFETY: where `qemu_tables` placed the file: the BIOS area
-            // (RAM on microvm: QEMU copies the ROM's top 128 KiB there,
-            // hw/i386/x86-common.c x86_bios_rom_init) or RAM the map gives
-            // as ACPI data.
+            // SAFETY: where `qemu_tables` placed the file: RAM the map
+            // gives as ACPI data, or the RSDP's slot at the BIOS area's top
+            // (RAM on microvm, the image's stub page, past its code).
             unsafe { ram_slice(b.addr, b.bytes.len() as u64) }.copy_from_slice(&b.bytes);
-            if (layout::ACPI.0..layout::SMBIOS_ANCHOR).contains(&b.addr) {
+            if !(layout::ACPI.0..layout::ACPI.1).contains(&b.addr) {
                 free = free.max(b.addr + b.bytes.len() as u64);
             }
+            used += b.bytes.len() as u64;
         }
-        own_smbios(free);
+        if free > 0 {
+            own_smbios(free);
+        }
         Ok(Tables {
             rsdp,
-            used: free - layout::ACPI.0,
+            used,
             smbios3: None,
         })
     }
@@ -151,10 +153,10 @@ impl pipeline::Arch for MicrovmBoot {
         t: &Tables,
     ) -> Result<LoadedLinux> {
         match m.payload {
-            payload::From::FwCfg => load_linux(Payload::FwCfg(&mut src.fw), &m.map, t.rsdp),
+            payload::From::FwCfg => load_linux(Payload::FwCfg(&mut src.fw), &m.map, t.rsdp, false),
             payload::From::Disk => {
                 let disk = src.disk.as_mut().ok_or("no disk payload was chosen")?;
-                let linux = load_linux(Payload::Disk(disk), &m.map, t.rsdp);
+                let linux = load_linux(Payload::Disk(disk), &m.map, t.rsdp, false);
                 // Dropping the payload resets the disk before Linux runs.
                 src.disk = None;
                 linux
@@ -169,9 +171,7 @@ impl pipeline::Arch for MicrovmBoot {
         _: &Tables,
         linux: &mut LoadedLinux,
     ) -> Result<()> {
-        let zp = linux.kernel.zero_page(&linux.setup, &linux.params, &m.map);
-        // SAFETY: the zero page slot is low RAM reserved for it (layout).
-        unsafe { ram_slice(layout::ZERO_PAGE, ZERO_PAGE_LEN as u64) }.copy_from_slice(&zp);
+        place_zero_page(linux, &m.map);
         Ok(())
     }
 
@@ -229,28 +229,29 @@ fn qemu_tables(src: &mut Qemu<PioFwCfg>, map: &mut MemoryMap) -> Result<Vec<Blob
     }
     let sizes: Vec<u64> = blobs.iter().map(|b| b.bytes.len() as u64).collect();
     let fseg = (layout::RSDP, layout::ACPI.1);
-    // Room for SMBIOS's two structures after the tables.
-    let bios = (layout::ACPI.0, layout::SMBIOS_ANCHOR - 0x100);
-    let addrs = match loader::place(&allocs, &sizes, bios, fseg) {
-        Ok(a) => a,
-        Err(_) => {
-            let high: u64 = allocs
-                .iter()
-                .zip(&sizes)
-                .filter(|(a, _)| a.zone == Zone::High)
-                .map(|(a, s)| s + a.align)
-                .sum();
-            let size = high.next_multiple_of(0x1000);
-            let Some(start) = map.find_top(size, 0x1000, 1 << 32, &[layout::FIRMWARE]) else {
-                bail!(
-                    "no {} KiB of RAM below 4 GiB for QEMU's ACPI tables",
-                    size >> 10
-                );
-            };
-            map.set(start, size, Kind::Acpi);
-            loader::place(&allocs, &sizes, (start, start + size), fseg)?
-        }
+    // Not in the BIOS area below 1 MiB: on microvm that is the firmware
+    // image's own top 128 KiB, mapped there writable (QEMU
+    // hw/i386/x86-common.c x86_isa_bios_init aliases the -bios RAM), where
+    // the firmware's code runs in place and its page tables lie. Only the
+    // RSDP's and the SMBIOS entry point's slots at its top (the reset
+    // stub's padding) are written there; the rest, and SMBIOS's
+    // structures after it, in RAM at the top below 4 GiB as ACPI data.
+    let high: u64 = allocs
+        .iter()
+        .zip(&sizes)
+        .filter(|(a, _)| a.zone == Zone::High)
+        .map(|(a, s)| s + a.align)
+        .sum::<u64>()
+        + SMBIOS_ROOM;
+    let size = high.next_multiple_of(0x1000);
+    let Some(start) = map.find_top(size, 0x1000, 1 << 32, &[layout::FIRMWARE]) else {
+        bail!(
+            "no {} KiB of RAM below 4 GiB for QEMU's ACPI tables",
+            size >> 10
+        );
     };
+    map.set(start, size, Kind::Acpi);
+    let addrs = loader::place(&allocs, &sizes, (start, start + size), fseg)?;
     for (b, a) in blobs.iter_mut().zip(addrs) {
         b.addr = a;
     }
@@ -262,8 +263,12 @@ fn qemu_tables(src: &mut Qemu<PioFwCfg>, map: &mut MemoryMap) -> Result<Vec<Blob
     Ok(blobs)
 }
 
+/// Room after the ACPI tables for SMBIOS's structures (a type 0 and the
+/// end marker, about 100 bytes).
+const SMBIOS_ROOM: u64 = 0x200;
+
 /// The firmware's SMBIOS (type 0 and an end marker; microvm offers none)
-/// at `free` in the BIOS area, its 3.0 entry point at the fixed slot
+/// at `free`, after the ACPI tables, its 3.0 entry point at the fixed slot
 /// Linux's scan of 0xF0000-0xFFFFF finds.
 fn own_smbios(free: u64) {
     let addr = free.next_multiple_of(16);
@@ -272,9 +277,10 @@ fn own_smbios(free: u64) {
         Ok((anchor, t))
     });
     match placed {
-        Ok((anchor, t)) if addr + t.bytes.len() as u64 <= layout::SMBIOS_ANCHOR => {
-            // SAFETY: between the tables and the entry point slot (size
-            // checked), and the slot itself below the RSDP's: BIOS-area RAM.
+        Ok((anchor, t)) if t.bytes.len() as u64 + 16 <= SMBIOS_ROOM => {
+            // SAFETY: the room left after the tables in the ACPI-data RAM
+            // (size checked), and the entry point's slot below the RSDP's:
+            // BIOS-area RAM on microvm, the image stub's padding.
             unsafe {
                 ram_slice(addr, t.bytes.len() as u64).copy_from_slice(&t.bytes);
                 ram_slice(layout::SMBIOS_ANCHOR, anchor.len() as u64).copy_from_slice(&anchor);

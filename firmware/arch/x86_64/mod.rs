@@ -14,7 +14,7 @@ mod q35;
 mod stop;
 mod tables;
 
-use linux::{jump_to_linux, load_linux, LoadedLinux, Payload};
+use linux::{jump_to_linux, load_linux, place_zero_page, LoadedLinux, Payload};
 use tables::{build_acpi, pci_mem32, place_smbios};
 
 use super::tpm::TisMmio;
@@ -42,7 +42,8 @@ global_asm!(include_str!("boot.S"), options(att_syntax));
 
 /// Fixed low-memory layout. The page tables are built by boot.S.
 mod layout {
-    // 0x1000-0x6fff: identity page tables built by boot.S.
+    // 0x1000-0x6fff and 0x8000-0x8fff: the page tables boot.S builds
+    // when the CPU has no 1 GiB pages.
     /// The zero page handed to Linux.
     pub const ZERO_PAGE: u64 = 0x7000;
     /// The kernel command line.
@@ -57,12 +58,15 @@ mod layout {
     pub const RSDP: u64 = 0xf_ffc0;
     /// VGA window and BIOS area (reserved in every PC memory map).
     pub const LEGACY_HOLE: (u64, u64) = (0xa_0000, 0x10_0000);
-    /// Where the firmware itself lives while it runs (linker/x86_64.ld).
-    pub const FIRMWARE: (u64, u64) = (0x10_0000, 0x40_0000);
+    /// Where the firmware itself lives while it runs (linker/x86_64.ld):
+    /// its RAM from 1 MiB to 4 MiB, and on the PVH entry its code from 4
+    /// MiB to 6 MiB (boot.S XIP_PVH).
+    pub const FIRMWARE: (u64, u64) = (0x10_0000, 0x60_0000);
     /// The ROM image mapped just below 4 GiB (linker/x86_64.ld).
     pub const ROM: (u64, u64) = (0xfffc_0000, 0x1_0000_0000);
-    /// The reset stub's 4 KiB at the ROM's top (linker/x86_64.ld).
-    pub const STUB: u64 = 0xffff_f000;
+    /// The reset path's page tables (8 KiB) and the stub (4 KiB) at the
+    /// ROM's top (linker/x86_64.ld).
+    pub const ROM_TABLES: u64 = 0xffff_d000;
     /// The TPM event log (reserved in the e820 when there is a TPM):
     /// conventional memory below the EBDA that nothing else here uses.
     pub const TPM_LOG: u64 = 0x8_0000;
@@ -163,9 +167,6 @@ extern "C" fn hotstub_main() -> ! {
     idt::init();
     super::init_heap();
     if board == Board::Microvm {
-        // The microvm boot adopts QEMU's tables, the first part of the
-        // disk code; the rest comes when it boots a disk.
-        disk_code::load_adopt();
         pipeline::run(microvm::MicrovmBoot::new())
     }
     pipeline::run(PcBoot {
@@ -398,13 +399,15 @@ impl pipeline::Arch for PcBoot {
     ) -> Result<LoadedLinux> {
         let linux = match m.payload {
             payload::From::FwCfg => {
-                let linux = load_linux(Payload::FwCfg(&mut src.fw), &m.map, t.rsdp)?;
+                let measured = self.tpm.is_on();
+                let linux = load_linux(Payload::FwCfg(&mut src.fw), &m.map, t.rsdp, measured)?;
                 measure_payload(&mut self.tpm, &linux, None);
                 linux
             }
             payload::From::Disk => {
                 let disk = src.disk.as_mut().ok_or("no disk payload was chosen")?;
-                let linux = load_linux(Payload::Disk(disk), &m.map, t.rsdp);
+                let measured = self.tpm.is_on();
+                let linux = load_linux(Payload::Disk(disk), &m.map, t.rsdp, measured);
                 if let Ok(l) = &linux {
                     measure_payload(&mut self.tpm, l, Some(disk.found()));
                 }
@@ -426,9 +429,7 @@ impl pipeline::Arch for PcBoot {
         _: &Tables,
         linux: &mut LoadedLinux,
     ) -> Result<()> {
-        let zp = linux.kernel.zero_page(&linux.setup, &linux.params, &m.map);
-        // SAFETY: the zero page slot is low RAM reserved for it (layout).
-        unsafe { ram_slice(layout::ZERO_PAGE, ZERO_PAGE_LEN as u64) }.copy_from_slice(&zp);
+        place_zero_page(linux, &m.map);
         Ok(())
     }
 
