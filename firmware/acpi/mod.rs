@@ -238,17 +238,17 @@ pub(crate) fn prt(out: &mut Vec<u8>, prt: &[PrtEntry]) -> Result<(), Error> {
     }
     emit::name(out, b"_PRT");
     let all = emit::package(out, prt.len() as u8);
+    // QEMU virt's 128 entries take about 1.7 KiB: a two-byte PkgLength.
+    emit::widen(out, all, 2);
+    let mut entries = Vec::with_capacity(prt.len());
     for e in prt {
         if e.pin > 3 || e.device > 31 {
             return Err(Error::Invalid("_PRT entry with bad device or pin"));
         }
-        let one = emit::package(out, 4);
-        emit::int(out, (u64::from(e.device) << 16) | 0xffff);
-        emit::int(out, u64::from(e.pin));
-        emit::int(out, 0);
-        emit::int(out, u64::from(e.gsi));
-        emit::close(out, one);
+        let address = (u64::from(e.device) << 16) | 0xffff;
+        entries.push([address, u64::from(e.pin), 0, u64::from(e.gsi)]);
     }
+    emit::int_packages(out, &entries);
     emit::close(out, all);
     Ok(())
 }

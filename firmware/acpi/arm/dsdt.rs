@@ -14,6 +14,9 @@ pub(super) fn dsdt(m: &Virt) -> Result<Vec<u8>, Error> {
     // not copied at each doubling; larger machines still grow it.
     let mut sb = Vec::with_capacity(8 << 10);
     let scope = emit::scope(&mut sb, b"\\_SB_");
+    // The DSDT is over 4 KiB from 1 vCPU on (the `_PRT` alone is 1.7 KiB):
+    // a three-byte PkgLength.
+    emit::widen(&mut sb, scope, 3);
     for (i, c) in m.cpus.iter().enumerate() {
         cpu_device(&mut sb, c, m.cpu_hotplug.as_ref().map(|h| (h, i)))?;
     }
@@ -151,6 +154,7 @@ fn pci0(
 ) -> Result<(), Error> {
     const MEM: Space = Space::Memory { cacheable: false };
     let d = emit::device(out, b"PCI0");
+    emit::widen(out, d, 2);
     emit::name_int(out, b"_HID", const { emit::eisa(b"PNP0A08") });
     emit::name_int(out, b"_CID", const { emit::eisa(b"PNP0A03") });
     emit::name_int(out, b"_SEG", 0);
