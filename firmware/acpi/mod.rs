@@ -179,19 +179,32 @@ const CREATOR_REVISION: [u8; 4] = [0, 0, 0, 1];
 /// the image about 300 bytes more).
 pub fn table(signature: [u8; 4], revision: u8, body: &[u8]) -> Vec<u8> {
     // Sized once: growing it copied each table again under TCG.
-    let mut t = Bytes(Vec::with_capacity(36 + body.len()));
-    t.bytes(&signature)
-        .u32((36 + body.len()) as u32)
+    let mut t = Vec::with_capacity(HEADER_LEN + body.len());
+    t.resize(HEADER_LEN, 0);
+    t.extend_from_slice(body);
+    headed(signature, revision, t)
+}
+
+/// The standard header's length (ACPI 6.5 5.2.6).
+pub(crate) const HEADER_LEN: usize = 36;
+
+/// [`table`] for a body written after [`HEADER_LEN`] bytes kept at the
+/// start of `t`: the header goes there, so the body (the DSDT's several
+/// KiB) is not copied again.
+pub(crate) fn headed(signature: [u8; 4], revision: u8, mut t: Vec<u8>) -> Vec<u8> {
+    let mut h = Bytes(Vec::with_capacity(HEADER_LEN));
+    h.bytes(&signature)
+        .u32(t.len() as u32)
         .u8(revision)
         .u8(0)
         .bytes(&OEM_ID)
         .bytes(&OEM_TABLE_ID)
         .u32(OEM_REVISION)
         .bytes(&CREATOR_ID)
-        .bytes(&CREATOR_REVISION)
-        .bytes(body);
-    t.0[9] = 0u8.wrapping_sub(byte_sum(&t.0));
-    t.0
+        .bytes(&CREATOR_REVISION);
+    t[..HEADER_LEN].copy_from_slice(&h.0);
+    t[9] = 0u8.wrapping_sub(byte_sum(&t));
+    t
 }
 
 /// MCFG (PCI Firmware Specification 3.3 4.1.2, revision 1): 8 reserved

@@ -13,6 +13,7 @@ pub(super) fn dsdt(m: &Virt) -> Result<Vec<u8>, Error> {
     // About what QEMU virt's DSDT takes with a few vCPUs, so that it is
     // not copied at each doubling; larger machines still grow it.
     let mut sb = Vec::with_capacity(8 << 10);
+    sb.resize(crate::acpi::HEADER_LEN, 0);
     let scope = emit::scope(&mut sb, b"\\_SB_");
     // The DSDT is over 4 KiB from 1 vCPU on (the `_PRT` alone is 1.7 KiB):
     // a three-byte PkgLength.
@@ -66,7 +67,7 @@ pub(super) fn dsdt(m: &Virt) -> Result<Vec<u8>, Error> {
         sb.extend_from_slice(aml_piece!("pwrb"));
     }
     emit::close(&mut sb, scope);
-    Ok(table(*b"DSDT", DSDT_REVISION, &sb))
+    Ok(crate::acpi::headed(*b"DSDT", DSDT_REVISION, sb))
 }
 
 /// One processor device; with the runtime hotplug (`hp`: its set-up and

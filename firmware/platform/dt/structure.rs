@@ -118,6 +118,7 @@ pub fn check_structure(blob: &[u8]) -> Result<(), Error> {
                         return Err(Error::Malformed("property name"));
                     }
                     if value.len() != 4
+                        && name.first() == Some(&b'#')
                         && (name.starts_with(b"#address-cells\0")
                             || name.starts_with(b"#size-cells\0"))
                     {
