@@ -69,10 +69,9 @@ pub const SYSTEM_IO: u8 = 1;
 /// An integer in its shortest encoding (ACPI 6.5 20.2.3: ZeroOp, OneOp,
 /// then Byte/Word/DWord/QWordPrefix with little-endian data).
 pub fn int(out: &mut Vec<u8>, v: u64) {
-    let at = out.len();
-    out.resize(at + 9, 0);
-    let end = put_int(out, at, v);
-    out.truncate(end);
+    let mut b = [0; 9];
+    let n = put_int(&mut b, 0, v);
+    out.extend_from_slice(&b[..n]);
 }
 
 /// [`int`] written into `b` at `at`; returns where it ends.
@@ -99,19 +98,20 @@ fn put_int(b: &mut [u8], at: usize, v: u64) -> usize {
 /// (128 packages on QEMU virt). Contents of at most 1 + 4 * 9 bytes: a
 /// one-byte PkgLength.
 pub fn int_packages(out: &mut Vec<u8>, entries: &[[u64; 4]]) {
-    let mut at = out.len();
-    out.resize(at + 40 * entries.len(), 0);
+    // Zeroed by the allocator's memset: `resize` stores a byte at a time.
+    let mut b = alloc::vec![0; 40 * entries.len()];
+    let mut at = 0;
     for e in entries {
         let start = at;
-        out[start] = PACKAGE_OP;
-        out[start + 2] = 4;
+        b[start] = PACKAGE_OP;
+        b[start + 2] = 4;
         at += 3;
         for &v in e {
-            at = put_int(out, at, v);
+            at = put_int(&mut b, at, v);
         }
-        out[start + 1] = (at - start - 1) as u8;
+        b[start + 1] = (at - start - 1) as u8;
     }
-    out.truncate(at);
+    out.extend_from_slice(&b[..at]);
 }
 
 /// A string (ACPI 6.5 20.2.3: StringPrefix, ASCII characters, NullChar).
@@ -334,6 +334,68 @@ pub fn memory32_fixed(out: &mut Vec<u8>, base: u32, len: u32) {
     out.extend_from_slice(&[0x86, 0x09, 0x00, 0x01]);
     out.extend_from_slice(&base.to_le_bytes());
     out.extend_from_slice(&len.to_le_bytes());
+}
+
+/// `Name (_CRS, ResourceTemplate () { Memory32Fixed (ReadWrite, base,
+/// len) Interrupt (ResourceConsumer, Level, ActiveHigh, Exclusive) { irq }
+/// })`, the interrupt only with `irq`: what [`crs`], [`memory32_fixed`],
+/// [`ext_irq`] and [`end_crs`] write, built on the stack and copied once
+/// (each device of QEMU virt's 32 virtio-mmio has one).
+pub fn mmio_crs(out: &mut Vec<u8>, base: u32, len: u32, irq: Option<u32>) {
+    // Name, BufferOp, PkgLength, BytePrefix size; Memory32Fixed; the
+    // Interrupt; the end tag (ACPI 6.5 6.4.2.9).
+    const T: [u8; 32] = [
+        NAME_OP,
+        b'_',
+        b'C',
+        b'R',
+        b'S',
+        BUFFER_OP,
+        26,
+        BYTE_PREFIX,
+        23,
+        0x86,
+        0x09,
+        0x00,
+        0x01,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0x89,
+        0x06,
+        0x00,
+        IRQ_CONSUMER,
+        0x01,
+        0,
+        0,
+        0,
+        0,
+        0x79,
+        0,
+    ];
+    let mut b = T;
+    b[13..17].copy_from_slice(&base.to_le_bytes());
+    b[17..21].copy_from_slice(&len.to_le_bytes());
+    let n = match irq {
+        Some(irq) => {
+            b[26..30].copy_from_slice(&irq.to_le_bytes());
+            32
+        }
+        None => {
+            // Nine bytes fewer: the end tag moves up.
+            b[6] = 17;
+            b[8] = 14;
+            b[21] = 0x79;
+            b[22] = 0;
+            23
+        }
+    };
+    out.extend_from_slice(&b[..n]);
 }
 
 /// Extended Interrupt descriptor flags (ACPI 6.5 6.4.3.6): bit 0 consumer,
@@ -559,6 +621,22 @@ mod tests {
         let rt =
             aml::ResourceTemplate::new(vec![&m, &i, &e, &p, &bus, &wio, &vga, &m32, &m64, &qio]);
         assert_eq!(b, crate_bytes(&aml::Name::new("_CRS".into(), &rt)));
+    }
+
+    #[test]
+    fn mmio_crs_as_the_pieces_write_it() {
+        for irq in [None, Some(33), Some(0x1_0000)] {
+            let mut b = vec![7];
+            mmio_crs(&mut b, 0x0a00_3e00, 0x200, irq);
+            let mut want = vec![7];
+            let at = crs(&mut want);
+            memory32_fixed(&mut want, 0x0a00_3e00, 0x200);
+            if let Some(irq) = irq {
+                ext_irq(&mut want, IRQ_CONSUMER, irq);
+            }
+            end_crs(&mut want, at);
+            assert_eq!(b, want, "{irq:?}");
+        }
     }
 
     #[test]

@@ -89,12 +89,7 @@ fn cpu_device(
 /// `Name (_CRS, ..)` with a 32-bit fixed memory range and, when `irq` is
 /// given, one level-triggered, active-high, exclusive interrupt.
 fn mmio_crs(out: &mut Vec<u8>, base: u64, len: u32, irq: Option<u32>) {
-    let r = emit::crs(out);
-    emit::memory32_fixed(out, base as u32, len);
-    if let Some(irq) = irq {
-        emit::ext_irq(out, IRQ_CONSUMER, irq);
-    }
-    emit::end_crs(out, r);
+    emit::mmio_crs(out, base as u32, len, irq);
 }
 
 fn uart(out: &mut Vec<u8>, m: &Virt) {

@@ -100,8 +100,8 @@ impl<'a> Tree<'a> {
         };
         let st = block(hdr(2), hdr(9)).ok_or(Error::NotFdt)?;
         let strings = block(hdr(3), hdr(8)).ok_or(Error::NotFdt)?;
-        memo.clear();
-        memo.resize(strings.len(), 0);
+        // Zeroed by the allocator's memset: `resize` stores a byte at a time.
+        *memo = alloc::vec![0; strings.len()];
         let kinds = Cell::from_mut(&mut memo[..]).as_slice_of_cells();
         Ok(Tree { st, strings, kinds })
     }
