@@ -233,7 +233,9 @@ pub fn patch(t: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     let mut v = t.to_vec();
     let mut i = 0;
     while i + from.len() <= v.len() {
-        if &v[i..i + from.len()] == from {
+        // The first byte before the slice: a compare call per offset was
+        // most of the runtime hotplug AML's cost.
+        if v[i] == from[0] && &v[i..i + from.len()] == from {
             v[i..i + from.len()].copy_from_slice(to);
             i += from.len();
         } else {

@@ -10,9 +10,10 @@ use crate::acpi::emit::{self, Space, IRQ_CONSUMER, IRQ_EDGE};
 use crate::acpi::{aml_piece, fixed_sta, pci_osc, processor, prt};
 
 pub(super) fn dsdt(m: &Virt) -> Result<Vec<u8>, Error> {
-    // About what QEMU virt's DSDT takes with a few vCPUs, so that it is
-    // not copied at each doubling; larger machines still grow it.
-    let mut sb = Vec::with_capacity(8 << 10);
+    // About what QEMU virt's DSDT takes (a processor device is at most
+    // 64 bytes without runtime hotplug), so that it is not copied at
+    // each doubling.
+    let mut sb = Vec::with_capacity((8 << 10) + 64 * m.cpus.len());
     sb.resize(crate::acpi::HEADER_LEN, 0);
     let scope = emit::scope(&mut sb, b"\\_SB_");
     // The DSDT is over 4 KiB from 1 vCPU on (the `_PRT` alone is 1.7 KiB):
