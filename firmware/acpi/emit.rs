@@ -94,19 +94,23 @@ fn put_int(b: &mut [u8], at: usize, v: u64) -> usize {
 }
 
 /// `Package (4) { .. }` of integers for each of `entries` (a `_PRT`'s),
-/// written into room made once rather than a push or copy per object
-/// (128 packages on QEMU virt). Contents of at most 1 + 4 * 9 bytes: a
-/// one-byte PkgLength.
-pub fn int_packages(out: &mut Vec<u8>, entries: &[[u64; 4]]) {
-    // Zeroed by the allocator's memset: `resize` stores a byte at a time.
-    let mut b = alloc::vec![0; 40 * entries.len()];
+/// written through a buffer on the stack rather than a push or copy per
+/// object (128 packages on QEMU virt), and without a heap buffer (the
+/// resident EL2 firmware keeps the heap as far as the boot grew it).
+/// Contents of at most 1 + 4 * 9 bytes: a one-byte PkgLength.
+pub fn int_packages(out: &mut Vec<u8>, entries: impl Iterator<Item = [u64; 4]>) {
+    let mut b = [0; 512];
     let mut at = 0;
     for e in entries {
+        if at > b.len() - 40 {
+            out.extend_from_slice(&b[..at]);
+            at = 0;
+        }
         let start = at;
         b[start] = PACKAGE_OP;
         b[start + 2] = 4;
         at += 3;
-        for &v in e {
+        for v in e {
             at = put_int(&mut b, at, v);
         }
         b[start + 1] = (at - start - 1) as u8;
@@ -533,9 +537,9 @@ mod tests {
         }
         let entries = [[0x1f_ffff, 3, 0, u64::MAX], [0xffff, 1, 2, 0x1_0000]];
         let mut b = vec![7];
-        int_packages(&mut b, &entries);
+        int_packages(&mut b, entries.into_iter().cycle().take(40));
         let mut want = vec![7];
-        for e in entries {
+        for e in entries.into_iter().cycle().take(40) {
             let p = package(&mut want, 4);
             for v in e {
                 int(&mut want, v);

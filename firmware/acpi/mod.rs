@@ -253,15 +253,15 @@ pub(crate) fn prt(out: &mut Vec<u8>, prt: &[PrtEntry]) -> Result<(), Error> {
     let all = emit::package(out, prt.len() as u8);
     // QEMU virt's 128 entries take about 1.7 KiB: a two-byte PkgLength.
     emit::widen(out, all, 2);
-    let mut entries = Vec::with_capacity(prt.len());
-    for e in prt {
-        if e.pin > 3 || e.device > 31 {
-            return Err(Error::Invalid("_PRT entry with bad device or pin"));
-        }
-        let address = (u64::from(e.device) << 16) | 0xffff;
-        entries.push([address, u64::from(e.pin), 0, u64::from(e.gsi)]);
+    if prt.iter().any(|e| e.pin > 3 || e.device > 31) {
+        return Err(Error::Invalid("_PRT entry with bad device or pin"));
     }
-    emit::int_packages(out, &entries);
+    let address = |e: &PrtEntry| (u64::from(e.device) << 16) | 0xffff;
+    emit::int_packages(
+        out,
+        prt.iter()
+            .map(|e| [address(e), u64::from(e.pin), 0, u64::from(e.gsi)]),
+    );
     emit::close(out, all);
     Ok(())
 }
