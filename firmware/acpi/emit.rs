@@ -69,18 +69,53 @@ pub const SYSTEM_IO: u8 = 1;
 /// An integer in its shortest encoding (ACPI 6.5 20.2.3: ZeroOp, OneOp,
 /// then Byte/Word/DWord/QWordPrefix with little-endian data).
 pub fn int(out: &mut Vec<u8>, v: u64) {
+    let mut b = [0; 9];
+    let n = put_int(&mut b, 0, v);
+    out.extend_from_slice(&b[..n]);
+}
+
+/// [`int`] written into `b` at `at`; returns where it ends.
+fn put_int(b: &mut [u8], at: usize, v: u64) -> usize {
     let (prefix, n) = match v {
         0 | 1 => {
-            out.push(v as u8);
-            return;
+            b[at] = v as u8;
+            return at + 1;
         }
         2..=0xff => (BYTE_PREFIX, 1),
         0x100..=0xffff => (WORD_PREFIX, 2),
         0x1_0000..=0xffff_ffff => (DWORD_PREFIX, 4),
         _ => (QWORD_PREFIX, 8),
     };
-    out.push(prefix);
-    out.extend_from_slice(&v.to_le_bytes()[..n]);
+    b[at] = prefix;
+    for k in 0..n {
+        b[at + 1 + k] = (v >> (8 * k)) as u8;
+    }
+    at + 1 + n
+}
+
+/// `Package (4) { .. }` of integers for each of `entries` (a `_PRT`'s),
+/// written through a buffer on the stack rather than a push or copy per
+/// object (128 packages on QEMU virt), and without a heap buffer (the
+/// resident EL2 firmware keeps the heap as far as the boot grew it).
+/// Contents of at most 1 + 4 * 9 bytes: a one-byte PkgLength.
+pub fn int_packages(out: &mut Vec<u8>, entries: impl Iterator<Item = [u64; 4]>) {
+    let mut b = [0; 512];
+    let mut at = 0;
+    for e in entries {
+        if at > b.len() - 40 {
+            out.extend_from_slice(&b[..at]);
+            at = 0;
+        }
+        let start = at;
+        b[start] = PACKAGE_OP;
+        b[start + 2] = 4;
+        at += 3;
+        for v in e {
+            at = put_int(&mut b, at, v);
+        }
+        b[start + 1] = (at - start - 1) as u8;
+    }
+    out.extend_from_slice(&b[..at]);
 }
 
 /// A string (ACPI 6.5 20.2.3: StringPrefix, ASCII characters, NullChar).
@@ -93,8 +128,7 @@ pub fn string(out: &mut Vec<u8>, s: &[u8]) {
 /// `Name (seg, ..)` (ACPI 6.5 20.2.5.1 DefName): the caller writes the
 /// value next.
 pub fn name(out: &mut Vec<u8>, seg: &Seg) {
-    out.push(NAME_OP);
-    out.extend_from_slice(seg);
+    out.extend_from_slice(&[NAME_OP, seg[0], seg[1], seg[2], seg[3]]);
 }
 
 pub fn name_int(out: &mut Vec<u8>, seg: &Seg, v: u64) {
@@ -152,34 +186,49 @@ fn pkg_length(n: usize) -> ([u8; 4], usize) {
     (b, 1 + extra)
 }
 
-/// Inserts `bytes` at `at`, moving what follows (one memmove: smaller
-/// than `rotate_right`'s general algorithm).
-fn insert(out: &mut Vec<u8>, at: usize, bytes: &[u8]) {
-    let end = out.len();
-    out.resize(end + bytes.len(), 0);
-    out.copy_within(at..end, at + bytes.len());
-    out[at..at + bytes.len()].copy_from_slice(bytes);
+/// Puts `bytes` where `reserved` bytes were kept at `at`, moving what
+/// follows only when the two lengths differ (each move of the contents
+/// was a copy under TCG).
+fn fit(out: &mut Vec<u8>, at: usize, reserved: usize, bytes: &[u8]) {
+    let n = bytes.len();
+    if n != reserved {
+        let end = out.len();
+        if n > reserved {
+            out.resize(end + n - reserved, 0);
+        }
+        out.copy_within(at + reserved..end, at + n);
+        out.truncate(end + n - reserved);
+    }
+    out[at..at + n].copy_from_slice(bytes);
 }
 
 /// Writes `op` and a byte kept for the package's PkgLength and returns
 /// where it is; [`close`] writes the PkgLength once the contents are
-/// written.
+/// written. The kept byte holds how many bytes are kept (1; [`widen`]
+/// keeps more).
 pub fn open(out: &mut Vec<u8>, op: &[u8]) -> usize {
     out.extend_from_slice(op);
-    out.push(0);
+    out.push(1);
     out.len() - 1
 }
 
-/// Ends the package [`open`] started at `at`: the PkgLength's first byte
-/// goes into the place kept for it, and only a longer encoding's further
-/// bytes move the contents (most packages are short, and each move of
-/// the whole contents was a copy under TCG).
+/// Keeps `n` (2 to 4) bytes for the PkgLength of the package just opened
+/// at `at` (its name may follow): for a package that is most likely 64
+/// bytes or longer, whose contents would otherwise be moved when it is
+/// closed.
+pub fn widen(out: &mut Vec<u8>, at: usize, n: u8) {
+    fit(out, at + 1, 0, &[0; 3][..usize::from(n) - 1]);
+    out[at] = n;
+}
+
+/// Ends the package [`open`] started at `at`: the PkgLength goes into the
+/// bytes kept for it, and only an encoding of another length moves the
+/// contents (most packages are short, and each move of the whole
+/// contents was a copy under TCG).
 pub fn close(out: &mut Vec<u8>, at: usize) {
-    let (b, n) = pkg_length(out.len() - at - 1);
-    out[at] = b[0];
-    if n > 1 {
-        insert(out, at + 1, &b[1..n]);
-    }
+    let reserved = usize::from(out[at]);
+    let (b, n) = pkg_length(out.len() - at - reserved);
+    fit(out, at, reserved, &b[..n]);
 }
 
 /// A host-built template (`build/*_aml.rs`) with every placeholder `from`
@@ -188,7 +237,9 @@ pub fn patch(t: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     let mut v = t.to_vec();
     let mut i = 0;
     while i + from.len() <= v.len() {
-        if &v[i..i + from.len()] == from {
+        // The first byte before the slice: a compare call per offset was
+        // most of the runtime hotplug AML's cost.
+        if v[i] == from[0] && &v[i..i + from.len()] == from {
             v[i..i + from.len()].copy_from_slice(to);
             i += from.len();
         } else {
@@ -246,15 +297,19 @@ pub fn op_region(out: &mut Vec<u8>, seg: &Seg, space: u8, base: u64, len: u64) {
 }
 
 /// `Buffer () { .. }` (ACPI 6.5 20.2.5.4 DefBuffer: PkgLength, BufferSize,
-/// bytes); [`close_buffer`] writes both lengths.
+/// bytes); [`close_buffer`] writes both lengths. Two bytes are kept for
+/// the BufferSize, a BytePrefix size: every buffer the firmware writes
+/// holds 2 to 255 bytes.
 pub fn buffer(out: &mut Vec<u8>) -> usize {
-    open(out, &[BUFFER_OP])
+    let at = open(out, &[BUFFER_OP]);
+    out.extend_from_slice(&[0, 0]);
+    at
 }
 
 pub fn close_buffer(out: &mut Vec<u8>, at: usize) {
-    let mut size = Vec::new();
-    int(&mut size, (out.len() - at - 1) as u64);
-    insert(out, at + 1, &size);
+    let mut size = [0; 9];
+    let n = put_int(&mut size, 0, (out.len() - at - 3) as u64);
+    fit(out, at + 1, 2, &size[..n]);
     close(out, at);
 }
 
@@ -285,6 +340,68 @@ pub fn memory32_fixed(out: &mut Vec<u8>, base: u32, len: u32) {
     out.extend_from_slice(&[0x86, 0x09, 0x00, 0x01]);
     out.extend_from_slice(&base.to_le_bytes());
     out.extend_from_slice(&len.to_le_bytes());
+}
+
+/// `Name (_CRS, ResourceTemplate () { Memory32Fixed (ReadWrite, base,
+/// len) Interrupt (ResourceConsumer, Level, ActiveHigh, Exclusive) { irq }
+/// })`, the interrupt only with `irq`: what [`crs`], [`memory32_fixed`],
+/// [`ext_irq`] and [`end_crs`] write, built on the stack and copied once
+/// (each device of QEMU virt's 32 virtio-mmio has one).
+pub fn mmio_crs(out: &mut Vec<u8>, base: u32, len: u32, irq: Option<u32>) {
+    // Name, BufferOp, PkgLength, BytePrefix size; Memory32Fixed; the
+    // Interrupt; the end tag (ACPI 6.5 6.4.2.9).
+    const T: [u8; 32] = [
+        NAME_OP,
+        b'_',
+        b'C',
+        b'R',
+        b'S',
+        BUFFER_OP,
+        26,
+        BYTE_PREFIX,
+        23,
+        0x86,
+        0x09,
+        0x00,
+        0x01,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0x89,
+        0x06,
+        0x00,
+        IRQ_CONSUMER,
+        0x01,
+        0,
+        0,
+        0,
+        0,
+        0x79,
+        0,
+    ];
+    let mut b = T;
+    b[13..17].copy_from_slice(&base.to_le_bytes());
+    b[17..21].copy_from_slice(&len.to_le_bytes());
+    let n = match irq {
+        Some(irq) => {
+            b[26..30].copy_from_slice(&irq.to_le_bytes());
+            32
+        }
+        None => {
+            // Nine bytes fewer: the end tag moves up.
+            b[6] = 17;
+            b[8] = 14;
+            b[21] = 0x79;
+            b[22] = 0;
+            23
+        }
+    };
+    out.extend_from_slice(&b[..n]);
 }
 
 /// Extended Interrupt descriptor flags (ACPI 6.5 6.4.3.6): bit 0 consumer,
@@ -403,6 +520,42 @@ mod tests {
     }
 
     #[test]
+    fn widened_packages_of_every_length_are_as_narrow_ones() {
+        for n in [0, 5, 61, 62, 63, 64, 4093, 4094, 4095, 70_000] {
+            for keep in 2..=4 {
+                let mut narrow = Vec::new();
+                let at = device(&mut narrow, b"DEV0");
+                narrow.extend(core::iter::repeat_n(0x5a, n));
+                close(&mut narrow, at);
+                let mut wide = vec![7];
+                let at = device(&mut wide, b"DEV0");
+                widen(&mut wide, at, keep);
+                wide.extend(core::iter::repeat_n(0x5a, n));
+                close(&mut wide, at);
+                assert_eq!(wide[1..], narrow[..], "{n} bytes, {keep} kept");
+            }
+        }
+        let entries = [[0x1f_ffff, 3, 0, u64::MAX], [0xffff, 1, 2, 0x1_0000]];
+        let mut b = vec![7];
+        int_packages(&mut b, entries.into_iter().cycle().take(40));
+        let mut want = vec![7];
+        for e in entries.into_iter().cycle().take(40) {
+            let p = package(&mut want, 4);
+            for v in e {
+                int(&mut want, v);
+            }
+            close(&mut want, p);
+        }
+        assert_eq!(b, want);
+        for len in [0usize, 1, 2, 255, 256] {
+            let mut b = Vec::new();
+            buffer_of(&mut b, &vec![9; len]);
+            let data = aml::BufferData::new(vec![9; len]);
+            assert_eq!(b, crate_bytes(&data), "buffer of {len}");
+        }
+    }
+
+    #[test]
     fn names_strings_and_eisa_ids() {
         let mut b = Vec::new();
         name_str(&mut b, b"_HID", b"ACPI0007");
@@ -474,6 +627,22 @@ mod tests {
         let rt =
             aml::ResourceTemplate::new(vec![&m, &i, &e, &p, &bus, &wio, &vga, &m32, &m64, &qio]);
         assert_eq!(b, crate_bytes(&aml::Name::new("_CRS".into(), &rt)));
+    }
+
+    #[test]
+    fn mmio_crs_as_the_pieces_write_it() {
+        for irq in [None, Some(33), Some(0x1_0000)] {
+            let mut b = vec![7];
+            mmio_crs(&mut b, 0x0a00_3e00, 0x200, irq);
+            let mut want = vec![7];
+            let at = crs(&mut want);
+            memory32_fixed(&mut want, 0x0a00_3e00, 0x200);
+            if let Some(irq) = irq {
+                ext_irq(&mut want, IRQ_CONSUMER, irq);
+            }
+            end_crs(&mut want, at);
+            assert_eq!(b, want, "{irq:?}");
+        }
     }
 
     #[test]

@@ -114,7 +114,9 @@ pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     let (head, last) = needle.split_at(n - 1);
     let mut at = 0;
     while let Some(&b) = hay.get(at + n - 1) {
-        if b == last[0] && hay.get(at..at + n - 1) == Some(head) {
+        // The first byte before the rest: a needle ending in a common
+        // byte (PCST's NUL) has many candidates.
+        if b == last[0] && hay[at] == needle[0] && hay.get(at..at + n - 1) == Some(head) {
             return Some(at);
         }
         at += usize::from(skip[usize::from(b)]);

@@ -179,19 +179,32 @@ const CREATOR_REVISION: [u8; 4] = [0, 0, 0, 1];
 /// the image about 300 bytes more).
 pub fn table(signature: [u8; 4], revision: u8, body: &[u8]) -> Vec<u8> {
     // Sized once: growing it copied each table again under TCG.
-    let mut t = Bytes(Vec::with_capacity(36 + body.len()));
-    t.bytes(&signature)
-        .u32((36 + body.len()) as u32)
+    let mut t = Vec::with_capacity(HEADER_LEN + body.len());
+    t.resize(HEADER_LEN, 0);
+    t.extend_from_slice(body);
+    headed(signature, revision, t)
+}
+
+/// The standard header's length (ACPI 6.5 5.2.6).
+pub(crate) const HEADER_LEN: usize = 36;
+
+/// [`table`] for a body written after [`HEADER_LEN`] bytes kept at the
+/// start of `t`: the header goes there, so the body (the DSDT's several
+/// KiB) is not copied again.
+pub(crate) fn headed(signature: [u8; 4], revision: u8, mut t: Vec<u8>) -> Vec<u8> {
+    let mut h = Bytes(Vec::with_capacity(HEADER_LEN));
+    h.bytes(&signature)
+        .u32(t.len() as u32)
         .u8(revision)
         .u8(0)
         .bytes(&OEM_ID)
         .bytes(&OEM_TABLE_ID)
         .u32(OEM_REVISION)
         .bytes(&CREATOR_ID)
-        .bytes(&CREATOR_REVISION)
-        .bytes(body);
-    t.0[9] = 0u8.wrapping_sub(byte_sum(&t.0));
-    t.0
+        .bytes(&CREATOR_REVISION);
+    t[..HEADER_LEN].copy_from_slice(&h.0);
+    t[9] = 0u8.wrapping_sub(byte_sum(&t));
+    t
 }
 
 /// MCFG (PCI Firmware Specification 3.3 4.1.2, revision 1): 8 reserved
@@ -238,17 +251,17 @@ pub(crate) fn prt(out: &mut Vec<u8>, prt: &[PrtEntry]) -> Result<(), Error> {
     }
     emit::name(out, b"_PRT");
     let all = emit::package(out, prt.len() as u8);
-    for e in prt {
-        if e.pin > 3 || e.device > 31 {
-            return Err(Error::Invalid("_PRT entry with bad device or pin"));
-        }
-        let one = emit::package(out, 4);
-        emit::int(out, (u64::from(e.device) << 16) | 0xffff);
-        emit::int(out, u64::from(e.pin));
-        emit::int(out, 0);
-        emit::int(out, u64::from(e.gsi));
-        emit::close(out, one);
+    // QEMU virt's 128 entries take about 1.7 KiB: a two-byte PkgLength.
+    emit::widen(out, all, 2);
+    if prt.iter().any(|e| e.pin > 3 || e.device > 31) {
+        return Err(Error::Invalid("_PRT entry with bad device or pin"));
     }
+    let address = |e: &PrtEntry| (u64::from(e.device) << 16) | 0xffff;
+    emit::int_packages(
+        out,
+        prt.iter()
+            .map(|e| [address(e), u64::from(e.pin), 0, u64::from(e.gsi)]),
+    );
     emit::close(out, all);
     Ok(())
 }

@@ -155,10 +155,10 @@ impl CpuSet {
         if model.len() != self.member.len() {
             return false;
         }
-        let uids: Vec<u32> = model.iter().map(|c| c.uid).collect();
-        for (uid, &on) in uids.into_iter().zip(&self.member) {
-            model.set_enabled(uid, on);
-        }
+        // By position, not by UID (a search per vCPU, quadratic in their
+        // number): the same vCPUs, as the tables need unique UIDs
+        // (`cpus::validate`).
+        model.set_enabled_in_order(&self.member);
         true
     }
 }

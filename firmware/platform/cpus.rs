@@ -100,6 +100,13 @@ impl CpuModel {
         self.cpus.iter().position(|c| c.hw_id == hw_id)
     }
 
+    /// Sets each vCPU's enabled flag from `on`, in the model's order.
+    pub fn set_enabled_in_order(&mut self, on: &[bool]) {
+        for (c, &on) in self.cpus.iter_mut().zip(on) {
+            c.enabled = on;
+        }
+    }
+
     /// Sets the enabled flag of the vCPU with this UID; false if there is none.
     pub fn set_enabled(&mut self, uid: u32, enabled: bool) -> bool {
         let cpu = self.cpus.iter_mut().find(|c| c.uid == uid);

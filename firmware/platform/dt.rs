@@ -197,7 +197,8 @@ impl Board {
 /// Parses the DT QEMU `virt` (or a VMM following its layout) provides.
 pub fn parse(blob: &[u8]) -> Result<Board, Error> {
     check_structure(blob)?;
-    let fdt = walk::Tree::new(blob)?;
+    let mut memo = Vec::new();
+    let fdt = walk::Tree::new(blob, &mut memo)?;
     let mut p = Board::default();
 
     let root = fdt.root().ok_or(Error::Missing("a root node"))?;

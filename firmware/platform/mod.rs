@@ -29,6 +29,11 @@ pub fn sort_small<T: Ord + Copy>(v: &mut [T]) {
 /// few hundred bytes where core's sort instantiates about 3 KiB per
 /// element type.
 pub fn sort_keys(v: &mut [u64]) {
+    // The vCPUs' keys come in order: 35,000 guest instructions of
+    // heapsort for two lists at 64 vCPUs, one look without.
+    if v.windows(2).all(|w| w[0] <= w[1]) {
+        return;
+    }
     // Sift `v[root]` down the max-heap `v[..end]`.
     fn sift(v: &mut [u64], mut root: usize, end: usize) {
         loop {

@@ -10,10 +10,15 @@ use crate::acpi::emit::{self, Space, IRQ_CONSUMER, IRQ_EDGE};
 use crate::acpi::{aml_piece, fixed_sta, pci_osc, processor, prt};
 
 pub(super) fn dsdt(m: &Virt) -> Result<Vec<u8>, Error> {
-    // About what QEMU virt's DSDT takes with a few vCPUs, so that it is
-    // not copied at each doubling; larger machines still grow it.
-    let mut sb = Vec::with_capacity(8 << 10);
+    // About what QEMU virt's DSDT takes (a processor device is at most
+    // 64 bytes without runtime hotplug), so that it is not copied at
+    // each doubling.
+    let mut sb = Vec::with_capacity((8 << 10) + 64 * m.cpus.len());
+    sb.resize(crate::acpi::HEADER_LEN, 0);
     let scope = emit::scope(&mut sb, b"\\_SB_");
+    // The DSDT is over 4 KiB from 1 vCPU on (the `_PRT` alone is 1.7 KiB):
+    // a three-byte PkgLength.
+    emit::widen(&mut sb, scope, 3);
     for (i, c) in m.cpus.iter().enumerate() {
         cpu_device(&mut sb, c, m.cpu_hotplug.as_ref().map(|h| (h, i)))?;
     }
@@ -63,7 +68,7 @@ pub(super) fn dsdt(m: &Virt) -> Result<Vec<u8>, Error> {
         sb.extend_from_slice(aml_piece!("pwrb"));
     }
     emit::close(&mut sb, scope);
-    Ok(table(*b"DSDT", DSDT_REVISION, &sb))
+    Ok(crate::acpi::headed(*b"DSDT", DSDT_REVISION, sb))
 }
 
 /// One processor device; with the runtime hotplug (`hp`: its set-up and
@@ -85,12 +90,7 @@ fn cpu_device(
 /// `Name (_CRS, ..)` with a 32-bit fixed memory range and, when `irq` is
 /// given, one level-triggered, active-high, exclusive interrupt.
 fn mmio_crs(out: &mut Vec<u8>, base: u64, len: u32, irq: Option<u32>) {
-    let r = emit::crs(out);
-    emit::memory32_fixed(out, base as u32, len);
-    if let Some(irq) = irq {
-        emit::ext_irq(out, IRQ_CONSUMER, irq);
-    }
-    emit::end_crs(out, r);
+    emit::mmio_crs(out, base as u32, len, irq);
 }
 
 fn uart(out: &mut Vec<u8>, m: &Virt) {
@@ -151,6 +151,7 @@ fn pci0(
 ) -> Result<(), Error> {
     const MEM: Space = Space::Memory { cacheable: false };
     let d = emit::device(out, b"PCI0");
+    emit::widen(out, d, 2);
     emit::name_int(out, b"_HID", const { emit::eisa(b"PNP0A08") });
     emit::name_int(out, b"_CID", const { emit::eisa(b"PNP0A03") });
     emit::name_int(out, b"_SEG", 0);

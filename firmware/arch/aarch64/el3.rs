@@ -169,14 +169,43 @@ res_el3_move:
     mov     x14, x2
     mov     x15, x5
     mov     x16, x7
+    // Both lengths are whole 16-byte steps, not 0: 64 bytes a step
+    // while they last, then 16.
+5:  cmp     x2, #64
+    b.lo    1f
+    ldp     x8, x9, [x0], #16
+    stp     x8, x9, [x1], #16
+    ldp     x8, x9, [x0], #16
+    stp     x8, x9, [x1], #16
+    ldp     x8, x9, [x0], #16
+    stp     x8, x9, [x1], #16
+    ldp     x8, x9, [x0], #16
+    stp     x8, x9, [x1], #16
+    subs    x2, x2, #64
+    b.ne    5b
+    b       6f
 1:  ldp     x8, x9, [x0], #16
     stp     x8, x9, [x1], #16
     subs    x2, x2, #16
     b.ne    1b
+6:  cmp     x7, #64
+    b.lo    2f
+    ldp     x8, x9, [x5], #16
+    stp     x8, x9, [x6], #16
+    ldp     x8, x9, [x5], #16
+    stp     x8, x9, [x6], #16
+    ldp     x8, x9, [x5], #16
+    stp     x8, x9, [x6], #16
+    ldp     x8, x9, [x5], #16
+    stp     x8, x9, [x6], #16
+    subs    x7, x7, #64
+    b.ne    6b
+    b       7f
 2:  ldp     x8, x9, [x5], #16
     stp     x8, x9, [x6], #16
     subs    x7, x7, #16
     b.ne    2b
+7:
     dsb     sy
     add     x14, x13, x14
 3:  dc      civac, x13

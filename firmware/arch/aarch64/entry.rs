@@ -55,8 +55,18 @@ _start:
     ldp     x4, x5, [x1], #16
     stp     x4, x5, [x2], #16
     b       1b
+    // .bss is 61 KiB (the EL2 and EL3 page tables): 64 bytes a step
+    // likewise, then 16.
 2:  ldr     x2, =__bss_start
     ldr     x3, =__bss_end
+    sub     x6, x3, #64
+9:  cmp     x2, x6
+    b.hi    3f
+    stp     xzr, xzr, [x2], #16
+    stp     xzr, xzr, [x2], #16
+    stp     xzr, xzr, [x2], #16
+    stp     xzr, xzr, [x2], #16
+    b       9b
 3:  cmp     x2, x3
     b.hs    4f
     stp     xzr, xzr, [x2], #16

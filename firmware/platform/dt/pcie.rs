@@ -127,7 +127,8 @@ fn parse_interrupt_map(fdt: &Tree, node: Node, gic: Node) -> Result<Vec<(u8, u8,
         i += 5 + pac + pic;
     }
 
-    let mut prt: Vec<(u8, u8, u32)> = Vec::new();
+    // Sized once: QEMU's map makes 32 devices times 4 pins.
+    let mut prt: Vec<(u8, u8, u32)> = Vec::with_capacity(128);
     // Where each device's entries start in `prt`.
     let mut starts = [0usize; 32];
     for dev in 0u32..32 {

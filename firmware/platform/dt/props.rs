@@ -96,7 +96,23 @@ const COMPAT: [&[u8]; 19] = [
     b"gpio-keys",
 ];
 
+/// Bit n set: some string of [`COMPAT`] is n bytes long.
+const COMPAT_LENGTHS: u32 = {
+    let mut m = 0;
+    let mut i = 0;
+    while i < COMPAT.len() {
+        m |= 1 << COMPAT[i].len();
+        i += 1;
+    }
+    m
+};
+
 fn compat_bit(c: &[u8]) -> u32 {
+    // Most strings (a CPU's, every node of a large machine) have no
+    // candidate of their length.
+    if c.len() >= 32 || COMPAT_LENGTHS & (1 << c.len()) == 0 {
+        return 0;
+    }
     // Length and first byte before the bytes: most strings differ there.
     for (i, s) in COMPAT.iter().enumerate() {
         if s.len() == c.len() && s.first() == c.first() && *s == c {

@@ -18,6 +18,8 @@
 
 use super::structure::{FDT_BEGIN_NODE, FDT_END_NODE, FDT_PROP, MAX_DEPTH};
 use super::Error;
+use alloc::vec::Vec;
+use core::cell::Cell;
 
 /// FDT_NOP (Devicetree Specification v0.4, 5.4.1): skipped.
 const FDT_NOP: u32 = 4;
@@ -36,12 +38,61 @@ fn be32(b: &[u8], at: usize) -> Option<u32> {
 pub(super) struct Tree<'a> {
     st: &'a [u8],
     strings: &'a [u8],
+    /// Per offset of the strings block, which of [`Info`]'s properties
+    /// the name there is (`OTHER`, `COMPATIBLE`, ...; 0: not yet looked at). QEMU's
+    /// properties share a few dozen names, so each is compared with the
+    /// names [`Info`] keeps once, not once per property of every node.
+    kinds: &'a [Cell<u8>],
+}
+
+/// The properties [`Info`] keeps, as [`Tree::kind`] numbers them (0: a
+/// name not yet looked at).
+const OTHER: u8 = 1;
+const COMPATIBLE: u8 = 2;
+const STATUS: u8 = 3;
+const SECURE_STATUS: u8 = 4;
+const DEVICE_TYPE: u8 = 5;
+const REG: u8 = 6;
+const INTERRUPTS: u8 = 7;
+const PHANDLE: u8 = 8;
+const INTERRUPT_CELLS: u8 = 9;
+const ADDRESS_CELLS: u8 = 10;
+const SIZE_CELLS: u8 = 11;
+
+/// The names of `COMPATIBLE` to `SIZE_CELLS`, in that order, each with
+/// its NUL (so a match is the whole name).
+const NAMES: [&[u8]; 10] = [
+    b"compatible\0",
+    b"status\0",
+    b"secure-status\0",
+    b"device_type\0",
+    b"reg\0",
+    b"interrupts\0",
+    b"phandle\0",
+    b"#interrupt-cells\0",
+    b"#address-cells\0",
+    b"#size-cells\0",
+];
+
+/// Which kept property the NUL-terminated name at the start of `name` is
+/// (a table and a loop: each name is looked up once, and a `match` on
+/// the strings was 1.3 KiB of the image).
+fn kind_of(name: &[u8]) -> u8 {
+    for (k, n) in (COMPATIBLE..).zip(NAMES) {
+        // The NUL where this name's would be tells most names apart.
+        if name.get(n.len() - 1) == Some(&0) && name.starts_with(n) {
+            return k;
+        }
+    }
+    OTHER
 }
 
 impl<'a> Tree<'a> {
     /// The blocks the header names (offsets at 8 and 12, sizes at 36 and
     /// 32; Devicetree Specification v0.4, 5.2), when they lie in `blob`.
-    pub(super) fn new(blob: &'a [u8]) -> Result<Self, Error> {
+    /// `memo` holds [`Tree::kind`]'s answers (the caller owns it, so
+    /// the tree borrows it).
+    pub(super) fn new(blob: &'a [u8], memo: &'a mut Vec<u8>) -> Result<Self, Error> {
         let hdr = |i: usize| be32(blob, 4 * i).map(|v| v as usize);
         let block = |off: Option<usize>, size: Option<usize>| {
             let (off, size) = (off?, size?);
@@ -49,7 +100,21 @@ impl<'a> Tree<'a> {
         };
         let st = block(hdr(2), hdr(9)).ok_or(Error::NotFdt)?;
         let strings = block(hdr(3), hdr(8)).ok_or(Error::NotFdt)?;
-        Ok(Tree { st, strings })
+        // Zeroed by the allocator's memset: `resize` stores a byte at a time.
+        *memo = alloc::vec![0; strings.len()];
+        let kinds = Cell::from_mut(&mut memo[..]).as_slice_of_cells();
+        Ok(Tree { st, strings, kinds })
+    }
+
+    /// Which kept property the name at `off` of the strings block is.
+    fn kind(&self, off: usize) -> u8 {
+        let Some(slot) = self.kinds.get(off) else {
+            return OTHER;
+        };
+        if slot.get() == 0 {
+            slot.set(kind_of(&self.strings[off..]));
+        }
+        slot.get()
     }
 
     #[inline(always)]
@@ -75,7 +140,7 @@ impl<'a> Tree<'a> {
                     let name_off = self.token(end + 8)? as usize;
                     let value = self.st.get(end + 12..(end + 12).checked_add(len)?)?;
                     end += 12 + len.next_multiple_of(4);
-                    info.note(self.strings.get(name_off..), value);
+                    info.note(self.kind(name_off), value);
                 }
                 _ => break,
             }
@@ -219,32 +284,27 @@ pub(super) struct Info<'a> {
 }
 
 impl<'a> Info<'a> {
-    /// Keeps `value` if `name` (from the strings block, NUL-terminated) is
-    /// one of the properties above.
-    fn note(&mut self, name: Option<&[u8]>, value: &'a [u8]) {
-        let Some(name) = name else { return };
-        let Some(n) = name.iter().position(|&b| b == 0) else {
-            return;
-        };
+    /// Keeps `value` if it is one of the properties above.
+    fn note(&mut self, kind: u8, value: &'a [u8]) {
         let one = |v: &[u8]| (v.len() == 4).then(|| be32(v, 0).unwrap_or(0));
         let first = |slot: &mut Option<&'a [u8]>| {
             slot.get_or_insert(value);
         };
-        match &name[..n] {
-            b"compatible" => first(&mut self.compatible),
-            b"status" => first(&mut self.status),
-            b"secure-status" => first(&mut self.secure_status),
-            b"device_type" => first(&mut self.device_type),
-            b"reg" => first(&mut self.reg),
-            b"interrupts" => first(&mut self.interrupts),
-            b"phandle" if self.phandle.is_none() => self.phandle = one(value),
-            b"#interrupt-cells" if self.interrupt_cells.is_none() => {
+        match kind {
+            COMPATIBLE => first(&mut self.compatible),
+            STATUS => first(&mut self.status),
+            SECURE_STATUS => first(&mut self.secure_status),
+            DEVICE_TYPE => first(&mut self.device_type),
+            REG => first(&mut self.reg),
+            INTERRUPTS => first(&mut self.interrupts),
+            PHANDLE if self.phandle.is_none() => self.phandle = one(value),
+            INTERRUPT_CELLS if self.interrupt_cells.is_none() => {
                 self.interrupt_cells = one(value).map(|c| c as usize);
             }
-            b"#address-cells" => {
+            ADDRESS_CELLS => {
                 self.cells.0 = be32(value, 0).map_or(self.cells.0, |c| c as usize);
             }
-            b"#size-cells" => {
+            SIZE_CELLS => {
                 self.cells.1 = be32(value, 0).map_or(self.cells.1, |c| c as usize);
             }
             _ => {}
