@@ -64,12 +64,12 @@ extern "C" fn hotstub_main(x0: u64) -> ! {
     // whose discovery reports it.
     let blob = find_dt(x0);
     let in_x0 = blob.is_some_and(|b| b.as_ptr() as u64 == x0);
-    let dt = blob.map(dt::parse);
-    if let Some(Ok(board)) = &dt {
-        if ArmVmm::detect(el, in_x0, board) == ArmVmm::CloudHypervisor {
-            pipeline::run(ch::ChBoot::new(board.clone(), t0))
+    let dt = match blob.map(dt::parse) {
+        Some(Ok(board)) if ArmVmm::detect(el, in_x0, &board) == ArmVmm::CloudHypervisor => {
+            pipeline::run(ch::ChBoot::new(board, t0))
         }
-    }
+        dt => dt,
+    };
     pipeline::run(VirtBoot {
         dt,
         t0,
