@@ -94,6 +94,18 @@ pub(super) fn table_dumps(lines: &[String]) -> Vec<TableDump> {
     dumps
 }
 
+/// A guest shell command that prints the md5 of a hot-added block device.
+/// The node appears (devtmpfs, `/sys/block`) before the disk is live, and
+/// an open in between fails with ENXIO ("No such device or address"), seen
+/// once under a loaded host; so it retries for up to 20 s and only the last
+/// try's error is shown.
+pub(super) fn md5_when_live(dev: &str) -> String {
+    format!(
+        "ok=; for i in $(seq 100); do if md5sum {dev} 2>/dev/null; then ok=1; break; fi; \
+         sleep 0.2; done; test -n \"$ok\" || md5sum {dev}"
+    )
+}
+
 #[cfg(test)]
 mod unit {
     use super::*;
@@ -124,16 +136,4 @@ mod unit {
         );
         assert_eq!(psci_summary("PSCI-TEST: summary: garbage"), None);
     }
-}
-
-/// A guest shell command that prints the md5 of a hot-added block device.
-/// The node appears (devtmpfs, `/sys/block`) before the disk is live, and
-/// an open in between fails with ENXIO ("No such device or address"), seen
-/// once under a loaded host; so it retries for up to 20 s and only the last
-/// try's error is shown.
-pub(super) fn md5_when_live(dev: &str) -> String {
-    format!(
-        "ok=; for i in $(seq 100); do if md5sum {dev} 2>/dev/null; then ok=1; break; fi; \
-         sleep 0.2; done; test -n \"$ok\" || md5sum {dev}"
-    )
 }
