@@ -13,33 +13,33 @@ use core::fmt;
 /// table header (MP 1.4 4.1, 4.2).
 const FLOATING_SIG: &[u8; 4] = b"_MP_";
 const TABLE_SIG: &[u8; 4] = b"PCMP";
-/// Specification revision 1.4 (MP 1.4 table 4-1 and 4-2: 04h).
+/// Specification revision 1.4 (MP 1.4 4.1, 4.2: 04h).
 const SPEC_REV: u8 = 4;
 /// Sizes: floating pointer 16 bytes (its length field counts 16-byte
 /// units), header 44, processor entry 20, the other entries 8 (MP 1.4
-/// tables 4-1 to 4-9).
+/// 4.1-4.3).
 pub const FLOATING_LEN: usize = 16;
 const HEADER_LEN: usize = 44;
 const CPU_LEN: usize = 20;
-/// Entry types (MP 1.4 table 4-3).
+/// Entry types (MP 1.4 4.3).
 const ENTRY_CPU: u8 = 0;
 const ENTRY_BUS: u8 = 1;
 const ENTRY_IOAPIC: u8 = 2;
 const ENTRY_IO_INT: u8 = 3;
 const ENTRY_LOCAL_INT: u8 = 4;
-/// Processor flags: EN bit 0, BP bit 1 (MP 1.4 table 4-5).
+/// Processor flags: EN bit 0, BP bit 1 (MP 1.4 4.3.1).
 const CPU_EN: u8 = 1;
 const CPU_BP: u8 = 2;
-/// I/O APIC flags: EN bit 0 (MP 1.4 table 4-7).
+/// I/O APIC flags: EN bit 0 (MP 1.4 4.3.3).
 const IOAPIC_EN: u8 = 1;
-/// Interrupt types INT, NMI, ExtINT (MP 1.4 table 4-9); flags 0 mean
+/// Interrupt types INT, NMI, ExtINT (MP 1.4 4.3.4); flags 0 mean
 /// "conforms to the bus" (edge, active high on ISA).
 const INT: u8 = 0;
 const NMI: u8 = 1;
 const EXT_INT: u8 = 3;
 /// Local interrupt entries that name every local APIC (MP 1.4 4.3.5).
 const ALL_LAPICS: u8 = 0xff;
-/// The ISA bus's type string, padded to six bytes (MP 1.4 table 4-8).
+/// The ISA bus's type string, padded to six bytes (MP 1.4 4.3.2).
 const ISA: &[u8; 6] = b"ISA   ";
 /// ISA IRQs 0-15; IRQ2 is the 8259 cascade, which no device raises.
 const ISA_IRQS: u8 = 16;
@@ -74,7 +74,7 @@ pub struct Config {
     /// Local APIC version register, bits 7:0 (Intel SDM vol. 3 11.4.8).
     pub lapic_version: u8,
     /// CPUID leaf 1 EAX (stepping, model, family) and EDX (features), as
-    /// the processor entries carry them (MP 1.4 table 4-4).
+    /// the processor entries carry them (MP 1.4 4.3.1).
     pub signature: u32,
     pub features: u32,
     pub ioapic: IoApic,
@@ -168,7 +168,7 @@ pub fn build(c: &Config, table_addr: u32) -> Result<([u8; FLOATING_LEN], Vec<u8>
     }
     let mut t = Vec::with_capacity(HEADER_LEN + CPU_LEN * c.cpus.len() + 8 * 20);
     t.resize(HEADER_LEN, 0);
-    let mut entries = 0u16;
+    let mut entries = 0usize;
     for cpu in &c.cpus {
         t.extend_from_slice(&[
             ENTRY_CPU,
@@ -197,13 +197,14 @@ pub fn build(c: &Config, table_addr: u32) -> Result<([u8; FLOATING_LEN], Vec<u8>
         t.extend_from_slice(&[ENTRY_IO_INT, INT, 0, 0, bus, irq, io.id, pin]);
         entries += 1;
     }
-    // The 8259's output on LINT0 (virtual wire) and NMI on LINT1 of every
-    // local APIC, the wiring MP 1.4 5.1 gives PC-compatible systems.
+    // The 8259's output on LINT0 (virtual wire mode) and NMI on LINT1 of
+    // every local APIC, as MP 1.4's default configurations wire them.
     for (kind, lint) in [(EXT_INT, 0), (NMI, 1)] {
         t.extend_from_slice(&[ENTRY_LOCAL_INT, kind, 0, 0, bus, 0, ALL_LAPICS, lint]);
         entries += 1;
     }
     let len = u16::try_from(t.len()).map_err(|_| Error::TooLarge)?;
+    let entries = u16::try_from(entries).map_err(|_| Error::TooLarge)?;
     t[0..4].copy_from_slice(TABLE_SIG);
     t[4..6].copy_from_slice(&len.to_le_bytes());
     t[6] = SPEC_REV;
@@ -219,7 +220,7 @@ pub fn build(c: &Config, table_addr: u32) -> Result<([u8; FLOATING_LEN], Vec<u8>
     f[8] = 1;
     f[9] = SPEC_REV;
     // Feature bytes 0: a configuration table is present (no default
-    // configuration), virtual wire mode (no IMCR; MP 1.4 table 4-1).
+    // configuration), virtual wire mode (no IMCR; MP 1.4 4.1).
     f[10] = checksum(&f);
     Ok((f, t))
 }

@@ -160,6 +160,11 @@ fn refusals() {
             }
         ]
     );
+    // More processor entries than the length field holds (only a
+    // Config built by hand can have them: `cpus` allows 255).
+    let mut c = config(1);
+    c.cpus = vec![c.cpus[0]; 4000];
+    assert_eq!(build(&c, 0), Err(Error::TooLarge));
     // 255 vCPUs with IDs 0-254 fit; the length field holds them.
     let ids = apic_ids(255, &[]);
     let mut c = config(1);

@@ -11,8 +11,9 @@
 use super::*;
 use hotstub::boot::mptable::{self, Config, IoApic};
 
-/// microvm's I/O APIC (include/hw/i386/microvm.h IO_APIC_DEFAULT_ADDRESS
-/// via hw/i386/x86.c ioapic_init_gsi), its index register and data window
+/// microvm's I/O APIC (QEMU include/hw/intc/ioapic.h
+/// IO_APIC_DEFAULT_ADDRESS, where ioapic_init_gsi maps it), its index
+/// register and data window
 /// (82093AA datasheet 3.1: IOREGSEL at 0x00, IOWIN at 0x10), ID register 0
 /// and version register 1 (3.2.1, 3.2.2).
 const IOAPIC: u64 = 0xfec0_0000;
@@ -38,8 +39,8 @@ const TOPOLOGY_V1: u32 = 0xb;
 /// a copy of the ROM's top, hw/i386/x86-common.c x86_bios_rom_init): the
 /// configuration table at its start, the floating pointer at the first
 /// place of 0xF0000-0xFFFFF that Linux's smp_scan_config looks at (MP 1.4
-/// 4.0: there, on a 16-byte boundary), ahead of anything the ROM's copy
-/// might hold.
+/// chapter 4: there, on a 16-byte boundary), ahead of anything the ROM's
+/// copy might hold.
 const MP_TABLE: u64 = layout::ACPI.0;
 const MP_FLOATING: u64 = 0xf_0000;
 
