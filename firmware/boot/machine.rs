@@ -236,10 +236,15 @@ pub struct ChX86 {
 pub struct Microvm {
     /// QEMU's e820 with the firmware's ranges and the tables' reserved.
     pub map: MemoryMap,
-    /// The MADT's vCPUs (microvm has no CPU hotplug).
+    /// The MADT's vCPUs, or without ACPI fw_cfg's count (microvm has no
+    /// CPU hotplug).
     pub cpus: CpuModel,
-    /// QEMU's tables at the addresses the loader gave them, linked.
+    /// QEMU's tables at the addresses the loader gave them, linked; none
+    /// without ACPI (`tables` is then `Build`: an MP table).
     pub acpi: alloc::vec::Vec<crate::acpi::loader::Blob>,
+    /// Without ACPI: (base, size) of the RAM `map` reserves for the MP
+    /// configuration table and SMBIOS's structures.
+    pub mp_area: Option<(u64, u64)>,
     pub payload: payload::From,
     pub tables: TablesFrom,
 }

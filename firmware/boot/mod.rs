@@ -4,7 +4,7 @@
 //! `-kernel` or a disk), the
 //! kernel image formats (x86 bzImage, arm64 Image), the hand-off
 //! structures (zero page, EFI system table and memory map, the stub DT)
-//! and the VMM's SMBIOS tables.
+//! the VMM's SMBIOS tables and, for x86 without ACPI, an MP table.
 
 pub mod arm64_image;
 pub mod bzimage;
@@ -13,6 +13,7 @@ pub mod from_disk;
 pub mod gzip;
 pub mod handoff;
 pub mod machine;
+pub mod mptable;
 pub mod payload;
 pub mod pipeline;
 pub mod plan;

@@ -11,7 +11,10 @@
 //! virtio-mmio transport (or, with `pcie=on`, on the PCIe host). There is
 //! no ACPI PM timer: the local APIC timer times the firmware. All of this
 //! runs in place from the ROM with the rest of the firmware; a disk boot
-//! inflates the disk code (`disk_code`) first.
+//! inflates the disk code (`disk_code`) first. With `acpi=off` Linux gets
+//! an MP table instead (`no_acpi`).
+
+mod no_acpi;
 
 use super::*;
 use hotstub::acpi::adopt;
@@ -89,15 +92,26 @@ impl pipeline::Arch for MicrovmBoot {
             Kind::Reserved,
         );
         map.set(layout::ROM.0, layout::ROM.1 - layout::ROM.0, Kind::Reserved);
-        let acpi = qemu_tables(&mut src, &mut map)?;
-        let rsdp = acpi
-            .iter()
-            .find(|b| b.name == loader::RSDP_FILE)
-            .map(|b| b.addr)
-            .ok_or("QEMU's table-loader script places no RSDP")?;
-        let adopted = adopt::adopt(&Placed(&acpi), rsdp)?;
-        let checked = x86::check(&adopted, boot_apic_id())?;
-        let cpus = CpuModel::new(checked.cpus);
+        let mut mp_area = None;
+        let (acpi, cpus, tables) = match qemu_tables(&mut src, &mut map)? {
+            Some(acpi) => {
+                let rsdp = acpi
+                    .iter()
+                    .find(|b| b.name == loader::RSDP_FILE)
+                    .map(|b| b.addr)
+                    .ok_or("QEMU's table-loader script places no RSDP")?;
+                let adopted = adopt::adopt(&Placed(&acpi), rsdp)?;
+                let checked = x86::check(&adopted, boot_apic_id())?;
+                let cpus = CpuModel::new(checked.cpus);
+                (acpi, cpus, TablesFrom::Adopted { rsdp })
+            }
+            // The MP table is built from the description.
+            None => {
+                let cpus = no_acpi::cpus(&mut src.fw)?;
+                mp_area = Some(no_acpi::reserve(&mut map, cpus.len())?);
+                (Vec::new(), cpus, TablesFrom::Build)
+            }
+        };
         // Without -kernel the rest of the disk code runs (the boot choice
         // is parsed before any disk is looked at).
         if src.fw.read_u32(fw_cfg::key::KERNEL_SIZE) == 0 {
@@ -108,8 +122,9 @@ impl pipeline::Arch for MicrovmBoot {
             map,
             cpus,
             acpi,
+            mp_area,
             payload,
-            tables: TablesFrom::Adopted { rsdp },
+            tables,
         };
         Ok((m, src))
     }
@@ -120,9 +135,9 @@ impl pipeline::Arch for MicrovmBoot {
         })
     }
 
-    fn tables(&mut self, m: &Microvm, _: &Plan, _: &mut Qemu<PioFwCfg>) -> Result<Tables> {
+    fn tables(&mut self, m: &Microvm, _: &Plan, src: &mut Qemu<PioFwCfg>) -> Result<Tables> {
         let TablesFrom::Adopted { rsdp } = m.tables else {
-            bail!("microvm's tables are QEMU's");
+            return no_acpi::tables(m, &mut src.fw);
         };
         let (mut free, mut used) = (0, 0);
         for b in &m.acpi {
@@ -203,12 +218,10 @@ fn boot_apic_id() -> u32 {
 /// the F-segment file (the RSDP) at the RSDP's slot in the BIOS area, the
 /// others from the BIOS area's start, or, when they outgrow it (many
 /// vCPUs), from RAM at the top below 4 GiB that the map then gives as
-/// ACPI data.
-fn qemu_tables(src: &mut Qemu<PioFwCfg>, map: &mut MemoryMap) -> Result<Vec<Blob>> {
+/// ACPI data. None without them (`acpi=off`).
+fn qemu_tables(src: &mut Qemu<PioFwCfg>, map: &mut MemoryMap) -> Result<Option<Vec<Blob>>> {
     let Some(script) = src.file(fw_cfg::file::TABLE_LOADER, acpi::vmm::QEMU_TABLES_MAX)? else {
-        bail!(
-            "microvm without ACPI tables (acpi=off?): Hotstub boots microvm with ACPI, its default"
-        );
+        return Ok(None);
     };
     let allocs = loader::allocations(&script)?;
     let mut blobs = Vec::with_capacity(allocs.len());
@@ -260,15 +273,16 @@ fn qemu_tables(src: &mut Qemu<PioFwCfg>, map: &mut MemoryMap) -> Result<Vec<Blob
             "hotstub: warning: QEMU's table-loader script writes pointers back to QEMU; not done"
         );
     }
-    Ok(blobs)
+    Ok(Some(blobs))
 }
 
-/// Room after the ACPI tables for SMBIOS's structures (a type 0 and the
-/// end marker, about 100 bytes).
+/// Room after the ACPI tables (or the MP table) for SMBIOS's structures
+/// (a type 0 and the end marker, about 100 bytes).
 const SMBIOS_ROOM: u64 = 0x200;
 
 /// The firmware's SMBIOS (type 0 and an end marker; microvm offers none)
-/// at `free`, after the ACPI tables, its 3.0 entry point at the fixed slot
+/// at `free`, after the ACPI tables (or the MP table) in RAM the map
+/// reserves with [`SMBIOS_ROOM`] to spare, its 3.0 entry point at the fixed slot
 /// Linux's scan of 0xF0000-0xFFFFF finds.
 fn own_smbios(free: u64) {
     let addr = free.next_multiple_of(16);

@@ -154,6 +154,6 @@ pub(super) fn print_table(rows: &[Row], mode: Mode) {
     println!(
         "own fw ms: Hotstub's own `ms in firmware` line (ACPI PM timer / generic timer; microvm: local APIC timer)."
     );
-    println!("microvm rows (icount only): qboot needs acpi=off (it builds no ACPI tables).");
+    println!("microvm rows (icount only): qboot needs acpi=off (it builds no ACPI tables); Hotstub boots both.");
     println!("same kernel, initramfs, -smp 2 -m 512M for every firmware; runs alternate.");
 }

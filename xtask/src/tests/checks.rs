@@ -277,7 +277,14 @@ pub(super) fn check_boot(c: &Case, env: &Env, lines: &[String], log: &Path) -> R
         (Arch::Aarch64, true) => &["FACP", "APIC", "GTDT", "SPCR", "DSDT", "MCFG"],
     };
     let acpi = marker(lines, "acpi=").unwrap_or("no");
-    if !acpi.starts_with("yes") {
+    let no_acpi = no_acpi(&c.machine);
+    let mut disk = c.disk;
+    let mut notes: Vec<String> = Vec::new();
+    if no_acpi {
+        if acpi.starts_with("yes") {
+            errs.push("Linux is in ACPI mode on a machine without ACPI".into());
+        }
+    } else if !acpi.starts_with("yes") {
         errs.push("Linux is not in ACPI mode (/sys/firmware/acpi/tables missing)".into());
     } else {
         let have: Vec<&str> = acpi
@@ -323,9 +330,21 @@ pub(super) fn check_boot(c: &Case, env: &Env, lines: &[String], log: &Path) -> R
             } else {
                 d
             };
+            let d = if no_acpi {
+                super::noacpi::strip_no_rsdp(d)
+            } else {
+                d
+            };
             let bad = bad_dmesg_lines(&d, c.arch);
             if !bad.is_empty() {
                 errs.push(format!("kernel log: {}", bad.join(" | ")));
+            }
+            if no_acpi {
+                let kernel = &env.guests[&(c.arch.name(), c.flavor)];
+                let guest = kernel.as_ref().ok().map(|g| g.as_ref());
+                let what = super::noacpi::check(c, guest, lines, &d, &mut errs);
+                disk &= what.disk;
+                notes.push(what.note);
             }
             if c.kvm && !kvm_initialised(&d) {
                 let kvm: Vec<&String> = d.iter().filter(|l| l.contains("kvm")).collect();
@@ -338,7 +357,8 @@ pub(super) fn check_boot(c: &Case, env: &Env, lines: &[String], log: &Path) -> R
     // Tables through iasl.
     let tdir = log.with_extension("").join("tables");
     match check_tables(lines, &tdir) {
-        Ok(0) => errs.push("no ACPI table dumped".into()),
+        Ok(0) if !no_acpi => errs.push("no ACPI table dumped".into()),
+        Ok(n) if no_acpi && n > 0 => errs.push(format!("{n} ACPI tables without ACPI")),
         Ok(_) => {}
         Err(e) => errs.push(e),
     }
@@ -362,7 +382,7 @@ pub(super) fn check_boot(c: &Case, env: &Env, lines: &[String], log: &Path) -> R
         }
     }
     // Disk.
-    if c.disk {
+    if disk {
         match marker(lines, "disk md5=") {
             None => errs.push("guest did not read the virtio disk".into()),
             Some(s) => {
@@ -374,7 +394,9 @@ pub(super) fn check_boot(c: &Case, env: &Env, lines: &[String], log: &Path) -> R
         }
     }
     if errs.is_empty() {
-        Ok(mem_note)
+        notes.insert(0, mem_note);
+        notes.retain(|n| !n.is_empty());
+        Ok(notes.join(", "))
     } else {
         Err(errs.join("; "))
     }
@@ -474,6 +496,11 @@ fn iasl(f: &Path) -> Result<()> {
 pub(super) fn i440fx(machine: &str) -> bool {
     let name = machine.split(',').next().unwrap_or("");
     name == "pc" || name.starts_with("pc-i440fx")
+}
+
+/// A machine started without ACPI (`-M microvm,acpi=off`).
+fn no_acpi(machine: &str) -> bool {
+    machine.split(',').any(|o| o == "acpi=off")
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod checks;
 mod libvirt;
 mod matrix;
 mod nested;
+mod noacpi;
 mod protocol;
 mod pvh;
 mod runner;

@@ -571,6 +571,21 @@ fn run_case(c: &Case, env: &Env) -> Result<String> {
                     Some(_) => Ok(note),
                 }
             }
+            Expect::BootHalts => {
+                vm.wait_prefix("HOTSTUB: init reached", left(deadline))?;
+                vm.wait_prefix("HOTSTUB: poweroff", left(deadline))?;
+                // kernel/reboot.c: "Power off not available: System halted
+                // instead" (no power-off handler), "System halted".
+                let l = vm.wait_line(
+                    "Linux's halt line",
+                    left(deadline).min(Duration::from_secs(30)),
+                    |l| l.contains("reboot: ") && l.contains("System halted"),
+                )?;
+                vm.kill();
+                let lines = vm.lines();
+                let note = check_boot(c, env, &lines, &log)?;
+                Ok(format!("{note}, `{}`", l.trim()))
+            }
             Expect::Scenario(f) => {
                 vm.wait_prefix("HOTSTUB: init reached", left(deadline))?;
                 vm.wait_prefix("HOTSTUB: ready", left(deadline))?;

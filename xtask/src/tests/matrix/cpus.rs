@@ -379,7 +379,11 @@ pub(super) fn runtime_hotplug() -> Vec<Case> {
         |c| {
             c.action = "cmd";
             c.disk = false;
-            c.append = "hotstub.autoonline=1".into();
+            // 256 vCPU threads on two host cores: under a loaded host TCG
+            // starves a vCPU for tens of seconds (seen once: free_initmem's
+            // memset, RCU's 21 s stall warning with its call trace). RCU
+            // warns after 300 s instead, longer than the case may take.
+            c.append = "hotstub.autoonline=1 rcupdate.rcu_cpu_stall_timeout=300".into();
             c.control = true;
             c.extra = enabled_cpus_fw_cfg("0-3");
             c.cpus = CpuExpect {

@@ -2,12 +2,17 @@
 //! a `-kernel` boot, booting the Debian disk over a virtio-mmio transport
 //! and, with `pcie=on`, over the PCIe host, each reading the test disk
 //! back (md5); the disk boots end in QMP `system_powerdown` through the
-//! GED's power button. `acpi=off` is refused (`boot`'s bad machines).
+//! GED's power button. Without ACPI (`acpi=off`, qboot's configuration)
+//! a `-kernel` boot on the firmware's MP table, both vCPUs online, the
+//! test disk read back over the virtio-mmio transport QEMU names on the
+//! command line; Linux cannot switch that machine off, so its halt line
+//! ends the case. A disk boot without ACPI is refused (`boot`'s bad
+//! machines).
 
 use super::make::{case, with};
 use crate::assets::DiskImage;
 use crate::build::Arch;
-use crate::tests::case::{Case, Expect, InitrdSel, KernelSel};
+use crate::tests::case::{Case, CpuExpect, Expect, InitrdSel, KernelSel};
 use crate::tests::scenarios::scenario_powerdown;
 use std::time::Duration;
 
@@ -32,7 +37,14 @@ fn microvm(name: &str, machine: &str) -> Case {
 }
 
 pub(super) fn cases() -> Vec<Case> {
-    let mut v = vec![microvm("microvm-kernel", "microvm")];
+    let mut v = vec![
+        microvm("microvm-kernel", "microvm"),
+        with(microvm("microvm-noacpi-kernel", "microvm,acpi=off"), |c| {
+            c.expect = Expect::BootHalts;
+            // How many vCPUs come up depends on the kernel (`noacpi`).
+            c.cpus = CpuExpect::default();
+        }),
+    ];
     for (name, machine, device) in [
         ("microvm-disk-debian", "microvm", "virtio-blk-device"),
         (
