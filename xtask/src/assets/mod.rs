@@ -4,6 +4,7 @@
 
 mod apt;
 mod disks;
+mod generic;
 pub mod grub;
 mod initramfs;
 
@@ -12,6 +13,7 @@ use crate::util::{output, root, run, step, target_dir, write_atomic, Context, Re
 use apt::{apt_download, apt_update, dpkg_extract, ensure_foreign_arch};
 pub use apt::{ensure_backports_source, host_mirror};
 pub use disks::{bench_disk, debian_cmdline, debian_recovery_id, disk_image, BenchDisk, DiskImage};
+pub use generic::generic_kernel;
 use initramfs::initramfs;
 pub use initramfs::{busybox, Cpio};
 use std::collections::BTreeMap;

@@ -121,6 +121,9 @@ pub enum KernelSel {
     ForeignArch,
     /// The arm64 PSCI test payload (tests/psci-payload).
     PsciPayload,
+    /// Debian's generic x86 kernel (`assets::generic_kernel`), which reads
+    /// MP tables; the guest's initramfs.
+    Generic,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -340,9 +340,14 @@ pub(super) fn check_boot(c: &Case, env: &Env, lines: &[String], log: &Path) -> R
                 errs.push(format!("kernel log: {}", bad.join(" | ")));
             }
             if no_acpi {
-                let kernel = &env.guests[&(c.arch.name(), c.flavor)];
-                let guest = kernel.as_ref().ok().map(|g| g.as_ref());
-                let what = super::noacpi::check(c, guest, lines, &d, &mut errs);
+                let config = match c.kernel {
+                    KernelSel::Generic => crate::assets::generic_kernel(c.arch).map(|k| k.config),
+                    _ => env.guests[&(c.arch.name(), c.flavor)]
+                        .as_ref()
+                        .map(|g| g.kernel.image.with_file_name("config"))
+                        .map_err(|e| e.to_string()),
+                };
+                let what = super::noacpi::check(c, config.ok(), lines, &d, &mut errs);
                 disk &= what.disk;
                 notes.push(what.note);
             }

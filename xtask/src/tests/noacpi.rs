@@ -11,7 +11,7 @@
 
 use super::case::Case;
 use super::protocol::{fields, marker};
-use crate::assets::Guest;
+use std::path::PathBuf;
 
 /// What the caller still checks, and the note for the PASS line.
 pub(super) struct Found {
@@ -28,15 +28,16 @@ pub(super) fn strip_no_rsdp(d: Vec<String>) -> Vec<String> {
     d.into_iter().filter(|l| !l.contains(NO_RSDP)).collect()
 }
 
+/// `config` is the booted kernel's configuration file.
 pub(super) fn check(
     c: &Case,
-    guest: Option<&Guest>,
+    config: Option<PathBuf>,
     lines: &[String],
     dmesg: &[String],
     errs: &mut Vec<String>,
 ) -> Found {
-    let config = guest
-        .and_then(|g| std::fs::read_to_string(g.kernel.image.with_file_name("config")).ok())
+    let config = config
+        .and_then(|p| std::fs::read_to_string(p).ok())
         .unwrap_or_default();
     let has = |opt: &str| config.lines().any(|l| l == format!("{opt}=y"));
     let mut notes = Vec::new();

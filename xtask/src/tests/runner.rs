@@ -390,6 +390,7 @@ pub(super) fn vm_config(c: &Case, env: &Env) -> Result<VmConfig> {
                 .clone()
                 .map_err(|e| format!("PSCI payload unavailable: {e}"))?,
         ),
+        KernelSel::Generic => Some(assets::generic_kernel(c.arch)?.image),
     };
     cfg.initrd = match c.initrd {
         InitrdSel::Guest => Some(guest.initrd.clone()),
