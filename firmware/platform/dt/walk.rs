@@ -122,6 +122,27 @@ impl<'a> Tree<'a> {
         be32(self.st, at)
     }
 
+    /// The property at `*at` or after the FDT_NOPs there: its name's
+    /// offset in the strings block and its value, `*at` moved past it.
+    /// `Some(None)` at the first other token (`*at` left on it), None if
+    /// the structure block ends inside a property.
+    #[inline(always)]
+    fn prop_at(&self, at: &mut usize) -> Option<Option<(usize, &'a [u8])>> {
+        loop {
+            match self.token(*at)? {
+                FDT_NOP => *at += 4,
+                FDT_PROP => {
+                    let len = self.token(*at + 4)? as usize;
+                    let name_off = self.token(*at + 8)? as usize;
+                    let value = self.st.get(*at + 12..(*at + 12).checked_add(len)?)?;
+                    *at += 12 + len.next_multiple_of(4);
+                    return Some(Some((name_off, value)));
+                }
+                _ => return Some(None),
+            }
+        }
+    }
+
     /// The node whose FDT_BEGIN_NODE token is at `at`, its properties
     /// read once into its [`Info`]; `parent_cells` are the parent's
     /// `#address-cells` and `#size-cells`.
@@ -132,18 +153,8 @@ impl<'a> Tree<'a> {
             ..Info::default()
         };
         let mut end = props;
-        loop {
-            match self.token(end)? {
-                FDT_NOP => end += 4,
-                FDT_PROP => {
-                    let len = self.token(end + 4)? as usize;
-                    let name_off = self.token(end + 8)? as usize;
-                    let value = self.st.get(end + 12..(end + 12).checked_add(len)?)?;
-                    end += 12 + len.next_multiple_of(4);
-                    info.note(self.kind(name_off), value);
-                }
-                _ => break,
-            }
+        while let Some((name_off, value)) = self.prop_at(&mut end)? {
+            info.note(self.kind(name_off), value);
         }
         Some(Node {
             tree: self,
@@ -335,21 +346,12 @@ impl<'t, 'a> Node<'t, 'a> {
     pub(super) fn properties(self) -> impl Iterator<Item = Prop<'a>> + 't {
         let tree = self.tree;
         let mut at = self.props;
-        core::iter::from_fn(move || loop {
-            match tree.token(at)? {
-                FDT_NOP => at += 4,
-                FDT_PROP => {
-                    let len = tree.token(at + 4)? as usize;
-                    let name_off = tree.token(at + 8)? as usize;
-                    let value = tree.st.get(at + 12..(at + 12).checked_add(len)?)?;
-                    at += 12 + len.next_multiple_of(4);
-                    return Some(Prop {
-                        name: tree.strings.get(name_off..),
-                        value,
-                    });
-                }
-                _ => return None,
-            }
+        core::iter::from_fn(move || {
+            let (name_off, value) = tree.prop_at(&mut at)??;
+            Some(Prop {
+                name: tree.strings.get(name_off..),
+                value,
+            })
         })
     }
 
