@@ -159,6 +159,36 @@ res_el3_repark:
     bl      hotstub_el3_park
     b       9b
 
+    // Copies \len bytes (a multiple of 16, not 0) from \src to \dst,
+    // both advanced: 64 bytes a step while they last, then 16 (x8, x9
+    // scratch).
+    .macro el3_copy src, dst, len
+10: cmp     \len, #64
+    b.lo    11f
+    .rept 4
+    ldp     x8, x9, [\src], #16
+    stp     x8, x9, [\dst], #16
+    .endr
+    subs    \len, \len, #64
+    b.ne    10b
+    b       12f
+11: ldp     x8, x9, [\src], #16
+    stp     x8, x9, [\dst], #16
+    subs    \len, \len, #16
+    b.ne    11b
+12:
+    .endm
+
+    // Cleans and invalidates \len bytes from \from to PoC, \line at a
+    // time (both registers consumed).
+    .macro el3_clean from, len, line
+    add     \len, \from, \len
+13: dc      civac, \from
+    add     \from, \from, \line
+    cmp     \from, \len
+    b.lo    13b
+    .endm
+
     // Copies two ranges: x2 bytes from x0 to x1 and x7 bytes from x5 to
     // x6 (multiples of 16, not 0), cleans and invalidates the sources
     // (x3 = D-cache line size) so no dirty line of the old copy is ever
@@ -169,54 +199,11 @@ res_el3_move:
     mov     x14, x2
     mov     x15, x5
     mov     x16, x7
-    // Both lengths are whole 16-byte steps, not 0: 64 bytes a step
-    // while they last, then 16.
-5:  cmp     x2, #64
-    b.lo    1f
-    ldp     x8, x9, [x0], #16
-    stp     x8, x9, [x1], #16
-    ldp     x8, x9, [x0], #16
-    stp     x8, x9, [x1], #16
-    ldp     x8, x9, [x0], #16
-    stp     x8, x9, [x1], #16
-    ldp     x8, x9, [x0], #16
-    stp     x8, x9, [x1], #16
-    subs    x2, x2, #64
-    b.ne    5b
-    b       6f
-1:  ldp     x8, x9, [x0], #16
-    stp     x8, x9, [x1], #16
-    subs    x2, x2, #16
-    b.ne    1b
-6:  cmp     x7, #64
-    b.lo    2f
-    ldp     x8, x9, [x5], #16
-    stp     x8, x9, [x6], #16
-    ldp     x8, x9, [x5], #16
-    stp     x8, x9, [x6], #16
-    ldp     x8, x9, [x5], #16
-    stp     x8, x9, [x6], #16
-    ldp     x8, x9, [x5], #16
-    stp     x8, x9, [x6], #16
-    subs    x7, x7, #64
-    b.ne    6b
-    b       7f
-2:  ldp     x8, x9, [x5], #16
-    stp     x8, x9, [x6], #16
-    subs    x7, x7, #16
-    b.ne    2b
-7:
+    el3_copy x0, x1, x2
+    el3_copy x5, x6, x7
     dsb     sy
-    add     x14, x13, x14
-3:  dc      civac, x13
-    add     x13, x13, x3
-    cmp     x13, x14
-    b.lo    3b
-    add     x16, x15, x16
-4:  dc      civac, x15
-    add     x15, x15, x3
-    cmp     x15, x16
-    b.lo    4b
+    el3_clean x13, x14, x3
+    el3_clean x15, x16, x3
     dsb     sy
     msr     ttbr0_el3, x4
     isb

@@ -32,31 +32,17 @@ _start:
     b.ne    res_el3_secondary_reset
 
     // Copy .data from flash to RAM, zero .bss (linker symbols are 16-byte
-    // aligned, so 16-byte steps are exact). .data is 50 KiB: 64 bytes a
-    // step while they last halves the loop's 16,000 guest instructions,
-    // then 16 at a time.
+    // aligned, so 16-byte steps are exact).
     ldr     x1, =__data_load
     ldr     x2, =__data_start
     ldr     x3, =__data_end
-    sub     x6, x3, #64
-8:  cmp     x2, x6
-    b.hi    1f
-    ldp     x4, x5, [x1], #16
-    stp     x4, x5, [x2], #16
-    ldp     x4, x5, [x1], #16
-    stp     x4, x5, [x2], #16
-    ldp     x4, x5, [x1], #16
-    stp     x4, x5, [x2], #16
-    ldp     x4, x5, [x1], #16
-    stp     x4, x5, [x2], #16
-    b       8b
 1:  cmp     x2, x3
     b.hs    2f
     ldp     x4, x5, [x1], #16
     stp     x4, x5, [x2], #16
     b       1b
-    // .bss is 61 KiB (the EL2 and EL3 page tables): 64 bytes a step
-    // likewise, then 16.
+    // .bss (9 KiB, mostly the EL1/EL2 page tables) 64 bytes a step
+    // while they last, then 16.
 2:  ldr     x2, =__bss_start
     ldr     x3, =__bss_end
     sub     x6, x3, #64
