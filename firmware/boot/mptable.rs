@@ -44,8 +44,6 @@ const ISA: &[u8; 6] = b"ISA   ";
 /// ISA IRQs 0-15; IRQ2 is the 8259 cascade, which no device raises.
 const ISA_IRQS: u8 = 16;
 const CASCADE: u8 = 2;
-/// The local APIC's address (Intel SDM vol. 3 11.4.1, its reset value).
-const LAPIC_ADDR: u32 = 0xfee0_0000;
 /// xAPIC ID 0xff is the broadcast address; an MP table holds 8-bit IDs.
 const APIC_ID_MAX: u32 = 0xfe;
 
@@ -71,6 +69,8 @@ pub struct IoApic {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     pub cpus: Vec<Cpu>,
+    /// Where every vCPU's local APIC is (the header carries it).
+    pub lapic_addr: u32,
     /// Local APIC version register, bits 7:0 (Intel SDM vol. 3 11.4.8).
     pub lapic_version: u8,
     /// CPUID leaf 1 EAX (stepping, model, family) and EDX (features), as
@@ -211,7 +211,7 @@ pub fn build(c: &Config, table_addr: u32) -> Result<([u8; FLOATING_LEN], Vec<u8>
     t[8..16].copy_from_slice(b"HOTSTUB ");
     t[16..28].copy_from_slice(b"MICROVM     ");
     t[34..36].copy_from_slice(&entries.to_le_bytes());
-    t[36..40].copy_from_slice(&LAPIC_ADDR.to_le_bytes());
+    t[36..40].copy_from_slice(&c.lapic_addr.to_le_bytes());
     t[7] = checksum(&t);
 
     let mut f = [0u8; FLOATING_LEN];
@@ -227,7 +227,7 @@ pub fn build(c: &Config, table_addr: u32) -> Result<([u8; FLOATING_LEN], Vec<u8>
 
 /// The byte that makes `b` sum to 0 modulo 256 (MP 1.4 4.1, 4.2).
 fn checksum(b: &[u8]) -> u8 {
-    0u8.wrapping_sub(b.iter().fold(0u8, |s, &x| s.wrapping_add(x)))
+    0u8.wrapping_sub(crate::acpi::byte_sum(b))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ fn config(n: u8) -> Config {
                 boot: i == 0,
             })
             .collect(),
+        lapic_addr: 0xfee0_0000,
         lapic_version: 0x14,
         signature: 0x000a_06d0,
         features: 0x0781_abfd,

@@ -11,12 +11,11 @@
 use super::*;
 use hotstub::boot::mptable::{self, Config, IoApic};
 
-/// microvm's I/O APIC (QEMU include/hw/intc/ioapic.h
-/// IO_APIC_DEFAULT_ADDRESS, where ioapic_init_gsi maps it), its index
-/// register and data window
+/// microvm's I/O APIC (at q35::IOAPIC_ADDR too: QEMU's ioapic_init_gsi
+/// maps every PC board's there), its index register and data window
 /// (82093AA datasheet 3.1: IOREGSEL at 0x00, IOWIN at 0x10), ID register 0
 /// and version register 1 (3.2.1, 3.2.2).
-const IOAPIC: u64 = 0xfec0_0000;
+const IOAPIC: u64 = q35::IOAPIC_ADDR as u64;
 const IOWIN: u64 = 0x10;
 const IOAPIC_ID: u32 = 0;
 const IOAPIC_VER: u32 = 1;
@@ -127,6 +126,7 @@ pub(super) fn tables(m: &Microvm, fw: &mut FwCfg<PioFwCfg>) -> Result<Tables> {
                 boot: c.hw_id == u64::from(boot_apic_id()),
             })
             .collect(),
+        lapic_addr: q35::LAPIC_ADDR,
         lapic_version: io::mmio_read32(lapic(LAPIC_VERSION)) as u8,
         signature: leaf1.eax,
         features: leaf1.edx,
@@ -134,7 +134,7 @@ pub(super) fn tables(m: &Microvm, fw: &mut FwCfg<PioFwCfg>) -> Result<Tables> {
             id: (ioapic_reg(IOAPIC_ID) >> 24) as u8 & 0xf,
             version: ver as u8,
             pins: ((ver >> 16) as u8).wrapping_add(1),
-            addr: IOAPIC as u32,
+            addr: q35::IOAPIC_ADDR,
         },
         irq0_to_pin2: fw.read_u32(IRQ0_OVERRIDE) != 0,
     };
