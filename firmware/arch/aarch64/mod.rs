@@ -259,7 +259,6 @@ impl pipeline::Arch for VirtBoot {
         } else {
             Resident::default()
         };
-        l.kept = p.kept(&a, l.resident);
         let kernel = (l.kernel.base, l.image.image_size);
         let initrd = l.initrd.as_ref().map(|i| (i.base, i.size));
         let carves = p.carves(&a, t.used, kernel, initrd, l.resident);
@@ -289,8 +288,16 @@ impl pipeline::Arch for VirtBoot {
                 a.dt,
             )?),
             (Handoff::ResidentEl2, _) => {
-                let (k, r) = (&l.kept, l.resident.arena);
-                Ok(el2::enter(&m.board, &m.cpus, k, r, l.kernel.base, a.dt)?)
+                let kept = p.kept(&a, l.resident);
+                let arena = l.resident.arena;
+                Ok(el2::enter(
+                    &m.board,
+                    &m.cpus,
+                    &kept,
+                    arena,
+                    l.kernel.base,
+                    a.dt,
+                )?)
             }
             // SAFETY: the Image was validated and loaded at its 2 MiB aligned
             // base + text_offset, the DT was just written; the firmware needs

@@ -62,9 +62,8 @@ pub(super) struct Linux {
     pub(super) image: arm64_image::Header,
     pub(super) initrd: Option<Loaded>,
     pub(super) cmdline: String,
-    /// At EL2, the (base, size) ranges the resident firmware keeps (fixed
-    /// with the memory map, which lists them), and the arena among them.
-    pub(super) kept: Vec<(u64, u64)>,
+    /// At EL2, what the resident firmware keeps (fixed with the memory
+    /// map, which lists it: `Plan::kept`).
     pub(super) resident: Resident,
 }
 
@@ -200,7 +199,6 @@ pub(super) fn load_linux_above(
         image,
         initrd,
         cmdline,
-        kept: Vec::new(),
         resident: Resident::default(),
     })
 }
